@@ -1,0 +1,195 @@
+package dsco
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+// tokenSource gives the bearer token of a call. Implementations are safe for
+// concurrent use.
+type tokenSource interface {
+	// token returns a token that is valid for a while yet.
+	token(ctx context.Context) (string, error)
+	// refresh replaces bad, the token a call was answered 401 with, unless
+	// another goroutine already did. ok is false when tokens cannot be
+	// refreshed.
+	refresh(ctx context.Context, bad string) (ok bool, err error)
+}
+
+type staticToken string
+
+func (t staticToken) token(context.Context) (string, error)       { return string(t), nil }
+func (staticToken) refresh(context.Context, string) (bool, error) { return false, nil }
+
+// credentials holds the one token of a client that uses client credentials.
+// At most one token request is in flight at any time: every caller that
+// needs a new token while one is being fetched waits for that one.
+type credentials struct {
+	c      *Client
+	cfg    clientcredentials.Config
+	margin time.Duration
+
+	mu       sync.Mutex
+	cur      *cachedToken // nil: no usable token
+	inflight *tokenCall
+}
+
+type cachedToken struct {
+	value     string
+	refreshAt time.Time // zero: never expires
+}
+
+type tokenCall struct {
+	done chan struct{}
+	tok  *cachedToken
+	err  error
+}
+
+func newCredentials(c *Client, id, secret, tokenURL string, margin time.Duration) *credentials {
+	return &credentials{
+		c: c,
+		cfg: clientcredentials.Config{
+			ClientID:     id,
+			ClientSecret: secret,
+			TokenURL:     tokenURL,
+			// The contract sends client_id and client_secret in the form body;
+			// auto-detection would cost a second request on every failure.
+			AuthStyle: oauth2.AuthStyleInParams,
+		},
+		margin: margin,
+	}
+}
+
+func (cr *credentials) token(ctx context.Context) (string, error) {
+	cr.mu.Lock()
+	if t := cr.cur; t != nil && (t.refreshAt.IsZero() || cr.c.now().Before(t.refreshAt)) {
+		cr.mu.Unlock()
+		return t.value, nil
+	}
+	call := cr.startLocked(ctx)
+	cr.mu.Unlock()
+	return cr.wait(ctx, call)
+}
+
+func (cr *credentials) refresh(ctx context.Context, bad string) (bool, error) {
+	cr.mu.Lock()
+	if cr.cur != nil && cr.cur.value != bad {
+		cr.mu.Unlock() // another goroutine already replaced it
+		return true, nil
+	}
+	cr.cur = nil
+	call := cr.startLocked(ctx)
+	cr.mu.Unlock()
+	_, err := cr.wait(ctx, call)
+	return true, err
+}
+
+// startLocked joins the token request in flight or starts one. The request
+// runs detached from ctx so that one caller giving up does not fail the
+// others; it is bounded by the retry policy and a time limit.
+func (cr *credentials) startLocked(ctx context.Context) *tokenCall {
+	if cr.inflight != nil {
+		return cr.inflight
+	}
+	call := &tokenCall{done: make(chan struct{})}
+	cr.inflight = call
+	go func() {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		var tok *oauth2.Token
+		var issued time.Time
+		if tok, issued, call.err = cr.fetch(fctx); call.err == nil {
+			call.tok = cr.cached(tok, issued)
+		}
+		cr.mu.Lock()
+		if call.err == nil {
+			cr.cur = call.tok
+		}
+		cr.inflight = nil
+		cr.mu.Unlock()
+		close(call.done)
+	}()
+	return call
+}
+
+func (cr *credentials) wait(ctx context.Context, call *tokenCall) (string, error) {
+	select {
+	case <-call.done:
+		if call.err != nil {
+			return "", call.err
+		}
+		return call.tok.value, nil
+	case <-ctx.Done():
+		return "", context.Cause(ctx)
+	}
+}
+
+var opGetAccessToken = &operation{name: "getAccessToken", group: GroupAuth}
+
+// fetch requests a token, retrying network errors and retryable statuses.
+func (cr *credentials) fetch(ctx context.Context) (*oauth2.Token, time.Time, error) {
+	c := cr.c
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, c.hc)
+	start := c.now()
+	for attempt := 1; ; attempt++ {
+		if err := c.limits[GroupAuth].Wait(ctx); err != nil {
+			return nil, time.Time{}, &NetworkError{Operation: opGetAccessToken.name, Err: err}
+		}
+		issued := c.now()
+		tok, err := cr.cfg.Token(ctx)
+		if err == nil {
+			c.log.DebugContext(ctx, "dsco: got access token", "expires_in", tok.ExpiresIn)
+			return tok, issued, nil
+		}
+		var lastErr error
+		var retryAfter time.Duration
+		if re, ok := errors.AsType[*oauth2.RetrieveError](err); ok && re.Response != nil {
+			apiErr := &APIError{Operation: opGetAccessToken.name, StatusCode: re.Response.StatusCode, Code: re.ErrorCode}
+			apiErr.RetryAfter = parseRetryAfter(re.Response.Header.Get("Retry-After"), c.now())
+			if !apiErr.Retryable() {
+				return nil, time.Time{}, apiErr
+			}
+			lastErr, retryAfter = apiErr, apiErr.RetryAfter
+		} else if ue, ok := errors.AsType[*url.Error](err); ok {
+			lastErr = &NetworkError{Operation: opGetAccessToken.name, Err: ue.Err}
+		} else {
+			// Not an HTTP failure (for example an answer without a token):
+			// retrying would not help. The error texts of x/oauth2 hold no
+			// secret.
+			return nil, time.Time{}, &NetworkError{Operation: opGetAccessToken.name, Err: err}
+		}
+		if ctx.Err() != nil {
+			return nil, time.Time{}, lastErr
+		}
+		delay, ok := c.nextDelay(attempt, start, retryAfter)
+		if !ok {
+			return nil, time.Time{}, lastErr
+		}
+		c.log.WarnContext(ctx, "dsco: retrying token request", "attempt", attempt, "delay", delay, "error", lastErr)
+		if err := c.sleep(ctx, delay); err != nil {
+			return nil, time.Time{}, lastErr
+		}
+	}
+}
+
+func (cr *credentials) cached(tok *oauth2.Token, issued time.Time) *cachedToken {
+	t := &cachedToken{value: tok.AccessToken}
+	if tok.ExpiresIn > 0 {
+		life := time.Duration(tok.ExpiresIn) * time.Second
+		margin := min(cr.margin, life/2)
+		t.refreshAt = issued.Add(life - margin)
+	}
+	return t
+}
+
+// setAuth sets the Authorization header.
+func setAuth(h http.Header, token string) {
+	h.Set("Authorization", "Bearer "+token)
+}

@@ -1,0 +1,19 @@
+// Package dsco is a typed client for the Dsco Platform API v3: OAuth2 client
+// credentials shared by all goroutines, one method per operation of the API
+// contract (api/dsco-openapi.yaml) plus GetItemInventory and its file
+// download, retries with exponential backoff and full jitter, client-side
+// rate limits per endpoint group, and typed errors.
+//
+// Every model keeps the JSON attributes it does not know in its Extra map and
+// writes them back when it is encoded, so that nothing Dsco sends is lost on
+// its way to Kafka. Money amounts keep their exact JSON number text (Money),
+// calendar dates are Date, instants are time.Time.
+//
+// Errors are classified in one place: IsRetryable reports whether repeating
+// the same call later may succeed (network errors, 408, 429, 5xx).
+// ErrOutcomeUnknown marks a write that may have reached Dsco before the
+// connection failed; Dsco has no idempotency keys, so the client never
+// re-sends such a write by itself and the caller has to decide.
+//
+// A Client is safe for concurrent use by multiple goroutines.
+package dsco

@@ -1,0 +1,237 @@
+package dsco
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// operation describes one kind of call.
+type operation struct {
+	name  string // the contract's operationId
+	group Group
+	// write marks a batch POST: Dsco has no idempotency keys, so once such
+	// a request may have reached Dsco it is never sent again.
+	write bool
+	// noAuth: no bearer token (the inventory file download).
+	noAuth bool
+}
+
+// maxBody bounds the bodies the client reads into memory.
+const maxBody = 64 << 20
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func getBuf() *bytes.Buffer { return bufPool.Get().(*bytes.Buffer) }
+
+func putBuf(b *bytes.Buffer) {
+	if b.Cap() > 1<<20 { // do not keep rare huge buffers alive
+		return
+	}
+	b.Reset()
+	bufPool.Put(b)
+}
+
+// call sends in (if not nil) as JSON and decodes a 2xx answer into out (if
+// not nil).
+func (c *Client) call(ctx context.Context, op *operation, method, path string, query url.Values, in, out any) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return fmt.Errorf("dsco: %s: encoding request: %w", op.name, err)
+		}
+	}
+	u := c.base + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	resp, err := c.send(ctx, op, method, u, body)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	buf := getBuf()
+	defer putBuf(buf)
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBody)); err != nil {
+		if op.write {
+			return &OutcomeUnknownError{Operation: op.name, Err: fmt.Errorf("reading the answer: %w", err)}
+		}
+		return &NetworkError{Operation: op.name, Err: fmt.Errorf("reading the answer: %w", err)}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(buf.Bytes(), out); err != nil {
+		return fmt.Errorf("dsco: %s: decoding the answer: %w", op.name, err)
+	}
+	return nil
+}
+
+// send does one call with retries and returns a 2xx response whose body the
+// caller must close. It refreshes the token once on a 401, retries
+// retryable failures within the retry policy, and never sends a write again
+// once it may have reached Dsco.
+func (c *Client) send(ctx context.Context, op *operation, method, rawURL string, body []byte) (*http.Response, error) {
+	start := c.now()
+	refreshed := false
+	for attempt := 1; ; attempt++ {
+		if err := c.limits[op.group].Wait(ctx); err != nil {
+			return nil, fmt.Errorf("dsco: %s: waiting for the rate limit: %w", op.name, err)
+		}
+		var token string
+		if !op.noAuth {
+			var err error
+			if token, err = c.auth.token(ctx); err != nil {
+				return nil, err
+			}
+		}
+		var wrote atomic.Bool
+		trace := &httptrace.ClientTrace{
+			// Called once the request, or possibly part of it, is on the
+			// wire: from then on Dsco may act on it.
+			WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) },
+		}
+		var rd io.Reader
+		if body != nil {
+			rd = bytes.NewReader(body)
+		}
+		req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), method, rawURL, rd)
+		if err != nil {
+			return nil, fmt.Errorf("dsco: %s: %w", op.name, err)
+		}
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("User-Agent", c.ua)
+		if token != "" {
+			setAuth(req.Header, token)
+		}
+
+		resp, err := c.hc.Do(req)
+		var lastErr error
+		var retryAfter time.Duration
+		switch {
+		case err != nil:
+			cause := unwrapURLError(err)
+			if op.write && wrote.Load() {
+				return nil, &OutcomeUnknownError{Operation: op.name, Err: cause}
+			}
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("dsco: %s: %w", op.name, context.Cause(ctx))
+			}
+			lastErr = &NetworkError{Operation: op.name, Err: cause}
+		case resp.StatusCode >= 200 && resp.StatusCode < 300:
+			return resp, nil
+		default:
+			apiErr := c.readAPIError(op, resp)
+			if apiErr.StatusCode == http.StatusUnauthorized && !op.noAuth && !refreshed {
+				refreshed = true
+				ok, err := c.auth.refresh(ctx, token)
+				if err != nil {
+					return nil, err
+				}
+				if ok {
+					c.log.DebugContext(ctx, "dsco: token refreshed after 401", "operation", op.name)
+					attempt-- // the refresh-and-retry is not a retry attempt
+					continue
+				}
+			}
+			if !apiErr.Retryable() {
+				return nil, apiErr
+			}
+			if op.write && (apiErr.StatusCode == http.StatusBadGateway || apiErr.StatusCode == http.StatusGatewayTimeout) {
+				// A gateway answered: the request may have reached Dsco.
+				return nil, &OutcomeUnknownError{Operation: op.name, Err: apiErr}
+			}
+			lastErr, retryAfter = apiErr, apiErr.RetryAfter
+		}
+		delay, ok := c.nextDelay(attempt, start, retryAfter)
+		if !ok {
+			return nil, lastErr
+		}
+		c.log.WarnContext(ctx, "dsco: retrying", "operation", op.name, "attempt", attempt, "delay", delay, "error", lastErr)
+		if err := c.sleep(ctx, delay); err != nil {
+			return nil, fmt.Errorf("dsco: %s: %w (last failure: %w)", op.name, err, lastErr)
+		}
+	}
+}
+
+// nextDelay returns the delay before the try after attempt, or false when
+// the policy allows no further try.
+func (c *Client) nextDelay(attempt int, start time.Time, retryAfter time.Duration) (time.Duration, bool) {
+	if attempt >= c.retry.MaxAttempts {
+		return 0, false
+	}
+	delay := retryAfter
+	if delay <= 0 {
+		delay = c.backoff(attempt)
+	}
+	if c.now().Add(delay).Sub(start) > c.retry.MaxElapsed {
+		return 0, false
+	}
+	return delay, true
+}
+
+// readAPIError reads and closes a non-2xx response.
+func (c *Client) readAPIError(op *operation, resp *http.Response) *APIError {
+	defer resp.Body.Close()
+	e := &APIError{Operation: op.name, StatusCode: resp.StatusCode}
+	e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
+	buf := getBuf()
+	defer putBuf(buf)
+	_, _ = buf.ReadFrom(io.LimitReader(resp.Body, 1<<20))
+	var br BatchResponse
+	if json.Unmarshal(buf.Bytes(), &br) == nil {
+		e.BatchID, e.Errors = br.BatchID, br.Errors
+		for _, be := range br.Errors {
+			if be.Code != "" {
+				e.Code = be.Code
+				break
+			}
+		}
+		if raw, ok := br.Extra["error"]; ok && e.Code == "" { // OAuth2 style
+			_ = json.Unmarshal(raw, &e.Code)
+		}
+	}
+	return e
+}
+
+// parseRetryAfter reads a Retry-After value in seconds or as an HTTP date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil {
+		if s < 0 {
+			return 0
+		}
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// unwrapURLError drops the *url.Error around a transport error: its text
+// holds the request URL, whose query may carry callback header values.
+func unwrapURLError(err error) error {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
+}

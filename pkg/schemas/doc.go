@@ -1,0 +1,58 @@
+// Package schemas is the connector's Kafka record contract: the Avro schemas
+// of every record the connector writes or reads (embedded .avsc files under
+// avro/), a Go type per record, the table of records with their default
+// topics and keys (Events, Commands, Result), and the Serde that encodes and
+// decodes them in the Confluent wire format against a Schema Registry.
+//
+// # Records
+//
+// Inbound events (one per Dsco object type) carry the Dsco stream envelope
+// (eventId, eventType, objectType, timestamp, streamId, position) and the
+// typed object. Every record that stands for a Dsco object has an extra
+// field: the attributes Dsco sent that the schema does not declare, as one
+// JSON object text, so that nothing Dsco sends is lost. Outbound commands
+// carry the fields of the Dsco item they create, under the same names, plus
+// commandId and correlationId. CommandResult reports what became of a
+// command.
+//
+// Each .avsc file is one self-contained top-level schema (named types it
+// uses are defined inline), so that the text in the registry is exactly the
+// file in the repository and any Confluent client can read it without
+// schema references. Nested types that several files define (Address,
+// OrderItem, RetailModelRules) are identical in every file; a test enforces
+// it.
+//
+// Money amounts are Avro decimal (bytes, precision 18, scale 4) and decode
+// to *big.Rat. Nullable money fields are **big.Rat: hamba/avro decodes a
+// nullable union into the type the Go pointer points to, and it decodes a
+// decimal only into a *big.Rat (hamba/avro issue #453), so the extra pointer
+// is what makes null and a value both round-trip. DecimalFromString turns a
+// JSON number's text into a *big.Rat without going through float64. Instants
+// are timestamp-millis (time.Time in UTC, millisecond precision), calendar
+// dates are date (time.Time at UTC midnight). Every field the Dsco API does
+// not require is nullable with a null default, and arrays default to empty,
+// so adding fields later stays BACKWARD compatible.
+//
+// # Wire format
+//
+// Values are framed as Confluent does: magic byte 0, the 4-byte big-endian
+// schema id, then the Avro binary encoding. Keys are plain UTF-8 strings,
+// not Avro. Registry subjects follow a SubjectStrategy (TopicName by
+// default). Without a registry, Config.SingleObject selects Avro
+// single-object encoding (C3 01, the 8-byte little-endian CRC-64-AVRO
+// fingerprint of the schema's canonical form, then the Avro binary).
+//
+// # Compatibility
+//
+// Serde.Register and Serde.Check compare each schema with the latest version
+// the registry holds, locally with hamba/avro's schema compatibility (test
+// registries such as srfake answer "compatible" to everything), and refuse an
+// incompatible schema with an IncompatibleError that names the subject and
+// the field. A registry that answers 409 to a registration is refused the
+// same way.
+//
+// The contract document docs/kafka-contract.md is generated from the
+// embedded schemas: run go generate ./pkg/schemas after changing them.
+package schemas
+
+//go:generate go run ./internal/contractdoc -out ../../docs/kafka-contract.md

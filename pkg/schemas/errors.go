@@ -1,0 +1,160 @@
+package schemas
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Decoding errors that no retry can fix (ErrBadMagic,
+// ErrTruncated, ErrUnknownSchema, ErrWrongRecord, ErrMalformed,
+// ErrIncompatible) are all reported as permanent by IsPermanent, so that a
+// consumer sends such a record to the poison queue instead of retrying it.
+var (
+	// ErrBadMagic: the value does not start with the framing's magic bytes
+	// (0 for the Confluent wire format, C3 01 for single-object encoding).
+	ErrBadMagic = errors.New("schemas: not an Avro record in the expected wire format (bad magic byte)")
+	// ErrTruncated: the value ends before its header or its Avro body does.
+	ErrTruncated = errors.New("schemas: truncated record")
+	// ErrUnknownSchema: the registry (or, without one, this build) does not
+	// know the schema id or fingerprint the value names.
+	ErrUnknownSchema = errors.New("schemas: unknown schema")
+	// ErrWrongRecord: the value is a different record than the one asked
+	// for.
+	ErrWrongRecord = errors.New("schemas: wrong record type")
+	// ErrMalformed: the Avro body does not decode with its writer schema.
+	ErrMalformed = errors.New("schemas: malformed Avro body")
+	// ErrIncompatible: a schema is not compatible with the version the
+	// registry holds.
+	ErrIncompatible = errors.New("schemas: incompatible schema")
+	// ErrNotRegistered: with Config.LookupOnly, a schema is not registered
+	// under its subject.
+	ErrNotRegistered = errors.New("schemas: schema not registered")
+	// ErrNotPrepared: Encode was called for a record whose schema id is not
+	// known yet; call Serde.Register first.
+	ErrNotPrepared = errors.New("schemas: schema not registered yet; call Register first")
+	// ErrUnknownRecord: the Serde was configured without this record (see
+	// Config.Records).
+	ErrUnknownRecord = errors.New("schemas: record not configured in this serde")
+	// ErrInvalidDecimal: a money amount does not fit decimal(18,4).
+	ErrInvalidDecimal = errors.New("schemas: invalid decimal")
+)
+
+// IsPermanent reports whether err is a decoding or compatibility failure
+// that repeating the same call cannot fix.
+func IsPermanent(err error) bool {
+	for _, target := range []error{ErrBadMagic, ErrTruncated, ErrUnknownSchema, ErrWrongRecord, ErrMalformed, ErrIncompatible, ErrInvalidDecimal} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
+}
+
+// WrongRecordError is returned when decoding a value written with one
+// record's schema into another record's Go type, for example a ship command
+// decoded as a cancel command. It matches ErrWrongRecord.
+type WrongRecordError struct {
+	Want string // full name of the record asked for
+	Got  string // full name of the writer schema's record
+}
+
+func (e *WrongRecordError) Error() string {
+	return fmt.Sprintf("schemas: wrong record type: want %s, the value is a %s", e.Want, e.Got)
+}
+
+// Is reports whether target is ErrWrongRecord.
+func (e *WrongRecordError) Is(target error) bool { return target == ErrWrongRecord }
+
+// UnknownSchemaError is returned when a value names a schema id the
+// registry does not have (or, in single-object mode, a fingerprint of no
+// schema in this build). It matches ErrUnknownSchema.
+type UnknownSchemaError struct {
+	ID          int    // Confluent schema id, when framed that way
+	Fingerprint uint64 // CRC-64-AVRO fingerprint, when single-object encoded
+	Err         error  // the registry's answer, if any
+}
+
+func (e *UnknownSchemaError) Error() string {
+	if e.Fingerprint != 0 {
+		return fmt.Sprintf("schemas: unknown schema fingerprint %016x", e.Fingerprint)
+	}
+	if e.Err != nil {
+		return fmt.Sprintf("schemas: unknown schema id %d: %v", e.ID, e.Err)
+	}
+	return fmt.Sprintf("schemas: unknown schema id %d", e.ID)
+}
+
+// Is reports whether target is ErrUnknownSchema.
+func (e *UnknownSchemaError) Is(target error) bool { return target == ErrUnknownSchema }
+
+// Unwrap returns the registry's error.
+func (e *UnknownSchemaError) Unwrap() error { return e.Err }
+
+// MalformedError is returned when an Avro body does not decode. It matches
+// ErrMalformed, or ErrTruncated when the body ends early.
+type MalformedError struct {
+	Record    string // full name of the record being decoded
+	Truncated bool
+	Err       error // hamba/avro's error
+}
+
+func (e *MalformedError) Error() string {
+	if e.Truncated {
+		return fmt.Sprintf("schemas: truncated %s: %v", e.Record, e.Err)
+	}
+	return fmt.Sprintf("schemas: malformed %s: %v", e.Record, e.Err)
+}
+
+// Is reports whether target is ErrMalformed, or ErrTruncated for a
+// truncated body.
+func (e *MalformedError) Is(target error) bool {
+	return target == ErrMalformed || (e.Truncated && target == ErrTruncated)
+}
+
+// Unwrap returns hamba/avro's error.
+func (e *MalformedError) Unwrap() error { return e.Err }
+
+// IncompatibleError is returned when a schema cannot be registered because
+// it is not compatible with the latest version of its subject. It matches
+// ErrIncompatible.
+type IncompatibleError struct {
+	Subject string
+	Version int    // the registered version checked against; 0 if unknown
+	Field   string // path of the offending field, for example order.items[].cost
+	Reason  string
+	Err     error // hamba/avro's compatibility error or the registry's 409
+}
+
+func (e *IncompatibleError) Error() string {
+	msg := fmt.Sprintf("schemas: schema for subject %q is incompatible with the registered version", e.Subject)
+	if e.Version > 0 {
+		msg = fmt.Sprintf("%s %d", msg, e.Version)
+	}
+	if e.Field != "" {
+		msg += ": field " + e.Field
+	}
+	if e.Reason != "" {
+		msg += ": " + e.Reason
+	}
+	return msg
+}
+
+// Is reports whether target is ErrIncompatible.
+func (e *IncompatibleError) Is(target error) bool { return target == ErrIncompatible }
+
+// Unwrap returns the underlying compatibility or registry error.
+func (e *IncompatibleError) Unwrap() error { return e.Err }
+
+// DecimalError is returned by DecimalFromString. It matches
+// ErrInvalidDecimal.
+type DecimalError struct {
+	Text   string
+	Reason string
+}
+
+func (e *DecimalError) Error() string {
+	return fmt.Sprintf("schemas: invalid decimal %q: %s (money is decimal(%d,%d))", e.Text, e.Reason, DecimalPrecision, DecimalScale)
+}
+
+// Is reports whether target is ErrInvalidDecimal.
+func (e *DecimalError) Is(target error) bool { return target == ErrInvalidDecimal }

@@ -1,0 +1,273 @@
+package dscotest
+
+import (
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"maps"
+	"math"
+	"slices"
+	"time"
+)
+
+// Order statuses.
+const (
+	StatusCreated          = "created"
+	StatusAcknowledged     = "acknowledged"
+	StatusPartiallyShipped = "partially_shipped"
+	StatusShipped          = "shipped"
+	StatusCancelled        = "cancelled"
+)
+
+// Line item statuses.
+const (
+	LineOpen      = "open"
+	LineShipped   = "shipped"
+	LineCancelled = "cancelled"
+	LineReturned  = "returned"
+)
+
+// Object types of streams and events.
+const (
+	ObjectOrder           = "order"
+	ObjectOrderItemChange = "orderitemchange"
+	ObjectInventory       = "inventory"
+	ObjectCatalog         = "catalog"
+	ObjectInvoice         = "invoice"
+	ObjectReturn          = "return"
+)
+
+// Carriers is the list of carriers a shipment may name (case-sensitive).
+var Carriers = []string{"UPS", "FedEx", "USPS", "DHL", "OnTrac", "LaserShip"}
+
+const timeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+func fmtTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+type state struct {
+	orders     map[string]*order
+	orderIDs   []string // creation order
+	catalog    map[string]*catalogItem
+	inventory  map[string]*invItem
+	invoices   map[string]bool // invoice numbers
+	shipments  int64
+	cancels    int64
+	returns    int64
+	returnSeq  uint64
+	eventSeq   uint64
+	eventCount map[string]int64
+
+	history   map[string]*eventLog // per object type, for backfilling new streams
+	streams   map[string]*stream
+	streamIDs []string
+	streamSeq uint64
+
+	invLog changeLog
+	files  map[string]*invFile
+
+	instance string // prefix of event ids, unique per sandbox
+}
+
+func newState(seed int64) *state {
+	return &state{
+		orders:     make(map[string]*order),
+		catalog:    make(map[string]*catalogItem),
+		inventory:  make(map[string]*invItem),
+		invoices:   make(map[string]bool),
+		eventCount: make(map[string]int64),
+		history:    make(map[string]*eventLog),
+		streams:    make(map[string]*stream),
+		files:      make(map[string]*invFile),
+		instance:   fmt.Sprintf("%08x", uint32(seed)^uint32(time.Now().UnixNano())),
+	}
+}
+
+type order struct {
+	id, orderType, status string
+	createdAt, updatedAt  time.Time
+	items                 []*lineItem
+	address               json.RawMessage
+	extra                 map[string]json.RawMessage
+}
+
+type lineItem struct {
+	id, sku                     string
+	quantity                    int
+	cost, price                 *float64
+	status                      string
+	shipped, cancelled, returnd int
+	extra                       map[string]json.RawMessage
+}
+
+func (o *order) line(id string) *lineItem {
+	for _, li := range o.items {
+		if li.id == id {
+			return li
+		}
+	}
+	return nil
+}
+
+func (li *lineItem) open() int { return li.quantity - li.shipped - li.cancelled }
+
+func (li *lineItem) recompute() {
+	switch {
+	case li.cancelled == li.quantity:
+		li.status = LineCancelled
+	case li.returnd > 0 && li.returnd >= li.shipped:
+		li.status = LineReturned
+	case li.open() == 0 && li.shipped > 0:
+		li.status = LineShipped
+	default:
+		li.status = LineOpen
+	}
+}
+
+// recompute derives the order status from its lines.
+func (o *order) recompute() {
+	allCancelled, anyShipped, allDone := true, false, true
+	for _, li := range o.items {
+		li.recompute()
+		if li.cancelled < li.quantity {
+			allCancelled = false
+		}
+		if li.shipped > 0 {
+			anyShipped = true
+		}
+		if li.open() > 0 {
+			allDone = false
+		}
+	}
+	switch {
+	case allCancelled:
+		o.status = StatusCancelled
+	case allDone && anyShipped:
+		o.status = StatusShipped
+	case anyShipped:
+		o.status = StatusPartiallyShipped
+	}
+}
+
+func (o *order) MarshalJSON() ([]byte, error) {
+	m := make(map[string]any, len(o.extra)+8)
+	for k, v := range o.extra {
+		m[k] = v
+	}
+	m["orderId"] = o.id
+	m["orderType"] = o.orderType
+	m["status"] = o.status
+	m["createdAt"] = fmtTime(o.createdAt)
+	m["updatedAt"] = fmtTime(o.updatedAt)
+	items := make([]any, len(o.items))
+	for i, li := range o.items {
+		items[i] = li.toMap()
+	}
+	m["items"] = items
+	if len(o.address) > 0 {
+		m["shippingAddress"] = o.address
+	}
+	return json.Marshal(m)
+}
+
+func (li *lineItem) toMap() map[string]any {
+	m := make(map[string]any, len(li.extra)+9)
+	for k, v := range li.extra {
+		m[k] = v
+	}
+	m["lineItemId"] = li.id
+	m["sku"] = li.sku
+	m["quantity"] = li.quantity
+	if li.cost != nil {
+		m["cost"] = *li.cost
+	}
+	if li.price != nil {
+		m["price"] = *li.price
+	}
+	m["status"] = li.status
+	m["quantityShipped"] = li.shipped
+	m["quantityCancelled"] = li.cancelled
+	m["quantityReturned"] = li.returnd
+	return m
+}
+
+type catalogItem struct {
+	sku, title, description string
+	cost                    *float64
+	rules                   json.RawMessage
+	attributes              map[string]any
+	extra                   map[string]json.RawMessage
+	updated                 time.Time
+}
+
+func (c *catalogItem) MarshalJSON() ([]byte, error) {
+	m := make(map[string]any, len(c.extra)+6)
+	for k, v := range c.extra {
+		m[k] = v
+	}
+	m["sku"] = c.sku
+	if c.title != "" {
+		m["title"] = c.title
+	}
+	if c.description != "" {
+		m["description"] = c.description
+	}
+	if c.cost != nil {
+		m["cost"] = *c.cost
+	}
+	if len(c.rules) > 0 {
+		m["retailModelRules"] = c.rules
+	}
+	attrs := c.attributes
+	if attrs == nil {
+		attrs = map[string]any{}
+	}
+	m["attributes"] = attrs
+	return json.Marshal(m)
+}
+
+// invItem is the inventory of one sku across warehouses.
+type invItem struct {
+	sku        string
+	warehouses map[string]int
+	updated    time.Time
+}
+
+// dscoItemID derives Dsco's item id from a sku, stable across runs.
+func dscoItemID(sku string) string {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(sku))
+	return fmt.Sprintf("%d", h.Sum64()%1e12+1e12)
+}
+
+type warehouseQty struct {
+	WarehouseID string `json:"warehouseId"`
+	Quantity    int    `json:"quantity"`
+}
+
+// itemInventory is GetItemInventory's ItemInventory.
+type itemInventory struct {
+	DscoItemID        string         `json:"dscoItemId"`
+	SKU               string         `json:"sku"`
+	DscoSupplierID    int            `json:"dscoSupplierId"`
+	QuantityAvailable int            `json:"quantityAvailable"`
+	Status            string         `json:"status"`
+	Warehouses        []warehouseQty `json:"warehouses"`
+	LastUpdate        string         `json:"lastUpdate"`
+}
+
+func (it *invItem) view() itemInventory {
+	v := itemInventory{DscoItemID: dscoItemID(it.sku), SKU: it.sku, DscoSupplierID: SupplierID,
+		Status: "out-of-stock", Warehouses: []warehouseQty{}, LastUpdate: fmtTime(it.updated)}
+	for _, wh := range slices.Sorted(maps.Keys(it.warehouses)) {
+		q := it.warehouses[wh]
+		v.Warehouses = append(v.Warehouses, warehouseQty{WarehouseID: wh, Quantity: q})
+		v.QuantityAvailable += q
+	}
+	if v.QuantityAvailable > 0 {
+		v.Status = "in-stock"
+	}
+	return v
+}
+
+// round2 rounds money to cents.
+func round2(f float64) float64 { return math.Round(f*100) / 100 }

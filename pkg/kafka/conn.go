@@ -1,0 +1,151 @@
+package kafka
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
+)
+
+// SASLMechanism names a SASL mechanism supported by [ConnectionConfig].
+type SASLMechanism string
+
+// Supported SASL mechanisms. The empty value means no SASL.
+const (
+	SASLNone        SASLMechanism = ""
+	SASLPlain       SASLMechanism = "PLAIN"
+	SASLScramSHA256 SASLMechanism = "SCRAM-SHA-256"
+	SASLScramSHA512 SASLMechanism = "SCRAM-SHA-512"
+)
+
+// SASLConfig holds SASL credentials. Its String and GoString methods never print the
+// password, so a SASLConfig (or a config holding one) may be logged.
+type SASLConfig struct {
+	Mechanism SASLMechanism
+	Username  string
+	Password  string
+}
+
+// String describes the configuration without the password.
+func (c SASLConfig) String() string {
+	if c.Mechanism == SASLNone {
+		return "SASL(none)"
+	}
+	return fmt.Sprintf("SASL(%s user=%q password=<redacted>)", c.Mechanism, c.Username)
+}
+
+// GoString is String: %#v must not print the password either.
+func (c SASLConfig) GoString() string { return c.String() }
+
+func (c SASLConfig) validate() error {
+	switch c.Mechanism {
+	case SASLNone:
+		return nil
+	case SASLPlain, SASLScramSHA256, SASLScramSHA512:
+		if c.Username == "" {
+			return fmt.Errorf("SASL %s: username is required", c.Mechanism)
+		}
+		return nil
+	default:
+		return fmt.Errorf("unsupported SASL mechanism %q (want %s, %s or %s)",
+			c.Mechanism, SASLPlain, SASLScramSHA256, SASLScramSHA512)
+	}
+}
+
+func (c SASLConfig) mechanism() (sasl.Mechanism, error) {
+	switch c.Mechanism {
+	case SASLNone:
+		return nil, nil
+	case SASLPlain:
+		return plain.Mechanism{Username: c.Username, Password: c.Password}, nil
+	case SASLScramSHA256, SASLScramSHA512:
+		algo := scram.SHA256
+		if c.Mechanism == SASLScramSHA512 {
+			algo = scram.SHA512
+		}
+		m, err := scram.Mechanism(algo, c.Username, c.Password)
+		if err != nil {
+			// The scram package's errors concern the username's normalisation, never the
+			// password, but do not wrap them to be sure nothing secret leaks.
+			return nil, fmt.Errorf("SASL %s: invalid credentials for user %q", c.Mechanism, c.Username)
+		}
+		return m, nil
+	}
+	return nil, fmt.Errorf("unsupported SASL mechanism %q", c.Mechanism)
+}
+
+// ConnectionConfig says how to reach the Kafka cluster. Publisher and Subscriber share it.
+type ConnectionConfig struct {
+	// Brokers are the bootstrap brokers, "host:port". Required.
+	Brokers []string
+	// ClientID is sent to the brokers with every request. Default "dsco-kafka-connector".
+	ClientID string
+	// TLS enables TLS when non-nil.
+	TLS *tls.Config
+	// SASL enables SASL authentication when SASL.Mechanism is set.
+	SASL SASLConfig
+	// DialTimeout bounds connecting to a broker. Default 10s.
+	DialTimeout time.Duration
+}
+
+func (c *ConnectionConfig) setDefaults() {
+	if c.ClientID == "" {
+		c.ClientID = "dsco-kafka-connector"
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = 10 * time.Second
+	}
+}
+
+// Validate reports whether the configuration is usable.
+func (c ConnectionConfig) Validate() error {
+	if len(c.Brokers) == 0 {
+		return errors.New("kafka: at least one broker is required")
+	}
+	for _, b := range c.Brokers {
+		if b == "" {
+			return errors.New("kafka: empty broker address")
+		}
+	}
+	if c.DialTimeout < 0 {
+		return errors.New("kafka: DialTimeout must not be negative")
+	}
+	if err := c.SASL.validate(); err != nil {
+		return fmt.Errorf("kafka: %w", err)
+	}
+	return nil
+}
+
+// dialer builds the kafka-go Dialer used by consumer groups and partition readers.
+func (c ConnectionConfig) dialer() (*kafkago.Dialer, error) {
+	mech, err := c.SASL.mechanism()
+	if err != nil {
+		return nil, fmt.Errorf("kafka: %w", err)
+	}
+	return &kafkago.Dialer{
+		ClientID:      c.ClientID,
+		Timeout:       c.DialTimeout,
+		DualStack:     true,
+		TLS:           c.TLS,
+		SASLMechanism: mech,
+	}, nil
+}
+
+// transport builds the kafka-go Transport used by writers and admin requests.
+func (c ConnectionConfig) transport() (*kafkago.Transport, error) {
+	mech, err := c.SASL.mechanism()
+	if err != nil {
+		return nil, fmt.Errorf("kafka: %w", err)
+	}
+	return &kafkago.Transport{
+		ClientID:    c.ClientID,
+		DialTimeout: c.DialTimeout,
+		TLS:         c.TLS,
+		SASL:        mech,
+	}, nil
+}

@@ -1,0 +1,114 @@
+package kafkatest
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// BrokersEnv is the environment variable naming real brokers.
+const BrokersEnv = "KAFKA_BROKERS"
+
+// adminTimeout bounds each admin request a helper makes.
+const adminTimeout = 30 * time.Second
+
+// Real reports whether tests run against the real brokers of KAFKA_BROKERS.
+func Real() bool { return os.Getenv(BrokersEnv) != "" }
+
+// Brokers returns the brokers to test against: those in KAFKA_BROKERS when set, otherwise
+// those of a new single-broker kfake cluster (see NewCluster).
+func Brokers(t testing.TB) []string {
+	t.Helper()
+	if env := os.Getenv(BrokersEnv); env != "" {
+		var brokers []string
+		for _, b := range strings.Split(env, ",") {
+			if b = strings.TrimSpace(b); b != "" {
+				brokers = append(brokers, b)
+			}
+		}
+		return brokers
+	}
+	return NewCluster(t).ListenAddrs()
+}
+
+// NewCluster starts an in-process kfake cluster listening on 127.0.0.1 (a free port per
+// broker) and stops it when the test ends. Defaults: one broker, topics auto-created with
+// 4 partitions, and a group minimum session timeout of 100ms so group tests settle fast;
+// opts are applied after them.
+func NewCluster(t testing.TB, opts ...kfake.Opt) *kfake.Cluster {
+	t.Helper()
+	all := append([]kfake.Opt{
+		kfake.NumBrokers(1),
+		kfake.Ports(0),
+		kfake.AllowAutoTopicCreation(),
+		kfake.DefaultNumPartitions(4),
+		kfake.GroupMinSessionTimeout(100 * time.Millisecond),
+	}, opts...)
+	c, err := kfake.NewCluster(all...)
+	if err != nil {
+		t.Fatalf("starting kfake cluster: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// Name returns a name unique to this call, starting with prefix, usable as a topic or group
+// name (letters, digits, '.', '_' and '-' only).
+func Name(prefix string) string {
+	return prefix + "-" + uuid.NewString()
+}
+
+// Admin returns a kadm client for brokers, closed when the test ends.
+func Admin(t testing.TB, brokers []string) *kadm.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatalf("creating admin client: %v", err)
+	}
+	t.Cleanup(cl.Close)
+	return kadm.NewClient(cl)
+}
+
+// CreateTopic creates topic with the given partitions (replication factor: the broker's
+// default) and fails the test if that does not succeed.
+func CreateTopic(t testing.TB, brokers []string, topic string, partitions int32) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	resp, err := Admin(t, brokers).CreateTopic(ctx, partitions, -1, nil, topic)
+	if err != nil {
+		t.Fatalf("creating topic %s: %v", topic, err)
+	}
+	if resp.Err != nil {
+		t.Fatalf("creating topic %s: %v", topic, resp.Err)
+	}
+}
+
+// CommittedOffsets returns the offsets group has committed for topic, by partition. A
+// partition without a commit is absent.
+func CommittedOffsets(t testing.TB, brokers []string, group, topic string) map[int32]int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	resp, err := Admin(t, brokers).FetchOffsets(ctx, group)
+	if err != nil {
+		t.Fatalf("fetching offsets of group %s: %v", group, err)
+	}
+	out := map[int32]int64{}
+	for p, o := range resp[topic] {
+		if o.Err != nil {
+			t.Fatalf("offset of group %s for %s/%d: %v", group, topic, p, o.Err)
+		}
+		if o.At >= 0 {
+			out[p] = o.At
+		}
+	}
+	return out
+}

@@ -1,0 +1,77 @@
+package kafka
+
+import "sync"
+
+// offsetTracker follows one partition within one generation. It records the offsets
+// delivered and the offsets acked, and yields the commit offset: one past the last offset of
+// the longest run of acked deliveries that starts at the generation's first delivery. An
+// acked offset after an unacked one is never committable, whatever order the acks arrive
+// in. It is safe for concurrent use.
+type offsetTracker struct {
+	mu        sync.Mutex
+	pending   []int64        // delivered offsets after the committable run, in delivery order
+	acked     map[int64]bool // acked offsets among pending
+	next      int64          // commit offset: everything delivered before it is acked
+	committed int64          // the last commit offset sent successfully
+}
+
+// newOffsetTracker returns a tracker whose partition starts at start (the offset the
+// generation resumes from, as committed before; negative when there is none).
+func newOffsetTracker(start int64) *offsetTracker {
+	return &offsetTracker{acked: map[int64]bool{}, next: start, committed: start}
+}
+
+// delivered records that the message at offset was handed out. Offsets must be delivered in
+// increasing order; redelivering the same offset is a no-op.
+func (t *offsetTracker) delivered(offset int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if n := len(t.pending); n > 0 && t.pending[n-1] >= offset {
+		return
+	}
+	if len(t.pending) == 0 && offset < t.next {
+		return
+	}
+	t.pending = append(t.pending, offset)
+}
+
+// ack records that the message at offset was acked and advances the commit offset over
+// the acked run. Acks for offsets never delivered are ignored.
+func (t *offsetTracker) ack(offset int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	found := false
+	for _, o := range t.pending {
+		if o == offset {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return
+	}
+	t.acked[offset] = true
+	i := 0
+	for i < len(t.pending) && t.acked[t.pending[i]] {
+		delete(t.acked, t.pending[i])
+		t.next = t.pending[i] + 1
+		i++
+	}
+	t.pending = t.pending[i:]
+}
+
+// toCommit returns the commit offset if it moved past the last successful commit.
+func (t *offsetTracker) toCommit() (int64, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.next, t.next > t.committed
+}
+
+// markCommitted records a successful commit of offset.
+func (t *offsetTracker) markCommitted(offset int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if offset > t.committed {
+		t.committed = offset
+	}
+}

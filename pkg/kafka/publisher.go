@@ -1,0 +1,240 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/compress"
+)
+
+// ErrPublisherClosed is returned by Publish after Close.
+var ErrPublisherClosed = errors.New("kafka: publisher closed")
+
+// Acks is how many replicas must acknowledge a write before Publish returns. The zero
+// value is AcksAll.
+type Acks int
+
+// Acknowledgement levels.
+const (
+	// AcksAll waits for all in-sync replicas (acks=all, -1).
+	AcksAll Acks = iota
+	// AcksLeader waits for the partition leader only (acks=1).
+	AcksLeader
+	// AcksNone does not wait (acks=0): Publish returns once the request is sent.
+	AcksNone
+)
+
+func (a Acks) required() kafkago.RequiredAcks {
+	switch a {
+	case AcksLeader:
+		return kafkago.RequireOne
+	case AcksNone:
+		return kafkago.RequireNone
+	default:
+		return kafkago.RequireAll
+	}
+}
+
+// Compression names a record batch compression codec.
+type Compression string
+
+// Supported codecs. The empty value means none.
+const (
+	CompressionNone   Compression = ""
+	CompressionGzip   Compression = "gzip"
+	CompressionSnappy Compression = "snappy"
+	CompressionLz4    Compression = "lz4"
+	CompressionZstd   Compression = "zstd"
+)
+
+func (c Compression) codec() (compress.Compression, error) {
+	switch c {
+	case CompressionNone, "none":
+		return 0, nil
+	case CompressionGzip:
+		return compress.Gzip, nil
+	case CompressionSnappy:
+		return compress.Snappy, nil
+	case CompressionLz4:
+		return compress.Lz4, nil
+	case CompressionZstd:
+		return compress.Zstd, nil
+	}
+	return 0, fmt.Errorf("unsupported compression %q (want none, gzip, snappy, lz4 or zstd)", string(c))
+}
+
+// PublisherConfig configures a Publisher.
+type PublisherConfig struct {
+	Connection ConnectionConfig
+
+	// Marshaler maps messages to records. Default DefaultMarshaler{}.
+	Marshaler Marshaler
+	// Balancer chooses the partition of each record. Default kafka-go's Murmur2Balancer,
+	// the Java client's partitioner for keyed records (so keys land where other clients put
+	// them); records without key go to a random partition.
+	Balancer kafkago.Balancer
+	// Acks is the acknowledgement level Publish waits for. Default AcksAll.
+	Acks Acks
+	// BatchSize is the most records sent in one request per partition. A Publish call with
+	// more records for one partition is split into several requests. Default 10000.
+	BatchSize int
+	// BatchBytes is the most bytes in one request per partition, and so the largest record
+	// accepted. Default 1 MiB (the broker's default message.max.bytes).
+	BatchBytes int64
+	// BatchTimeout is how long a partially filled batch waits for more records (from
+	// concurrent Publish calls) before it is sent: the linger. Every Publish call waits at
+	// most this long before its records are sent. Default 1ms.
+	BatchTimeout time.Duration
+	// Compression is the codec for record batches. Default none.
+	Compression Compression
+	// WriteTimeout bounds each produce request on the network. Default 10s.
+	WriteTimeout time.Duration
+	// MaxAttempts is how often a failed produce request is tried. Default 10.
+	MaxAttempts int
+	// AllowAutoTopicCreation asks the broker to create a missing topic on first publish
+	// (the broker must allow it too). Default false.
+	AllowAutoTopicCreation bool
+}
+
+func (c *PublisherConfig) setDefaults() {
+	c.Connection.setDefaults()
+	if c.Marshaler == nil {
+		c.Marshaler = DefaultMarshaler{}
+	}
+	if c.Balancer == nil {
+		c.Balancer = &kafkago.Murmur2Balancer{}
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = 10000
+	}
+	if c.BatchBytes == 0 {
+		c.BatchBytes = 1 << 20
+	}
+	if c.BatchTimeout == 0 {
+		c.BatchTimeout = time.Millisecond
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = 10
+	}
+}
+
+// Validate reports whether the configuration is usable.
+func (c PublisherConfig) Validate() error {
+	if err := c.Connection.Validate(); err != nil {
+		return err
+	}
+	if c.Acks < AcksAll || c.Acks > AcksNone {
+		return fmt.Errorf("kafka: invalid Acks %d", c.Acks)
+	}
+	if c.BatchSize < 0 || c.BatchBytes < 0 || c.BatchTimeout < 0 || c.WriteTimeout < 0 || c.MaxAttempts < 0 {
+		return errors.New("kafka: publisher batch and timeout settings must not be negative")
+	}
+	if _, err := c.Compression.codec(); err != nil {
+		return fmt.Errorf("kafka: %w", err)
+	}
+	return nil
+}
+
+// Publisher publishes Watermill messages to Kafka through one shared kafka-go Writer.
+//
+// Publish is safe for concurrent use; concurrent calls share batches (see
+// PublisherConfig.BatchTimeout). Close flushes and is idempotent.
+type Publisher struct {
+	cfg       PublisherConfig
+	logger    watermill.LoggerAdapter
+	writer    *kafkago.Writer
+	transport *kafkago.Transport
+
+	mu     sync.RWMutex // guards closed against Publish racing Close
+	closed bool
+}
+
+var _ message.Publisher = (*Publisher)(nil)
+
+// NewPublisher returns a Publisher. It does not connect: the first Publish does.
+func NewPublisher(cfg PublisherConfig, logger watermill.LoggerAdapter) (*Publisher, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = watermill.NopLogger{}
+	}
+	transport, err := cfg.Connection.transport()
+	if err != nil {
+		return nil, err
+	}
+	codec, _ := cfg.Compression.codec() // validated above
+	w := &kafkago.Writer{
+		Addr:                   kafkago.TCP(cfg.Connection.Brokers...),
+		Balancer:               cfg.Balancer,
+		MaxAttempts:            cfg.MaxAttempts,
+		BatchSize:              cfg.BatchSize,
+		BatchBytes:             cfg.BatchBytes,
+		BatchTimeout:           cfg.BatchTimeout,
+		WriteTimeout:           cfg.WriteTimeout,
+		RequiredAcks:           cfg.Acks.required(),
+		Compression:            codec,
+		Transport:              transport,
+		AllowAutoTopicCreation: cfg.AllowAutoTopicCreation,
+		ErrorLogger:            kafkago.LoggerFunc(func(f string, a ...any) { logger.Error(fmt.Sprintf(f, a...), nil, nil) }),
+	}
+	return &Publisher{cfg: cfg, logger: logger, writer: w, transport: transport}, nil
+}
+
+// Publish writes msgs to topic as one write and returns once Kafka acknowledged every one
+// of them at the configured Acks level, or with an error if any failed; on error some
+// messages may have been written (retrying the call may produce duplicates). Records of
+// one call to the same partition keep the order of msgs.
+func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return ErrPublisherClosed
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	recs := make([]kafkago.Message, len(msgs))
+	for i, msg := range msgs {
+		rec, err := p.cfg.Marshaler.Marshal(topic, msg)
+		if err != nil {
+			return fmt.Errorf("kafka: marshaling message %s for topic %s: %w", msg.UUID, topic, err)
+		}
+		if rec.Topic == "" {
+			rec.Topic = topic
+		}
+		recs[i] = rec
+	}
+	if err := p.writer.WriteMessages(context.Background(), recs...); err != nil {
+		return fmt.Errorf("kafka: publishing %d messages to %s: %w", len(msgs), topic, err)
+	}
+	return nil
+}
+
+// Close waits for running Publish calls, flushes the writer and releases its connections.
+// It is idempotent; calls after the first return nil. Writes in flight are bounded by
+// WriteTimeout and MaxAttempts.
+func (p *Publisher) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	err := p.writer.Close()
+	p.transport.CloseIdleConnections()
+	if err != nil {
+		return fmt.Errorf("kafka: closing publisher: %w", err)
+	}
+	return nil
+}

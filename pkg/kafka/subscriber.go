@@ -1,0 +1,545 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	kafkago "github.com/segmentio/kafka-go"
+)
+
+// ErrSubscriberClosed is returned by Subscribe and SubscribeInitialize after Close.
+var ErrSubscriberClosed = errors.New("kafka: subscriber closed")
+
+// StartOffset says where a consumer group with no committed offset for a partition starts.
+// The zero value is StartEarliest.
+type StartOffset int
+
+// Start positions.
+const (
+	// StartEarliest starts at the oldest retained record.
+	StartEarliest StartOffset = iota
+	// StartLatest starts after the newest record: only records written later are consumed.
+	StartLatest
+)
+
+// SubscriberConfig configures a Subscriber.
+type SubscriberConfig struct {
+	Connection ConnectionConfig
+
+	// ConsumerGroup is the Kafka consumer group ID. Required.
+	ConsumerGroup string
+	// Unmarshaler maps records to messages. Default DefaultMarshaler{}.
+	Unmarshaler Unmarshaler
+	// StartOffset applies to partitions the group has no committed offset for. Default
+	// StartEarliest.
+	StartOffset StartOffset
+	// SourceMetadata, when true, adds the record's topic, partition and offset to each
+	// message's metadata (TopicMetadata, PartitionMetadata, OffsetMetadata) so that a poison
+	// queue stores where a message came from. They are always in the message context.
+	SourceMetadata bool
+
+	// NackResendDelay is how long after a Nack the same record is delivered again. Default
+	// 100ms.
+	NackResendDelay time.Duration
+	// CommitInterval is how often acked offsets are committed. Offsets are also committed
+	// when a generation ends and on Close. Default 1s.
+	CommitInterval time.Duration
+	// DrainTimeout is how long a generation end (rebalance) or Close waits for messages in
+	// flight to be acked or nacked before abandoning them: an abandoned message is not
+	// committed, its context is canceled, and it is delivered again later. Keep it below
+	// RebalanceTimeout. Default 5s.
+	DrainTimeout time.Duration
+	// CloseTimeout bounds Close as a whole. Default 30s.
+	CloseTimeout time.Duration
+
+	// Consumer group timings; see kafka-go's ConsumerGroupConfig. Defaults: session 30s,
+	// heartbeat 3s, rebalance 30s, join-group backoff 5s.
+	SessionTimeout    time.Duration
+	HeartbeatInterval time.Duration
+	RebalanceTimeout  time.Duration
+	JoinGroupBackoff  time.Duration
+
+	// Fetch settings of each partition reader. Defaults: MaxBytes 10 MiB, MaxWait 500ms,
+	// QueueCapacity 100 (records prefetched per partition: bounds memory).
+	MaxBytes      int
+	MaxWait       time.Duration
+	QueueCapacity int
+
+	// Topics created by SubscribeInitialize get InitializePartitions partitions and
+	// InitializeReplicationFactor replicas. Default -1 for both: the broker's defaults.
+	InitializePartitions        int
+	InitializeReplicationFactor int
+}
+
+func (c *SubscriberConfig) setDefaults() {
+	c.Connection.setDefaults()
+	if c.Unmarshaler == nil {
+		c.Unmarshaler = DefaultMarshaler{}
+	}
+	setDuration(&c.NackResendDelay, 100*time.Millisecond)
+	setDuration(&c.CommitInterval, time.Second)
+	setDuration(&c.DrainTimeout, 5*time.Second)
+	setDuration(&c.CloseTimeout, 30*time.Second)
+	setDuration(&c.SessionTimeout, 30*time.Second)
+	setDuration(&c.HeartbeatInterval, 3*time.Second)
+	setDuration(&c.RebalanceTimeout, 30*time.Second)
+	setDuration(&c.JoinGroupBackoff, 5*time.Second)
+	setDuration(&c.MaxWait, 500*time.Millisecond)
+	if c.MaxBytes == 0 {
+		c.MaxBytes = 10 << 20
+	}
+	if c.QueueCapacity == 0 {
+		c.QueueCapacity = 100
+	}
+	if c.InitializePartitions == 0 {
+		c.InitializePartitions = -1
+	}
+	if c.InitializeReplicationFactor == 0 {
+		c.InitializeReplicationFactor = -1
+	}
+}
+
+func setDuration(d *time.Duration, def time.Duration) {
+	if *d == 0 {
+		*d = def
+	}
+}
+
+// Validate reports whether the configuration is usable.
+func (c SubscriberConfig) Validate() error {
+	if err := c.Connection.Validate(); err != nil {
+		return err
+	}
+	if c.ConsumerGroup == "" {
+		return errors.New("kafka: ConsumerGroup is required")
+	}
+	if c.StartOffset != StartEarliest && c.StartOffset != StartLatest {
+		return fmt.Errorf("kafka: invalid StartOffset %d", c.StartOffset)
+	}
+	for name, d := range map[string]time.Duration{
+		"NackResendDelay": c.NackResendDelay, "CommitInterval": c.CommitInterval,
+		"DrainTimeout": c.DrainTimeout, "CloseTimeout": c.CloseTimeout,
+		"SessionTimeout": c.SessionTimeout, "HeartbeatInterval": c.HeartbeatInterval,
+		"RebalanceTimeout": c.RebalanceTimeout, "JoinGroupBackoff": c.JoinGroupBackoff,
+		"MaxWait": c.MaxWait,
+	} {
+		if d < 0 {
+			return fmt.Errorf("kafka: %s must not be negative", name)
+		}
+	}
+	if c.HeartbeatInterval >= c.SessionTimeout {
+		return errors.New("kafka: HeartbeatInterval must be shorter than SessionTimeout")
+	}
+	if c.MaxBytes < 1 || c.QueueCapacity < 1 {
+		return errors.New("kafka: MaxBytes and QueueCapacity must be positive")
+	}
+	if c.InitializePartitions < -1 || c.InitializeReplicationFactor < -1 {
+		return errors.New("kafka: InitializePartitions and InitializeReplicationFactor must be positive or -1")
+	}
+	return nil
+}
+
+// Subscriber consumes Kafka topics through a consumer group.
+//
+// Every Subscribe call joins the group as its own member, for one topic, and gets its own
+// output channel. Each partition assigned to that member is read by its own goroutine, in
+// offset order, with at most one message in flight: the next message of a partition is
+// sent only after the previous one was acked; a nacked message is sent again (as a new
+// *message.Message with the same UUID, payload and metadata) after NackResendDelay and is
+// never skipped. Messages of different partitions are interleaved on the channel.
+//
+// Offsets are committed with the generation they were consumed in, only for acked runs
+// (see package doc), every CommitInterval, when a generation ends (before the member
+// rejoins) and on Close. A message's context is canceled once it is acked or nacked, or
+// abandoned by a rebalance or Close.
+//
+// A record the Unmarshaler rejects is not skipped: it is delivered as a message whose
+// payload is the raw record value, whose metadata are the record headers plus
+// UnmarshalErrorMetadata (the error), so that the handler or a middleware sends it to the
+// poison queue.
+//
+// Methods are safe for concurrent use.
+type Subscriber struct {
+	cfg    SubscriberConfig
+	logger watermill.LoggerAdapter
+	dialer *kafkago.Dialer
+	admin  *kafkago.Client
+
+	closing   chan struct{}
+	closeOnce sync.Once
+	mu        sync.Mutex // guards closed and subs
+	closed    bool
+	subs      sync.WaitGroup
+}
+
+var (
+	_ message.Subscriber           = (*Subscriber)(nil)
+	_ message.SubscribeInitializer = (*Subscriber)(nil)
+)
+
+// NewSubscriber returns a Subscriber. It does not connect: Subscribe does.
+func NewSubscriber(cfg SubscriberConfig, logger watermill.LoggerAdapter) (*Subscriber, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = watermill.NopLogger{}
+	}
+	dialer, err := cfg.Connection.dialer()
+	if err != nil {
+		return nil, err
+	}
+	transport, err := cfg.Connection.transport()
+	if err != nil {
+		return nil, err
+	}
+	return &Subscriber{
+		cfg:     cfg,
+		logger:  logger.With(watermill.LogFields{"consumer_group": cfg.ConsumerGroup}),
+		dialer:  dialer,
+		admin:   &kafkago.Client{Addr: kafkago.TCP(cfg.Connection.Brokers...), Transport: transport, Timeout: 30 * time.Second},
+		closing: make(chan struct{}),
+	}, nil
+}
+
+// SubscribeInitialize creates topic with the configured partitions and replication
+// factor; an existing topic is left as it is.
+func (s *Subscriber) SubscribeInitialize(topic string) error {
+	select {
+	case <-s.closing:
+		return ErrSubscriberClosed
+	default:
+	}
+	return createTopic(context.Background(), s.admin, topic, s.cfg.InitializePartitions, s.cfg.InitializeReplicationFactor)
+}
+
+// createTopic creates a topic unless it exists.
+func createTopic(ctx context.Context, admin *kafkago.Client, topic string, partitions, replicationFactor int) error {
+	resp, err := admin.CreateTopics(ctx, &kafkago.CreateTopicsRequest{
+		Topics: []kafkago.TopicConfig{{Topic: topic, NumPartitions: partitions, ReplicationFactor: replicationFactor}},
+	})
+	if err != nil {
+		return fmt.Errorf("kafka: creating topic %s: %w", topic, err)
+	}
+	if err := resp.Errors[topic]; err != nil && !errors.Is(err, kafkago.TopicAlreadyExists) {
+		return fmt.Errorf("kafka: creating topic %s: %w", topic, err)
+	}
+	return nil
+}
+
+// Subscribe joins the consumer group for topic and returns the channel messages arrive on.
+// The channel is closed once the subscription ended: ctx canceled or Close called, in-flight
+// messages drained (DrainTimeout), offsets committed and the group left.
+func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrSubscriberClosed
+	}
+	startOffset := kafkago.FirstOffset
+	if s.cfg.StartOffset == StartLatest {
+		startOffset = kafkago.LastOffset
+	}
+	logger := s.logger.With(watermill.LogFields{"topic": topic})
+	cg, err := kafkago.NewConsumerGroup(kafkago.ConsumerGroupConfig{
+		ID:                s.cfg.ConsumerGroup,
+		Brokers:           s.cfg.Connection.Brokers,
+		Dialer:            s.dialer,
+		Topics:            []string{topic},
+		HeartbeatInterval: s.cfg.HeartbeatInterval,
+		SessionTimeout:    s.cfg.SessionTimeout,
+		RebalanceTimeout:  s.cfg.RebalanceTimeout,
+		JoinGroupBackoff:  s.cfg.JoinGroupBackoff,
+		StartOffset:       startOffset,
+		Timeout:           s.cfg.Connection.DialTimeout,
+		Logger:            kafkaLogger(logger, false),
+		ErrorLogger:       kafkaLogger(logger, true),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kafka: subscribing to %s: %w", topic, err)
+	}
+	sub := &subscription{
+		s:      s,
+		topic:  topic,
+		ctx:    ctx,
+		logger: logger,
+		cg:     cg,
+		out:    make(chan *message.Message),
+	}
+	s.subs.Add(1)
+	go func() {
+		defer s.subs.Done()
+		sub.run()
+	}()
+	return sub.out, nil
+}
+
+// Close ends every subscription (see Subscribe) and waits for them, at most CloseTimeout.
+// It is idempotent.
+func (s *Subscriber) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		close(s.closing)
+		s.mu.Unlock()
+	})
+	done := make(chan struct{})
+	go func() {
+		s.subs.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(s.cfg.CloseTimeout):
+		return fmt.Errorf("kafka: subscriber did not close within %s", s.cfg.CloseTimeout)
+	}
+}
+
+func kafkaLogger(l watermill.LoggerAdapter, isError bool) kafkago.LoggerFunc {
+	return func(format string, args ...any) {
+		if isError {
+			// kafka-go reports rebalances and retried fetches here; they are expected, so
+			// they are logged at info level.
+			l.Info("kafka-go: "+fmt.Sprintf(format, args...), nil)
+			return
+		}
+		l.Trace("kafka-go: "+fmt.Sprintf(format, args...), nil)
+	}
+}
+
+// subscription is one Subscribe call: one group member for one topic.
+type subscription struct {
+	s      *Subscriber
+	topic  string
+	ctx    context.Context // the Subscribe context: parent of every message context
+	logger watermill.LoggerAdapter
+	cg     *kafkago.ConsumerGroup
+	out    chan *message.Message
+}
+
+// run takes generations from the group until the subscription ends, then leaves the group
+// and closes the output channel.
+func (sub *subscription) run() {
+	defer close(sub.out)
+	runCtx, cancel := context.WithCancel(sub.ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-sub.s.closing:
+			cancel()
+		case <-runCtx.Done():
+		}
+	}()
+
+	var genDone chan struct{}
+	for {
+		gen, err := sub.cg.Next(runCtx)
+		if err != nil {
+			if runCtx.Err() != nil || errors.Is(err, kafkago.ErrGroupClosed) {
+				break
+			}
+			sub.logger.Info("Consumer group error, retrying", watermill.LogFields{"err": err})
+			continue
+		}
+		genDone = make(chan struct{})
+		done := genDone
+		gen.Start(func(gctx context.Context) {
+			defer close(done)
+			sub.runGeneration(gctx, gen)
+		})
+		select {
+		case <-done:
+			continue
+		case <-runCtx.Done():
+		}
+		break
+	}
+	// Closing the group ends the current generation (its context is canceled), waits for
+	// runGeneration to drain and commit with that generation, and then leaves the group.
+	// The group is marked closed before the generation ends, so it never rejoins.
+	if err := sub.cg.Close(); err != nil {
+		sub.logger.Error("Closing consumer group", err, nil)
+	}
+	if genDone != nil {
+		<-genDone
+	}
+}
+
+// runGeneration consumes the partitions assigned in gen until gctx ends, then commits what
+// was acked, using gen, before returning. The group does not rejoin before it returns, so
+// no commit of an older generation can arrive after the partitions moved.
+func (sub *subscription) runGeneration(gctx context.Context, gen *kafkago.Generation) {
+	assignments := gen.Assignments[sub.topic]
+	sub.logger.Debug("Generation started", watermill.LogFields{
+		"generation": gen.ID, "member": gen.MemberID, "partitions": len(assignments),
+	})
+	trackers := make(map[int]*offsetTracker, len(assignments))
+	var wg sync.WaitGroup
+	for _, a := range assignments {
+		tr := newOffsetTracker(a.Offset)
+		trackers[a.ID] = tr
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sub.consumePartition(gctx, a.ID, a.Offset, tr)
+		}()
+	}
+
+	ticker := time.NewTicker(sub.s.cfg.CommitInterval)
+	defer ticker.Stop()
+loop:
+	for {
+		select {
+		case <-ticker.C:
+			sub.commit(gen, trackers)
+		case <-gctx.Done():
+			break loop
+		}
+	}
+	wg.Wait()
+	sub.commit(gen, trackers)
+	sub.logger.Debug("Generation ended", watermill.LogFields{"generation": gen.ID})
+}
+
+// commit sends the committable offsets of trackers with gen's generation ID. A commit the
+// broker refuses (the generation is over) is dropped: those messages are redelivered.
+func (sub *subscription) commit(gen *kafkago.Generation, trackers map[int]*offsetTracker) {
+	offsets := map[int]int64{}
+	for p, tr := range trackers {
+		if off, ok := tr.toCommit(); ok {
+			offsets[p] = off
+		}
+	}
+	if len(offsets) == 0 {
+		return
+	}
+	if err := gen.CommitOffsets(map[string]map[int]int64{sub.topic: offsets}); err != nil {
+		sub.logger.Info("Committing offsets failed; uncommitted messages will be redelivered",
+			watermill.LogFields{"err": err, "generation": gen.ID})
+		return
+	}
+	for p, off := range offsets {
+		trackers[p].markCommitted(off)
+	}
+}
+
+// consumePartition reads one partition from offset and delivers its messages one at a
+// time until ctx ends.
+func (sub *subscription) consumePartition(ctx context.Context, partition int, offset int64, tr *offsetTracker) {
+	cfg := sub.s.cfg
+	logger := sub.logger.With(watermill.LogFields{"partition": partition})
+	r := kafkago.NewReader(kafkago.ReaderConfig{
+		Brokers:       cfg.Connection.Brokers,
+		Topic:         sub.topic,
+		Partition:     partition,
+		Dialer:        sub.s.dialer,
+		MinBytes:      1,
+		MaxBytes:      cfg.MaxBytes,
+		MaxWait:       cfg.MaxWait,
+		QueueCapacity: cfg.QueueCapacity,
+		Logger:        kafkaLogger(logger, false),
+		ErrorLogger:   kafkaLogger(logger, true),
+	})
+	defer func() {
+		if err := r.Close(); err != nil {
+			logger.Debug("Closing partition reader", watermill.LogFields{"err": err})
+		}
+	}()
+	if err := r.SetOffset(offset); err != nil {
+		logger.Error("Setting partition offset", err, watermill.LogFields{"offset": offset})
+		return
+	}
+	for {
+		rec, err := r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			logger.Info("Fetching failed, retrying", watermill.LogFields{"err": err})
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(cfg.JoinGroupBackoff):
+			}
+			continue
+		}
+		tr.delivered(rec.Offset)
+		if !sub.deliver(ctx, rec, tr, logger) {
+			return
+		}
+	}
+}
+
+// deliver sends rec until it is acked, redelivering after every nack. It returns false
+// when ctx ended first (the message is then not acked, so never committed).
+func (sub *subscription) deliver(ctx context.Context, rec kafkago.Message, tr *offsetTracker, logger watermill.LoggerAdapter) bool {
+	for {
+		msg := sub.toMessage(rec, logger)
+		msgCtx, cancel := context.WithCancel(withRecordContext(sub.ctx, rec))
+		msg.SetContext(msgCtx)
+		select {
+		case sub.out <- msg:
+		case <-ctx.Done():
+			cancel()
+			return false
+		}
+		select {
+		case <-msg.Acked():
+			cancel()
+			tr.ack(rec.Offset)
+			return true
+		case <-msg.Nacked():
+			cancel()
+			select {
+			case <-time.After(sub.s.cfg.NackResendDelay):
+				continue
+			case <-ctx.Done():
+				return false
+			}
+		case <-ctx.Done():
+			// Rebalance or Close: give the handler DrainTimeout to finish, so that its ack
+			// is committed with this generation and the message is not redelivered.
+			t := time.NewTimer(sub.s.cfg.DrainTimeout)
+			select {
+			case <-msg.Acked():
+				tr.ack(rec.Offset)
+			case <-msg.Nacked():
+			case <-t.C:
+				logger.Info("Abandoning unacked message; it will be redelivered",
+					watermill.LogFields{"message_uuid": msg.UUID, "offset": rec.Offset})
+			}
+			t.Stop()
+			cancel()
+			return false
+		}
+	}
+}
+
+// toMessage unmarshals rec; a record the Unmarshaler rejects becomes a message carrying
+// the raw value and UnmarshalErrorMetadata (see Subscriber).
+func (sub *subscription) toMessage(rec kafkago.Message, logger watermill.LoggerAdapter) *message.Message {
+	msg, err := sub.s.cfg.Unmarshaler.Unmarshal(rec)
+	if err != nil || msg == nil {
+		if err == nil {
+			err = errors.New("unmarshaler returned no message")
+		}
+		logger.Error("Unmarshaling record failed; delivering it raw with an error mark", err,
+			watermill.LogFields{"offset": rec.Offset})
+		msg = recordToMessage(rec)
+		msg.Metadata.Set(UnmarshalErrorMetadata, err.Error())
+	}
+	if sub.s.cfg.SourceMetadata {
+		msg.Metadata.Set(TopicMetadata, rec.Topic)
+		msg.Metadata.Set(PartitionMetadata, strconv.Itoa(rec.Partition))
+		msg.Metadata.Set(OffsetMetadata, strconv.FormatInt(rec.Offset, 10))
+	}
+	return msg
+}

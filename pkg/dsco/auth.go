@@ -181,12 +181,21 @@ func (cr *credentials) fetch(ctx context.Context) (*oauth2.Token, time.Time, err
 
 func (cr *credentials) cached(tok *oauth2.Token, issued time.Time) *cachedToken {
 	t := &cachedToken{value: tok.AccessToken}
-	if tok.ExpiresIn > 0 {
-		life := time.Duration(tok.ExpiresIn) * time.Second
+	if life := lifetime(tok); life > 0 {
 		margin := min(cr.margin, life/2)
 		t.refreshAt = issued.Add(life - margin)
 	}
 	return t
+}
+
+// lifetime returns the expires_in of a token just received. x/oauth2 keeps
+// it only as an Expiry on the real clock, so it is measured back from there
+// (the client's own clock may be a test's).
+func lifetime(tok *oauth2.Token) time.Duration {
+	if tok.Expiry.IsZero() {
+		return 0
+	}
+	return time.Until(tok.Expiry).Round(time.Second)
 }
 
 // setAuth sets the Authorization header.

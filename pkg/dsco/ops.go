@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 )
 
 var (
@@ -211,5 +212,5 @@ func (c *Client) GetAccessToken(ctx context.Context) (*AccessToken, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &AccessToken{AccessToken: tok.AccessToken, TokenType: tok.TokenType, ExpiresIn: int(tok.ExpiresIn)}, nil
+	return &AccessToken{AccessToken: tok.AccessToken, TokenType: tok.TokenType, ExpiresIn: int(lifetime(tok) / time.Second)}, nil
 }

@@ -90,10 +90,10 @@ func itemOf(field string) string {
 // ---- orders ----
 
 type orderIn struct {
-	OrderID         string                     `json:"orderId"`
-	OrderType       string                     `json:"orderType"`
+	OrderID         string                       `json:"orderId"`
+	OrderType       string                       `json:"orderType"`
 	Items           []map[string]json.RawMessage `json:"items"`
-	ShippingAddress json.RawMessage            `json:"shippingAddress"`
+	ShippingAddress json.RawMessage              `json:"shippingAddress"`
 	extra           map[string]json.RawMessage
 }
 

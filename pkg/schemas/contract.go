@@ -196,25 +196,27 @@ func find(ds []*Descriptor, name string) (*Descriptor, bool) {
 	return nil, false
 }
 
-func (*OrderEvent) descriptor() *Descriptor                        { return descOrderEvent }
-func (*ReturnEvent) descriptor() *Descriptor                       { return descReturnEvent }
-func (*InventoryEvent) descriptor() *Descriptor                    { return descInventoryEvent }
-func (*CatalogEvent) descriptor() *Descriptor                      { return descCatalogEvent }
-func (*InvoiceEvent) descriptor() *Descriptor                      { return descInvoiceEvent }
-func (*OrderItemChangeEvent) descriptor() *Descriptor              { return descOrderItemChangeEvent }
-func (*ItemInventoryEvent) descriptor() *Descriptor                { return descItemInventoryEvent }
-func (*ShipCommand) descriptor() *Descriptor                       { return descShip }
-func (*CancelCommand) descriptor() *Descriptor                     { return descCancel }
-func (*InvoiceCommand) descriptor() *Descriptor                    { return descInvoice }
-func (*AcknowledgeCommand) descriptor() *Descriptor                { return descAcknowledge }
-func (*InventoryCommand) descriptor() *Descriptor                  { return descInventory }
-func (*CatalogCommand) descriptor() *Descriptor                    { return descCatalog }
-func (*ReturnCommand) descriptor() *Descriptor                     { return descReturn }
-func (*RetailerOrderCommand) descriptor() *Descriptor              { return descRetailerOrder }
-func (*RetailerReturnCommand) descriptor() *Descriptor             { return descRetailerReturn }
-func (*RetailerCancelCommand) descriptor() *Descriptor             { return descRetailerCancel }
-func (*RetailerCatalogAttributionCommand) descriptor() *Descriptor { return descRetailerCatalogAttribution }
-func (*CommandResult) descriptor() *Descriptor                     { return descResult }
+func (*OrderEvent) descriptor() *Descriptor            { return descOrderEvent }
+func (*ReturnEvent) descriptor() *Descriptor           { return descReturnEvent }
+func (*InventoryEvent) descriptor() *Descriptor        { return descInventoryEvent }
+func (*CatalogEvent) descriptor() *Descriptor          { return descCatalogEvent }
+func (*InvoiceEvent) descriptor() *Descriptor          { return descInvoiceEvent }
+func (*OrderItemChangeEvent) descriptor() *Descriptor  { return descOrderItemChangeEvent }
+func (*ItemInventoryEvent) descriptor() *Descriptor    { return descItemInventoryEvent }
+func (*ShipCommand) descriptor() *Descriptor           { return descShip }
+func (*CancelCommand) descriptor() *Descriptor         { return descCancel }
+func (*InvoiceCommand) descriptor() *Descriptor        { return descInvoice }
+func (*AcknowledgeCommand) descriptor() *Descriptor    { return descAcknowledge }
+func (*InventoryCommand) descriptor() *Descriptor      { return descInventory }
+func (*CatalogCommand) descriptor() *Descriptor        { return descCatalog }
+func (*ReturnCommand) descriptor() *Descriptor         { return descReturn }
+func (*RetailerOrderCommand) descriptor() *Descriptor  { return descRetailerOrder }
+func (*RetailerReturnCommand) descriptor() *Descriptor { return descRetailerReturn }
+func (*RetailerCancelCommand) descriptor() *Descriptor { return descRetailerCancel }
+func (*RetailerCatalogAttributionCommand) descriptor() *Descriptor {
+	return descRetailerCatalogAttribution
+}
+func (*CommandResult) descriptor() *Descriptor { return descResult }
 
 // DescriptorOf returns the descriptor of a record.
 func DescriptorOf(r Record) *Descriptor { return r.descriptor() }

@@ -1,0 +1,569 @@
+package schemas
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hamba/avro/v2"
+	"github.com/hamba/avro/v2/registry"
+)
+
+// SubjectStrategy maps a topic and a record to a Schema Registry subject,
+// as Confluent's serializers do.
+type SubjectStrategy int
+
+// The subject strategies.
+const (
+	// TopicNameStrategy (the default): "<topic>-value".
+	TopicNameStrategy SubjectStrategy = iota
+	// RecordNameStrategy: "<record full name>".
+	RecordNameStrategy
+	// TopicRecordNameStrategy: "<topic>-<record full name>".
+	TopicRecordNameStrategy
+)
+
+// Subject returns the subject of a record's values on a topic.
+func (s SubjectStrategy) Subject(topic, recordName string) string {
+	switch s {
+	case RecordNameStrategy:
+		return recordName
+	case TopicRecordNameStrategy:
+		return topic + "-" + recordName
+	default:
+		return topic + "-value"
+	}
+}
+
+// String returns "topic", "record" or "topic-record".
+func (s SubjectStrategy) String() string {
+	switch s {
+	case TopicNameStrategy:
+		return "topic"
+	case RecordNameStrategy:
+		return "record"
+	case TopicRecordNameStrategy:
+		return "topic-record"
+	}
+	return fmt.Sprintf("SubjectStrategy(%d)", int(s))
+}
+
+// ParseSubjectStrategy parses "topic", "record" or "topic-record" (the
+// values of the connector's configuration).
+func ParseSubjectStrategy(s string) (SubjectStrategy, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "topic", "topicname", "topic-name":
+		return TopicNameStrategy, nil
+	case "record", "recordname", "record-name":
+		return RecordNameStrategy, nil
+	case "topic-record", "topicrecord", "topicrecordname", "topic-record-name":
+		return TopicRecordNameStrategy, nil
+	}
+	return 0, fmt.Errorf("schemas: unknown subject strategy %q (want topic, record or topic-record)", s)
+}
+
+// Config configures a Serde.
+type Config struct {
+	// RegistryURL is the Schema Registry's base URL. Required unless
+	// SingleObject is set.
+	RegistryURL string
+	// RegistryUsername and RegistryPassword enable HTTP basic auth. The
+	// password never appears in errors.
+	RegistryUsername string
+	RegistryPassword string
+	// HTTPClient is used for registry calls; nil means hamba/avro's default
+	// client (10 s timeout).
+	HTTPClient *http.Client
+
+	// SubjectStrategy maps topics and records to subjects; TopicName by
+	// default.
+	SubjectStrategy SubjectStrategy
+	// Topics overrides default topics, keyed by "<kind>:<name>", for example
+	// "event:order" or "command:ship" or "result:results".
+	Topics map[string]string
+	// Records limits the Serde to these descriptors (nil: every record).
+	// Register and Check only touch their subjects; encoding or decoding
+	// another record fails with ErrUnknownRecord.
+	Records []*Descriptor
+
+	// LookupOnly makes Register look schemas up instead of registering them,
+	// for registries where the connector may not write; a schema that is not
+	// registered fails with ErrNotRegistered.
+	LookupOnly bool
+
+	// SingleObject selects Avro single-object encoding without a registry:
+	// C3 01, the 8-byte little-endian CRC-64-AVRO fingerprint, the Avro body.
+	// Only values written with this build's exact schemas decode.
+	SingleObject bool
+
+	// MaxBytes bounds every decoded string or bytes value (default 1 MiB),
+	// and MaxItems every decoded array (default 100,000 elements), so that a
+	// corrupted length cannot make the decoder allocate without limit.
+	MaxBytes int
+	MaxItems int
+}
+
+// TopicKey returns the key of a descriptor in Config.Topics.
+func TopicKey(d *Descriptor) string { return d.Kind.String() + ":" + d.Name }
+
+func (c *Config) setDefaults() {
+	if c.Records == nil {
+		c.Records = All()
+	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = 1 << 20
+	}
+	if c.MaxItems == 0 {
+		c.MaxItems = 100_000
+	}
+}
+
+// Validate reports whether the configuration is usable.
+func (c *Config) Validate() error {
+	var errs []error
+	if !c.SingleObject && c.RegistryURL == "" {
+		errs = append(errs, errors.New("RegistryURL is required unless SingleObject is set"))
+	}
+	if c.SubjectStrategy < TopicNameStrategy || c.SubjectStrategy > TopicRecordNameStrategy {
+		errs = append(errs, fmt.Errorf("unknown SubjectStrategy %d", c.SubjectStrategy))
+	}
+	if c.MaxBytes < 0 || c.MaxItems < 0 {
+		errs = append(errs, errors.New("MaxBytes and MaxItems must not be negative"))
+	}
+	for k, topic := range c.Topics {
+		if topic == "" {
+			errs = append(errs, fmt.Errorf("empty topic for %s", k))
+		}
+		found := false
+		for _, d := range All() {
+			found = found || TopicKey(d) == k
+		}
+		if !found {
+			errs = append(errs, fmt.Errorf("Topics: unknown record %q (want kind:name, e.g. event:order)", k))
+		}
+	}
+	for _, d := range c.Records {
+		if d == nil {
+			errs = append(errs, errors.New("Records holds a nil descriptor"))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("schemas: invalid config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// entry is a record this Serde handles.
+type entry struct {
+	desc    *Descriptor
+	topic   string
+	subject string
+	// header is the framing header of values this Serde writes: set by
+	// Register for the Confluent format, at construction for single-object
+	// encoding.
+	header atomic.Pointer[[]byte]
+}
+
+// writer is a writer schema seen while decoding, cached by schema id (or
+// fingerprint): the record it writes and the schema to decode it with
+// (resolved into our reader schema when the two differ).
+type writer struct {
+	entry  *entry
+	schema avro.Schema // nil when the writer is a record this Serde lacks
+	name   string      // full name of the writer's record
+	err    error       // a permanent error for this writer (incompatible)
+}
+
+// Serde encodes and decodes the contract's records. It is safe for
+// concurrent use by multiple goroutines. Writer schemas are fetched from the
+// registry once per schema id and cached, with the schema resolved into the
+// reader schema, for the life of the Serde.
+type Serde struct {
+	cfg    Config
+	api    avro.API
+	client *registry.Client
+	compat *avro.SchemaCompatibility
+
+	entries []*entry
+	byDesc  map[*Descriptor]*entry
+	byName  map[string]*entry
+
+	writers   sync.Map // uint32 schema id or uint64 fingerprint -> *writer
+	fetchMu   sync.Mutex
+	readers   sync.Pool // *avro.Reader
+	encoders  sync.Pool // *avro.Writer
+	registers sync.Mutex
+}
+
+// NewSerde returns a Serde for cfg. It does not talk to the registry: call
+// Register (or Check) before encoding.
+func NewSerde(cfg Config) (*Serde, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Serde{
+		cfg: cfg,
+		api: avro.Config{
+			TagKey:               "avro",
+			MaxByteSliceSize:     cfg.MaxBytes,
+			MaxSliceAllocSize:    cfg.MaxItems,
+			UnionResolutionError: true,
+		}.Freeze(),
+		compat: avro.NewSchemaCompatibility(),
+		byDesc: make(map[*Descriptor]*entry, len(cfg.Records)),
+		byName: make(map[string]*entry, len(cfg.Records)),
+	}
+	if !cfg.SingleObject {
+		opts := []registry.ClientFunc{}
+		if cfg.HTTPClient != nil {
+			opts = append(opts, registry.WithHTTPClient(cfg.HTTPClient))
+		}
+		if cfg.RegistryUsername != "" || cfg.RegistryPassword != "" {
+			opts = append(opts, registry.WithBasicAuth(cfg.RegistryUsername, cfg.RegistryPassword))
+		}
+		client, err := registry.NewClient(cfg.RegistryURL, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("schemas: registry URL: %w", err)
+		}
+		s.client = client
+	}
+	for _, d := range cfg.Records {
+		if _, dup := s.byDesc[d]; dup {
+			continue
+		}
+		topic := d.Topic
+		if t, ok := cfg.Topics[TopicKey(d)]; ok {
+			topic = t
+		}
+		e := &entry{desc: d, topic: topic, subject: cfg.SubjectStrategy.Subject(topic, d.RecordName)}
+		if cfg.SingleObject {
+			fp, err := d.Schema.FingerprintUsing(avro.CRC64Avro)
+			if err != nil {
+				return nil, fmt.Errorf("schemas: fingerprint of %s: %w", d.RecordName, err)
+			}
+			fingerprint := binary.BigEndian.Uint64(fp)
+			hdr := appendSingleObjectHeader(nil, fingerprint)
+			e.header.Store(&hdr)
+			s.writers.Store(fingerprint, &writer{entry: e, schema: d.Schema, name: d.RecordName})
+		}
+		s.entries = append(s.entries, e)
+		s.byDesc[d] = e
+		s.byName[d.RecordName] = e
+	}
+	s.readers.New = func() any { return avro.NewReader(nil, 0, avro.WithReaderConfig(s.api)) }
+	s.encoders.New = func() any { return avro.NewWriter(nil, 1024, avro.WithWriterConfig(s.api)) }
+	return s, nil
+}
+
+// Subject returns the registry subject of a descriptor's values under this
+// Serde's topics and subject strategy.
+func (s *Serde) Subject(d *Descriptor) (string, bool) {
+	e, ok := s.byDesc[d]
+	if !ok {
+		return "", false
+	}
+	return e.subject, true
+}
+
+// Topic returns the topic of a descriptor's values under this Serde's
+// configuration.
+func (s *Serde) Topic(d *Descriptor) (string, bool) {
+	e, ok := s.byDesc[d]
+	if !ok {
+		return "", false
+	}
+	return e.topic, true
+}
+
+// SchemaID returns the registry id of a descriptor's schema, once Register
+// has run.
+func (s *Serde) SchemaID(d *Descriptor) (int, bool) {
+	e, ok := s.byDesc[d]
+	if !ok || s.cfg.SingleObject {
+		return 0, false
+	}
+	hdr := e.header.Load()
+	if hdr == nil {
+		return 0, false
+	}
+	id, _, _ := parseConfluentHeader(*hdr)
+	return int(id), true
+}
+
+// Register prepares the Serde for encoding: for every configured record it
+// checks the schema against the latest version registered under its subject
+// (locally; see Check) and then registers it, or with Config.LookupOnly
+// looks up its id. It returns every subject's failure, joined; the Serde
+// encodes the records that succeeded. With Config.SingleObject it does
+// nothing. Register is safe to call again, for example after a failure.
+func (s *Serde) Register(ctx context.Context) error {
+	if s.cfg.SingleObject {
+		return nil
+	}
+	s.registers.Lock()
+	defer s.registers.Unlock()
+	var errs []error
+	for _, e := range s.entries {
+		if err := s.register(ctx, e); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Serde) register(ctx context.Context, e *entry) error {
+	if err := s.check(ctx, e); err != nil {
+		return err
+	}
+	var (
+		id  int
+		err error
+	)
+	if s.cfg.LookupOnly {
+		id, _, err = s.client.IsRegistered(ctx, e.subject, e.desc.Text)
+		if isStatus(err, http.StatusNotFound) {
+			return fmt.Errorf("%w: subject %q has no version equal to %s (LookupOnly is set, so the connector does not register it; register it with `connector schemas`)",
+				ErrNotRegistered, e.subject, e.desc.File)
+		}
+	} else {
+		id, _, err = s.client.CreateSchema(ctx, e.subject, e.desc.Text)
+		if isStatus(err, http.StatusConflict) {
+			return &IncompatibleError{Subject: e.subject, Reason: "the registry refused the schema as incompatible: " + err.Error(), Err: err}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("schemas: registering subject %q: %w", e.subject, err)
+	}
+	if id < 0 || int64(id) > int64(^uint32(0)) {
+		return fmt.Errorf("schemas: registry returned schema id %d for subject %q", id, e.subject)
+	}
+	hdr := appendConfluentHeader(nil, uint32(id))
+	e.header.Store(&hdr)
+	// The registered schema is our own: decoding values with this id needs
+	// no registry call and no resolution.
+	s.writers.Store(uint32(id), &writer{entry: e, schema: e.desc.Schema, name: e.desc.RecordName})
+	return nil
+}
+
+// Check compares every configured record's schema with the latest version
+// registered under its subject, without registering anything: the schema
+// must be able to read data written with the registered one (BACKWARD). The
+// check runs locally with hamba/avro because a registry's own answer cannot
+// be relied on (test registries answer "compatible" to everything). A
+// subject with no version passes. Failures are *IncompatibleError values,
+// one per subject, joined.
+func (s *Serde) Check(ctx context.Context) error {
+	if s.cfg.SingleObject {
+		return nil
+	}
+	var errs []error
+	for _, e := range s.entries {
+		if err := s.check(ctx, e); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Serde) check(ctx context.Context, e *entry) error {
+	latest, err := s.client.GetLatestSchemaInfo(ctx, e.subject)
+	if isStatus(err, http.StatusNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("schemas: reading latest version of subject %q: %w", e.subject, err)
+	}
+	field, reason, err := checkCompatible(s.compat, e.desc.Schema, latest.Schema)
+	if err != nil {
+		return &IncompatibleError{Subject: e.subject, Version: latest.Version, Field: field, Reason: reason, Err: err}
+	}
+	return nil
+}
+
+func isStatus(err error, status int) bool {
+	var re registry.Error
+	if errors.As(err, &re) {
+		return re.StatusCode == status
+	}
+	var rp *registry.Error
+	return errors.As(err, &rp) && rp.StatusCode == status
+}
+
+// Encode returns the framed encoding of r. See AppendEncode.
+func (s *Serde) Encode(r Record) ([]byte, error) {
+	return s.AppendEncode(nil, r)
+}
+
+// AppendEncode appends the framed encoding of r to dst: the Confluent header
+// with the schema id Register obtained (or the single-object header) and
+// the Avro body. It fails with ErrNotPrepared before Register has succeeded
+// for r's record and with ErrUnknownRecord for a record the Serde was not
+// configured with. It does no I/O.
+func (s *Serde) AppendEncode(dst []byte, r Record) ([]byte, error) {
+	e, ok := s.byDesc[r.descriptor()]
+	if !ok {
+		return dst, fmt.Errorf("%w: %s", ErrUnknownRecord, r.descriptor().RecordName)
+	}
+	hdr := e.header.Load()
+	if hdr == nil {
+		return dst, fmt.Errorf("%w: %s (subject %q)", ErrNotPrepared, e.desc.RecordName, e.subject)
+	}
+	w := s.encoders.Get().(*avro.Writer)
+	defer s.encoders.Put(w)
+	w.Reset(nil)
+	w.Error = nil
+	w.WriteVal(e.desc.Schema, r)
+	if w.Error != nil {
+		return dst, fmt.Errorf("schemas: encoding %s: %w", e.desc.RecordName, w.Error)
+	}
+	dst = append(dst, *hdr...)
+	return append(dst, w.Buffer()...), nil
+}
+
+// Decode decodes a framed value into r, whatever registered version of r's
+// schema wrote it: the writer schema is fetched from the registry once per
+// schema id (hence the context) and resolved into r's schema. Errors:
+// ErrBadMagic, ErrTruncated, *UnknownSchemaError, *WrongRecordError (the
+// value is another record), *MalformedError; a registry that cannot be
+// reached gives an error for which IsPermanent is false. Decode never
+// panics on arbitrary bytes, and bounds what it allocates by
+// Config.MaxBytes and Config.MaxItems.
+func (s *Serde) Decode(ctx context.Context, data []byte, r Record) error {
+	want, ok := s.byDesc[r.descriptor()]
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrUnknownRecord, r.descriptor().RecordName)
+	}
+	w, body, err := s.writerOf(ctx, data)
+	if err != nil {
+		return err
+	}
+	if w.entry != want {
+		return &WrongRecordError{Want: want.desc.RecordName, Got: w.name}
+	}
+	if w.err != nil {
+		return w.err
+	}
+	return s.read(w, body, r)
+}
+
+// DecodeAny decodes a framed value into a new record of whatever type wrote
+// it, for consumers of topics that may carry several records. It fails
+// with *WrongRecordError when the writer's record is not one this Serde is
+// configured with.
+func (s *Serde) DecodeAny(ctx context.Context, data []byte) (Record, error) {
+	w, body, err := s.writerOf(ctx, data)
+	if err != nil {
+		return nil, err
+	}
+	if w.entry == nil {
+		return nil, &WrongRecordError{Want: "a record of this serde", Got: w.name}
+	}
+	if w.err != nil {
+		return nil, w.err
+	}
+	r := w.entry.desc.New()
+	if err := s.read(w, body, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (s *Serde) read(w *writer, body []byte, r Record) error {
+	rd := s.readers.Get().(*avro.Reader)
+	defer s.readers.Put(rd)
+	rd.Reset(body)
+	rd.Error = nil
+	rd.ReadVal(w.schema, r)
+	err := rd.Error
+	if err == nil {
+		// Every byte must belong to the record: leftovers mean the value was
+		// not written with the schema its header names.
+		if rd.Peek(); rd.Error == nil {
+			err = errors.New("trailing bytes after the record")
+		}
+		rd.Error = nil
+	}
+	if err != nil {
+		truncated := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+		return &MalformedError{Record: w.name, Truncated: truncated, Err: err}
+	}
+	return nil
+}
+
+// writerOf parses the framing and returns the writer of the value, fetching
+// and resolving its schema on first sight.
+func (s *Serde) writerOf(ctx context.Context, data []byte) (*writer, []byte, error) {
+	if s.cfg.SingleObject {
+		fp, body, err := parseSingleObjectHeader(data)
+		if err != nil {
+			return nil, nil, err
+		}
+		w, ok := s.writers.Load(fp)
+		if !ok {
+			return nil, nil, &UnknownSchemaError{Fingerprint: fp}
+		}
+		return w.(*writer), body, nil
+	}
+	id, body, err := parseConfluentHeader(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	if w, ok := s.writers.Load(id); ok {
+		return w.(*writer), body, nil
+	}
+	w, err := s.fetchWriter(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return w, body, nil
+}
+
+func (s *Serde) fetchWriter(ctx context.Context, id uint32) (*writer, error) {
+	// One fetch per id at a time: a burst of records with a new id makes
+	// one registry call, not one per record.
+	s.fetchMu.Lock()
+	defer s.fetchMu.Unlock()
+	if w, ok := s.writers.Load(id); ok {
+		return w.(*writer), nil
+	}
+	if id > 1<<31-1 {
+		return nil, &UnknownSchemaError{ID: int(id)}
+	}
+	sch, err := s.client.GetSchema(ctx, int(id))
+	if isStatus(err, http.StatusNotFound) {
+		return nil, &UnknownSchemaError{ID: int(id), Err: err}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("schemas: fetching schema id %d: %w", id, err)
+	}
+	w := &writer{}
+	named, ok := deref(sch).(avro.NamedSchema)
+	if !ok || deref(sch).Type() != avro.Record {
+		w.name = string(sch.Type())
+	} else {
+		w.name = named.FullName()
+	}
+	if e, ok := s.byName[w.name]; ok {
+		w.entry = e
+		if sch.Fingerprint() == e.desc.Schema.Fingerprint() {
+			w.schema = e.desc.Schema
+		} else {
+			resolved, err := s.compat.Resolve(e.desc.Schema, sch)
+			if err != nil {
+				field, reason, _ := checkCompatible(s.compat, e.desc.Schema, sch)
+				w.err = &IncompatibleError{Subject: fmt.Sprintf("schema id %d", id), Field: field, Reason: reason, Err: err}
+			} else {
+				w.schema = resolved
+			}
+		}
+	}
+	s.writers.Store(id, w)
+	return w, nil
+}

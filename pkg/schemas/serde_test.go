@@ -1,0 +1,63 @@
+package schemas_test
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dscokafka/connector/pkg/schemas"
+)
+
+func TestRoundTrip(t *testing.T) {
+	reg := newRegistry(t)
+	serde := newSerde(t, reg, schemas.Config{})
+	fx := fixtures()
+	require.Len(t, fx, len(schemas.All()), "a fixture for every record")
+
+	for _, d := range schemas.All() {
+		t.Run(d.Kind.String()+"/"+d.Name, func(t *testing.T) {
+			want := fx[d.RecordName]
+			require.NotNil(t, want, "fixture for %s", d.RecordName)
+
+			b, err := serde.Encode(want)
+			require.NoError(t, err)
+
+			id, ok := serde.SchemaID(d)
+			require.True(t, ok)
+			subject, _ := serde.Subject(d)
+			assert.Equal(t, d.Topic+"-value", subject)
+			registered, ok := reg.GetSchema(subject, 1)
+			require.True(t, ok, "subject %s registered", subject)
+			assert.Equal(t, id, registered.ID)
+			assert.JSONEq(t, d.Text, registered.Schema.Schema)
+
+			got := d.New()
+			require.NoError(t, serde.Decode(t.Context(), b, got))
+			assert.JSONEq(t, asJSON(t, want), asJSON(t, got))
+			assert.Equal(t, want.Key(), got.Key())
+
+			anyRec, err := serde.DecodeAny(t.Context(), b)
+			require.NoError(t, err)
+			assert.Equal(t, reflect.TypeOf(want), reflect.TypeOf(anyRec))
+			assert.JSONEq(t, asJSON(t, want), asJSON(t, anyRec))
+		})
+	}
+}
+
+func TestRoundTripDecodesWithAFreshSerde(t *testing.T) {
+	// A consumer that never registered anything must fetch the writer
+	// schema by id from the registry.
+	reg := newRegistry(t)
+	producer := newSerde(t, reg, schemas.Config{})
+	consumer, err := schemas.NewSerde(schemas.Config{RegistryURL: reg.URL()})
+	require.NoError(t, err)
+
+	want := orderEvent(5)
+	b, err := producer.Encode(want)
+	require.NoError(t, err)
+	var got schemas.OrderEvent
+	require.NoError(t, consumer.Decode(t.Context(), b, &got))
+	assert.JSONEq(t, asJSON(t, want), asJSON(t, &got))
+}

@@ -1,0 +1,237 @@
+package kafka_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dscokafka/connector/pkg/kafka"
+	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
+)
+
+func TestNackRedeliversWithoutSkipping(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic, group := kafkatest.Name("nack"), kafkatest.Name("g")
+	kafkatest.CreateTopic(t, brokers, topic, 1)
+	pub := startPublisher(t, brokers)
+	sent := publishN(t, pub, topic, 3, "")
+	sub := startSubscriber(t, brokers, group)
+	ch := subscribe(t, sub, topic)
+
+	first := receive(t, ch)
+	require.Equal(t, sent[0].UUID, first.UUID)
+	previous := first
+	for range 3 {
+		require.True(t, previous.Nack())
+		<-previous.Context().Done() // canceled once nacked
+		again := receive(t, ch)
+		assert.NotSame(t, previous, again, "a redelivery is a fresh message")
+		assert.Equal(t, sent[0].UUID, again.UUID)
+		assert.Equal(t, sent[0].Payload, again.Payload)
+		assert.Equal(t, "0", again.Metadata.Get("seq"))
+		previous = again
+	}
+	require.True(t, previous.Ack())
+	for i := 1; i < 3; i++ {
+		msg := receive(t, ch)
+		assert.Equal(t, sent[i].UUID, msg.UUID, "message %d follows in order", i)
+		require.True(t, msg.Ack())
+	}
+	closeSubscriber(t, sub, ch)
+	assert.Equal(t, map[int32]int64{0: 3}, kafkatest.CommittedOffsets(t, brokers, group, topic))
+}
+
+// TestCommitNeverPassesUnackedMessage holds one message unacked and checks through the
+// admin API that the committed offset stops right before it, and that the next member of
+// the group starts with it.
+func TestCommitNeverPassesUnackedMessage(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic, group := kafkatest.Name("commit"), kafkatest.Name("g")
+	kafkatest.CreateTopic(t, brokers, topic, 1)
+	pub := startPublisher(t, brokers)
+	sent := publishN(t, pub, topic, 5, "")
+
+	sub := startSubscriber(t, brokers, group, func(c *kafka.SubscriberConfig) { c.DrainTimeout = 100 * time.Millisecond })
+	ch := subscribe(t, sub, topic)
+	for i := range 2 {
+		msg := receive(t, ch)
+		require.Equal(t, sent[i].UUID, msg.UUID)
+		require.True(t, msg.Ack())
+	}
+	held := receive(t, ch)
+	require.Equal(t, sent[2].UUID, held.UUID)
+
+	// Acks are committed on the interval while the message is held.
+	require.Eventually(t, func() bool {
+		return kafkatest.CommittedOffsets(t, brokers, group, topic)[0] == 2
+	}, waitLimit, 50*time.Millisecond)
+
+	closeSubscriber(t, sub, ch)
+	<-held.Context().Done()
+	held.Ack() // too late: the subscription is over, so this must not commit anything
+	assert.Equal(t, map[int32]int64{0: 2}, kafkatest.CommittedOffsets(t, brokers, group, topic),
+		"an unacked message is not committed on close")
+
+	next := startSubscriber(t, brokers, group)
+	nextCh := subscribe(t, next, topic)
+	for i := 2; i < 5; i++ {
+		msg := receive(t, nextCh)
+		require.Equal(t, sent[i].UUID, msg.UUID)
+		require.True(t, msg.Ack())
+	}
+	closeSubscriber(t, next, nextCh)
+	assert.Equal(t, map[int32]int64{0: 5}, kafkatest.CommittedOffsets(t, brokers, group, topic))
+}
+
+// TestDeadConsumerMessageGoesToNextMember: the member holding an unacked message goes
+// away; the other member of the group gets the message.
+func TestDeadConsumerMessageGoesToNextMember(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic, group := kafkatest.Name("dead"), kafkatest.Name("g")
+	kafkatest.CreateTopic(t, brokers, topic, 1)
+	pub := startPublisher(t, brokers)
+
+	short := func(c *kafka.SubscriberConfig) { c.DrainTimeout = 100 * time.Millisecond }
+	subA, subB := startSubscriber(t, brokers, group, short), startSubscriber(t, brokers, group, short)
+	chA, chB := subscribe(t, subA, topic), subscribe(t, subB, topic)
+	sent := publishN(t, pub, topic, 1, "")
+
+	var got *message.Message
+	var dying *kafka.Subscriber
+	var dyingCh, survivorCh <-chan *message.Message
+	select {
+	case got = <-chA:
+		dying, dyingCh, survivorCh = subA, chA, chB
+	case got = <-chB:
+		dying, dyingCh, survivorCh = subB, chB, chA
+	case <-time.After(waitLimit):
+		t.Fatal("no member received the message")
+	}
+	require.Equal(t, sent[0].UUID, got.UUID)
+	closeSubscriber(t, dying, dyingCh)
+
+	again := receive(t, survivorCh)
+	assert.Equal(t, sent[0].UUID, again.UUID)
+	assert.Equal(t, sent[0].Payload, again.Payload)
+	require.True(t, again.Ack())
+}
+
+func TestCloseDuringHandling(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic, group := kafkatest.Name("close"), kafkatest.Name("g")
+	kafkatest.CreateTopic(t, brokers, topic, 1)
+	pub := startPublisher(t, brokers)
+	sent := publishN(t, pub, topic, 2, "")
+	sub := startSubscriber(t, brokers, group, func(c *kafka.SubscriberConfig) { c.DrainTimeout = waitLimit })
+	ch := subscribe(t, sub, topic)
+
+	msg := receive(t, ch)
+	require.Equal(t, sent[0].UUID, msg.UUID)
+
+	closed := make(chan error, 1)
+	go func() { closed <- sub.Close() }()
+	// Close waits for the handler: the ack below happens while Close is draining, and is
+	// committed before Close returns.
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) before the in-flight message was acked", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	require.True(t, msg.Ack())
+	select {
+	case err := <-closed:
+		require.NoError(t, err)
+	case <-time.After(waitLimit):
+		t.Fatal("Close did not return")
+	}
+	for range ch {
+		t.Fatal("no message may be delivered after Close started")
+	}
+	require.NoError(t, sub.Close(), "Close is idempotent")
+	_, err := sub.Subscribe(context.Background(), topic)
+	require.ErrorIs(t, err, kafka.ErrSubscriberClosed)
+	assert.Equal(t, map[int32]int64{0: 1}, kafkatest.CommittedOffsets(t, brokers, group, topic))
+}
+
+// TestRebalanceLosesNothingAndCommitsNoUnacked: member A holds one message unacked while
+// member B joins; A must give it up without committing it, its partition's new owner gets it
+// again, and in the end every message was acked and committed.
+func TestRebalanceLosesNothingAndCommitsNoUnacked(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic, group := kafkatest.Name("rebalance"), kafkatest.Name("g")
+	const partitions, perPartition = 4, 25
+	kafkatest.CreateTopic(t, brokers, topic, partitions)
+	pub := startPublisher(t, brokers)
+	var sent []*message.Message
+	for _, key := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
+		sent = append(sent, publishN(t, pub, topic, perPartition/2, key)...)
+	}
+
+	short := func(c *kafka.SubscriberConfig) { c.DrainTimeout = 200 * time.Millisecond }
+	subA := startSubscriber(t, brokers, group, short)
+	chA := subscribe(t, subA, topic)
+	held := receive(t, chA)
+	heldPartition, ok := kafka.MessagePartitionFromCtx(held.Context())
+	require.True(t, ok)
+	heldOffset, ok := kafka.MessagePartitionOffsetFromCtx(held.Context())
+	require.True(t, ok)
+
+	subB := startSubscriber(t, brokers, group, short)
+	chB := subscribe(t, subB, topic)
+
+	var mu sync.Mutex
+	acked := map[string]int{}
+	heldAgain := make(chan struct{})
+	var once sync.Once
+	consume := func(ch <-chan *message.Message) {
+		for msg := range ch {
+			if msg.UUID == held.UUID {
+				once.Do(func() {
+					// The held message is delivered again only after A gave it up; by then
+					// its offset must not be committed.
+					committed := kafkatest.CommittedOffsets(t, brokers, group, topic)
+					assert.LessOrEqual(t, committed[heldPartition], heldOffset, "unacked message committed")
+					close(heldAgain)
+				})
+			}
+			mu.Lock()
+			acked[msg.UUID]++
+			mu.Unlock()
+			msg.Ack()
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); consume(chA) }()
+	go func() { defer wg.Done(); consume(chB) }()
+
+	select {
+	case <-heldAgain:
+	case <-time.After(waitLimit):
+		t.Fatal("the message held during the rebalance was not delivered again")
+	}
+	<-held.Context().Done() // A abandoned it
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked) == len(sent)
+	}, waitLimit, 20*time.Millisecond, "every message is acked")
+	require.NoError(t, subA.Close())
+	require.NoError(t, subB.Close())
+	wg.Wait()
+
+	for _, m := range sent {
+		assert.Contains(t, acked, m.UUID)
+	}
+	committed := kafkatest.CommittedOffsets(t, brokers, group, topic)
+	var total int64
+	for _, off := range committed {
+		total += off
+	}
+	assert.Equal(t, int64(len(sent)), total, "every acked message is committed: %v", committed)
+}

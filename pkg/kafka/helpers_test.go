@@ -1,0 +1,87 @@
+package kafka_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dscokafka/connector/pkg/kafka"
+)
+
+// waitLimit bounds how long a test waits for something that must happen; it is a hang
+// guard, not a speed assertion.
+const waitLimit = 30 * time.Second
+
+func startPublisher(t *testing.T, brokers []string, mutate ...func(*kafka.PublisherConfig)) *kafka.Publisher {
+	t.Helper()
+	cfg := kafka.PublisherConfig{Connection: kafka.ConnectionConfig{Brokers: brokers}}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	pub, err := kafka.NewPublisher(cfg, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, pub.Close()) })
+	return pub
+}
+
+func startSubscriber(t *testing.T, brokers []string, group string, mutate ...func(*kafka.SubscriberConfig)) *kafka.Subscriber {
+	t.Helper()
+	cfg := testSubscriberConfig(brokers, group)
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	sub, err := kafka.NewSubscriber(cfg, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, sub.Close()) })
+	return sub
+}
+
+func subscribe(t *testing.T, sub *kafka.Subscriber, topic string) <-chan *message.Message {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	ch, err := sub.Subscribe(ctx, topic)
+	require.NoError(t, err)
+	return ch
+}
+
+// receive returns the next message of ch and fails the test if none arrives.
+func receive(t *testing.T, ch <-chan *message.Message) *message.Message {
+	t.Helper()
+	select {
+	case msg, ok := <-ch:
+		require.True(t, ok, "message channel closed")
+		return msg
+	case <-time.After(waitLimit):
+		t.Fatal("no message received")
+		return nil
+	}
+}
+
+// publishN publishes n messages with payloads "0".."n-1" and a "seq" metadata entry, all
+// with the given partition key (none when key is empty), and returns them.
+func publishN(t *testing.T, pub *kafka.Publisher, topic string, n int, key string) []*message.Message {
+	t.Helper()
+	msgs := make([]*message.Message, n)
+	for i := range msgs {
+		msgs[i] = message.NewMessage(watermill.NewUUID(), fmt.Appendf(nil, "%d", i))
+		msgs[i].Metadata.Set("seq", fmt.Sprint(i))
+		if key != "" {
+			msgs[i].Metadata.Set(kafka.DefaultPartitionKeyMetadata, key)
+		}
+	}
+	require.NoError(t, pub.Publish(topic, msgs...))
+	return msgs
+}
+
+func closeSubscriber(t *testing.T, sub *kafka.Subscriber, ch <-chan *message.Message) {
+	t.Helper()
+	require.NoError(t, sub.Close())
+	for range ch { //nolint:revive // drain until closed: Close must close the channel
+	}
+}

@@ -1,0 +1,93 @@
+package kafka
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestOffsetTracker(t *testing.T) {
+	type step struct {
+		deliver []int64
+		ack     []int64
+		want    int64 // commit offset after the step
+		wantOK  bool  // whether it moved past the last commit (none is marked here)
+	}
+	cases := []struct {
+		name  string
+		start int64
+		steps []step
+	}{
+		{
+			name:  "gap in acks holds the commit back",
+			start: 0,
+			steps: []step{
+				{deliver: []int64{0, 1, 2, 3}, ack: []int64{0, 1, 3}, want: 2, wantOK: true},
+				{ack: []int64{2}, want: 4, wantOK: true},
+			},
+		},
+		{
+			name:  "nothing acked commits nothing",
+			start: 7,
+			steps: []step{{deliver: []int64{7, 8}, want: 7, wantOK: false}},
+		},
+		{
+			name:  "acks in reverse order",
+			start: 10,
+			steps: []step{
+				{deliver: []int64{10, 11, 12}, ack: []int64{12, 11}, want: 10, wantOK: false},
+				{ack: []int64{10}, want: 13, wantOK: true},
+			},
+		},
+		{
+			name:  "offset gaps from compaction follow delivery order",
+			start: 0,
+			steps: []step{{deliver: []int64{0, 5, 9}, ack: []int64{0, 5}, want: 6, wantOK: true}},
+		},
+		{
+			name:  "acks of undelivered offsets are ignored",
+			start: 0,
+			steps: []step{{deliver: []int64{0}, ack: []int64{1, 2}, want: 0, wantOK: false}},
+		},
+		{
+			name:  "redelivery after nack is not a new delivery",
+			start: 0,
+			steps: []step{
+				{deliver: []int64{0, 0, 0}, want: 0, wantOK: false},
+				{ack: []int64{0}, want: 1, wantOK: true},
+			},
+		},
+		{
+			name:  "new group starting at the earliest offset",
+			start: -2,
+			steps: []step{{deliver: []int64{0}, ack: []int64{0}, want: 1, wantOK: true}},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := newOffsetTracker(tc.start)
+			for i, s := range tc.steps {
+				for _, o := range s.deliver {
+					tr.delivered(o)
+				}
+				for _, o := range s.ack {
+					tr.ack(o)
+				}
+				got, ok := tr.toCommit()
+				assert.Equal(t, s.want, got, "step %d", i)
+				assert.Equal(t, s.wantOK, ok, "step %d", i)
+			}
+		})
+	}
+}
+
+func TestOffsetTrackerMarkCommitted(t *testing.T) {
+	tr := newOffsetTracker(0)
+	tr.delivered(0)
+	tr.ack(0)
+	off, ok := tr.toCommit()
+	assert.True(t, ok)
+	tr.markCommitted(off)
+	_, ok = tr.toCommit()
+	assert.False(t, ok, "an offset already committed is not committed again")
+}

@@ -1,0 +1,112 @@
+// Command dsco-sandbox serves the stateful Dsco API v3 sandbox of package
+// dscotest on a TCP address, for the compose stack, benchmarks and manual
+// tries with curl. See docs/dsco-sandbox.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/dscokafka/connector/pkg/dsco/dscotest"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "dsco-sandbox:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses args, serves until ctx is done, then shuts down gracefully.
+// The first line written to stdout is the API base URL.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("dsco-sandbox", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		addr          = fs.String("addr", "127.0.0.1:8089", "TCP address to listen on")
+		clientID      = fs.String("client-id", dscotest.SupplierClientID, "supplier account client id")
+		clientSecret  = fs.String("client-secret", dscotest.SupplierClientSecret, "supplier account client secret")
+		retailerID    = fs.String("retailer-client-id", dscotest.RetailerClientID, "retailer account client id")
+		retailerSec   = fs.String("retailer-client-secret", dscotest.RetailerClientSecret, "retailer account client secret")
+		ordersPerSec  = fs.Float64("orders-per-second", 0, "rate of generated retailer orders (0 = no generator)")
+		burst         = fs.Int("burst", 1, "generated orders created at once")
+		initialOrders = fs.Int("initial-orders", 0, "retailer orders created at start")
+		tokenTTL      = fs.Duration("token-ttl", time.Hour, "access token lifetime")
+		fileTTL       = fs.Duration("file-ttl", time.Hour, "lifetime of GetItemInventory files")
+		retention     = fs.Duration("retention", 90*24*time.Hour, "how long stream events are kept")
+		seed          = fs.Int64("seed", 1, "seed of faults and generated data")
+		latency       = fs.Duration("latency", 0, "fault: delay of every call")
+		rate500       = fs.Float64("rate-500", 0, "fault: probability of a 500")
+		rate503       = fs.Float64("rate-503", 0, "fault: probability of a 503")
+		rate429       = fs.Float64("rate-429", 0, "fault: probability of a 429")
+		retryAfter    = fs.Duration("retry-after", time.Second, "fault: Retry-After sent with 429")
+		dropRate      = fs.Float64("drop-rate", 0, "fault: probability of closing the connection without a response")
+		faultOp       = fs.String("fault-op", dscotest.AllOperations, "operationId the fault flags apply to (* = all)")
+		verbose       = fs.Bool("v", false, "log debug messages")
+	)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	cfg := dscotest.Config{
+		SupplierClientID: *clientID, SupplierClientSecret: *clientSecret,
+		RetailerClientID: *retailerID, RetailerClientSecret: *retailerSec,
+		TokenTTL: *tokenTTL, FileTTL: *fileTTL, Retention: *retention, Seed: *seed, Logger: logger,
+	}
+	fault := dscotest.Fault{Latency: *latency, Rate500: *rate500, Rate503: *rate503, Rate429: *rate429,
+		RetryAfter: *retryAfter, DropRate: *dropRate}
+	if fault != (dscotest.Fault{RetryAfter: *retryAfter}) {
+		cfg.Faults = map[string]dscotest.Fault{*faultOp: fault}
+	}
+	srv, err := dscotest.Listen(cfg, *addr)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	if *initialOrders > 0 {
+		if _, err := srv.SeedOrders(*initialOrders); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(stdout, srv.URL)
+	logger.Info("dsco sandbox serving", "url", srv.URL, "supplier", *clientID, "retailer", *retailerID,
+		"initialOrders", *initialOrders, "ordersPerSecond", *ordersPerSec, "faults", len(cfg.Faults))
+
+	var wg sync.WaitGroup
+	genErr := make(chan error, 1)
+	if *ordersPerSec > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			genErr <- srv.RunGenerator(ctx, dscotest.GeneratorConfig{OrdersPerSecond: *ordersPerSec, Burst: *burst})
+		}()
+	}
+	select {
+	case <-ctx.Done():
+	case err = <-genErr:
+	}
+	logger.Info("dsco sandbox stopping")
+	srv.Close()
+	wg.Wait()
+	return err
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestRun(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want int // status of GET /supplier/order-out
+	}{
+		{"generator", []string{"--initial-orders", "3", "--orders-per-second", "500", "--burst", "5"}, http.StatusOK},
+		{"faults", []string{"--rate-503", "1", "--fault-op", "supplierListOrders"}, http.StatusServiceUnavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			pr, pw := io.Pipe()
+			done := make(chan error, 1)
+			go func() {
+				done <- run(ctx, append([]string{"--addr", "127.0.0.1:0"}, tt.args...), pw, io.Discard)
+				pw.Close()
+			}()
+			t.Cleanup(func() {
+				cancel()
+				<-done
+			})
+			base, err := bufio.NewReader(pr).ReadString('\n')
+			require.NoError(t, err)
+			go func() { _, _ = io.Copy(io.Discard, pr) }()
+			base = strings.TrimSpace(base)
+			require.True(t, strings.HasPrefix(base, "http://127.0.0.1:"), base)
+
+			form := url.Values{"grant_type": {"client_credentials"}, "client_id": {"sandbox-supplier"}, "client_secret": {"sandbox-supplier-secret"}}
+			resp, err := http.PostForm(base+"/oauth2/token", form)
+			require.NoError(t, err)
+			var tok struct {
+				AccessToken string `json:"access_token"`
+			}
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(&tok))
+			resp.Body.Close()
+
+			req, err := http.NewRequest(http.MethodGet, base+"/supplier/order-out", nil)
+			require.NoError(t, err)
+			req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+			resp, err = http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			assert.Equal(t, tt.want, resp.StatusCode)
+			if tt.want == http.StatusOK {
+				var l struct {
+					TotalCount int `json:"totalCount"`
+				}
+				require.NoError(t, json.NewDecoder(resp.Body).Decode(&l))
+				assert.GreaterOrEqual(t, l.TotalCount, 3)
+			}
+			cancel()
+			require.NoError(t, <-done)
+			done <- nil // for the cleanup
+		})
+	}
+}
+
+func TestRunBadFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"unknown flag", []string{"--nope"}},
+		{"bad rate", []string{"--addr", "127.0.0.1:0", "--rate-500", "3"}},
+		{"bad address", []string{"--addr", "256.0.0.1:99999"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := run(context.Background(), tt.args, io.Discard, io.Discard)
+			assert.Error(t, err)
+		})
+	}
+}

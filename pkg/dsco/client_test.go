@@ -577,3 +577,26 @@ func TestIsRetryable(t *testing.T) {
 		})
 	}
 }
+
+func TestWriteAnswerUnreadable(t *testing.T) {
+	cases := []struct {
+		name    string
+		handler http.HandlerFunc
+	}{
+		{"not JSON", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, `<html>`) }},
+		{"cut off", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", "500")
+			writeJSON(w, 200, `{"batchId":"b","status":"comp`)
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeDsco(t)
+			f.handle("POST /supplier/return-in", tc.handler)
+			c := newTestClient(t, f.url())
+			_, err := c.SupplierCreateReturn(t.Context(), ReturnBatchRequest{Returns: []ReturnItem{{OrderID: "o", Quantity: 1}}})
+			require.ErrorIs(t, err, ErrOutcomeUnknown)
+			assert.EqualValues(t, 1, f.count("POST /supplier/return-in"))
+		})
+	}
+}

@@ -123,10 +123,11 @@ func (e *NetworkError) Error() string {
 // Unwrap returns the cause.
 func (e *NetworkError) Unwrap() error { return e.Err }
 
-// OutcomeUnknownError is a write (a batch POST) that may have reached Dsco
-// before the connection failed, or whose answer was cut off. Dsco may or may
-// not have applied it; it has no idempotency keys, so the client does not
-// send it again. errors.Is(err, ErrOutcomeUnknown) matches it, and
+// OutcomeUnknownError is a write (a batch POST, or createStream) that may
+// have reached Dsco before the connection failed or the context ended, that
+// a gateway answered with 502 or 504, or whose 2xx answer was cut off or
+// unreadable. Dsco may or may not have applied it, in whole or in part; it
+// has no idempotency keys, so the client does not send it again. errors.Is(err, ErrOutcomeUnknown) matches it, and
 // IsRetryable reports false: the caller must decide (for example look the
 // orders up, or send again where repeating is harmless).
 type OutcomeUnknownError struct {

@@ -73,6 +73,10 @@ func (c *Client) call(ctx context.Context, op *operation, method, path string, q
 		return nil
 	}
 	if err := json.Unmarshal(buf.Bytes(), out); err != nil {
+		if op.write {
+			// Dsco accepted the batch, but which items failed is unknown.
+			return &OutcomeUnknownError{Operation: op.name, Err: fmt.Errorf("decoding the answer: %w", err)}
+		}
 		return fmt.Errorf("dsco: %s: decoding the answer: %w", op.name, err)
 	}
 	return nil

@@ -1,0 +1,177 @@
+package dsco
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestInventoryQueryValidate(t *testing.T) {
+	yes := true
+	day := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name    string
+		q       InventoryQuery
+		wantErr string
+	}{
+		{"high-water mark", InventoryQuery{ResultType: ResultObjects, HighWaterMarkQuery: "m", OmitItemsOnHold: &yes, Limit: 1000}, ""},
+		{"item id", InventoryQuery{ResultType: ResultObjects, ItemIDQuery: &ItemIDQuery{ItemKey: ItemKeySKU, Value: "s"}}, ""},
+		{"date range", InventoryQuery{ResultType: ResultObjects, DateQuery: &DateQuery{StartDate: day, EndDate: day.Add(time.Hour)}}, ""},
+		{"file", InventoryQuery{ResultType: ResultFile, HighWaterMarkQuery: "m", CallbackURL: "https://cb.example/x", CallbackHeaders: []CallbackHeader{{Name: "a", Value: "b"}}}, ""},
+		{"no query", InventoryQuery{ResultType: ResultObjects}, "exactly one"},
+		{"two queries", InventoryQuery{ResultType: ResultObjects, HighWaterMarkQuery: "m", ItemIDQuery: &ItemIDQuery{ItemKey: ItemKeySKU, Value: "s"}}, "exactly one"},
+		{"bad item key", InventoryQuery{ResultType: ResultObjects, ItemIDQuery: &ItemIDQuery{ItemKey: "upc", Value: "s"}}, "itemKey"},
+		{"empty item value", InventoryQuery{ResultType: ResultObjects, ItemIDQuery: &ItemIDQuery{ItemKey: ItemKeyDscoItemID}}, "value is empty"},
+		{"half date range", InventoryQuery{ResultType: ResultObjects, DateQuery: &DateQuery{StartDate: day}}, "startDate and endDate"},
+		{"reversed date range", InventoryQuery{ResultType: ResultObjects, DateQuery: &DateQuery{StartDate: day, EndDate: day.Add(-time.Hour)}}, "before"},
+		{"both supplier ids", InventoryQuery{ResultType: ResultObjects, HighWaterMarkQuery: "m", DscoSupplierID: 1, DscoSupplierTradingPartnerID: "p"}, "exclude"},
+		{"limit too big", InventoryQuery{ResultType: ResultObjects, HighWaterMarkQuery: "m", Limit: 1001}, "limit"},
+		{"callback with objects", InventoryQuery{ResultType: ResultObjects, HighWaterMarkQuery: "m", CallbackURL: "https://cb.example"}, "only with resultType file"},
+		{"file without callback", InventoryQuery{ResultType: ResultFile, HighWaterMarkQuery: "m"}, "callbackUrl is required"},
+		{"relative callback", InventoryQuery{ResultType: ResultFile, HighWaterMarkQuery: "m", CallbackURL: "/cb"}, "absolute"},
+		{"header without value", InventoryQuery{ResultType: ResultFile, HighWaterMarkQuery: "m", CallbackURL: "https://cb.example", CallbackHeaders: []CallbackHeader{{Name: "a"}}}, "callbackHeaders[0]"},
+		{"unknown result type", InventoryQuery{ResultType: "csv", HighWaterMarkQuery: "m"}, "resultType"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.q.Validate()
+			if tc.wantErr == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, ErrInvalidRequest)
+			require.ErrorContains(t, err, tc.wantErr)
+		})
+	}
+}
+
+func TestGetItemInventoryWire(t *testing.T) {
+	f := newFakeDsco(t)
+	var params atomic.Value
+	f.handle("GET /inventory", func(w http.ResponseWriter, r *http.Request) {
+		params.Store(r.URL.Query().Get("params"))
+		writeJSON(w, 200, `{"items":[{"dscoItemId":"d","sku":"s","dscoSupplierId":1001,"quantityAvailable":3,"status":"in-stock","warehouses":[{"warehouseId":"WH1","quantity":3}],"lastUpdate":"2026-11-24T10:00:00Z"}],"highWaterMark":"hw-2","hasMore":true}`)
+	})
+	c := newTestClient(t, f.url())
+	no := false
+	start := time.Date(2026, 11, 1, 10, 30, 0, 0, time.FixedZone("", 3600))
+	page, err := c.GetItemInventory(t.Context(), InventoryQuery{
+		DateQuery: &DateQuery{StartDate: start, EndDate: start.Add(24 * time.Hour)}, ClearQuantityForStoppedItems: &no, Limit: 50,
+	})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"resultType":"objects","dateQuery":{"startDate":"2026-11-01T10:30:00.000+01:00","endDate":"2026-11-02T10:30:00.000+01:00"},"clearQuantityForStoppedItems":false,"limit":50}`,
+		params.Load().(string))
+	assert.Equal(t, "hw-2", page.HighWaterMark)
+	assert.True(t, page.HasMore)
+	require.Len(t, page.Items, 1)
+	assert.Equal(t, 3, page.Items[0].Warehouses[0].Quantity)
+
+	_, err = c.GetItemInventory(t.Context(), InventoryQuery{ResultType: ResultFile, HighWaterMarkQuery: "m"})
+	require.ErrorIs(t, err, ErrInvalidRequest)
+}
+
+func TestDownloadInventoryFile(t *testing.T) {
+	const item = `{"dscoItemId":"d%d","sku":"s%d","quantityAvailable":%d,"status":"in-stock","lastUpdate":"2026-11-24T10:00:00Z","brand":"b"}` + "\n"
+	cases := []struct {
+		name      string
+		body      func(w http.ResponseWriter)
+		wantItems int
+		wantErr   func(t *testing.T, err error)
+	}{
+		{"all lines", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "application/x-ndjson")
+			for i := range 1000 {
+				fmt.Fprintf(w, item, i, i, i)
+			}
+		}, 1000, nil},
+		{"empty file", func(w http.ResponseWriter) {}, 0, nil},
+		{"malformed line stops with a permanent error", func(w http.ResponseWriter) {
+			fmt.Fprintf(w, item, 0, 0, 0)
+			fmt.Fprint(w, "{not json}\n")
+		}, 1, func(t *testing.T, err error) {
+			require.ErrorContains(t, err, "item 2")
+			assert.False(t, IsRetryable(err))
+		}},
+		{"cut-off body is retryable", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Length", "10000")
+			fmt.Fprintf(w, item, 0, 0, 0)
+			fmt.Fprint(w, `{"sku":"s`)
+		}, 1, func(t *testing.T, err error) {
+			assert.True(t, IsRetryable(err), "%v", err)
+		}},
+		{"expired file", func(w http.ResponseWriter) { w.WriteHeader(http.StatusGone) }, 0, func(t *testing.T, err error) {
+			require.ErrorIs(t, err, ErrGone)
+			assert.False(t, IsRetryable(err))
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeDsco(t)
+			mux := http.NewServeMux()
+			mux.HandleFunc("GET /files/f1", func(w http.ResponseWriter, r *http.Request) {
+				assert.Empty(t, r.Header.Get("Authorization"), "no bearer token to the file URL")
+				tc.body(w)
+			})
+			fileSrv := newLoopbackServer(t, mux)
+			c := newTestClient(t, f.url())
+			n := 0
+			var last error
+			for it, err := range c.DownloadInventoryFile(t.Context(), fileSrv+"/files/f1") {
+				if err != nil {
+					last = err
+					break
+				}
+				assert.Equal(t, fmt.Sprintf("s%d", n), it.SKU)
+				assert.JSONEq(t, `"b"`, string(it.Extra["brand"]))
+				n++
+			}
+			assert.Equal(t, tc.wantItems, n)
+			if tc.wantErr == nil {
+				require.NoError(t, last)
+			} else {
+				require.Error(t, last)
+				tc.wantErr(t, last)
+			}
+			assert.Zero(t, f.tokens.Load())
+		})
+	}
+	t.Run("early break closes the download", func(t *testing.T) {
+		f := newFakeDsco(t)
+		fileSrv := newLoopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			for i := range 100 {
+				fmt.Fprintf(w, item, i, i, i)
+			}
+		}))
+		c := newTestClient(t, f.url())
+		n := 0
+		for _, err := range c.DownloadInventoryFile(context.Background(), fileSrv+"/f") {
+			require.NoError(t, err)
+			if n++; n == 3 {
+				break
+			}
+		}
+		assert.Equal(t, 3, n)
+	})
+	t.Run("remote plain http refused", func(t *testing.T) {
+		c := newTestClient(t, newFakeDsco(t).url())
+		for _, err := range c.DownloadInventoryFile(t.Context(), "http://files.example.com/f") {
+			require.ErrorIs(t, err, ErrInvalidRequest)
+		}
+	})
+}
+
+// newLoopbackServer serves h on 127.0.0.1 until the test ends and returns
+// its URL.
+func newLoopbackServer(t *testing.T, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}

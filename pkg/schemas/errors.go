@@ -118,8 +118,12 @@ func (e *MalformedError) Unwrap() error { return e.Err }
 // it is not compatible with the latest version of its subject. It matches
 // ErrIncompatible.
 type IncompatibleError struct {
-	Subject string
+	Subject string // the subject checked (empty when decoding)
 	Version int    // the registered version checked against; 0 if unknown
+	// SchemaID and Record are set when decoding met a writer schema that
+	// cannot be read as the record's current schema.
+	SchemaID int
+	Record   string
 	Field   string // path of the offending field, for example order.items[].cost
 	Reason  string
 	Err     error // hamba/avro's compatibility error or the registry's 409
@@ -127,6 +131,9 @@ type IncompatibleError struct {
 
 func (e *IncompatibleError) Error() string {
 	msg := fmt.Sprintf("schemas: schema for subject %q is incompatible with the registered version", e.Subject)
+	if e.Subject == "" {
+		msg = fmt.Sprintf("schemas: writer schema id %d cannot be read as %s", e.SchemaID, e.Record)
+	}
 	if e.Version > 0 {
 		msg = fmt.Sprintf("%s %d", msg, e.Version)
 	}

@@ -558,7 +558,7 @@ func (s *Serde) fetchWriter(ctx context.Context, id uint32) (*writer, error) {
 			resolved, err := s.compat.Resolve(e.desc.Schema, sch)
 			if err != nil {
 				field, reason, _ := checkCompatible(s.compat, e.desc.Schema, sch)
-				w.err = &IncompatibleError{Subject: fmt.Sprintf("schema id %d", id), Field: field, Reason: reason, Err: err}
+				w.err = &IncompatibleError{SchemaID: int(id), Record: e.desc.RecordName, Field: field, Reason: reason, Err: err}
 			} else {
 				w.schema = resolved
 			}

@@ -275,4 +275,3 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
-

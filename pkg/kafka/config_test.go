@@ -1,0 +1,93 @@
+package kafka_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dscokafka/connector/pkg/kafka"
+)
+
+func TestPublisherConfigValidation(t *testing.T) {
+	brokers := []string{"127.0.0.1:9092"}
+	cases := []struct {
+		name    string
+		cfg     kafka.PublisherConfig
+		wantErr string
+	}{
+		{name: "defaults", cfg: kafka.PublisherConfig{Connection: kafka.ConnectionConfig{Brokers: brokers}}},
+		{name: "no brokers", cfg: kafka.PublisherConfig{}, wantErr: "broker"},
+		{name: "unknown compression", cfg: kafka.PublisherConfig{
+			Connection: kafka.ConnectionConfig{Brokers: brokers}, Compression: "brotli"}, wantErr: "compression"},
+		{name: "unknown SASL mechanism", cfg: kafka.PublisherConfig{
+			Connection: kafka.ConnectionConfig{Brokers: brokers, SASL: kafka.SASLConfig{Mechanism: "GSSAPI", Username: "u"}}}, wantErr: "SASL"},
+		{name: "SASL without user", cfg: kafka.PublisherConfig{
+			Connection: kafka.ConnectionConfig{Brokers: brokers, SASL: kafka.SASLConfig{Mechanism: kafka.SASLPlain}}}, wantErr: "username"},
+		{name: "invalid acks", cfg: kafka.PublisherConfig{
+			Connection: kafka.ConnectionConfig{Brokers: brokers}, Acks: 7}, wantErr: "Acks"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			pub, err := kafka.NewPublisher(tc.cfg, nil)
+			if tc.wantErr == "" {
+				require.NoError(t, err)
+				require.NoError(t, pub.Close())
+				require.NoError(t, pub.Close(), "Close is idempotent")
+				require.ErrorIs(t, pub.Publish("t"), kafka.ErrPublisherClosed)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.wantErr)
+		})
+	}
+}
+
+func TestSubscriberConfigValidation(t *testing.T) {
+	base := func() kafka.SubscriberConfig {
+		return kafka.SubscriberConfig{Connection: kafka.ConnectionConfig{Brokers: []string{"127.0.0.1:9092"}}, ConsumerGroup: "g"}
+	}
+	cases := []struct {
+		name    string
+		mutate  func(*kafka.SubscriberConfig)
+		wantErr string
+	}{
+		{name: "defaults", mutate: func(*kafka.SubscriberConfig) {}},
+		{name: "no group", mutate: func(c *kafka.SubscriberConfig) { c.ConsumerGroup = "" }, wantErr: "ConsumerGroup"},
+		{name: "no brokers", mutate: func(c *kafka.SubscriberConfig) { c.Connection.Brokers = nil }, wantErr: "broker"},
+		{name: "heartbeat not below session", mutate: func(c *kafka.SubscriberConfig) {
+			c.SessionTimeout, c.HeartbeatInterval = 1e9, 2e9
+		}, wantErr: "HeartbeatInterval"},
+		{name: "negative delay", mutate: func(c *kafka.SubscriberConfig) { c.NackResendDelay = -1 }, wantErr: "NackResendDelay"},
+		{name: "invalid start offset", mutate: func(c *kafka.SubscriberConfig) { c.StartOffset = 9 }, wantErr: "StartOffset"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := base()
+			tc.mutate(&cfg)
+			sub, err := kafka.NewSubscriber(cfg, nil)
+			if tc.wantErr == "" {
+				require.NoError(t, err)
+				require.NoError(t, sub.Close())
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.wantErr)
+		})
+	}
+}
+
+func TestSASLConfigNeverPrintsPassword(t *testing.T) {
+	cfg := kafka.ConnectionConfig{
+		Brokers: []string{"127.0.0.1:9092"},
+		SASL:    kafka.SASLConfig{Mechanism: kafka.SASLScramSHA512, Username: "svc", Password: "hunter2-secret"},
+	}
+	for _, format := range []string{"%v", "%+v", "%#v", "%s"} {
+		t.Run(format, func(t *testing.T) {
+			out := fmt.Sprintf(format, cfg)
+			assert.NotContains(t, out, "hunter2-secret")
+			assert.Contains(t, out, "svc")
+		})
+	}
+}

@@ -107,4 +107,3 @@ func TestPubSubOrdered(t *testing.T) {
 		},
 	)
 }
-

@@ -124,9 +124,9 @@ type IncompatibleError struct {
 	// cannot be read as the record's current schema.
 	SchemaID int
 	Record   string
-	Field   string // path of the offending field, for example order.items[].cost
-	Reason  string
-	Err     error // hamba/avro's compatibility error or the registry's 409
+	Field    string // path of the offending field, for example order.items[].cost
+	Reason   string
+	Err      error // hamba/avro's compatibility error or the registry's 409
 }
 
 func (e *IncompatibleError) Error() string {

@@ -177,7 +177,10 @@ func TestIncompatibleSchemaIsRefused(t *testing.T) {
 		},
 		{
 			name: "array of records became strings", path: "order.items",
-			edit:      func(f map[string]any) bool { f["type"] = map[string]any{"type": "array", "items": "string"}; return true },
+			edit: func(f map[string]any) bool {
+				f["type"] = map[string]any{"type": "array", "items": "string"}
+				return true
+			},
 			wantField: "order.items[]", wantReason: "string",
 		},
 	}

@@ -1,0 +1,35 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dscokafka/connector/pkg/schemas"
+)
+
+// TestContractDocIsCurrent fails when docs/kafka-contract.md does not match
+// the embedded schemas.
+func TestContractDocIsCurrent(t *testing.T) {
+	want, err := generate()
+	require.NoError(t, err)
+	got, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "docs", "kafka-contract.md"))
+	require.NoError(t, err, "docs/kafka-contract.md is missing: run `go generate ./pkg/schemas`")
+	require.True(t, string(want) == string(got),
+		"docs/kafka-contract.md is stale: run `go generate ./pkg/schemas` and commit the result")
+}
+
+func TestContractDocCoversEveryRecord(t *testing.T) {
+	doc, err := generate()
+	require.NoError(t, err)
+	for _, d := range schemas.All() {
+		t.Run(d.RecordName, func(t *testing.T) {
+			assert.Contains(t, string(doc), "## "+d.RecordName+"\n")
+			assert.Contains(t, string(doc), "`"+d.Topic+"`")
+			assert.Contains(t, string(doc), "`pkg/schemas/"+d.File+"`")
+		})
+	}
+}

@@ -87,9 +87,10 @@ type Config struct {
 	// Topics overrides default topics, keyed by "<kind>:<name>", for example
 	// "event:order" or "command:ship" or "result:results".
 	Topics map[string]string
-	// Records limits the Serde to these descriptors (nil: every record).
-	// Register and Check only touch their subjects; encoding or decoding
-	// another record fails with ErrUnknownRecord.
+	// Records limits registration and encoding to these descriptors (nil:
+	// every record). Register and Check only touch their subjects; encoding
+	// another record fails with ErrUnknownRecord. Every record of the
+	// contract decodes.
 	Records []*Descriptor
 
 	// LookupOnly makes Register look schemas up instead of registering them,
@@ -161,9 +162,10 @@ func (c *Config) Validate() error {
 
 // entry is a record this Serde handles.
 type entry struct {
-	desc    *Descriptor
-	topic   string
-	subject string
+	desc       *Descriptor
+	topic      string
+	subject    string
+	configured bool // in Config.Records: registered, encodes
 	// header is the framing header of values this Serde writes: set by
 	// Register for the Confluent format, at construction for single-object
 	// encoding.
@@ -234,26 +236,33 @@ func NewSerde(cfg Config) (*Serde, error) {
 		}
 		s.client = client
 	}
+	configured := make(map[*Descriptor]bool, len(cfg.Records))
 	for _, d := range cfg.Records {
-		if _, dup := s.byDesc[d]; dup {
-			continue
-		}
+		configured[d] = true
+	}
+	// Every record gets an entry, so that any record of the contract
+	// decodes; only the configured ones are registered and encode.
+	for _, d := range All() {
 		topic := d.Topic
 		if t, ok := cfg.Topics[TopicKey(d)]; ok {
 			topic = t
 		}
-		e := &entry{desc: d, topic: topic, subject: cfg.SubjectStrategy.Subject(topic, d.RecordName)}
+		e := &entry{desc: d, topic: topic, subject: cfg.SubjectStrategy.Subject(topic, d.RecordName), configured: configured[d]}
 		if cfg.SingleObject {
 			fp, err := d.Schema.FingerprintUsing(avro.CRC64Avro)
 			if err != nil {
 				return nil, fmt.Errorf("schemas: fingerprint of %s: %w", d.RecordName, err)
 			}
 			fingerprint := binary.BigEndian.Uint64(fp)
-			hdr := appendSingleObjectHeader(nil, fingerprint)
-			e.header.Store(&hdr)
+			if e.configured {
+				hdr := appendSingleObjectHeader(nil, fingerprint)
+				e.header.Store(&hdr)
+			}
 			s.writers.Store(fingerprint, &writer{entry: e, schema: d.Schema, name: d.RecordName})
 		}
-		s.entries = append(s.entries, e)
+		if e.configured {
+			s.entries = append(s.entries, e)
+		}
 		s.byDesc[d] = e
 		s.byName[d.RecordName] = e
 	}
@@ -264,29 +273,17 @@ func NewSerde(cfg Config) (*Serde, error) {
 
 // Subject returns the registry subject of a descriptor's values under this
 // Serde's topics and subject strategy.
-func (s *Serde) Subject(d *Descriptor) (string, bool) {
-	e, ok := s.byDesc[d]
-	if !ok {
-		return "", false
-	}
-	return e.subject, true
-}
+func (s *Serde) Subject(d *Descriptor) string { return s.byDesc[d].subject }
 
 // Topic returns the topic of a descriptor's values under this Serde's
-// configuration.
-func (s *Serde) Topic(d *Descriptor) (string, bool) {
-	e, ok := s.byDesc[d]
-	if !ok {
-		return "", false
-	}
-	return e.topic, true
-}
+// configuration (Config.Topics, else the default).
+func (s *Serde) Topic(d *Descriptor) string { return s.byDesc[d].topic }
 
 // SchemaID returns the registry id of a descriptor's schema, once Register
 // has run.
 func (s *Serde) SchemaID(d *Descriptor) (int, bool) {
-	e, ok := s.byDesc[d]
-	if !ok || s.cfg.SingleObject {
+	e := s.byDesc[d]
+	if s.cfg.SingleObject {
 		return 0, false
 	}
 	hdr := e.header.Load()
@@ -407,8 +404,8 @@ func (s *Serde) Encode(r Record) ([]byte, error) {
 // for r's record and with ErrUnknownRecord for a record the Serde was not
 // configured with. It does no I/O.
 func (s *Serde) AppendEncode(dst []byte, r Record) ([]byte, error) {
-	e, ok := s.byDesc[r.descriptor()]
-	if !ok {
+	e := s.byDesc[r.descriptor()]
+	if !e.configured {
 		return dst, fmt.Errorf("%w: %s", ErrUnknownRecord, r.descriptor().RecordName)
 	}
 	hdr := e.header.Load()
@@ -436,10 +433,7 @@ func (s *Serde) AppendEncode(dst []byte, r Record) ([]byte, error) {
 // panics on arbitrary bytes, and bounds what it allocates by
 // Config.MaxBytes and Config.MaxItems.
 func (s *Serde) Decode(ctx context.Context, data []byte, r Record) error {
-	want, ok := s.byDesc[r.descriptor()]
-	if !ok {
-		return fmt.Errorf("%w: %s", ErrUnknownRecord, r.descriptor().RecordName)
-	}
+	want := s.byDesc[r.descriptor()]
 	w, body, err := s.writerOf(ctx, data)
 	if err != nil {
 		return err
@@ -455,8 +449,8 @@ func (s *Serde) Decode(ctx context.Context, data []byte, r Record) error {
 
 // DecodeAny decodes a framed value into a new record of whatever type wrote
 // it, for consumers of topics that may carry several records. It fails
-// with *WrongRecordError when the writer's record is not one this Serde is
-// configured with.
+// with *WrongRecordError when the writer's record is not one of the
+// contract.
 func (s *Serde) DecodeAny(ctx context.Context, data []byte) (Record, error) {
 	w, body, err := s.writerOf(ctx, data)
 	if err != nil {

@@ -26,7 +26,7 @@ func TestRoundTrip(t *testing.T) {
 
 			id, ok := serde.SchemaID(d)
 			require.True(t, ok)
-			subject, _ := serde.Subject(d)
+			subject := serde.Subject(d)
 			assert.Equal(t, d.Topic+"-value", subject)
 			registered, ok := reg.GetSchema(subject, 1)
 			require.True(t, ok, "subject %s registered", subject)

@@ -100,6 +100,10 @@ type PublisherConfig struct {
 	// AllowAutoTopicCreation asks the broker to create a missing topic on first publish
 	// (the broker must allow it too). Default false.
 	AllowAutoTopicCreation bool
+	// MetadataTTL is how long topic metadata is cached. kafka-go serves a topic created
+	// after the last refresh as unknown until the cache expires, so Publish retries such a
+	// failure (nothing was written then) for up to twice this long. Default 2s.
+	MetadataTTL time.Duration
 }
 
 func (c *PublisherConfig) setDefaults() {
@@ -125,6 +129,9 @@ func (c *PublisherConfig) setDefaults() {
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = 10
 	}
+	if c.MetadataTTL == 0 {
+		c.MetadataTTL = 2 * time.Second
+	}
 }
 
 // Validate reports whether the configuration is usable.
@@ -135,7 +142,7 @@ func (c PublisherConfig) Validate() error {
 	if c.Acks < AcksAll || c.Acks > AcksNone {
 		return fmt.Errorf("kafka: invalid Acks %d", c.Acks)
 	}
-	if c.BatchSize < 0 || c.BatchBytes < 0 || c.BatchTimeout < 0 || c.WriteTimeout < 0 || c.MaxAttempts < 0 {
+	if c.BatchSize < 0 || c.BatchBytes < 0 || c.BatchTimeout < 0 || c.WriteTimeout < 0 || c.MaxAttempts < 0 || c.MetadataTTL < 0 {
 		return errors.New("kafka: publisher batch and timeout settings must not be negative")
 	}
 	if _, err := c.Compression.codec(); err != nil {
@@ -173,6 +180,7 @@ func NewPublisher(cfg PublisherConfig, logger watermill.LoggerAdapter) (*Publish
 	if err != nil {
 		return nil, err
 	}
+	transport.MetadataTTL = cfg.MetadataTTL
 	codec, _ := cfg.Compression.codec() // validated above
 	w := &kafkago.Writer{
 		Addr:                   kafkago.TCP(cfg.Connection.Brokers...),
@@ -215,10 +223,26 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 		}
 		recs[i] = rec
 	}
-	if err := p.writer.WriteMessages(context.Background(), recs...); err != nil {
+	if err := p.write(recs); err != nil {
 		return fmt.Errorf("kafka: publishing %d messages to %s: %w", len(msgs), topic, err)
 	}
 	return nil
+}
+
+// write writes recs, retrying while the topic is unknown to the metadata cache. Such a
+// failure happens before anything is sent (it is not a WriteErrors), so the retry cannot
+// duplicate records.
+func (p *Publisher) write(recs []kafkago.Message) error {
+	deadline := time.Now().Add(2 * p.cfg.MetadataTTL)
+	for {
+		err := p.writer.WriteMessages(context.Background(), recs...)
+		var werr kafkago.WriteErrors
+		if err == nil || errors.As(err, &werr) || !errors.Is(err, kafkago.UnknownTopicOrPartition) ||
+			time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // Close waits for running Publish calls, flushes the writer and releases its connections.

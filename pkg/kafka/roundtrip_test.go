@@ -270,3 +270,21 @@ func TestSASL(t *testing.T) {
 		})
 	}
 }
+
+// TestPublishToTopicCreatedLater: kafka-go caches topic metadata; a topic created after the
+// publisher loaded it must still be publishable (Publish waits for the cache to refresh).
+func TestPublishToTopicCreatedLater(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	pub := startPublisher(t, brokers, func(c *kafka.PublisherConfig) { c.MetadataTTL = 500 * time.Millisecond })
+	early := kafkatest.Name("early")
+	kafkatest.CreateTopic(t, brokers, early, 1)
+	publishN(t, pub, early, 1, "") // loads the metadata cache
+
+	late := kafkatest.Name("late")
+	kafkatest.CreateTopic(t, brokers, late, 1)
+	sent := publishN(t, pub, late, 1, "")
+	sub := startSubscriber(t, brokers, kafkatest.Name("g"))
+	got := receive(t, subscribe(t, sub, late))
+	assert.Equal(t, sent[0].UUID, got.UUID)
+	require.True(t, got.Ack())
+}

@@ -87,7 +87,7 @@ type order struct {
 	createdAt, updatedAt  time.Time
 	items                 []*lineItem
 	address               json.RawMessage
-	extra                 map[string]json.RawMessage
+	extra                 extraFields
 }
 
 type lineItem struct {
@@ -96,7 +96,7 @@ type lineItem struct {
 	cost, price                 *float64
 	status                      string
 	shipped, cancelled, returnd int
-	extra                       map[string]json.RawMessage
+	extra                       extraFields
 }
 
 func (o *order) line(id string) *lineItem {
@@ -148,47 +148,75 @@ func (o *order) recompute() {
 	}
 }
 
-func (o *order) MarshalJSON() ([]byte, error) {
-	m := make(map[string]any, len(o.extra)+8)
-	for k, v := range o.extra {
-		m[k] = v
+// extraFields holds attributes the sandbox does not know, as JSON object
+// members without the braces (`"a":1,"b":"x"`): compact to keep and cheap
+// to write.
+type extraFields []byte
+
+func toExtra(m map[string]json.RawMessage) extraFields {
+	if len(m) == 0 {
+		return nil
 	}
-	m["orderId"] = o.id
-	m["orderType"] = o.orderType
-	m["status"] = o.status
-	m["createdAt"] = fmtTime(o.createdAt)
-	m["updatedAt"] = fmtTime(o.updatedAt)
-	items := make([]any, len(o.items))
-	for i, li := range o.items {
-		items[i] = li.toMap()
+	b, err := json.Marshal(m)
+	if err != nil || len(b) <= 2 {
+		return nil
 	}
-	m["items"] = items
-	if len(o.address) > 0 {
-		m["shippingAddress"] = o.address
-	}
-	return json.Marshal(m)
+	return b[1 : len(b)-1]
 }
 
-func (li *lineItem) toMap() map[string]any {
-	m := make(map[string]any, len(li.extra)+9)
-	for k, v := range li.extra {
-		m[k] = v
+// splice appends members (without braces) to the JSON object obj.
+func splice(obj []byte, members []byte) []byte {
+	if len(members) == 0 {
+		return obj
 	}
-	m["lineItemId"] = li.id
-	m["sku"] = li.sku
-	m["quantity"] = li.quantity
-	if li.cost != nil {
-		m["cost"] = *li.cost
+	obj = obj[:len(obj)-1]
+	if len(obj) > 1 {
+		obj = append(obj, ',')
 	}
-	if li.price != nil {
-		m["price"] = *li.price
-	}
-	m["status"] = li.status
-	m["quantityShipped"] = li.shipped
-	m["quantityCancelled"] = li.cancelled
-	m["quantityReturned"] = li.returnd
-	return m
+	obj = append(obj, members...)
+	return append(obj, '}')
 }
+
+type orderHead struct {
+	OrderID         string          `json:"orderId"`
+	OrderType       string          `json:"orderType"`
+	Status          string          `json:"status"`
+	CreatedAt       string          `json:"createdAt"`
+	UpdatedAt       string          `json:"updatedAt"`
+	ShippingAddress json.RawMessage `json:"shippingAddress,omitempty"`
+}
+
+type lineWire struct {
+	LineItemID        string   `json:"lineItemId"`
+	SKU               string   `json:"sku"`
+	Quantity          int      `json:"quantity"`
+	Cost              *float64 `json:"cost,omitempty"`
+	Price             *float64 `json:"price,omitempty"`
+	Status            string   `json:"status"`
+	QuantityShipped   int      `json:"quantityShipped"`
+	QuantityCancelled int      `json:"quantityCancelled"`
+	QuantityReturned  int      `json:"quantityReturned"`
+}
+
+// appendJSON encodes the order with its line items and unknown attributes.
+func (o *order) appendJSON() []byte {
+	b, _ := json.Marshal(orderHead{OrderID: o.id, OrderType: o.orderType, Status: o.status,
+		CreatedAt: fmtTime(o.createdAt), UpdatedAt: fmtTime(o.updatedAt), ShippingAddress: o.address})
+	items := append(make([]byte, 0, 64+len(o.items)*256), `"items":[`...)
+	for i, li := range o.items {
+		if i > 0 {
+			items = append(items, ',')
+		}
+		lb, _ := json.Marshal(lineWire{LineItemID: li.id, SKU: li.sku, Quantity: li.quantity, Cost: li.cost, Price: li.price,
+			Status: li.status, QuantityShipped: li.shipped, QuantityCancelled: li.cancelled, QuantityReturned: li.returnd})
+		items = append(items, splice(lb, li.extra)...)
+	}
+	items = append(items, ']')
+	return splice(splice(b, items), o.extra)
+}
+
+// MarshalJSON implements json.Marshaler.
+func (o *order) MarshalJSON() ([]byte, error) { return o.appendJSON(), nil }
 
 type catalogItem struct {
 	sku, title, description string

@@ -107,33 +107,38 @@ func parsePosition(p string) (int, uint64, error) {
 	return part, seq, nil
 }
 
-type streamEnvelope struct {
-	EventID    string          `json:"eventId"`
-	EventType  string          `json:"eventType"`
-	ObjectType string          `json:"objectType"`
-	Timestamp  string          `json:"timestamp"`
-	Data       json.RawMessage `json:"data"`
-}
-
 // emit records a state change: it appends one event to the object type's
 // history and to the matching partition of every stream whose object type
 // and query match. Callers hold s.mu for writing.
 func (s *Sandbox) emit(objectType, eventType, key string, data any) {
 	st := s.st
-	raw, err := json.Marshal(data)
-	if err != nil {
-		s.log.Error("dscotest: encoding event data", "eventType", eventType, "err", err)
-		return
+	var raw []byte
+	if o, ok := data.(*order); ok {
+		raw = o.appendJSON()
+	} else {
+		var err error
+		if raw, err = json.Marshal(data); err != nil {
+			s.log.Error("dscotest: encoding event data", "eventType", eventType, "err", err)
+			return
+		}
 	}
 	now := s.now()
 	st.eventSeq++
-	env, _ := json.Marshal(streamEnvelope{
-		EventID:    fmt.Sprintf("evt-%s-%d", st.instance, st.eventSeq),
-		EventType:  eventType,
-		ObjectType: objectType,
-		Timestamp:  fmtTime(now),
-		Data:       raw,
-	})
+	// eventId, eventType, objectType and timestamp never need escaping.
+	env := make([]byte, 0, len(raw)+160)
+	env = append(env, `{"eventId":"evt-`...)
+	env = append(env, st.instance...)
+	env = append(env, '-')
+	env = strconv.AppendUint(env, st.eventSeq, 10)
+	env = append(env, `","eventType":"`...)
+	env = append(env, eventType...)
+	env = append(env, `","objectType":"`...)
+	env = append(env, objectType...)
+	env = append(env, `","timestamp":"`...)
+	env = now.AppendFormat(env, timeLayout)
+	env = append(env, `","data":`...)
+	env = append(env, raw...)
+	env = append(env, '}')
 	e := &event{ts: now.UnixNano(), hash: keyHash(key), raw: env}
 	st.eventCount[objectType]++
 	cutoff := now.Add(-s.cfg.Retention).UnixNano()

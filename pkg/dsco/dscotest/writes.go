@@ -1,6 +1,7 @@
 package dscotest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -89,6 +90,19 @@ func itemOf(field string) string {
 
 // ---- orders ----
 
+// compact returns b without insignificant white space (nil for null or
+// invalid JSON).
+func compact(b json.RawMessage) json.RawMessage {
+	if len(b) == 0 || string(b) == "null" {
+		return nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil {
+		return nil
+	}
+	return buf.Bytes()
+}
+
 type orderIn struct {
 	OrderID         string                       `json:"orderId"`
 	OrderType       string                       `json:"orderType"`
@@ -148,11 +162,11 @@ func (s *Sandbox) parseOrders(in []orderIn) ([]*order, fieldErrors) {
 			errs.add("REQUIRED", f("items"), "an order needs at least one item")
 		}
 		o := &order{id: oi.OrderID, orderType: oi.OrderType, status: StatusCreated, createdAt: now, updatedAt: now,
-			address: oi.ShippingAddress, extra: oi.extra}
+			address: compact(oi.ShippingAddress), extra: toExtra(oi.extra)}
 		seen := map[string]bool{}
 		for j, raw := range oi.Items {
 			lf := func(field string) string { return f("items[" + strconv.Itoa(j) + "]." + field) }
-			li := &lineItem{status: LineOpen, extra: raw}
+			li := &lineItem{status: LineOpen}
 			var quantity *int
 			for key, dst := range map[string]any{"lineItemId": &li.id, "sku": &li.sku, "quantity": &quantity, "cost": &li.cost, "price": &li.price} {
 				if v, ok := raw[key]; ok {
@@ -161,9 +175,15 @@ func (s *Sandbox) parseOrders(in []orderIn) ([]*order, fieldErrors) {
 					}
 				}
 			}
-			for _, k := range []string{"lineItemId", "sku", "quantity", "cost", "price", "status", "quantityShipped", "quantityCancelled", "quantityReturned"} {
-				delete(li.extra, k)
+			extra := make(map[string]json.RawMessage, len(raw))
+			for k, v := range raw {
+				switch k {
+				case "lineItemId", "sku", "quantity", "cost", "price", "status", "quantityShipped", "quantityCancelled", "quantityReturned":
+				default:
+					extra[k] = v
+				}
 			}
+			li.extra = toExtra(extra)
 			if li.id == "" {
 				li.id = oi.OrderID + "-" + strconv.Itoa(j+1)
 			}

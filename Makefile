@@ -2,6 +2,7 @@
 GO       ?= go
 PKGS     ?= ./...
 BENCH    ?= .
+KAFKA_PKGS ?= ./pkg/kafka/...
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
 
 .PHONY: test test-race lint bench kafka-up kafka-down test-kafka generate
@@ -23,3 +24,12 @@ bench:
 
 generate:
 	$(GO) generate $(PKGS)
+
+# The real Apache Kafka tier: the same tests, against the brokers in KAFKA_BROKERS.
+# Start them first: eval "$$(scripts/kafka.sh start)" (or just scripts/kafka.sh start:
+# without KAFKA_BROKERS this target asks scripts/kafka.sh status for them).
+test-kafka:
+	@brokers="$${KAFKA_BROKERS:-$$(scripts/kafka.sh status 2>/dev/null | sed -n 's/^KAFKA_BROKERS=//p')}"; \
+	if [ -z "$$brokers" ]; then echo 'test-kafka: no Kafka: run scripts/kafka.sh start first, or set KAFKA_BROKERS' >&2; exit 1; fi; \
+	echo "KAFKA_BROKERS=$$brokers $(GO) test -race -count=1 -timeout 15m $(KAFKA_PKGS)"; \
+	KAFKA_BROKERS="$$brokers" $(GO) test -race -count=1 -timeout 15m $(KAFKA_PKGS)

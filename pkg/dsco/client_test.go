@@ -87,7 +87,7 @@ type fakeDsco struct {
 	calls    sync.Map                    // "METHOD /path" -> *atomic.Int64
 }
 
-func newFakeDsco(t *testing.T) *fakeDsco {
+func newFakeDsco(t testing.TB) *fakeDsco {
 	t.Helper()
 	f := &fakeDsco{revoked: map[string]bool{}, handlers: map[string]http.HandlerFunc{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))

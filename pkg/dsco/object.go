@@ -49,28 +49,29 @@ func knownFields(t reflect.Type) map[string]struct{} {
 // does not recurse) and collects the attributes v's type does not declare
 // into extra.
 func unmarshalObject[T any](data []byte, v *T, extra *Extra) error {
-	var all map[string]json.RawMessage
-	if err := json.Unmarshal(data, &all); err != nil {
-		return err
-	}
-	if all == nil { // JSON null: leave v alone, as encoding/json does.
-		return nil
+	if string(bytes.TrimSpace(data)) == "null" {
+		return nil // leave v alone, as encoding/json does
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return err
 	}
 	known := knownFields(reflect.TypeFor[T]())
 	*extra = nil
-	for k, raw := range all {
-		if _, ok := known[k]; ok {
+	m := members{data: data}
+	for {
+		key, raw, ok, err := m.next()
+		if err != nil || !ok {
+			return err
+		}
+		if _, declared := known[string(key)]; declared { // no allocation for the look-up
 			continue
 		}
 		if *extra == nil {
 			*extra = make(Extra)
 		}
-		(*extra)[k] = raw
+		// data belongs to the caller: keep a copy.
+		(*extra)[string(key)] = append(json.RawMessage(nil), raw...)
 	}
-	return nil
 }
 
 // marshalObject is the one mechanism behind every model's MarshalJSON: it

@@ -1,6 +1,8 @@
 package dscotest_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -64,4 +66,33 @@ func BenchmarkStreamRead(b *testing.B) {
 			b.ReportMetric(float64(b.N*1000)/time.Since(start).Seconds(), "events/s")
 		})
 	}
+}
+
+// BenchmarkBatchWrite measures an outbound-style batch of 100 inventory
+// updates over HTTP: spec validation, business rules, state and events.
+func BenchmarkBatchWrite(b *testing.B) {
+	e := newEnv(b, dscotest.Config{})
+	tok := e.supplier()
+	_, err := e.srv.SeedOrders(1) // lists SKU-00001..SKU-00050
+	require.NoError(b, err)
+	items := make([]map[string]any, 100)
+	for i := range items {
+		items[i] = map[string]any{"sku": fmt.Sprintf("SKU-%05d", i%50+1), "quantity": i, "warehouseId": "WH1"}
+	}
+	body, err := json.Marshal(map[string]any{"items": items})
+	require.NoError(b, err)
+	client := &http.Client{}
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/supplier/inventory-in", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		require.NoError(b, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		require.Equal(b, http.StatusOK, resp.StatusCode)
+	}
+	b.ReportMetric(float64(b.N*100)/time.Since(start).Seconds(), "items/s")
 }

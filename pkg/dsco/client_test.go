@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -600,3 +601,46 @@ func TestWriteAnswerUnreadable(t *testing.T) {
 		})
 	}
 }
+
+func TestSecretsNeverLogged(t *testing.T) {
+	f := newFakeDsco(t)
+	var n atomic.Int64
+	f.handle("GET /streams", func(w http.ResponseWriter, r *http.Request) {
+		switch n.Add(1) {
+		case 1:
+			f.revoke("tok-1")
+			writeJSON(w, 503, `{}`)
+		default:
+			writeJSON(w, 200, streamListBody)
+		}
+	})
+	var logs strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c := newTestClient(t, f.url(), WithLogger(logger), withClock(newFakeClock()))
+	_, err := c.ListStreams(t.Context()) // 503, then 401 with the revoked token, refresh, 200
+	require.NoError(t, err)
+	require.EqualValues(t, 2, f.tokens.Load())
+
+	bad, err := NewClient(f.url(), WithClientCredentials(testID, testSecret+"-wrong"), WithLogger(logger))
+	require.NoError(t, err)
+	_, err = bad.ListStreams(t.Context())
+	require.Error(t, err)
+
+	mu.Lock()
+	defer mu.Unlock()
+	out := logs.String()
+	assert.Contains(t, out, "retrying", "the retry was logged")
+	for _, secret := range []string{testSecret, "tok-1", "tok-2"} {
+		assert.NotContains(t, out, secret)
+		assert.NotContains(t, err.Error(), secret)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

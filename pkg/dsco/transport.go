@@ -97,7 +97,7 @@ func (c *Client) send(ctx context.Context, op *operation, method, rawURL string,
 		if !op.noAuth {
 			var err error
 			if token, err = c.auth.token(ctx); err != nil {
-				return nil, err
+				return nil, fmt.Errorf("dsco: %s: getting a token: %w", op.name, err)
 			}
 		}
 		var wrote atomic.Bool

@@ -617,11 +617,55 @@ func (e Event) DecodeData(v any) error {
 	return nil
 }
 
-// Order decodes the data of an order or orderitemchange event.
-func (e Event) Order() (Order, error) {
-	var o Order
-	err := e.DecodeData(&o)
-	return o, err
+// Typed decoders of Event.Data, by the event's ObjectType. Attributes the
+// type does not declare are kept in its Extra.
+
+// Order decodes the data of an order event.
+func (e Event) Order() (Order, error) { return eventData[Order](e) }
+
+// OrderItemChange decodes the data of an orderitemchange event.
+func (e Event) OrderItemChange() (OrderItemChange, error) { return eventData[OrderItemChange](e) }
+
+// Inventory decodes the data of an inventory event.
+func (e Event) Inventory() (InventoryItem, error) { return eventData[InventoryItem](e) }
+
+// Catalog decodes the data of a catalog event.
+func (e Event) Catalog() (CatalogItem, error) { return eventData[CatalogItem](e) }
+
+// Invoice decodes the data of an invoice event.
+func (e Event) Invoice() (InvoiceItem, error) { return eventData[InvoiceItem](e) }
+
+// Return decodes the data of a return event.
+func (e Event) Return() (ReturnItem, error) { return eventData[ReturnItem](e) }
+
+func eventData[T any](e Event) (T, error) {
+	var v T
+	err := e.DecodeData(&v)
+	return v, err
+}
+
+// OrderItemChange is the data of an orderitemchange event: one line item of
+// an order changed (acknowledged, shipped, cancelled, returned).
+type OrderItemChange struct {
+	OrderID    string `json:"orderId,omitempty"`
+	LineItemID string `json:"lineItemId,omitempty"`
+	SKU        string `json:"sku,omitempty"`
+	Quantity   int    `json:"quantity"`
+	Status     string `json:"status,omitempty"`
+	ChangeType string `json:"changeType,omitempty"`
+	Extra      Extra  `json:"-"`
+}
+
+// MarshalJSON encodes c with its Extra attributes.
+func (c OrderItemChange) MarshalJSON() ([]byte, error) {
+	type plain OrderItemChange
+	return marshalObject((*plain)(&c), c.Extra)
+}
+
+// UnmarshalJSON decodes c, keeping unknown attributes in Extra.
+func (c *OrderItemChange) UnmarshalJSON(b []byte) error {
+	type plain OrderItemChange
+	return unmarshalObject(b, (*plain)(c), &c.Extra)
 }
 
 // StreamPositionUpdate is the body of updateStreamPosition.

@@ -212,9 +212,15 @@ func TestEveryOperationAgainstSandbox(t *testing.T) {
 				}
 			}
 			require.NotEmpty(t, events)
-			o, err := events[0].Order()
-			require.NoError(t, err)
-			assert.Equal(t, "ORD-1", o.OrderID)
+			types := map[string]bool{}
+			for _, e := range events {
+				types[e.EventType] = true
+				o, err := e.Order()
+				require.NoError(t, err)
+				assert.Equal(t, "ORD-1", o.OrderID)
+				assert.NotEmpty(t, o.Status)
+			}
+			assert.True(t, types["order.created"] && types["order.acknowledged"], "%v", types)
 			_, err = sb.supplier.GetStreamEvents(ctx, "no-such-stream", dsco.ReadEventsParams{})
 			require.ErrorIs(t, err, dsco.ErrNotFound)
 		}},
@@ -422,4 +428,81 @@ func TestInventoryAgainstSandbox(t *testing.T) {
 		}
 		require.ErrorIs(t, last, dsco.ErrGone, "the file expired")
 	})
+}
+
+// TestEventDataAgainstSandbox reads a stream of each object type and decodes
+// every event's data with the matching typed decoder.
+func TestEventDataAgainstSandbox(t *testing.T) {
+	sb := newSandbox(t, dscotest.Config{Seed: 7})
+	ctx := t.Context()
+	types := []dsco.ObjectType{dsco.ObjectOrder, dsco.ObjectOrderItemChange, dsco.ObjectInventory, dsco.ObjectCatalog, dsco.ObjectInvoice, dsco.ObjectReturn}
+	streams := map[dsco.ObjectType]string{}
+	for _, ot := range types {
+		st, err := sb.supplier.CreateStream(ctx, dsco.StreamDefinition{ObjectType: ot})
+		require.NoError(t, err)
+		streams[ot] = st.StreamID
+	}
+	resp, err := sb.supplier.SupplierUpdateCatalog(ctx, dsco.CatalogBatchRequest{Items: []dsco.CatalogItem{{SKU: "A", Title: "a", Cost: "2.00"}}})
+	requireApplied(t, resp, err)
+	resp, err = sb.supplier.SupplierUpdateInventory(ctx, dsco.InventoryBatchRequest{Items: []dsco.InventoryItem{{SKU: "A", Quantity: 5}}})
+	requireApplied(t, resp, err)
+	resp, err = sb.retailer.RetailerCreateOrder(ctx, dsco.RetailerOrderRequest{Orders: []dsco.Order{{OrderID: "O", OrderType: dsco.OrderTypeMarketplace,
+		Items: []dsco.OrderItem{{LineItemID: "L", SKU: "A", Quantity: 1, Price: "4.00"}}}}})
+	requireApplied(t, resp, err)
+	resp, err = sb.supplier.SupplierCreateShipment(ctx, dsco.ShipmentBatchRequest{Shipments: []dsco.ShipmentItem{{OrderID: "O", LineItemID: "L", TrackingNumber: "T", Carrier: "DHL"}}})
+	requireApplied(t, resp, err)
+	resp, err = sb.supplier.SupplierCreateInvoice(ctx, dsco.InvoiceBatchRequest{Invoices: []dsco.InvoiceItem{{OrderID: "O", InvoiceNumber: "I", Amount: "4.00"}}})
+	requireApplied(t, resp, err)
+	resp, err = sb.supplier.SupplierCreateReturn(ctx, dsco.ReturnBatchRequest{Returns: []dsco.ReturnItem{{OrderID: "O", LineItemID: "L", Quantity: 1}}})
+	requireApplied(t, resp, err)
+
+	cases := []struct {
+		ot     dsco.ObjectType
+		decode func(t *testing.T, e dsco.Event)
+	}{
+		{dsco.ObjectOrder, func(t *testing.T, e dsco.Event) {
+			v, err := e.Order()
+			require.NoError(t, err)
+			assert.Equal(t, "O", v.OrderID)
+		}},
+		{dsco.ObjectOrderItemChange, func(t *testing.T, e dsco.Event) {
+			v, err := e.OrderItemChange()
+			require.NoError(t, err)
+			assert.Equal(t, "L", v.LineItemID)
+			assert.NotEmpty(t, v.ChangeType)
+		}},
+		{dsco.ObjectInventory, func(t *testing.T, e dsco.Event) {
+			v, err := e.Inventory()
+			require.NoError(t, err)
+			assert.Equal(t, "A", v.SKU)
+		}},
+		{dsco.ObjectCatalog, func(t *testing.T, e dsco.Event) {
+			v, err := e.Catalog()
+			require.NoError(t, err)
+			assert.Equal(t, "A", v.SKU)
+		}},
+		{dsco.ObjectInvoice, func(t *testing.T, e dsco.Event) {
+			v, err := e.Invoice()
+			require.NoError(t, err)
+			assert.Equal(t, "I", v.InvoiceNumber)
+			assert.False(t, v.InvoiceDate.IsZero())
+		}},
+		{dsco.ObjectReturn, func(t *testing.T, e dsco.Event) {
+			v, err := e.Return()
+			require.NoError(t, err)
+			assert.Equal(t, 1, v.Quantity)
+			assert.Contains(t, v.Extra, "returnId", "unknown attributes kept")
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(string(tc.ot), func(t *testing.T) {
+			page, err := sb.supplier.GetStreamEvents(ctx, streams[tc.ot], dsco.ReadEventsParams{})
+			require.NoError(t, err)
+			require.NotEmpty(t, page.Events)
+			for _, e := range page.Events {
+				assert.Equal(t, tc.ot, e.ObjectType)
+				tc.decode(t, e)
+			}
+		})
+	}
 }

@@ -74,7 +74,8 @@ type Config struct {
 	// Now is the sandbox's clock (default time.Now). Tests move it to expire
 	// tokens, events and files.
 	Now func() time.Time
-	// Logger receives request failures and callback outcomes; nil discards.
+	// Logger receives file callback outcomes and internal errors; nil
+	// discards. Secrets and tokens are never logged.
 	Logger *slog.Logger
 }
 
@@ -110,7 +111,7 @@ func (c *Config) setDefaults() {
 
 // Validate reports a configuration the sandbox cannot run with.
 func (c *Config) Validate() error {
-	if c.SupplierClientID == c.RetailerClientID {
+	if c.SupplierClientID != "" && c.SupplierClientID == c.RetailerClientID {
 		return errors.New("dscotest: supplier and retailer client ids must differ")
 	}
 	if c.TokenTTL < 0 || c.Retention < 0 || c.FileTTL < 0 {
@@ -483,8 +484,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(b)
 }
 
-// openapi3filter is used through these two names so that validate.go and
-// the server share one configuration.
+// requestOptions is the one request validation configuration of the
+// sandbox and the Validator: authentication is checked separately, and every
+// violation is reported, not only the first.
 var requestOptions = &openapi3filter.Options{
 	AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
 	MultiError:         true,

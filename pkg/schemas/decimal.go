@@ -1,6 +1,8 @@
 package schemas
 
 import (
+	"bytes"
+	"errors"
 	"math/big"
 	"strconv"
 	"strings"
@@ -14,78 +16,167 @@ const (
 	DecimalScale     = 4
 )
 
-// DecimalFromString returns the exact value of a JSON number's text (for
-// example "12.99", "-0.5", "1e2") as a *big.Rat, without passing through
-// float64. It fails with a *DecimalError (errors.Is ErrInvalidDecimal) when
-// the text is not a JSON number, has more than DecimalScale significant
-// fraction digits (trailing zeros are fine), or does not fit
-// DecimalPrecision digits.
+// maxUnscaled is 10^18 - 1, the largest unscaled value of a decimal(18,4).
+const maxUnscaled = 999_999_999_999_999_999
+
+// Decimal is a money amount as the records carry it: the unscaled value
+// (the amount × 10^4) of a decimal(18,4) in the form Avro writes it,
+// big-endian two's complement of minimal length. A nil Decimal is null.
+//
+// Build one with ParseDecimal (from a JSON number's text, as Dsco sends
+// money) or DecimalFromRat, and read it with Rat, String or Unscaled; treat
+// the bytes as opaque. Decimal is a byte slice rather than a *big.Rat
+// because hamba/avro then writes and reads the bytes as they are: its
+// big.Rat decimal codec costs about six allocations per amount, and it
+// cannot decode a nullable decimal into a *big.Rat (hamba/avro issue #453).
+//
+// Decimal marshals to JSON as a JSON number ("12.99") and unmarshals from
+// one, so a Dsco JSON amount can be decoded into it directly.
+type Decimal []byte
+
+// ParseDecimal returns the exact value of a JSON number's text (for example
+// "12.99", "-0.5", "1e2") as a Decimal, without passing through float64. It
+// fails with a *DecimalError (errors.Is ErrInvalidDecimal) when the text is
+// not a JSON number, has more than DecimalScale significant fraction digits
+// (trailing zeros are fine), or does not fit DecimalPrecision digits.
+func ParseDecimal(s string) (Decimal, error) {
+	v, err := parseUnscaled(s)
+	if err != nil {
+		return nil, err
+	}
+	return DecimalFromUnscaled(v), nil
+}
+
+// DecimalFromString is ParseDecimal returning a *big.Rat.
 func DecimalFromString(s string) (*big.Rat, error) {
-	fail := func(reason string) (*big.Rat, error) {
-		return nil, &DecimalError{Text: s, Reason: reason}
+	d, err := ParseDecimal(s)
+	if err != nil {
+		return nil, err
 	}
-	rest := s
-	neg := false
-	if strings.HasPrefix(rest, "-") {
-		neg = true
-		rest = rest[1:]
+	return d.Rat(), nil
+}
+
+// DecimalFromUnscaled returns the Decimal whose value is v × 10^-4 (v in
+// ten-thousandths). v must not exceed 18 digits; values beyond are still
+// encoded exactly, but break the schema's declared precision.
+func DecimalFromUnscaled(v int64) Decimal {
+	// Minimal big-endian two's complement, as Java's BigInteger.toByteArray.
+	var buf [8]byte
+	for i := 7; i >= 0; i-- {
+		buf[i] = byte(v >> (8 * (7 - i)))
 	}
-	mant, expText, hasExp := strings.Cut(strings.ToLower(rest), "e")
-	intPart, fracPart, hasPoint := strings.Cut(mant, ".")
-	if !isDigits(intPart) || (hasPoint && !isDigits(fracPart)) ||
-		(len(intPart) > 1 && intPart[0] == '0') {
-		return fail("not a JSON number")
-	}
-	exp := 0
-	if hasExp {
-		e := strings.TrimPrefix(expText, "+")
-		if !isDigits(strings.TrimPrefix(e, "-")) {
-			return fail("not a JSON number")
+	i := 0
+	for i < 7 {
+		if (buf[i] == 0x00 && buf[i+1]&0x80 == 0) || (buf[i] == 0xFF && buf[i+1]&0x80 != 0) {
+			i++
+			continue
 		}
-		n, err := strconv.Atoi(e)
-		if err != nil || n > 1000 || n < -1000 {
-			// Only a zero survives such an exponent; anything else is far
-			// outside decimal(18,4) either way.
-			if strings.Trim(intPart+fracPart, "0") == "" {
-				return new(big.Rat), nil
-			}
-			return fail("exponent out of range")
-		}
-		exp = n
+		break
 	}
-	digits := strings.TrimLeft(intPart+fracPart, "0")
-	scale := len(fracPart) - exp // value = digits × 10^-scale
-	for len(digits) > 0 && digits[len(digits)-1] == '0' && scale > 0 {
-		digits = digits[:len(digits)-1]
-		scale--
+	return Decimal(bytes.Clone(buf[i:]))
+}
+
+// DecimalFromRat returns r as a Decimal. It fails with a *DecimalError when
+// r has more than 4 fraction digits or more than 18 digits in all. A nil r
+// gives a nil (null) Decimal.
+func DecimalFromRat(r *big.Rat) (Decimal, error) {
+	if r == nil {
+		return nil, nil
 	}
-	if digits == "" {
-		return new(big.Rat), nil
+	n := new(big.Int).Mul(r.Num(), big.NewInt(10_000))
+	q, m := new(big.Int).QuoRem(n, r.Denom(), new(big.Int))
+	if m.Sign() != 0 {
+		return nil, &DecimalError{Text: r.RatString(), Reason: "more than " + strconv.Itoa(DecimalScale) + " fraction digits"}
 	}
-	if scale > DecimalScale {
-		return fail("more than " + strconv.Itoa(DecimalScale) + " fraction digits")
+	if !q.IsInt64() || q.Int64() > maxUnscaled || q.Int64() < -maxUnscaled {
+		return nil, &DecimalError{Text: r.RatString(), Reason: "more than " + strconv.Itoa(DecimalPrecision-DecimalScale) + " integer digits"}
 	}
-	if len(digits)-scale > DecimalPrecision-DecimalScale {
-		return fail("more than " + strconv.Itoa(DecimalPrecision-DecimalScale) + " integer digits")
+	return DecimalFromUnscaled(q.Int64()), nil
+}
+
+// IsNull reports whether d is null.
+func (d Decimal) IsNull() bool { return d == nil }
+
+// Unscaled returns d × 10^4 as an int64. It fails for a null Decimal and
+// for one (written by a foreign producer) that does not fit 64 bits.
+func (d Decimal) Unscaled() (int64, error) {
+	switch {
+	case d == nil:
+		return 0, errors.New("schemas: null decimal")
+	case len(d) == 0:
+		return 0, nil
+	case len(d) > 8:
+		return 0, &DecimalError{Text: d.String(), Reason: "does not fit 64 bits"}
 	}
-	if scale < 0 {
-		digits += strings.Repeat("0", -scale)
-		scale = 0
+	v := int64(int8(d[0])) // sign-extend
+	for _, b := range d[1:] {
+		v = v<<8 | int64(b)
 	}
-	num, ok := new(big.Int).SetString(digits, 10)
-	if !ok {
-		return fail("not a JSON number")
+	return v, nil
+}
+
+// Rat returns d's exact value, or nil for a null Decimal.
+func (d Decimal) Rat() *big.Rat {
+	if d == nil {
+		return nil
 	}
+	if v, err := d.Unscaled(); err == nil {
+		return big.NewRat(v, 10_000)
+	}
+	n := new(big.Int).SetBytes(d)
+	if d[0]&0x80 != 0 {
+		n.Sub(n, new(big.Int).Lsh(big.NewInt(1), uint(len(d))*8))
+	}
+	return new(big.Rat).SetFrac(n, big.NewInt(10_000))
+}
+
+// String returns d as decimal text with no trailing fraction zeros ("12.99",
+// "5", "-0.5"), the form a JSON number for Dsco takes; "null" for null.
+func (d Decimal) String() string {
+	if d == nil {
+		return "null"
+	}
+	v, err := d.Unscaled()
+	if err != nil {
+		return FormatDecimal(d.Rat())
+	}
+	neg := v < 0
+	u := uint64(v)
 	if neg {
-		num.Neg(num)
+		u = uint64(-v)
 	}
-	den := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(scale)), nil)
-	return new(big.Rat).SetFrac(num, den), nil
+	s := strconv.FormatUint(u, 10)
+	if len(s) <= DecimalScale {
+		s = strings.Repeat("0", DecimalScale-len(s)+1) + s
+	}
+	s = s[:len(s)-DecimalScale] + "." + s[len(s)-DecimalScale:]
+	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	if neg && s != "0" {
+		s = "-" + s
+	}
+	return s
+}
+
+// MarshalJSON writes d as a JSON number, or null.
+func (d Decimal) MarshalJSON() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalJSON reads a JSON number (or null) with ParseDecimal's rules.
+func (d *Decimal) UnmarshalJSON(b []byte) error {
+	s := string(bytes.TrimSpace(b))
+	if s == "null" {
+		*d = nil
+		return nil
+	}
+	v, err := ParseDecimal(s)
+	if err != nil {
+		return err
+	}
+	*d = v
+	return nil
 }
 
 // FormatDecimal returns r as decimal text with DecimalScale fraction digits
-// at most and no trailing zeros after the point ("12.99", "5", "-0.5"), the
-// form a JSON number for Dsco takes.
+// at most and no trailing zeros after the point ("12.99", "5", "-0.5").
 func FormatDecimal(r *big.Rat) string {
 	s := r.FloatString(DecimalScale)
 	if strings.Contains(s, ".") {
@@ -98,8 +189,71 @@ func FormatDecimal(r *big.Rat) string {
 }
 
 // Ptr returns a pointer to v: a shorthand for the nullable fields of the
-// records (Ptr("abc"), Ptr(int32(3)), and Ptr(rat) for a **big.Rat).
+// records (Ptr("abc"), Ptr(int32(3)), Ptr(time.Now())).
 func Ptr[T any](v T) *T { return &v }
+
+// parseUnscaled parses a JSON number's text into its value × 10^4.
+func parseUnscaled(s string) (int64, error) {
+	fail := func(reason string) (int64, error) {
+		return 0, &DecimalError{Text: s, Reason: reason}
+	}
+	rest := s
+	neg := false
+	if strings.HasPrefix(rest, "-") {
+		neg = true
+		rest = rest[1:]
+	}
+	mant, expText, hasExp := strings.Cut(rest, "e")
+	if !hasExp {
+		mant, expText, hasExp = strings.Cut(rest, "E")
+	}
+	intPart, fracPart, hasPoint := strings.Cut(mant, ".")
+	if !isDigits(intPart) || (hasPoint && !isDigits(fracPart)) ||
+		(len(intPart) > 1 && intPart[0] == '0') {
+		return fail("not a JSON number")
+	}
+	exp := 0
+	if hasExp {
+		e := strings.TrimPrefix(expText, "+")
+		if !isDigits(strings.TrimPrefix(e, "-")) || strings.HasPrefix(expText, "+-") {
+			return fail("not a JSON number")
+		}
+		n, err := strconv.Atoi(e)
+		if err != nil || n > 1000 || n < -1000 {
+			// Only a zero survives such an exponent; anything else is far
+			// outside decimal(18,4) either way.
+			if strings.Trim(intPart+fracPart, "0") == "" {
+				return 0, nil
+			}
+			return fail("exponent out of range")
+		}
+		exp = n
+	}
+	digits := strings.TrimLeft(intPart+fracPart, "0")
+	scale := len(fracPart) - exp // value = digits × 10^-scale
+	for len(digits) > 0 && digits[len(digits)-1] == '0' && scale > 0 {
+		digits = digits[:len(digits)-1]
+		scale--
+	}
+	if digits == "" {
+		return 0, nil
+	}
+	if scale > DecimalScale {
+		return fail("more than " + strconv.Itoa(DecimalScale) + " fraction digits")
+	}
+	if len(digits)-scale > DecimalPrecision-DecimalScale {
+		return fail("more than " + strconv.Itoa(DecimalPrecision-DecimalScale) + " integer digits")
+	}
+	// Now len(digits) + (DecimalScale - scale) ≤ 18: it fits an int64.
+	v, err := strconv.ParseInt(digits+strings.Repeat("0", DecimalScale-scale), 10, 64)
+	if err != nil {
+		return fail("not a JSON number")
+	}
+	if neg {
+		v = -v
+	}
+	return v, nil
+}
 
 func isDigits(s string) bool {
 	if s == "" {

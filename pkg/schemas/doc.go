@@ -22,13 +22,11 @@
 // OrderItem, RetailModelRules) are identical in every file; a test enforces
 // it.
 //
-// Money amounts are Avro decimal (bytes, precision 18, scale 4) and decode
-// to *big.Rat. Nullable money fields are **big.Rat: hamba/avro decodes a
-// nullable union into the type the Go pointer points to, and it decodes a
-// decimal only into a *big.Rat (hamba/avro issue #453), so the extra pointer
-// is what makes null and a value both round-trip. DecimalFromString turns a
-// JSON number's text into a *big.Rat without going through float64. Instants
-// are timestamp-millis (time.Time in UTC, millisecond precision), calendar
+// Money amounts are Avro decimal (bytes, precision 18, scale 4); in Go they
+// are Decimal, nil for null, built from a JSON number's text by
+// ParseDecimal without going through float64 (Decimal.Rat gives a
+// *big.Rat). Instants are timestamp-millis (time.Time in UTC, millisecond
+// precision), calendar
 // dates are date (time.Time at UTC midnight). Every field the Dsco API does
 // not require is nullable with a null default, and arrays default to empty,
 // so adding fields later stays BACKWARD compatible.

@@ -2,7 +2,6 @@ package schemas_test
 
 import (
 	"encoding/json"
-	"math/big"
 	"testing"
 	"time"
 
@@ -50,12 +49,12 @@ func day(s string) *time.Time {
 	return &t
 }
 
-func money(s string) **big.Rat {
-	r, err := schemas.DecimalFromString(s)
+func money(s string) schemas.Decimal {
+	d, err := schemas.ParseDecimal(s)
 	if err != nil {
 		panic(err)
 	}
-	return &r
+	return d
 }
 
 func str(s string) *string { return &s }

@@ -1,7 +1,6 @@
 package schemas
 
 import (
-	"math/big"
 	"time"
 )
 
@@ -30,18 +29,17 @@ type Address struct {
 	Extra *string `avro:"extra"`
 }
 
-// OrderItem is one line item of an order (Dsco OrderItem). Cost and Price are
-// **big.Rat so that null round-trips (see the package documentation).
+// OrderItem is one line item of an order (Dsco OrderItem).
 type OrderItem struct {
-	LineItemID        *string   `avro:"lineItemId"`
-	SKU               *string   `avro:"sku"`
-	Quantity          *int32    `avro:"quantity"`
-	Cost              **big.Rat `avro:"cost"`
-	Price             **big.Rat `avro:"price"`
-	Status            *string   `avro:"status"`
-	QuantityShipped   *int32    `avro:"quantityShipped"`
-	QuantityCancelled *int32    `avro:"quantityCancelled"`
-	Extra             *string   `avro:"extra"`
+	LineItemID        *string `avro:"lineItemId"`
+	SKU               *string `avro:"sku"`
+	Quantity          *int32  `avro:"quantity"`
+	Cost              Decimal `avro:"cost"`
+	Price             Decimal `avro:"price"`
+	Status            *string `avro:"status"`
+	QuantityShipped   *int32  `avro:"quantityShipped"`
+	QuantityCancelled *int32  `avro:"quantityCancelled"`
+	Extra             *string `avro:"extra"`
 }
 
 // Order is a Dsco order (Dsco Order) as an order event carries it.
@@ -92,7 +90,7 @@ type CatalogItem struct {
 	SKU              string            `avro:"sku"`
 	Title            *string           `avro:"title"`
 	Description      *string           `avro:"description"`
-	Cost             **big.Rat         `avro:"cost"`
+	Cost             Decimal           `avro:"cost"`
 	RetailModelRules *RetailModelRules `avro:"retailModelRules"`
 	Attributes       *string           `avro:"attributes"`
 	Extra            *string           `avro:"extra"`
@@ -103,7 +101,7 @@ type CatalogItem struct {
 type InvoiceItem struct {
 	OrderID       string     `avro:"orderId"`
 	InvoiceNumber *string    `avro:"invoiceNumber"`
-	Amount        **big.Rat  `avro:"amount"`
+	Amount        Decimal    `avro:"amount"`
 	InvoiceDate   *time.Time `avro:"invoiceDate"`
 	Extra         *string    `avro:"extra"`
 }
@@ -255,7 +253,7 @@ type InvoiceCommand struct {
 	CorrelationID *string    `avro:"correlationId"`
 	OrderID       string     `avro:"orderId"`
 	InvoiceNumber *string    `avro:"invoiceNumber"`
-	Amount        **big.Rat  `avro:"amount"`
+	Amount        Decimal    `avro:"amount"`
 	InvoiceDate   *time.Time `avro:"invoiceDate"`
 }
 
@@ -282,7 +280,7 @@ type CatalogCommand struct {
 	SKU              string            `avro:"sku"`
 	Title            *string           `avro:"title"`
 	Description      *string           `avro:"description"`
-	Cost             **big.Rat         `avro:"cost"`
+	Cost             Decimal           `avro:"cost"`
 	RetailModelRules *RetailModelRules `avro:"retailModelRules"`
 	Attributes       *string           `avro:"attributes"`
 }
@@ -338,7 +336,7 @@ type RetailerCatalogAttributionCommand struct {
 	SKU              string            `avro:"sku"`
 	Title            *string           `avro:"title"`
 	Description      *string           `avro:"description"`
-	Cost             **big.Rat         `avro:"cost"`
+	Cost             Decimal           `avro:"cost"`
 	RetailModelRules *RetailModelRules `avro:"retailModelRules"`
 	Attributes       *string           `avro:"attributes"`
 }

@@ -23,10 +23,12 @@ type tokenSource interface {
 	refresh(ctx context.Context, bad string) (ok bool, err error)
 }
 
-type staticToken string
+// staticToken is used through a pointer, so that printing a Client with
+// fmt shows an address, not the token.
+type staticToken struct{ value string }
 
-func (t staticToken) token(context.Context) (string, error)       { return string(t), nil }
-func (staticToken) refresh(context.Context, string) (bool, error) { return false, nil }
+func (t *staticToken) token(context.Context) (string, error)       { return t.value, nil }
+func (*staticToken) refresh(context.Context, string) (bool, error) { return false, nil }
 
 // credentials holds the one token of a client that uses client credentials.
 // At most one token request is in flight at any time: every caller that

@@ -232,7 +232,7 @@ func NewClient(baseURL string, opts ...Option) (*Client, error) {
 	case o.staticToken != "" && o.clientID != "":
 		return nil, errors.New("dsco: WithStaticToken and WithClientCredentials exclude each other")
 	case o.staticToken != "":
-		c.auth = staticToken(o.staticToken)
+		c.auth = &staticToken{value: o.staticToken}
 	case o.clientID != "":
 		tokenURL := o.tokenURL
 		if tokenURL == "" {

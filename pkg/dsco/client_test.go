@@ -283,6 +283,19 @@ func TestStaticToken(t *testing.T) {
 	_, err = c.ListStreams(t.Context())
 	require.NoError(t, err)
 
+	for _, verb := range []string{"%v", "%+v", "%#v"} {
+		assert.NotContains(t, fmt.Sprintf(verb, *c), "static-secret-token", "printing the client with %s", verb)
+	}
+	f2 := newFakeDsco(t)
+	f2.handle("GET /streams", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, streamListBody) })
+	cc := newTestClient(t, f2.url())
+	_, err = cc.ListStreams(t.Context())
+	require.NoError(t, err)
+	for _, verb := range []string{"%v", "%+v", "%#v"} {
+		assert.NotContains(t, fmt.Sprintf(verb, *cc), testSecret, "printing the client with %s", verb)
+		assert.NotContains(t, fmt.Sprintf(verb, *cc), "tok-1", "printing the client with %s", verb)
+	}
+
 	f.revoke("static-secret-token")
 	_, err = c.ListStreams(t.Context())
 	require.ErrorIs(t, err, ErrUnauthorized)

@@ -40,6 +40,9 @@ func (t AccessToken) String() string {
 	return fmt.Sprintf("AccessToken{TokenType:%s ExpiresIn:%d AccessToken:<redacted>}", t.TokenType, t.ExpiresIn)
 }
 
+// GoString hides the token from %#v too.
+func (t AccessToken) GoString() string { return t.String() }
+
 // Batch statuses of BatchResponse.Status.
 const (
 	BatchAccepted   = "accepted"

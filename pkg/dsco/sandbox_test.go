@@ -332,6 +332,14 @@ func TestSandboxFaults(t *testing.T) {
 		}
 		assert.Greater(t, sb.srv.Stats().Calls["listStreams"], int64(10), "some calls were retried")
 	})
+	t.Run("dropped reads are retried until success", func(t *testing.T) {
+		sb := newSandbox(t, dscotest.Config{Seed: 4, Faults: map[string]dscotest.Fault{"supplierListOrders": {DropRate: 0.5}}}, fast)
+		for range 10 {
+			_, err := sb.supplier.SupplierListOrders(t.Context(), dsco.ListOrdersParams{})
+			require.NoError(t, err)
+		}
+		assert.Greater(t, sb.srv.Stats().Calls["supplierListOrders"], int64(10), "some calls were retried")
+	})
 	t.Run("dropped write is outcome unknown and applied once", func(t *testing.T) {
 		sb := newSandbox(t, dscotest.Config{Seed: 5, Faults: map[string]dscotest.Fault{"supplierUpdateCatalog": {DropRate: 1}}}, fast)
 		_, err := sb.supplier.SupplierUpdateCatalog(t.Context(), dsco.CatalogBatchRequest{Items: []dsco.CatalogItem{{SKU: "S", Title: "T", Cost: "1.00"}}})

@@ -8,9 +8,8 @@ import (
 // (appendConfluentHeader, appendSingleObjectHeader) and read by exactly one
 // (parseConfluentHeader, parseSingleObjectHeader).
 const (
-	confluentMagic    byte = 0
-	confluentHeaderSz      = 5 // magic + 4-byte big-endian schema id
-
+	confluentMagic       = byte(0)
+	confluentHeaderSz    = 5  // magic + 4-byte big-endian schema id
 	singleObjectHeaderSz = 10 // C3 01 + 8-byte little-endian CRC-64-AVRO fingerprint
 )
 

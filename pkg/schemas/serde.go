@@ -146,12 +146,12 @@ func (c *Config) Validate() error {
 			found = found || TopicKey(d) == k
 		}
 		if !found {
-			errs = append(errs, fmt.Errorf("Topics: unknown record %q (want kind:name, e.g. event:order)", k))
+			errs = append(errs, fmt.Errorf("unknown record %q in Topics (want kind:name, e.g. event:order)", k))
 		}
 	}
 	for _, d := range c.Records {
 		if d == nil {
-			errs = append(errs, errors.New("Records holds a nil descriptor"))
+			errs = append(errs, errors.New("a nil descriptor in Records"))
 		}
 	}
 	if len(errs) > 0 {

@@ -1,7 +1,9 @@
 package schemas_test
 
 import (
+	"fmt"
 	"reflect"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -60,4 +62,39 @@ func TestRoundTripDecodesWithAFreshSerde(t *testing.T) {
 	var got schemas.OrderEvent
 	require.NoError(t, consumer.Decode(t.Context(), b, &got))
 	assert.JSONEq(t, asJSON(t, want), asJSON(t, &got))
+}
+
+func TestConcurrentUse(t *testing.T) {
+	reg := newRegistry(t)
+	producer := newSerde(t, reg, schemas.Config{})
+	consumer, err := schemas.NewSerde(schemas.Config{RegistryURL: reg.URL()})
+	require.NoError(t, err)
+	fx := fixtures()
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 8*len(fx))
+	for range 8 {
+		wg.Go(func() {
+			for _, want := range fx {
+				b, err := producer.Encode(want)
+				if err != nil {
+					errs <- err
+					continue
+				}
+				got, err := consumer.DecodeAny(t.Context(), b)
+				if err != nil {
+					errs <- err
+					continue
+				}
+				if got.Key() != want.Key() {
+					errs <- fmt.Errorf("key %q, want %q", got.Key(), want.Key())
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		assert.NoError(t, err)
+	}
 }

@@ -3,6 +3,7 @@ package kafka_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -34,7 +35,7 @@ func benchWriter(brokers []string, topic string) *kafkago.Writer {
 		Addr:         kafkago.TCP(brokers...),
 		Topic:        topic,
 		Balancer:     &kafkago.Murmur2Balancer{},
-		BatchSize:    10000,
+		BatchSize:    100, // the Publisher's default
 		BatchBytes:   1 << 20,
 		BatchTimeout: time.Millisecond,
 		RequiredAcks: kafkago.RequireAll,
@@ -174,5 +175,121 @@ func BenchmarkConsume(b *testing.B) {
 		}
 		b.StopTimer()
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	})
+}
+
+// BenchmarkPublishInterleaved alternates one adapter batch and one raw kafka-go batch per
+// iteration, timing each, so that both see the same machine load (the host is shared and
+// its load drifts between sequential sub-benchmarks). It reports both rates and their
+// ratio; the target is adapter/raw >= 0.8.
+func BenchmarkPublishInterleaved(b *testing.B) {
+	brokers := kafkatest.Brokers(b)
+	// writerBatchSize is the Writer's BatchSize (records per partition request) on both sides:
+	// kafka-go allocates that many Message slots per partition batch.
+	for _, writerBatchSize := range []int{100, 1000, 10000} {
+		b.Run(fmt.Sprintf("writer-batch-%d", writerBatchSize), func(b *testing.B) {
+			benchPublishInterleaved(b, brokers, writerBatchSize)
+		})
+	}
+}
+
+func benchPublishInterleaved(b *testing.B, brokers []string, writerBatchSize int) {
+	topicA, topicR := kafkatest.Name("bench-pub"), kafkatest.Name("bench-pub")
+	kafkatest.CreateTopic(b, brokers, topicA, benchPartitions)
+	kafkatest.CreateTopic(b, brokers, topicR, benchPartitions)
+	pub, err := kafka.NewPublisher(kafka.PublisherConfig{
+		Connection: kafka.ConnectionConfig{Brokers: brokers},
+		BatchSize:  writerBatchSize,
+	}, nil)
+	require.NoError(b, err)
+	defer func() { require.NoError(b, pub.Close()) }()
+	w := benchWriter(brokers, topicR)
+	w.BatchSize = writerBatchSize
+	defer func() { require.NoError(b, w.Close()) }()
+	msgs := benchMessages()
+	recs := make([]kafkago.Message, benchBatch)
+	for i, m := range msgs {
+		recs[i] = kafkago.Message{Value: m.Payload, Headers: []kafkago.Header{{Key: kafka.UUIDHeader, Value: []byte(m.UUID)}}}
+	}
+	require.NoError(b, pub.Publish(topicA, msgs...))
+	require.NoError(b, w.WriteMessages(context.Background(), recs...))
+	var adapter, raw time.Duration
+	b.SetBytes(2 * benchBatch * benchValueSize)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		runAdapter := func() {
+			start := time.Now()
+			if err := pub.Publish(topicA, msgs...); err != nil {
+				b.Fatal(err)
+			}
+			adapter += time.Since(start)
+		}
+		runRaw := func() {
+			start := time.Now()
+			if err := w.WriteMessages(context.Background(), recs...); err != nil {
+				b.Fatal(err)
+			}
+			raw += time.Since(start)
+		}
+		// Alternate which goes first so neither always runs on a warmer cache.
+		if i%2 == 0 {
+			runAdapter()
+			runRaw()
+		} else {
+			runRaw()
+			runAdapter()
+		}
+	}
+	records := float64(b.N * benchBatch)
+	b.ReportMetric(records/adapter.Seconds(), "adapter-records/s")
+	b.ReportMetric(records/raw.Seconds(), "raw-records/s")
+	b.ReportMetric(raw.Seconds()/adapter.Seconds(), "adapter/raw")
+}
+
+// BenchmarkPublishParallel publishes 100-record batches from concurrent goroutines (the
+// shared writer merges them), adapter and raw kafka-go.
+func BenchmarkPublishParallel(b *testing.B) {
+	brokers := kafkatest.Brokers(b)
+	b.Run("adapter", func(b *testing.B) {
+		topic := kafkatest.Name("bench-pub")
+		kafkatest.CreateTopic(b, brokers, topic, benchPartitions)
+		pub, err := kafka.NewPublisher(kafka.PublisherConfig{Connection: kafka.ConnectionConfig{Brokers: brokers}}, nil)
+		require.NoError(b, err)
+		defer func() { require.NoError(b, pub.Close()) }()
+		require.NoError(b, pub.Publish(topic, benchMessages()...))
+		b.SetBytes(benchBatch * benchValueSize)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			msgs := benchMessages()
+			for pb.Next() {
+				if err := pub.Publish(topic, msgs...); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "records/s")
+	})
+	b.Run("raw-kafka-go", func(b *testing.B) {
+		topic := kafkatest.Name("bench-pub")
+		kafkatest.CreateTopic(b, brokers, topic, benchPartitions)
+		w := benchWriter(brokers, topic)
+		defer func() { require.NoError(b, w.Close()) }()
+		b.SetBytes(benchBatch * benchValueSize)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			recs := make([]kafkago.Message, benchBatch)
+			for i, m := range benchMessages() {
+				recs[i] = kafkago.Message{Value: m.Payload, Headers: []kafkago.Header{{Key: kafka.UUIDHeader, Value: []byte(m.UUID)}}}
+			}
+			for pb.Next() {
+				if err := w.WriteMessages(context.Background(), recs...); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "records/s")
 	})
 }

@@ -457,7 +457,7 @@ func (s *Serde) DecodeAny(ctx context.Context, data []byte) (Record, error) {
 		return nil, err
 	}
 	if w.entry == nil {
-		return nil, &WrongRecordError{Want: "a record of this serde", Got: w.name}
+		return nil, &WrongRecordError{Want: "a record of the contract", Got: w.name}
 	}
 	if w.err != nil {
 		return nil, w.err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/dscokafka/connector/pkg/schemas"
 )
@@ -97,4 +98,41 @@ func TestConcurrentUse(t *testing.T) {
 	for err := range errs {
 		assert.NoError(t, err)
 	}
+}
+
+func TestRegisterIsIdempotent(t *testing.T) {
+	// A restart (or a second replica) registers the same schemas: same ids,
+	// no new versions, and Check passes against what is registered.
+	reg := newRegistry(t)
+	first := newSerde(t, reg, schemas.Config{})
+	second := newSerde(t, reg, schemas.Config{})
+	require.NoError(t, second.Check(t.Context()))
+	for _, d := range schemas.All() {
+		t.Run(d.Kind.String()+"/"+d.Name, func(t *testing.T) {
+			a, ok := first.SchemaID(d)
+			require.True(t, ok)
+			b, ok := second.SchemaID(d)
+			require.True(t, ok)
+			assert.Equal(t, a, b)
+			_, ok = reg.GetSchema(first.Subject(d), 2)
+			assert.False(t, ok, "no second version")
+		})
+	}
+}
+
+func TestCheckWithEmptyRegistry(t *testing.T) {
+	reg := newRegistry(t)
+	s, err := schemas.NewSerde(schemas.Config{RegistryURL: reg.URL()})
+	require.NoError(t, err)
+	require.NoError(t, s.Check(t.Context()), "a subject with no version passes")
+	assert.Empty(t, mustSubjects(t, reg.URL()), "Check registers nothing")
+}
+
+func mustSubjects(t *testing.T, url string) []string {
+	t.Helper()
+	cl, err := sr.NewClient(sr.URLs(url))
+	require.NoError(t, err)
+	subjects, err := cl.Subjects(t.Context())
+	require.NoError(t, err)
+	return subjects
 }

@@ -177,7 +177,7 @@ type entry struct {
 // (resolved into our reader schema when the two differ).
 type writer struct {
 	entry  *entry
-	schema avro.Schema // nil when the writer is a record this Serde lacks
+	schema avro.Schema // nil when the writer's record is not in the contract
 	name   string      // full name of the writer's record
 	err    error       // a permanent error for this writer (incompatible)
 }
@@ -232,7 +232,9 @@ func NewSerde(cfg Config) (*Serde, error) {
 		}
 		client, err := registry.NewClient(cfg.RegistryURL, opts...)
 		if err != nil {
-			return nil, fmt.Errorf("schemas: registry URL: %w", err)
+			// Not wrapped: url.Parse's error repeats the URL, which may hold
+			// a password.
+			return nil, errors.New("schemas: invalid config: RegistryURL does not parse as a URL")
 		}
 		s.client = client
 	}

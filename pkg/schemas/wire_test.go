@@ -265,3 +265,9 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestConfigErrorsHideRegistryPassword(t *testing.T) {
+	_, err := schemas.NewSerde(schemas.Config{RegistryURL: "http://user:s3cret@127.0.0.1:1/%zz"})
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "s3cret")
+}

@@ -235,3 +235,39 @@ func TestRebalanceLosesNothingAndCommitsNoUnacked(t *testing.T) {
 	}
 	assert.Equal(t, int64(len(sent)), total, "every acked message is committed: %v", committed)
 }
+
+// TestStartLatestSkipsOlderRecords: a new group with StartLatest never sees what was
+// written before it joined. Probes are published until one arrives, so the test does not
+// depend on how long joining takes.
+func TestStartLatestSkipsOlderRecords(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic := kafkatest.Name("latest")
+	kafkatest.CreateTopic(t, brokers, topic, 1)
+	pub := startPublisher(t, brokers)
+	old := publishN(t, pub, topic, 1, "")[0]
+
+	sub := startSubscriber(t, brokers, kafkatest.Name("g"), func(c *kafka.SubscriberConfig) { c.StartOffset = kafka.StartLatest })
+	ch := subscribe(t, sub, topic)
+	stop := make(chan struct{})
+	probing := make(chan struct{})
+	go func() {
+		defer close(probing)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+				if err := pub.Publish(topic, message.NewMessage("probe", []byte("probe"))); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}
+	}()
+	first := receive(t, ch)
+	close(stop)
+	<-probing
+	assert.NotEqual(t, old.UUID, first.UUID)
+	assert.Equal(t, "probe", first.UUID)
+	require.True(t, first.Ack())
+}

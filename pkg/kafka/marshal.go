@@ -112,52 +112,67 @@ func recordToMessage(rec kafkago.Message) *message.Message {
 	return msg
 }
 
-type ctxKey int
+type ctxKey struct{}
 
-const (
-	topicCtxKey ctxKey = iota
-	partitionCtxKey
-	offsetCtxKey
-	keyCtxKey
-	timestampCtxKey
-)
+// recordInfo is the one context value describing the consumed record (one allocation
+// instead of one per field).
+type recordInfo struct {
+	topic     string
+	partition int32
+	offset    int64
+	key       []byte
+	timestamp time.Time
+}
 
 func withRecordContext(ctx context.Context, rec kafkago.Message) context.Context {
-	ctx = context.WithValue(ctx, topicCtxKey, rec.Topic)
-	ctx = context.WithValue(ctx, partitionCtxKey, int32(rec.Partition))
-	ctx = context.WithValue(ctx, offsetCtxKey, rec.Offset)
-	ctx = context.WithValue(ctx, keyCtxKey, rec.Key)
-	return context.WithValue(ctx, timestampCtxKey, rec.Time)
+	return context.WithValue(ctx, ctxKey{}, &recordInfo{
+		topic: rec.Topic, partition: int32(rec.Partition), offset: rec.Offset, key: rec.Key, timestamp: rec.Time,
+	})
+}
+
+func recordFromCtx(ctx context.Context) (*recordInfo, bool) {
+	r, ok := ctx.Value(ctxKey{}).(*recordInfo)
+	return r, ok
 }
 
 // MessageTopicFromCtx returns the topic of the record a consumed message came from.
 func MessageTopicFromCtx(ctx context.Context) (string, bool) {
-	v, ok := ctx.Value(topicCtxKey).(string)
-	return v, ok
+	if r, ok := recordFromCtx(ctx); ok {
+		return r.topic, true
+	}
+	return "", false
 }
 
 // MessagePartitionFromCtx returns the partition of the record a consumed message came from.
 func MessagePartitionFromCtx(ctx context.Context) (int32, bool) {
-	v, ok := ctx.Value(partitionCtxKey).(int32)
-	return v, ok
+	if r, ok := recordFromCtx(ctx); ok {
+		return r.partition, true
+	}
+	return 0, false
 }
 
 // MessagePartitionOffsetFromCtx returns the offset of the record a consumed message came
 // from.
 func MessagePartitionOffsetFromCtx(ctx context.Context) (int64, bool) {
-	v, ok := ctx.Value(offsetCtxKey).(int64)
-	return v, ok
+	if r, ok := recordFromCtx(ctx); ok {
+		return r.offset, true
+	}
+	return 0, false
 }
 
 // MessageKeyFromCtx returns the key of the record a consumed message came from (nil for a
 // record without key; ok is still true).
 func MessageKeyFromCtx(ctx context.Context) ([]byte, bool) {
-	v, ok := ctx.Value(keyCtxKey).([]byte)
-	return v, ok
+	if r, ok := recordFromCtx(ctx); ok {
+		return r.key, true
+	}
+	return nil, false
 }
 
 // MessageTimestampFromCtx returns the timestamp of the record a consumed message came from.
 func MessageTimestampFromCtx(ctx context.Context) (time.Time, bool) {
-	v, ok := ctx.Value(timestampCtxKey).(time.Time)
-	return v, ok
+	if r, ok := recordFromCtx(ctx); ok {
+		return r.timestamp, true
+	}
+	return time.Time{}, false
 }

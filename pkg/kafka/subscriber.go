@@ -161,8 +161,8 @@ func (c SubscriberConfig) Validate() error {
 //
 // A record the Unmarshaler rejects is not skipped: it is delivered as a message whose
 // payload is the raw record value, whose metadata are the record headers plus
-// UnmarshalErrorMetadata (the error), so that the handler or a middleware sends it to the
-// poison queue.
+// UnmarshalErrorMetadata (the error), so that the handler or the RejectUnmarshalFailures
+// middleware sends it to the poison queue. Nothing is skipped.
 //
 // Methods are safe for concurrent use.
 type Subscriber struct {

@@ -3,6 +3,8 @@ package schemas_test
 import (
 	"testing"
 
+	"github.com/hamba/avro/v2"
+
 	"github.com/stretchr/testify/require"
 
 	"github.com/dscokafka/connector/pkg/schemas"
@@ -62,6 +64,33 @@ func BenchmarkDecodeShipCommand(b *testing.B) {
 	for b.Loop() {
 		var cmd schemas.ShipCommand
 		if err := serde.Decode(ctx, data, &cmd); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseDecimal(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := schemas.ParseDecimal("12345.6789"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeOrderEventHambaBaseline is hamba/avro's Unmarshal of the
+// same body with no framing, registry or resolution: the floor the Serde's
+// Decode is measured against.
+func BenchmarkDecodeOrderEventHambaBaseline(b *testing.B) {
+	serde := newSerde(b, newRegistry(b), schemas.Config{Records: schemas.Events})
+	data, err := serde.Encode(orderEvent(5))
+	require.NoError(b, err)
+	body := data[5:]
+	schema := schemas.Events[0].Schema
+	b.ReportAllocs()
+	for b.Loop() {
+		var ev schemas.OrderEvent
+		if err := avro.Unmarshal(schema, body, &ev); err != nil {
 			b.Fatal(err)
 		}
 	}

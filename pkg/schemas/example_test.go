@@ -65,3 +65,18 @@ func ExampleDecimalFromString() {
 	// 1299/100 <nil>
 	// schemas: invalid decimal "12.99999": more than 4 fraction digits (money is decimal(18,4))
 }
+
+func ExampleParseDecimal() {
+	// Dsco sends money as JSON numbers; keep their text exact.
+	cost, err := schemas.ParseDecimal("12.990")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(cost, cost.Rat(), cost.IsNull())
+
+	var missing schemas.Decimal // nil: the Avro null
+	fmt.Println(missing, missing.IsNull())
+	// Output:
+	// 12.99 1299/100 false
+	// null true
+}

@@ -2,6 +2,7 @@ package schemas_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ func newRegistry(t testing.TB) *srfake.Registry {
 	t.Helper()
 	reg := srfake.New()
 	t.Cleanup(reg.Close)
+	require.True(t, strings.HasPrefix(reg.URL(), "http://127.0.0.1:"), "registry on loopback: %s", reg.URL())
 	return reg
 }
 

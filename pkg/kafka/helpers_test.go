@@ -82,6 +82,12 @@ func publishN(t *testing.T, pub *kafka.Publisher, topic string, n int, key strin
 func closeSubscriber(t *testing.T, sub *kafka.Subscriber, ch <-chan *message.Message) {
 	t.Helper()
 	require.NoError(t, sub.Close())
-	for range ch { //nolint:revive // drain until closed: Close must close the channel
+	// Close has returned, so every delivering goroutine has ended: the (unbuffered)
+	// channel must be closed, with nothing left in it.
+	select {
+	case msg, ok := <-ch:
+		require.False(t, ok, "message %v delivered after Close returned", msg)
+	case <-time.After(waitLimit):
+		t.Fatal("message channel not closed by Close")
 	}
 }

@@ -293,3 +293,67 @@ func BenchmarkPublishParallel(b *testing.B) {
 		b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "records/s")
 	})
 }
+
+// BenchmarkConsumeInterleaved alternates chunks of 100 records between the adapter
+// (receive + Ack) and a raw kafka-go consumer-group Reader (FetchMessage + CommitMessages
+// with asynchronous commits), timing each, so both see the same machine load. One op is one
+// record on each side.
+func BenchmarkConsumeInterleaved(b *testing.B) {
+	brokers := kafkatest.Brokers(b)
+	topicA, topicR := kafkatest.Name("bench-sub"), kafkatest.Name("bench-sub")
+	kafkatest.CreateTopic(b, brokers, topicA, benchPartitions)
+	kafkatest.CreateTopic(b, brokers, topicR, benchPartitions)
+	fillTopic(b, brokers, topicA, b.N+1)
+	fillTopic(b, brokers, topicR, b.N+1)
+
+	sub, err := kafka.NewSubscriber(testSubscriberConfig(brokers, kafkatest.Name("g")), nil)
+	require.NoError(b, err)
+	defer func() { require.NoError(b, sub.Close()) }()
+	ch, err := sub.Subscribe(context.Background(), topicA)
+	require.NoError(b, err)
+	(<-ch).Ack()
+
+	r := kafkago.NewReader(kafkago.ReaderConfig{
+		Brokers: brokers, GroupID: kafkatest.Name("g"), Topic: topicR, StartOffset: kafkago.FirstOffset,
+		CommitInterval: 100 * time.Millisecond, HeartbeatInterval: 100 * time.Millisecond,
+		SessionTimeout: 6 * time.Second, RebalanceTimeout: 5 * time.Second,
+		JoinGroupBackoff: 100 * time.Millisecond, MaxWait: 100 * time.Millisecond,
+	})
+	defer func() { require.NoError(b, r.Close()) }()
+	ctx := context.Background()
+	first, err := r.FetchMessage(ctx)
+	require.NoError(b, err)
+	require.NoError(b, r.CommitMessages(ctx, first))
+
+	var adapter, raw time.Duration
+	b.SetBytes(2 * benchValueSize)
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		n := min(benchBatch, b.N-done)
+		start := time.Now()
+		for range n {
+			msg, ok := <-ch
+			if !ok {
+				b.Fatal("channel closed")
+			}
+			msg.Ack()
+		}
+		adapter += time.Since(start)
+		start = time.Now()
+		for range n {
+			m, err := r.FetchMessage(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := r.CommitMessages(ctx, m); err != nil {
+				b.Fatal(err)
+			}
+		}
+		raw += time.Since(start)
+		done += n
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/adapter.Seconds(), "adapter-records/s")
+	b.ReportMetric(float64(b.N)/raw.Seconds(), "raw-records/s")
+	b.ReportMetric(raw.Seconds()/adapter.Seconds(), "adapter/raw")
+}

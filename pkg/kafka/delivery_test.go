@@ -271,3 +271,48 @@ func TestStartLatestSkipsOlderRecords(t *testing.T) {
 	assert.Equal(t, "probe", first.UUID)
 	require.True(t, first.Ack())
 }
+
+// TestHungMemberCannotCommitAfterRevoke: member A's handler hangs on a message while B
+// joins. The rebalance completes without A (after the rebalance timeout), B gets the
+// partition and redelivers the message. When A's handler finally acks, A's commit carries
+// its old generation and must not land: the committed offset stays where B put it
+// (segmentio/kafka-go#1308 is this bug in kafka-go's own Reader).
+func TestHungMemberCannotCommitAfterRevoke(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic, group := kafkatest.Name("hung"), kafkatest.Name("g")
+	kafkatest.CreateTopic(t, brokers, topic, 1)
+	pub := startPublisher(t, brokers)
+	sent := publishN(t, pub, topic, 3, "")
+
+	quickRebalance := func(c *kafka.SubscriberConfig) { c.RebalanceTimeout = time.Second }
+	subA := startSubscriber(t, brokers, group, quickRebalance, func(c *kafka.SubscriberConfig) {
+		c.DrainTimeout = waitLimit // A's handler hangs longer than the rebalance may wait
+	})
+	chA := subscribe(t, subA, topic)
+	hung := receive(t, chA)
+	require.Equal(t, sent[0].UUID, hung.UUID)
+
+	subB := startSubscriber(t, brokers, group, quickRebalance)
+	chB := subscribe(t, subB, topic)
+	for i := range 2 {
+		msg := receive(t, chB)
+		require.Equal(t, sent[i].UUID, msg.UUID, "B starts where nothing was committed: the hung message")
+		require.True(t, msg.Ack())
+	}
+	heldByB := receive(t, chB)
+	require.Equal(t, sent[2].UUID, heldByB.UUID)
+	require.Eventually(t, func() bool {
+		return kafkatest.CommittedOffsets(t, brokers, group, topic)[0] == 2
+	}, waitLimit, 20*time.Millisecond)
+
+	// A wakes up: its ack is seen by its draining partition goroutine, and A then commits
+	// offset 1 with the generation it consumed in, which has ended.
+	require.True(t, hung.Ack())
+	require.NoError(t, subA.Close())
+	assert.Equal(t, map[int32]int64{0: 2}, kafkatest.CommittedOffsets(t, brokers, group, topic),
+		"a member's commit after its partition was revoked must not move the offset back")
+
+	require.True(t, heldByB.Ack())
+	closeSubscriber(t, subB, chB)
+	assert.Equal(t, map[int32]int64{0: 3}, kafkatest.CommittedOffsets(t, brokers, group, topic))
+}

@@ -374,8 +374,11 @@ func (sub *subscription) run() {
 }
 
 // runGeneration consumes the partitions assigned in gen until gctx ends, then commits what
-// was acked, using gen, before returning. The group does not rejoin before it returns, so
-// no commit of an older generation can arrive after the partitions moved.
+// was acked, using gen, before returning. Every commit carries gen's generation and member
+// ID, and this member does not rejoin before runGeneration returns: so its commits either
+// land while it still owns the partitions, or (if the group moved on without it, e.g. after
+// a handler outlived the rebalance timeout) the coordinator rejects them as stale. Offsets
+// are tracked per generation and never carried into the next one.
 func (sub *subscription) runGeneration(gctx context.Context, gen *kafkago.Generation) {
 	assignments := gen.Assignments[sub.topic]
 	sub.logger.Debug("Generation started", watermill.LogFields{

@@ -284,3 +284,29 @@ func TestGetItemInventoryFile(t *testing.T) {
 		assert.Equal(t, http.StatusGone, resp.StatusCode)
 	})
 }
+
+// TestCloseCancelsCallbacks: Close waits for callbacks in flight and
+// cancels them, so it returns even when the callback receiver hangs.
+func TestCloseCancelsCallbacks(t *testing.T) {
+	srv, err := dscotest.NewServer(dscotest.Config{})
+	require.NoError(t, err)
+	t.Cleanup(srv.Close)
+	e := &env{t: t, srv: srv, client: http.DefaultClient, loose: http.DefaultClient}
+
+	arrived, released := make(chan struct{}), make(chan struct{})
+	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // the server notices a disconnect only once the body is read
+		close(arrived)
+		<-r.Context().Done() // hang until the sandbox gives up
+		close(released)
+	}))
+	t.Cleanup(cb.Close)
+
+	status, body := e.inventory(e.supplier(), map[string]any{
+		"resultType": "file", "highWaterMarkQuery": "2026-01-01T00:00:00.000Z", "callbackUrl": cb.URL,
+	})
+	require.Equal(t, http.StatusOK, status, string(body))
+	<-arrived
+	srv.Close()
+	<-released
+}

@@ -2,6 +2,7 @@ package kafkatest
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -92,12 +94,15 @@ func CreateTopic(t testing.TB, brokers []string, topic string, partitions int32)
 }
 
 // CommittedOffsets returns the offsets group has committed for topic, by partition. A
-// partition without a commit is absent.
+// partition without a commit is absent; a group that does not exist has none.
 func CommittedOffsets(t testing.TB, brokers []string, group, topic string) map[int32]int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
 	resp, err := Admin(t, brokers).FetchOffsets(ctx, group)
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		return map[int32]int64{}
+	}
 	if err != nil {
 		t.Fatalf("fetching offsets of group %s: %v", group, err)
 	}

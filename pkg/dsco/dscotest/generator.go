@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"time"
 
 	"golang.org/x/time/rate"
 )
@@ -106,8 +107,21 @@ func (g *generator) ensureCatalog(n int) []genSKU {
 	return g.catalog
 }
 
-// nextOrder builds the next order as a retailer would send it.
-func (g *generator) nextOrder(dropshipShare float64) orderIn {
+type genAddress struct {
+	Name       string `json:"name"`
+	Street1    string `json:"street1"`
+	Street2    string `json:"street2,omitempty"`
+	City       string `json:"city"`
+	State      string `json:"state"`
+	PostalCode string `json:"postalCode"`
+	Country    string `json:"country"`
+	Phone      string `json:"phone"`
+}
+
+// nextOrder builds the next order as a retailer would send it, directly in
+// the sandbox's representation (the generator's orders are valid by
+// construction; the API path validates what clients send).
+func (g *generator) nextOrder(dropshipShare float64, now time.Time) *order {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.ensureCatalog(1)
@@ -117,44 +131,34 @@ func (g *generator) nextOrder(dropshipShare float64) orderIn {
 	if g.rng.Float64() < dropshipShare {
 		typ = "Dropship"
 	}
-	lines := 1 + g.rng.IntN(5)
-	items := make([]map[string]json.RawMessage, lines)
-	for j := range items {
-		p := g.catalog[g.rng.IntN(len(g.catalog))]
-		items[j] = map[string]json.RawMessage{
-			"lineItemId":     raw(fmt.Sprintf("%s-%d", id, j+1)),
-			"sku":            raw(p.sku),
-			"quantity":       raw(1 + g.rng.IntN(3)),
-			"cost":           raw(p.cost),
-			"price":          raw(p.price),
-			"retailerItemId": raw(fmt.Sprintf("R-%s", p.sku)),
+	o := &order{id: id, orderType: typ, status: StatusCreated, createdAt: now, updatedAt: now}
+	o.items = make([]*lineItem, 1+g.rng.IntN(5))
+	for j := range o.items {
+		p := &g.catalog[g.rng.IntN(len(g.catalog))] // entries never change: their fields can be shared
+		o.items[j] = &lineItem{
+			id: id + "-" + strconv.Itoa(j+1), sku: p.sku, quantity: 1 + g.rng.IntN(3),
+			cost: &p.cost, price: &p.price, status: LineOpen,
+			extra: extraFields(`"retailerItemId":"R-` + p.sku + `"`),
 		}
 	}
 	first, last := genFirst[g.rng.IntN(len(genFirst))], genLast[g.rng.IntN(len(genLast))]
 	c := genCities[g.rng.IntN(len(genCities))]
-	addr := map[string]string{
-		"name":       first + " " + last,
-		"street1":    fmt.Sprintf("%d %s", 100+g.rng.IntN(9800), genStreets[g.rng.IntN(len(genStreets))]),
-		"city":       c.city,
-		"state":      c.state,
-		"postalCode": c.zip,
-		"country":    "US",
-		"phone":      fmt.Sprintf("+1-555-%03d-%04d", g.rng.IntN(1000), g.rng.IntN(10000)),
+	addr := genAddress{
+		Name:       first + " " + last,
+		Street1:    fmt.Sprintf("%d %s", 100+g.rng.IntN(9800), genStreets[g.rng.IntN(len(genStreets))]),
+		City:       c.city,
+		State:      c.state,
+		PostalCode: c.zip,
+		Country:    "US",
+		Phone:      fmt.Sprintf("+1-555-%03d-%04d", g.rng.IntN(1000), g.rng.IntN(10000)),
 	}
 	if g.rng.IntN(4) == 0 {
-		addr["street2"] = fmt.Sprintf("Apt %d", 1+g.rng.IntN(400))
+		addr.Street2 = fmt.Sprintf("Apt %d", 1+g.rng.IntN(400))
 	}
-	return orderIn{
-		OrderID:         id,
-		OrderType:       typ,
-		Items:           items,
-		ShippingAddress: raw(addr),
-		extra: map[string]json.RawMessage{
-			"consumerOrderNumber": raw(fmt.Sprintf("C%09d", g.rng.IntN(1e9))),
-			"requestedShipMethod": raw(genShipMethods[g.rng.IntN(len(genShipMethods))]),
-			"channel":             raw("web"),
-		},
-	}
+	o.address, _ = json.Marshal(addr)
+	o.extra = fmt.Appendf(nil, `"channel":"web","consumerOrderNumber":"C%09d","requestedShipMethod":%q`,
+		g.rng.IntN(1e9), genShipMethods[g.rng.IntN(len(genShipMethods))])
+	return o
 }
 
 func raw(v any) json.RawMessage {
@@ -209,16 +213,12 @@ func (s *Sandbox) SeedOrders(n int) ([]string, error) {
 
 func (s *Sandbox) generateOrder(dropshipShare float64) (string, error) {
 	for {
-		in := s.gen.nextOrder(dropshipShare)
-		orders, errs := s.parseOrders([]orderIn{in})
-		if len(errs) > 0 {
-			return "", fmt.Errorf("dscotest: generated an invalid order: %s %s", errs[0].Field, errs[0].Message)
-		}
+		o := s.gen.nextOrder(dropshipShare, s.now())
 		s.mu.Lock()
-		errs = s.applyOrders(orders)
+		errs := s.applyOrders([]*order{o})
 		s.mu.Unlock()
 		if len(errs) == 0 {
-			return in.OrderID, nil
+			return o.id, nil
 		}
 		// The id was taken by an order sent through the API: draw the next.
 	}

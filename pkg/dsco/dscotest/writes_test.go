@@ -294,3 +294,34 @@ func TestOrders(t *testing.T) {
 		assert.Equal(t, a.Items, b.Items)
 	})
 }
+
+func TestRoutingAndParameters(t *testing.T) {
+	e := newEnv(t, dscotest.Config{})
+	sup := e.supplier()
+	tests := []struct {
+		name, method, path string
+		body               any
+		want               int
+		wantField          string
+	}{
+		{"query parameter type", http.MethodGet, "/supplier/order-out?limit=abc", nil, http.StatusBadRequest, "limit"},
+		{"limit below one", http.MethodGet, "/supplier/order-out?limit=0", nil, http.StatusBadRequest, "limit"},
+		{"events limit type", http.MethodGet, "/streams/x/events?limit=many", nil, http.StatusBadRequest, "limit"},
+		{"body not JSON", http.MethodPost, "/supplier/inventory-in", "not json", http.StatusBadRequest, ""},
+		{"unknown path", http.MethodGet, "/supplier/nothing-here", nil, http.StatusNotFound, ""},
+		{"wrong method", http.MethodDelete, "/streams", nil, http.StatusMethodNotAllowed, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := e.callLoose(tt.method, tt.path, sup, tt.body)
+			require.Equal(t, tt.want, status, string(body))
+			var br batchResponse
+			require.NoError(t, json.Unmarshal(body, &br), string(body))
+			assert.Equal(t, "failed", br.Status)
+			require.NotEmpty(t, br.Errors)
+			if tt.wantField != "" {
+				assert.Equal(t, tt.wantField, br.Errors[0].Field)
+			}
+		})
+	}
+}

@@ -43,12 +43,12 @@ func Brokers(t testing.TB) []string {
 // NewCluster starts an in-process kfake cluster listening on 127.0.0.1 (a free port per
 // broker) and stops it when the test ends. Defaults: one broker, topics auto-created with
 // 4 partitions, and a group minimum session timeout of 100ms so group tests settle fast;
-// opts are applied after them.
+// opts are applied after them (kfake.NumBrokers(3) for three brokers; do not pass
+// kfake.Ports, which would override the broker count).
 func NewCluster(t testing.TB, opts ...kfake.Opt) *kfake.Cluster {
 	t.Helper()
 	all := append([]kfake.Opt{
-		kfake.NumBrokers(1),
-		kfake.Ports(0),
+		kfake.NumBrokers(1), // each on a free port of 127.0.0.1 (kfake's listener)
 		kfake.AllowAutoTopicCreation(),
 		kfake.DefaultNumPartitions(4),
 		kfake.GroupMinSessionTimeout(100 * time.Millisecond),

@@ -47,6 +47,7 @@ func fmtTime(t time.Time) string { return t.UTC().Format(timeLayout) }
 type state struct {
 	orders     map[string]*order
 	orderIDs   []string // creation order
+	byStatus   map[string]int64
 	catalog    map[string]*catalogItem
 	inventory  map[string]*invItem
 	invoices   map[string]bool // invoice numbers
@@ -71,6 +72,7 @@ type state struct {
 func newState(seed int64) *state {
 	return &state{
 		orders:     make(map[string]*order),
+		byStatus:   make(map[string]int64),
 		catalog:    make(map[string]*catalogItem),
 		inventory:  make(map[string]*invItem),
 		invoices:   make(map[string]bool),
@@ -120,6 +122,28 @@ func (li *lineItem) recompute() {
 		li.status = LineShipped
 	default:
 		li.status = LineOpen
+	}
+}
+
+// setStatus moves o to status, keeping the counts per status.
+func (st *state) setStatus(o *order, status string) {
+	st.byStatus[o.status]--
+	if st.byStatus[o.status] == 0 {
+		delete(st.byStatus, o.status)
+	}
+	o.status = status
+	st.byStatus[status]++
+}
+
+// recompute derives the order status from its lines, keeping the counts
+// per status.
+func (st *state) recompute(o *order) {
+	old := o.status
+	o.recompute()
+	if o.status != old {
+		now := o.status
+		o.status = old
+		st.setStatus(o, now)
 	}
 }
 

@@ -38,8 +38,8 @@ func (s *Sandbox) Stats() Stats {
 	for k, v := range s.st.eventCount {
 		st.Events[k] = v
 	}
-	for _, o := range s.st.orders {
-		st.Orders[o.status]++
+	for status, n := range s.st.byStatus {
+		st.Orders[status] = n
 	}
 	st.Shipments = s.st.shipments
 	st.Cancellations = s.st.cancels

@@ -227,6 +227,7 @@ func (s *Sandbox) applyOrders(orders []*order) fieldErrors {
 			continue
 		}
 		s.st.orders[o.id] = o
+		s.st.byStatus[o.status]++
 		s.st.orderIDs = append(s.st.orderIDs, o.id)
 		s.emit(ObjectOrder, "order.created", o.id, o)
 	}
@@ -326,7 +327,7 @@ func (s *Sandbox) handleAcknowledge(w http.ResponseWriter, r *http.Request, req 
 		case o.status != StatusCreated:
 			errs.add("INVALID_STATE", itemPath("orderIds", i, ""), "order %s is %s and cannot be acknowledged", id, o.status)
 		default:
-			o.status = StatusAcknowledged
+			s.st.setStatus(o, StatusAcknowledged)
 			o.updatedAt = s.now()
 			for _, li := range o.items {
 				if li.status == LineOpen {
@@ -418,7 +419,7 @@ func (s *Sandbox) handleShipments(w http.ResponseWriter, r *http.Request, req *r
 			qty = *sh.Quantity
 		}
 		li.shipped += qty
-		o.recompute()
+		s.st.recompute(o)
 		o.updatedAt = s.now()
 		s.st.shipments++
 		ch := itemChange(o, li, "shipped")
@@ -502,7 +503,7 @@ func (s *Sandbox) handleCancel(w http.ResponseWriter, r *http.Request, req *requ
 		for _, li := range lines {
 			li.cancelled += li.open()
 		}
-		o.recompute()
+		s.st.recompute(o)
 		o.updatedAt = s.now()
 		for _, li := range lines {
 			s.st.cancels++
@@ -583,7 +584,7 @@ func (s *Sandbox) handleReturns(w http.ResponseWriter, r *http.Request, req *req
 			continue
 		}
 		li.returnd += *rt.Quantity
-		o.recompute()
+		s.st.recompute(o)
 		o.updatedAt = s.now()
 		s.st.returns++
 		s.st.returnSeq++

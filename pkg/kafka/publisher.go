@@ -200,7 +200,9 @@ func NewPublisher(cfg PublisherConfig, logger watermill.LoggerAdapter) (*Publish
 		Compression:            codec,
 		Transport:              transport,
 		AllowAutoTopicCreation: cfg.AllowAutoTopicCreation,
-		ErrorLogger:            kafkago.LoggerFunc(func(f string, a ...any) { logger.Error(fmt.Sprintf(f, a...), nil, nil) }),
+		// kafka-go reports every failed attempt here, also those it retries (leader moves);
+		// the final outcome is Publish's error, so attempts are logged at info level.
+		ErrorLogger: kafkago.LoggerFunc(func(f string, a ...any) { logger.Info("kafka-go writer: "+fmt.Sprintf(f, a...), nil) }),
 	}
 	return &Publisher{cfg: cfg, logger: logger, writer: w, transport: transport}, nil
 }

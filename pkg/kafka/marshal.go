@@ -96,19 +96,21 @@ func (DefaultMarshaler) Unmarshal(rec kafkago.Message) (*message.Message, error)
 // fallback for failed custom unmarshalers uses it as well.
 func recordToMessage(rec kafkago.Message) *message.Message {
 	uuid := ""
-	md := make(message.Metadata, len(rec.Headers))
 	for _, h := range rec.Headers {
 		if h.Key == UUIDHeader {
 			uuid = string(h.Value)
-			continue
+			break
 		}
-		md[h.Key] = string(h.Value)
 	}
 	if uuid == "" {
 		uuid = rec.Topic + "-" + strconv.Itoa(rec.Partition) + "-" + strconv.FormatInt(rec.Offset, 10)
 	}
 	msg := message.NewMessage(uuid, rec.Value)
-	msg.Metadata = md
+	for _, h := range rec.Headers {
+		if h.Key != UUIDHeader {
+			msg.Metadata[h.Key] = string(h.Value)
+		}
+	}
 	return msg
 }
 

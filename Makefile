@@ -5,7 +5,7 @@ BENCH    ?= .
 KAFKA_PKGS ?= ./pkg/kafka/...
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
 
-.PHONY: test test-race lint bench kafka-up kafka-down test-kafka generate
+.PHONY: test test-race lint bench test-kafka generate
 
 test:
 	$(GO) test $(PKGS)

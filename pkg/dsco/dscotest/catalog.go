@@ -6,12 +6,12 @@ import (
 )
 
 type catalogIn struct {
-	SKU              string          `json:"sku"`
-	Title            *string         `json:"title"`
-	Description      *string         `json:"description"`
-	Cost             *float64        `json:"cost"`
-	RetailModelRules json.RawMessage `json:"retailModelRules"`
-	Attributes       map[string]any  `json:"attributes"`
+	SKU              string                     `json:"sku"`
+	Title            *string                    `json:"title"`
+	Description      *string                    `json:"description"`
+	Cost             *money                     `json:"cost"`
+	RetailModelRules json.RawMessage            `json:"retailModelRules"`
+	Attributes       map[string]json.RawMessage `json:"attributes"`
 	extra            map[string]json.RawMessage
 }
 
@@ -35,7 +35,7 @@ func checkCatalog(in []catalogIn) fieldErrors {
 		if c.SKU == "" {
 			errs.add("REQUIRED", itemPath("items", i, "sku"), "sku is required")
 		}
-		if c.Cost != nil && *c.Cost < 0 {
+		if c.Cost != nil && c.Cost.negative() {
 			errs.add("INVALID_FIELD", itemPath("items", i, "cost"), "cost must not be negative")
 		}
 	}
@@ -65,7 +65,7 @@ func (s *Sandbox) handleSupplierCatalog(w http.ResponseWriter, r *http.Request, 
 func (s *Sandbox) upsertCatalog(c catalogIn) {
 	it := s.st.catalog[c.SKU]
 	if it == nil {
-		it = &catalogItem{sku: c.SKU, attributes: map[string]any{}, extra: map[string]json.RawMessage{}}
+		it = &catalogItem{sku: c.SKU, attributes: map[string]json.RawMessage{}, extra: map[string]json.RawMessage{}}
 		s.st.catalog[c.SKU] = it
 	}
 	if c.Title != nil {
@@ -75,7 +75,7 @@ func (s *Sandbox) upsertCatalog(c catalogIn) {
 		it.description = *c.Description
 	}
 	if c.Cost != nil {
-		v := round2(*c.Cost)
+		v := *c.Cost
 		it.cost = &v
 	}
 	if len(c.RetailModelRules) > 0 {

@@ -68,8 +68,8 @@ type generator struct {
 type genSKU struct {
 	sku   string
 	title string
-	cost  float64
-	price float64
+	cost  money
+	price money
 }
 
 var (
@@ -90,18 +90,19 @@ func newGenerator(seed int64) *generator {
 	return &generator{rng: rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15))}
 }
 
-func (g *generator) money(lo, hi float64) float64 { return round2(lo + g.rng.Float64()*(hi-lo)) }
-
 // ensureCatalog lists n skus; callers hold g.mu.
 func (g *generator) ensureCatalog(n int) []genSKU {
 	for len(g.catalog) < n {
 		i := len(g.catalog)
-		cost := g.money(2, 80)
+		// Amounts are whole cents as 2-decimal text, never float64: a cost
+		// of 2.00 to 80.00 and a price 40% to 139% above it.
+		cost := 200 + g.rng.IntN(7801)
+		markup := 140 + g.rng.IntN(100)
 		g.catalog = append(g.catalog, genSKU{
 			sku:   fmt.Sprintf("SKU-%05d", i+1),
 			title: genProducts[i%len(genProducts)] + " " + strconv.Itoa(i/len(genProducts)+1),
-			cost:  cost,
-			price: round2(cost * (1.4 + g.rng.Float64())),
+			cost:  cents(cost),
+			price: cents((cost*markup + 50) / 100),
 		})
 	}
 	return g.catalog
@@ -185,7 +186,7 @@ func (s *Sandbox) seedCatalog(n int) {
 		title, cost := p.title, p.cost
 		s.upsertCatalog(catalogIn{SKU: p.sku, Title: &title, Cost: &cost,
 			RetailModelRules: raw(map[string]any{"allowedModels": []string{"dropship", "marketplace"}}),
-			Attributes:       map[string]any{"brand": "Sandbox Co", "msrp": p.price}})
+			Attributes:       map[string]json.RawMessage{"brand": raw("Sandbox Co"), "msrp": raw(p.price)}})
 		s.setInventory(p.sku, DefaultWarehouse, qty[i])
 	}
 }

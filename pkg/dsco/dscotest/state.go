@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"maps"
-	"math"
 	"slices"
 	"time"
 )
@@ -95,7 +94,7 @@ type order struct {
 type lineItem struct {
 	id, sku                     string
 	quantity                    int
-	cost, price                 *float64
+	cost, price                 *money
 	status                      string
 	shipped, cancelled, returnd int
 	extra                       extraFields
@@ -211,15 +210,15 @@ type orderHead struct {
 }
 
 type lineWire struct {
-	LineItemID        string   `json:"lineItemId"`
-	SKU               string   `json:"sku"`
-	Quantity          int      `json:"quantity"`
-	Cost              *float64 `json:"cost,omitempty"`
-	Price             *float64 `json:"price,omitempty"`
-	Status            string   `json:"status"`
-	QuantityShipped   int      `json:"quantityShipped"`
-	QuantityCancelled int      `json:"quantityCancelled"`
-	QuantityReturned  int      `json:"quantityReturned"`
+	LineItemID        string `json:"lineItemId"`
+	SKU               string `json:"sku"`
+	Quantity          int    `json:"quantity"`
+	Cost              *money `json:"cost,omitempty"`
+	Price             *money `json:"price,omitempty"`
+	Status            string `json:"status"`
+	QuantityShipped   int    `json:"quantityShipped"`
+	QuantityCancelled int    `json:"quantityCancelled"`
+	QuantityReturned  int    `json:"quantityReturned"`
 }
 
 // appendJSON encodes the order with its line items and unknown attributes.
@@ -244,9 +243,9 @@ func (o *order) MarshalJSON() ([]byte, error) { return o.appendJSON(), nil }
 
 type catalogItem struct {
 	sku, title, description string
-	cost                    *float64
+	cost                    *money
 	rules                   json.RawMessage
-	attributes              map[string]any
+	attributes              map[string]json.RawMessage
 	extra                   map[string]json.RawMessage
 	updated                 time.Time
 }
@@ -271,7 +270,7 @@ func (c *catalogItem) MarshalJSON() ([]byte, error) {
 	}
 	attrs := c.attributes
 	if attrs == nil {
-		attrs = map[string]any{}
+		attrs = map[string]json.RawMessage{}
 	}
 	m["attributes"] = attrs
 	return json.Marshal(m)
@@ -320,6 +319,3 @@ func (it *invItem) view() itemInventory {
 	}
 	return v
 }
-
-// round2 rounds money to cents.
-func round2(f float64) float64 { return math.Round(f*100) / 100 }

@@ -205,10 +205,10 @@ func (s *Sandbox) parseOrders(in []orderIn) ([]*order, fieldErrors) {
 			if li.cost == nil && oi.OrderType == "Dropship" {
 				errs.add("REQUIRED", lf("cost"), "Dropship order items need a cost")
 			}
-			if li.cost != nil && *li.cost < 0 {
+			if li.cost != nil && li.cost.negative() {
 				errs.add("INVALID_FIELD", lf("cost"), "cost must not be negative")
 			}
-			if li.price != nil && *li.price < 0 {
+			if li.price != nil && li.price.negative() {
 				errs.add("INVALID_FIELD", lf("price"), "price must not be negative")
 			}
 			o.items = append(o.items, li)
@@ -607,10 +607,10 @@ func (s *Sandbox) handleReturns(w http.ResponseWriter, r *http.Request, req *req
 // ---- invoices ----
 
 type invoiceIn struct {
-	OrderID       string   `json:"orderId"`
-	InvoiceNumber string   `json:"invoiceNumber"`
-	Amount        *float64 `json:"amount"`
-	InvoiceDate   string   `json:"invoiceDate"`
+	OrderID       string `json:"orderId"`
+	InvoiceNumber string `json:"invoiceNumber"`
+	Amount        *money `json:"amount"`
+	InvoiceDate   string `json:"invoiceDate"`
 }
 
 func (s *Sandbox) handleInvoices(w http.ResponseWriter, r *http.Request, req *request) {
@@ -630,7 +630,7 @@ func (s *Sandbox) handleInvoices(w http.ResponseWriter, r *http.Request, req *re
 		switch {
 		case iv.Amount == nil:
 			errs.add("REQUIRED", f("amount"), "amount is required")
-		case *iv.Amount < 0:
+		case iv.Amount.negative():
 			errs.add("INVALID_FIELD", f("amount"), "amount must not be negative")
 		}
 		if iv.InvoiceDate != "" {
@@ -664,7 +664,7 @@ func (s *Sandbox) handleInvoices(w http.ResponseWriter, r *http.Request, req *re
 			date = s.now().Format(time.DateOnly)
 		}
 		s.emit(ObjectInvoice, "invoice.created", o.id, map[string]any{
-			"orderId": o.id, "invoiceNumber": iv.InvoiceNumber, "amount": round2(*iv.Amount), "invoiceDate": date,
+			"orderId": o.id, "invoiceNumber": iv.InvoiceNumber, "amount": *iv.Amount, "invoiceDate": date,
 		})
 	}
 	s.mu.Unlock()

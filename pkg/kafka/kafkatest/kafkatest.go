@@ -3,6 +3,7 @@ package kafkatest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -95,25 +96,47 @@ func CreateTopic(t testing.TB, brokers []string, topic string, partitions int32)
 
 // CommittedOffsets returns the offsets group has committed for topic, by partition. A
 // partition without a commit is absent; a group that does not exist has none.
+// Retryable answers (a coordinator that is loading or moving, as on a fresh broker
+// creating __consumer_offsets) are asked again until the admin timeout.
 func CommittedOffsets(t testing.TB, brokers []string, group, topic string) map[int32]int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
-	resp, err := Admin(t, brokers).FetchOffsets(ctx, group)
+	// A client of its own, closed on return: watchers call this in a loop.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatalf("creating admin client: %v", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for {
+		out, err := committedOffsets(ctx, adm, group, topic)
+		if err == nil {
+			return out
+		}
+		if !kerr.IsRetriable(err) || ctx.Err() != nil {
+			t.Fatalf("fetching offsets of group %s for %s: %v", group, topic, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func committedOffsets(ctx context.Context, adm *kadm.Client, group, topic string) (map[int32]int64, error) {
+	resp, err := adm.FetchOffsets(ctx, group)
 	if errors.Is(err, kerr.GroupIDNotFound) {
-		return map[int32]int64{}
+		return map[int32]int64{}, nil
 	}
 	if err != nil {
-		t.Fatalf("fetching offsets of group %s: %v", group, err)
+		return nil, err
 	}
 	out := map[int32]int64{}
 	for p, o := range resp[topic] {
 		if o.Err != nil {
-			t.Fatalf("offset of group %s for %s/%d: %v", group, topic, p, o.Err)
+			return nil, fmt.Errorf("partition %d: %w", p, o.Err)
 		}
 		if o.At >= 0 {
 			out[p] = o.At
 		}
 	}
-	return out
+	return out, nil
 }

@@ -40,6 +40,15 @@
 // single-object encoding (C3 01, the 8-byte little-endian CRC-64-AVRO
 // fingerprint of the schema's canonical form, then the Avro binary).
 //
+// # Decoding
+//
+// Values written with this build's own schemas (the common case) are read
+// by hand-written decoders, checked against hamba/avro's reflective decoder
+// by the tests; values written with any other registered version go
+// through hamba/avro's schema resolution. A consumer on a hot path may
+// decode into the same record again and again: Decode then reuses its
+// nested records, slices and nullable fields instead of allocating them.
+//
 // # Compatibility
 //
 // Serde.Register and Serde.Check compare each schema with the latest version

@@ -120,6 +120,15 @@ func TestEvolution(t *testing.T) {
 			want.Order.Items[i].QuantityCancelled = nil // the field's default
 		}
 		assert.JSONEq(t, asJSON(t, want), asJSON(t, &got))
+
+		// Decoding into a record that holds another value leaves nothing of
+		// it behind, not even the items of a longer order.
+		reused := orderEvent(5)
+		require.NoError(t, serde.Decode(t.Context(), b, reused))
+		assert.JSONEq(t, asJSON(t, want), asJSON(t, reused))
+		noItems := frame(t, oldID, older, orderEvent(0))
+		require.NoError(t, serde.Decode(t.Context(), noItems, reused))
+		assert.JSONEq(t, asJSON(t, orderEvent(0)), asJSON(t, reused))
 	})
 
 	t.Run("current writer, old reader", func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -198,7 +199,7 @@ type Serde struct {
 
 	writers   sync.Map // uint32 schema id or uint64 fingerprint -> *writer
 	fetchMu   sync.Mutex
-	readers   sync.Pool // *avro.Reader
+	decoders  sync.Pool // *decoder
 	encoders  sync.Pool // *avro.Writer
 	registers sync.Mutex
 }
@@ -268,7 +269,13 @@ func NewSerde(cfg Config) (*Serde, error) {
 		s.byDesc[d] = e
 		s.byName[d.RecordName] = e
 	}
-	s.readers.New = func() any { return avro.NewReader(nil, 0, avro.WithReaderConfig(s.api)) }
+	s.decoders.New = func() any {
+		return &decoder{
+			r:        avro.NewReader(nil, 0, avro.WithReaderConfig(s.api)),
+			maxBytes: cfg.MaxBytes,
+			maxItems: cfg.MaxItems,
+		}
+	}
 	s.encoders.New = func() any { return avro.NewWriter(nil, 1024, avro.WithWriterConfig(s.api)) }
 	return s, nil
 }
@@ -434,7 +441,20 @@ func (s *Serde) AppendEncode(dst []byte, r Record) ([]byte, error) {
 // reached gives an error for which IsPermanent is false. Decode never
 // panics on arbitrary bytes, and bounds what it allocates by
 // Config.MaxBytes and Config.MaxItems.
+//
+// r may be a record an earlier Decode filled: a hot consumer that reuses
+// one record per goroutine saves the allocations of its nested records,
+// slices and nullable fields, which Decode writes through rather than
+// replaces. Whatever r held before is then overwritten, including through
+// pointers copied out of it, so do not keep parts of a record you decode
+// into again.
 func (s *Serde) Decode(ctx context.Context, data []byte, r Record) error {
+	return s.decode(ctx, data, r, true)
+}
+
+// decode is Decode; fast false forces hamba/avro's reflective decoder (for
+// tests that compare the two).
+func (s *Serde) decode(ctx context.Context, data []byte, r Record, fast bool) error {
 	want := s.byDesc[r.descriptor()]
 	w, body, err := s.writerOf(ctx, data)
 	if err != nil {
@@ -446,7 +466,7 @@ func (s *Serde) Decode(ctx context.Context, data []byte, r Record) error {
 	if w.err != nil {
 		return w.err
 	}
-	return s.read(w, body, r)
+	return s.read(w, body, r, fast)
 }
 
 // DecodeAny decodes a framed value into a new record of whatever type wrote
@@ -465,25 +485,42 @@ func (s *Serde) DecodeAny(ctx context.Context, data []byte) (Record, error) {
 		return nil, w.err
 	}
 	r := w.entry.desc.New()
-	if err := s.read(w, body, r); err != nil {
+	if err := s.read(w, body, r, true); err != nil {
 		return nil, err
 	}
 	return r, nil
 }
 
-func (s *Serde) read(w *writer, body []byte, r Record) error {
-	rd := s.readers.Get().(*avro.Reader)
-	defer s.readers.Put(rd)
-	rd.Reset(body)
-	rd.Error = nil
-	rd.ReadVal(w.schema, r)
-	err := rd.Error
-	if err == nil {
-		// Every byte must belong to the record: leftovers mean the value was
-		// not written with the schema its header names.
-		if rd.Peek(); rd.Error == nil {
-			err = errors.New("trailing bytes after the record")
+func (s *Serde) read(w *writer, body []byte, r Record, fast bool) error {
+	d := s.decoders.Get().(*decoder)
+	defer s.decoders.Put(d)
+	var err error
+	// A value written with our own schema (the writer's schema is the very
+	// schema of the descriptor: registered by us, or fetched with an equal
+	// fingerprint) needs no resolution, and the hand-written decoder reads
+	// it without reflection.
+	if fd, ok := r.(fastDecoder); ok && fast && w.schema == w.entry.desc.Schema {
+		d.reset(body)
+		fd.decodeAvro(d)
+		err = d.finish()
+		d.buf = nil // a large body has its own copy: do not keep it in the pool
+	} else {
+		// hamba/avro leaves the old elements of a slice in place when the
+		// array it decodes is empty: start from a zero record instead.
+		reflect.ValueOf(r).Elem().SetZero()
+		rd := d.r
+		rd.Reset(body)
+		rd.Error = nil
+		rd.ReadVal(w.schema, r)
+		err = rd.Error
+		if err == nil {
+			// Every byte must belong to the record: leftovers mean the value
+			// was not written with the schema its header names.
+			if rd.Peek(); rd.Error == nil {
+				err = errors.New("trailing bytes after the record")
+			}
 		}
+		rd.Reset(nil)
 		rd.Error = nil
 	}
 	if err != nil {

@@ -1,6 +1,9 @@
 package kafka
 
-import "sync"
+import (
+	"math"
+	"sync"
+)
 
 // offsetTracker follows one partition within one generation. It records the offsets
 // delivered and the offsets acked, and yields the commit offset: one past the last offset of
@@ -65,6 +68,18 @@ func (t *offsetTracker) toCommit() (int64, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.next, t.next > t.committed
+}
+
+// reset restarts the tracker at offset, a position the partition was moved to (see
+// subscription.resetOffset) with nothing in flight, and makes offset committable even if
+// it is below what was committed before.
+func (t *offsetTracker) reset(offset int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	clear(t.acked)
+	t.pending = t.pending[:0]
+	t.next = offset
+	t.committed = math.MinInt64
 }
 
 // markCommitted records a successful commit of offset.

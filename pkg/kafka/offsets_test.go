@@ -91,3 +91,17 @@ func TestOffsetTrackerMarkCommitted(t *testing.T) {
 	_, ok = tr.toCommit()
 	assert.False(t, ok, "an offset already committed is not committed again")
 }
+
+func TestOffsetTrackerReset(t *testing.T) {
+	tr := newOffsetTracker(1000) // committed past the end of the partition
+	tr.reset(3)
+	off, ok := tr.toCommit()
+	assert.Equal(t, int64(3), off)
+	assert.True(t, ok, "the reset position is committed although it is below the old commit")
+	tr.markCommitted(off)
+	tr.delivered(3)
+	tr.ack(3)
+	off, ok = tr.toCommit()
+	assert.Equal(t, int64(4), off)
+	assert.True(t, ok, "deliveries after the reset are tracked from it")
+}

@@ -36,8 +36,9 @@ type SubscriberConfig struct {
 	ConsumerGroup string
 	// Unmarshaler maps records to messages. Default DefaultMarshaler{}.
 	Unmarshaler Unmarshaler
-	// StartOffset applies to partitions the group has no committed offset for. Default
-	// StartEarliest.
+	// StartOffset applies to partitions the group has no committed offset for, and to
+	// partitions whose committed offset lies past the end of the log (the subscriber moves
+	// there and commits that position). Default StartEarliest.
 	StartOffset StartOffset
 	// SourceMetadata, when true, adds the record's topic, partition and offset to each
 	// message's metadata (TopicMetadata, PartitionMetadata, OffsetMetadata) so that a poison
@@ -450,6 +451,10 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 		QueueCapacity: cfg.QueueCapacity,
 		Logger:        kafkaLogger(logger, false),
 		ErrorLogger:   kafkaLogger(logger, true),
+		// Without it, a reader asked for an offset past the end of the partition logs and
+		// retries forever; with it, FetchMessage reports the error and resetOffset applies
+		// StartOffset.
+		OffsetOutOfRangeError: true,
 	})
 	defer func() {
 		if err := r.Close(); err != nil {
@@ -466,6 +471,12 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 			if ctx.Err() != nil {
 				return
 			}
+			if errors.Is(err, kafkago.OffsetOutOfRange) {
+				if !sub.resetOffset(ctx, r, partition, tr, logger) {
+					return
+				}
+				continue
+			}
 			logger.Info("Fetching failed, retrying", watermill.LogFields{"err": err})
 			select {
 			case <-ctx.Done():
@@ -479,6 +490,64 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 			return
 		}
 	}
+}
+
+// resetOffset moves r, whose offset lies past the end of the partition (a committed offset
+// beyond the log end: the topic was recreated or the log truncated), to where StartOffset
+// says, as Kafka's auto.offset.reset does, and makes that position committable so that the
+// reset outlives a restart. Nothing is in flight when it is called. It returns false when
+// ctx ended first. (An offset before the start of the log is not an error: kafka-go moves
+// such a reader to the first offset by itself.)
+func (sub *subscription) resetOffset(ctx context.Context, r *kafkago.Reader, partition int, tr *offsetTracker, logger watermill.LoggerAdapter) bool {
+	for {
+		target, err := sub.startOffsetOf(ctx, partition)
+		if err == nil {
+			if err := r.SetOffset(target); err != nil {
+				logger.Error("Resetting partition offset", err, watermill.LogFields{"offset": target})
+				return false
+			}
+			tr.reset(target)
+			logger.Error("Committed offset is out of range; reset per StartOffset", kafkago.OffsetOutOfRange,
+				watermill.LogFields{"offset": target})
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		logger.Info("Listing partition offsets failed, retrying", watermill.LogFields{"err": err})
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(sub.s.cfg.JoinGroupBackoff):
+		}
+	}
+}
+
+// startOffsetOf returns the absolute offset StartOffset designates in partition now.
+func (sub *subscription) startOffsetOf(ctx context.Context, partition int) (int64, error) {
+	req := kafkago.FirstOffsetOf(partition)
+	if sub.s.cfg.StartOffset == StartLatest {
+		req = kafkago.LastOffsetOf(partition)
+	}
+	resp, err := sub.s.admin.ListOffsets(ctx, &kafkago.ListOffsetsRequest{
+		Topics: map[string][]kafkago.OffsetRequest{sub.topic: {req}},
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, po := range resp.Topics[sub.topic] {
+		if po.Partition != partition {
+			continue
+		}
+		if po.Error != nil {
+			return 0, po.Error
+		}
+		if sub.s.cfg.StartOffset == StartLatest {
+			return po.LastOffset, nil
+		}
+		return po.FirstOffset, nil
+	}
+	return 0, fmt.Errorf("no offsets listed for partition %d of %s", partition, sub.topic)
 }
 
 // deliver sends rec until it is acked, redelivering after every nack. It returns false

@@ -171,6 +171,9 @@ type Subscriber struct {
 	logger watermill.LoggerAdapter
 	dialer *kafkago.Dialer
 	admin  *kafkago.Client
+	// transport is admin's: its connection pools (and their metadata goroutines) live
+	// until Close releases them.
+	transport *kafkago.Transport
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -202,11 +205,12 @@ func NewSubscriber(cfg SubscriberConfig, logger watermill.LoggerAdapter) (*Subsc
 		return nil, err
 	}
 	return &Subscriber{
-		cfg:     cfg,
-		logger:  logger.With(watermill.LogFields{"consumer_group": cfg.ConsumerGroup}),
-		dialer:  dialer,
-		admin:   &kafkago.Client{Addr: kafkago.TCP(cfg.Connection.Brokers...), Transport: transport, Timeout: 30 * time.Second},
-		closing: make(chan struct{}),
+		cfg:       cfg,
+		logger:    logger.With(watermill.LogFields{"consumer_group": cfg.ConsumerGroup}),
+		dialer:    dialer,
+		admin:     &kafkago.Client{Addr: kafkago.TCP(cfg.Connection.Brokers...), Transport: transport, Timeout: 30 * time.Second},
+		transport: transport,
+		closing:   make(chan struct{}),
 	}, nil
 }
 
@@ -298,6 +302,8 @@ func (s *Subscriber) Close() error {
 	}()
 	select {
 	case <-done:
+		// The subscriptions, which list offsets with the admin client, are over.
+		s.transport.CloseIdleConnections()
 		return nil
 	case <-time.After(s.cfg.CloseTimeout):
 		return fmt.Errorf("kafka: subscriber did not close within %s", s.cfg.CloseTimeout)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -657,3 +658,46 @@ func TestSecretsNeverLogged(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestWriteStatusOutcome: a write answered with a status that proves Dsco did not act on
+// it (408, 429, 503) is sent again; one answered by Dsco failing while handling it (500)
+// or by a gateway that may have passed it on (502, 504) is never sent again.
+func TestWriteStatusOutcome(t *testing.T) {
+	cases := []struct {
+		status      int
+		wantUnknown bool
+	}{
+		{http.StatusInternalServerError, true},
+		{http.StatusBadGateway, true},
+		{http.StatusGatewayTimeout, true},
+		{http.StatusRequestTimeout, false},
+		{http.StatusTooManyRequests, false},
+		{http.StatusServiceUnavailable, false},
+	}
+	for _, tc := range cases {
+		t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
+			f := newFakeDsco(t)
+			var n atomic.Int64
+			f.handle("POST /supplier/shipment-in", func(w http.ResponseWriter, r *http.Request) {
+				if n.Add(1) == 1 {
+					writeJSON(w, tc.status, `{"status":"failed","errors":[{"code":"X"}]}`)
+					return
+				}
+				writeJSON(w, 200, `{"batchId":"b","status":"completed"}`)
+			})
+			c := newTestClient(t, f.url(), withClock(newFakeClock()))
+			_, err := c.SupplierCreateShipment(t.Context(), ShipmentBatchRequest{Shipments: []ShipmentItem{{OrderID: "o"}}})
+			if tc.wantUnknown {
+				require.ErrorIs(t, err, ErrOutcomeUnknown)
+				assert.False(t, IsRetryable(err))
+				var apiErr *APIError
+				require.ErrorAs(t, err, &apiErr, "the answer is kept as the cause")
+				assert.Equal(t, tc.status, apiErr.StatusCode)
+				assert.EqualValues(t, 1, f.count("POST /supplier/shipment-in"))
+			} else {
+				require.NoError(t, err)
+				assert.EqualValues(t, 2, f.count("POST /supplier/shipment-in"))
+			}
+		})
+	}
+}

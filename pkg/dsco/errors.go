@@ -125,8 +125,8 @@ func (e *NetworkError) Unwrap() error { return e.Err }
 
 // OutcomeUnknownError is a write (a batch POST, or createStream) that may
 // have reached Dsco before the connection failed or the context ended, that
-// a gateway answered with 502 or 504, or whose 2xx answer was cut off or
-// unreadable. Dsco may or may not have applied it, in whole or in part; it
+// Dsco answered with 500 or a gateway with 502 or 504, or whose 2xx answer
+// was cut off or unreadable. Dsco may or may not have applied it, in whole or in part; it
 // has no idempotency keys, so the client does not send it again. errors.Is(err, ErrOutcomeUnknown) matches it, and
 // IsRetryable reports false: the caller must decide (for example look the
 // orders up, or send again where repeating is harmless).

@@ -155,8 +155,7 @@ func (c *Client) send(ctx context.Context, op *operation, method, rawURL string,
 			if !apiErr.Retryable() {
 				return nil, apiErr
 			}
-			if op.write && (apiErr.StatusCode == http.StatusBadGateway || apiErr.StatusCode == http.StatusGatewayTimeout) {
-				// A gateway answered: the request may have reached Dsco.
+			if op.write && writeMayHaveActed(apiErr.StatusCode) {
 				return nil, &OutcomeUnknownError{Operation: op.name, Err: apiErr}
 			}
 			lastErr, retryAfter = apiErr, apiErr.RetryAfter
@@ -170,6 +169,18 @@ func (c *Client) send(ctx context.Context, op *operation, method, rawURL string,
 			return nil, fmt.Errorf("dsco: %s: %w (last failure: %w)", op.name, err, lastErr)
 		}
 	}
+}
+
+// writeMayHaveActed reports whether a retryable status leaves open whether Dsco applied
+// the write: 500 (Dsco failed while handling it, possibly after applying part of it), 502
+// and 504 (a gateway answered; the request may have reached Dsco). 408, 429 and 503 say
+// the request was not handled, so a write answered with them may be sent again.
+func writeMayHaveActed(status int) bool {
+	switch status {
+	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
 }
 
 // nextDelay returns the delay before the try after attempt, or false when

@@ -380,7 +380,8 @@ func (sub *subscription) run() {
 	}
 }
 
-// runGeneration consumes the partitions assigned in gen until gctx ends, then commits what
+// runGeneration consumes the partitions assigned in gen until gctx ends (or the topic's
+// partitions change, see watchPartitions), then commits what
 // was acked, using gen, before returning. Every commit carries gen's generation and member
 // ID, and this member does not rejoin before runGeneration returns: so its commits either
 // land while it still owns the partitions, or (if the group moved on without it, e.g. after
@@ -391,6 +392,10 @@ func (sub *subscription) runGeneration(gctx context.Context, gen *kafkago.Genera
 	sub.logger.Debug("Generation started", watermill.LogFields{
 		"generation": gen.ID, "member": gen.MemberID, "partitions": len(assignments),
 	})
+	// ctx also ends when the topic's partition count changes: returning ends the
+	// generation, and the member rejoins so that the group assigns the new partitions.
+	ctx, cancel := context.WithCancel(gctx)
+	defer cancel()
 	trackers := make(map[int]*offsetTracker, len(assignments))
 	var wg sync.WaitGroup
 	for _, a := range assignments {
@@ -399,9 +404,14 @@ func (sub *subscription) runGeneration(gctx context.Context, gen *kafkago.Genera
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sub.consumePartition(gctx, a.ID, a.Offset, tr)
+			sub.consumePartition(ctx, a.ID, a.Offset, tr)
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		sub.watchPartitions(ctx, cancel)
+	}()
 
 	ticker := time.NewTicker(sub.s.cfg.CommitInterval)
 	defer ticker.Stop()
@@ -410,13 +420,74 @@ loop:
 		select {
 		case <-ticker.C:
 			sub.commit(gen, trackers)
-		case <-gctx.Done():
+		case <-ctx.Done():
 			break loop
 		}
 	}
 	wg.Wait()
 	sub.commit(gen, trackers)
 	sub.logger.Debug("Generation ended", watermill.LogFields{"generation": gen.ID})
+}
+
+// partitionWatchInterval is how often a member checks the partition count of its topic.
+const partitionWatchInterval = 5 * time.Second
+
+// watchPartitions calls changed once the number of partitions of the topic differs from
+// the number at the start of the generation (partitions added, or the topic created or
+// deleted): only a rebalance assigns new partitions, so without it their records would
+// wait for some unrelated rebalance. kafka-go's own watcher (WatchPartitionChanges) is
+// not used: while the topic does not exist it ends every generation at once, a tight
+// rejoin loop. Counts come from the admin client's metadata cache.
+func (sub *subscription) watchPartitions(ctx context.Context, changed context.CancelFunc) {
+	known, err := sub.partitionCount(ctx)
+	switch {
+	case err != nil:
+		known = -1 // the first count read becomes the reference
+	case known == 0:
+		sub.logger.Error("Topic does not exist; it is consumed once it is created", kafkago.UnknownTopicOrPartition, nil)
+	}
+	t := time.NewTicker(partitionWatchInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := sub.partitionCount(ctx)
+		if err != nil {
+			sub.logger.Debug("Reading the partition count failed", watermill.LogFields{"err": err})
+			continue
+		}
+		if known >= 0 && n != known {
+			sub.logger.Info("Partition count changed; rejoining the group",
+				watermill.LogFields{"partitions_before": known, "partitions": n})
+			changed()
+			return
+		}
+		known = n
+	}
+}
+
+// partitionCount returns the number of partitions of the topic, 0 if it does not exist.
+func (sub *subscription) partitionCount(ctx context.Context) (int, error) {
+	resp, err := sub.s.admin.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{sub.topic}})
+	if err != nil {
+		return 0, err
+	}
+	for _, t := range resp.Topics {
+		if t.Name != sub.topic {
+			continue
+		}
+		if errors.Is(t.Error, kafkago.UnknownTopicOrPartition) {
+			return 0, nil
+		}
+		if t.Error != nil {
+			return 0, t.Error
+		}
+		return len(t.Partitions), nil
+	}
+	return 0, fmt.Errorf("no metadata for topic %s", sub.topic)
 }
 
 // commit sends the committable offsets of trackers with gen's generation ID. A commit the

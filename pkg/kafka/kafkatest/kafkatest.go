@@ -48,9 +48,20 @@ func Brokers(t testing.TB) []string {
 // kfake.Ports, which would override the broker count).
 func NewCluster(t testing.TB, opts ...kfake.Opt) *kfake.Cluster {
 	t.Helper()
+	return newCluster(t, append([]kfake.Opt{kfake.AllowAutoTopicCreation()}, opts...))
+}
+
+// NewClusterWithoutAutoCreate is NewCluster with brokers that, like production brokers
+// with auto.create.topics.enable=false, never create a topic on first use.
+func NewClusterWithoutAutoCreate(t testing.TB, opts ...kfake.Opt) *kfake.Cluster {
+	t.Helper()
+	return newCluster(t, opts)
+}
+
+func newCluster(t testing.TB, opts []kfake.Opt) *kfake.Cluster {
+	t.Helper()
 	all := append([]kfake.Opt{
 		kfake.NumBrokers(1), // each on a free port of 127.0.0.1 (kfake's listener)
-		kfake.AllowAutoTopicCreation(),
 		kfake.DefaultNumPartitions(4),
 		kfake.GroupMinSessionTimeout(100 * time.Millisecond),
 	}, opts...)

@@ -17,14 +17,23 @@ type catalogIn struct {
 
 func (c *catalogIn) UnmarshalJSON(b []byte) error {
 	type plain catalogIn
-	if err := json.Unmarshal(b, (*plain)(c)); err != nil {
+	return unmarshalKeepingExtra(b, (*plain)(c), &c.extra,
+		"sku", "title", "description", "cost", "retailModelRules", "attributes")
+}
+
+// unmarshalKeepingExtra decodes b into v and every member of b not named in
+// known into extra, so that attributes the sandbox does not model are stored
+// and returned as Dsco does. v must not have an UnmarshalJSON method of its
+// own (pass a conversion to a plain type), or this would recurse.
+func unmarshalKeepingExtra(b []byte, v any, extra *map[string]json.RawMessage, known ...string) error {
+	if err := json.Unmarshal(b, v); err != nil {
 		return err
 	}
-	if err := json.Unmarshal(b, &c.extra); err != nil {
+	if err := json.Unmarshal(b, extra); err != nil {
 		return err
 	}
-	for _, k := range []string{"sku", "title", "description", "cost", "retailModelRules", "attributes"} {
-		delete(c.extra, k)
+	for _, k := range known {
+		delete(*extra, k)
 	}
 	return nil
 }

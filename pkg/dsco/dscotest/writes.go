@@ -113,16 +113,9 @@ type orderIn struct {
 
 func (o *orderIn) UnmarshalJSON(b []byte) error {
 	type plain orderIn
-	if err := json.Unmarshal(b, (*plain)(o)); err != nil {
-		return err
-	}
-	if err := json.Unmarshal(b, &o.extra); err != nil {
-		return err
-	}
-	for _, k := range []string{"orderId", "orderType", "items", "shippingAddress", "status", "createdAt", "updatedAt"} {
-		delete(o.extra, k)
-	}
-	return nil
+	// status, createdAt and updatedAt are Dsco's to set: dropped, not kept.
+	return unmarshalKeepingExtra(b, (*plain)(o), &o.extra,
+		"orderId", "orderType", "items", "shippingAddress", "status", "createdAt", "updatedAt")
 }
 
 func (s *Sandbox) handleCreateOrders(w http.ResponseWriter, r *http.Request, req *request) {

@@ -347,14 +347,16 @@ func array[T any](d *decoder, s *[]T, decode func(*T, *decoder)) {
 
 func decodeString(p *string, d *decoder) { *p = d.string() }
 
-// The envelope of every inbound event but ItemInventoryEvent.
-func (d *decoder) envelope(eventID, eventType, objectType *string, ts *time.Time, streamID, position *string) {
-	*eventID = d.string()
-	*eventType = d.string()
-	*objectType = d.string()
-	*ts = d.timestamp()
-	*streamID = d.string()
-	*position = d.string()
+// decodeEnvelope decodes the envelope that opens the schema of every
+// StreamEvent. (Named for what it decodes, since the records that embed
+// Envelope get the method too.)
+func (e *Envelope) decodeEnvelope(d *decoder) {
+	e.EventID = d.string()
+	e.EventType = d.string()
+	e.ObjectType = d.string()
+	e.Timestamp = d.timestamp()
+	e.StreamID = d.string()
+	e.Position = d.string()
 }
 
 // Nested records, in the field order of their schemas.
@@ -468,37 +470,37 @@ func (ii *ItemInventory) decode(d *decoder) {
 // Events.
 
 func (r *OrderEvent) decodeAvro(d *decoder) {
-	d.envelope(&r.EventID, &r.EventType, &r.ObjectType, &r.Timestamp, &r.StreamID, &r.Position)
+	r.decodeEnvelope(d)
 	r.Order.decode(d)
 	d.optString(&r.Extra)
 }
 
 func (r *OrderItemChangeEvent) decodeAvro(d *decoder) {
-	d.envelope(&r.EventID, &r.EventType, &r.ObjectType, &r.Timestamp, &r.StreamID, &r.Position)
+	r.decodeEnvelope(d)
 	r.OrderItemChange.decode(d)
 	d.optString(&r.Extra)
 }
 
 func (r *InventoryEvent) decodeAvro(d *decoder) {
-	d.envelope(&r.EventID, &r.EventType, &r.ObjectType, &r.Timestamp, &r.StreamID, &r.Position)
+	r.decodeEnvelope(d)
 	r.Inventory.decode(d)
 	d.optString(&r.Extra)
 }
 
 func (r *CatalogEvent) decodeAvro(d *decoder) {
-	d.envelope(&r.EventID, &r.EventType, &r.ObjectType, &r.Timestamp, &r.StreamID, &r.Position)
+	r.decodeEnvelope(d)
 	r.Catalog.decode(d)
 	d.optString(&r.Extra)
 }
 
 func (r *InvoiceEvent) decodeAvro(d *decoder) {
-	d.envelope(&r.EventID, &r.EventType, &r.ObjectType, &r.Timestamp, &r.StreamID, &r.Position)
+	r.decodeEnvelope(d)
 	r.Invoice.decode(d)
 	d.optString(&r.Extra)
 }
 
 func (r *ReturnEvent) decodeAvro(d *decoder) {
-	d.envelope(&r.EventID, &r.EventType, &r.ObjectType, &r.Timestamp, &r.StreamID, &r.Position)
+	r.decodeEnvelope(d)
 	r.Return.decode(d)
 	d.optString(&r.Extra)
 }

@@ -97,8 +97,10 @@ func orderItems(n int) []schemas.OrderItem {
 
 func orderEvent(items int) *schemas.OrderEvent {
 	return &schemas.OrderEvent{
-		EventID: "ev-1", EventType: "created", ObjectType: "order",
-		Timestamp: ts("2026-11-24T19:00:00.123Z"), StreamID: "st-1", Position: "p-42",
+		Envelope: schemas.Envelope{
+			EventID: "ev-1", EventType: "created", ObjectType: "order",
+			Timestamp: ts("2026-11-24T19:00:00.123Z"), StreamID: "st-1", Position: "p-42",
+		},
 		Order: schemas.Order{
 			OrderID: "PO-1001", OrderType: str("Dropship"), Status: str("created"),
 			CreatedAt: tsp("2026-11-24T18:59:00Z"), UpdatedAt: tsp("2026-11-24T19:00:00Z"),
@@ -115,32 +117,32 @@ func fixtures() map[string]schemas.Record {
 	rs := []schemas.Record{
 		orderEvent(5),
 		&schemas.ReturnEvent{
-			EventID: "ev-2", EventType: "created", ObjectType: "return", Timestamp: ts("2026-11-24T19:00:01Z"),
-			StreamID: "st-2", Position: "p-1",
+			Envelope: schemas.Envelope{EventID: "ev-2", EventType: "created", ObjectType: "return",
+				Timestamp: ts("2026-11-24T19:00:01Z"), StreamID: "st-2", Position: "p-1"},
 			Return: schemas.Return{ReturnID: str("R-1"), InitiatedBy: str("consumer"), OrderID: "PO-1001",
 				LineItemID: str("L1"), ReturnReason: str("damaged"), Quantity: i32(1)},
 		},
 		&schemas.InventoryEvent{
-			EventID: "ev-3", EventType: "updated", ObjectType: "inventory", Timestamp: ts("2026-11-24T19:00:02Z"),
-			StreamID: "st-3", Position: "p-2",
+			Envelope: schemas.Envelope{EventID: "ev-3", EventType: "updated", ObjectType: "inventory",
+				Timestamp: ts("2026-11-24T19:00:02Z"), StreamID: "st-3", Position: "p-2"},
 			Inventory: schemas.InventoryItem{SKU: "SKU-A", Quantity: i32(17), WarehouseID: str("W1")},
 		},
 		&schemas.CatalogEvent{
-			EventID: "ev-4", EventType: "updated", ObjectType: "catalog", Timestamp: ts("2026-11-24T19:00:03Z"),
-			StreamID: "st-4", Position: "p-3",
+			Envelope: schemas.Envelope{EventID: "ev-4", EventType: "updated", ObjectType: "catalog",
+				Timestamp: ts("2026-11-24T19:00:03Z"), StreamID: "st-4", Position: "p-3"},
 			Catalog: schemas.CatalogItem{SKU: "SKU-A", Title: str("Kettle"), Description: str("Steel kettle"),
 				Cost: money("-0.0001"), RetailModelRules: &schemas.RetailModelRules{AllowedModels: []string{"dropship", "marketplace"}},
 				Attributes: str(`{"color":"red","sizes":[1,2]}`)},
 		},
 		&schemas.InvoiceEvent{
-			EventID: "ev-5", EventType: "created", ObjectType: "invoice", Timestamp: ts("2026-11-24T19:00:04Z"),
-			StreamID: "st-5", Position: "p-4",
+			Envelope: schemas.Envelope{EventID: "ev-5", EventType: "created", ObjectType: "invoice",
+				Timestamp: ts("2026-11-24T19:00:04Z"), StreamID: "st-5", Position: "p-4"},
 			Invoice: schemas.InvoiceItem{OrderID: "PO-1001", InvoiceNumber: str("INV-9"), Amount: money("99999999999999.9999"),
 				InvoiceDate: day("2026-11-24")},
 		},
 		&schemas.OrderItemChangeEvent{
-			EventID: "ev-6", EventType: "updated", ObjectType: "orderitemchange", Timestamp: ts("2026-11-24T19:00:05Z"),
-			StreamID: "st-6", Position: "p-5",
+			Envelope: schemas.Envelope{EventID: "ev-6", EventType: "updated", ObjectType: "orderitemchange",
+				Timestamp: ts("2026-11-24T19:00:05Z"), StreamID: "st-6", Position: "p-5"},
 			OrderItemChange: schemas.OrderItemChange{OrderID: "PO-1001", LineItemID: str("L1"), SKU: str("SKU-A"),
 				Quantity: i32(2), Status: str("shipped"), ChangeType: str("shipped"), TrackingNumber: str("1Z999"),
 				Carrier: str("UPS"), QuantityShipped: i32(2)},

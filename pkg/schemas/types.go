@@ -138,15 +138,63 @@ type ItemInventory struct {
 	Extra             *string             `avro:"extra"`
 }
 
+// Envelope is the Dsco stream event envelope that every event read from a
+// stream carries: the first six fields, in this order, of the schemas of the
+// StreamEvent records. Those records embed it, so its fields are promoted
+// (ev.EventID) and hamba/avro encodes and decodes them by their avro tags as
+// if they were declared in the record itself; the schemas and the wire
+// bytes are those of the flat records.
+type Envelope struct {
+	// EventID is the Dsco event id: unique per event, for dropping
+	// duplicates (delivery is at-least-once).
+	EventID string `avro:"eventId"`
+	// EventType is the Dsco event type (for example created, updated,
+	// deleted).
+	EventType string `avro:"eventType"`
+	// ObjectType is the Dsco object type of the event, the same for every
+	// record of one Go type (order on an OrderEvent).
+	ObjectType string `avro:"objectType"`
+	// Timestamp is when the event happened at Dsco (UTC; the schema keeps
+	// milliseconds).
+	Timestamp time.Time `avro:"timestamp"`
+	// StreamID is the id of the Dsco stream the event was read from.
+	StreamID string `avro:"streamId"`
+	// Position is the opaque Dsco stream position of the event.
+	Position string `avro:"position"`
+}
+
+// Env returns the envelope itself. Promoted through embedding, it makes
+// every record that embeds Envelope a StreamEvent.
+func (e *Envelope) Env() *Envelope { return e }
+
+// StreamEvent is implemented by the records of the events read from Dsco
+// streams: pointers to OrderEvent, OrderItemChangeEvent, InventoryEvent,
+// CatalogEvent, InvoiceEvent and ReturnEvent. It lets code that handles any
+// of them read and set the envelope without a type switch. It is sealed, as
+// Record is. ItemInventoryEvent is not one: it comes from the
+// GetItemInventory poll and carries a request id and a high-water mark
+// instead of a stream id and position.
+type StreamEvent interface {
+	Record
+	// Env returns the record's envelope; writes through it change the
+	// record.
+	Env() *Envelope
+}
+
+// Every event read from a stream is a StreamEvent.
+var (
+	_ StreamEvent = (*OrderEvent)(nil)
+	_ StreamEvent = (*OrderItemChangeEvent)(nil)
+	_ StreamEvent = (*InventoryEvent)(nil)
+	_ StreamEvent = (*CatalogEvent)(nil)
+	_ StreamEvent = (*InvoiceEvent)(nil)
+	_ StreamEvent = (*ReturnEvent)(nil)
+)
+
 // OrderEvent is an order created or changed at Dsco. Key: the order id.
 type OrderEvent struct {
-	EventID    string    `avro:"eventId"`
-	EventType  string    `avro:"eventType"`
-	ObjectType string    `avro:"objectType"`
-	Timestamp  time.Time `avro:"timestamp"`
-	StreamID   string    `avro:"streamId"`
-	Position   string    `avro:"position"`
-	Order      Order     `avro:"order"`
+	Envelope
+	Order Order `avro:"order"`
 	// Extra holds the stream event envelope's undeclared attributes.
 	Extra *string `avro:"extra"`
 }
@@ -154,62 +202,37 @@ type OrderEvent struct {
 // OrderItemChangeEvent is a change to an order line at Dsco. Key: the order
 // id.
 type OrderItemChangeEvent struct {
-	EventID         string          `avro:"eventId"`
-	EventType       string          `avro:"eventType"`
-	ObjectType      string          `avro:"objectType"`
-	Timestamp       time.Time       `avro:"timestamp"`
-	StreamID        string          `avro:"streamId"`
-	Position        string          `avro:"position"`
+	Envelope
 	OrderItemChange OrderItemChange `avro:"orderItemChange"`
 	Extra           *string         `avro:"extra"`
 }
 
 // InventoryEvent is an inventory change at Dsco. Key: the sku.
 type InventoryEvent struct {
-	EventID    string        `avro:"eventId"`
-	EventType  string        `avro:"eventType"`
-	ObjectType string        `avro:"objectType"`
-	Timestamp  time.Time     `avro:"timestamp"`
-	StreamID   string        `avro:"streamId"`
-	Position   string        `avro:"position"`
-	Inventory  InventoryItem `avro:"inventory"`
-	Extra      *string       `avro:"extra"`
+	Envelope
+	Inventory InventoryItem `avro:"inventory"`
+	Extra     *string       `avro:"extra"`
 }
 
 // CatalogEvent is a catalog item created or changed at Dsco. Key: the sku.
 type CatalogEvent struct {
-	EventID    string      `avro:"eventId"`
-	EventType  string      `avro:"eventType"`
-	ObjectType string      `avro:"objectType"`
-	Timestamp  time.Time   `avro:"timestamp"`
-	StreamID   string      `avro:"streamId"`
-	Position   string      `avro:"position"`
-	Catalog    CatalogItem `avro:"catalog"`
-	Extra      *string     `avro:"extra"`
+	Envelope
+	Catalog CatalogItem `avro:"catalog"`
+	Extra   *string     `avro:"extra"`
 }
 
 // InvoiceEvent is an invoice created or changed at Dsco. Key: the order id.
 type InvoiceEvent struct {
-	EventID    string      `avro:"eventId"`
-	EventType  string      `avro:"eventType"`
-	ObjectType string      `avro:"objectType"`
-	Timestamp  time.Time   `avro:"timestamp"`
-	StreamID   string      `avro:"streamId"`
-	Position   string      `avro:"position"`
-	Invoice    InvoiceItem `avro:"invoice"`
-	Extra      *string     `avro:"extra"`
+	Envelope
+	Invoice InvoiceItem `avro:"invoice"`
+	Extra   *string     `avro:"extra"`
 }
 
 // ReturnEvent is a return created or changed at Dsco. Key: the order id.
 type ReturnEvent struct {
-	EventID    string    `avro:"eventId"`
-	EventType  string    `avro:"eventType"`
-	ObjectType string    `avro:"objectType"`
-	Timestamp  time.Time `avro:"timestamp"`
-	StreamID   string    `avro:"streamId"`
-	Position   string    `avro:"position"`
-	Return     Return    `avro:"return"`
-	Extra      *string   `avro:"extra"`
+	Envelope
+	Return Return  `avro:"return"`
+	Extra  *string `avro:"extra"`
 }
 
 // ItemInventoryEvent is one item returned by the GetItemInventory

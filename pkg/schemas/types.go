@@ -148,8 +148,8 @@ type Envelope struct {
 	// EventID is the Dsco event id: unique per event, for dropping
 	// duplicates (delivery is at-least-once).
 	EventID string `avro:"eventId"`
-	// EventType is the Dsco event type (for example created, updated,
-	// deleted).
+	// EventType is the Dsco event type, for example order.created,
+	// orderitem.shipped or inventory.updated.
 	EventType string `avro:"eventType"`
 	// ObjectType is the Dsco object type of the event, the same for every
 	// record of one Go type (order on an OrderEvent).

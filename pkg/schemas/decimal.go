@@ -47,15 +47,6 @@ func ParseDecimal(s string) (Decimal, error) {
 	return DecimalFromUnscaled(v), nil
 }
 
-// DecimalFromString is ParseDecimal returning a *big.Rat.
-func DecimalFromString(s string) (*big.Rat, error) {
-	d, err := ParseDecimal(s)
-	if err != nil {
-		return nil, err
-	}
-	return d.Rat(), nil
-}
-
 // DecimalFromUnscaled returns the Decimal whose value is v × 10^-4 (v in
 // ten-thousandths). v must not exceed 18 digits; values beyond are still
 // encoded exactly, but break the schema's declared precision.
@@ -138,7 +129,7 @@ func (d Decimal) String() string {
 	}
 	v, err := d.Unscaled()
 	if err != nil {
-		return FormatDecimal(d.Rat())
+		return formatRat(d.Rat())
 	}
 	neg := v < 0
 	u := uint64(v)
@@ -175,9 +166,9 @@ func (d *Decimal) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// FormatDecimal returns r as decimal text with DecimalScale fraction digits
-// at most and no trailing zeros after the point ("12.99", "5", "-0.5").
-func FormatDecimal(r *big.Rat) string {
+// formatRat returns r as decimal text with DecimalScale fraction digits at
+// most, trailing fraction zeros dropped (the form Decimal.String writes).
+func formatRat(r *big.Rat) string {
 	s := r.FloatString(DecimalScale)
 	if strings.Contains(s, ".") {
 		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")

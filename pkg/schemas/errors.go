@@ -152,7 +152,7 @@ func (e *IncompatibleError) Is(target error) bool { return target == ErrIncompat
 // Unwrap returns the underlying compatibility or registry error.
 func (e *IncompatibleError) Unwrap() error { return e.Err }
 
-// DecimalError is returned by DecimalFromString. It matches
+// DecimalError is returned by ParseDecimal and DecimalFromRat. It matches
 // ErrInvalidDecimal.
 type DecimalError struct {
 	Text   string

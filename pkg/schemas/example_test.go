@@ -56,16 +56,6 @@ func Example() {
 	// schemas: wrong record type: want io.dscokafka.v1.CancelCommand, the value is a io.dscokafka.v1.ShipCommand
 }
 
-func ExampleDecimalFromString() {
-	cost, err := schemas.DecimalFromString("12.99")
-	fmt.Println(cost, err)
-	_, err = schemas.DecimalFromString("12.99999")
-	fmt.Println(err)
-	// Output:
-	// 1299/100 <nil>
-	// schemas: invalid decimal "12.99999": more than 4 fraction digits (money is decimal(18,4))
-}
-
 func ExampleParseDecimal() {
 	// Dsco sends money as JSON numbers; keep their text exact.
 	cost, err := schemas.ParseDecimal("12.990")
@@ -76,7 +66,11 @@ func ExampleParseDecimal() {
 
 	var missing schemas.Decimal // nil: the Avro null
 	fmt.Println(missing, missing.IsNull())
+
+	_, err = schemas.ParseDecimal("12.99999")
+	fmt.Println(err)
 	// Output:
 	// 12.99 1299/100 false
 	// null true
+	// schemas: invalid decimal "12.99999": more than 4 fraction digits (money is decimal(18,4))
 }

@@ -294,32 +294,32 @@ func TestSandboxTokens(t *testing.T) {
 	sb := newSandbox(t, dscotest.Config{Seed: 3})
 	ctx := t.Context()
 	t.Run("100 concurrent calls, one token request", func(t *testing.T) {
-		errs := make(chan error, 100)
-		for range 100 {
-			go func() {
-				_, err := sb.supplier.ListStreams(ctx)
-				errs <- err
-			}()
-		}
-		for range 100 {
-			require.NoError(t, <-errs)
-		}
+		concurrently(t, 100, func() error {
+			_, err := sb.supplier.ListStreams(ctx)
+			return err
+		})
 		assert.EqualValues(t, 1, sb.srv.Stats().Calls["getAccessToken"])
 	})
 	t.Run("expired tokens: 100 concurrent 401s, one refresh", func(t *testing.T) {
 		sb.srv.ExpireTokens()
-		errs := make(chan error, 100)
-		for range 100 {
-			go func() {
-				_, err := sb.supplier.ListStreams(ctx)
-				errs <- err
-			}()
-		}
-		for range 100 {
-			require.NoError(t, <-errs)
-		}
+		concurrently(t, 100, func() error {
+			_, err := sb.supplier.ListStreams(ctx)
+			return err
+		})
 		assert.EqualValues(t, 2, sb.srv.Stats().Calls["getAccessToken"])
 	})
+}
+
+// concurrently runs call n times at once and requires every call to succeed.
+func concurrently(t *testing.T, n int, call func() error) {
+	t.Helper()
+	errs := make(chan error, n)
+	for range n {
+		go func() { errs <- call() }()
+	}
+	for range n {
+		require.NoError(t, <-errs)
+	}
 }
 
 func TestSandboxFaults(t *testing.T) {

@@ -146,7 +146,7 @@ func (c PublisherConfig) Validate() error {
 		return err
 	}
 	if c.Acks < AcksAll || c.Acks > AcksNone {
-		return fmt.Errorf("kafka: invalid Acks %d", c.Acks)
+		return fmt.Errorf("kafka: invalid Acks %d (want AcksAll, AcksLeader or AcksNone)", c.Acks)
 	}
 	if c.BatchSize < 0 || c.BatchBytes < 0 || c.BatchTimeout < 0 || c.WriteTimeout < 0 || c.MaxAttempts < 0 || c.MetadataTTL < 0 {
 		return errors.New("kafka: publisher batch and timeout settings must not be negative")

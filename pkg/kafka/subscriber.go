@@ -121,7 +121,7 @@ func (c SubscriberConfig) Validate() error {
 		return errors.New("kafka: ConsumerGroup is required")
 	}
 	if c.StartOffset != StartEarliest && c.StartOffset != StartLatest {
-		return fmt.Errorf("kafka: invalid StartOffset %d", c.StartOffset)
+		return fmt.Errorf("kafka: invalid StartOffset %d (want StartEarliest or StartLatest)", c.StartOffset)
 	}
 	for name, d := range map[string]time.Duration{
 		"NackResendDelay": c.NackResendDelay, "CommitInterval": c.CommitInterval,

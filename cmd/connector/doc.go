@@ -10,6 +10,7 @@
 //	schemas print     show the records, topics and subjects this configuration uses
 //	schemas register  register the schemas (after a local compatibility check)
 //	schemas check     check the schemas against the registered versions
+//	probe URL         GET a URL and succeed on a 2xx answer (container health checks)
 //	version           print the module version and VCS information
 //
 // Configuration comes from environment variables only (see the README's

@@ -51,6 +51,7 @@ type command struct {
 var commands = []command{
 	{name: "check", summary: "validate the configuration and reach Kafka, the Schema Registry and Dsco", run: runCheck},
 	{name: "schemas", summary: "print, register or check the Avro schemas (schemas print|register|check)", run: runSchemas},
+	{name: "probe", summary: "GET a URL, succeed on 2xx (container health checks: the image has no curl)", run: runProbe},
 	{name: "version", summary: "print the module version and VCS information", run: runVersion},
 }
 

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/sethvargo/go-envconfig"
@@ -72,13 +74,13 @@ func (e *usageError) Error() string { return e.msg }
 
 // dispatch runs the command args name and returns the exit status.
 func dispatch(ctx context.Context, args []string, e *env) int {
-	name := defaultCommand
-	if len(args) > 0 && (len(args[0]) == 0 || args[0][0] != '-') {
-		name, args = args[0], args[1:]
-	}
-	if name == "help" || name == "-h" || name == "--help" {
+	if len(args) > 0 && slices.Contains([]string{"help", "-h", "-help", "--help"}, args[0]) {
 		usage(e.stdout)
 		return exitOK
+	}
+	name := defaultCommand
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
 	}
 	for _, c := range commands {
 		if c.name == name {

@@ -89,6 +89,7 @@ func TestDispatch(t *testing.T) {
 		{name: "flags only go to the default command", args: []string{"-x"}, code: 2,
 			stderrHas: []string{`unknown command "run"`}},
 		{name: "help", args: []string{"help"}, code: 0, stdout: "Usage: connector <command> [flags]"},
+		{name: "-h", args: []string{"-h"}, code: 0, stdout: "Usage: connector <command> [flags]"},
 		{name: "bad flag", args: []string{"version", "-nope"}, code: 2,
 			stderrHas: []string{"flag provided but not defined: -nope", "connector: version: flag provided but not defined"}},
 		{name: "extra argument", args: []string{"version", "now"}, code: 2,

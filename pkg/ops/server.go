@@ -211,11 +211,11 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Status != nil {
 		st = s.cfg.Status()
 	}
+	st.Time = time.Now() // before the checks, which may take a while
 	if st.Started.IsZero() {
 		st.Started = s.started
 	}
 	st.Checks = s.Ready(r.Context())
-	st.Time = time.Now()
 	if st.Streams == nil {
 		st.Streams = []StreamPartition{}
 	}

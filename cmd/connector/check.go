@@ -128,8 +128,8 @@ func checkProbes(cfg *config.Config) ([]probe, error) {
 			if err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("cluster %q: %d brokers, %d topics (%s)", info.ClusterID, info.Brokers, info.Topics,
-				strings.Join(conn.Brokers, ",")), nil
+			return fmt.Sprintf("cluster %q: %s, %s (%s)", info.ClusterID, count(info.Brokers, "broker"),
+				count(info.Topics, "topic"), strings.Join(conn.Brokers, ",")), nil
 		}},
 		{name: "registry", run: func(ctx context.Context) (string, error) {
 			// Reachable first, so that a registry that is down gives one line,
@@ -140,7 +140,7 @@ func checkProbes(cfg *config.Config) ([]probe, error) {
 			if err := serde.Check(ctx); err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("%d schemas compatible with their subjects (%s)", len(cfg.Records()), cfg.Registry.URL), nil
+			return fmt.Sprintf("%s compatible with their subjects (%s)", count(len(cfg.Records()), "schema"), cfg.Registry.URL), nil
 		}},
 		{name: "dsco", run: func(ctx context.Context) (string, error) {
 			what := "static token"
@@ -154,7 +154,7 @@ func checkProbes(cfg *config.Config) ([]probe, error) {
 			if err != nil {
 				return "", fmt.Errorf("listing streams: %w", err)
 			}
-			return fmt.Sprintf("%s ok, %d streams (%s)", what, len(list.Streams), cfg.Dsco.BaseURL), nil
+			return fmt.Sprintf("%s ok, %s (%s)", what, count(len(list.Streams), "stream"), cfg.Dsco.BaseURL), nil
 		}},
 	}, nil
 }
@@ -203,4 +203,12 @@ func registryClient(cfg *config.Config) (*registry.Client, error) {
 		return nil, fmt.Errorf("schema registry client: %w", err)
 	}
 	return reg, nil
+}
+
+// count returns "1 thing" or "n things".
+func count(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }

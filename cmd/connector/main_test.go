@@ -145,7 +145,7 @@ func TestCheck(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	require.Len(t, lines, 4, r.stdout)
 	assert.Equal(t, "ok    config    role supplier, inbound+outbound, streams order,orderitemchange,return,invoice,inventory,catalog, topics dsco.*", lines[0])
-	assert.Regexp(t, `^ok    kafka     cluster ".*": 1 brokers, \d+ topics \(127\.0\.0\.1:\d+\)$`, lines[1])
+	assert.Regexp(t, `^ok    kafka     cluster ".*": \d+ brokers?, \d+ topics? \([^)]+\)$`, lines[1])
 	assert.Equal(t, "ok    registry  14 schemas compatible with their subjects ("+s.registry.URL()+")", lines[2])
 	assert.Equal(t, "ok    dsco      token ok, 0 streams ("+s.dsco.URL+")", lines[3])
 }

@@ -19,9 +19,13 @@ import (
 
 func main() {
 	// Signals are handled here only: every command gets a context that ends on
-	// SIGINT or SIGTERM; a second signal kills the process (stop restores the
-	// default handling).
+	// the first SIGINT or SIGTERM and shuts down within its own bound. The
+	// default handling is then restored, so a second signal kills the process.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	code := dispatch(ctx, os.Args[1:], &env{stdout: os.Stdout, stderr: os.Stderr, lookup: envconfig.OsLookuper()})
 	stop()
 	os.Exit(code)

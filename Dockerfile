@@ -5,7 +5,7 @@
 #   docker run --rm dsco-kafka-connector version
 # The compose stack (docker-compose.yml) builds this image for both services.
 
-FROM golang:1.26-bookworm AS build
+FROM golang:1.26.8-bookworm AS build
 WORKDIR /src
 # Modules first, so that a source change does not download them again.
 COPY go.mod go.sum ./

@@ -202,7 +202,13 @@ func TestDockerfile(t *testing.T) {
 	df := string(data)
 	froms := regexp.MustCompile(`(?m)^FROM (\S+)`).FindAllStringSubmatch(df, -1)
 	require.Len(t, froms, 2, "a build stage and a runtime stage")
-	assert.True(t, strings.HasPrefix(froms[0][1], "golang:"))
+	// The build image has go.mod's Go version: official golang images do not
+	// download a newer toolchain (GOTOOLCHAIN=local).
+	gomod, err := os.ReadFile("../../go.mod")
+	require.NoError(t, err)
+	goVersion := regexp.MustCompile(`(?m)^go (\S+)$`).FindSubmatch(gomod)
+	require.NotNil(t, goVersion)
+	assert.Equal(t, "golang:"+string(goVersion[1])+"-bookworm", froms[0][1])
 	assert.Equal(t, "gcr.io/distroless/static-debian12:nonroot", froms[1][1])
 	for _, pkg := range []string{"./cmd/connector", "./cmd/dsco-sandbox"} {
 		assert.Regexp(t, `CGO_ENABLED=0 GOOS=linux go build [^\n]* `+regexp.QuoteMeta(pkg)+`\b`, df, "static build of %s", pkg)

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hamba/avro/v2/registry"
+
+	"github.com/dscokafka/connector/cmd/connector/internal/config"
+	"github.com/dscokafka/connector/pkg/dsco"
+	"github.com/dscokafka/connector/pkg/kafka"
+	"github.com/dscokafka/connector/pkg/ops"
+	"github.com/dscokafka/connector/pkg/schemas"
+)
+
+// probe is one thing `connector check` verifies: detail says what was found
+// when it succeeds.
+type probe struct {
+	name string
+	run  func(ctx context.Context) (detail string, err error)
+}
+
+func runCheck(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "check", "[-timeout d]")
+	timeout := fs.Duration("timeout", 15*time.Second, "time limit of each check")
+	if err := parseFlags(fs, args, 0); err != nil {
+		return err
+	}
+	cfg, err := e.loadConfig(ctx)
+	if err != nil {
+		fmt.Fprintln(e.stdout, "FAIL config")
+		return err // exit status 2, every problem listed
+	}
+	printResult(e.stdout, "config", configSummary(cfg), nil)
+
+	probes, err := checkProbes(cfg)
+	if err != nil {
+		return err
+	}
+	// Concurrently, each within the timeout; printed in a fixed order.
+	type result struct {
+		detail string
+		err    error
+	}
+	results := make([]result, len(probes))
+	var wg sync.WaitGroup
+	for i, p := range probes {
+		wg.Go(func() {
+			pctx, cancel := context.WithTimeout(ctx, *timeout)
+			defer cancel()
+			results[i].detail, results[i].err = p.run(pctx)
+		})
+	}
+	wg.Wait()
+	failed := 0
+	for i, p := range probes {
+		printResult(e.stdout, p.name, results[i].detail, results[i].err)
+		if results[i].err != nil {
+			failed++
+		}
+	}
+	if failed > 0 {
+		fmt.Fprintf(e.stderr, "connector: check: %d of %d checks failed\n", failed, len(probes)+1)
+		return errReported
+	}
+	return nil
+}
+
+// printResult writes "ok    name      detail" or "FAIL  name      error",
+// the error's further lines indented under it.
+func printResult(w io.Writer, name, detail string, err error) {
+	if err == nil {
+		printLine(w, true, fmt.Sprintf("%-9s %s", name, detail))
+		return
+	}
+	printLine(w, false, fmt.Sprintf("%-9s %v", name, err))
+}
+
+// printLine writes one result line: "ok    text" or "FAIL  text", further
+// lines of text indented under it.
+func printLine(w io.Writer, ok bool, text string) {
+	mark := "ok    "
+	if !ok {
+		mark = "FAIL  "
+	}
+	fmt.Fprintf(w, "%s%s\n", mark, strings.ReplaceAll(text, "\n", "\n      "))
+}
+
+func configSummary(cfg *config.Config) string {
+	streams := make([]string, len(cfg.Dsco.Streams))
+	for i, s := range cfg.Dsco.Streams {
+		streams[i] = string(s)
+	}
+	dirs := make([]string, len(cfg.Connector.Directions))
+	for i, d := range cfg.Connector.Directions {
+		dirs[i] = string(d)
+	}
+	return fmt.Sprintf("role %s, %s, streams %s, topics %s*",
+		cfg.Dsco.Role, strings.Join(dirs, "+"), strings.Join(streams, ","), cfg.Connector.TopicPrefix)
+}
+
+// checkProbes returns the checks of `connector check`: Kafka metadata, the
+// schemas' compatibility with the registry, and a Dsco token and read.
+func checkProbes(cfg *config.Config) ([]probe, error) {
+	conn, err := cfg.Kafka.Connection()
+	if err != nil {
+		return nil, err
+	}
+	serde, err := schemas.NewSerde(cfg.SerdeConfig())
+	if err != nil {
+		return nil, err
+	}
+	client, err := dsco.NewClient(cfg.Dsco.BaseURL, cfg.ClientOptions(nil)...)
+	if err != nil {
+		return nil, err
+	}
+	reg, err := registryClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return []probe{
+		{name: "kafka", run: func(ctx context.Context) (string, error) {
+			info, err := kafka.Ping(ctx, conn)
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("cluster %q: %s, %s (%s)", info.ClusterID, count(info.Brokers, "broker"),
+				count(info.Topics, "topic"), strings.Join(conn.Brokers, ",")), nil
+		}},
+		{name: "registry", run: func(ctx context.Context) (string, error) {
+			// Reachable first, so that a registry that is down gives one line,
+			// not one per subject.
+			if _, err := reg.GetSubjects(ctx); err != nil {
+				return "", fmt.Errorf("schema registry %s: %w", cfg.Registry.URL, err)
+			}
+			if err := serde.Check(ctx); err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%s compatible with their subjects (%s)", count(len(cfg.Records()), "schema"), cfg.Registry.URL), nil
+		}},
+		{name: "dsco", run: func(ctx context.Context) (string, error) {
+			what := "static token"
+			if !cfg.Dsco.StaticToken.IsSet() {
+				if _, err := client.GetAccessToken(ctx); err != nil {
+					return "", fmt.Errorf("getting a token: %w", err)
+				}
+				what = "token"
+			}
+			list, err := client.ListStreams(ctx)
+			if err != nil {
+				return "", fmt.Errorf("listing streams: %w", err)
+			}
+			return fmt.Sprintf("%s ok, %s (%s)", what, count(len(list.Streams), "stream"), cfg.Dsco.BaseURL), nil
+		}},
+	}, nil
+}
+
+// readinessChecks returns the ops readiness checks of the services the
+// connector needs: "kafka" (the brokers answer a metadata request), "registry"
+// (the registry lists its subjects) and "dsco" (client, the pipelines' shared
+// client, lists the streams). The process adds its own, such as the routers
+// running.
+func readinessChecks(cfg *config.Config, client *dsco.Client) ([]ops.Check, error) {
+	conn, err := cfg.Kafka.Connection()
+	if err != nil {
+		return nil, err
+	}
+	reg, err := registryClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return []ops.Check{
+		{Name: "kafka", Func: func(ctx context.Context) error {
+			_, err := kafka.Ping(ctx, conn)
+			return err
+		}},
+		{Name: "registry", Func: func(ctx context.Context) error {
+			if _, err := reg.GetSubjects(ctx); err != nil {
+				return fmt.Errorf("schema registry %s: %w", cfg.Registry.URL, err)
+			}
+			return nil
+		}},
+		{Name: "dsco", Func: func(ctx context.Context) error {
+			_, err := client.ListStreams(ctx)
+			return err
+		}},
+	}, nil
+}
+
+// registryClient returns a hamba/avro registry client for the configured
+// registry and credentials.
+func registryClient(cfg *config.Config) (*registry.Client, error) {
+	var opts []registry.ClientFunc
+	if cfg.Registry.Username != "" {
+		opts = append(opts, registry.WithBasicAuth(cfg.Registry.Username, cfg.Registry.Password.Value()))
+	}
+	reg, err := registry.NewClient(cfg.Registry.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("schema registry client: %w", err)
+	}
+	return reg, nil
+}
+
+// count returns "1 thing" or "n things".
+func count(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
+}

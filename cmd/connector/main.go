@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/dscokafka/connector/cmd/connector/internal/config"
+)
+
+func main() {
+	// Signals are handled here only: every command gets a context that ends on
+	// the first SIGINT or SIGTERM and shuts down within its own bound. The
+	// default handling is then restored, so a second signal kills the process.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	code := dispatch(ctx, os.Args[1:], &env{stdout: os.Stdout, stderr: os.Stderr, lookup: envconfig.OsLookuper()})
+	stop()
+	os.Exit(code)
+}
+
+// env is what a command gets from the process: its output streams and the
+// environment to read the configuration from (a map in tests).
+type env struct {
+	stdout, stderr io.Writer
+	lookup         envconfig.Lookuper
+}
+
+// loadConfig reads and validates the configuration; the error is a
+// *config.Error listing every problem.
+func (e *env) loadConfig(ctx context.Context) (*config.Config, error) {
+	return config.Load(ctx, e.lookup)
+}
+
+// command is one subcommand. run parses its own flags (flag.ContinueOnError,
+// output to e.stderr) from args, which exclude the command's name.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, e *env, args []string) error
+}
+
+// commands are the subcommands, in the order the usage text lists them. The
+// pipelines' commands (run, demo, poison) are added here when they exist.
+var commands = []command{
+	{name: "check", summary: "validate the configuration and reach Kafka, the Schema Registry and Dsco", run: runCheck},
+	{name: "schemas", summary: "print, register or check the Avro schemas (schemas print|register|check)", run: runSchemas},
+	{name: "probe", summary: "GET a URL, succeed on 2xx (container health checks: the image has no curl)", run: runProbe},
+	{name: "version", summary: "print the module version and VCS information", run: runVersion},
+}
+
+// defaultCommand runs when no command is named (only flags, or nothing).
+const defaultCommand = "run"
+
+// Exit statuses.
+const (
+	exitOK      = 0
+	exitFailure = 1 // a command failed: a check, a registration, a run
+	exitUsage   = 2 // an unknown command, bad flags or an invalid configuration
+)
+
+// usageError is a mistake in the command line.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// dispatch runs the command args name and returns the exit status.
+func dispatch(ctx context.Context, args []string, e *env) int {
+	if len(args) > 0 && slices.Contains([]string{"help", "-h", "-help", "--help"}, args[0]) {
+		usage(e.stdout)
+		return exitOK
+	}
+	name := defaultCommand
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
+	}
+	for _, c := range commands {
+		if c.name == name {
+			return exitStatus(e, c.run(ctx, e, args))
+		}
+	}
+	if len(args) > 0 || name != defaultCommand {
+		fmt.Fprintf(e.stderr, "connector: unknown command %q\n\n", name)
+	}
+	usage(e.stderr)
+	return exitUsage
+}
+
+// exitStatus reports err on stderr and maps it to an exit status.
+func exitStatus(e *env, err error) int {
+	var cfgErr *config.Error
+	var uErr *usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK // the flag set printed its usage
+	case errors.As(err, &cfgErr):
+		fmt.Fprintf(e.stderr, "connector: %v\n", err)
+		return exitUsage
+	case errors.As(err, &uErr):
+		fmt.Fprintf(e.stderr, "connector: %v\n", err)
+		return exitUsage
+	case errors.Is(err, errReported):
+		return exitFailure
+	default:
+		fmt.Fprintf(e.stderr, "connector: %v\n", err)
+		return exitFailure
+	}
+}
+
+// errReported is a failure the command has already reported in its output.
+var errReported = errors.New("failure already reported")
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: connector <command> [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Configuration is read from environment variables (see README.md, \"Configuration\").")
+	fmt.Fprintln(w, "Run \"connector <command> -h\" for a command's flags.")
+}
+
+// newFlagSet returns a flag set for a command that reports to e.stderr and
+// returns errors instead of exiting.
+func newFlagSet(e *env, name, args string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "Usage: connector %s %s\n", name, args)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args into fs and refuses positional arguments beyond
+// maxArgs; flag errors become usage errors (flag.ErrHelp passes through).
+func parseFlags(fs *flag.FlagSet, args []string, maxArgs int) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return &usageError{msg: fmt.Sprintf("%s: %v", fs.Name(), err)}
+	}
+	if fs.NArg() > maxArgs {
+		return &usageError{msg: fmt.Sprintf("%s: unexpected arguments %q", fs.Name(), fs.Args()[maxArgs:])}
+	}
+	return nil
+}

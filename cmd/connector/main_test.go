@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"maps"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/dscokafka/connector/pkg/dsco/dscotest"
+	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
+)
+
+// result is what a command run printed and returned.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// runMain runs the connector's dispatcher with args and the environment vars.
+func runMain(t *testing.T, vars map[string]string, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	code := dispatch(ctx, args, &env{stdout: &out, stderr: &errb, lookup: envconfig.MapLookuper(vars)})
+	return result{code: code, stdout: out.String(), stderr: errb.String()}
+}
+
+// stack is an in-process Kafka (kfake), Schema Registry (srfake) and Dsco
+// sandbox, with the environment that points the connector at them.
+type stack struct {
+	vars     map[string]string
+	registry *srfake.Registry
+	dsco     *dscotest.Server
+}
+
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	brokers := kafkatest.Brokers(t)
+	reg := srfake.New()
+	t.Cleanup(reg.Close)
+	sb, err := dscotest.NewServer(dscotest.Config{})
+	require.NoError(t, err)
+	t.Cleanup(sb.Close)
+	return &stack{
+		registry: reg,
+		dsco:     sb,
+		vars: map[string]string{
+			"DSCO_BASE_URL":       sb.URL,
+			"DSCO_CLIENT_ID":      dscotest.SupplierClientID,
+			"DSCO_CLIENT_SECRET":  dscotest.SupplierClientSecret,
+			"DSCO_ROLE":           "supplier",
+			"KAFKA_BROKERS":       strings.Join(brokers, ","),
+			"SCHEMA_REGISTRY_URL": reg.URL(),
+			"CONNECTOR_OPS_ADDR":  "127.0.0.1:0",
+		},
+	}
+}
+
+// with returns the stack's environment changed by kv pairs.
+func (s *stack) with(kv ...string) map[string]string {
+	out := maps.Clone(s.vars)
+	for i := 0; i < len(kv); i += 2 {
+		out[kv[i]] = kv[i+1]
+	}
+	return out
+}
+
+func TestDispatch(t *testing.T) {
+	tests := []struct {
+		name       string
+		args       []string
+		code       int
+		stdout     string
+		stderrHas  []string
+		stderrNone string
+	}{
+		{name: "no command: run is not built in yet, so usage", args: nil, code: 2,
+			stderrHas: []string{"Usage: connector <command> [flags]", "check", "schemas", "version"}},
+		{name: "unknown command", args: []string{"frobnicate"}, code: 2,
+			stderrHas: []string{`connector: unknown command "frobnicate"`, "Usage: connector"}},
+		{name: "flags only go to the default command", args: []string{"-x"}, code: 2,
+			stderrHas: []string{`unknown command "run"`}},
+		{name: "help", args: []string{"help"}, code: 0, stdout: "Usage: connector <command> [flags]"},
+		{name: "-h", args: []string{"-h"}, code: 0, stdout: "Usage: connector <command> [flags]"},
+		{name: "bad flag", args: []string{"version", "-nope"}, code: 2,
+			stderrHas: []string{"flag provided but not defined: -nope", "connector: version: flag provided but not defined"}},
+		{name: "extra argument", args: []string{"version", "now"}, code: 2,
+			stderrHas: []string{`connector: version: unexpected arguments ["now"]`}},
+		{name: "command help", args: []string{"check", "-h"}, code: 0, stderrHas: []string{"Usage: connector check", "-timeout"}},
+		{name: "schemas without subcommand", args: []string{"schemas"}, code: 2,
+			stderrHas: []string{"connector: schemas: want a subcommand: print|register|check"}},
+		{name: "schemas unknown subcommand", args: []string{"schemas", "drop"}, code: 2,
+			stderrHas: []string{`connector: schemas: unknown subcommand "drop" (want print|register|check)`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runMain(t, nil, tt.args...)
+			assert.Equal(t, tt.code, r.code, "stderr: %s", r.stderr)
+			assert.Contains(t, r.stdout, tt.stdout)
+			for _, s := range tt.stderrHas {
+				assert.Contains(t, r.stderr, s)
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	r := runMain(t, nil, "version")
+	require.Equal(t, 0, r.code, r.stderr)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	require.GreaterOrEqual(t, len(lines), 3, r.stdout)
+	assert.True(t, strings.HasPrefix(lines[0], "connector "), r.stdout)
+	// A test binary's main module is this module.
+	assert.Contains(t, r.stdout, "module    github.com/dscokafka/connector")
+	assert.Contains(t, r.stdout, "go        go1.")
+}
+
+func TestBuildInfoString(t *testing.T) {
+	tests := []struct {
+		b    buildInfo
+		want string
+	}{
+		{buildInfo{Version: "v1.4.0"}, "v1.4.0"},
+		{buildInfo{Version: "(devel)"}, "(devel)"},
+		{buildInfo{Version: "(devel)", Revision: "0123456789abcdef0123"}, "0123456789ab"},
+		{buildInfo{Version: "(devel)", Revision: "0123456789abcdef0123", Modified: true}, "0123456789ab+dirty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) { assert.Equal(t, tt.want, tt.b.String()) })
+	}
+}
+
+func TestCheck(t *testing.T) {
+	s := newStack(t)
+	r := runMain(t, s.vars, "check")
+	require.Equal(t, 0, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	require.Len(t, lines, 4, r.stdout)
+	assert.Equal(t, "ok    config    role supplier, inbound+outbound, streams order,orderitemchange,return,invoice,inventory,catalog, topics dsco.*", lines[0])
+	assert.Regexp(t, `^ok    kafka     cluster ".*": \d+ brokers?, \d+ topics? \([^)]+\)$`, lines[1])
+	assert.Equal(t, "ok    registry  14 schemas compatible with their subjects ("+s.registry.URL()+")", lines[2])
+	assert.Equal(t, "ok    dsco      token ok, 0 streams ("+s.dsco.URL+")", lines[3])
+}
+
+func TestCheckFailures(t *testing.T) {
+	s := newStack(t)
+	const secret = "wrong-secret-4711"
+	vars := s.with("DSCO_CLIENT_SECRET", secret, "KAFKA_BROKERS", "127.0.0.1:1", "KAFKA_DIAL_TIMEOUT", "1s",
+		"SCHEMA_REGISTRY_URL", "http://127.0.0.1:1")
+	r := runMain(t, vars, "check", "-timeout", "5s")
+	assert.Equal(t, 1, r.code)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	require.GreaterOrEqual(t, len(lines), 4, r.stdout)
+	assert.True(t, strings.HasPrefix(lines[0], "ok    config"), r.stdout)
+	assert.Contains(t, r.stdout, "FAIL  kafka     kafka: metadata from [127.0.0.1:1]")
+	assert.Contains(t, r.stdout, `FAIL  registry  schema registry http://127.0.0.1:1: could not perform request: Get "http://127.0.0.1:1/subjects"`)
+	assert.Len(t, lines, 4, "one line per check:\n%s", r.stdout)
+	assert.Contains(t, r.stdout, "FAIL  dsco      getting a token:")
+	assert.Equal(t, "connector: check: 3 of 4 checks failed\n", r.stderr)
+	assert.NotContains(t, r.stdout+r.stderr, secret)
+}
+
+func TestInvalidConfigurationExits2WithEveryProblem(t *testing.T) {
+	vars := map[string]string{
+		"DSCO_BASE_URL":       "https://api.dsco.io/api/v3",
+		"DSCO_CLIENT_ID":      "id",
+		"DSCO_CLIENT_SECRET":  "super-secret-0815",
+		"DSCO_ROLE":           "vendor",
+		"KAFKA_BROKERS":       "kafka",
+		"KAFKA_SASL_PASSWORD": "sasl-secret-0816",
+		"CONNECTOR_LOG_LEVEL": "loud",
+	}
+	for _, args := range [][]string{{"check"}, {"schemas", "print"}, {"schemas", "register"}, {"schemas", "check"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			r := runMain(t, vars, args...)
+			assert.Equal(t, 2, r.code)
+			assert.Contains(t, r.stderr, "connector: invalid configuration (5 problems):\n"+
+				"  DSCO_ROLE: want supplier or retailer, got \"vendor\"\n"+
+				"  KAFKA_BROKERS: want a comma-separated list of host:port, got \"kafka\"\n"+
+				"  KAFKA_SASL_PASSWORD: only used with SASL: set KAFKA_SASL_MECHANISM too, or unset it\n"+
+				"  SCHEMA_REGISTRY_URL: required; want an absolute http:// or https:// URL such as http://schema-registry:8081\n"+
+				"  CONNECTOR_LOG_LEVEL: want debug, info, warn or error, got \"loud\"\n")
+			assert.NotContains(t, r.stdout+r.stderr, "secret-08")
+		})
+	}
+}

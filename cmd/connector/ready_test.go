@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/dscokafka/connector/cmd/connector/internal/config"
+	"github.com/dscokafka/connector/pkg/dsco"
+	"github.com/dscokafka/connector/pkg/dsco/dscotest"
+	"github.com/dscokafka/connector/pkg/ops"
+
+	"github.com/sethvargo/go-envconfig"
+)
+
+// restartable is a service a test stops and starts again on the same address.
+type restartable struct {
+	mu    sync.Mutex
+	start func() (stop func())
+	stop  func()
+}
+
+func newRestartable(t *testing.T, start func() (stop func())) *restartable {
+	r := &restartable{start: start, stop: start()}
+	t.Cleanup(r.Stop)
+	return r
+}
+
+func (r *restartable) Stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stop != nil {
+		r.stop()
+		r.stop = nil
+	}
+}
+
+func (r *restartable) Start() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stop == nil {
+		r.stop = r.start()
+	}
+}
+
+// TestReadinessFollowsServices stops and restarts the in-process Kafka and
+// Dsco under a running ops server: /readyz turns unready naming the service,
+// and ready again once it is back.
+func TestReadinessFollowsServices(t *testing.T) {
+	// Kafka: kfake on a port chosen once, so that a restart listens there again.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	kafkaPort := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close())
+	kafkaSvc := newRestartable(t, func() func() {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(kafkaPort))
+		require.NoError(t, err)
+		return c.Close
+	})
+
+	// Dsco: the sandbox, likewise (a fresh one: the client's token is unknown
+	// to it, so the client also has to get a new token on its own).
+	var dscoAddr, dscoURL string
+	dscoSvc := newRestartable(t, func() func() {
+		addr := dscoAddr
+		if addr == "" {
+			addr = "127.0.0.1:0"
+		}
+		sb, err := dscotest.Listen(dscotest.Config{}, addr)
+		require.NoError(t, err)
+		dscoURL = sb.URL
+		dscoAddr = strings.TrimSuffix(strings.TrimPrefix(sb.URL, "http://"), dscotest.BasePath)
+		return sb.Close
+	})
+
+	reg := srfake.New()
+	t.Cleanup(reg.Close)
+
+	cfg, err := config.Load(context.Background(), envconfig.MapLookuper(map[string]string{
+		"DSCO_BASE_URL":                "http://" + dscoAddr + dscotest.BasePath,
+		"DSCO_CLIENT_ID":               dscotest.SupplierClientID,
+		"DSCO_CLIENT_SECRET":           dscotest.SupplierClientSecret,
+		"DSCO_ROLE":                    "supplier",
+		"KAFKA_BROKERS":                "127.0.0.1:" + strconv.Itoa(kafkaPort),
+		"KAFKA_DIAL_TIMEOUT":           "1s",
+		"SCHEMA_REGISTRY_URL":          reg.URL(),
+		"CONNECTOR_RETRY_MAX_ATTEMPTS": "1",
+	}))
+	require.NoError(t, err)
+	require.Equal(t, dscoURL, cfg.Dsco.BaseURL)
+	client, err := dsco.NewClient(cfg.Dsco.BaseURL, cfg.ClientOptions(nil)...)
+	require.NoError(t, err)
+	checks, err := readinessChecks(cfg, client)
+	require.NoError(t, err)
+
+	srv, err := ops.NewServer(ops.Config{Addr: "127.0.0.1:0", Checks: checks, CheckCacheTTL: time.Nanosecond,
+		CheckTimeout: 5 * time.Second}, nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+
+	readyz := func() (int, string) {
+		t.Helper()
+		resp, err := http.Get(srv.URL() + "readyz")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(body)
+	}
+	steps := []struct {
+		name   string
+		do     func()
+		code   int
+		prefix string
+	}{
+		{"all up", func() {}, http.StatusOK, "ready\n"},
+		{"kafka stopped", kafkaSvc.Stop, http.StatusServiceUnavailable, "not ready: kafka\n"},
+		{"kafka back", kafkaSvc.Start, http.StatusOK, "ready\n"},
+		{"dsco stopped", dscoSvc.Stop, http.StatusServiceUnavailable, "not ready: dsco\n"},
+		{"dsco back", dscoSvc.Start, http.StatusOK, "ready\n"},
+		{"both stopped", func() { kafkaSvc.Stop(); dscoSvc.Stop() }, http.StatusServiceUnavailable, "not ready: kafka, dsco\n"},
+		{"both back", func() { kafkaSvc.Start(); dscoSvc.Start() }, http.StatusOK, "ready\n"},
+	}
+	for _, st := range steps {
+		st.do()
+		code, body := readyz()
+		assert.Equal(t, st.code, code, "%s: %s", st.name, body)
+		assert.True(t, strings.HasPrefix(body, st.prefix), "%s: %s", st.name, body)
+	}
+}

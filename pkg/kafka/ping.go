@@ -1,0 +1,37 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+
+	kafkago "github.com/segmentio/kafka-go"
+)
+
+// ClusterInfo is what Ping learnt about the cluster.
+type ClusterInfo struct {
+	ClusterID string
+	Brokers   int // brokers in the cluster's metadata
+	Topics    int // topics the cluster reports
+}
+
+// Ping asks the bootstrap brokers for the cluster's metadata with cfg's TLS
+// and SASL settings, over connections of its own that are closed on return:
+// it tells whether the cluster is reachable with this configuration, for
+// start-up and readiness checks. ctx bounds the whole call.
+func Ping(ctx context.Context, cfg ConnectionConfig) (ClusterInfo, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return ClusterInfo{}, err
+	}
+	tr, err := cfg.transport()
+	if err != nil {
+		return ClusterInfo{}, err
+	}
+	defer tr.CloseIdleConnections()
+	cl := &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Transport: tr, Timeout: cfg.DialTimeout}
+	md, err := cl.Metadata(ctx, &kafkago.MetadataRequest{})
+	if err != nil {
+		return ClusterInfo{}, fmt.Errorf("kafka: metadata from %v: %w", cfg.Brokers, err)
+	}
+	return ClusterInfo{ClusterID: md.ClusterID, Brokers: len(md.Brokers), Topics: len(md.Topics)}, nil
+}

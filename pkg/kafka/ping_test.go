@@ -1,0 +1,40 @@
+package kafka_test
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dscokafka/connector/pkg/kafka"
+	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
+)
+
+func TestPing(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	info, err := kafka.Ping(ctx, kafka.ConnectionConfig{Brokers: brokers})
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, info.Brokers, 1)
+}
+
+func TestPingUnreachable(t *testing.T) {
+	// A port nothing listens on: take a free one and close it.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = kafka.Ping(ctx, kafka.ConnectionConfig{Brokers: []string{addr}, DialTimeout: 2 * time.Second})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), addr)
+
+	_, err = kafka.Ping(ctx, kafka.ConnectionConfig{})
+	require.EqualError(t, err, "kafka: at least one broker is required")
+}

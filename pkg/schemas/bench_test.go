@@ -13,7 +13,7 @@ import (
 // The hot paths: the inbound pipeline encodes an order event per Dsco
 // event; the outbound one decodes commands. Target: ≤ 2 µs each for an
 // order with five items. Decode of values written with our own schemas goes
-// through the hand-written decoders of fastdecode.go; the Reflect and
+// through the generated decoders of avrodecode_gen.go; the Reflect and
 // HambaBaseline benchmarks measure hamba/avro's reflective decoder.
 
 func BenchmarkEncodeOrderEvent(b *testing.B) {

@@ -202,10 +202,10 @@ func TestDecimalFromUnscaledIsMinimalTwosComplement(t *testing.T) {
 // writer may send, formats and converts without recursing (String and
 // Unscaled used to call each other without end on one).
 func TestDecimalBeyond64Bits(t *testing.T) {
-	big := schemas.Decimal{0x01, 0, 0, 0, 0, 0, 0, 0, 0} // 2^64
-	assert.Equal(t, "1844674407370955.1616", big.String())
-	assert.Equal(t, "1844674407370955.1616", big.Rat().FloatString(4))
-	_, err := big.Unscaled()
+	wide := schemas.Decimal{0x01, 0, 0, 0, 0, 0, 0, 0, 0} // 2^64
+	assert.Equal(t, "1844674407370955.1616", wide.String())
+	assert.Equal(t, "1844674407370955.1616", wide.Rat().FloatString(4))
+	_, err := wide.Unscaled()
 	require.ErrorIs(t, err, schemas.ErrInvalidDecimal)
 
 	negative := schemas.Decimal{0xfe, 0xff, 0, 0, 0, 0, 0, 0, 0, 0}

@@ -73,7 +73,7 @@ func nulls(d *schemas.Descriptor) schemas.Record {
 	return r
 }
 
-// TestDecodeMatchesReflect shows that the hand-written decoders of values
+// TestDecodeMatchesReflect shows that the generated decoders of values
 // written with our own schemas give the very records hamba/avro's
 // reflective decoder gives, for every record of the contract, whether its
 // fields are all set, all null, or as in the fixtures; and that decoding

@@ -200,7 +200,6 @@ type Serde struct {
 	writers   sync.Map // uint32 schema id or uint64 fingerprint -> *writer
 	fetchMu   sync.Mutex
 	decoders  sync.Pool // *decoder
-	encoders  sync.Pool // *avro.Writer
 	registers sync.Mutex
 }
 
@@ -276,7 +275,6 @@ func NewSerde(cfg Config) (*Serde, error) {
 			maxItems: cfg.MaxItems,
 		}
 	}
-	s.encoders.New = func() any { return avro.NewWriter(nil, 1024, avro.WithWriterConfig(s.api)) }
 	return s, nil
 }
 
@@ -409,9 +407,14 @@ func (s *Serde) Encode(r Record) ([]byte, error) {
 
 // AppendEncode appends the framed encoding of r to dst: the Confluent header
 // with the schema id Register obtained (or the single-object header) and
-// the Avro body. It fails with ErrNotPrepared before Register has succeeded
-// for r's record and with ErrUnknownRecord for a record the Serde was not
-// configured with. It does no I/O.
+// the Avro body, written by the encoders generated from the schemas. It
+// fails with ErrNotPrepared before Register has succeeded for r's record,
+// with ErrUnknownRecord for a record the Serde was not configured with, and
+// with an *EncodeError (ErrInvalidValue) naming the field when r holds a
+// value its schema cannot carry: a string that is not valid UTF-8, a
+// decimal beyond the schema's precision, an enum value that is no symbol.
+// On error dst is returned with its length unchanged. It does no I/O and,
+// when dst has room, no allocation.
 func (s *Serde) AppendEncode(dst []byte, r Record) ([]byte, error) {
 	e := s.byDesc[r.descriptor()]
 	if !e.configured {
@@ -421,16 +424,11 @@ func (s *Serde) AppendEncode(dst []byte, r Record) ([]byte, error) {
 	if hdr == nil {
 		return dst, fmt.Errorf("%w: %s (subject %q)", ErrNotPrepared, e.desc.RecordName, e.subject)
 	}
-	w := s.encoders.Get().(*avro.Writer)
-	defer s.encoders.Put(w)
-	w.Reset(nil)
-	w.Error = nil
-	w.WriteVal(e.desc.Schema, r)
-	if w.Error != nil {
-		return dst, fmt.Errorf("schemas: encoding %s: %w", e.desc.RecordName, w.Error)
+	out, err := encode(append(dst, *hdr...), r)
+	if err != nil {
+		return dst, err
 	}
-	dst = append(dst, *hdr...)
-	return append(dst, w.Buffer()...), nil
+	return out, nil
 }
 
 // Decode decodes a framed value into r, whatever registered version of r's

@@ -60,8 +60,9 @@ func (e *EncodeError) Unwrap() error { return e.Err }
 // encoder appends a record's Avro body to buf. It is pooled: it belongs to
 // one goroutine at a time.
 type encoder struct {
-	buf []byte
-	err *EncodeError // the first invalid value
+	buf     []byte
+	scratch []byte       // encodeNew's buffer, kept between uses
+	err     *EncodeError // the first invalid value
 	// path is where the encoder is: the record fields and array elements
 	// it has entered, for naming an invalid value. It costs a few stores
 	// per nested record and is read only when a value is invalid.
@@ -89,6 +90,34 @@ func encode(dst []byte, r Record) ([]byte, error) {
 		return dst, err
 	}
 	return buf, nil
+}
+
+// maxScratch bounds the buffer a pooled encoder keeps.
+const maxScratch = 64 << 10
+
+// encodeNew returns hdr followed by r's Avro body in a new slice of its
+// exact size: encoded into the pooled encoder's scratch buffer, then
+// copied once.
+func encodeNew(hdr []byte, r Record) ([]byte, error) {
+	e := encoders.Get().(*encoder)
+	e.buf = append(e.scratch[:0], hdr...)
+	r.encodeAvro(e)
+	var out []byte
+	err := e.err
+	if err == nil {
+		out = make([]byte, len(e.buf))
+		copy(out, e.buf)
+	}
+	if cap(e.buf) <= maxScratch {
+		e.scratch = e.buf[:0]
+	}
+	e.buf, e.err, e.path = nil, nil, e.path[:0]
+	encoders.Put(e)
+	if err != nil {
+		err.Record = r.descriptor().RecordName
+		return nil, err
+	}
+	return out, nil
 }
 
 // push enters a record field; pop leaves it.
@@ -123,11 +152,20 @@ func (e *encoder) fail(field string, err error) {
 // long writes a zig-zag varint, as hamba/avro's Writer.WriteLong does.
 func (e *encoder) long(v int64) {
 	u := uint64(v<<1) ^ uint64(v>>63)
+	if u < 0x80 {
+		e.buf = append(e.buf, byte(u))
+		return
+	}
+	e.longSlow(u)
+}
+
+func (e *encoder) longSlow(u uint64) {
+	b := e.buf
 	for u >= 0x80 {
-		e.buf = append(e.buf, byte(u)|0x80)
+		b = append(b, byte(u)|0x80)
 		u >>= 7
 	}
-	e.buf = append(e.buf, byte(u))
+	e.buf = append(b, byte(u))
 }
 
 // int writes an int: the same varint as a long of the same value.
@@ -140,11 +178,34 @@ const (
 )
 
 func (e *encoder) string(s, field string) {
-	if !utf8.ValidString(s) {
+	if !validUTF8(s) {
 		e.fail(field, ErrInvalidUTF8)
+	}
+	if len(s) < 64 { // the length is one varint byte
+		e.buf = append(append(e.buf, byte(len(s)<<1)), s...)
+		return
 	}
 	e.long(int64(len(s)))
 	e.buf = append(e.buf, s...)
+}
+
+// validUTF8 is utf8.ValidString with a faster path for the short ASCII
+// strings records are mostly made of: eight bytes at a time, then the
+// tail, and the full check only when a byte is not ASCII.
+func validUTF8(s string) bool {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		v := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if v&0x8080808080808080 != 0 {
+			return utf8.ValidString(s[i:])
+		}
+	}
+	var tail byte
+	for ; i < len(s); i++ {
+		tail |= s[i]
+	}
+	return tail < utf8.RuneSelf || utf8.ValidString(s[len(s)&^7:])
 }
 
 // timestamp writes a timestamp-millis as hamba/avro does.
@@ -161,8 +222,17 @@ func (e *encoder) optString(p *string, field string) {
 		e.buf = append(e.buf, unionNull)
 		return
 	}
+	s := *p
+	if !validUTF8(s) {
+		e.fail(field, ErrInvalidUTF8)
+	}
+	if len(s) < 64 {
+		e.buf = append(append(e.buf, unionPresent, byte(len(s)<<1)), s...)
+		return
+	}
 	e.buf = append(e.buf, unionPresent)
-	e.string(*p, field)
+	e.long(int64(len(s)))
+	e.buf = append(e.buf, s...)
 }
 
 func (e *encoder) optInt(p *int32) {

@@ -400,9 +400,14 @@ func isStatus(err error, status int) bool {
 	return errors.As(err, &rp) && rp.StatusCode == status
 }
 
-// Encode returns the framed encoding of r. See AppendEncode.
+// Encode returns the framed encoding of r in a new slice of its exact
+// size. See AppendEncode.
 func (s *Serde) Encode(r Record) ([]byte, error) {
-	return s.AppendEncode(nil, r)
+	hdr, err := s.header(r)
+	if err != nil {
+		return nil, err
+	}
+	return encodeNew(hdr, r)
 }
 
 // AppendEncode appends the framed encoding of r to dst: the Confluent header
@@ -416,19 +421,28 @@ func (s *Serde) Encode(r Record) ([]byte, error) {
 // On error dst is returned with its length unchanged. It does no I/O and,
 // when dst has room, no allocation.
 func (s *Serde) AppendEncode(dst []byte, r Record) ([]byte, error) {
-	e := s.byDesc[r.descriptor()]
-	if !e.configured {
-		return dst, fmt.Errorf("%w: %s", ErrUnknownRecord, r.descriptor().RecordName)
+	hdr, err := s.header(r)
+	if err != nil {
+		return dst, err
 	}
-	hdr := e.header.Load()
-	if hdr == nil {
-		return dst, fmt.Errorf("%w: %s (subject %q)", ErrNotPrepared, e.desc.RecordName, e.subject)
-	}
-	out, err := encode(append(dst, *hdr...), r)
+	out, err := encode(append(dst, hdr...), r)
 	if err != nil {
 		return dst, err
 	}
 	return out, nil
+}
+
+// header returns the framing header of r's values.
+func (s *Serde) header(r Record) ([]byte, error) {
+	e := s.byDesc[r.descriptor()]
+	if !e.configured {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownRecord, r.descriptor().RecordName)
+	}
+	hdr := e.header.Load()
+	if hdr == nil {
+		return nil, fmt.Errorf("%w: %s (subject %q)", ErrNotPrepared, e.desc.RecordName, e.subject)
+	}
+	return *hdr, nil
 }
 
 // Decode decodes a framed value into r, whatever registered version of r's

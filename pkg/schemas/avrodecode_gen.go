@@ -9,6 +9,10 @@ package schemas
 // index.
 var commandOutcomeSymbols = [...]CommandOutcome{OutcomeAccepted, OutcomeRejected, OutcomeFailed}
 
+// commandStatusSymbols are the symbols of io.dscokafka.v1.CommandStatus by
+// index.
+var commandStatusSymbols = [...]CommandStatus{StatusUnspecified, StatusApplied, StatusQueued, StatusRejected, StatusFailed, StatusOutcomeUnknown}
+
 // decodeEnvelope decodes the envelope that opens the schema of every
 // record that embeds Envelope. (Named for what it decodes, since the
 // records that embed Envelope get the method too.)
@@ -79,6 +83,11 @@ func (r *CommandResult) decodeAvro(d *decoder) {
 	r.CommandType = d.string()
 	if i := d.int(); i >= 0 && int(i) < len(commandOutcomeSymbols) {
 		r.Outcome = commandOutcomeSymbols[i]
+	} else {
+		d.fail(errEnumSymbol)
+	}
+	if i := d.int(); i >= 0 && int(i) < len(commandStatusSymbols) {
+		r.Status = commandStatusSymbols[i]
 	} else {
 		d.fail(errEnumSymbol)
 	}

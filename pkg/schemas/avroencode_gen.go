@@ -23,6 +23,26 @@ func commandOutcomeIndex(v CommandOutcome) int32 {
 	return -1
 }
 
+// commandStatusIndex returns the index of v among the symbols of
+// io.dscokafka.v1.CommandStatus, or -1.
+func commandStatusIndex(v CommandStatus) int32 {
+	switch v {
+	case StatusUnspecified:
+		return 0
+	case StatusApplied:
+		return 1
+	case StatusQueued:
+		return 2
+	case StatusRejected:
+		return 3
+	case StatusFailed:
+		return 4
+	case StatusOutcomeUnknown:
+		return 5
+	}
+	return -1
+}
+
 // encodeEnvelope encodes the envelope that opens the schema of every
 // record that embeds Envelope.
 func (r *Envelope) encodeEnvelope(e *encoder) {
@@ -96,6 +116,13 @@ func (r *CommandResult) encodeAvro(e *encoder) {
 		e.int(i)
 	} else {
 		e.invalidSymbol("outcome", string(r.Outcome), "io.dscokafka.v1.CommandOutcome")
+	}
+	if i := commandStatusIndex(r.Status); i >= 0 {
+		e.int(i)
+	} else if r.Status == "" {
+		e.int(0) // the field's default, unspecified
+	} else {
+		e.invalidSymbol("status", string(r.Status), "io.dscokafka.v1.CommandStatus")
 	}
 	e.optString(r.Reason, "reason")
 	e.optString(r.BatchID, "batchId")

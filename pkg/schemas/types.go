@@ -44,6 +44,21 @@ var (
 	_ StreamEvent = (*ReturnEvent)(nil)
 )
 
+// Outcome returns the outcome that a status implies (applied and queued
+// are accepted; failed and outcome_unknown are failed), or "" for
+// unspecified and for a value that is no symbol of CommandStatus.
+func (s CommandStatus) Outcome() CommandOutcome {
+	switch s {
+	case StatusApplied, StatusQueued:
+		return OutcomeAccepted
+	case StatusRejected:
+		return OutcomeRejected
+	case StatusFailed, StatusOutcomeUnknown:
+		return OutcomeFailed
+	}
+	return ""
+}
+
 // Key methods: the Kafka key of each record.
 
 // Key returns the order id.

@@ -170,8 +170,10 @@ type BatchError struct {
 // CommandResult mirrors the Avro record io.dscokafka.v1.CommandResult
 // (avro/CommandResult.avsc).
 //
-// The outcome of one command, written once the command has one (accepted,
-// rejected or failed). Kafka key: the command id.
+// The outcome of one command, written once the command has one. outcome
+// (accepted, rejected or failed) is what every reader since the first
+// version knows; status says more (applied or queued, failed or outcome
+// unknown). Kafka key: the command id.
 type CommandResult struct {
 	// The command's commandId; also the Kafka key.
 	CommandID string `avro:"commandId"`
@@ -181,8 +183,13 @@ type CommandResult struct {
 	// return, retailer-order, retailer-return, retailer-cancel or
 	// retailer-catalog-attribution.
 	CommandType string `avro:"commandType"`
-	// What became of the command.
+	// What became of the command, in the three symbols every version of this
+	// schema has.
 	Outcome CommandOutcome `avro:"outcome"`
+	// What became of the command, in detail; unspecified on results written
+	// before the field existed (read outcome then). Added in the second
+	// version of this schema.
+	Status CommandStatus `avro:"status"`
 	// Human-readable reason for a rejected or failed command.
 	Reason *string `avro:"reason"`
 	// Dsco batch id of the call that carried the command.
@@ -727,10 +734,14 @@ type ShipCommand struct {
 // CommandOutcome mirrors the Avro enum io.dscokafka.v1.CommandOutcome: one
 // of its symbols.
 //
-// accepted: Dsco accepted the command. rejected: the command was invalid (by
-// the connector's validation or a Dsco 4xx) and will never succeed as it is.
-// failed: the connector gave up after retries; the command is on the poison
-// topic.
+// accepted: Dsco took the command, applied or queued for processing (status
+// tells which). rejected: the command is invalid (by the connector's
+// validation or a Dsco 4xx) and will never succeed as it is. failed: the
+// command is on the poison topic, its transient failures exhausted or its
+// outcome unknown (status tells which). The enum's default is failed: a
+// reader that meets a symbol a later version adds reads failed, the one
+// outcome that asks for a look and that no one takes for success or for a
+// final refusal.
 type CommandOutcome string
 
 // The symbols of CommandOutcome, in the order of the schema.
@@ -738,4 +749,30 @@ const (
 	OutcomeAccepted CommandOutcome = "accepted"
 	OutcomeRejected CommandOutcome = "rejected"
 	OutcomeFailed   CommandOutcome = "failed"
+)
+
+// CommandStatus mirrors the Avro enum io.dscokafka.v1.CommandStatus: one of
+// its symbols.
+//
+// What became of the command, in detail. unspecified: not recorded (a result
+// written before status existed; read outcome). applied: Dsco applied the
+// command (HTTP 200, status completed, no error for this item); outcome
+// accepted. queued: Dsco accepted the command for processing (it answered
+// accepted or processing) and has not reported it applied; outcome accepted.
+// rejected: as outcome rejected. failed: transient failures exhausted; the
+// command is on the poison topic; outcome failed. outcome_unknown: Dsco may
+// or may not have applied the command and reconciliation could not decide;
+// the command is on the poison topic as outcome_unknown; outcome failed. The
+// enum's default is unspecified: a reader that meets a symbol a later
+// version adds reads unspecified and falls back to outcome.
+type CommandStatus string
+
+// The symbols of CommandStatus, in the order of the schema.
+const (
+	StatusUnspecified    CommandStatus = "unspecified"
+	StatusApplied        CommandStatus = "applied"
+	StatusQueued         CommandStatus = "queued"
+	StatusRejected       CommandStatus = "rejected"
+	StatusFailed         CommandStatus = "failed"
+	StatusOutcomeUnknown CommandStatus = "outcome_unknown"
 )

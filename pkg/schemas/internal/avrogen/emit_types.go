@@ -41,11 +41,7 @@ func emitTypes(m *model, s *source) error {
 		s.p("}\n\n")
 	}
 	for _, e := range m.Enums {
-		text := e.GoName + " mirrors the Avro enum " + e.FullName + ": one of its symbols.\n\n" + e.Doc
-		if e.Default != "" {
-			text += "\n\nA reader meeting a symbol its schema does not know reads " + e.Default + " (the enum's default)."
-		}
-		s.doc("", text)
+		s.doc("", e.GoName+" mirrors the Avro enum "+e.FullName+": one of its symbols.\n\n"+e.Doc)
 		s.p("type %s string\n\n", e.GoName)
 		s.p("// The symbols of %s, in the order of the schema.\n", e.GoName)
 		s.p("const (\n")

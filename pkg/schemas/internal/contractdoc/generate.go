@@ -40,7 +40,7 @@ func generate() ([]byte, error) {
 	p("- `extra` (on every Dsco object) holds the attributes Dsco sent that the schema does not declare, as one JSON object text, so nothing is lost. ")
 	p("Catalog `attributes` is the item's free-form attributes object as JSON text.\n")
 	p("- Statuses and types Dsco owns (order status, order type, change type) are strings, not enums, so that a new Dsco value never breaks a reader. ")
-	p("`CommandResult.outcome`, which the connector owns, is an enum.\n\n")
+	p("`CommandResult.outcome` and `CommandResult.status`, which the connector owns, are enums with a default symbol: a reader on an older schema reads a symbol added later as that default.\n\n")
 
 	p("## Topics\n\n")
 	p("| kind | name | default topic | key | record |\n| --- | --- | --- | --- | --- |\n")

@@ -2,8 +2,10 @@ package schemas_test
 
 import (
 	"errors"
+	"math/big"
 	"reflect"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/hamba/avro/v2"
 	"github.com/stretchr/testify/assert"
@@ -246,4 +248,64 @@ func TestEncodeErrorIsPermanentForDecimals(t *testing.T) {
 	var de *schemas.DecimalError
 	require.True(t, errors.As(err, &de))
 	assert.Equal(t, "-922337203685477.5808", de.Text)
+}
+
+// FuzzEncode is a differential test of the generated encoders against
+// hamba/avro: an order event carrying the fuzzer's string (in the envelope,
+// a nested record and an array element) and decimal bytes either encodes
+// to the bytes hamba/avro writes, and decodes back to itself, or is
+// refused because the string is not valid UTF-8 or the decimal has more
+// than 18 digits (decided here with math/big).
+func FuzzEncode(f *testing.F) {
+	serde := newSerde(f, newRegistry(f), schemas.Config{Records: schemas.Events})
+	f.Add("SKU-1", []byte{0x05, 0x12}, uint8(0))
+	f.Add("日本", []byte{0x0d, 0xe0, 0xb6, 0xb3, 0xa7, 0x63, 0xff, 0xff}, uint8(1))
+	f.Add("a\xffb", []byte{0xf2, 0x1f, 0x49, 0x4c, 0x58, 0x9c, 0x00, 0x01}, uint8(2))
+	f.Add("", []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0x7f}, uint8(3))
+	limit := new(big.Int).Sub(new(big.Int).Exp(big.NewInt(10), big.NewInt(18), nil), big.NewInt(1))
+	f.Fuzz(func(t *testing.T, s string, decimal []byte, where uint8) {
+		ev := orderEvent(3)
+		switch where % 3 {
+		case 0:
+			ev.StreamID = s
+		case 1:
+			ev.Order.ShippingAddress.Street2 = &s
+		case 2:
+			ev.Order.Items[2].Status = &s
+		}
+		ev.Order.Items[1].Price = schemas.Decimal(decimal)
+		if decimal == nil {
+			ev.Order.Items[1].Price = schemas.Decimal{}
+		}
+
+		unscaled := new(big.Int).SetBytes(decimal)
+		if len(decimal) > 0 && decimal[0]&0x80 != 0 {
+			unscaled.Sub(unscaled, new(big.Int).Lsh(big.NewInt(1), uint(len(decimal))*8))
+		}
+		fits := new(big.Int).Abs(unscaled).Cmp(limit) <= 0
+
+		b, err := serde.Encode(ev)
+		switch {
+		case !utf8.ValidString(s) && !fits:
+			// The first in field order is named: either.
+			require.ErrorIs(t, err, schemas.ErrInvalidValue)
+			return
+		case !utf8.ValidString(s):
+			require.ErrorIs(t, err, schemas.ErrInvalidUTF8)
+			return
+		case !fits:
+			require.ErrorIs(t, err, schemas.ErrInvalidDecimal)
+			var ee *schemas.EncodeError
+			require.ErrorAs(t, err, &ee)
+			require.Equal(t, "order.items[1].price", ee.Field)
+			return
+		}
+		require.NoError(t, err)
+		want, err := hambaOneBlock.Marshal(schemas.Events[0].Schema, ev)
+		require.NoError(t, err)
+		require.Equal(t, want, b[5:])
+		var got schemas.OrderEvent
+		require.NoError(t, serde.Decode(t.Context(), b, &got))
+		require.Equal(t, ev, &got)
+	})
 }

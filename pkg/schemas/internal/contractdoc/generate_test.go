@@ -33,3 +33,14 @@ func TestContractDocCoversEveryRecord(t *testing.T) {
 		})
 	}
 }
+
+// TestContractDocShowsDscoNames: a field whose Dsco JSON attribute has
+// another name (the schema attribute dsco.name) says so in the document.
+func TestContractDocShowsDscoNames(t *testing.T) {
+	doc, err := generate()
+	require.NoError(t, err)
+	for _, field := range []string{"order", "orderItemChange", "inventory", "catalog", "invoice", "return"} {
+		assert.Regexp(t, "\\| `"+field+"` \\| record `\\w+` \\|  \\| [^|]*Dsco JSON: `data`\\. \\|", string(doc), field)
+	}
+	assert.NotContains(t, string(doc), "| `orderId` | `string` |  | Dsco JSON", "fields named as in Dsco's JSON say nothing")
+}

@@ -186,6 +186,7 @@ func TestEncodeRefusesInvalidValues(t *testing.T) {
 			assert.ErrorIs(t, err, tt.cause)
 			assert.Contains(t, err.Error(), "field "+tt.field+":")
 			assert.Contains(t, err.Error(), schemas.DescriptorOf(r).RecordName)
+			assert.True(t, schemas.IsPermanent(err), "encoding the same record again fails again")
 		})
 	}
 
@@ -238,9 +239,9 @@ func TestEncodeDecimalLimits(t *testing.T) {
 	}
 }
 
-// TestEncodeErrorIsPermanentForDecimals: a decimal out of range is the
-// same ErrInvalidDecimal that ParseDecimal gives, which IsPermanent knows.
-func TestEncodeErrorIsPermanentForDecimals(t *testing.T) {
+// TestEncodeErrorForDecimals: a decimal out of range is the same
+// ErrInvalidDecimal that ParseDecimal gives, with the value as text.
+func TestEncodeErrorForDecimals(t *testing.T) {
 	serde := newSerde(t, newRegistry(t), schemas.Config{Records: schemas.Commands})
 	_, err := serde.Encode(&schemas.InvoiceCommand{CommandID: "c", OrderID: "o", Amount: schemas.DecimalFromUnscaled(-1 << 63)})
 	require.Error(t, err)

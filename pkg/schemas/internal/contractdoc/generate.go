@@ -61,6 +61,7 @@ func generate() ([]byte, error) {
 		p("- topic: `%s`\n- key: `%s`\n- schema file: `pkg/schemas/%s`\n\n", d.Topic, d.KeyField, d.File)
 		seen := map[string]bool{}
 		queue := []*avro.RecordSchema{rec}
+		var enums []*avro.EnumSchema
 		for len(queue) > 0 {
 			r := queue[0]
 			queue = queue[1:]
@@ -88,6 +89,17 @@ func generate() ([]byte, error) {
 						queue = append(queue, nested)
 					}
 				}
+				if e, ok := f.Type().(*avro.EnumSchema); ok && !seen[e.FullName()] {
+					seen[e.FullName()] = true
+					enums = append(enums, e)
+				}
+			}
+			p("\n")
+		}
+		for _, e := range enums {
+			p("#### %s\n\n%s\n\n- symbols: %s\n", e.FullName(), e.Doc(), "`"+strings.Join(e.Symbols(), "`, `")+"`")
+			if e.HasDefault() {
+				p("- default symbol (what a reader reads for a symbol its schema does not know): `%s`\n", e.Default())
 			}
 			p("\n")
 		}

@@ -91,13 +91,20 @@ func (d Decimal) IsNull() bool { return d == nil }
 // Unscaled returns d × 10^4 as an int64. It fails for a null Decimal and
 // for one (written by a foreign producer) that does not fit 64 bits.
 func (d Decimal) Unscaled() (int64, error) {
-	switch {
-	case d == nil:
+	if d == nil {
 		return 0, errors.New("schemas: null decimal")
+	}
+	// Sign-extension bytes (a foreign writer's fixed-width form) carry no
+	// digits.
+	for len(d) > 8 && ((d[0] == 0x00 && d[1]&0x80 == 0) || (d[0] == 0xFF && d[1]&0x80 != 0)) {
+		d = d[1:]
+	}
+	switch {
 	case len(d) == 0:
 		return 0, nil
 	case len(d) > 8:
-		return 0, &DecimalError{Text: d.String(), Reason: "does not fit 64 bits"}
+		// Not d.String(): it calls Unscaled.
+		return 0, &DecimalError{Text: formatRat(d.bigRat()), Reason: "does not fit 64 bits"}
 	}
 	v := int64(int8(d[0])) // sign-extend
 	for _, b := range d[1:] {
@@ -114,6 +121,11 @@ func (d Decimal) Rat() *big.Rat {
 	if v, err := d.Unscaled(); err == nil {
 		return big.NewRat(v, 10_000)
 	}
+	return d.bigRat()
+}
+
+// bigRat returns the value of a non-empty d of any length.
+func (d Decimal) bigRat() *big.Rat {
 	n := new(big.Int).SetBytes(d)
 	if d[0]&0x80 != 0 {
 		n.Sub(n, new(big.Int).Lsh(big.NewInt(1), uint(len(d))*8))

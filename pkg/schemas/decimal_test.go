@@ -197,3 +197,23 @@ func TestDecimalFromUnscaledIsMinimalTwosComplement(t *testing.T) {
 		})
 	}
 }
+
+// TestDecimalBeyond64Bits: a Decimal longer than 8 bytes, as a foreign
+// writer may send, formats and converts without recursing (String and
+// Unscaled used to call each other without end on one).
+func TestDecimalBeyond64Bits(t *testing.T) {
+	wide := schemas.Decimal{0x01, 0, 0, 0, 0, 0, 0, 0, 0} // 2^64
+	assert.Equal(t, "1844674407370955.1616", wide.String())
+	assert.Equal(t, "1844674407370955.1616", wide.Rat().FloatString(4))
+	_, err := wide.Unscaled()
+	require.ErrorIs(t, err, schemas.ErrInvalidDecimal)
+
+	negative := schemas.Decimal{0xfe, 0xff, 0, 0, 0, 0, 0, 0, 0, 0}
+	assert.Equal(t, "-474081322694335476.5312", negative.String()) // -(2^72 + 2^64)
+
+	padded := schemas.Decimal{0, 0, 0, 0, 0, 0, 0, 0, 0, 0x30, 0x39} // 12345, sign-extended
+	v, err := padded.Unscaled()
+	require.NoError(t, err)
+	assert.Equal(t, int64(12345), v)
+	assert.Equal(t, "1.2345", padded.String())
+}

@@ -40,12 +40,17 @@
 // single-object encoding (C3 01, the 8-byte little-endian CRC-64-AVRO
 // fingerprint of the schema's canonical form, then the Avro binary).
 //
-// # Decoding
+// # Encoding and decoding
 //
-// Values written with this build's own schemas (the common case) are read
-// by hand-written decoders, checked against hamba/avro's reflective decoder
-// by the tests; values written with any other registered version go
-// through hamba/avro's schema resolution. A consumer on a hot path may
+// Records are written by encoders generated from the schemas, which refuse
+// what other ecosystems could not read back as written (a string that is
+// not valid UTF-8, a decimal beyond precision 18, an enum value that is no
+// symbol) with an *EncodeError naming the field, for example
+// order.items[2].cost. Values written with this build's own schemas (the
+// common case) are read by decoders generated the same way; both are
+// checked against hamba/avro's reflective codec by the tests. Values
+// written with any other registered version go through hamba/avro's schema
+// resolution. A consumer on a hot path may
 // decode into the same record again and again: Decode then reuses its
 // nested records, slices and nullable fields instead of allocating them.
 //
@@ -58,8 +63,15 @@
 // the field. A registry that answers 409 to a registration is refused the
 // same way.
 //
-// The contract document docs/kafka-contract.md is generated from the
-// embedded schemas: run go generate ./pkg/schemas after changing them.
+// # Generated code
+//
+// The .avsc files are the one source of truth. The record types
+// (types_gen.go), their decoders (avrodecode_gen.go) and encoders
+// (avroencode_gen.go) are generated from them by internal/avrogen, and the
+// contract document docs/kafka-contract.md by internal/contractdoc: run go
+// generate ./pkg/schemas after changing a schema. Tests fail when a
+// generated file is stale.
 package schemas
 
+//go:generate go run ./internal/avrogen -schemas avro -out .
 //go:generate go run ./internal/contractdoc -out ../../docs/kafka-contract.md

@@ -39,10 +39,11 @@ var (
 	ErrInvalidDecimal = errors.New("schemas: invalid decimal")
 )
 
-// IsPermanent reports whether err is a decoding or compatibility failure
-// that repeating the same call cannot fix.
+// IsPermanent reports whether err is a decoding or compatibility failure,
+// or a value the encoder refused (ErrInvalidValue), that repeating the same
+// call cannot fix.
 func IsPermanent(err error) bool {
-	for _, target := range []error{ErrBadMagic, ErrTruncated, ErrUnknownSchema, ErrWrongRecord, ErrMalformed, ErrIncompatible, ErrInvalidDecimal} {
+	for _, target := range []error{ErrBadMagic, ErrTruncated, ErrUnknownSchema, ErrWrongRecord, ErrMalformed, ErrIncompatible, ErrInvalidDecimal, ErrInvalidValue} {
 		if errors.Is(err, target) {
 			return true
 		}

@@ -284,3 +284,119 @@ func TestDecodeFromIncompatibleWriter(t *testing.T) {
 	assert.Equal(t, id, ie.SchemaID)
 	assert.Equal(t, order.RecordName, ie.Record)
 }
+
+// TestCommandResultEvolution shows that the second version of
+// CommandResult (a status field, and enum defaults) is compatible both
+// ways with the first: consumers on the first version read new results,
+// and new consumers read old ones.
+func TestCommandResultEvolution(t *testing.T) {
+	result := schemas.Result
+	subject := result.Topic + "-value"
+	// The first version: no status field, no default on the outcome enum.
+	first := editSchema(t, result, "status", func(map[string]any) bool { return false })
+	first = editSchemaText(t, first, func(root map[string]any) {
+		for _, f := range root["fields"].([]any) {
+			if f := f.(map[string]any); f["name"] == "outcome" {
+				delete(f["type"].(map[string]any), "default")
+			}
+		}
+	})
+	firstSchema, err := avro.ParseWithCache(first, "", &avro.SchemaCache{})
+	require.NoError(t, err)
+	compat := avro.NewSchemaCompatibility()
+	require.NoError(t, compat.Compatible(result.Schema, firstSchema), "the new version reads the first (BACKWARD)")
+	require.NoError(t, compat.Compatible(firstSchema, result.Schema), "the first version reads the new (FORWARD)")
+
+	sent := func() *schemas.CommandResult {
+		r := fixtures()[result.RecordName].(*schemas.CommandResult)
+		r.Outcome, r.Status = schemas.OutcomeAccepted, schemas.StatusQueued
+		return r
+	}
+
+	t.Run("first-version writer, current reader", func(t *testing.T) {
+		reg := newRegistry(t)
+		oldID := registerText(t, reg.URL(), subject, first)
+		serde := newSerde(t, reg, schemas.Config{Records: []*schemas.Descriptor{result}})
+		newID, _ := serde.SchemaID(result)
+		require.NotEqual(t, oldID, newID, "the new version registers as version 2")
+
+		var got schemas.CommandResult
+		require.NoError(t, serde.Decode(t.Context(), frame(t, oldID, first, sent()), &got))
+		want := sent()
+		want.Status = schemas.StatusUnspecified // the field's default: not written by the first version
+		assert.Equal(t, want, &got)
+	})
+
+	t.Run("current writer, first-version reader", func(t *testing.T) {
+		serde := newSerde(t, newRegistry(t), schemas.Config{Records: []*schemas.Descriptor{result}})
+		b, err := serde.Encode(sent())
+		require.NoError(t, err)
+		resolved, err := compat.Resolve(firstSchema, result.Schema)
+		require.NoError(t, err)
+		var got schemas.CommandResult
+		require.NoError(t, avro.Unmarshal(resolved, b[5:], &got))
+		want := sent()
+		want.Status = "" // not in the first version's schema
+		assert.Equal(t, want, &got)
+	})
+
+	t.Run("a later writer's new symbols read as the defaults", func(t *testing.T) {
+		later := editSchemaText(t, result.Text, func(root map[string]any) {
+			for _, f := range root["fields"].([]any) {
+				f := f.(map[string]any)
+				switch f["name"] {
+				case "outcome":
+					e := f["type"].(map[string]any)
+					e["symbols"] = append(e["symbols"].([]any), "deferred")
+				case "status":
+					e := f["type"].(map[string]any)
+					e["symbols"] = append(e["symbols"].([]any), "escalated")
+				}
+			}
+		})
+		reg := newRegistry(t)
+		serde := newSerde(t, reg, schemas.Config{Records: []*schemas.Descriptor{result}})
+		laterID := registerText(t, reg.URL(), subject, later)
+		v := sent()
+		v.Outcome, v.Status = "deferred", "escalated"
+
+		var got schemas.CommandResult
+		require.NoError(t, serde.Decode(t.Context(), frame(t, laterID, later, v), &got))
+		assert.Equal(t, schemas.OutcomeFailed, got.Outcome, "the outcome enum's default")
+		assert.Equal(t, schemas.StatusUnspecified, got.Status, "the status enum's default")
+		assert.Equal(t, v.CommandID, got.CommandID)
+	})
+
+	t.Run("an empty status encodes as the field default", func(t *testing.T) {
+		serde := newSerde(t, newRegistry(t), schemas.Config{Records: []*schemas.Descriptor{result}})
+		v := sent()
+		v.Status = ""
+		b, err := serde.Encode(v)
+		require.NoError(t, err)
+		var got schemas.CommandResult
+		require.NoError(t, serde.Decode(t.Context(), b, &got))
+		assert.Equal(t, schemas.StatusUnspecified, got.Status)
+	})
+}
+
+func TestCommandStatusOutcome(t *testing.T) {
+	for status, want := range map[schemas.CommandStatus]schemas.CommandOutcome{
+		schemas.StatusUnspecified: "", schemas.StatusApplied: schemas.OutcomeAccepted,
+		schemas.StatusQueued: schemas.OutcomeAccepted, schemas.StatusRejected: schemas.OutcomeRejected,
+		schemas.StatusFailed: schemas.OutcomeFailed, schemas.StatusOutcomeUnknown: schemas.OutcomeFailed,
+		"escalated": "",
+	} {
+		assert.Equal(t, want, status.Outcome(), status)
+	}
+}
+
+// editSchemaText returns text with edit applied to its parsed JSON.
+func editSchemaText(t *testing.T, text string, edit func(root map[string]any)) string {
+	t.Helper()
+	var root map[string]any
+	require.NoError(t, json.Unmarshal([]byte(text), &root))
+	edit(root)
+	b, err := json.Marshal(root)
+	require.NoError(t, err)
+	return string(b)
+}

@@ -2,6 +2,7 @@ package schemas_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -73,4 +74,30 @@ func ExampleParseDecimal() {
 	// 12.99 1299/100 false
 	// null true
 	// schemas: invalid decimal "12.99999": more than 4 fraction digits (money is decimal(18,4))
+}
+
+// A record holding a value other Avro readers could not read back as
+// written is refused at encode time, naming the field.
+func ExampleEncodeError() {
+	serde, err := schemas.NewSerde(schemas.Config{SingleObject: true})
+	if err != nil {
+		panic(err)
+	}
+	cmd := &schemas.RetailerOrderCommand{
+		CommandID: "cmd-2",
+		OrderID:   "PO-2000",
+		Items: []schemas.OrderItem{
+			{SKU: schemas.Ptr("SKU-A")},
+			{SKU: schemas.Ptr("SKU-B"), Cost: schemas.DecimalFromUnscaled(1_000_000_000_000_000_000)},
+		},
+	}
+	_, err = serde.Encode(cmd)
+	var ee *schemas.EncodeError
+	if errors.As(err, &ee) {
+		fmt.Println(ee.Field)
+		fmt.Println(errors.Is(err, schemas.ErrInvalidDecimal), schemas.IsPermanent(err))
+	}
+	// Output:
+	// items[1].cost
+	// true true
 }

@@ -48,7 +48,7 @@ func FuzzDecode(f *testing.F) {
 		_ = r.Key()
 		again := schemas.DescriptorOf(r).New()
 		require.NoError(t, serde.Decode(t.Context(), data, again))
-		// The hand-written decoders agree with hamba/avro's reflective one.
+		// The generated decoders agree with hamba/avro's reflective one.
 		viaReflect := schemas.DescriptorOf(r).New()
 		require.NoError(t, serde.DecodeReflect(t.Context(), data, viaReflect))
 		require.Equal(t, viaReflect, r)

@@ -169,7 +169,7 @@ func fixtures() map[string]schemas.Record {
 		&schemas.RetailerReturnCommand{CommandID: "c-9", OrderID: "PO-2000", Quantity: i32(1)},
 		&schemas.RetailerCancelCommand{CommandID: "c-10", OrderID: "PO-2000"},
 		&schemas.RetailerCatalogAttributionCommand{CommandID: "c-11", SKU: "SKU-B", Title: str("Mug"), Cost: nil},
-		&schemas.CommandResult{CommandID: "c-1", CorrelationID: str("corr-1"), CommandType: "ship", Outcome: schemas.OutcomeRejected,
+		&schemas.CommandResult{CommandID: "c-1", CorrelationID: str("corr-1"), CommandType: "ship", Outcome: schemas.OutcomeRejected, Status: schemas.StatusRejected,
 			Reason: str("unknown order"), BatchID: str("b-1"),
 			Errors:   []schemas.BatchError{{Code: str("E404"), Message: str("order not found"), Field: str("orderId")}},
 			Attempts: 1, SourceTopic: "dsco.cmd.ship.v1", SourcePartition: 3, SourceOffset: 1 << 40, Time: ts("2026-11-24T20:00:01.5Z")},

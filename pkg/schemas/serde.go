@@ -200,7 +200,6 @@ type Serde struct {
 	writers   sync.Map // uint32 schema id or uint64 fingerprint -> *writer
 	fetchMu   sync.Mutex
 	decoders  sync.Pool // *decoder
-	encoders  sync.Pool // *avro.Writer
 	registers sync.Mutex
 }
 
@@ -276,7 +275,6 @@ func NewSerde(cfg Config) (*Serde, error) {
 			maxItems: cfg.MaxItems,
 		}
 	}
-	s.encoders.New = func() any { return avro.NewWriter(nil, 1024, avro.WithWriterConfig(s.api)) }
 	return s, nil
 }
 
@@ -402,35 +400,49 @@ func isStatus(err error, status int) bool {
 	return errors.As(err, &rp) && rp.StatusCode == status
 }
 
-// Encode returns the framed encoding of r. See AppendEncode.
+// Encode returns the framed encoding of r in a new slice of its exact
+// size. See AppendEncode.
 func (s *Serde) Encode(r Record) ([]byte, error) {
-	return s.AppendEncode(nil, r)
+	hdr, err := s.header(r)
+	if err != nil {
+		return nil, err
+	}
+	return encodeNew(hdr, r)
 }
 
 // AppendEncode appends the framed encoding of r to dst: the Confluent header
 // with the schema id Register obtained (or the single-object header) and
-// the Avro body. It fails with ErrNotPrepared before Register has succeeded
-// for r's record and with ErrUnknownRecord for a record the Serde was not
-// configured with. It does no I/O.
+// the Avro body, written by the encoders generated from the schemas. It
+// fails with ErrNotPrepared before Register has succeeded for r's record,
+// with ErrUnknownRecord for a record the Serde was not configured with, and
+// with an *EncodeError (ErrInvalidValue) naming the field when r holds a
+// value its schema cannot carry: a string that is not valid UTF-8, a
+// decimal beyond the schema's precision, an enum value that is no symbol.
+// On error dst is returned with its length unchanged. It does no I/O and,
+// when dst has room, no allocation.
 func (s *Serde) AppendEncode(dst []byte, r Record) ([]byte, error) {
+	hdr, err := s.header(r)
+	if err != nil {
+		return dst, err
+	}
+	out, err := encode(append(dst, hdr...), r)
+	if err != nil {
+		return dst, err
+	}
+	return out, nil
+}
+
+// header returns the framing header of r's values.
+func (s *Serde) header(r Record) ([]byte, error) {
 	e := s.byDesc[r.descriptor()]
 	if !e.configured {
-		return dst, fmt.Errorf("%w: %s", ErrUnknownRecord, r.descriptor().RecordName)
+		return nil, fmt.Errorf("%w: %s", ErrUnknownRecord, r.descriptor().RecordName)
 	}
 	hdr := e.header.Load()
 	if hdr == nil {
-		return dst, fmt.Errorf("%w: %s (subject %q)", ErrNotPrepared, e.desc.RecordName, e.subject)
+		return nil, fmt.Errorf("%w: %s (subject %q)", ErrNotPrepared, e.desc.RecordName, e.subject)
 	}
-	w := s.encoders.Get().(*avro.Writer)
-	defer s.encoders.Put(w)
-	w.Reset(nil)
-	w.Error = nil
-	w.WriteVal(e.desc.Schema, r)
-	if w.Error != nil {
-		return dst, fmt.Errorf("schemas: encoding %s: %w", e.desc.RecordName, w.Error)
-	}
-	dst = append(dst, *hdr...)
-	return append(dst, w.Buffer()...), nil
+	return *hdr, nil
 }
 
 // Decode decodes a framed value into r, whatever registered version of r's

@@ -39,8 +39,10 @@ func generate() ([]byte, error) {
 	p("- Every field Dsco does not require is a union `[\"null\", T]` with default `null`; arrays default to `[]`. New fields are always added that way, so old data stays readable.\n")
 	p("- `extra` (on every Dsco object) holds the attributes Dsco sent that the schema does not declare, as one JSON object text, so nothing is lost. ")
 	p("Catalog `attributes` is the item's free-form attributes object as JSON text.\n")
+	p("- Each field has the name of the Dsco JSON attribute it holds, unless its description names another (`Dsco JSON: ...`, the schema attribute `dsco.name`): the object of a stream event is Dsco's `data`. ")
+	p("Envelope fields Dsco does not send (`streamId`, `position`), the command ids and `extra` are the connector's.\n")
 	p("- Statuses and types Dsco owns (order status, order type, change type) are strings, not enums, so that a new Dsco value never breaks a reader. ")
-	p("`CommandResult.outcome`, which the connector owns, is an enum.\n\n")
+	p("`CommandResult.outcome` and `CommandResult.status`, which the connector owns, are enums with a default symbol: a reader on an older schema reads a symbol added later as that default.\n\n")
 
 	p("## Topics\n\n")
 	p("| kind | name | default topic | key | record |\n| --- | --- | --- | --- | --- |\n")
@@ -59,6 +61,7 @@ func generate() ([]byte, error) {
 		p("- topic: `%s`\n- key: `%s`\n- schema file: `pkg/schemas/%s`\n\n", d.Topic, d.KeyField, d.File)
 		seen := map[string]bool{}
 		queue := []*avro.RecordSchema{rec}
+		var enums []*avro.EnumSchema
 		for len(queue) > 0 {
 			r := queue[0]
 			queue = queue[1:]
@@ -75,13 +78,28 @@ func generate() ([]byte, error) {
 					}
 					def = "`" + string(j) + "`"
 				}
-				p("| `%s` | %s | %s | %s |\n", f.Name(), typeName(f.Type()), def, cell(f.Doc()))
+				doc := f.Doc()
+				if name, ok := f.Prop("dsco.name").(string); ok && name != f.Name() {
+					doc += " Dsco JSON: `" + name + "`."
+				}
+				p("| `%s` | %s | %s | %s |\n", f.Name(), typeName(f.Type()), def, cell(doc))
 				for _, nested := range records(f.Type()) {
 					if !seen[nested.FullName()] {
 						seen[nested.FullName()] = true
 						queue = append(queue, nested)
 					}
 				}
+				if e, ok := f.Type().(*avro.EnumSchema); ok && !seen[e.FullName()] {
+					seen[e.FullName()] = true
+					enums = append(enums, e)
+				}
+			}
+			p("\n")
+		}
+		for _, e := range enums {
+			p("#### %s\n\n%s\n\n- symbols: %s\n", e.FullName(), e.Doc(), "`"+strings.Join(e.Symbols(), "`, `")+"`")
+			if e.HasDefault() {
+				p("- default symbol (what a reader reads for a symbol its schema does not know): `%s`\n", e.Default())
 			}
 			p("\n")
 		}

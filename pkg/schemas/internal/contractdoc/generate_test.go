@@ -33,3 +33,25 @@ func TestContractDocCoversEveryRecord(t *testing.T) {
 		})
 	}
 }
+
+// TestContractDocShowsDscoNames: a field whose Dsco JSON attribute has
+// another name (the schema attribute dsco.name) says so in the document.
+func TestContractDocShowsDscoNames(t *testing.T) {
+	doc, err := generate()
+	require.NoError(t, err)
+	for _, field := range []string{"order", "orderItemChange", "inventory", "catalog", "invoice", "return"} {
+		assert.Regexp(t, "\\| `"+field+"` \\| record `\\w+` \\|  \\| [^|]*Dsco JSON: `data`\\. \\|", string(doc), field)
+	}
+	assert.NotContains(t, string(doc), "| `orderId` | `string` |  | Dsco JSON", "fields named as in Dsco's JSON say nothing")
+}
+
+// TestContractDocShowsEnums: every enum is documented with its symbols and
+// the default symbol a reader falls back to.
+func TestContractDocShowsEnums(t *testing.T) {
+	doc, err := generate()
+	require.NoError(t, err)
+	assert.Contains(t, string(doc), "#### io.dscokafka.v1.CommandOutcome\n")
+	assert.Contains(t, string(doc), "- symbols: `accepted`, `rejected`, `failed`\n- default symbol (what a reader reads for a symbol its schema does not know): `failed`\n")
+	assert.Contains(t, string(doc), "#### io.dscokafka.v1.CommandStatus\n")
+	assert.Contains(t, string(doc), "does not know): `unspecified`\n")
+}

@@ -9,6 +9,10 @@ import (
 	"github.com/dscokafka/connector/pkg/schemas/internal/dscojson"
 )
 
+// The per-record decoders of dscojson_records.go are generated from the
+// embedded .avsc files (see internal/dscojsongen).
+//go:generate go run ./internal/dscojsongen -avro avro -out dscojson_records.go
+
 // Errors of the Dsco JSON decoders.
 var (
 	// ErrInvalidPage: a page of stream events cannot be read at all (it is

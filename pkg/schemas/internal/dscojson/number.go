@@ -76,17 +76,16 @@ func (s *Scanner) Money(scale, precision int) int64 {
 	if s.err != nil {
 		return 0
 	}
+	c := s.ws()
 	start := s.pos
 	var text string
-	switch c := s.ws(); {
+	switch {
 	case c == '"':
-		start = s.pos
 		text = s.readString()
 		if s.err != nil {
 			return 0
 		}
 	case c == '-' || (c >= '0' && c <= '9'):
-		start = s.pos
 		text, _ = s.number()
 		if s.err != nil {
 			return 0

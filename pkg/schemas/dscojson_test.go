@@ -269,4 +269,3 @@ func TestNewEventPageDecoderUnknownType(t *testing.T) {
 	assert.Contains(t, err.Error(), `"shipment"`)
 	assert.Contains(t, err.Error(), "orderitemchange")
 }
-

@@ -188,7 +188,7 @@ func (p *EventPageDecoder) Decode(body []byte, streamID string) (*EventPage, err
 			case "position":
 				havePosition = !s.Null()
 				if havePosition {
-					page.Position = s.String()
+					page.Position = s.Str()
 				}
 			case "hasMore":
 				if !s.Null() {
@@ -270,7 +270,7 @@ func (p *EventPageDecoder) event(body []byte) {
 				dst = &ev.Position
 			}
 			if dst != nil && s.Peek() == '"' {
-				*dst = s.String()
+				*dst = s.Str()
 			} else {
 				s.Skip()
 			}
@@ -339,7 +339,7 @@ func (d *dscoDecoder) optString() *string {
 	if d.s.Null() {
 		return nil
 	}
-	v := d.s.String()
+	v := d.s.Str()
 	if d.s.Failed() {
 		return nil
 	}
@@ -447,7 +447,7 @@ func (d *dscoDecoder) stringArray() []string {
 	}
 	start := len(d.strings)
 	for i := 0; s.NextElem(i); i++ {
-		v := s.String()
+		v := s.Str()
 		if s.Failed() {
 			s.WithinIndex(i)
 			return nil

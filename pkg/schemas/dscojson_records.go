@@ -80,19 +80,19 @@ func (r *CatalogEvent) decodeDscoJSON(d *dscoDecoder) {
 		}
 		switch key {
 		case "eventId":
-			r.EventID = s.String()
+			r.EventID = s.Str()
 			seen |= 1 << 0
 		case "eventType":
-			r.EventType = s.String()
+			r.EventType = s.Str()
 			seen |= 1 << 1
 		case "objectType":
-			r.ObjectType = s.String()
+			r.ObjectType = s.Str()
 			seen |= 1 << 2
 		case "timestamp":
 			r.Timestamp = s.Time()
 			seen |= 1 << 3
 		case "position":
-			r.Position = s.String()
+			r.Position = s.Str()
 			d.ownPosition = true
 		case "data":
 			r.Catalog = CatalogItem{}
@@ -140,7 +140,7 @@ func (r *CatalogItem) decodeDscoJSON(d *dscoDecoder) {
 		}
 		switch key {
 		case "sku":
-			r.SKU = s.String()
+			r.SKU = s.Str()
 			seen |= 1 << 0
 		case "title":
 			r.Title = d.optString()
@@ -215,19 +215,19 @@ func (r *InventoryEvent) decodeDscoJSON(d *dscoDecoder) {
 		}
 		switch key {
 		case "eventId":
-			r.EventID = s.String()
+			r.EventID = s.Str()
 			seen |= 1 << 0
 		case "eventType":
-			r.EventType = s.String()
+			r.EventType = s.Str()
 			seen |= 1 << 1
 		case "objectType":
-			r.ObjectType = s.String()
+			r.ObjectType = s.Str()
 			seen |= 1 << 2
 		case "timestamp":
 			r.Timestamp = s.Time()
 			seen |= 1 << 3
 		case "position":
-			r.Position = s.String()
+			r.Position = s.Str()
 			d.ownPosition = true
 		case "data":
 			r.Inventory = InventoryItem{}
@@ -275,7 +275,7 @@ func (r *InventoryItem) decodeDscoJSON(d *dscoDecoder) {
 		}
 		switch key {
 		case "sku":
-			r.SKU = s.String()
+			r.SKU = s.Str()
 			seen |= 1 << 0
 		case "quantity":
 			r.Quantity = d.optInt32()
@@ -315,19 +315,19 @@ func (r *InvoiceEvent) decodeDscoJSON(d *dscoDecoder) {
 		}
 		switch key {
 		case "eventId":
-			r.EventID = s.String()
+			r.EventID = s.Str()
 			seen |= 1 << 0
 		case "eventType":
-			r.EventType = s.String()
+			r.EventType = s.Str()
 			seen |= 1 << 1
 		case "objectType":
-			r.ObjectType = s.String()
+			r.ObjectType = s.Str()
 			seen |= 1 << 2
 		case "timestamp":
 			r.Timestamp = s.Time()
 			seen |= 1 << 3
 		case "position":
-			r.Position = s.String()
+			r.Position = s.Str()
 			d.ownPosition = true
 		case "data":
 			r.Invoice = InvoiceItem{}
@@ -375,7 +375,7 @@ func (r *InvoiceItem) decodeDscoJSON(d *dscoDecoder) {
 		}
 		switch key {
 		case "orderId":
-			r.OrderID = s.String()
+			r.OrderID = s.Str()
 			seen |= 1 << 0
 		case "invoiceNumber":
 			r.InvoiceNumber = d.optString()
@@ -418,7 +418,7 @@ func (r *ItemInventory) decodeDscoJSON(d *dscoDecoder) {
 		case "dscoItemId":
 			r.DscoItemID = d.optString()
 		case "sku":
-			r.SKU = s.String()
+			r.SKU = s.Str()
 			seen |= 1 << 0
 		case "dscoSupplierId":
 			r.DscoSupplierID = d.optInt64()
@@ -495,19 +495,19 @@ func (r *OrderEvent) decodeDscoJSON(d *dscoDecoder) {
 		}
 		switch key {
 		case "eventId":
-			r.EventID = s.String()
+			r.EventID = s.Str()
 			seen |= 1 << 0
 		case "eventType":
-			r.EventType = s.String()
+			r.EventType = s.Str()
 			seen |= 1 << 1
 		case "objectType":
-			r.ObjectType = s.String()
+			r.ObjectType = s.Str()
 			seen |= 1 << 2
 		case "timestamp":
 			r.Timestamp = s.Time()
 			seen |= 1 << 3
 		case "position":
-			r.Position = s.String()
+			r.Position = s.Str()
 			d.ownPosition = true
 		case "data":
 			r.Order = Order{}
@@ -555,7 +555,7 @@ func (r *Order) decodeDscoJSON(d *dscoDecoder) {
 		}
 		switch key {
 		case "orderId":
-			r.OrderID = s.String()
+			r.OrderID = s.Str()
 			seen |= 1 << 0
 		case "orderType":
 			r.OrderType = d.optString()
@@ -689,19 +689,19 @@ func (r *OrderItemChangeEvent) decodeDscoJSON(d *dscoDecoder) {
 		}
 		switch key {
 		case "eventId":
-			r.EventID = s.String()
+			r.EventID = s.Str()
 			seen |= 1 << 0
 		case "eventType":
-			r.EventType = s.String()
+			r.EventType = s.Str()
 			seen |= 1 << 1
 		case "objectType":
-			r.ObjectType = s.String()
+			r.ObjectType = s.Str()
 			seen |= 1 << 2
 		case "timestamp":
 			r.Timestamp = s.Time()
 			seen |= 1 << 3
 		case "position":
-			r.Position = s.String()
+			r.Position = s.Str()
 			d.ownPosition = true
 		case "data":
 			r.OrderItemChange = OrderItemChange{}
@@ -749,7 +749,7 @@ func (r *OrderItemChange) decodeDscoJSON(d *dscoDecoder) {
 		}
 		switch key {
 		case "orderId":
-			r.OrderID = s.String()
+			r.OrderID = s.Str()
 			seen |= 1 << 0
 		case "lineItemId":
 			r.LineItemID = d.optString()
@@ -803,19 +803,19 @@ func (r *ReturnEvent) decodeDscoJSON(d *dscoDecoder) {
 		}
 		switch key {
 		case "eventId":
-			r.EventID = s.String()
+			r.EventID = s.Str()
 			seen |= 1 << 0
 		case "eventType":
-			r.EventType = s.String()
+			r.EventType = s.Str()
 			seen |= 1 << 1
 		case "objectType":
-			r.ObjectType = s.String()
+			r.ObjectType = s.Str()
 			seen |= 1 << 2
 		case "timestamp":
 			r.Timestamp = s.Time()
 			seen |= 1 << 3
 		case "position":
-			r.Position = s.String()
+			r.Position = s.Str()
 			d.ownPosition = true
 		case "data":
 			r.Return = Return{}
@@ -867,7 +867,7 @@ func (r *Return) decodeDscoJSON(d *dscoDecoder) {
 		case "initiatedBy":
 			r.InitiatedBy = d.optString()
 		case "orderId":
-			r.OrderID = s.String()
+			r.OrderID = s.Str()
 			seen |= 1 << 0
 		case "lineItemId":
 			r.LineItemID = d.optString()

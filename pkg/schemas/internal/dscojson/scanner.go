@@ -114,7 +114,7 @@ func (s *Scanner) Peek() byte {
 
 // End checks that only white space follows.
 func (s *Scanner) End() {
-	if s.err == nil && s.ws() != 0 {
+	if s.ws(); s.err == nil && s.pos < len(s.src) {
 		s.syntax("invalid character " + quoteByte(s.src[s.pos]) + " after top-level value")
 	}
 }
@@ -300,8 +300,8 @@ func (s *Scanner) Bool() bool {
 	}
 }
 
-// String reads a string and returns it unescaped.
-func (s *Scanner) String() string {
+// Str reads a string and returns it unescaped.
+func (s *Scanner) Str() string {
 	if s.err != nil {
 		return ""
 	}

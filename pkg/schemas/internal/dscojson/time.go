@@ -13,7 +13,7 @@ func (s *Scanner) Time() time.Time {
 	}
 	s.ws()
 	pos := s.pos
-	text := s.String()
+	text := s.Str()
 	if s.err != nil {
 		return time.Time{}
 	}
@@ -33,7 +33,7 @@ func (s *Scanner) Date() time.Time {
 	}
 	s.ws()
 	pos := s.pos
-	text := s.String()
+	text := s.Str()
 	if s.err != nil {
 		return time.Time{}
 	}

@@ -203,7 +203,7 @@ func (g *generator) record(rec *avro.RecordSchema) error {
 		case stream && name == fieldStreamID:
 			continue // from the call
 		case stream && name == fieldPosition:
-			members = append(members, member{json: jsonName(f), code: target + " = s.String()\n\t\t\td.ownPosition = true"})
+			members = append(members, member{json: jsonName(f), code: target + " = s.Str()\n\t\t\td.ownPosition = true"})
 			continue
 		}
 		jn := jsonName(f)
@@ -326,7 +326,7 @@ func (g *generator) value(recName string, f *avro.Field, target string) (string,
 	}
 	switch t.Type() {
 	case avro.String:
-		return target + " = s.String()", true, nil, nil
+		return target + " = s.Str()", true, nil, nil
 	case avro.Int:
 		switch logical(t) {
 		case "":

@@ -30,7 +30,11 @@ type PageError struct {
 	ObjectType string
 	// Offset is the byte offset in the page where the failure was found.
 	Offset int
-	Reason string
+	// InvalidJSON is true when the page is not valid JSON (as
+	// encoding/json.Valid decides); false when it is JSON of the wrong
+	// shape (not an object, no position, a position that is not a string).
+	InvalidJSON bool
+	Reason      string
 }
 
 func (e *PageError) Error() string {
@@ -197,15 +201,29 @@ func (p *EventPageDecoder) Decode(body []byte, streamID string) (*EventPage, err
 			default:
 				s.Skip()
 			}
+			if s.Failed() {
+				s.Within(key)
+				break
+			}
 		}
 	}
 	s.End()
-	if e := s.Error(); e != nil {
+	e := s.Error()
+	if e != nil && !e.Syntax {
+		// The page has the wrong shape; say so only if it is valid JSON.
+		s.Rewind(0, 0)
+		s.Skip()
+		s.End()
+		if se := s.Error(); se != nil {
+			e = se
+		}
+	}
+	if e != nil {
 		reason := e.Reason
 		if p := e.Path(); p != "" && !e.Syntax {
 			reason = p + ": " + reason
 		}
-		return nil, &PageError{ObjectType: p.objectType, Offset: e.Offset, Reason: reason}
+		return nil, &PageError{ObjectType: p.objectType, Offset: e.Offset, InvalidJSON: e.Syntax, Reason: reason}
 	}
 	if !havePosition || page.Position == "" {
 		return nil, &PageError{ObjectType: p.objectType, Offset: len(body), Reason: "the page has no position"}

@@ -18,7 +18,7 @@ import (
 // record encodes with its schema.
 func FuzzEventPageDecoder(f *testing.F) {
 	f.Add(orderPage(goodOrderEvent))
-	f.Add(orderPage(goodOrderEvent, `{"eventId":"E\u0032","eventType":"t","objectType":"order","timestamp":"2014-01-01T10:30:00.000+0100","x":[1,{"y":null}],` +
+	f.Add(orderPage(goodOrderEvent, `{"eventId":"E\u0032","eventType":"t","objectType":"order","timestamp":"2014-01-01T10:30:00.000+0100","x":[1,{"y":null}],`+
 		`"data":{"orderId":"\ud83c\udf82","items":[{"cost":"1e2","price":-0.0001,"z":{}}],"shippingAddress":{"q":"\n"},"k":true}}`))
 	f.Add(orderPage(`5`, `null`, `{}`))
 	f.Add([]byte(`{"events":[],"position":"p","hasMore":true,"extra":[1,2,{"a":"b"}]}`))

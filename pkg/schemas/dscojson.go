@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/dscokafka/connector/pkg/schemas/internal/dscojson"
 )
@@ -125,12 +126,15 @@ type DecodedEvent struct {
 // (2014-01-01T10:30:00.000+0100), as Dsco documents.
 //
 // An EventPageDecoder is not safe for concurrent use: use one per stream
-// partition worker. The records of a page (and their nested records,
-// slices, pointer targets and decimals) live in arenas the decoder reuses:
-// they stay valid until the next call of Decode on the same decoder, so
-// encode (or copy) them before decoding the next page. Strings are the
-// exception: they are immutable and stay valid. The Raw slices are
-// sub-slices of the body, which the caller owns.
+// partition worker. A page costs no allocation once the decoder has seen a
+// page as large: the records (and their nested records, slices, pointer
+// targets, decimals and strings) live in arenas the decoder reuses, and
+// strings point into the body rather than copying it. So a page and
+// everything in it stay valid only until the next call of Decode on the
+// same decoder, and the body must not be modified until then: encode (or
+// copy) the records of a page before decoding the next one. The Raw slices
+// are sub-slices of the body. To work on two pages at once, use two
+// decoders.
 type EventPageDecoder struct {
 	objectType string
 	desc       *Descriptor
@@ -166,10 +170,12 @@ func (p *EventPageDecoder) ObjectType() string { return p.objectType }
 // whole, with a *PageError, only when the page itself cannot be read: the
 // body is not valid JSON, is not an object, or has no position. An event
 // that cannot be mapped is returned with Err set and the rest of the page
-// is decoded. The page returned is reused by the next call.
+// is decoded. The page returned, its records and their strings are valid
+// until the next call, and body must not be modified until then.
 func (p *EventPageDecoder) Decode(body []byte, streamID string) (*EventPage, error) {
 	d := &p.d
-	d.reset(string(body), streamID)
+	// The strings of the records point into body: see the type's doc.
+	d.reset(unsafe.String(unsafe.SliceData(body), len(body)), streamID)
 	s := &d.s
 	page := &p.page
 	page.Events, page.Position, page.HasMore = page.Events[:0], "", false

@@ -26,23 +26,19 @@ type Scanner struct {
 	err      *Error
 	keyStart int
 
-	text []byte // arena for unescaped strings and extras: only appended to
-	used int    // bytes of arenas handed out since Reset (sizes the next one)
-	hint int
+	text []byte // arena for unescaped strings and extras, reused by Reset
 
 	spans []span // unknown members kept for the objects being decoded
 	stack []byte // the containers Skip is inside
 }
 
-// Reset starts reading src. Strings returned before stay valid: the arena
-// they live in is left to them and a new one is started when needed.
+// Reset starts reading src and reuses the arena: strings the scanner
+// returned before (unescaped strings and extras) may be overwritten from
+// now on. Substrings of src are not affected.
 func (s *Scanner) Reset(src string) {
 	s.src, s.pos, s.depth, s.err = src, 0, 0, nil
 	s.spans, s.stack = s.spans[:0], s.stack[:0]
-	if s.used > 0 {
-		s.hint = s.used + s.used/4
-	}
-	s.text, s.used = nil, 0
+	s.text = s.text[:0]
 }
 
 // Err returns the first failure, as an *Error, or nil.
@@ -386,10 +382,8 @@ func (s *Scanner) Extra(mark int) (string, bool) {
 func (s *Scanner) reserve(n int) []byte {
 	if cap(s.text)-len(s.text) < n {
 		// Start a new arena: the old one stays with the strings made from
-		// it and is never written again.
-		s.used += len(s.text)
-		size := max(n, s.hint, minArena, 2*cap(s.text))
-		s.text = make([]byte, 0, size)
+		// it and is not written again.
+		s.text = make([]byte, 0, max(n, minArena, 2*cap(s.text)))
 	}
 	return s.text[len(s.text):len(s.text)]
 }
@@ -399,7 +393,6 @@ func (s *Scanner) commit(b []byte) string {
 		return ""
 	}
 	s.text = s.text[:len(s.text)+len(b)]
-	s.used += len(b)
 	return unsafe.String(&b[0], len(b))
 }
 

@@ -213,23 +213,8 @@ func (p *EventPageDecoder) Decode(body []byte, streamID string) (*EventPage, err
 			}
 		}
 	}
-	s.End()
-	e := s.Error()
-	if e != nil && !e.Syntax {
-		// The page has the wrong shape; say so only if it is valid JSON.
-		s.Rewind(0, 0)
-		s.Skip()
-		s.End()
-		if se := s.Error(); se != nil {
-			e = se
-		}
-	}
-	if e != nil {
-		reason := e.Reason
-		if p := e.Path(); p != "" && !e.Syntax {
-			reason = p + ": " + reason
-		}
-		return nil, &PageError{ObjectType: p.objectType, Offset: e.Offset, InvalidJSON: e.Syntax, Reason: reason}
+	if err := d.pageError(p.objectType, len(body)); err != nil {
+		return nil, err
 	}
 	if !havePosition || page.Position == "" {
 		return nil, &PageError{ObjectType: p.objectType, Offset: len(body), Reason: "the page has no position"}
@@ -335,6 +320,31 @@ func (d *dscoDecoder) reset(src, streamID string) {
 	d.int64s = d.int64s[:0]
 	d.times = d.times[:0]
 	d.decimals = d.decimals[:0]
+}
+
+// pageError checks that only white space follows the page and returns a
+// *PageError for any failure: InvalidJSON when the text is not valid JSON,
+// which is checked again from the start when the failure was one of shape.
+func (d *dscoDecoder) pageError(objectType string, size int) error {
+	s := &d.s
+	s.End()
+	e := s.Error()
+	if e == nil {
+		return nil
+	}
+	if !e.Syntax {
+		s.Rewind(0, 0)
+		s.Skip()
+		s.End()
+		if se := s.Error(); se != nil {
+			e = se
+		}
+	}
+	reason := e.Reason
+	if path := e.Path(); path != "" && !e.Syntax {
+		reason = path + ": " + reason
+	}
+	return &PageError{ObjectType: objectType, Offset: min(e.Offset, size), InvalidJSON: e.Syntax, Reason: reason}
 }
 
 // eventError turns the scanner's mapping failure into an *EventError.

@@ -41,6 +41,14 @@ func (s *Scanner) Reset(src string) {
 	s.text = s.text[:0]
 }
 
+// Continue starts reading src and keeps the arena: strings returned
+// before stay valid until Reset. For texts read one after another that
+// share a lifetime, such as the lines of a file.
+func (s *Scanner) Continue(src string) {
+	s.src, s.pos, s.depth, s.err = src, 0, 0, nil
+	s.spans, s.stack = s.spans[:0], s.stack[:0]
+}
+
 // Err returns the first failure, as an *Error, or nil.
 func (s *Scanner) Err() error {
 	if s.err == nil {

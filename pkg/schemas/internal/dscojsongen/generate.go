@@ -80,8 +80,10 @@ func (g *generator) event(file string, rec *avro.RecordSchema) error {
 	}
 	if field(rec, fieldStreamID) == nil {
 		// Not a stream event (ItemInventoryEvent): only its object is read
-		// from Dsco JSON.
-		return g.record(data.Type().(*avro.RecordSchema))
+		// from Dsco JSON, into an arena.
+		obj := data.Type().(*avro.RecordSchema)
+		g.arena(obj.Name())
+		return g.record(obj)
 	}
 	objectType, _ := rec.Prop("dsco.objectType").(string)
 	if objectType == "" {

@@ -255,7 +255,7 @@ func (p *EventPageDecoder) event(body []byte) {
 		p.page.Events = append(p.page.Events, ev)
 		return
 	}
-	failure := s.Error()
+	failure := s.Failure()
 	if failure.Syntax {
 		return
 	}
@@ -328,7 +328,7 @@ func (d *dscoDecoder) reset(src, streamID string) {
 func (d *dscoDecoder) pageError(objectType string, size int) error {
 	s := &d.s
 	s.End()
-	e := s.Error()
+	e := s.Failure()
 	if e == nil {
 		return nil
 	}
@@ -336,7 +336,7 @@ func (d *dscoDecoder) pageError(objectType string, size int) error {
 		s.Rewind(0, 0)
 		s.Skip()
 		s.End()
-		if se := s.Error(); se != nil {
+		if se := s.Failure(); se != nil {
 			e = se
 		}
 	}

@@ -130,7 +130,7 @@ func (x *ItemInventoryDecoder) DecodeLines(body []byte) []DecodedItem {
 		d.s.Continue(unsafe.String(unsafe.SliceData(line), len(line)))
 		it, ok := x.item(line)
 		d.s.End()
-		if e := d.s.Error(); !ok || e != nil {
+		if e := d.s.Failure(); !ok || e != nil {
 			reason := "invalid JSON"
 			if e != nil {
 				reason = e.Error()
@@ -159,7 +159,7 @@ func (x *ItemInventoryDecoder) item(body []byte) (DecodedItem, bool) {
 		}
 		return it, true
 	}
-	failure := s.Error()
+	failure := s.Failure()
 	if failure.Syntax {
 		return DecodedItem{}, false
 	}

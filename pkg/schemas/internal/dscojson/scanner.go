@@ -1,6 +1,7 @@
 package dscojson
 
 import (
+	"encoding/binary"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -57,8 +58,8 @@ func (s *Scanner) Err() error {
 	return s.err
 }
 
-// Error returns the first failure, or nil.
-func (s *Scanner) Error() *Error { return s.err }
+// Failure returns the first failure, or nil.
+func (s *Scanner) Failure() *Error { return s.err }
 
 // Failed reports whether a read has failed.
 func (s *Scanner) Failed() bool { return s.err != nil }
@@ -404,11 +405,39 @@ func (s *Scanner) commit(b []byte) string {
 	return unsafe.String(&b[0], len(b))
 }
 
+// plainRun returns the offset of the first byte at or after i that ends
+// or complicates a string (a quote, a backslash, a control character or a
+// non-ASCII byte), or len(src). It tests eight bytes at a time.
+func plainRun(src string, i int) int {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	if len(src) >= 8 {
+		b := unsafe.Slice(unsafe.StringData(src), len(src))
+		for ; i <= len(b)-8; i += 8 {
+			x := binary.LittleEndian.Uint64(b[i:])
+			q := x ^ (ones * '"')
+			bs := x ^ (ones * '\\')
+			special := ((q - ones) &^ q) | ((bs - ones) &^ bs) | (x - ones*0x20) | x
+			if special&highs != 0 {
+				break
+			}
+		}
+	}
+	for ; i < len(src); i++ {
+		if c := src[i]; c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			return i
+		}
+	}
+	return i
+}
+
 // readString reads the string at s.pos (at its opening quote).
 func (s *Scanner) readString() string {
 	start := s.pos + 1
 	src := s.src
-	for i := start; i < len(src); i++ {
+	for i := plainRun(src, start); i < len(src); i++ {
 		c := src[i]
 		if c == '"' {
 			s.pos = i + 1
@@ -501,7 +530,7 @@ func isHex(c byte) bool {
 // skipString validates the string at s.pos (at its opening quote).
 func (s *Scanner) skipString() {
 	src := s.src
-	for i := s.pos + 1; i < len(src); i++ {
+	for i := plainRun(src, s.pos+1); i < len(src); i++ {
 		c := src[i]
 		if c == '"' {
 			s.pos = i + 1

@@ -138,8 +138,6 @@ func kindOf(c byte) string {
 		return "null"
 	case c == '-' || (c >= '0' && c <= '9'):
 		return "a number"
-	case c == 0:
-		return "the end of the text"
 	}
 	return "invalid character " + quoteByte(c)
 }
@@ -158,10 +156,10 @@ func (s *Scanner) typeErr(want string, c byte) {
 	switch {
 	case c == '"' || c == '{' || c == '[' || c == 't' || c == 'f' || c == 'n' || c == '-' || (c >= '0' && c <= '9'):
 		s.Fail("want " + want + ", got " + kindOf(c))
-	case c == 0:
+	case c == 0 && s.pos >= len(s.src):
 		s.syntax("unexpected end of JSON input")
 	default:
-		s.syntax(kindOf(c) + " looking for beginning of value")
+		s.syntax("invalid character " + quoteByte(c) + " looking for beginning of value")
 	}
 }
 
@@ -342,9 +340,6 @@ func (s *Scanner) RawObject() string {
 	}
 	return s.Raw()
 }
-
-// Span returns the text between two offsets.
-func (s *Scanner) Span(start, end int) string { return s.src[start:end] }
 
 // SkipMember skips the value of the member whose name NextKey just read and
 // keeps the member (name and value, exactly as written) for Extra.
@@ -552,23 +547,23 @@ func (s *Scanner) Skip() {
 	if s.err != nil {
 		return
 	}
-	stack := s.stack[:0]
-	defer func() { s.stack = stack[:0] }()
+	// s.stack holds the closing bytes of the containers Skip is inside.
+	s.stack = s.stack[:0]
 	for {
 		// A value.
 		switch c := s.ws(); {
 		case c == '{' || c == '[':
 			s.pos++
-			if s.depth+len(stack)+1 > maxDepth {
+			if s.depth+len(s.stack)+1 > maxDepth {
 				s.syntax("exceeded max depth")
 				return
 			}
 			if c == '{' {
-				stack = append(stack, '}')
+				s.stack = append(s.stack, '}')
 				c2 := s.ws()
 				if c2 == '}' {
 					s.pos++
-					stack = stack[:len(stack)-1]
+					s.stack = s.stack[:len(s.stack)-1]
 					break
 				}
 				if !s.skipKey(c2) {
@@ -576,10 +571,10 @@ func (s *Scanner) Skip() {
 				}
 				continue
 			}
-			stack = append(stack, ']')
+			s.stack = append(s.stack, ']')
 			if s.ws() == ']' {
 				s.pos++
-				stack = stack[:len(stack)-1]
+				s.stack = s.stack[:len(s.stack)-1]
 				break
 			}
 			continue
@@ -593,24 +588,24 @@ func (s *Scanner) Skip() {
 			s.literal("null")
 		case c == '-' || (c >= '0' && c <= '9'):
 			s.number()
-		case c == 0:
+		case c == 0 && s.pos >= len(s.src):
 			s.syntax("unexpected end of JSON input")
 		default:
-			s.syntax(kindOf(c) + " looking for beginning of value")
+			s.syntax("invalid character " + quoteByte(c) + " looking for beginning of value")
 		}
 		if s.err != nil {
 			return
 		}
 		// After a value: close containers or move to the next value.
 		for {
-			if len(stack) == 0 {
+			if len(s.stack) == 0 {
 				return
 			}
 			c := s.ws()
-			top := stack[len(stack)-1]
+			top := s.stack[len(s.stack)-1]
 			if c == top {
 				s.pos++
-				stack = stack[:len(stack)-1]
+				s.stack = s.stack[:len(s.stack)-1]
 				continue
 			}
 			if c != ',' {

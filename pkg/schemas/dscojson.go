@@ -166,6 +166,10 @@ func NewEventPageDecoder(objectType string) (*EventPageDecoder, error) {
 // ObjectType returns the object type the decoder reads.
 func (p *EventPageDecoder) ObjectType() string { return p.objectType }
 
+// Descriptor returns the descriptor of the records the decoder produces
+// (their topic, key field and schema).
+func (p *EventPageDecoder) Descriptor() *Descriptor { return p.desc }
+
 // Decode decodes a page of events read from stream streamID. It fails as a
 // whole, with a *PageError, only when the page itself cannot be read: the
 // body is not valid JSON, is not an object, or has no position. An event

@@ -27,6 +27,8 @@ func TestEventPageDecoderMatchesDscoModels(t *testing.T) {
 			require.NoError(t, err)
 			desc, ok := schemas.Event(objectType)
 			require.True(t, ok)
+			assert.Same(t, desc, dec.Descriptor())
+			assert.Equal(t, objectType, dec.ObjectType())
 			n := 0
 			for _, body := range sb.pages(t, objectType, 37) {
 				page, err := dec.Decode(body, "stream-7")

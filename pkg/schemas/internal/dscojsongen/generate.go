@@ -32,7 +32,6 @@ type generator struct {
 	inArena  map[string]bool
 	arrays   []*avro.RecordSchema // records read as array items
 	optional []*avro.RecordSchema // records read as nullable values
-	needed   map[string]bool
 	bodies   bytes.Buffer
 	events   []eventInfo
 }
@@ -50,7 +49,7 @@ func generate(fsys fs.FS) ([]byte, error) {
 		return nil, err
 	}
 	slices.Sort(files)
-	g := &generator{done: map[string]bool{}, inArena: map[string]bool{}, needed: map[string]bool{}}
+	g := &generator{done: map[string]bool{}, inArena: map[string]bool{}}
 	for _, f := range files {
 		raw, err := fs.ReadFile(fsys, f)
 		if err != nil {
@@ -361,12 +360,12 @@ func (g *generator) value(recName string, f *avro.Field, target string) (string,
 	return "", false, nil, fmt.Errorf("unsupported type %s", t.Type())
 }
 
+// need adds r to list (the records read as arrays, or as nullable values)
+// once, and gives it an arena.
 func (g *generator) need(r *avro.RecordSchema, list *[]*avro.RecordSchema) {
-	key := fmt.Sprintf("%p", list) + r.Name()
-	if g.needed[key] {
+	if slices.ContainsFunc(*list, func(x *avro.RecordSchema) bool { return x.Name() == r.Name() }) {
 		return
 	}
-	g.needed[key] = true
 	*list = append(*list, r)
 	g.arena(r.Name())
 }

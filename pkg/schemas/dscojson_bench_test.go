@@ -27,7 +27,7 @@ import (
 // with unknown extra attributes on each object besides the sandbox's own.
 func benchOrderPage(b *testing.B, n, unknown int) []byte {
 	b.Helper()
-	sb := newSandbox(b)
+	sb := newDjSandbox(b)
 	_, err := sb.srv.SeedOrders(0) // lists the catalog
 	require.NoError(b, err)
 	extra := func(prefix string) string {

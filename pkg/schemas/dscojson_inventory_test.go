@@ -19,7 +19,7 @@ import (
 // from the sandbox and compares every field with pkg/dsco's models; the
 // same items as a file (newline-delimited) decode the same way.
 func TestItemInventoryDecoderMatchesDscoModels(t *testing.T) {
-	sb := newSandbox(t)
+	sb := newDjSandbox(t)
 	sb.seedEverything(t, 10)
 	sb.call(t, http.MethodPost, "/supplier/inventory-in", `{"items":[{"sku":"SKU-C1","quantity":3,"warehouseId":"WH-9"}]}`)
 	dec := schemas.NewItemInventoryDecoder()
@@ -75,15 +75,15 @@ func compareItemInventory(t *testing.T, want dsco.ItemInventory, got *schemas.It
 	t.Helper()
 	require.NotNil(t, got)
 	assert.Equal(t, want.SKU, got.SKU)
-	assert.Equal(t, want.DscoItemID, deref(got.DscoItemID))
-	assert.Equal(t, want.DscoSupplierID, deref(got.DscoSupplierID))
-	assert.Equal(t, want.QuantityAvailable, int(deref(got.QuantityAvailable)))
-	assert.Equal(t, want.Status, deref(got.Status))
+	assert.Equal(t, want.DscoItemID, djDeref(got.DscoItemID))
+	assert.Equal(t, want.DscoSupplierID, djDeref(got.DscoSupplierID))
+	assert.Equal(t, want.QuantityAvailable, int(djDeref(got.QuantityAvailable)))
+	assert.Equal(t, want.Status, djDeref(got.Status))
 	assertTime(t, want.LastUpdate, got.LastUpdate)
 	require.Len(t, got.Warehouses, len(want.Warehouses))
 	for i, w := range want.Warehouses {
-		assert.Equal(t, w.WarehouseID, deref(got.Warehouses[i].WarehouseID))
-		assert.Equal(t, w.Quantity, int(deref(got.Warehouses[i].Quantity)))
+		assert.Equal(t, w.WarehouseID, djDeref(got.Warehouses[i].WarehouseID))
+		assert.Equal(t, w.Quantity, int(djDeref(got.Warehouses[i].Quantity)))
 		assertExtra(t, w.Extra, got.Warehouses[i].Extra, "warehouse")
 	}
 	assertExtra(t, want.Extra, got.Extra, "itemInventory")

@@ -130,4 +130,3 @@ func (sb *djSandbox) pages(t testing.TB, objectType string, limit int) [][]byte 
 		pos = page.Position
 	}
 }
-

@@ -57,26 +57,26 @@ func benchOrderPage(b *testing.B, n, unknown int) []byte {
 	return pages[0]
 }
 
-func cpuTime() time.Duration {
+func djCPUTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// perEvent runs fn b.N times and reports per-event figures for a page of
+// djPerEvent runs fn b.N times and reports per-event figures for a page of
 // events events.
-func perEvent(b *testing.B, events int, fn func()) {
+func djPerEvent(b *testing.B, events int, fn func()) {
 	b.Helper()
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	cpu := cpuTime()
+	cpu := djCPUTime()
 	b.ResetTimer()
 	for b.Loop() {
 		fn()
 	}
 	b.StopTimer()
-	cpu = cpuTime() - cpu
+	cpu = djCPUTime() - cpu
 	runtime.ReadMemStats(&after)
 	n := float64(b.N * events)
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/event")
@@ -93,7 +93,7 @@ func BenchmarkDecodeEventPage(b *testing.B) {
 			dec, err := schemas.NewEventPageDecoder("order")
 			require.NoError(b, err)
 			b.SetBytes(int64(len(body)))
-			perEvent(b, 1000, func() {
+			djPerEvent(b, 1000, func() {
 				page, err := dec.Decode(body, "stream-1")
 				if err != nil || len(page.Events) != 1000 || page.Events[999].Err != nil {
 					b.Fatal(err)
@@ -112,7 +112,7 @@ func BenchmarkDecodeEncodeEventPage(b *testing.B) {
 			require.NoError(b, err)
 			buf := make([]byte, 0, 4<<20)
 			b.SetBytes(int64(len(body)))
-			perEvent(b, 1000, func() {
+			djPerEvent(b, 1000, func() {
 				page, err := dec.Decode(body, "stream-1")
 				if err != nil {
 					b.Fatal(err)
@@ -133,7 +133,7 @@ func BenchmarkDecodeEncodeEventPage(b *testing.B) {
 func BenchmarkDecodeEventPageDscoModels(b *testing.B) {
 	body := benchOrderPage(b, 1000, 0)
 	b.SetBytes(int64(len(body)))
-	perEvent(b, 1000, func() {
+	djPerEvent(b, 1000, func() {
 		var page dsco.StreamEvents
 		if err := json.Unmarshal(body, &page); err != nil {
 			b.Fatal(err)

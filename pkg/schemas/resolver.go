@@ -1,0 +1,554 @@
+package schemas
+
+import (
+	"encoding/binary"
+	"io"
+	"math"
+	"math/big"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// resolver runs plans (see resolve.go): it reads a body written with a
+// foreign writer schema and writes the same value in our reader schema's
+// encoding. It is pooled and belongs to one goroutine at a time.
+type resolver struct {
+	in       []byte
+	pos      int
+	out      []byte
+	err      error
+	maxBytes int
+	maxItems int
+	depth    int
+	record   string // full name of the record, for errors
+
+	spans   []span // fields of reordered records being resolved
+	scratch []byte
+}
+
+// span is where one reader field of a reordered record is: out[start:end],
+// or def when the writer does not have it.
+type span struct {
+	start, end int
+	def        []byte
+}
+
+// maxPooledOut is the largest output buffer a pooled resolver keeps.
+const maxPooledOut = 64 << 10
+
+// resolve runs p over body and returns the reader-schema encoding of the
+// value, valid until the resolver's next use. Its error is a *DecimalError
+// for a decimal that cannot be held exactly by the reader's field, and
+// otherwise one of the errors of resolve.go or io.ErrUnexpectedEOF.
+func (t *resolver) resolve(p *plan, body []byte, record string) ([]byte, error) {
+	t.in, t.pos, t.err, t.depth, t.record = body, 0, nil, 0, record
+	if cap(t.out) > maxPooledOut {
+		t.out = nil
+	}
+	t.out = t.out[:0]
+	t.spans = t.spans[:0]
+	t.run(p.root)
+	if t.err == nil && t.pos < len(t.in) {
+		t.err = errTrailing
+	}
+	t.in = nil
+	return t.out, t.err
+}
+
+// failWith records the first error and moves to the end of the input, so
+// that every later read fails and every loop ends.
+func (t *resolver) failWith(err error) {
+	if t.err == nil {
+		t.err = err
+	}
+	t.pos = len(t.in)
+}
+
+func (t *resolver) remaining() int { return len(t.in) - t.pos }
+
+// take returns the next n bytes of the input.
+func (t *resolver) take(n int) []byte {
+	if n > t.remaining() {
+		t.failWith(io.ErrUnexpectedEOF)
+		return nil
+	}
+	b := t.in[t.pos : t.pos+n]
+	t.pos += n
+	return b
+}
+
+// readLong reads a zig-zag varint of at most 10 bytes.
+func (t *resolver) readLong() int64 {
+	var v uint64
+	for i := 0; i < 10; i++ {
+		if t.pos >= len(t.in) {
+			t.failWith(io.ErrUnexpectedEOF)
+			return 0
+		}
+		b := t.in[t.pos]
+		t.pos++
+		v |= uint64(b&0x7f) << (7 * i)
+		if b < 0x80 {
+			return int64(v>>1) ^ -int64(v&1)
+		}
+	}
+	t.failWith(errVarint)
+	return 0
+}
+
+// readInt reads a zig-zag varint that must fit 32 bits.
+func (t *resolver) readInt() int32 {
+	v := t.readLong()
+	if v < math.MinInt32 || v > math.MaxInt32 {
+		t.failWith(errIntRange)
+		return 0
+	}
+	return int32(v)
+}
+
+// readIndex reads a union or enum index below n.
+func (t *resolver) readIndex(n int, bad error) int {
+	i := t.readLong()
+	if t.err != nil {
+		return 0
+	}
+	if i < 0 || i >= int64(n) {
+		t.failWith(bad)
+		return 0
+	}
+	return int(i)
+}
+
+// readBytes reads a length-prefixed bytes or string value, checking its
+// length before anything else.
+func (t *resolver) readBytes() []byte {
+	n := t.readLong()
+	switch {
+	case t.err != nil:
+		return nil
+	case n < 0:
+		t.failWith(errBadLength)
+		return nil
+	case n > int64(t.maxBytes):
+		t.failWith(errLengthLimit)
+		return nil
+	}
+	return t.take(int(n))
+}
+
+func appendVarint(dst []byte, v int64) []byte {
+	return binary.AppendUvarint(dst, uint64(v<<1)^uint64(v>>63))
+}
+
+func appendFloat32(dst []byte, f float32) []byte {
+	return binary.LittleEndian.AppendUint32(dst, math.Float32bits(f))
+}
+
+func appendFloat64(dst []byte, f float64) []byte {
+	return binary.LittleEndian.AppendUint64(dst, math.Float64bits(f))
+}
+
+func (t *resolver) run(o *op) {
+	if t.err != nil {
+		return
+	}
+	switch o.kind {
+	case opNull, skipNone:
+	case opBool:
+		b := t.take(1)
+		if t.err == nil {
+			if b[0] > 1 {
+				t.failWith(errBadBool)
+				return
+			}
+			t.out = append(t.out, b[0])
+		}
+	case opInt, opIntToLong:
+		v := t.readInt()
+		t.out = appendVarint(t.out, int64(v))
+	case opLong:
+		v := t.readLong()
+		t.out = appendVarint(t.out, v)
+	case opIntToFloat:
+		v := t.readInt()
+		t.out = appendFloat32(t.out, float32(v))
+	case opIntToDouble:
+		v := t.readInt()
+		t.out = appendFloat64(t.out, float64(v))
+	case opLongToFloat:
+		v := t.readLong()
+		t.out = appendFloat32(t.out, float32(v))
+	case opLongToDouble:
+		v := t.readLong()
+		t.out = appendFloat64(t.out, float64(v))
+	case opFloat:
+		t.out = append(t.out, t.take(4)...)
+	case opDouble:
+		t.out = append(t.out, t.take(8)...)
+	case opFloatToDouble:
+		if b := t.take(4); t.err == nil {
+			t.out = appendFloat64(t.out, float64(math.Float32frombits(binary.LittleEndian.Uint32(b))))
+		}
+	case opString, opBytes:
+		b := t.readBytes()
+		if t.err != nil {
+			return
+		}
+		if o.kind == opString && !utf8.Valid(b) {
+			t.failWith(errBadUTF8)
+			return
+		}
+		t.out = append(appendVarint(t.out, int64(len(b))), b...)
+	case opFixed:
+		t.out = append(t.out, t.take(o.n)...)
+	case opEnum:
+		if i := t.readIndex(len(o.enum), errEnumIndex); t.err == nil {
+			t.out = appendVarint(t.out, int64(o.enum[i]))
+		}
+	case opArray, opMap, skipArray, skipMap:
+		t.blocks(o)
+	case opRecord, skipRecord:
+		t.runRecord(o)
+	case opUnion, skipUnion:
+		if i := t.readIndex(len(o.branches), errUnionIndex); t.err == nil {
+			t.run(o.branches[i])
+		}
+	case opBranch:
+		t.out = appendVarint(t.out, int64(o.n))
+		t.run(o.sub)
+	case opDecimal:
+		t.decimal(o)
+	case skipN:
+		t.take(o.n)
+	case skipVarint:
+		t.readLong()
+	case skipEnum:
+		t.readIndex(o.n, errEnumIndex)
+	case skipBytes:
+		t.readBytes()
+	}
+}
+
+// blocks reads an array or a map: blocks of a count (negative when a byte
+// size follows) and that many items, up to a zero count. Each count is
+// checked against the bytes that remain and against Config.MaxItems before
+// any item is read; what is written is one positive-count block per block
+// read, then the terminating zero.
+func (t *resolver) blocks(o *op) {
+	emit := o.kind == opArray || o.kind == opMap
+	isMap := o.kind == opMap || o.kind == skipMap
+	total := 0
+	for t.err == nil {
+		n := t.readLong()
+		if t.err != nil {
+			return
+		}
+		size := int64(-1)
+		if n < 0 {
+			if n == math.MinInt64 {
+				t.failWith(errBlockCount)
+				return
+			}
+			n = -n
+			if size = t.readLong(); t.err != nil {
+				return
+			}
+			if size < 0 {
+				t.failWith(errBlockSize)
+				return
+			}
+			if size > int64(t.remaining()) {
+				t.failWith(io.ErrUnexpectedEOF)
+				return
+			}
+		}
+		if n == 0 {
+			break
+		}
+		if o.minItem > 0 && n > int64(t.remaining()/o.minItem) {
+			t.failWith(errBlockTooLarge)
+			return
+		}
+		if n > int64(t.maxItems-total) {
+			t.failWith(errItemLimit)
+			return
+		}
+		total += int(n)
+		if !emit && size >= 0 {
+			// A skipped block with its size: step over it.
+			t.pos += int(size)
+			continue
+		}
+		if emit {
+			t.out = appendVarint(t.out, n)
+		}
+		start := t.pos
+		for i := int64(0); i < n && t.err == nil; i++ {
+			if isMap {
+				key := t.readBytes()
+				if emit && t.err == nil {
+					if !utf8.Valid(key) {
+						t.failWith(errBadUTF8)
+						return
+					}
+					t.out = append(appendVarint(t.out, int64(len(key))), key...)
+				}
+			}
+			t.run(o.sub)
+		}
+		if size >= 0 && t.err == nil && int64(t.pos-start) != size {
+			t.failWith(errBlockSize)
+		}
+	}
+	if emit {
+		t.out = append(t.out, 0)
+	}
+}
+
+func (t *resolver) runRecord(o *op) {
+	if t.depth >= maxDepth {
+		t.failWith(errTooDeep)
+		return
+	}
+	t.depth++
+	if !o.reorder {
+		for i := range o.fields {
+			f := &o.fields[i]
+			t.out = append(t.out, f.pre...)
+			t.run(f.op)
+		}
+		t.out = append(t.out, o.tail...)
+		t.depth--
+		return
+	}
+	// The writer's fields come in another order than the reader's: read
+	// them where they are, note where each landed, then put them in order.
+	base, sp := len(t.out), len(t.spans)
+	t.spans = slices.Grow(t.spans, o.nFields)[:sp+o.nFields]
+	spans := t.spans[sp:]
+	for _, d := range o.defaults {
+		spans[d.reader] = span{def: d.value}
+	}
+	for i := range o.fields {
+		f := &o.fields[i]
+		start := len(t.out)
+		t.run(f.op)
+		if f.reader >= 0 {
+			spans[f.reader] = span{start: start, end: len(t.out)}
+		}
+	}
+	if t.err == nil {
+		t.scratch = t.scratch[:0]
+		for _, s := range spans {
+			if s.def != nil {
+				t.scratch = append(t.scratch, s.def...)
+			} else {
+				t.scratch = append(t.scratch, t.out[s.start:s.end]...)
+			}
+		}
+		t.out = append(t.out[:base], t.scratch...)
+	}
+	t.spans = t.spans[:sp]
+	t.depth--
+}
+
+// decimal reads a writer decimal (bytes or fixed: the unscaled value, big
+// endian two's complement) and writes it at the reader's scale, or fails
+// with a *DecimalError naming the field when that cannot be done exactly
+// or the value has more digits than the reader's precision.
+func (t *resolver) decimal(o *op) {
+	d := &o.dec
+	var b []byte
+	if d.writerFixed > 0 {
+		b = t.take(d.writerFixed)
+	} else {
+		b = t.readBytes()
+	}
+	if t.err != nil {
+		return
+	}
+	if len(b) <= 8 && d.readerPrecision <= 18 {
+		v := int64(0)
+		if len(b) > 0 {
+			v = int64(int8(b[0]))
+			for _, c := range b[1:] {
+				v = v<<8 | int64(c)
+			}
+		}
+		if r, reason := rescale64(v, d); reason != "" {
+			t.refuseDecimal(o, b, reason)
+		} else {
+			t.appendDecimal(o, r, nil)
+		}
+		return
+	}
+	n := new(big.Int).SetBytes(b)
+	if len(b) > 0 && b[0]&0x80 != 0 {
+		n.Sub(n, new(big.Int).Lsh(big.NewInt(1), uint(len(b))*8))
+	}
+	if diff := d.readerScale - d.writerScale; diff < 0 {
+		q, m := new(big.Int).QuoRem(n, pow10Big(-diff), new(big.Int))
+		if m.Sign() != 0 {
+			t.refuseDecimal(o, b, fractionReason(d))
+			return
+		}
+		n = q
+	} else if diff > 0 {
+		n.Mul(n, pow10Big(diff))
+	}
+	if new(big.Int).Abs(n).Cmp(pow10Big(d.readerPrecision)) >= 0 {
+		t.refuseDecimal(o, b, integerReason(d))
+		return
+	}
+	if n.IsInt64() {
+		t.appendDecimal(o, n.Int64(), nil)
+		return
+	}
+	t.appendDecimal(o, 0, n)
+}
+
+// pow10 holds 10^0 .. 10^18.
+var pow10 = func() (p [19]int64) {
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
+	}
+	return p
+}()
+
+func pow10Big(n int) *big.Int { return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil) }
+
+// rescale64 returns v (at the writer's scale) at the reader's scale, or why
+// it cannot. The reader's precision is at most 18.
+func rescale64(v int64, d *decimalPlan) (int64, string) {
+	limit := pow10[d.readerPrecision] - 1
+	switch diff := d.readerScale - d.writerScale; {
+	case diff < 0:
+		if -diff >= len(pow10) {
+			if v != 0 {
+				return 0, fractionReason(d)
+			}
+		} else {
+			p := pow10[-diff]
+			if v%p != 0 {
+				return 0, fractionReason(d)
+			}
+			v /= p
+		}
+	case diff > 0:
+		if diff >= len(pow10) || v > limit/pow10[diff] || v < -(limit/pow10[diff]) {
+			if v != 0 {
+				return 0, integerReason(d)
+			}
+		} else {
+			v *= pow10[diff]
+		}
+	}
+	if v > limit || v < -limit {
+		return 0, integerReason(d)
+	}
+	return v, ""
+}
+
+func fractionReason(d *decimalPlan) string {
+	return "more than " + strconv.Itoa(d.readerScale) + " fraction digits"
+}
+
+func integerReason(d *decimalPlan) string {
+	return "more than " + strconv.Itoa(d.readerPrecision-d.readerScale) + " integer digits"
+}
+
+// appendDecimal writes an unscaled value (v, or big when it does not fit
+// 64 bits) as the reader's bytes or fixed.
+func (t *resolver) appendDecimal(o *op, v int64, big *big.Int) {
+	var buf [9]byte
+	var minimal []byte
+	if big == nil {
+		minimal = appendUnscaled(buf[:0], v)
+	} else {
+		minimal = twosComplement(big)
+	}
+	if o.dec.readerFixed == 0 {
+		t.out = append(appendVarint(t.out, int64(len(minimal))), minimal...)
+		return
+	}
+	if len(minimal) > o.dec.readerFixed {
+		t.refuseDecimal(o, nil, integerReason(&o.dec))
+		return
+	}
+	pad := byte(0)
+	if minimal[0]&0x80 != 0 {
+		pad = 0xFF
+	}
+	for range o.dec.readerFixed - len(minimal) {
+		t.out = append(t.out, pad)
+	}
+	t.out = append(t.out, minimal...)
+}
+
+// appendUnscaled appends v as the minimal big-endian two's complement
+// bytes (Java's BigInteger.toByteArray): at least one byte.
+func appendUnscaled(dst []byte, v int64) []byte {
+	var buf [8]byte
+	binary.BigEndian.PutUint64(buf[:], uint64(v))
+	i := 0
+	for i < 7 && ((buf[i] == 0x00 && buf[i+1]&0x80 == 0) || (buf[i] == 0xFF && buf[i+1]&0x80 != 0)) {
+		i++
+	}
+	return append(dst, buf[i:]...)
+}
+
+// twosComplement returns n as minimal big-endian two's complement bytes.
+func twosComplement(n *big.Int) []byte {
+	if n.Sign() >= 0 {
+		b := n.Bytes()
+		if len(b) == 0 || b[0]&0x80 != 0 {
+			b = append([]byte{0}, b...)
+		}
+		return b
+	}
+	// -n - 1 in one's complement.
+	m := new(big.Int).Neg(n)
+	m.Sub(m, big.NewInt(1))
+	b := m.Bytes()
+	for i := range b {
+		b[i] = ^b[i]
+	}
+	if len(b) == 0 || b[0]&0x80 == 0 {
+		b = append([]byte{0xFF}, b...)
+	}
+	return b
+}
+
+func (t *resolver) refuseDecimal(o *op, unscaled []byte, reason string) {
+	text := ""
+	if unscaled != nil {
+		n := new(big.Int).SetBytes(unscaled)
+		if len(unscaled) > 0 && unscaled[0]&0x80 != 0 {
+			n.Sub(n, new(big.Int).Lsh(big.NewInt(1), uint(len(unscaled))*8))
+		}
+		text = formatUnscaled(n, o.dec.writerScale)
+	}
+	if t.err == nil {
+		t.err = &DecimalError{Text: text, Reason: reason, Record: t.record, Field: o.path}
+	}
+	t.pos = len(t.in)
+}
+
+// formatUnscaled writes n × 10^-scale as decimal text with every fraction
+// digit ("12.345678", "-0.010").
+func formatUnscaled(n *big.Int, scale int) string {
+	s := new(big.Int).Abs(n).String()
+	if scale > 0 {
+		if len(s) <= scale {
+			s = strings.Repeat("0", scale-len(s)+1) + s
+		}
+		s = s[:len(s)-scale] + "." + s[len(s)-scale:]
+	}
+	if n.Sign() < 0 {
+		s = "-" + s
+	}
+	return s
+}

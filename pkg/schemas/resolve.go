@@ -40,28 +40,28 @@ type opKind uint8
 
 const (
 	// Resolving ops: read a writer value, write the reader's.
-	opNull        opKind = iota // nothing on either side
-	opBool                      // one byte, 0 or 1
-	opInt                       // int → int
-	opLong                      // long → long
-	opIntToLong                 // int → long
-	opIntToFloat                // int → float
-	opIntToDouble               // int → double
-	opLongToFloat               // long → float
-	opLongToDouble              // long → double
-	opFloat                     // float → float
-	opFloatToDouble             // float → double
-	opDouble                    // double → double
-	opString                    // string or bytes → string: must be UTF-8
-	opBytes                     // string or bytes → bytes
-	opFixed                     // fixed → fixed of the same size
-	opEnum                      // symbol index mapped through enum
-	opArray                     // blocks of sub
-	opMap                       // blocks of string keys and sub
-	opRecord                    // fields
-	opUnion                     // a writer union: branches[index]
-	opBranch                    // a reader union: write index, then sub
-	opDecimal                   // a decimal, rescaled exactly
+	opNull          opKind = iota // nothing on either side
+	opBool                        // one byte, 0 or 1
+	opInt                         // int → int
+	opLong                        // long → long
+	opIntToLong                   // int → long
+	opIntToFloat                  // int → float
+	opIntToDouble                 // int → double
+	opLongToFloat                 // long → float
+	opLongToDouble                // long → double
+	opFloat                       // float → float
+	opFloatToDouble               // float → double
+	opDouble                      // double → double
+	opString                      // string or bytes → string: must be UTF-8
+	opBytes                       // string or bytes → bytes
+	opFixed                       // fixed → fixed of the same size
+	opEnum                        // symbol index mapped through enum
+	opArray                       // blocks of sub
+	opMap                         // blocks of string keys and sub
+	opRecord                      // fields
+	opUnion                       // a writer union: branches[index]
+	opBranch                      // a reader union: write index, then sub
+	opDecimal                     // a decimal, rescaled exactly
 
 	// Skipping ops: read a writer value the reader has no field for.
 	skipNone   // null

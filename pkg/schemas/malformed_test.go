@@ -1,0 +1,260 @@
+package schemas_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hamba/avro/v2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dscokafka/connector/pkg/schemas"
+)
+
+// Malformed bodies under foreign writer schemas. hamba/avro's array decoder
+// crashes the whole process (SIGSEGV, not recoverable) on an array block
+// count of math.MinInt64 when it resolves a foreign writer schema; every
+// such input must instead give the *MalformedError our own-schema decoder
+// gives.
+
+// minInt64 is the zig-zag varint of math.MinInt64.
+var minInt64 = []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}
+
+// varint returns the zig-zag varint of v.
+func varint(v int64) []byte {
+	u := uint64(v<<1) ^ uint64(v>>63)
+	var out []byte
+	for u >= 0x80 {
+		out = append(out, byte(u)|0x80)
+		u >>= 7
+	}
+	return append(out, byte(u))
+}
+
+func cat(parts ...[]byte) []byte { return slices.Concat(parts...) }
+
+// schemaJSON returns d's schema as JSON to edit.
+func schemaJSON(t *testing.T, d *schemas.Descriptor) map[string]any {
+	t.Helper()
+	var root map[string]any
+	require.NoError(t, json.Unmarshal([]byte(d.Text), &root))
+	return root
+}
+
+func marshalJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// withFirstField returns d's schema with a field of type typ put first: a
+// foreign writer schema whose first bytes are that field's.
+func withFirstField(t *testing.T, d *schemas.Descriptor, typ any) string {
+	t.Helper()
+	root := schemaJSON(t, d)
+	root["fields"] = append([]any{map[string]any{"name": "addedByProducer", "type": typ}}, root["fields"].([]any)...)
+	return marshalJSON(t, root)
+}
+
+// arrayFirst returns d's schema with its first array field (through nested
+// and nullable records) moved to the front of every record on the way, so
+// that the array's block count is at the start of the body after prefix
+// (the union indexes on the way), and the array's path. ok is false for a
+// record without arrays.
+func arrayFirst(t *testing.T, d *schemas.Descriptor) (text string, prefix []byte, path string, ok bool) {
+	t.Helper()
+	root := schemaJSON(t, d)
+	var find func(rec map[string]any, path string) (string, []byte, bool)
+	find = func(rec map[string]any, path string) (string, []byte, bool) {
+		fields := rec["fields"].([]any)
+		for i, f := range fields {
+			field := f.(map[string]any)
+			typ, unions := field["type"], []byte(nil)
+			if u, ok := typ.([]any); ok && len(u) == 2 && u[0] == "null" {
+				typ, unions = u[1], []byte{0x02}
+			}
+			m, ok := typ.(map[string]any)
+			if !ok {
+				continue
+			}
+			p := joinPath(path, field["name"].(string))
+			var (
+				inner []byte
+				found bool
+			)
+			switch m["type"] {
+			case "array":
+				found = true
+			case "record":
+				p, inner, found = find(m, p)
+			}
+			if found {
+				rec["fields"] = append([]any{field}, slices.Delete(fields, i, i+1)...)
+				return p, cat(unions, inner), true
+			}
+		}
+		return "", nil, false
+	}
+	path, prefix, ok = find(root, "")
+	return marshalJSON(t, root), prefix, path, ok
+}
+
+func TestMalformedUnderForeignWriter(t *testing.T) {
+	reg := newRegistry(t)
+	serde := newSerde(t, reg, schemas.Config{MaxBytes: 1 << 16, MaxItems: 1 << 12})
+
+	type input struct {
+		name      string
+		text      string // writer schema
+		body      []byte
+		truncated bool
+	}
+	var inputs []input
+	for _, d := range schemas.All() {
+		own, err := serde.Encode(fixtures()[d.RecordName])
+		require.NoError(t, err)
+		rest := own[5:] // a valid body of ours, after the crafted bytes
+
+		// A field the reader does not have, skipped.
+		arrayOfLong := map[string]any{"type": "array", "items": "long"}
+		mapOfString := map[string]any{"type": "map", "values": "string"}
+		for _, c := range []struct {
+			name      string
+			typ       any
+			bytes     []byte
+			truncated bool
+		}{
+			{"skipped array: block count math.MinInt64", arrayOfLong, minInt64, false},
+			{"skipped map: block count math.MinInt64", mapOfString, minInt64, false},
+			{"skipped array: block count past the end", arrayOfLong, varint(1 << 40), false},
+			{"skipped array: block count over MaxItems", map[string]any{"type": "array", "items": "null"}, varint(1 << 13), false},
+			{"skipped array: negative block byte size", arrayOfLong, cat(varint(-2), varint(-1)), false},
+			{"skipped array: block byte size past the end", arrayOfLong, cat(varint(-2), varint(1<<40)), true},
+			{"skipped bytes: negative size", "bytes", varint(-1), false},
+			{"skipped string: size past the end", "string", varint(1 << 40), false},
+			{"skipped union: index past the branches", []any{"null", "long"}, varint(2), false},
+			{"skipped union: negative index", []any{"null", "long"}, varint(-1), false},
+			{"skipped enum: index past the symbols", map[string]any{"type": "enum", "name": "Color", "symbols": []any{"red"}}, varint(3), false},
+			{"skipped long: varint over 10 bytes", "long", cat(minInt64[:9], []byte{0x81, 0x01}), false},
+			{"skipped fixed: past the end", map[string]any{"type": "fixed", "name": "Blob", "size": 1 << 20}, nil, true},
+		} {
+			inputs = append(inputs, input{d.Kind.String() + "/" + d.Name + "/" + c.name, withFirstField(t, d, c.typ), cat(c.bytes, rest), c.truncated})
+		}
+		// A writer that differs only by a field with nothing in it: our
+		// own fields' bytes come first.
+		nothing := withFirstField(t, d, "null")
+		inputs = append(inputs,
+			input{d.Kind.String() + "/" + d.Name + "/string field: not UTF-8", nothing, cat(varint(2), []byte{0xff, 0xfe}, rest[1+int(rest[0]>>1):]), false},
+			input{d.Kind.String() + "/" + d.Name + "/string field: negative size", nothing, cat(varint(-3), rest), false},
+			input{d.Kind.String() + "/" + d.Name + "/trailing bytes", nothing, cat(rest, []byte{0}), false},
+			input{d.Kind.String() + "/" + d.Name + "/truncated", nothing, rest[:len(rest)-1], true},
+		)
+
+		// The reader's own array, first in the writer's field order.
+		text, prefix, path, ok := arrayFirst(t, d)
+		if !ok {
+			continue
+		}
+		for _, c := range []struct {
+			name      string
+			bytes     []byte
+			truncated bool
+		}{
+			{"block count math.MinInt64", minInt64, false},
+			{"block count math.MinInt64 + 1", cat(varint(-(1<<63 - 1)), varint(4)), false},
+			{"block count past the end", varint(1 << 40), false},
+			{"block count over MaxItems", varint(1<<12 + 1), false},
+			{"negative block byte size", cat(varint(-1), varint(-5)), false},
+			{"block byte size past the end", cat(varint(-1), varint(1<<40)), true},
+		} {
+			inputs = append(inputs, input{d.Kind.String() + "/" + d.Name + "/" + path + ": " + c.name, text, cat(prefix, c.bytes, rest), c.truncated})
+		}
+		if strings.HasSuffix(path, "allowedModels") {
+			// One string item in a block whose byte size says 8, not 9.
+			item := cat(varint(8), []byte("dropship"))
+			inputs = append(inputs, input{d.Kind.String() + "/" + d.Name + "/" + path + ": block byte size not its items", text, cat(prefix, varint(-1), varint(8), item, rest), false})
+		}
+	}
+
+	ids := map[string]int{}
+	for _, in := range inputs {
+		t.Run(in.name, func(t *testing.T) {
+			id, ok := ids[in.text]
+			if !ok {
+				id = registerText(t, reg.URL(), fmt.Sprintf("foreign-%d-value", len(ids)), in.text)
+				ids[in.text] = id
+			}
+			framed := cat([]byte{0, byte(id >> 24), byte(id >> 16), byte(id >> 8), byte(id)}, in.body)
+			for _, decode := range []struct {
+				name string
+				run  func() error
+			}{
+				{"Decode", func() error {
+					_, err := serde.DecodeAny(t.Context(), framed)
+					return err
+				}},
+				{"DecodeReflect", func() error {
+					var name string
+					require.NoError(t, json.Unmarshal([]byte(in.text), &struct {
+						Name *string `json:"name"`
+					}{&name}))
+					d, _ := schemas.ByRecordName("io.dscokafka.v1." + name)
+					return serde.DecodeReflect(t.Context(), framed, d.New())
+				}},
+			} {
+				err := decode.run()
+				require.Error(t, err, decode.name)
+				var me *schemas.MalformedError
+				require.ErrorAs(t, err, &me, "%s: %v", decode.name, err)
+				assert.ErrorIs(t, err, schemas.ErrMalformed)
+				assert.True(t, schemas.IsPermanent(err))
+				assert.Equal(t, in.truncated, me.Truncated, "%s: %v", decode.name, err)
+				assert.Contains(t, me.Record, "io.dscokafka.v1.")
+			}
+		})
+	}
+}
+
+// TestForeignWriterValidBodiesDecode is the control of
+// TestMalformedUnderForeignWriter: the same writer schemas with well-formed
+// bytes in the crafted places decode to the fixtures.
+func TestForeignWriterValidBodiesDecode(t *testing.T) {
+	reg := newRegistry(t)
+	serde := newSerde(t, reg, schemas.Config{})
+	for _, d := range schemas.All() {
+		t.Run(d.Kind.String()+"/"+d.Name, func(t *testing.T) {
+			want := fixtures()[d.RecordName]
+			own, err := serde.Encode(want)
+			require.NoError(t, err)
+			rest := own[5:]
+
+			// An added array of two longs in two blocks, one with its byte
+			// size, before our fields.
+			text := withFirstField(t, d, map[string]any{"type": "array", "items": "long"})
+			body := cat(varint(-1), varint(1), varint(-3), varint(1), varint(5), varint(0), rest)
+			id := registerText(t, reg.URL(), "foreign-value", text)
+			got := d.New()
+			require.NoError(t, serde.Decode(t.Context(), cat([]byte{0, 0, 0, 0, byte(id)}, body), got))
+			assert.JSONEq(t, asJSON(t, want), asJSON(t, got))
+
+			// Our own array first: the body is the fixture's, reordered
+			// by hamba/avro's encoder under the writer schema.
+			text, _, _, ok := arrayFirst(t, d)
+			if !ok {
+				return
+			}
+			sch, err := avro.ParseWithCache(text, "", &avro.SchemaCache{})
+			require.NoError(t, err)
+			body, err = avro.Marshal(sch, want)
+			require.NoError(t, err)
+			id = registerText(t, reg.URL(), "foreign-value", text)
+			got = d.New()
+			require.NoError(t, serde.Decode(t.Context(), cat([]byte{0, 0, 0, 0, byte(id)}, body), got))
+			assert.JSONEq(t, asJSON(t, want), asJSON(t, got), fmt.Sprintf("writer schema %s", text))
+		})
+	}
+}

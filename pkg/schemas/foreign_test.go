@@ -1,7 +1,6 @@
 package schemas_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"math/big"
@@ -12,7 +11,6 @@ import (
 	"github.com/hamba/avro/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/dscokafka/connector/pkg/schemas"
 )
@@ -307,11 +305,7 @@ func keep(_ string, v *big.Rat) *big.Rat { return v }
 // producer with its own tooling would, and returns its id.
 func registerForeign(t testing.TB, url string, d *schemas.Descriptor, fs *foreignSchema) int {
 	t.Helper()
-	cl, err := sr.NewClient(sr.URLs(url))
-	require.NoError(t, err)
-	ss, err := cl.CreateSchema(context.Background(), d.Topic+"-value", sr.Schema{Schema: fs.text, Type: sr.TypeAvro})
-	require.NoError(t, err)
-	return ss.ID
+	return registerSubject(t, url, d.Topic+"-value", fs.text)
 }
 
 // TestForeignWriters writes every record of the contract with a foreign

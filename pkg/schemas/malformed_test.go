@@ -249,7 +249,7 @@ func TestForeignWriterValidBodiesDecode(t *testing.T) {
 			}
 			sch, err := avro.ParseWithCache(text, "", &avro.SchemaCache{})
 			require.NoError(t, err)
-			body, err = avro.Marshal(sch, want)
+			body, err = oracle().Marshal(sch, want)
 			require.NoError(t, err)
 			id = registerText(t, reg.URL(), "foreign-value", text)
 			got = d.New()

@@ -298,9 +298,6 @@ func genericOf(t testing.TB, serde *schemas.Serde, r schemas.Record) any {
 	return generic
 }
 
-// keep writes every decimal as our fixture has it.
-func keep(_ string, v *big.Rat) *big.Rat { return v }
-
 // registerForeign registers fs under the record's own subject, as a
 // producer with its own tooling would, and returns its id.
 func registerForeign(t testing.TB, url string, d *schemas.Descriptor, fs *foreignSchema) int {

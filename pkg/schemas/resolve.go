@@ -139,7 +139,7 @@ func (e *compileError) Error() string {
 }
 
 type compiler struct {
-	ops   map[[2]avro.Schema]*op // records, by (reader, writer): plans of recursive schemas
+	ops   map[[2]avro.Schema]*op // records being compiled, by (reader, writer)
 	skips map[avro.Schema]*op
 	sizes map[avro.Schema]int // writer records: least encoded size (-1 while computing)
 }
@@ -272,12 +272,16 @@ func (c *compiler) compileRecord(rr *avro.RecordSchema, writer avro.Schema, path
 	if !namesMatch(rr, wr) {
 		return nil, fail(path, "record %s replaced by %s", wr.FullName(), rr.FullName())
 	}
+	// A record type met again inside itself (a recursive schema) reuses
+	// the op being compiled, which makes the plan a cyclic graph; met again
+	// elsewhere, it is compiled again so that its errors name that path.
 	key := [2]avro.Schema{rr, wr}
 	if o, ok := c.ops[key]; ok {
 		return o, nil
 	}
 	o := &op{kind: opRecord, path: path}
 	c.ops[key] = o
+	defer delete(c.ops, key)
 
 	readerOf := make([]int, len(wr.Fields())) // reader field by writer field
 	for i := range readerOf {

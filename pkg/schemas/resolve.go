@@ -10,9 +10,10 @@ import (
 )
 
 // Schema resolution for values written with a foreign writer schema: any
-// registered schema of one of our records that is not byte for byte the
-// schema this build reads (another version, or the same record as another
-// producer's tooling wrote it).
+// registered schema of one of our records whose canonical form (which keeps
+// logical types, precision and scale) differs from the schema this build
+// reads: another version, or the same record as another producer's tooling
+// wrote it.
 //
 // A plan is compiled once per (writer schema, reader schema) pair and cached
 // with the writer's schema id. Compiling it is the compatibility check: the

@@ -267,3 +267,52 @@ func TestResolverReuse(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []byte{2, 'a', 2}, out)
 }
+
+// TestResolutionBounds: what a registered schema may declare cannot make a
+// small body take long: huge scales are refused without computing huge
+// powers of ten, and items that take no bytes are bounded per value.
+func TestResolutionBounds(t *testing.T) {
+	reader := `{"type":"record","name":"R","fields":[{"name":"a","type":{"type":"bytes","logicalType":"decimal","precision":18,"scale":4}}]}`
+	for _, tt := range []struct {
+		name, writer string
+		body         []byte
+		want         string
+	}{
+		{"scale 10^6 above ours", `{"type":"bytes","logicalType":"decimal","precision":1000000,"scale":1000000}`, []byte{2, 0x7f}, "more than 4 fraction digits"},
+		{"scale 10^6 above ours, zero", `{"type":"bytes","logicalType":"decimal","precision":1000000,"scale":1000000}`, []byte{2, 0}, ""},
+		{"nine bytes at scale 40", `{"type":"bytes","logicalType":"decimal","precision":60,"scale":40}`, []byte{18, 1, 0, 0, 0, 0, 0, 0, 0, 0}, "more than 4 fraction digits"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := compilePlan(parse(t, reader), parse(t, `{"type":"record","name":"R","fields":[{"name":"a","type":`+tt.writer+`}]}`))
+			require.NoError(t, err)
+			rs := &resolver{maxBytes: 1 << 20, maxItems: 1 << 10}
+			_, err = rs.resolve(p, tt.body, "test.R")
+			if tt.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			var de *DecimalError
+			require.ErrorAs(t, err, &de)
+			assert.Equal(t, tt.want, de.Reason)
+		})
+	}
+
+	t.Run("items that take no bytes", func(t *testing.T) {
+		writer := `{"type":"record","name":"R","fields":[{"name":"skipped","type":{"type":"array","items":{"type":"array","items":"null"}}}]}`
+		p, err := compilePlan(parse(t, `{"type":"record","name":"R","fields":[]}`), parse(t, writer))
+		require.NoError(t, err)
+		rs := &resolver{maxBytes: 1 << 20, maxItems: 1 << 10}
+		// 100 inner arrays of 1000 nulls each: each within MaxItems, all
+		// of them together 100 times over.
+		body := varintOf(100)
+		for range 100 {
+			body = append(body, varintOf(1000)...)
+			body = append(body, 0)
+		}
+		body = append(body, 0)
+		_, err = rs.resolve(p, body, "test.R")
+		assert.ErrorIs(t, err, errItemLimit)
+	})
+}
+
+func varintOf(v int64) []byte { return appendVarint(nil, v) }

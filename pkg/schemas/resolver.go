@@ -24,6 +24,8 @@ type resolver struct {
 	depth    int
 	record   string // full name of the record, for errors
 
+	emptyItems int // array and map items read whose type may take no bytes
+
 	spans   []span // fields of reordered records being resolved
 	scratch []byte
 }
@@ -43,7 +45,7 @@ const maxPooledOut = 64 << 10
 // for a decimal that cannot be held exactly by the reader's field, and
 // otherwise one of the errors of resolve.go or io.ErrUnexpectedEOF.
 func (t *resolver) resolve(p *plan, body []byte, record string) ([]byte, error) {
-	t.in, t.pos, t.err, t.depth, t.record = body, 0, nil, 0, record
+	t.in, t.pos, t.err, t.depth, t.record, t.emptyItems = body, 0, nil, 0, record, 0
 	if cap(t.out) > maxPooledOut {
 		t.out = nil
 	}
@@ -275,6 +277,16 @@ func (t *resolver) blocks(o *op) {
 			t.failWith(errItemLimit)
 			return
 		}
+		if o.minItem == 0 {
+			// Items that may take no bytes (nulls, empty records) are not
+			// bounded by the body's size: bound them per value, so that
+			// many such arrays cannot make a small body take long.
+			if n > int64(t.maxItems-t.emptyItems) {
+				t.failWith(errItemLimit)
+				return
+			}
+			t.emptyItems += int(n)
+		}
 		total += int(n)
 		if !emit && size >= 0 {
 			// A skipped block with its size: step over it.
@@ -388,14 +400,29 @@ func (t *resolver) decimal(o *op) {
 	if len(b) > 0 && b[0]&0x80 != 0 {
 		n.Sub(n, new(big.Int).Lsh(big.NewInt(1), uint(len(b))*8))
 	}
-	if diff := d.readerScale - d.writerScale; diff < 0 {
+	// A registered schema may declare any scale: the powers of ten are
+	// only computed when they are no larger than the value, so that the
+	// work stays proportional to the bytes read.
+	switch diff := d.readerScale - d.writerScale; {
+	case n.Sign() == 0:
+	case diff < 0:
+		// Exact only if 10^-diff divides n, which needs |n| ≥ 10^-diff.
+		if float64(n.BitLen()) < float64(-diff)*math.Log2(10) {
+			t.refuseDecimal(o, b, fractionReason(d))
+			return
+		}
 		q, m := new(big.Int).QuoRem(n, pow10Big(-diff), new(big.Int))
 		if m.Sign() != 0 {
 			t.refuseDecimal(o, b, fractionReason(d))
 			return
 		}
 		n = q
-	} else if diff > 0 {
+	case diff > 0:
+		// |n| × 10^diff ≥ 10^diff: past the precision when diff reaches it.
+		if diff >= d.readerPrecision {
+			t.refuseDecimal(o, b, integerReason(d))
+			return
+		}
 		n.Mul(n, pow10Big(diff))
 	}
 	if new(big.Int).Abs(n).Cmp(pow10Big(d.readerPrecision)) >= 0 {

@@ -107,6 +107,9 @@ type Config struct {
 	// MaxBytes bounds every decoded string or bytes value (default 1 MiB),
 	// and MaxItems every decoded array (default 100,000 elements), so that a
 	// corrupted length cannot make the decoder allocate without limit.
+	// Under a foreign writer schema, MaxItems also bounds, per value, the
+	// array and map items whose type may take no bytes (nulls, empty
+	// records), which the body's size does not.
 	MaxBytes int
 	MaxItems int
 }

@@ -113,9 +113,9 @@ func FuzzDecodeForeign(f *testing.F) {
 	// order's added fields and a null shipping address), the result's
 	// errors (after time, offset, partition, topic and attempts).
 	header := func(id int) []byte { return []byte{0, byte(id >> 24), byte(id >> 16), byte(id >> 8), byte(id)} }
-	f.Add(slices.Concat(header(scale6[schemas.Events[0]]), []byte{0}, minInt64))
-	f.Add(slices.Concat(header(scale6[schemas.Events[0]]), []byte{0, 0, 0, 0, 0}, minInt64))
-	f.Add(slices.Concat(header(scale6[schemas.Result]), []byte{0, 0, 2, 2, 2, 0, 2}, minInt64))
+	f.Add(slices.Concat(header(scale6[schemas.Events[0]]), []byte{0}, varintMinInt64))
+	f.Add(slices.Concat(header(scale6[schemas.Events[0]]), []byte{0, 0, 0, 0, 0}, varintMinInt64))
+	f.Add(slices.Concat(header(scale6[schemas.Result]), []byte{0, 0, 2, 2, 2, 0, 2}, varintMinInt64))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// Keep the fuzzer on the ids that exist (unknown ids go to the
 		// registry and are not cached).

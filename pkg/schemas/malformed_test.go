@@ -20,11 +20,11 @@ import (
 // such input must instead give the *MalformedError our own-schema decoder
 // gives.
 
-// minInt64 is the zig-zag varint of math.MinInt64.
-var minInt64 = []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}
+// varintMinInt64 is the zig-zag zigzagVarint of math.MinInt64.
+var varintMinInt64 = []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}
 
-// varint returns the zig-zag varint of v.
-func varint(v int64) []byte {
+// zigzagVarint returns the zig-zag zigzagVarint of v.
+func zigzagVarint(v int64) []byte {
 	u := uint64(v<<1) ^ uint64(v>>63)
 	var out []byte
 	for u >= 0x80 {
@@ -34,17 +34,17 @@ func varint(v int64) []byte {
 	return append(out, byte(u))
 }
 
-func cat(parts ...[]byte) []byte { return slices.Concat(parts...) }
+func joinBytes(parts ...[]byte) []byte { return slices.Concat(parts...) }
 
-// schemaJSON returns d's schema as JSON to edit.
-func schemaJSON(t *testing.T, d *schemas.Descriptor) map[string]any {
+// schemaAsJSON returns d's schema as JSON to edit.
+func schemaAsJSON(t *testing.T, d *schemas.Descriptor) map[string]any {
 	t.Helper()
 	var root map[string]any
 	require.NoError(t, json.Unmarshal([]byte(d.Text), &root))
 	return root
 }
 
-func marshalJSON(t *testing.T, v any) string {
+func jsonText(t *testing.T, v any) string {
 	t.Helper()
 	b, err := json.Marshal(v)
 	require.NoError(t, err)
@@ -55,9 +55,9 @@ func marshalJSON(t *testing.T, v any) string {
 // foreign writer schema whose first bytes are that field's.
 func withFirstField(t *testing.T, d *schemas.Descriptor, typ any) string {
 	t.Helper()
-	root := schemaJSON(t, d)
+	root := schemaAsJSON(t, d)
 	root["fields"] = append([]any{map[string]any{"name": "addedByProducer", "type": typ}}, root["fields"].([]any)...)
-	return marshalJSON(t, root)
+	return jsonText(t, root)
 }
 
 // arrayFirst returns d's schema with its first array field (through nested
@@ -67,7 +67,7 @@ func withFirstField(t *testing.T, d *schemas.Descriptor, typ any) string {
 // record without arrays.
 func arrayFirst(t *testing.T, d *schemas.Descriptor) (text string, prefix []byte, path string, ok bool) {
 	t.Helper()
-	root := schemaJSON(t, d)
+	root := schemaAsJSON(t, d)
 	var find func(rec map[string]any, path string) (string, []byte, bool)
 	find = func(rec map[string]any, path string) (string, []byte, bool) {
 		fields := rec["fields"].([]any)
@@ -94,13 +94,13 @@ func arrayFirst(t *testing.T, d *schemas.Descriptor) (text string, prefix []byte
 			}
 			if found {
 				rec["fields"] = append([]any{field}, slices.Delete(fields, i, i+1)...)
-				return p, cat(unions, inner), true
+				return p, joinBytes(unions, inner), true
 			}
 		}
 		return "", nil, false
 	}
 	path, prefix, ok = find(root, "")
-	return marshalJSON(t, root), prefix, path, ok
+	return jsonText(t, root), prefix, path, ok
 }
 
 func TestMalformedUnderForeignWriter(t *testing.T) {
@@ -128,29 +128,29 @@ func TestMalformedUnderForeignWriter(t *testing.T) {
 			bytes     []byte
 			truncated bool
 		}{
-			{"skipped array: block count math.MinInt64", arrayOfLong, minInt64, false},
-			{"skipped map: block count math.MinInt64", mapOfString, minInt64, false},
-			{"skipped array: block count past the end", arrayOfLong, varint(1 << 40), false},
-			{"skipped array: block count over MaxItems", map[string]any{"type": "array", "items": "null"}, varint(1 << 13), false},
-			{"skipped array: negative block byte size", arrayOfLong, cat(varint(-2), varint(-1)), false},
-			{"skipped array: block byte size past the end", arrayOfLong, cat(varint(-2), varint(1<<40)), true},
-			{"skipped bytes: negative size", "bytes", varint(-1), false},
-			{"skipped string: size past the end", "string", varint(1 << 40), false},
-			{"skipped union: index past the branches", []any{"null", "long"}, varint(2), false},
-			{"skipped union: negative index", []any{"null", "long"}, varint(-1), false},
-			{"skipped enum: index past the symbols", map[string]any{"type": "enum", "name": "Color", "symbols": []any{"red"}}, varint(3), false},
-			{"skipped long: varint over 10 bytes", "long", cat(minInt64[:9], []byte{0x81, 0x01}), false},
+			{"skipped array: block count math.MinInt64", arrayOfLong, varintMinInt64, false},
+			{"skipped map: block count math.MinInt64", mapOfString, varintMinInt64, false},
+			{"skipped array: block count past the end", arrayOfLong, zigzagVarint(1 << 40), false},
+			{"skipped array: block count over MaxItems", map[string]any{"type": "array", "items": "null"}, zigzagVarint(1 << 13), false},
+			{"skipped array: negative block byte size", arrayOfLong, joinBytes(zigzagVarint(-2), zigzagVarint(-1)), false},
+			{"skipped array: block byte size past the end", arrayOfLong, joinBytes(zigzagVarint(-2), zigzagVarint(1<<40)), true},
+			{"skipped bytes: negative size", "bytes", zigzagVarint(-1), false},
+			{"skipped string: size past the end", "string", zigzagVarint(1 << 40), false},
+			{"skipped union: index past the branches", []any{"null", "long"}, zigzagVarint(2), false},
+			{"skipped union: negative index", []any{"null", "long"}, zigzagVarint(-1), false},
+			{"skipped enum: index past the symbols", map[string]any{"type": "enum", "name": "Color", "symbols": []any{"red"}}, zigzagVarint(3), false},
+			{"skipped long: zigzagVarint over 10 bytes", "long", joinBytes(varintMinInt64[:9], []byte{0x81, 0x01}), false},
 			{"skipped fixed: past the end", map[string]any{"type": "fixed", "name": "Blob", "size": 1 << 20}, nil, true},
 		} {
-			inputs = append(inputs, input{d.Kind.String() + "/" + d.Name + "/" + c.name, withFirstField(t, d, c.typ), cat(c.bytes, rest), c.truncated})
+			inputs = append(inputs, input{d.Kind.String() + "/" + d.Name + "/" + c.name, withFirstField(t, d, c.typ), joinBytes(c.bytes, rest), c.truncated})
 		}
 		// A writer that differs only by a field with nothing in it: our
 		// own fields' bytes come first.
 		nothing := withFirstField(t, d, "null")
 		inputs = append(inputs,
-			input{d.Kind.String() + "/" + d.Name + "/string field: not UTF-8", nothing, cat(varint(2), []byte{0xff, 0xfe}, rest[1+int(rest[0]>>1):]), false},
-			input{d.Kind.String() + "/" + d.Name + "/string field: negative size", nothing, cat(varint(-3), rest), false},
-			input{d.Kind.String() + "/" + d.Name + "/trailing bytes", nothing, cat(rest, []byte{0}), false},
+			input{d.Kind.String() + "/" + d.Name + "/string field: not UTF-8", nothing, joinBytes(zigzagVarint(2), []byte{0xff, 0xfe}, rest[1+int(rest[0]>>1):]), false},
+			input{d.Kind.String() + "/" + d.Name + "/string field: negative size", nothing, joinBytes(zigzagVarint(-3), rest), false},
+			input{d.Kind.String() + "/" + d.Name + "/trailing bytes", nothing, joinBytes(rest, []byte{0}), false},
 			input{d.Kind.String() + "/" + d.Name + "/truncated", nothing, rest[:len(rest)-1], true},
 		)
 
@@ -164,19 +164,19 @@ func TestMalformedUnderForeignWriter(t *testing.T) {
 			bytes     []byte
 			truncated bool
 		}{
-			{"block count math.MinInt64", minInt64, false},
-			{"block count math.MinInt64 + 1", cat(varint(-(1<<63 - 1)), varint(4)), false},
-			{"block count past the end", varint(1 << 40), false},
-			{"block count over MaxItems", varint(1<<12 + 1), false},
-			{"negative block byte size", cat(varint(-1), varint(-5)), false},
-			{"block byte size past the end", cat(varint(-1), varint(1<<40)), true},
+			{"block count math.MinInt64", varintMinInt64, false},
+			{"block count math.MinInt64 + 1", joinBytes(zigzagVarint(-(1<<63 - 1)), zigzagVarint(4)), false},
+			{"block count past the end", zigzagVarint(1 << 40), false},
+			{"block count over MaxItems", zigzagVarint(1<<12 + 1), false},
+			{"negative block byte size", joinBytes(zigzagVarint(-1), zigzagVarint(-5)), false},
+			{"block byte size past the end", joinBytes(zigzagVarint(-1), zigzagVarint(1<<40)), true},
 		} {
-			inputs = append(inputs, input{d.Kind.String() + "/" + d.Name + "/" + path + ": " + c.name, text, cat(prefix, c.bytes, rest), c.truncated})
+			inputs = append(inputs, input{d.Kind.String() + "/" + d.Name + "/" + path + ": " + c.name, text, joinBytes(prefix, c.bytes, rest), c.truncated})
 		}
 		if strings.HasSuffix(path, "allowedModels") {
 			// One string item in a block whose byte size says 8, not 9.
-			item := cat(varint(8), []byte("dropship"))
-			inputs = append(inputs, input{d.Kind.String() + "/" + d.Name + "/" + path + ": block byte size not its items", text, cat(prefix, varint(-1), varint(8), item, rest), false})
+			item := joinBytes(zigzagVarint(8), []byte("dropship"))
+			inputs = append(inputs, input{d.Kind.String() + "/" + d.Name + "/" + path + ": block byte size not its items", text, joinBytes(prefix, zigzagVarint(-1), zigzagVarint(8), item, rest), false})
 		}
 	}
 
@@ -188,7 +188,7 @@ func TestMalformedUnderForeignWriter(t *testing.T) {
 				id = registerText(t, reg.URL(), fmt.Sprintf("foreign-%d-value", len(ids)), in.text)
 				ids[in.text] = id
 			}
-			framed := cat([]byte{0, byte(id >> 24), byte(id >> 16), byte(id >> 8), byte(id)}, in.body)
+			framed := joinBytes([]byte{0, byte(id >> 24), byte(id >> 16), byte(id >> 8), byte(id)}, in.body)
 			for _, decode := range []struct {
 				name string
 				run  func() error
@@ -235,10 +235,10 @@ func TestForeignWriterValidBodiesDecode(t *testing.T) {
 			// An added array of two longs in two blocks, one with its byte
 			// size, before our fields.
 			text := withFirstField(t, d, map[string]any{"type": "array", "items": "long"})
-			body := cat(varint(-1), varint(1), varint(-3), varint(1), varint(5), varint(0), rest)
+			body := joinBytes(zigzagVarint(-1), zigzagVarint(1), zigzagVarint(-3), zigzagVarint(1), zigzagVarint(5), zigzagVarint(0), rest)
 			id := registerText(t, reg.URL(), "foreign-value", text)
 			got := d.New()
-			require.NoError(t, serde.Decode(t.Context(), cat([]byte{0, 0, 0, 0, byte(id)}, body), got))
+			require.NoError(t, serde.Decode(t.Context(), joinBytes([]byte{0, 0, 0, 0, byte(id)}, body), got))
 			assert.JSONEq(t, asJSON(t, want), asJSON(t, got))
 
 			// Our own array first: the body is the fixture's, reordered
@@ -253,7 +253,7 @@ func TestForeignWriterValidBodiesDecode(t *testing.T) {
 			require.NoError(t, err)
 			id = registerText(t, reg.URL(), "foreign-value", text)
 			got = d.New()
-			require.NoError(t, serde.Decode(t.Context(), cat([]byte{0, 0, 0, 0, byte(id)}, body), got))
+			require.NoError(t, serde.Decode(t.Context(), joinBytes([]byte{0, 0, 0, 0, byte(id)}, body), got))
 			assert.JSONEq(t, asJSON(t, want), asJSON(t, got), fmt.Sprintf("writer schema %s", text))
 		})
 	}

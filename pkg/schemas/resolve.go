@@ -76,9 +76,9 @@ const (
 	skipUnion  // branches[index]
 )
 
-// maxDepth bounds the nesting of records a value may have: a recursive
+// maxResolveDepth bounds the nesting of records a value may have: a recursive
 // writer schema cannot make the resolver exhaust the stack.
-const maxDepth = 64
+const maxResolveDepth = 64
 
 // op is one node of a plan. Plans of recursive schemas are cyclic graphs.
 type op struct {
@@ -156,7 +156,7 @@ func compilePlan(reader, writer avro.Schema) (*plan, error) {
 	return &plan{root: root}, nil
 }
 
-func fail(path, format string, args ...any) error {
+func compileFail(path, format string, args ...any) error {
 	return &compileError{path: path, reason: fmt.Sprintf(format, args...)}
 }
 
@@ -181,15 +181,15 @@ func (c *compiler) compile(reader, writer avro.Schema, path string) (*op, error)
 	if rd, ok := decimalOf(r); ok {
 		wd, ok := decimalOf(w)
 		if !ok {
-			return nil, fail(path, "a decimal(%d,%d) cannot be read from %s: the number's scale would be a guess", rd.Precision(), rd.Scale(), describeType(w))
+			return nil, compileFail(path, "a decimal(%d,%d) cannot be read from %s: the number's scale would be a guess", rd.Precision(), rd.Scale(), describeType(w))
 		}
 		return &op{kind: opDecimal, path: path, dec: decimalPlan{
-			writerScale: wd.Scale(), writerFixed: fixedSize(w),
-			readerScale: rd.Scale(), readerFixed: fixedSize(r), readerPrecision: rd.Precision(),
+			writerScale: wd.Scale(), writerFixed: decimalFixedSize(w),
+			readerScale: rd.Scale(), readerFixed: decimalFixedSize(r), readerPrecision: rd.Precision(),
 		}}, nil
 	}
 	if wd, ok := decimalOf(w); ok {
-		return nil, fail(path, "a decimal(%d,%d) cannot be read as %s", wd.Precision(), wd.Scale(), describeType(r))
+		return nil, compileFail(path, "a decimal(%d,%d) cannot be read as %s", wd.Precision(), wd.Scale(), describeType(r))
 	}
 	switch r.Type() {
 	case avro.Record:
@@ -223,10 +223,10 @@ func (c *compiler) compile(reader, writer avro.Schema, path string) (*op, error)
 			break
 		}
 		if !namesMatch(rf, wf) {
-			return nil, fail(path, "fixed %s replaced by %s", wf.FullName(), rf.FullName())
+			return nil, compileFail(path, "fixed %s replaced by %s", wf.FullName(), rf.FullName())
 		}
 		if rf.Size() != wf.Size() {
-			return nil, fail(path, "fixed %s changed size from %d to %d", rf.FullName(), wf.Size(), rf.Size())
+			return nil, compileFail(path, "fixed %s changed size from %d to %d", rf.FullName(), wf.Size(), rf.Size())
 		}
 		return &op{kind: opFixed, path: path, n: rf.Size()}, nil
 	default:
@@ -237,7 +237,7 @@ func (c *compiler) compile(reader, writer avro.Schema, path string) (*op, error)
 			return &op{kind: k, path: path}, nil
 		}
 	}
-	return nil, fail(path, "type changed from %s to %s", describeType(w), describeType(r))
+	return nil, compileFail(path, "type changed from %s to %s", describeType(w), describeType(r))
 }
 
 // compileBranch resolves a writer type into a reader union: the first
@@ -262,16 +262,16 @@ func (c *compiler) compileBranch(ru *avro.UnionSchema, w avro.Schema, path strin
 			return &op{kind: opBranch, path: path, n: i, sub: sub}, nil
 		}
 	}
-	return nil, fail(path, "type %s can no longer be read as %s", describeType(w), describeType(ru))
+	return nil, compileFail(path, "type %s can no longer be read as %s", describeType(w), describeType(ru))
 }
 
 func (c *compiler) compileRecord(rr *avro.RecordSchema, writer avro.Schema, path string) (*op, error) {
 	wr, ok := writer.(*avro.RecordSchema)
 	if !ok {
-		return nil, fail(path, "type changed from %s to record %s", describeType(writer), rr.FullName())
+		return nil, compileFail(path, "type changed from %s to record %s", describeType(writer), rr.FullName())
 	}
 	if !namesMatch(rr, wr) {
-		return nil, fail(path, "record %s replaced by %s", wr.FullName(), rr.FullName())
+		return nil, compileFail(path, "record %s replaced by %s", wr.FullName(), rr.FullName())
 	}
 	// A record type met again inside itself (a recursive schema) reuses
 	// the op being compiled, which makes the plan a cyclic graph; met again
@@ -295,7 +295,7 @@ func (c *compiler) compileRecord(rr *avro.RecordSchema, writer avro.Schema, path
 			return w.Name() == f.Name() || slices.Contains(f.Aliases(), w.Name())
 		})
 		if j >= 0 && readerOf[j] >= 0 {
-			return nil, fail(fp, "fields %s and %s would both be read from the writer's field %s",
+			return nil, compileFail(fp, "fields %s and %s would both be read from the writer's field %s",
 				rr.Fields()[readerOf[j]].Name(), f.Name(), wr.Fields()[j].Name())
 		}
 		if j >= 0 {
@@ -303,11 +303,11 @@ func (c *compiler) compileRecord(rr *avro.RecordSchema, writer avro.Schema, path
 			continue
 		}
 		if !f.HasDefault() {
-			return nil, fail(fp, "new field without a default: data written with the registered schema has no value for it")
+			return nil, compileFail(fp, "new field without a default: data written with the registered schema has no value for it")
 		}
 		def, err := appendDefault(nil, f.Type(), f.Default())
 		if err != nil {
-			return nil, fail(fp, "default cannot be encoded: %v", err)
+			return nil, compileFail(fp, "default cannot be encoded: %v", err)
 		}
 		missing = append(missing, fieldDefault{reader: i, value: def})
 	}
@@ -351,10 +351,10 @@ func (c *compiler) compileRecord(rr *avro.RecordSchema, writer avro.Schema, path
 func compileEnum(re *avro.EnumSchema, writer avro.Schema, path string) (*op, error) {
 	we, ok := writer.(*avro.EnumSchema)
 	if !ok {
-		return nil, fail(path, "type changed from %s to enum %s", describeType(writer), re.FullName())
+		return nil, compileFail(path, "type changed from %s to enum %s", describeType(writer), re.FullName())
 	}
 	if !namesMatch(re, we) {
-		return nil, fail(path, "enum %s replaced by %s", we.FullName(), re.FullName())
+		return nil, compileFail(path, "enum %s replaced by %s", we.FullName(), re.FullName())
 	}
 	o := &op{kind: opEnum, path: path}
 	for _, s := range we.Symbols() {
@@ -363,7 +363,7 @@ func compileEnum(re *avro.EnumSchema, writer avro.Schema, path string) (*op, err
 			i = slices.Index(re.Symbols(), re.Default())
 		}
 		if i < 0 {
-			return nil, fail(path, "enum %s lost symbol %s (and has no default)", re.FullName(), s)
+			return nil, compileFail(path, "enum %s lost symbol %s (and has no default)", re.FullName(), s)
 		}
 		o.enum = append(o.enum, int32(i))
 	}
@@ -405,24 +405,24 @@ func promotion(r, w avro.Schema) (opKind, bool) {
 // timestamp-micros read as timestamp-millis is a date centuries away, and a
 // plain long says nothing about its unit.
 func sameLogical(r, w avro.Schema, path string) error {
-	rl, wl := logicalOf(r), logicalOf(w)
+	rl, wl := logicalTypeOf(r), logicalTypeOf(w)
 	if rl == "" || rl == wl {
 		return nil
 	}
 	if wl == "" {
-		return fail(path, "a %s cannot be read from a plain %s", rl, w.Type())
+		return compileFail(path, "a %s cannot be read from a plain %s", rl, w.Type())
 	}
-	return fail(path, "a %s cannot be read from a %s", rl, wl)
+	return compileFail(path, "a %s cannot be read from a %s", rl, wl)
 }
 
-func logicalOf(s avro.Schema) avro.LogicalType {
+func logicalTypeOf(s avro.Schema) avro.LogicalType {
 	if l, ok := s.(avro.LogicalTypeSchema); ok && l.Logical() != nil {
 		return l.Logical().Type()
 	}
 	return ""
 }
 
-func fixedSize(s avro.Schema) int {
+func decimalFixedSize(s avro.Schema) int {
 	if f, ok := s.(*avro.FixedSchema); ok {
 		return f.Size()
 	}
@@ -520,7 +520,7 @@ func appendDefault(dst []byte, schema avro.Schema, v any) ([]byte, error) {
 	case avro.Null:
 		return dst, nil
 	case avro.Union:
-		dst = appendVarint(dst, 0)
+		dst = resolveAppendLong(dst, 0)
 		return appendDefault(dst, s.(*avro.UnionSchema).Types()[0], v)
 	case avro.Boolean:
 		if b, ok := v.(bool); ok {
@@ -532,34 +532,34 @@ func appendDefault(dst []byte, schema avro.Schema, v any) ([]byte, error) {
 	case avro.Int, avro.Long:
 		switch n := v.(type) {
 		case int:
-			return appendVarint(dst, int64(n)), nil
+			return resolveAppendLong(dst, int64(n)), nil
 		case int64:
-			return appendVarint(dst, n), nil
+			return resolveAppendLong(dst, n), nil
 		}
 	case avro.Float:
 		if f, ok := v.(float32); ok {
-			return appendFloat32(dst, f), nil
+			return resolveAppendFloat(dst, f), nil
 		}
 	case avro.Double:
 		if f, ok := v.(float64); ok {
-			return appendFloat64(dst, f), nil
+			return resolveAppendDouble(dst, f), nil
 		}
 	case avro.String:
 		if str, ok := v.(string); ok {
-			return append(appendVarint(dst, int64(len(str))), str...), nil
+			return append(resolveAppendLong(dst, int64(len(str))), str...), nil
 		}
 	case avro.Bytes:
 		if b, ok := v.([]byte); ok {
-			return append(appendVarint(dst, int64(len(b))), b...), nil
+			return append(resolveAppendLong(dst, int64(len(b))), b...), nil
 		}
 	case avro.Fixed:
-		if b, ok := fixedBytes(v); ok && len(b) == s.(*avro.FixedSchema).Size() {
+		if b, ok := fixedDefaultBytes(v); ok && len(b) == s.(*avro.FixedSchema).Size() {
 			return append(dst, b...), nil
 		}
 	case avro.Enum:
 		if sym, ok := v.(string); ok {
 			if i := slices.Index(s.(*avro.EnumSchema).Symbols(), sym); i >= 0 {
-				return appendVarint(dst, int64(i)), nil
+				return resolveAppendLong(dst, int64(i)), nil
 			}
 		}
 	case avro.Array:
@@ -568,7 +568,7 @@ func appendDefault(dst []byte, schema avro.Schema, v any) ([]byte, error) {
 			break
 		}
 		if len(items) > 0 {
-			dst = appendVarint(dst, int64(len(items)))
+			dst = resolveAppendLong(dst, int64(len(items)))
 			for _, it := range items {
 				var err error
 				if dst, err = appendDefault(dst, s.(*avro.ArraySchema).Items(), it); err != nil {
@@ -576,7 +576,7 @@ func appendDefault(dst []byte, schema avro.Schema, v any) ([]byte, error) {
 				}
 			}
 		}
-		return appendVarint(dst, 0), nil
+		return resolveAppendLong(dst, 0), nil
 	case avro.Map:
 		m, ok := v.(map[string]any)
 		if !ok {
@@ -588,16 +588,16 @@ func appendDefault(dst []byte, schema avro.Schema, v any) ([]byte, error) {
 		}
 		slices.Sort(keys)
 		if len(keys) > 0 {
-			dst = appendVarint(dst, int64(len(keys)))
+			dst = resolveAppendLong(dst, int64(len(keys)))
 			for _, k := range keys {
-				dst = append(appendVarint(dst, int64(len(k))), k...)
+				dst = append(resolveAppendLong(dst, int64(len(k))), k...)
 				var err error
 				if dst, err = appendDefault(dst, s.(*avro.MapSchema).Values(), m[k]); err != nil {
 					return nil, err
 				}
 			}
 		}
-		return appendVarint(dst, 0), nil
+		return resolveAppendLong(dst, 0), nil
 	case avro.Record:
 		m, ok := v.(map[string]any)
 		if !ok {
@@ -614,7 +614,7 @@ func appendDefault(dst []byte, schema avro.Schema, v any) ([]byte, error) {
 	return nil, fmt.Errorf("%v is not a %s", v, describeType(s))
 }
 
-func fixedBytes(v any) ([]byte, bool) {
+func fixedDefaultBytes(v any) ([]byte, bool) {
 	switch b := v.(type) {
 	case []byte:
 		return b, true
@@ -635,18 +635,18 @@ func fixedBytes(v any) ([]byte, bool) {
 
 // errors of the resolver, wrapped in *MalformedError.
 var (
-	errBlockCount    = errors.New("avro: array or map block count out of range")
-	errBlockTooLarge = errors.New("avro: block count exceeds the bytes that remain")
-	errBlockSize     = errors.New("avro: block byte size does not match its items")
-	errBadLength     = errors.New("avro: negative bytes or string length")
-	errLengthLimit   = errors.New("avro: bytes or string longer than Config.MaxBytes")
-	errItemLimit     = errors.New("avro: array or map longer than Config.MaxItems")
-	errVarint        = errors.New("avro: varint longer than 10 bytes")
-	errIntRange      = errors.New("avro: int out of 32-bit range")
-	errUnionIndex    = errors.New("avro: union branch index out of range")
-	errEnumIndex     = errors.New("avro: enum symbol index out of range")
-	errBadBool       = errors.New("avro: boolean byte neither 0 nor 1")
-	errBadUTF8       = errors.New("avro: string is not valid UTF-8")
-	errTooDeep       = errors.New("avro: records nested too deep")
-	errTrailing      = errors.New("trailing bytes after the record")
+	errResolveBlockCount    = errors.New("avro: array or map block count out of range")
+	errResolveBlockTooLarge = errors.New("avro: block count exceeds the bytes that remain")
+	errResolveBlockSize     = errors.New("avro: block byte size does not match its items")
+	errResolveBadLength     = errors.New("avro: negative bytes or string length")
+	errResolveLengthLimit   = errors.New("avro: bytes or string longer than Config.MaxBytes")
+	errResolveItemLimit     = errors.New("avro: array or map longer than Config.MaxItems")
+	errResolveVarint        = errors.New("avro: varint longer than 10 bytes")
+	errResolveIntRange      = errors.New("avro: int out of 32-bit range")
+	errResolveUnionIndex    = errors.New("avro: union branch index out of range")
+	errResolveEnumIndex     = errors.New("avro: enum symbol index out of range")
+	errResolveBadBool       = errors.New("avro: boolean byte neither 0 nor 1")
+	errResolveBadUTF8       = errors.New("avro: string is not valid UTF-8")
+	errResolveTooDeep       = errors.New("avro: records nested too deep")
+	errResolveTrailing      = errors.New("trailing bytes after the record")
 )

@@ -237,7 +237,7 @@ func TestResolutionDepth(t *testing.T) {
 	for _, tt := range []struct {
 		depth int
 		want  error
-	}{{maxDepth - 2, nil}, {maxDepth, errTooDeep}, {1 << 16, errTooDeep}} {
+	}{{maxResolveDepth - 2, nil}, {maxResolveDepth, errResolveTooDeep}, {1 << 16, errResolveTooDeep}} {
 		body := make([]byte, 0, tt.depth+2)
 		for range tt.depth {
 			body = append(body, 2) // branch L
@@ -304,15 +304,15 @@ func TestResolutionBounds(t *testing.T) {
 		rs := &resolver{maxBytes: 1 << 20, maxItems: 1 << 10}
 		// 100 inner arrays of 1000 nulls each: each within MaxItems, all
 		// of them together 100 times over.
-		body := varintOf(100)
+		body := resolveVarintOf(100)
 		for range 100 {
-			body = append(body, varintOf(1000)...)
+			body = append(body, resolveVarintOf(1000)...)
 			body = append(body, 0)
 		}
 		body = append(body, 0)
 		_, err = rs.resolve(p, body, "test.R")
-		assert.ErrorIs(t, err, errItemLimit)
+		assert.ErrorIs(t, err, errResolveItemLimit)
 	})
 }
 
-func varintOf(v int64) []byte { return appendVarint(nil, v) }
+func resolveVarintOf(v int64) []byte { return resolveAppendLong(nil, v) }

@@ -37,8 +37,8 @@ type span struct {
 	def        []byte
 }
 
-// maxPooledOut is the largest output buffer a pooled resolver keeps.
-const maxPooledOut = 64 << 10
+// maxResolverOut is the largest output buffer a pooled resolver keeps.
+const maxResolverOut = 64 << 10
 
 // resolve runs p over body and returns the reader-schema encoding of the
 // value, valid until the resolver's next use. Its error is a *DecimalError
@@ -46,14 +46,14 @@ const maxPooledOut = 64 << 10
 // otherwise one of the errors of resolve.go or io.ErrUnexpectedEOF.
 func (t *resolver) resolve(p *plan, body []byte, record string) ([]byte, error) {
 	t.in, t.pos, t.err, t.depth, t.record, t.emptyItems = body, 0, nil, 0, record, 0
-	if cap(t.out) > maxPooledOut {
+	if cap(t.out) > maxResolverOut {
 		t.out = nil
 	}
 	t.out = t.out[:0]
 	t.spans = t.spans[:0]
 	t.run(p.root)
 	if t.err == nil && t.pos < len(t.in) {
-		t.err = errTrailing
+		t.err = errResolveTrailing
 	}
 	t.in = nil
 	return t.out, t.err
@@ -96,7 +96,7 @@ func (t *resolver) readLong() int64 {
 			return int64(v>>1) ^ -int64(v&1)
 		}
 	}
-	t.failWith(errVarint)
+	t.failWith(errResolveVarint)
 	return 0
 }
 
@@ -104,7 +104,7 @@ func (t *resolver) readLong() int64 {
 func (t *resolver) readInt() int32 {
 	v := t.readLong()
 	if v < math.MinInt32 || v > math.MaxInt32 {
-		t.failWith(errIntRange)
+		t.failWith(errResolveIntRange)
 		return 0
 	}
 	return int32(v)
@@ -131,24 +131,24 @@ func (t *resolver) readBytes() []byte {
 	case t.err != nil:
 		return nil
 	case n < 0:
-		t.failWith(errBadLength)
+		t.failWith(errResolveBadLength)
 		return nil
 	case n > int64(t.maxBytes):
-		t.failWith(errLengthLimit)
+		t.failWith(errResolveLengthLimit)
 		return nil
 	}
 	return t.take(int(n))
 }
 
-func appendVarint(dst []byte, v int64) []byte {
+func resolveAppendLong(dst []byte, v int64) []byte {
 	return binary.AppendUvarint(dst, uint64(v<<1)^uint64(v>>63))
 }
 
-func appendFloat32(dst []byte, f float32) []byte {
+func resolveAppendFloat(dst []byte, f float32) []byte {
 	return binary.LittleEndian.AppendUint32(dst, math.Float32bits(f))
 }
 
-func appendFloat64(dst []byte, f float64) []byte {
+func resolveAppendDouble(dst []byte, f float64) []byte {
 	return binary.LittleEndian.AppendUint64(dst, math.Float64bits(f))
 }
 
@@ -162,36 +162,36 @@ func (t *resolver) run(o *op) {
 		b := t.take(1)
 		if t.err == nil {
 			if b[0] > 1 {
-				t.failWith(errBadBool)
+				t.failWith(errResolveBadBool)
 				return
 			}
 			t.out = append(t.out, b[0])
 		}
 	case opInt, opIntToLong:
 		v := t.readInt()
-		t.out = appendVarint(t.out, int64(v))
+		t.out = resolveAppendLong(t.out, int64(v))
 	case opLong:
 		v := t.readLong()
-		t.out = appendVarint(t.out, v)
+		t.out = resolveAppendLong(t.out, v)
 	case opIntToFloat:
 		v := t.readInt()
-		t.out = appendFloat32(t.out, float32(v))
+		t.out = resolveAppendFloat(t.out, float32(v))
 	case opIntToDouble:
 		v := t.readInt()
-		t.out = appendFloat64(t.out, float64(v))
+		t.out = resolveAppendDouble(t.out, float64(v))
 	case opLongToFloat:
 		v := t.readLong()
-		t.out = appendFloat32(t.out, float32(v))
+		t.out = resolveAppendFloat(t.out, float32(v))
 	case opLongToDouble:
 		v := t.readLong()
-		t.out = appendFloat64(t.out, float64(v))
+		t.out = resolveAppendDouble(t.out, float64(v))
 	case opFloat:
 		t.out = append(t.out, t.take(4)...)
 	case opDouble:
 		t.out = append(t.out, t.take(8)...)
 	case opFloatToDouble:
 		if b := t.take(4); t.err == nil {
-			t.out = appendFloat64(t.out, float64(math.Float32frombits(binary.LittleEndian.Uint32(b))))
+			t.out = resolveAppendDouble(t.out, float64(math.Float32frombits(binary.LittleEndian.Uint32(b))))
 		}
 	case opString, opBytes:
 		b := t.readBytes()
@@ -199,26 +199,26 @@ func (t *resolver) run(o *op) {
 			return
 		}
 		if o.kind == opString && !utf8.Valid(b) {
-			t.failWith(errBadUTF8)
+			t.failWith(errResolveBadUTF8)
 			return
 		}
-		t.out = append(appendVarint(t.out, int64(len(b))), b...)
+		t.out = append(resolveAppendLong(t.out, int64(len(b))), b...)
 	case opFixed:
 		t.out = append(t.out, t.take(o.n)...)
 	case opEnum:
-		if i := t.readIndex(len(o.enum), errEnumIndex); t.err == nil {
-			t.out = appendVarint(t.out, int64(o.enum[i]))
+		if i := t.readIndex(len(o.enum), errResolveEnumIndex); t.err == nil {
+			t.out = resolveAppendLong(t.out, int64(o.enum[i]))
 		}
 	case opArray, opMap, skipArray, skipMap:
 		t.blocks(o)
 	case opRecord, skipRecord:
 		t.runRecord(o)
 	case opUnion, skipUnion:
-		if i := t.readIndex(len(o.branches), errUnionIndex); t.err == nil {
+		if i := t.readIndex(len(o.branches), errResolveUnionIndex); t.err == nil {
 			t.run(o.branches[i])
 		}
 	case opBranch:
-		t.out = appendVarint(t.out, int64(o.n))
+		t.out = resolveAppendLong(t.out, int64(o.n))
 		t.run(o.sub)
 	case opDecimal:
 		t.decimal(o)
@@ -227,7 +227,7 @@ func (t *resolver) run(o *op) {
 	case skipVarint:
 		t.readLong()
 	case skipEnum:
-		t.readIndex(o.n, errEnumIndex)
+		t.readIndex(o.n, errResolveEnumIndex)
 	case skipBytes:
 		t.readBytes()
 	}
@@ -250,7 +250,7 @@ func (t *resolver) blocks(o *op) {
 		size := int64(-1)
 		if n < 0 {
 			if n == math.MinInt64 {
-				t.failWith(errBlockCount)
+				t.failWith(errResolveBlockCount)
 				return
 			}
 			n = -n
@@ -258,7 +258,7 @@ func (t *resolver) blocks(o *op) {
 				return
 			}
 			if size < 0 {
-				t.failWith(errBlockSize)
+				t.failWith(errResolveBlockSize)
 				return
 			}
 			if size > int64(t.remaining()) {
@@ -270,11 +270,11 @@ func (t *resolver) blocks(o *op) {
 			break
 		}
 		if o.minItem > 0 && n > int64(t.remaining()/o.minItem) {
-			t.failWith(errBlockTooLarge)
+			t.failWith(errResolveBlockTooLarge)
 			return
 		}
 		if n > int64(t.maxItems-total) {
-			t.failWith(errItemLimit)
+			t.failWith(errResolveItemLimit)
 			return
 		}
 		if o.minItem == 0 {
@@ -282,7 +282,7 @@ func (t *resolver) blocks(o *op) {
 			// bounded by the body's size: bound them per value, so that
 			// many such arrays cannot make a small body take long.
 			if n > int64(t.maxItems-t.emptyItems) {
-				t.failWith(errItemLimit)
+				t.failWith(errResolveItemLimit)
 				return
 			}
 			t.emptyItems += int(n)
@@ -294,7 +294,7 @@ func (t *resolver) blocks(o *op) {
 			continue
 		}
 		if emit {
-			t.out = appendVarint(t.out, n)
+			t.out = resolveAppendLong(t.out, n)
 		}
 		start := t.pos
 		for i := int64(0); i < n && t.err == nil; i++ {
@@ -302,16 +302,16 @@ func (t *resolver) blocks(o *op) {
 				key := t.readBytes()
 				if emit && t.err == nil {
 					if !utf8.Valid(key) {
-						t.failWith(errBadUTF8)
+						t.failWith(errResolveBadUTF8)
 						return
 					}
-					t.out = append(appendVarint(t.out, int64(len(key))), key...)
+					t.out = append(resolveAppendLong(t.out, int64(len(key))), key...)
 				}
 			}
 			t.run(o.sub)
 		}
 		if size >= 0 && t.err == nil && int64(t.pos-start) != size {
-			t.failWith(errBlockSize)
+			t.failWith(errResolveBlockSize)
 		}
 	}
 	if emit {
@@ -320,8 +320,8 @@ func (t *resolver) blocks(o *op) {
 }
 
 func (t *resolver) runRecord(o *op) {
-	if t.depth >= maxDepth {
-		t.failWith(errTooDeep)
+	if t.depth >= maxResolveDepth {
+		t.failWith(errResolveTooDeep)
 		return
 	}
 	t.depth++
@@ -411,7 +411,7 @@ func (t *resolver) decimal(o *op) {
 			t.refuseDecimal(o, b, fractionReason(d))
 			return
 		}
-		q, m := new(big.Int).QuoRem(n, pow10Big(-diff), new(big.Int))
+		q, m := new(big.Int).QuoRem(n, resolvePow10Big(-diff), new(big.Int))
 		if m.Sign() != 0 {
 			t.refuseDecimal(o, b, fractionReason(d))
 			return
@@ -423,9 +423,9 @@ func (t *resolver) decimal(o *op) {
 			t.refuseDecimal(o, b, integerReason(d))
 			return
 		}
-		n.Mul(n, pow10Big(diff))
+		n.Mul(n, resolvePow10Big(diff))
 	}
-	if new(big.Int).Abs(n).Cmp(pow10Big(d.readerPrecision)) >= 0 {
+	if new(big.Int).Abs(n).Cmp(resolvePow10Big(d.readerPrecision)) >= 0 {
 		t.refuseDecimal(o, b, integerReason(d))
 		return
 	}
@@ -436,8 +436,8 @@ func (t *resolver) decimal(o *op) {
 	t.appendDecimal(o, 0, n)
 }
 
-// pow10 holds 10^0 .. 10^18.
-var pow10 = func() (p [19]int64) {
+// resolvePow10 holds 10^0 .. 10^18.
+var resolvePow10 = func() (p [19]int64) {
 	p[0] = 1
 	for i := 1; i < len(p); i++ {
 		p[i] = p[i-1] * 10
@@ -445,32 +445,32 @@ var pow10 = func() (p [19]int64) {
 	return p
 }()
 
-func pow10Big(n int) *big.Int { return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil) }
+func resolvePow10Big(n int) *big.Int { return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil) }
 
 // rescale64 returns v (at the writer's scale) at the reader's scale, or why
 // it cannot. The reader's precision is at most 18.
 func rescale64(v int64, d *decimalPlan) (int64, string) {
-	limit := pow10[d.readerPrecision] - 1
+	limit := resolvePow10[d.readerPrecision] - 1
 	switch diff := d.readerScale - d.writerScale; {
 	case diff < 0:
-		if -diff >= len(pow10) {
+		if -diff >= len(resolvePow10) {
 			if v != 0 {
 				return 0, fractionReason(d)
 			}
 		} else {
-			p := pow10[-diff]
+			p := resolvePow10[-diff]
 			if v%p != 0 {
 				return 0, fractionReason(d)
 			}
 			v /= p
 		}
 	case diff > 0:
-		if diff >= len(pow10) || v > limit/pow10[diff] || v < -(limit/pow10[diff]) {
+		if diff >= len(resolvePow10) || v > limit/resolvePow10[diff] || v < -(limit/resolvePow10[diff]) {
 			if v != 0 {
 				return 0, integerReason(d)
 			}
 		} else {
-			v *= pow10[diff]
+			v *= resolvePow10[diff]
 		}
 	}
 	if v > limit || v < -limit {
@@ -493,12 +493,12 @@ func (t *resolver) appendDecimal(o *op, v int64, big *big.Int) {
 	var buf [9]byte
 	var minimal []byte
 	if big == nil {
-		minimal = appendUnscaled(buf[:0], v)
+		minimal = appendMinimalUnscaled(buf[:0], v)
 	} else {
-		minimal = twosComplement(big)
+		minimal = minimalTwosComplement(big)
 	}
 	if o.dec.readerFixed == 0 {
-		t.out = append(appendVarint(t.out, int64(len(minimal))), minimal...)
+		t.out = append(resolveAppendLong(t.out, int64(len(minimal))), minimal...)
 		return
 	}
 	if len(minimal) > o.dec.readerFixed {
@@ -515,9 +515,9 @@ func (t *resolver) appendDecimal(o *op, v int64, big *big.Int) {
 	t.out = append(t.out, minimal...)
 }
 
-// appendUnscaled appends v as the minimal big-endian two's complement
+// appendMinimalUnscaled appends v as the minimal big-endian two's complement
 // bytes (Java's BigInteger.toByteArray): at least one byte.
-func appendUnscaled(dst []byte, v int64) []byte {
+func appendMinimalUnscaled(dst []byte, v int64) []byte {
 	var buf [8]byte
 	binary.BigEndian.PutUint64(buf[:], uint64(v))
 	i := 0
@@ -527,8 +527,8 @@ func appendUnscaled(dst []byte, v int64) []byte {
 	return append(dst, buf[i:]...)
 }
 
-// twosComplement returns n as minimal big-endian two's complement bytes.
-func twosComplement(n *big.Int) []byte {
+// minimalTwosComplement returns n as minimal big-endian two's complement bytes.
+func minimalTwosComplement(n *big.Int) []byte {
 	if n.Sign() >= 0 {
 		b := n.Bytes()
 		if len(b) == 0 || b[0]&0x80 != 0 {
@@ -556,7 +556,7 @@ func (t *resolver) refuseDecimal(o *op, unscaled []byte, reason string) {
 		if len(unscaled) > 0 && unscaled[0]&0x80 != 0 {
 			n.Sub(n, new(big.Int).Lsh(big.NewInt(1), uint(len(unscaled))*8))
 		}
-		text = formatUnscaled(n, o.dec.writerScale)
+		text = formatUnscaledText(n, o.dec.writerScale)
 	}
 	if t.err == nil {
 		t.err = &DecimalError{Text: text, Reason: reason, Record: t.record, Field: o.path}
@@ -564,9 +564,9 @@ func (t *resolver) refuseDecimal(o *op, unscaled []byte, reason string) {
 	t.pos = len(t.in)
 }
 
-// formatUnscaled writes n × 10^-scale as decimal text with every fraction
+// formatUnscaledText writes n × 10^-scale as decimal text with every fraction
 // digit ("12.345678", "-0.010").
-func formatUnscaled(n *big.Int, scale int) string {
+func formatUnscaledText(n *big.Int, scale int) string {
 	s := new(big.Int).Abs(n).String()
 	if scale > 0 {
 		if len(s) <= scale {

@@ -445,7 +445,9 @@ var resolvePow10 = func() (p [19]int64) {
 	return p
 }()
 
-func resolvePow10Big(n int) *big.Int { return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil) }
+func resolvePow10Big(n int) *big.Int {
+	return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil)
+}
 
 // rescale64 returns v (at the writer's scale) at the reader's scale, or why
 // it cannot. The reader's precision is at most 18.

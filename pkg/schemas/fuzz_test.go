@@ -155,7 +155,7 @@ func FuzzDecodeForeign(f *testing.F) {
 			require.NoError(t, err)
 			back := schemas.DescriptorOf(r).New()
 			require.NoError(t, serde.Decode(t.Context(), b, back))
-			require.Equal(t, asJSON(t, r), asJSON(t, back))
+			require.Equal(t, r, back)
 		}
 	})
 }

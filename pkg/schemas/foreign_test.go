@@ -26,6 +26,7 @@ import (
 type foreignSpec struct {
 	scale, precision int
 	fixed            bool // decimals as fixed(9) instead of bytes
+	decimalsOnly     bool // change the decimals only
 }
 
 // foreignSchema is a derived writer schema and what was changed.
@@ -62,11 +63,16 @@ func deriveForeign(t testing.TB, d *schemas.Descriptor, spec foreignSpec) *forei
 			case "array":
 				v["items"] = walk(v["items"])
 			case "enum":
-				slices.Reverse(v["symbols"].([]any))
+				if !spec.decimalsOnly {
+					slices.Reverse(v["symbols"].([]any))
+				}
 			case "record":
 				fields := v["fields"].([]any)
 				for _, f := range fields {
 					f.(map[string]any)["type"] = walk(f.(map[string]any)["type"])
+				}
+				if spec.decimalsOnly {
+					break
 				}
 				// Remove the last optional field.
 				for i := len(fields) - 1; i >= 0; i-- {

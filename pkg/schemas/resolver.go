@@ -49,14 +49,17 @@ func (t *resolver) resolve(p *plan, body []byte, record string) ([]byte, error) 
 	if cap(t.out) > maxResolverOut {
 		t.out = nil
 	}
-	t.out = t.out[:0]
 	t.spans = t.spans[:0]
-	t.run(p.root)
+	// out is threaded through the calls rather than kept in t: appending
+	// to a field of a heap object costs a write barrier while the garbage
+	// collector runs.
+	out := t.run(p.root, t.out[:0])
+	t.out = out
 	if t.err == nil && t.pos < len(t.in) {
 		t.err = errResolveTrailing
 	}
 	t.in = nil
-	return t.out, t.err
+	return out, t.err
 }
 
 // failWith records the first error and moves to the end of the input, so
@@ -83,6 +86,11 @@ func (t *resolver) take(n int) []byte {
 
 // readLong reads a zig-zag varint of at most 10 bytes.
 func (t *resolver) readLong() int64 {
+	if t.pos < len(t.in) && t.in[t.pos] < 0x80 {
+		b := t.in[t.pos]
+		t.pos++
+		return int64(b>>1) ^ -int64(b&1)
+	}
 	var v uint64
 	for i := 0; i < 10; i++ {
 		if t.pos >= len(t.in) {
@@ -152,9 +160,9 @@ func resolveAppendDouble(dst []byte, f float64) []byte {
 	return binary.LittleEndian.AppendUint64(dst, math.Float64bits(f))
 }
 
-func (t *resolver) run(o *op) {
+func (t *resolver) run(o *op, out []byte) []byte {
 	if t.err != nil {
-		return
+		return out
 	}
 	switch o.kind {
 	case opNull, skipNone:
@@ -163,65 +171,65 @@ func (t *resolver) run(o *op) {
 		if t.err == nil {
 			if b[0] > 1 {
 				t.failWith(errResolveBadBool)
-				return
+				return out
 			}
-			t.out = append(t.out, b[0])
+			out = append(out, b[0])
 		}
 	case opInt, opIntToLong:
 		v := t.readInt()
-		t.out = resolveAppendLong(t.out, int64(v))
+		out = resolveAppendLong(out, int64(v))
 	case opLong:
 		v := t.readLong()
-		t.out = resolveAppendLong(t.out, v)
+		out = resolveAppendLong(out, v)
 	case opIntToFloat:
 		v := t.readInt()
-		t.out = resolveAppendFloat(t.out, float32(v))
+		out = resolveAppendFloat(out, float32(v))
 	case opIntToDouble:
 		v := t.readInt()
-		t.out = resolveAppendDouble(t.out, float64(v))
+		out = resolveAppendDouble(out, float64(v))
 	case opLongToFloat:
 		v := t.readLong()
-		t.out = resolveAppendFloat(t.out, float32(v))
+		out = resolveAppendFloat(out, float32(v))
 	case opLongToDouble:
 		v := t.readLong()
-		t.out = resolveAppendDouble(t.out, float64(v))
+		out = resolveAppendDouble(out, float64(v))
 	case opFloat:
-		t.out = append(t.out, t.take(4)...)
+		out = append(out, t.take(4)...)
 	case opDouble:
-		t.out = append(t.out, t.take(8)...)
+		out = append(out, t.take(8)...)
 	case opFloatToDouble:
 		if b := t.take(4); t.err == nil {
-			t.out = resolveAppendDouble(t.out, float64(math.Float32frombits(binary.LittleEndian.Uint32(b))))
+			out = resolveAppendDouble(out, float64(math.Float32frombits(binary.LittleEndian.Uint32(b))))
 		}
 	case opString, opBytes:
 		b := t.readBytes()
 		if t.err != nil {
-			return
+			return out
 		}
 		if o.kind == opString && !utf8.Valid(b) {
 			t.failWith(errResolveBadUTF8)
-			return
+			return out
 		}
-		t.out = append(resolveAppendLong(t.out, int64(len(b))), b...)
+		out = append(resolveAppendLong(out, int64(len(b))), b...)
 	case opFixed:
-		t.out = append(t.out, t.take(o.n)...)
+		out = append(out, t.take(o.n)...)
 	case opEnum:
 		if i := t.readIndex(len(o.enum), errResolveEnumIndex); t.err == nil {
-			t.out = resolveAppendLong(t.out, int64(o.enum[i]))
+			out = resolveAppendLong(out, int64(o.enum[i]))
 		}
 	case opArray, opMap, skipArray, skipMap:
-		t.blocks(o)
+		out = t.blocks(o, out)
 	case opRecord, skipRecord:
-		t.runRecord(o)
+		out = t.runRecord(o, out)
 	case opUnion, skipUnion:
 		if i := t.readIndex(len(o.branches), errResolveUnionIndex); t.err == nil {
-			t.run(o.branches[i])
+			out = t.run(o.branches[i], out)
 		}
 	case opBranch:
-		t.out = resolveAppendLong(t.out, int64(o.n))
-		t.run(o.sub)
+		out = resolveAppendLong(out, int64(o.n))
+		out = t.run(o.sub, out)
 	case opDecimal:
-		t.decimal(o)
+		out = t.decimal(o, out)
 	case skipN:
 		t.take(o.n)
 	case skipVarint:
@@ -231,6 +239,7 @@ func (t *resolver) run(o *op) {
 	case skipBytes:
 		t.readBytes()
 	}
+	return out
 }
 
 // blocks reads an array or a map: blocks of a count (negative when a byte
@@ -238,32 +247,32 @@ func (t *resolver) run(o *op) {
 // checked against the bytes that remain and against Config.MaxItems before
 // any item is read; what is written is one positive-count block per block
 // read, then the terminating zero.
-func (t *resolver) blocks(o *op) {
+func (t *resolver) blocks(o *op, out []byte) []byte {
 	emit := o.kind == opArray || o.kind == opMap
 	isMap := o.kind == opMap || o.kind == skipMap
 	total := 0
 	for t.err == nil {
 		n := t.readLong()
 		if t.err != nil {
-			return
+			return out
 		}
 		size := int64(-1)
 		if n < 0 {
 			if n == math.MinInt64 {
 				t.failWith(errResolveBlockCount)
-				return
+				return out
 			}
 			n = -n
 			if size = t.readLong(); t.err != nil {
-				return
+				return out
 			}
 			if size < 0 {
 				t.failWith(errResolveBlockSize)
-				return
+				return out
 			}
 			if size > int64(t.remaining()) {
 				t.failWith(io.ErrUnexpectedEOF)
-				return
+				return out
 			}
 		}
 		if n == 0 {
@@ -271,11 +280,11 @@ func (t *resolver) blocks(o *op) {
 		}
 		if o.minItem > 0 && n > int64(t.remaining()/o.minItem) {
 			t.failWith(errResolveBlockTooLarge)
-			return
+			return out
 		}
 		if n > int64(t.maxItems-total) {
 			t.failWith(errResolveItemLimit)
-			return
+			return out
 		}
 		if o.minItem == 0 {
 			// Items that may take no bytes (nulls, empty records) are not
@@ -283,7 +292,7 @@ func (t *resolver) blocks(o *op) {
 			// many such arrays cannot make a small body take long.
 			if n > int64(t.maxItems-t.emptyItems) {
 				t.failWith(errResolveItemLimit)
-				return
+				return out
 			}
 			t.emptyItems += int(n)
 		}
@@ -294,7 +303,7 @@ func (t *resolver) blocks(o *op) {
 			continue
 		}
 		if emit {
-			t.out = resolveAppendLong(t.out, n)
+			out = resolveAppendLong(out, n)
 		}
 		start := t.pos
 		for i := int64(0); i < n && t.err == nil; i++ {
@@ -303,41 +312,42 @@ func (t *resolver) blocks(o *op) {
 				if emit && t.err == nil {
 					if !utf8.Valid(key) {
 						t.failWith(errResolveBadUTF8)
-						return
+						return out
 					}
-					t.out = append(resolveAppendLong(t.out, int64(len(key))), key...)
+					out = append(resolveAppendLong(out, int64(len(key))), key...)
 				}
 			}
-			t.run(o.sub)
+			out = t.run(o.sub, out)
 		}
 		if size >= 0 && t.err == nil && int64(t.pos-start) != size {
 			t.failWith(errResolveBlockSize)
 		}
 	}
 	if emit {
-		t.out = append(t.out, 0)
+		out = append(out, 0)
 	}
+	return out
 }
 
-func (t *resolver) runRecord(o *op) {
+func (t *resolver) runRecord(o *op, out []byte) []byte {
 	if t.depth >= maxResolveDepth {
 		t.failWith(errResolveTooDeep)
-		return
+		return out
 	}
 	t.depth++
 	if !o.reorder {
 		for i := range o.fields {
 			f := &o.fields[i]
-			t.out = append(t.out, f.pre...)
-			t.run(f.op)
+			out = append(out, f.pre...)
+			out = t.run(f.op, out)
 		}
-		t.out = append(t.out, o.tail...)
+		out = append(out, o.tail...)
 		t.depth--
-		return
+		return out
 	}
 	// The writer's fields come in another order than the reader's: read
 	// them where they are, note where each landed, then put them in order.
-	base, sp := len(t.out), len(t.spans)
+	base, sp := len(out), len(t.spans)
 	t.spans = slices.Grow(t.spans, o.nFields)[:sp+o.nFields]
 	spans := t.spans[sp:]
 	for _, d := range o.defaults {
@@ -345,10 +355,10 @@ func (t *resolver) runRecord(o *op) {
 	}
 	for i := range o.fields {
 		f := &o.fields[i]
-		start := len(t.out)
-		t.run(f.op)
+		start := len(out)
+		out = t.run(f.op, out)
 		if f.reader >= 0 {
-			spans[f.reader] = span{start: start, end: len(t.out)}
+			spans[f.reader] = span{start: start, end: len(out)}
 		}
 	}
 	if t.err == nil {
@@ -357,20 +367,21 @@ func (t *resolver) runRecord(o *op) {
 			if s.def != nil {
 				t.scratch = append(t.scratch, s.def...)
 			} else {
-				t.scratch = append(t.scratch, t.out[s.start:s.end]...)
+				t.scratch = append(t.scratch, out[s.start:s.end]...)
 			}
 		}
-		t.out = append(t.out[:base], t.scratch...)
+		out = append(out[:base], t.scratch...)
 	}
 	t.spans = t.spans[:sp]
 	t.depth--
+	return out
 }
 
 // decimal reads a writer decimal (bytes or fixed: the unscaled value, big
 // endian two's complement) and writes it at the reader's scale, or fails
 // with a *DecimalError naming the field when that cannot be done exactly
 // or the value has more digits than the reader's precision.
-func (t *resolver) decimal(o *op) {
+func (t *resolver) decimal(o *op, out []byte) []byte {
 	d := &o.dec
 	var b []byte
 	if d.writerFixed > 0 {
@@ -379,7 +390,7 @@ func (t *resolver) decimal(o *op) {
 		b = t.readBytes()
 	}
 	if t.err != nil {
-		return
+		return out
 	}
 	if len(b) <= 8 && d.readerPrecision <= 18 {
 		v := int64(0)
@@ -392,9 +403,9 @@ func (t *resolver) decimal(o *op) {
 		if r, reason := rescale64(v, d); reason != "" {
 			t.refuseDecimal(o, b, reason)
 		} else {
-			t.appendDecimal(o, r, nil)
+			out = t.appendDecimal(o, out, r, nil)
 		}
-		return
+		return out
 	}
 	n := new(big.Int).SetBytes(b)
 	if len(b) > 0 && b[0]&0x80 != 0 {
@@ -409,31 +420,32 @@ func (t *resolver) decimal(o *op) {
 		// Exact only if 10^-diff divides n, which needs |n| ≥ 10^-diff.
 		if float64(n.BitLen()) < float64(-diff)*math.Log2(10) {
 			t.refuseDecimal(o, b, fractionReason(d))
-			return
+			return out
 		}
 		q, m := new(big.Int).QuoRem(n, resolvePow10Big(-diff), new(big.Int))
 		if m.Sign() != 0 {
 			t.refuseDecimal(o, b, fractionReason(d))
-			return
+			return out
 		}
 		n = q
 	case diff > 0:
 		// |n| × 10^diff ≥ 10^diff: past the precision when diff reaches it.
 		if diff >= d.readerPrecision {
 			t.refuseDecimal(o, b, integerReason(d))
-			return
+			return out
 		}
 		n.Mul(n, resolvePow10Big(diff))
 	}
 	if new(big.Int).Abs(n).Cmp(resolvePow10Big(d.readerPrecision)) >= 0 {
 		t.refuseDecimal(o, b, integerReason(d))
-		return
+		return out
 	}
 	if n.IsInt64() {
-		t.appendDecimal(o, n.Int64(), nil)
-		return
+		out = t.appendDecimal(o, out, n.Int64(), nil)
+		return out
 	}
-	t.appendDecimal(o, 0, n)
+	out = t.appendDecimal(o, out, 0, n)
+	return out
 }
 
 // resolvePow10 holds 10^0 .. 10^18.
@@ -491,7 +503,7 @@ func integerReason(d *decimalPlan) string {
 
 // appendDecimal writes an unscaled value (v, or big when it does not fit
 // 64 bits) as the reader's bytes or fixed.
-func (t *resolver) appendDecimal(o *op, v int64, big *big.Int) {
+func (t *resolver) appendDecimal(o *op, out []byte, v int64, big *big.Int) []byte {
 	var buf [9]byte
 	var minimal []byte
 	if big == nil {
@@ -500,21 +512,22 @@ func (t *resolver) appendDecimal(o *op, v int64, big *big.Int) {
 		minimal = minimalTwosComplement(big)
 	}
 	if o.dec.readerFixed == 0 {
-		t.out = append(resolveAppendLong(t.out, int64(len(minimal))), minimal...)
-		return
+		out = append(resolveAppendLong(out, int64(len(minimal))), minimal...)
+		return out
 	}
 	if len(minimal) > o.dec.readerFixed {
 		t.refuseDecimal(o, nil, integerReason(&o.dec))
-		return
+		return out
 	}
 	pad := byte(0)
 	if minimal[0]&0x80 != 0 {
 		pad = 0xFF
 	}
 	for range o.dec.readerFixed - len(minimal) {
-		t.out = append(t.out, pad)
+		out = append(out, pad)
 	}
-	t.out = append(t.out, minimal...)
+	out = append(out, minimal...)
+	return out
 }
 
 // appendMinimalUnscaled appends v as the minimal big-endian two's complement

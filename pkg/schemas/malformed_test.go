@@ -154,6 +154,16 @@ func TestMalformedUnderForeignWriter(t *testing.T) {
 			input{d.Kind.String() + "/" + d.Name + "/truncated", nothing, rest[:len(rest)-1], true},
 		)
 
+		if d == schemas.Result {
+			// The outcome enum, after commandId "c-1", correlationId
+			// "corr-1" and commandType "ship": index 5 of 3 symbols.
+			const at = (1 + 3) + (1 + 1 + 6) + (1 + 4)
+			require.Equal(t, byte(2), rest[at], "the fixture's outcome is rejected (index 1)")
+			badEnum := slices.Clone(rest)
+			badEnum[at] = 10
+			inputs = append(inputs, input{"result/results/outcome: enum index past the symbols", nothing, badEnum, false})
+		}
+
 		// The reader's own array, first in the writer's field order.
 		text, prefix, path, ok := arrayFirst(t, d)
 		if !ok {

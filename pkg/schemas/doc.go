@@ -49,19 +49,29 @@
 // order.items[2].cost. Values written with this build's own schemas (the
 // common case) are read by decoders generated the same way; both are
 // checked against hamba/avro's reflective codec by the tests. Values
-// written with any other registered version go through hamba/avro's schema
-// resolution. A consumer on a hot path may
+// written with any other registered version of a record, whoever wrote it,
+// are first resolved into our schema's encoding by a plan compiled once per
+// writer schema id (resolve.go), then read by the same decoders: fields
+// added with defaults, removed or reordered; numeric and string/bytes
+// promotions; unions and enums resolved. A decimal written with another
+// scale or precision is rescaled when that is exact and otherwise refused
+// with a *DecimalError naming the field, so an amount is never read wrong;
+// a timestamp or date is only read from the same logical type. hamba/avro's
+// decoder never sees a foreign writer's bytes: every length and block count
+// is checked before it is used, and any malformed body gives the same
+// *MalformedError whichever schema wrote it. A consumer on a hot path may
 // decode into the same record again and again: Decode then reuses its
 // nested records, slices and nullable fields instead of allocating them.
 //
 // # Compatibility
 //
 // Serde.Register and Serde.Check compare each schema with the latest version
-// the registry holds, locally with hamba/avro's schema compatibility (test
-// registries such as srfake answer "compatible" to everything), and refuse an
-// incompatible schema with an IncompatibleError that names the subject and
-// the field. A registry that answers 409 to a registration is refused the
-// same way.
+// the registry holds, locally (test registries such as srfake answer
+// "compatible" to everything), by compiling the same resolution plan that
+// decoding uses: the check and the decoding cannot disagree. An
+// incompatible schema is refused with an IncompatibleError that names the
+// subject and the field. A registry that answers 409 to a registration is
+// refused the same way.
 //
 // # Generated code
 //

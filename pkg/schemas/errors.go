@@ -91,12 +91,16 @@ func (e *UnknownSchemaError) Is(target error) bool { return target == ErrUnknown
 // Unwrap returns the registry's error.
 func (e *UnknownSchemaError) Unwrap() error { return e.Err }
 
-// MalformedError is returned when an Avro body does not decode. It matches
+// MalformedError is returned when an Avro body does not decode with its
+// writer schema: a length or block count out of range (negative, past the
+// end of the body, over Config.MaxBytes or Config.MaxItems), a union or enum
+// index out of range, a string that is not UTF-8, bytes left over after the
+// record. It is the same error whichever schema wrote the value. It matches
 // ErrMalformed, or ErrTruncated when the body ends early.
 type MalformedError struct {
 	Record    string // full name of the record being decoded
 	Truncated bool
-	Err       error // hamba/avro's error
+	Err       error // what is wrong with the bytes
 }
 
 func (e *MalformedError) Error() string {
@@ -112,7 +116,7 @@ func (e *MalformedError) Is(target error) bool {
 	return target == ErrMalformed || (e.Truncated && target == ErrTruncated)
 }
 
-// Unwrap returns hamba/avro's error.
+// Unwrap returns what is wrong with the bytes.
 func (e *MalformedError) Unwrap() error { return e.Err }
 
 // IncompatibleError is returned when a schema cannot be registered because
@@ -127,7 +131,7 @@ type IncompatibleError struct {
 	Record   string
 	Field    string // path of the offending field, for example order.items[].cost
 	Reason   string
-	Err      error // hamba/avro's compatibility error or the registry's 409
+	Err      error // the resolution's error or the registry's 409
 }
 
 func (e *IncompatibleError) Error() string {
@@ -153,15 +157,31 @@ func (e *IncompatibleError) Is(target error) bool { return target == ErrIncompat
 // Unwrap returns the underlying compatibility or registry error.
 func (e *IncompatibleError) Unwrap() error { return e.Err }
 
-// DecimalError is returned by ParseDecimal and DecimalFromRat. It matches
+// DecimalError is returned by ParseDecimal and DecimalFromRat for an amount
+// that does not fit decimal(18,4), and by decoding for a value written under
+// a foreign writer schema whose decimal cannot be held exactly by the
+// record's field: more fraction digits than its scale (12.345678 cannot be
+// read as a decimal(18,4); 12.990000 can, and reads as 12.99) or more
+// digits than its precision. Decoding never rounds. It matches
 // ErrInvalidDecimal.
 type DecimalError struct {
-	Text   string
+	Text   string // the amount as written, with the writer's scale
 	Reason string
+	// Record and Field are set when decoding: the record's full name and
+	// the path of the field, for example order.items[].cost.
+	Record string
+	Field  string
 }
 
 func (e *DecimalError) Error() string {
-	return fmt.Sprintf("schemas: invalid decimal %q: %s (money is decimal(%d,%d))", e.Text, e.Reason, DecimalPrecision, DecimalScale)
+	where := ""
+	if e.Field != "" {
+		where = " in field " + e.Field
+		if e.Record != "" {
+			where += " of " + e.Record
+		}
+	}
+	return fmt.Sprintf("schemas: invalid decimal %q%s: %s (money is decimal(%d,%d))", e.Text, where, e.Reason, DecimalPrecision, DecimalScale)
 }
 
 // Is reports whether target is ErrInvalidDecimal.

@@ -177,12 +177,23 @@ func TestIncompatibleSchemaIsRefused(t *testing.T) {
 			wantField: "order.orderId", wantReason: "without a default",
 		},
 		{
-			name: "decimal scale changed", path: "order.items.cost",
+			// A decimal of another scale is compatible (each value is
+			// rescaled exactly or refused: TestForeignWriters), but plain
+			// bytes say nothing about the scale.
+			name: "registered version has plain bytes where we read a decimal", path: "order.items.cost",
 			edit: func(f map[string]any) bool {
-				f["type"].([]any)[1].(map[string]any)["scale"] = 2
+				f["type"].([]any)[1] = "bytes"
 				return true
 			},
-			wantField: "order.items[].cost", wantReason: "decimal",
+			wantField: "order.items[].cost", wantReason: "decimal(18,4) cannot be read from bytes",
+		},
+		{
+			name: "timestamp unit changed", path: "order.createdAt",
+			edit: func(f map[string]any) bool {
+				f["type"].([]any)[1].(map[string]any)["logicalType"] = "timestamp-micros"
+				return true
+			},
+			wantField: "order.createdAt", wantReason: "timestamp-millis cannot be read from a timestamp-micros",
 		},
 		{
 			name: "array of records became strings", path: "order.items",

@@ -21,8 +21,8 @@ import (
 // string and Decimal of the record points into (as hamba/avro's string slab
 // does), and take the targets of pointer fields from small arenas. They
 // apply the same limits (Config.MaxBytes, Config.MaxItems) and refuse what
-// hamba/avro refuses. Values from any other writer schema go through
-// hamba/avro's schema resolution as before.
+// hamba/avro refuses. Values from any other writer schema are first
+// resolved into our schema's encoding (resolve.go), then read here too.
 //
 // The per-record decoders are generated from the schemas by
 // internal/avrogen (avrodecode_gen.go, in the field order of the .avsc
@@ -60,7 +60,7 @@ var (
 // hands out (strings, Decimals, pointer targets) belong to the record they
 // were decoded into and are never written again.
 type decoder struct {
-	r *avro.Reader // hamba/avro's, for values that need schema resolution
+	r *avro.Reader // hamba/avro's reflective reader, for Serde.DecodeReflect
 
 	buf      []byte // the body being decoded: a copy in slab
 	pos      int

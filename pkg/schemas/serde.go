@@ -107,6 +107,9 @@ type Config struct {
 	// MaxBytes bounds every decoded string or bytes value (default 1 MiB),
 	// and MaxItems every decoded array (default 100,000 elements), so that a
 	// corrupted length cannot make the decoder allocate without limit.
+	// Under a foreign writer schema, MaxItems also bounds, per value, the
+	// array and map items whose type may take no bytes (nulls, empty
+	// records), which the body's size does not.
 	MaxBytes int
 	MaxItems int
 }
@@ -174,13 +177,13 @@ type entry struct {
 }
 
 // writer is a writer schema seen while decoding, cached by schema id (or
-// fingerprint): the record it writes and the schema to decode it with
-// (resolved into our reader schema when the two differ).
+// fingerprint): the record it writes and, when its schema is not the
+// record's own, the plan that resolves its values into our reader schema.
 type writer struct {
-	entry  *entry
-	schema avro.Schema // nil when the writer's record is not in the contract
-	name   string      // full name of the writer's record
-	err    error       // a permanent error for this writer (incompatible)
+	entry *entry // nil when the writer's record is not in the contract
+	plan  *plan  // nil for our own schema
+	name  string // full name of the writer's record
+	err   error  // a permanent error for this writer (incompatible)
 }
 
 // Serde encodes and decodes the contract's records. It is safe for
@@ -191,7 +194,6 @@ type Serde struct {
 	cfg    Config
 	api    avro.API
 	client *registry.Client
-	compat *avro.SchemaCompatibility
 
 	entries []*entry
 	byDesc  map[*Descriptor]*entry
@@ -200,6 +202,7 @@ type Serde struct {
 	writers   sync.Map // uint32 schema id or uint64 fingerprint -> *writer
 	fetchMu   sync.Mutex
 	decoders  sync.Pool // *decoder
+	resolvers sync.Pool // *resolver
 	registers sync.Mutex
 }
 
@@ -218,7 +221,6 @@ func NewSerde(cfg Config) (*Serde, error) {
 			MaxSliceAllocSize:    cfg.MaxItems,
 			UnionResolutionError: true,
 		}.Freeze(),
-		compat: avro.NewSchemaCompatibility(),
 		byDesc: make(map[*Descriptor]*entry, len(cfg.Records)),
 		byName: make(map[string]*entry, len(cfg.Records)),
 	}
@@ -260,7 +262,7 @@ func NewSerde(cfg Config) (*Serde, error) {
 				hdr := appendSingleObjectHeader(nil, fingerprint)
 				e.header.Store(&hdr)
 			}
-			s.writers.Store(fingerprint, &writer{entry: e, schema: d.Schema, name: d.RecordName})
+			s.writers.Store(fingerprint, &writer{entry: e, name: d.RecordName})
 		}
 		if e.configured {
 			s.entries = append(s.entries, e)
@@ -275,6 +277,7 @@ func NewSerde(cfg Config) (*Serde, error) {
 			maxItems: cfg.MaxItems,
 		}
 	}
+	s.resolvers.New = func() any { return &resolver{maxBytes: cfg.MaxBytes, maxItems: cfg.MaxItems} }
 	return s, nil
 }
 
@@ -352,15 +355,20 @@ func (s *Serde) register(ctx context.Context, e *entry) error {
 	e.header.Store(&hdr)
 	// The registered schema is our own: decoding values with this id needs
 	// no registry call and no resolution.
-	s.writers.Store(uint32(id), &writer{entry: e, schema: e.desc.Schema, name: e.desc.RecordName})
+	s.writers.Store(uint32(id), &writer{entry: e, name: e.desc.RecordName})
 	return nil
 }
 
 // Check compares every configured record's schema with the latest version
 // registered under its subject, without registering anything: the schema
 // must be able to read data written with the registered one (BACKWARD). The
-// check runs locally with hamba/avro because a registry's own answer cannot
-// be relied on (test registries answer "compatible" to everything). A
+// check runs locally, because a registry's own answer cannot be relied on
+// (test registries answer "compatible" to everything), and it is the very
+// schema resolution Decode applies to values of the registered version: a
+// version the check accepts decodes, one it refuses is refused by Decode
+// with the same field and reason. A decimal of another scale or precision is
+// compatible (each value is rescaled exactly, or refused with a
+// *DecimalError); a decimal read from anything but a decimal is not. A
 // subject with no version passes. Failures are *IncompatibleError values,
 // one per subject, joined.
 func (s *Serde) Check(ctx context.Context) error {
@@ -384,7 +392,7 @@ func (s *Serde) check(ctx context.Context, e *entry) error {
 	if err != nil {
 		return fmt.Errorf("schemas: reading latest version of subject %q: %w", e.subject, err)
 	}
-	field, reason, err := checkCompatible(s.compat, e.desc.Schema, latest.Schema)
+	field, reason, err := checkCompatible(e.desc.Schema, latest.Schema)
 	if err != nil {
 		return &IncompatibleError{Subject: e.subject, Version: latest.Version, Field: field, Reason: reason, Err: err}
 	}
@@ -447,12 +455,20 @@ func (s *Serde) header(r Record) ([]byte, error) {
 
 // Decode decodes a framed value into r, whatever registered version of r's
 // schema wrote it: the writer schema is fetched from the registry once per
-// schema id (hence the context) and resolved into r's schema. Errors:
-// ErrBadMagic, ErrTruncated, *UnknownSchemaError, *WrongRecordError (the
-// value is another record), *MalformedError; a registry that cannot be
-// reached gives an error for which IsPermanent is false. Decode never
-// panics on arbitrary bytes, and bounds what it allocates by
-// Config.MaxBytes and Config.MaxItems.
+// schema id (hence the context) and resolved into r's schema by the Avro
+// rules (fields added with defaults, removed, reordered; numeric and
+// string/bytes promotions; unions; enums). A decimal written with another
+// scale or precision is rescaled when that is exact (12.990000 at scale 6
+// reads as 12.99) and otherwise refused with a *DecimalError naming the
+// field (12.345678 cannot be held at scale 4): Decode never rounds and
+// never misreads an amount. Errors: ErrBadMagic, ErrTruncated,
+// *UnknownSchemaError, *WrongRecordError (the value is another record),
+// *IncompatibleError (the writer schema cannot be read as r's: the same
+// verdict Check gives), *DecimalError, *MalformedError; a registry that
+// cannot be reached gives an error for which IsPermanent is false. Decode
+// never panics or crashes on arbitrary bytes under any writer schema (every
+// length and block count is checked before it is used), and bounds what it
+// allocates by Config.MaxBytes and Config.MaxItems.
 //
 // r may be a record an earlier Decode filled: a hot consumer that reuses
 // one record per goroutine saves the allocations of its nested records,
@@ -504,14 +520,29 @@ func (s *Serde) DecodeAny(ctx context.Context, data []byte) (Record, error) {
 }
 
 func (s *Serde) read(w *writer, body []byte, r Record, fast bool) error {
+	if w.plan != nil {
+		// A foreign writer schema: its bytes become our reader schema's
+		// first, validated on the way, so that one decoder fills records
+		// whatever wrote them.
+		t := s.resolvers.Get().(*resolver)
+		defer s.resolvers.Put(t)
+		resolved, err := t.resolve(w.plan, body, w.entry.desc.RecordName)
+		if err != nil {
+			var de *DecimalError
+			if errors.As(err, &de) {
+				return de
+			}
+			return &MalformedError{Record: w.name, Truncated: errors.Is(err, io.ErrUnexpectedEOF), Err: err}
+		}
+		body = resolved
+	}
 	d := s.decoders.Get().(*decoder)
 	defer s.decoders.Put(d)
 	var err error
-	// A value written with our own schema (the writer's schema is the very
-	// schema of the descriptor: registered by us, or fetched with an equal
-	// fingerprint) needs no resolution, and the hand-written decoder reads
-	// it without reflection.
-	if fd, ok := r.(fastDecoder); ok && fast && w.schema == w.entry.desc.Schema {
+	// The body is in our own schema's encoding (written with it, or
+	// resolved into it above): the generated decoder reads it without
+	// reflection.
+	if fd, ok := r.(fastDecoder); ok && fast {
 		d.reset(body)
 		fd.decodeAvro(d)
 		err = d.finish()
@@ -523,7 +554,7 @@ func (s *Serde) read(w *writer, body []byte, r Record, fast bool) error {
 		rd := d.r
 		rd.Reset(body)
 		rd.Error = nil
-		rd.ReadVal(w.schema, r)
+		rd.ReadVal(w.entry.desc.Schema, r)
 		err = rd.Error
 		if err == nil {
 			// Every byte must belong to the record: leftovers mean the value
@@ -597,15 +628,17 @@ func (s *Serde) fetchWriter(ctx context.Context, id uint32) (*writer, error) {
 	}
 	if e, ok := s.byName[w.name]; ok {
 		w.entry = e
-		if sch.Fingerprint() == e.desc.Schema.Fingerprint() {
-			w.schema = e.desc.Schema
-		} else {
-			resolved, err := s.compat.Resolve(e.desc.Schema, sch)
+		// Equal fingerprints (of the canonical forms, which keep logical
+		// types, precision and scale) mean our own schema: no resolution.
+		// Any other schema is read through a plan compiled once here; its
+		// compile error is the incompatibility Check would report.
+		if sch.Fingerprint() != e.desc.Schema.Fingerprint() {
+			p, err := compilePlan(e.desc.Schema, sch)
 			if err != nil {
-				field, reason, _ := checkCompatible(s.compat, e.desc.Schema, sch)
+				field, reason := incompatibility(err)
 				w.err = &IncompatibleError{SchemaID: int(id), Record: e.desc.RecordName, Field: field, Reason: reason, Err: err}
 			} else {
-				w.schema = resolved
+				w.plan = p
 			}
 		}
 	}

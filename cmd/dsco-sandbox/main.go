@@ -50,6 +50,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		rate500       = fs.Float64("rate-500", 0, "fault: probability of a 500")
 		rate503       = fs.Float64("rate-503", 0, "fault: probability of a 503")
 		rate429       = fs.Float64("rate-429", 0, "fault: probability of a 429")
+		rate502       = fs.Float64("rate-502", 0, "fault: probability of a 502 (nothing applied)")
+		rate504       = fs.Float64("rate-504", 0, "fault: probability of a 504 (nothing applied)")
+		rate500Appl   = fs.Float64("rate-500-applied", 0, "fault: probability of handling the call, then answering 500")
+		rate502Appl   = fs.Float64("rate-502-applied", 0, "fault: probability of handling the call, then answering 502")
+		rate504Appl   = fs.Float64("rate-504-applied", 0, "fault: probability of handling the call, then answering 504")
 		retryAfter    = fs.Duration("retry-after", time.Second, "fault: Retry-After sent with 429")
 		dropRate      = fs.Float64("drop-rate", 0, "fault: probability of closing the connection without a response")
 		faultOp       = fs.String("fault-op", dscotest.AllOperations, "operationId the fault flags apply to (* = all)")
@@ -69,7 +74,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		RetailerClientID: *retailerID, RetailerClientSecret: *retailerSec,
 		TokenTTL: *tokenTTL, FileTTL: *fileTTL, Retention: *retention, Seed: *seed, Logger: logger,
 	}
-	fault := dscotest.Fault{Latency: *latency, Rate500: *rate500, Rate503: *rate503, Rate429: *rate429,
+	fault := dscotest.Fault{Latency: *latency, Rate500: *rate500, Rate502: *rate502, Rate503: *rate503, Rate504: *rate504,
+		Rate429: *rate429, Rate500Applied: *rate500Appl, Rate502Applied: *rate502Appl, Rate504Applied: *rate504Appl,
 		RetryAfter: *retryAfter, DropRate: *dropRate}
 	if fault != (dscotest.Fault{RetryAfter: *retryAfter}) {
 		cfg.Faults = map[string]dscotest.Fault{*faultOp: fault}

@@ -65,6 +65,7 @@ func (s *Sandbox) handleSupplierCatalog(w http.ResponseWriter, r *http.Request, 
 	s.mu.Lock()
 	for _, c := range in {
 		s.upsertCatalog(c)
+		s.st.countApplied(req.op, c.SKU)
 	}
 	s.mu.Unlock()
 	finishBatch(w, len(in), nil)
@@ -126,6 +127,7 @@ func (s *Sandbox) handleRetailerCatalog(w http.ResponseWriter, r *http.Request, 
 			it.extra[k] = v
 		}
 		it.updated = s.now()
+		s.st.countApplied(req.op, c.SKU)
 		s.emit(ObjectCatalog, "catalog.attribution_updated", it.sku, it)
 	}
 	s.mu.Unlock()
@@ -171,6 +173,11 @@ func (s *Sandbox) handleInventory(w http.ResponseWriter, r *http.Request, req *r
 			continue
 		}
 		s.setInventory(it.SKU, it.WarehouseID, *it.Quantity)
+		wh := it.WarehouseID
+		if wh == "" {
+			wh = DefaultWarehouse
+		}
+		s.st.countApplied(req.op, InventoryKey(it.SKU, wh))
 	}
 	s.mu.Unlock()
 	finishBatch(w, len(in), errs)

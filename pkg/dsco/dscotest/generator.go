@@ -216,7 +216,7 @@ func (s *Sandbox) generateOrder(dropshipShare float64) (string, error) {
 	for {
 		o := s.gen.nextOrder(dropshipShare, s.now())
 		s.mu.Lock()
-		errs := s.applyOrders([]*order{o})
+		errs := s.applyOrders("", []*order{o})
 		s.mu.Unlock()
 		if len(errs) == 0 {
 			return o.id, nil

@@ -56,6 +56,9 @@ type state struct {
 	returnSeq  uint64
 	eventSeq   uint64
 	eventCount map[string]int64
+	// applied counts the write items applied, by operationId and item key
+	// (see Sandbox.Applied).
+	applied map[string]map[string]int64
 
 	history   map[string]*eventLog // per object type, for backfilling new streams
 	streams   map[string]*stream
@@ -76,11 +79,23 @@ func newState(seed int64) *state {
 		inventory:  make(map[string]*invItem),
 		invoices:   make(map[string]bool),
 		eventCount: make(map[string]int64),
+		applied:    make(map[string]map[string]int64),
 		history:    make(map[string]*eventLog),
 		streams:    make(map[string]*stream),
 		files:      make(map[string]*invFile),
 		instance:   fmt.Sprintf("%08x", uint32(seed)^uint32(time.Now().UnixNano())),
 	}
+}
+
+// countApplied records that one item of a write operation was applied to
+// key; callers hold s.mu for writing.
+func (st *state) countApplied(op, key string) {
+	m := st.applied[op]
+	if m == nil {
+		m = make(map[string]int64)
+		st.applied[op] = m
+	}
+	m[key]++
 }
 
 type order struct {

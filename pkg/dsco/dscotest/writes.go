@@ -129,7 +129,7 @@ func (s *Sandbox) handleCreateOrders(w http.ResponseWriter, r *http.Request, req
 		return
 	}
 	s.mu.Lock()
-	errs = s.applyOrders(orders)
+	errs = s.applyOrders(req.op, orders)
 	s.mu.Unlock()
 	finishBatch(w, len(orders), errs)
 }
@@ -211,8 +211,9 @@ func (s *Sandbox) parseOrders(in []orderIn) ([]*order, fieldErrors) {
 	return out, errs
 }
 
-// applyOrders creates orders; callers hold s.mu.
-func (s *Sandbox) applyOrders(orders []*order) fieldErrors {
+// applyOrders creates orders and counts them as applied by op (none when
+// op is empty: generated orders); callers hold s.mu.
+func (s *Sandbox) applyOrders(op string, orders []*order) fieldErrors {
 	var errs fieldErrors
 	for i, o := range orders {
 		if _, dup := s.st.orders[o.id]; dup {
@@ -222,6 +223,9 @@ func (s *Sandbox) applyOrders(orders []*order) fieldErrors {
 		s.st.orders[o.id] = o
 		s.st.byStatus[o.status]++
 		s.st.orderIDs = append(s.st.orderIDs, o.id)
+		if op != "" {
+			s.st.countApplied(op, o.id)
+		}
 		s.emit(ObjectOrder, "order.created", o.id, o)
 	}
 	return errs
@@ -316,11 +320,14 @@ func (s *Sandbox) handleAcknowledge(w http.ResponseWriter, r *http.Request, req 
 		case o == nil:
 			errs.add("ORDER_NOT_FOUND", itemPath("orderIds", i, ""), "order %s not found", id)
 		case o.status == StatusAcknowledged:
-			// Acknowledging twice is harmless.
+			// Acknowledging twice is harmless, and counted: the count shows
+			// how often an acknowledgement was applied.
+			s.st.countApplied(req.op, id)
 		case o.status != StatusCreated:
 			errs.add("INVALID_STATE", itemPath("orderIds", i, ""), "order %s is %s and cannot be acknowledged", id, o.status)
 		default:
 			s.st.setStatus(o, StatusAcknowledged)
+			s.st.countApplied(req.op, id)
 			o.updatedAt = s.now()
 			for _, li := range o.items {
 				if li.status == LineOpen {
@@ -415,6 +422,7 @@ func (s *Sandbox) handleShipments(w http.ResponseWriter, r *http.Request, req *r
 		s.st.recompute(o)
 		o.updatedAt = s.now()
 		s.st.shipments++
+		s.st.countApplied(req.op, LineKey(o.id, li.id))
 		ch := itemChange(o, li, "shipped")
 		ch["quantityShipped"] = li.shipped
 		ch["trackingNumber"] = sh.TrackingNumber
@@ -500,6 +508,7 @@ func (s *Sandbox) handleCancel(w http.ResponseWriter, r *http.Request, req *requ
 		o.updatedAt = s.now()
 		for _, li := range lines {
 			s.st.cancels++
+			s.st.countApplied(req.op, LineKey(o.id, li.id))
 			ch := itemChange(o, li, "cancelled")
 			ch["quantityCancelled"] = li.cancelled
 			if c.Reason != "" {
@@ -580,6 +589,7 @@ func (s *Sandbox) handleReturns(w http.ResponseWriter, r *http.Request, req *req
 		s.st.recompute(o)
 		o.updatedAt = s.now()
 		s.st.returns++
+		s.st.countApplied(req.op, LineKey(o.id, li.id))
 		s.st.returnSeq++
 		s.emit(ObjectReturn, "return.created", o.id, map[string]any{
 			"orderId": o.id, "lineItemId": li.id, "returnReason": rt.ReturnReason, "quantity": *rt.Quantity,
@@ -652,6 +662,7 @@ func (s *Sandbox) handleInvoices(w http.ResponseWriter, r *http.Request, req *re
 			continue
 		}
 		s.st.invoices[iv.InvoiceNumber] = true
+		s.st.countApplied(req.op, iv.InvoiceNumber)
 		date := iv.InvoiceDate
 		if date == "" {
 			date = s.now().Format(time.DateOnly)

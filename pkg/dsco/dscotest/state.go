@@ -44,8 +44,12 @@ const timeLayout = "2006-01-02T15:04:05.000Z07:00"
 func fmtTime(t time.Time) string { return t.UTC().Format(timeLayout) }
 
 type state struct {
+	// orders holds the orders created through the API and the generated
+	// ones a write touched; gen the generated orders (see backlog.go).
 	orders     map[string]*order
-	orderIDs   []string // creation order
+	gen        []genOrder // by order number
+	shapes     []genShape
+	orderRefs  []orderRef // every order, in creation order
 	byStatus   map[string]int64
 	catalog    map[string]*catalogItem
 	inventory  map[string]*invItem

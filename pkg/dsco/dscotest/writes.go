@@ -216,13 +216,13 @@ func (s *Sandbox) parseOrders(in []orderIn) ([]*order, fieldErrors) {
 func (s *Sandbox) applyOrders(op string, orders []*order) fieldErrors {
 	var errs fieldErrors
 	for i, o := range orders {
-		if _, dup := s.st.orders[o.id]; dup {
+		if s.orderExists(o.id) {
 			errs.add("ORDER_EXISTS", itemPath("orders", i, "orderId"), "order %s already exists", o.id)
 			continue
 		}
 		s.st.orders[o.id] = o
 		s.st.byStatus[o.status]++
-		s.st.orderIDs = append(s.st.orderIDs, o.id)
+		s.st.orderRefs = append(s.st.orderRefs, orderRef{id: o.id})
 		if op != "" {
 			s.st.countApplied(op, o.id)
 		}
@@ -233,7 +233,7 @@ func (s *Sandbox) applyOrders(op string, orders []*order) fieldErrors {
 
 func (s *Sandbox) handleGetOrder(w http.ResponseWriter, r *http.Request, req *request) {
 	s.mu.RLock()
-	o := s.st.orders[req.params["orderId"]]
+	o := s.peekOrder(req.params["orderId"])
 	var b []byte
 	var err error
 	if o != nil {
@@ -273,14 +273,13 @@ func (s *Sandbox) handleListOrders(w http.ResponseWriter, r *http.Request, req *
 	s.mu.RLock()
 	var page []*order
 	total := 0
-	for _, id := range s.st.orderIDs {
-		o := s.st.orders[id]
-		if status != "" && o.status != status {
+	for _, r := range s.st.orderRefs {
+		if status != "" && s.refStatus(r) != status {
 			continue
 		}
 		total++
 		if len(page) < limit {
-			page = append(page, o)
+			page = append(page, s.refOrder(r))
 		}
 	}
 	out := struct {
@@ -315,7 +314,7 @@ func (s *Sandbox) handleAcknowledge(w http.ResponseWriter, r *http.Request, req 
 	}
 	s.mu.Lock()
 	for i, id := range ids {
-		o := s.st.orders[id]
+		o := s.orderFor(id)
 		switch {
 		case o == nil:
 			errs.add("ORDER_NOT_FOUND", itemPath("orderIds", i, ""), "order %s not found", id)
@@ -395,7 +394,7 @@ func (s *Sandbox) handleShipments(w http.ResponseWriter, r *http.Request, req *r
 	var touched []*order
 	for i, sh := range in {
 		f := func(field string) string { return itemPath("shipments", i, field) }
-		o := s.st.orders[sh.OrderID]
+		o := s.orderFor(sh.OrderID)
 		if o == nil {
 			errs.add("ORDER_NOT_FOUND", f("orderId"), "order %s not found", sh.OrderID)
 			continue
@@ -473,7 +472,7 @@ func (s *Sandbox) handleCancel(w http.ResponseWriter, r *http.Request, req *requ
 	var touched []*order
 	for i, c := range in {
 		f := func(field string) string { return itemPath("cancellations", i, field) }
-		o := s.st.orders[c.OrderID]
+		o := s.orderFor(c.OrderID)
 		if o == nil {
 			errs.add("ORDER_NOT_FOUND", f("orderId"), "order %s not found", c.OrderID)
 			continue
@@ -570,7 +569,7 @@ func (s *Sandbox) handleReturns(w http.ResponseWriter, r *http.Request, req *req
 	s.mu.Lock()
 	for i, rt := range in {
 		f := func(field string) string { return itemPath("returns", i, field) }
-		o := s.st.orders[rt.OrderID]
+		o := s.orderFor(rt.OrderID)
 		if o == nil {
 			errs.add("ORDER_NOT_FOUND", f("orderId"), "order %s not found", rt.OrderID)
 			continue
@@ -649,7 +648,7 @@ func (s *Sandbox) handleInvoices(w http.ResponseWriter, r *http.Request, req *re
 	s.mu.Lock()
 	for i, iv := range in {
 		f := func(field string) string { return itemPath("invoices", i, field) }
-		o := s.st.orders[iv.OrderID]
+		o := s.orderFor(iv.OrderID)
 		switch {
 		case o == nil:
 			errs.add("ORDER_NOT_FOUND", f("orderId"), "order %s not found", iv.OrderID)

@@ -24,6 +24,8 @@ type Stats struct {
 	CatalogItems   int64 `json:"catalogItems"`
 	// Streams is the number of streams of both accounts.
 	Streams int64 `json:"streams"`
+	// Queued is the number of batches waiting to be applied (QueueConfig).
+	Queued int64 `json:"queued"`
 	// Applied counts the write items applied, by operationId, then by the
 	// key of what each applied to (keys below). A test proves "applied
 	// exactly once" under faults by finding 1 for every command.
@@ -69,6 +71,7 @@ func (s *Sandbox) Stats() Stats {
 		st.Calls[k.(string)] = v.(*atomic.Int64).Load()
 		return true
 	})
+	st.Queued = int64(s.Queued())
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for k, v := range s.st.eventCount {

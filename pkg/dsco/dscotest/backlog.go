@@ -223,10 +223,12 @@ func (gen *generator) appendGenerated(b []byte, g genOrder, sh genShape, ts time
 	} else {
 		b = append(b, `","orderType":"Marketplace`...)
 	}
+	var tsBuf [32]byte
+	tsText := ts.AppendFormat(tsBuf[:0], timeLayout)
 	b = append(b, `","status":"created","createdAt":"`...)
-	b = ts.AppendFormat(b, timeLayout)
+	b = append(b, tsText...)
 	b = append(b, `","updatedAt":"`...)
-	b = ts.AppendFormat(b, timeLayout)
+	b = append(b, tsText...)
 	b = append(b, `","shippingAddress":{"name":"`...)
 	b = append(b, genFirst[d.first]...)
 	b = append(b, ' ')

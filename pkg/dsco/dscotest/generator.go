@@ -282,9 +282,7 @@ func buildOrder(num uint32, share float64, shape OrderShape, d *orderDraws, cata
 // object (0 for the order, j for line j) and the attribute's number only.
 func appendExtraAttributes(b []byte, n int, num uint32, obj int) []byte {
 	for k := 1; k <= n; k++ {
-		b = append(b, `,"ext`...)
-		b = appendPadded(b, k, 2)
-		b = append(b, `":`...)
+		b = append(b, extNames[k]...)
 		v := int64(num%1000) + int64(obj)*10 + int64(k)
 		switch k % 8 {
 		case 1:
@@ -320,6 +318,15 @@ func appendExtraAttributes(b []byte, n int, num uint32, obj int) []byte {
 	}
 	return b
 }
+
+// extNames[k] is the member prefix of extra attribute k: `,"ext07":`.
+var extNames = func() []string {
+	names := make([]string, maxShapeExtra+1)
+	for k := 1; k <= maxShapeExtra; k++ {
+		names[k] = fmt.Sprintf(`,"ext%02d":`, k)
+	}
+	return names
+}()
 
 // next draws the next generated order of shape, advancing the random
 // source, and returns its number and the state to build it from again.

@@ -69,7 +69,7 @@ func (s *Sandbox) generateOrder(share float64, shape OrderShape) uint32 {
 		st.orderRefs = append(st.orderRefs, orderRef{gen: i})
 		st.byStatus[StatusCreated]++
 		st.eventSeq++
-		s.record(ObjectOrder, &event{ts: now.UnixNano(), hash: keyHashBytes(id), seq: st.eventSeq, gen: i + 1})
+		s.record(ObjectOrder, &event{ts: now.UnixNano(), hash: keyHash(id), seq: st.eventSeq, gen: i + 1})
 		return num
 	}
 }

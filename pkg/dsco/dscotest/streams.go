@@ -3,7 +3,6 @@ package dscotest
 import (
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"net/http"
 	"sort"
 	"strconv"
@@ -14,7 +13,8 @@ import (
 
 // event is one state change, stored once and shared by every stream
 // partition it belongs to. raw is the complete StreamEvent JSON, so a read
-// only concatenates.
+// only concatenates; a generated order's order.created event has no raw and
+// is encoded from the order's seed when read (backlog.go).
 type event struct {
 	ts  int64 // unix nanoseconds
 	raw []byte
@@ -77,16 +77,11 @@ type partition struct {
 	committed uint64 // sequence of the last consumed event; 0 = none
 }
 
-func keyHash(key string) uint32 {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(key))
-	return h.Sum32()
-}
-
-func keyHashBytes(key []byte) uint32 {
+// keyHash is FNV-1a (32 bits) of a business key, without allocating.
+func keyHash[K string | []byte](key K) uint32 {
 	h := uint32(2166136261)
-	for _, c := range key {
-		h ^= uint32(c)
+	for i := range len(key) {
+		h ^= uint32(key[i])
 		h *= 16777619
 	}
 	return h

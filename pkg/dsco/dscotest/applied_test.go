@@ -110,3 +110,17 @@ func TestAppliedCounts(t *testing.T) {
 	e.callJSON(http.StatusOK, http.MethodGet, "/_sandbox/stats", "", nil, &st)
 	assert.Equal(t, want, st.Applied)
 }
+
+// TestFaultsAfterApplyingOverHTTP: the newer rates are set and listed over
+// /_sandbox/faults like the others.
+func TestFaultsAfterApplyingOverHTTP(t *testing.T) {
+	e := newEnv(t, dscotest.Config{})
+	var got map[string]map[string]any
+	e.callJSON(http.StatusOK, http.MethodPost, "/_sandbox/faults", "",
+		map[string]any{"operation": "supplierCreateShipment", "rate502": 0.1, "rate504": 0.1, "rate500Applied": 0.2, "rate502Applied": 0.1, "rate504Applied": 0.3}, &got)
+	assert.Equal(t, dscotest.Fault{Rate502: 0.1, Rate504: 0.1, Rate500Applied: 0.2, Rate502Applied: 0.1, Rate504Applied: 0.3},
+		e.srv.Faults()["supplierCreateShipment"])
+	assert.InDelta(t, 0.3, got["supplierCreateShipment"]["rate504Applied"], 1e-9)
+	status, _ := e.call(http.MethodPost, "/_sandbox/faults", "", map[string]any{"operation": "*", "rate500Applied": 0.6, "rate503": 0.6})
+	assert.Equal(t, http.StatusBadRequest, status, "status rates summing above 1")
+}

@@ -16,7 +16,7 @@ import (
 // one by one would give.
 func TestGeneratedOrderEncoding(t *testing.T) {
 	shapes := []OrderShape{{}, {Items: 1}, {Items: 5}, {Items: 12, ExtraAttributes: 3}, {ExtraAttributes: 20}, {Items: 5, ExtraAttributes: 17}}
-	for _, seed := range []int64{1, 7, -3} {
+	for _, seed := range []int64{1, -3} {
 		for _, share := range []float64{0.7, 0, 1} {
 			for _, shape := range shapes {
 				t.Run(fmt.Sprintf("seed=%d/share=%v/%+v", seed, share, shape), func(t *testing.T) {
@@ -25,7 +25,7 @@ func TestGeneratedOrderEncoding(t *testing.T) {
 					g.ensureCatalog(50)
 					g.mu.Unlock()
 					ts := time.Date(2026, 11, 24, 10, 0, 0, 123_000_000, time.UTC)
-					for range 200 {
+					for range 60 {
 						num, state, catLen := g.next(shape)
 						want := g.build(num, state, catLen, share, shape, ts).appendJSON()
 						got := g.appendGenerated(nil, genOrder{state: state, num: num, catLen: uint32(catLen)}, genShape{share: share, shape: shape}, ts)

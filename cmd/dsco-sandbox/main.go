@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -42,6 +43,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ordersPerSec  = fs.Float64("orders-per-second", 0, "rate of generated retailer orders (0 = no generator)")
 		burst         = fs.Int("burst", 1, "generated orders created at once")
 		initialOrders = fs.Int("initial-orders", 0, "retailer orders created at start")
+		backlog       = fs.Int("backlog-orders", 0, "generated orders created at start as a compact backlog (millions are fine), after --initial-orders")
+		orderItems    = fs.Int("order-items", 0, "line items of every generated order (0 = 1 to 5 at random)")
+		extraAttrs    = fs.Int("extra-attributes", 0, "attributes unknown to the contract added to every generated order and line item")
+		queue         = fs.Bool("queue", false, "answer batch writes as queued (accepted) and apply them later")
+		queueStatus   = fs.String("queue-status", dscotest.BatchAccepted, "status of a queued batch: accepted or processing")
+		queueDelay    = fs.Duration("queue-delay", 0, "apply a queued batch this long after it came (0 = only on POST /_sandbox/queue/apply)")
+		queueOps      = fs.String("queue-ops", "", "comma-separated operationIds to queue (empty = every batch write)")
 		tokenTTL      = fs.Duration("token-ttl", time.Hour, "access token lifetime")
 		fileTTL       = fs.Duration("file-ttl", time.Hour, "lifetime of GetItemInventory files")
 		retention     = fs.Duration("retention", 90*24*time.Hour, "how long stream events are kept")
@@ -50,6 +58,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		rate500       = fs.Float64("rate-500", 0, "fault: probability of a 500")
 		rate503       = fs.Float64("rate-503", 0, "fault: probability of a 503")
 		rate429       = fs.Float64("rate-429", 0, "fault: probability of a 429")
+		rate502       = fs.Float64("rate-502", 0, "fault: probability of a 502 (nothing applied)")
+		rate504       = fs.Float64("rate-504", 0, "fault: probability of a 504 (nothing applied)")
+		rate500Appl   = fs.Float64("rate-500-applied", 0, "fault: probability of handling the call, then answering 500")
+		rate502Appl   = fs.Float64("rate-502-applied", 0, "fault: probability of handling the call, then answering 502")
+		rate504Appl   = fs.Float64("rate-504-applied", 0, "fault: probability of handling the call, then answering 504")
 		retryAfter    = fs.Duration("retry-after", time.Second, "fault: Retry-After sent with 429")
 		dropRate      = fs.Float64("drop-rate", 0, "fault: probability of closing the connection without a response")
 		faultOp       = fs.String("fault-op", dscotest.AllOperations, "operationId the fault flags apply to (* = all)")
@@ -68,8 +81,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		SupplierClientID: *clientID, SupplierClientSecret: *clientSecret,
 		RetailerClientID: *retailerID, RetailerClientSecret: *retailerSec,
 		TokenTTL: *tokenTTL, FileTTL: *fileTTL, Retention: *retention, Seed: *seed, Logger: logger,
+		Queue: dscotest.QueueConfig{Enabled: *queue, Status: *queueStatus, Delay: *queueDelay},
 	}
-	fault := dscotest.Fault{Latency: *latency, Rate500: *rate500, Rate503: *rate503, Rate429: *rate429,
+	if *queueOps != "" {
+		cfg.Queue.Operations = strings.Split(*queueOps, ",")
+	}
+	shape := dscotest.OrderShape{Items: *orderItems, ExtraAttributes: *extraAttrs}
+	fault := dscotest.Fault{Latency: *latency, Rate500: *rate500, Rate502: *rate502, Rate503: *rate503, Rate504: *rate504,
+		Rate429: *rate429, Rate500Applied: *rate500Appl, Rate502Applied: *rate502Appl, Rate504Applied: *rate504Appl,
 		RetryAfter: *retryAfter, DropRate: *dropRate}
 	if fault != (dscotest.Fault{RetryAfter: *retryAfter}) {
 		cfg.Faults = map[string]dscotest.Fault{*faultOp: fault}
@@ -85,6 +104,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	if *backlog > 0 || shape != (dscotest.OrderShape{}) {
+		start := time.Now()
+		if err := srv.SeedOrderBacklog(*backlog, shape); err != nil {
+			return err
+		}
+		logger.Info("backlog seeded", "orders", *backlog, "took", time.Since(start).Round(time.Millisecond))
+	}
 	fmt.Fprintln(stdout, srv.URL)
 	logger.Info("dsco sandbox serving", "url", srv.URL, "supplier", *clientID, "retailer", *retailerID,
 		"initialOrders", *initialOrders, "ordersPerSecond", *ordersPerSec, "faults", len(cfg.Faults))
@@ -95,7 +121,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			genErr <- srv.RunGenerator(ctx, dscotest.GeneratorConfig{OrdersPerSecond: *ordersPerSec, Burst: *burst})
+			genErr <- srv.RunGenerator(ctx, dscotest.GeneratorConfig{OrdersPerSecond: *ordersPerSec, Burst: *burst, Shape: shape})
 		}()
 	}
 	select {

@@ -22,6 +22,9 @@ func TestRun(t *testing.T) {
 	}{
 		{"generator", []string{"--initial-orders", "3", "--orders-per-second", "500", "--burst", "5"}, http.StatusOK},
 		{"faults", []string{"--rate-503", "1", "--fault-op", "supplierListOrders"}, http.StatusServiceUnavailable},
+		{"backlog", []string{"--backlog-orders", "2000", "--order-items", "5", "--extra-attributes", "3"}, http.StatusOK},
+		{"faults after applying", []string{"--rate-504-applied", "1", "--fault-op", "supplierListOrders"}, http.StatusGatewayTimeout},
+		{"queue", []string{"--initial-orders", "3", "--queue", "--queue-status", "processing", "--queue-delay", "1s", "--queue-ops", "supplierCreateShipment,supplierCancelOrderItem"}, http.StatusOK},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,6 +82,9 @@ func TestRunBadFlags(t *testing.T) {
 	}{
 		{"unknown flag", []string{"--nope"}},
 		{"bad rate", []string{"--addr", "127.0.0.1:0", "--rate-500", "3"}},
+		{"bad queue status", []string{"--addr", "127.0.0.1:0", "--queue", "--queue-status", "done"}},
+		{"bad queue operation", []string{"--addr", "127.0.0.1:0", "--queue", "--queue-ops", "listStreams"}},
+		{"bad order shape", []string{"--addr", "127.0.0.1:0", "--order-items", "-2"}},
 		{"bad address", []string{"--addr", "256.0.0.1:99999"}},
 	}
 	for _, tt := range tests {

@@ -701,3 +701,105 @@ func TestWriteStatusOutcome(t *testing.T) {
 		})
 	}
 }
+
+// TestCreateStreamAnswerUnreadable: once createStream was answered 2xx the
+// stream exists, so an answer that cannot be read is not an unknown
+// outcome: it says "applied" and is never sent again.
+func TestCreateStreamAnswerUnreadable(t *testing.T) {
+	cases := []struct {
+		name    string
+		handler http.HandlerFunc
+	}{
+		{"not JSON", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, `<html>`) }},
+		{"a field that does not fit", func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, 200, `{"streamId":"s1","partitionCount":1e400}`)
+		}},
+		{"cut off", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", "500")
+			writeJSON(w, 200, `{"streamId":"s1","objec`)
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeDsco(t)
+			f.handle("POST /streams", tc.handler)
+			c := newTestClient(t, f.url())
+			_, err := c.CreateStream(t.Context(), StreamDefinition{ObjectType: ObjectOrder})
+			require.ErrorIs(t, err, ErrAnswerUnreadable)
+			assert.NotErrorIs(t, err, ErrOutcomeUnknown)
+			assert.False(t, IsRetryable(err))
+			var ae *AnswerUnreadableError
+			require.ErrorAs(t, err, &ae)
+			assert.Equal(t, "createStream", ae.Operation)
+			assert.EqualValues(t, 1, f.count("POST /streams"))
+		})
+	}
+	t.Run("5xx is still outcome unknown", func(t *testing.T) {
+		f := newFakeDsco(t)
+		f.handle("POST /streams", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 502, `{}`) })
+		c := newTestClient(t, f.url())
+		_, err := c.CreateStream(t.Context(), StreamDefinition{ObjectType: ObjectOrder})
+		require.ErrorIs(t, err, ErrOutcomeUnknown)
+		assert.NotErrorIs(t, err, ErrAnswerUnreadable)
+	})
+}
+
+func TestCreateStreamRefusesInvalidDefinition(t *testing.T) {
+	cases := []struct {
+		name string
+		def  StreamDefinition
+		want string
+	}{
+		{"no object type", StreamDefinition{PartitionCount: 2}, "objectType is required"},
+		{"unknown object type", StreamDefinition{ObjectType: "orders"}, `objectType "orders" is not one of`},
+		{"negative partitions", StreamDefinition{ObjectType: ObjectOrder, PartitionCount: -1}, "partitionCount -1 is negative"},
+		{"invalid query value", StreamDefinition{ObjectType: ObjectOrder, QueryParams: map[string]json.RawMessage{"status": json.RawMessage(`shipped`)}},
+			`queryParams["status"] is not valid JSON`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeDsco(t)
+			f.handle("POST /streams", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, `{"streamId":"s"}`) })
+			c := newTestClient(t, f.url())
+			_, err := c.CreateStream(t.Context(), tc.def)
+			require.ErrorIs(t, err, ErrInvalidRequest)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.False(t, IsRetryable(err))
+			assert.Zero(t, f.count("POST /streams"), "never sent")
+		})
+	}
+}
+
+// TestAnswerFieldErrors: a value in an answer that does not fit its field
+// fails with an error naming the model and the field.
+func TestAnswerFieldErrors(t *testing.T) {
+	f := newFakeDsco(t)
+	f.handle("GET /supplier/order-out/o1", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, `{"orderId":"o1","items":[{"sku":"a","quantity":1},{"sku":"b","quantity":18446744073709551616}]}`)
+	})
+	c := newTestClient(t, f.url())
+	_, err := c.SupplierGetOrder(t.Context(), "o1")
+	var fe *FieldError
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, "Order", fe.Model)
+	assert.Equal(t, "items.quantity", fe.Field)
+	assert.Contains(t, err.Error(), "supplierGetOrder")
+	assert.Contains(t, err.Error(), "Order.items.quantity: the number 18446744073709551616 is out of the range of int64")
+
+	ev := Event{EventID: "e1", ObjectType: ObjectOrder, Data: json.RawMessage(`{"items":[{"quantity":1.25}]}`)}
+	_, err = ev.Order()
+	require.ErrorAs(t, err, &fe)
+	assert.Contains(t, err.Error(), "event e1")
+	assert.Contains(t, err.Error(), "Order.items.quantity: the number 1.25 is not an integer")
+
+	var n int
+	for _, err := range DecodeInventoryFile(strings.NewReader(`{"sku":"a","quantityAvailable":1}` + "\n" + `{"sku":"b","quantityAvailable":1e30}`)) {
+		if err != nil {
+			require.ErrorAs(t, err, &fe)
+			assert.Contains(t, err.Error(), "inventory file item 2: dsco: ItemInventory.quantityAvailable: the number 1e30 is not an integer")
+			break
+		}
+		n++
+	}
+	assert.Equal(t, 1, n)
+}

@@ -7,13 +7,19 @@
 // Every model keeps the JSON attributes it does not know in its Extra map and
 // writes them back when it is encoded, so that nothing Dsco sends is lost on
 // its way to Kafka. Money amounts keep their exact JSON number text (Money),
-// calendar dates are Date, instants are time.Time.
+// calendar dates are Date, instants are time.Time, read with ParseTime from
+// every form Dsco documents (RFC 3339, and offsets written +01:00, +0100 or
+// +01). A value that does not fit its field (an integer beyond int64, a
+// timestamp in no documented form) is a *FieldError naming the model and the
+// field.
 //
 // Errors are classified in one place: IsRetryable reports whether repeating
 // the same call later may succeed (network errors, 408, 429, 5xx).
 // ErrOutcomeUnknown marks a write that may have reached Dsco before the
 // connection failed; Dsco has no idempotency keys, so the client never
 // re-sends such a write by itself and the caller has to decide.
+// ErrAnswerUnreadable marks a write that took effect although its answer
+// could not be read (createStream answered 2xx: the stream exists).
 //
 // A Client is safe for concurrent use by multiple goroutines.
 package dsco

@@ -2,9 +2,12 @@ package dsco
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -33,6 +36,9 @@ var (
 	ErrRateLimited = errors.New("dsco: rate limited")
 	// ErrOutcomeUnknown matches an *OutcomeUnknownError.
 	ErrOutcomeUnknown = errors.New("dsco: outcome unknown")
+	// ErrAnswerUnreadable matches an *AnswerUnreadableError: a write that
+	// took effect although its answer could not be read.
+	ErrAnswerUnreadable = errors.New("dsco: applied, but the answer is unreadable")
 	// ErrInvalidRequest matches a request the client refused to send
 	// because it breaks a rule of the contract; it is never retryable.
 	ErrInvalidRequest = errors.New("dsco: invalid request")
@@ -145,6 +151,29 @@ func (e *OutcomeUnknownError) Unwrap() error { return e.Err }
 // Is matches ErrOutcomeUnknown.
 func (e *OutcomeUnknownError) Is(target error) bool { return target == ErrOutcomeUnknown }
 
+// AnswerUnreadableError is a write whose 2xx answer alone says that it took
+// effect as a whole, but whose body was cut off or could not be decoded.
+// Unlike an OutcomeUnknownError there is nothing to decide: the write was
+// applied, only its details are missing. The one such write is createStream:
+// the stream exists, and ListStreams finds it (same object type and query
+// parameters) with its id and positions; creating it again would make a
+// second stream. errors.Is(err, ErrAnswerUnreadable) matches it, it does not
+// match ErrOutcomeUnknown, and IsRetryable reports false.
+type AnswerUnreadableError struct {
+	Operation string
+	Err       error
+}
+
+func (e *AnswerUnreadableError) Error() string {
+	return fmt.Sprintf("dsco: %s: applied, but the answer is unreadable: %v", e.Operation, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *AnswerUnreadableError) Unwrap() error { return e.Err }
+
+// Is matches ErrAnswerUnreadable.
+func (e *AnswerUnreadableError) Is(target error) bool { return target == ErrAnswerUnreadable }
+
 // IsRetryable is the one classifier of the client's errors: it reports
 // whether sending the same request again later may succeed. True for network
 // errors on requests Dsco did not act on, 408, 429 and 5xx; false for an
@@ -161,4 +190,88 @@ func IsRetryable(err error) bool {
 		return true
 	}
 	return false
+}
+
+// FieldError is a value in an answer from Dsco that does not fit the field
+// of the model it is decoded into: an integer beyond the range of the
+// field's type (int64 for the models' int fields), a number with a fraction
+// where an integer is declared, a timestamp in none of the forms ParseTime
+// accepts, or a value of another JSON type than declared. The client returns
+// it, wrapped with the operation, instead of encoding/json's own error, so
+// that the message names the field; errors.As finds it, and Unwrap gives the
+// *json.UnmarshalTypeError it was made from.
+type FieldError struct {
+	// Model is the model decoded, such as "Order" or "StreamEvents".
+	Model string
+	// Field is the dotted path of the field within Model, such as
+	// "items.quantity" (array indexes are not part of it).
+	Field string
+	// Reason says what is wrong, such as "the number 99999999999999999999
+	// is out of the range of int64".
+	Reason string
+	Err    error
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("dsco: %s.%s: %s", e.Model, e.Field, e.Reason)
+}
+
+// Unwrap returns the *json.UnmarshalTypeError.
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// fieldError turns encoding/json's *json.UnmarshalTypeError in err into a
+// *FieldError whose model is the type of v (the top-level value decoded);
+// other errors are returned as they are.
+func fieldError(err error, v any) error {
+	te, ok := errors.AsType[*json.UnmarshalTypeError](err)
+	if !ok {
+		return err
+	}
+	model := te.Struct
+	if t := reflect.TypeOf(v); t != nil {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t.Name() != "" {
+			model = t.Name()
+		}
+	}
+	fe := &FieldError{Model: model, Field: te.Field, Err: err}
+	num, isNumber := strings.CutPrefix(te.Value, "number ")
+	switch {
+	case isNumber && te.Type != nil && isIntKind(te.Type.Kind()):
+		if strings.ContainsAny(num, ".eE") {
+			fe.Reason = fmt.Sprintf("the number %s is not an integer", num)
+		} else {
+			fe.Reason = fmt.Sprintf("the number %s is out of the range of %s", num, intRange(te.Type))
+		}
+	case strings.HasPrefix(te.Value, "timestamp "):
+		fe.Reason = "the " + te.Value + " is not a Dsco timestamp"
+	default:
+		typ := "?"
+		if te.Type != nil {
+			typ = te.Type.String()
+		}
+		fe.Reason = fmt.Sprintf("a JSON %s cannot be decoded into %s", te.Value, typ)
+	}
+	return fe
+}
+
+func isIntKind(k reflect.Kind) bool {
+	switch k {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return true
+	}
+	return false
+}
+
+// intRange names an integer type by its size: "int64" for int on 64-bit
+// platforms.
+func intRange(t reflect.Type) string {
+	prefix := "int"
+	if t.Kind() >= reflect.Uint && t.Kind() <= reflect.Uint64 {
+		prefix = "uint"
+	}
+	return prefix + strconv.Itoa(t.Bits())
 }

@@ -173,7 +173,7 @@ func (it ItemInventory) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes it, keeping unknown attributes in Extra.
 func (it *ItemInventory) UnmarshalJSON(b []byte) error {
 	type plain ItemInventory
-	return unmarshalObject(b, (*plain)(it), &it.Extra)
+	return unmarshalObject(b, "ItemInventory", (*plain)(it), &it.Extra)
 }
 
 // WarehouseQuantity is the quantity of an item in one warehouse.
@@ -192,7 +192,7 @@ func (w WarehouseQuantity) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes w, keeping unknown attributes in Extra.
 func (w *WarehouseQuantity) UnmarshalJSON(b []byte) error {
 	type plain WarehouseQuantity
-	return unmarshalObject(b, (*plain)(w), &w.Extra)
+	return unmarshalObject(b, "WarehouseQuantity", (*plain)(w), &w.Extra)
 }
 
 // InventoryPage is a page of GetItemInventory with resultType objects. Ask
@@ -214,7 +214,7 @@ func (p InventoryPage) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes p, keeping unknown attributes in Extra.
 func (p *InventoryPage) UnmarshalJSON(b []byte) error {
 	type plain InventoryPage
-	return unmarshalObject(b, (*plain)(p), &p.Extra)
+	return unmarshalObject(b, "InventoryPage", (*plain)(p), &p.Extra)
 }
 
 // InventoryFileRequest is the answer of GetItemInventory with resultType
@@ -234,7 +234,7 @@ func (r InventoryFileRequest) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes r, keeping unknown attributes in Extra.
 func (r *InventoryFileRequest) UnmarshalJSON(b []byte) error {
 	type plain InventoryFileRequest
-	return unmarshalObject(b, (*plain)(r), &r.Extra)
+	return unmarshalObject(b, "InventoryFileRequest", (*plain)(r), &r.Extra)
 }
 
 // InventoryCallback is the body Dsco posts to the callback URL once the file
@@ -255,7 +255,7 @@ func (cb InventoryCallback) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes cb, keeping unknown attributes in Extra.
 func (cb *InventoryCallback) UnmarshalJSON(b []byte) error {
 	type plain InventoryCallback
-	return unmarshalObject(b, (*plain)(cb), &cb.Extra)
+	return unmarshalObject(b, "InventoryCallback", (*plain)(cb), &cb.Extra)
 }
 
 // GetItemInventory returns a page of item inventory (resultType objects).
@@ -346,7 +346,7 @@ func DecodeInventoryFile(r io.Reader) iter.Seq2[ItemInventory, error] {
 				return
 			}
 			if err != nil {
-				yield(ItemInventory{}, fmt.Errorf("dsco: inventory file item %d: %w", line, err))
+				yield(ItemInventory{}, fmt.Errorf("dsco: inventory file item %d: %w", line, fieldError(err, &it)))
 				return
 			}
 			if !yield(it, nil) {

@@ -32,7 +32,7 @@ func (t AccessToken) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes t, keeping unknown attributes in Extra.
 func (t *AccessToken) UnmarshalJSON(b []byte) error {
 	type plain AccessToken
-	return unmarshalObject(b, (*plain)(t), &t.Extra)
+	return unmarshalObject(b, "AccessToken", (*plain)(t), &t.Extra)
 }
 
 // String hides the token, so that it never reaches a log by accident.
@@ -70,7 +70,7 @@ func (r BatchResponse) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes r, keeping unknown attributes in Extra.
 func (r *BatchResponse) UnmarshalJSON(b []byte) error {
 	type plain BatchResponse
-	return unmarshalObject(b, (*plain)(r), &r.Extra)
+	return unmarshalObject(b, "BatchResponse", (*plain)(r), &r.Extra)
 }
 
 // ItemErrors returns the errors that name an item of the request, grouped by
@@ -122,7 +122,7 @@ func (e BatchError) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes e, keeping unknown attributes in Extra.
 func (e *BatchError) UnmarshalJSON(b []byte) error {
 	type plain BatchError
-	return unmarshalObject(b, (*plain)(e), &e.Extra)
+	return unmarshalObject(b, "BatchError", (*plain)(e), &e.Extra)
 }
 
 // Index parses the leading "prop[i]" of Field: for "shipments[3].carrier" it
@@ -198,11 +198,13 @@ func (o Order) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes o, keeping unknown attributes in Extra.
 func (o *Order) UnmarshalJSON(b []byte) error {
 	type plain Order
-	return unmarshalObject(b, (*plain)(o), &o.Extra)
+	return unmarshalObject(b, "Order", (*plain)(o), &o.Extra)
 }
 
-// OrderItem is a line item of an Order. Status, QuantityShipped and
-// QuantityCancelled are attributes Dsco adds to the contract's OrderItem.
+// OrderItem is a line item of an Order. Status, QuantityShipped,
+// QuantityCancelled and QuantityReturned are attributes Dsco adds to the
+// contract's OrderItem; they are what tells, after a write whose outcome is
+// unknown, whether a shipment, cancellation or return reached the line.
 type OrderItem struct {
 	LineItemID        string `json:"lineItemId,omitempty"`
 	SKU               string `json:"sku,omitempty"`
@@ -212,6 +214,7 @@ type OrderItem struct {
 	Status            string `json:"status,omitempty"`
 	QuantityShipped   int    `json:"quantityShipped,omitempty"`
 	QuantityCancelled int    `json:"quantityCancelled,omitempty"`
+	QuantityReturned  int    `json:"quantityReturned,omitempty"`
 	Extra             Extra  `json:"-"`
 }
 
@@ -224,7 +227,7 @@ func (it OrderItem) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes it, keeping unknown attributes in Extra.
 func (it *OrderItem) UnmarshalJSON(b []byte) error {
 	type plain OrderItem
-	return unmarshalObject(b, (*plain)(it), &it.Extra)
+	return unmarshalObject(b, "OrderItem", (*plain)(it), &it.Extra)
 }
 
 // OrderList is a page of orders (supplierListOrders).
@@ -244,7 +247,7 @@ func (l OrderList) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes l, keeping unknown attributes in Extra.
 func (l *OrderList) UnmarshalJSON(b []byte) error {
 	type plain OrderList
-	return unmarshalObject(b, (*plain)(l), &l.Extra)
+	return unmarshalObject(b, "OrderList", (*plain)(l), &l.Extra)
 }
 
 // Address is a postal address.
@@ -269,7 +272,7 @@ func (a Address) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes a, keeping unknown attributes in Extra.
 func (a *Address) UnmarshalJSON(b []byte) error {
 	type plain Address
-	return unmarshalObject(b, (*plain)(a), &a.Extra)
+	return unmarshalObject(b, "Address", (*plain)(a), &a.Extra)
 }
 
 // CatalogItem is a product of a catalog batch.
@@ -292,7 +295,7 @@ func (it CatalogItem) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes it, keeping unknown attributes in Extra.
 func (it *CatalogItem) UnmarshalJSON(b []byte) error {
 	type plain CatalogItem
-	return unmarshalObject(b, (*plain)(it), &it.Extra)
+	return unmarshalObject(b, "CatalogItem", (*plain)(it), &it.Extra)
 }
 
 // Retail models of RetailModelRules.AllowedModels.
@@ -316,7 +319,7 @@ func (r RetailModelRules) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes r, keeping unknown attributes in Extra.
 func (r *RetailModelRules) UnmarshalJSON(b []byte) error {
 	type plain RetailModelRules
-	return unmarshalObject(b, (*plain)(r), &r.Extra)
+	return unmarshalObject(b, "RetailModelRules", (*plain)(r), &r.Extra)
 }
 
 // InventoryItem is one quantity update of an inventory batch. Quantity is
@@ -337,7 +340,7 @@ func (it InventoryItem) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes it, keeping unknown attributes in Extra.
 func (it *InventoryItem) UnmarshalJSON(b []byte) error {
 	type plain InventoryItem
-	return unmarshalObject(b, (*plain)(it), &it.Extra)
+	return unmarshalObject(b, "InventoryItem", (*plain)(it), &it.Extra)
 }
 
 // ShipmentItem is one shipment of a shipment batch.
@@ -359,7 +362,7 @@ func (it ShipmentItem) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes it, keeping unknown attributes in Extra.
 func (it *ShipmentItem) UnmarshalJSON(b []byte) error {
 	type plain ShipmentItem
-	return unmarshalObject(b, (*plain)(it), &it.Extra)
+	return unmarshalObject(b, "ShipmentItem", (*plain)(it), &it.Extra)
 }
 
 // Cancellation cancels an order item (the contract's CancelRequest).
@@ -379,7 +382,7 @@ func (c Cancellation) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes c, keeping unknown attributes in Extra.
 func (c *Cancellation) UnmarshalJSON(b []byte) error {
 	type plain Cancellation
-	return unmarshalObject(b, (*plain)(c), &c.Extra)
+	return unmarshalObject(b, "Cancellation", (*plain)(c), &c.Extra)
 }
 
 // ReturnItem is one return of a return batch.
@@ -400,7 +403,7 @@ func (it ReturnItem) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes it, keeping unknown attributes in Extra.
 func (it *ReturnItem) UnmarshalJSON(b []byte) error {
 	type plain ReturnItem
-	return unmarshalObject(b, (*plain)(it), &it.Extra)
+	return unmarshalObject(b, "ReturnItem", (*plain)(it), &it.Extra)
 }
 
 // InvoiceItem is one invoice of an invoice batch.
@@ -421,7 +424,7 @@ func (it InvoiceItem) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes it, keeping unknown attributes in Extra.
 func (it *InvoiceItem) UnmarshalJSON(b []byte) error {
 	type plain InvoiceItem
-	return unmarshalObject(b, (*plain)(it), &it.Extra)
+	return unmarshalObject(b, "InvoiceItem", (*plain)(it), &it.Extra)
 }
 
 // Batch requests. Their array is always sent, as [] when it is nil.
@@ -488,12 +491,37 @@ const (
 	ObjectOrderItemChange ObjectType = "orderitemchange"
 )
 
-// StreamDefinition is the body of createStream.
+// StreamDefinition is the body of createStream. ObjectType is required.
 type StreamDefinition struct {
 	ObjectType     ObjectType                 `json:"objectType"`
 	QueryParams    map[string]json.RawMessage `json:"queryParams,omitempty"`
 	PartitionCount int                        `json:"partitionCount,omitempty"`
 }
+
+// Validate checks d against the contract: ObjectType is one of the object
+// types of the contract's enum, PartitionCount is not negative (0 leaves
+// Dsco's default, 1), and every query parameter value is valid JSON. Its
+// errors match ErrInvalidRequest.
+func (d StreamDefinition) Validate() error {
+	switch d.ObjectType {
+	case ObjectOrder, ObjectReturn, ObjectInventory, ObjectCatalog, ObjectInvoice, ObjectOrderItemChange:
+	case "":
+		return fmt.Errorf("%w: stream definition: objectType is required (one of %s)", ErrInvalidRequest, objectTypeList)
+	default:
+		return fmt.Errorf("%w: stream definition: objectType %q is not one of %s", ErrInvalidRequest, d.ObjectType, objectTypeList)
+	}
+	if d.PartitionCount < 0 {
+		return fmt.Errorf("%w: stream definition: partitionCount %d is negative", ErrInvalidRequest, d.PartitionCount)
+	}
+	for k, v := range d.QueryParams {
+		if !json.Valid(v) {
+			return fmt.Errorf("%w: stream definition: queryParams[%q] is not valid JSON", ErrInvalidRequest, k)
+		}
+	}
+	return nil
+}
+
+const objectTypeList = "order, return, inventory, catalog, invoice, orderitemchange"
 
 // Stream is an event stream. Partitions, an attribute Dsco adds to the
 // contract's Stream, holds the stored position of each partition.
@@ -515,7 +543,7 @@ func (s Stream) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes s, keeping unknown attributes in Extra.
 func (s *Stream) UnmarshalJSON(b []byte) error {
 	type plain Stream
-	return unmarshalObject(b, (*plain)(s), &s.Extra)
+	return unmarshalObject(b, "Stream", (*plain)(s), &s.Extra)
 }
 
 // StreamPartition is the stored position of one partition of a stream.
@@ -534,7 +562,7 @@ func (p StreamPartition) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes p, keeping unknown attributes in Extra.
 func (p *StreamPartition) UnmarshalJSON(b []byte) error {
 	type plain StreamPartition
-	return unmarshalObject(b, (*plain)(p), &p.Extra)
+	return unmarshalObject(b, "StreamPartition", (*plain)(p), &p.Extra)
 }
 
 // StreamList is the answer of listStreams.
@@ -552,7 +580,7 @@ func (l StreamList) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes l, keeping unknown attributes in Extra.
 func (l *StreamList) UnmarshalJSON(b []byte) error {
 	type plain StreamList
-	return unmarshalObject(b, (*plain)(l), &l.Extra)
+	return unmarshalObject(b, "StreamList", (*plain)(l), &l.Extra)
 }
 
 // ReadEventsParams selects the events getStreamEvents returns. An empty
@@ -583,7 +611,7 @@ func (e StreamEvents) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes e, keeping unknown attributes in Extra.
 func (e *StreamEvents) UnmarshalJSON(b []byte) error {
 	type plain StreamEvents
-	return unmarshalObject(b, (*plain)(e), &e.Extra)
+	return unmarshalObject(b, "StreamEvents", (*plain)(e), &e.Extra)
 }
 
 // Event is one stream event (the contract's StreamEvent). Data is kept as the
@@ -606,7 +634,7 @@ func (e Event) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes e, keeping unknown attributes in Extra.
 func (e *Event) UnmarshalJSON(b []byte) error {
 	type plain Event
-	return unmarshalObject(b, (*plain)(e), &e.Extra)
+	return unmarshalObject(b, "Event", (*plain)(e), &e.Extra)
 }
 
 // DecodeData decodes e.Data into v.
@@ -615,7 +643,7 @@ func (e Event) DecodeData(v any) error {
 		return fmt.Errorf("dsco: event %s has no data", e.EventID)
 	}
 	if err := json.Unmarshal(e.Data, v); err != nil {
-		return fmt.Errorf("dsco: decoding data of %s event %s: %w", e.ObjectType, e.EventID, err)
+		return fmt.Errorf("dsco: decoding data of %s event %s: %w", e.ObjectType, e.EventID, fieldError(err, v))
 	}
 	return nil
 }
@@ -668,7 +696,7 @@ func (c OrderItemChange) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes c, keeping unknown attributes in Extra.
 func (c *OrderItemChange) UnmarshalJSON(b []byte) error {
 	type plain OrderItemChange
-	return unmarshalObject(b, (*plain)(c), &c.Extra)
+	return unmarshalObject(b, "OrderItemChange", (*plain)(c), &c.Extra)
 }
 
 // StreamPositionUpdate is the body of updateStreamPosition.

@@ -23,7 +23,7 @@ var (
 	opRetailerCreateReturn      = &operation{name: "retailerCreateReturn", group: GroupReturns, write: true}
 	opRetailerRequestCancel     = &operation{name: "retailerRequestCancel", group: GroupOrders, write: true}
 	opRetailerUpdateCatalogAttr = &operation{name: "retailerUpdateCatalogAttribution", group: GroupCatalog, write: true}
-	opCreateStream              = &operation{name: "createStream", group: GroupStreams, write: true}
+	opCreateStream              = &operation{name: "createStream", group: GroupStreams, write: true, answerMeansApplied: true}
 	opListStreams               = &operation{name: "listStreams", group: GroupStreams}
 	opGetStreamEvents           = &operation{name: "getStreamEvents", group: GroupStreams}
 	opUpdateStreamPosition      = &operation{name: "updateStreamPosition", group: GroupStreams}
@@ -151,10 +151,19 @@ func (c *Client) SupplierListOrders(ctx context.Context, p ListOrdersParams) (*O
 // Streams.
 
 // CreateStream creates an event stream (createStream). The answer lists the
-// stored position of each partition. It is a write: a connection failure
-// after sending is an *OutcomeUnknownError (look the stream up with
-// ListStreams before creating it again).
+// stored position of each partition. def is checked first (see
+// StreamDefinition.Validate); a definition that breaks the contract is
+// refused with an error matching ErrInvalidRequest and never sent.
+//
+// It is a write and is never sent twice: a connection failure after
+// sending, or a 500, 502 or 504, is an *OutcomeUnknownError (the stream may
+// or may not exist: look it up with ListStreams before creating it again).
+// A 2xx answer whose body is cut off or cannot be decoded is an
+// *AnswerUnreadableError: the stream was created, and ListStreams finds it.
 func (c *Client) CreateStream(ctx context.Context, def StreamDefinition) (*Stream, error) {
+	if err := def.Validate(); err != nil {
+		return nil, err
+	}
 	var out Stream
 	if err := c.call(ctx, opCreateStream, http.MethodPost, "/streams", nil, def, &out); err != nil {
 		return nil, err

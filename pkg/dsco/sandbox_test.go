@@ -514,3 +514,78 @@ func TestEventDataAgainstSandbox(t *testing.T) {
 		})
 	}
 }
+
+// TestReconcileAgainstSandbox: a write answered with a fault after the
+// sandbox applied it is outcome unknown; reading the order tells whether
+// each line was shipped, cancelled or returned, and the applied counts show
+// it happened once.
+func TestReconcileAgainstSandbox(t *testing.T) {
+	cases := []struct {
+		name  string
+		fault dscotest.Fault
+		op    string
+		write func(sb *sandbox, line string) error
+		check func(t *testing.T, it dsco.OrderItem)
+	}{
+		{"shipment, 504 after applying", dscotest.Fault{Rate504Applied: 1}, "supplierCreateShipment",
+			func(sb *sandbox, line string) error {
+				_, err := sb.supplier.SupplierCreateShipment(t.Context(), dsco.ShipmentBatchRequest{Shipments: []dsco.ShipmentItem{
+					{OrderID: "PO-R1", LineItemID: line, TrackingNumber: "1Z", Carrier: "UPS"}}})
+				return err
+			},
+			func(t *testing.T, it dsco.OrderItem) { assert.Equal(t, it.Quantity, it.QuantityShipped) }},
+		{"cancellation, 500 after applying", dscotest.Fault{Rate500Applied: 1}, "supplierCancelOrderItem",
+			func(sb *sandbox, line string) error {
+				_, err := sb.supplier.SupplierCancelOrderItem(t.Context(), dsco.CancelBatchRequest{Cancellations: []dsco.Cancellation{
+					{OrderID: "PO-R1", LineItemID: line}}})
+				return err
+			},
+			func(t *testing.T, it dsco.OrderItem) { assert.Equal(t, it.Quantity, it.QuantityCancelled) }},
+		{"shipment, connection dropped after applying", dscotest.Fault{DropRate: 1}, "supplierCreateShipment",
+			func(sb *sandbox, line string) error {
+				_, err := sb.supplier.SupplierCreateShipment(t.Context(), dsco.ShipmentBatchRequest{Shipments: []dsco.ShipmentItem{
+					{OrderID: "PO-R1", LineItemID: line, TrackingNumber: "1Z", Carrier: "UPS"}}})
+				return err
+			},
+			func(t *testing.T, it dsco.OrderItem) { assert.Equal(t, it.Quantity, it.QuantityShipped) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			sb := newSandbox(t, dscotest.Config{})
+			_, err := sb.retailer.RetailerCreateOrder(t.Context(), dsco.RetailerOrderRequest{Orders: []dsco.Order{{
+				OrderID: "PO-R1", OrderType: dsco.OrderTypeMarketplace,
+				Items: []dsco.OrderItem{{LineItemID: "1", SKU: "S1", Quantity: 2}, {LineItemID: "2", SKU: "S2", Quantity: 1}},
+			}}})
+			require.NoError(t, err)
+			sb.srv.SetFault(tc.op, tc.fault)
+			err = tc.write(sb, "1")
+			require.ErrorIs(t, err, dsco.ErrOutcomeUnknown)
+			sb.srv.SetFault(tc.op, dscotest.Fault{})
+
+			o, err := sb.supplier.SupplierGetOrder(t.Context(), "PO-R1")
+			require.NoError(t, err)
+			tc.check(t, o.Items[0])
+			assert.Zero(t, o.Items[1].QuantityShipped+o.Items[1].QuantityCancelled, "the other line is untouched")
+			assert.EqualValues(t, 1, sb.srv.Applied(tc.op, dscotest.LineKey("PO-R1", "1")))
+		})
+	}
+}
+
+// TestQueuedBatchAgainstSandbox: a batch Dsco answers "accepted" is not an
+// error; its effect shows once the sandbox applies it.
+func TestQueuedBatchAgainstSandbox(t *testing.T) {
+	sb := newSandbox(t, dscotest.Config{Queue: dscotest.QueueConfig{Enabled: true, Operations: []string{"supplierAcknowledgeOrder"}}})
+	_, err := sb.retailer.RetailerCreateOrder(t.Context(), dsco.RetailerOrderRequest{Orders: []dsco.Order{{
+		OrderID: "PO-Q", OrderType: dsco.OrderTypeMarketplace, Items: []dsco.OrderItem{{LineItemID: "1", SKU: "S1", Quantity: 1}}}}})
+	require.NoError(t, err)
+	resp, err := sb.supplier.SupplierAcknowledgeOrder(t.Context(), dsco.AcknowledgeOrderRequest{OrderIDs: []string{"PO-Q"}})
+	require.NoError(t, err)
+	assert.Equal(t, dsco.BatchAccepted, resp.Status)
+	o, err := sb.supplier.SupplierGetOrder(t.Context(), "PO-Q")
+	require.NoError(t, err)
+	assert.Equal(t, dsco.OrderCreated, o.Status)
+	require.Equal(t, 1, sb.srv.ApplyQueued())
+	o, err = sb.supplier.SupplierGetOrder(t.Context(), "PO-Q")
+	require.NoError(t, err)
+	assert.Equal(t, dsco.OrderAcknowledged, o.Status)
+}

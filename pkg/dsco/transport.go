@@ -25,6 +25,10 @@ type operation struct {
 	write bool
 	// noAuth: no bearer token (the inventory file download).
 	noAuth bool
+	// answerMeansApplied: a 2xx answer alone says the write took effect
+	// as a whole (createStream), so an answer that cannot be decoded is
+	// not an unknown outcome.
+	answerMeansApplied bool
 }
 
 // maxBody bounds the bodies the client reads into memory.
@@ -64,6 +68,9 @@ func (c *Client) call(ctx context.Context, op *operation, method, path string, q
 	buf := getBuf()
 	defer putBuf(buf)
 	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBody)); err != nil {
+		if op.answerMeansApplied {
+			return &AnswerUnreadableError{Operation: op.name, Err: fmt.Errorf("reading the answer: %w", err)}
+		}
 		if op.write {
 			return &OutcomeUnknownError{Operation: op.name, Err: fmt.Errorf("reading the answer: %w", err)}
 		}
@@ -73,7 +80,11 @@ func (c *Client) call(ctx context.Context, op *operation, method, path string, q
 		return nil
 	}
 	if err := json.Unmarshal(buf.Bytes(), out); err != nil {
+		err = fieldError(err, out)
 		if op.write {
+			if op.answerMeansApplied {
+				return &AnswerUnreadableError{Operation: op.name, Err: fmt.Errorf("decoding the answer: %w", err)}
+			}
 			// Dsco accepted the batch, but which items failed is unknown.
 			return &OutcomeUnknownError{Operation: op.name, Err: fmt.Errorf("decoding the answer: %w", err)}
 		}

@@ -62,12 +62,13 @@ func (s *Sandbox) handleSupplierCatalog(w http.ResponseWriter, r *http.Request, 
 		writeBatchErrors(w, http.StatusBadRequest, errs)
 		return
 	}
-	s.mu.Lock()
-	for _, c := range in {
-		s.upsertCatalog(c)
-	}
-	s.mu.Unlock()
-	finishBatch(w, len(in), nil)
+	s.applyBatch(w, req, len(in), func() fieldErrors {
+		for _, c := range in {
+			s.upsertCatalog(c)
+			s.st.countApplied(req.op, c.SKU)
+		}
+		return nil
+	})
 }
 
 // upsertCatalog applies one supplier catalog item; callers hold s.mu.
@@ -112,24 +113,25 @@ func (s *Sandbox) handleRetailerCatalog(w http.ResponseWriter, r *http.Request, 
 		writeBatchErrors(w, http.StatusBadRequest, errs)
 		return
 	}
-	s.mu.Lock()
-	for i, c := range in {
-		it := s.st.catalog[c.SKU]
-		if it == nil {
-			errs.add("SKU_NOT_FOUND", itemPath("items", i, "sku"), "sku %s is not in the supplier's catalog", c.SKU)
-			continue
+	s.applyBatch(w, req, len(in), func() fieldErrors {
+		for i, c := range in {
+			it := s.st.catalog[c.SKU]
+			if it == nil {
+				errs.add("SKU_NOT_FOUND", itemPath("items", i, "sku"), "sku %s is not in the supplier's catalog", c.SKU)
+				continue
+			}
+			for k, v := range c.Attributes {
+				it.attributes[k] = v
+			}
+			for k, v := range c.extra {
+				it.extra[k] = v
+			}
+			it.updated = s.now()
+			s.st.countApplied(req.op, c.SKU)
+			s.emit(ObjectCatalog, "catalog.attribution_updated", it.sku, it)
 		}
-		for k, v := range c.Attributes {
-			it.attributes[k] = v
-		}
-		for k, v := range c.extra {
-			it.extra[k] = v
-		}
-		it.updated = s.now()
-		s.emit(ObjectCatalog, "catalog.attribution_updated", it.sku, it)
-	}
-	s.mu.Unlock()
-	finishBatch(w, len(in), errs)
+		return errs
+	})
 }
 
 type inventoryIn struct {
@@ -164,16 +166,21 @@ func (s *Sandbox) handleInventory(w http.ResponseWriter, r *http.Request, req *r
 		writeBatchErrors(w, http.StatusBadRequest, errs)
 		return
 	}
-	s.mu.Lock()
-	for i, it := range in {
-		if s.st.catalog[it.SKU] == nil {
-			errs.add("SKU_NOT_FOUND", itemPath("items", i, "sku"), "sku %s is not in the catalog", it.SKU)
-			continue
+	s.applyBatch(w, req, len(in), func() fieldErrors {
+		for i, it := range in {
+			if s.st.catalog[it.SKU] == nil {
+				errs.add("SKU_NOT_FOUND", itemPath("items", i, "sku"), "sku %s is not in the catalog", it.SKU)
+				continue
+			}
+			s.setInventory(it.SKU, it.WarehouseID, *it.Quantity)
+			wh := it.WarehouseID
+			if wh == "" {
+				wh = DefaultWarehouse
+			}
+			s.st.countApplied(req.op, InventoryKey(it.SKU, wh))
 		}
-		s.setInventory(it.SKU, it.WarehouseID, *it.Quantity)
-	}
-	s.mu.Unlock()
-	finishBatch(w, len(in), errs)
+		return errs
+	})
 }
 
 // setInventory records one inventory change; callers hold s.mu.

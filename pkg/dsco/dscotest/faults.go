@@ -20,24 +20,46 @@ import (
 type Fault struct {
 	// Latency delays every call before anything else happens.
 	Latency time.Duration
-	// Rate500, Rate503 and Rate429 are probabilities (0..1, summing to at
-	// most 1) of answering with that status instead of handling the call.
-	Rate500, Rate503, Rate429 float64
+	// Rate500, Rate502, Rate503, Rate504 and Rate429 are probabilities of
+	// answering with that status instead of handling the call: nothing is
+	// applied.
+	Rate500, Rate502, Rate503, Rate504, Rate429 float64
+	// Rate500Applied, Rate502Applied and Rate504Applied are probabilities of
+	// handling the call (a write is applied: state, events and the
+	// applied counts change) and then answering with that status instead
+	// of the real answer, as a server that fails after committing, or a
+	// gateway that times out while the server completes, does.
+	Rate500Applied, Rate502Applied, Rate504Applied float64
 	// RetryAfter is sent with 429 as whole seconds (default 1s).
 	RetryAfter time.Duration
 	// DropRate is the probability of closing the connection without a
 	// response. The request is handled first, so a dropped write is applied.
+	// It is drawn apart from the status rates, for the calls they leave
+	// alone.
 	DropRate float64
 }
 
+// statusRates are the rates of the outcomes drawn from one number, in the
+// order they are drawn: a call gets the first whose cumulative rate exceeds
+// its draw. New outcomes go last, so that a seed keeps giving the same
+// faults to configurations that do not use them.
+func (f Fault) statusRates() [8]float64 {
+	return [8]float64{f.Rate500, f.Rate503, f.Rate429, f.Rate502, f.Rate504, f.Rate500Applied, f.Rate502Applied, f.Rate504Applied}
+}
+
 func (f Fault) validate() error {
-	for _, p := range []float64{f.Rate500, f.Rate503, f.Rate429, f.DropRate} {
+	rates := f.statusRates()
+	sum := 0.0
+	for _, p := range append(rates[:], f.DropRate) {
 		if p < 0 || p > 1 {
 			return errors.New("rates must be between 0 and 1")
 		}
 	}
-	if f.Rate500+f.Rate503+f.Rate429 > 1 {
-		return errors.New("Rate500+Rate503+Rate429 must not exceed 1")
+	for _, p := range rates {
+		sum += p
+	}
+	if sum > 1+1e-9 {
+		return errors.New("the status rates (Rate500, Rate502, Rate503, Rate504, Rate429 and the Applied ones) must not sum to more than 1")
 	}
 	if f.Latency < 0 || f.RetryAfter < 0 {
 		return errors.New("durations must not be negative")
@@ -50,11 +72,17 @@ func (f Fault) isZero() bool { return f == Fault{} }
 // faultOutcome is what a call gets.
 type faultOutcome int
 
+// The status outcomes are in the order of Fault.statusRates.
 const (
 	outcomeNone faultOutcome = iota
 	outcome500
 	outcome503
 	outcome429
+	outcome502
+	outcome504
+	outcome500Applied
+	outcome502Applied
+	outcome504Applied
 	outcomeDrop
 )
 
@@ -94,6 +122,8 @@ func (s *Sandbox) SetFault(operation string, f Fault) {
 func (f Fault) clamped() Fault {
 	c := func(p float64) float64 { return min(max(p, 0), 1) }
 	f.Rate500, f.Rate503, f.Rate429, f.DropRate = c(f.Rate500), c(f.Rate503), c(f.Rate429), c(f.DropRate)
+	f.Rate502, f.Rate504 = c(f.Rate502), c(f.Rate504)
+	f.Rate500Applied, f.Rate502Applied, f.Rate504Applied = c(f.Rate500Applied), c(f.Rate502Applied), c(f.Rate504Applied)
 	f.Latency, f.RetryAfter = max(f.Latency, 0), max(f.RetryAfter, 0)
 	return f
 }
@@ -125,13 +155,12 @@ func (fs *faultSet) draw(op string) (Fault, faultOutcome) {
 	fs.mu.Unlock()
 
 	u := fs.uniform(op, n, 0)
-	switch {
-	case u < f.Rate500:
-		return f, outcome500
-	case u < f.Rate500+f.Rate503:
-		return f, outcome503
-	case u < f.Rate500+f.Rate503+f.Rate429:
-		return f, outcome429
+	cum := 0.0
+	for i, p := range f.statusRates() {
+		cum += p
+		if p > 0 && u < cum {
+			return f, outcome500 + faultOutcome(i)
+		}
 	}
 	if f.DropRate > 0 && fs.uniform(op, n, 1) < f.DropRate {
 		return f, outcomeDrop
@@ -173,6 +202,19 @@ func (fs *faultSet) serve(w http.ResponseWriter, r *http.Request, op string, nex
 	switch outcome {
 	case outcome500:
 		writeError(w, http.StatusInternalServerError, "INTERNAL_ERROR", "injected fault: internal error", "")
+	case outcome502:
+		writeError(w, http.StatusBadGateway, "BAD_GATEWAY", "injected fault: bad gateway", "")
+	case outcome504:
+		writeError(w, http.StatusGatewayTimeout, "GATEWAY_TIMEOUT", "injected fault: gateway timeout", "")
+	case outcome500Applied:
+		next(&discardWriter{h: make(http.Header)}, r)
+		writeError(w, http.StatusInternalServerError, "INTERNAL_ERROR", "injected fault: internal error after handling the request", "")
+	case outcome502Applied:
+		next(&discardWriter{h: make(http.Header)}, r)
+		writeError(w, http.StatusBadGateway, "BAD_GATEWAY", "injected fault: bad gateway after the request was handled", "")
+	case outcome504Applied:
+		next(&discardWriter{h: make(http.Header)}, r)
+		writeError(w, http.StatusGatewayTimeout, "GATEWAY_TIMEOUT", "injected fault: gateway timeout after the request was handled", "")
 	case outcome503:
 		writeError(w, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "injected fault: service unavailable", "")
 	case outcome429:
@@ -211,22 +253,22 @@ func (d *discardWriter) WriteHeader(int)             {}
 
 // faultRequest is the body of POST /_sandbox/faults.
 type faultRequest struct {
-	Operation  string  `json:"operation"`
-	Latency    string  `json:"latency"`
-	Rate500    float64 `json:"rate500"`
-	Rate503    float64 `json:"rate503"`
-	Rate429    float64 `json:"rate429"`
-	RetryAfter string  `json:"retryAfter"`
-	DropRate   float64 `json:"dropRate"`
+	Operation string `json:"operation"`
+	faultView
 }
 
 type faultView struct {
-	Latency    string  `json:"latency"`
-	Rate500    float64 `json:"rate500"`
-	Rate503    float64 `json:"rate503"`
-	Rate429    float64 `json:"rate429"`
-	RetryAfter string  `json:"retryAfter"`
-	DropRate   float64 `json:"dropRate"`
+	Latency        string  `json:"latency"`
+	Rate500        float64 `json:"rate500"`
+	Rate502        float64 `json:"rate502"`
+	Rate503        float64 `json:"rate503"`
+	Rate504        float64 `json:"rate504"`
+	Rate429        float64 `json:"rate429"`
+	Rate500Applied float64 `json:"rate500Applied"`
+	Rate502Applied float64 `json:"rate502Applied"`
+	Rate504Applied float64 `json:"rate504Applied"`
+	RetryAfter     string  `json:"retryAfter"`
+	DropRate       float64 `json:"dropRate"`
 }
 
 // serveFaults lets tools outside the process change faults: GET lists them,
@@ -245,7 +287,9 @@ func (s *Sandbox) serveFaults(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, "REQUIRED", "operation is required", "operation")
 			return
 		}
-		f := Fault{Rate500: fr.Rate500, Rate503: fr.Rate503, Rate429: fr.Rate429, DropRate: fr.DropRate}
+		f := Fault{Rate500: fr.Rate500, Rate502: fr.Rate502, Rate503: fr.Rate503, Rate504: fr.Rate504, Rate429: fr.Rate429,
+			Rate500Applied: fr.Rate500Applied, Rate502Applied: fr.Rate502Applied, Rate504Applied: fr.Rate504Applied,
+			DropRate: fr.DropRate}
 		var err error
 		if fr.Latency != "" {
 			if f.Latency, err = time.ParseDuration(fr.Latency); err != nil {
@@ -270,8 +314,9 @@ func (s *Sandbox) serveFaults(w http.ResponseWriter, r *http.Request) {
 	}
 	out := map[string]faultView{}
 	for op, f := range s.Faults() {
-		out[op] = faultView{Latency: f.Latency.String(), Rate500: f.Rate500, Rate503: f.Rate503,
-			Rate429: f.Rate429, RetryAfter: f.RetryAfter.String(), DropRate: f.DropRate}
+		out[op] = faultView{Latency: f.Latency.String(), Rate500: f.Rate500, Rate502: f.Rate502, Rate503: f.Rate503,
+			Rate504: f.Rate504, Rate429: f.Rate429, Rate500Applied: f.Rate500Applied, Rate502Applied: f.Rate502Applied,
+			Rate504Applied: f.Rate504Applied, RetryAfter: f.RetryAfter.String(), DropRate: f.DropRate}
 	}
 	writeJSON(w, http.StatusOK, out)
 }

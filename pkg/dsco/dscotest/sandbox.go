@@ -77,6 +77,8 @@ type Config struct {
 	// Logger receives file callback outcomes and internal errors; nil
 	// discards. Secrets and tokens are never logged.
 	Logger *slog.Logger
+	// Queue answers batch writes as queued and applies them later.
+	Queue QueueConfig
 }
 
 func (c *Config) setDefaults() {
@@ -107,6 +109,7 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	c.Queue.setDefaults()
 }
 
 // Validate reports a configuration the sandbox cannot run with.
@@ -122,7 +125,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("dscotest: fault for %q: %w", op, err)
 		}
 	}
-	return nil
+	return c.Queue.Validate()
 }
 
 type role int
@@ -169,7 +172,9 @@ type Sandbox struct {
 
 	gen *generator
 
-	bg     sync.WaitGroup // callbacks
+	q queue
+
+	bg     sync.WaitGroup // callbacks, the queue
 	closed chan struct{}
 	once   sync.Once
 }
@@ -195,6 +200,12 @@ func New(cfg Config) (*Sandbox, error) {
 	s.faults.init(cfg.Seed, cfg.Faults)
 	s.st = newState(cfg.Seed)
 	s.gen = newGenerator(cfg.Seed)
+	s.q.outcomes = make(map[string]*BatchOutcome)
+	s.q.wake = make(chan struct{}, 1)
+	if cfg.Queue.Enabled && cfg.Queue.Delay > 0 {
+		s.bg.Add(1)
+		go s.runQueue()
+	}
 	return s, nil
 }
 
@@ -213,8 +224,9 @@ func newRouter(ctx context.Context) (routers.Router, error) {
 	return router, nil
 }
 
-// Close stops the sandbox's background work (file callbacks) and waits for
-// it. It is idempotent.
+// Close stops the sandbox's background work (file callbacks, applying
+// queued batches) and waits for it; batches still queued are never applied.
+// It is idempotent.
 func (s *Sandbox) Close() {
 	s.once.Do(func() { close(s.closed) })
 	s.bg.Wait()
@@ -262,6 +274,10 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case path == "/_sandbox/faults" || path == BasePath+"/_sandbox/faults":
 		s.serveFaults(w, r)
+		return
+	case strings.HasPrefix(path, "/_sandbox/queue") || strings.HasPrefix(path, "/_sandbox/batches/") ||
+		strings.HasPrefix(path, BasePath+"/_sandbox/queue") || strings.HasPrefix(path, BasePath+"/_sandbox/batches/"):
+		s.serveQueue(w, r, strings.TrimPrefix(path, BasePath))
 		return
 	case path == BasePath+"/inventory":
 		if r.Method != http.MethodGet {

@@ -44,8 +44,12 @@ const timeLayout = "2006-01-02T15:04:05.000Z07:00"
 func fmtTime(t time.Time) string { return t.UTC().Format(timeLayout) }
 
 type state struct {
+	// orders holds the orders created through the API and the generated
+	// ones a write touched; gen the generated orders (see backlog.go).
 	orders     map[string]*order
-	orderIDs   []string // creation order
+	gen        []genOrder // by order number
+	shapes     []genShape
+	orderRefs  []orderRef // every order, in creation order
 	byStatus   map[string]int64
 	catalog    map[string]*catalogItem
 	inventory  map[string]*invItem
@@ -56,6 +60,9 @@ type state struct {
 	returnSeq  uint64
 	eventSeq   uint64
 	eventCount map[string]int64
+	// applied counts the write items applied, by operationId and item key
+	// (see Sandbox.Applied).
+	applied map[string]map[string]int64
 
 	history   map[string]*eventLog // per object type, for backfilling new streams
 	streams   map[string]*stream
@@ -76,11 +83,23 @@ func newState(seed int64) *state {
 		inventory:  make(map[string]*invItem),
 		invoices:   make(map[string]bool),
 		eventCount: make(map[string]int64),
+		applied:    make(map[string]map[string]int64),
 		history:    make(map[string]*eventLog),
 		streams:    make(map[string]*stream),
 		files:      make(map[string]*invFile),
 		instance:   fmt.Sprintf("%08x", uint32(seed)^uint32(time.Now().UnixNano())),
 	}
+}
+
+// countApplied records that one item of a write operation was applied to
+// key; callers hold s.mu for writing.
+func (st *state) countApplied(op, key string) {
+	m := st.applied[op]
+	if m == nil {
+		m = make(map[string]int64)
+		st.applied[op] = m
+	}
+	m[key]++
 }
 
 type order struct {

@@ -3,21 +3,26 @@ package dscotest
 import (
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"net/http"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
 // event is one state change, stored once and shared by every stream
 // partition it belongs to. raw is the complete StreamEvent JSON, so a read
-// only concatenates.
+// only concatenates; a generated order's order.created event has no raw and
+// is encoded from the order's seed when read (backlog.go).
 type event struct {
-	ts   int64  // unix nanoseconds
+	ts  int64 // unix nanoseconds
+	raw []byte
+	// seq and gen describe a generated order's order.created event, whose
+	// raw is nil: it is encoded from st.gen[gen-1] when read.
+	seq  uint64
+	gen  int32
 	hash uint32 // FNV-1a of the business key
-	raw  []byte
 }
 
 // eventLog is a time-ordered run of events with contiguous sequence
@@ -72,10 +77,14 @@ type partition struct {
 	committed uint64 // sequence of the last consumed event; 0 = none
 }
 
-func keyHash(key string) uint32 {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(key))
-	return h.Sum32()
+// keyHash is FNV-1a (32 bits) of a business key, without allocating.
+func keyHash[K string | []byte](key K) uint32 {
+	h := uint32(2166136261)
+	for i := range len(key) {
+		h ^= uint32(key[i])
+		h *= 16777619
+	}
+	return h
 }
 
 // PartitionFor returns the stream partition of a business key (order id or
@@ -124,24 +133,17 @@ func (s *Sandbox) emit(objectType, eventType, key string, data any) {
 	}
 	now := s.now()
 	st.eventSeq++
-	// eventId, eventType, objectType and timestamp never need escaping.
-	env := make([]byte, 0, len(raw)+160)
-	env = append(env, `{"eventId":"evt-`...)
-	env = append(env, st.instance...)
-	env = append(env, '-')
-	env = strconv.AppendUint(env, st.eventSeq, 10)
-	env = append(env, `","eventType":"`...)
-	env = append(env, eventType...)
-	env = append(env, `","objectType":"`...)
-	env = append(env, objectType...)
-	env = append(env, `","timestamp":"`...)
-	env = now.AppendFormat(env, timeLayout)
-	env = append(env, `","data":`...)
-	env = append(env, raw...)
-	env = append(env, '}')
-	e := &event{ts: now.UnixNano(), hash: keyHash(key), raw: env}
+	env := appendEnvelope(make([]byte, 0, len(raw)+160), st.instance, st.eventSeq, eventType, objectType, now, raw)
+	s.record(objectType, &event{ts: now.UnixNano(), hash: keyHash(key), raw: env})
+}
+
+// record appends e to the object type's history and to the matching
+// partition of every stream whose object type and query match. Callers hold
+// s.mu for writing.
+func (s *Sandbox) record(objectType string, e *event) {
+	st := s.st
 	st.eventCount[objectType]++
-	cutoff := now.Add(-s.cfg.Retention).UnixNano()
+	cutoff := s.now().Add(-s.cfg.Retention).UnixNano()
 
 	h := st.history[objectType]
 	if h == nil {
@@ -159,7 +161,7 @@ func (s *Sandbox) emit(objectType, eventType, key string, data any) {
 		}
 		if len(str.query) > 0 {
 			if fields == nil {
-				_ = json.Unmarshal(raw, &fields)
+				fields = s.eventData(e)
 			}
 			if !matchQuery(str.query, fields) {
 				continue
@@ -263,14 +265,8 @@ func (s *Sandbox) handleCreateStream(w http.ResponseWriter, r *http.Request, req
 	if h := st.history[def.ObjectType]; h != nil {
 		cutoff := s.now().Add(-s.cfg.Retention).UnixNano()
 		for _, e := range h.events[h.firstKept(cutoff):] {
-			if len(str.query) > 0 {
-				var env struct {
-					Data map[string]any `json:"data"`
-				}
-				_ = json.Unmarshal(e.raw, &env)
-				if !matchQuery(str.query, env.Data) {
-					continue
-				}
+			if len(str.query) > 0 && !matchQuery(str.query, s.eventData(e)) {
+				continue
 			}
 			str.parts[e.hash%uint32(n)].log.append(e)
 		}
@@ -386,13 +382,14 @@ func (s *Sandbox) handleStreamEvents(w http.ResponseWriter, r *http.Request, req
 	if end > start {
 		pos = l.base + uint64(end) - 1
 	}
-	buf := make([]byte, 0, 64+(end-start)*256)
-	buf = append(buf, `{"events":[`...)
+	bp := pageBufs.Get().(*[]byte)
+	defer putPageBuf(bp)
+	buf := append((*bp)[:0], `{"events":[`...)
 	for i := start; i < end; i++ {
 		if i > start {
 			buf = append(buf, ',')
 		}
-		buf = append(buf, l.events[i].raw...)
+		buf = s.appendEvent(buf, l.events[i])
 	}
 	buf = append(buf, `],"position":"`...)
 	buf = append(buf, formatPosition(part, pos)...)
@@ -402,6 +399,18 @@ func (s *Sandbox) handleStreamEvents(w http.ResponseWriter, r *http.Request, req
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(buf)
+	*bp = buf
+}
+
+// pageBufs holds the buffers pages are encoded into, so that a page of
+// large events is not grown from scratch every time.
+var pageBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &b }}
+
+func putPageBuf(b *[]byte) {
+	if cap(*b) > 64<<20 {
+		return // a rare huge page: let it go
+	}
+	pageBufs.Put(b)
 }
 
 func (s *Sandbox) handleUpdatePosition(w http.ResponseWriter, r *http.Request, req *request) {

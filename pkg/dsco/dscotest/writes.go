@@ -64,18 +64,23 @@ func decodeBatch[T any](w http.ResponseWriter, body []byte, array string) ([]T, 
 // finishBatch answers a batch that passed validation: 200, completed when
 // at least one item applied.
 func finishBatch(w http.ResponseWriter, n int, errs fieldErrors) {
+	if errs == nil {
+		errs = fieldErrors{}
+	}
+	writeJSON(w, http.StatusOK, batchResponse{BatchID: newBatchID(), Status: batchStatus(n, errs), Errors: errs})
+}
+
+// batchStatus is "completed" when at least one of n items applied, else
+// "failed".
+func batchStatus(n int, errs fieldErrors) string {
 	failed := map[string]bool{}
 	for _, e := range errs {
 		failed[itemOf(e.Field)] = true
 	}
-	status := "completed"
 	if len(failed) >= n {
-		status = "failed"
+		return "failed"
 	}
-	if errs == nil {
-		errs = fieldErrors{}
-	}
-	writeJSON(w, http.StatusOK, batchResponse{BatchID: newBatchID(), Status: status, Errors: errs})
+	return "completed"
 }
 
 // itemOf returns the "array[i]" prefix of a field path.
@@ -128,10 +133,10 @@ func (s *Sandbox) handleCreateOrders(w http.ResponseWriter, r *http.Request, req
 		writeBatchErrors(w, http.StatusBadRequest, errs)
 		return
 	}
-	s.mu.Lock()
-	errs = s.applyOrders(orders)
-	s.mu.Unlock()
-	finishBatch(w, len(orders), errs)
+	s.applyBatch(w, req, len(orders), func() fieldErrors {
+		errs = s.applyOrders(req.op, orders)
+		return errs
+	})
 }
 
 // parseOrders checks the rules that need no state and builds the orders.
@@ -211,17 +216,21 @@ func (s *Sandbox) parseOrders(in []orderIn) ([]*order, fieldErrors) {
 	return out, errs
 }
 
-// applyOrders creates orders; callers hold s.mu.
-func (s *Sandbox) applyOrders(orders []*order) fieldErrors {
+// applyOrders creates orders and counts them as applied by op (none when
+// op is empty: generated orders); callers hold s.mu.
+func (s *Sandbox) applyOrders(op string, orders []*order) fieldErrors {
 	var errs fieldErrors
 	for i, o := range orders {
-		if _, dup := s.st.orders[o.id]; dup {
+		if s.orderExists(o.id) {
 			errs.add("ORDER_EXISTS", itemPath("orders", i, "orderId"), "order %s already exists", o.id)
 			continue
 		}
 		s.st.orders[o.id] = o
 		s.st.byStatus[o.status]++
-		s.st.orderIDs = append(s.st.orderIDs, o.id)
+		s.st.orderRefs = append(s.st.orderRefs, orderRef{id: o.id})
+		if op != "" {
+			s.st.countApplied(op, o.id)
+		}
 		s.emit(ObjectOrder, "order.created", o.id, o)
 	}
 	return errs
@@ -229,7 +238,7 @@ func (s *Sandbox) applyOrders(orders []*order) fieldErrors {
 
 func (s *Sandbox) handleGetOrder(w http.ResponseWriter, r *http.Request, req *request) {
 	s.mu.RLock()
-	o := s.st.orders[req.params["orderId"]]
+	o := s.peekOrder(req.params["orderId"])
 	var b []byte
 	var err error
 	if o != nil {
@@ -269,14 +278,13 @@ func (s *Sandbox) handleListOrders(w http.ResponseWriter, r *http.Request, req *
 	s.mu.RLock()
 	var page []*order
 	total := 0
-	for _, id := range s.st.orderIDs {
-		o := s.st.orders[id]
-		if status != "" && o.status != status {
+	for _, r := range s.st.orderRefs {
+		if status != "" && s.refStatus(r) != status {
 			continue
 		}
 		total++
 		if len(page) < limit {
-			page = append(page, o)
+			page = append(page, s.refOrder(r))
 		}
 	}
 	out := struct {
@@ -309,29 +317,32 @@ func (s *Sandbox) handleAcknowledge(w http.ResponseWriter, r *http.Request, req 
 		writeBatchErrors(w, http.StatusBadRequest, errs)
 		return
 	}
-	s.mu.Lock()
-	for i, id := range ids {
-		o := s.st.orders[id]
-		switch {
-		case o == nil:
-			errs.add("ORDER_NOT_FOUND", itemPath("orderIds", i, ""), "order %s not found", id)
-		case o.status == StatusAcknowledged:
-			// Acknowledging twice is harmless.
-		case o.status != StatusCreated:
-			errs.add("INVALID_STATE", itemPath("orderIds", i, ""), "order %s is %s and cannot be acknowledged", id, o.status)
-		default:
-			s.st.setStatus(o, StatusAcknowledged)
-			o.updatedAt = s.now()
-			for _, li := range o.items {
-				if li.status == LineOpen {
-					s.emit(ObjectOrderItemChange, "orderitem.acknowledged", o.id, itemChange(o, li, "acknowledged"))
+	s.applyBatch(w, req, len(ids), func() fieldErrors {
+		for i, id := range ids {
+			o := s.orderFor(id)
+			switch {
+			case o == nil:
+				errs.add("ORDER_NOT_FOUND", itemPath("orderIds", i, ""), "order %s not found", id)
+			case o.status == StatusAcknowledged:
+				// Acknowledging twice is harmless, and counted: the count shows
+				// how often an acknowledgement was applied.
+				s.st.countApplied(req.op, id)
+			case o.status != StatusCreated:
+				errs.add("INVALID_STATE", itemPath("orderIds", i, ""), "order %s is %s and cannot be acknowledged", id, o.status)
+			default:
+				s.st.setStatus(o, StatusAcknowledged)
+				s.st.countApplied(req.op, id)
+				o.updatedAt = s.now()
+				for _, li := range o.items {
+					if li.status == LineOpen {
+						s.emit(ObjectOrderItemChange, "orderitem.acknowledged", o.id, itemChange(o, li, "acknowledged"))
+					}
 				}
+				s.emit(ObjectOrder, "order.acknowledged", o.id, o)
 			}
-			s.emit(ObjectOrder, "order.acknowledged", o.id, o)
 		}
-	}
-	s.mu.Unlock()
-	finishBatch(w, len(ids), errs)
+		return errs
+	})
 }
 
 func itemChange(o *order, li *lineItem, change string) map[string]any {
@@ -384,55 +395,56 @@ func (s *Sandbox) handleShipments(w http.ResponseWriter, r *http.Request, req *r
 		writeBatchErrors(w, http.StatusBadRequest, errs)
 		return
 	}
-	s.mu.Lock()
-	var touched []*order
-	for i, sh := range in {
-		f := func(field string) string { return itemPath("shipments", i, field) }
-		o := s.st.orders[sh.OrderID]
-		if o == nil {
-			errs.add("ORDER_NOT_FOUND", f("orderId"), "order %s not found", sh.OrderID)
-			continue
-		}
-		li := o.line(sh.LineItemID)
-		if li == nil {
-			errs.add("LINE_NOT_FOUND", f("lineItemId"), "order %s has no line %s", sh.OrderID, sh.LineItemID)
-			continue
-		}
-		open := li.open()
-		if open == 0 {
-			errs.add("INVALID_STATE", f("lineItemId"), "line %s of order %s is %s with nothing left to ship", li.id, o.id, li.status)
-			continue
-		}
-		qty := open
-		if sh.Quantity != nil {
-			if *sh.Quantity > open {
-				errs.add("OVER_SHIPPED", f("quantity"), "quantity %d exceeds the %d still open on line %s", *sh.Quantity, open, li.id)
+	s.applyBatch(w, req, len(in), func() fieldErrors {
+		var touched []*order
+		for i, sh := range in {
+			f := func(field string) string { return itemPath("shipments", i, field) }
+			o := s.orderFor(sh.OrderID)
+			if o == nil {
+				errs.add("ORDER_NOT_FOUND", f("orderId"), "order %s not found", sh.OrderID)
 				continue
 			}
-			qty = *sh.Quantity
+			li := o.line(sh.LineItemID)
+			if li == nil {
+				errs.add("LINE_NOT_FOUND", f("lineItemId"), "order %s has no line %s", sh.OrderID, sh.LineItemID)
+				continue
+			}
+			open := li.open()
+			if open == 0 {
+				errs.add("INVALID_STATE", f("lineItemId"), "line %s of order %s is %s with nothing left to ship", li.id, o.id, li.status)
+				continue
+			}
+			qty := open
+			if sh.Quantity != nil {
+				if *sh.Quantity > open {
+					errs.add("OVER_SHIPPED", f("quantity"), "quantity %d exceeds the %d still open on line %s", *sh.Quantity, open, li.id)
+					continue
+				}
+				qty = *sh.Quantity
+			}
+			li.shipped += qty
+			s.st.recompute(o)
+			o.updatedAt = s.now()
+			s.st.shipments++
+			s.st.countApplied(req.op, LineKey(o.id, li.id))
+			ch := itemChange(o, li, "shipped")
+			ch["quantityShipped"] = li.shipped
+			ch["trackingNumber"] = sh.TrackingNumber
+			ch["carrier"] = sh.Carrier
+			s.emit(ObjectOrderItemChange, "orderitem.shipped", o.id, ch)
+			if !slices.Contains(touched, o) {
+				touched = append(touched, o)
+			}
 		}
-		li.shipped += qty
-		s.st.recompute(o)
-		o.updatedAt = s.now()
-		s.st.shipments++
-		ch := itemChange(o, li, "shipped")
-		ch["quantityShipped"] = li.shipped
-		ch["trackingNumber"] = sh.TrackingNumber
-		ch["carrier"] = sh.Carrier
-		s.emit(ObjectOrderItemChange, "orderitem.shipped", o.id, ch)
-		if !slices.Contains(touched, o) {
-			touched = append(touched, o)
+		for _, o := range touched {
+			if o.status == StatusShipped {
+				s.emit(ObjectOrder, "order.shipped", o.id, o)
+			} else {
+				s.emit(ObjectOrder, "order.partially_shipped", o.id, o)
+			}
 		}
-	}
-	for _, o := range touched {
-		if o.status == StatusShipped {
-			s.emit(ObjectOrder, "order.shipped", o.id, o)
-		} else {
-			s.emit(ObjectOrder, "order.partially_shipped", o.id, o)
-		}
-	}
-	s.mu.Unlock()
-	finishBatch(w, len(in), errs)
+		return errs
+	})
 }
 
 // ---- cancellations ----
@@ -461,66 +473,67 @@ func (s *Sandbox) handleCancel(w http.ResponseWriter, r *http.Request, req *requ
 		writeBatchErrors(w, http.StatusBadRequest, errs)
 		return
 	}
-	s.mu.Lock()
-	var touched []*order
-	for i, c := range in {
-		f := func(field string) string { return itemPath("cancellations", i, field) }
-		o := s.st.orders[c.OrderID]
-		if o == nil {
-			errs.add("ORDER_NOT_FOUND", f("orderId"), "order %s not found", c.OrderID)
-			continue
-		}
-		var lines []*lineItem
-		if c.LineItemID != "" {
-			li := o.line(c.LineItemID)
-			if li == nil {
-				errs.add("LINE_NOT_FOUND", f("lineItemId"), "order %s has no line %s", c.OrderID, c.LineItemID)
+	s.applyBatch(w, req, len(in), func() fieldErrors {
+		var touched []*order
+		for i, c := range in {
+			f := func(field string) string { return itemPath("cancellations", i, field) }
+			o := s.orderFor(c.OrderID)
+			if o == nil {
+				errs.add("ORDER_NOT_FOUND", f("orderId"), "order %s not found", c.OrderID)
 				continue
 			}
-			if li.open() == 0 {
-				errs.add("INVALID_STATE", f("lineItemId"), "line %s of order %s is %s with nothing left to cancel", li.id, o.id, li.status)
-				continue
-			}
-			lines = []*lineItem{li}
-		} else {
-			for _, li := range o.items {
-				if li.open() > 0 {
-					lines = append(lines, li)
+			var lines []*lineItem
+			if c.LineItemID != "" {
+				li := o.line(c.LineItemID)
+				if li == nil {
+					errs.add("LINE_NOT_FOUND", f("lineItemId"), "order %s has no line %s", c.OrderID, c.LineItemID)
+					continue
+				}
+				if li.open() == 0 {
+					errs.add("INVALID_STATE", f("lineItemId"), "line %s of order %s is %s with nothing left to cancel", li.id, o.id, li.status)
+					continue
+				}
+				lines = []*lineItem{li}
+			} else {
+				for _, li := range o.items {
+					if li.open() > 0 {
+						lines = append(lines, li)
+					}
+				}
+				if len(lines) == 0 {
+					errs.add("INVALID_STATE", f("orderId"), "order %s is %s with nothing left to cancel", o.id, o.status)
+					continue
 				}
 			}
-			if len(lines) == 0 {
-				errs.add("INVALID_STATE", f("orderId"), "order %s is %s with nothing left to cancel", o.id, o.status)
-				continue
+			for _, li := range lines {
+				li.cancelled += li.open()
+			}
+			s.st.recompute(o)
+			o.updatedAt = s.now()
+			for _, li := range lines {
+				s.st.cancels++
+				s.st.countApplied(req.op, LineKey(o.id, li.id))
+				ch := itemChange(o, li, "cancelled")
+				ch["quantityCancelled"] = li.cancelled
+				if c.Reason != "" {
+					ch["reason"] = c.Reason
+				}
+				s.emit(ObjectOrderItemChange, "orderitem.cancelled", o.id, ch)
+			}
+			if !slices.Contains(touched, o) {
+				touched = append(touched, o)
 			}
 		}
-		for _, li := range lines {
-			li.cancelled += li.open()
-		}
-		s.st.recompute(o)
-		o.updatedAt = s.now()
-		for _, li := range lines {
-			s.st.cancels++
-			ch := itemChange(o, li, "cancelled")
-			ch["quantityCancelled"] = li.cancelled
-			if c.Reason != "" {
-				ch["reason"] = c.Reason
+		for _, o := range touched {
+			switch o.status {
+			case StatusCancelled:
+				s.emit(ObjectOrder, "order.cancelled", o.id, o)
+			case StatusShipped:
+				s.emit(ObjectOrder, "order.shipped", o.id, o)
 			}
-			s.emit(ObjectOrderItemChange, "orderitem.cancelled", o.id, ch)
 		}
-		if !slices.Contains(touched, o) {
-			touched = append(touched, o)
-		}
-	}
-	for _, o := range touched {
-		switch o.status {
-		case StatusCancelled:
-			s.emit(ObjectOrder, "order.cancelled", o.id, o)
-		case StatusShipped:
-			s.emit(ObjectOrder, "order.shipped", o.id, o)
-		}
-	}
-	s.mu.Unlock()
-	finishBatch(w, len(in), errs)
+		return errs
+	})
 }
 
 // ---- returns ----
@@ -558,43 +571,44 @@ func (s *Sandbox) handleReturns(w http.ResponseWriter, r *http.Request, req *req
 		return
 	}
 	initiatedBy := req.role.String()
-	s.mu.Lock()
-	for i, rt := range in {
-		f := func(field string) string { return itemPath("returns", i, field) }
-		o := s.st.orders[rt.OrderID]
-		if o == nil {
-			errs.add("ORDER_NOT_FOUND", f("orderId"), "order %s not found", rt.OrderID)
-			continue
+	s.applyBatch(w, req, len(in), func() fieldErrors {
+		for i, rt := range in {
+			f := func(field string) string { return itemPath("returns", i, field) }
+			o := s.orderFor(rt.OrderID)
+			if o == nil {
+				errs.add("ORDER_NOT_FOUND", f("orderId"), "order %s not found", rt.OrderID)
+				continue
+			}
+			li := o.line(rt.LineItemID)
+			if li == nil {
+				errs.add("LINE_NOT_FOUND", f("lineItemId"), "order %s has no line %s", rt.OrderID, rt.LineItemID)
+				continue
+			}
+			if li.returnd+*rt.Quantity > li.shipped {
+				errs.add("INVALID_QUANTITY", f("quantity"), "line %s has %d shipped and %d returned; cannot return %d more",
+					li.id, li.shipped, li.returnd, *rt.Quantity)
+				continue
+			}
+			li.returnd += *rt.Quantity
+			s.st.recompute(o)
+			o.updatedAt = s.now()
+			s.st.returns++
+			s.st.countApplied(req.op, LineKey(o.id, li.id))
+			s.st.returnSeq++
+			s.emit(ObjectReturn, "return.created", o.id, map[string]any{
+				"orderId": o.id, "lineItemId": li.id, "returnReason": rt.ReturnReason, "quantity": *rt.Quantity,
+				"returnId": fmt.Sprintf("RET-%08d", s.st.returnSeq), "initiatedBy": initiatedBy,
+			})
+			ch := itemChange(o, li, "returned")
+			ch["quantityReturned"] = li.returnd
+			if rt.ReturnReason != "" {
+				ch["reason"] = rt.ReturnReason
+			}
+			s.emit(ObjectOrderItemChange, "orderitem.returned", o.id, ch)
+			s.emit(ObjectOrder, "order.returned", o.id, o)
 		}
-		li := o.line(rt.LineItemID)
-		if li == nil {
-			errs.add("LINE_NOT_FOUND", f("lineItemId"), "order %s has no line %s", rt.OrderID, rt.LineItemID)
-			continue
-		}
-		if li.returnd+*rt.Quantity > li.shipped {
-			errs.add("INVALID_QUANTITY", f("quantity"), "line %s has %d shipped and %d returned; cannot return %d more",
-				li.id, li.shipped, li.returnd, *rt.Quantity)
-			continue
-		}
-		li.returnd += *rt.Quantity
-		s.st.recompute(o)
-		o.updatedAt = s.now()
-		s.st.returns++
-		s.st.returnSeq++
-		s.emit(ObjectReturn, "return.created", o.id, map[string]any{
-			"orderId": o.id, "lineItemId": li.id, "returnReason": rt.ReturnReason, "quantity": *rt.Quantity,
-			"returnId": fmt.Sprintf("RET-%08d", s.st.returnSeq), "initiatedBy": initiatedBy,
-		})
-		ch := itemChange(o, li, "returned")
-		ch["quantityReturned"] = li.returnd
-		if rt.ReturnReason != "" {
-			ch["reason"] = rt.ReturnReason
-		}
-		s.emit(ObjectOrderItemChange, "orderitem.returned", o.id, ch)
-		s.emit(ObjectOrder, "order.returned", o.id, o)
-	}
-	s.mu.Unlock()
-	finishBatch(w, len(in), errs)
+		return errs
+	})
 }
 
 // ---- invoices ----
@@ -636,30 +650,31 @@ func (s *Sandbox) handleInvoices(w http.ResponseWriter, r *http.Request, req *re
 		writeBatchErrors(w, http.StatusBadRequest, errs)
 		return
 	}
-	s.mu.Lock()
-	for i, iv := range in {
-		f := func(field string) string { return itemPath("invoices", i, field) }
-		o := s.st.orders[iv.OrderID]
-		switch {
-		case o == nil:
-			errs.add("ORDER_NOT_FOUND", f("orderId"), "order %s not found", iv.OrderID)
-			continue
-		case o.status == StatusCancelled:
-			errs.add("INVALID_STATE", f("orderId"), "order %s is cancelled", iv.OrderID)
-			continue
-		case s.st.invoices[iv.InvoiceNumber]:
-			errs.add("DUPLICATE_INVOICE", f("invoiceNumber"), "invoice %s already exists", iv.InvoiceNumber)
-			continue
+	s.applyBatch(w, req, len(in), func() fieldErrors {
+		for i, iv := range in {
+			f := func(field string) string { return itemPath("invoices", i, field) }
+			o := s.orderFor(iv.OrderID)
+			switch {
+			case o == nil:
+				errs.add("ORDER_NOT_FOUND", f("orderId"), "order %s not found", iv.OrderID)
+				continue
+			case o.status == StatusCancelled:
+				errs.add("INVALID_STATE", f("orderId"), "order %s is cancelled", iv.OrderID)
+				continue
+			case s.st.invoices[iv.InvoiceNumber]:
+				errs.add("DUPLICATE_INVOICE", f("invoiceNumber"), "invoice %s already exists", iv.InvoiceNumber)
+				continue
+			}
+			s.st.invoices[iv.InvoiceNumber] = true
+			s.st.countApplied(req.op, iv.InvoiceNumber)
+			date := iv.InvoiceDate
+			if date == "" {
+				date = s.now().Format(time.DateOnly)
+			}
+			s.emit(ObjectInvoice, "invoice.created", o.id, map[string]any{
+				"orderId": o.id, "invoiceNumber": iv.InvoiceNumber, "amount": *iv.Amount, "invoiceDate": date,
+			})
 		}
-		s.st.invoices[iv.InvoiceNumber] = true
-		date := iv.InvoiceDate
-		if date == "" {
-			date = s.now().Format(time.DateOnly)
-		}
-		s.emit(ObjectInvoice, "invoice.created", o.id, map[string]any{
-			"orderId": o.id, "invoiceNumber": iv.InvoiceNumber, "amount": *iv.Amount, "invoiceDate": date,
-		})
-	}
-	s.mu.Unlock()
-	finishBatch(w, len(in), errs)
+		return errs
+	})
 }

@@ -69,7 +69,7 @@ func recordIn(t *testing.T, typ any) map[string]any {
 
 func registerText(t *testing.T, url, subject, text string) int {
 	t.Helper()
-	cl, err := sr.NewClient(sr.URLs(url))
+	cl, err := newRegistryClient(url)
 	require.NoError(t, err)
 	ss, err := cl.CreateSchema(t.Context(), subject, sr.Schema{Schema: text, Type: sr.TypeAvro})
 	require.NoError(t, err)

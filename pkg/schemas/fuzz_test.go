@@ -163,7 +163,7 @@ func FuzzDecodeForeign(f *testing.F) {
 // registerSubject registers schema text under subject and returns its id.
 func registerSubject(t testing.TB, url, subject, text string) int {
 	t.Helper()
-	cl, err := sr.NewClient(sr.URLs(url))
+	cl, err := newRegistryClient(url)
 	require.NoError(t, err)
 	ss, err := cl.CreateSchema(context.Background(), subject, sr.Schema{Schema: text, Type: sr.TypeAvro})
 	require.NoError(t, err)

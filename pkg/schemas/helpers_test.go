@@ -2,11 +2,13 @@ package schemas_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/dscokafka/connector/pkg/schemas"
@@ -179,4 +181,11 @@ func fixtures() map[string]schemas.Record {
 		out[schemas.DescriptorOf(r).RecordName] = r
 	}
 	return out
+}
+
+// newRegistryClient is franz-go's Schema Registry client (code that shares
+// nothing with the serde) with a time limit that a loaded CI machine running
+// the race detector cannot hit: the client's own default is 5 s.
+func newRegistryClient(url string) (*sr.Client, error) {
+	return sr.NewClient(sr.URLs(url), sr.HTTPClient(&http.Client{Timeout: time.Minute}))
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/dscokafka/connector/pkg/schemas"
 )
@@ -130,7 +129,7 @@ func TestCheckWithEmptyRegistry(t *testing.T) {
 
 func mustSubjects(t *testing.T, url string) []string {
 	t.Helper()
-	cl, err := sr.NewClient(sr.URLs(url))
+	cl, err := newRegistryClient(url)
 	require.NoError(t, err)
 	subjects, err := cl.Subjects(t.Context())
 	require.NoError(t, err)

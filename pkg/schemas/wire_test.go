@@ -37,7 +37,7 @@ func TestWireFormatIsConfluent(t *testing.T) {
 	assert.Equal(t, byte(0), b[0])
 	assert.Equal(t, uint32(id), binary.BigEndian.Uint32(b[1:5]))
 
-	cl, err := sr.NewClient(sr.URLs(reg.URL()))
+	cl, err := newRegistryClient(reg.URL())
 	require.NoError(t, err)
 	fetched, err := cl.SchemaByID(t.Context(), id)
 	require.NoError(t, err)

@@ -11,8 +11,8 @@ import (
 )
 
 // The per-record decoders of dscojson_records.go are generated from the
-// embedded .avsc files (see internal/dscojsongen).
-//go:generate go run ./internal/dscojsongen -avro avro -out dscojson_records.go
+// .avsc files by internal/avrogen (go generate in doc.go); this file holds
+// the page decoder and the value readers they call.
 
 // Errors of the Dsco JSON decoders.
 var (

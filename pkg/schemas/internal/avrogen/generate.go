@@ -14,13 +14,13 @@ type emitter struct {
 	Emit func(m *model, s *source) error
 }
 
-// emitters are the generated files. A new output (the Dsco JSON decoders
-// of the inbound pipeline, for one) is one more entry and one more
-// emit_*.go file.
+// emitters are the generated files. A new output is one more entry and
+// one more emit_*.go file.
 var emitters = []emitter{
 	{File: "types_gen.go", Emit: emitTypes},
 	{File: "avrodecode_gen.go", Emit: emitAvroDecode},
 	{File: "avroencode_gen.go", Emit: emitAvroEncode},
+	{File: "dscojson_records.go", Emit: emitDscoJSON},
 }
 
 // generate returns every generated file, by name, from the .avsc files of

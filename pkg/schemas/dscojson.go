@@ -353,12 +353,7 @@ func (d *dscoDecoder) pageError(objectType string, size int) error {
 
 // eventError turns the scanner's mapping failure into an *EventError.
 func (d *dscoDecoder) eventError(e *dscojson.Error, objectType, eventID string) error {
-	ee := &EventError{ObjectType: objectType, EventID: eventID, Field: e.Path(), Reason: e.Reason, Err: e.Err}
-	var me *dscojson.MoneyError
-	if errors.As(e.Err, &me) {
-		ee.Err = &DecimalError{Text: me.Text, Reason: me.Reason}
-	}
-	return ee
+	return &EventError{ObjectType: objectType, EventID: eventID, Field: e.Path(), Reason: e.Reason, Err: decimalError(e.Err)}
 }
 
 // dscoTake returns a pointer to a new zero element of an arena. Growing
@@ -461,21 +456,9 @@ func (d *dscoDecoder) optDecimal(scale, precision int) Decimal {
 	if d.s.Failed() {
 		return nil
 	}
-	// Minimal big-endian two's complement, as DecimalFromUnscaled writes.
-	n := 8
-	for n > 1 {
-		b, next := byte(v>>(8*(n-1))), byte(v>>(8*(n-2)))
-		if (b == 0x00 && next&0x80 == 0) || (b == 0xFF && next&0x80 != 0) {
-			n--
-			continue
-		}
-		break
-	}
 	start := len(d.decimals)
-	for i := n - 1; i >= 0; i-- {
-		d.decimals = append(d.decimals, byte(v>>(8*i)))
-	}
-	return Decimal(d.decimals[start : start+n : start+n])
+	d.decimals = appendUnscaled(d.decimals, v)
+	return Decimal(d.decimals[start:len(d.decimals):len(d.decimals)])
 }
 
 func (d *dscoDecoder) stringArray() []string {

@@ -3,6 +3,7 @@ package schemas
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unsafe"
@@ -180,47 +181,15 @@ func (p *EventPageDecoder) Decode(body []byte, streamID string) (*EventPage, err
 	d := &p.d
 	// The strings of the records point into body: see the type's doc.
 	d.reset(unsafe.String(unsafe.SliceData(body), len(body)), streamID)
-	s := &d.s
 	page := &p.page
-	page.Events, page.Position, page.HasMore = page.Events[:0], "", false
-	havePosition := false
-	if s.BeginObject() {
-		for i := 0; ; i++ {
-			key, ok := s.NextKey(i)
-			if !ok {
-				break
-			}
-			switch key {
-			case "events":
-				page.Events = page.Events[:0]
-				if s.Null() || !s.BeginArray() {
-					break
-				}
-				for j := 0; s.NextElem(j); j++ {
-					p.event(body)
-				}
-			case "position":
-				havePosition = !s.Null()
-				if havePosition {
-					page.Position = s.Str()
-				}
-			case "hasMore":
-				if !s.Null() {
-					page.HasMore = s.Bool()
-				}
-			default:
-				s.Skip()
-			}
-			if s.Failed() {
-				s.Within(key)
-				break
-			}
-		}
-	}
+	page.Events = page.Events[:0]
+	page.Position, page.HasMore = d.page("events", "position",
+		func() { page.Events = page.Events[:0] },
+		func() { p.event(body) })
 	if err := d.pageError(p.objectType, len(body)); err != nil {
 		return nil, err
 	}
-	if !havePosition || page.Position == "" {
+	if page.Position == "" {
 		return nil, &PageError{ObjectType: p.objectType, Offset: len(body), Reason: "the page has no position"}
 	}
 	for i := range page.Events {
@@ -265,33 +234,8 @@ func (p *EventPageDecoder) event(body []byte) {
 	}
 	// Validate the rest of the event (a syntax error fails the page) and
 	// read what can be read of its envelope.
-	s.Rewind(start, depth)
 	ev := DecodedEvent{}
-	if s.Peek() == '{' && s.BeginObject() {
-		for i := 0; ; i++ {
-			key, ok := s.NextKey(i)
-			if !ok {
-				break
-			}
-			var dst *string
-			switch key {
-			case "eventId":
-				dst = &ev.EventID
-			case "eventType":
-				dst = &ev.EventType
-			case "position":
-				dst = &ev.Position
-			}
-			if dst != nil && s.Peek() == '"' {
-				*dst = s.Str()
-			} else {
-				s.Skip()
-			}
-		}
-	} else {
-		s.Skip()
-	}
-	if s.Failed() {
+	if !p.d.reread(start, depth, envelopeStrings[:], []*string{&ev.EventID, &ev.EventType, &ev.Position}) {
 		return
 	}
 	ev.Raw = body[start:s.Pos()]
@@ -324,6 +268,80 @@ func (d *dscoDecoder) reset(src, streamID string) {
 	d.int64s = d.int64s[:0]
 	d.times = d.times[:0]
 	d.decimals = d.decimals[:0]
+}
+
+// page reads a page of Dsco objects: a JSON object whose member list is an
+// array of objects, each read by each with the scanner on it (reset is
+// called first, so that the last of duplicate members wins, as in
+// encoding/json), and whose members mark and hasMore say where the next
+// page starts and whether it can be read at once. Other members are
+// skipped; a failure is left in the scanner for pageError.
+func (d *dscoDecoder) page(list, mark string, reset, each func()) (markValue string, hasMore bool) {
+	s := &d.s
+	if !s.BeginObject() {
+		return "", false
+	}
+	for i := 0; ; i++ {
+		key, ok := s.NextKey(i)
+		if !ok {
+			break
+		}
+		switch key {
+		case list:
+			reset()
+			if s.Null() || !s.BeginArray() {
+				break
+			}
+			for j := 0; s.NextElem(j); j++ {
+				each()
+			}
+		case mark:
+			markValue = ""
+			if !s.Null() {
+				markValue = s.Str()
+			}
+		case "hasMore":
+			if !s.Null() {
+				hasMore = s.Bool()
+			}
+		default:
+			s.Skip()
+		}
+		if s.Failed() {
+			s.Within(key)
+			break
+		}
+	}
+	return markValue, hasMore
+}
+
+// envelopeStrings are the members of an event that reread reads for the
+// poison record.
+var envelopeStrings = [...]string{"eventId", "eventType", "position"}
+
+// reread reads again, after a mapping failure, the object that starts at
+// start (at depth): it checks that the rest of it is valid JSON (false, the
+// syntax error left in the scanner, when it is not) and reads the string
+// members keys[i] into *dst[i], best effort, for the poison record.
+func (d *dscoDecoder) reread(start, depth int, keys []string, dst []*string) bool {
+	s := &d.s
+	s.Rewind(start, depth)
+	if s.Peek() == '{' && s.BeginObject() {
+		for i := 0; ; i++ {
+			key, ok := s.NextKey(i)
+			if !ok {
+				break
+			}
+			if i := slices.Index(keys, key); i >= 0 && s.Peek() == '"' {
+				*dst[i] = s.Str()
+			} else {
+				s.Skip()
+			}
+		}
+	} else {
+		s.Skip()
+	}
+	return !s.Failed()
 }
 
 // pageError checks that only white space follows the page and returns a

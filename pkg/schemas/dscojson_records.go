@@ -52,6 +52,7 @@ type dscoArenas struct {
 	ReturnEvent          []ReturnEvent
 }
 
+// reset empties every arena, keeping its memory for the next page.
 func (a *dscoArenas) reset() {
 	a.CatalogEvent = a.CatalogEvent[:0]
 	a.RetailModelRules = a.RetailModelRules[:0]
@@ -66,8 +67,8 @@ func (a *dscoArenas) reset() {
 	a.ReturnEvent = a.ReturnEvent[:0]
 }
 
-// decodeDscoJSON decodes a Dsco stream event into r: the envelope from
-// the event, the object from its data member.
+// decodeDscoJSON decodes a Dsco stream event into r: the envelope from the
+// event, the object from its data member.
 func (r *CatalogEvent) decodeDscoJSON(d *dscoDecoder) {
 	s := &d.s
 	if !s.BeginObject() {
@@ -201,8 +202,8 @@ func (r *RetailModelRules) decodeDscoJSON(d *dscoDecoder) {
 	r.Extra = d.extra(mark)
 }
 
-// decodeDscoJSON decodes a Dsco stream event into r: the envelope from
-// the event, the object from its data member.
+// decodeDscoJSON decodes a Dsco stream event into r: the envelope from the
+// event, the object from its data member.
 func (r *InventoryEvent) decodeDscoJSON(d *dscoDecoder) {
 	s := &d.s
 	if !s.BeginObject() {
@@ -301,8 +302,8 @@ func (r *InventoryItem) decodeDscoJSON(d *dscoDecoder) {
 	}
 }
 
-// decodeDscoJSON decodes a Dsco stream event into r: the envelope from
-// the event, the object from its data member.
+// decodeDscoJSON decodes a Dsco stream event into r: the envelope from the
+// event, the object from its data member.
 func (r *InvoiceEvent) decodeDscoJSON(d *dscoDecoder) {
 	s := &d.s
 	if !s.BeginObject() {
@@ -481,8 +482,8 @@ func (r *WarehouseQuantity) decodeDscoJSON(d *dscoDecoder) {
 	r.Extra = d.extra(mark)
 }
 
-// decodeDscoJSON decodes a Dsco stream event into r: the envelope from
-// the event, the object from its data member.
+// decodeDscoJSON decodes a Dsco stream event into r: the envelope from the
+// event, the object from its data member.
 func (r *OrderEvent) decodeDscoJSON(d *dscoDecoder) {
 	s := &d.s
 	if !s.BeginObject() {
@@ -675,8 +676,8 @@ func (r *Address) decodeDscoJSON(d *dscoDecoder) {
 	r.Extra = d.extra(mark)
 }
 
-// decodeDscoJSON decodes a Dsco stream event into r: the envelope from
-// the event, the object from its data member.
+// decodeDscoJSON decodes a Dsco stream event into r: the envelope from the
+// event, the object from its data member.
 func (r *OrderItemChangeEvent) decodeDscoJSON(d *dscoDecoder) {
 	s := &d.s
 	if !s.BeginObject() {
@@ -789,8 +790,8 @@ func (r *OrderItemChange) decodeDscoJSON(d *dscoDecoder) {
 	}
 }
 
-// decodeDscoJSON decodes a Dsco stream event into r: the envelope from
-// the event, the object from its data member.
+// decodeDscoJSON decodes a Dsco stream event into r: the envelope from the
+// event, the object from its data member.
 func (r *ReturnEvent) decodeDscoJSON(d *dscoDecoder) {
 	s := &d.s
 	if !s.BeginObject() {
@@ -895,7 +896,8 @@ func (r *Return) decodeDscoJSON(d *dscoDecoder) {
 	}
 }
 
-// arrayWarehouseQuantity reads an array of WarehouseQuantity records into the arena.
+// arrayWarehouseQuantity reads an array of WarehouseQuantity records into
+// the arena.
 func (d *dscoDecoder) arrayWarehouseQuantity() []WarehouseQuantity {
 	s := &d.s
 	if s.Null() || !s.BeginArray() {
@@ -931,7 +933,8 @@ func (d *dscoDecoder) arrayOrderItem() []OrderItem {
 	return a[start:len(a):len(a)]
 }
 
-// optRetailModelRules reads a nullable RetailModelRules record from the arena.
+// optRetailModelRules reads a nullable RetailModelRules record into the
+// arena.
 func (d *dscoDecoder) optRetailModelRules() *RetailModelRules {
 	if d.s.Null() {
 		return nil
@@ -941,7 +944,7 @@ func (d *dscoDecoder) optRetailModelRules() *RetailModelRules {
 	return r
 }
 
-// optAddress reads a nullable Address record from the arena.
+// optAddress reads a nullable Address record into the arena.
 func (d *dscoDecoder) optAddress() *Address {
 	if d.s.Null() {
 		return nil

@@ -38,18 +38,19 @@ func emitDscoJSON(m *model, s *source) error {
 		}
 	}
 
-	s.p("// dscoEventDecoders maps a Dsco object type to the decoder of its stream\n// events.\n")
+	s.doc("", "dscoEventDecoders maps a Dsco object type to the decoder of its stream events.")
 	s.p("var dscoEventDecoders = map[string]func(*dscoDecoder) StreamEvent{\n")
 	for _, e := range events {
 		s.p("\t%q: func(d *dscoDecoder) StreamEvent {\n\t\tr := dscoTake(&d.records.%s)\n\t\tr.decodeDscoJSON(d)\n\t\treturn r\n\t},\n", e.Event.ObjectType, e.GoName)
 	}
 	s.p("}\n\n")
-	s.p("// dscoArenas holds one arena per record type the decoders take from.\n")
+	s.doc("", "dscoArenas holds one arena per record type the decoders take from.")
 	s.p("type dscoArenas struct {\n")
 	for _, r := range j.arenas {
 		s.p("\t%s []%s\n", r.GoName, r.GoName)
 	}
 	s.p("}\n\n")
+	s.doc("", "reset empties every arena, keeping its memory for the next page.")
 	s.p("func (a *dscoArenas) reset() {\n")
 	for _, r := range j.arenas {
 		s.p("\ta.%s = a.%s[:0]\n", r.GoName, r.GoName)
@@ -63,7 +64,7 @@ func emitDscoJSON(m *model, s *source) error {
 			}
 		}
 		t := r.GoName
-		s.p("// array%s reads an array of %s records into the arena.\n", t, t)
+		s.doc("", "array"+t+" reads an array of "+t+" records into the arena.")
 		s.p("func (d *dscoDecoder) array%s() []%s {\n", t, t)
 		s.p("\ts := &d.s\n\tif s.Null() || !s.BeginArray() {\n\t\treturn nil\n\t}\n")
 		s.p("\tstart := len(d.records.%s)\n", t)
@@ -75,7 +76,7 @@ func emitDscoJSON(m *model, s *source) error {
 	}
 	for _, r := range j.optional {
 		t := r.GoName
-		s.p("// opt%s reads a nullable %s record from the arena.\n", t, t)
+		s.doc("", "opt"+t+" reads a nullable "+t+" record into the arena.")
 		s.p("func (d *dscoDecoder) opt%s() *%s {\n", t, t)
 		s.p("\tif d.s.Null() {\n\t\treturn nil\n\t}\n")
 		s.p("\tr := dscoTake(&d.records.%s)\n\tr.decodeDscoJSON(d)\n\treturn r\n}\n\n", t)
@@ -165,10 +166,9 @@ func (j *jsonEmitter) record(r *record) error {
 
 	p := j.body.p
 	if ev.Stream {
-		p("// decodeDscoJSON decodes a Dsco stream event into r: the envelope from\n")
-		p("// the event, the object from its %s member.\n", ev.Object.DscoName)
+		j.body.doc("", "decodeDscoJSON decodes a Dsco stream event into r: the envelope from the event, the object from its "+ev.Object.DscoName+" member.")
 	} else {
-		p("// decodeDscoJSON decodes a Dsco JSON object into r.\n")
+		j.body.doc("", "decodeDscoJSON decodes a Dsco JSON object into r.")
 	}
 	p("func (r *%s) decodeDscoJSON(d *dscoDecoder) {\n", r.GoName)
 	p("\ts := &d.s\n")
@@ -224,57 +224,49 @@ func (j *jsonEmitter) record(r *record) error {
 	return nil
 }
 
+// The readers of the scalar kinds: the dscoDecoder method of a nullable
+// value (nil for null), and the expression of a required one.
+var (
+	optReaders = map[kind]string{
+		kindString: "optString", kindInt: "optInt32", kindLong: "optInt64",
+		kindTimestamp: "optTime", kindDate: "optDate",
+	}
+	reqReaders = map[kind]string{
+		kindString: "s.Str()", kindInt: "int32(s.Int(32))", kindLong: "s.Int(64)",
+		kindTimestamp: "s.Time()", kindDate: "s.Date()",
+	}
+)
+
 // value returns the statement that reads field f into target, whether the
 // member is required, and the record it nests, if any.
 func (j *jsonEmitter) value(f *field, target string) (code string, required bool, nested *record, err error) {
 	t := f.Type
-	if t.Nullable {
-		switch t.Kind {
-		case kindString:
-			if f.DscoObject {
-				return target + " = d.optRawObject()", false, nil, nil
-			}
-			return target + " = d.optString()", false, nil, nil
-		case kindDate:
-			return target + " = d.optDate()", false, nil, nil
-		case kindInt:
-			return target + " = d.optInt32()", false, nil, nil
-		case kindTimestamp:
-			return target + " = d.optTime()", false, nil, nil
-		case kindLong:
-			return target + " = d.optInt64()", false, nil, nil
-		case kindDecimal:
-			if t.Precision > 18 {
-				return "", false, nil, fmt.Errorf("decimal precision %d does not fit int64", t.Precision)
-			}
-			return fmt.Sprintf("%s = d.optDecimal(%d, %d)", target, t.Scale, t.Precision), false, nil, nil
-		case kindRecord:
+	switch {
+	case t.Nullable && f.DscoObject:
+		return target + " = d.optRawObject()", false, nil, nil
+	case t.Nullable && optReaders[t.Kind] != "":
+		return target + " = d." + optReaders[t.Kind] + "()", false, nil, nil
+	case reqReaders[t.Kind] != "" && !t.Nullable:
+		return target + " = " + reqReaders[t.Kind], true, nil, nil
+	}
+	switch t.Kind {
+	case kindDecimal: // always nullable
+		if t.Precision > 18 {
+			return "", false, nil, fmt.Errorf("decimal precision %d does not fit int64", t.Precision)
+		}
+		return fmt.Sprintf("%s = d.optDecimal(%d, %d)", target, t.Scale, t.Precision), false, nil, nil
+	case kindRecord:
+		if t.Nullable {
 			j.need(t.Record, &j.optional)
 			return fmt.Sprintf("%s = d.opt%s()", target, t.Record.GoName), false, t.Record, nil
 		}
-		return "", false, nil, fmt.Errorf("no Dsco JSON decoder for this nullable type")
-	}
-	switch t.Kind {
-	case kindString:
-		return target + " = s.Str()", true, nil, nil
-	case kindInt:
-		return target + " = int32(s.Int(32))", true, nil, nil
-	case kindDate:
-		return target + " = s.Date()", true, nil, nil
-	case kindLong:
-		return target + " = s.Int(64)", true, nil, nil
-	case kindTimestamp:
-		return target + " = s.Time()", true, nil, nil
-	case kindRecord:
 		return fmt.Sprintf("%s = %s{}\n\t\t\t%s.decodeDscoJSON(d)", target, t.Record.GoName, target), true, t.Record, nil
-	case kindArray:
-		switch t.Items.Kind {
-		case kindString:
-			return target + " = d.stringArray()", false, nil, nil
-		case kindRecord:
+	case kindArray: // of strings or of records, never nullable
+		if t.Items.Kind == kindRecord {
 			j.need(t.Items.Record, &j.arrays)
 			return fmt.Sprintf("%s = d.array%s()", target, t.Items.Record.GoName), false, t.Items.Record, nil
 		}
+		return target + " = d.stringArray()", false, nil, nil
 	case kindEnum:
 		return "", false, nil, fmt.Errorf("no Dsco JSON decoder for the enum %s", t.Enum.FullName)
 	}

@@ -383,6 +383,17 @@ func dscoTake[T any](arena *[]T) *T {
 	return &(*arena)[len(*arena)-1]
 }
 
+// dscoKeep returns a pointer to v in an arena, or nil when the scanner has
+// failed (v is then not a value).
+func dscoKeep[T any](d *dscoDecoder, arena *[]T, v T) *T {
+	if d.s.Failed() {
+		return nil
+	}
+	p := dscoTake(arena)
+	*p = v
+	return p
+}
+
 // The value readers the generated decoders call, one per Avro type. Each
 // reads one member value; null gives nil for the nullable types.
 
@@ -390,78 +401,42 @@ func (d *dscoDecoder) optString() *string {
 	if d.s.Null() {
 		return nil
 	}
-	v := d.s.Str()
-	if d.s.Failed() {
-		return nil
-	}
-	p := dscoTake(&d.strings)
-	*p = v
-	return p
+	return dscoKeep(d, &d.strings, d.s.Str())
 }
 
 func (d *dscoDecoder) optRawObject() *string {
 	if d.s.Null() {
 		return nil
 	}
-	v := d.s.RawObject()
-	if d.s.Failed() {
-		return nil
-	}
-	p := dscoTake(&d.strings)
-	*p = v
-	return p
+	return dscoKeep(d, &d.strings, d.s.RawObject())
 }
 
 func (d *dscoDecoder) optInt32() *int32 {
 	if d.s.Null() {
 		return nil
 	}
-	v := d.s.Int(32)
-	if d.s.Failed() {
-		return nil
-	}
-	p := dscoTake(&d.int32s)
-	*p = int32(v)
-	return p
+	return dscoKeep(d, &d.int32s, int32(d.s.Int(32)))
 }
 
 func (d *dscoDecoder) optInt64() *int64 {
 	if d.s.Null() {
 		return nil
 	}
-	v := d.s.Int(64)
-	if d.s.Failed() {
-		return nil
-	}
-	p := dscoTake(&d.int64s)
-	*p = v
-	return p
+	return dscoKeep(d, &d.int64s, d.s.Int(64))
 }
 
 func (d *dscoDecoder) optTime() *time.Time {
 	if d.s.Null() {
 		return nil
 	}
-	v := d.s.Time()
-	if d.s.Failed() {
-		return nil
-	}
-	p := dscoTake(&d.times)
-	*p = v
-	return p
+	return dscoKeep(d, &d.times, d.s.Time())
 }
 
 func (d *dscoDecoder) optDate() *time.Time {
 	if d.s.Null() {
 		return nil
 	}
-	v := d.s.Date()
-	if d.s.Failed() {
-		return nil
-	}
-	p := dscoTake(&d.times)
-	*p = v
-	return p
+	return dscoKeep(d, &d.times, d.s.Date())
 }
 
 // optDecimal reads an amount as a Decimal of the given scale and
@@ -502,9 +477,7 @@ func (d *dscoDecoder) extra(mark int) *string {
 	if !ok {
 		return nil
 	}
-	p := dscoTake(&d.strings)
-	*p = v
-	return p
+	return dscoKeep(d, &d.strings, v)
 }
 
 // missing records that a required member is absent.

@@ -13,9 +13,9 @@ var commandOutcomeSymbols = [...]CommandOutcome{OutcomeAccepted, OutcomeRejected
 // index.
 var commandStatusSymbols = [...]CommandStatus{StatusUnspecified, StatusApplied, StatusQueued, StatusRejected, StatusFailed, StatusOutcomeUnknown}
 
-// decodeEnvelope decodes the envelope that opens the schema of every
-// record that embeds Envelope. (Named for what it decodes, since the
-// records that embed Envelope get the method too.)
+// decodeEnvelope decodes the envelope that opens the schema of every record
+// that embeds Envelope. (Named for what it decodes, since the records that
+// embed Envelope get the method too.)
 func (r *Envelope) decodeEnvelope(d *decoder) {
 	r.EventID = d.string()
 	r.EventType = d.string()

@@ -43,8 +43,8 @@ func commandStatusIndex(v CommandStatus) int32 {
 	return -1
 }
 
-// encodeEnvelope encodes the envelope that opens the schema of every
-// record that embeds Envelope.
+// encodeEnvelope encodes the envelope that opens the schema of every record
+// that embeds Envelope.
 func (r *Envelope) encodeEnvelope(e *encoder) {
 	e.string(r.EventID, "eventId")
 	e.string(r.EventType, "eventType")

@@ -6,6 +6,8 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
+
+	"github.com/dscokafka/connector/pkg/schemas/internal/dscojson"
 )
 
 // The Avro decimal type of every money field: bytes, precision 18, scale 4.
@@ -40,31 +42,48 @@ type Decimal []byte
 // not a JSON number, has more than DecimalScale significant fraction digits
 // (trailing zeros are fine), or does not fit DecimalPrecision digits.
 func ParseDecimal(s string) (Decimal, error) {
-	v, err := parseUnscaled(s)
+	v, err := dscojson.ParseMoney(s, DecimalScale, DecimalPrecision)
 	if err != nil {
-		return nil, err
+		return nil, decimalError(err)
 	}
 	return DecimalFromUnscaled(v), nil
+}
+
+// decimalError returns the *DecimalError of an amount dscojson.ParseMoney
+// refuses (a *dscojson.MoneyError); any other error as it is.
+func decimalError(err error) error {
+	var me *dscojson.MoneyError
+	if errors.As(err, &me) {
+		return &DecimalError{Text: me.Text, Reason: me.Reason}
+	}
+	return err
 }
 
 // DecimalFromUnscaled returns the Decimal whose value is v × 10^-4 (v in
 // ten-thousandths). v must not exceed 18 digits; values beyond are still
 // encoded exactly, but break the schema's declared precision.
 func DecimalFromUnscaled(v int64) Decimal {
-	// Minimal big-endian two's complement, as Java's BigInteger.toByteArray.
-	var buf [8]byte
-	for i := 7; i >= 0; i-- {
-		buf[i] = byte(v >> (8 * (7 - i)))
-	}
-	i := 0
-	for i < 7 {
-		if (buf[i] == 0x00 && buf[i+1]&0x80 == 0) || (buf[i] == 0xFF && buf[i+1]&0x80 != 0) {
-			i++
+	d := appendUnscaled(make([]byte, 0, 8), v)
+	return Decimal(d[:len(d):len(d)])
+}
+
+// appendUnscaled appends v in the form of a Decimal's bytes: minimal
+// big-endian two's complement, as Java's BigInteger.toByteArray writes it.
+func appendUnscaled(dst []byte, v int64) []byte {
+	n := 8
+	for n > 1 {
+		// A leading byte that only extends the sign of the next is dropped.
+		b, next := byte(v>>(8*(n-1))), byte(v>>(8*(n-2)))
+		if (b == 0x00 && next&0x80 == 0) || (b == 0xFF && next&0x80 != 0) {
+			n--
 			continue
 		}
 		break
 	}
-	return Decimal(bytes.Clone(buf[i:]))
+	for i := n - 1; i >= 0; i-- {
+		dst = append(dst, byte(v>>(8*i)))
+	}
+	return dst
 }
 
 // DecimalFromRat returns r as a Decimal. It fails with a *DecimalError when
@@ -194,78 +213,3 @@ func formatRat(r *big.Rat) string {
 // Ptr returns a pointer to v: a shorthand for the nullable fields of the
 // records (Ptr("abc"), Ptr(int32(3)), Ptr(time.Now())).
 func Ptr[T any](v T) *T { return &v }
-
-// parseUnscaled parses a JSON number's text into its value × 10^4.
-func parseUnscaled(s string) (int64, error) {
-	fail := func(reason string) (int64, error) {
-		return 0, &DecimalError{Text: s, Reason: reason}
-	}
-	rest := s
-	neg := false
-	if strings.HasPrefix(rest, "-") {
-		neg = true
-		rest = rest[1:]
-	}
-	mant, expText, hasExp := strings.Cut(rest, "e")
-	if !hasExp {
-		mant, expText, hasExp = strings.Cut(rest, "E")
-	}
-	intPart, fracPart, hasPoint := strings.Cut(mant, ".")
-	if !isDigits(intPart) || (hasPoint && !isDigits(fracPart)) ||
-		(len(intPart) > 1 && intPart[0] == '0') {
-		return fail("not a JSON number")
-	}
-	exp := 0
-	if hasExp {
-		e := strings.TrimPrefix(expText, "+")
-		if !isDigits(strings.TrimPrefix(e, "-")) || strings.HasPrefix(expText, "+-") {
-			return fail("not a JSON number")
-		}
-		n, err := strconv.Atoi(e)
-		if err != nil || n > 1000 || n < -1000 {
-			// Only a zero survives such an exponent; anything else is far
-			// outside decimal(18,4) either way.
-			if strings.Trim(intPart+fracPart, "0") == "" {
-				return 0, nil
-			}
-			return fail("exponent out of range")
-		}
-		exp = n
-	}
-	digits := strings.TrimLeft(intPart+fracPart, "0")
-	scale := len(fracPart) - exp // value = digits × 10^-scale
-	for len(digits) > 0 && digits[len(digits)-1] == '0' && scale > 0 {
-		digits = digits[:len(digits)-1]
-		scale--
-	}
-	if digits == "" {
-		return 0, nil
-	}
-	if scale > DecimalScale {
-		return fail("more than " + strconv.Itoa(DecimalScale) + " fraction digits")
-	}
-	if len(digits)-scale > DecimalPrecision-DecimalScale {
-		return fail("more than " + strconv.Itoa(DecimalPrecision-DecimalScale) + " integer digits")
-	}
-	// Now len(digits) + (DecimalScale - scale) ≤ 18: it fits an int64.
-	v, err := strconv.ParseInt(digits+strings.Repeat("0", DecimalScale-scale), 10, 64)
-	if err != nil {
-		return fail("not a JSON number")
-	}
-	if neg {
-		v = -v
-	}
-	return v, nil
-}
-
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}

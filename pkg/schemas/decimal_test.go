@@ -36,7 +36,7 @@ func TestParseDecimal(t *testing.T) {
 		{in: "1e-5", wantErr: "more than 4 fraction digits"},
 		{in: "100000000000000", wantErr: "more than 14 integer digits"},
 		{in: "1e14", wantErr: "more than 14 integer digits"},
-		{in: "1e999999999", wantErr: "exponent out of range"},
+		{in: "1e999999999", wantErr: "more than 14 integer digits"},
 		{in: "", wantErr: "not a JSON number"},
 		{in: "12.", wantErr: "not a JSON number"},
 		{in: ".5", wantErr: "not a JSON number"},

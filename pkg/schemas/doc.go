@@ -76,11 +76,12 @@
 // # Generated code
 //
 // The .avsc files are the one source of truth. The record types
-// (types_gen.go), their decoders (avrodecode_gen.go) and encoders
-// (avroencode_gen.go) are generated from them by internal/avrogen, and the
-// contract document docs/kafka-contract.md by internal/contractdoc: run go
-// generate ./pkg/schemas after changing a schema. Tests fail when a
-// generated file is stale.
+// (types_gen.go), their Avro decoders (avrodecode_gen.go) and encoders
+// (avroencode_gen.go) and their Dsco JSON decoders (dscojson_records.go)
+// are generated from them by internal/avrogen, and the contract document
+// docs/kafka-contract.md by internal/contractdoc: run go generate
+// ./pkg/schemas after changing a schema. Tests fail when a generated file
+// is stale.
 package schemas
 
 //go:generate go run ./internal/avrogen -schemas avro -out .

@@ -3,6 +3,7 @@ package schemas
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unsafe"
@@ -11,8 +12,8 @@ import (
 )
 
 // The per-record decoders of dscojson_records.go are generated from the
-// embedded .avsc files (see internal/dscojsongen).
-//go:generate go run ./internal/dscojsongen -avro avro -out dscojson_records.go
+// .avsc files by internal/avrogen (go generate in doc.go); this file holds
+// the page decoder and the value readers they call.
 
 // Errors of the Dsco JSON decoders.
 var (
@@ -180,47 +181,15 @@ func (p *EventPageDecoder) Decode(body []byte, streamID string) (*EventPage, err
 	d := &p.d
 	// The strings of the records point into body: see the type's doc.
 	d.reset(unsafe.String(unsafe.SliceData(body), len(body)), streamID)
-	s := &d.s
 	page := &p.page
-	page.Events, page.Position, page.HasMore = page.Events[:0], "", false
-	havePosition := false
-	if s.BeginObject() {
-		for i := 0; ; i++ {
-			key, ok := s.NextKey(i)
-			if !ok {
-				break
-			}
-			switch key {
-			case "events":
-				page.Events = page.Events[:0]
-				if s.Null() || !s.BeginArray() {
-					break
-				}
-				for j := 0; s.NextElem(j); j++ {
-					p.event(body)
-				}
-			case "position":
-				havePosition = !s.Null()
-				if havePosition {
-					page.Position = s.Str()
-				}
-			case "hasMore":
-				if !s.Null() {
-					page.HasMore = s.Bool()
-				}
-			default:
-				s.Skip()
-			}
-			if s.Failed() {
-				s.Within(key)
-				break
-			}
-		}
-	}
+	page.Events = page.Events[:0]
+	page.Position, page.HasMore = d.page("events", "position",
+		func() { page.Events = page.Events[:0] },
+		func() { p.event(body) })
 	if err := d.pageError(p.objectType, len(body)); err != nil {
 		return nil, err
 	}
-	if !havePosition || page.Position == "" {
+	if page.Position == "" {
 		return nil, &PageError{ObjectType: p.objectType, Offset: len(body), Reason: "the page has no position"}
 	}
 	for i := range page.Events {
@@ -265,33 +234,8 @@ func (p *EventPageDecoder) event(body []byte) {
 	}
 	// Validate the rest of the event (a syntax error fails the page) and
 	// read what can be read of its envelope.
-	s.Rewind(start, depth)
 	ev := DecodedEvent{}
-	if s.Peek() == '{' && s.BeginObject() {
-		for i := 0; ; i++ {
-			key, ok := s.NextKey(i)
-			if !ok {
-				break
-			}
-			var dst *string
-			switch key {
-			case "eventId":
-				dst = &ev.EventID
-			case "eventType":
-				dst = &ev.EventType
-			case "position":
-				dst = &ev.Position
-			}
-			if dst != nil && s.Peek() == '"' {
-				*dst = s.Str()
-			} else {
-				s.Skip()
-			}
-		}
-	} else {
-		s.Skip()
-	}
-	if s.Failed() {
+	if !p.d.reread(start, depth, envelopeStrings[:], []*string{&ev.EventID, &ev.EventType, &ev.Position}) {
 		return
 	}
 	ev.Raw = body[start:s.Pos()]
@@ -326,6 +270,80 @@ func (d *dscoDecoder) reset(src, streamID string) {
 	d.decimals = d.decimals[:0]
 }
 
+// page reads a page of Dsco objects: a JSON object whose member list is an
+// array of objects, each read by each with the scanner on it (reset is
+// called first, so that the last of duplicate members wins, as in
+// encoding/json), and whose members mark and hasMore say where the next
+// page starts and whether it can be read at once. Other members are
+// skipped; a failure is left in the scanner for pageError.
+func (d *dscoDecoder) page(list, mark string, reset, each func()) (markValue string, hasMore bool) {
+	s := &d.s
+	if !s.BeginObject() {
+		return "", false
+	}
+	for i := 0; ; i++ {
+		key, ok := s.NextKey(i)
+		if !ok {
+			break
+		}
+		switch key {
+		case list:
+			reset()
+			if s.Null() || !s.BeginArray() {
+				break
+			}
+			for j := 0; s.NextElem(j); j++ {
+				each()
+			}
+		case mark:
+			markValue = ""
+			if !s.Null() {
+				markValue = s.Str()
+			}
+		case "hasMore":
+			if !s.Null() {
+				hasMore = s.Bool()
+			}
+		default:
+			s.Skip()
+		}
+		if s.Failed() {
+			s.Within(key)
+			break
+		}
+	}
+	return markValue, hasMore
+}
+
+// envelopeStrings are the members of an event that reread reads for the
+// poison record.
+var envelopeStrings = [...]string{"eventId", "eventType", "position"}
+
+// reread reads again, after a mapping failure, the object that starts at
+// start (at depth): it checks that the rest of it is valid JSON (false, the
+// syntax error left in the scanner, when it is not) and reads the string
+// members keys[i] into *dst[i], best effort, for the poison record.
+func (d *dscoDecoder) reread(start, depth int, keys []string, dst []*string) bool {
+	s := &d.s
+	s.Rewind(start, depth)
+	if s.Peek() == '{' && s.BeginObject() {
+		for i := 0; ; i++ {
+			key, ok := s.NextKey(i)
+			if !ok {
+				break
+			}
+			if i := slices.Index(keys, key); i >= 0 && s.Peek() == '"' {
+				*dst[i] = s.Str()
+			} else {
+				s.Skip()
+			}
+		}
+	} else {
+		s.Skip()
+	}
+	return !s.Failed()
+}
+
 // pageError checks that only white space follows the page and returns a
 // *PageError for any failure: InvalidJSON when the text is not valid JSON,
 // which is checked again from the start when the failure was one of shape.
@@ -353,12 +371,7 @@ func (d *dscoDecoder) pageError(objectType string, size int) error {
 
 // eventError turns the scanner's mapping failure into an *EventError.
 func (d *dscoDecoder) eventError(e *dscojson.Error, objectType, eventID string) error {
-	ee := &EventError{ObjectType: objectType, EventID: eventID, Field: e.Path(), Reason: e.Reason, Err: e.Err}
-	var me *dscojson.MoneyError
-	if errors.As(e.Err, &me) {
-		ee.Err = &DecimalError{Text: me.Text, Reason: me.Reason}
-	}
-	return ee
+	return &EventError{ObjectType: objectType, EventID: eventID, Field: e.Path(), Reason: e.Reason, Err: decimalError(e.Err)}
 }
 
 // dscoTake returns a pointer to a new zero element of an arena. Growing
@@ -370,6 +383,17 @@ func dscoTake[T any](arena *[]T) *T {
 	return &(*arena)[len(*arena)-1]
 }
 
+// dscoKeep returns a pointer to v in an arena, or nil when the scanner has
+// failed (v is then not a value).
+func dscoKeep[T any](d *dscoDecoder, arena *[]T, v T) *T {
+	if d.s.Failed() {
+		return nil
+	}
+	p := dscoTake(arena)
+	*p = v
+	return p
+}
+
 // The value readers the generated decoders call, one per Avro type. Each
 // reads one member value; null gives nil for the nullable types.
 
@@ -377,78 +401,42 @@ func (d *dscoDecoder) optString() *string {
 	if d.s.Null() {
 		return nil
 	}
-	v := d.s.Str()
-	if d.s.Failed() {
-		return nil
-	}
-	p := dscoTake(&d.strings)
-	*p = v
-	return p
+	return dscoKeep(d, &d.strings, d.s.Str())
 }
 
 func (d *dscoDecoder) optRawObject() *string {
 	if d.s.Null() {
 		return nil
 	}
-	v := d.s.RawObject()
-	if d.s.Failed() {
-		return nil
-	}
-	p := dscoTake(&d.strings)
-	*p = v
-	return p
+	return dscoKeep(d, &d.strings, d.s.RawObject())
 }
 
 func (d *dscoDecoder) optInt32() *int32 {
 	if d.s.Null() {
 		return nil
 	}
-	v := d.s.Int(32)
-	if d.s.Failed() {
-		return nil
-	}
-	p := dscoTake(&d.int32s)
-	*p = int32(v)
-	return p
+	return dscoKeep(d, &d.int32s, int32(d.s.Int(32)))
 }
 
 func (d *dscoDecoder) optInt64() *int64 {
 	if d.s.Null() {
 		return nil
 	}
-	v := d.s.Int(64)
-	if d.s.Failed() {
-		return nil
-	}
-	p := dscoTake(&d.int64s)
-	*p = v
-	return p
+	return dscoKeep(d, &d.int64s, d.s.Int(64))
 }
 
 func (d *dscoDecoder) optTime() *time.Time {
 	if d.s.Null() {
 		return nil
 	}
-	v := d.s.Time()
-	if d.s.Failed() {
-		return nil
-	}
-	p := dscoTake(&d.times)
-	*p = v
-	return p
+	return dscoKeep(d, &d.times, d.s.Time())
 }
 
 func (d *dscoDecoder) optDate() *time.Time {
 	if d.s.Null() {
 		return nil
 	}
-	v := d.s.Date()
-	if d.s.Failed() {
-		return nil
-	}
-	p := dscoTake(&d.times)
-	*p = v
-	return p
+	return dscoKeep(d, &d.times, d.s.Date())
 }
 
 // optDecimal reads an amount as a Decimal of the given scale and
@@ -461,21 +449,9 @@ func (d *dscoDecoder) optDecimal(scale, precision int) Decimal {
 	if d.s.Failed() {
 		return nil
 	}
-	// Minimal big-endian two's complement, as DecimalFromUnscaled writes.
-	n := 8
-	for n > 1 {
-		b, next := byte(v>>(8*(n-1))), byte(v>>(8*(n-2)))
-		if (b == 0x00 && next&0x80 == 0) || (b == 0xFF && next&0x80 != 0) {
-			n--
-			continue
-		}
-		break
-	}
 	start := len(d.decimals)
-	for i := n - 1; i >= 0; i-- {
-		d.decimals = append(d.decimals, byte(v>>(8*i)))
-	}
-	return Decimal(d.decimals[start : start+n : start+n])
+	d.decimals = appendUnscaled(d.decimals, v)
+	return Decimal(d.decimals[start:len(d.decimals):len(d.decimals)])
 }
 
 func (d *dscoDecoder) stringArray() []string {
@@ -501,9 +477,7 @@ func (d *dscoDecoder) extra(mark int) *string {
 	if !ok {
 		return nil
 	}
-	p := dscoTake(&d.strings)
-	*p = v
-	return p
+	return dscoKeep(d, &d.strings, v)
 }
 
 // missing records that a required member is absent.

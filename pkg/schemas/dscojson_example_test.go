@@ -37,6 +37,6 @@ func ExampleEventPageDecoder() {
 	fmt.Println(page.Position, page.HasMore)
 	// Output:
 	// e1 PO-1 2014-01-01 09:30:00 +0000 UTC 0:0000000000000002 {"channel":"web"} 12.99 {"giftWrap":true}
-	// e2 poison: true schemas: Dsco order event "e2": field data.items[0].cost: amount "0.00001" has more than 4 fraction digits (decimal(18,4))
+	// e2 poison: true schemas: Dsco order event "e2": field data.items[0].cost: amount "0.00001": more than 4 fraction digits (decimal(18,4))
 	// 0:0000000000000002 false
 }

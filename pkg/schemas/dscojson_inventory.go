@@ -57,49 +57,19 @@ func NewItemInventoryDecoder() *ItemInventoryDecoder { return &ItemInventoryDeco
 func (x *ItemInventoryDecoder) DecodePage(body []byte) (*ItemInventoryPage, error) {
 	d := &x.d
 	d.reset(unsafe.String(unsafe.SliceData(body), len(body)), "")
-	s := &d.s
 	page := &x.page
-	page.Items, page.HighWaterMark, page.HasMore = page.Items[:0], "", false
-	haveMark := false
-	if s.BeginObject() {
-		for i := 0; ; i++ {
-			key, ok := s.NextKey(i)
-			if !ok {
-				break
+	page.Items = page.Items[:0]
+	page.HighWaterMark, page.HasMore = d.page("items", "highWaterMark",
+		func() { page.Items = page.Items[:0] },
+		func() {
+			if it, ok := x.item(body); ok {
+				page.Items = append(page.Items, it)
 			}
-			switch key {
-			case "items":
-				page.Items = page.Items[:0]
-				if s.Null() || !s.BeginArray() {
-					break
-				}
-				for j := 0; s.NextElem(j); j++ {
-					if it, ok := x.item(body); ok {
-						page.Items = append(page.Items, it)
-					}
-				}
-			case "highWaterMark":
-				haveMark = !s.Null()
-				if haveMark {
-					page.HighWaterMark = s.Str()
-				}
-			case "hasMore":
-				if !s.Null() {
-					page.HasMore = s.Bool()
-				}
-			default:
-				s.Skip()
-			}
-			if s.Failed() {
-				s.Within(key)
-				break
-			}
-		}
-	}
+		})
 	if err := d.pageError(objectItemInventory, len(body)); err != nil {
 		return nil, err
 	}
-	if !haveMark || page.HighWaterMark == "" {
+	if page.HighWaterMark == "" {
 		return nil, &PageError{ObjectType: objectItemInventory, Offset: len(body), Reason: "the page has no highWaterMark"}
 	}
 	return page, nil
@@ -163,24 +133,8 @@ func (x *ItemInventoryDecoder) item(body []byte) (DecodedItem, bool) {
 	if failure.Syntax {
 		return DecodedItem{}, false
 	}
-	s.Rewind(start, depth)
 	it := DecodedItem{}
-	if s.Peek() == '{' && s.BeginObject() {
-		for i := 0; ; i++ {
-			key, ok := s.NextKey(i)
-			if !ok {
-				break
-			}
-			if key == "sku" && s.Peek() == '"' {
-				it.SKU = s.Str()
-			} else {
-				s.Skip()
-			}
-		}
-	} else {
-		s.Skip()
-	}
-	if s.Failed() {
+	if !d.reread(start, depth, []string{"sku"}, []*string{&it.SKU}) {
 		return DecodedItem{}, false
 	}
 	it.Raw = body[start:s.Pos()]

@@ -292,22 +292,9 @@ var pow10 = [...]int64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e1
 // decimalFits reports whether the unscaled value of d (big-endian two's
 // complement, of any length) has at most precision (≤ 18) digits.
 func decimalFits(d Decimal, precision int) bool {
-	// Sign-extension bytes carry no digits.
-	for len(d) > 1 && ((d[0] == 0x00 && d[1]&0x80 == 0) || (d[0] == 0xFF && d[1]&0x80 != 0)) {
-		d = d[1:]
-	}
-	if len(d) == 0 {
-		return true
-	}
-	if len(d) > 8 {
-		return false
-	}
-	v := int64(int8(d[0]))
-	for _, b := range d[1:] {
-		v = v<<8 | int64(b)
-	}
+	v, err := d.Unscaled()
 	limit := pow10[precision] - 1
-	return v <= limit && v >= -limit
+	return err == nil && v <= limit && v >= -limit
 }
 
 // invalidSymbol records an enum value that is no symbol of its enum.

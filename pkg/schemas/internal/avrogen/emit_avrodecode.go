@@ -18,41 +18,11 @@ func emitAvroDecode(m *model, s *source) error {
 		}
 		s.p("}\n\n")
 	}
-	if m.Envelope != nil {
-		s.p("// decodeEnvelope decodes the envelope that opens the schema of every\n")
-		s.p("// record that embeds Envelope. (Named for what it decodes, since the\n")
-		s.p("// records that embed Envelope get the method too.)\n")
-		s.p("func (r *Envelope) decodeEnvelope(d *decoder) {\n")
-		for _, f := range m.Envelope.Fields[:m.Envelope.Envelope] {
-			if err := decodeField(s, f); err != nil {
-				return err
-			}
-		}
-		s.p("}\n\n")
-	}
-	isNested := nested(m)
-	for _, r := range m.Records {
-		methods := []string{}
-		if isNested[r] {
-			methods = append(methods, "decode")
-		}
-		if r.File != "" {
-			methods = append(methods, "decodeAvro")
-		}
-		for _, name := range methods {
-			s.p("func (r *%s) %s(d *decoder) {\n", r.GoName, name)
-			if r.Envelope > 0 {
-				s.p("\tr.decodeEnvelope(d)\n")
-			}
-			for _, f := range r.Own() {
-				if err := decodeField(s, f); err != nil {
-					return fmt.Errorf("%s: %w", r.FullName, err)
-				}
-			}
-			s.p("}\n\n")
-		}
-	}
-	return nil
+	return avroCodec{
+		param: "d *decoder", envelope: "decodeEnvelope", nested: "decode", top: "decodeAvro",
+		envelopeDoc: "decodeEnvelope decodes the envelope that opens the schema of every record that embeds Envelope. (Named for what it decodes, since the records that embed Envelope get the method too.)",
+		field:       decodeField,
+	}.emit(m, s)
 }
 
 func symbolsVar(e *enum) string { return lowerFirst(e.GoName) + "Symbols" }

@@ -39,40 +39,11 @@ func emitAvroEncode(m *model, s *source) error {
 		}
 		s.p("\t}\n\treturn -1\n}\n\n")
 	}
-	if m.Envelope != nil {
-		s.p("// encodeEnvelope encodes the envelope that opens the schema of every\n")
-		s.p("// record that embeds Envelope.\n")
-		s.p("func (r *Envelope) encodeEnvelope(e *encoder) {\n")
-		for _, f := range m.Envelope.Fields[:m.Envelope.Envelope] {
-			if err := encodeField(s, f); err != nil {
-				return err
-			}
-		}
-		s.p("}\n\n")
-	}
-	isNested := nested(m)
-	for _, r := range m.Records {
-		methods := []string{}
-		if isNested[r] {
-			methods = append(methods, "encode")
-		}
-		if r.File != "" {
-			methods = append(methods, "encodeAvro")
-		}
-		for _, name := range methods {
-			s.p("func (r *%s) %s(e *encoder) {\n", r.GoName, name)
-			if r.Envelope > 0 {
-				s.p("\tr.encodeEnvelope(e)\n")
-			}
-			for _, f := range r.Own() {
-				if err := encodeField(s, f); err != nil {
-					return fmt.Errorf("%s: %w", r.FullName, err)
-				}
-			}
-			s.p("}\n\n")
-		}
-	}
-	return nil
+	return avroCodec{
+		param: "e *encoder", envelope: "encodeEnvelope", nested: "encode", top: "encodeAvro",
+		envelopeDoc: "encodeEnvelope encodes the envelope that opens the schema of every record that embeds Envelope.",
+		field:       encodeField,
+	}.emit(m, s)
 }
 
 func indexFunc(e *enum) string { return lowerFirst(e.GoName) + "Index" }

@@ -14,13 +14,13 @@ type emitter struct {
 	Emit func(m *model, s *source) error
 }
 
-// emitters are the generated files. A new output (the Dsco JSON decoders
-// of the inbound pipeline, for one) is one more entry and one more
-// emit_*.go file.
+// emitters are the generated files. A new output is one more entry and
+// one more emit_*.go file.
 var emitters = []emitter{
 	{File: "types_gen.go", Emit: emitTypes},
 	{File: "avrodecode_gen.go", Emit: emitAvroDecode},
 	{File: "avroencode_gen.go", Emit: emitAvroEncode},
+	{File: "dscojson_records.go", Emit: emitDscoJSON},
 }
 
 // generate returns every generated file, by name, from the .avsc files of
@@ -100,6 +100,56 @@ func goType(t *typ) string {
 		return "*" + base
 	}
 	return base
+}
+
+// avroCodec is one direction of the Avro codec (decoding or encoding): the
+// methods it gives the records, and how it writes a field.
+type avroCodec struct {
+	param       string // the methods' parameter: "d *decoder"
+	envelope    string // the method of Envelope, which the records embedding it call first
+	envelopeDoc string
+	nested      string // the method of a record that is the type of a field
+	top         string // the method of a top-level record
+	field       func(s *source, f *field) error
+}
+
+// emit writes the methods of c, reading or writing the fields in the order
+// of the schemas.
+func (c avroCodec) emit(m *model, s *source) error {
+	if m.Envelope != nil {
+		s.doc("", c.envelopeDoc)
+		s.p("func (r *Envelope) %s(%s) {\n", c.envelope, c.param)
+		for _, f := range m.Envelope.Fields[:m.Envelope.Envelope] {
+			if err := c.field(s, f); err != nil {
+				return err
+			}
+		}
+		s.p("}\n\n")
+	}
+	arg, _, _ := strings.Cut(c.param, " ")
+	isNested := nested(m)
+	for _, r := range m.Records {
+		methods := []string{}
+		if isNested[r] {
+			methods = append(methods, c.nested)
+		}
+		if r.File != "" {
+			methods = append(methods, c.top)
+		}
+		for _, name := range methods {
+			s.p("func (r *%s) %s(%s) {\n", r.GoName, name, c.param)
+			if r.Envelope > 0 {
+				s.p("\tr.%s(%s)\n", c.envelope, arg)
+			}
+			for _, f := range r.Own() {
+				if err := c.field(s, f); err != nil {
+					return fmt.Errorf("%s: %w", r.FullName, err)
+				}
+			}
+			s.p("}\n\n")
+		}
+	}
+	return nil
 }
 
 // nested returns the records that are the type of some field (they get a

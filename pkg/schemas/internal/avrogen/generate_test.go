@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -73,6 +74,15 @@ func fieldOf(t *testing.T, rec map[string]any, name string) map[string]any {
 	return nil
 }
 
+// objectOf returns the record schema of the record-typed field name of a
+// parsed record schema.
+func objectOf(t *testing.T, rec map[string]any, name string) map[string]any {
+	t.Helper()
+	obj, ok := fieldOf(t, rec, name)["type"].(map[string]any)
+	require.True(t, ok, "field %s is not of a record type", name)
+	return obj
+}
+
 // TestSchemaChangeMakesGeneratedFilesStale shows that the check above can
 // fail: a field changed in one .avsc file, not regenerated, gives output
 // that differs from the checked-in files.
@@ -111,14 +121,32 @@ func TestSchemaChangeMakesGeneratedFilesStale(t *testing.T) {
 			},
 			stale: []string{"types_gen.go"},
 		},
+		{
+			name: "field of a Dsco object renamed", file: "OrderEvent.avsc",
+			edit: func(t *testing.T, root map[string]any) {
+				fieldOf(t, objectOf(t, root, "order"), "orderType")["name"] = "kind"
+			},
+			stale: []string{"types_gen.go", "avrodecode_gen.go", "avroencode_gen.go", "dscojson_records.go"},
+		},
+		{
+			name: "Dsco JSON name", file: "OrderEvent.avsc",
+			edit: func(t *testing.T, root map[string]any) {
+				fieldOf(t, objectOf(t, root, "order"), "status")["dsco.name"] = "orderStatus"
+			},
+			stale: []string{"dscojson_records.go"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fsys := schemaFS(t, tt.file, func(root map[string]any) { tt.edit(t, root) })
 			files, err := generate(fsys, "avro")
 			require.NoError(t, err)
-			for _, name := range tt.stale {
-				assert.NotEqual(t, checkedIn[name], string(files[name]), "%s must be stale", name)
+			for name, b := range files {
+				if slices.Contains(tt.stale, name) {
+					assert.NotEqual(t, checkedIn[name], string(b), "%s must be stale", name)
+				} else {
+					assert.Equal(t, checkedIn[name], string(b), "%s must not change", name)
+				}
 			}
 		})
 	}
@@ -238,6 +266,52 @@ func TestModelRefuses(t *testing.T) {
 			want: "io.dscokafka.v1.Address is defined differently",
 		},
 		{
+			name: "enum in a Dsco object", file: "OrderEvent.avsc",
+			edit: func(t *testing.T, root map[string]any) {
+				fieldOf(t, objectOf(t, root, "order"), "orderId")["type"] = map[string]any{"type": "enum", "name": "OrderKind", "symbols": []any{"A"}}
+			},
+			want: "io.dscokafka.v1.Order.orderId: no Dsco JSON decoder for the enum io.dscokafka.v1.OrderKind",
+		},
+		{
+			name: "dsco.json on a timestamp", file: "OrderEvent.avsc",
+			edit: func(t *testing.T, root map[string]any) {
+				fieldOf(t, objectOf(t, root, "order"), "createdAt")["dsco.json"] = "object"
+			},
+			want: "Order.createdAt: a JSON object's text (dsco.json) must be a nullable string",
+		},
+		{
+			name: "dsco.json of an unknown kind", file: "OrderEvent.avsc",
+			edit: func(t *testing.T, root map[string]any) {
+				fieldOf(t, objectOf(t, root, "order"), "status")["dsco.json"] = "array"
+			},
+			want: `Order.status: attribute dsco.json is array, want "object"`,
+		},
+		{
+			name: "extra not a nullable string", file: "InvoiceEvent.avsc",
+			edit: func(t *testing.T, root map[string]any) {
+				f := fieldOf(t, objectOf(t, root, "invoice"), "extra")
+				f["type"] = "string"
+				delete(f, "default")
+			},
+			want: "InvoiceItem.extra: the extra field must be a nullable string",
+		},
+		{
+			name: "event without an object", file: "ReturnEvent.avsc",
+			edit: func(t *testing.T, root map[string]any) {
+				f := fieldOf(t, root, "return")
+				f["type"] = []any{"null", f["type"]}
+				f["default"] = nil
+			},
+			want: "ReturnEvent: an event record needs a field of a record type",
+		},
+		{
+			name: "bad dsco.objectType", file: "ReturnEvent.avsc",
+			edit: func(t *testing.T, root map[string]any) {
+				root["dsco.objectType"] = 3
+			},
+			want: "ReturnEvent: attribute dsco.objectType is 3",
+		},
+		{
 			name: "bad go.name", file: "ShipCommand.avsc",
 			edit: func(t *testing.T, root map[string]any) {
 				fieldOf(t, root, "carrier")["go.name"] = "carrier"
@@ -259,4 +333,33 @@ func TestModelRefuses(t *testing.T) {
 			assert.Contains(t, err.Error(), tt.want)
 		})
 	}
+}
+
+// TestDscoJSONAttributes checks that the Dsco JSON decoders follow the
+// schema attributes, and take their Go names from the model as the types
+// do.
+func TestDscoJSONAttributes(t *testing.T) {
+	fsys := schemaFS(t, "OrderEvent.avsc", func(root map[string]any) {
+		root["dsco.objectType"] = "purchaseorder"
+		delete(fieldOf(t, root, "order"), "dsco.name")
+		order := objectOf(t, root, "order")
+		fieldOf(t, order, "orderId")["go.name"] = "Number"
+		fieldOf(t, order, "status")["dsco.name"] = "orderStatus"
+		fieldOf(t, order, "orderType")["dsco.json"] = "object"
+	})
+	files, err := generate(fsys, "avro")
+	require.NoError(t, err)
+	out := string(files["dscojson_records.go"])
+	assert.Contains(t, out, `"purchaseorder": func(`, "dsco.objectType names the stream's object type")
+	assert.Contains(t, out, "\t\tcase \"data\":\n\t\t\tr.Order = Order{}\n", "a stream event's object is its data member")
+	assert.Contains(t, out, "case \"orderStatus\":\n\t\t\tr.Status = d.optString()", "dsco.name gives the JSON name")
+	assert.Contains(t, out, "r.OrderType = d.optRawObject()", "dsco.json: object keeps the object's text")
+	assert.Contains(t, out, "r.Number = s.Str()", "go.name gives the Go name")
+	assert.Contains(t, string(files["types_gen.go"]), "\tNumber string `avro:\"orderId\"`", "the same Go name in the type")
+	assert.Contains(t, out, "r.StreamID = d.streamID", "the stream id comes from the call")
+	assert.Contains(t, out, "r.Position = s.Str()\n\t\t\td.ownPosition = true")
+	assert.Contains(t, out, "r.Attributes = d.optRawObject()", "CatalogItem.attributes is a JSON object's text")
+	assert.NotContains(t, out, "RetailerOrderCommand", "commands are not read from Dsco JSON")
+	assert.Contains(t, out, "func (r *ItemInventory) decodeDscoJSON", "the object of ItemInventoryEvent is read from Dsco JSON")
+	assert.NotContains(t, out, "func (r *ItemInventoryEvent) decodeDscoJSON", "ItemInventoryEvent is not a stream event")
 }

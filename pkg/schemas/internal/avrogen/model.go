@@ -50,8 +50,13 @@ type field struct {
 	HasDefault bool
 	Default    any
 	// DscoName is the field's name in Dsco's JSON: the "dsco.name"
-	// attribute, or the Avro name.
+	// attribute, else "data" for the object of a stream event, else the
+	// Avro name.
 	DscoName string
+	// DscoObject is true for a nullable string that holds the text of a
+	// JSON object exactly as Dsco sent it: the "dsco.json": "object"
+	// attribute, or an entry of rawObjectFields.
+	DscoObject bool
 }
 
 // record is one named record type. Nested records that several files
@@ -68,7 +73,45 @@ type record struct {
 	// Envelope is the number of leading fields that form the embedded
 	// Envelope (the "go.envelope" attribute); 0 for none.
 	Envelope int
+	// Extra is the field named extra, which holds the members of the Dsco
+	// JSON object that the schema does not declare; nil for none.
+	Extra *field
+	// Event is set on the top-level records named ...Event: what the
+	// connector reads from Dsco JSON.
+	Event *event
 }
+
+// event says how the connector reads a top-level ...Event record from
+// Dsco JSON. A record with an envelope ("go.envelope") is a Dsco stream
+// event, decoded whole from the event; any other (ItemInventoryEvent) has
+// only its Object read from Dsco JSON, the connector writing the rest.
+type event struct {
+	// Object is the event's first field of a (not nullable) record type:
+	// the Dsco object the event carries.
+	Object *field
+	// Stream is true for a stream event; then StreamID and Position are
+	// the envelope's streamId and position fields (the stream id comes
+	// from the call, the position from the event's own position member
+	// when it has one), and ObjectType is the Dsco object type of its
+	// stream: the "dsco.objectType" attribute, else Object's Avro name in
+	// lower case.
+	Stream             bool
+	StreamID, Position *field
+	ObjectType         string
+}
+
+// rawObjectFields are the fields (record short name.field) that hold a
+// JSON object's text in schemas without the "dsco.json" attribute, which
+// the schemas registered before it existed do not carry.
+var rawObjectFields = map[string]bool{"CatalogItem.attributes": true}
+
+// The names of the fields with a special source in Dsco JSON.
+const (
+	fieldExtra    = "extra"
+	fieldStreamID = "streamId"
+	fieldPosition = "position"
+	dataMember    = "data" // the member of a stream event holding its object
+)
 
 // Own returns the fields declared in the record itself: all of them but
 // the embedded envelope's.
@@ -147,6 +190,11 @@ func load(fsys fs.FS, dir string) (*model, error) {
 		if err := b.envelope(top, rs); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
+		if strings.HasSuffix(top.Name, "Event") {
+			if err := b.event(top, rs); err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+		}
 		b.m.Tops = append(b.m.Tops, top)
 	}
 	return b.m, b.checkNames()
@@ -217,10 +265,28 @@ func (b *builder) record(rs *avro.RecordSchema) (*record, error) {
 			}
 			dsco = s
 		}
-		r.Fields = append(r.Fields, &field{
+		object := rawObjectFields[rs.Name()+"."+f.Name()]
+		if v := f.Prop("dsco.json"); v != nil {
+			if v != "object" {
+				return nil, fmt.Errorf("%s: attribute dsco.json is %v, want \"object\"", where, v)
+			}
+			object = true
+		}
+		isOptString := t.Kind == kindString && t.Nullable
+		if object && !isOptString {
+			return nil, fmt.Errorf("%s: a JSON object's text (dsco.json) must be a nullable string", where)
+		}
+		fd := &field{
 			Name: f.Name(), GoName: goName, Doc: f.Doc(), Type: t,
-			HasDefault: f.HasDefault(), Default: f.Default(), DscoName: dsco,
-		})
+			HasDefault: f.HasDefault(), Default: f.Default(), DscoName: dsco, DscoObject: object,
+		}
+		if f.Name() == fieldExtra {
+			if !isOptString {
+				return nil, fmt.Errorf("%s: the extra field must be a nullable string", where)
+			}
+			r.Extra = fd
+		}
+		r.Fields = append(r.Fields, fd)
 	}
 	b.m.Records = append(b.m.Records, r)
 	return r, nil
@@ -357,6 +423,46 @@ func (b *builder) envelope(top *record, rs *avro.RecordSchema) error {
 			return fmt.Errorf("%s: envelope field %d (%s) differs from %s's (%s): name, type and doc must be equal", top.FullName, i, c.Name, first.FullName, a.Name)
 		}
 	}
+	return nil
+}
+
+// event fills in top.Event for a top-level ...Event record.
+func (b *builder) event(top *record, rs *avro.RecordSchema) error {
+	ev := &event{Stream: top.Envelope > 0}
+	for i, f := range top.Fields {
+		if f.Type.Kind == kindRecord && !f.Type.Nullable {
+			ev.Object = f
+			if ev.Stream && rs.Fields()[i].Prop("dsco.name") == nil {
+				f.DscoName = dataMember
+			}
+			break
+		}
+	}
+	if ev.Object == nil {
+		return fmt.Errorf("%s: an event record needs a field of a record type: the Dsco object it carries", top.FullName)
+	}
+	if ev.Stream {
+		for _, f := range top.Fields[:top.Envelope] {
+			switch f.Name {
+			case fieldStreamID:
+				ev.StreamID = f
+			case fieldPosition:
+				ev.Position = f
+			}
+		}
+		if ev.StreamID == nil || ev.Position == nil {
+			return fmt.Errorf("%s: the envelope of a stream event needs the fields %s and %s", top.FullName, fieldStreamID, fieldPosition)
+		}
+		ev.ObjectType = strings.ToLower(ev.Object.Name)
+		if v := rs.Prop("dsco.objectType"); v != nil {
+			s, ok := v.(string)
+			if !ok || s == "" {
+				return fmt.Errorf("%s: attribute dsco.objectType is %v, want a non-empty string", top.FullName, v)
+			}
+			ev.ObjectType = s
+		}
+	}
+	top.Event = ev
 	return nil
 }
 

@@ -108,14 +108,15 @@ type MoneyError struct {
 }
 
 func (e *MoneyError) Error() string {
-	return "amount " + strconv.Quote(e.Text) + " " + e.Reason +
+	return "amount " + strconv.Quote(e.Text) + ": " + e.Reason +
 		" (decimal(" + strconv.Itoa(e.Precision) + "," + strconv.Itoa(e.Scale) + "))"
 }
 
 const notNumber = "not a JSON number"
 
 // ParseMoney returns the exact value of a JSON number's text × 10^scale as
-// an int64, without passing through binary floating point. Trailing
+// an int64, without passing through binary floating point (the one parser
+// of amounts: schemas.ParseDecimal calls it too). Trailing
 // fraction zeros beyond the scale are fine ("1.50000" at scale 4); a
 // non-zero digit beyond it is an error, as is a value of more than
 // precision digits (precision at most 18).
@@ -197,10 +198,10 @@ func ParseMoney(text string, scale, precision int) (int64, error) {
 	// 10^(exp - len(frac) + (n - last)).
 	shift := exp - len(frac) + (n - last) + scale // power of ten to multiply the digits by
 	if shift < 0 {
-		return fail("has more than " + strconv.Itoa(scale) + " fraction digits")
+		return fail("more than " + strconv.Itoa(scale) + " fraction digits")
 	}
 	if last-first+shift > precision {
-		return fail("has more than " + strconv.Itoa(precision-scale) + " integer digits")
+		return fail("more than " + strconv.Itoa(precision-scale) + " integer digits")
 	}
 	var v int64
 	for k := first; k < last; k++ {

@@ -8,26 +8,18 @@ import (
 // Time reads a string holding a timestamp in one of the forms ParseTime
 // accepts.
 func (s *Scanner) Time() time.Time {
-	if s.err != nil {
-		return time.Time{}
-	}
-	s.ws()
-	pos := s.pos
-	text := s.Str()
-	if s.err != nil {
-		return time.Time{}
-	}
-	t, ok := ParseTime(text)
-	if !ok {
-		s.pos = pos
-		s.Fail("want a timestamp (RFC 3339 or ISO 8601 with a zone, such as 2014-01-01T10:30:00.000+0100), got " + strconv.Quote(text))
-	}
-	return t
+	return s.timeValue(ParseTime, "want a timestamp (RFC 3339 or ISO 8601 with a zone, such as 2014-01-01T10:30:00.000+0100), got ")
 }
 
 // Date reads a string holding a calendar date, YYYY-MM-DD, or a timestamp
 // (then its date as written, in its own zone). The result is midnight UTC.
 func (s *Scanner) Date() time.Time {
+	return s.timeValue(ParseDate, "want a date (YYYY-MM-DD), got ")
+}
+
+// timeValue reads a string and parses it with parse; when parse refuses
+// it, it fails with want followed by the quoted string.
+func (s *Scanner) timeValue(parse func(string) (time.Time, bool), want string) time.Time {
 	if s.err != nil {
 		return time.Time{}
 	}
@@ -37,10 +29,10 @@ func (s *Scanner) Date() time.Time {
 	if s.err != nil {
 		return time.Time{}
 	}
-	t, ok := ParseDate(text)
+	t, ok := parse(text)
 	if !ok {
 		s.pos = pos
-		s.Fail("want a date (YYYY-MM-DD), got " + strconv.Quote(text))
+		s.Fail(want + strconv.Quote(text))
 	}
 	return t
 }

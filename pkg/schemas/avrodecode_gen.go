@@ -182,6 +182,7 @@ func (r *OrderItem) decode(d *decoder) {
 	d.optString(&r.Status)
 	d.optInt(&r.QuantityShipped)
 	d.optInt(&r.QuantityCancelled)
+	d.optInt(&r.QuantityReturned)
 	d.optString(&r.Extra)
 }
 

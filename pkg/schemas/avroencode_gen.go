@@ -221,6 +221,7 @@ func (r *OrderItem) encode(e *encoder) {
 	e.optString(r.Status, "status")
 	e.optInt(r.QuantityShipped)
 	e.optInt(r.QuantityCancelled)
+	e.optInt(r.QuantityReturned)
 	e.optString(r.Extra, "extra")
 }
 

@@ -619,6 +619,8 @@ func (r *OrderItem) decodeDscoJSON(d *dscoDecoder) {
 			r.QuantityShipped = d.optInt32()
 		case "quantityCancelled":
 			r.QuantityCancelled = d.optInt32()
+		case "quantityReturned":
+			r.QuantityReturned = d.optInt32()
 		default:
 			s.SkipMember()
 		}

@@ -414,6 +414,8 @@ type OrderItem struct {
 	QuantityShipped *int32 `avro:"quantityShipped"`
 	// Quantity of this line cancelled so far.
 	QuantityCancelled *int32 `avro:"quantityCancelled"`
+	// Quantity of this line returned so far.
+	QuantityReturned *int32 `avro:"quantityReturned"`
 	// The attributes Dsco sent for this object that this schema does not
 	// declare, as one JSON object text (null when there were none), so that
 	// nothing Dsco sends is lost.

@@ -3,6 +3,9 @@ package dscojson
 import (
 	"strconv"
 	"time"
+	"unsafe"
+
+	"github.com/dscokafka/connector/pkg/dsco"
 )
 
 // Time reads a string holding a timestamp in one of the forms ParseTime
@@ -37,70 +40,16 @@ func (s *Scanner) timeValue(parse func(string) (time.Time, bool), want string) t
 	return t
 }
 
-// ParseTime parses the timestamp forms Dsco documents: RFC 3339 with or
-// without a fraction of a second (any number of digits; beyond nanoseconds
-// they are dropped), and the ISO 8601 offsets Z, ±hh:mm and ±hhmm — for
-// example 2014-01-01T10:30:00.000+0100. The result is in UTC.
+// ParseTime parses the timestamp forms Dsco documents with dsco.ParseTime,
+// the one parser of them (RFC 3339 with or without a fraction; offsets Z,
+// ±hh:mm, ±hhmm and ±hh, as in 2014-01-01T10:30:00.000+0100). The result is
+// in UTC. It does not allocate.
 func ParseTime(s string) (time.Time, bool) {
-	y, mo, d, ok := parseYMD(s)
-	if !ok || len(s) < 20 || (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':' {
+	t, err := dsco.ParseTime(unsafe.Slice(unsafe.StringData(s), len(s)))
+	if err != nil {
 		return time.Time{}, false
 	}
-	hh, ok1 := num2(s, 11)
-	mm, ok2 := num2(s, 14)
-	ss, ok3 := num2(s, 17)
-	if !ok1 || !ok2 || !ok3 || hh > 23 || mm > 59 || ss > 59 {
-		return time.Time{}, false
-	}
-	i := 19
-	ns := 0
-	if s[i] == '.' {
-		i++
-		start := i
-		scale := 100_000_000
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			ns += int(s[i]-'0') * scale
-			scale /= 10
-			i++
-		}
-		if i == start {
-			return time.Time{}, false
-		}
-	}
-	if i >= len(s) {
-		return time.Time{}, false
-	}
-	offset := 0
-	switch s[i] {
-	case 'Z', 'z':
-		i++
-	case '+', '-':
-		sign := 1
-		if s[i] == '-' {
-			sign = -1
-		}
-		oh, ok := num2(s, i+1)
-		if !ok {
-			return time.Time{}, false
-		}
-		i += 3
-		if i < len(s) && s[i] == ':' {
-			i++
-		}
-		om, ok := num2(s, i)
-		if !ok || oh > 23 || om > 59 {
-			return time.Time{}, false
-		}
-		i += 2
-		offset = sign * (oh*3600 + om*60)
-	default:
-		return time.Time{}, false
-	}
-	if i != len(s) {
-		return time.Time{}, false
-	}
-	t := time.Date(y, time.Month(mo), d, hh, mm, ss, ns, time.UTC)
-	return t.Add(-time.Duration(offset) * time.Second), true
+	return t.UTC(), true
 }
 
 // ParseDate parses YYYY-MM-DD, or a timestamp ParseTime accepts, whose date

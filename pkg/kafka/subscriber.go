@@ -28,6 +28,33 @@ const (
 	StartLatest
 )
 
+// Ordering says which messages of one partition wait for each other. The zero value is
+// OrderPerPartition.
+type Ordering int
+
+// Orderings.
+const (
+	// OrderPerPartition delivers the messages of a partition one at a time, in offset order:
+	// the next is sent only after the previous one was acked (Watermill's model). It needs
+	// MaxInFlightPerPartition 1.
+	OrderPerPartition Ordering = iota
+	// OrderPerKey delivers up to MaxInFlightPerPartition messages of a partition at once, at
+	// most one per record key: a message is sent only after every earlier message of the
+	// partition with the same key was acked, so the order holds per key. Records without a
+	// key (nil or empty) count as one key: they stay in offset order among themselves.
+	OrderPerKey
+)
+
+func (o Ordering) String() string {
+	switch o {
+	case OrderPerPartition:
+		return "OrderPerPartition"
+	case OrderPerKey:
+		return "OrderPerKey"
+	}
+	return fmt.Sprintf("Ordering(%d)", int(o))
+}
+
 // SubscriberConfig configures a Subscriber.
 type SubscriberConfig struct {
 	Connection ConnectionConfig
@@ -45,8 +72,20 @@ type SubscriberConfig struct {
 	// queue stores where a message came from. They are always in the message context.
 	SourceMetadata bool
 
+	// Ordering says which messages of a partition may be in flight together. Default
+	// OrderPerPartition.
+	Ordering Ordering
+	// MaxInFlightPerPartition is the most messages of one partition held at once: delivered
+	// and not yet acked, plus those read and waiting because an earlier message of their
+	// key is in flight (OrderPerKey). It bounds memory: at most this many records per
+	// partition on top of the reader's QueueCapacity. While the limit is reached, the
+	// partition reads nothing more; so one slow key can hold up its partition once its
+	// waiting messages fill the limit. Default 1; more than 1 needs OrderPerKey.
+	MaxInFlightPerPartition int
+
 	// NackResendDelay is how long after a Nack the same record is delivered again. Default
-	// 100ms.
+	// 100ms. Until then, later messages of its key (OrderPerKey) or of its partition
+	// (OrderPerPartition) wait.
 	NackResendDelay time.Duration
 	// CommitInterval is how often acked offsets are committed. Offsets are also committed
 	// when a generation ends and on Close. Default 1s.
@@ -98,6 +137,9 @@ func (c *SubscriberConfig) setDefaults() {
 	if c.QueueCapacity == 0 {
 		c.QueueCapacity = 100
 	}
+	if c.MaxInFlightPerPartition == 0 {
+		c.MaxInFlightPerPartition = 1
+	}
 	if c.InitializePartitions == 0 {
 		c.InitializePartitions = -1
 	}
@@ -134,6 +176,17 @@ func (c SubscriberConfig) Validate() error {
 			return fmt.Errorf("kafka: %s must not be negative", name)
 		}
 	}
+	switch c.Ordering {
+	case OrderPerPartition, OrderPerKey:
+	default:
+		return fmt.Errorf("kafka: invalid Ordering %d (want OrderPerPartition or OrderPerKey)", int(c.Ordering))
+	}
+	if c.MaxInFlightPerPartition < 1 {
+		return fmt.Errorf("kafka: MaxInFlightPerPartition must be at least 1 (got %d)", c.MaxInFlightPerPartition)
+	}
+	if c.MaxInFlightPerPartition > 1 && c.Ordering != OrderPerKey {
+		return fmt.Errorf("kafka: MaxInFlightPerPartition %d needs Ordering OrderPerKey (OrderPerPartition holds one message of a partition at a time)", c.MaxInFlightPerPartition)
+	}
 	if c.HeartbeatInterval >= c.SessionTimeout {
 		return errors.New("kafka: HeartbeatInterval must be shorter than SessionTimeout")
 	}
@@ -150,13 +203,17 @@ func (c SubscriberConfig) Validate() error {
 //
 // Every Subscribe call joins the group as its own member, for one topic, and gets its own
 // output channel. Each partition assigned to that member is read by its own goroutine, in
-// offset order, with at most one message in flight: the next message of a partition is
-// sent only after the previous one was acked; a nacked message is sent again (as a new
-// *message.Message with the same UUID, payload and metadata) after NackResendDelay and is
-// never skipped. Messages of different partitions are interleaved on the channel.
+// offset order. With OrderPerPartition (the default) one message of a partition is in
+// flight at a time: the next is sent only after the previous one was acked. With
+// OrderPerKey up to MaxInFlightPerPartition messages of a partition are in flight at once,
+// at most one per record key, and acks may come in any order. Either way a nacked message
+// is sent again (as a new *message.Message with the same UUID, payload and metadata) after
+// NackResendDelay, before any later message of its key (of its partition with
+// OrderPerPartition), and is never skipped. Messages of different partitions, and of
+// different keys, are interleaved on the channel.
 //
-// Offsets are committed with the generation they were consumed in, only for acked runs
-// (see package doc), every CommitInterval, when a generation ends (before the member
+// Offsets are committed with the generation they were consumed in, only up to the first
+// message not yet acked (see package doc), every CommitInterval, when a generation ends (before the member
 // rejoins) and on Close. A message's context is canceled once it is acked or nacked, or
 // abandoned by a rebalance or Close.
 //
@@ -512,8 +569,10 @@ func (sub *subscription) commit(gen *kafkago.Generation, trackers map[int]*offse
 	}
 }
 
-// consumePartition reads one partition from offset and delivers its messages one at a
-// time until ctx ends.
+// consumePartition reads one partition from offset and delivers its messages until ctx
+// ends: one at a time (MaxInFlightPerPartition 1), or through keyLanes (OrderPerKey). It
+// returns only once no delivery of the partition is running, so that the generation's
+// final commit sees every ack given while draining.
 func (sub *subscription) consumePartition(ctx context.Context, partition int, offset int64, tr *offsetTracker) {
 	cfg := sub.s.cfg
 	logger := sub.logger.With(watermill.LogFields{"partition": partition})
@@ -542,13 +601,30 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 		logger.Error("Setting partition offset", err, watermill.LogFields{"offset": offset})
 		return
 	}
+	var lanes *keyLanes
+	var running sync.WaitGroup // the lanes' goroutines
+	defer running.Wait()
+	if cfg.MaxInFlightPerPartition > 1 {
+		lanes = newKeyLanes(cfg.MaxInFlightPerPartition)
+	}
+	deliver := func(rec kafkago.Message) bool { return sub.deliver(ctx, rec, tr, logger) }
 	for {
+		if lanes != nil && !lanes.acquire(ctx) {
+			return
+		}
 		rec, err := r.FetchMessage(ctx)
 		if err != nil {
+			if lanes != nil {
+				lanes.release()
+			}
 			if ctx.Err() != nil {
 				return
 			}
 			if errors.Is(err, kafkago.OffsetOutOfRange) {
+				// The reset restarts the tracker: nothing may be in flight.
+				if lanes != nil && !lanes.waitIdle(ctx) {
+					return
+				}
 				if !sub.resetOffset(ctx, r, partition, tr, logger) {
 					return
 				}
@@ -563,7 +639,11 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 			continue
 		}
 		tr.delivered(rec.Offset)
-		if !sub.deliver(ctx, rec, tr, logger) {
+		if lanes != nil {
+			lanes.dispatch(rec, &running, deliver)
+			continue
+		}
+		if !deliver(rec) {
 			return
 		}
 	}

@@ -21,7 +21,10 @@
 //
 // A nacked message is delivered again, before any later message of its key (partition).
 // Delivery is at least once: after a crash, a rebalance or an abandoned handler, messages
-// acked but not yet committed are delivered again.
+// acked but not yet committed are delivered again. A partition the group has no committed
+// offset for starts where StartOffset says, resolved to an absolute offset and committed
+// before the member delivers anything from it, so that a message held unacked there is not
+// skipped by the next member (which would otherwise resolve "latest" anew).
 //
 // Both share [ConnectionConfig] (brokers, TLS, SASL PLAIN and SCRAM). Package kafkatest
 // provides the brokers for tests: an in-process kfake cluster, or real Kafka when the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"sync"
 	"time"
@@ -64,8 +65,11 @@ type SubscriberConfig struct {
 	// Unmarshaler maps records to messages. Default DefaultMarshaler{}.
 	Unmarshaler Unmarshaler
 	// StartOffset applies to partitions the group has no committed offset for, and to
-	// partitions whose committed offset lies past the end of the log (the subscriber moves
-	// there and commits that position). Default StartEarliest.
+	// partitions whose committed offset lies past the end of the log. Either way the member
+	// resolves it to an absolute offset when it gets the partition and commits that
+	// position before it delivers anything, so that the next owner starts there too (not
+	// past a message left unacked, as a "latest" resolved anew would). Default
+	// StartEarliest.
 	StartOffset StartOffset
 	// SourceMetadata, when true, adds the record's topic, partition and offset to each
 	// message's metadata (TopicMetadata, PartitionMetadata, OffsetMetadata) so that a poison
@@ -453,15 +457,29 @@ func (sub *subscription) runGeneration(gctx context.Context, gen *kafkago.Genera
 	// generation, and the member rejoins so that the group assigns the new partitions.
 	ctx, cancel := context.WithCancel(gctx)
 	defer cancel()
+	starts := make(map[int]int64, len(assignments))
+	for _, a := range assignments {
+		starts[a.ID] = a.Offset
+	}
+	if !sub.resolveStartOffsets(ctx, starts) {
+		return
+	}
 	trackers := make(map[int]*offsetTracker, len(assignments))
+	for _, a := range assignments {
+		tr := newOffsetTracker(starts[a.ID])
+		if a.Offset < 0 {
+			tr.reset(starts[a.ID]) // committed at once, below
+		}
+		trackers[a.ID] = tr
+	}
+	// The resolved start offsets are committed before any message is delivered.
+	sub.commit(gen, trackers)
 	var wg sync.WaitGroup
 	for _, a := range assignments {
-		tr := newOffsetTracker(a.Offset)
-		trackers[a.ID] = tr
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sub.consumePartition(ctx, a.ID, a.Offset, tr)
+			sub.consumePartition(ctx, a.ID, starts[a.ID], trackers[a.ID])
 		}()
 	}
 	wg.Add(1)
@@ -682,29 +700,79 @@ func (sub *subscription) resetOffset(ctx context.Context, r *kafkago.Reader, par
 
 // startOffsetOf returns the absolute offset StartOffset designates in partition now.
 func (sub *subscription) startOffsetOf(ctx context.Context, partition int) (int64, error) {
-	req := kafkago.FirstOffsetOf(partition)
-	if sub.s.cfg.StartOffset == StartLatest {
-		req = kafkago.LastOffsetOf(partition)
-	}
-	resp, err := sub.s.admin.ListOffsets(ctx, &kafkago.ListOffsetsRequest{
-		Topics: map[string][]kafkago.OffsetRequest{sub.topic: {req}},
-	})
+	offs, err := sub.startOffsets(ctx, []int{partition})
 	if err != nil {
 		return 0, err
 	}
-	for _, po := range resp.Topics[sub.topic] {
-		if po.Partition != partition {
-			continue
+	return offs[partition], nil
+}
+
+// startOffsets returns the absolute offsets StartOffset designates in partitions now.
+func (sub *subscription) startOffsets(ctx context.Context, partitions []int) (map[int]int64, error) {
+	reqs := make([]kafkago.OffsetRequest, len(partitions))
+	for i, p := range partitions {
+		reqs[i] = kafkago.FirstOffsetOf(p)
+		if sub.s.cfg.StartOffset == StartLatest {
+			reqs[i] = kafkago.LastOffsetOf(p)
 		}
+	}
+	resp, err := sub.s.admin.ListOffsets(ctx, &kafkago.ListOffsetsRequest{
+		Topics: map[string][]kafkago.OffsetRequest{sub.topic: reqs},
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int]int64, len(partitions))
+	for _, po := range resp.Topics[sub.topic] {
 		if po.Error != nil {
-			return 0, po.Error
+			return nil, fmt.Errorf("partition %d: %w", po.Partition, po.Error)
 		}
 		if sub.s.cfg.StartOffset == StartLatest {
-			return po.LastOffset, nil
+			out[po.Partition] = po.LastOffset
+		} else {
+			out[po.Partition] = po.FirstOffset
 		}
-		return po.FirstOffset, nil
 	}
-	return 0, fmt.Errorf("no offsets listed for partition %d of %s", partition, sub.topic)
+	for _, p := range partitions {
+		if _, ok := out[p]; !ok {
+			return nil, fmt.Errorf("no offsets listed for partition %d of %s", p, sub.topic)
+		}
+	}
+	return out, nil
+}
+
+// resolveStartOffsets turns the start of every assigned partition that has no committed
+// offset (kafka-go reports StartOffset's symbolic value, negative) into the absolute offset
+// StartOffset designates now, and makes it committable. Without that, a member that
+// holds a message unacked there and dies (or closes) leaves no commit, and the next member
+// resolves "latest" anew, past the message (segmentio/kafka-go#904, #1319). It retries
+// until ctx ends, and returns false then.
+func (sub *subscription) resolveStartOffsets(ctx context.Context, starts map[int]int64) bool {
+	var missing []int
+	for p, off := range starts {
+		if off < 0 {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) == 0 {
+		return true
+	}
+	for {
+		offs, err := sub.startOffsets(ctx, missing)
+		if err == nil {
+			maps.Copy(starts, offs)
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		sub.logger.Info("Listing start offsets failed, retrying", watermill.LogFields{"err": err})
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(sub.s.cfg.JoinGroupBackoff):
+		}
+	}
 }
 
 // deliver sends rec until it is acked, redelivering after every nack. It returns false

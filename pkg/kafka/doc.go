@@ -3,7 +3,11 @@
 //
 // The Publisher returns from Publish only after Kafka has acknowledged every message of the
 // call (acks=all by default), so a caller may move its own checkpoint as soon as Publish
-// returns nil.
+// returns nil. Publishing is at least once, not exactly once: kafka-go re-sends a batch
+// whose answer was lost and has no idempotent producer, so a record can be in the log more
+// than once although Publish returned nil, at most Publisher.MaxCopies times per call
+// (PublisherConfig.MaxAttempts). Records carry ids (event and command ids) for consumers
+// to de-duplicate.
 //
 // The Subscriber consumes through a Kafka consumer group and owns its commit path: an
 // offset is committed only after the message at that offset, and every message before it on

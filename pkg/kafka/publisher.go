@@ -101,7 +101,13 @@ type PublisherConfig struct {
 	Compression Compression
 	// WriteTimeout bounds each produce request on the network. Default 10s.
 	WriteTimeout time.Duration
-	// MaxAttempts is how often a failed produce request is tried. Default 10.
+	// MaxAttempts is how often kafka-go sends the produce request of a batch before it
+	// gives up. It is also the bound on duplicates: a request whose answer is lost (a
+	// timeout, a broker that stalls or loses leadership) may have been appended anyway, and
+	// kafka-go has no idempotent producer to drop the copy, so one Publish call can leave
+	// each of its records in the log up to MaxAttempts times, even when it returns nil (see
+	// Publisher.MaxCopies). 1 means kafka-go never re-sends (a lost answer then fails the
+	// call instead). Default 10.
 	MaxAttempts int
 	// AllowAutoTopicCreation asks the broker to create a missing topic on first publish
 	// (the broker must allow it too). Default false.
@@ -159,6 +165,19 @@ func (c PublisherConfig) Validate() error {
 
 // Publisher publishes Watermill messages to Kafka through one shared kafka-go Writer.
 //
+// Guarantees: Publish returns nil only once Kafka acknowledged every record of the call at
+// the configured Acks level, so nothing acknowledged is lost (with AcksAll, while an
+// in-sync replica survives). It does not guarantee exactly one copy: kafka-go retries a
+// failed produce request by itself (MaxAttempts) and has no idempotent producer, so a
+// broker that stalls or fails over after appending a batch but before answering can leave
+// that batch in the log twice or more, although Publish returned nil; a Publish call that
+// returns an error may have written some or all of its records, also more than once. The
+// bound is MaxCopies copies of a record per call (times the caller's own retries of
+// Publish). Consumers must therefore de-duplicate by an id carried in the record (the
+// connector's events and commands carry event and command ids for this). Records of one
+// call to one partition keep their order, duplicates included: a re-sent batch follows
+// the first copy.
+//
 // Publish is safe for concurrent use; concurrent calls share batches (see
 // PublisherConfig.BatchTimeout). Close flushes and is idempotent.
 type Publisher struct {
@@ -209,7 +228,8 @@ func NewPublisher(cfg PublisherConfig, logger watermill.LoggerAdapter) (*Publish
 
 // Publish writes msgs to topic as one write and returns once Kafka acknowledged every one
 // of them at the configured Acks level, or with an error if any failed; on error some
-// messages may have been written (retrying the call may produce duplicates). Records of
+// messages may have been written (retrying the call may produce duplicates). Even on
+// success a record may be in the log up to MaxCopies times (see Publisher). Records of
 // one call to the same partition keep the order of msgs.
 func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 	p.mu.RLock()
@@ -236,6 +256,13 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 	}
 	return nil
 }
+
+// MaxCopies is the most copies of one record a single Publish call can leave in the log:
+// PublisherConfig.MaxAttempts, since kafka-go sends each batch up to that many times and
+// any attempt whose answer was lost may have been appended. It holds whether Publish
+// returned nil or an error; every retry of Publish by the caller adds as many again.
+// Consumers that de-duplicate by record id need a window covering that many copies.
+func (p *Publisher) MaxCopies() int { return p.cfg.MaxAttempts }
 
 // write writes recs, retrying while the topic is unknown to the metadata cache. Such a
 // failure happens before anything is sent (it is not a WriteErrors), so the retry cannot

@@ -112,6 +112,12 @@ type PublisherConfig struct {
 	// AllowAutoTopicCreation asks the broker to create a missing topic on first publish
 	// (the broker must allow it too). Default false.
 	AllowAutoTopicCreation bool
+	// CloseTimeout bounds Close: waiting for running Publish calls and flushing. Past it
+	// (brokers stalled or unreachable: kafka-go retries a batch up to MaxAttempts times,
+	// WriteTimeout each) Close closes the Publisher's connections, so the remaining
+	// attempts fail at once (their Publish calls return errors), and returns an error.
+	// Default 10s.
+	CloseTimeout time.Duration
 	// MetadataTTL is how long topic metadata is cached. kafka-go serves a topic created
 	// after the last refresh as unknown until the cache expires, so Publish retries such a
 	// failure (nothing was written then) for up to twice this long. Default 2s.
@@ -144,6 +150,9 @@ func (c *PublisherConfig) setDefaults() {
 	if c.MetadataTTL == 0 {
 		c.MetadataTTL = 2 * time.Second
 	}
+	if c.CloseTimeout == 0 {
+		c.CloseTimeout = 10 * time.Second
+	}
 }
 
 // Validate reports whether the configuration is usable.
@@ -154,7 +163,7 @@ func (c PublisherConfig) Validate() error {
 	if c.Acks < AcksAll || c.Acks > AcksNone {
 		return fmt.Errorf("kafka: invalid Acks %d (want AcksAll, AcksLeader or AcksNone)", c.Acks)
 	}
-	if c.BatchSize < 0 || c.BatchBytes < 0 || c.BatchTimeout < 0 || c.WriteTimeout < 0 || c.MaxAttempts < 0 || c.MetadataTTL < 0 {
+	if c.BatchSize < 0 || c.BatchBytes < 0 || c.BatchTimeout < 0 || c.WriteTimeout < 0 || c.MaxAttempts < 0 || c.MetadataTTL < 0 || c.CloseTimeout < 0 {
 		return errors.New("kafka: publisher batch and timeout settings must not be negative")
 	}
 	if _, err := c.Compression.codec(); err != nil {
@@ -185,9 +194,12 @@ type Publisher struct {
 	logger    watermill.LoggerAdapter
 	writer    *kafkago.Writer
 	transport *kafkago.Transport
+	socks     *sockets // made every connection of the writer
 
-	mu     sync.RWMutex // guards closed against Publish racing Close
-	closed bool
+	mu        sync.RWMutex // guards closed against Publish racing Close
+	closed    bool
+	closeOnce sync.Once
+	closeErr  error // the first Close's
 }
 
 var _ message.Publisher = (*Publisher)(nil)
@@ -201,7 +213,8 @@ func NewPublisher(cfg PublisherConfig, logger watermill.LoggerAdapter) (*Publish
 	if logger == nil {
 		logger = watermill.NopLogger{}
 	}
-	transport, err := cfg.Connection.transport()
+	socks := newSockets(cfg.Connection.DialTimeout)
+	transport, err := cfg.Connection.transport(socks)
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +236,7 @@ func NewPublisher(cfg PublisherConfig, logger watermill.LoggerAdapter) (*Publish
 		// the final outcome is Publish's error, so attempts are logged at info level.
 		ErrorLogger: kafkago.LoggerFunc(func(f string, a ...any) { logger.Info("kafka-go writer: "+fmt.Sprintf(f, a...), nil) }),
 	}
-	return &Publisher{cfg: cfg, logger: logger, writer: w, transport: transport}, nil
+	return &Publisher{cfg: cfg, logger: logger, writer: w, transport: transport, socks: socks}, nil
 }
 
 // Publish writes msgs to topic as one write and returns once Kafka acknowledged every one
@@ -281,19 +294,34 @@ func (p *Publisher) write(recs []kafkago.Message) error {
 }
 
 // Close waits for running Publish calls, flushes the writer and releases its connections.
-// It is idempotent; calls after the first return nil. Writes in flight are bounded by
-// WriteTimeout and MaxAttempts.
+// If that has not finished within CloseTimeout, it closes every connection of the
+// Publisher (running Publish calls then fail) and returns an error naming the timeout.
+// Either way, when Close returns, no goroutine and no connection of the Publisher
+// remains. It is idempotent: later calls wait for the first and return its result.
 func (p *Publisher) Close() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return nil
-	}
-	p.closed = true
-	err := p.writer.Close()
-	p.transport.CloseIdleConnections()
-	if err != nil {
-		return fmt.Errorf("kafka: closing publisher: %w", err)
-	}
-	return nil
+	p.closeOnce.Do(func() {
+		done := make(chan error, 1)
+		go func() {
+			p.mu.Lock() // waits for running Publish calls
+			p.closed = true
+			p.mu.Unlock()
+			err := p.writer.Close()
+			p.transport.CloseIdleConnections()
+			done <- err
+		}()
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(p.cfg.CloseTimeout):
+			// Every attempt still waiting on the network now fails at once, and no new
+			// connection is made: the writer's retries end quickly.
+			p.socks.closeAll()
+			err = errors.Join(fmt.Errorf("did not close within %s (CloseTimeout): connections closed", p.cfg.CloseTimeout), <-done)
+		}
+		p.socks.closeAll()
+		if err != nil {
+			p.closeErr = fmt.Errorf("kafka: closing publisher: %w", err)
+		}
+	})
+	return p.closeErr
 }

@@ -99,7 +99,11 @@ type SubscriberConfig struct {
 	// committed, its context is canceled, and it is delivered again later. Keep it below
 	// RebalanceTimeout. Default 5s.
 	DrainTimeout time.Duration
-	// CloseTimeout bounds Close as a whole. Default 30s.
+	// CloseTimeout bounds Close as a whole: draining, the final commit and leaving the
+	// group. Past it (brokers stalled or unreachable: kafka-go waits up to DialTimeout for
+	// each of those requests) Close closes the Subscriber's connections, so the remaining
+	// requests fail at once, and returns an error; uncommitted acks are then redelivered
+	// later. Keep it above DrainTimeout. Default DrainTimeout + 5s.
 	CloseTimeout time.Duration
 
 	// Consumer group timings; see kafka-go's ConsumerGroupConfig. Defaults: session 30s,
@@ -129,7 +133,7 @@ func (c *SubscriberConfig) setDefaults() {
 	setDuration(&c.NackResendDelay, 100*time.Millisecond)
 	setDuration(&c.CommitInterval, time.Second)
 	setDuration(&c.DrainTimeout, 5*time.Second)
-	setDuration(&c.CloseTimeout, 30*time.Second)
+	setDuration(&c.CloseTimeout, c.DrainTimeout+5*time.Second)
 	setDuration(&c.SessionTimeout, 30*time.Second)
 	setDuration(&c.HeartbeatInterval, 3*time.Second)
 	setDuration(&c.RebalanceTimeout, 30*time.Second)
@@ -232,12 +236,15 @@ type Subscriber struct {
 	logger watermill.LoggerAdapter
 	dialer *kafkago.Dialer
 	admin  *kafkago.Client
+	// socks made every connection of the Subscriber (admin, group, readers).
+	socks *sockets
 	// transport is admin's: its connection pools (and their metadata goroutines) live
 	// until Close releases them.
 	transport *kafkago.Transport
 
 	closing   chan struct{}
 	closeOnce sync.Once
+	closeErr  error      // the first Close's
 	mu        sync.Mutex // guards closed and subs
 	closed    bool
 	subs      sync.WaitGroup
@@ -257,11 +264,12 @@ func NewSubscriber(cfg SubscriberConfig, logger watermill.LoggerAdapter) (*Subsc
 	if logger == nil {
 		logger = watermill.NopLogger{}
 	}
-	dialer, err := cfg.Connection.dialer()
+	socks := newSockets(cfg.Connection.DialTimeout)
+	dialer, err := cfg.Connection.dialer(socks)
 	if err != nil {
 		return nil, err
 	}
-	transport, err := cfg.Connection.transport()
+	transport, err := cfg.Connection.transport(socks)
 	if err != nil {
 		return nil, err
 	}
@@ -271,6 +279,7 @@ func NewSubscriber(cfg SubscriberConfig, logger watermill.LoggerAdapter) (*Subsc
 		dialer:    dialer,
 		admin:     &kafkago.Client{Addr: kafkago.TCP(cfg.Connection.Brokers...), Transport: transport, Timeout: 30 * time.Second},
 		transport: transport,
+		socks:     socks,
 		closing:   make(chan struct{}),
 	}, nil
 }
@@ -347,28 +356,38 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	return sub.out, nil
 }
 
-// Close ends every subscription (see Subscribe) and waits for them, at most CloseTimeout.
-// It is idempotent.
+// Close ends every subscription (see Subscribe) and waits for them: each drains its
+// messages in flight (DrainTimeout), commits and leaves the group. If that has not
+// finished within CloseTimeout, Close closes every connection of the Subscriber and
+// returns an error naming the timeout. Either way, when Close returns, no goroutine and
+// no connection of the Subscriber remains. It is idempotent: later calls wait for the
+// first and return its result.
 func (s *Subscriber) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closed = true
 		close(s.closing)
 		s.mu.Unlock()
-	})
-	done := make(chan struct{})
-	go func() {
-		s.subs.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		// The subscriptions, which list offsets with the admin client, are over.
+		done := make(chan struct{})
+		go func() {
+			s.subs.Wait()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(s.cfg.CloseTimeout):
+			s.closeErr = fmt.Errorf("kafka: subscriber did not close within %s (CloseTimeout): connections closed; messages acked but not committed will be redelivered", s.cfg.CloseTimeout)
+			// Every request still waiting on the network now fails at once.
+			s.socks.closeAll()
+			<-done
+		}
+		// The subscriptions, which list offsets with the admin client, are over. Closing
+		// the pools ends their metadata goroutines; closing the sockets ends what kafka-go
+		// still has connecting (a handshake waits for DialTimeout otherwise).
 		s.transport.CloseIdleConnections()
-		return nil
-	case <-time.After(s.cfg.CloseTimeout):
-		return fmt.Errorf("kafka: subscriber did not close within %s", s.cfg.CloseTimeout)
-	}
+		s.socks.closeAll()
+	})
+	return s.closeErr
 }
 
 func kafkaLogger(l watermill.LoggerAdapter, isError bool) kafkago.LoggerFunc {

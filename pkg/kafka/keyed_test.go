@@ -212,3 +212,77 @@ func TestPerKeyManyInFlightOrderAndNoLoss(t *testing.T) {
 	}
 	assert.Equal(t, int64(len(sent)), sum, "everything committed")
 }
+
+// TestPerKeyRevokedLateAcksMoveNothing: member A consumes with OrderPerKey and holds 30
+// messages of one partition in flight when B joins. A's handlers outlive the rebalance, so
+// the group moves on without A and gives the partition to B, which starts over from the
+// last commit, acks the first 10 messages and holds the rest. Then A's handlers finally ack
+// all 30, in reverse order, while A is still draining: A commits them with its ended
+// generation, and the broker must refuse that, so the committed offset stays at B's 10.
+// Afterwards B acks the rest and commits everything.
+func TestPerKeyRevokedLateAcksMoveNothing(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic, group := kafkatest.Name("revoked"), kafkatest.Name("g")
+	kafkatest.CreateTopic(t, brokers, topic, 1)
+	pub := startPublisher(t, brokers)
+	const total, ackedByB = 30, 10
+	var keys []string
+	for i := range total {
+		keys = append(keys, fmt.Sprintf("k%02d", i))
+	}
+	sent := publishKeyed(t, pub, topic, keys...)
+	offsetOf := map[string]int{}
+	for i, m := range sent {
+		offsetOf[m.UUID] = i
+	}
+
+	quickRebalance := func(c *kafka.SubscriberConfig) { c.RebalanceTimeout = time.Second }
+	subA := startSubscriber(t, brokers, group, perKey, quickRebalance, func(c *kafka.SubscriberConfig) {
+		c.DrainTimeout = waitLimit // A's handlers outlive the rebalance
+	})
+	chA := subscribe(t, subA, topic)
+	heldByA := make([]*message.Message, total)
+	for range total {
+		msg := receive(t, chA)
+		heldByA[offsetOf[msg.UUID]] = msg
+	}
+
+	subB := startSubscriber(t, brokers, group, perKey, quickRebalance)
+	chB := subscribe(t, subB, topic)
+	var heldByB []*message.Message
+	for range total {
+		msg := receive(t, chB)
+		if offsetOf[msg.UUID] < ackedByB {
+			require.True(t, msg.Ack())
+		} else {
+			heldByB = append(heldByB, msg)
+		}
+	}
+	require.Eventually(t, func() bool {
+		return kafkatest.CommittedOffsets(t, brokers, group, topic)[0] == ackedByB
+	}, waitLimit, 20*time.Millisecond)
+
+	for i := total - 1; i >= 0; i-- {
+		require.True(t, heldByA[i].Ack())
+	}
+	require.NoError(t, subA.Close()) // A's last commit, with its ended generation, is over
+	assert.Equal(t, map[int32]int64{0: ackedByB}, kafkatest.CommittedOffsets(t, brokers, group, topic),
+		"acks of a revoked generation must not move the offset")
+
+	for _, msg := range heldByB {
+		msg.Ack()
+	}
+	// A's leaving rebalanced the group: B may get the unacked part again; ack whatever comes.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for msg := range chB {
+			msg.Ack()
+		}
+	}()
+	require.Eventually(t, func() bool {
+		return kafkatest.CommittedOffsets(t, brokers, group, topic)[0] == total
+	}, waitLimit, 20*time.Millisecond)
+	require.NoError(t, subB.Close())
+	<-done
+}

@@ -523,44 +523,88 @@ loop:
 	sub.logger.Debug("Generation ended", watermill.LogFields{"generation": gen.ID})
 }
 
-// partitionWatchInterval is how often a member checks the partition count of its topic.
+// partitionWatchInterval is how often a member checks its topic's partitions against the
+// group's assignment.
 const partitionWatchInterval = 5 * time.Second
 
-// watchPartitions calls changed once the number of partitions of the topic differs from
-// the number at the start of the generation (partitions added, or the topic created or
-// deleted): only a rebalance assigns new partitions, so without it their records would
-// wait for some unrelated rebalance. kafka-go's own watcher (WatchPartitionChanges) is
-// not used: while the topic does not exist it ends every generation at once, a tight
-// rejoin loop. Counts come from the admin client's metadata cache.
+// watchPartitions calls changed once the group's assignment no longer covers the topic's
+// partitions: partitions were added, the topic was created, or the group leader
+// assigned from metadata that did not yet list the topic (on a cluster of several brokers
+// a topic just created reaches the coordinator's metadata a little later; the leader then
+// assigns nothing, and without a new rebalance nobody would ever consume it). Only a
+// rebalance assigns partitions anew, and ending the generation makes this member rejoin.
+// kafka-go's own watcher (WatchPartitionChanges) is not used: while the topic does not
+// exist it ends every generation at once, a tight rejoin loop. The partition count comes
+// from the admin client's metadata cache, the assignment from DescribeGroups; a group that
+// is rebalancing is not compared.
 func (sub *subscription) watchPartitions(ctx context.Context, changed context.CancelFunc) {
-	known, err := sub.partitionCount(ctx)
-	switch {
-	case err != nil:
-		known = -1 // the first count read becomes the reference
-	case known == 0:
-		sub.logger.Error("Topic does not exist; it is consumed once it is created", kafkago.UnknownTopicOrPartition, nil)
-	}
 	t := time.NewTicker(partitionWatchInterval)
 	defer t.Stop()
+	warned := false
 	for {
+		n, err := sub.partitionCount(ctx)
+		if err == nil && n == 0 && !warned {
+			sub.logger.Error("Topic does not exist; it is consumed once it is created", kafkago.UnknownTopicOrPartition, nil)
+			warned = true
+		}
+		var assigned int
+		var stable bool
+		if err == nil {
+			assigned, stable, err = sub.assignedPartitions(ctx)
+		}
+		switch {
+		case err != nil:
+			if ctx.Err() == nil {
+				sub.logger.Debug("Checking the partition assignment failed", watermill.LogFields{"err": err})
+			}
+		case stable && n > assigned:
+			// Only a shortfall counts: the admin client's metadata cache may lag behind the
+			// group (a topic created elsewhere moments ago), and a count below the
+			// assignment must not make the whole group rebalance.
+			sub.logger.Info("The group's assignment does not cover the topic's partitions; rejoining the group",
+				watermill.LogFields{"partitions_assigned": assigned, "partitions": n})
+			changed()
+			return
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		n, err := sub.partitionCount(ctx)
-		if err != nil {
-			sub.logger.Debug("Reading the partition count failed", watermill.LogFields{"err": err})
+	}
+}
+
+// assignedPartitions returns how many partitions of the topic the members of the group
+// hold, and whether the group is Stable (otherwise its assignment is in flux and the count
+// means nothing).
+func (sub *subscription) assignedPartitions(ctx context.Context) (int, bool, error) {
+	resp, err := sub.s.admin.DescribeGroups(ctx, &kafkago.DescribeGroupsRequest{GroupIDs: []string{sub.s.cfg.ConsumerGroup}})
+	if err != nil {
+		return 0, false, err
+	}
+	for _, g := range resp.Groups {
+		if g.GroupID != sub.s.cfg.ConsumerGroup {
 			continue
 		}
-		if known >= 0 && n != known {
-			sub.logger.Info("Partition count changed; rejoining the group",
-				watermill.LogFields{"partitions_before": known, "partitions": n})
-			changed()
-			return
+		if g.Error != nil {
+			return 0, false, g.Error
 		}
-		known = n
+		if g.GroupState != "Stable" {
+			return 0, false, nil
+		}
+		held := map[int]bool{}
+		for _, m := range g.Members {
+			for _, t := range m.MemberAssignments.Topics {
+				if t.Topic == sub.topic {
+					for _, p := range t.Partitions {
+						held[p] = true
+					}
+				}
+			}
+		}
+		return len(held), true, nil
 	}
+	return 0, false, fmt.Errorf("no description of group %s", sub.s.cfg.ConsumerGroup)
 }
 
 // partitionCount returns the number of partitions of the topic, 0 if it does not exist.

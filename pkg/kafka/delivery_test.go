@@ -370,3 +370,35 @@ func TestHungMemberCannotCommitAfterRevoke(t *testing.T) {
 	closeSubscriber(t, subB, chB)
 	assert.Equal(t, map[int32]int64{0: 3}, kafkatest.CommittedOffsets(t, brokers, group, topic))
 }
+
+// TestCloseTimeoutBoundsDrain: a handler that never acks, a DrainTimeout longer than the
+// test's patience and a short CloseTimeout: Close gives up at CloseTimeout, says so, and
+// abandons the message (its context is canceled; it is not committed).
+func TestCloseTimeoutBoundsDrain(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic, group := kafkatest.Name("closetimeout"), kafkatest.Name("g")
+	kafkatest.CreateTopic(t, brokers, topic, 1)
+	pub := startPublisher(t, brokers)
+	sent := publishN(t, pub, topic, 1, "")
+	cfg := testSubscriberConfig(brokers, group)
+	cfg.DrainTimeout = 10 * waitLimit
+	cfg.CloseTimeout = time.Second
+	sub, err := kafka.NewSubscriber(cfg, nil)
+	require.NoError(t, err)
+	ch := subscribe(t, sub, topic)
+	held := receive(t, ch)
+	require.Equal(t, sent[0].UUID, held.UUID)
+
+	closed := make(chan error, 1)
+	go func() { closed <- sub.Close() }()
+	select {
+	case err := <-closed:
+		require.ErrorContains(t, err, "CloseTimeout")
+	case <-time.After(waitLimit):
+		t.Fatal("Close did not return at CloseTimeout")
+	}
+	<-held.Context().Done()
+	require.ErrorContains(t, sub.Close(), "CloseTimeout", "a later Close returns the first one's result")
+	assert.Equal(t, map[int32]int64{0: 0}, kafkatest.CommittedOffsets(t, brokers, group, topic),
+		"the abandoned message is not committed")
+}

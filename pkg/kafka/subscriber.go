@@ -103,7 +103,7 @@ type SubscriberConfig struct {
 	// group. Past it (brokers stalled or unreachable: kafka-go waits up to DialTimeout for
 	// each of those requests) Close closes the Subscriber's connections, so the remaining
 	// requests fail at once, and returns an error; uncommitted acks are then redelivered
-	// later. Keep it above DrainTimeout. Default DrainTimeout + 5s.
+	// later; messages still being drained are abandoned then. Default DrainTimeout + 5s.
 	CloseTimeout time.Duration
 
 	// Consumer group timings; see kafka-go's ConsumerGroupConfig. Defaults: session 30s,
@@ -221,8 +221,8 @@ func (c SubscriberConfig) Validate() error {
 // different keys, are interleaved on the channel.
 //
 // Offsets are committed with the generation they were consumed in, only up to the first
-// message not yet acked (see package doc), every CommitInterval, when a generation ends (before the member
-// rejoins) and on Close. A message's context is canceled once it is acked or nacked, or
+// message not yet acked (see package doc), every CommitInterval, when a generation ends
+// (before the member rejoins) and on Close. A message's context is canceled once it is acked or nacked, or
 // abandoned by a rebalance or Close.
 //
 // A record the Unmarshaler rejects is not skipped: it is delivered as a message whose
@@ -243,6 +243,7 @@ type Subscriber struct {
 	transport *kafkago.Transport
 
 	closing   chan struct{}
+	abandon   chan struct{} // closed when Close gives up waiting (CloseTimeout)
 	closeOnce sync.Once
 	closeErr  error      // the first Close's
 	mu        sync.Mutex // guards closed and subs
@@ -281,6 +282,7 @@ func NewSubscriber(cfg SubscriberConfig, logger watermill.LoggerAdapter) (*Subsc
 		transport: transport,
 		socks:     socks,
 		closing:   make(chan struct{}),
+		abandon:   make(chan struct{}),
 	}, nil
 }
 
@@ -377,7 +379,9 @@ func (s *Subscriber) Close() error {
 		case <-done:
 		case <-time.After(s.cfg.CloseTimeout):
 			s.closeErr = fmt.Errorf("kafka: subscriber did not close within %s (CloseTimeout): connections closed; messages acked but not committed will be redelivered", s.cfg.CloseTimeout)
-			// Every request still waiting on the network now fails at once.
+			// Every request still waiting on the network now fails at once, and drains
+			// still waiting for handlers give up.
+			close(s.abandon)
 			s.socks.closeAll()
 			<-done
 		}
@@ -875,6 +879,7 @@ func (sub *subscription) deliver(ctx context.Context, rec kafkago.Message, tr *o
 			case <-t.C:
 				logger.Info("Abandoning unacked message; it will be redelivered",
 					watermill.LogFields{"message_uuid": msg.UUID, "offset": rec.Offset})
+			case <-sub.s.abandon:
 			}
 			t.Stop()
 			cancel()

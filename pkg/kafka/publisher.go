@@ -116,7 +116,7 @@ type PublisherConfig struct {
 	// (brokers stalled or unreachable: kafka-go retries a batch up to MaxAttempts times,
 	// WriteTimeout each) Close closes the Publisher's connections, so the remaining
 	// attempts fail at once (their Publish calls return errors), and returns an error.
-	// Default 10s.
+	// Default 30s.
 	CloseTimeout time.Duration
 	// MetadataTTL is how long topic metadata is cached. kafka-go serves a topic created
 	// after the last refresh as unknown until the cache expires, so Publish retries such a
@@ -151,7 +151,7 @@ func (c *PublisherConfig) setDefaults() {
 		c.MetadataTTL = 2 * time.Second
 	}
 	if c.CloseTimeout == 0 {
-		c.CloseTimeout = 10 * time.Second
+		c.CloseTimeout = 30 * time.Second
 	}
 }
 

@@ -103,7 +103,9 @@ type SubscriberConfig struct {
 	// group. Past it (brokers stalled or unreachable: kafka-go waits up to DialTimeout for
 	// each of those requests) Close closes the Subscriber's connections, so the remaining
 	// requests fail at once, and returns an error; uncommitted acks are then redelivered
-	// later; messages still being drained are abandoned then. Default DrainTimeout + 5s.
+	// later; messages still being drained are abandoned then. It is generous by default:
+	// a busy group takes seconds to let many members leave, and a Close cut short costs
+	// redeliveries. Default 30s, or DrainTimeout + 5s if that is longer.
 	CloseTimeout time.Duration
 
 	// Consumer group timings; see kafka-go's ConsumerGroupConfig. Defaults: session 30s,
@@ -133,7 +135,7 @@ func (c *SubscriberConfig) setDefaults() {
 	setDuration(&c.NackResendDelay, 100*time.Millisecond)
 	setDuration(&c.CommitInterval, time.Second)
 	setDuration(&c.DrainTimeout, 5*time.Second)
-	setDuration(&c.CloseTimeout, c.DrainTimeout+5*time.Second)
+	setDuration(&c.CloseTimeout, max(30*time.Second, c.DrainTimeout+5*time.Second))
 	setDuration(&c.SessionTimeout, 30*time.Second)
 	setDuration(&c.HeartbeatInterval, 3*time.Second)
 	setDuration(&c.RebalanceTimeout, 30*time.Second)

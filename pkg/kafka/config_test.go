@@ -61,6 +61,13 @@ func TestSubscriberConfigValidation(t *testing.T) {
 		}, wantErr: "HeartbeatInterval"},
 		{name: "negative delay", mutate: func(c *kafka.SubscriberConfig) { c.NackResendDelay = -1 }, wantErr: "NackResendDelay"},
 		{name: "invalid start offset", mutate: func(c *kafka.SubscriberConfig) { c.StartOffset = 9 }, wantErr: "StartOffset"},
+		{name: "per key, many in flight", mutate: func(c *kafka.SubscriberConfig) {
+			c.Ordering, c.MaxInFlightPerPartition = kafka.OrderPerKey, 100
+		}},
+		{name: "per key, default in flight", mutate: func(c *kafka.SubscriberConfig) { c.Ordering = kafka.OrderPerKey }},
+		{name: "invalid ordering", mutate: func(c *kafka.SubscriberConfig) { c.Ordering = 7 }, wantErr: "Ordering"},
+		{name: "negative in flight", mutate: func(c *kafka.SubscriberConfig) { c.MaxInFlightPerPartition = -1 }, wantErr: "MaxInFlightPerPartition"},
+		{name: "in flight per partition", mutate: func(c *kafka.SubscriberConfig) { c.MaxInFlightPerPartition = 2 }, wantErr: "needs Ordering OrderPerKey"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -121,8 +121,9 @@ func (c ConnectionConfig) Validate() error {
 	return nil
 }
 
-// dialer builds the kafka-go Dialer used by consumer groups and partition readers.
-func (c ConnectionConfig) dialer() (*kafkago.Dialer, error) {
+// dialer builds the kafka-go Dialer used by consumer groups and partition readers; its
+// connections are made by socks.
+func (c ConnectionConfig) dialer(socks *sockets) (*kafkago.Dialer, error) {
 	mech, err := c.SASL.mechanism()
 	if err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)
@@ -130,14 +131,15 @@ func (c ConnectionConfig) dialer() (*kafkago.Dialer, error) {
 	return &kafkago.Dialer{
 		ClientID:      c.ClientID,
 		Timeout:       c.DialTimeout,
-		DualStack:     true,
 		TLS:           c.TLS,
 		SASLMechanism: mech,
+		DialFunc:      socks.dial,
 	}, nil
 }
 
-// transport builds the kafka-go Transport used by writers and admin requests.
-func (c ConnectionConfig) transport() (*kafkago.Transport, error) {
+// transport builds the kafka-go Transport used by writers and admin requests; its
+// connections are made by socks.
+func (c ConnectionConfig) transport(socks *sockets) (*kafkago.Transport, error) {
 	mech, err := c.SASL.mechanism()
 	if err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)
@@ -147,5 +149,6 @@ func (c ConnectionConfig) transport() (*kafkago.Transport, error) {
 		DialTimeout: c.DialTimeout,
 		TLS:         c.TLS,
 		SASL:        mech,
+		Dial:        socks.dial,
 	}, nil
 }

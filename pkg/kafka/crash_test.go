@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -59,7 +60,7 @@ func TestKilledMemberMessageGoesToNextMember(t *testing.T) {
 	pub := startPublisher(t, brokers)
 	sent := publishN(t, pub, topic, total, "")
 
-	child := startCrashChild(t, brokers, topic, group, hold)
+	child := startCrashChild(t, "TestCrashChild", brokers, topic, group, hold)
 	var heldSeq int
 	var heldUUID string
 	select {
@@ -79,18 +80,7 @@ func TestKilledMemberMessageGoesToNextMember(t *testing.T) {
 		return kafkatest.CommittedOffsets(t, brokers, group, topic)[0] == hold
 	}, waitLimit, 50*time.Millisecond, "the child's acks are committed\n%s", child.output())
 
-	require.NoError(t, child.cmd.Process.Kill())
-	select {
-	case <-child.exited:
-	case <-time.After(waitLimit):
-		t.Fatal("the child did not exit after SIGKILL")
-	}
-	var exitErr *exec.ExitError
-	require.ErrorAs(t, child.err, &exitErr, "the child ended by SIGKILL, not on its own\n%s", child.output())
-	status, ok := exitErr.Sys().(syscall.WaitStatus)
-	require.True(t, ok && status.Signaled() && status.Signal() == syscall.SIGKILL,
-		"the child ended by SIGKILL: %v\n%s", child.err, child.output())
-	assert.NotContains(t, child.output(), "DATA RACE")
+	killCrashChild(t, child)
 	assert.Equal(t, map[int32]int64{0: hold}, kafkatest.CommittedOffsets(t, brokers, group, topic),
 		"a killed member commits nothing more")
 
@@ -107,6 +97,23 @@ func TestKilledMemberMessageGoesToNextMember(t *testing.T) {
 	}
 	closeSubscriber(t, next, ch)
 	assert.Equal(t, map[int32]int64{0: total}, kafkatest.CommittedOffsets(t, brokers, group, topic))
+}
+
+// killCrashChild kills child with SIGKILL and checks that this is how it ended.
+func killCrashChild(t *testing.T, child *crashChild) {
+	t.Helper()
+	require.NoError(t, child.cmd.Process.Kill())
+	select {
+	case <-child.exited:
+	case <-time.After(waitLimit):
+		t.Fatal("the child did not exit after SIGKILL")
+	}
+	var exitErr *exec.ExitError
+	require.ErrorAs(t, child.err, &exitErr, "the child ended by SIGKILL, not on its own\n%s", child.output())
+	status, ok := exitErr.Sys().(syscall.WaitStatus)
+	require.True(t, ok && status.Signaled() && status.Signal() == syscall.SIGKILL,
+		"the child ended by SIGKILL: %v\n%s", child.err, child.output())
+	assert.NotContains(t, child.output(), "DATA RACE")
 }
 
 // TestCrashChild is the member TestKilledMemberMessageGoesToNextMember kills: it acks the
@@ -142,8 +149,23 @@ type crashChild struct {
 	exited  chan struct{} // closed once the process was waited for; err is then set
 	err     error         // cmd.Wait's
 
-	mu  sync.Mutex
-	out bytes.Buffer // stdout and stderr, for failure messages
+	mu    sync.Mutex
+	out   bytes.Buffer    // stdout and stderr, for failure messages
+	acked map[string]bool // the UUIDs of crashAckedFormat lines
+}
+
+// crashAckedFormat is the stdout line a child prints just before it acks a message.
+const crashAckedFormat = "crashtest: acked %s"
+
+// ackedIDs returns the UUIDs the child reported acking.
+func (c *crashChild) ackedIDs() map[string]bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]bool, len(c.acked))
+	for id := range c.acked {
+		out[id] = true
+	}
+	return out
 }
 
 func (c *crashChild) output() string {
@@ -158,11 +180,11 @@ func (c *crashChild) Write(p []byte) (int, error) {
 	return c.out.Write(p)
 }
 
-// startCrashChild starts this test binary running TestCrashChild only. The child is killed
-// and waited for when the test ends, on every path.
-func startCrashChild(t *testing.T, brokers []string, topic, group string, hold int) *crashChild {
+// startCrashChild starts this test binary running only the test named child. The child is
+// killed and waited for when the test ends, on every path.
+func startCrashChild(t *testing.T, child string, brokers []string, topic, group string, hold int) *crashChild {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1", "-test.timeout=5m")
+	cmd := exec.Command(os.Args[0], "-test.run=^"+child+"$", "-test.count=1", "-test.timeout=5m")
 	cmd.Env = append(os.Environ(),
 		crashChildEnv+"=1",
 		crashBrokersEnv+"="+strings.Join(brokers, ","),
@@ -170,7 +192,7 @@ func startCrashChild(t *testing.T, brokers []string, topic, group string, hold i
 		crashGroupEnv+"="+group,
 		crashHoldEnv+"="+strconv.Itoa(hold),
 	)
-	c := &crashChild{cmd: cmd, holding: make(chan string, 1), exited: make(chan struct{})}
+	c := &crashChild{cmd: cmd, holding: make(chan string, 1), exited: make(chan struct{}), acked: map[string]bool{}}
 	cmd.Stderr = c
 	// Bounds Wait should a descendant keep the child's pipes open.
 	cmd.WaitDelay = 10 * time.Second
@@ -185,6 +207,12 @@ func startCrashChild(t *testing.T, brokers []string, topic, group string, hold i
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			line := sc.Text()
+			if id, ok := strings.CutPrefix(line, "crashtest: acked "); ok {
+				c.mu.Lock()
+				c.acked[id] = true
+				c.mu.Unlock()
+				continue
+			}
 			_, _ = fmt.Fprintln(c, line)
 			if strings.HasPrefix(line, "crashtest: holding ") {
 				select {
@@ -206,4 +234,116 @@ func startCrashChild(t *testing.T, brokers []string, topic, group string, hold i
 		}
 	})
 	return c
+}
+
+// The per-key crash: perKeyCrashKeys keys, perKeyCrashPerKey messages each, published
+// round robin on one partition. The child holds message number hold of the first
+// perKeyCrashHeld keys and acks everything else it gets.
+const (
+	perKeyCrashKeys   = 40
+	perKeyCrashPerKey = 10
+	perKeyCrashHeld   = 20
+)
+
+// TestKilledPerKeyMemberLosesNothing: a member consuming with OrderPerKey and many
+// messages in flight dies (SIGKILL) holding 20 messages unacked, with later messages of
+// other keys acked out of offset order, and more queued behind its held keys. The commit
+// never passed the first held message; the next member gets every message from there, each
+// key in order, and together with what the dead member acked nothing is missing.
+func TestKilledPerKeyMemberLosesNothing(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic, group := kafkatest.Name("crash-perkey"), kafkatest.Name("g")
+	const hold = 4
+	kafkatest.CreateTopic(t, brokers, topic, 1)
+	pub := startPublisher(t, brokers)
+	var keys []string
+	for range perKeyCrashPerKey {
+		for k := range perKeyCrashKeys {
+			keys = append(keys, fmt.Sprintf("k%02d", k))
+		}
+	}
+	sent := publishKeyed(t, pub, topic, keys...)
+	firstHeld := int64(hold * perKeyCrashKeys) // the offset of k00's message number hold
+
+	child := startCrashChild(t, "TestCrashChildPerKey", brokers, topic, group, hold)
+	select {
+	case line := <-child.holding:
+		t.Log(line)
+	case <-child.exited:
+		t.Fatalf("the child exited before holding its messages: %v\n%s", child.err, child.output())
+	case <-time.After(waitLimit):
+		t.Fatalf("the child did not report holding its messages\n%s", child.output())
+	}
+	require.Eventually(t, func() bool {
+		return kafkatest.CommittedOffsets(t, brokers, group, topic)[0] == firstHeld
+	}, waitLimit, 50*time.Millisecond, "the child's acks before its first held message are committed\n%s", child.output())
+	killCrashChild(t, child)
+	assert.Equal(t, map[int32]int64{0: firstHeld}, kafkatest.CommittedOffsets(t, brokers, group, topic),
+		"nothing past the first unacked message is committed")
+	ackedByChild := child.ackedIDs()
+	assert.Greater(t, len(ackedByChild), int(firstHeld), "the child acked past its held messages, out of offset order")
+
+	next := startSubscriber(t, brokers, group, crashTimings, perKey)
+	ch := subscribe(t, next, topic)
+	got := map[string][]int{} // key -> message numbers, in delivery order
+	received := map[string]bool{}
+	for range len(sent) - int(firstHeld) {
+		msg := receive(t, ch)
+		key := msg.Metadata.Get(kafka.DefaultPartitionKeyMetadata)
+		seq := msg.Metadata.Get("seq")
+		n, err := strconv.Atoi(seq[strings.LastIndexByte(seq, '-')+1:])
+		require.NoError(t, err)
+		got[key] = append(got[key], n)
+		received[msg.UUID] = true
+		require.True(t, msg.Ack())
+	}
+	closeSubscriber(t, next, ch)
+	assert.Equal(t, map[int32]int64{0: int64(len(sent))}, kafkatest.CommittedOffsets(t, brokers, group, topic))
+
+	for k := range perKeyCrashKeys {
+		key := fmt.Sprintf("k%02d", k)
+		want := make([]int, 0, perKeyCrashPerKey-hold)
+		for n := hold; n < perKeyCrashPerKey; n++ {
+			want = append(want, n)
+		}
+		assert.Equal(t, want, got[key], "key %s: the next member resumes at the first held offset, in key order", key)
+	}
+	for i, m := range sent {
+		assert.True(t, ackedByChild[m.UUID] || received[m.UUID], "message %d (%s) lost", i, m.Metadata.Get("seq"))
+	}
+}
+
+// TestCrashChildPerKey is the member TestKilledPerKeyMemberLosesNothing kills. Run on its
+// own, it skips.
+func TestCrashChildPerKey(t *testing.T) {
+	if os.Getenv(crashChildEnv) == "" {
+		t.Skip("the member TestKilledPerKeyMemberLosesNothing starts and kills")
+	}
+	brokers := strings.Split(os.Getenv(crashBrokersEnv), ",")
+	hold, err := strconv.Atoi(os.Getenv(crashHoldEnv))
+	require.NoError(t, err)
+	sub := startSubscriber(t, brokers, os.Getenv(crashGroupEnv), crashTimings, perKey)
+	ch := subscribe(t, sub, os.Getenv(crashTopicEnv))
+	var held []*message.Message // kept reachable, unacked, until the process is killed
+	go func() {
+		for msg := range ch {
+			var k, n int
+			_, err := fmt.Sscanf(msg.Metadata.Get("seq"), "k%d-%d", &k, &n)
+			if err != nil {
+				fmt.Printf("crashtest: bad seq %q: %v\n", msg.Metadata.Get("seq"), err)
+				continue
+			}
+			if k < perKeyCrashHeld && n == hold {
+				held = append(held, msg)
+				if len(held) == perKeyCrashHeld {
+					fmt.Printf("crashtest: holding %d messages\n", len(held))
+				}
+				continue
+			}
+			fmt.Printf(crashAckedFormat+"\n", msg.UUID)
+			msg.Ack()
+		}
+	}()
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	t.Fatal("stdin closed: the parent test went away before killing this process")
 }

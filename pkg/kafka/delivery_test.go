@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -248,6 +249,15 @@ func TestStartLatestSkipsOlderRecords(t *testing.T) {
 
 	sub := startSubscriber(t, brokers, kafkatest.Name("g"), func(c *kafka.SubscriberConfig) { c.StartOffset = kafka.StartLatest })
 	ch := subscribe(t, sub, topic)
+	first := receiveProbe(t, pub, topic, ch)
+	assert.NotEqual(t, old.UUID, first.UUID)
+	require.True(t, first.Ack())
+}
+
+// receiveProbe publishes probes (distinct UUIDs) to topic until one arrives on ch, and
+// returns it: with StartLatest, when the member starts reading is not known.
+func receiveProbe(t *testing.T, pub *kafka.Publisher, topic string, ch <-chan *message.Message) *message.Message {
+	t.Helper()
 	stop := make(chan struct{})
 	probing := make(chan struct{})
 	go func() {
@@ -257,7 +267,9 @@ func TestStartLatestSkipsOlderRecords(t *testing.T) {
 			case <-stop:
 				return
 			case <-time.After(50 * time.Millisecond):
-				if err := pub.Publish(topic, message.NewMessage("probe", []byte("probe"))); err != nil {
+				probe := message.NewMessage(watermill.NewUUID(), []byte("probe"))
+				probe.Metadata.Set("probe", "1")
+				if err := pub.Publish(topic, probe); err != nil {
 					t.Error(err)
 					return
 				}
@@ -267,9 +279,51 @@ func TestStartLatestSkipsOlderRecords(t *testing.T) {
 	first := receive(t, ch)
 	close(stop)
 	<-probing
-	assert.NotEqual(t, old.UUID, first.UUID)
-	assert.Equal(t, "probe", first.UUID)
-	require.True(t, first.Ack())
+	require.Equal(t, "1", first.Metadata.Get("probe"))
+	return first
+}
+
+// TestStartLatestKeepsUnackedMessage: the first member of a StartLatest group closes while
+// holding its first message unacked. The next member must start with that message, not
+// resolve "latest" again and skip it (segmentio/kafka-go#904, #1319).
+func TestStartLatestKeepsUnackedMessage(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(*kafka.SubscriberConfig)
+	}{
+		{name: "per partition", mutate: func(*kafka.SubscriberConfig) {}},
+		{name: "per key", mutate: perKey},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			brokers := kafkatest.Brokers(t)
+			topic, group := kafkatest.Name("latest"), kafkatest.Name("g")
+			kafkatest.CreateTopic(t, brokers, topic, 1)
+			pub := startPublisher(t, brokers)
+			publishN(t, pub, topic, 3, "")
+			latest := func(c *kafka.SubscriberConfig) {
+				c.StartOffset = kafka.StartLatest
+				c.DrainTimeout = 100 * time.Millisecond
+				tc.mutate(c)
+			}
+
+			first := startSubscriber(t, brokers, group, latest)
+			firstCh := subscribe(t, first, topic)
+			held := receiveProbe(t, pub, topic, firstCh)
+			closeSubscriber(t, first, firstCh)
+
+			next := startSubscriber(t, brokers, group, latest)
+			nextCh := subscribe(t, next, topic)
+			after := publishN(t, pub, topic, 1, "")[0]
+			got := receive(t, nextCh)
+			require.Equal(t, held.UUID, got.UUID, "the next member starts with the unacked message")
+			for got.UUID != after.UUID { // the later probes, then after
+				require.True(t, got.Ack())
+				got = receive(t, nextCh)
+			}
+			require.True(t, got.Ack())
+			closeSubscriber(t, next, nextCh)
+		})
+	}
 }
 
 // TestHungMemberCannotCommitAfterRevoke: member A's handler hangs on a message while B
@@ -315,4 +369,36 @@ func TestHungMemberCannotCommitAfterRevoke(t *testing.T) {
 	require.True(t, heldByB.Ack())
 	closeSubscriber(t, subB, chB)
 	assert.Equal(t, map[int32]int64{0: 3}, kafkatest.CommittedOffsets(t, brokers, group, topic))
+}
+
+// TestCloseTimeoutBoundsDrain: a handler that never acks, a DrainTimeout longer than the
+// test's patience and a short CloseTimeout: Close gives up at CloseTimeout, says so, and
+// abandons the message (its context is canceled; it is not committed).
+func TestCloseTimeoutBoundsDrain(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic, group := kafkatest.Name("closetimeout"), kafkatest.Name("g")
+	kafkatest.CreateTopic(t, brokers, topic, 1)
+	pub := startPublisher(t, brokers)
+	sent := publishN(t, pub, topic, 1, "")
+	cfg := testSubscriberConfig(brokers, group)
+	cfg.DrainTimeout = 10 * waitLimit
+	cfg.CloseTimeout = time.Second
+	sub, err := kafka.NewSubscriber(cfg, nil)
+	require.NoError(t, err)
+	ch := subscribe(t, sub, topic)
+	held := receive(t, ch)
+	require.Equal(t, sent[0].UUID, held.UUID)
+
+	closed := make(chan error, 1)
+	go func() { closed <- sub.Close() }()
+	select {
+	case err := <-closed:
+		require.ErrorContains(t, err, "CloseTimeout")
+	case <-time.After(waitLimit):
+		t.Fatal("Close did not return at CloseTimeout")
+	}
+	<-held.Context().Done()
+	require.ErrorContains(t, sub.Close(), "CloseTimeout", "a later Close returns the first one's result")
+	assert.Equal(t, map[int32]int64{0: 0}, kafkatest.CommittedOffsets(t, brokers, group, topic),
+		"the abandoned message is not committed")
 }

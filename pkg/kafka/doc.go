@@ -3,15 +3,32 @@
 //
 // The Publisher returns from Publish only after Kafka has acknowledged every message of the
 // call (acks=all by default), so a caller may move its own checkpoint as soon as Publish
-// returns nil.
+// returns nil. Publishing is at least once, not exactly once: kafka-go re-sends a batch
+// whose answer was lost and has no idempotent producer, so a record can be in the log more
+// than once although Publish returned nil, at most Publisher.MaxCopies times per call
+// (PublisherConfig.MaxAttempts). Records carry ids (event and command ids) for consumers
+// to de-duplicate.
 //
 // The Subscriber consumes through a Kafka consumer group and owns its commit path: an
 // offset is committed only after the message at that offset, and every message before it on
-// the same partition, was acked. Each partition is consumed by its own goroutine with at most
-// one message in flight (Watermill's model: the next message of a partition is delivered only
-// after the previous one was acked; a nacked message is delivered again). Partitions do not
-// wait for each other. Delivery is at least once: after a crash, a rebalance or an abandoned
-// handler, messages acked but not yet committed are delivered again.
+// the same partition, was acked, whatever order the acks came in; each commit carries the
+// generation the messages were consumed in, so a member whose partitions were revoked
+// cannot move their offsets. Each partition is consumed by its own goroutine; partitions do
+// not wait for each other. Within a partition the Subscriber offers two models
+// (SubscriberConfig.Ordering):
+//   - OrderPerPartition, the default and Watermill's model: one message in flight; the next
+//     message of the partition is delivered only after the previous one was acked.
+//   - OrderPerKey, the model of Confluent's Parallel Consumer and LINE's Decaton: up to
+//     MaxInFlightPerPartition messages in flight, at most one per record key, so the order
+//     holds per key; records without a key are ordered among themselves. The limit also
+//     bounds the records held per partition while they wait for their key.
+//
+// A nacked message is delivered again, before any later message of its key (partition).
+// Delivery is at least once: after a crash, a rebalance or an abandoned handler, messages
+// acked but not yet committed are delivered again. A partition the group has no committed
+// offset for starts where StartOffset says, resolved to an absolute offset and committed
+// before the member delivers anything from it, so that a message held unacked there is not
+// skipped by the next member (which would otherwise resolve "latest" anew).
 //
 // Both share [ConnectionConfig] (brokers, TLS, SASL PLAIN and SCRAM). Package kafkatest
 // provides the brokers for tests: an in-process kfake cluster, or real Kafka when the

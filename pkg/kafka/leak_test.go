@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"context"
 	"runtime/pprof"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/dscokafka/connector/pkg/kafka"
 	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
@@ -62,4 +67,103 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		return left == ""
 	}, waitLimit, 10*time.Millisecond, "goroutines left after Close")
 	require.Empty(t, left)
+}
+
+// TestCloseWithBrokersGoneLeavesNothing: every broker goes away, stopped (connections
+// refused) or stalled (connections accepted, requests never answered), while a Subscriber
+// holds a message and a Publisher is connected. Close must return, within about
+// CloseTimeout although kafka-go's own timeouts (DialTimeout) are far longer, and leave no
+// goroutine and no connection behind.
+func TestCloseWithBrokersGoneLeavesNothing(t *testing.T) {
+	if kafkatest.Real() {
+		t.Skip("stops the brokers: kfake only")
+	}
+	for _, tc := range []struct {
+		name string
+		// gone makes the brokers go away; it returns a channel closed once they got the
+		// produce request of a Publish (nil: the request cannot get there).
+		gone func(t *testing.T, cluster *kfake.Cluster) <-chan struct{}
+	}{
+		{name: "stopped", gone: func(_ *testing.T, cluster *kfake.Cluster) <-chan struct{} {
+			cluster.Close()
+			return nil
+		}},
+		{name: "stalled", gone: func(t *testing.T, cluster *kfake.Cluster) <-chan struct{} {
+			wake := make(chan struct{})
+			t.Cleanup(func() { close(wake) })
+			producing := make(chan struct{})
+			var once sync.Once
+			cluster.Control(func(req kmsg.Request) (kmsg.Response, error, bool) {
+				if req.Key() == int16(kmsg.Produce) {
+					once.Do(func() { close(producing) })
+				}
+				cluster.SleepControl(func() { <-wake })
+				return nil, nil, false
+			})
+			return producing
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cluster := kafkatest.NewCluster(t)
+			brokers := cluster.ListenAddrs()
+			topic := kafkatest.Name("gone")
+			kafkatest.CreateTopic(t, brokers, topic, 1)
+			conn := kafka.ConnectionConfig{Brokers: brokers, DialTimeout: 5 * waitLimit}
+			label := kafkatest.Name("gone")
+			var pub *kafka.Publisher
+			var sub *kafka.Subscriber
+			pprof.Do(context.Background(), pprof.Labels("leakcheck", label), func(ctx context.Context) {
+				var err error
+				pub, err = kafka.NewPublisher(kafka.PublisherConfig{Connection: conn, CloseTimeout: 2 * time.Second}, nil)
+				require.NoError(t, err)
+				sent := publishN(t, pub, topic, 2, "")
+				cfg := testSubscriberConfig(brokers, kafkatest.Name("g"))
+				cfg.Connection = conn
+				cfg.CloseTimeout = 3 * time.Second
+				sub, err = kafka.NewSubscriber(cfg, nil)
+				require.NoError(t, err)
+				ch, err := sub.Subscribe(ctx, topic)
+				require.NoError(t, err)
+				msg := receive(t, ch)
+				require.Equal(t, sent[0].UUID, msg.UUID)
+				require.True(t, msg.Ack())
+				receive(t, ch) // held: Close has to drain and give it up
+			})
+			producing := tc.gone(t, cluster)
+			// A Publish under way when the brokers went away: Close ends it.
+			published := make(chan error, 1)
+			pprof.Do(context.Background(), pprof.Labels("leakcheck", label), func(context.Context) {
+				go func() { published <- pub.Publish(topic, message.NewMessage(watermill.NewUUID(), nil)) }()
+			})
+			if producing != nil {
+				select {
+				case <-producing:
+				case <-time.After(waitLimit):
+					t.Fatal("the produce request did not reach the broker")
+				}
+			}
+			for _, c := range []interface{ Close() error }{pub, sub} {
+				closed := make(chan error, 1)
+				go func() { closed <- c.Close() }()
+				select {
+				case err := <-closed:
+					t.Logf("%T.Close: %v", c, err)
+				case <-time.After(waitLimit):
+					t.Fatalf("%T.Close did not return", c)
+				}
+			}
+			select {
+			case err := <-published:
+				assert.Error(t, err, "nothing acknowledged the record")
+			case <-time.After(waitLimit):
+				t.Fatal("Publish did not return after Close")
+			}
+			var left string
+			assert.Eventually(t, func() bool {
+				left = labelledGoroutines(t, label)
+				return left == ""
+			}, waitLimit, 10*time.Millisecond, "goroutines left after Close")
+			require.Empty(t, left)
+		})
+	}
 }

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"math"
+	"slices"
 	"sync"
 )
 
@@ -43,14 +44,8 @@ func (t *offsetTracker) delivered(offset int64) {
 func (t *offsetTracker) ack(offset int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	found := false
-	for _, o := range t.pending {
-		if o == offset {
-			found = true
-			break
-		}
-	}
-	if !found {
+	// pending is in increasing order (see delivered).
+	if _, found := slices.BinarySearch(t.pending, offset); !found {
 		return
 	}
 	t.acked[offset] = true

@@ -2,11 +2,16 @@ package kafka_test
 
 import (
 	"context"
+	"net"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/dscokafka/connector/pkg/kafka"
 	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
@@ -74,4 +79,57 @@ func TestPartitionChangesAreConsumed(t *testing.T) {
 			closeSubscriber(t, sub, ch)
 		})
 	}
+}
+
+// TestAssignmentFromStaleMetadataIsRedone: the group leader assigns from metadata that does
+// not list the topic yet (as a coordinator whose metadata lags a topic just created on a
+// cluster of several brokers answers; kfake is made to answer so until the first
+// SyncGroup), so the group's first assignment is empty although the topic exists. The
+// member must notice and rejoin, and then consume.
+func TestAssignmentFromStaleMetadataIsRedone(t *testing.T) {
+	if kafkatest.Real() {
+		t.Skip("answers metadata requests with kfake's controls")
+	}
+	cluster := kafkatest.NewCluster(t)
+	brokers := cluster.ListenAddrs()
+	topic, group := kafkatest.Name("stale"), kafkatest.Name("g")
+	kafkatest.CreateTopic(t, brokers, topic, 2)
+	pub := startPublisher(t, brokers)
+	sent := publishN(t, pub, topic, 1, "")
+
+	host, portStr, err := net.SplitHostPort(brokers[0])
+	require.NoError(t, err)
+	port, err := strconv.Atoi(portStr)
+	require.NoError(t, err)
+	var synced atomic.Bool
+	cluster.ControlKey(int16(kmsg.SyncGroup), func(kmsg.Request) (kmsg.Response, error, bool) {
+		synced.Store(true)
+		return nil, nil, false
+	})
+	cluster.ControlKey(int16(kmsg.Metadata), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		mreq := req.(*kmsg.MetadataRequest)
+		asks := false
+		for _, rt := range mreq.Topics {
+			asks = asks || (rt.Topic != nil && *rt.Topic == topic)
+		}
+		if synced.Load() || !asks {
+			return nil, nil, false
+		}
+		cluster.KeepControl()
+		resp := mreq.ResponseKind().(*kmsg.MetadataResponse)
+		resp.Brokers = []kmsg.MetadataResponseBroker{{NodeID: cluster.CurrentNode(), Host: host, Port: int32(port)}}
+		resp.ControllerID = cluster.CurrentNode()
+		rt := kmsg.NewMetadataResponseTopic()
+		rt.Topic = &topic
+		rt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		resp.Topics = append(resp.Topics, rt)
+		return resp, nil, true
+	})
+
+	sub := startSubscriber(t, brokers, group)
+	ch := subscribe(t, sub, topic)
+	msg := receive(t, ch)
+	require.Equal(t, sent[0].UUID, msg.UUID)
+	require.True(t, msg.Ack())
+	closeSubscriber(t, sub, ch)
 }

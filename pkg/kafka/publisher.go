@@ -101,11 +101,23 @@ type PublisherConfig struct {
 	Compression Compression
 	// WriteTimeout bounds each produce request on the network. Default 10s.
 	WriteTimeout time.Duration
-	// MaxAttempts is how often a failed produce request is tried. Default 10.
+	// MaxAttempts is how often kafka-go sends the produce request of a batch before it
+	// gives up. It is also the bound on duplicates: a request whose answer is lost (a
+	// timeout, a broker that stalls or loses leadership) may have been appended anyway, and
+	// kafka-go has no idempotent producer to drop the copy, so one Publish call can leave
+	// each of its records in the log up to MaxAttempts times, even when it returns nil (see
+	// Publisher.MaxCopies). 1 means kafka-go never re-sends (a lost answer then fails the
+	// call instead). Default 10.
 	MaxAttempts int
 	// AllowAutoTopicCreation asks the broker to create a missing topic on first publish
 	// (the broker must allow it too). Default false.
 	AllowAutoTopicCreation bool
+	// CloseTimeout bounds Close: waiting for running Publish calls and flushing. Past it
+	// (brokers stalled or unreachable: kafka-go retries a batch up to MaxAttempts times,
+	// WriteTimeout each) Close closes the Publisher's connections, so the remaining
+	// attempts fail at once (their Publish calls return errors), and returns an error.
+	// Default 30s.
+	CloseTimeout time.Duration
 	// MetadataTTL is how long topic metadata is cached. kafka-go serves a topic created
 	// after the last refresh as unknown until the cache expires, so Publish retries such a
 	// failure (nothing was written then) for up to twice this long. Default 2s.
@@ -138,6 +150,9 @@ func (c *PublisherConfig) setDefaults() {
 	if c.MetadataTTL == 0 {
 		c.MetadataTTL = 2 * time.Second
 	}
+	if c.CloseTimeout == 0 {
+		c.CloseTimeout = 30 * time.Second
+	}
 }
 
 // Validate reports whether the configuration is usable.
@@ -148,7 +163,7 @@ func (c PublisherConfig) Validate() error {
 	if c.Acks < AcksAll || c.Acks > AcksNone {
 		return fmt.Errorf("kafka: invalid Acks %d (want AcksAll, AcksLeader or AcksNone)", c.Acks)
 	}
-	if c.BatchSize < 0 || c.BatchBytes < 0 || c.BatchTimeout < 0 || c.WriteTimeout < 0 || c.MaxAttempts < 0 || c.MetadataTTL < 0 {
+	if c.BatchSize < 0 || c.BatchBytes < 0 || c.BatchTimeout < 0 || c.WriteTimeout < 0 || c.MaxAttempts < 0 || c.MetadataTTL < 0 || c.CloseTimeout < 0 {
 		return errors.New("kafka: publisher batch and timeout settings must not be negative")
 	}
 	if _, err := c.Compression.codec(); err != nil {
@@ -159,6 +174,19 @@ func (c PublisherConfig) Validate() error {
 
 // Publisher publishes Watermill messages to Kafka through one shared kafka-go Writer.
 //
+// Guarantees: Publish returns nil only once Kafka acknowledged every record of the call at
+// the configured Acks level, so nothing acknowledged is lost (with AcksAll, while an
+// in-sync replica survives). It does not guarantee exactly one copy: kafka-go retries a
+// failed produce request by itself (MaxAttempts) and has no idempotent producer, so a
+// broker that stalls or fails over after appending a batch but before answering can leave
+// that batch in the log twice or more, although Publish returned nil; a Publish call that
+// returns an error may have written some or all of its records, also more than once. The
+// bound is MaxCopies copies of a record per call (times the caller's own retries of
+// Publish). Consumers must therefore de-duplicate by an id carried in the record (the
+// connector's events and commands carry event and command ids for this). Records of one
+// call to one partition keep their order, duplicates included: a re-sent batch follows
+// the first copy.
+//
 // Publish is safe for concurrent use; concurrent calls share batches (see
 // PublisherConfig.BatchTimeout). Close flushes and is idempotent.
 type Publisher struct {
@@ -166,9 +194,12 @@ type Publisher struct {
 	logger    watermill.LoggerAdapter
 	writer    *kafkago.Writer
 	transport *kafkago.Transport
+	socks     *sockets // made every connection of the writer
 
-	mu     sync.RWMutex // guards closed against Publish racing Close
-	closed bool
+	mu        sync.RWMutex // guards closed against Publish racing Close
+	closed    bool
+	closeOnce sync.Once
+	closeErr  error // the first Close's
 }
 
 var _ message.Publisher = (*Publisher)(nil)
@@ -182,7 +213,8 @@ func NewPublisher(cfg PublisherConfig, logger watermill.LoggerAdapter) (*Publish
 	if logger == nil {
 		logger = watermill.NopLogger{}
 	}
-	transport, err := cfg.Connection.transport()
+	socks := newSockets(cfg.Connection.DialTimeout)
+	transport, err := cfg.Connection.transport(socks)
 	if err != nil {
 		return nil, err
 	}
@@ -204,12 +236,13 @@ func NewPublisher(cfg PublisherConfig, logger watermill.LoggerAdapter) (*Publish
 		// the final outcome is Publish's error, so attempts are logged at info level.
 		ErrorLogger: kafkago.LoggerFunc(func(f string, a ...any) { logger.Info("kafka-go writer: "+fmt.Sprintf(f, a...), nil) }),
 	}
-	return &Publisher{cfg: cfg, logger: logger, writer: w, transport: transport}, nil
+	return &Publisher{cfg: cfg, logger: logger, writer: w, transport: transport, socks: socks}, nil
 }
 
 // Publish writes msgs to topic as one write and returns once Kafka acknowledged every one
 // of them at the configured Acks level, or with an error if any failed; on error some
-// messages may have been written (retrying the call may produce duplicates). Records of
+// messages may have been written (retrying the call may produce duplicates). Even on
+// success a record may be in the log up to MaxCopies times (see Publisher). Records of
 // one call to the same partition keep the order of msgs.
 func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 	p.mu.RLock()
@@ -237,6 +270,13 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 	return nil
 }
 
+// MaxCopies is the most copies of one record a single Publish call can leave in the log:
+// PublisherConfig.MaxAttempts, since kafka-go sends each batch up to that many times and
+// any attempt whose answer was lost may have been appended. It holds whether Publish
+// returned nil or an error; every retry of Publish by the caller adds as many again.
+// Consumers that de-duplicate by record id need a window covering that many copies.
+func (p *Publisher) MaxCopies() int { return p.cfg.MaxAttempts }
+
 // write writes recs, retrying while the topic is unknown to the metadata cache. Such a
 // failure happens before anything is sent (it is not a WriteErrors), so the retry cannot
 // duplicate records.
@@ -254,19 +294,34 @@ func (p *Publisher) write(recs []kafkago.Message) error {
 }
 
 // Close waits for running Publish calls, flushes the writer and releases its connections.
-// It is idempotent; calls after the first return nil. Writes in flight are bounded by
-// WriteTimeout and MaxAttempts.
+// If that has not finished within CloseTimeout, it closes every connection of the
+// Publisher (running Publish calls then fail) and returns an error naming the timeout.
+// Either way, when Close returns, no goroutine and no connection of the Publisher
+// remains. It is idempotent: later calls wait for the first and return its result.
 func (p *Publisher) Close() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return nil
-	}
-	p.closed = true
-	err := p.writer.Close()
-	p.transport.CloseIdleConnections()
-	if err != nil {
-		return fmt.Errorf("kafka: closing publisher: %w", err)
-	}
-	return nil
+	p.closeOnce.Do(func() {
+		done := make(chan error, 1)
+		go func() {
+			p.mu.Lock() // waits for running Publish calls
+			p.closed = true
+			p.mu.Unlock()
+			err := p.writer.Close()
+			p.transport.CloseIdleConnections()
+			done <- err
+		}()
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(p.cfg.CloseTimeout):
+			// Every attempt still waiting on the network now fails at once, and no new
+			// connection is made: the writer's retries end quickly.
+			p.socks.closeAll()
+			err = errors.Join(fmt.Errorf("did not close within %s (CloseTimeout): connections closed", p.cfg.CloseTimeout), <-done)
+		}
+		p.socks.closeAll()
+		if err != nil {
+			p.closeErr = fmt.Errorf("kafka: closing publisher: %w", err)
+		}
+	})
+	return p.closeErr
 }

@@ -33,7 +33,7 @@ func testSubscriberConfig(brokers []string, group string) kafka.SubscriberConfig
 	}
 }
 
-func newPubSub(t *testing.T, brokers []string, group string, marshaler kafka.DefaultMarshaler) (*kafka.Publisher, *kafka.Subscriber) {
+func newPubSub(t *testing.T, brokers []string, group string, marshaler kafka.DefaultMarshaler, mutate ...func(*kafka.SubscriberConfig)) (*kafka.Publisher, *kafka.Subscriber) {
 	t.Helper()
 	pub, err := kafka.NewPublisher(kafka.PublisherConfig{
 		Connection:             kafka.ConnectionConfig{Brokers: brokers},
@@ -41,7 +41,11 @@ func newPubSub(t *testing.T, brokers []string, group string, marshaler kafka.Def
 		AllowAutoTopicCreation: true,
 	}, nil)
 	require.NoError(t, err)
-	sub, err := kafka.NewSubscriber(testSubscriberConfig(brokers, group), nil)
+	cfg := testSubscriberConfig(brokers, group)
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	sub, err := kafka.NewSubscriber(cfg, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		require.NoError(t, pub.Close())
@@ -104,6 +108,68 @@ func TestPubSubOrdered(t *testing.T) {
 		},
 		func(t *testing.T, group string) (message.Publisher, message.Subscriber) {
 			return newPubSub(t, brokers, group, byPayload)
+		},
+	)
+}
+
+// perKey is the OrderPerKey consumption model with many messages of a partition in flight.
+func perKey(c *kafka.SubscriberConfig) {
+	c.Ordering = kafka.OrderPerKey
+	c.MaxInFlightPerPartition = 100
+}
+
+// TestPubSubPerKey runs the suite with OrderPerKey and every message keyed by its UUID: all
+// messages of a partition may be in flight at once, so nothing is ordered.
+func TestPubSubPerKey(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the per-key variant repeats the suite; skipped in -short")
+	}
+	brokers := kafkatest.Brokers(t)
+	byUUID := kafka.DefaultMarshaler{KeyFunc: func(_ string, msg *message.Message) ([]byte, error) {
+		return []byte(msg.UUID), nil
+	}}
+	tests.TestPubSub(
+		t,
+		tests.Features{
+			ConsumerGroups:      true,
+			ExactlyOnceDelivery: false,
+			GuaranteedOrder:     false,
+			Persistent:          true,
+		},
+		func(t *testing.T) (message.Publisher, message.Subscriber) {
+			return newPubSub(t, brokers, groupFor(t), byUUID, perKey)
+		},
+		func(t *testing.T, group string) (message.Publisher, message.Subscriber) {
+			return newPubSub(t, brokers, group, byUUID, perKey)
+		},
+	)
+}
+
+// TestPubSubPerKeyOrdered runs the suite with OrderPerKey and messages keyed by payload (the
+// suite's order test sends its message "type" as payload): messages of different types are
+// in flight together, those of one type one at a time and in order, which is what
+// GuaranteedOrder checks (TestNoAck sends two messages of one payload).
+func TestPubSubPerKeyOrdered(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the per-key variant repeats the suite; skipped in -short")
+	}
+	brokers := kafkatest.Brokers(t)
+	byPayload := kafka.DefaultMarshaler{KeyFunc: func(_ string, msg *message.Message) ([]byte, error) {
+		return msg.Payload, nil
+	}}
+	tests.TestPubSub(
+		t,
+		tests.Features{
+			ConsumerGroups:      true,
+			ExactlyOnceDelivery: false,
+			GuaranteedOrder:     true,
+			Persistent:          true,
+		},
+		func(t *testing.T) (message.Publisher, message.Subscriber) {
+			return newPubSub(t, brokers, groupFor(t), byPayload, perKey)
+		},
+		func(t *testing.T, group string) (message.Publisher, message.Subscriber) {
+			return newPubSub(t, brokers, group, byPayload, perKey)
 		},
 	)
 }

@@ -219,7 +219,9 @@ func TestRecordsWithoutUUIDGetStableIDs(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
 	topic := kafkatest.Name("foreign")
 	kafkatest.CreateTopic(t, brokers, topic, 1)
-	w := &kafkago.Writer{Addr: kafkago.TCP(brokers...), Topic: topic, BatchTimeout: time.Millisecond}
+	// A transport of its own: kafka-go's shared default one caches metadata from before
+	// the topic existed and would call it unknown.
+	w := &kafkago.Writer{Addr: kafkago.TCP(brokers...), Topic: topic, BatchTimeout: time.Millisecond, Transport: &kafkago.Transport{}}
 	defer func() { require.NoError(t, w.Close()) }()
 	require.NoError(t, w.WriteMessages(context.Background(), kafkago.Message{Value: []byte("from elsewhere")}))
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"sync"
 	"time"
@@ -28,6 +29,33 @@ const (
 	StartLatest
 )
 
+// Ordering says which messages of one partition wait for each other. The zero value is
+// OrderPerPartition.
+type Ordering int
+
+// Orderings.
+const (
+	// OrderPerPartition delivers the messages of a partition one at a time, in offset order:
+	// the next is sent only after the previous one was acked (Watermill's model). It needs
+	// MaxInFlightPerPartition 1.
+	OrderPerPartition Ordering = iota
+	// OrderPerKey delivers up to MaxInFlightPerPartition messages of a partition at once, at
+	// most one per record key: a message is sent only after every earlier message of the
+	// partition with the same key was acked, so the order holds per key. Records without a
+	// key (nil or empty) count as one key: they stay in offset order among themselves.
+	OrderPerKey
+)
+
+func (o Ordering) String() string {
+	switch o {
+	case OrderPerPartition:
+		return "OrderPerPartition"
+	case OrderPerKey:
+		return "OrderPerKey"
+	}
+	return fmt.Sprintf("Ordering(%d)", int(o))
+}
+
 // SubscriberConfig configures a Subscriber.
 type SubscriberConfig struct {
 	Connection ConnectionConfig
@@ -37,16 +65,31 @@ type SubscriberConfig struct {
 	// Unmarshaler maps records to messages. Default DefaultMarshaler{}.
 	Unmarshaler Unmarshaler
 	// StartOffset applies to partitions the group has no committed offset for, and to
-	// partitions whose committed offset lies past the end of the log (the subscriber moves
-	// there and commits that position). Default StartEarliest.
+	// partitions whose committed offset lies past the end of the log. Either way the member
+	// resolves it to an absolute offset when it gets the partition and commits that
+	// position before it delivers anything, so that the next owner starts there too (not
+	// past a message left unacked, as a "latest" resolved anew would). Default
+	// StartEarliest.
 	StartOffset StartOffset
 	// SourceMetadata, when true, adds the record's topic, partition and offset to each
 	// message's metadata (TopicMetadata, PartitionMetadata, OffsetMetadata) so that a poison
 	// queue stores where a message came from. They are always in the message context.
 	SourceMetadata bool
 
+	// Ordering says which messages of a partition may be in flight together. Default
+	// OrderPerPartition.
+	Ordering Ordering
+	// MaxInFlightPerPartition is the most messages of one partition held at once: delivered
+	// and not yet acked, plus those read and waiting because an earlier message of their
+	// key is in flight (OrderPerKey). It bounds memory: at most this many records per
+	// partition on top of the reader's QueueCapacity. While the limit is reached, the
+	// partition reads nothing more; so one slow key can hold up its partition once its
+	// waiting messages fill the limit. Default 1; more than 1 needs OrderPerKey.
+	MaxInFlightPerPartition int
+
 	// NackResendDelay is how long after a Nack the same record is delivered again. Default
-	// 100ms.
+	// 100ms. Until then, later messages of its key (OrderPerKey) or of its partition
+	// (OrderPerPartition) wait.
 	NackResendDelay time.Duration
 	// CommitInterval is how often acked offsets are committed. Offsets are also committed
 	// when a generation ends and on Close. Default 1s.
@@ -56,7 +99,13 @@ type SubscriberConfig struct {
 	// committed, its context is canceled, and it is delivered again later. Keep it below
 	// RebalanceTimeout. Default 5s.
 	DrainTimeout time.Duration
-	// CloseTimeout bounds Close as a whole. Default 30s.
+	// CloseTimeout bounds Close as a whole: draining, the final commit and leaving the
+	// group. Past it (brokers stalled or unreachable: kafka-go waits up to DialTimeout for
+	// each of those requests) Close closes the Subscriber's connections, so the remaining
+	// requests fail at once, and returns an error; uncommitted acks are then redelivered
+	// later; messages still being drained are abandoned then. It is generous by default:
+	// a busy group takes seconds to let many members leave, and a Close cut short costs
+	// redeliveries. Default 30s, or DrainTimeout + 5s if that is longer.
 	CloseTimeout time.Duration
 
 	// Consumer group timings; see kafka-go's ConsumerGroupConfig. Defaults: session 30s,
@@ -86,7 +135,7 @@ func (c *SubscriberConfig) setDefaults() {
 	setDuration(&c.NackResendDelay, 100*time.Millisecond)
 	setDuration(&c.CommitInterval, time.Second)
 	setDuration(&c.DrainTimeout, 5*time.Second)
-	setDuration(&c.CloseTimeout, 30*time.Second)
+	setDuration(&c.CloseTimeout, max(30*time.Second, c.DrainTimeout+5*time.Second))
 	setDuration(&c.SessionTimeout, 30*time.Second)
 	setDuration(&c.HeartbeatInterval, 3*time.Second)
 	setDuration(&c.RebalanceTimeout, 30*time.Second)
@@ -97,6 +146,9 @@ func (c *SubscriberConfig) setDefaults() {
 	}
 	if c.QueueCapacity == 0 {
 		c.QueueCapacity = 100
+	}
+	if c.MaxInFlightPerPartition == 0 {
+		c.MaxInFlightPerPartition = 1
 	}
 	if c.InitializePartitions == 0 {
 		c.InitializePartitions = -1
@@ -134,6 +186,17 @@ func (c SubscriberConfig) Validate() error {
 			return fmt.Errorf("kafka: %s must not be negative", name)
 		}
 	}
+	switch c.Ordering {
+	case OrderPerPartition, OrderPerKey:
+	default:
+		return fmt.Errorf("kafka: invalid Ordering %d (want OrderPerPartition or OrderPerKey)", int(c.Ordering))
+	}
+	if c.MaxInFlightPerPartition < 1 {
+		return fmt.Errorf("kafka: MaxInFlightPerPartition must be at least 1 (got %d)", c.MaxInFlightPerPartition)
+	}
+	if c.MaxInFlightPerPartition > 1 && c.Ordering != OrderPerKey {
+		return fmt.Errorf("kafka: MaxInFlightPerPartition %d needs Ordering OrderPerKey (OrderPerPartition holds one message of a partition at a time)", c.MaxInFlightPerPartition)
+	}
 	if c.HeartbeatInterval >= c.SessionTimeout {
 		return errors.New("kafka: HeartbeatInterval must be shorter than SessionTimeout")
 	}
@@ -150,14 +213,18 @@ func (c SubscriberConfig) Validate() error {
 //
 // Every Subscribe call joins the group as its own member, for one topic, and gets its own
 // output channel. Each partition assigned to that member is read by its own goroutine, in
-// offset order, with at most one message in flight: the next message of a partition is
-// sent only after the previous one was acked; a nacked message is sent again (as a new
-// *message.Message with the same UUID, payload and metadata) after NackResendDelay and is
-// never skipped. Messages of different partitions are interleaved on the channel.
+// offset order. With OrderPerPartition (the default) one message of a partition is in
+// flight at a time: the next is sent only after the previous one was acked. With
+// OrderPerKey up to MaxInFlightPerPartition messages of a partition are in flight at once,
+// at most one per record key, and acks may come in any order. Either way a nacked message
+// is sent again (as a new *message.Message with the same UUID, payload and metadata) after
+// NackResendDelay, before any later message of its key (of its partition with
+// OrderPerPartition), and is never skipped. Messages of different partitions, and of
+// different keys, are interleaved on the channel.
 //
-// Offsets are committed with the generation they were consumed in, only for acked runs
-// (see package doc), every CommitInterval, when a generation ends (before the member
-// rejoins) and on Close. A message's context is canceled once it is acked or nacked, or
+// Offsets are committed with the generation they were consumed in, only up to the first
+// message not yet acked (see package doc), every CommitInterval, when a generation ends
+// (before the member rejoins) and on Close. A message's context is canceled once it is acked or nacked, or
 // abandoned by a rebalance or Close.
 //
 // A record the Unmarshaler rejects is not skipped: it is delivered as a message whose
@@ -171,12 +238,16 @@ type Subscriber struct {
 	logger watermill.LoggerAdapter
 	dialer *kafkago.Dialer
 	admin  *kafkago.Client
+	// socks made every connection of the Subscriber (admin, group, readers).
+	socks *sockets
 	// transport is admin's: its connection pools (and their metadata goroutines) live
 	// until Close releases them.
 	transport *kafkago.Transport
 
 	closing   chan struct{}
+	abandon   chan struct{} // closed when Close gives up waiting (CloseTimeout)
 	closeOnce sync.Once
+	closeErr  error      // the first Close's
 	mu        sync.Mutex // guards closed and subs
 	closed    bool
 	subs      sync.WaitGroup
@@ -196,11 +267,12 @@ func NewSubscriber(cfg SubscriberConfig, logger watermill.LoggerAdapter) (*Subsc
 	if logger == nil {
 		logger = watermill.NopLogger{}
 	}
-	dialer, err := cfg.Connection.dialer()
+	socks := newSockets(cfg.Connection.DialTimeout)
+	dialer, err := cfg.Connection.dialer(socks)
 	if err != nil {
 		return nil, err
 	}
-	transport, err := cfg.Connection.transport()
+	transport, err := cfg.Connection.transport(socks)
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +282,9 @@ func NewSubscriber(cfg SubscriberConfig, logger watermill.LoggerAdapter) (*Subsc
 		dialer:    dialer,
 		admin:     &kafkago.Client{Addr: kafkago.TCP(cfg.Connection.Brokers...), Transport: transport, Timeout: 30 * time.Second},
 		transport: transport,
+		socks:     socks,
 		closing:   make(chan struct{}),
+		abandon:   make(chan struct{}),
 	}, nil
 }
 
@@ -286,28 +360,40 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	return sub.out, nil
 }
 
-// Close ends every subscription (see Subscribe) and waits for them, at most CloseTimeout.
-// It is idempotent.
+// Close ends every subscription (see Subscribe) and waits for them: each drains its
+// messages in flight (DrainTimeout), commits and leaves the group. If that has not
+// finished within CloseTimeout, Close closes every connection of the Subscriber and
+// returns an error naming the timeout. Either way, when Close returns, no goroutine and
+// no connection of the Subscriber remains. It is idempotent: later calls wait for the
+// first and return its result.
 func (s *Subscriber) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closed = true
 		close(s.closing)
 		s.mu.Unlock()
-	})
-	done := make(chan struct{})
-	go func() {
-		s.subs.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		// The subscriptions, which list offsets with the admin client, are over.
+		done := make(chan struct{})
+		go func() {
+			s.subs.Wait()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(s.cfg.CloseTimeout):
+			s.closeErr = fmt.Errorf("kafka: subscriber did not close within %s (CloseTimeout): connections closed; messages acked but not committed will be redelivered", s.cfg.CloseTimeout)
+			// Every request still waiting on the network now fails at once, and drains
+			// still waiting for handlers give up.
+			close(s.abandon)
+			s.socks.closeAll()
+			<-done
+		}
+		// The subscriptions, which list offsets with the admin client, are over. Closing
+		// the pools ends their metadata goroutines; closing the sockets ends what kafka-go
+		// still has connecting (a handshake waits for DialTimeout otherwise).
 		s.transport.CloseIdleConnections()
-		return nil
-	case <-time.After(s.cfg.CloseTimeout):
-		return fmt.Errorf("kafka: subscriber did not close within %s", s.cfg.CloseTimeout)
-	}
+		s.socks.closeAll()
+	})
+	return s.closeErr
 }
 
 func kafkaLogger(l watermill.LoggerAdapter, isError bool) kafkago.LoggerFunc {
@@ -396,15 +482,29 @@ func (sub *subscription) runGeneration(gctx context.Context, gen *kafkago.Genera
 	// generation, and the member rejoins so that the group assigns the new partitions.
 	ctx, cancel := context.WithCancel(gctx)
 	defer cancel()
+	starts := make(map[int]int64, len(assignments))
+	for _, a := range assignments {
+		starts[a.ID] = a.Offset
+	}
+	if !sub.resolveStartOffsets(ctx, starts) {
+		return
+	}
 	trackers := make(map[int]*offsetTracker, len(assignments))
+	for _, a := range assignments {
+		tr := newOffsetTracker(starts[a.ID])
+		if a.Offset < 0 {
+			tr.reset(starts[a.ID]) // committed at once, below
+		}
+		trackers[a.ID] = tr
+	}
+	// The resolved start offsets are committed before any message is delivered.
+	sub.commit(gen, trackers)
 	var wg sync.WaitGroup
 	for _, a := range assignments {
-		tr := newOffsetTracker(a.Offset)
-		trackers[a.ID] = tr
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sub.consumePartition(ctx, a.ID, a.Offset, tr)
+			sub.consumePartition(ctx, a.ID, starts[a.ID], trackers[a.ID])
 		}()
 	}
 	wg.Add(1)
@@ -429,44 +529,88 @@ loop:
 	sub.logger.Debug("Generation ended", watermill.LogFields{"generation": gen.ID})
 }
 
-// partitionWatchInterval is how often a member checks the partition count of its topic.
+// partitionWatchInterval is how often a member checks its topic's partitions against the
+// group's assignment.
 const partitionWatchInterval = 5 * time.Second
 
-// watchPartitions calls changed once the number of partitions of the topic differs from
-// the number at the start of the generation (partitions added, or the topic created or
-// deleted): only a rebalance assigns new partitions, so without it their records would
-// wait for some unrelated rebalance. kafka-go's own watcher (WatchPartitionChanges) is
-// not used: while the topic does not exist it ends every generation at once, a tight
-// rejoin loop. Counts come from the admin client's metadata cache.
+// watchPartitions calls changed once the group's assignment no longer covers the topic's
+// partitions: partitions were added, the topic was created, or the group leader
+// assigned from metadata that did not yet list the topic (on a cluster of several brokers
+// a topic just created reaches the coordinator's metadata a little later; the leader then
+// assigns nothing, and without a new rebalance nobody would ever consume it). Only a
+// rebalance assigns partitions anew, and ending the generation makes this member rejoin.
+// kafka-go's own watcher (WatchPartitionChanges) is not used: while the topic does not
+// exist it ends every generation at once, a tight rejoin loop. The partition count comes
+// from the admin client's metadata cache, the assignment from DescribeGroups; a group that
+// is rebalancing is not compared.
 func (sub *subscription) watchPartitions(ctx context.Context, changed context.CancelFunc) {
-	known, err := sub.partitionCount(ctx)
-	switch {
-	case err != nil:
-		known = -1 // the first count read becomes the reference
-	case known == 0:
-		sub.logger.Error("Topic does not exist; it is consumed once it is created", kafkago.UnknownTopicOrPartition, nil)
-	}
 	t := time.NewTicker(partitionWatchInterval)
 	defer t.Stop()
+	warned := false
 	for {
+		n, err := sub.partitionCount(ctx)
+		if err == nil && n == 0 && !warned {
+			sub.logger.Error("Topic does not exist; it is consumed once it is created", kafkago.UnknownTopicOrPartition, nil)
+			warned = true
+		}
+		var assigned int
+		var stable bool
+		if err == nil {
+			assigned, stable, err = sub.assignedPartitions(ctx)
+		}
+		switch {
+		case err != nil:
+			if ctx.Err() == nil {
+				sub.logger.Debug("Checking the partition assignment failed", watermill.LogFields{"err": err})
+			}
+		case stable && n > assigned:
+			// Only a shortfall counts: the admin client's metadata cache may lag behind the
+			// group (a topic created elsewhere moments ago), and a count below the
+			// assignment must not make the whole group rebalance.
+			sub.logger.Info("The group's assignment does not cover the topic's partitions; rejoining the group",
+				watermill.LogFields{"partitions_assigned": assigned, "partitions": n})
+			changed()
+			return
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		n, err := sub.partitionCount(ctx)
-		if err != nil {
-			sub.logger.Debug("Reading the partition count failed", watermill.LogFields{"err": err})
+	}
+}
+
+// assignedPartitions returns how many partitions of the topic the members of the group
+// hold, and whether the group is Stable (otherwise its assignment is in flux and the count
+// means nothing).
+func (sub *subscription) assignedPartitions(ctx context.Context) (int, bool, error) {
+	resp, err := sub.s.admin.DescribeGroups(ctx, &kafkago.DescribeGroupsRequest{GroupIDs: []string{sub.s.cfg.ConsumerGroup}})
+	if err != nil {
+		return 0, false, err
+	}
+	for _, g := range resp.Groups {
+		if g.GroupID != sub.s.cfg.ConsumerGroup {
 			continue
 		}
-		if known >= 0 && n != known {
-			sub.logger.Info("Partition count changed; rejoining the group",
-				watermill.LogFields{"partitions_before": known, "partitions": n})
-			changed()
-			return
+		if g.Error != nil {
+			return 0, false, g.Error
 		}
-		known = n
+		if g.GroupState != "Stable" {
+			return 0, false, nil
+		}
+		held := map[int]bool{}
+		for _, m := range g.Members {
+			for _, t := range m.MemberAssignments.Topics {
+				if t.Topic == sub.topic {
+					for _, p := range t.Partitions {
+						held[p] = true
+					}
+				}
+			}
+		}
+		return len(held), true, nil
 	}
+	return 0, false, fmt.Errorf("no description of group %s", sub.s.cfg.ConsumerGroup)
 }
 
 // partitionCount returns the number of partitions of the topic, 0 if it does not exist.
@@ -512,8 +656,10 @@ func (sub *subscription) commit(gen *kafkago.Generation, trackers map[int]*offse
 	}
 }
 
-// consumePartition reads one partition from offset and delivers its messages one at a
-// time until ctx ends.
+// consumePartition reads one partition from offset and delivers its messages until ctx
+// ends: one at a time (MaxInFlightPerPartition 1), or through keyLanes (OrderPerKey). It
+// returns only once no delivery of the partition is running, so that the generation's
+// final commit sees every ack given while draining.
 func (sub *subscription) consumePartition(ctx context.Context, partition int, offset int64, tr *offsetTracker) {
 	cfg := sub.s.cfg
 	logger := sub.logger.With(watermill.LogFields{"partition": partition})
@@ -542,13 +688,30 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 		logger.Error("Setting partition offset", err, watermill.LogFields{"offset": offset})
 		return
 	}
+	var lanes *keyLanes
+	var running sync.WaitGroup // the lanes' goroutines
+	defer running.Wait()
+	if cfg.MaxInFlightPerPartition > 1 {
+		lanes = newKeyLanes(cfg.MaxInFlightPerPartition)
+	}
+	deliver := func(rec kafkago.Message) bool { return sub.deliver(ctx, rec, tr, logger) }
 	for {
+		if lanes != nil && !lanes.acquire(ctx) {
+			return
+		}
 		rec, err := r.FetchMessage(ctx)
 		if err != nil {
+			if lanes != nil {
+				lanes.release()
+			}
 			if ctx.Err() != nil {
 				return
 			}
 			if errors.Is(err, kafkago.OffsetOutOfRange) {
+				// The reset restarts the tracker: nothing may be in flight.
+				if lanes != nil && !lanes.waitIdle(ctx) {
+					return
+				}
 				if !sub.resetOffset(ctx, r, partition, tr, logger) {
 					return
 				}
@@ -563,7 +726,11 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 			continue
 		}
 		tr.delivered(rec.Offset)
-		if !sub.deliver(ctx, rec, tr, logger) {
+		if lanes != nil {
+			lanes.dispatch(rec, &running, deliver)
+			continue
+		}
+		if !deliver(rec) {
 			return
 		}
 	}
@@ -602,29 +769,79 @@ func (sub *subscription) resetOffset(ctx context.Context, r *kafkago.Reader, par
 
 // startOffsetOf returns the absolute offset StartOffset designates in partition now.
 func (sub *subscription) startOffsetOf(ctx context.Context, partition int) (int64, error) {
-	req := kafkago.FirstOffsetOf(partition)
-	if sub.s.cfg.StartOffset == StartLatest {
-		req = kafkago.LastOffsetOf(partition)
-	}
-	resp, err := sub.s.admin.ListOffsets(ctx, &kafkago.ListOffsetsRequest{
-		Topics: map[string][]kafkago.OffsetRequest{sub.topic: {req}},
-	})
+	offs, err := sub.startOffsets(ctx, []int{partition})
 	if err != nil {
 		return 0, err
 	}
-	for _, po := range resp.Topics[sub.topic] {
-		if po.Partition != partition {
-			continue
+	return offs[partition], nil
+}
+
+// startOffsets returns the absolute offsets StartOffset designates in partitions now.
+func (sub *subscription) startOffsets(ctx context.Context, partitions []int) (map[int]int64, error) {
+	reqs := make([]kafkago.OffsetRequest, len(partitions))
+	for i, p := range partitions {
+		reqs[i] = kafkago.FirstOffsetOf(p)
+		if sub.s.cfg.StartOffset == StartLatest {
+			reqs[i] = kafkago.LastOffsetOf(p)
 		}
+	}
+	resp, err := sub.s.admin.ListOffsets(ctx, &kafkago.ListOffsetsRequest{
+		Topics: map[string][]kafkago.OffsetRequest{sub.topic: reqs},
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int]int64, len(partitions))
+	for _, po := range resp.Topics[sub.topic] {
 		if po.Error != nil {
-			return 0, po.Error
+			return nil, fmt.Errorf("partition %d: %w", po.Partition, po.Error)
 		}
 		if sub.s.cfg.StartOffset == StartLatest {
-			return po.LastOffset, nil
+			out[po.Partition] = po.LastOffset
+		} else {
+			out[po.Partition] = po.FirstOffset
 		}
-		return po.FirstOffset, nil
 	}
-	return 0, fmt.Errorf("no offsets listed for partition %d of %s", partition, sub.topic)
+	for _, p := range partitions {
+		if _, ok := out[p]; !ok {
+			return nil, fmt.Errorf("no offsets listed for partition %d of %s", p, sub.topic)
+		}
+	}
+	return out, nil
+}
+
+// resolveStartOffsets turns the start of every assigned partition that has no committed
+// offset (kafka-go reports StartOffset's symbolic value, negative) into the absolute offset
+// StartOffset designates now, and makes it committable. Without that, a member that
+// holds a message unacked there and dies (or closes) leaves no commit, and the next member
+// resolves "latest" anew, past the message (segmentio/kafka-go#904, #1319). It retries
+// until ctx ends, and returns false then.
+func (sub *subscription) resolveStartOffsets(ctx context.Context, starts map[int]int64) bool {
+	var missing []int
+	for p, off := range starts {
+		if off < 0 {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) == 0 {
+		return true
+	}
+	for {
+		offs, err := sub.startOffsets(ctx, missing)
+		if err == nil {
+			maps.Copy(starts, offs)
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		sub.logger.Info("Listing start offsets failed, retrying", watermill.LogFields{"err": err})
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(sub.s.cfg.JoinGroupBackoff):
+		}
+	}
 }
 
 // deliver sends rec until it is acked, redelivering after every nack. It returns false
@@ -664,6 +881,7 @@ func (sub *subscription) deliver(ctx context.Context, rec kafkago.Message, tr *o
 			case <-t.C:
 				logger.Info("Abandoning unacked message; it will be redelivered",
 					watermill.LogFields{"message_uuid": msg.UUID, "offset": rec.Offset})
+			case <-sub.s.abandon:
 			}
 			t.Stop()
 			cancel()

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // BrokersEnv is the environment variable naming real brokers.
@@ -91,18 +92,85 @@ func Admin(t testing.TB, brokers []string) *kadm.Client {
 }
 
 // CreateTopic creates topic with the given partitions (replication factor: the broker's
-// default) and fails the test if that does not succeed.
+// default) and fails the test if that does not succeed. It returns once every broker's
+// metadata lists the topic with a leader for each partition: on a cluster of several
+// brokers the others learn of a new topic a little after the one that created it, and a
+// client asking one of them would be told the topic does not exist.
 func CreateTopic(t testing.TB, brokers []string, topic string, partitions int32) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
-	resp, err := Admin(t, brokers).CreateTopic(ctx, partitions, -1, nil, topic)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatalf("creating admin client: %v", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	resp, err := adm.CreateTopic(ctx, partitions, -1, nil, topic)
 	if err != nil {
 		t.Fatalf("creating topic %s: %v", topic, err)
 	}
 	if resp.Err != nil {
 		t.Fatalf("creating topic %s: %v", topic, resp.Err)
 	}
+	if err := waitTopicEverywhere(ctx, cl, adm, topic, partitions); err != nil {
+		t.Fatalf("topic %s: %v", topic, err)
+	}
+}
+
+// waitTopicEverywhere waits until the metadata of every broker lists topic with partitions
+// partitions, each with a leader.
+func waitTopicEverywhere(ctx context.Context, cl *kgo.Client, adm *kadm.Client, topic string, partitions int32) error {
+	var last string
+	for {
+		brokers, err := adm.ListBrokers(ctx)
+		if err == nil {
+			last = ""
+			for _, b := range brokers {
+				if why := topicReadyOn(ctx, cl.Broker(int(b.NodeID)), topic, partitions); why != "" {
+					last = fmt.Sprintf("broker %d: %s", b.NodeID, why)
+					break
+				}
+			}
+			if last == "" {
+				return nil
+			}
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not known to every broker within %s (%s)", adminTimeout, last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// topicReadyOn returns why broker's metadata does not list topic as ready, or "".
+func topicReadyOn(ctx context.Context, broker *kgo.Broker, topic string, partitions int32) string {
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, broker)
+	if err != nil {
+		return err.Error()
+	}
+	if len(resp.Topics) != 1 {
+		return fmt.Sprintf("%d topics in the answer", len(resp.Topics))
+	}
+	if err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); err != nil {
+		return err.Error()
+	}
+	if got := len(resp.Topics[0].Partitions); got != int(partitions) {
+		return fmt.Sprintf("%d of %d partitions", got, partitions)
+	}
+	for _, p := range resp.Topics[0].Partitions {
+		if err := kerr.ErrorForCode(p.ErrorCode); err != nil || p.Leader < 0 {
+			return fmt.Sprintf("partition %d has no leader (%v)", p.Partition, err)
+		}
+	}
+	return ""
 }
 
 // CommittedOffsets returns the offsets group has committed for topic, by partition. A

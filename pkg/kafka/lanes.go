@@ -1,0 +1,103 @@
+package kafka
+
+import (
+	"context"
+	"sync"
+
+	kafkago "github.com/segmentio/kafka-go"
+)
+
+// keyLanes schedules the records of one partition under OrderPerKey (the model of
+// Confluent's Parallel Consumer and LINE's Decaton): one lane per record key in flight, each
+// lane delivering its records one after another in offset order, lanes running
+// concurrently. Records without a key share the lane of the empty key.
+//
+// A slot is held for every record read and not yet acked, waiting or in flight; there are
+// limit slots, so at most limit records of the partition are held at once. The partition
+// goroutine takes a slot before it reads a record (acquire), a lane gives it back once its
+// record is acked (release).
+type keyLanes struct {
+	slots chan struct{} // a token per record held
+	limit int
+
+	mu    sync.Mutex
+	byKey map[string][]kafkago.Message // per key: the record in flight first, then those waiting
+}
+
+func newKeyLanes(limit int) *keyLanes {
+	return &keyLanes{slots: make(chan struct{}, limit), limit: limit, byKey: map[string][]kafkago.Message{}}
+}
+
+// acquire takes a slot, waiting while all are held. It returns false when ctx ended first.
+func (l *keyLanes) acquire(ctx context.Context) bool {
+	select {
+	case l.slots <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// release gives back a slot.
+func (l *keyLanes) release() { <-l.slots }
+
+// waitIdle waits until no record is held (every slot free), and returns false when ctx
+// ended first. The caller must hold no slot.
+func (l *keyLanes) waitIdle(ctx context.Context) bool {
+	taken := 0
+	defer func() {
+		for range taken {
+			l.release()
+		}
+	}()
+	for taken < l.limit {
+		if !l.acquire(ctx) {
+			return false
+		}
+		taken++
+	}
+	return true
+}
+
+// dispatch queues rec, for which the caller holds a slot, on the lane of its key, and
+// starts that lane (counted in wg) unless a record of the key is in flight already.
+// deliver is called for one record at a time per lane and returns true once the record
+// was acked, false when the lane must stop (the generation ended): the records still
+// queued are then dropped, unacked, and so never committed.
+func (l *keyLanes) dispatch(rec kafkago.Message, wg *sync.WaitGroup, deliver func(kafkago.Message) bool) {
+	l.mu.Lock()
+	q := l.byKey[string(rec.Key)]
+	busy := len(q) > 0
+	l.byKey[string(rec.Key)] = append(q, rec)
+	l.mu.Unlock()
+	if busy {
+		return
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		l.run(string(rec.Key), rec, deliver)
+	}()
+}
+
+// run delivers the records of one key's lane until it is empty.
+func (l *keyLanes) run(key string, rec kafkago.Message, deliver func(kafkago.Message) bool) {
+	for {
+		if !deliver(rec) {
+			return
+		}
+		l.release()
+		l.mu.Lock()
+		q := l.byKey[key]
+		q[0] = kafkago.Message{} // let the acked record be collected
+		q = q[1:]
+		if len(q) == 0 {
+			delete(l.byKey, key)
+			l.mu.Unlock()
+			return
+		}
+		l.byKey[key] = q
+		rec = q[0]
+		l.mu.Unlock()
+	}
+}

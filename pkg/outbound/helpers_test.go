@@ -244,6 +244,7 @@ func (e *env) poisoned() []outbound.PoisonRecord {
 	e.t.Helper()
 	recs, err := outbound.ListPoisoned(context.Background(), outbound.TopicReader{Brokers: e.brokers}, e.poison)
 	if err != nil {
+		e.t.Logf("listing %s: %v", e.poison, err)
 		return nil
 	}
 	return recs
@@ -305,4 +306,19 @@ func deref(s *string) string {
 		return "<nil>"
 	}
 	return *s
+}
+
+// waitPoisoned waits until the poison topic holds n records and returns them.
+func (e *env) waitPoisoned(n int) []outbound.PoisonRecord {
+	e.t.Helper()
+	var recs []outbound.PoisonRecord
+	require.Eventually(e.t, func() bool {
+		recs = e.poisoned()
+		return len(recs) >= n
+	}, 20*time.Second, 100*time.Millisecond, "%d poison records", n)
+	for _, r := range recs {
+		e.t.Logf("poisoned: %s %s: %s", r.Key, r.CommandID, r.Reason)
+	}
+	require.Len(e.t, recs, n)
+	return recs
 }

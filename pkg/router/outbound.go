@@ -17,9 +17,11 @@ import (
 // OutboundConfig configures the outbound router: the command topics of the pipeline's role,
 // consumed through one Kafka consumer group, each into its pipeline handler.
 type OutboundConfig struct {
-	// Subscriber is the Kafka consumer of the command topics. ConsumerGroup defaults to
-	// "dsco-connector-outbound-<role>". SourceMetadata is set: poison records keep where
-	// the command came from.
+	// Subscriber configures the Kafka consumers of the command topics: one Subscriber per
+	// topic, in consumer group "<ConsumerGroup>.<command>", so that a member joining or
+	// leaving for one topic does not rebalance the others. ConsumerGroup defaults to
+	// "dsco-connector-outbound". SourceMetadata is set: poison records keep where the
+	// command came from.
 	Subscriber kafka.SubscriberConfig
 	// Pipeline configures the outbound pipeline (role, Dsco client, serde, publisher...).
 	Pipeline outbound.Config
@@ -29,7 +31,7 @@ type OutboundConfig struct {
 
 func (c *OutboundConfig) setDefaults() {
 	if c.Subscriber.ConsumerGroup == "" {
-		c.Subscriber.ConsumerGroup = "dsco-connector-outbound-" + string(c.Pipeline.Role)
+		c.Subscriber.ConsumerGroup = "dsco-connector-outbound"
 	}
 	c.Subscriber.SourceMetadata = true
 	if c.CloseTimeout == 0 {
@@ -55,7 +57,7 @@ type Outbound struct {
 	cfg      OutboundConfig
 	logger   watermill.LoggerAdapter
 	router   *message.Router
-	sub      *kafka.Subscriber
+	subs     []*kafka.Subscriber
 	pipeline *outbound.Pipeline
 }
 
@@ -72,23 +74,27 @@ func NewOutbound(cfg OutboundConfig, logger watermill.LoggerAdapter) (*Outbound,
 	if err != nil {
 		return nil, err
 	}
-	sub, err := kafka.NewSubscriber(cfg.Subscriber, logger)
-	if err != nil {
-		return nil, err
-	}
 	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.CloseTimeout}, logger)
 	if err != nil {
 		return nil, err
 	}
 	r.AddMiddleware(middleware.Recoverer)
+	o := &Outbound{cfg: cfg, logger: logger, router: r, pipeline: pipeline}
 	for name, topic := range pipeline.Topics() {
 		h, err := pipeline.Handler(name)
 		if err != nil {
 			return nil, err
 		}
+		sc := cfg.Subscriber
+		sc.ConsumerGroup += "." + name
+		sub, err := kafka.NewSubscriber(sc, logger)
+		if err != nil {
+			return nil, err
+		}
+		o.subs = append(o.subs, sub)
 		r.AddNoPublisherHandler("outbound-"+name, topic, sub, h)
 	}
-	return &Outbound{cfg: cfg, logger: logger, router: r, sub: sub, pipeline: pipeline}, nil
+	return o, nil
 }
 
 // Pipeline returns the pipeline the router feeds.
@@ -132,8 +138,10 @@ func (o *Outbound) Close() error {
 	if err := o.router.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("router: closing the outbound router: %w", err))
 	}
-	if err := o.sub.Close(); err != nil {
-		errs = append(errs, err)
+	for _, sub := range o.subs {
+		if err := sub.Close(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

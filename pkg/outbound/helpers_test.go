@@ -33,7 +33,8 @@ type env struct {
 	t        testing.TB
 	brokers  []string
 	registry string
-	sandbox  *dscotest.Server
+	sandbox  *dscotest.Server // nil in a crash test's child
+	dscoURL  string
 	serde    *schemas.Serde
 	pub      *kafka.Publisher
 	topics   map[string]string // "command:<name>" and "result:results" -> topic
@@ -58,6 +59,9 @@ func newEnv(t testing.TB, sbCfg dscotest.Config) *env {
 func newEnvOn(t testing.TB, brokers []string, registryURL string, sb *dscotest.Server, prefix string) *env {
 	t.Helper()
 	e := &env{t: t, brokers: brokers, registry: registryURL, sandbox: sb, topics: map[string]string{}}
+	if sb != nil {
+		e.dscoURL = sb.URL
+	}
 	for _, d := range schemas.Commands {
 		e.topics[schemas.TopicKey(d)] = prefix + ".cmd." + d.Name
 	}
@@ -88,7 +92,7 @@ func (e *env) client(role outbound.Role, opts ...dsco.Option) *dsco.Client {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	e.t.Cleanup(tr.CloseIdleConnections)
-	c, err := dsco.NewClient(e.sandbox.URL, append([]dsco.Option{dsco.WithClientCredentials(id, secret), dsco.WithHTTPClient(&http.Client{Transport: tr})}, opts...)...)
+	c, err := dsco.NewClient(e.dscoURL, append([]dsco.Option{dsco.WithClientCredentials(id, secret), dsco.WithHTTPClient(&http.Client{Transport: tr})}, opts...)...)
 	require.NoError(e.t, err)
 	return c
 }

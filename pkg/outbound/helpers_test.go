@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	hambaregistry "github.com/hamba/avro/v2/registry"
 	kafkago "github.com/segmentio/kafka-go"
@@ -131,7 +133,11 @@ func (e *env) subscriberConfig(group string) kafka.SubscriberConfig {
 // start runs an outbound router with cfg and stops it when the test ends.
 func (e *env) start(cfg router.OutboundConfig) *router.Outbound {
 	e.t.Helper()
-	o, err := router.NewOutbound(cfg, nil)
+	var logger watermill.LoggerAdapter
+	if os.Getenv("OUTBOUND_TEST_LOG") != "" {
+		logger = watermill.NewStdLogger(true, false)
+	}
+	o, err := router.NewOutbound(cfg, logger)
 	require.NoError(e.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -207,6 +213,9 @@ func (e *env) readAll(topic string) []kafkago.Message {
 		mu.Unlock()
 	})
 	if err != nil {
+		if os.Getenv("OUTBOUND_TEST_LOG") != "" {
+			e.t.Logf("reading %s: %v", topic, err)
+		}
 		return nil // the topic does not exist yet
 	}
 	return out

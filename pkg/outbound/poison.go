@@ -106,7 +106,7 @@ func Requeue(ctx context.Context, pub message.Publisher, recs []PoisonRecord) er
 		}
 	}
 	logger := watermill.NopLogger{}
-	feed := gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: int64(len(recs))}, logger)
+	feed := gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: int64(len(recs)), Persistent: true}, logger)
 	defer feed.Close()
 	const feedTopic = "requeue"
 	ctx, cancel := context.WithCancel(ctx)

@@ -115,7 +115,11 @@ func (tr TopicReader) Read(ctx context.Context, topic string, follow bool, loade
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errc <- tr.readPartition(ctx, topic, p, end, follow, loadWG.Done, fn)
+			var once sync.Once
+			loaded := func() { once.Do(loadWG.Done) }
+			if err := tr.readPartition(ctx, topic, p, end, follow, loaded, fn); err != nil {
+				errc <- err
+			}
 		}()
 	}
 	done := make(chan struct{})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
+	"github.com/sony/gobreaker/v2"
 
 	"github.com/dscokafka/connector/pkg/dsco"
 )
@@ -128,6 +129,9 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 		}
 		p.metrics.batchSize.WithLabelValues(k.name).Observe(float64(len(cmds)))
 		start := time.Now()
+		// A trial call of a half-open breaker that fails does not spend the retry
+		// budget: Dsco is still down, the commands only wait.
+		trial := p.breaker.State() != gobreaker.StateClosed
 		resp, err := p.breaker.Execute(func() (*dsco.BatchResponse, error) { return k.send(ctx, p.cfg.Client, items) })
 		class := Classify(err)
 		p.metrics.callSeconds.WithLabelValues(k.name, className(class)).Observe(time.Since(start).Seconds())
@@ -137,11 +141,12 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 		case Unknown:
 			cmds = p.reconcile(ctx, k, cmds)
 		case Paused:
-			for _, c := range cmds {
-				c.attempts-- // the call was not made
-			}
-			sleep(ctx, min(p.cfg.Breaker.OpenTimeout, time.Second))
+			pause(ctx, p, cmds)
 		case Retryable:
+			if trial {
+				pause(ctx, p, cmds)
+				continue
+			}
 			cmds = p.retryOrFail(ctx, k, cmds, err)
 		case Stopped:
 			return
@@ -149,6 +154,15 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 			cmds = p.rejectOrSplit(ctx, k, cmds, err)
 		}
 	}
+}
+
+// pause waits for the breaker to let a trial call through, without spending the
+// commands' retry budget.
+func pause(ctx context.Context, p *Pipeline, cmds []*command) {
+	for _, c := range cmds {
+		c.attempts-- // the call was not made, or was the breaker's trial
+	}
+	sleep(ctx, min(p.cfg.Breaker.OpenTimeout, time.Second))
 }
 
 func className(c Class) string {

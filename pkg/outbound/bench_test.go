@@ -112,7 +112,7 @@ func BenchmarkPipeline(b *testing.B) {
 }
 
 // counted sums the pipeline's commands_total counter.
-func counted(b *testing.B, reg *prometheus.Registry) float64 {
+func counted(b testing.TB, reg *prometheus.Registry) float64 {
 	b.Helper()
 	mfs, err := reg.Gather()
 	require.NoError(b, err)

@@ -382,7 +382,17 @@ func (p *Pipeline) complete(cmds []*command) error {
 			p.metrics.poisoned.WithLabelValues(c.kind.name, c.out.Status.String()).Inc()
 		}
 	}
-	p.release(cmds, nil)
+	for _, c := range cmds {
+		if c.out.Status == 0 {
+			// Stopped before it had an outcome: delivered again.
+			c.done <- ErrClosed
+		} else {
+			c.done <- nil
+		}
+	}
+	if cmds[0].out.Status == 0 {
+		return ErrClosed
+	}
 	return nil
 }
 

@@ -153,28 +153,28 @@ func (c *Config) setDefaults() {
 func (c Config) Validate() error {
 	var errs []error
 	if c.Role != RoleSupplier && c.Role != RoleRetailer {
-		errs = append(errs, fmt.Errorf("Role %q is not supplier or retailer", c.Role))
+		errs = append(errs, fmt.Errorf("role %q is neither supplier nor retailer", c.Role))
 	}
 	if c.Client == nil {
-		errs = append(errs, errors.New("Client is required"))
+		errs = append(errs, errors.New("missing required Client"))
 	}
 	if c.Serde == nil {
-		errs = append(errs, errors.New("Serde is required"))
+		errs = append(errs, errors.New("missing required Serde"))
 	}
 	if c.Publisher == nil {
-		errs = append(errs, errors.New("Publisher is required"))
+		errs = append(errs, errors.New("missing required Publisher"))
 	}
 	if c.MaxRecordBytes < 0 || c.MaxBatchItems < 0 || c.MaxBatchBytes < 0 || c.MaxBatchWait < 0 || c.MaxConcurrentBatches < 0 {
-		errs = append(errs, errors.New("MaxRecordBytes, MaxBatchItems, MaxBatchBytes, MaxBatchWait and MaxConcurrentBatches must not be negative"))
+		errs = append(errs, errors.New("negative MaxRecordBytes, MaxBatchItems, MaxBatchBytes, MaxBatchWait or MaxConcurrentBatches"))
 	}
 	if c.Retry.MaxAttempts < 0 || c.Retry.MaxElapsed < 0 || c.Retry.BaseDelay < 0 || c.Retry.MaxDelay < c.Retry.BaseDelay {
-		errs = append(errs, errors.New("Retry: MaxAttempts, MaxElapsed and BaseDelay must not be negative, MaxDelay not below BaseDelay"))
+		errs = append(errs, errors.New("invalid Retry: MaxAttempts, MaxElapsed and BaseDelay must not be negative, MaxDelay not below BaseDelay"))
 	}
 	if c.Breaker.ConsecutiveFailures < 0 || c.Breaker.OpenTimeout < 0 {
-		errs = append(errs, errors.New("Breaker: ConsecutiveFailures and OpenTimeout must not be negative"))
+		errs = append(errs, errors.New("invalid Breaker: ConsecutiveFailures and OpenTimeout must not be negative"))
 	}
 	if c.CloseTimeout < 0 {
-		errs = append(errs, errors.New("CloseTimeout must not be negative"))
+		errs = append(errs, errors.New("negative CloseTimeout"))
 	}
 	if err := c.Store.Validate(); err != nil {
 		errs = append(errs, err)

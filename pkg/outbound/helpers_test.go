@@ -193,13 +193,6 @@ func (e *env) sendRaw(topic, key string, value []byte) {
 	require.NoError(e.t, e.pub.Publish(topic, m))
 }
 
-// result is a decoded result record with the Kafka position it was read at.
-type result struct {
-	*schemas.CommandResult
-	partition int
-	offset    int64
-}
-
 // readAll returns every record of topic now (none if it does not exist yet).
 func (e *env) readAll(topic string) []kafkago.Message {
 	e.t.Helper()

@@ -98,13 +98,13 @@ func (c *StoreConfig) setDefaults() {
 func (c StoreConfig) Validate() error {
 	var errs []error
 	if len(c.Reader.Brokers) == 0 {
-		errs = append(errs, errors.New("Store.Reader.Brokers is required"))
+		errs = append(errs, errors.New("missing required Store.Reader.Brokers"))
 	}
 	if c.Publisher == nil {
-		errs = append(errs, errors.New("Store.Publisher is required"))
+		errs = append(errs, errors.New("missing required Store.Publisher"))
 	}
 	if c.MaxEntries < 0 || c.Retention < 0 || c.Partitions < 0 {
-		errs = append(errs, errors.New("Store.MaxEntries, Store.Retention and Store.Partitions must not be negative"))
+		errs = append(errs, errors.New("negative Store.MaxEntries, Store.Retention or Store.Partitions"))
 	}
 	return errors.Join(errs...)
 }

@@ -92,7 +92,7 @@ func NewOutbound(cfg OutboundConfig, logger watermill.LoggerAdapter) (*Outbound,
 			return nil, err
 		}
 		o.subs = append(o.subs, sub)
-		r.AddNoPublisherHandler("outbound-"+name, topic, sub, h)
+		r.AddConsumerHandler("outbound-"+name, topic, sub, message.NoPublishHandlerFunc(h))
 	}
 	return o, nil
 }

@@ -61,6 +61,7 @@ func (b *batcher) run(ctx context.Context) {
 			case <-timer.C:
 				break fill
 			case <-ctx.Done():
+				b.p.release(batch, ErrClosed)
 				return
 			}
 		}
@@ -73,6 +74,7 @@ func (b *batcher) dispatch(ctx context.Context, sem chan struct{}, wg *sync.Wait
 	select {
 	case sem <- struct{}{}:
 	case <-ctx.Done():
+		b.p.release(batch, ErrClosed)
 		return
 	}
 	wg.Add(1)

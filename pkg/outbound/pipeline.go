@@ -249,6 +249,8 @@ func (p *Pipeline) handle(k *kind, msg *message.Message) error {
 	case <-p.ready:
 	case <-p.closing:
 		return ErrClosed
+	case <-p.stopped:
+		return ErrClosed
 	case <-msg.Context().Done():
 		return msg.Context().Err()
 	}
@@ -268,11 +270,16 @@ func (p *Pipeline) handle(k *kind, msg *message.Message) error {
 	case <-p.closing:
 		b.pending.Add(-1)
 		return ErrClosed
+	case <-p.stopped:
+		b.pending.Add(-1)
+		return ErrClosed
 	}
 	select {
 	case err := <-c.done:
 		return err
 	case <-p.closing:
+		return ErrClosed
+	case <-p.stopped:
 		return ErrClosed
 	}
 }

@@ -43,6 +43,10 @@ type env struct {
 	results  string
 	poison   string
 	applied  string
+
+	mu    sync.Mutex
+	got   map[string]*schemas.CommandResult // results read by follow
+	count int
 }
 
 func newEnv(t testing.TB, sbCfg dscotest.Config) *env {
@@ -53,7 +57,10 @@ func newEnv(t testing.TB, sbCfg dscotest.Config) *env {
 	sb, err := dscotest.NewServer(sbCfg)
 	require.NoError(t, err)
 	t.Cleanup(sb.Close)
-	return newEnvOn(t, brokers, reg.URL(), sb, kafkatest.Name("t"))
+	e := newEnvOn(t, brokers, reg.URL(), sb, kafkatest.Name("t"))
+	kafkatest.CreateTopic(t, brokers, e.results, 4)
+	e.follow()
+	return e
 }
 
 // newEnvOn builds an env on existing services; prefix names its topics (a child process
@@ -214,19 +221,50 @@ func (e *env) readAll(topic string) []kafkago.Message {
 	return out
 }
 
-// results returns the results by command id (the last one of each) and how many were
-// read in all.
-func (e *env) resultsByID() (map[string]*schemas.CommandResult, int) {
+// follow reads the results topic as it grows, from the first record, until the test
+// ends.
+func (e *env) follow() {
 	e.t.Helper()
-	msgs := e.readAll(e.results)
-	out := make(map[string]*schemas.CommandResult, len(msgs))
-	for _, m := range msgs {
-		var r schemas.CommandResult
-		require.NoError(e.t, e.serde.Decode(context.Background(), m.Value, &r))
-		require.Equal(e.t, r.CommandID, string(m.Key), "a result's key is its command id")
-		out[r.CommandID] = &r
+	e.got = map[string]*schemas.CommandResult{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			// The topic may not exist yet: try again until it does.
+			_ = outbound.TopicReader{Brokers: e.brokers}.Read(ctx, e.results, true, nil, func(m kafkago.Message) {
+				var r schemas.CommandResult
+				if err := e.serde.Decode(context.Background(), m.Value, &r); err != nil || r.CommandID != string(m.Key) {
+					e.t.Errorf("result at %d/%d: %v (key %q)", m.Partition, m.Offset, err, m.Key)
+					return
+				}
+				e.mu.Lock()
+				e.got[r.CommandID] = &r
+				e.count++
+				e.mu.Unlock()
+			})
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	e.t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+}
+
+// resultsByID returns the results read so far by command id (the last one of each) and
+// how many were read in all.
+func (e *env) resultsByID() (map[string]*schemas.CommandResult, int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make(map[string]*schemas.CommandResult, len(e.got))
+	for k, v := range e.got {
+		out[k] = v
 	}
-	return out, len(msgs)
+	return out, e.count
 }
 
 // waitResults waits until there is a result for each of ids and returns the results.

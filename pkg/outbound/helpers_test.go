@@ -207,27 +207,6 @@ func (e *env) sendRaw(topic, key string, value []byte) {
 	require.NoError(e.t, e.pub.Publish(topic, m))
 }
 
-// readAll returns every record of topic now (none if it does not exist yet).
-func (e *env) readAll(topic string) []kafkago.Message {
-	e.t.Helper()
-	var mu sync.Mutex
-	var out []kafkago.Message
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	err := outbound.TopicReader{Brokers: e.brokers}.Read(ctx, topic, false, nil, func(m kafkago.Message) {
-		mu.Lock()
-		out = append(out, m)
-		mu.Unlock()
-	})
-	if err != nil {
-		if os.Getenv("OUTBOUND_TEST_LOG") != "" {
-			e.t.Logf("reading %s: %v", topic, err)
-		}
-		return nil // the topic does not exist yet
-	}
-	return out
-}
-
 // follow reads the results topic as it grows, from the first record, until the test
 // ends.
 func (e *env) follow() {

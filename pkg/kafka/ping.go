@@ -23,7 +23,9 @@ func Ping(ctx context.Context, cfg ConnectionConfig) (ClusterInfo, error) {
 	if err := cfg.Validate(); err != nil {
 		return ClusterInfo{}, err
 	}
-	tr, err := cfg.transport()
+	socks := newSockets(cfg.DialTimeout)
+	defer socks.closeAll()
+	tr, err := cfg.transport(socks)
 	if err != nil {
 		return ClusterInfo{}, err
 	}

@@ -1,0 +1,374 @@
+package outbound
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/dscokafka/connector/pkg/dsco"
+)
+
+// batcher gathers the commands of one kind into batches and runs each batch.
+type batcher struct {
+	p  *Pipeline
+	k  *kind
+	in chan *command
+	// pending counts handler calls of this kind that are under way but whose command
+	// the batcher has not taken yet: while it is zero, waiting for more is pointless.
+	pending atomic.Int64
+}
+
+func newBatcher(p *Pipeline, k *kind) *batcher {
+	return &batcher{p: p, k: k, in: make(chan *command)}
+}
+
+func (b *batcher) run(ctx context.Context) {
+	cfg := b.p.cfg
+	sem := make(chan struct{}, cfg.MaxConcurrentBatches)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		var batch []*command
+		select {
+		case c := <-b.in:
+			b.pending.Add(-1)
+			batch = append(batch, c)
+		case <-ctx.Done():
+			return
+		}
+		size := batch[0].size
+		timer.Reset(cfg.MaxBatchWait)
+	fill:
+		for len(batch) < cfg.MaxBatchItems && size < cfg.MaxBatchBytes && b.pending.Load() > 0 {
+			select {
+			case c := <-b.in:
+				b.pending.Add(-1)
+				if size+c.size > cfg.MaxBatchBytes {
+					// Too big to join: it starts the next batch.
+					b.dispatch(ctx, sem, &wg, batch)
+					batch, size = nil, 0
+				}
+				batch = append(batch, c)
+				size += c.size
+			case <-timer.C:
+				break fill
+			case <-ctx.Done():
+				b.p.release(batch, ErrClosed)
+				return
+			}
+		}
+		timer.Stop()
+		b.dispatch(ctx, sem, &wg, batch)
+	}
+}
+
+func (b *batcher) dispatch(ctx context.Context, sem chan struct{}, wg *sync.WaitGroup, batch []*command) {
+	select {
+	case sem <- struct{}{}:
+	case <-ctx.Done():
+		b.p.release(batch, ErrClosed)
+		return
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer func() { <-sem }()
+		b.p.process(ctx, b.k, batch)
+	}()
+}
+
+// process gives every command of batch its outcome and completes them.
+func (p *Pipeline) process(ctx context.Context, k *kind, batch []*command) {
+	var send, check []*command
+	for _, c := range batch {
+		if c.reconcile {
+			c.maybeApplied = true
+			check = append(check, c)
+		} else {
+			send = append(send, c)
+		}
+	}
+	if len(check) > 0 {
+		send = append(send, p.reconcile(ctx, k, check)...)
+	}
+	p.send(ctx, k, send)
+	if ctx.Err() != nil {
+		p.release(batch, ErrClosed)
+		return
+	}
+	_ = p.complete(batch)
+}
+
+// send gives each of cmds an outcome through Dsco calls.
+func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
+	for len(cmds) > 0 && ctx.Err() == nil {
+		var intents []string
+		for _, c := range cmds {
+			if !c.intent {
+				intents = append(intents, c.id)
+			}
+		}
+		if err := p.untilDone(func() error { return p.store.Set(MarkSending, intents...) }); err != nil {
+			return
+		}
+		now := p.cfg.Now()
+		items := make([]any, len(cmds))
+		for i, c := range cmds {
+			c.intent = true
+			c.attempts++
+			if c.firstSent.IsZero() {
+				c.firstSent = now
+			}
+			items[i] = c.item
+		}
+		p.metrics.batchSize.WithLabelValues(k.name).Observe(float64(len(cmds)))
+		start := time.Now()
+		// A trial call of a half-open breaker that fails does not spend the retry
+		// budget: Dsco is still down, the commands only wait.
+		trial := p.breaker.State() != gobreaker.StateClosed
+		resp, err := p.breaker.Execute(func() (*dsco.BatchResponse, error) { return k.send(ctx, p.cfg.Client, items) })
+		class := Classify(err)
+		p.metrics.callSeconds.WithLabelValues(k.name, className(class)).Observe(time.Since(start).Seconds())
+		switch class {
+		case 0:
+			cmds = p.mapResponse(ctx, k, cmds, resp)
+		case Unknown:
+			cmds = p.reconcile(ctx, k, cmds)
+		case Paused:
+			pause(ctx, p, cmds)
+		case Retryable:
+			if trial {
+				pause(ctx, p, cmds)
+				continue
+			}
+			cmds = p.retryOrFail(ctx, k, cmds, err)
+		case Stopped:
+			return
+		case Permanent:
+			cmds = p.rejectOrSplit(ctx, k, cmds, err)
+		}
+	}
+}
+
+// pause waits for the breaker to let a trial call through, without spending the
+// commands' retry budget.
+func pause(ctx context.Context, p *Pipeline, cmds []*command) {
+	for _, c := range cmds {
+		c.attempts-- // the call was not made, or was the breaker's trial
+	}
+	sleep(ctx, min(p.cfg.Breaker.OpenTimeout, time.Second))
+}
+
+func className(c Class) string {
+	switch c {
+	case 0:
+		return "ok"
+	case Permanent:
+		return "permanent"
+	case Retryable:
+		return "retryable"
+	case Unknown:
+		return "unknown"
+	case Paused:
+		return "paused"
+	}
+	return "stopped"
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// retryOrFail fails the commands whose retry budget is spent and returns the others after
+// a backoff with full jitter.
+func (p *Pipeline) retryOrFail(ctx context.Context, k *kind, cmds []*command, err error) []*command {
+	r := p.cfg.Retry
+	now := p.cfg.Now()
+	var again []*command
+	maxAttempts := 0
+	for _, c := range cmds {
+		if c.attempts >= r.MaxAttempts || now.Sub(c.firstSent) >= r.MaxElapsed {
+			c.out = Outcome{Status: StatusFailed, Reason: "transient failures outlasted the retry budget: " + err.Error(), Attempts: c.attempts}
+			continue
+		}
+		maxAttempts = max(maxAttempts, c.attempts)
+		again = append(again, c)
+	}
+	if len(again) > 0 {
+		p.metrics.retries.WithLabelValues(k.name).Inc()
+		backoff := r.BaseDelay << min(maxAttempts-1, 20)
+		if backoff <= 0 || backoff > r.MaxDelay {
+			backoff = r.MaxDelay
+		}
+		var apiErr *dsco.APIError
+		if errors.As(err, &apiErr) && apiErr.RetryAfter > backoff {
+			backoff = apiErr.RetryAfter
+		}
+		sleep(ctx, time.Duration(rand.Int64N(int64(backoff))+1))
+	}
+	return again
+}
+
+// mapResponse assigns outcomes from an HTTP 200 answer, item by item through the index in
+// each error's field path, and returns the commands to send again.
+func (p *Pipeline) mapResponse(ctx context.Context, k *kind, cmds []*command, resp *dsco.BatchResponse) []*command {
+	byItem := resp.ItemErrors(k.prop)
+	unattributed := resp.UnattributedErrors()
+	queued := resp.Status == dsco.BatchAccepted || resp.Status == dsco.BatchProcessing
+	var unclear []*command
+	for i, c := range cmds {
+		errs := byItem[i]
+		switch {
+		case len(errs) > 0 && c.maybeApplied && k.dupCode != "" && allCode(errs, k.dupCode):
+			c.out = Outcome{Status: StatusApplied, Reason: "applied by an earlier call whose outcome was unknown (" + errorsReason(errs) + ")", BatchID: resp.BatchID, Attempts: c.attempts}
+		case len(errs) > 0:
+			c.out = Outcome{Status: StatusRejected, Reason: errorsReason(errs), BatchID: resp.BatchID, Errors: errs, Attempts: c.attempts}
+		case len(unattributed) > 0 && len(cmds) > 1:
+			// An error names no item: which commands it concerns (and whether they
+			// were applied) is not known.
+			unclear = append(unclear, c)
+		case len(unattributed) > 0 && resp.Status == dsco.BatchFailed:
+			c.out = Outcome{Status: StatusRejected, Reason: errorsReason(unattributed), BatchID: resp.BatchID, Errors: unattributed, Attempts: c.attempts}
+		case queued:
+			c.out = Outcome{Status: StatusQueued, Reason: "dsco batch " + resp.Status, BatchID: resp.BatchID, Attempts: c.attempts}
+		default:
+			c.out = Outcome{Status: StatusApplied, BatchID: resp.BatchID, Attempts: c.attempts}
+		}
+	}
+	if len(unclear) > 0 {
+		return p.reconcile(ctx, k, unclear)
+	}
+	return nil
+}
+
+func allCode(errs []dsco.BatchError, code string) bool {
+	for _, e := range errs {
+		if e.Code != code {
+			return false
+		}
+	}
+	return true
+}
+
+// rejectOrSplit handles an answer that applied nothing (a 4xx): item errors reject their
+// commands and the others go again; an error that names no item is isolated by splitting
+// the batch in halves, down to the one command it concerns.
+func (p *Pipeline) rejectOrSplit(ctx context.Context, k *kind, cmds []*command, err error) []*command {
+	var apiErr *dsco.APIError
+	errors.As(err, &apiErr)
+	var byItem map[int][]dsco.BatchError
+	batchID := ""
+	if apiErr != nil {
+		byItem = (&dsco.BatchResponse{Errors: apiErr.Errors}).ItemErrors(k.prop)
+		batchID = apiErr.BatchID
+	}
+	if len(byItem) > 0 {
+		var again []*command
+		for i, c := range cmds {
+			if errs := byItem[i]; len(errs) > 0 {
+				c.out = Outcome{Status: StatusRejected, Reason: errorsReason(errs), BatchID: batchID, Errors: errs, Attempts: c.attempts}
+			} else {
+				again = append(again, c)
+			}
+		}
+		return again
+	}
+	if len(cmds) == 1 {
+		c := cmds[0]
+		c.out = Outcome{Status: StatusRejected, Reason: err.Error(), BatchID: batchID, Attempts: c.attempts}
+		if apiErr != nil {
+			c.out.Errors = apiErr.Errors
+		}
+		return nil
+	}
+	half := len(cmds) / 2
+	p.send(ctx, k, cmds[:half])
+	p.send(ctx, k, cmds[half:])
+	return nil
+}
+
+// reconcile decides, for commands an earlier call may have applied, whether it did: it
+// assigns outcomes to those it can decide and returns those to send (again).
+func (p *Pipeline) reconcile(ctx context.Context, k *kind, cmds []*command) []*command {
+	for _, c := range cmds {
+		c.maybeApplied = true
+	}
+	switch k.redo {
+	case redoResend, redoDuplicateApplied:
+		p.metrics.reconciliations.WithLabelValues(k.name, "resend").Add(float64(len(cmds)))
+		return cmds
+	case redoUndecidable:
+		for _, c := range cmds {
+			c.out = Outcome{Status: StatusOutcomeUnknown, Attempts: c.attempts,
+				Reason: ReasonOutcomeUnknown + ": a " + k.name + " call may have been applied and Dsco's state cannot tell; not sent again"}
+		}
+		p.metrics.reconciliations.WithLabelValues(k.name, "undecidable").Add(float64(len(cmds)))
+		return nil
+	}
+	// redoReadOrder: read each order once.
+	orders := make(map[string]*dsco.Order)
+	var again []*command
+	for _, c := range cmds {
+		id := k.orderID(c.item)
+		o, ok := orders[id]
+		if !ok {
+			var err error
+			o, err = p.readOrder(ctx, id)
+			if err != nil {
+				if Classify(err) == Stopped {
+					return nil
+				}
+				c.out = Outcome{Status: StatusOutcomeUnknown, Attempts: c.attempts,
+					Reason: ReasonOutcomeUnknown + ": a " + k.name + " call may have been applied and reading order " + id + " back failed: " + err.Error()}
+				p.metrics.reconciliations.WithLabelValues(k.name, "undecidable").Inc()
+				continue
+			}
+			orders[id] = o
+		}
+		if o != nil && k.applied(o, c.item) {
+			c.out = Outcome{Status: StatusApplied, Reason: "reconciled: order " + id + " shows the command applied", Attempts: c.attempts}
+			p.metrics.reconciliations.WithLabelValues(k.name, "applied").Inc()
+			continue
+		}
+		p.metrics.reconciliations.WithLabelValues(k.name, "resend").Inc()
+		again = append(again, c)
+	}
+	return again
+}
+
+// readOrder reads an order back for reconciliation, retrying transient failures within
+// the retry budget; an order Dsco does not know is nil (the write did not create it).
+func (p *Pipeline) readOrder(ctx context.Context, id string) (*dsco.Order, error) {
+	r := p.cfg.Retry
+	delay := r.BaseDelay
+	var err error
+	for attempt := 1; attempt <= r.MaxAttempts; attempt++ {
+		var o *dsco.Order
+		o, err = p.cfg.Client.SupplierGetOrder(ctx, id)
+		switch {
+		case err == nil:
+			return o, nil
+		case errors.Is(err, dsco.ErrNotFound):
+			return nil, nil
+		case Classify(err) != Retryable:
+			return nil, err
+		}
+		p.logger.Debug("Reading an order back failed; trying again", watermill.LogFields{"order": id, "err": err.Error()})
+		sleep(ctx, time.Duration(rand.Int64N(int64(delay))+1))
+		delay = min(2*delay, r.MaxDelay)
+	}
+	return nil, err
+}

@@ -1,0 +1,37 @@
+// Package outbound turns command records read from Kafka into Dsco batch writes, with one
+// result per command and no command applied twice.
+//
+// A [Pipeline] serves one Watermill handler per command topic (see [Pipeline.Handler]). A
+// handler call decodes its record with the [schemas.Serde], validates it ([Validate]), and
+// hands it to the batcher of its Dsco endpoint; it returns only once the command has its
+// outcome and that outcome is in Kafka (the result record, the poison record where there is
+// one, and the applied-ids store), so the Kafka offset is committed only after the command's
+// outcome is durable. Many handler calls wait at once (one per partition with today's
+// Subscriber, many per partition with key-ordered consumption), and the batcher gathers them
+// into one Dsco call per endpoint (Config.MaxBatchItems, MaxBatchBytes, MaxBatchWait).
+//
+// Outcomes ([Status]): applied; queued (Dsco answered accepted or processing); rejected
+// (validation, an item error, a non-retryable 4xx) and failed (retries exhausted, or an
+// outcome that could not be decided) both go to the poison topic as well. Every failure is
+// classified in one place, [Classify].
+//
+// Exactly-once effect toward Dsco: before a batch is sent, a "sending" mark for each of its
+// commands is written to the applied-ids store ([Store], a compacted topic); after the
+// outcome, "applied" or "released". A command redelivered by Kafka whose id is applied is
+// not sent again (its result is written again); one still marked "sending" (the process
+// died during the call) is reconciled by reading Dsco's state first, exactly like a write
+// the client reports as dsco.ErrOutcomeUnknown. Reconciliation per command:
+//
+//   - ship, cancel, acknowledge: the order read back (SupplierGetOrder) shows whether the
+//     line is shipped or cancelled, or the order acknowledged;
+//   - invoice and retailer order: sent again; DUPLICATE_INVOICE or ORDER_EXISTS for that
+//     item means the first call applied it;
+//   - inventory, catalog and retailer catalog attribution: setting the same values again is
+//     harmless, so they are sent again;
+//   - return, retailer return and retailer cancel: Dsco's state cannot tell whether this
+//     command was applied, so they are poisoned with reason outcome_unknown.
+//
+// Result and poison records are written at least once (a crash between writing them and
+// the offset commit writes them again, with the same key, the command id); Dsco's effects
+// are exactly once within the store's retention (Config.Store).
+package outbound

@@ -1,0 +1,354 @@
+package outbound_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	hambaregistry "github.com/hamba/avro/v2/registry"
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/dscokafka/connector/pkg/dsco"
+	"github.com/dscokafka/connector/pkg/dsco/dscotest"
+	"github.com/dscokafka/connector/pkg/kafka"
+	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
+	"github.com/dscokafka/connector/pkg/outbound"
+	"github.com/dscokafka/connector/pkg/router"
+	"github.com/dscokafka/connector/pkg/schemas"
+)
+
+// waitLimit bounds every wait of these tests.
+const waitLimit = 60 * time.Second
+
+// env is one in-process world: kfake, srfake, the Dsco sandbox, a registered serde, a
+// publisher, and unique topic names.
+type env struct {
+	t        testing.TB
+	brokers  []string
+	registry string
+	sandbox  *dscotest.Server // nil in a crash test's child
+	dscoURL  string
+	serde    *schemas.Serde
+	pub      *kafka.Publisher
+	topics   map[string]string // "command:<name>" and "result:results" -> topic
+	results  string
+	poison   string
+	applied  string
+
+	mu    sync.Mutex
+	got   map[string]*schemas.CommandResult // results read by follow
+	count int
+}
+
+func newEnv(t testing.TB, sbCfg dscotest.Config) *env {
+	t.Helper()
+	e := newQuietEnv(t, sbCfg)
+	e.follow()
+	return e
+}
+
+// newQuietEnv is newEnv without following the results topic (benchmarks count through
+// the pipeline's metrics, so that the test's own reading costs no CPU).
+func newQuietEnv(t testing.TB, sbCfg dscotest.Config) *env {
+	t.Helper()
+	brokers := kafkatest.Brokers(t)
+	reg := srfake.New()
+	t.Cleanup(reg.Close)
+	sb, err := dscotest.NewServer(sbCfg)
+	require.NoError(t, err)
+	t.Cleanup(sb.Close)
+	e := newEnvOn(t, brokers, reg.URL(), sb, kafkatest.Name("t"))
+	kafkatest.CreateTopic(t, brokers, e.results, 4)
+	return e
+}
+
+// newEnvOn builds an env on existing services; prefix names its topics (a child process
+// of the crash test uses its parent's).
+func newEnvOn(t testing.TB, brokers []string, registryURL string, sb *dscotest.Server, prefix string) *env {
+	t.Helper()
+	e := &env{t: t, brokers: brokers, registry: registryURL, sandbox: sb, topics: map[string]string{}}
+	if sb != nil {
+		e.dscoURL = sb.URL
+	}
+	for _, d := range schemas.Commands {
+		e.topics[schemas.TopicKey(d)] = prefix + ".cmd." + d.Name
+	}
+	e.results = prefix + ".results"
+	e.topics[schemas.TopicKey(schemas.Result)] = e.results
+	e.poison = prefix + ".poison"
+	e.applied = prefix + ".applied"
+	serde, err := schemas.NewSerde(schemas.Config{RegistryURL: registryURL, Topics: e.topics})
+	require.NoError(t, err)
+	require.NoError(t, serde.Register(context.Background()))
+	e.serde = serde
+	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Connection: kafka.ConnectionConfig{Brokers: brokers}, AllowAutoTopicCreation: true}, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pub.Close() })
+	e.pub = pub
+	return e
+}
+
+// topic returns the topic of a command.
+func (e *env) topic(command string) string { return e.topics["command:"+command] }
+
+// client returns a Dsco client of the role on the sandbox.
+func (e *env) client(role outbound.Role, opts ...dsco.Option) *dsco.Client {
+	e.t.Helper()
+	id, secret := dscotest.SupplierClientID, dscotest.SupplierClientSecret
+	if role == outbound.RoleRetailer {
+		id, secret = dscotest.RetailerClientID, dscotest.RetailerClientSecret
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	e.t.Cleanup(tr.CloseIdleConnections)
+	c, err := dsco.NewClient(e.dscoURL, append([]dsco.Option{dsco.WithClientCredentials(id, secret), dsco.WithHTTPClient(&http.Client{Transport: tr})}, opts...)...)
+	require.NoError(e.t, err)
+	return c
+}
+
+// pipelineConfig is the pipeline configuration of these tests for role.
+func (e *env) pipelineConfig(role outbound.Role, opts ...dsco.Option) outbound.Config {
+	return outbound.Config{
+		Role:         role,
+		Client:       e.client(role, opts...),
+		Serde:        e.serde,
+		Publisher:    e.pub,
+		PoisonTopic:  e.poison,
+		Store:        outbound.StoreConfig{Topic: e.applied, Reader: outbound.TopicReader{Brokers: e.brokers}},
+		MaxBatchWait: 5 * time.Millisecond,
+		Retry:        outbound.RetryConfig{BaseDelay: 10 * time.Millisecond, MaxDelay: 200 * time.Millisecond},
+		Breaker:      outbound.BreakerConfig{OpenTimeout: 200 * time.Millisecond},
+		CloseTimeout: 10 * time.Second,
+	}
+}
+
+// subscriberConfig is the consumer of these tests: short group timings.
+func (e *env) subscriberConfig(group string) kafka.SubscriberConfig {
+	return kafka.SubscriberConfig{
+		Connection:        kafka.ConnectionConfig{Brokers: e.brokers},
+		ConsumerGroup:     group,
+		SessionTimeout:    6 * time.Second,
+		HeartbeatInterval: 500 * time.Millisecond,
+		RebalanceTimeout:  5 * time.Second,
+		JoinGroupBackoff:  200 * time.Millisecond,
+		CommitInterval:    100 * time.Millisecond,
+		DrainTimeout:      2 * time.Second,
+	}
+}
+
+// start runs an outbound router with cfg and stops it when the test ends.
+func (e *env) start(cfg router.OutboundConfig) *router.Outbound {
+	e.t.Helper()
+	var logger watermill.LoggerAdapter
+	if os.Getenv("OUTBOUND_TEST_LOG") != "" {
+		logger = watermill.NewStdLogger(true, false)
+	}
+	o, err := router.NewOutbound(cfg, logger)
+	require.NoError(e.t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- o.Run(ctx) }()
+	e.t.Cleanup(func() {
+		cancel()
+		_ = o.Close()
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				e.t.Errorf("outbound Run: %v", err)
+			}
+		case <-time.After(waitLimit):
+			e.t.Error("outbound Run did not return after Close")
+		}
+	})
+	select {
+	case <-o.Running():
+	case err := <-done:
+		e.t.Fatalf("outbound Run returned before running: %v", err)
+	case <-time.After(waitLimit):
+		e.t.Fatal("outbound router did not start")
+	}
+	return o
+}
+
+// send encodes and publishes command records, keyed by their business key, in order.
+func (e *env) send(recs ...schemas.Record) {
+	e.t.Helper()
+	byTopic := map[string][]*message.Message{}
+	var order []string
+	for _, r := range recs {
+		b, err := e.serde.Encode(r)
+		require.NoError(e.t, err)
+		m := message.NewMessage(strconv.Itoa(len(byTopic))+"-"+r.Key()+"-"+time.Now().String(), b)
+		m.Metadata.Set(kafka.DefaultPartitionKeyMetadata, r.Key())
+		topic := e.serde.Topic(schemas.DescriptorOf(r))
+		if _, ok := byTopic[topic]; !ok {
+			order = append(order, topic)
+		}
+		byTopic[topic] = append(byTopic[topic], m)
+	}
+	for _, topic := range order {
+		require.NoError(e.t, e.pub.Publish(topic, byTopic[topic]...))
+	}
+}
+
+// sendRaw publishes a raw value to topic.
+func (e *env) sendRaw(topic, key string, value []byte) {
+	e.t.Helper()
+	m := message.NewMessage(key+"-"+time.Now().String(), value)
+	m.Metadata.Set(kafka.DefaultPartitionKeyMetadata, key)
+	require.NoError(e.t, e.pub.Publish(topic, m))
+}
+
+// follow reads the results topic as it grows, from the first record, until the test
+// ends.
+func (e *env) follow() {
+	e.t.Helper()
+	e.got = map[string]*schemas.CommandResult{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			// The topic may not exist yet: try again until it does.
+			_ = outbound.TopicReader{Brokers: e.brokers}.Read(ctx, e.results, true, nil, func(m kafkago.Message) {
+				var r schemas.CommandResult
+				if err := e.serde.Decode(context.Background(), m.Value, &r); err != nil || r.CommandID != string(m.Key) {
+					e.t.Errorf("result at %d/%d: %v (key %q)", m.Partition, m.Offset, err, m.Key)
+					return
+				}
+				e.mu.Lock()
+				e.got[r.CommandID] = &r
+				e.count++
+				e.mu.Unlock()
+			})
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	e.t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+}
+
+// resultsByID returns the results read so far by command id (the last one of each) and
+// how many were read in all.
+func (e *env) resultsByID() (map[string]*schemas.CommandResult, int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make(map[string]*schemas.CommandResult, len(e.got))
+	for k, v := range e.got {
+		out[k] = v
+	}
+	return out, e.count
+}
+
+// waitResults waits until there is a result for each of ids and returns the results.
+func (e *env) waitResults(ids ...string) map[string]*schemas.CommandResult {
+	e.t.Helper()
+	var got map[string]*schemas.CommandResult
+	require.Eventually(e.t, func() bool {
+		got, _ = e.resultsByID()
+		for _, id := range ids {
+			if got[id] == nil {
+				return false
+			}
+		}
+		return true
+	}, waitLimit, 100*time.Millisecond, "results for %d commands", len(ids))
+	return got
+}
+
+// poisoned returns the poison topic's records as the library lists them.
+func (e *env) poisoned() []outbound.PoisonRecord {
+	e.t.Helper()
+	recs, err := outbound.ListPoisoned(context.Background(), outbound.TopicReader{Brokers: e.brokers}, e.poison)
+	if err != nil {
+		e.t.Logf("listing %s: %v", e.poison, err)
+		return nil
+	}
+	return recs
+}
+
+// order reads an order from the sandbox.
+func (e *env) order(id string) *dsco.Order {
+	e.t.Helper()
+	o, err := e.client(outbound.RoleSupplier).SupplierGetOrder(context.Background(), id)
+	require.NoError(e.t, err)
+	return o
+}
+
+// seedOrders creates n orders in the sandbox and returns them as the supplier reads them.
+func (e *env) seedOrders(n int) []*dsco.Order {
+	e.t.Helper()
+	ids, err := e.sandbox.SeedOrders(n)
+	require.NoError(e.t, err)
+	c := e.client(outbound.RoleSupplier)
+	out := make([]*dsco.Order, len(ids))
+	for i, id := range ids {
+		o, err := c.SupplierGetOrder(context.Background(), id)
+		require.NoError(e.t, err)
+		out[i] = o
+	}
+	return out
+}
+
+func str(s string) *string { return &s }
+func i32(v int32) *int32   { return &v }
+
+func money(s string) schemas.Decimal {
+	d, err := schemas.ParseDecimal(s)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+// registerForeign registers a record schema that is not the contract's and returns its id.
+func registerForeign(t testing.TB, registryURL string) int {
+	t.Helper()
+	client, err := hambaregistry.NewClient(registryURL)
+	require.NoError(t, err)
+	_, id := mustRegister(t, client)
+	return id
+}
+
+func mustRegister(t testing.TB, client *hambaregistry.Client) (string, int) {
+	t.Helper()
+	const schema = `{"type":"record","name":"Foreign","namespace":"com.example","fields":[{"name":"a","type":"string"},{"name":"b","type":"string"}]}`
+	id, _, err := client.CreateSchema(context.Background(), "foreign-value", schema)
+	require.NoError(t, err)
+	return schema, id
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
+}
+
+// waitPoisoned waits until the poison topic holds n records and returns them.
+func (e *env) waitPoisoned(n int) []outbound.PoisonRecord {
+	e.t.Helper()
+	var recs []outbound.PoisonRecord
+	require.Eventually(e.t, func() bool {
+		recs = e.poisoned()
+		return len(recs) >= n
+	}, 20*time.Second, 100*time.Millisecond, "%d poison records", n)
+	for _, r := range recs {
+		e.t.Logf("poisoned: %s %s: %s", r.Key, r.CommandID, r.Reason)
+	}
+	require.Len(e.t, recs, n)
+	return recs
+}

@@ -1,0 +1,496 @@
+package outbound
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/dscokafka/connector/pkg/dsco"
+	"github.com/dscokafka/connector/pkg/kafka"
+)
+
+// source is where a command was read.
+type source struct {
+	topic     string
+	partition int32
+	offset    int64
+	key       string
+}
+
+// command is one decoded, valid command on its way through a batch.
+type command struct {
+	kind          *kind
+	id            string
+	correlationID *string
+	item          any
+	size          int
+	msg           *message.Message
+	src           source
+
+	// reconcile: an earlier send may have applied the command (the store says sending
+	// or unknown): decide before sending.
+	reconcile bool
+	// maybeApplied: a send of this command had an unknown outcome; an item error meaning
+	// "already there" (kind.dupCode) then means applied.
+	maybeApplied bool
+	// intent: the sending mark is in the store.
+	intent    bool
+	attempts  int
+	firstSent time.Time
+
+	out  Outcome
+	done chan error // receives nil once the outcome is durable, or why it is not
+}
+
+// Pipeline consumes command topics into Dsco batch calls; see the package doc. Handler
+// calls are safe for concurrent use (that is how batches form); Run blocks; Close is
+// idempotent.
+type Pipeline struct {
+	cfg     Config
+	logger  watermill.LoggerAdapter
+	store   *Store
+	metrics *metrics
+	breaker *gobreaker.CircuitBreaker[*dsco.BatchResponse]
+	kinds   map[string]*kind // by command name, of the configured role
+	topics  map[string]string
+
+	batchers map[*kind]*batcher
+	ready    chan struct{}
+
+	closing   chan struct{}
+	closeOnce sync.Once
+	stopped   chan struct{}
+	running   atomic.Bool
+}
+
+// NewPipeline returns a Pipeline; Run starts it.
+func NewPipeline(cfg Config, logger watermill.LoggerAdapter) (*Pipeline, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = watermill.NopLogger{}
+	}
+	store, err := NewStore(cfg.Store, logger)
+	if err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	p := &Pipeline{
+		cfg:      cfg,
+		logger:   logger,
+		store:    store,
+		metrics:  m,
+		kinds:    make(map[string]*kind),
+		topics:   make(map[string]string),
+		batchers: make(map[*kind]*batcher),
+		ready:    make(chan struct{}),
+		closing:  make(chan struct{}),
+		stopped:  make(chan struct{}),
+	}
+	p.breaker = gobreaker.NewCircuitBreaker[*dsco.BatchResponse](gobreaker.Settings{
+		Name:        "dsco",
+		MaxRequests: 1,
+		Timeout:     cfg.Breaker.OpenTimeout,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= uint32(cfg.Breaker.ConsecutiveFailures) },
+		// Only failures that say Dsco is unwell count; an answer (even a 4xx) is Dsco up.
+		IsSuccessful: func(err error) bool { return err == nil || Classify(err) != Retryable },
+		IsExcluded:   func(err error) bool { return Classify(err) == Stopped },
+		OnStateChange: func(_ string, from, to gobreaker.State) {
+			m.breakerState.Set(float64(breakerGauge(to)))
+			logger.Info("Dsco circuit breaker changed state", watermill.LogFields{"from": from.String(), "to": to.String()})
+		},
+	})
+	for _, k := range kinds {
+		if k.role != cfg.Role {
+			continue
+		}
+		p.kinds[k.name] = k
+		p.topics[k.name] = cfg.Serde.Topic(k.desc)
+		p.batchers[k] = newBatcher(p, k)
+	}
+	return p, nil
+}
+
+func breakerGauge(s gobreaker.State) int {
+	switch s {
+	case gobreaker.StateHalfOpen:
+		return 1
+	case gobreaker.StateOpen:
+		return 2
+	}
+	return 0
+}
+
+// Topics returns the command topics of the configured role, by command name.
+func (p *Pipeline) Topics() map[string]string {
+	out := make(map[string]string, len(p.topics))
+	for k, v := range p.topics {
+		out[k] = v
+	}
+	return out
+}
+
+// Store returns the applied-ids store.
+func (p *Pipeline) Store() *Store { return p.store }
+
+// Ready is closed once Run has loaded the store and handlers process commands.
+func (p *Pipeline) Ready() <-chan struct{} { return p.ready }
+
+// Run loads the applied-ids store, then serves handler calls until ctx ends or Close is
+// called. It returns nil then, or the error that stopped the store.
+func (p *Pipeline) Run(ctx context.Context) error {
+	if !p.running.CompareAndSwap(false, true) {
+		return errors.New("outbound: Run called twice")
+	}
+	defer close(p.stopped)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-p.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	storeErr := make(chan error, 1)
+	go func() { storeErr <- p.store.Run(ctx) }()
+	select {
+	case <-p.store.Loaded():
+	case err := <-storeErr:
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	case <-ctx.Done():
+		<-storeErr
+		return nil
+	}
+	var wg sync.WaitGroup
+	for _, b := range p.batchers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b.run(ctx)
+		}()
+	}
+	close(p.ready)
+	var err error
+	select {
+	case err = <-storeErr:
+		if ctx.Err() != nil {
+			err = nil
+		}
+		cancel()
+	case <-ctx.Done():
+		<-storeErr
+	}
+	wg.Wait()
+	return err
+}
+
+// Close stops Run and waits for it, at most CloseTimeout. Handler calls still waiting
+// return ErrClosed: their commands are delivered again. It is idempotent.
+func (p *Pipeline) Close() error {
+	p.closeOnce.Do(func() { close(p.closing) })
+	if !p.running.Load() {
+		return nil
+	}
+	select {
+	case <-p.stopped:
+		return nil
+	case <-time.After(p.cfg.CloseTimeout):
+		return fmt.Errorf("outbound: Close timed out after %s", p.cfg.CloseTimeout)
+	}
+}
+
+// Handler returns the Watermill handler of a command (a name of Commands(role)). Each call
+// returns once the command has its outcome and the outcome is in Kafka, or with an error
+// (the command is delivered again) when that could not be done: the pipeline is closing,
+// the Serde could not reach the registry.
+func (p *Pipeline) Handler(command string) (message.NoPublishHandlerFunc, error) {
+	k, ok := p.kinds[command]
+	if !ok {
+		return nil, fmt.Errorf("outbound: no command %q for role %s (want one of %v)", command, p.cfg.Role, Commands(p.cfg.Role))
+	}
+	return func(msg *message.Message) error { return p.handle(k, msg) }, nil
+}
+
+func sourceOf(msg *message.Message) source {
+	ctx := msg.Context()
+	var s source
+	s.topic, _ = kafka.MessageTopicFromCtx(ctx)
+	if s.topic == "" {
+		s.topic = message.SubscribeTopicFromCtx(ctx)
+	}
+	s.partition, _ = kafka.MessagePartitionFromCtx(ctx)
+	s.offset, _ = kafka.MessagePartitionOffsetFromCtx(ctx)
+	if key, ok := kafka.MessageKeyFromCtx(ctx); ok {
+		s.key = string(key)
+	}
+	return s
+}
+
+func (p *Pipeline) handle(k *kind, msg *message.Message) error {
+	select {
+	case <-p.ready:
+	case <-p.closing:
+		return ErrClosed
+	case <-p.stopped:
+		return ErrClosed
+	case <-msg.Context().Done():
+		return msg.Context().Err()
+	}
+	b := p.batchers[k]
+	b.pending.Add(1)
+	c, err := p.prepare(k, msg)
+	if c == nil || err != nil {
+		b.pending.Add(-1)
+		return err
+	}
+	if c.out.Status != "" { // decided without a call
+		b.pending.Add(-1)
+		return p.complete([]*command{c})
+	}
+	select {
+	case b.in <- c:
+	case <-p.closing:
+		b.pending.Add(-1)
+		return ErrClosed
+	case <-p.stopped:
+		b.pending.Add(-1)
+		return ErrClosed
+	}
+	select {
+	case err := <-c.done:
+		return err
+	case <-p.closing:
+		return ErrClosed
+	case <-p.stopped:
+		return ErrClosed
+	}
+}
+
+// prepare decodes and validates a message. It returns nil and nil when the record was
+// poisoned as undecodable, a command with an outcome when none needs a call, or an error
+// to have the record delivered again.
+func (p *Pipeline) prepare(k *kind, msg *message.Message) (*command, error) {
+	src := sourceOf(msg)
+	if err := kafka.UnmarshalError(msg); err != nil {
+		return nil, p.poisonUndecodable(k, msg, src, err)
+	}
+	rec := k.desc.New()
+	if err := p.cfg.Serde.Decode(msg.Context(), msg.Payload, rec); err != nil {
+		if Classify(err) == Permanent {
+			return nil, p.poisonUndecodable(k, msg, src, err)
+		}
+		return nil, fmt.Errorf("outbound: decoding a %s command: %w", k.name, err)
+	}
+	id, corr := ids(rec)
+	c := &command{kind: k, id: id, correlationID: corr, msg: msg, src: src, size: 2*len(msg.Payload) + 16, done: make(chan error, 1)}
+	item, verr := validate(k, rec, p.cfg.Carriers, p.cfg.Now())
+	if verr == nil && len(msg.Payload) > p.cfg.MaxRecordBytes {
+		verr = &ValidationError{Command: k.name, Field: "(record)", Reason: fmt.Sprintf("the record is %d bytes, more than the %d allowed", len(msg.Payload), p.cfg.MaxRecordBytes)}
+	}
+	if verr != nil {
+		c.out = Outcome{Status: StatusRejected, Reason: verr.Error()}
+		return c, nil
+	}
+	c.item = item
+	switch p.store.Get(id) {
+	case MarkApplied:
+		c.out = Outcome{Status: StatusApplied, Reason: "already applied; delivered again"}
+		return c, nil
+	case MarkSending:
+		c.reconcile = true
+	case MarkUnknown:
+		// Requeued by an operator (it carries the poison metadata): send; delivered
+		// again by Kafka: reconcile again.
+		c.reconcile = msg.Metadata.Get(middleware.ReasonForPoisonedKey) == ""
+	}
+	return c, nil
+}
+
+// complete makes the outcomes of cmds durable: marks in the store, poison records,
+// results, in that order; then releases the handler calls. It returns the error of the
+// first command's handler call (for callers that complete a single command).
+func (p *Pipeline) complete(cmds []*command) error {
+	now := p.cfg.Now()
+	var applied, released, unknown []string
+	var poison, results []*message.Message
+	for _, c := range cmds {
+		if c.out.Status == "" {
+			continue
+		}
+		switch {
+		case c.out.Status == StatusApplied || c.out.Status == StatusQueued:
+			if c.intent || c.reconcile {
+				applied = append(applied, c.id)
+			}
+		case c.out.Status == StatusOutcomeUnknown:
+			unknown = append(unknown, c.id)
+		case c.intent:
+			released = append(released, c.id)
+		}
+		if poisoned(c.out.Status) {
+			poison = append(poison, p.poisonMessage(c.msg, c.src, c.kind.name, c.out.Status, c.out.Reason, c.out.Attempts, c.id, now))
+		}
+		res, err := p.cfg.Serde.Encode(resultRecord(c, c.out, now))
+		if err != nil {
+			// Our own record failed to encode: a programming or registry-setup error.
+			err = fmt.Errorf("outbound: encoding the result of %s: %w", c.id, err)
+			p.release(cmds, err)
+			return err
+		}
+		m := message.NewMessage(c.id+"/result", res)
+		m.Metadata = message.Metadata{
+			kafka.DefaultPartitionKeyMetadata: c.id,
+			"command_id":                      c.id,
+			"command_type":                    c.kind.name,
+			"status":                          string(c.out.Status),
+		}
+		if c.correlationID != nil {
+			m.Metadata["correlation_id"] = *c.correlationID
+		}
+		results = append(results, m)
+	}
+	steps := []func() error{
+		func() error { return p.store.Set(MarkApplied, applied...) },
+		func() error { return p.store.Set(MarkReleased, released...) },
+		func() error { return p.store.Set(MarkUnknown, unknown...) },
+		func() error { return p.publish(p.cfg.PoisonTopic, poison) },
+		func() error { return p.publish(p.cfg.ResultsTopic, results) },
+	}
+	for _, step := range steps {
+		if err := p.untilDone(step); err != nil {
+			p.release(cmds, err)
+			return err
+		}
+	}
+	for _, c := range cmds {
+		if c.out.Status == "" {
+			continue
+		}
+		p.metrics.commands.WithLabelValues(c.kind.name, string(c.out.Status)).Inc()
+		if poisoned(c.out.Status) {
+			p.metrics.poisoned.WithLabelValues(c.kind.name, string(c.out.Status)).Inc()
+		}
+	}
+	for _, c := range cmds {
+		if c.out.Status == "" {
+			// Stopped before it had an outcome: delivered again.
+			c.done <- ErrClosed
+		} else {
+			c.done <- nil
+		}
+	}
+	if cmds[0].out.Status == "" {
+		return ErrClosed
+	}
+	return nil
+}
+
+func (p *Pipeline) publish(topic string, msgs []*message.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	return p.cfg.Publisher.Publish(topic, msgs...)
+}
+
+// untilDone runs a Kafka write until it succeeds or the pipeline closes: the commands
+// have outcomes that must not be lost, and Kafka being away is not the commands' fault.
+func (p *Pipeline) untilDone(f func() error) error {
+	delay := 100 * time.Millisecond
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		p.logger.Error("Writing command outcomes to Kafka; trying again", err, nil)
+		select {
+		case <-p.closing:
+			return fmt.Errorf("%w: %v", ErrClosed, err)
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
+}
+
+// release hands err (nil: done) to the handler calls of cmds.
+func (p *Pipeline) release(cmds []*command, err error) {
+	for _, c := range cmds {
+		select {
+		case c.done <- err:
+		default:
+		}
+	}
+}
+
+// Poison metadata added to a poisoned record beside Watermill's PoisonQueue keys
+// (middleware.ReasonForPoisonedKey, PoisonedTopicKey, PoisonedHandlerKey,
+// PoisonedSubscriberKey).
+const (
+	PoisonPartitionKey   = "partition_poisoned"
+	PoisonOffsetKey      = "offset_poisoned"
+	PoisonAttemptsKey    = "attempts_poisoned"
+	PoisonTimeKey        = "time_poisoned"
+	PoisonStatusKey      = "status_poisoned"
+	PoisonCommandIDKey   = "command_id_poisoned"
+	PoisonCommandTypeKey = "command_type_poisoned"
+)
+
+// poisonMessage is the poison record of msg: its bytes and headers, plus where it came
+// from, why, and when; its Kafka key is the command's key so that a requeue keeps it on its
+// partition.
+func (p *Pipeline) poisonMessage(msg *message.Message, src source, command string, status Status, reason string, attempts int, id string, now time.Time) *message.Message {
+	pm := message.NewMessage(msg.UUID, msg.Payload)
+	pm.Metadata = make(message.Metadata, len(msg.Metadata)+12)
+	for k, v := range msg.Metadata {
+		pm.Metadata[k] = v
+	}
+	pm.Metadata[middleware.ReasonForPoisonedKey] = reason
+	pm.Metadata[middleware.PoisonedTopicKey] = src.topic
+	pm.Metadata[middleware.PoisonedHandlerKey] = message.HandlerNameFromCtx(msg.Context())
+	pm.Metadata[middleware.PoisonedSubscriberKey] = message.SubscriberNameFromCtx(msg.Context())
+	pm.Metadata[PoisonPartitionKey] = strconv.Itoa(int(src.partition))
+	pm.Metadata[PoisonOffsetKey] = strconv.FormatInt(src.offset, 10)
+	pm.Metadata[PoisonAttemptsKey] = strconv.Itoa(attempts)
+	pm.Metadata[PoisonTimeKey] = now.UTC().Format(time.RFC3339Nano)
+	pm.Metadata[PoisonStatusKey] = string(status)
+	pm.Metadata[PoisonCommandTypeKey] = command
+	if id != "" {
+		pm.Metadata[PoisonCommandIDKey] = id
+	}
+	if src.key != "" {
+		pm.Metadata[kafka.DefaultPartitionKeyMetadata] = src.key
+	} else {
+		delete(pm.Metadata, kafka.DefaultPartitionKeyMetadata)
+	}
+	return pm
+}
+
+// poisonUndecodable sends a record that does not decode to the poison topic. It has no
+// command id, so no result is written.
+func (p *Pipeline) poisonUndecodable(k *kind, msg *message.Message, src source, cause error) error {
+	reason := "undecodable " + k.name + " command: " + cause.Error()
+	pm := p.poisonMessage(msg, src, k.name, StatusRejected, reason, 0, "", p.cfg.Now())
+	if err := p.untilDone(func() error { return p.publish(p.cfg.PoisonTopic, []*message.Message{pm}) }); err != nil {
+		return err
+	}
+	p.metrics.poisoned.WithLabelValues(k.name, "undecodable").Inc()
+	p.logger.Info("Poisoned an undecodable command", watermill.LogFields{"topic": src.topic, "partition": src.partition, "offset": src.offset, "reason": reason})
+	return nil
+}

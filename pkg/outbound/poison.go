@@ -1,0 +1,204 @@
+package outbound
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/components/requeuer"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/dscokafka/connector/pkg/kafka"
+)
+
+// PoisonRecord is one record of the poison topic.
+type PoisonRecord struct {
+	// Partition and Offset locate the record in the poison topic.
+	Partition int
+	Offset    int64
+	// Key is the record's Kafka key: the command's key (order id or sku).
+	Key string
+	// Reason, SourceTopic, SourcePartition, SourceOffset, Attempts, Time, Status,
+	// CommandID and CommandType come from the poison metadata; CommandID is empty for
+	// records that did not decode.
+	Reason          string
+	SourceTopic     string
+	SourcePartition int
+	SourceOffset    int64
+	Attempts        int
+	Time            time.Time
+	Status          string
+	CommandID       string
+	CommandType     string
+	// Value and Headers are the original record's bytes and headers, poison metadata
+	// included.
+	Value   []byte
+	Headers map[string]string
+}
+
+// ListPoisoned reads the poison topic from its first record to its last and returns its
+// records in (partition, offset) order.
+func ListPoisoned(ctx context.Context, reader TopicReader, topic string) ([]PoisonRecord, error) {
+	var mu sync.Mutex
+	var out []PoisonRecord
+	err := reader.Read(ctx, topic, false, nil, func(m kafkago.Message) {
+		r := poisonRecord(m)
+		mu.Lock()
+		out = append(out, r)
+		mu.Unlock()
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Partition != out[j].Partition {
+			return out[i].Partition < out[j].Partition
+		}
+		return out[i].Offset < out[j].Offset
+	})
+	return out, nil
+}
+
+func poisonRecord(m kafkago.Message) PoisonRecord {
+	h := make(map[string]string, len(m.Headers))
+	for _, hd := range m.Headers {
+		h[hd.Key] = string(hd.Value)
+	}
+	r := PoisonRecord{
+		Partition:   m.Partition,
+		Offset:      m.Offset,
+		Key:         string(m.Key),
+		Reason:      h[middleware.ReasonForPoisonedKey],
+		SourceTopic: h[middleware.PoisonedTopicKey],
+		Status:      h[PoisonStatusKey],
+		CommandID:   h[PoisonCommandIDKey],
+		CommandType: h[PoisonCommandTypeKey],
+		Value:       m.Value,
+		Headers:     h,
+	}
+	r.SourcePartition, _ = strconv.Atoi(h[PoisonPartitionKey])
+	r.SourceOffset, _ = strconv.ParseInt(h[PoisonOffsetKey], 10, 64)
+	r.Attempts, _ = strconv.Atoi(h[PoisonAttemptsKey])
+	r.Time, _ = time.Parse(time.RFC3339Nano, h[PoisonTimeKey])
+	return r
+}
+
+// Requeue publishes the given poison records back to their source topics with Watermill's
+// requeuer (which counts the requeues in the _watermill_requeuer_retries header), each
+// with its original bytes, headers and key. The pipeline sends a requeued command even
+// when its earlier outcome was unknown (an operator decided). It returns once every record
+// was published, or with the first error.
+func Requeue(ctx context.Context, pub message.Publisher, recs []PoisonRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	for _, r := range recs {
+		if r.SourceTopic == "" {
+			return fmt.Errorf("outbound: poison record %d/%d names no source topic", r.Partition, r.Offset)
+		}
+	}
+	logger := watermill.NopLogger{}
+	feed := gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: int64(len(recs)), Persistent: true}, logger)
+	defer feed.Close()
+	const feedTopic = "requeue"
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	counted := &countingPublisher{Publisher: pub, want: len(recs), done: cancel}
+	rq, err := requeuer.NewRequeuer(requeuer.Config{
+		Subscriber:     feed,
+		SubscribeTopic: feedTopic,
+		Publisher:      counted,
+		GeneratePublishTopic: func(p requeuer.GeneratePublishTopicParams) (string, error) {
+			return p.Message.Metadata.Get(middleware.PoisonedTopicKey), nil
+		},
+	}, logger)
+	if err != nil {
+		return fmt.Errorf("outbound: %w", err)
+	}
+	runErr := make(chan error, 1)
+	go func() { runErr <- rq.Run(ctx) }()
+	msgs := make([]*message.Message, len(recs))
+	for i, r := range recs {
+		uuid := r.Headers[kafka.UUIDHeader]
+		if uuid == "" {
+			uuid = fmt.Sprintf("requeue-%d-%d", r.Partition, r.Offset)
+		}
+		m := message.NewMessage(uuid, r.Value)
+		for k, v := range r.Headers {
+			m.Metadata[k] = v
+		}
+		m.Metadata[kafka.DefaultPartitionKeyMetadata] = r.Key
+		msgs[i] = m
+	}
+	if err := feed.Publish(feedTopic, msgs...); err != nil {
+		return fmt.Errorf("outbound: %w", err)
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-runErr:
+		if err != nil {
+			return fmt.Errorf("outbound: requeuer: %w", err)
+		}
+	}
+	if n := counted.count(); n < len(recs) {
+		if err := counted.firstErr(); err != nil {
+			return fmt.Errorf("outbound: requeued %d of %d records: %w", n, len(recs), err)
+		}
+		return fmt.Errorf("outbound: requeued %d of %d records: %w", n, len(recs), context.Cause(ctx))
+	}
+	return nil
+}
+
+// countingPublisher ends the requeue once every record was published.
+type countingPublisher struct {
+	message.Publisher
+	want int
+	done func()
+
+	mu  sync.Mutex
+	n   int
+	err error
+}
+
+func (c *countingPublisher) Publish(topic string, msgs ...*message.Message) error {
+	if topic == "" {
+		return errors.New("outbound: a poison record names no source topic")
+	}
+	err := c.Publisher.Publish(topic, msgs...)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		if c.err == nil {
+			c.err = err
+		}
+		return err
+	}
+	c.n += len(msgs)
+	if c.n >= c.want {
+		c.done()
+	}
+	return nil
+}
+
+func (c *countingPublisher) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+func (c *countingPublisher) firstErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Close does not close the wrapped publisher: it belongs to the caller.
+func (c *countingPublisher) Close() error { return nil }

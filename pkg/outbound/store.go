@@ -1,0 +1,240 @@
+package outbound
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/dscokafka/connector/pkg/kafka"
+)
+
+// Mark is the state of a command id in the Store.
+type Mark uint8
+
+// The marks. The record value in the store topic is the mark's name.
+const (
+	// MarkNone: the store knows nothing of the id (never sent, or forgotten after the
+	// retention).
+	MarkNone Mark = iota
+	// MarkSending: a Dsco call carrying the command was about to be made; no outcome is
+	// known yet. A command delivered again in this state is reconciled before any send.
+	MarkSending
+	// MarkApplied: Dsco applied (or queued) the command; it is never sent again.
+	MarkApplied
+	// MarkReleased: the command was sent but Dsco certainly did not apply it (rejected, or
+	// retries exhausted on answers that say so); it may be sent again (requeue).
+	MarkReleased
+	// MarkUnknown: poisoned with outcome_unknown. Delivered again by Kafka, it is
+	// reconciled again; requeued by an operator, it is sent.
+	MarkUnknown
+)
+
+var markNames = [...]string{"", "sending", "applied", "released", "unknown"}
+
+// String returns the mark's name.
+func (m Mark) String() string {
+	if int(m) < len(markNames) {
+		return markNames[m]
+	}
+	return fmt.Sprintf("Mark(%d)", m)
+}
+
+func parseMark(b []byte) Mark {
+	for i, n := range markNames {
+		if i > 0 && string(b) == n {
+			return Mark(i)
+		}
+	}
+	return MarkNone
+}
+
+// StoreConfig configures the applied-ids Store.
+type StoreConfig struct {
+	// Topic is the compacted topic holding the marks (key: the command id, value: the
+	// mark's name). Default dsco.cmd.applied.v1. Created at start when missing, with
+	// cleanup.policy=compact and Partitions partitions (default 6).
+	Topic      string
+	Partitions int
+	// Reader reads the topic (brokers, dialer). Required.
+	Reader TopicReader
+	// Publisher writes the marks. Required.
+	Publisher message.Publisher
+	// MaxEntries bounds the ids kept in memory (default 500,000: about 60 MB); the
+	// oldest are forgotten first. Retention forgets ids older than it (default 7 days).
+	// A command redelivered after its id was forgotten is treated as new: keep both
+	// above the longest time a command can wait for redelivery (consumer lag plus
+	// requeue delay).
+	MaxEntries int
+	Retention  time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+func (c *StoreConfig) setDefaults() {
+	if c.Topic == "" {
+		c.Topic = "dsco.cmd.applied.v1"
+	}
+	if c.Partitions == 0 {
+		c.Partitions = 6
+	}
+	if c.MaxEntries == 0 {
+		c.MaxEntries = 500_000
+	}
+	if c.Retention == 0 {
+		c.Retention = 7 * 24 * time.Hour
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Validate reports whether the configuration is usable.
+func (c StoreConfig) Validate() error {
+	var errs []error
+	if len(c.Reader.Brokers) == 0 {
+		errs = append(errs, errors.New("missing required Store.Reader.Brokers"))
+	}
+	if c.Publisher == nil {
+		errs = append(errs, errors.New("missing required Store.Publisher"))
+	}
+	if c.MaxEntries < 0 || c.Retention < 0 || c.Partitions < 0 {
+		errs = append(errs, errors.New("negative Store.MaxEntries, Store.Retention or Store.Partitions"))
+	}
+	return errors.Join(errs...)
+}
+
+type storeEntry struct {
+	mark Mark
+	at   int64 // unix milliseconds of the mark
+}
+
+// Store remembers, per command id, whether the command was sent to Dsco and with what
+// outcome, durably in a compacted topic: Run loads the topic, then follows it, so that
+// marks written by another replica (a partition that moved after a rebalance) are seen
+// too, within the time it takes to read them. Memory is bounded by MaxEntries and
+// Retention. Methods are safe for concurrent use.
+type Store struct {
+	cfg    StoreConfig
+	logger watermill.LoggerAdapter
+
+	mu      sync.RWMutex
+	entries map[string]storeEntry
+	fifo    []string // ids in the order they were first marked, for eviction
+	head    int
+	loaded  chan struct{}
+}
+
+// NewStore returns a Store; Run loads it.
+func NewStore(cfg StoreConfig, logger watermill.LoggerAdapter) (*Store, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("outbound: invalid store config: %w", err)
+	}
+	if logger == nil {
+		logger = watermill.NopLogger{}
+	}
+	return &Store{cfg: cfg, logger: logger, entries: make(map[string]storeEntry), loaded: make(chan struct{})}, nil
+}
+
+// Loaded is closed once Run has read every mark the topic held when it started.
+func (s *Store) Loaded() <-chan struct{} { return s.loaded }
+
+// Run creates the topic when missing, loads it, then follows it until ctx ends; it
+// returns ctx's error, or the error that stopped it.
+func (s *Store) Run(ctx context.Context) error {
+	if err := s.cfg.Reader.CreateTopic(ctx, s.cfg.Topic, s.cfg.Partitions, map[string]string{"cleanup.policy": "compact"}); err != nil {
+		return err
+	}
+	start := s.cfg.Now()
+	var once sync.Once
+	return s.cfg.Reader.Read(ctx, s.cfg.Topic, true, func() {
+		once.Do(func() {
+			s.mu.RLock()
+			n := len(s.entries)
+			s.mu.RUnlock()
+			s.logger.Info("Applied-ids store loaded", watermill.LogFields{"ids": n, "took": s.cfg.Now().Sub(start).String()})
+			close(s.loaded)
+		})
+	}, s.apply)
+}
+
+func (s *Store) apply(m kafkago.Message) {
+	mark := parseMark(m.Value)
+	if mark == MarkNone || len(m.Key) == 0 {
+		return
+	}
+	at := m.Time.UnixMilli()
+	if at < s.cfg.Now().Add(-s.cfg.Retention).UnixMilli() {
+		return
+	}
+	s.put(string(m.Key), mark, at)
+}
+
+func (s *Store) put(id string, mark Mark, at int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.entries[id]
+	if ok && old.at > at {
+		return // a newer mark is known (a replica's record read after ours)
+	}
+	s.entries[id] = storeEntry{mark: mark, at: at}
+	if !ok {
+		s.fifo = append(s.fifo, id)
+		for len(s.entries) > s.cfg.MaxEntries && s.head < len(s.fifo) {
+			delete(s.entries, s.fifo[s.head])
+			s.fifo[s.head] = ""
+			s.head++
+		}
+		if s.head > len(s.fifo)/2 && s.head > 1024 {
+			s.fifo = append([]string(nil), s.fifo[s.head:]...)
+			s.head = 0
+		}
+	}
+}
+
+// Get returns the mark of a command id.
+func (s *Store) Get(id string) Mark {
+	s.mu.RLock()
+	e, ok := s.entries[id]
+	s.mu.RUnlock()
+	if !ok || e.at < s.cfg.Now().Add(-s.cfg.Retention).UnixMilli() {
+		return MarkNone
+	}
+	return e.mark
+}
+
+// Len returns the number of ids held.
+func (s *Store) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.entries)
+}
+
+// Set writes mark for ids to the topic, in one Publish call, and then to memory. It
+// returns once Kafka acknowledged the marks.
+func (s *Store) Set(mark Mark, ids ...string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	value := []byte(mark.String())
+	msgs := make([]*message.Message, len(ids))
+	for i, id := range ids {
+		m := message.NewMessage(id+"/"+mark.String(), value)
+		m.Metadata = message.Metadata{kafka.DefaultPartitionKeyMetadata: id}
+		msgs[i] = m
+	}
+	if err := s.cfg.Publisher.Publish(s.cfg.Topic, msgs...); err != nil {
+		return fmt.Errorf("outbound: writing %s marks to %s: %w", mark, s.cfg.Topic, err)
+	}
+	at := s.cfg.Now().UnixMilli()
+	for _, id := range ids {
+		s.put(id, mark, at)
+	}
+	return nil
+}

@@ -1,0 +1,184 @@
+package outbound
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+)
+
+// TopicReader reads a whole topic from its first offset without a consumer group: the
+// applied-ids store loads and follows its topic with it, and the poison tools list the
+// poison topic with it.
+type TopicReader struct {
+	// Brokers to bootstrap from. Required.
+	Brokers []string
+	// Dialer connects to the brokers (TLS, SASL); nil is kafka-go's default dialer.
+	Dialer *kafkago.Dialer
+}
+
+func (tr TopicReader) dialer() *kafkago.Dialer {
+	if tr.Dialer != nil {
+		return tr.Dialer
+	}
+	return &kafkago.Dialer{Timeout: 10 * time.Second, DualStack: true}
+}
+
+// partitions returns the topic's partitions and, for each, the offset after its last
+// record at the time of the call.
+func (tr TopicReader) ends(ctx context.Context, topic string) (map[int]int64, error) {
+	if len(tr.Brokers) == 0 {
+		return nil, errors.New("outbound: no brokers to read " + topic + " from")
+	}
+	d := tr.dialer()
+	conn, err := d.DialContext(ctx, "tcp", tr.Brokers[0])
+	if err != nil {
+		return nil, fmt.Errorf("outbound: connecting to %s: %w", tr.Brokers[0], err)
+	}
+	parts, err := conn.ReadPartitions(topic)
+	_ = conn.Close()
+	if err != nil {
+		return nil, fmt.Errorf("outbound: reading the partitions of %s: %w", topic, err)
+	}
+	ends := make(map[int]int64, len(parts))
+	for _, p := range parts {
+		leader := net.JoinHostPort(p.Leader.Host, strconv.Itoa(p.Leader.Port))
+		lc, err := d.DialLeader(ctx, "tcp", leader, topic, p.ID)
+		if err != nil {
+			return nil, fmt.Errorf("outbound: connecting to the leader of %s/%d: %w", topic, p.ID, err)
+		}
+		first, last, err := lc.ReadOffsets()
+		_ = lc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("outbound: reading the offsets of %s/%d: %w", topic, p.ID, err)
+		}
+		if last > first {
+			ends[p.ID] = last
+		} else {
+			ends[p.ID] = -1 // empty
+		}
+	}
+	return ends, nil
+}
+
+// CreateTopic creates topic with the given partitions (replication factor: the broker's
+// default) and config entries ("cleanup.policy": "compact"); an existing topic is left as
+// it is.
+func (tr TopicReader) CreateTopic(ctx context.Context, topic string, partitions int, configs map[string]string) error {
+	d := tr.dialer()
+	conn, err := d.DialContext(ctx, "tcp", tr.Brokers[0])
+	if err != nil {
+		return fmt.Errorf("outbound: connecting to %s: %w", tr.Brokers[0], err)
+	}
+	defer conn.Close()
+	ctrl, err := conn.Controller()
+	if err != nil {
+		return fmt.Errorf("outbound: finding the controller: %w", err)
+	}
+	cc, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ctrl.Host, strconv.Itoa(ctrl.Port)))
+	if err != nil {
+		return fmt.Errorf("outbound: connecting to the controller: %w", err)
+	}
+	defer cc.Close()
+	tc := kafkago.TopicConfig{Topic: topic, NumPartitions: partitions, ReplicationFactor: -1}
+	for k, v := range configs {
+		tc.ConfigEntries = append(tc.ConfigEntries, kafkago.ConfigEntry{ConfigName: k, ConfigValue: v})
+	}
+	if err := cc.CreateTopics(tc); err != nil && !errors.Is(err, kafkago.TopicAlreadyExists) {
+		return fmt.Errorf("outbound: creating topic %s: %w", topic, err)
+	}
+	return nil
+}
+
+// Read calls fn for every record of topic, partition by partition in offset order
+// (partitions concurrently, fn is called from one goroutine per partition). It returns
+// once every record that existed when it was called was passed to fn, unless follow is
+// set: then loaded is called at that point, and Read goes on passing new records until ctx
+// ends, and returns ctx's error.
+func (tr TopicReader) Read(ctx context.Context, topic string, follow bool, loaded func(), fn func(kafkago.Message)) error {
+	ends, err := tr.ends(ctx, topic)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var loadWG sync.WaitGroup
+	errc := make(chan error, len(ends))
+	for p, end := range ends {
+		loadWG.Add(1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var once sync.Once
+			loaded := func() { once.Do(loadWG.Done) }
+			if err := tr.readPartition(ctx, topic, p, end, follow, loaded, fn); err != nil {
+				errc <- err
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { loadWG.Wait(); close(done) }()
+	select {
+	case <-done:
+		if loaded != nil {
+			loaded()
+		}
+	case err := <-errc:
+		cancel()
+		wg.Wait()
+		return err
+	case <-ctx.Done():
+	}
+	if !follow {
+		cancel()
+		wg.Wait()
+		return nil
+	}
+	wg.Wait()
+	return ctx.Err()
+}
+
+func (tr TopicReader) readPartition(ctx context.Context, topic string, p int, end int64, follow bool, loaded func(), fn func(kafkago.Message)) error {
+	if end < 0 {
+		loaded()
+		if !follow {
+			return nil
+		}
+	}
+	r := kafkago.NewReader(kafkago.ReaderConfig{
+		Brokers:   tr.Brokers,
+		Dialer:    tr.dialer(),
+		Topic:     topic,
+		Partition: p,
+		MinBytes:  1,
+		MaxBytes:  10 << 20,
+		MaxWait:   250 * time.Millisecond,
+		// Records are read from the first retained one.
+		StartOffset: kafkago.FirstOffset,
+	})
+	defer r.Close()
+	reached := end < 0
+	for {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("outbound: reading %s/%d: %w", topic, p, err)
+		}
+		fn(m)
+		if !reached && m.Offset >= end-1 {
+			reached = true
+			loaded()
+			if !follow {
+				return nil
+			}
+		}
+	}
+}

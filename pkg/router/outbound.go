@@ -1,0 +1,147 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+
+	"github.com/dscokafka/connector/pkg/kafka"
+	"github.com/dscokafka/connector/pkg/outbound"
+)
+
+// OutboundConfig configures the outbound router: the command topics of the pipeline's role,
+// consumed through one Kafka consumer group, each into its pipeline handler.
+type OutboundConfig struct {
+	// Subscriber configures the Kafka consumers of the command topics: one Subscriber per
+	// topic, in consumer group "<ConsumerGroup>.<command>", so that a member joining or
+	// leaving for one topic does not rebalance the others. ConsumerGroup defaults to
+	// "dsco-connector-outbound". SourceMetadata is set: poison records keep where the
+	// command came from.
+	Subscriber kafka.SubscriberConfig
+	// Pipeline configures the outbound pipeline (role, Dsco client, serde, publisher...).
+	Pipeline outbound.Config
+	// CloseTimeout bounds Close. Default 30s.
+	CloseTimeout time.Duration
+}
+
+func (c *OutboundConfig) setDefaults() {
+	if c.Subscriber.ConsumerGroup == "" {
+		c.Subscriber.ConsumerGroup = "dsco-connector-outbound"
+	}
+	c.Subscriber.SourceMetadata = true
+	if c.CloseTimeout == 0 {
+		c.CloseTimeout = 30 * time.Second
+	}
+}
+
+// Validate reports whether the configuration is usable; the subscriber and the pipeline
+// are validated by their constructors.
+func (c OutboundConfig) Validate() error {
+	if c.CloseTimeout < 0 {
+		return errors.New("router: CloseTimeout must not be negative")
+	}
+	return nil
+}
+
+// Outbound is the outbound side of the connector: a Watermill router with one handler per
+// command topic of the role, each handler a pipeline handler; the middleware is
+// Recoverer (a panicking handler fails its message, which is delivered again). Offsets are
+// committed only once the handler returned, that is once the command's outcome is in Kafka.
+// Run blocks; Close is idempotent.
+type Outbound struct {
+	cfg      OutboundConfig
+	logger   watermill.LoggerAdapter
+	router   *message.Router
+	subs     []*kafka.Subscriber
+	pipeline *outbound.Pipeline
+}
+
+// NewOutbound builds the outbound router. It connects to nothing: Run does.
+func NewOutbound(cfg OutboundConfig, logger watermill.LoggerAdapter) (*Outbound, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = watermill.NopLogger{}
+	}
+	pipeline, err := outbound.NewPipeline(cfg.Pipeline, logger)
+	if err != nil {
+		return nil, err
+	}
+	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.CloseTimeout}, logger)
+	if err != nil {
+		return nil, err
+	}
+	r.AddMiddleware(middleware.Recoverer)
+	o := &Outbound{cfg: cfg, logger: logger, router: r, pipeline: pipeline}
+	for name, topic := range pipeline.Topics() {
+		h, err := pipeline.Handler(name)
+		if err != nil {
+			return nil, err
+		}
+		sc := cfg.Subscriber
+		sc.ConsumerGroup += "." + name
+		sub, err := kafka.NewSubscriber(sc, logger)
+		if err != nil {
+			return nil, err
+		}
+		o.subs = append(o.subs, sub)
+		r.AddConsumerHandler("outbound-"+name, topic, sub, message.NoPublishHandlerFunc(h))
+	}
+	return o, nil
+}
+
+// Pipeline returns the pipeline the router feeds.
+func (o *Outbound) Pipeline() *outbound.Pipeline { return o.pipeline }
+
+// Running is closed once the router runs and the pipeline is ready.
+func (o *Outbound) Running() <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		<-o.router.Running()
+		<-o.pipeline.Ready()
+		close(ch)
+	}()
+	return ch
+}
+
+// Run runs the pipeline and the router until ctx ends or Close is called, or one of them
+// fails.
+func (o *Outbound) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	perr := make(chan error, 1)
+	go func() {
+		perr <- o.pipeline.Run(ctx)
+		cancel()
+	}()
+	rerr := o.router.Run(ctx)
+	cancel()
+	err := <-perr
+	return errors.Join(rerr, err)
+}
+
+// Close stops the router, then the pipeline and the subscriber, within CloseTimeout each.
+// It is idempotent.
+func (o *Outbound) Close() error {
+	var errs []error
+	// The pipeline first: its waiting handler calls return, so the router can drain.
+	if err := o.pipeline.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := o.router.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("router: closing the outbound router: %w", err))
+	}
+	for _, sub := range o.subs {
+		if err := sub.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,39 @@
+package inbound
+
+import "time"
+
+// Error kinds reported to Metrics.Error.
+const (
+	ErrKindRead       = "read"       // reading a page from Dsco failed (after the client's retries)
+	ErrKindDecode     = "decode"     // a page was not a page
+	ErrKindProduce    = "produce"    // producing a page to Kafka failed
+	ErrKindCheckpoint = "checkpoint" // committing a stream position failed
+	ErrKindHandler    = "handler"    // the page handler chain failed
+	ErrKindPoll       = "poll"       // a GetItemInventory poll failed
+)
+
+// Metrics receives the pipeline's measurements. Implementations must be safe
+// for concurrent use; pkg/router has the Prometheus one. Partition is -1 for
+// the GetItemInventory poller.
+type Metrics interface {
+	// PageRead: a page of events was read and decoded in d.
+	PageRead(objectType string, partition, events int, d time.Duration)
+	// PagePublished: Kafka acknowledged the records of a page: published
+	// events on the object type's topic, poisoned on the poison topic.
+	PagePublished(objectType string, partition, published, poisoned int)
+	// PagesInFlight: the pages of a partition read and not yet acknowledged.
+	PagesInFlight(objectType string, partition, n int)
+	// Checkpointed: a position covering events more events was committed.
+	Checkpointed(objectType string, partition, events int, at time.Time)
+	// Error: a failure of the given kind (ErrKind...).
+	Error(objectType, kind string)
+}
+
+// NopMetrics discards every measurement.
+type NopMetrics struct{}
+
+func (NopMetrics) PageRead(string, int, int, time.Duration) {}
+func (NopMetrics) PagePublished(string, int, int, int)      {}
+func (NopMetrics) PagesInFlight(string, int, int)           {}
+func (NopMetrics) Checkpointed(string, int, int, time.Time) {}
+func (NopMetrics) Error(string, string)                     {}

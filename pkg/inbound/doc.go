@@ -40,10 +40,12 @@
 // of the last acknowledged page is always safe, and commits never move
 // backwards. Commits are batched: every Config.CheckpointEvents events or
 // Config.CheckpointInterval, whichever comes first, and once more on
-// shutdown. After a crash the partition is read again from its last commit,
-// so the events written to Kafka after that commit are written again: at
-// most CheckpointEvents + PagesInFlight × PageLimit events per partition, or
-// what was acknowledged within CheckpointInterval. Every record carries the
+// shutdown; a partition whose commits fall behind by CheckpointEvents waits
+// for them before it produces more. After a crash the partition is read
+// again from its last commit, so what Kafka acknowledged after that commit
+// is written again: at most CheckpointEvents + 2 × PageLimit events per
+// partition and crash (the page that crossed the mark and the page being
+// produced), 5000 + 2000 with the defaults. Every record carries the
 // Dsco event id for consumers that drop duplicates.
 //
 // # GetItemInventory

@@ -2,6 +2,7 @@ package inbound_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -165,13 +166,15 @@ func header(r *kgo.Record, key string) string {
 	return ""
 }
 
-// streamEvents reads every event of a stream with the plain client,
-// partition by partition: what the sandbox holds, in stream order.
+// streamEvents reads every retained event of a stream with the plain
+// client, partition by partition, from the start whatever was committed
+// (the sandbox's first position is "<partition>:0000000000000000"): what the
+// sandbox holds, in stream order.
 func streamEvents(t testing.TB, c *dsco.Client, streamID string, partitions int) map[int][]dsco.Event {
 	t.Helper()
 	out := map[int][]dsco.Event{}
 	for part := range partitions {
-		pos := ""
+		pos := fmt.Sprintf("%d:%016d", part, 0)
 		for {
 			page, err := c.GetStreamEvents(t.Context(), streamID, dsco.ReadEventsParams{Position: pos, Limit: 1000, Partition: part})
 			require.NoError(t, err)

@@ -38,7 +38,7 @@ func (p *Pipeline) newWorker(a Assignment) *worker {
 		free: make(chan *slot, p.cfg.PagesInFlight),
 		full: make(chan *slot, p.cfg.PagesInFlight),
 	}
-	w.cp = &checkpointer{w: w, kick: make(chan struct{}, 1)}
+	w.cp = &checkpointer{w: w, kick: make(chan struct{}, 1), room: make(chan struct{}, 1)}
 	return w
 }
 
@@ -163,7 +163,9 @@ func (w *worker) publish(ctx, drain context.Context) error {
 		if s == nil {
 			return nil // fetch ended
 		}
-		if ctx.Err() != nil {
+		// Bound the events acknowledged and not yet committed: they are
+		// what a crash duplicates.
+		if !w.cp.waitRoom(ctx) || ctx.Err() != nil {
 			return nil // not started: the next run reads the page again
 		}
 		b := &s.batch
@@ -209,6 +211,7 @@ func (w *worker) publish(ctx, drain context.Context) error {
 type checkpointer struct {
 	w    *worker
 	kick chan struct{}
+	room chan struct{} // signalled after each commit
 
 	mu        sync.Mutex
 	safe      string
@@ -231,6 +234,30 @@ func (c *checkpointer) ack(pos string, events int) {
 		select {
 		case c.kick <- struct{}{}:
 		default:
+		}
+	}
+}
+
+// waitRoom waits until fewer than CheckpointEvents acknowledged events
+// wait for a commit, so that at most CheckpointEvents plus two pages (the
+// one that crossed the mark and the one being produced) are written again
+// after a crash. It returns false when ctx ends first.
+func (c *checkpointer) waitRoom(ctx context.Context) bool {
+	for {
+		c.mu.Lock()
+		ok := c.pending < c.w.p.cfg.CheckpointEvents
+		c.mu.Unlock()
+		if ok {
+			return true
+		}
+		select {
+		case c.kick <- struct{}{}:
+		default:
+		}
+		select {
+		case <-c.room:
+		case <-ctx.Done():
+			return false
 		}
 	}
 }
@@ -296,6 +323,10 @@ func (c *checkpointer) commit(ctx context.Context) {
 	c.since = now
 	c.mu.Unlock()
 	cfg.Metrics.Checkpointed(a.Stream.ObjectType, a.Partition, n, now)
+	select {
+	case c.room <- struct{}{}:
+	default:
+	}
 }
 
 // backoff is exponential with full jitter.

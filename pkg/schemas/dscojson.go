@@ -1,0 +1,493 @@
+package schemas
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/dscokafka/connector/pkg/schemas/internal/dscojson"
+)
+
+// The per-record decoders of dscojson_records.go are generated from the
+// embedded .avsc files (see internal/dscojsongen).
+//go:generate go run ./internal/dscojsongen -avro avro -out dscojson_records.go
+
+// Errors of the Dsco JSON decoders.
+var (
+	// ErrInvalidPage: a page of stream events cannot be read at all (it is
+	// not valid JSON, or has no position). Nothing of it may be used.
+	ErrInvalidPage = errors.New("schemas: invalid page of Dsco stream events")
+	// ErrUnmappableEvent: one Dsco stream event cannot be mapped to its
+	// record (a missing key, a value of the wrong type, an amount that does
+	// not fit decimal(18,4)); the rest of the page is fine.
+	ErrUnmappableEvent = errors.New("schemas: Dsco stream event cannot be mapped to its record")
+)
+
+// PageError says why a page of stream events cannot be read. It matches
+// ErrInvalidPage.
+type PageError struct {
+	ObjectType string
+	// Offset is the byte offset in the page where the failure was found.
+	Offset int
+	// InvalidJSON is true when the page is not valid JSON (as
+	// encoding/json.Valid decides); false when it is JSON of the wrong
+	// shape (not an object, no position, a position that is not a string).
+	InvalidJSON bool
+	Reason      string
+}
+
+func (e *PageError) Error() string {
+	return fmt.Sprintf("schemas: invalid page of Dsco %s events at offset %d: %s", e.ObjectType, e.Offset, e.Reason)
+}
+
+// Is reports whether target is ErrInvalidPage.
+func (e *PageError) Is(target error) bool { return target == ErrInvalidPage }
+
+// EventError says why one Dsco stream event cannot be mapped to its record,
+// for the poison topic. It matches ErrUnmappableEvent, and also
+// ErrInvalidDecimal when an amount is the cause (Err is then a
+// *DecimalError).
+type EventError struct {
+	ObjectType string
+	EventID    string // best effort: empty when the event has none
+	// Field is the JSON path of the value at fault within the event, for
+	// example "data.items[2].cost" or "eventId"; empty when the event as a
+	// whole is at fault (it is not an object).
+	Field  string
+	Reason string
+	Err    error
+}
+
+func (e *EventError) Error() string {
+	var b strings.Builder
+	b.WriteString("schemas: Dsco ")
+	b.WriteString(e.ObjectType)
+	b.WriteString(" event")
+	if e.EventID != "" {
+		fmt.Fprintf(&b, " %q", e.EventID)
+	}
+	if e.Field != "" {
+		b.WriteString(": field ")
+		b.WriteString(e.Field)
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Reason)
+	return b.String()
+}
+
+// Is reports whether target is ErrUnmappableEvent.
+func (e *EventError) Is(target error) bool { return target == ErrUnmappableEvent }
+
+// Unwrap returns the underlying error.
+func (e *EventError) Unwrap() error { return e.Err }
+
+// EventPage is one decoded page of Dsco stream events.
+type EventPage struct {
+	// Events are the page's events in page order, each mapped to its record
+	// or with the reason it cannot be.
+	Events []DecodedEvent
+	// Position is the page's position: the position after its last event,
+	// where the next read starts.
+	Position string
+	// HasMore is true when more events are readable at once.
+	HasMore bool
+}
+
+// DecodedEvent is one event of an EventPage.
+type DecodedEvent struct {
+	// Record is the event's record (a *OrderEvent for a page of order
+	// events, ...), nil when Err is set. Its envelope is complete: the
+	// stream id is the one passed to Decode, and its position is the
+	// event's own when the page gives one, else the page's position.
+	Record StreamEvent
+	// Raw is the event's JSON exactly as on the page: a sub-slice of the
+	// body passed to Decode.
+	Raw []byte
+	// EventID and EventType are the event's; best effort when Err is set.
+	EventID   string
+	EventType string
+	// Position is the event's own position when the page gives one (a
+	// "position" member of the event); else empty.
+	Position string
+	// Err says why the event cannot be mapped: an *EventError naming the
+	// field, for the poison topic.
+	Err error
+}
+
+// EventPageDecoder decodes pages of Dsco stream events of one object type
+// (the body of GET /streams/{id}/events) straight into records, in one
+// validating pass over the page: no intermediate models, no second parse.
+// It accepts exactly the JSON texts encoding/json accepts; unknown
+// attributes of the event, of its object and of every nested object go to
+// the records' extra fields, byte-exact; money is taken exactly from its
+// number text; timestamps may be RFC 3339 or carry an offset without a colon
+// (2014-01-01T10:30:00.000+0100), as Dsco documents.
+//
+// An EventPageDecoder is not safe for concurrent use: use one per stream
+// partition worker. The records of a page (and their nested records,
+// slices, pointer targets and decimals) live in arenas the decoder reuses:
+// they stay valid until the next call of Decode on the same decoder, so
+// encode (or copy) them before decoding the next page. Strings are the
+// exception: they are immutable and stay valid. The Raw slices are
+// sub-slices of the body, which the caller owns.
+type EventPageDecoder struct {
+	objectType string
+	desc       *Descriptor
+	keyField   string // JSON path of the key in the event
+	decode     func(*dscoDecoder) StreamEvent
+	d          dscoDecoder
+	page       EventPage
+}
+
+// NewEventPageDecoder returns a decoder for pages of events of a Dsco
+// object type: order, orderitemchange, return, invoice, inventory or
+// catalog. An unknown object type is an error naming it.
+func NewEventPageDecoder(objectType string) (*EventPageDecoder, error) {
+	dec, ok := dscoEventDecoders[objectType]
+	if !ok {
+		known := make([]string, 0, len(dscoEventDecoders))
+		for _, d := range Events {
+			if _, ok := dscoEventDecoders[d.Name]; ok {
+				known = append(known, d.Name)
+			}
+		}
+		return nil, fmt.Errorf("schemas: no stream event decoder for object type %q (known: %s)", objectType, strings.Join(known, ", "))
+	}
+	desc, _ := Event(objectType)
+	_, key, _ := strings.Cut(desc.KeyField, ".")
+	return &EventPageDecoder{objectType: objectType, desc: desc, keyField: "data." + key, decode: dec}, nil
+}
+
+// ObjectType returns the object type the decoder reads.
+func (p *EventPageDecoder) ObjectType() string { return p.objectType }
+
+// Decode decodes a page of events read from stream streamID. It fails as a
+// whole, with a *PageError, only when the page itself cannot be read: the
+// body is not valid JSON, is not an object, or has no position. An event
+// that cannot be mapped is returned with Err set and the rest of the page
+// is decoded. The page returned is reused by the next call.
+func (p *EventPageDecoder) Decode(body []byte, streamID string) (*EventPage, error) {
+	d := &p.d
+	d.reset(string(body), streamID)
+	s := &d.s
+	page := &p.page
+	page.Events, page.Position, page.HasMore = page.Events[:0], "", false
+	havePosition := false
+	if s.BeginObject() {
+		for i := 0; ; i++ {
+			key, ok := s.NextKey(i)
+			if !ok {
+				break
+			}
+			switch key {
+			case "events":
+				page.Events = page.Events[:0]
+				if s.Null() || !s.BeginArray() {
+					break
+				}
+				for j := 0; s.NextElem(j); j++ {
+					p.event(body)
+				}
+			case "position":
+				havePosition = !s.Null()
+				if havePosition {
+					page.Position = s.Str()
+				}
+			case "hasMore":
+				if !s.Null() {
+					page.HasMore = s.Bool()
+				}
+			default:
+				s.Skip()
+			}
+			if s.Failed() {
+				s.Within(key)
+				break
+			}
+		}
+	}
+	s.End()
+	e := s.Error()
+	if e != nil && !e.Syntax {
+		// The page has the wrong shape; say so only if it is valid JSON.
+		s.Rewind(0, 0)
+		s.Skip()
+		s.End()
+		if se := s.Error(); se != nil {
+			e = se
+		}
+	}
+	if e != nil {
+		reason := e.Reason
+		if p := e.Path(); p != "" && !e.Syntax {
+			reason = p + ": " + reason
+		}
+		return nil, &PageError{ObjectType: p.objectType, Offset: e.Offset, InvalidJSON: e.Syntax, Reason: reason}
+	}
+	if !havePosition || page.Position == "" {
+		return nil, &PageError{ObjectType: p.objectType, Offset: len(body), Reason: "the page has no position"}
+	}
+	for i := range page.Events {
+		if ev := &page.Events[i]; ev.Record != nil && ev.Position == "" {
+			ev.Record.Env().Position = page.Position
+		}
+	}
+	return page, nil
+}
+
+// event decodes the event at the scanner's position and appends it to the
+// page; a syntax error is left in the scanner for Decode.
+func (p *EventPageDecoder) event(body []byte) {
+	s := &p.d.s
+	s.Peek()
+	start, depth := s.Pos(), s.Depth()
+	p.d.ownPosition = false
+	rec := p.decode(&p.d)
+	if !s.Failed() {
+		env := rec.Env()
+		ev := DecodedEvent{Record: rec, Raw: body[start:s.Pos()], EventID: env.EventID, EventType: env.EventType}
+		if p.d.ownPosition {
+			ev.Position = env.Position
+		}
+		switch {
+		case env.ObjectType != p.objectType:
+			ev.Err = &EventError{ObjectType: p.objectType, EventID: env.EventID, Field: "objectType",
+				Reason: fmt.Sprintf("object type %q on a stream of %s events", env.ObjectType, p.objectType)}
+		case rec.Key() == "":
+			ev.Err = &EventError{ObjectType: p.objectType, EventID: env.EventID, Field: p.keyField,
+				Reason: "empty key"}
+		}
+		if ev.Err != nil {
+			ev.Record = nil
+		}
+		p.page.Events = append(p.page.Events, ev)
+		return
+	}
+	failure := s.Error()
+	if failure.Syntax {
+		return
+	}
+	// Validate the rest of the event (a syntax error fails the page) and
+	// read what can be read of its envelope.
+	s.Rewind(start, depth)
+	ev := DecodedEvent{}
+	if s.Peek() == '{' && s.BeginObject() {
+		for i := 0; ; i++ {
+			key, ok := s.NextKey(i)
+			if !ok {
+				break
+			}
+			var dst *string
+			switch key {
+			case "eventId":
+				dst = &ev.EventID
+			case "eventType":
+				dst = &ev.EventType
+			case "position":
+				dst = &ev.Position
+			}
+			if dst != nil && s.Peek() == '"' {
+				*dst = s.Str()
+			} else {
+				s.Skip()
+			}
+		}
+	} else {
+		s.Skip()
+	}
+	if s.Failed() {
+		return
+	}
+	ev.Raw = body[start:s.Pos()]
+	ev.Err = p.d.eventError(failure, p.objectType, ev.EventID)
+	p.page.Events = append(p.page.Events, ev)
+}
+
+// dscoDecoder is the state the generated decoders share: the scanner and
+// the arenas that pointer targets, nested records, slices and decimals are
+// taken from. reset reuses the arenas.
+type dscoDecoder struct {
+	s           dscojson.Scanner
+	streamID    string
+	ownPosition bool // the event being decoded has a position member
+
+	records  dscoArenas // generated: one arena per record type
+	strings  []string
+	int32s   []int32
+	int64s   []int64
+	times    []time.Time
+	decimals []byte
+}
+
+func (d *dscoDecoder) reset(src, streamID string) {
+	d.s.Reset(src)
+	d.streamID = streamID
+	d.records.reset()
+	d.strings = d.strings[:0]
+	d.int32s = d.int32s[:0]
+	d.int64s = d.int64s[:0]
+	d.times = d.times[:0]
+	d.decimals = d.decimals[:0]
+}
+
+// eventError turns the scanner's mapping failure into an *EventError.
+func (d *dscoDecoder) eventError(e *dscojson.Error, objectType, eventID string) error {
+	ee := &EventError{ObjectType: objectType, EventID: eventID, Field: e.Path(), Reason: e.Reason, Err: e.Err}
+	var me *dscojson.MoneyError
+	if errors.As(e.Err, &me) {
+		ee.Err = &DecimalError{Text: me.Text, Reason: me.Reason}
+	}
+	return ee
+}
+
+// dscoTake returns a pointer to a new zero element of an arena. Growing
+// the arena leaves earlier elements where they are (in the old array), so
+// pointers handed out stay valid.
+func dscoTake[T any](arena *[]T) *T {
+	var zero T
+	*arena = append(*arena, zero)
+	return &(*arena)[len(*arena)-1]
+}
+
+// The value readers the generated decoders call, one per Avro type. Each
+// reads one member value; null gives nil for the nullable types.
+
+func (d *dscoDecoder) optString() *string {
+	if d.s.Null() {
+		return nil
+	}
+	v := d.s.Str()
+	if d.s.Failed() {
+		return nil
+	}
+	p := dscoTake(&d.strings)
+	*p = v
+	return p
+}
+
+func (d *dscoDecoder) optRawObject() *string {
+	if d.s.Null() {
+		return nil
+	}
+	v := d.s.RawObject()
+	if d.s.Failed() {
+		return nil
+	}
+	p := dscoTake(&d.strings)
+	*p = v
+	return p
+}
+
+func (d *dscoDecoder) optInt32() *int32 {
+	if d.s.Null() {
+		return nil
+	}
+	v := d.s.Int(32)
+	if d.s.Failed() {
+		return nil
+	}
+	p := dscoTake(&d.int32s)
+	*p = int32(v)
+	return p
+}
+
+func (d *dscoDecoder) optInt64() *int64 {
+	if d.s.Null() {
+		return nil
+	}
+	v := d.s.Int(64)
+	if d.s.Failed() {
+		return nil
+	}
+	p := dscoTake(&d.int64s)
+	*p = v
+	return p
+}
+
+func (d *dscoDecoder) optTime() *time.Time {
+	if d.s.Null() {
+		return nil
+	}
+	v := d.s.Time()
+	if d.s.Failed() {
+		return nil
+	}
+	p := dscoTake(&d.times)
+	*p = v
+	return p
+}
+
+func (d *dscoDecoder) optDate() *time.Time {
+	if d.s.Null() {
+		return nil
+	}
+	v := d.s.Date()
+	if d.s.Failed() {
+		return nil
+	}
+	p := dscoTake(&d.times)
+	*p = v
+	return p
+}
+
+// optDecimal reads an amount as a Decimal of the given scale and
+// precision (the field's Avro decimal type), its bytes in the arena.
+func (d *dscoDecoder) optDecimal(scale, precision int) Decimal {
+	if d.s.Null() {
+		return nil
+	}
+	v := d.s.Money(scale, precision)
+	if d.s.Failed() {
+		return nil
+	}
+	// Minimal big-endian two's complement, as DecimalFromUnscaled writes.
+	n := 8
+	for n > 1 {
+		b, next := byte(v>>(8*(n-1))), byte(v>>(8*(n-2)))
+		if (b == 0x00 && next&0x80 == 0) || (b == 0xFF && next&0x80 != 0) {
+			n--
+			continue
+		}
+		break
+	}
+	start := len(d.decimals)
+	for i := n - 1; i >= 0; i-- {
+		d.decimals = append(d.decimals, byte(v>>(8*i)))
+	}
+	return Decimal(d.decimals[start : start+n : start+n])
+}
+
+func (d *dscoDecoder) stringArray() []string {
+	s := &d.s
+	if s.Null() || !s.BeginArray() {
+		return nil
+	}
+	start := len(d.strings)
+	for i := 0; s.NextElem(i); i++ {
+		v := s.Str()
+		if s.Failed() {
+			s.WithinIndex(i)
+			return nil
+		}
+		d.strings = append(d.strings, v)
+	}
+	return d.strings[start:len(d.strings):len(d.strings)]
+}
+
+// extra returns the unknown members of the object decoded since mark.
+func (d *dscoDecoder) extra(mark int) *string {
+	v, ok := d.s.Extra(mark)
+	if !ok {
+		return nil
+	}
+	p := dscoTake(&d.strings)
+	*p = v
+	return p
+}
+
+// missing records that a required member is absent.
+func (d *dscoDecoder) missing(member string) {
+	d.s.Fail("missing required member")
+	d.s.Within(member)
+}

@@ -26,7 +26,9 @@ const (
 	// Watermill's PoisonQueue middleware uses.
 	HeaderPoisonReason = "reason_poisoned"
 	// HeaderStream, HeaderPartition, HeaderPosition and HeaderObjectType say
-	// where a poisoned event was read.
+	// where a poisoned event was read. The position is the event's own when
+	// Dsco gives one, else the position of the end of its page (reading
+	// from the position before that page returns the event again).
 	HeaderStream     = "dsco_stream"
 	HeaderPartition  = "dsco_partition"
 	HeaderPosition   = "dsco_position"
@@ -159,11 +161,15 @@ func (b *Batch) Poison(i int, reason error) {
 		return
 	}
 	ev := &b.Page.Events[i]
+	pos := ev.Position
+	if pos == "" {
+		pos = b.Page.Position // the end of the event's page, which covers it
+	}
 	h := b.hdrs(7)
 	h[0] = kafkago.Header{Key: HeaderPoisonReason, Value: b.bytes(reason.Error())}
 	h[1] = kafkago.Header{Key: HeaderStream, Value: b.bytes(b.StreamID)}
 	h[2] = kafkago.Header{Key: HeaderPartition, Value: b.bytes(b.partStr)}
-	h[3] = kafkago.Header{Key: HeaderPosition, Value: b.bytes(ev.Position)}
+	h[3] = kafkago.Header{Key: HeaderPosition, Value: b.bytes(pos)}
 	h[4] = kafkago.Header{Key: HeaderObjectType, Value: b.bytes(b.ObjectType)}
 	h[5] = kafkago.Header{Key: HeaderEventID, Value: b.bytes(ev.EventID)}
 	h[6] = kafkago.Header{Key: HeaderEventType, Value: b.bytes(ev.EventType)}

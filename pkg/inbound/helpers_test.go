@@ -80,7 +80,6 @@ func testConfig(client *dsco.Client, serde *schemas.Serde, brokers []string, str
 	return inbound.Config{
 		Client:             client,
 		Serde:              serde,
-		NewDecoder:         newJSONDecoder,
 		Streams:            streams,
 		Kafka:              inbound.KafkaConfig{Brokers: brokers},
 		PageLimit:          100,

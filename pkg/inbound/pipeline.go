@@ -47,7 +47,8 @@ type Config struct {
 	// Serde encodes the records; Register must have succeeded for the event
 	// records of Streams. Required.
 	Serde *schemas.Serde
-	// NewDecoder returns the page decoder of an object type. Required.
+	// NewDecoder returns the page decoder of an object type (default
+	// NewEventPageDecoder).
 	NewDecoder NewDecoderFunc
 	// Streams are the streams to read, one per object type. Required.
 	Streams []StreamConfig
@@ -100,6 +101,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.PoisonTopic == "" {
 		c.PoisonTopic = "dsco.poison.v1"
+	}
+	if c.NewDecoder == nil {
+		c.NewDecoder = NewEventPageDecoder
 	}
 	if c.Middleware == nil {
 		c.Middleware = DefaultMiddleware()
@@ -157,9 +161,6 @@ func (c *Config) Validate() error {
 	}
 	if c.Serde == nil {
 		errs = append(errs, errors.New("missing Serde"))
-	}
-	if c.NewDecoder == nil {
-		errs = append(errs, errors.New("missing NewDecoder"))
 	}
 	if len(c.Streams) == 0 {
 		errs = append(errs, errors.New("no Streams: name at least one object type"))

@@ -1,6 +1,7 @@
 package inbound_test
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -139,9 +140,8 @@ func TestPipelinePoison(t *testing.T) {
 	cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
 	cfg.PageLimit = 10
 	cfg.NewDecoder = func(objectType string) (inbound.PageDecoder, error) {
-		d, err := newJSONDecoder(objectType)
-		d.(*jsonDecoder).fail = bad
-		return d, err
+		d, err := inbound.NewEventPageDecoder(objectType)
+		return &failing{PageDecoder: d, fail: bad}, err
 	}
 	r := startPipeline(t, cfg)
 
@@ -187,6 +187,25 @@ func TestPipelinePoison(t *testing.T) {
 		})
 	}, waitLimit, 20*time.Millisecond, "committed past the poisoned events")
 	require.NoError(t, r.stop(t))
+}
+
+// failing is a PageDecoder that reports the events in fail as not mappable.
+type failing struct {
+	inbound.PageDecoder
+	fail map[string]bool
+}
+
+func (f *failing) Decode(body []byte, streamID string) (*inbound.Page, error) {
+	p, err := f.PageDecoder.Decode(body, streamID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range p.Events {
+		if ev := &p.Events[i]; f.fail[ev.EventID] {
+			ev.Record, ev.Err = nil, fmt.Errorf("event %s marked not mappable by the test", ev.EventID)
+		}
+	}
+	return p, nil
 }
 
 // TestEnsureStream: the same stream across restarts and across processes
@@ -258,7 +277,7 @@ func TestStartLatest(t *testing.T) {
 func TestConfigValidate(t *testing.T) {
 	_, err := inbound.NewPipeline(inbound.Config{Streams: []inbound.StreamConfig{{ObjectType: "order"}, {ObjectType: "order"}}, PageLimit: 5000}, nil)
 	require.Error(t, err)
-	for _, want := range []string{"missing Client", "missing Serde", "missing NewDecoder",
+	for _, want := range []string{"missing Client", "missing Serde",
 		`object type "order" appears twice`, "Kafka.Brokers is required", "PageLimit 5000"} {
 		assert.ErrorContains(t, err, want)
 	}

@@ -250,3 +250,19 @@ func sandboxSeq(pos string) uint64 {
 	n, _ := strconv.ParseUint(s, 10, 64)
 	return n
 }
+
+// httpPost posts a JSON body and returns the status code.
+func httpPost(t testing.TB, url, body string) (int, error) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode, nil
+}

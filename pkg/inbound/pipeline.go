@@ -21,9 +21,13 @@ var ErrClosed = errors.New("inbound: pipeline closed")
 type KafkaConfig struct {
 	// Brokers are the bootstrap brokers. Required.
 	Brokers []string
-	// Transport carries the produce requests (TLS, SASL); nil means
-	// kafka-go's default transport.
+	// Transport carries the produce requests (TLS, SASL); nil means a
+	// kafka-go Transport of the pipeline's own with MetadataTTL.
 	Transport kafkago.RoundTripper
+	// MetadataTTL is how long the own transport caches topic metadata
+	// (default 2s); a write to a topic created meanwhile is retried for up
+	// to twice as long.
+	MetadataTTL time.Duration
 	// BatchTimeout is how long a partially filled Kafka batch waits for more
 	// records before it is sent (default 1ms). A page is written in one call,
 	// so this adds at most once per page.
@@ -138,7 +142,10 @@ func (c *Config) setDefaults() {
 	for i := range c.Streams {
 		c.Streams[i].setDefaults()
 	}
-	k := &c.Kafka
+	c.Kafka.setDefaults()
+}
+
+func (k *KafkaConfig) setDefaults() {
 	if k.BatchTimeout == 0 {
 		k.BatchTimeout = time.Millisecond
 	}
@@ -150,6 +157,9 @@ func (c *Config) setDefaults() {
 	}
 	if k.MaxAttempts == 0 {
 		k.MaxAttempts = 10
+	}
+	if k.MetadataTTL == 0 {
+		k.MetadataTTL = 2 * time.Second
 	}
 }
 
@@ -213,7 +223,7 @@ func (c *Config) Topic(objectType string) string { return c.TopicPrefix + object
 type Pipeline struct {
 	cfg     Config
 	log     *slog.Logger
-	writer  *kafkago.Writer
+	writer  *writer
 	handler PageHandler
 
 	mu      sync.Mutex
@@ -233,21 +243,7 @@ func NewPipeline(cfg Config, logger *slog.Logger) (*Pipeline, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	w := &kafkago.Writer{
-		Addr:                   kafkago.TCP(cfg.Kafka.Brokers...),
-		Balancer:               &kafkago.Murmur2Balancer{}, // the Java client's partitioner for keyed records
-		RequiredAcks:           kafkago.RequireAll,
-		BatchSize:              cfg.PageLimit, // a page's records of one Kafka partition fit one batch
-		BatchBytes:             cfg.Kafka.BatchBytes,
-		BatchTimeout:           cfg.Kafka.BatchTimeout,
-		WriteTimeout:           cfg.Kafka.WriteTimeout,
-		MaxAttempts:            cfg.Kafka.MaxAttempts,
-		Transport:              cfg.Kafka.Transport,
-		AllowAutoTopicCreation: cfg.Kafka.AllowAutoTopicCreation,
-		ErrorLogger: kafkago.LoggerFunc(func(f string, a ...any) {
-			logger.Info("inbound: kafka-go writer: " + fmt.Sprintf(f, a...))
-		}),
-	}
+	w := newWriter(cfg.Kafka, cfg.PageLimit, logger) // a page's records of one Kafka partition fit one batch
 	return &Pipeline{
 		cfg:     cfg,
 		log:     logger,
@@ -407,7 +403,7 @@ func (p *Pipeline) Close() error {
 			err = errors.New("inbound: closing: Run did not return in time")
 		}
 	}
-	if cerr := p.writer.Close(); cerr != nil {
+	if cerr := p.writer.close(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("inbound: closing the Kafka writer: %w", cerr))
 	}
 	return err

@@ -178,7 +178,7 @@ func (w *worker) publish(ctx, drain context.Context) error {
 						b.Poison(i, fmt.Errorf("%w: %v", ErrNotMapped, b.reason[i]))
 					}
 				}
-				err = w.p.writer.WriteMessages(drain, b.Records...)
+				err = w.p.writer.write(drain, b.Records...)
 				if err != nil {
 					cfg.Metrics.Error(obj, ErrKindProduce)
 					err = fmt.Errorf("inbound: producing %d records of %s partition %d: %w", len(b.Records), w.a.Stream.ID, part, err)

@@ -188,8 +188,8 @@ type Poller struct {
 	// edge holds the event ids of the items of the last file's newest
 	// millisecond: the next file starts at that millisecond and repeats
 	// them, so they are skipped (after a restart they are delivered again).
-	edge map[string]bool
-	cbChanged chan struct{}     // closed and replaced on every callback
+	edge      map[string]bool
+	cbChanged chan struct{} // closed and replaced on every callback
 
 	mu      sync.Mutex
 	cancel  context.CancelFunc

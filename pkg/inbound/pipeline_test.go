@@ -1,6 +1,7 @@
 package inbound_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sync"
@@ -281,4 +282,45 @@ func TestConfigValidate(t *testing.T) {
 		`object type "order" appears twice`, "Kafka.Brokers is required", "PageLimit 5000"} {
 		assert.ErrorContains(t, err, want)
 	}
+}
+
+// TestPipelineRecoversPanics: a page whose mapping panics is mapped again
+// one event at a time; only the event that panics goes to the poison
+// topic, with the panic as the reason, and the partition goes on.
+func TestPipelineRecoversPanics(t *testing.T) {
+	sb := newSandbox(t, dscotest.Config{Seed: 16})
+	client := newClient(t, sb.URL)
+	brokers := kafkatest.Brokers(t)
+	serde := newSerde(t, newRegistry(t))
+	createTopics(t, brokers, "order")
+	_, err := sb.SeedOrders(30)
+	require.NoError(t, err)
+	want := witness(t, client, "order", 1)[0]
+	bad := want[17].EventID
+
+	cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
+	panicOn := func(next inbound.PageHandler) inbound.PageHandler {
+		return func(ctx context.Context, b *inbound.Batch) error {
+			for _, ev := range b.Page.Events {
+				if ev.EventID == bad {
+					panic("boom")
+				}
+			}
+			return next(ctx, b)
+		}
+	}
+	cfg.Middleware = append(inbound.DefaultMiddleware(), panicOn)
+	r := startPipeline(t, cfg)
+	recs := newConsumer(t, brokers, "dsco.order.v1", "dsco.poison.v1").until(t, func(rs []*kgo.Record) bool { return len(rs) >= 30 })
+	require.Len(t, recs, 30)
+	for _, rec := range recs {
+		id := header(rec, inbound.HeaderEventID)
+		if id == bad {
+			assert.Equal(t, "dsco.poison.v1", rec.Topic)
+			assert.Contains(t, header(rec, inbound.HeaderPoisonReason), "panic while mapping the event: boom")
+		} else {
+			assert.Equal(t, "dsco.order.v1", rec.Topic, "event %s", id)
+		}
+	}
+	require.NoError(t, r.stop(t))
 }

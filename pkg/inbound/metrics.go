@@ -23,17 +23,28 @@ type Metrics interface {
 	PagePublished(objectType string, partition, published, poisoned int)
 	// PagesInFlight: the pages of a partition read and not yet acknowledged.
 	PagesInFlight(objectType string, partition, n int)
-	// Checkpointed: a position covering events more events was committed.
+	// Checkpointed: a position was committed that covers events more
+	// events than the one before it, at time at.
 	Checkpointed(objectType string, partition, events int, at time.Time)
 	// Error: a failure of the given kind (ErrKind...).
 	Error(objectType, kind string)
 }
 
-// NopMetrics discards every measurement.
+// NopMetrics discards every measurement. Embed it to implement only some
+// of the methods.
 type NopMetrics struct{}
 
+// PageRead discards.
 func (NopMetrics) PageRead(string, int, int, time.Duration) {}
-func (NopMetrics) PagePublished(string, int, int, int)      {}
-func (NopMetrics) PagesInFlight(string, int, int)           {}
+
+// PagePublished discards.
+func (NopMetrics) PagePublished(string, int, int, int) {}
+
+// PagesInFlight discards.
+func (NopMetrics) PagesInFlight(string, int, int) {}
+
+// Checkpointed discards.
 func (NopMetrics) Checkpointed(string, int, int, time.Time) {}
-func (NopMetrics) Error(string, string)                     {}
+
+// Error discards.
+func (NopMetrics) Error(string, string) {}

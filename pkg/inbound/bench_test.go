@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,12 +32,21 @@ import (
 // The benchmark's infrastructure (sandbox, Kafka, registry) runs in a child
 // process, so that getrusage in this process measures the connector alone.
 const (
-	benchInfraEnv   = "INBOUND_BENCH_INFRA"
-	benchEventsEnv  = "INBOUND_BENCH_EVENTS" // backlog size (default 50,000)
-	benchExtraEnv   = "INBOUND_BENCH_EXTRA"  // unknown attributes per object
-	benchInfraLine  = "inbound-bench-infra:"
-	benchPartitions = 4
+	benchInfraEnv  = "INBOUND_BENCH_INFRA"
+	benchEventsEnv = "INBOUND_BENCH_EVENTS"      // backlog size (default 50,000)
+	benchExtraEnv  = "INBOUND_BENCH_EXTRA"       // unknown attributes per object
+	benchHeapEnv   = "INBOUND_BENCH_HEAPPROFILE" // a file for a heap profile taken mid-drain
+	benchPartsEnv  = "INBOUND_BENCH_PARTITIONS"  // stream partitions (default 4)
+	benchInfraLine = "inbound-bench-infra:"
 )
+
+// benchPartitions is the number of stream partitions, and so of workers.
+var benchPartitions = func() int {
+	if n, err := strconv.Atoi(os.Getenv(benchPartsEnv)); err == nil && n > 0 {
+		return n
+	}
+	return 1
+}()
 
 // benchEvents is the backlog each benchmark drains.
 func benchEvents() int {
@@ -55,8 +65,13 @@ func benchEvents() int {
 // kafka-go writing the same records bare (1000 per call); "ratio" is the
 // pipeline's rate over the slower of the two.
 //
+// The raw pipe uses as many goroutines as the pipeline has workers (one per
+// stream partition). Knobs: INBOUND_BENCH_EVENTS (backlog, default 50,000),
+// INBOUND_BENCH_PARTITIONS (default 1), INBOUND_BENCH_HEAPPROFILE (a file
+// for a heap profile taken halfway).
+//
 //	go test -run '^$' -bench Inbound -benchtime 1x -count 3 ./pkg/inbound/
-//	INBOUND_BENCH_EVENTS=1000000 go test -run '^$' -bench 'Inbound/extra0' -benchtime 1x ./pkg/inbound/
+//	INBOUND_BENCH_EVENTS=300000 go test -run '^$' -bench 'Inbound/extra0' -benchtime 1x ./pkg/inbound/
 func BenchmarkInbound(b *testing.B) {
 	for _, extra := range []int{0, 20} {
 		b.Run(fmt.Sprintf("extra%d", extra), func(b *testing.B) {
@@ -94,8 +109,13 @@ func benchInbound(b *testing.B, events, extra int) {
 		cpu0, start := cpuTime(), time.Now()
 		done := make(chan error, 1)
 		go func() { done <- p.RunPartitions(ctx, as) }()
+		profiled := false
 		for count.published.Load() < int64(events) {
 			time.Sleep(time.Millisecond)
+			if path := os.Getenv(benchHeapEnv); path != "" && !profiled && count.published.Load() >= int64(events/2) {
+				profiled = true
+				writeHeapProfile(b, path)
+			}
 		}
 		wall += time.Since(start)
 		cpu += cpuTime() - cpu0
@@ -118,6 +138,16 @@ func benchInbound(b *testing.B, events, extra int) {
 	b.ReportMetric(read, "raw-read-events/s")
 	b.ReportMetric(write, "raw-write-events/s")
 	b.ReportMetric(n/wall.Seconds()/min(read, write), "ratio")
+}
+
+// writeHeapProfile writes the live heap to path.
+func writeHeapProfile(b *testing.B, path string) {
+	b.Helper()
+	f, err := os.Create(path)
+	require.NoError(b, err)
+	defer f.Close()
+	runtime.GC()
+	require.NoError(b, pprof.Lookup("heap").WriteTo(f, 0))
 }
 
 // countingMetrics counts what the pipeline published.

@@ -324,3 +324,47 @@ func TestPipelineRecoversPanics(t *testing.T) {
 	}
 	require.NoError(t, r.stop(t))
 }
+
+// TestPipelineOwnership: two processes (here two pipelines) that each own
+// one partition of the same stream deliver every event between them, once,
+// and each commits its own partition.
+func TestPipelineOwnership(t *testing.T) {
+	sb := newSandbox(t, dscotest.Config{Seed: 17})
+	client := newClient(t, sb.URL)
+	brokers := kafkatest.Brokers(t)
+	serde := newSerde(t, newRegistry(t))
+	createTopics(t, brokers, "order")
+	_, err := sb.SeedOrders(200)
+	require.NoError(t, err)
+
+	seen := make([][]int, 2)
+	var mu sync.Mutex
+	for owner := range 2 {
+		cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order", PartitionCount: 2})
+		cfg.Owns = func(objectType string, partition int) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			seen[owner] = append(seen[owner], partition)
+			return objectType == "order" && partition == owner
+		}
+		startPipeline(t, cfg)
+	}
+	recs := newConsumer(t, brokers, "dsco.order.v1").until(t, func(rs []*kgo.Record) bool { return len(rs) >= 200 })
+	ids := map[string]bool{}
+	for _, rec := range recs {
+		ids[header(rec, inbound.HeaderEventID)] = true
+	}
+	assert.Len(t, ids, 200)
+	assert.Len(t, recs, 200, "no partition read twice")
+	require.Eventually(t, func() bool {
+		list, err := client.ListStreams(t.Context())
+		require.NoError(t, err)
+		// Both settled on the oldest stream (starting at once, each may have
+		// created one).
+		s := list.Streams[0]
+		return sandboxSeq(s.Partitions[0].Position)+sandboxSeq(s.Partitions[1].Position) == 200
+	}, waitLimit, 20*time.Millisecond, "both partitions committed to their end")
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, [][]int{{0, 1}, {0, 1}}, seen, "each process was asked about every partition")
+}

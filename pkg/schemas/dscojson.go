@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/dscokafka/connector/pkg/schemas/internal/dscojson"
 )
@@ -125,12 +126,15 @@ type DecodedEvent struct {
 // (2014-01-01T10:30:00.000+0100), as Dsco documents.
 //
 // An EventPageDecoder is not safe for concurrent use: use one per stream
-// partition worker. The records of a page (and their nested records,
-// slices, pointer targets and decimals) live in arenas the decoder reuses:
-// they stay valid until the next call of Decode on the same decoder, so
-// encode (or copy) them before decoding the next page. Strings are the
-// exception: they are immutable and stay valid. The Raw slices are
-// sub-slices of the body, which the caller owns.
+// partition worker. A page costs no allocation once the decoder has seen a
+// page as large: the records (and their nested records, slices, pointer
+// targets, decimals and strings) live in arenas the decoder reuses, and
+// strings point into the body rather than copying it. So a page and
+// everything in it stay valid only until the next call of Decode on the
+// same decoder, and the body must not be modified until then: encode (or
+// copy) the records of a page before decoding the next one. The Raw slices
+// are sub-slices of the body. To work on two pages at once, use two
+// decoders.
 type EventPageDecoder struct {
 	objectType string
 	desc       *Descriptor
@@ -162,14 +166,20 @@ func NewEventPageDecoder(objectType string) (*EventPageDecoder, error) {
 // ObjectType returns the object type the decoder reads.
 func (p *EventPageDecoder) ObjectType() string { return p.objectType }
 
+// Descriptor returns the descriptor of the records the decoder produces
+// (their topic, key field and schema).
+func (p *EventPageDecoder) Descriptor() *Descriptor { return p.desc }
+
 // Decode decodes a page of events read from stream streamID. It fails as a
 // whole, with a *PageError, only when the page itself cannot be read: the
 // body is not valid JSON, is not an object, or has no position. An event
 // that cannot be mapped is returned with Err set and the rest of the page
-// is decoded. The page returned is reused by the next call.
+// is decoded. The page returned, its records and their strings are valid
+// until the next call, and body must not be modified until then.
 func (p *EventPageDecoder) Decode(body []byte, streamID string) (*EventPage, error) {
 	d := &p.d
-	d.reset(string(body), streamID)
+	// The strings of the records point into body: see the type's doc.
+	d.reset(unsafe.String(unsafe.SliceData(body), len(body)), streamID)
 	s := &d.s
 	page := &p.page
 	page.Events, page.Position, page.HasMore = page.Events[:0], "", false
@@ -207,23 +217,8 @@ func (p *EventPageDecoder) Decode(body []byte, streamID string) (*EventPage, err
 			}
 		}
 	}
-	s.End()
-	e := s.Error()
-	if e != nil && !e.Syntax {
-		// The page has the wrong shape; say so only if it is valid JSON.
-		s.Rewind(0, 0)
-		s.Skip()
-		s.End()
-		if se := s.Error(); se != nil {
-			e = se
-		}
-	}
-	if e != nil {
-		reason := e.Reason
-		if p := e.Path(); p != "" && !e.Syntax {
-			reason = p + ": " + reason
-		}
-		return nil, &PageError{ObjectType: p.objectType, Offset: e.Offset, InvalidJSON: e.Syntax, Reason: reason}
+	if err := d.pageError(p.objectType, len(body)); err != nil {
+		return nil, err
 	}
 	if !havePosition || page.Position == "" {
 		return nil, &PageError{ObjectType: p.objectType, Offset: len(body), Reason: "the page has no position"}
@@ -264,7 +259,7 @@ func (p *EventPageDecoder) event(body []byte) {
 		p.page.Events = append(p.page.Events, ev)
 		return
 	}
-	failure := s.Error()
+	failure := s.Failure()
 	if failure.Syntax {
 		return
 	}
@@ -329,6 +324,31 @@ func (d *dscoDecoder) reset(src, streamID string) {
 	d.int64s = d.int64s[:0]
 	d.times = d.times[:0]
 	d.decimals = d.decimals[:0]
+}
+
+// pageError checks that only white space follows the page and returns a
+// *PageError for any failure: InvalidJSON when the text is not valid JSON,
+// which is checked again from the start when the failure was one of shape.
+func (d *dscoDecoder) pageError(objectType string, size int) error {
+	s := &d.s
+	s.End()
+	e := s.Failure()
+	if e == nil {
+		return nil
+	}
+	if !e.Syntax {
+		s.Rewind(0, 0)
+		s.Skip()
+		s.End()
+		if se := s.Failure(); se != nil {
+			e = se
+		}
+	}
+	reason := e.Reason
+	if path := e.Path(); path != "" && !e.Syntax {
+		reason = path + ": " + reason
+	}
+	return &PageError{ObjectType: objectType, Offset: min(e.Offset, size), InvalidJSON: e.Syntax, Reason: reason}
 }
 
 // eventError turns the scanner's mapping failure into an *EventError.

@@ -111,3 +111,40 @@ func equalFold(a, b string) bool {
 	}
 	return true
 }
+
+// FuzzItemInventoryDecoder: a GetItemInventory page never panics, is
+// refused as invalid JSON exactly when encoding/json refuses it, and its
+// lines decode without panicking either.
+func FuzzItemInventoryDecoder(f *testing.F) {
+	f.Add([]byte(`{"items":[{"sku":"S1","dscoSupplierId":1001,"quantityAvailable":5,"warehouses":[{"warehouseId":"W","quantity":5,"bin":"A1"}],` +
+		`"lastUpdate":"2014-01-01T10:30:00.000+0100","x":1},{"sku":""},7],"highWaterMark":"m","hasMore":true}`))
+	f.Add([]byte("{\"sku\":\"S1\"}\n{\"sku\":\"S2\",}\n"))
+	desc, _ := schemas.Event("iteminventory")
+	dec := schemas.NewItemInventoryDecoder()
+	f.Fuzz(func(t *testing.T, body []byte) {
+		valid := json.Valid(body)
+		page, err := dec.DecodePage(body)
+		var pe *schemas.PageError
+		switch {
+		case err != nil && !errors.As(err, &pe):
+			t.Fatalf("error %v is not a *PageError", err)
+		case err != nil && pe.InvalidJSON == valid:
+			t.Fatalf("InvalidJSON = %v, encoding/json.Valid = %v: %v", pe.InvalidJSON, valid, err)
+		case err == nil && !valid:
+			t.Fatalf("accepted a page encoding/json refuses")
+		case err == nil:
+			for _, it := range page.Items {
+				if it.Err == nil {
+					if _, err := avro.Marshal(desc.Schema, &schemas.ItemInventoryEvent{ItemInventory: *it.Item}); err != nil {
+						t.Fatalf("record does not encode: %v", err)
+					}
+				}
+			}
+		}
+		for _, it := range dec.DecodeLines(body) {
+			if it.Err == nil && !json.Valid(it.Raw) {
+				t.Fatalf("line %q decoded but is not JSON", it.Raw)
+			}
+		}
+	})
+}

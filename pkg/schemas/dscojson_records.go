@@ -43,6 +43,7 @@ type dscoArenas struct {
 	RetailModelRules     []RetailModelRules
 	InventoryEvent       []InventoryEvent
 	InvoiceEvent         []InvoiceEvent
+	ItemInventory        []ItemInventory
 	WarehouseQuantity    []WarehouseQuantity
 	OrderEvent           []OrderEvent
 	OrderItem            []OrderItem
@@ -56,6 +57,7 @@ func (a *dscoArenas) reset() {
 	a.RetailModelRules = a.RetailModelRules[:0]
 	a.InventoryEvent = a.InventoryEvent[:0]
 	a.InvoiceEvent = a.InvoiceEvent[:0]
+	a.ItemInventory = a.ItemInventory[:0]
 	a.WarehouseQuantity = a.WarehouseQuantity[:0]
 	a.OrderEvent = a.OrderEvent[:0]
 	a.OrderItem = a.OrderItem[:0]

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -13,15 +14,15 @@ import (
 	"github.com/dscokafka/connector/pkg/dsco/dscotest"
 )
 
-// sandbox is a dscotest server on loopback with a supplier token, closed
+// djSandbox is a dscotest server on loopback with a supplier token, closed
 // when the test ends.
-type sandbox struct {
+type djSandbox struct {
 	srv      *dscotest.Server
 	token    string // the supplier's
 	retailer string
 }
 
-func newSandbox(t testing.TB) *sandbox {
+func newDjSandbox(t testing.TB) *djSandbox {
 	t.Helper()
 	srv, err := dscotest.NewServer(dscotest.Config{Seed: 7})
 	require.NoError(t, err)
@@ -39,12 +40,12 @@ func newSandbox(t testing.TB) *sandbox {
 		require.NoError(t, json.NewDecoder(resp.Body).Decode(&tok))
 		return tok.AccessToken
 	}
-	return &sandbox{srv: srv, token: token(dscotest.SupplierClientID, dscotest.SupplierClientSecret),
+	return &djSandbox{srv: srv, token: token(dscotest.SupplierClientID, dscotest.SupplierClientSecret),
 		retailer: token(dscotest.RetailerClientID, dscotest.RetailerClientSecret)}
 }
 
 // retailerCall is call with the retailer's token.
-func (sb *sandbox) retailerCall(t testing.TB, method, path, body string) []byte {
+func (sb *djSandbox) retailerCall(t testing.TB, method, path, body string) []byte {
 	t.Helper()
 	sup := sb.token
 	sb.token = sb.retailer
@@ -56,7 +57,7 @@ func (sb *sandbox) retailerCall(t testing.TB, method, path, body string) []byte 
 // type: generated orders, an order with unknown attributes at every level
 // and strings that need escaping, catalog and inventory updates,
 // acknowledgements, shipments, cancellations, returns and invoices.
-func (sb *sandbox) seedEverything(t testing.TB, orders int) {
+func (sb *djSandbox) seedEverything(t testing.TB, orders int) {
 	t.Helper()
 	ids, err := sb.srv.SeedOrders(orders)
 	require.NoError(t, err)
@@ -78,16 +79,16 @@ func (sb *sandbox) seedEverything(t testing.TB, orders int) {
 	for i, id := range ids {
 		switch i % 4 {
 		case 0:
-			sb.call(t, http.MethodPost, "/supplier/shipment-in", `{"shipments":[{"orderId":"`+id+`","lineItemId":"`+id+`-1","trackingNumber":"1Z`+itoa(i)+`","carrier":"UPS"}]}`)
+			sb.call(t, http.MethodPost, "/supplier/shipment-in", `{"shipments":[{"orderId":"`+id+`","lineItemId":"`+id+`-1","trackingNumber":"1Z`+strconv.Itoa(i)+`","carrier":"UPS"}]}`)
 			sb.call(t, http.MethodPost, "/supplier/return-in", `{"returns":[{"orderId":"`+id+`","lineItemId":"`+id+`-1","returnReason":"damaged","quantity":1}]}`)
-			sb.call(t, http.MethodPost, "/supplier/invoice-in", `{"invoices":[{"orderId":"`+id+`","invoiceNumber":"INV-`+itoa(i)+`","amount":123.45,"invoiceDate":"2026-11-30"}]}`)
+			sb.call(t, http.MethodPost, "/supplier/invoice-in", `{"invoices":[{"orderId":"`+id+`","invoiceNumber":"INV-`+strconv.Itoa(i)+`","amount":123.45,"invoiceDate":"2026-11-30"}]}`)
 		case 1:
 			sb.call(t, http.MethodPost, "/supplier/cancel-in", `{"cancellations":[{"orderId":"`+id+`","reason":"out of stock"}]}`)
 		}
 	}
 }
 
-func (sb *sandbox) call(t testing.TB, method, path, body string) []byte {
+func (sb *djSandbox) call(t testing.TB, method, path, body string) []byte {
 	t.Helper()
 	req, err := http.NewRequest(method, sb.srv.URL+path, strings.NewReader(body))
 	require.NoError(t, err)
@@ -104,7 +105,7 @@ func (sb *sandbox) call(t testing.TB, method, path, body string) []byte {
 
 // pages creates a stream of objectType and returns every page of it, read
 // with the given limit.
-func (sb *sandbox) pages(t testing.TB, objectType string, limit int) [][]byte {
+func (sb *djSandbox) pages(t testing.TB, objectType string, limit int) [][]byte {
 	t.Helper()
 	var stream struct {
 		StreamID string `json:"streamId"`
@@ -113,7 +114,7 @@ func (sb *sandbox) pages(t testing.TB, objectType string, limit int) [][]byte {
 	var out [][]byte
 	pos := ""
 	for {
-		body := sb.call(t, http.MethodGet, "/streams/"+stream.StreamID+"/events?limit="+itoa(limit)+"&position="+url.QueryEscape(pos), "")
+		body := sb.call(t, http.MethodGet, "/streams/"+stream.StreamID+"/events?limit="+strconv.Itoa(limit)+"&position="+url.QueryEscape(pos), "")
 		var page struct {
 			Events   []json.RawMessage `json:"events"`
 			Position string            `json:"position"`
@@ -129,5 +130,3 @@ func (sb *sandbox) pages(t testing.TB, objectType string, limit int) [][]byte {
 		pos = page.Position
 	}
 }
-
-func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }

@@ -19,7 +19,7 @@ import (
 // the envelope, the object, and the unknown attributes at every level,
 // byte for byte.
 func TestEventPageDecoderMatchesDscoModels(t *testing.T) {
-	sb := newSandbox(t)
+	sb := newDjSandbox(t)
 	sb.seedEverything(t, 60)
 	for _, objectType := range []string{"order", "orderitemchange", "return", "invoice", "inventory", "catalog"} {
 		t.Run(objectType, func(t *testing.T) {
@@ -27,6 +27,8 @@ func TestEventPageDecoderMatchesDscoModels(t *testing.T) {
 			require.NoError(t, err)
 			desc, ok := schemas.Event(objectType)
 			require.True(t, ok)
+			assert.Same(t, desc, dec.Descriptor())
+			assert.Equal(t, objectType, dec.ObjectType())
 			n := 0
 			for _, body := range sb.pages(t, objectType, 37) {
 				page, err := dec.Decode(body, "stream-7")
@@ -73,22 +75,22 @@ func compareObject(t *testing.T, w dsco.Event, rec schemas.StreamEvent) {
 		require.NoError(t, err)
 		got := r.Order
 		assert.Equal(t, o.OrderID, got.OrderID)
-		assert.Equal(t, o.OrderType, deref(got.OrderType))
-		assert.Equal(t, o.Status, deref(got.Status))
+		assert.Equal(t, o.OrderType, djDeref(got.OrderType))
+		assert.Equal(t, o.Status, djDeref(got.Status))
 		assertTime(t, o.CreatedAt, got.CreatedAt)
 		assertTime(t, o.UpdatedAt, got.UpdatedAt)
 		assertExtra(t, o.Extra, got.Extra, "order")
 		require.Len(t, got.Items, len(o.Items))
 		for i, it := range o.Items {
 			g := got.Items[i]
-			assert.Equal(t, it.LineItemID, deref(g.LineItemID))
-			assert.Equal(t, it.SKU, deref(g.SKU))
-			assert.Equal(t, it.Quantity, int(deref(g.Quantity)))
+			assert.Equal(t, it.LineItemID, djDeref(g.LineItemID))
+			assert.Equal(t, it.SKU, djDeref(g.SKU))
+			assert.Equal(t, it.Quantity, int(djDeref(g.Quantity)))
 			assertMoney(t, it.Cost, g.Cost)
 			assertMoney(t, it.Price, g.Price)
-			assert.Equal(t, it.Status, deref(g.Status))
-			assert.Equal(t, it.QuantityShipped, int(deref(g.QuantityShipped)))
-			assert.Equal(t, it.QuantityCancelled, int(deref(g.QuantityCancelled)))
+			assert.Equal(t, it.Status, djDeref(g.Status))
+			assert.Equal(t, it.QuantityShipped, int(djDeref(g.QuantityShipped)))
+			assert.Equal(t, it.QuantityCancelled, int(djDeref(g.QuantityCancelled)))
 			assertExtra(t, it.Extra, g.Extra, "item")
 		}
 		if o.ShippingAddress == nil {
@@ -99,7 +101,7 @@ func compareObject(t *testing.T, w dsco.Event, rec schemas.StreamEvent) {
 		require.NotNil(t, g)
 		for want, got := range map[string]*string{a.Name: g.Name, a.Street1: g.Street1, a.Street2: g.Street2, a.City: g.City,
 			a.State: g.State, a.PostalCode: g.PostalCode, a.Country: g.Country, a.Phone: g.Phone} {
-			assert.Equal(t, want, deref(got))
+			assert.Equal(t, want, djDeref(got))
 		}
 		assertExtra(t, a.Extra, g.Extra, "address")
 	case *schemas.OrderItemChangeEvent:
@@ -108,11 +110,11 @@ func compareObject(t *testing.T, w dsco.Event, rec schemas.StreamEvent) {
 		require.NoError(t, err)
 		got := r.OrderItemChange
 		assert.Equal(t, c.OrderID, got.OrderID)
-		assert.Equal(t, c.LineItemID, deref(got.LineItemID))
-		assert.Equal(t, c.SKU, deref(got.SKU))
-		assert.Equal(t, c.Quantity, int(deref(got.Quantity)))
-		assert.Equal(t, c.Status, deref(got.Status))
-		assert.Equal(t, c.ChangeType, deref(got.ChangeType))
+		assert.Equal(t, c.LineItemID, djDeref(got.LineItemID))
+		assert.Equal(t, c.SKU, djDeref(got.SKU))
+		assert.Equal(t, c.Quantity, int(djDeref(got.Quantity)))
+		assert.Equal(t, c.Status, djDeref(got.Status))
+		assert.Equal(t, c.ChangeType, djDeref(got.ChangeType))
 		// Attributes the dsco model does not declare but the schema does.
 		assertExtraString(t, c.Extra, "trackingNumber", got.TrackingNumber)
 		assertExtraString(t, c.Extra, "carrier", got.Carrier)
@@ -125,9 +127,9 @@ func compareObject(t *testing.T, w dsco.Event, rec schemas.StreamEvent) {
 		require.NoError(t, err)
 		got := r.Return
 		assert.Equal(t, rt.OrderID, got.OrderID)
-		assert.Equal(t, rt.LineItemID, deref(got.LineItemID))
-		assert.Equal(t, rt.ReturnReason, deref(got.ReturnReason))
-		assert.Equal(t, rt.Quantity, int(deref(got.Quantity)))
+		assert.Equal(t, rt.LineItemID, djDeref(got.LineItemID))
+		assert.Equal(t, rt.ReturnReason, djDeref(got.ReturnReason))
+		assert.Equal(t, rt.Quantity, int(djDeref(got.Quantity)))
 		assertExtraString(t, rt.Extra, "returnId", got.ReturnID)
 		assertExtraString(t, rt.Extra, "initiatedBy", got.InitiatedBy)
 		assertExtra(t, rt.Extra, got.Extra, "return", "returnId", "initiatedBy")
@@ -137,7 +139,7 @@ func compareObject(t *testing.T, w dsco.Event, rec schemas.StreamEvent) {
 		require.NoError(t, err)
 		got := r.Invoice
 		assert.Equal(t, iv.OrderID, got.OrderID)
-		assert.Equal(t, iv.InvoiceNumber, deref(got.InvoiceNumber))
+		assert.Equal(t, iv.InvoiceNumber, djDeref(got.InvoiceNumber))
 		assertMoney(t, iv.Amount, got.Amount)
 		require.NotNil(t, got.InvoiceDate)
 		assert.Equal(t, iv.InvoiceDate.String(), got.InvoiceDate.Format(time.DateOnly))
@@ -149,8 +151,8 @@ func compareObject(t *testing.T, w dsco.Event, rec schemas.StreamEvent) {
 		require.NoError(t, err)
 		got := r.Inventory
 		assert.Equal(t, it.SKU, got.SKU)
-		assert.Equal(t, it.Quantity, int(deref(got.Quantity)))
-		assert.Equal(t, it.WarehouseID, deref(got.WarehouseID))
+		assert.Equal(t, it.Quantity, int(djDeref(got.Quantity)))
+		assert.Equal(t, it.WarehouseID, djDeref(got.WarehouseID))
 		assertExtra(t, it.Extra, got.Extra, "inventory")
 	case *schemas.CatalogEvent:
 		assertExtra(t, w.Extra, r.Extra, "event")
@@ -158,8 +160,8 @@ func compareObject(t *testing.T, w dsco.Event, rec schemas.StreamEvent) {
 		require.NoError(t, err)
 		got := r.Catalog
 		assert.Equal(t, c.SKU, got.SKU)
-		assert.Equal(t, c.Title, deref(got.Title))
-		assert.Equal(t, c.Description, deref(got.Description))
+		assert.Equal(t, c.Title, djDeref(got.Title))
+		assert.Equal(t, c.Description, djDeref(got.Description))
 		assertMoney(t, c.Cost, got.Cost)
 		if c.Attributes == nil {
 			assert.Nil(t, got.Attributes)
@@ -182,7 +184,7 @@ func compareObject(t *testing.T, w dsco.Event, rec schemas.StreamEvent) {
 	}
 }
 
-func deref[T any](p *T) T {
+func djDeref[T any](p *T) T {
 	var zero T
 	if p == nil {
 		return zero
@@ -248,7 +250,7 @@ func assertExtraString(t *testing.T, extra dsco.Extra, name string, got *string)
 	}
 	var want string
 	require.NoError(t, json.Unmarshal(raw, &want))
-	assert.Equal(t, want, deref(got), name)
+	assert.Equal(t, want, djDeref(got), name)
 }
 
 func assertExtraInt(t *testing.T, extra dsco.Extra, name string, got *int32) {
@@ -260,7 +262,7 @@ func assertExtraInt(t *testing.T, extra dsco.Extra, name string, got *int32) {
 	}
 	var want int32
 	require.NoError(t, json.Unmarshal(raw, &want))
-	assert.Equal(t, want, deref(got), name)
+	assert.Equal(t, want, djDeref(got), name)
 }
 
 func TestNewEventPageDecoderUnknownType(t *testing.T) {

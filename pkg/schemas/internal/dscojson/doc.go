@@ -12,6 +12,6 @@
 // surrogates become U+FFFD), and never panics on input.
 //
 // A Scanner is not safe for concurrent use. The strings it returns are
-// immutable: they are substrings of the text or live in an arena that is
-// never written again once handed out, so they stay valid after Reset.
+// substrings of the text, or (unescaped strings, extras) live in an arena
+// that is reused from the next Reset: they are valid until then.
 package dscojson

@@ -1,9 +1,6 @@
 package dscojson
 
-import (
-	"errors"
-	"strconv"
-)
+import "strconv"
 
 // Int reads an integer that fits bits (32 or 64) bits. A number with a
 // fraction or an exponent ("3.0", "1e2") is refused, as encoding/json
@@ -115,7 +112,7 @@ func (e *MoneyError) Error() string {
 		" (decimal(" + strconv.Itoa(e.Precision) + "," + strconv.Itoa(e.Scale) + "))"
 }
 
-var errNotNumber = errors.New("not a JSON number")
+const notNumber = "not a JSON number"
 
 // ParseMoney returns the exact value of a JSON number's text × 10^scale as
 // an int64, without passing through binary floating point. Trailing
@@ -138,7 +135,7 @@ func ParseMoney(text string, scale, precision int) (int64, error) {
 	}
 	intPart := text[intStart:i]
 	if len(intPart) == 0 || (len(intPart) > 1 && intPart[0] == '0') {
-		return fail(errNotNumber.Error())
+		return fail(notNumber)
 	}
 	var frac string
 	if i < len(text) && text[i] == '.' {
@@ -149,7 +146,7 @@ func ParseMoney(text string, scale, precision int) (int64, error) {
 		}
 		frac = text[fs:i]
 		if len(frac) == 0 {
-			return fail(errNotNumber.Error())
+			return fail(notNumber)
 		}
 	}
 	exp := 0
@@ -168,14 +165,14 @@ func ParseMoney(text string, scale, precision int) (int64, error) {
 			i++
 		}
 		if i == es {
-			return fail(errNotNumber.Error())
+			return fail(notNumber)
 		}
 		if eneg {
 			exp = -exp
 		}
 	}
 	if i != len(text) {
-		return fail(errNotNumber.Error())
+		return fail(notNumber)
 	}
 	// The digits are intPart+frac; value = digits × 10^(exp-len(frac)).
 	n := len(intPart) + len(frac)

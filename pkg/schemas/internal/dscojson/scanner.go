@@ -1,6 +1,7 @@
 package dscojson
 
 import (
+	"encoding/binary"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -26,23 +27,27 @@ type Scanner struct {
 	err      *Error
 	keyStart int
 
-	text []byte // arena for unescaped strings and extras: only appended to
-	used int    // bytes of arenas handed out since Reset (sizes the next one)
-	hint int
+	text []byte // arena for unescaped strings and extras, reused by Reset
 
 	spans []span // unknown members kept for the objects being decoded
 	stack []byte // the containers Skip is inside
 }
 
-// Reset starts reading src. Strings returned before stay valid: the arena
-// they live in is left to them and a new one is started when needed.
+// Reset starts reading src and reuses the arena: strings the scanner
+// returned before (unescaped strings and extras) may be overwritten from
+// now on. Substrings of src are not affected.
 func (s *Scanner) Reset(src string) {
 	s.src, s.pos, s.depth, s.err = src, 0, 0, nil
 	s.spans, s.stack = s.spans[:0], s.stack[:0]
-	if s.used > 0 {
-		s.hint = s.used + s.used/4
-	}
-	s.text, s.used = nil, 0
+	s.text = s.text[:0]
+}
+
+// Continue starts reading src and keeps the arena: strings returned
+// before stay valid until Reset. For texts read one after another that
+// share a lifetime, such as the lines of a file.
+func (s *Scanner) Continue(src string) {
+	s.src, s.pos, s.depth, s.err = src, 0, 0, nil
+	s.spans, s.stack = s.spans[:0], s.stack[:0]
 }
 
 // Err returns the first failure, as an *Error, or nil.
@@ -53,8 +58,8 @@ func (s *Scanner) Err() error {
 	return s.err
 }
 
-// Error returns the first failure, or nil.
-func (s *Scanner) Error() *Error { return s.err }
+// Failure returns the first failure, or nil.
+func (s *Scanner) Failure() *Error { return s.err }
 
 // Failed reports whether a read has failed.
 func (s *Scanner) Failed() bool { return s.err != nil }
@@ -133,8 +138,6 @@ func kindOf(c byte) string {
 		return "null"
 	case c == '-' || (c >= '0' && c <= '9'):
 		return "a number"
-	case c == 0:
-		return "the end of the text"
 	}
 	return "invalid character " + quoteByte(c)
 }
@@ -153,10 +156,10 @@ func (s *Scanner) typeErr(want string, c byte) {
 	switch {
 	case c == '"' || c == '{' || c == '[' || c == 't' || c == 'f' || c == 'n' || c == '-' || (c >= '0' && c <= '9'):
 		s.Fail("want " + want + ", got " + kindOf(c))
-	case c == 0:
+	case c == 0 && s.pos >= len(s.src):
 		s.syntax("unexpected end of JSON input")
 	default:
-		s.syntax(kindOf(c) + " looking for beginning of value")
+		s.syntax("invalid character " + quoteByte(c) + " looking for beginning of value")
 	}
 }
 
@@ -338,9 +341,6 @@ func (s *Scanner) RawObject() string {
 	return s.Raw()
 }
 
-// Span returns the text between two offsets.
-func (s *Scanner) Span(start, end int) string { return s.src[start:end] }
-
 // SkipMember skips the value of the member whose name NextKey just read and
 // keeps the member (name and value, exactly as written) for Extra.
 func (s *Scanner) SkipMember() {
@@ -386,10 +386,8 @@ func (s *Scanner) Extra(mark int) (string, bool) {
 func (s *Scanner) reserve(n int) []byte {
 	if cap(s.text)-len(s.text) < n {
 		// Start a new arena: the old one stays with the strings made from
-		// it and is never written again.
-		s.used += len(s.text)
-		size := max(n, s.hint, minArena, 2*cap(s.text))
-		s.text = make([]byte, 0, size)
+		// it and is not written again.
+		s.text = make([]byte, 0, max(n, minArena, 2*cap(s.text)))
 	}
 	return s.text[len(s.text):len(s.text)]
 }
@@ -399,15 +397,42 @@ func (s *Scanner) commit(b []byte) string {
 		return ""
 	}
 	s.text = s.text[:len(s.text)+len(b)]
-	s.used += len(b)
 	return unsafe.String(&b[0], len(b))
+}
+
+// plainRun returns the offset of the first byte at or after i that ends
+// or complicates a string (a quote, a backslash, a control character or a
+// non-ASCII byte), or len(src). It tests eight bytes at a time.
+func plainRun(src string, i int) int {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	if len(src) >= 8 {
+		b := unsafe.Slice(unsafe.StringData(src), len(src))
+		for ; i <= len(b)-8; i += 8 {
+			x := binary.LittleEndian.Uint64(b[i:])
+			q := x ^ (ones * '"')
+			bs := x ^ (ones * '\\')
+			special := ((q - ones) &^ q) | ((bs - ones) &^ bs) | (x - ones*0x20) | x
+			if special&highs != 0 {
+				break
+			}
+		}
+	}
+	for ; i < len(src); i++ {
+		if c := src[i]; c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			return i
+		}
+	}
+	return i
 }
 
 // readString reads the string at s.pos (at its opening quote).
 func (s *Scanner) readString() string {
 	start := s.pos + 1
 	src := s.src
-	for i := start; i < len(src); i++ {
+	for i := plainRun(src, start); i < len(src); i++ {
 		c := src[i]
 		if c == '"' {
 			s.pos = i + 1
@@ -500,7 +525,7 @@ func isHex(c byte) bool {
 // skipString validates the string at s.pos (at its opening quote).
 func (s *Scanner) skipString() {
 	src := s.src
-	for i := s.pos + 1; i < len(src); i++ {
+	for i := plainRun(src, s.pos+1); i < len(src); i++ {
 		c := src[i]
 		if c == '"' {
 			s.pos = i + 1
@@ -522,23 +547,23 @@ func (s *Scanner) Skip() {
 	if s.err != nil {
 		return
 	}
-	stack := s.stack[:0]
-	defer func() { s.stack = stack[:0] }()
+	// s.stack holds the closing bytes of the containers Skip is inside.
+	s.stack = s.stack[:0]
 	for {
 		// A value.
 		switch c := s.ws(); {
 		case c == '{' || c == '[':
 			s.pos++
-			if s.depth+len(stack)+1 > maxDepth {
+			if s.depth+len(s.stack)+1 > maxDepth {
 				s.syntax("exceeded max depth")
 				return
 			}
 			if c == '{' {
-				stack = append(stack, '}')
+				s.stack = append(s.stack, '}')
 				c2 := s.ws()
 				if c2 == '}' {
 					s.pos++
-					stack = stack[:len(stack)-1]
+					s.stack = s.stack[:len(s.stack)-1]
 					break
 				}
 				if !s.skipKey(c2) {
@@ -546,10 +571,10 @@ func (s *Scanner) Skip() {
 				}
 				continue
 			}
-			stack = append(stack, ']')
+			s.stack = append(s.stack, ']')
 			if s.ws() == ']' {
 				s.pos++
-				stack = stack[:len(stack)-1]
+				s.stack = s.stack[:len(s.stack)-1]
 				break
 			}
 			continue
@@ -563,24 +588,24 @@ func (s *Scanner) Skip() {
 			s.literal("null")
 		case c == '-' || (c >= '0' && c <= '9'):
 			s.number()
-		case c == 0:
+		case c == 0 && s.pos >= len(s.src):
 			s.syntax("unexpected end of JSON input")
 		default:
-			s.syntax(kindOf(c) + " looking for beginning of value")
+			s.syntax("invalid character " + quoteByte(c) + " looking for beginning of value")
 		}
 		if s.err != nil {
 			return
 		}
 		// After a value: close containers or move to the next value.
 		for {
-			if len(stack) == 0 {
+			if len(s.stack) == 0 {
 				return
 			}
 			c := s.ws()
-			top := stack[len(stack)-1]
+			top := s.stack[len(s.stack)-1]
 			if c == top {
 				s.pos++
-				stack = stack[:len(stack)-1]
+				s.stack = s.stack[:len(s.stack)-1]
 				continue
 			}
 			if c != ',' {

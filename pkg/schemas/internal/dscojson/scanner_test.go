@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math"
 	"math/big"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -79,15 +78,16 @@ func TestStringUnescapesAsEncodingJSON(t *testing.T) {
 	}
 }
 
-func TestStringsStayValidAfterReset(t *testing.T) {
+func TestArenaGrowsWithoutMovingStrings(t *testing.T) {
 	var s Scanner
+	s.Reset(strings.Repeat(`"esc\n",`, 3000) + `"x"`)
 	var got []string
-	for i := range 2000 {
-		s.Reset(`"esc\n` + strconv.Itoa(i) + `"`)
+	for range 3000 {
 		got = append(got, s.Str())
+		s.pos++ // the comma
 	}
-	for i, v := range got {
-		assert.Equal(t, "esc\n"+strconv.Itoa(i), v)
+	for _, v := range got {
+		require.Equal(t, "esc\n", v)
 	}
 }
 

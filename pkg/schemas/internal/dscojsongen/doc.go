@@ -16,8 +16,10 @@
 // when present. The object type of an event record is its "dsco.objectType"
 // attribute, else the name of its object field in lower case.
 //
-// Go names follow the field names with the initialisms ID and SKU
-// (lineItemId → LineItemID); the tests check them against the Go types.
+// Go names are the "go.name" attribute of a record or field, else the
+// Avro name with its first letter upper-cased and the words Id and Sku
+// written ID and SKU (lineItemId → LineItemID), as internal/avrogen names
+// the Go types; the tests check them against the Go types.
 //
 // Run it with go generate ./pkg/schemas; a test fails when the checked-in
 // output is stale.

@@ -32,7 +32,6 @@ type generator struct {
 	inArena  map[string]bool
 	arrays   []*avro.RecordSchema // records read as array items
 	optional []*avro.RecordSchema // records read as nullable values
-	needed   map[string]bool
 	bodies   bytes.Buffer
 	events   []eventInfo
 }
@@ -50,7 +49,7 @@ func generate(fsys fs.FS) ([]byte, error) {
 		return nil, err
 	}
 	slices.Sort(files)
-	g := &generator{done: map[string]bool{}, inArena: map[string]bool{}, needed: map[string]bool{}}
+	g := &generator{done: map[string]bool{}, inArena: map[string]bool{}}
 	for _, f := range files {
 		raw, err := fs.ReadFile(fsys, f)
 		if err != nil {
@@ -80,15 +79,17 @@ func (g *generator) event(file string, rec *avro.RecordSchema) error {
 	}
 	if field(rec, fieldStreamID) == nil {
 		// Not a stream event (ItemInventoryEvent): only its object is read
-		// from Dsco JSON.
-		return g.record(data.Type().(*avro.RecordSchema))
+		// from Dsco JSON, into an arena.
+		obj := data.Type().(*avro.RecordSchema)
+		g.arena(goType(obj))
+		return g.record(obj)
 	}
 	objectType, _ := rec.Prop("dsco.objectType").(string)
 	if objectType == "" {
 		objectType = strings.ToLower(data.Name())
 	}
-	g.events = append(g.events, eventInfo{objectType: objectType, goType: rec.Name()})
-	g.arena(rec.Name())
+	g.events = append(g.events, eventInfo{objectType: objectType, goType: goType(rec)})
+	g.arena(goType(rec))
 	return g.record(rec)
 }
 
@@ -130,6 +131,24 @@ func jsonName(f *avro.Field) string {
 		return n
 	}
 	return f.Name()
+}
+
+// goType is the Go type name of a record: its "go.name" attribute, else
+// its Avro name.
+func goType(r *avro.RecordSchema) string {
+	if n, ok := r.Prop("go.name").(string); ok && n != "" {
+		return n
+	}
+	return r.Name()
+}
+
+// fieldGoName is the Go name of a field: its "go.name" attribute, else
+// goName of its Avro name.
+func fieldGoName(f *avro.Field) string {
+	if n, ok := f.Prop("go.name").(string); ok && n != "" {
+		return n
+	}
+	return goName(f.Name())
 }
 
 // goName is the Go field name of an Avro field name.
@@ -191,7 +210,7 @@ func (g *generator) record(rec *avro.RecordSchema) error {
 	hasExtra := false
 	for _, f := range rec.Fields() {
 		name := f.Name()
-		target := "r." + goName(name)
+		target := "r." + fieldGoName(f)
 		where := rec.Name() + "." + name
 		switch {
 		case name == fieldExtra:
@@ -225,7 +244,7 @@ func (g *generator) record(rec *avro.RecordSchema) error {
 	} else {
 		g.p("// decodeDscoJSON decodes a Dsco JSON object into r.")
 	}
-	g.p("func (r *%s) decodeDscoJSON(d *dscoDecoder) {", rec.Name())
+	g.p("func (r *%s) decodeDscoJSON(d *dscoDecoder) {", goType(rec))
 	g.p("\ts := &d.s")
 	g.p("\tif !s.BeginObject() {\n\t\treturn\n\t}")
 	if hasExtra {
@@ -267,10 +286,10 @@ func (g *generator) record(rec *avro.RecordSchema) error {
 	g.p("\t}")
 	g.p("\tif s.Failed() {\n\t\treturn\n\t}")
 	if stream {
-		g.p("\tr.%s = d.streamID", goName(fieldStreamID))
+		g.p("\tr.%s = d.streamID", fieldGoName(field(rec, fieldStreamID)))
 	}
 	if hasExtra {
-		g.p("\tr.%s = d.extra(mark)", goName(fieldExtra))
+		g.p("\tr.%s = d.extra(mark)", fieldGoName(field(rec, fieldExtra)))
 	}
 	if len(required) > 0 {
 		g.p("\tswitch {")
@@ -320,7 +339,7 @@ func (g *generator) value(recName string, f *avro.Field, target string) (string,
 		case inner.Type() == avro.Record:
 			r := inner.(*avro.RecordSchema)
 			g.need(r, &g.optional)
-			return fmt.Sprintf("%s = d.opt%s()", target, r.Name()), false, []*avro.RecordSchema{r}, nil
+			return fmt.Sprintf("%s = d.opt%s()", target, goType(r)), false, []*avro.RecordSchema{r}, nil
 		}
 		return "", false, nil, fmt.Errorf("unsupported nullable type %s", inner.Type())
 	}
@@ -343,7 +362,7 @@ func (g *generator) value(recName string, f *avro.Field, target string) (string,
 		}
 	case avro.Record:
 		r := t.(*avro.RecordSchema)
-		return fmt.Sprintf("%s = %s{}\n\t\t\t%s.decodeDscoJSON(d)", target, r.Name(), target), true, []*avro.RecordSchema{r}, nil
+		return fmt.Sprintf("%s = %s{}\n\t\t\t%s.decodeDscoJSON(d)", target, goType(r), target), true, []*avro.RecordSchema{r}, nil
 	case avro.Array:
 		items := t.(*avro.ArraySchema).Items()
 		switch items.Type() {
@@ -352,21 +371,21 @@ func (g *generator) value(recName string, f *avro.Field, target string) (string,
 		case avro.Record:
 			r := items.(*avro.RecordSchema)
 			g.need(r, &g.arrays)
-			return fmt.Sprintf("%s = d.array%s()", target, r.Name()), false, []*avro.RecordSchema{r}, nil
+			return fmt.Sprintf("%s = d.array%s()", target, goType(r)), false, []*avro.RecordSchema{r}, nil
 		}
 		return "", false, nil, fmt.Errorf("unsupported array of %s", items.Type())
 	}
 	return "", false, nil, fmt.Errorf("unsupported type %s", t.Type())
 }
 
+// need adds r to list (the records read as arrays, or as nullable values)
+// once, and gives it an arena.
 func (g *generator) need(r *avro.RecordSchema, list *[]*avro.RecordSchema) {
-	key := fmt.Sprintf("%p", list) + r.Name()
-	if g.needed[key] {
+	if slices.ContainsFunc(*list, func(x *avro.RecordSchema) bool { return x.Name() == r.Name() }) {
 		return
 	}
-	g.needed[key] = true
 	*list = append(*list, r)
-	g.arena(r.Name())
+	g.arena(goType(r))
 }
 
 func (g *generator) finish() ([]byte, error) {
@@ -399,21 +418,21 @@ func (g *generator) finish() ([]byte, error) {
 				return nil, fmt.Errorf("%s nests arrays of itself, which the arena cannot hold contiguously", r.Name())
 			}
 		}
-		w("// array%s reads an array of %s records into the arena.", r.Name(), r.Name())
-		w("func (d *dscoDecoder) array%s() []%s {", r.Name(), r.Name())
+		w("// array%s reads an array of %s records into the arena.", goType(r), goType(r))
+		w("func (d *dscoDecoder) array%s() []%s {", goType(r), goType(r))
 		w("\ts := &d.s\n\tif s.Null() || !s.BeginArray() {\n\t\treturn nil\n\t}")
-		w("\tstart := len(d.records.%s)", r.Name())
+		w("\tstart := len(d.records.%s)", goType(r))
 		w("\tfor i := 0; s.NextElem(i); i++ {")
-		w("\t\tdscoTake(&d.records.%s).decodeDscoJSON(d)", r.Name())
+		w("\t\tdscoTake(&d.records.%s).decodeDscoJSON(d)", goType(r))
 		w("\t\tif s.Failed() {\n\t\t\ts.WithinIndex(i)\n\t\t\treturn nil\n\t\t}")
 		w("\t}")
-		w("\ta := d.records.%s\n\treturn a[start:len(a):len(a)]\n}\n", r.Name())
+		w("\ta := d.records.%s\n\treturn a[start:len(a):len(a)]\n}\n", goType(r))
 	}
 	for _, r := range g.optional {
-		w("// opt%s reads a nullable %s record from the arena.", r.Name(), r.Name())
-		w("func (d *dscoDecoder) opt%s() *%s {", r.Name(), r.Name())
+		w("// opt%s reads a nullable %s record from the arena.", goType(r), goType(r))
+		w("func (d *dscoDecoder) opt%s() *%s {", goType(r), goType(r))
 		w("\tif d.s.Null() {\n\t\treturn nil\n\t}")
-		w("\tr := dscoTake(&d.records.%s)\n\tr.decodeDscoJSON(d)\n\treturn r\n}\n", r.Name())
+		w("\tr := dscoTake(&d.records.%s)\n\tr.decodeDscoJSON(d)\n\treturn r\n}\n", goType(r))
 	}
 	src, err := format.Source(out.Bytes())
 	if err != nil {

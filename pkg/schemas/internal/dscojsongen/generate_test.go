@@ -39,10 +39,10 @@ func TestGoNames(t *testing.T) {
 
 func checkNames(t *testing.T, rec *avro.RecordSchema, typ reflect.Type) {
 	t.Helper()
-	assert.Equal(t, rec.Name(), typ.Name(), "Go type of record %s", rec.FullName())
+	assert.Equal(t, goType(rec), typ.Name(), "Go type of record %s", rec.FullName())
 	for _, f := range rec.Fields() {
-		sf, ok := typ.FieldByName(goName(f.Name()))
-		if !assert.True(t, ok, "%s has no Go field %s for %s", typ, goName(f.Name()), f.Name()) {
+		sf, ok := typ.FieldByName(fieldGoName(f))
+		if !assert.True(t, ok, "%s has no Go field %s for %s", typ, fieldGoName(f), f.Name()) {
 			continue
 		}
 		assert.Equal(t, f.Name(), sf.Tag.Get("avro"), "avro tag of %s.%s", typ, sf.Name)
@@ -76,8 +76,9 @@ const testEvent = `{"type":"record","name":"ThingEvent","namespace":"t","fields"
  {"name":"eventId","type":"string"},{"name":"eventType","type":"string"},{"name":"objectType","type":"string"},
  {"name":"timestamp","type":{"type":"long","logicalType":"timestamp-millis"}},
  {"name":"streamId","type":"string"},{"name":"position","type":"string"},
- {"name":"thing","dsco.objectType":"widget","type":{"type":"record","name":"Thing","fields":[
+ {"name":"thing","type":{"type":"record","name":"Thing","fields":[
    {"name":"thingId","type":"string","dsco.name":"thingNumber"},
+   {"name":"url","type":["null","string"],"default":null,"go.name":"URL"},
    {"name":"spec","type":["null","string"],"default":null,"dsco.json":"object"},
    %s
    {"name":"extra","type":["null","string"],"default":null}]}},
@@ -94,6 +95,7 @@ func TestGenerateAttributes(t *testing.T) {
 	assert.Contains(t, out, `"thing": func(`, "the object type is the object field's name in lower case")
 	assert.Contains(t, out, `case "data":`, "the object comes from the event's data member")
 	assert.Contains(t, out, "r.StreamID = d.streamID")
+	assert.Contains(t, out, "r.URL = d.optString()", "go.name gives the Go name")
 }
 
 func TestGenerateRefusesUnsupportedTypes(t *testing.T) {

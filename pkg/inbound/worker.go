@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -128,7 +129,9 @@ func (w *worker) fetch(ctx context.Context) error {
 		}
 		backoff.reset()
 		cfg.Metrics.PageRead(obj, part, len(s.page.Events), time.Since(s.read))
-		next, more := s.page.Position, s.page.HasMore
+		// The page's strings point into the slot's body, which the next read
+		// into the slot overwrites: keep a copy of the position.
+		next, more := strings.Clone(s.page.Position), s.page.HasMore
 		if len(s.page.Events) == 0 {
 			w.free <- s
 		} else {
@@ -200,7 +203,7 @@ func (w *worker) publish(ctx, drain context.Context) error {
 		}
 		backoff.reset()
 		cfg.Metrics.PagePublished(obj, part, b.Published(), b.Poisoned())
-		w.cp.ack(s.page.Position, len(s.page.Events))
+		w.cp.ack(strings.Clone(s.page.Position), len(s.page.Events)) // outlives the slot's body
 		w.free <- s
 	}
 }

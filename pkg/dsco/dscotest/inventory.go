@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -254,7 +255,7 @@ func (s *Sandbox) query(q *inventoryQuery, limit int) (inventoryPage, *batchErro
 	l := &s.st.invLog
 	page := inventoryPage{Items: []json.RawMessage{}, HighWaterMark: formatMark(l.last())}
 	if limit < 0 {
-		limit = int(^uint(0) >> 1)
+		limit = math.MaxInt32 // not MaxInt: start+limit must not overflow
 	}
 	switch {
 	case q.p.HighWaterMarkQuery != nil:

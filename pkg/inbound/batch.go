@@ -1,0 +1,350 @@
+package inbound
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strconv"
+
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/dscokafka/connector/pkg/schemas"
+)
+
+// Header names of the records the pipeline writes.
+const (
+	// HeaderEventID is the Dsco event id.
+	HeaderEventID = "dsco_event_id"
+	// HeaderEventType is the Dsco event type, for example order.created.
+	HeaderEventType = "dsco_event_type"
+	// HeaderCorrelationID is the correlation id, Watermill's
+	// middleware.CorrelationIDMetadataKey: the Dsco event id for inbound
+	// events, so that a duplicate carries the same one.
+	HeaderCorrelationID = "correlation_id"
+	// HeaderPoisonReason is why an event went to the poison topic, the key
+	// Watermill's PoisonQueue middleware uses.
+	HeaderPoisonReason = "reason_poisoned"
+	// HeaderStream, HeaderPartition, HeaderPosition and HeaderObjectType say
+	// where a poisoned event was read. The position is the event's own when
+	// Dsco gives one, else the position of the end of its page (reading
+	// from the position before that page returns the event again).
+	HeaderStream     = "dsco_stream"
+	HeaderPartition  = "dsco_partition"
+	HeaderPosition   = "dsco_position"
+	HeaderObjectType = "dsco_object_type"
+)
+
+// Errors of events that cannot be mapped, in the poison reason.
+var (
+	// ErrNoKey: the record's business key (order id, sku) is empty.
+	ErrNoKey = errors.New("inbound: the event has no business key")
+	// ErrNotMapped: the event was neither published nor poisoned by the
+	// page handler chain (a chain without the Poison middleware).
+	ErrNotMapped = errors.New("inbound: the event was not handled")
+)
+
+// eventState is what became of one event of a batch.
+type eventState uint8
+
+const (
+	statePending eventState = iota
+	statePublished
+	stateFailed
+	statePoisoned
+)
+
+// Batch is one page on its way to Kafka: the decoded events and the records
+// the page handler chain builds for them. A Batch belongs to one worker and
+// is reused for its pages; nothing in it may be kept after the handler
+// returns.
+type Batch struct {
+	// StreamID, ObjectType and Partition say where the page was read.
+	StreamID   string
+	ObjectType string
+	Partition  int
+	// Topic is the object type's event topic, PoisonTopic the poison topic.
+	Topic       string
+	PoisonTopic string
+	// Page is the decoded page.
+	Page *Page
+	// Records are the Kafka records to produce, in event order per topic.
+	Records []kafkago.Message
+
+	serde   *schemas.Serde
+	state   []eventState
+	reason  []error
+	arena   []byte           // keys, values and header values of Records
+	headers []kafkago.Header // header slices of Records
+	partStr string
+}
+
+// reset prepares b for a new page.
+func (b *Batch) reset(p *Page) {
+	b.Page = p
+	b.Records = b.Records[:0]
+	b.arena = b.arena[:0]
+	b.headers = b.headers[:0]
+	n := len(p.Events)
+	if cap(b.state) < n {
+		b.state = make([]eventState, n)
+		b.reason = make([]error, n)
+	}
+	b.state = b.state[:n]
+	b.reason = b.reason[:n]
+	clear(b.state)
+	clear(b.reason)
+	if b.partStr == "" {
+		b.partStr = strconv.Itoa(b.Partition)
+	}
+}
+
+// bytes copies s into the arena and returns the copy. The slice stays valid
+// when the arena grows later: it keeps the old backing array.
+func (b *Batch) bytes(s string) []byte {
+	start := len(b.arena)
+	b.arena = append(b.arena, s...)
+	return b.arena[start:len(b.arena):len(b.arena)]
+}
+
+// hdrs reserves n headers for one record.
+func (b *Batch) hdrs(n int) []kafkago.Header {
+	if cap(b.headers)-len(b.headers) < n {
+		// A new block; records built earlier keep the old one.
+		b.headers = make([]kafkago.Header, 0, max(256, 2*cap(b.headers)))
+	}
+	start := len(b.headers)
+	b.headers = b.headers[:start+n]
+	return b.headers[start : start+n : start+n]
+}
+
+// Fail marks event i as not mappable for reason; the Poison middleware
+// writes it to the poison topic.
+func (b *Batch) Fail(i int, reason error) {
+	if b.state[i] == statePending || b.state[i] == statePublished {
+		b.state[i], b.reason[i] = stateFailed, reason
+	}
+}
+
+// Failed reports whether event i was marked by Fail and not yet poisoned,
+// and why.
+func (b *Batch) Failed(i int) (bool, error) { return b.state[i] == stateFailed, b.reason[i] }
+
+// Poisoned returns the number of events of the page written to the poison
+// topic.
+func (b *Batch) Poisoned() int {
+	n := 0
+	for _, s := range b.state {
+		if s == statePoisoned {
+			n++
+		}
+	}
+	return n
+}
+
+// Published returns the number of events of the page written to their
+// topic.
+func (b *Batch) Published() int {
+	n := 0
+	for _, s := range b.state {
+		if s == statePublished {
+			n++
+		}
+	}
+	return n
+}
+
+// Poison adds the poison record of event i: its raw bytes, keyed by the
+// stream and partition, with the reason and where it was read as headers.
+func (b *Batch) Poison(i int, reason error) {
+	if b.state[i] == statePoisoned {
+		return
+	}
+	ev := &b.Page.Events[i]
+	pos := ev.Position
+	if pos == "" {
+		pos = b.Page.Position // the end of the event's page, which covers it
+	}
+	h := b.hdrs(7)
+	h[0] = kafkago.Header{Key: HeaderPoisonReason, Value: b.bytes(reason.Error())}
+	h[1] = kafkago.Header{Key: HeaderStream, Value: b.bytes(b.StreamID)}
+	h[2] = kafkago.Header{Key: HeaderPartition, Value: b.bytes(b.partStr)}
+	h[3] = kafkago.Header{Key: HeaderPosition, Value: b.bytes(pos)}
+	h[4] = kafkago.Header{Key: HeaderObjectType, Value: b.bytes(b.ObjectType)}
+	h[5] = kafkago.Header{Key: HeaderEventID, Value: b.bytes(ev.EventID)}
+	h[6] = kafkago.Header{Key: HeaderEventType, Value: b.bytes(ev.EventType)}
+	start := len(b.arena)
+	b.arena = append(b.arena, ev.Raw...)
+	value := b.arena[start:len(b.arena):len(b.arena)]
+	b.Records = append(b.Records, kafkago.Message{
+		Topic:   b.PoisonTopic,
+		Key:     b.bytes(b.StreamID + "/" + b.partStr),
+		Value:   value,
+		Headers: h,
+	})
+	b.state[i], b.reason[i] = statePoisoned, reason
+}
+
+// PageHandler turns the events of b.Page into b.Records.
+type PageHandler func(ctx context.Context, b *Batch) error
+
+// PageMiddleware wraps a PageHandler, as Watermill's middleware wraps a
+// message handler.
+type PageMiddleware func(PageHandler) PageHandler
+
+// Chain returns h wrapped in mw, the first outermost: Chain(h, a, b) runs
+// a(b(h)).
+func Chain(h PageHandler, mw ...PageMiddleware) PageHandler {
+	for i := len(mw) - 1; i >= 0; i-- {
+		h = mw[i](h)
+	}
+	return h
+}
+
+// DefaultMiddleware is the chain without metrics, in the order pkg/router
+// assembles it: Recoverer, Poison, CorrelationID.
+func DefaultMiddleware() []PageMiddleware {
+	return []PageMiddleware{Recoverer, Poison, CorrelationID}
+}
+
+// encodeEvents is the core handler: every event with a record becomes one
+// record on the event topic; an event without one, with an empty key or
+// that does not encode is marked failed.
+func encodeEvents(_ context.Context, b *Batch) error {
+	for i := range b.Page.Events {
+		if b.state[i] != statePending {
+			continue
+		}
+		ev := &b.Page.Events[i]
+		if ev.Err != nil || ev.Record == nil {
+			err := ev.Err
+			if err == nil {
+				err = errors.New("inbound: the decoder returned no record")
+			}
+			b.Fail(i, err)
+			continue
+		}
+		key := ev.Record.Key()
+		if key == "" {
+			b.Fail(i, ErrNoKey)
+			continue
+		}
+		start := len(b.arena)
+		var err error
+		b.arena, err = b.serde.AppendEncode(b.arena, ev.Record)
+		if err != nil {
+			b.arena = b.arena[:start]
+			b.Fail(i, err)
+			continue
+		}
+		value := b.arena[start:len(b.arena):len(b.arena)]
+		h := b.hdrs(2)
+		h[0] = kafkago.Header{Key: HeaderEventID, Value: b.bytes(ev.EventID)}
+		h[1] = kafkago.Header{Key: HeaderEventType, Value: b.bytes(ev.EventType)}
+		b.Records = append(b.Records, kafkago.Message{Topic: b.Topic, Key: b.bytes(key), Value: value, Headers: h})
+		b.state[i] = statePublished
+	}
+	return nil
+}
+
+// PanicError is a panic recovered while a page was handled.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("inbound: panic while mapping the event: %v", e.Value)
+}
+
+// Recoverer recovers a panic of the rest of the chain. It then handles the
+// page again one event at a time, so that only the events whose handling
+// panics go to the poison topic (with a *PanicError as the reason) and the
+// partition goes on.
+func Recoverer(next PageHandler) PageHandler {
+	return func(ctx context.Context, b *Batch) error {
+		p, err := callRecovering(ctx, next, b)
+		if p == nil {
+			return err
+		}
+		// Start over, one event at a time.
+		page := b.Page
+		b.reset(page)
+		single := &Page{Events: make([]Event, 1), Position: page.Position}
+		state, reason := b.state, b.reason
+		for i := range page.Events {
+			single.Events[0] = page.Events[i]
+			b.Page, b.state, b.reason = single, state[i:i+1], reason[i:i+1]
+			p, err := callRecovering(ctx, next, b)
+			if p != nil {
+				b.Poison(0, p)
+			} else if err != nil {
+				b.Page, b.state, b.reason = page, state, reason
+				return err
+			}
+		}
+		b.Page, b.state, b.reason = page, state, reason
+		return nil
+	}
+}
+
+func callRecovering(ctx context.Context, h PageHandler, b *Batch) (p *PanicError, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p = &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	return nil, h(ctx, b)
+}
+
+// Poison writes the events the rest of the chain marked with Batch.Fail to
+// the poison topic.
+func Poison(next PageHandler) PageHandler {
+	return func(ctx context.Context, b *Batch) error {
+		if err := next(ctx, b); err != nil {
+			return err
+		}
+		for i := range b.state {
+			if b.state[i] == stateFailed {
+				b.Poison(i, b.reason[i])
+			}
+		}
+		return nil
+	}
+}
+
+// CorrelationID adds the correlation_id header, the Dsco event id, to every
+// event record the rest of the chain built.
+func CorrelationID(next PageHandler) PageHandler {
+	return func(ctx context.Context, b *Batch) error {
+		if err := next(ctx, b); err != nil {
+			return err
+		}
+		for i := range b.Records {
+			r := &b.Records[i]
+			if r.Topic != b.Topic || hasHeader(r.Headers, HeaderCorrelationID) {
+				continue
+			}
+			var id []byte
+			for _, h := range r.Headers {
+				if h.Key == HeaderEventID {
+					id = h.Value
+				}
+			}
+			h := b.hdrs(len(r.Headers) + 1)
+			copy(h, r.Headers)
+			h[len(r.Headers)] = kafkago.Header{Key: HeaderCorrelationID, Value: id}
+			r.Headers = h
+		}
+		return nil
+	}
+}
+
+func hasHeader(hs []kafkago.Header, key string) bool {
+	for _, h := range hs {
+		if h.Key == key {
+			return true
+		}
+	}
+	return false
+}

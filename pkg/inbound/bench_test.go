@@ -1,0 +1,333 @@
+package inbound_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dscokafka/connector/pkg/dsco"
+	"github.com/dscokafka/connector/pkg/dsco/dscotest"
+	"github.com/dscokafka/connector/pkg/inbound"
+	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
+	"github.com/dscokafka/connector/pkg/schemas"
+)
+
+// The benchmark's infrastructure (sandbox, Kafka, registry) runs in a child
+// process, so that getrusage in this process measures the connector alone.
+const (
+	benchInfraEnv  = "INBOUND_BENCH_INFRA"
+	benchEventsEnv = "INBOUND_BENCH_EVENTS"      // backlog size (default 50,000)
+	benchExtraEnv  = "INBOUND_BENCH_EXTRA"       // unknown attributes per object
+	benchHeapEnv   = "INBOUND_BENCH_HEAPPROFILE" // a file for a heap profile taken mid-drain
+	benchPartsEnv  = "INBOUND_BENCH_PARTITIONS"  // stream partitions (default 4)
+	benchInfraLine = "inbound-bench-infra:"
+)
+
+// benchPartitions is the number of stream partitions, and so of workers.
+var benchPartitions = func() int {
+	if n, err := strconv.Atoi(os.Getenv(benchPartsEnv)); err == nil && n > 0 {
+		return n
+	}
+	return 1
+}()
+
+// benchEvents is the backlog each benchmark drains.
+func benchEvents() int {
+	if n, err := strconv.Atoi(os.Getenv(benchEventsEnv)); err == nil && n > 0 {
+		return n
+	}
+	return 50_000
+}
+
+// BenchmarkInbound drains a backlog of order events (5 items each; with 0
+// or 20 unknown attributes per order and per item) from the sandbox into
+// Kafka (kfake) with the pipeline, and reports the connector's CPU time per
+// event (getrusage of this process; the sandbox and Kafka run in a child),
+// its allocations per event, events/s and peak RSS. In the same run it
+// measures the raw pipe: the sandbox's pages read bare (no decoding), and
+// kafka-go writing the same records bare (1000 per call); "ratio" is the
+// pipeline's rate over the slower of the two.
+//
+// The raw pipe uses as many goroutines as the pipeline has workers (one per
+// stream partition). Knobs: INBOUND_BENCH_EVENTS (backlog, default 50,000),
+// INBOUND_BENCH_PARTITIONS (default 1), INBOUND_BENCH_HEAPPROFILE (a file
+// for a heap profile taken halfway).
+//
+//	go test -run '^$' -bench Inbound -benchtime 1x -count 3 ./pkg/inbound/
+//	INBOUND_BENCH_EVENTS=300000 go test -run '^$' -bench 'Inbound/extra0' -benchtime 1x ./pkg/inbound/
+func BenchmarkInbound(b *testing.B) {
+	for _, extra := range []int{0, 20} {
+		b.Run(fmt.Sprintf("extra%d", extra), func(b *testing.B) {
+			benchInbound(b, benchEvents(), extra)
+		})
+	}
+}
+
+func benchInbound(b *testing.B, events, extra int) {
+	infra := startInfra(b, events, extra)
+	client := newClient(b, infra.sandbox)
+	serde := newSerde(b, infra.registry)
+	ctx := context.Background()
+
+	var cpu, wall time.Duration
+	var mallocs uint64
+	var rss int64
+	for b.Loop() {
+		// A new stream holds the whole backlog.
+		s, err := client.CreateStream(ctx, dsco.StreamDefinition{ObjectType: dsco.ObjectOrder, PartitionCount: benchPartitions})
+		require.NoError(b, err)
+		count := &countingMetrics{}
+		cfg := inbound.Config{Client: client, Serde: serde, Streams: []inbound.StreamConfig{{ObjectType: "order"}},
+			Kafka: inbound.KafkaConfig{Brokers: infra.brokers}, Metrics: count}
+		p, err := inbound.NewPipeline(cfg, nil)
+		require.NoError(b, err)
+		info := inbound.StreamInfo{ID: s.StreamID, ObjectType: "order", Partitions: benchPartitions}
+		as := make([]inbound.Assignment, benchPartitions)
+		for i := range as {
+			as[i] = inbound.Assignment{Stream: info, Partition: i}
+		}
+		runtime.GC()
+		var ms0, ms1 runtime.MemStats
+		runtime.ReadMemStats(&ms0)
+		cpu0, start := cpuTime(), time.Now()
+		done := make(chan error, 1)
+		go func() { done <- p.RunPartitions(ctx, as) }()
+		profiled := false
+		for count.published.Load() < int64(events) {
+			time.Sleep(time.Millisecond)
+			if path := os.Getenv(benchHeapEnv); path != "" && !profiled && count.published.Load() >= int64(events/2) {
+				profiled = true
+				writeHeapProfile(b, path)
+			}
+		}
+		wall += time.Since(start)
+		cpu += cpuTime() - cpu0
+		runtime.ReadMemStats(&ms1)
+		mallocs += ms1.Mallocs - ms0.Mallocs
+		rss = max(rss, maxRSS())
+		require.NoError(b, p.Close())
+		require.NoError(b, <-done)
+		require.Zero(b, count.poisoned.Load())
+	}
+	n := float64(events * b.N)
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(float64(cpu.Microseconds())/n, "cpu-µs/event")
+	b.ReportMetric(float64(mallocs)/n, "allocs/event")
+	b.ReportMetric(n/wall.Seconds(), "events/s")
+	b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MiB")
+
+	read := rawRead(b, client, events)
+	write := rawWrite(b, client, serde, infra.brokers, events)
+	b.ReportMetric(read, "raw-read-events/s")
+	b.ReportMetric(write, "raw-write-events/s")
+	b.ReportMetric(n/wall.Seconds()/min(read, write), "ratio")
+}
+
+// writeHeapProfile writes the live heap to path.
+func writeHeapProfile(b *testing.B, path string) {
+	b.Helper()
+	f, err := os.Create(path)
+	require.NoError(b, err)
+	defer f.Close()
+	runtime.GC()
+	require.NoError(b, pprof.Lookup("heap").WriteTo(f, 0))
+}
+
+// countingMetrics counts what the pipeline published.
+type countingMetrics struct {
+	inbound.NopMetrics
+	published, poisoned atomic.Int64
+}
+
+func (c *countingMetrics) PagePublished(_ string, _, published, poisoned int) {
+	c.published.Add(int64(published))
+	c.poisoned.Add(int64(poisoned))
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// maxRSS is the process's peak resident set size in bytes.
+func maxRSS() int64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Maxrss * 1024 // kilobytes on Linux
+}
+
+// rawRead reads every page of a new stream of the backlog, one goroutine
+// per partition, without decoding, and returns events/s.
+func rawRead(b *testing.B, client *dsco.Client, events int) float64 {
+	b.Helper()
+	s, err := client.CreateStream(context.Background(), dsco.StreamDefinition{ObjectType: dsco.ObjectOrder, PartitionCount: benchPartitions})
+	require.NoError(b, err)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for part := range benchPartitions {
+		wg.Go(func() {
+			var buf []byte
+			pos := ""
+			for {
+				var err error
+				buf, err = client.GetStreamEventsRaw(context.Background(), s.StreamID,
+					dsco.ReadEventsParams{Position: pos, Limit: 1000, Partition: part}, buf)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				// The position and hasMore are at the end of the page.
+				tail := buf[max(0, len(buf)-80):]
+				i := bytes.LastIndex(tail, []byte(`"position":"`))
+				j := bytes.IndexByte(tail[i+12:], '"')
+				pos = string(tail[i+12 : i+12+j])
+				if bytes.HasSuffix(buf, []byte(`"hasMore":false}`)) {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return float64(events) / time.Since(start).Seconds()
+}
+
+// rawWrite writes records like the pipeline's, 1000 per WriteMessages call
+// from one goroutine per partition, with kafka-go alone, and returns
+// events/s.
+func rawWrite(b *testing.B, client *dsco.Client, serde *schemas.Serde, brokers []string, events int) float64 {
+	b.Helper()
+	// One page of real records, encoded as the pipeline encodes them.
+	s, err := client.CreateStream(context.Background(), dsco.StreamDefinition{ObjectType: dsco.ObjectOrder})
+	require.NoError(b, err)
+	body, err := client.GetStreamEventsRaw(context.Background(), s.StreamID, dsco.ReadEventsParams{Limit: 1000}, nil)
+	require.NoError(b, err)
+	dec, err := schemas.NewEventPageDecoder("order")
+	require.NoError(b, err)
+	page, err := dec.Decode(body, s.StreamID)
+	require.NoError(b, err)
+	msgs := make([]kafkago.Message, len(page.Events))
+	for i, ev := range page.Events {
+		v, err := serde.Encode(ev.Record)
+		require.NoError(b, err)
+		msgs[i] = kafkago.Message{Topic: "dsco.order.v1", Key: []byte(ev.Record.Key()), Value: v, Headers: []kafkago.Header{
+			{Key: inbound.HeaderEventID, Value: []byte(ev.EventID)}, {Key: inbound.HeaderEventType, Value: []byte(ev.EventType)},
+			{Key: inbound.HeaderCorrelationID, Value: []byte(ev.EventID)}}}
+	}
+	w := &kafkago.Writer{Addr: kafkago.TCP(brokers...), Balancer: &kafkago.Murmur2Balancer{}, RequiredAcks: kafkago.RequireAll,
+		BatchSize: 1000, BatchBytes: 1 << 20, BatchTimeout: time.Millisecond}
+	defer w.Close()
+	calls := (events + len(msgs) - 1) / len(msgs)
+	var next atomic.Int64
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range benchPartitions {
+		wg.Go(func() {
+			for next.Add(1) <= int64(calls) {
+				if err := w.WriteMessages(context.Background(), msgs...); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return float64(calls*len(msgs)) / time.Since(start).Seconds()
+}
+
+// infra is the benchmark's child process.
+type infra struct {
+	sandbox, registry string
+	brokers           []string
+}
+
+// startInfra starts TestBenchInfraChild with a backlog of events order
+// events and returns its addresses; it is killed when the benchmark ends.
+func startInfra(b *testing.B, events, extra int) infra {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchInfraChild$", "-test.count=1", "-test.timeout=30m")
+	cmd.Env = append(os.Environ(), benchInfraEnv+"=1", benchEventsEnv+"="+strconv.Itoa(events), benchExtraEnv+"="+strconv.Itoa(extra))
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(b, err)
+	stdin, err := cmd.StdinPipe()
+	require.NoError(b, err)
+	require.NoError(b, cmd.Start())
+	b.Cleanup(func() {
+		_ = stdin.Close()
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) == 4 && f[0] == benchInfraLine {
+			go func() { _, _ = io.Copy(io.Discard, stdout) }()
+			return infra{sandbox: f[1], registry: f[2], brokers: strings.Split(f[3], ",")}
+		}
+	}
+	b.Fatal("the benchmark's infrastructure did not start")
+	return infra{}
+}
+
+// TestBenchInfraChild serves BenchmarkInbound's sandbox, Kafka and registry
+// with a backlog of orders of 5 items, until stdin closes. Run on its own,
+// it skips.
+func TestBenchInfraChild(t *testing.T) {
+	if os.Getenv(benchInfraEnv) == "" {
+		t.Skip("the infrastructure BenchmarkInbound starts")
+	}
+	events, _ := strconv.Atoi(os.Getenv(benchEventsEnv))
+	extra, _ := strconv.Atoi(os.Getenv(benchExtraEnv))
+	sb := newSandbox(t, dscotest.Config{Seed: 31})
+	brokers := kafkatest.Brokers(t)
+	registry := newRegistry(t)
+	kafkatest.CreateTopic(t, brokers, "dsco.order.v1", 4)
+	kafkatest.CreateTopic(t, brokers, "dsco.poison.v1", 1)
+	retailer, err := dsco.NewClient(sb.URL, dsco.WithClientCredentials(dscotest.RetailerClientID, dscotest.RetailerClientSecret))
+	require.NoError(t, err)
+	_, err = sb.SeedOrders(0) // the catalog
+	require.NoError(t, err)
+	attrs := func(prefix string) dsco.Extra {
+		x := dsco.Extra{}
+		for i := range extra {
+			x[fmt.Sprintf("%sAttribute%02d", prefix, i)] = json.RawMessage(fmt.Sprintf(`"value %d of an attribute Dsco added"`, i))
+		}
+		return x
+	}
+	const batch = 500
+	for n := 0; n < events; n += batch {
+		orders := make([]dsco.Order, min(batch, events-n))
+		for i := range orders {
+			id := fmt.Sprintf("PO-B%08d", n+i)
+			o := dsco.Order{OrderID: id, OrderType: dsco.OrderTypeDropship, Extra: attrs("order"),
+				ShippingAddress: &dsco.Address{Name: "Ada Lovelace", Street1: "12 Analytical Row", City: "Lehi", State: "UT", PostalCode: "84043", Country: "US"}}
+			for j := range 5 {
+				o.Items = append(o.Items, dsco.OrderItem{LineItemID: strconv.Itoa(j + 1), SKU: fmt.Sprintf("SKU-%05d", 1+(n+i+j)%50),
+					Quantity: 1 + j, Cost: "12.50", Price: "19.99", Extra: attrs("item")})
+			}
+			orders[i] = o
+		}
+		resp, err := retailer.RetailerCreateOrder(t.Context(), dsco.RetailerOrderRequest{Orders: orders})
+		require.NoError(t, err)
+		require.Empty(t, resp.Errors)
+	}
+	fmt.Println(benchInfraLine, sb.URL, registry, strings.Join(brokers, ","))
+	_, _ = io.Copy(io.Discard, os.Stdin)
+}

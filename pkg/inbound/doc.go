@@ -1,0 +1,56 @@
+// Package inbound is the Dsco → Kafka half of the connector: it reads Dsco
+// event streams and writes every event to its object type's Kafka topic as
+// an Avro record, and follows GetItemInventory's high-water mark into the
+// item inventory topic.
+//
+// # Streams
+//
+// [Pipeline] first makes sure that a Dsco stream exists for every configured
+// object type (EnsureStream: the oldest stream of the same object type and
+// query, or a new one; idempotent across restarts and across processes
+// starting at once). It then runs one worker per stream partition it owns.
+// Which partitions a process owns is passed in (Config.Owns), never decided
+// by a global: a consumer-group assignment can decide it later.
+//
+// # A page is the unit of work
+//
+// A worker reads GET /streams/{id}/events?position=&limit= (1000 by default)
+// as raw bytes, decodes the page in one pass ([PageDecoder]), turns its events
+// into Kafka records through the page middleware (recoverer, poison,
+// correlation id, metrics: see [Chain] and pkg/router), and produces them in
+// one kafka-go WriteMessages call (acks=all) per page. The next page is read
+// while the previous one is published (the next position is in the answer),
+// at most Config.PagesInFlight pages per partition, so memory is bounded
+// whatever the backlog. While a page says hasMore the next read follows at
+// once, otherwise after Config.PollInterval.
+//
+// Each event becomes one record on dsco.<objecttype>.v1 (Config.TopicPrefix),
+// keyed by the record's business key (order id, or sku for inventory and
+// catalog) so that one key's events stay in order on one Kafka partition.
+// Headers: dsco_event_id, dsco_event_type and correlation_id (the event id).
+// An event that cannot be mapped goes to the poison topic (dsco.poison.v1)
+// with its raw bytes and headers naming the reason, the stream, the partition
+// and the position; the partition goes on.
+//
+// # Delivery: at least once, duplicates bounded
+//
+// A stream position is committed (POST /streams/{id}/position) only once
+// Kafka acknowledged every event of the page it ends and of every page before
+// it: pages of a partition are published one after another, so the position
+// of the last acknowledged page is always safe, and commits never move
+// backwards. Commits are batched: every Config.CheckpointEvents events or
+// Config.CheckpointInterval, whichever comes first, and once more on
+// shutdown; a partition whose commits fall behind by CheckpointEvents waits
+// for them before it produces more. After a crash the partition is read
+// again from its last commit, so what Kafka acknowledged after that commit
+// is written again: at most CheckpointEvents + 2 × PageLimit events per
+// partition and crash (the page that crossed the mark and the page being
+// produced), 5000 + 2000 with the defaults. Every record carries the
+// Dsco event id for consumers that drop duplicates.
+//
+// # GetItemInventory
+//
+// [Poller] follows the high-water mark of GetItemInventory into
+// dsco.iteminventory.v1. Its mark lives only in Kafka: a compacted topic
+// holds the last mark written after the items before it were acknowledged.
+package inbound

@@ -1,0 +1,50 @@
+package inbound
+
+import "time"
+
+// Error kinds reported to Metrics.Error.
+const (
+	ErrKindRead       = "read"       // reading a page from Dsco failed (after the client's retries)
+	ErrKindDecode     = "decode"     // a page was not a page
+	ErrKindProduce    = "produce"    // producing a page to Kafka failed
+	ErrKindCheckpoint = "checkpoint" // committing a stream position failed
+	ErrKindHandler    = "handler"    // the page handler chain failed
+	ErrKindPoll       = "poll"       // a GetItemInventory poll failed
+)
+
+// Metrics receives the pipeline's measurements. Implementations must be safe
+// for concurrent use; pkg/router has the Prometheus one. Partition is -1 for
+// the GetItemInventory poller.
+type Metrics interface {
+	// PageRead: a page of events was read and decoded in d.
+	PageRead(objectType string, partition, events int, d time.Duration)
+	// PagePublished: Kafka acknowledged the records of a page: published
+	// events on the object type's topic, poisoned on the poison topic.
+	PagePublished(objectType string, partition, published, poisoned int)
+	// PagesInFlight: the pages of a partition read and not yet acknowledged.
+	PagesInFlight(objectType string, partition, n int)
+	// Checkpointed: a position was committed that covers events more
+	// events than the one before it, at time at.
+	Checkpointed(objectType string, partition, events int, at time.Time)
+	// Error: a failure of the given kind (ErrKind...).
+	Error(objectType, kind string)
+}
+
+// NopMetrics discards every measurement. Embed it to implement only some
+// of the methods.
+type NopMetrics struct{}
+
+// PageRead discards.
+func (NopMetrics) PageRead(string, int, int, time.Duration) {}
+
+// PagePublished discards.
+func (NopMetrics) PagePublished(string, int, int, int) {}
+
+// PagesInFlight discards.
+func (NopMetrics) PagesInFlight(string, int, int) {}
+
+// Checkpointed discards.
+func (NopMetrics) Checkpointed(string, int, int, time.Time) {}
+
+// Error discards.
+func (NopMetrics) Error(string, string) {}

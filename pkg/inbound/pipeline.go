@@ -1,0 +1,410 @@
+package inbound
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/dscokafka/connector/pkg/dsco"
+	"github.com/dscokafka/connector/pkg/schemas"
+)
+
+// ErrClosed is returned by Run and RunPartitions called after Close.
+var ErrClosed = errors.New("inbound: pipeline closed")
+
+// KafkaConfig is where and how the pipeline produces.
+type KafkaConfig struct {
+	// Brokers are the bootstrap brokers. Required.
+	Brokers []string
+	// Transport carries the produce requests (TLS, SASL); nil means a
+	// kafka-go Transport of the pipeline's own with MetadataTTL.
+	Transport kafkago.RoundTripper
+	// MetadataTTL is how long the own transport caches topic metadata
+	// (default 2s); a write to a topic created meanwhile is retried for up
+	// to twice as long.
+	MetadataTTL time.Duration
+	// BatchTimeout is how long a partially filled Kafka batch waits for more
+	// records before it is sent (default 1ms). A page is written in one call,
+	// so this adds at most once per page.
+	BatchTimeout time.Duration
+	// BatchBytes bounds one produce request per Kafka partition, and so the
+	// largest record (default 1 MiB, the broker's default).
+	BatchBytes int64
+	// WriteTimeout bounds each produce request (default 10s); MaxAttempts is
+	// how often kafka-go tries a batch before the page fails (default 10),
+	// after which the page is produced again after a backoff.
+	WriteTimeout time.Duration
+	MaxAttempts  int
+	// AllowAutoTopicCreation lets the broker create missing topics.
+	AllowAutoTopicCreation bool
+}
+
+// Config configures a Pipeline.
+type Config struct {
+	// Client is the Dsco client. Required.
+	Client *dsco.Client
+	// Serde encodes the records; Register must have succeeded for the event
+	// records of Streams. Required.
+	Serde *schemas.Serde
+	// NewDecoder returns the page decoder of an object type (default
+	// NewEventPageDecoder).
+	NewDecoder NewDecoderFunc
+	// Streams are the streams to read, one per object type. Required.
+	Streams []StreamConfig
+	// Owns says whether this process reads partition of the stream of
+	// objectType; nil means every partition. A consumer-group assignment
+	// can decide it; RunPartitions runs an explicit set instead.
+	Owns func(objectType string, partition int) bool
+	// Kafka is where the records go. Required: Kafka.Brokers.
+	Kafka KafkaConfig
+	// TopicPrefix and TopicSuffix name each object type's topic:
+	// TopicPrefix + objectType + TopicSuffix (default "dsco." and ".v1").
+	TopicPrefix, TopicSuffix string
+	// PoisonTopic receives the events that cannot be mapped (default
+	// dsco.poison.v1).
+	PoisonTopic string
+	// Middleware wraps the page handler, outermost first (default
+	// DefaultMiddleware; pkg/router adds metrics).
+	Middleware []PageMiddleware
+	// Metrics receives measurements (default NopMetrics).
+	Metrics Metrics
+
+	// PageLimit is the limit of each read (default 1000, Dsco's maximum).
+	PageLimit int
+	// PollInterval is the wait after a page without hasMore (default 1s).
+	PollInterval time.Duration
+	// PagesInFlight caps the pages of a partition read and not yet
+	// acknowledged by Kafka (default 2: one being produced, one read ahead).
+	PagesInFlight int
+	// CheckpointEvents and CheckpointInterval batch the position commits:
+	// a commit after that many acknowledged events or that long after the
+	// first uncommitted one, whichever comes first (defaults 5000 and 1s).
+	CheckpointEvents   int
+	CheckpointInterval time.Duration
+	// RetryBackoff and RetryBackoffMax bound the waits between failed reads
+	// or produce calls of a partition, after the Dsco client's own retries
+	// (defaults 200ms and 10s).
+	RetryBackoff, RetryBackoffMax time.Duration
+	// ShutdownTimeout bounds, once Run's context is done, the wait for the
+	// page being produced and the final commit (default 10s). Close waits
+	// for Run at most this long plus one second.
+	ShutdownTimeout time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.TopicPrefix == "" {
+		c.TopicPrefix = "dsco."
+	}
+	if c.TopicSuffix == "" {
+		c.TopicSuffix = ".v1"
+	}
+	if c.PoisonTopic == "" {
+		c.PoisonTopic = "dsco.poison.v1"
+	}
+	if c.NewDecoder == nil {
+		c.NewDecoder = NewEventPageDecoder
+	}
+	if c.Middleware == nil {
+		c.Middleware = DefaultMiddleware()
+	}
+	if c.Metrics == nil {
+		c.Metrics = NopMetrics{}
+	}
+	if c.PageLimit == 0 {
+		c.PageLimit = 1000
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = time.Second
+	}
+	if c.PagesInFlight == 0 {
+		c.PagesInFlight = 2
+	}
+	if c.CheckpointEvents == 0 {
+		c.CheckpointEvents = 5000
+	}
+	if c.CheckpointInterval == 0 {
+		c.CheckpointInterval = time.Second
+	}
+	if c.RetryBackoff == 0 {
+		c.RetryBackoff = 200 * time.Millisecond
+	}
+	if c.RetryBackoffMax == 0 {
+		c.RetryBackoffMax = 10 * time.Second
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 10 * time.Second
+	}
+	for i := range c.Streams {
+		c.Streams[i].setDefaults()
+	}
+	c.Kafka.setDefaults()
+}
+
+func (k *KafkaConfig) setDefaults() {
+	if k.BatchTimeout == 0 {
+		k.BatchTimeout = time.Millisecond
+	}
+	if k.BatchBytes == 0 {
+		k.BatchBytes = 1 << 20
+	}
+	if k.WriteTimeout == 0 {
+		k.WriteTimeout = 10 * time.Second
+	}
+	if k.MaxAttempts == 0 {
+		k.MaxAttempts = 10
+	}
+	if k.MetadataTTL == 0 {
+		k.MetadataTTL = 2 * time.Second
+	}
+}
+
+// Validate reports whether the configuration is usable.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Client == nil {
+		errs = append(errs, errors.New("missing Client"))
+	}
+	if c.Serde == nil {
+		errs = append(errs, errors.New("missing Serde"))
+	}
+	if len(c.Streams) == 0 {
+		errs = append(errs, errors.New("no Streams: name at least one object type"))
+	}
+	seen := map[string]bool{}
+	for _, s := range c.Streams {
+		if err := s.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if seen[s.ObjectType] {
+			errs = append(errs, fmt.Errorf("object type %q appears twice in Streams", s.ObjectType))
+		}
+		seen[s.ObjectType] = true
+	}
+	if len(c.Kafka.Brokers) == 0 {
+		errs = append(errs, errors.New("Kafka.Brokers is required"))
+	}
+	if c.PageLimit < 1 || c.PageLimit > 1000 {
+		errs = append(errs, fmt.Errorf("PageLimit %d is not within 1..1000", c.PageLimit))
+	}
+	if c.PagesInFlight < 1 {
+		errs = append(errs, fmt.Errorf("PagesInFlight %d must be at least 1", c.PagesInFlight))
+	}
+	if c.CheckpointEvents < 1 {
+		errs = append(errs, fmt.Errorf("CheckpointEvents %d must be at least 1", c.CheckpointEvents))
+	}
+	for name, d := range map[string]time.Duration{
+		"PollInterval": c.PollInterval, "CheckpointInterval": c.CheckpointInterval, "RetryBackoff": c.RetryBackoff,
+		"RetryBackoffMax": c.RetryBackoffMax, "ShutdownTimeout": c.ShutdownTimeout,
+		"Kafka.BatchTimeout": c.Kafka.BatchTimeout, "Kafka.WriteTimeout": c.Kafka.WriteTimeout,
+	} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s %v must not be negative", name, d))
+		}
+	}
+	if c.Kafka.BatchBytes < 0 || c.Kafka.MaxAttempts < 0 {
+		errs = append(errs, errors.New("Kafka.BatchBytes and Kafka.MaxAttempts must not be negative"))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("inbound: invalid config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// Topic returns the event topic of an object type.
+func (c *Config) Topic(objectType string) string { return c.TopicPrefix + objectType + c.TopicSuffix }
+
+// Pipeline reads Dsco streams into Kafka. Run it once; Close stops it. Its
+// methods are safe for concurrent use.
+type Pipeline struct {
+	cfg     Config
+	log     *slog.Logger
+	writer  *writer
+	handler PageHandler
+
+	mu      sync.Mutex
+	cancel  context.CancelCauseFunc
+	running bool
+	closed  bool
+	done    chan struct{}
+}
+
+// NewPipeline returns a Pipeline for cfg. It does not connect: Run does. A
+// nil logger discards.
+func NewPipeline(cfg Config, logger *slog.Logger) (*Pipeline, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	w := newWriter(cfg.Kafka, cfg.PageLimit, logger) // a page's records of one Kafka partition fit one batch
+	return &Pipeline{
+		cfg:     cfg,
+		log:     logger,
+		writer:  w,
+		handler: Chain(encodeEvents, cfg.Middleware...),
+		done:    make(chan struct{}),
+	}, nil
+}
+
+// Assignment is one stream partition a worker reads.
+type Assignment struct {
+	Stream    StreamInfo
+	Partition int
+}
+
+// Bootstrap makes sure every configured stream exists (EnsureStream) and,
+// for a stream it created with StartLatest, skips its retained events. It
+// returns the streams in the order of Config.Streams. Run calls it.
+func (p *Pipeline) Bootstrap(ctx context.Context) ([]StreamInfo, error) {
+	out := make([]StreamInfo, 0, len(p.cfg.Streams))
+	for _, sc := range p.cfg.Streams {
+		s, err := EnsureStream(ctx, p.cfg.Client, sc)
+		if err != nil {
+			return nil, err
+		}
+		if s.Created && sc.Start == StartLatest {
+			for part := range s.Partitions {
+				if err := skipToEnd(ctx, p.cfg.Client, s, part); err != nil {
+					return nil, err
+				}
+			}
+		}
+		p.log.InfoContext(ctx, "inbound: stream ready", "objectType", s.ObjectType, "stream", s.ID,
+			"partitions", s.Partitions, "created", s.Created)
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// Run bootstraps the streams and reads every partition Config.Owns gives
+// this process until ctx is done or Close is called; then it finishes the
+// page being produced, commits the last safe position of each partition
+// and returns nil. Run after Close returns ErrClosed. It returns an error when a
+// partition cannot go on (its position expired at Dsco, a stream is gone).
+func (p *Pipeline) Run(ctx context.Context) error {
+	ctx, err := p.start(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.finish()
+	streams, err := p.Bootstrap(ctx)
+	if err != nil {
+		return p.result(ctx, err)
+	}
+	var as []Assignment
+	for _, s := range streams {
+		for part := range s.Partitions {
+			if p.cfg.Owns == nil || p.cfg.Owns(s.ObjectType, part) {
+				as = append(as, Assignment{Stream: s, Partition: part})
+			}
+		}
+	}
+	return p.result(ctx, p.runPartitions(ctx, as))
+}
+
+// RunPartitions reads the given partitions, of streams Bootstrap returned,
+// as Run does: the entry point for an owner decided elsewhere.
+func (p *Pipeline) RunPartitions(ctx context.Context, as []Assignment) error {
+	ctx, err := p.start(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.finish()
+	return p.result(ctx, p.runPartitions(ctx, as))
+}
+
+func (p *Pipeline) start(ctx context.Context) (context.Context, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, ErrClosed
+	}
+	if p.running {
+		return nil, errors.New("inbound: the pipeline is already running")
+	}
+	p.running = true
+	ctx, p.cancel = context.WithCancelCause(ctx)
+	return ctx, nil
+}
+
+func (p *Pipeline) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cancel(nil)
+	p.running = false
+	close(p.done)
+	p.done = make(chan struct{})
+}
+
+func (p *Pipeline) result(ctx context.Context, err error) error {
+	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		return nil
+	}
+	return err
+}
+
+func (p *Pipeline) runPartitions(ctx context.Context, as []Assignment) error {
+	// Produce and commit on a context that outlives ctx by ShutdownTimeout,
+	// so that the page being produced and the final commit can finish.
+	drain, cancelDrain := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelDrain()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(p.cfg.ShutdownTimeout, cancelDrain) })
+	defer stop()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		wg       sync.WaitGroup
+		errMu    sync.Mutex
+		firstErr error
+	)
+	for _, a := range as {
+		w := p.newWorker(a)
+		wg.Go(func() {
+			if err := w.run(ctx, drain); err != nil && ctx.Err() == nil {
+				errMu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				errMu.Unlock()
+				cancel(err) // one partition that cannot go on stops the others
+			}
+		})
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// Close stops Run and waits for it to return, at most ShutdownTimeout plus
+// one second. It is idempotent, and also closes the Kafka writer.
+func (p *Pipeline) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	running, done := p.running, p.done
+	if p.cancel != nil {
+		p.cancel(ErrClosed)
+	}
+	p.mu.Unlock()
+	var err error
+	if running {
+		select {
+		case <-done:
+		case <-time.After(p.cfg.ShutdownTimeout + time.Second):
+			err = errors.New("inbound: closing: Run did not return in time")
+		}
+	}
+	if cerr := p.writer.close(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("inbound: closing the Kafka writer: %w", cerr))
+	}
+	return err
+}

@@ -1,0 +1,375 @@
+package inbound_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/dscokafka/connector/pkg/dsco"
+	"github.com/dscokafka/connector/pkg/dsco/dscotest"
+	"github.com/dscokafka/connector/pkg/inbound"
+	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
+	"github.com/dscokafka/connector/pkg/schemas"
+)
+
+// TestPipelineOrdersEndToEnd: order events written before and while the
+// pipeline runs all reach dsco.order.v1 exactly once (no crash, no
+// duplicates), keyed by order id, with the envelope and headers, in stream
+// order per key; the committed positions reach the end of every partition
+// and never move backwards.
+func TestPipelineOrdersEndToEnd(t *testing.T) {
+	sb := newSandbox(t, dscotest.Config{Seed: 7})
+	client := newClient(t, sb.URL)
+	brokers := kafkatest.Brokers(t)
+	serde := newSerde(t, newRegistry(t))
+	createTopics(t, brokers, "order")
+	ids, err := sb.SeedOrders(400)
+	require.NoError(t, err)
+
+	const parts = 3
+	var mu sync.Mutex
+	streamID := ""
+	cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order", PartitionCount: parts})
+	r := startPipeline(t, cfg)
+	require.Eventually(t, func() bool {
+		list, err := client.ListStreams(t.Context())
+		if err != nil || len(list.Streams) == 0 {
+			return false
+		}
+		mu.Lock()
+		streamID = list.Streams[0].StreamID
+		mu.Unlock()
+		return true
+	}, waitLimit, 10*time.Millisecond)
+	watch := watchPositions(t, client, func() string { mu.Lock(); defer mu.Unlock(); return streamID })
+
+	// More events while it runs: new orders, and acknowledgements of the
+	// first ones (a second event for the same key).
+	_, err = sb.SeedOrders(300)
+	require.NoError(t, err)
+	resp, err := client.SupplierAcknowledgeOrder(t.Context(), dsco.AcknowledgeOrderRequest{OrderIDs: ids[:100]})
+	require.NoError(t, err)
+	require.Empty(t, resp.Errors)
+
+	want := witness(t, client, "order", parts)
+	total := 0
+	for _, evs := range want {
+		total += len(evs)
+	}
+	require.Equal(t, 800, total)
+
+	recs := newConsumer(t, brokers, "dsco.order.v1").until(t, func(rs []*kgo.Record) bool { return len(rs) >= total })
+	require.Len(t, recs, total, "every event once, no duplicates without a crash")
+
+	// Committed positions reach the end of each partition.
+	require.Eventually(t, func() bool {
+		list, err := client.ListStreams(t.Context())
+		require.NoError(t, err)
+		for _, s := range list.Streams {
+			if s.StreamID != streamID {
+				continue
+			}
+			for _, p := range s.Partitions {
+				if sandboxSeq(p.Position) != uint64(len(want[p.Partition])) {
+					return false
+				}
+			}
+			return true
+		}
+		return false
+	}, waitLimit, 20*time.Millisecond, "every partition committed to its end")
+	require.NoError(t, r.stop(t))
+
+	byID := map[string]*kgo.Record{}
+	perKey := map[string][]string{} // event ids in Kafka order per key
+	for _, rec := range recs {
+		id := header(rec, inbound.HeaderEventID)
+		byID[id] = rec
+		perKey[string(rec.Key)] = append(perKey[string(rec.Key)], id)
+	}
+	wantPerKey := map[string][]string{}
+	for part, evs := range want {
+		for _, ev := range evs {
+			rec := byID[ev.EventID]
+			require.NotNil(t, rec, "event %s is on Kafka", ev.EventID)
+			o, err := ev.Order()
+			require.NoError(t, err)
+			assert.Equal(t, o.OrderID, string(rec.Key))
+			assert.Equal(t, ev.EventType, header(rec, inbound.HeaderEventType))
+			assert.Equal(t, ev.EventID, header(rec, inbound.HeaderCorrelationID))
+			var got schemas.OrderEvent
+			require.NoError(t, serde.Decode(t.Context(), rec.Value, &got))
+			assert.Equal(t, ev.EventID, got.EventID)
+			assert.Equal(t, ev.EventType, got.EventType)
+			assert.Equal(t, "order", got.ObjectType)
+			assert.Equal(t, streamID, got.StreamID)
+			assert.Equal(t, part, dscotest.PartitionFor(o.OrderID, parts))
+			assert.True(t, ev.Timestamp.Truncate(time.Millisecond).Equal(got.Timestamp))
+			wantPerKey[o.OrderID] = append(wantPerKey[o.OrderID], ev.EventID)
+		}
+	}
+	assert.Equal(t, wantPerKey, perKey, "each key's events in stream order")
+
+	watch.mu.Lock()
+	defer watch.mu.Unlock()
+	assert.Empty(t, watch.backwards, "committed positions never move backwards")
+	assert.Positive(t, watch.samples)
+}
+
+// TestPipelinePoison: events the decoder cannot map, and a record without a
+// key, go to the poison topic with their raw bytes and where they were
+// read; the partition goes on and is committed past them.
+func TestPipelinePoison(t *testing.T) {
+	sb := newSandbox(t, dscotest.Config{Seed: 8})
+	client := newClient(t, sb.URL)
+	brokers := kafkatest.Brokers(t)
+	serde := newSerde(t, newRegistry(t))
+	createTopics(t, brokers, "order")
+	_, err := sb.SeedOrders(50)
+	require.NoError(t, err)
+	want := witness(t, client, "order", 1)[0]
+	require.Len(t, want, 50)
+	bad := map[string]bool{want[3].EventID: true, want[40].EventID: true}
+
+	cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
+	cfg.PageLimit = 10
+	cfg.NewDecoder = func(objectType string) (inbound.PageDecoder, error) {
+		d, err := inbound.NewEventPageDecoder(objectType)
+		return &failing{PageDecoder: d, fail: bad}, err
+	}
+	r := startPipeline(t, cfg)
+
+	recs := newConsumer(t, brokers, "dsco.order.v1", "dsco.poison.v1").until(t, func(rs []*kgo.Record) bool { return len(rs) >= 50 })
+	require.Len(t, recs, 50)
+	var poisoned []*kgo.Record
+	published := 0
+	for _, rec := range recs {
+		if rec.Topic == "dsco.poison.v1" {
+			poisoned = append(poisoned, rec)
+		} else {
+			published++
+			assert.False(t, bad[header(rec, inbound.HeaderEventID)])
+		}
+	}
+	assert.Equal(t, 48, published)
+	require.Len(t, poisoned, 2)
+	// The events exactly as the sandbox serves them.
+	ws, err := client.CreateStream(t.Context(), dsco.StreamDefinition{ObjectType: dsco.ObjectOrder})
+	require.NoError(t, err)
+	body, err := client.GetStreamEventsRaw(t.Context(), ws.StreamID, dsco.ReadEventsParams{Limit: 1000}, nil)
+	require.NoError(t, err)
+	var page struct{ Events []json.RawMessage }
+	require.NoError(t, json.Unmarshal(body, &page))
+	require.Len(t, page.Events, 50)
+	raws := map[string][]byte{}
+	for i, ev := range want {
+		raws[ev.EventID] = page.Events[i]
+	}
+	streams, err := client.ListStreams(t.Context())
+	require.NoError(t, err)
+	for _, rec := range poisoned { // the pipeline's stream is the first
+		id := header(rec, inbound.HeaderEventID)
+		assert.True(t, bad[id])
+		assert.Equal(t, string(raws[id]), string(rec.Value), "the raw event, byte-exact")
+		assert.Contains(t, header(rec, inbound.HeaderPoisonReason), "not mappable")
+		assert.Equal(t, "0", header(rec, inbound.HeaderPartition))
+		assert.Equal(t, "order", header(rec, inbound.HeaderObjectType))
+		assert.NotEmpty(t, header(rec, inbound.HeaderPosition))
+		assert.Equal(t, streams.Streams[0].StreamID, header(rec, inbound.HeaderStream))
+	}
+	require.Eventually(t, func() bool {
+		list, err := client.ListStreams(t.Context())
+		require.NoError(t, err)
+		return slices.ContainsFunc(list.Streams, func(s dsco.Stream) bool {
+			return s.StreamID == streams.Streams[0].StreamID && sandboxSeq(s.Partitions[0].Position) == 50
+		})
+	}, waitLimit, 20*time.Millisecond, "committed past the poisoned events")
+	require.NoError(t, r.stop(t))
+}
+
+// failing is a PageDecoder that reports the events in fail as not mappable.
+type failing struct {
+	inbound.PageDecoder
+	fail map[string]bool
+}
+
+func (f *failing) Decode(body []byte, streamID string) (*inbound.Page, error) {
+	p, err := f.PageDecoder.Decode(body, streamID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range p.Events {
+		if ev := &p.Events[i]; f.fail[ev.EventID] {
+			ev.Record, ev.Err = nil, fmt.Errorf("event %s marked not mappable by the test", ev.EventID)
+		}
+	}
+	return p, nil
+}
+
+// TestEnsureStream: the same stream across restarts and across processes
+// starting at once; a different query is a different stream.
+func TestEnsureStream(t *testing.T) {
+	sb := newSandbox(t, dscotest.Config{Seed: 9})
+	client := newClient(t, sb.URL)
+	cfg := inbound.StreamConfig{ObjectType: "order", PartitionCount: 2, QueryParams: map[string]any{"status": "shipped"}}
+
+	const racers = 6
+	got := make([]inbound.StreamInfo, racers)
+	var wg sync.WaitGroup
+	for i := range racers {
+		wg.Go(func() {
+			s, err := inbound.EnsureStream(t.Context(), newClient(t, sb.URL), cfg)
+			assert.NoError(t, err)
+			got[i] = s
+		})
+	}
+	wg.Wait()
+	for _, s := range got {
+		assert.Equal(t, got[0].ID, s.ID, "every racer settles on the same stream")
+		assert.Equal(t, 2, s.Partitions)
+	}
+	again, err := inbound.EnsureStream(t.Context(), client, cfg)
+	require.NoError(t, err)
+	assert.Equal(t, got[0].ID, again.ID, "a restart finds it")
+	assert.False(t, again.Created)
+
+	other, err := inbound.EnsureStream(t.Context(), client, inbound.StreamConfig{ObjectType: "order"})
+	require.NoError(t, err)
+	assert.NotEqual(t, got[0].ID, other.ID, "another query is another stream")
+	assert.True(t, other.Created)
+
+	_, err = inbound.EnsureStream(t.Context(), client, inbound.StreamConfig{ObjectType: "shipment"})
+	assert.ErrorContains(t, err, `unknown object type "shipment"`)
+}
+
+// TestStartLatest: a stream created with StartLatest skips the events
+// retained at its creation and delivers only later ones.
+func TestStartLatest(t *testing.T) {
+	sb := newSandbox(t, dscotest.Config{Seed: 10})
+	client := newClient(t, sb.URL)
+	brokers := kafkatest.Brokers(t)
+	serde := newSerde(t, newRegistry(t))
+	createTopics(t, brokers, "order")
+	_, err := sb.SeedOrders(120)
+	require.NoError(t, err)
+
+	cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order", PartitionCount: 2, Start: inbound.StartLatest})
+	r := startPipeline(t, cfg)
+	require.Eventually(t, func() bool {
+		list, err := client.ListStreams(t.Context())
+		require.NoError(t, err)
+		return len(list.Streams) == 1 && sandboxSeq(list.Streams[0].Partitions[0].Position)+sandboxSeq(list.Streams[0].Partitions[1].Position) == 120
+	}, waitLimit, 10*time.Millisecond, "the retained events are skipped and committed")
+	later, err := sb.SeedOrders(5)
+	require.NoError(t, err)
+	recs := newConsumer(t, brokers, "dsco.order.v1").until(t, func(rs []*kgo.Record) bool { return len(rs) >= 5 })
+	keys := []string{}
+	for _, rec := range recs {
+		keys = append(keys, string(rec.Key))
+	}
+	assert.ElementsMatch(t, later, keys)
+	require.NoError(t, r.stop(t))
+}
+
+// TestConfigValidate names what is wrong.
+func TestConfigValidate(t *testing.T) {
+	_, err := inbound.NewPipeline(inbound.Config{Streams: []inbound.StreamConfig{{ObjectType: "order"}, {ObjectType: "order"}}, PageLimit: 5000}, nil)
+	require.Error(t, err)
+	for _, want := range []string{"missing Client", "missing Serde",
+		`object type "order" appears twice`, "Kafka.Brokers is required", "PageLimit 5000"} {
+		assert.ErrorContains(t, err, want)
+	}
+}
+
+// TestPipelineRecoversPanics: a page whose mapping panics is mapped again
+// one event at a time; only the event that panics goes to the poison
+// topic, with the panic as the reason, and the partition goes on.
+func TestPipelineRecoversPanics(t *testing.T) {
+	sb := newSandbox(t, dscotest.Config{Seed: 16})
+	client := newClient(t, sb.URL)
+	brokers := kafkatest.Brokers(t)
+	serde := newSerde(t, newRegistry(t))
+	createTopics(t, brokers, "order")
+	_, err := sb.SeedOrders(30)
+	require.NoError(t, err)
+	want := witness(t, client, "order", 1)[0]
+	bad := want[17].EventID
+
+	cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
+	panicOn := func(next inbound.PageHandler) inbound.PageHandler {
+		return func(ctx context.Context, b *inbound.Batch) error {
+			for _, ev := range b.Page.Events {
+				if ev.EventID == bad {
+					panic("boom")
+				}
+			}
+			return next(ctx, b)
+		}
+	}
+	cfg.Middleware = append(inbound.DefaultMiddleware(), panicOn)
+	r := startPipeline(t, cfg)
+	recs := newConsumer(t, brokers, "dsco.order.v1", "dsco.poison.v1").until(t, func(rs []*kgo.Record) bool { return len(rs) >= 30 })
+	require.Len(t, recs, 30)
+	for _, rec := range recs {
+		id := header(rec, inbound.HeaderEventID)
+		if id == bad {
+			assert.Equal(t, "dsco.poison.v1", rec.Topic)
+			assert.Contains(t, header(rec, inbound.HeaderPoisonReason), "panic while mapping the event: boom")
+		} else {
+			assert.Equal(t, "dsco.order.v1", rec.Topic, "event %s", id)
+		}
+	}
+	require.NoError(t, r.stop(t))
+}
+
+// TestPipelineOwnership: two processes (here two pipelines) that each own
+// one partition of the same stream deliver every event between them, once,
+// and each commits its own partition.
+func TestPipelineOwnership(t *testing.T) {
+	sb := newSandbox(t, dscotest.Config{Seed: 17})
+	client := newClient(t, sb.URL)
+	brokers := kafkatest.Brokers(t)
+	serde := newSerde(t, newRegistry(t))
+	createTopics(t, brokers, "order")
+	_, err := sb.SeedOrders(200)
+	require.NoError(t, err)
+
+	seen := make([][]int, 2)
+	var mu sync.Mutex
+	for owner := range 2 {
+		cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order", PartitionCount: 2})
+		cfg.Owns = func(objectType string, partition int) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			seen[owner] = append(seen[owner], partition)
+			return objectType == "order" && partition == owner
+		}
+		startPipeline(t, cfg)
+	}
+	recs := newConsumer(t, brokers, "dsco.order.v1").until(t, func(rs []*kgo.Record) bool { return len(rs) >= 200 })
+	ids := map[string]bool{}
+	for _, rec := range recs {
+		ids[header(rec, inbound.HeaderEventID)] = true
+	}
+	assert.Len(t, ids, 200)
+	assert.Len(t, recs, 200, "no partition read twice")
+	require.Eventually(t, func() bool {
+		list, err := client.ListStreams(t.Context())
+		require.NoError(t, err)
+		// Both settled on the oldest stream (starting at once, each may have
+		// created one).
+		s := list.Streams[0]
+		return sandboxSeq(s.Partitions[0].Position)+sandboxSeq(s.Partitions[1].Position) == 200
+	}, waitLimit, 20*time.Millisecond, "both partitions committed to their end")
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, [][]int{{0, 1}, {0, 1}}, seen, "each process was asked about every partition")
+}

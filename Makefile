@@ -2,7 +2,7 @@
 GO       ?= go
 PKGS     ?= ./...
 BENCH    ?= .
-KAFKA_PKGS ?= ./pkg/kafka/...
+KAFKA_PKGS ?= ./pkg/kafka/... ./pkg/inbound/... ./pkg/outbound/... ./pkg/router/... ./cmd/connector/...
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
 
 .PHONY: test test-race lint bench test-kafka generate
@@ -32,5 +32,5 @@ generate:
 test-kafka:
 	@brokers="$${KAFKA_BROKERS:-$$(scripts/kafka.sh status 2>/dev/null | sed -n 's/^KAFKA_BROKERS=//p')}"; \
 	if [ -z "$$brokers" ]; then echo 'test-kafka: no Kafka: run scripts/kafka.sh start first, or set KAFKA_BROKERS' >&2; exit 1; fi; \
-	echo "KAFKA_BROKERS=$$brokers $(GO) test -race -count=1 -timeout 15m $(KAFKA_PKGS)"; \
-	KAFKA_BROKERS="$$brokers" $(GO) test -race -count=1 -timeout 15m $(KAFKA_PKGS)
+	echo "KAFKA_BROKERS=$$brokers $(GO) test -race -count=1 -p 1 -timeout 25m $(KAFKA_PKGS)"; \
+	KAFKA_BROKERS="$$brokers" $(GO) test -race -count=1 -p 1 -timeout 25m $(KAFKA_PKGS)

@@ -29,9 +29,27 @@ func (tr TopicReader) dialer() *kafkago.Dialer {
 	return &kafkago.Dialer{Timeout: 10 * time.Second, DualStack: true}
 }
 
-// partitions returns the topic's partitions and, for each, the offset after its last
-// record at the time of the call.
+// ends returns the topic's partitions and, for each, the offset after its last record at
+// the time of the call. A topic created a moment ago has partitions whose leaders are not
+// elected yet (real brokers answer NOT_LEADER_FOR_PARTITION or LEADER_NOT_AVAILABLE for a
+// while): such temporary answers are asked again until ctx ends or a minute passed.
 func (tr TopicReader) ends(ctx context.Context, topic string) (map[int]int64, error) {
+	giveUp := time.Now().Add(time.Minute)
+	for {
+		ends, err := tr.endsOnce(ctx, topic)
+		var kerr kafkago.Error
+		if err == nil || !errors.As(err, &kerr) || !kerr.Temporary() || time.Now().After(giveUp) {
+			return ends, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (tr TopicReader) endsOnce(ctx context.Context, topic string) (map[int]int64, error) {
 	if len(tr.Brokers) == 0 {
 		return nil, errors.New("outbound: no brokers to read " + topic + " from")
 	}

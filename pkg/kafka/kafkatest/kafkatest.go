@@ -28,6 +28,12 @@ func Real() bool { return os.Getenv(BrokersEnv) != "" }
 
 // Brokers returns the brokers to test against: those in KAFKA_BROKERS when set, otherwise
 // those of a new single-broker kfake cluster (see NewCluster).
+//
+// Real brokers outlive a test, so that tests with fixed topic names (dsco.order.v1) do not
+// see each other's records, the topics that appear while the test runs (created by it or
+// by the code under test) are deleted when it ends, and the cleanup waits until the
+// cluster no longer lists them. Tests on real brokers therefore run one at a time: no
+// t.Parallel, and one package at a time (make test-kafka runs go test -p 1).
 func Brokers(t testing.TB) []string {
 	t.Helper()
 	if env := os.Getenv(BrokersEnv); env != "" {
@@ -37,9 +43,93 @@ func Brokers(t testing.TB) []string {
 				brokers = append(brokers, b)
 			}
 		}
+		isolateTopics(t, brokers)
 		return brokers
 	}
 	return NewCluster(t).ListenAddrs()
+}
+
+// isolateTopics deletes, when t ends, the topics of brokers that did not exist when it
+// was called. A failure to clean up is logged, not failed: the next test's own checks
+// (CreateTopic refuses a topic that exists) will name it.
+func isolateTopics(t testing.TB, brokers []string) {
+	t.Helper()
+	before, err := listTopics(brokers)
+	if err != nil {
+		// Not a broker to isolate on (a test of Brokers itself, or one that is down): the
+		// test's own calls will name the problem.
+		t.Logf("kafkatest: not isolating topics: %v", err)
+		return
+	}
+	t.Cleanup(func() {
+		// A client of its own: kgo answers a metadata request from its cache for
+		// MetadataMinAge, so a client that listed the topics a moment ago would list the
+		// same again.
+		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+		if err != nil {
+			t.Logf("kafkatest: creating admin client: %v", err)
+			return
+		}
+		defer cl.Close()
+		adm := kadm.NewClient(cl)
+		ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+		defer cancel()
+		after, err := adm.ListTopics(ctx)
+		if err != nil {
+			t.Logf("kafkatest: listing topics to delete: %v", err)
+			return
+		}
+		var added []string
+		for _, name := range after.Names() {
+			if !before.Has(name) {
+				added = append(added, name)
+			}
+		}
+		if len(added) == 0 {
+			return
+		}
+		if _, err := adm.DeleteTopics(ctx, added...); err != nil {
+			t.Logf("kafkatest: deleting topics %v: %v", added, err)
+			return
+		}
+		if err := waitTopicsGone(ctx, brokers, added); err != nil {
+			t.Logf("kafkatest: %v", err)
+		}
+	})
+}
+
+// listTopics lists the topics of brokers with a client of its own.
+func listTopics(brokers []string) (kadm.TopicDetails, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	return kadm.NewClient(cl).ListTopics(ctx)
+}
+
+// waitTopicsGone waits until no broker lists any of topics, asking with a new client each
+// time (see isolateTopics).
+func waitTopicsGone(ctx context.Context, brokers, topics []string) error {
+	for {
+		all, err := listTopics(brokers)
+		var listed []string
+		for _, name := range topics {
+			if all.Has(name) {
+				listed = append(listed, name)
+			}
+		}
+		if err == nil && len(listed) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("topics %v still listed after deletion (%v)", listed, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // NewCluster starts an in-process kfake cluster listening on 127.0.0.1 (a free port per

@@ -6,6 +6,14 @@
 //
 // The commands:
 //
+//	run               (the default) both directions per configuration until SIGTERM or SIGINT,
+//	                  then a graceful shutdown within CONNECTOR_SHUTDOWN_TIMEOUT; ops server
+//	                  on CONNECTOR_OPS_ADDR (status page, /healthz, /readyz, /metrics)
+//	demo              everything embedded: kfake, srfake, the Dsco sandbox and its order
+//	                  generator, the connector as a supplier and a sample warehouse service
+//	                  (internal/warehouse); -duration stops it; prints a summary
+//	poison list       list the poison topic's records with their reasons (filters, -limit, -json)
+//	poison replay     requeue selected poison records to their source topics
 //	check             validate the configuration and reach Kafka, the Schema Registry and Dsco
 //	schemas print     show the records, topics and subjects this configuration uses
 //	schemas register  register the schemas (after a local compatibility check)
@@ -16,7 +24,20 @@
 // Configuration comes from environment variables only (see the README's
 // configuration table, generated from package internal/config); an invalid
 // configuration exits with status 2 and lists every problem. Other failures
-// exit with status 1. SIGINT and SIGTERM cancel the running command.
+// exit with status 1. SIGINT and SIGTERM cancel the running command; a
+// second signal kills the process.
+//
+// # run
+//
+// run builds the Dsco client, the serde (registering the schemas, or with
+// SCHEMA_REGISTRY_LOOKUP_ONLY looking them up, after a compatibility check:
+// it refuses to start when that fails), the Kafka publisher, and per
+// CONNECTOR_DIRECTIONS the inbound router (the streams of DSCO_STREAMS, and
+// the GetItemInventory poller when DSCO_ITEM_INVENTORY_INTERVAL is above
+// zero) and the outbound router (the command topics of DSCO_ROLE), through
+// pkg/router. Readiness: kafka, registry, dsco and routers. The status page
+// is refreshed every 2 seconds from the pipelines' metrics, the streams'
+// saved positions at Dsco and the command topics' consumer lag.
 package main
 
 //go:generate go run ./internal/configdoc -readme ../../README.md

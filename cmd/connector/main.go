@@ -55,6 +55,9 @@ type command struct {
 // commands are the subcommands, in the order the usage text lists them. The
 // pipelines' commands (run, demo, poison) are added here when they exist.
 var commands = []command{
+	{name: "run", summary: "run both directions per configuration until SIGTERM or SIGINT (the default)", run: runRun},
+	{name: "demo", summary: "run everything embedded (Kafka, registry, Dsco sandbox, a sample warehouse) and show the loop", run: runDemo},
+	{name: "poison", summary: "list poisoned records with their reasons, or replay them to their source topics (poison list|replay)", run: runPoison},
 	{name: "check", summary: "validate the configuration and reach Kafka, the Schema Registry and Dsco", run: runCheck},
 	{name: "schemas", summary: "print, register or check the Avro schemas (schemas print|register|check)", run: runSchemas},
 	{name: "probe", summary: "GET a URL, succeed on 2xx (container health checks: the image has no curl)", run: runProbe},

@@ -82,12 +82,14 @@ func TestDispatch(t *testing.T) {
 		stderrHas  []string
 		stderrNone string
 	}{
-		{name: "no command: run is not built in yet, so usage", args: nil, code: 2,
-			stderrHas: []string{"Usage: connector <command> [flags]", "check", "schemas", "version"}},
+		{name: "no command runs run: its configuration is checked", args: nil, code: 2,
+			stderrHas: []string{"connector: invalid configuration", "DSCO_BASE_URL: required", "KAFKA_BROKERS: required"}},
 		{name: "unknown command", args: []string{"frobnicate"}, code: 2,
 			stderrHas: []string{`connector: unknown command "frobnicate"`, "Usage: connector"}},
 		{name: "flags only go to the default command", args: []string{"-x"}, code: 2,
-			stderrHas: []string{`unknown command "run"`}},
+			stderrHas: []string{"connector: run: flag provided but not defined: -x"}},
+		{name: "usage lists the commands", args: []string{"help"}, code: 0,
+			stdout: "  run       run both directions"},
 		{name: "help", args: []string{"help"}, code: 0, stdout: "Usage: connector <command> [flags]"},
 		{name: "-h", args: []string{"-h"}, code: 0, stdout: "Usage: connector <command> [flags]"},
 		{name: "bad flag", args: []string{"version", "-nope"}, code: 2,

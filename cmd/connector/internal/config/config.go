@@ -24,15 +24,16 @@ type Config struct {
 
 // Dsco says how to reach the Dsco API and what to read from it.
 type Dsco struct {
-	BaseURL      string        `env:"DSCO_BASE_URL, required" want:"an absolute https:// URL such as https://api.dsco.io/api/v3" desc:"Base URL of the Dsco API v3."`
-	TokenURL     string        `env:"DSCO_TOKEN_URL" want:"an absolute https:// URL" desc:"OAuth2 token endpoint; empty means DSCO_BASE_URL + /oauth2/token."`
-	ClientID     string        `env:"DSCO_CLIENT_ID" want:"the OAuth2 client id of the Dsco account" desc:"OAuth2 client id (client-credentials grant). Required with DSCO_CLIENT_SECRET unless DSCO_STATIC_TOKEN is set."`
-	ClientSecret Secret        `env:"DSCO_CLIENT_SECRET" want:"the OAuth2 client secret of the Dsco account" desc:"OAuth2 client secret. Never logged or printed."`
-	StaticToken  Secret        `env:"DSCO_STATIC_TOKEN" want:"a bearer token" desc:"A fixed bearer token instead of client credentials. Never logged or printed."`
-	Role         Role          `env:"DSCO_ROLE, required" want:"supplier or retailer" desc:"The Dsco account's role, supplier or retailer: decides which command topics are consumed."`
-	Streams      Streams       `env:"DSCO_STREAMS, default=order,orderitemchange,return,invoice,inventory,catalog" desc:"Comma-separated Dsco object types whose event streams are read."`
-	PollInterval time.Duration `env:"DSCO_POLL_INTERVAL, default=1s" desc:"Wait between stream reads when a stream has no more events."`
-	InsecureHTTP bool          `env:"DSCO_INSECURE_HTTP, default=false" desc:"Allow plain http:// to hosts other than loopback (the compose stack's sandbox); never for the real Dsco."`
+	BaseURL               string        `env:"DSCO_BASE_URL, required" want:"an absolute https:// URL such as https://api.dsco.io/api/v3" desc:"Base URL of the Dsco API v3."`
+	TokenURL              string        `env:"DSCO_TOKEN_URL" want:"an absolute https:// URL" desc:"OAuth2 token endpoint; empty means DSCO_BASE_URL + /oauth2/token."`
+	ClientID              string        `env:"DSCO_CLIENT_ID" want:"the OAuth2 client id of the Dsco account" desc:"OAuth2 client id (client-credentials grant). Required with DSCO_CLIENT_SECRET unless DSCO_STATIC_TOKEN is set."`
+	ClientSecret          Secret        `env:"DSCO_CLIENT_SECRET" want:"the OAuth2 client secret of the Dsco account" desc:"OAuth2 client secret. Never logged or printed."`
+	StaticToken           Secret        `env:"DSCO_STATIC_TOKEN" want:"a bearer token" desc:"A fixed bearer token instead of client credentials. Never logged or printed."`
+	Role                  Role          `env:"DSCO_ROLE, required" want:"supplier or retailer" desc:"The Dsco account's role, supplier or retailer: decides which command topics are consumed."`
+	Streams               Streams       `env:"DSCO_STREAMS, default=order,orderitemchange,return,invoice,inventory,catalog" desc:"Comma-separated Dsco object types whose event streams are read."`
+	PollInterval          time.Duration `env:"DSCO_POLL_INTERVAL, default=1s" desc:"Wait between stream reads when a stream has no more events."`
+	ItemInventoryInterval time.Duration `env:"DSCO_ITEM_INVENTORY_INTERVAL, default=0s" desc:"With inbound: poll GetItemInventory this often into the iteminventory topic (every item whose inventory changed since the last poll); 0 turns the poller off."`
+	InsecureHTTP          bool          `env:"DSCO_INSECURE_HTTP, default=false" desc:"Allow plain http:// to hosts other than loopback (the compose stack's sandbox); never for the real Dsco."`
 }
 
 // Kafka says how to reach the Kafka cluster.

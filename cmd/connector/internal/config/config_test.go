@@ -69,6 +69,7 @@ func TestLoadDefaults(t *testing.T) {
 	assert.Equal(t, RoleSupplier, cfg.Dsco.Role)
 	assert.Equal(t, Streams(AllStreams), cfg.Dsco.Streams)
 	assert.Equal(t, time.Second, cfg.Dsco.PollInterval)
+	assert.Zero(t, cfg.Dsco.ItemInventoryInterval, "no poller by default")
 	assert.Equal(t, []string{"kafka-1:9092", "kafka-2:9092"}, cfg.Kafka.Brokers)
 	assert.Equal(t, "dsco-kafka-connector", cfg.Kafka.ClientID)
 	assert.Equal(t, "dsco-connector", cfg.Kafka.ConsumerGroup)
@@ -96,6 +97,7 @@ func TestLoadEveryVariable(t *testing.T) {
 		"DSCO_ROLE":                        "Retailer",
 		"DSCO_STREAMS":                     "order, catalog",
 		"DSCO_POLL_INTERVAL":               "250ms",
+		"DSCO_ITEM_INVENTORY_INTERVAL":     "1m",
 		"DSCO_INSECURE_HTTP":               "true",
 		"KAFKA_BROKERS":                    "kafka:29092",
 		"KAFKA_CLIENT_ID":                  "cid",
@@ -144,6 +146,7 @@ func TestLoadEveryVariable(t *testing.T) {
 	assert.Equal(t, RoleRetailer, cfg.Dsco.Role)
 	assert.Equal(t, Streams{dsco.ObjectOrder, dsco.ObjectCatalog}, cfg.Dsco.Streams)
 	assert.True(t, cfg.Dsco.InsecureHTTP)
+	assert.Equal(t, time.Minute, cfg.Dsco.ItemInventoryInterval)
 	assert.Equal(t, Directions{Outbound}, cfg.Connector.Directions)
 	assert.Equal(t, slog.LevelDebug, cfg.Log.Level.Level)
 	assert.Equal(t, LogText, cfg.Log.Format)
@@ -232,6 +235,10 @@ func TestLoadProblems(t *testing.T) {
 			`DSCO_POLL_INTERVAL: want a duration such as 500ms, 30s or 2m, got "1"`},
 		{"poll interval zero", with("DSCO_POLL_INTERVAL", "0s"),
 			"DSCO_POLL_INTERVAL: want a duration above zero such as 500ms, 30s or 2m, got 0s"},
+		{"item inventory interval", with("DSCO_ITEM_INVENTORY_INTERVAL", "-1s"),
+			"DSCO_ITEM_INVENTORY_INTERVAL: want a duration of 0 (no poller) or more such as 10s or 1m, got -1s"},
+		{"item inventory interval not a duration", with("DSCO_ITEM_INVENTORY_INTERVAL", "often"),
+			`DSCO_ITEM_INVENTORY_INTERVAL: want a duration such as 500ms, 30s or 2m, got "often"`},
 		{"insecure http", with("DSCO_INSECURE_HTTP", "yes please"),
 			`DSCO_INSECURE_HTTP: want true or false, got "yes please"`},
 		{"brokers missing", with("KAFKA_BROKERS", "<unset>"),

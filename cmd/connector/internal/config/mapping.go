@@ -12,6 +12,9 @@ import (
 	"github.com/dscokafka/connector/pkg/schemas"
 )
 
+// ItemInventory is the record name of the GetItemInventory poller's records.
+const ItemInventory = "iteminventory"
+
 // UserAgent is sent to Dsco with every request.
 const UserAgent = "dsco-kafka-connector"
 
@@ -36,7 +39,8 @@ func (c *Config) Topics() map[string]string {
 }
 
 // Records returns the records this configuration reads or writes: with
-// inbound, the events of DSCO_STREAMS; with outbound, the commands of
+// inbound, the events of DSCO_STREAMS and, with DSCO_ITEM_INVENTORY_INTERVAL
+// above zero, the GetItemInventory records; with outbound, the commands of
 // DSCO_ROLE (retailer commands are those named retailer-*) and the command
 // result.
 func (c *Config) Records() []*schemas.Descriptor {
@@ -48,6 +52,10 @@ func (c *Config) Records() []*schemas.Descriptor {
 					out = append(out, d)
 				}
 			}
+		}
+		if c.Dsco.ItemInventoryInterval > 0 {
+			d, _ := schemas.Event(ItemInventory)
+			out = append(out, d)
 		}
 	}
 	if c.Connector.Directions.Has(Outbound) {

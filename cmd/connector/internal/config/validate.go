@@ -83,6 +83,9 @@ func (d *Dsco) validate(p *problems) {
 		p.add("DSCO_STREAMS", "want a comma-separated list of %s, each at most once", joinTypes(AllStreams))
 	}
 	positive(p, "DSCO_POLL_INTERVAL", d.PollInterval)
+	if d.ItemInventoryInterval < 0 {
+		p.add("DSCO_ITEM_INVENTORY_INTERVAL", "want a duration of 0 (no poller) or more such as 10s or 1m, got %s", d.ItemInventoryInterval)
+	}
 }
 
 // checkDscoURL checks an absolute http(s) URL, http only to loopback hosts

@@ -1,0 +1,411 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wmetrics "github.com/ThreeDotsLabs/watermill/components/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
+
+	"github.com/dscokafka/connector/cmd/connector/internal/config"
+	"github.com/dscokafka/connector/pkg/dsco"
+	"github.com/dscokafka/connector/pkg/inbound"
+	"github.com/dscokafka/connector/pkg/kafka"
+	"github.com/dscokafka/connector/pkg/ops"
+	"github.com/dscokafka/connector/pkg/outbound"
+	"github.com/dscokafka/connector/pkg/router"
+	"github.com/dscokafka/connector/pkg/schemas"
+)
+
+// connector is one running connector process: the Dsco client, the serde,
+// the Kafka publisher, the inbound and outbound routers of the configured
+// directions, the status tracker and the ops server. Build it with
+// newConnector, then call run once.
+type connector struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	client  *dsco.Client
+	serde   *schemas.Serde
+	pub     *kafka.Publisher
+	in      *router.Inbound  // nil without the inbound direction
+	out     *router.Outbound // nil without the outbound direction
+	reg     *prometheus.Registry
+	status  *statusTracker
+	ops     *ops.Server
+	started time.Time
+
+	// inRunning and outRunning are true while the routers run (the "routers"
+	// readiness check).
+	inRunning, outRunning atomic.Bool
+}
+
+// connectorOptions are what the demo changes about a connector.
+type connectorOptions struct {
+	// httpClient carries the Dsco calls (nil: the client's default).
+	httpClient *http.Client
+	// statusInterval is how often the status is refreshed (default 2s).
+	statusInterval time.Duration
+}
+
+// poisonTopic returns the poison topic under the configured prefix.
+func poisonTopic(cfg *config.Config) string { return cfg.Connector.TopicPrefix + "poison.v1" }
+
+// appliedTopic returns the applied-ids store topic under the configured prefix.
+func appliedTopic(cfg *config.Config) string { return cfg.Connector.TopicPrefix + "cmd.applied.v1" }
+
+// newConnector builds every part of the connector and registers the schemas
+// (or, with SCHEMA_REGISTRY_LOOKUP_ONLY, looks them up), refusing to start
+// when the registry's versions are incompatible. The ops server listens when
+// it returns; nothing else runs before run.
+func newConnector(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts connectorOptions) (_ *connector, err error) {
+	if opts.statusInterval == 0 {
+		opts.statusInterval = 2 * time.Second
+	}
+	c := &connector{cfg: cfg, log: logger, started: time.Now()}
+	defer func() {
+		if err != nil {
+			c.closeParts()
+		}
+	}()
+	conn, err := cfg.Kafka.Connection()
+	if err != nil {
+		return nil, err
+	}
+	dialer, transport, err := kafkaGoClients(conn)
+	if err != nil {
+		return nil, err
+	}
+	copts := cfg.ClientOptions(logger)
+	if opts.httpClient != nil {
+		copts = append(copts, dsco.WithHTTPClient(opts.httpClient))
+	}
+	if c.client, err = dsco.NewClient(cfg.Dsco.BaseURL, copts...); err != nil {
+		return nil, fmt.Errorf("dsco client: %w", err)
+	}
+	if c.serde, err = schemas.NewSerde(cfg.SerdeConfig()); err != nil {
+		return nil, err
+	}
+	if err := c.serde.Register(ctx); err != nil {
+		what := "registering"
+		if cfg.Registry.LookupOnly {
+			what = "looking up"
+		}
+		return nil, fmt.Errorf("%s the schemas at %s failed, so the connector does not start (see `connector schemas check`): %w",
+			what, cfg.Registry.URL, err)
+	}
+
+	c.reg = prometheus.NewRegistry()
+	c.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	wlog := watermill.NewSlogLogger(logger)
+	if c.pub, err = kafka.NewPublisher(kafka.PublisherConfig{Connection: conn, AllowAutoTopicCreation: true}, wlog); err != nil {
+		return nil, err
+	}
+	// Watermill's publisher metrics (watermill_message_publish_*) for the
+	// outbound side's results, poison records and store marks.
+	outPub, err := wmetrics.NewPrometheusMetricsBuilder(c.reg, "watermill", "").DecoratePublisher(c.pub)
+	if err != nil {
+		return nil, fmt.Errorf("watermill metrics: %w", err)
+	}
+	kcfg := inbound.KafkaConfig{Brokers: conn.Brokers, Transport: transport, AllowAutoTopicCreation: true}
+
+	if cfg.Connector.Directions.Has(config.Inbound) {
+		streams := make([]inbound.StreamConfig, len(cfg.Dsco.Streams))
+		for i, s := range cfg.Dsco.Streams {
+			streams[i] = inbound.StreamConfig{ObjectType: string(s)}
+		}
+		pcfg := inbound.Config{
+			Client: c.client, Serde: c.serde, Streams: streams, Kafka: kcfg,
+			TopicPrefix: cfg.Connector.TopicPrefix, TopicSuffix: ".v1", PoisonTopic: poisonTopic(cfg),
+			PollInterval: cfg.Dsco.PollInterval, CheckpointEvents: cfg.Checkpoint.Events,
+			CheckpointInterval: cfg.Checkpoint.Interval, ShutdownTimeout: cfg.Connector.ShutdownTimeout,
+		}
+		for _, s := range cfg.Dsco.Streams {
+			d, ok := schemas.Event(string(s))
+			if !ok || cfg.Topic(d) != pcfg.Topic(string(s)) {
+				return nil, fmt.Errorf("stream %s: its topic is not the contract's %s", s, cfg.Topic(d))
+			}
+		}
+		icfg := router.InboundConfig{Pipeline: pcfg, Registerer: c.reg, CloseTimeout: cfg.Connector.ShutdownTimeout}
+		if cfg.Dsco.ItemInventoryInterval > 0 {
+			d, _ := schemas.Event(config.ItemInventory)
+			icfg.Poller = &inbound.PollerConfig{Client: c.client, Serde: c.serde, Kafka: kcfg,
+				Topic: cfg.Topic(d), PoisonTopic: poisonTopic(cfg), MarkTopic: cfg.Connector.TopicPrefix + "iteminventory.marks.v1",
+				PollInterval: cfg.Dsco.ItemInventoryInterval, CloseTimeout: cfg.Connector.ShutdownTimeout}
+		}
+		if c.in, err = router.NewInbound(icfg, logger); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Connector.Directions.Has(config.Outbound) {
+		maxWait := cfg.Batch.MaxWait
+		if maxWait == 0 {
+			maxWait = time.Nanosecond // 0 means the pipeline's default; the variable's 0 means at once
+		}
+		if c.out, err = router.NewOutbound(router.OutboundConfig{
+			Subscriber: kafka.SubscriberConfig{Connection: conn, ConsumerGroup: cfg.Kafka.ConsumerGroup},
+			Pipeline: outbound.Config{
+				Role: outbound.Role(cfg.Dsco.Role), Client: c.client, Serde: c.serde, Publisher: outPub,
+				PoisonTopic: poisonTopic(cfg),
+				Store: outbound.StoreConfig{Topic: appliedTopic(cfg),
+					Reader: outbound.TopicReader{Brokers: conn.Brokers, Dialer: dialer}},
+				MaxBatchItems: cfg.Batch.MaxItems, MaxBatchBytes: cfg.Batch.MaxBytes, MaxBatchWait: maxWait,
+				Retry: outbound.RetryConfig{MaxAttempts: cfg.Retry.MaxAttempts, MaxElapsed: cfg.Retry.MaxElapsed,
+					BaseDelay: cfg.Retry.InitialInterval, MaxDelay: cfg.Retry.MaxInterval},
+				Registerer:   c.reg,
+				CloseTimeout: cfg.Connector.ShutdownTimeout,
+			},
+			CloseTimeout: cfg.Connector.ShutdownTimeout,
+		}, wlog); err != nil {
+			return nil, err
+		}
+	}
+
+	kcl := &kafkago.Client{Addr: kafkago.TCP(conn.Brokers...), Transport: transport, Timeout: 10 * time.Second}
+	if err := ensureTopics(ctx, kcl, c.topicSpecs(), topicsTimeout); err != nil {
+		return nil, err
+	}
+	c.status = newStatusTracker(c, conn.Brokers, transport, opts.statusInterval)
+	checks, err := readinessChecks(cfg, c.client)
+	if err != nil {
+		return nil, err
+	}
+	checks = append(checks, ops.Check{Name: "routers", Func: c.routersRunning})
+	if c.ops, err = ops.NewServer(ops.Config{Addr: cfg.Connector.OpsAddr, Gatherer: c.reg, Checks: checks,
+		Status: c.status.Status, ShutdownTimeout: cfg.Connector.ShutdownTimeout}, logger); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// topicsTimeout bounds the creation of the topics and the wait for their
+// leaders at start.
+const topicsTimeout = 30 * time.Second
+
+// topicSpecs returns the topics of the configured directions: the event
+// topics, the poison topic, the GetItemInventory marks (compacted, one
+// partition, as the poller creates it), the command and results topics and
+// the applied-ids store (compacted, six partitions, as the store creates
+// it). Partition counts of -1 are the broker's default.
+func (c *connector) topicSpecs() []topicSpec {
+	var out []topicSpec
+	seen := map[string]bool{}
+	add := func(name string, partitions int, configs map[string]string) {
+		if !seen[name] {
+			seen[name] = true
+			out = append(out, topicSpec{name: name, partitions: partitions, configs: configs})
+		}
+	}
+	compact := map[string]string{"cleanup.policy": "compact"}
+	if c.in != nil {
+		for _, s := range c.cfg.Dsco.Streams {
+			if d, ok := schemas.Event(string(s)); ok {
+				add(c.cfg.Topic(d), -1, nil)
+			}
+		}
+		if c.in.Poller() != nil {
+			d, _ := schemas.Event(config.ItemInventory)
+			add(c.cfg.Topic(d), -1, nil)
+			add(c.cfg.Connector.TopicPrefix+"iteminventory.marks.v1", 1, compact)
+		}
+		add(poisonTopic(c.cfg), -1, nil)
+	}
+	if c.out != nil {
+		for _, topic := range c.out.Pipeline().Topics() {
+			add(topic, -1, nil)
+		}
+		add(c.cfg.Topic(schemas.Result), -1, nil)
+		add(poisonTopic(c.cfg), -1, nil)
+		add(appliedTopic(c.cfg), 6, compact)
+	}
+	return out
+}
+
+// routersRunning is the "routers" readiness check: every configured
+// direction's router runs.
+func (c *connector) routersRunning(context.Context) error {
+	var errs []error
+	if c.in != nil && !c.inRunning.Load() {
+		errs = append(errs, errors.New("the inbound router is not running"))
+	}
+	if c.out != nil && !c.outRunning.Load() {
+		errs = append(errs, errors.New("the outbound router is not running"))
+	}
+	return errors.Join(errs...)
+}
+
+// run runs the routers, the status tracker and the ops server until ctx
+// ends or a router fails, then shuts down within CONNECTOR_SHUTDOWN_TIMEOUT:
+// the inbound side publishes what it read and commits its final stream
+// positions, the outbound side finishes its commands and commits their
+// offsets, then the publisher and the ops server close. It returns nil after
+// a shutdown asked for by ctx, a router's error otherwise.
+func (c *connector) run(ctx context.Context) error {
+	runCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	failed := make(chan error, 2)
+	if c.in != nil {
+		c.inRunning.Store(true)
+		wg.Go(func() {
+			err := c.in.Run(runCtx)
+			c.inRunning.Store(false)
+			if runCtx.Err() == nil {
+				failed <- fmt.Errorf("inbound: stopped: %w", err)
+			}
+		})
+	}
+	if c.out != nil {
+		wg.Go(func() {
+			select {
+			case <-c.out.Running():
+				c.outRunning.Store(true)
+			case <-runCtx.Done():
+			}
+		})
+		wg.Go(func() {
+			err := c.out.Run(runCtx)
+			c.outRunning.Store(false)
+			if runCtx.Err() == nil {
+				failed <- fmt.Errorf("outbound: stopped: %w", err)
+			}
+		})
+	}
+	statusDone := make(chan struct{})
+	go func() {
+		defer close(statusDone)
+		c.status.run(runCtx)
+	}()
+	opsDone := make(chan error, 1)
+	go func() { opsDone <- c.ops.Run(runCtx) }()
+	c.log.Info("connector running", "role", c.cfg.Dsco.Role, "directions", fmt.Sprint(c.cfg.Connector.Directions),
+		"ops", c.ops.URL(), "version", readBuildInfo().String())
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		c.log.Info("shutting down", "cause", context.Cause(ctx).Error(), "timeout", c.cfg.Connector.ShutdownTimeout)
+	case runErr = <-failed:
+		c.log.Error("a router stopped; shutting down", "error", runErr.Error())
+	case err := <-opsDone:
+		runErr = fmt.Errorf("ops server: %w", err)
+	}
+	start := time.Now()
+	shutdown := make(chan error, 1)
+	go func() {
+		cancel() // the inbound side checkpoints its final positions as its Run returns
+		var errs []error
+		var mu sync.Mutex
+		var cw sync.WaitGroup
+		for _, cl := range c.closers() {
+			cw.Go(func() {
+				if err := cl(); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			})
+		}
+		cw.Wait()
+		wg.Wait()
+		<-statusDone
+		errs = append(errs, c.pub.Close(), c.ops.Close())
+		shutdown <- errors.Join(errs...)
+	}()
+	select {
+	case err := <-shutdown:
+		if err != nil {
+			c.log.Warn("shutdown finished with errors", "error", err.Error())
+		}
+		c.log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
+	case <-time.After(c.cfg.Connector.ShutdownTimeout):
+		runErr = errors.Join(runErr, fmt.Errorf("shutdown did not finish within CONNECTOR_SHUTDOWN_TIMEOUT (%v)", c.cfg.Connector.ShutdownTimeout))
+	}
+	return runErr
+}
+
+// closers returns the Close methods of the routers.
+func (c *connector) closers() []func() error {
+	var out []func() error
+	if c.in != nil {
+		out = append(out, c.in.Close)
+	}
+	if c.out != nil {
+		out = append(out, c.out.Close)
+	}
+	return out
+}
+
+// closeParts closes what newConnector built when it fails half way.
+func (c *connector) closeParts() {
+	for _, cl := range c.closers() {
+		_ = cl()
+	}
+	if c.pub != nil {
+		_ = c.pub.Close()
+	}
+	if c.ops != nil {
+		_ = c.ops.Close()
+	}
+}
+
+// runRun is `connector run`: both directions per configuration until
+// SIGTERM or SIGINT, then a bounded graceful shutdown.
+func runRun(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "run", "(configured by environment variables: see README.md, \"Configuration\")")
+	if err := parseFlags(fs, args, 0); err != nil {
+		return err
+	}
+	cfg, err := e.loadConfig(ctx)
+	if err != nil {
+		return err
+	}
+	logger := cfg.Log.NewLogger(e.stderr)
+	c, err := newConnector(ctx, cfg, logger, connectorOptions{})
+	if err != nil {
+		return err
+	}
+	return c.run(ctx)
+}
+
+// kafkaGoClients returns the kafka-go dialer (topic readers) and transport
+// (writers, admin requests) of a connection configuration, with its TLS and
+// SASL settings.
+func kafkaGoClients(conn kafka.ConnectionConfig) (*kafkago.Dialer, *kafkago.Transport, error) {
+	var mech sasl.Mechanism
+	switch conn.SASL.Mechanism {
+	case kafka.SASLNone:
+	case kafka.SASLPlain:
+		mech = plain.Mechanism{Username: conn.SASL.Username, Password: conn.SASL.Password}
+	case kafka.SASLScramSHA256, kafka.SASLScramSHA512:
+		algo := scram.SHA256
+		if conn.SASL.Mechanism == kafka.SASLScramSHA512 {
+			algo = scram.SHA512
+		}
+		m, err := scram.Mechanism(algo, conn.SASL.Username, conn.SASL.Password)
+		if err != nil {
+			return nil, nil, fmt.Errorf("KAFKA_SASL_USERNAME: invalid for %s", conn.SASL.Mechanism)
+		}
+		mech = m
+	default:
+		return nil, nil, fmt.Errorf("KAFKA_SASL_MECHANISM: unsupported %q", conn.SASL.Mechanism)
+	}
+	timeout := conn.DialTimeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	d := &kafkago.Dialer{ClientID: conn.ClientID, Timeout: timeout, DualStack: true, TLS: conn.TLS, SASLMechanism: mech}
+	t := &kafkago.Transport{ClientID: conn.ClientID, DialTimeout: timeout, TLS: conn.TLS, SASL: mech, MetadataTTL: 2 * time.Second}
+	return d, t, nil
+}

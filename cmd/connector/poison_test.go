@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dscokafka/connector/pkg/kafka"
+	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
+	"github.com/dscokafka/connector/pkg/outbound"
+)
+
+// poisonRec is a poison record as the outbound pipeline writes it.
+type poisonRec struct {
+	key, value, source, reason, command, id string
+	at                                      time.Time
+}
+
+// writePoison publishes recs to the poison topic with the pipeline's
+// poison metadata.
+func writePoison(t *testing.T, brokers []string, topic string, recs ...poisonRec) {
+	t.Helper()
+	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Connection: kafka.ConnectionConfig{Brokers: brokers}, AllowAutoTopicCreation: true}, nil)
+	require.NoError(t, err)
+	defer pub.Close()
+	for _, r := range recs {
+		m := message.NewMessage(r.id+"-uuid", []byte(r.value))
+		m.Metadata.Set(kafka.DefaultPartitionKeyMetadata, r.key)
+		m.Metadata.Set(middleware.ReasonForPoisonedKey, r.reason)
+		m.Metadata.Set(outbound.PoisonTimeKey, r.at.Format(time.RFC3339Nano))
+		if r.source != "" {
+			m.Metadata.Set(middleware.PoisonedTopicKey, r.source)
+			m.Metadata.Set(outbound.PoisonPartitionKey, "0")
+			m.Metadata.Set(outbound.PoisonOffsetKey, "7")
+			m.Metadata.Set(outbound.PoisonCommandIDKey, r.id)
+			m.Metadata.Set(outbound.PoisonCommandTypeKey, r.command)
+			m.Metadata.Set(outbound.PoisonStatusKey, "rejected")
+			m.Metadata.Set(outbound.PoisonAttemptsKey, "1")
+		}
+		require.NoError(t, pub.Publish(topic, m))
+	}
+}
+
+func TestPoisonListAndReplay(t *testing.T) {
+	st := newStack(t)
+	prefix := kafkatest.Name("poison") + "." // topics of their own on a shared KAFKA_BROKERS
+	vars := st.with("CONNECTOR_TOPIC_PREFIX", prefix)
+	brokers := strings.Split(vars["KAFKA_BROKERS"], ",")
+	poisonTopic, shipTopic, invoiceTopic := prefix+"poison.v1", prefix+"cmd.ship.v1", prefix+"cmd.invoice.v1"
+	kafkatest.CreateTopic(t, brokers, shipTopic, 2) // a source topic exists: it was consumed from
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	writePoison(t, brokers, poisonTopic,
+		poisonRec{key: "order-1", value: "ship-bytes", source: shipTopic, reason: "item error LINE_NOT_FOUND: order order-1 has no line 9", command: "ship", id: "c-ship", at: t0},
+		poisonRec{key: "order-2", value: "invoice-bytes", source: invoiceTopic, reason: "validation: amount: is required", command: "invoice", id: "c-invoice", at: t0.Add(time.Minute)},
+		poisonRec{key: "order-3", value: "event-bytes", reason: "unmappable event: order.items[0].cost", at: t0.Add(2 * time.Minute)},
+	)
+
+	t.Run("list", func(t *testing.T) {
+		tests := []struct {
+			name string
+			args []string
+			want []string // command ids or keys in the output, in order
+			not  []string
+		}{
+			{"all", nil, []string{"c-ship", "c-invoice", "order-3"}, nil},
+			{"by source", []string{"-source", shipTopic}, []string{"c-ship", "LINE_NOT_FOUND"}, []string{"c-invoice", "order-3"}},
+			{"by reason", []string{"-reason", "VALIDATION"}, []string{"c-invoice"}, []string{"c-ship", "order-3"}},
+			{"by command", []string{"-command", "ship"}, []string{"c-ship"}, []string{"c-invoice"}},
+			{"newest", []string{"-limit", "1"}, []string{"order-3"}, []string{"c-ship", "c-invoice"}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				r := runMain(t, vars, append([]string{"poison", "list"}, tt.args...)...)
+				require.Equal(t, exitOK, r.code, r.stderr)
+				last := -1
+				for _, w := range tt.want {
+					i := strings.Index(r.stdout, w)
+					require.GreaterOrEqual(t, i, 0, "%q in\n%s", w, r.stdout)
+					assert.Greater(t, i, last, "%q in order", w)
+					last = i
+				}
+				for _, w := range tt.not {
+					assert.NotContains(t, r.stdout, w)
+				}
+				assert.Contains(t, r.stderr, poisonTopic+": 3 records")
+			})
+		}
+	})
+
+	t.Run("list json", func(t *testing.T) {
+		r := runMain(t, vars, "poison", "list", "-json", "-command", "invoice")
+		require.Equal(t, exitOK, r.code, r.stderr)
+		var rec outbound.PoisonRecord
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &rec))
+		assert.Equal(t, "c-invoice", rec.CommandID)
+		assert.Equal(t, invoiceTopic, rec.SourceTopic)
+		assert.Equal(t, "invoice-bytes", string(rec.Value))
+		assert.True(t, rec.Time.Equal(t0.Add(time.Minute)))
+	})
+
+	t.Run("bad usage", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"poison"}, {"poison", "purge"}, {"poison", "replay"}, {"poison", "list", "-limit", "-1"},
+			{"poison", "list", "-records", "x"}, {"poison", "replay", "-records", "1/y"},
+		} {
+			r := runMain(t, vars, args...)
+			assert.Equal(t, exitUsage, r.code, "%q: %s", args, r.stderr)
+		}
+	})
+
+	t.Run("replay", func(t *testing.T) {
+		r := runMain(t, vars, "poison", "replay", "-all", "-dry-run")
+		require.Equal(t, exitOK, r.code, r.stderr)
+		assert.Contains(t, r.stderr, "2 would be replayed")
+		assert.Contains(t, r.stderr, "names no source topic")
+
+		r = runMain(t, vars, "poison", "replay", "-reason", "unmappable")
+		require.Equal(t, exitOK, r.code, r.stderr)
+		assert.Contains(t, r.stderr, "0 would be replayed")
+
+		r = runMain(t, vars, "poison", "replay", "-command", "ship")
+		require.Equal(t, exitOK, r.code, r.stderr)
+		assert.Contains(t, r.stderr, "replayed 1 records")
+
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		defer cancel()
+		var got []kafkago.Message
+		require.NoError(t, outbound.TopicReader{Brokers: brokers}.Read(ctx, shipTopic, false, nil, func(m kafkago.Message) {
+			got = append(got, m)
+		}))
+		require.Len(t, got, 1, "the ship command is back on its topic, once")
+		assert.Equal(t, "ship-bytes", string(got[0].Value))
+		assert.Equal(t, "order-1", string(got[0].Key))
+	})
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+)
+
+// topicSpec is a topic the connector needs before it consumes: partitions
+// -1 means the broker's default; configs such as cleanup.policy=compact.
+type topicSpec struct {
+	name       string
+	partitions int
+	configs    map[string]string
+}
+
+// ensureTopics creates the topics that do not exist (an existing topic is
+// left as it is) and waits, within timeout, until every partition of each
+// answers an offsets request at its leader: a topic just created on a real
+// cluster has no leader for a moment, and the readers that start next (the
+// applied-ids store, the GetItemInventory marks) would fail on it. A cluster
+// that refuses to create topics (no permission, auto-creation off) is not an
+// error here when the topics exist already.
+func ensureTopics(ctx context.Context, cl *kafkago.Client, specs []topicSpec, timeout time.Duration) error {
+	if len(specs) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req := &kafkago.CreateTopicsRequest{}
+	for _, s := range specs {
+		tc := kafkago.TopicConfig{Topic: s.name, NumPartitions: s.partitions, ReplicationFactor: -1}
+		for k, v := range s.configs {
+			tc.ConfigEntries = append(tc.ConfigEntries, kafkago.ConfigEntry{ConfigName: k, ConfigValue: v})
+		}
+		req.Topics = append(req.Topics, tc)
+	}
+	var createErr error
+	resp, err := cl.CreateTopics(ctx, req)
+	if err != nil {
+		createErr = err
+	} else {
+		for topic, err := range resp.Errors {
+			if err != nil && !errors.Is(err, kafkago.TopicAlreadyExists) {
+				createErr = errors.Join(createErr, fmt.Errorf("%s: %w", topic, err))
+			}
+		}
+	}
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.name
+	}
+	for {
+		err := topicsLed(ctx, cl, names)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if createErr != nil {
+				err = fmt.Errorf("%w (creating them: %w)", err, createErr)
+			}
+			return fmt.Errorf("kafka topics not ready within %v: %w", timeout, err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// topicsLed returns nil when every partition of topics answers an offsets
+// request.
+func topicsLed(ctx context.Context, cl *kafkago.Client, topics []string) error {
+	md, err := cl.Metadata(ctx, &kafkago.MetadataRequest{Topics: topics})
+	if err != nil {
+		return err
+	}
+	req := &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{}}
+	for _, t := range md.Topics {
+		if t.Error != nil {
+			return fmt.Errorf("%s: %w", t.Name, t.Error)
+		}
+		if len(t.Partitions) == 0 {
+			return fmt.Errorf("%s: no partitions yet", t.Name)
+		}
+		for _, p := range t.Partitions {
+			if p.Error != nil {
+				return fmt.Errorf("%s/%d: %w", t.Name, p.ID, p.Error)
+			}
+			req.Topics[t.Name] = append(req.Topics[t.Name], kafkago.LastOffsetOf(p.ID))
+		}
+	}
+	offs, err := cl.ListOffsets(ctx, req)
+	if err != nil {
+		return err
+	}
+	for topic, parts := range offs.Topics {
+		for _, p := range parts {
+			if p.Error != nil {
+				return fmt.Errorf("%s/%d: %w", topic, p.Partition, p.Error)
+			}
+		}
+	}
+	return nil
+}

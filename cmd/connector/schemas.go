@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,9 +20,9 @@ func runSchemas(ctx context.Context, e *env, args []string) error {
 	case "print":
 		return schemasPrint(ctx, e, args[1:])
 	case "register":
-		return schemasRegister(ctx, e, args[1:])
+		return schemasApply(ctx, e, args[1:], true)
 	case "check":
-		return schemasCheck(ctx, e, args[1:])
+		return schemasApply(ctx, e, args[1:], false)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprintln(e.stderr, "Usage: connector schemas "+sub)
 		return flag.ErrHelp
@@ -71,11 +70,17 @@ func schemasPrint(ctx context.Context, e *env, args []string) error {
 	return tw.Flush()
 }
 
-// schemasRegister registers every schema of the configuration (or, with
-// SCHEMA_REGISTRY_LOOKUP_ONLY, looks them up) after the local compatibility
-// check, printing each subject's schema id.
-func schemasRegister(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "schemas register", "")
+// schemasApply registers (register) or checks every schema of the
+// configuration, printing one line per subject. Register registers each schema
+// (or, with SCHEMA_REGISTRY_LOOKUP_ONLY, looks it up) after the local
+// compatibility check and prints its schema id; check compares each with the
+// latest version registered under its subject without registering anything.
+func schemasApply(ctx context.Context, e *env, args []string, register bool) error {
+	name := "schemas check"
+	if register {
+		name = "schemas register"
+	}
+	fs := newFlagSet(e, name, "")
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
@@ -87,57 +92,14 @@ func schemasRegister(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	regErr := serde.Register(ctx)
-	failed := map[string]error{}
-	for _, err := range unjoin(regErr) {
-		if ie, ok := errors.AsType[*schemas.IncompatibleError](err); ok {
-			failed[ie.Subject] = err
-		}
+	if register {
+		err = serde.Register(ctx)
+	} else {
+		err = serde.Check(ctx)
 	}
-	for _, d := range cfg.Records() {
-		subject := serde.Subject(d)
-		if id, ok := serde.SchemaID(d); ok {
-			printLine(e.stdout, true, fmt.Sprintf("%s: schema id %d", subject, id))
-		} else if err := failed[subject]; err != nil {
-			printLine(e.stdout, false, err.Error())
-		} else {
-			printLine(e.stdout, false, subject+": not registered")
-		}
-	}
-	if regErr != nil {
-		var buf bytes.Buffer
-		for _, err := range unjoin(regErr) {
-			if _, ok := errors.AsType[*schemas.IncompatibleError](err); !ok {
-				fmt.Fprintf(&buf, "\n  %v", err)
-			}
-		}
-		if buf.Len() > 0 {
-			return fmt.Errorf("schemas register:%s", buf.String())
-		}
-		return errReported
-	}
-	return nil
-}
-
-// schemasCheck checks every schema of the configuration against the latest
-// version registered under its subject, without registering anything.
-func schemasCheck(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "schemas check", "")
-	if err := parseFlags(fs, args, 0); err != nil {
-		return err
-	}
-	cfg, err := e.loadConfig(ctx)
-	if err != nil {
-		return err
-	}
-	serde, err := schemas.NewSerde(cfg.SerdeConfig())
-	if err != nil {
-		return err
-	}
-	checkErr := serde.Check(ctx)
 	failed := map[string]error{}
 	var other []error
-	for _, err := range unjoin(checkErr) {
+	for _, err := range unjoin(err) {
 		if ie, ok := errors.AsType[*schemas.IncompatibleError](err); ok {
 			failed[ie.Subject] = err
 		} else {
@@ -146,14 +108,20 @@ func schemasCheck(ctx context.Context, e *env, args []string) error {
 	}
 	for _, d := range cfg.Records() {
 		subject := serde.Subject(d)
-		if err := failed[subject]; err != nil {
-			printLine(e.stdout, false, err.Error())
-		} else if len(other) == 0 {
+		id, registered := serde.SchemaID(d)
+		switch {
+		case failed[subject] != nil:
+			printLine(e.stdout, false, failed[subject].Error())
+		case register && registered:
+			printLine(e.stdout, true, fmt.Sprintf("%s: schema id %d", subject, id))
+		case register:
+			printLine(e.stdout, false, subject+": not registered")
+		case len(other) == 0:
 			printLine(e.stdout, true, subject+": compatible")
 		}
 	}
 	if len(other) > 0 {
-		return fmt.Errorf("schemas check: %w", errors.Join(other...))
+		return fmt.Errorf("%s: %w", name, errors.Join(other...))
 	}
 	if len(failed) > 0 {
 		return errReported

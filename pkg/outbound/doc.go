@@ -20,7 +20,9 @@
 // outcome, "applied" or "released". A command redelivered by Kafka whose id is applied is
 // not sent again (its result is written again); one still marked "sending" (the process
 // died during the call) is reconciled by reading Dsco's state first, exactly like a write
-// the client reports as dsco.ErrOutcomeUnknown. Reconciliation per command:
+// the client reports as dsco.ErrOutcomeUnknown. Inventory, catalog and retailer catalog
+// attribution commands get no "sending" mark: they are reconciled by sending them again,
+// which is what a command without a mark gets anyway. Reconciliation per command:
 //
 //   - ship, cancel, acknowledge: the order read back (SupplierGetOrder) shows whether the
 //     line is shipped or cancelled, or the order acknowledged;

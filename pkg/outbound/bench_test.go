@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,7 +35,9 @@ const (
 	benchCommandsEnv  = "OUTBOUND_BENCH_COMMANDS"
 	benchReportPrefix = "outbound-bench:"
 	// benchProfileEnv, set when running the benchmark, names a file for the CPU profile
-	// of the pipeline's process (the last child's, with several sub-benchmarks).
+	// of the pipeline's process (the last child's, with several sub-benchmarks); its
+	// memory profile goes to the same name with ".mem" added, its heap at the end of
+	// the measurement (before it stops) to ".heap".
 	benchProfileEnv = "OUTBOUND_BENCH_CPUPROFILE"
 )
 
@@ -75,6 +79,7 @@ type benchReport struct {
 	measured float64       // commands counted in the steady state
 	elapsed  time.Duration // wall time of the steady state
 	cpu      time.Duration // the child's user+system CPU in the steady state
+	peakRSS  int64         // the child's peak resident set, bytes
 }
 
 // BenchmarkPipeline measures the connector alone, from kfake to the sandbox, at batch
@@ -87,7 +92,8 @@ type benchReport struct {
 //     its last (after the consumer group's start), its CPU from getrusage(RUSAGE_SELF);
 //   - total-cpu-µs/command: the child's CPU over its whole life (rusage of the exited
 //     child), start and shutdown included;
-//   - peak-rss-MiB: the child's maximum resident set size with b.N commands waiting;
+//   - peak-rss-MiB: the child's peak resident set size (VmHWM, read by the child itself)
+//     with b.N commands waiting;
 //   - raw-commands/s: the raw pipe in the same run, a bare dsco client posting the same
 //     batches to the same sandbox 4 at a time; throughput-ratio is commands/s over it.
 //
@@ -96,8 +102,9 @@ type benchReport struct {
 //	go test -run '^$' -bench Pipeline -benchtime 20000x -count 3 ./pkg/outbound/
 //	go test -run '^$' -bench 'Pipeline/batch=100' -benchtime 1000000x ./pkg/outbound/  # peak RSS, 1M waiting
 //
-// OUTBOUND_BENCH_CPUPROFILE=/tmp/child.prof profiles the pipeline's process; read it with
-// go tool pprof -top pkg/outbound.test /tmp/child.prof (go test -c builds the binary).
+// OUTBOUND_BENCH_CPUPROFILE=/tmp/child.prof profiles the pipeline's process (CPU, and
+// allocations in /tmp/child.prof.mem); read it with go tool pprof -top outbound.test
+// /tmp/child.prof (go test -c builds the binary).
 func BenchmarkPipeline(b *testing.B) {
 	for _, size := range []int{1, 10, 100} {
 		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
@@ -126,7 +133,7 @@ func BenchmarkPipeline(b *testing.B) {
 			b.ReportMetric(rep.measured/rep.elapsed.Seconds(), "commands/s")
 			b.ReportMetric(float64(rep.cpu.Microseconds())/rep.measured, "cpu-µs/command")
 			b.ReportMetric(float64(cpuOf(total).Microseconds())/float64(n), "total-cpu-µs/command")
-			b.ReportMetric(float64(total.Maxrss)/1024, "peak-rss-MiB") // Linux: Maxrss in KiB
+			b.ReportMetric(float64(rep.peakRSS)/(1<<20), "peak-rss-MiB")
 
 			// The raw pipe: the same batches, posted by a bare client, 4 at a time.
 			client := e.client(outbound.RoleSupplier)
@@ -164,7 +171,7 @@ func runBenchChild(b *testing.B, e *env, size, n int) (benchReport, *syscall.Rus
 	b.Helper()
 	args := []string{"-test.run=^TestOutboundBenchChild$", "-test.count=1", "-test.timeout=30m"}
 	if prof := os.Getenv(benchProfileEnv); prof != "" {
-		args = append(args, "-test.cpuprofile="+prof)
+		args = append(args, "-test.cpuprofile="+prof, "-test.memprofile="+prof+".mem")
 	}
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(),
@@ -191,9 +198,10 @@ func runBenchChild(b *testing.B, e *env, size, n int) (benchReport, *syscall.Rus
 		out.WriteString(line + "\n")
 		if rest, ok := strings.CutPrefix(line, benchReportPrefix); ok {
 			var elapsed, cpu int64
-			_, err := fmt.Sscanf(rest, " measured=%g elapsed=%d cpu=%d", &rep.measured, &elapsed, &cpu)
+			_, err := fmt.Sscanf(rest, " measured=%g elapsed=%d cpu=%d hwm=%d", &rep.measured, &elapsed, &cpu, &rep.peakRSS)
 			require.NoError(b, err, "the child's report %q", line)
 			rep.elapsed, rep.cpu = time.Duration(elapsed), time.Duration(cpu)
+			b.Log(line)
 			found = true
 		}
 	}
@@ -235,7 +243,35 @@ func TestOutboundBenchChild(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	elapsed, cpu := time.Since(t0), cpuTime(t)-cpu0
-	fmt.Printf("%s measured=%g elapsed=%d cpu=%d\n", benchReportPrefix, float64(n)-first, elapsed.Nanoseconds(), cpu.Nanoseconds())
+	if prof := os.Getenv(benchProfileEnv); prof != "" {
+		// The heap while the pipeline still runs (the memory profile is taken at exit).
+		f, err := os.Create(prof + ".heap")
+		require.NoError(t, err)
+		require.NoError(t, pprof.WriteHeapProfile(f))
+		require.NoError(t, f.Close())
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Printf("%s measured=%g elapsed=%d cpu=%d hwm=%d heap-inuse-MiB=%d stacks-MiB=%d go-sys-MiB=%d goroutines=%d\n", benchReportPrefix,
+		float64(n)-first, elapsed.Nanoseconds(), cpu.Nanoseconds(), peakRSS(t), ms.HeapInuse>>20, ms.StackInuse>>20, ms.Sys>>20, runtime.NumGoroutine())
+}
+
+// peakRSS is this process's peak resident set size in bytes (VmHWM of /proc/self/status).
+// The rusage of an exited child is no measure of it: Go starts children with vfork, so
+// the child's ru_maxrss includes its parent's resident set at the exec.
+func peakRSS(t testing.TB) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kib, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			require.NoError(t, err, "VmHWM in %q", line)
+			return kib << 10
+		}
+	}
+	t.Fatal("no VmHWM in /proc/self/status")
+	return 0
 }
 
 // counted sums the pipeline's commands_total counter.

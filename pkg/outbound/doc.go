@@ -6,9 +6,11 @@
 // hands it to the batcher of its Dsco endpoint; it returns only once the command has its
 // outcome and that outcome is in Kafka (the result record, the poison record where there is
 // one, and the applied-ids store), so the Kafka offset is committed only after the command's
-// outcome is durable. Many handler calls wait at once (one per partition with today's
-// Subscriber, many per partition with key-ordered consumption), and the batcher gathers them
-// into one Dsco call per endpoint (Config.MaxBatchItems, MaxBatchBytes, MaxBatchWait).
+// outcome is durable. Many handler calls wait at once (pkg/router's Outbound consumes the
+// command topics key-ordered: up to OutboundConfig.MaxInFlightPerPartition commands of a
+// partition at once, one per record key, so commands on one order or sku stay in order),
+// and the batcher gathers them into one Dsco call per endpoint (Config.MaxBatchItems,
+// MaxBatchBytes, MaxBatchWait).
 //
 // Outcomes ([Status]): applied; queued (Dsco answered accepted or processing); rejected
 // (validation, an item error, a non-retryable 4xx) and failed (retries exhausted, or an

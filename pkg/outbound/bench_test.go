@@ -39,6 +39,9 @@ const (
 	// memory profile goes to the same name with ".mem" added, its heap at the end of
 	// the measurement (before it stops) to ".heap".
 	benchProfileEnv = "OUTBOUND_BENCH_CPUPROFILE"
+	// benchMemLimitEnv, set when running the benchmark, is the GOMEMLIMIT of the
+	// pipeline's process alone (the benchmark's process keeps kfake's records).
+	benchMemLimitEnv = "OUTBOUND_BENCH_GOMEMLIMIT"
 )
 
 // benchPartitions is the partition count of the benchmark's command topic, at every batch
@@ -102,6 +105,7 @@ type benchReport struct {
 //	go test -run '^$' -bench Pipeline -benchtime 20000x -count 3 ./pkg/outbound/
 //	go test -run '^$' -bench 'Pipeline/batch=100' -benchtime 1000000x ./pkg/outbound/  # peak RSS, 1M waiting
 //
+// OUTBOUND_BENCH_GOMEMLIMIT=80MiB runs the pipeline's process with that GOMEMLIMIT.
 // OUTBOUND_BENCH_CPUPROFILE=/tmp/child.prof profiles the pipeline's process (CPU, and
 // allocations in /tmp/child.prof.mem); read it with go tool pprof -top outbound.test
 // /tmp/child.prof (go test -c builds the binary).
@@ -184,6 +188,9 @@ func runBenchChild(b *testing.B, e *env, size, n int) (benchReport, *syscall.Rus
 		crashPrefixEnv+"="+strings.TrimSuffix(e.results, ".results"),
 		crashGroupEnv+"="+kafkatest.Name("g"),
 	)
+	if limit := os.Getenv(benchMemLimitEnv); limit != "" {
+		cmd.Env = append(cmd.Env, "GOMEMLIMIT="+limit)
+	}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()

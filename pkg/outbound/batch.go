@@ -110,14 +110,19 @@ func (p *Pipeline) process(ctx context.Context, k *kind, batch []*command) {
 // send gives each of cmds an outcome through Dsco calls.
 func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 	for len(cmds) > 0 && ctx.Err() == nil {
-		var intents []string
-		for _, c := range cmds {
-			if !c.intent {
-				intents = append(intents, c.id)
+		// The sending marks tell a later delivery to reconcile. Kinds Dsco may be sent
+		// again (redoResend) reconcile by sending again, which is what a command without
+		// a mark gets: their marks would cost a Kafka write per batch for nothing.
+		if k.redo != redoResend {
+			var intents []string
+			for _, c := range cmds {
+				if !c.intent {
+					intents = append(intents, c.id)
+				}
 			}
-		}
-		if err := p.untilDone(func() error { return p.store.Set(MarkSending, intents...) }); err != nil {
-			return
+			if err := p.untilDone(func() error { return p.store.Set(MarkSending, intents...) }); err != nil {
+				return
+			}
 		}
 		now := p.cfg.Now()
 		items := make([]any, len(cmds))

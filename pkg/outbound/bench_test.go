@@ -1,8 +1,16 @@
 package outbound_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -19,12 +27,43 @@ import (
 	"github.com/dscokafka/connector/pkg/schemas"
 )
 
-// cpuTime is the process's user+system CPU time.
-func cpuTime(b *testing.B) time.Duration {
-	b.Helper()
+// The environment BenchmarkPipeline hands to the copy of the test binary that runs the
+// pipeline (TestOutboundBenchChild).
+const (
+	benchChildEnv     = "OUTBOUND_BENCH_CHILD"
+	benchBatchEnv     = "OUTBOUND_BENCH_BATCH"
+	benchCommandsEnv  = "OUTBOUND_BENCH_COMMANDS"
+	benchReportPrefix = "outbound-bench:"
+	// benchProfileEnv, set when running the benchmark, names a file for the CPU profile
+	// of the pipeline's process (the last child's, with several sub-benchmarks); its
+	// memory profile goes to the same name with ".mem" added, its heap at the end of
+	// the measurement (before it stops) to ".heap".
+	benchProfileEnv = "OUTBOUND_BENCH_CPUPROFILE"
+	// benchMemLimitEnv, set when running the benchmark, is the GOMEMLIMIT of the
+	// pipeline's process alone (the benchmark's process keeps kfake's records).
+	benchMemLimitEnv = "OUTBOUND_BENCH_GOMEMLIMIT"
+)
+
+// benchPartitions is the partition count of the benchmark's command topic, at every batch
+// size: with key-ordered consumption a batch fills from few partitions.
+const benchPartitions = 8
+
+// rusageSelf is this process's resource usage.
+func rusageSelf(t testing.TB) syscall.Rusage {
+	t.Helper()
 	var ru syscall.Rusage
-	require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	require.NoError(t, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	return ru
+}
+
+func cpuOf(ru *syscall.Rusage) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// cpuTime is the process's user+system CPU time.
+func cpuTime(t testing.TB) time.Duration {
+	ru := rusageSelf(t)
+	return cpuOf(&ru)
 }
 
 // inventoryCommands returns n inventory commands over the skus.
@@ -36,11 +75,40 @@ func inventoryCommands(prefix string, n int, skus []string) []schemas.Record {
 	return out
 }
 
-// BenchmarkPipeline measures commands/s and process CPU per command from kfake to the
-// sandbox (inventory commands, which Dsco can apply any number of times) at batch sizes
-// 1, 10 and 100, beside the raw pipe: a bare client posting the same batches to the same
-// sandbox, in the same run. kfake and the sandbox run in this process, so the CPU figures
-// include theirs; the raw pipe's CPU is the sandbox's share plus the client's.
+// benchReport is what the pipeline's process measured: the steady state from its first
+// outcomes to its last (CPU is the process's own: the connector's, without kfake, the
+// schema registry or the sandbox, which run in the benchmark's process).
+type benchReport struct {
+	measured float64       // commands counted in the steady state
+	elapsed  time.Duration // wall time of the steady state
+	cpu      time.Duration // the child's user+system CPU in the steady state
+	peakRSS  int64         // the child's peak resident set, bytes
+}
+
+// BenchmarkPipeline measures the connector alone, from kfake to the sandbox, at batch
+// sizes 1, 10 and 100 (inventory commands over 1,000 skus, which Dsco can apply any number
+// of times): the pipeline runs in a child process (this test binary again, running
+// TestOutboundBenchChild), so its CPU is its own, while kfake, the schema registry and
+// the sandbox run in this process. b.N commands wait in the command topic before the child
+// starts. It reports
+//   - commands/s and cpu-µs/command: the child's steady state, from its first outcomes to
+//     its last (after the consumer group's start), its CPU from getrusage(RUSAGE_SELF);
+//   - total-cpu-µs/command: the child's CPU over its whole life (rusage of the exited
+//     child), start and shutdown included;
+//   - peak-rss-MiB: the child's peak resident set size (VmHWM, read by the child itself)
+//     with b.N commands waiting;
+//   - raw-commands/s: the raw pipe in the same run, a bare dsco client posting the same
+//     batches to the same sandbox 4 at a time; throughput-ratio is commands/s over it.
+//
+// Run it (benchmarks are noisy on a shared machine: use -count 3):
+//
+//	go test -run '^$' -bench Pipeline -benchtime 20000x -count 3 ./pkg/outbound/
+//	go test -run '^$' -bench 'Pipeline/batch=100' -benchtime 1000000x ./pkg/outbound/  # peak RSS, 1M waiting
+//
+// OUTBOUND_BENCH_GOMEMLIMIT=80MiB runs the pipeline's process with that GOMEMLIMIT.
+// OUTBOUND_BENCH_CPUPROFILE=/tmp/child.prof profiles the pipeline's process (CPU, and
+// allocations in /tmp/child.prof.mem); read it with go tool pprof -top outbound.test
+// /tmp/child.prof (go test -c builds the binary).
 func BenchmarkPipeline(b *testing.B) {
 	for _, size := range []int{1, 10, 100} {
 		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
@@ -57,39 +125,23 @@ func BenchmarkPipeline(b *testing.B) {
 			}
 			_, err = e.client(outbound.RoleSupplier).SupplierUpdateCatalog(context.Background(), dsco.CatalogBatchRequest{Items: items})
 			require.NoError(b, err)
-			partitions := int32(max(size, 4))
-			kafkatest.CreateTopic(b, e.brokers, e.topic("inventory"), partitions)
-			n := max(b.N, 2*size)
+			kafkatest.CreateTopic(b, e.brokers, e.topic("inventory"), benchPartitions)
+			n := max(b.N, 20*size)
 			cmds := inventoryCommands("b", n, skus)
 			for i := 0; i < len(cmds); i += 1000 {
 				e.send(cmds[i:min(i+1000, len(cmds))]...)
 			}
-			reg := prometheus.NewRegistry()
-			cfg := e.pipelineConfig(outbound.RoleSupplier)
-			cfg.MaxBatchItems = size
-			cfg.Registerer = reg
-			cfg.MaxBatchWait = 10 * time.Millisecond
 			b.ResetTimer()
-			e.start(router.OutboundConfig{Subscriber: e.subscriberConfig(kafkatest.Name("g")), Pipeline: cfg})
-			// Measured from the first outcome on: the consumer group's start (joins,
-			// a reader per partition) is not the steady state.
-			var first float64
-			for first = counted(b, reg); first < 1 || first < float64(min(n/20, 500)); first = counted(b, reg) {
-				time.Sleep(time.Millisecond)
-			}
-			cpu0, t0 := cpuTime(b), time.Now()
-			for done := first; done < float64(n); time.Sleep(2 * time.Millisecond) {
-				done = counted(b, reg)
-			}
-			measured := float64(n) - first
-			elapsed, cpu := time.Since(t0), cpuTime(b)-cpu0
+			rep, total := runBenchChild(b, e, size, n)
 			b.StopTimer()
-			b.ReportMetric(measured/elapsed.Seconds(), "commands/s")
-			b.ReportMetric(float64(cpu.Microseconds())/measured, "cpu-µs/command")
+			b.ReportMetric(rep.measured/rep.elapsed.Seconds(), "commands/s")
+			b.ReportMetric(float64(rep.cpu.Microseconds())/rep.measured, "cpu-µs/command")
+			b.ReportMetric(float64(cpuOf(total).Microseconds())/float64(n), "total-cpu-µs/command")
+			b.ReportMetric(float64(rep.peakRSS)/(1<<20), "peak-rss-MiB")
 
 			// The raw pipe: the same batches, posted by a bare client, 4 at a time.
 			client := e.client(outbound.RoleSupplier)
-			cpu0, t0 = cpuTime(b), time.Now()
+			t0 := time.Now()
 			var wg sync.WaitGroup
 			sem := make(chan struct{}, 4)
 			for i := 0; i < n; i += size {
@@ -110,19 +162,130 @@ func BenchmarkPipeline(b *testing.B) {
 				}()
 			}
 			wg.Wait()
-			rawElapsed, rawCPU := time.Since(t0), cpuTime(b)-cpu0
-			b.ReportMetric(float64(n)/rawElapsed.Seconds(), "raw-commands/s")
-			b.ReportMetric(float64(rawCPU.Microseconds())/float64(n), "raw-cpu-µs/command")
-			b.ReportMetric((measured/elapsed.Seconds())/(float64(n)/rawElapsed.Seconds()), "throughput-ratio")
+			raw := float64(n) / time.Since(t0).Seconds()
+			b.ReportMetric(raw, "raw-commands/s")
+			b.ReportMetric((rep.measured/rep.elapsed.Seconds())/raw, "throughput-ratio")
 		})
 	}
 }
 
-// counted sums the pipeline's commands_total counter.
-func counted(b testing.TB, reg *prometheus.Registry) float64 {
+// runBenchChild runs the pipeline in a child process until it has an outcome for n
+// commands, and returns its report and its resource usage.
+func runBenchChild(b *testing.B, e *env, size, n int) (benchReport, *syscall.Rusage) {
 	b.Helper()
-	mfs, err := reg.Gather()
+	args := []string{"-test.run=^TestOutboundBenchChild$", "-test.count=1", "-test.timeout=30m"}
+	if prof := os.Getenv(benchProfileEnv); prof != "" {
+		args = append(args, "-test.cpuprofile="+prof, "-test.memprofile="+prof+".mem")
+	}
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(),
+		benchChildEnv+"=1",
+		benchBatchEnv+"="+strconv.Itoa(size),
+		benchCommandsEnv+"="+strconv.Itoa(n),
+		crashBrokersEnv+"="+strings.Join(e.brokers, ","),
+		crashRegistryEnv+"="+e.registry,
+		crashDscoEnv+"="+e.dscoURL,
+		crashPrefixEnv+"="+strings.TrimSuffix(e.results, ".results"),
+		crashGroupEnv+"="+kafkatest.Name("g"),
+	)
+	if limit := os.Getenv(benchMemLimitEnv); limit != "" {
+		cmd.Env = append(cmd.Env, "GOMEMLIMIT="+limit)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
 	require.NoError(b, err)
+	require.NoError(b, cmd.Start())
+	var rep benchReport
+	var out strings.Builder
+	found := false
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		out.WriteString(line + "\n")
+		if rest, ok := strings.CutPrefix(line, benchReportPrefix); ok {
+			var elapsed, cpu int64
+			_, err := fmt.Sscanf(rest, " measured=%g elapsed=%d cpu=%d hwm=%d", &rep.measured, &elapsed, &cpu, &rep.peakRSS)
+			require.NoError(b, err, "the child's report %q", line)
+			rep.elapsed, rep.cpu = time.Duration(elapsed), time.Duration(cpu)
+			b.Log(line)
+			found = true
+		}
+	}
+	_, _ = io.Copy(io.Discard, stdout)
+	err = cmd.Wait()
+	require.NoError(b, err, "the pipeline's process\n%s%s", out.String(), stderr.String())
+	require.True(b, found, "the pipeline's process reported nothing\n%s%s", out.String(), stderr.String())
+	return rep, cmd.ProcessState.SysUsage().(*syscall.Rusage)
+}
+
+// TestOutboundBenchChild is the pipeline BenchmarkPipeline runs in a process of its own:
+// it consumes the commands waiting in the benchmark's topic, prints its steady-state
+// figures once every one has an outcome, and stops. Run on its own, it skips.
+func TestOutboundBenchChild(t *testing.T) {
+	if os.Getenv(benchChildEnv) == "" {
+		t.Skip("the pipeline BenchmarkPipeline runs in a child process")
+	}
+	size, err := strconv.Atoi(os.Getenv(benchBatchEnv))
+	require.NoError(t, err)
+	n, err := strconv.Atoi(os.Getenv(benchCommandsEnv))
+	require.NoError(t, err)
+	e := newEnvOn(t, strings.Split(os.Getenv(crashBrokersEnv), ","), os.Getenv(crashRegistryEnv), nil, os.Getenv(crashPrefixEnv))
+	e.dscoURL = os.Getenv(crashDscoEnv)
+	reg := prometheus.NewRegistry()
+	cfg := e.pipelineConfig(outbound.RoleSupplier)
+	cfg.MaxBatchItems = size
+	cfg.Registerer = reg
+	cfg.MaxBatchWait = 10 * time.Millisecond
+	e.start(router.OutboundConfig{Subscriber: e.subscriberConfig(os.Getenv(crashGroupEnv)), Pipeline: cfg})
+	// Measured from the first outcomes on: the consumer group's start (joins, a reader
+	// per partition) is not the steady state. The counter is read every 10ms: often
+	// enough for the figures, seldom enough to cost little CPU.
+	var first float64
+	for first = counted(t, reg); first < float64(min(n/20, 500)); first = counted(t, reg) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cpu0, t0 := cpuTime(t), time.Now()
+	for done := first; done < float64(n); done = counted(t, reg) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	elapsed, cpu := time.Since(t0), cpuTime(t)-cpu0
+	if prof := os.Getenv(benchProfileEnv); prof != "" {
+		// The heap while the pipeline still runs (the memory profile is taken at exit).
+		f, err := os.Create(prof + ".heap")
+		require.NoError(t, err)
+		require.NoError(t, pprof.WriteHeapProfile(f))
+		require.NoError(t, f.Close())
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Printf("%s measured=%g elapsed=%d cpu=%d hwm=%d heap-inuse-MiB=%d stacks-MiB=%d go-sys-MiB=%d goroutines=%d\n", benchReportPrefix,
+		float64(n)-first, elapsed.Nanoseconds(), cpu.Nanoseconds(), peakRSS(t), ms.HeapInuse>>20, ms.StackInuse>>20, ms.Sys>>20, runtime.NumGoroutine())
+}
+
+// peakRSS is this process's peak resident set size in bytes (VmHWM of /proc/self/status).
+// The rusage of an exited child is no measure of it: Go starts children with vfork, so
+// the child's ru_maxrss includes its parent's resident set at the exec.
+func peakRSS(t testing.TB) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kib, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			require.NoError(t, err, "VmHWM in %q", line)
+			return kib << 10
+		}
+	}
+	t.Fatal("no VmHWM in /proc/self/status")
+	return 0
+}
+
+// counted sums the pipeline's commands_total counter.
+func counted(t testing.TB, reg *prometheus.Registry) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
 	sum := 0.0
 	for _, mf := range mfs {
 		if mf.GetName() != "dsco_outbound_commands_total" {

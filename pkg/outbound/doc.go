@@ -6,9 +6,11 @@
 // hands it to the batcher of its Dsco endpoint; it returns only once the command has its
 // outcome and that outcome is in Kafka (the result record, the poison record where there is
 // one, and the applied-ids store), so the Kafka offset is committed only after the command's
-// outcome is durable. Many handler calls wait at once (one per partition with today's
-// Subscriber, many per partition with key-ordered consumption), and the batcher gathers them
-// into one Dsco call per endpoint (Config.MaxBatchItems, MaxBatchBytes, MaxBatchWait).
+// outcome is durable. Many handler calls wait at once (pkg/router's Outbound consumes the
+// command topics key-ordered: up to OutboundConfig.MaxInFlightPerPartition commands of a
+// partition at once, one per record key, so commands on one order or sku stay in order),
+// and the batcher gathers them into one Dsco call per endpoint (Config.MaxBatchItems,
+// MaxBatchBytes, MaxBatchWait).
 //
 // Outcomes ([Status]): applied; queued (Dsco answered accepted or processing); rejected
 // (validation, an item error, a non-retryable 4xx) and failed (retries exhausted, or an
@@ -20,7 +22,9 @@
 // outcome, "applied" or "released". A command redelivered by Kafka whose id is applied is
 // not sent again (its result is written again); one still marked "sending" (the process
 // died during the call) is reconciled by reading Dsco's state first, exactly like a write
-// the client reports as dsco.ErrOutcomeUnknown. Reconciliation per command:
+// the client reports as dsco.ErrOutcomeUnknown. Inventory, catalog and retailer catalog
+// attribution commands get no "sending" mark: they are reconciled by sending them again,
+// which is what a command without a mark gets anyway. Reconciliation per command:
 //
 //   - ship, cancel, acknowledge: the order read back (SupplierGetOrder) shows whether the
 //     line is shipped or cancelled, or the order acknowledged;

@@ -42,7 +42,8 @@ type command struct {
 	// maybeApplied: a send of this command had an unknown outcome; an item error meaning
 	// "already there" (kind.dupCode) then means applied.
 	maybeApplied bool
-	// intent: the sending mark is in the store.
+	// intent: a call carrying the command was made; its sending mark is in the store
+	// unless its kind is sent again to reconcile (redoResend).
 	intent    bool
 	attempts  int
 	firstSent time.Time

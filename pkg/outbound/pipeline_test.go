@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -165,34 +166,77 @@ func TestBatchWithOneBadLine(t *testing.T) {
 
 // TestPerKeyOrder: two cancel commands per order on one topic, first one line, then the
 // whole order; both succeed only in that order (a cancelled order has no line left to
-// cancel). The topic has fewer partitions than orders, so orders share partitions.
+// cancel). It runs with one command of a partition in flight and with many (key-ordered
+// consumption, the router's default): on one partition, where every order shares the
+// partition and only the key keeps the order, and on four. With many in flight, a batch
+// holds several commands of the one partition: Dsco calls take a while and only one runs
+// at a time, so the commands delivered meanwhile wait together for the next call.
 func TestPerKeyOrder(t *testing.T) {
-	e := newEnv(t, dscotest.Config{Seed: 11})
-	kafkatest.CreateTopic(t, e.brokers, e.topic("cancel"), 4)
-	orders := e.seedOrders(40)
-	var cmds []schemas.Record
-	var ids []string
-	for i, o := range orders {
-		line1, whole := fmt.Sprintf("line-%d", i), fmt.Sprintf("whole-%d", i)
-		ids = append(ids, line1, whole)
-		cmds = append(cmds,
-			&schemas.CancelCommand{CommandID: line1, OrderID: o.OrderID, LineItemID: str(o.Items[0].LineItemID)},
-			&schemas.CancelCommand{CommandID: whole, OrderID: o.OrderID})
+	for _, tc := range []struct {
+		name       string
+		partitions int32
+		inFlight   int
+	}{
+		{name: "one partition, many in flight", partitions: 1},
+		{name: "four partitions, many in flight", partitions: 4},
+		{name: "four partitions, one in flight", partitions: 4, inFlight: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, dscotest.Config{Seed: 11})
+			kafkatest.CreateTopic(t, e.brokers, e.topic("cancel"), tc.partitions)
+			e.sandbox.SetFault("supplierCancelOrderItem", dscotest.Fault{Latency: 20 * time.Millisecond})
+			orders := e.seedOrders(40)
+			var cmds []schemas.Record
+			var ids []string
+			for i, o := range orders {
+				line1, whole := fmt.Sprintf("line-%d", i), fmt.Sprintf("whole-%d", i)
+				ids = append(ids, line1, whole)
+				cmds = append(cmds,
+					&schemas.CancelCommand{CommandID: line1, OrderID: o.OrderID, LineItemID: str(o.Items[0].LineItemID)},
+					&schemas.CancelCommand{CommandID: whole, OrderID: o.OrderID})
+			}
+			e.send(cmds...)
+			reg := prometheus.NewRegistry()
+			cfg := e.pipelineConfig(outbound.RoleSupplier)
+			cfg.Registerer = reg
+			cfg.MaxConcurrentBatches = 1
+			e.start(router.OutboundConfig{Subscriber: e.subscriberConfig(kafkatest.Name("g")), Pipeline: cfg, MaxInFlightPerPartition: tc.inFlight})
+			got := e.waitResults(ids...)
+			multi := 0
+			for i, o := range orders {
+				assert.Equal(t, schemas.OutcomeAccepted, got[fmt.Sprintf("line-%d", i)].Outcome, "the line cancel of %s comes first", o.OrderID)
+				if len(o.Items) == 1 {
+					continue // nothing left for the whole-order cancel either way
+				}
+				multi++
+				assert.Equal(t, schemas.OutcomeAccepted, got[fmt.Sprintf("whole-%d", i)].Outcome, "%s: %s", o.OrderID, deref(got[fmt.Sprintf("whole-%d", i)].Reason))
+				assert.Equal(t, dsco.OrderCancelled, e.order(o.OrderID).Status)
+			}
+			require.Greater(t, multi, 10, "enough orders with several lines")
+			if tc.partitions == 1 && tc.inFlight != 1 {
+				calls, cmdsSent := batchSizes(t, reg)
+				assert.Less(t, float64(calls), cmdsSent, "batches of several commands formed on one partition (%d calls for %d commands)", calls, cmdsSent)
+			}
+		})
 	}
-	e.send(cmds...)
-	e.start(router.OutboundConfig{Subscriber: e.subscriberConfig(kafkatest.Name("g")), Pipeline: e.pipelineConfig(outbound.RoleSupplier)})
-	got := e.waitResults(ids...)
-	multi := 0
-	for i, o := range orders {
-		assert.Equal(t, schemas.OutcomeAccepted, got[fmt.Sprintf("line-%d", i)].Outcome, "the line cancel of %s comes first", o.OrderID)
-		if len(o.Items) == 1 {
-			continue // nothing left for the whole-order cancel either way
+}
+
+// batchSizes returns how many Dsco calls the pipeline made and how many commands they
+// carried, from its batch_size histogram.
+func batchSizes(t testing.TB, reg *prometheus.Registry) (calls uint64, cmds float64) {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != "dsco_outbound_batch_size" {
+			continue
 		}
-		multi++
-		assert.Equal(t, schemas.OutcomeAccepted, got[fmt.Sprintf("whole-%d", i)].Outcome, "%s: %s", o.OrderID, deref(got[fmt.Sprintf("whole-%d", i)].Reason))
-		assert.Equal(t, dsco.OrderCancelled, e.order(o.OrderID).Status)
+		for _, m := range mf.GetMetric() {
+			calls += m.GetHistogram().GetSampleCount()
+			cmds += m.GetHistogram().GetSampleSum()
+		}
 	}
-	require.Greater(t, multi, 10, "enough orders with several lines")
+	return calls, cmds
 }
 
 // TestMalformedRecordsArePoisoned: records that are not Avro, name an unknown schema id,

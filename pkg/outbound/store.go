@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"sync"
 	"time"
 
@@ -65,7 +66,8 @@ type StoreConfig struct {
 	Reader TopicReader
 	// Publisher writes the marks. Required.
 	Publisher message.Publisher
-	// MaxEntries bounds the ids kept in memory (default 500,000: about 60 MB); the
+	// MaxEntries bounds the ids kept in memory (default 500,000: 40 to 60 bytes per id
+	// with the hash map's slack, 20 to 30 MB, whatever the ids' length); the
 	// oldest are forgotten first. Retention forgets ids older than it (default 7 days).
 	// A command redelivered after its id was forgotten is treated as new: keep both
 	// above the longest time a command can wait for redelivery (consumer lag plus
@@ -109,10 +111,19 @@ func (c StoreConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-type storeEntry struct {
-	mark Mark
-	at   int64 // unix milliseconds of the mark
-}
+// storeEntry is a mark and its time (unix milliseconds) in one word: at<<8 | mark.
+type storeEntry uint64
+
+func newStoreEntry(mark Mark, at int64) storeEntry { return storeEntry(uint64(at)<<8 | uint64(mark)) }
+
+func (e storeEntry) mark() Mark { return Mark(e & 0xff) }
+func (e storeEntry) at() int64  { return int64(e >> 8) }
+
+// idKey stands for a command id in memory: 128 bits of two independently seeded maphash
+// hashes, so that the store holds no strings (no pointers for the garbage collector to
+// scan, a fixed 40 bytes or so per id, whatever the id's length). Two ids share a key with
+// a probability of about n²/2¹²⁹: nil for any n a process holds.
+type idKey [2]uint64
 
 // Store remembers, per command id, whether the command was sent to Dsco and with what
 // outcome, durably in a compacted topic: Run loads the topic, then follows it, so that
@@ -123,11 +134,23 @@ type Store struct {
 	cfg    StoreConfig
 	logger watermill.LoggerAdapter
 
+	seeds [2]maphash.Seed
+
 	mu      sync.RWMutex
-	entries map[string]storeEntry
-	fifo    []string // ids in the order they were first marked, for eviction
+	entries map[idKey]storeEntry
+	fifo    []idKey // ids in the order they were first marked, for eviction
 	head    int
 	loaded  chan struct{}
+}
+
+// newStore is a Store with empty memory.
+func newStore(cfg StoreConfig, logger watermill.LoggerAdapter) *Store {
+	return &Store{cfg: cfg, logger: logger, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
+		entries: make(map[idKey]storeEntry), loaded: make(chan struct{})}
+}
+
+func (s *Store) key(id string) idKey {
+	return idKey{maphash.String(s.seeds[0], id), maphash.String(s.seeds[1], id)}
 }
 
 // NewStore returns a Store; Run loads it.
@@ -139,7 +162,7 @@ func NewStore(cfg StoreConfig, logger watermill.LoggerAdapter) (*Store, error) {
 	if logger == nil {
 		logger = watermill.NopLogger{}
 	}
-	return &Store{cfg: cfg, logger: logger, entries: make(map[string]storeEntry), loaded: make(chan struct{})}, nil
+	return newStore(cfg, logger), nil
 }
 
 // Loaded is closed once Run has read every mark the topic held when it started.
@@ -173,26 +196,25 @@ func (s *Store) apply(m kafkago.Message) {
 	if at < s.cfg.Now().Add(-s.cfg.Retention).UnixMilli() {
 		return
 	}
-	s.put(string(m.Key), mark, at)
+	s.put(idKey{maphash.Bytes(s.seeds[0], m.Key), maphash.Bytes(s.seeds[1], m.Key)}, mark, at)
 }
 
-func (s *Store) put(id string, mark Mark, at int64) {
+func (s *Store) put(k idKey, mark Mark, at int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, ok := s.entries[id]
-	if ok && old.at > at {
+	old, ok := s.entries[k]
+	if ok && old.at() > at {
 		return // a newer mark is known (a replica's record read after ours)
 	}
-	s.entries[id] = storeEntry{mark: mark, at: at}
+	s.entries[k] = newStoreEntry(mark, at)
 	if !ok {
-		s.fifo = append(s.fifo, id)
+		s.fifo = append(s.fifo, k)
 		for len(s.entries) > s.cfg.MaxEntries && s.head < len(s.fifo) {
 			delete(s.entries, s.fifo[s.head])
-			s.fifo[s.head] = ""
 			s.head++
 		}
 		if s.head > len(s.fifo)/2 && s.head > 1024 {
-			s.fifo = append([]string(nil), s.fifo[s.head:]...)
+			s.fifo = append([]idKey(nil), s.fifo[s.head:]...)
 			s.head = 0
 		}
 	}
@@ -200,13 +222,14 @@ func (s *Store) put(id string, mark Mark, at int64) {
 
 // Get returns the mark of a command id.
 func (s *Store) Get(id string) Mark {
+	k := s.key(id)
 	s.mu.RLock()
-	e, ok := s.entries[id]
+	e, ok := s.entries[k]
 	s.mu.RUnlock()
-	if !ok || e.at < s.cfg.Now().Add(-s.cfg.Retention).UnixMilli() {
+	if !ok || e.at() < s.cfg.Now().Add(-s.cfg.Retention).UnixMilli() {
 		return MarkNone
 	}
-	return e.mark
+	return e.mark()
 }
 
 // Len returns the number of ids held.
@@ -234,7 +257,7 @@ func (s *Store) Set(mark Mark, ids ...string) error {
 	}
 	at := s.cfg.Now().UnixMilli()
 	for _, id := range ids {
-		s.put(id, mark, at)
+		s.put(s.key(id), mark, at)
 	}
 	return nil
 }

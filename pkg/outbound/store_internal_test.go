@@ -12,10 +12,10 @@ import (
 // forgets ids older than Retention; a newer mark wins over an older one read later.
 func TestStoreBounds(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	s := &Store{cfg: StoreConfig{MaxEntries: 3000, Retention: time.Hour, Now: func() time.Time { return now }}, entries: map[string]storeEntry{}}
+	s := newStore(StoreConfig{MaxEntries: 3000, Retention: time.Hour, Now: func() time.Time { return now }}, nil)
 	at := now.UnixMilli()
 	for i := range 5000 {
-		s.put(fmt.Sprint(i), MarkApplied, at)
+		s.put(s.key(fmt.Sprint(i)), MarkApplied, at)
 	}
 	assert.Equal(t, 3000, s.Len())
 	assert.Equal(t, MarkNone, s.Get("0"), "the oldest are forgotten first")
@@ -24,9 +24,9 @@ func TestStoreBounds(t *testing.T) {
 	assert.Equal(t, MarkApplied, s.Get("4999"))
 	assert.LessOrEqual(t, len(s.fifo)-s.head, 3000, "the eviction queue is compacted")
 
-	s.put("4999", MarkSending, at-1)
+	s.put(s.key("4999"), MarkSending, at-1)
 	assert.Equal(t, MarkApplied, s.Get("4999"), "an older mark read later does not win")
-	s.put("4999", MarkReleased, at+1)
+	s.put(s.key("4999"), MarkReleased, at+1)
 	assert.Equal(t, MarkReleased, s.Get("4999"))
 
 	now = now.Add(2 * time.Hour)

@@ -21,8 +21,18 @@ type OutboundConfig struct {
 	// topic, in consumer group "<ConsumerGroup>.<command>", so that a member joining or
 	// leaving for one topic does not rebalance the others. ConsumerGroup defaults to
 	// "dsco-connector-outbound". SourceMetadata is set: poison records keep where the
-	// command came from.
+	// command came from. Ordering and MaxInFlightPerPartition are set from
+	// MaxInFlightPerPartition below.
 	Subscriber kafka.SubscriberConfig
+	// MaxInFlightPerPartition is how many commands of one partition are handled at once:
+	// the command topics are consumed with kafka.OrderPerKey, so commands with the same
+	// record key (the business key of docs/kafka-contract.md: the order id, or the sku for
+	// inventory and catalog) stay in order, one at a time, while commands of other keys of
+	// the same partition wait in the pipeline's batcher together. It bounds the commands
+	// held per partition (delivered, or read and waiting for their key). Keep it at least
+	// Pipeline.MaxBatchItems, or batches cannot fill from one partition. 1 is Watermill's
+	// one message per partition. Default 256.
+	MaxInFlightPerPartition int
 	// Pipeline configures the outbound pipeline (role, Dsco client, serde, publisher...).
 	Pipeline outbound.Config
 	// CloseTimeout bounds Close. Default 30s.
@@ -34,6 +44,11 @@ func (c *OutboundConfig) setDefaults() {
 		c.Subscriber.ConsumerGroup = "dsco-connector-outbound"
 	}
 	c.Subscriber.SourceMetadata = true
+	if c.MaxInFlightPerPartition == 0 {
+		c.MaxInFlightPerPartition = 256
+	}
+	c.Subscriber.Ordering = kafka.OrderPerKey
+	c.Subscriber.MaxInFlightPerPartition = c.MaxInFlightPerPartition
 	if c.CloseTimeout == 0 {
 		c.CloseTimeout = 30 * time.Second
 	}
@@ -45,11 +60,15 @@ func (c OutboundConfig) Validate() error {
 	if c.CloseTimeout < 0 {
 		return errors.New("router: CloseTimeout must not be negative")
 	}
+	if c.MaxInFlightPerPartition < 0 {
+		return fmt.Errorf("router: MaxInFlightPerPartition must not be negative (got %d)", c.MaxInFlightPerPartition)
+	}
 	return nil
 }
 
 // Outbound is the outbound side of the connector: a Watermill router with one handler per
-// command topic of the role, each handler a pipeline handler; the middleware is
+// command topic of the role, each handler a pipeline handler, consuming each partition
+// key-ordered with up to MaxInFlightPerPartition commands in flight; the middleware is
 // Recoverer (a panicking handler fails its message, which is delivered again). Offsets are
 // committed only once the handler returned, that is once the command's outcome is in Kafka.
 // Run blocks; Close is idempotent.

@@ -38,10 +38,14 @@ const (
 )
 
 // crashSubscriber is the consumer of the crash test: a dead member's partitions move
-// after a short session timeout.
+// after a short session timeout (on real brokers the shortest they accept by default,
+// group.min.session.timeout.ms = 6 s: a shorter one is refused at join).
 func crashSubscriber(e *env, group string) router.OutboundConfig {
 	sc := e.subscriberConfig(group)
 	sc.SessionTimeout = 1500 * time.Millisecond
+	if kafkatest.Real() {
+		sc.SessionTimeout = 6 * time.Second
+	}
 	sc.HeartbeatInterval = 200 * time.Millisecond
 	sc.RebalanceTimeout = 2 * time.Second
 	cfg := e.pipelineConfig(outbound.RoleSupplier, fastRetry)

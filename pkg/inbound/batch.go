@@ -77,15 +77,30 @@ type Batch struct {
 	arena   []byte           // keys, values and header values of Records
 	headers []kafkago.Header // header slices of Records
 	partStr string
+	// bodySize is the size of the page's body, from which reset sizes the
+	// arena: the records of a page take about as many bytes as its JSON.
+	bodySize int
 }
 
 // reset prepares b for a new page.
 func (b *Batch) reset(p *Page) {
 	b.Page = p
+	n := len(p.Events)
+	// Size the buffers from the page, so that they do not grow while the
+	// records are built (a grown arena keeps its old array alive until the
+	// page is acknowledged, as the records built earlier point into it).
+	if cap(b.Records) < n {
+		b.Records = make([]kafkago.Message, 0, n)
+	}
+	if want := b.bodySize + b.bodySize/8; cap(b.arena) < want {
+		b.arena = make([]byte, 0, want)
+	}
+	if want := 5*n + 7; cap(b.headers) < want { // event id, type and the correlation id's copy
+		b.headers = make([]kafkago.Header, 0, want)
+	}
 	b.Records = b.Records[:0]
 	b.arena = b.arena[:0]
 	b.headers = b.headers[:0]
-	n := len(p.Events)
 	if cap(b.state) < n {
 		b.state = make([]eventState, n)
 		b.reason = make([]error, n)

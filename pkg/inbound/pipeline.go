@@ -81,6 +81,14 @@ type Config struct {
 	// PagesInFlight caps the pages of a partition read and not yet
 	// acknowledged by Kafka (default 2: one being produced, one read ahead).
 	PagesInFlight int
+	// MaxPagesInFlight caps the pages read and not yet acknowledged of all
+	// partitions together (default 2), and so the pipeline's memory
+	// whatever the partition count: a page holds its body, its decoded
+	// records and its encoded records (with 1000 order events of 5 lines,
+	// about 1.5 MB of body). The buffers of an acknowledged page are reused
+	// by the next page read, of any partition. A partition waits for a free
+	// page when the others hold them all; each gets its turn in order.
+	MaxPagesInFlight int
 	// CheckpointEvents and CheckpointInterval batch the position commits:
 	// a commit after that many acknowledged events or that long after the
 	// first uncommitted one, whichever comes first (defaults 5000 and 1s).
@@ -123,6 +131,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.PagesInFlight == 0 {
 		c.PagesInFlight = 2
+	}
+	if c.MaxPagesInFlight == 0 {
+		c.MaxPagesInFlight = 2
 	}
 	if c.CheckpointEvents == 0 {
 		c.CheckpointEvents = 5000
@@ -194,6 +205,9 @@ func (c *Config) Validate() error {
 	if c.PagesInFlight < 1 {
 		errs = append(errs, fmt.Errorf("PagesInFlight %d must be at least 1", c.PagesInFlight))
 	}
+	if c.MaxPagesInFlight < 1 {
+		errs = append(errs, fmt.Errorf("MaxPagesInFlight %d must be at least 1", c.MaxPagesInFlight))
+	}
 	if c.CheckpointEvents < 1 {
 		errs = append(errs, fmt.Errorf("CheckpointEvents %d must be at least 1", c.CheckpointEvents))
 	}
@@ -225,6 +239,7 @@ type Pipeline struct {
 	log     *slog.Logger
 	writer  *writer
 	handler PageHandler
+	slots   *slotPool
 
 	mu      sync.Mutex
 	cancel  context.CancelCauseFunc
@@ -249,6 +264,7 @@ func NewPipeline(cfg Config, logger *slog.Logger) (*Pipeline, error) {
 		log:     logger,
 		writer:  w,
 		handler: Chain(encodeEvents, cfg.Middleware...),
+		slots:   newSlotPool(cfg.MaxPagesInFlight, cfg.NewDecoder),
 		done:    make(chan struct{}),
 	}, nil
 }

@@ -13,21 +13,23 @@ import (
 )
 
 // slot is one page in flight: its body, its decoder (whose records live
-// until its next Decode) and the batch its records are built in. A worker
-// has Config.PagesInFlight slots; that bounds its memory.
+// until its next Decode) and the batch its records are built in. Slots come
+// from the pipeline's slotPool, which caps them for all partitions
+// together; a worker holds at most Config.PagesInFlight of them.
 type slot struct {
-	body  []byte
-	dec   PageDecoder
-	page  *Page
-	batch Batch
-	read  time.Time // when the read started, for the metrics
+	objectType string
+	body       []byte
+	dec        PageDecoder
+	page       *Page
+	batch      Batch
+	read       time.Time // when the read started, for the metrics
 }
 
 // worker reads one stream partition.
 type worker struct {
 	p    *Pipeline
 	a    Assignment
-	free chan *slot
+	room chan struct{} // a token per page the partition may still read ahead
 	full chan *slot
 	cp   *checkpointer
 }
@@ -36,7 +38,7 @@ func (p *Pipeline) newWorker(a Assignment) *worker {
 	w := &worker{
 		p:    p,
 		a:    a,
-		free: make(chan *slot, p.cfg.PagesInFlight),
+		room: make(chan struct{}, p.cfg.PagesInFlight),
 		full: make(chan *slot, p.cfg.PagesInFlight),
 	}
 	w.cp = &checkpointer{w: w, kick: make(chan struct{}, 1), room: make(chan struct{}, 1)}
@@ -50,16 +52,7 @@ func (p *Pipeline) newWorker(a Assignment) *worker {
 func (w *worker) run(ctx, drain context.Context) error {
 	cfg := &w.p.cfg
 	for range cfg.PagesInFlight {
-		dec, err := cfg.NewDecoder(w.a.Stream.ObjectType)
-		if err != nil {
-			return fmt.Errorf("inbound: decoder for %s: %w", w.a.Stream.ObjectType, err)
-		}
-		s := &slot{dec: dec}
-		s.batch = Batch{
-			StreamID: w.a.Stream.ID, ObjectType: w.a.Stream.ObjectType, Partition: w.a.Partition,
-			Topic: cfg.Topic(w.a.Stream.ObjectType), PoisonTopic: cfg.PoisonTopic, serde: cfg.Serde,
-		}
-		w.free <- s
+		w.room <- struct{}{}
 	}
 	fetchCtx, stopFetch := context.WithCancel(ctx)
 	defer stopFetch()
@@ -76,12 +69,29 @@ func (w *worker) run(ctx, drain context.Context) error {
 	}()
 	pubErr = w.publish(ctx, drain)
 	stopFetch() // publish stopped: nothing reads full any more
-	for range w.full {
+	for s := range w.full {
+		w.release(s)
 	}
 	wg.Wait()
 	w.cp.stop()
 	<-cpDone
 	return errors.Join(fetchErr, pubErr)
+}
+
+// prepare makes a slot from the pool the worker's: its batch says where
+// the page is read and goes.
+func (w *worker) prepare(s *slot) {
+	cfg := &w.p.cfg
+	s.batch.StreamID, s.batch.ObjectType, s.batch.Partition = w.a.Stream.ID, w.a.Stream.ObjectType, w.a.Partition
+	s.batch.Topic, s.batch.PoisonTopic, s.batch.serde = cfg.Topic(w.a.Stream.ObjectType), cfg.PoisonTopic, cfg.Serde
+	s.batch.partStr = ""
+}
+
+// release gives a slot back to the pool once its page is acknowledged (or
+// was not produced), and the partition its room to read ahead.
+func (w *worker) release(s *slot) {
+	w.p.slots.put(s)
+	w.room <- struct{}{}
 }
 
 // fetch reads pages into free slots and hands them to publish, in order.
@@ -92,17 +102,26 @@ func (w *worker) fetch(ctx context.Context) error {
 	backoff := newBackoff(cfg.RetryBackoff, cfg.RetryBackoffMax)
 	inFlight := 0
 	for {
-		var s *slot
 		select {
-		case s = <-w.free:
-			inFlight = cfg.PagesInFlight - len(w.free)
+		case <-w.room:
+			inFlight = cfg.PagesInFlight - len(w.room)
 		case <-ctx.Done():
 			return nil
 		}
+		s, err := w.p.slots.get(ctx, obj)
+		if err != nil {
+			w.room <- struct{}{}
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		w.prepare(s)
 		s.read = time.Now()
 		body, err := cfg.Client.GetStreamEventsRaw(ctx, w.a.Stream.ID,
 			dsco.ReadEventsParams{Position: pos, Limit: cfg.PageLimit, Partition: part}, s.body)
 		s.body = body
+		s.batch.bodySize = len(body)
 		if err == nil {
 			s.page, err = s.dec.Decode(body, w.a.Stream.ID)
 			if err != nil {
@@ -113,7 +132,7 @@ func (w *worker) fetch(ctx context.Context) error {
 			cfg.Metrics.Error(obj, ErrKindRead)
 		}
 		if err != nil {
-			w.free <- s
+			w.release(s)
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -133,7 +152,7 @@ func (w *worker) fetch(ctx context.Context) error {
 		// into the slot overwrites: keep a copy of the position.
 		next, more := strings.Clone(s.page.Position), s.page.HasMore
 		if len(s.page.Events) == 0 {
-			w.free <- s
+			w.release(s)
 		} else {
 			w.full <- s // never blocks: full has room for every slot
 			cfg.Metrics.PagesInFlight(obj, part, inFlight)
@@ -204,7 +223,7 @@ func (w *worker) publish(ctx, drain context.Context) error {
 		backoff.reset()
 		cfg.Metrics.PagePublished(obj, part, b.Published(), b.Poisoned())
 		w.cp.ack(strings.Clone(s.page.Position), len(s.page.Events)) // outlives the slot's body
-		w.free <- s
+		w.release(s)
 	}
 }
 

@@ -78,8 +78,10 @@ type Batch struct {
 	headers []kafkago.Header // header slices of Records
 	partStr string
 	// bodySize is the size of the page's body, from which reset sizes the
-	// arena: the records of a page take about as many bytes as its JSON.
-	bodySize int
+	// arena; arenaPerByte is the arena's size over the body's of the
+	// previous page built in this batch (0: none yet).
+	bodySize     int
+	arenaPerByte float64
 }
 
 // reset prepares b for a new page.
@@ -92,7 +94,11 @@ func (b *Batch) reset(p *Page) {
 	if cap(b.Records) < n {
 		b.Records = make([]kafkago.Message, 0, n)
 	}
-	if want := b.bodySize + b.bodySize/8; cap(b.arena) < want {
+	perByte := b.arenaPerByte
+	if perByte == 0 {
+		perByte = 1 // Avro is smaller than JSON but for the extra attributes, carried as JSON text
+	}
+	if want := int(float64(b.bodySize)*perByte*1.0625) + 4096; cap(b.arena) < want {
 		b.arena = make([]byte, 0, want)
 	}
 	if want := 5*n + 7; cap(b.headers) < want { // event id, type and the correlation id's copy
@@ -111,6 +117,14 @@ func (b *Batch) reset(p *Page) {
 	clear(b.reason)
 	if b.partStr == "" {
 		b.partStr = strconv.Itoa(b.Partition)
+	}
+}
+
+// learnSize records how large the arena grew for the page's body, to size
+// it for the next page.
+func (b *Batch) learnSize() {
+	if b.bodySize > 0 {
+		b.arenaPerByte = float64(len(b.arena)) / float64(b.bodySize)
 	}
 }
 

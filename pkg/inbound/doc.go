@@ -22,8 +22,10 @@
 // while the previous one is published (the next position is in the answer),
 // at most Config.PagesInFlight pages per partition and Config.MaxPagesInFlight
 // over all partitions together, so memory is bounded whatever the backlog and
-// the partition count; the buffers of an acknowledged page (body, decoder
-// arenas, records) are reused by the next page read. While a page says hasMore the next read follows at
+// the partition count. A page's body and decoded records are needed only
+// until its records are built (Config.MaxPagesDecoding of them at once); its
+// records until Kafka acknowledged them. Both kinds of buffers are reused by
+// the next page read, of any partition. While a page says hasMore the next read follows at
 // once, otherwise after Config.PollInterval.
 //
 // Each event becomes one record on dsco.<objecttype>.v1 (Config.TopicPrefix),

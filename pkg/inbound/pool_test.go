@@ -50,12 +50,14 @@ func TestMaxPagesInFlight(t *testing.T) {
 	for _, tc := range []struct {
 		name          string
 		maxPages      int
+		maxDecoding   int
 		partitions    int
 		pagesInFlight int
 	}{
-		{"one page for four partitions", 1, 4, 2},
-		{"two pages for four partitions", 2, 4, 2},
-		{"more pages than partitions need", 8, 2, 2},
+		{"one page for four partitions", 1, 1, 4, 2},
+		{"two pages for four partitions, one decoding", 2, 1, 4, 2},
+		{"three pages for four partitions, two decoding", 3, 2, 4, 2},
+		{"more pages than partitions need", 8, 8, 2, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sb := newSandbox(t, dscotest.Config{Seed: 11})
@@ -67,7 +69,7 @@ func TestMaxPagesInFlight(t *testing.T) {
 
 			m := &inFlightMetrics{}
 			cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order", PartitionCount: tc.partitions})
-			cfg.MaxPagesInFlight, cfg.PagesInFlight, cfg.Metrics = tc.maxPages, tc.pagesInFlight, m
+			cfg.MaxPagesInFlight, cfg.MaxPagesDecoding, cfg.PagesInFlight, cfg.Metrics = tc.maxPages, tc.maxDecoding, tc.pagesInFlight, m
 			r := startPipeline(t, cfg)
 			recs := newConsumer(t, brokers, "dsco.order.v1").until(t, func(rs []*kgo.Record) bool { return len(rs) >= 1500 })
 			require.NoError(t, r.stop(t))

@@ -55,9 +55,12 @@ const (
 )
 
 // Batch is one page on its way to Kafka: the decoded events and the records
-// the page handler chain builds for them. A Batch belongs to one worker and
-// is reused for its pages; nothing in it may be kept after the handler
-// returns.
+// the page handler chain builds for them. A Batch serves one page at a time
+// and is then reused for a page of any partition of the pipeline; nothing
+// in it may be kept after the handler returns. Page, and the strings of its
+// events, are valid only during the handler call (the page's body is given
+// back once the records are built); Records must hold copies, as the
+// Batch's own methods make.
 type Batch struct {
 	// StreamID, ObjectType and Partition say where the page was read.
 	StreamID   string
@@ -214,7 +217,10 @@ func (b *Batch) Poison(i int, reason error) {
 	b.state[i], b.reason[i] = statePoisoned, reason
 }
 
-// PageHandler turns the events of b.Page into b.Records.
+// PageHandler turns the events of b.Page into b.Records. It is called for
+// a partition's pages one at a time, in stream order, as soon as a page is
+// read (before the previous pages are acknowledged by Kafka); an error
+// makes the partition read the page again after a backoff.
 type PageHandler func(ctx context.Context, b *Batch) error
 
 // PageMiddleware wraps a PageHandler, as Watermill's middleware wraps a

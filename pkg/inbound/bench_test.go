@@ -37,6 +37,7 @@ const (
 	benchHeapEnv   = "INBOUND_BENCH_HEAPPROFILE" // a file for a heap profile taken mid-drain
 	benchPartsEnv  = "INBOUND_BENCH_PARTITIONS"  // stream partitions (default 4)
 	benchCPUEnv    = "INBOUND_BENCH_CPUPROFILE"  // a file for a CPU profile of the drains
+	benchDecEnv    = "INBOUND_BENCH_MAXDECODING" // Config.MaxPagesDecoding (default the pipeline's)
 	benchPagesEnv  = "INBOUND_BENCH_MAXPAGES"    // Config.MaxPagesInFlight (default the pipeline's)
 	benchInfraLine = "inbound-bench-infra:"
 )
@@ -73,7 +74,8 @@ func benchEvents() int {
 // the figure is 1,000,000, which seeds in seconds and drains in
 // about 10 s with 5-item orders, 20-40 s with 20 unknown attributes),
 // INBOUND_BENCH_PARTITIONS (default 4), INBOUND_BENCH_MAXPAGES
-// (Config.MaxPagesInFlight), INBOUND_BENCH_HEAPPROFILE (a file for a heap
+// (Config.MaxPagesInFlight), INBOUND_BENCH_MAXDECODING
+// (Config.MaxPagesDecoding), INBOUND_BENCH_HEAPPROFILE (a file for a heap
 // profile taken halfway), INBOUND_BENCH_CPUPROFILE (a CPU profile of the
 // drains).
 //
@@ -104,6 +106,7 @@ func benchInbound(b *testing.B, events, extra int) {
 		cfg := inbound.Config{Client: client, Serde: serde, Streams: []inbound.StreamConfig{{ObjectType: "order"}},
 			Kafka: inbound.KafkaConfig{Brokers: infra.brokers}, Metrics: count}
 		cfg.MaxPagesInFlight, _ = strconv.Atoi(os.Getenv(benchPagesEnv))
+		cfg.MaxPagesDecoding, _ = strconv.Atoi(os.Getenv(benchDecEnv))
 		p, err := inbound.NewPipeline(cfg, nil)
 		require.NoError(b, err)
 		info := inbound.StreamInfo{ID: s.StreamID, ObjectType: "order", Partitions: benchPartitions}

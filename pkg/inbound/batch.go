@@ -55,9 +55,12 @@ const (
 )
 
 // Batch is one page on its way to Kafka: the decoded events and the records
-// the page handler chain builds for them. A Batch belongs to one worker and
-// is reused for its pages; nothing in it may be kept after the handler
-// returns.
+// the page handler chain builds for them. A Batch serves one page at a time
+// and is then reused for a page of any partition of the pipeline; nothing
+// in it may be kept after the handler returns. Page, and the strings of its
+// events, are valid only during the handler call (the page's body is given
+// back once the records are built); Records must hold copies, as the
+// Batch's own methods make.
 type Batch struct {
 	// StreamID, ObjectType and Partition say where the page was read.
 	StreamID   string
@@ -77,15 +80,36 @@ type Batch struct {
 	arena   []byte           // keys, values and header values of Records
 	headers []kafkago.Header // header slices of Records
 	partStr string
+	// bodySize is the size of the page's body, from which reset sizes the
+	// arena; arenaPerByte is the arena's size over the body's of the
+	// previous page built in this batch (0: none yet).
+	bodySize     int
+	arenaPerByte float64
 }
 
 // reset prepares b for a new page.
 func (b *Batch) reset(p *Page) {
 	b.Page = p
+	n := len(p.Events)
+	// Size the buffers from the page, so that they do not grow while the
+	// records are built (a grown arena keeps its old array alive until the
+	// page is acknowledged, as the records built earlier point into it).
+	if cap(b.Records) < n {
+		b.Records = make([]kafkago.Message, 0, n)
+	}
+	perByte := b.arenaPerByte
+	if perByte == 0 {
+		perByte = 1 // Avro is smaller than JSON but for the extra attributes, carried as JSON text
+	}
+	if want := int(float64(b.bodySize)*perByte*1.0625) + 4096; cap(b.arena) < want {
+		b.arena = make([]byte, 0, want)
+	}
+	if want := 5*n + 7; cap(b.headers) < want { // event id, type and the correlation id's copy
+		b.headers = make([]kafkago.Header, 0, want)
+	}
 	b.Records = b.Records[:0]
 	b.arena = b.arena[:0]
 	b.headers = b.headers[:0]
-	n := len(p.Events)
 	if cap(b.state) < n {
 		b.state = make([]eventState, n)
 		b.reason = make([]error, n)
@@ -96,6 +120,14 @@ func (b *Batch) reset(p *Page) {
 	clear(b.reason)
 	if b.partStr == "" {
 		b.partStr = strconv.Itoa(b.Partition)
+	}
+}
+
+// learnSize records how large the arena grew for the page's body, to size
+// it for the next page.
+func (b *Batch) learnSize() {
+	if b.bodySize > 0 {
+		b.arenaPerByte = float64(len(b.arena)) / float64(b.bodySize)
 	}
 }
 
@@ -185,7 +217,10 @@ func (b *Batch) Poison(i int, reason error) {
 	b.state[i], b.reason[i] = statePoisoned, reason
 }
 
-// PageHandler turns the events of b.Page into b.Records.
+// PageHandler turns the events of b.Page into b.Records. It is called for
+// a partition's pages one at a time, in stream order, as soon as a page is
+// read (before the previous pages are acknowledged by Kafka); an error
+// makes the partition read the page again after a backoff.
 type PageHandler func(ctx context.Context, b *Batch) error
 
 // PageMiddleware wraps a PageHandler, as Watermill's middleware wraps a

@@ -20,8 +20,12 @@
 // correlation id, metrics: see [Chain] and pkg/router), and produces them in
 // one kafka-go WriteMessages call (acks=all) per page. The next page is read
 // while the previous one is published (the next position is in the answer),
-// at most Config.PagesInFlight pages per partition, so memory is bounded
-// whatever the backlog. While a page says hasMore the next read follows at
+// at most Config.PagesInFlight pages per partition and Config.MaxPagesInFlight
+// over all partitions together, so memory is bounded whatever the backlog and
+// the partition count. A page's body and decoded records are needed only
+// until its records are built (Config.MaxPagesDecoding of them at once); its
+// records until Kafka acknowledged them. Both kinds of buffers are reused by
+// the next page read, of any partition. While a page says hasMore the next read follows at
 // once, otherwise after Config.PollInterval.
 //
 // Each event becomes one record on dsco.<objecttype>.v1 (Config.TopicPrefix),

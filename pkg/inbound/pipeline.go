@@ -81,6 +81,21 @@ type Config struct {
 	// PagesInFlight caps the pages of a partition read and not yet
 	// acknowledged by Kafka (default 2: one being produced, one read ahead).
 	PagesInFlight int
+	// MaxPagesInFlight caps the pages read and not yet acknowledged of all
+	// partitions together (default 3), and so the pipeline's memory
+	// whatever the partition count. A page in flight holds its records
+	// (with 1000 order events of 5 lines, about 1 MB); the buffers of an
+	// acknowledged page are reused by the next page read, of any
+	// partition. A partition waits for a free page when the others hold
+	// them all; waiting partitions get their turn in order.
+	MaxPagesInFlight int
+	// MaxPagesDecoding caps the pages being read, decoded and mapped to
+	// records at once over all partitions (default 2, at most
+	// MaxPagesInFlight): each holds the page's body and decoded records
+	// (about 3 MB with 1000 order events of 5 lines), which go back to the
+	// pool, for the next read of any partition, once the page's records are
+	// built.
+	MaxPagesDecoding int
 	// CheckpointEvents and CheckpointInterval batch the position commits:
 	// a commit after that many acknowledged events or that long after the
 	// first uncommitted one, whichever comes first (defaults 5000 and 1s).
@@ -123,6 +138,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.PagesInFlight == 0 {
 		c.PagesInFlight = 2
+	}
+	if c.MaxPagesInFlight == 0 {
+		c.MaxPagesInFlight = 3
+	}
+	if c.MaxPagesDecoding == 0 {
+		c.MaxPagesDecoding = min(2, c.MaxPagesInFlight)
 	}
 	if c.CheckpointEvents == 0 {
 		c.CheckpointEvents = 5000
@@ -194,6 +215,12 @@ func (c *Config) Validate() error {
 	if c.PagesInFlight < 1 {
 		errs = append(errs, fmt.Errorf("PagesInFlight %d must be at least 1", c.PagesInFlight))
 	}
+	if c.MaxPagesInFlight < 1 {
+		errs = append(errs, fmt.Errorf("MaxPagesInFlight %d must be at least 1", c.MaxPagesInFlight))
+	}
+	if c.MaxPagesDecoding < 1 || c.MaxPagesDecoding > max(c.MaxPagesInFlight, 1) {
+		errs = append(errs, fmt.Errorf("MaxPagesDecoding %d is not within 1..MaxPagesInFlight (%d)", c.MaxPagesDecoding, c.MaxPagesInFlight))
+	}
 	if c.CheckpointEvents < 1 {
 		errs = append(errs, fmt.Errorf("CheckpointEvents %d must be at least 1", c.CheckpointEvents))
 	}
@@ -225,6 +252,8 @@ type Pipeline struct {
 	log     *slog.Logger
 	writer  *writer
 	handler PageHandler
+	slots   *pool[slot]    // pages in flight
+	bufs    *pool[pageBuf] // pages being read and decoded
 
 	mu      sync.Mutex
 	cancel  context.CancelCauseFunc
@@ -249,6 +278,8 @@ func NewPipeline(cfg Config, logger *slog.Logger) (*Pipeline, error) {
 		log:     logger,
 		writer:  w,
 		handler: Chain(encodeEvents, cfg.Middleware...),
+		slots:   newSlotPool(cfg.MaxPagesInFlight),
+		bufs:    newPageBufPool(cfg.MaxPagesDecoding, cfg.NewDecoder),
 		done:    make(chan struct{}),
 	}, nil
 }

@@ -281,10 +281,12 @@ func TestStartLatest(t *testing.T) {
 
 // TestConfigValidate names what is wrong.
 func TestConfigValidate(t *testing.T) {
-	_, err := inbound.NewPipeline(inbound.Config{Streams: []inbound.StreamConfig{{ObjectType: "order"}, {ObjectType: "order"}}, PageLimit: 5000}, nil)
+	_, err := inbound.NewPipeline(inbound.Config{Streams: []inbound.StreamConfig{{ObjectType: "order"}, {ObjectType: "order"}}, PageLimit: 5000,
+		MaxPagesInFlight: -1, MaxPagesDecoding: 2}, nil)
 	require.Error(t, err)
 	for _, want := range []string{"missing Client", "missing Serde",
-		`object type "order" appears twice`, "Kafka.Brokers is required", "PageLimit 5000"} {
+		`object type "order" appears twice`, "Kafka.Brokers is required", "PageLimit 5000", "MaxPagesInFlight -1",
+		"MaxPagesDecoding 2 is not within 1..MaxPagesInFlight (-1)"} {
 		assert.ErrorContains(t, err, want)
 	}
 }

@@ -12,22 +12,30 @@ import (
 	"github.com/dscokafka/connector/pkg/dsco"
 )
 
-// slot is one page in flight: its body, its decoder (whose records live
-// until its next Decode) and the batch its records are built in. A worker
-// has Config.PagesInFlight slots; that bounds its memory.
+// pageBuf is where a page is read and decoded: its body and its decoder
+// (whose records, which point into the body, live until its next Decode).
+// It is needed until the page's records are built, and then serves the
+// next read of any partition; Config.MaxPagesDecoding caps them.
+type pageBuf struct {
+	body []byte
+	dec  PageDecoder
+}
+
+// slot is one page in flight, from its read until Kafka acknowledged its
+// records: the batch its records are built in, and where the partition
+// goes on after it. Config.MaxPagesInFlight caps them over all partitions;
+// a worker holds at most Config.PagesInFlight of them.
 type slot struct {
-	body  []byte
-	dec   PageDecoder
-	page  *Page
-	batch Batch
-	read  time.Time // when the read started, for the metrics
+	batch    Batch
+	position string // the page's position, the next read's
+	events   int
 }
 
 // worker reads one stream partition.
 type worker struct {
 	p    *Pipeline
 	a    Assignment
-	free chan *slot
+	room chan struct{} // a token per page the partition may still read ahead
 	full chan *slot
 	cp   *checkpointer
 }
@@ -36,30 +44,21 @@ func (p *Pipeline) newWorker(a Assignment) *worker {
 	w := &worker{
 		p:    p,
 		a:    a,
-		free: make(chan *slot, p.cfg.PagesInFlight),
+		room: make(chan struct{}, p.cfg.PagesInFlight),
 		full: make(chan *slot, p.cfg.PagesInFlight),
 	}
 	w.cp = &checkpointer{w: w, kick: make(chan struct{}, 1), room: make(chan struct{}, 1)}
 	return w
 }
 
-// run reads pages (fetch), produces them (publish) and commits positions
-// (the checkpointer), each in its own goroutine, until ctx is done; then the
-// page being produced is finished within drain and the last safe position
-// is committed.
+// run reads and encodes pages (fetch), produces them (publish) and commits
+// positions (the checkpointer), each in its own goroutine, until ctx is
+// done; then the page being produced is finished within drain and the last
+// safe position is committed.
 func (w *worker) run(ctx, drain context.Context) error {
 	cfg := &w.p.cfg
 	for range cfg.PagesInFlight {
-		dec, err := cfg.NewDecoder(w.a.Stream.ObjectType)
-		if err != nil {
-			return fmt.Errorf("inbound: decoder for %s: %w", w.a.Stream.ObjectType, err)
-		}
-		s := &slot{dec: dec}
-		s.batch = Batch{
-			StreamID: w.a.Stream.ID, ObjectType: w.a.Stream.ObjectType, Partition: w.a.Partition,
-			Topic: cfg.Topic(w.a.Stream.ObjectType), PoisonTopic: cfg.PoisonTopic, serde: cfg.Serde,
-		}
-		w.free <- s
+		w.room <- struct{}{}
 	}
 	fetchCtx, stopFetch := context.WithCancel(ctx)
 	defer stopFetch()
@@ -76,7 +75,8 @@ func (w *worker) run(ctx, drain context.Context) error {
 	}()
 	pubErr = w.publish(ctx, drain)
 	stopFetch() // publish stopped: nothing reads full any more
-	for range w.full {
+	for s := range w.full {
+		w.release(s)
 	}
 	wg.Wait()
 	w.cp.stop()
@@ -84,36 +84,47 @@ func (w *worker) run(ctx, drain context.Context) error {
 	return errors.Join(fetchErr, pubErr)
 }
 
-// fetch reads pages into free slots and hands them to publish, in order.
+// release gives a slot back to the pool once its page is acknowledged (or
+// will not be produced), and the partition its room to read ahead.
+func (w *worker) release(s *slot) {
+	s.batch.Page = nil
+	w.p.slots.put("", s)
+	w.room <- struct{}{}
+}
+
+// fetch reads pages, decodes them and builds their records, and hands them
+// to publish in order. A page's body and decoded records go back to the
+// pool as soon as its records are built; its records stay in its slot
+// until publish released it.
 func (w *worker) fetch(ctx context.Context) error {
 	cfg := &w.p.cfg
 	obj, part := w.a.Stream.ObjectType, w.a.Partition
 	pos := "" // the partition's committed position
 	backoff := newBackoff(cfg.RetryBackoff, cfg.RetryBackoffMax)
-	inFlight := 0
 	for {
-		var s *slot
 		select {
-		case s = <-w.free:
-			inFlight = cfg.PagesInFlight - len(w.free)
+		case <-w.room:
 		case <-ctx.Done():
 			return nil
 		}
-		s.read = time.Now()
-		body, err := cfg.Client.GetStreamEventsRaw(ctx, w.a.Stream.ID,
-			dsco.ReadEventsParams{Position: pos, Limit: cfg.PageLimit, Partition: part}, s.body)
-		s.body = body
-		if err == nil {
-			s.page, err = s.dec.Decode(body, w.a.Stream.ID)
-			if err != nil {
-				err = fmt.Errorf("inbound: decoding a page of %s partition %d after %q: %w", w.a.Stream.ID, part, pos, err)
-				cfg.Metrics.Error(obj, ErrKindDecode)
-			}
-		} else if ctx.Err() == nil {
-			cfg.Metrics.Error(obj, ErrKindRead)
-		}
+		inFlight := cfg.PagesInFlight - len(w.room)
+		s, err := w.p.slots.get(ctx, "")
 		if err != nil {
-			w.free <- s
+			w.room <- struct{}{}
+			return nil // ctx is done: slots have no other error
+		}
+		pb, err := w.p.bufs.get(ctx, obj)
+		if err != nil {
+			w.release(s)
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		next, more, err := w.readPage(ctx, pos, pb, s)
+		w.p.bufs.put(obj, pb)
+		if err != nil {
+			w.release(s)
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -128,12 +139,8 @@ func (w *worker) fetch(ctx context.Context) error {
 			continue
 		}
 		backoff.reset()
-		cfg.Metrics.PageRead(obj, part, len(s.page.Events), time.Since(s.read))
-		// The page's strings point into the slot's body, which the next read
-		// into the slot overwrites: keep a copy of the position.
-		next, more := strings.Clone(s.page.Position), s.page.HasMore
-		if len(s.page.Events) == 0 {
-			w.free <- s
+		if s.events == 0 {
+			w.release(s)
 		} else {
 			w.full <- s // never blocks: full has room for every slot
 			cfg.Metrics.PagesInFlight(obj, part, inFlight)
@@ -149,7 +156,54 @@ func (w *worker) fetch(ctx context.Context) error {
 	}
 }
 
-// publish produces the pages fetch read, one after another, so that a
+// readPage reads the page after pos into pb, decodes it and builds its
+// records in s with the page handler chain. It returns the position to read
+// from next (a copy: the page's strings point into pb's body) and whether
+// Dsco said more events were ready.
+func (w *worker) readPage(ctx context.Context, pos string, pb *pageBuf, s *slot) (next string, more bool, err error) {
+	cfg := &w.p.cfg
+	obj, part := w.a.Stream.ObjectType, w.a.Partition
+	start := time.Now()
+	pb.body, err = cfg.Client.GetStreamEventsRaw(ctx, w.a.Stream.ID,
+		dsco.ReadEventsParams{Position: pos, Limit: cfg.PageLimit, Partition: part}, pb.body)
+	if err != nil {
+		if ctx.Err() == nil {
+			cfg.Metrics.Error(obj, ErrKindRead)
+		}
+		return "", false, err
+	}
+	page, err := pb.dec.Decode(pb.body, w.a.Stream.ID)
+	if err != nil {
+		cfg.Metrics.Error(obj, ErrKindDecode)
+		return "", false, fmt.Errorf("inbound: decoding a page of %s partition %d after %q: %w", w.a.Stream.ID, part, pos, err)
+	}
+	cfg.Metrics.PageRead(obj, part, len(page.Events), time.Since(start))
+	next, more = strings.Clone(page.Position), page.HasMore
+	s.position, s.events = next, len(page.Events)
+	if s.events == 0 {
+		return next, more, nil
+	}
+	b := &s.batch
+	b.StreamID, b.ObjectType, b.Partition = w.a.Stream.ID, obj, part
+	b.Topic, b.PoisonTopic, b.serde = cfg.Topic(obj), cfg.PoisonTopic, cfg.Serde
+	b.partStr = ""
+	b.bodySize = len(pb.body)
+	b.reset(page)
+	if err := w.p.handler(ctx, b); err != nil {
+		cfg.Metrics.Error(obj, ErrKindHandler)
+		return "", false, fmt.Errorf("inbound: mapping a page of %s partition %d after %q: %w", w.a.Stream.ID, part, pos, err)
+	}
+	for i := range b.state {
+		if b.state[i] == statePending || b.state[i] == stateFailed {
+			b.Poison(i, fmt.Errorf("%w: %v", ErrNotMapped, b.reason[i]))
+		}
+	}
+	b.learnSize()
+	b.Page = nil // the records are copies: the body and decoder go back now
+	return next, more, nil
+}
+
+// publish produces the pages fetch built, one after another, so that a
 // page's position is safe once its own records are acknowledged. It stops
 // when ctx is done, after finishing (within drain) the page it is producing.
 func (w *worker) publish(ctx, drain context.Context) error {
@@ -169,42 +223,33 @@ func (w *worker) publish(ctx, drain context.Context) error {
 		// Bound the events acknowledged and not yet committed: they are
 		// what a crash duplicates.
 		if !w.cp.waitRoom(ctx) || ctx.Err() != nil {
+			w.release(s)
 			return nil // not started: the next run reads the page again
 		}
 		b := &s.batch
 		for {
-			b.reset(s.page)
-			err := w.p.handler(ctx, b)
-			if err == nil {
-				for i := range b.state {
-					if b.state[i] == statePending || b.state[i] == stateFailed {
-						b.Poison(i, fmt.Errorf("%w: %v", ErrNotMapped, b.reason[i]))
-					}
-				}
-				err = w.p.writer.write(drain, b.Records...)
-				if err != nil {
-					cfg.Metrics.Error(obj, ErrKindProduce)
-					err = fmt.Errorf("inbound: producing %d records of %s partition %d: %w", len(b.Records), w.a.Stream.ID, part, err)
-				}
-			} else {
-				cfg.Metrics.Error(obj, ErrKindHandler)
-			}
+			err := w.p.writer.write(drain, b.Records...)
 			if err == nil {
 				break
 			}
+			cfg.Metrics.Error(obj, ErrKindProduce)
 			if drain.Err() != nil || ctx.Err() != nil {
-				return nil // not acknowledged: read again after a restart
+				// Not acknowledged: read again after a restart. The slot is
+				// not reused: kafka-go may still be sending its records.
+				w.p.slots.discard()
+				w.room <- struct{}{}
+				return nil
 			}
 			w.p.log.WarnContext(ctx, "inbound: producing a page failed; trying again", "stream", w.a.Stream.ID,
-				"partition", part, "error", err)
+				"partition", part, "records", len(b.Records), "error", err)
 			if sleepCtx(ctx, backoff.next()) != nil {
 				return nil
 			}
 		}
 		backoff.reset()
 		cfg.Metrics.PagePublished(obj, part, b.Published(), b.Poisoned())
-		w.cp.ack(strings.Clone(s.page.Position), len(s.page.Events)) // outlives the slot's body
-		w.free <- s
+		w.cp.ack(s.position, s.events)
+		w.release(s)
 	}
 }
 

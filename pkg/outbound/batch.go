@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -230,8 +231,7 @@ func (p *Pipeline) retryOrFail(ctx context.Context, k *kind, cmds []*command, er
 // mapResponse assigns outcomes from an HTTP 200 answer, item by item through the index in
 // each error's field path, and returns the commands to send again.
 func (p *Pipeline) mapResponse(ctx context.Context, k *kind, cmds []*command, resp *dsco.BatchResponse) []*command {
-	byItem := resp.ItemErrors(k.prop)
-	unattributed := resp.UnattributedErrors()
+	byItem, unattributed := attribute(resp.Errors, k.prop, len(cmds))
 	queued := resp.Status == dsco.BatchAccepted || resp.Status == dsco.BatchProcessing
 	var unclear []*command
 	for i, c := range cmds {
@@ -248,15 +248,47 @@ func (p *Pipeline) mapResponse(ctx context.Context, k *kind, cmds []*command, re
 		case len(unattributed) > 0 && resp.Status == dsco.BatchFailed:
 			c.out = Outcome{Status: StatusRejected, Reason: errorsReason(unattributed), BatchID: resp.BatchID, Errors: unattributed, Attempts: c.attempts}
 		case queued:
-			c.out = Outcome{Status: StatusQueued, Reason: "dsco batch " + resp.Status, BatchID: resp.BatchID, Attempts: c.attempts}
+			c.out = Outcome{Status: StatusQueued, Reason: "dsco batch " + resp.Status, BatchID: resp.BatchID, Errors: unattributed, Attempts: c.attempts}
 		default:
-			c.out = Outcome{Status: StatusApplied, BatchID: resp.BatchID, Attempts: c.attempts}
+			c.out = Outcome{Status: StatusApplied, BatchID: resp.BatchID, Errors: unattributed, Attempts: c.attempts}
+		}
+		if len(unattributed) > 0 && c.out.Status != StatusRejected {
+			// One command alone in its call: Dsco took it, and said more.
+			c.out.Reason = strings.TrimSpace(c.out.Reason + " (Dsco also answered: " + errorsReason(unattributed) + ")")
 		}
 	}
-	if len(unclear) > 0 {
-		return p.reconcile(ctx, k, unclear)
+	if len(unclear) == 0 {
+		return nil
 	}
-	return nil
+	// Commands that may need sending again are isolated by halves, down to one command
+	// per call, whose answer then decides it: sent again as one batch, the same error
+	// could come back without end.
+	again := p.reconcile(ctx, k, unclear)
+	if len(again) > 1 {
+		half := len(again) / 2
+		p.send(ctx, k, again[:half])
+		p.send(ctx, k, again[half:])
+		return nil
+	}
+	return again
+}
+
+// attribute maps errs to the items of a batch of n through the index in each error's
+// field path (prop[i]...). An error that names no item of this batch (no index, another
+// property, an index out of range) is unattributed: it may concern any of them.
+func attribute(errs []dsco.BatchError, prop string, n int) (byItem map[int][]dsco.BatchError, unattributed []dsco.BatchError) {
+	for _, e := range errs {
+		p, i, ok := e.Index()
+		if !ok || p != prop || i < 0 || i >= n {
+			unattributed = append(unattributed, e)
+			continue
+		}
+		if byItem == nil {
+			byItem = make(map[int][]dsco.BatchError)
+		}
+		byItem[i] = append(byItem[i], e)
+	}
+	return byItem, unattributed
 }
 
 func allCode(errs []dsco.BatchError, code string) bool {
@@ -277,7 +309,7 @@ func (p *Pipeline) rejectOrSplit(ctx context.Context, k *kind, cmds []*command, 
 	var byItem map[int][]dsco.BatchError
 	batchID := ""
 	if apiErr != nil {
-		byItem = (&dsco.BatchResponse{Errors: apiErr.Errors}).ItemErrors(k.prop)
+		byItem, _ = attribute(apiErr.Errors, k.prop, len(cmds))
 		batchID = apiErr.BatchID
 	}
 	if len(byItem) > 0 {

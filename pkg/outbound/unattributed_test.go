@@ -1,0 +1,106 @@
+package outbound_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dscokafka/connector/pkg/dsco"
+	"github.com/dscokafka/connector/pkg/dsco/dscotest"
+	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
+	"github.com/dscokafka/connector/pkg/outbound"
+	"github.com/dscokafka/connector/pkg/router"
+	"github.com/dscokafka/connector/pkg/schemas"
+)
+
+// addErrorTransport adds, to every answer of calls to path, an error that names no
+// item of the batch (an unattributed one, or one whose index is past the batch), and
+// counts those calls.
+type addErrorTransport struct {
+	next  http.RoundTripper
+	path  string
+	error string // the JSON of the BatchError to add
+	calls atomic.Int64
+}
+
+func (a *addErrorTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := a.next.RoundTrip(req)
+	if err != nil || !strings.HasSuffix(req.URL.Path, a.path) || resp.StatusCode != http.StatusOK {
+		return resp, err
+	}
+	a.calls.Add(1)
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	// The sandbox answers a valid batch with "errors":[] (or without the member).
+	if bytes.Contains(body, []byte(`"errors":[]`)) {
+		body = bytes.Replace(body, []byte(`"errors":[]`), []byte(`"errors":[`+a.error+`]`), 1)
+	} else {
+		body = append([]byte(`{"errors":[`+a.error+`],`), body[1:]...)
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	return resp, nil
+}
+
+// TestErrorNamingNoItemIsIsolated: Dsco answers every inventory batch with HTTP 200 and
+// an error that names no item of it. The commands are isolated by splitting the batch,
+// down to one command per call, whose answer decides it: every command gets its one
+// result, with a bounded number of calls (never the same batch again and again).
+func TestErrorNamingNoItemIsIsolated(t *testing.T) {
+	for _, tc := range []struct {
+		name, error string
+	}{
+		{"no index", `{"code":"GENERAL","message":"something went wrong"}`},
+		{"index past the batch", `{"code":"GENERAL","message":"no such item","field":"inventory[999].sku"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, dscotest.Config{Seed: 5})
+			skus := make([]string, 20)
+			var items []dsco.CatalogItem
+			for i := range skus {
+				skus[i] = fmt.Sprintf("SKU-U%02d", i)
+				items = append(items, dsco.CatalogItem{SKU: skus[i], Title: "unattributed"})
+			}
+			_, err := e.client(outbound.RoleSupplier).SupplierUpdateCatalog(context.Background(), dsco.CatalogBatchRequest{Items: items})
+			require.NoError(t, err)
+			kafkatest.CreateTopic(t, e.brokers, e.topic("inventory"), 1)
+			var cmds []schemas.Record
+			var ids []string
+			for i, s := range skus {
+				id := fmt.Sprintf("inv-%02d", i)
+				ids = append(ids, id)
+				cmds = append(cmds, &schemas.InventoryCommand{CommandID: id, SKU: s, Quantity: i32(int32(i))})
+			}
+			e.send(cmds...)
+
+			tr := &addErrorTransport{next: http.DefaultTransport.(*http.Transport).Clone(), path: "/supplier/inventory-in", error: tc.error}
+			cfg := e.pipelineConfig(outbound.RoleSupplier, dsco.WithHTTPClient(&http.Client{Transport: tr}))
+			cfg.MaxBatchWait = 200 * time.Millisecond
+			e.start(router.OutboundConfig{Subscriber: e.subscriberConfig(kafkatest.Name("g")), Pipeline: cfg})
+
+			got := e.waitResults(ids...)
+			for _, id := range ids {
+				require.Contains(t, got, id)
+				assert.Equal(t, schemas.StatusApplied, got[id].Status, "%s: one command per call, answered completed", id)
+				require.Len(t, got[id].Errors, 1, "%s: the error Dsco sent is in the result", id)
+				assert.Equal(t, "GENERAL", *got[id].Errors[0].Code)
+			}
+			// Halving a batch of at most 20 down to single commands takes fewer than 2×20 calls.
+			assert.Less(t, tr.calls.Load(), int64(2*len(ids)), "calls to inventory-in")
+		})
+	}
+}

@@ -33,6 +33,10 @@ const (
 	HeaderPartition  = "dsco_partition"
 	HeaderPosition   = "dsco_position"
 	HeaderObjectType = "dsco_object_type"
+	// HeaderTruncated is "true" on a poison record whose value is only the
+	// start of the event's raw bytes, cut so that the record fits
+	// Kafka.BatchBytes; the header is absent otherwise.
+	HeaderTruncated = "dsco_truncated"
 )
 
 // Errors of events that cannot be mapped, in the poison reason.
@@ -43,6 +47,53 @@ var (
 	// page handler chain (a chain without the Poison middleware).
 	ErrNotMapped = errors.New("inbound: the event was not handled")
 )
+
+// RecordTooLargeError is the poison reason of an event whose record is
+// larger than Kafka.BatchBytes, the largest record the writer can produce
+// (kafka-go refuses the whole write otherwise, and the partition would
+// stop). Size is the record's size as kafka-go counts it, with the headers
+// the default middleware adds.
+type RecordTooLargeError struct {
+	Size, Limit int64
+}
+
+func (e *RecordTooLargeError) Error() string {
+	return fmt.Sprintf("inbound: record of %d bytes exceeds the Kafka batch limit of %d bytes (BatchBytes)", e.Size, e.Limit)
+}
+
+// recordSize is the size kafka-go's Writer counts for a record against
+// BatchBytes (kafka-go's Message.totalSize): the v0 message with its key
+// and value, plus the headers, nHeaders of them taking headerBytes (each
+// hdrSize).
+func recordSize(key, value, nHeaders, headerBytes int) int64 {
+	return int64(4+1+1+(4+key)+(4+value)+8) + int64(varIntLen(nHeaders)+headerBytes)
+}
+
+// hdrSize is the size of a header with key k and a value of vlen bytes in
+// recordSize.
+func hdrSize(k string, vlen int) int {
+	return varIntLen(len(k)) + len(k) + varIntLen(vlen) + vlen
+}
+
+// headersSize is the size of hs in recordSize.
+func headersSize(hs []kafkago.Header) int {
+	n := 0
+	for _, h := range hs {
+		n += hdrSize(h.Key, len(h.Value))
+	}
+	return n
+}
+
+// varIntLen is the length of n as a zig-zag varint.
+func varIntLen(n int) int {
+	u := uint64(n) << 1 // n >= 0
+	l := 1
+	for u >= 0x80 {
+		u >>= 7
+		l++
+	}
+	return l
+}
 
 // eventState is what became of one event of a batch.
 type eventState uint8
@@ -74,12 +125,14 @@ type Batch struct {
 	// Records are the Kafka records to produce, in event order per topic.
 	Records []kafkago.Message
 
-	serde   *schemas.Serde
-	state   []eventState
-	reason  []error
-	arena   []byte           // keys, values and header values of Records
-	headers []kafkago.Header // header slices of Records
-	partStr string
+	serde *schemas.Serde
+	// maxBytes is Kafka.BatchBytes: no record may be larger (0: no limit).
+	maxBytes int64
+	state    []eventState
+	reason   []error
+	arena    []byte           // keys, values and header values of Records
+	headers  []kafkago.Header // header slices of Records
+	partStr  string
 	// bodySize is the size of the page's body, from which reset sizes the
 	// arena; arenaPerByte is the arena's size over the body's of the
 	// previous page built in this batch (0: none yet).
@@ -188,6 +241,8 @@ func (b *Batch) Published() int {
 
 // Poison adds the poison record of event i: its raw bytes, keyed by the
 // stream and partition, with the reason and where it was read as headers.
+// When the record would be larger than Kafka.BatchBytes, its value is the
+// start of the raw bytes that fits, and it has the HeaderTruncated header.
 func (b *Batch) Poison(i int, reason error) {
 	if b.state[i] == statePoisoned {
 		return
@@ -197,7 +252,7 @@ func (b *Batch) Poison(i int, reason error) {
 	if pos == "" {
 		pos = b.Page.Position // the end of the event's page, which covers it
 	}
-	h := b.hdrs(7)
+	h := b.hdrs(8)
 	h[0] = kafkago.Header{Key: HeaderPoisonReason, Value: b.bytes(reason.Error())}
 	h[1] = kafkago.Header{Key: HeaderStream, Value: b.bytes(b.StreamID)}
 	h[2] = kafkago.Header{Key: HeaderPartition, Value: b.bytes(b.partStr)}
@@ -205,14 +260,21 @@ func (b *Batch) Poison(i int, reason error) {
 	h[4] = kafkago.Header{Key: HeaderObjectType, Value: b.bytes(b.ObjectType)}
 	h[5] = kafkago.Header{Key: HeaderEventID, Value: b.bytes(ev.EventID)}
 	h[6] = kafkago.Header{Key: HeaderEventType, Value: b.bytes(ev.EventType)}
+	key := b.bytes(b.StreamID + "/" + b.partStr)
+	raw, hs := ev.Raw, h[:7]
+	if b.maxBytes > 0 && recordSize(len(key), len(raw), len(hs), headersSize(hs)) > b.maxBytes {
+		h[7] = kafkago.Header{Key: HeaderTruncated, Value: b.bytes("true")}
+		room := b.maxBytes - recordSize(len(key), 0, len(h), headersSize(h))
+		raw, hs = raw[:max(0, min(room, int64(len(raw))))], h
+	}
 	start := len(b.arena)
-	b.arena = append(b.arena, ev.Raw...)
+	b.arena = append(b.arena, raw...)
 	value := b.arena[start:len(b.arena):len(b.arena)]
 	b.Records = append(b.Records, kafkago.Message{
 		Topic:   b.PoisonTopic,
-		Key:     b.bytes(b.StreamID + "/" + b.partStr),
+		Key:     key,
 		Value:   value,
-		Headers: h,
+		Headers: hs,
 	})
 	b.state[i], b.reason[i] = statePoisoned, reason
 }
@@ -243,8 +305,9 @@ func DefaultMiddleware() []PageMiddleware {
 }
 
 // encodeEvents is the core handler: every event with a record becomes one
-// record on the event topic; an event without one, with an empty key or
-// that does not encode is marked failed.
+// record on the event topic; an event without one, with an empty key, that
+// does not encode, or whose record would be larger than Kafka.BatchBytes
+// (with a *RecordTooLargeError) is marked failed.
 func encodeEvents(_ context.Context, b *Batch) error {
 	for i := range b.Page.Events {
 		if b.state[i] != statePending {
@@ -273,6 +336,16 @@ func encodeEvents(_ context.Context, b *Batch) error {
 			continue
 		}
 		value := b.arena[start:len(b.arena):len(b.arena)]
+		if b.maxBytes > 0 {
+			// The event id and type headers and the correlation id's copy.
+			hb := hdrSize(HeaderEventID, len(ev.EventID)) + hdrSize(HeaderEventType, len(ev.EventType)) +
+				hdrSize(HeaderCorrelationID, len(ev.EventID))
+			if n := recordSize(len(key), len(value), 3, hb); n > b.maxBytes {
+				b.arena = b.arena[:start]
+				b.Fail(i, &RecordTooLargeError{Size: n, Limit: b.maxBytes})
+				continue
+			}
+		}
 		h := b.hdrs(2)
 		h[0] = kafkago.Header{Key: HeaderEventID, Value: b.bytes(ev.EventID)}
 		h[1] = kafkago.Header{Key: HeaderEventType, Value: b.bytes(ev.EventType)}

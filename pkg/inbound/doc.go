@@ -34,7 +34,10 @@
 // Headers: dsco_event_id, dsco_event_type and correlation_id (the event id).
 // An event that cannot be mapped goes to the poison topic (dsco.poison.v1)
 // with its raw bytes and headers naming the reason, the stream, the partition
-// and the position; the partition goes on.
+// and the position; the partition goes on. So does an event whose record
+// would be larger than Kafka.BatchBytes (RecordTooLargeError); a poison
+// record that large carries only the start of the raw bytes and the header
+// dsco_truncated: true.
 //
 // # Delivery: at least once, duplicates bounded
 //

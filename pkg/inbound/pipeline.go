@@ -33,7 +33,8 @@ type KafkaConfig struct {
 	// so this adds at most once per page.
 	BatchTimeout time.Duration
 	// BatchBytes bounds one produce request per Kafka partition, and so the
-	// largest record (default 1 MiB, the broker's default).
+	// largest record (default 1 MiB, the broker's default): an event whose
+	// record is larger goes to the poison topic.
 	BatchBytes int64
 	// WriteTimeout bounds each produce request (default 10s); MaxAttempts is
 	// how often kafka-go tries a batch before the page fails (default 10),

@@ -1,6 +1,7 @@
 package inbound_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -374,4 +375,78 @@ func TestPipelineOwnership(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	assert.Equal(t, [][]int{{0, 1}, {0, 1}}, seen, "each process was asked about every partition")
+}
+
+// TestPipelineRecordTooLarge: an event whose record is larger than
+// Kafka.BatchBytes (which kafka-go refuses, failing the whole page) goes to
+// the poison topic with the sizes in the reason and its raw bytes cut to
+// fit; the events around it reach their topic and the stream position
+// moves past it.
+func TestPipelineRecordTooLarge(t *testing.T) {
+	const limit = 16 << 10
+	sb := newSandbox(t, dscotest.Config{Seed: 18})
+	client := newClient(t, sb.URL)
+	brokers := kafkatest.Brokers(t)
+	serde := newSerde(t, newRegistry(t))
+	createTopics(t, brokers, "order")
+	_, err := sb.SeedOrders(5)
+	require.NoError(t, err)
+	// About 100 KB an event: 5 line items of 400 attributes each.
+	require.NoError(t, sb.SeedOrderBacklog(1, dscotest.OrderShape{Items: 5, ExtraAttributes: 400}))
+	_, err = sb.SeedOrders(5)
+	require.NoError(t, err)
+	want := witness(t, client, "order", 1)[0]
+
+	// The events exactly as the sandbox serves them: the large ones are
+	// those larger than the limit even as raw JSON.
+	ws, err := client.CreateStream(t.Context(), dsco.StreamDefinition{ObjectType: dsco.ObjectOrder})
+	require.NoError(t, err)
+	body, err := client.GetStreamEventsRaw(t.Context(), ws.StreamID, dsco.ReadEventsParams{Limit: 1000}, nil)
+	require.NoError(t, err)
+	var page struct{ Events []json.RawMessage }
+	require.NoError(t, json.Unmarshal(body, &page))
+	require.Len(t, page.Events, len(want))
+	raws := map[string][]byte{}
+	large := map[string]bool{}
+	for i, ev := range want {
+		raws[ev.EventID] = page.Events[i]
+		if len(page.Events[i]) > limit {
+			large[ev.EventID] = true
+		}
+	}
+	require.NotEmpty(t, large)
+	require.Less(t, len(large), len(want))
+
+	cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
+	cfg.Kafka.BatchBytes = limit
+	r := startPipeline(t, cfg)
+
+	recs := newConsumer(t, brokers, "dsco.order.v1", "dsco.poison.v1").until(t, func(rs []*kgo.Record) bool { return len(rs) >= len(want) })
+	require.Len(t, recs, len(want))
+	published := 0
+	for _, rec := range recs {
+		id := header(rec, inbound.HeaderEventID)
+		if rec.Topic != "dsco.poison.v1" {
+			published++
+			assert.False(t, large[id], "a large event on its topic")
+			assert.Empty(t, header(rec, inbound.HeaderTruncated))
+			continue
+		}
+		require.True(t, large[id], "event %s poisoned", id)
+		reason := header(rec, inbound.HeaderPoisonReason)
+		assert.Regexp(t, `^inbound: record of \d+ bytes exceeds the Kafka batch limit of 16384 bytes \(BatchBytes\)$`, reason)
+		assert.Equal(t, "true", header(rec, inbound.HeaderTruncated))
+		assert.NotEmpty(t, rec.Value)
+		assert.Less(t, len(rec.Value), limit)
+		assert.True(t, bytes.HasPrefix(raws[id], rec.Value), "the value is the start of the raw event")
+	}
+	assert.Equal(t, len(want)-len(large), published)
+	require.Eventually(t, func() bool {
+		list, err := client.ListStreams(t.Context())
+		require.NoError(t, err)
+		return slices.ContainsFunc(list.Streams, func(s dsco.Stream) bool {
+			return s.StreamID != ws.StreamID && sandboxSeq(s.Partitions[0].Position) == uint64(len(want))
+		})
+	}, waitLimit, 20*time.Millisecond, "committed past the large events")
+	require.NoError(t, r.stop(t))
 }

@@ -186,6 +186,7 @@ func (w *worker) readPage(ctx context.Context, pos string, pb *pageBuf, s *slot)
 	b := &s.batch
 	b.StreamID, b.ObjectType, b.Partition = w.a.Stream.ID, obj, part
 	b.Topic, b.PoisonTopic, b.serde = cfg.Topic(obj), cfg.PoisonTopic, cfg.Serde
+	b.maxBytes = cfg.Kafka.BatchBytes
 	b.partStr = ""
 	b.bodySize = len(pb.body)
 	b.reset(page)

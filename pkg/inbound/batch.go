@@ -383,8 +383,12 @@ func Recoverer(next PageHandler) PageHandler {
 		for i := range page.Events {
 			single.Events[0] = page.Events[i]
 			b.Page, b.state, b.reason = single, state[i:i+1], reason[i:i+1]
+			n := len(b.Records)
 			p, err := callRecovering(ctx, next, b)
 			if p != nil {
+				// A panic after the event's record was added: it is poisoned, not
+				// published as well.
+				b.Records = b.Records[:n]
 				b.Poison(0, p)
 			} else if err != nil {
 				b.Page, b.state, b.reason = page, state, reason

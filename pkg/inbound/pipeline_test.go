@@ -294,43 +294,59 @@ func TestConfigValidate(t *testing.T) {
 
 // TestPipelineRecoversPanics: a page whose mapping panics is mapped again
 // one event at a time; only the event that panics goes to the poison
-// topic, with the panic as the reason, and the partition goes on.
+// topic, with the panic as the reason, and the partition goes on. A panic
+// after the event's record was built (a middleware after the core handler)
+// poisons the event without publishing it as well.
 func TestPipelineRecoversPanics(t *testing.T) {
-	sb := newSandbox(t, dscotest.Config{Seed: 16})
-	client := newClient(t, sb.URL)
-	brokers := kafkatest.Brokers(t)
-	serde := newSerde(t, newRegistry(t))
-	createTopics(t, brokers, "order")
-	_, err := sb.SeedOrders(30)
-	require.NoError(t, err)
-	want := witness(t, client, "order", 1)[0]
-	bad := want[17].EventID
+	for _, tc := range []struct {
+		name  string
+		after bool // panic once the rest of the chain built the records
+	}{{"before the records", false}, {"after the records", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			sb := newSandbox(t, dscotest.Config{Seed: 16})
+			client := newClient(t, sb.URL)
+			brokers := kafkatest.Brokers(t)
+			serde := newSerde(t, newRegistry(t))
+			createTopics(t, brokers, "order")
+			_, err := sb.SeedOrders(30)
+			require.NoError(t, err)
+			want := witness(t, client, "order", 1)[0]
+			bad := want[17].EventID
 
-	cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
-	panicOn := func(next inbound.PageHandler) inbound.PageHandler {
-		return func(ctx context.Context, b *inbound.Batch) error {
-			for _, ev := range b.Page.Events {
-				if ev.EventID == bad {
-					panic("boom")
+			cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
+			panicOn := func(next inbound.PageHandler) inbound.PageHandler {
+				return func(ctx context.Context, b *inbound.Batch) error {
+					var err error
+					if tc.after {
+						err = next(ctx, b)
+					}
+					for _, ev := range b.Page.Events {
+						if ev.EventID == bad {
+							panic("boom")
+						}
+					}
+					if tc.after {
+						return err
+					}
+					return next(ctx, b)
 				}
 			}
-			return next(ctx, b)
-		}
+			cfg.Middleware = append(inbound.DefaultMiddleware(), panicOn)
+			r := startPipeline(t, cfg)
+			recs := newConsumer(t, brokers, "dsco.order.v1", "dsco.poison.v1").until(t, func(rs []*kgo.Record) bool { return len(rs) >= 30 })
+			require.NoError(t, r.stop(t))
+			require.Len(t, recs, 30)
+			for _, rec := range recs {
+				id := header(rec, inbound.HeaderEventID)
+				if id == bad {
+					assert.Equal(t, "dsco.poison.v1", rec.Topic)
+					assert.Contains(t, header(rec, inbound.HeaderPoisonReason), "panic while mapping the event: boom")
+				} else {
+					assert.Equal(t, "dsco.order.v1", rec.Topic, "event %s", id)
+				}
+			}
+		})
 	}
-	cfg.Middleware = append(inbound.DefaultMiddleware(), panicOn)
-	r := startPipeline(t, cfg)
-	recs := newConsumer(t, brokers, "dsco.order.v1", "dsco.poison.v1").until(t, func(rs []*kgo.Record) bool { return len(rs) >= 30 })
-	require.Len(t, recs, 30)
-	for _, rec := range recs {
-		id := header(rec, inbound.HeaderEventID)
-		if id == bad {
-			assert.Equal(t, "dsco.poison.v1", rec.Topic)
-			assert.Contains(t, header(rec, inbound.HeaderPoisonReason), "panic while mapping the event: boom")
-		} else {
-			assert.Equal(t, "dsco.order.v1", rec.Topic, "event %s", id)
-		}
-	}
-	require.NoError(t, r.stop(t))
 }
 
 // TestPipelineOwnership: two processes (here two pipelines) that each own

@@ -90,6 +90,7 @@ func NewInbound(cfg InboundConfig, logger *slog.Logger) (*Inbound, error) {
 		pc := *cfg.Poller
 		pc.Metrics = m
 		if in.poller, err = inbound.NewPoller(pc, logger); err != nil {
+			_ = p.Close() // releases the pipeline's Kafka writer
 			return nil, err
 		}
 	}

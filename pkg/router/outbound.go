@@ -108,6 +108,9 @@ func NewOutbound(cfg OutboundConfig, logger watermill.LoggerAdapter) (*Outbound,
 		sc.ConsumerGroup += "." + name
 		sub, err := kafka.NewSubscriber(sc, logger)
 		if err != nil {
+			for _, s := range o.subs {
+				_ = s.Close() // built a moment ago: nothing of theirs is running
+			}
 			return nil, err
 		}
 		o.subs = append(o.subs, sub)

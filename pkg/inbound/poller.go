@@ -248,6 +248,11 @@ func (p *Poller) serveCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.cbMu.Lock()
+	if len(p.callbacks) >= maxPendingCallbacks {
+		p.cbMu.Unlock()
+		http.Error(w, "too many callbacks for requests not waited on", http.StatusServiceUnavailable)
+		return
+	}
 	p.callbacks[cb.RequestID] = cb.FileURL
 	close(p.cbChanged)
 	p.cbChanged = make(chan struct{})
@@ -255,10 +260,22 @@ func (p *Poller) serveCallback(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// waitCallback returns the file URL of a request once Dsco called back.
+// maxPendingCallbacks bounds the callbacks kept for requests nobody waits on
+// (late ones, unknown ids) between two waits.
+const maxPendingCallbacks = 64
+
+// waitCallback returns the file URL of a request once Dsco called back. The
+// poller makes one file request at a time, so when the wait ends every other
+// callback kept is stale (one that came after its request timed out) and is
+// dropped: the map stays bounded.
 func (p *Poller) waitCallback(ctx context.Context, requestID string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.FileTimeout)
 	defer cancel()
+	defer func() {
+		p.cbMu.Lock()
+		clear(p.callbacks)
+		p.cbMu.Unlock()
+	}()
 	for {
 		p.cbMu.Lock()
 		u, ok := p.callbacks[requestID]

@@ -70,14 +70,17 @@ func TestCrashRestartNoCommandLostOrAppliedTwice(t *testing.T) {
 		orders = append(orders, more...)
 		cmds = append(cmds, shipAll("c", more)...)
 	}
-	e.sandbox.SetFault("supplierCreateShipment", dscotest.Fault{Rate500: 0.03, DropRate: 0.03, Latency: 2 * time.Millisecond})
-	for i := 0; i < len(cmds); i += 500 {
-		e.send(cmds[i:min(i+500, len(cmds))]...)
-	}
+	e.sandbox.SetFault("supplierCreateShipment", dscotest.Fault{Rate500: 0.03, DropRate: 0.03, Latency: 10 * time.Millisecond})
+	// The commands arrive in 11 parts, one before each run: an idle machine gets
+	// through 2,000 commands in well under a second, so a child started with nothing
+	// left to do would never be killed at work.
+	const kills = 10
+	part := (len(cmds) + kills) / (kills + 1)
+	chunk := func(i int) []schemas.Record { return cmds[min(i*part, len(cmds)):min((i+1)*part, len(cmds))] }
 	group := kafkatest.Name("g")
 	prefix := strings.TrimSuffix(e.results, ".results")
-	kills := 0
-	for kills < 10 {
+	for killed := 0; killed < kills; killed++ {
+		e.send(chunk(killed)...)
 		child := startOutboundChild(t, e, prefix, group)
 		select {
 		case <-child.running:
@@ -90,16 +93,16 @@ func TestCrashRestartNoCommandLostOrAppliedTwice(t *testing.T) {
 		calls := e.sandbox.Stats().Calls["supplierCreateShipment"]
 		require.Eventually(t, func() bool {
 			return e.sandbox.Stats().Calls["supplierCreateShipment"] > calls
-		}, waitLimit, 20*time.Millisecond, "the child sends shipments\n%s", child.output())
-		time.Sleep(time.Duration(50+rand.IntN(400)) * time.Millisecond)
+		}, waitLimit, 20*time.Millisecond, "the child sends shipments (after %d kills)\n%s", killed, child.output())
+		time.Sleep(time.Duration(rand.IntN(60)) * time.Millisecond)
 		require.NoError(t, child.cmd.Process.Signal(syscall.SIGKILL))
 		<-child.exited
 		assert.NotContains(t, child.output(), "DATA RACE")
-		kills++
 	}
 	results, _ := e.resultsByID()
 	t.Logf("%d kills; %d of %d commands had results before the last run", kills, len(results), len(cmds))
 	assert.Less(t, len(results), len(cmds), "the kills happened mid-run")
+	e.send(chunk(kills)...)
 
 	// The last run, in this process, finishes the work.
 	e.sandbox.SetFault("supplierCreateShipment", dscotest.Fault{})

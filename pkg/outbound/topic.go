@@ -158,8 +158,18 @@ func (tr TopicReader) Read(ctx context.Context, topic string, follow bool, loade
 		wg.Wait()
 		return nil
 	}
-	wg.Wait()
-	return ctx.Err()
+	// Following: a partition whose reader fails ends the whole Read with its error,
+	// so that the caller (the applied-ids store) does not go on with a partition
+	// nobody reads any more.
+	select {
+	case err := <-errc:
+		cancel()
+		wg.Wait()
+		return err
+	case <-ctx.Done():
+		wg.Wait()
+		return ctx.Err()
+	}
 }
 
 func (tr TopicReader) readPartition(ctx context.Context, topic string, p int, end int64, follow bool, loaded func(), fn func(kafkago.Message)) error {

@@ -245,11 +245,6 @@ func NewPublisher(cfg PublisherConfig, logger watermill.LoggerAdapter) (*Publish
 // success a record may be in the log up to MaxCopies times (see Publisher). Records of
 // one call to the same partition keep the order of msgs.
 func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	if p.closed {
-		return ErrPublisherClosed
-	}
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -264,10 +259,28 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 		}
 		recs[i] = rec
 	}
-	if err := p.write(recs); err != nil {
+	if err := p.WriteRecords(recs...); err != nil {
 		return fmt.Errorf("kafka: publishing %d messages to %s: %w", len(msgs), topic, err)
 	}
 	return nil
+}
+
+// WriteRecords writes records that are already marshaled, each to its own Topic (which
+// must be set), as one write: what Publish does after marshaling, with the same
+// guarantees, for callers that build records themselves or write to several topics at
+// once (kafka-go sends the records of all topics together, one request per broker).
+// Records of one call to the same partition keep their order. It must not be called with
+// records a concurrent call still uses.
+func (p *Publisher) WriteRecords(recs ...kafkago.Message) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return ErrPublisherClosed
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	return p.write(recs)
 }
 
 // MaxCopies is the most copies of one record a single Publish call can leave in the log:

@@ -12,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	kafkago "github.com/segmentio/kafka-go"
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/dscokafka/connector/pkg/dsco"
@@ -325,13 +326,13 @@ func (p *Pipeline) prepare(k *kind, msg *message.Message) (*command, error) {
 	return c, nil
 }
 
-// complete makes the outcomes of cmds durable: marks in the store, poison records,
-// results, in that order; then releases the handler calls. It returns the error of the
-// first command's handler call (for callers that complete a single command).
+// complete makes the outcomes of cmds durable: marks in the store, poison records and
+// results, in one Kafka write; then releases the handler calls. It returns the error of
+// the first command's handler call (for callers that complete a single command).
 func (p *Pipeline) complete(cmds []*command) error {
 	now := p.cfg.Now()
 	var applied, released, unknown []string
-	var poison, results []*message.Message
+	recs := make([]kafkago.Message, 0, 2*len(cmds))
 	for _, c := range cmds {
 		if c.out.Status == "" {
 			continue
@@ -347,7 +348,7 @@ func (p *Pipeline) complete(cmds []*command) error {
 			released = append(released, c.id)
 		}
 		if poisoned(c.out.Status) {
-			poison = append(poison, p.poisonMessage(c.msg, c.src, c.kind.name, c.out.Status, c.out.Reason, c.out.Attempts, c.id, now))
+			recs = append(recs, p.poisonRecord(c.msg, c.src, c.kind.name, c.out.Status, c.out.Reason, c.out.Attempts, c.id, now))
 		}
 		res, err := p.cfg.Serde.Encode(resultRecord(c, c.out, now))
 		if err != nil {
@@ -356,31 +357,18 @@ func (p *Pipeline) complete(cmds []*command) error {
 			p.release(cmds, err)
 			return err
 		}
-		m := message.NewMessage(c.id+"/result", res)
-		m.Metadata = message.Metadata{
-			kafka.DefaultPartitionKeyMetadata: c.id,
-			"command_id":                      c.id,
-			"command_type":                    c.kind.name,
-			"status":                          string(c.out.Status),
-		}
-		if c.correlationID != nil {
-			m.Metadata["correlation_id"] = *c.correlationID
-		}
-		results = append(results, m)
+		recs = append(recs, p.resultRecord(c, res))
 	}
-	steps := []func() error{
-		func() error { return p.store.Set(MarkApplied, applied...) },
-		func() error { return p.store.Set(MarkReleased, released...) },
-		func() error { return p.store.Set(MarkUnknown, unknown...) },
-		func() error { return p.publish(p.cfg.PoisonTopic, poison) },
-		func() error { return p.publish(p.cfg.ResultsTopic, results) },
+	recs = p.store.records(recs, MarkApplied, applied)
+	recs = p.store.records(recs, MarkReleased, released)
+	recs = p.store.records(recs, MarkUnknown, unknown)
+	if err := p.write(recs); err != nil {
+		p.release(cmds, err)
+		return err
 	}
-	for _, step := range steps {
-		if err := p.untilDone(step); err != nil {
-			p.release(cmds, err)
-			return err
-		}
-	}
+	p.store.remember(MarkApplied, applied)
+	p.store.remember(MarkReleased, released)
+	p.store.remember(MarkUnknown, unknown)
 	for _, c := range cmds {
 		if c.out.Status == "" {
 			continue
@@ -404,11 +392,44 @@ func (p *Pipeline) complete(cmds []*command) error {
 	return nil
 }
 
-func (p *Pipeline) publish(topic string, msgs []*message.Message) error {
-	if len(msgs) == 0 {
+// Headers of a result record (besides kafka.UUIDHeader: the command id and "/result").
+const (
+	ResultCommandIDHeader     = "command_id"
+	ResultCommandTypeHeader   = "command_type"
+	ResultStatusHeader        = "status"
+	ResultCorrelationIDHeader = "correlation_id"
+)
+
+// resultRecord is the Kafka record of c's result (value: the encoded CommandResult), keyed
+// by the command id.
+func (p *Pipeline) resultRecord(c *command, value []byte) kafkago.Message {
+	id := []byte(c.id)
+	h := make([]kafkago.Header, 4, 5)
+	h[0] = kafkago.Header{Key: kafka.UUIDHeader, Value: []byte(c.id + "/result")}
+	h[1] = kafkago.Header{Key: ResultCommandIDHeader, Value: id}
+	h[2] = kafkago.Header{Key: ResultCommandTypeHeader, Value: []byte(c.kind.name)}
+	h[3] = kafkago.Header{Key: ResultStatusHeader, Value: []byte(c.out.Status)}
+	if c.correlationID != nil {
+		h = append(h, kafkago.Header{Key: ResultCorrelationIDHeader, Value: []byte(*c.correlationID)})
+	}
+	return kafkago.Message{Topic: p.cfg.ResultsTopic, Key: id, Value: value, Headers: h}
+}
+
+// write writes recs in one write, until it succeeds or the pipeline closes.
+func (p *Pipeline) write(recs []kafkago.Message) error {
+	if len(recs) == 0 {
 		return nil
 	}
-	return p.cfg.Publisher.Publish(topic, msgs...)
+	return p.untilDone(func() error {
+		start := time.Now()
+		err := p.cfg.Writer.WriteRecords(recs...)
+		result := "ok"
+		if err != nil {
+			result = "error"
+		}
+		p.metrics.writeSeconds.WithLabelValues(result).Observe(time.Since(start).Seconds())
+		return err
+	})
 }
 
 // untilDone runs a Kafka write until it succeeds or the pipeline closes: the commands
@@ -453,10 +474,10 @@ const (
 	PoisonCommandTypeKey = "command_type_poisoned"
 )
 
-// poisonMessage is the poison record of msg: its bytes and headers, plus where it came
+// poisonRecord is the poison record of msg: its bytes and headers, plus where it came
 // from, why, and when; its Kafka key is the command's key so that a requeue keeps it on its
 // partition.
-func (p *Pipeline) poisonMessage(msg *message.Message, src source, command string, status Status, reason string, attempts int, id string, now time.Time) *message.Message {
+func (p *Pipeline) poisonRecord(msg *message.Message, src source, command string, status Status, reason string, attempts int, id string, now time.Time) kafkago.Message {
 	pm := message.NewMessage(msg.UUID, msg.Payload)
 	pm.Metadata = make(message.Metadata, len(msg.Metadata)+12)
 	for k, v := range msg.Metadata {
@@ -480,15 +501,16 @@ func (p *Pipeline) poisonMessage(msg *message.Message, src source, command strin
 	} else {
 		delete(pm.Metadata, kafka.DefaultPartitionKeyMetadata)
 	}
-	return pm
+	rec, _ := kafka.DefaultMarshaler{}.Marshal(p.cfg.PoisonTopic, pm) // fails only with a KeyFunc
+	return rec
 }
 
 // poisonUndecodable sends a record that does not decode to the poison topic. It has no
 // command id, so no result is written.
 func (p *Pipeline) poisonUndecodable(k *kind, msg *message.Message, src source, cause error) error {
 	reason := "undecodable " + k.name + " command: " + cause.Error()
-	pm := p.poisonMessage(msg, src, k.name, StatusRejected, reason, 0, "", p.cfg.Now())
-	if err := p.untilDone(func() error { return p.publish(p.cfg.PoisonTopic, []*message.Message{pm}) }); err != nil {
+	rec := p.poisonRecord(msg, src, k.name, StatusRejected, reason, 0, "", p.cfg.Now())
+	if err := p.write([]kafkago.Message{rec}); err != nil {
 		return err
 	}
 	p.metrics.poisoned.WithLabelValues(k.name, "undecodable").Inc()

@@ -2,12 +2,14 @@ package kafka_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dscokafka/connector/pkg/kafka"
@@ -47,6 +49,61 @@ func subscribe(t *testing.T, sub *kafka.Subscriber, topic string) <-chan *messag
 	t.Cleanup(cancel)
 	ch, err := sub.Subscribe(ctx, topic)
 	require.NoError(t, err)
+	return ch
+}
+
+// subscribeFunc subscribes to a topic and returns the channel its messages arrive on.
+type subscribeFunc func(t *testing.T, sub *kafka.Subscriber, topic string) <-chan *message.Message
+
+// forEachAPI runs test through both consuming APIs of the Subscriber: Subscribe, and
+// Consume adapted to a channel of messages (consume).
+func forEachAPI(t *testing.T, test func(t *testing.T, subscribe subscribeFunc)) {
+	t.Run("Subscribe", func(t *testing.T) { test(t, subscribe) })
+	t.Run("Consume", func(t *testing.T) { test(t, consume) })
+}
+
+var errNacked = errors.New("nacked")
+
+// consume is subscribe through Consume: its handler hands each record, as the
+// DefaultMarshaler's message with the handler's context, to the returned channel, and
+// returns once the message was acked (nil) or nacked (an error). The channel is closed
+// once Consume returned.
+func consume(t *testing.T, sub *kafka.Subscriber, topic string) <-chan *message.Message {
+	t.Helper()
+	ch := make(chan *message.Message)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	go func() {
+		defer close(done)
+		defer close(ch)
+		err := sub.Consume(ctx, topic, func(hctx context.Context, rec kafkago.Message) error {
+			msg, err := kafka.DefaultMarshaler{}.Unmarshal(rec)
+			if err != nil {
+				return err
+			}
+			msg.SetContext(hctx)
+			select {
+			case ch <- msg:
+			case <-hctx.Done():
+				return hctx.Err()
+			}
+			select {
+			case <-msg.Acked():
+				return nil
+			case <-msg.Nacked():
+				return errNacked
+			case <-hctx.Done():
+				return hctx.Err()
+			}
+		})
+		if err != nil {
+			t.Errorf("Consume: %v", err)
+		}
+	}()
 	return ch
 }
 

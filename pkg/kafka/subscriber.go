@@ -319,6 +319,54 @@ func createTopic(ctx context.Context, admin *kafkago.Client, topic string, parti
 func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	sub, err := s.subscription(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	sub.out = make(chan *message.Message)
+	s.subs.Add(1)
+	go func() {
+		defer s.subs.Done()
+		sub.run()
+	}()
+	return sub.out, nil
+}
+
+// RecordHandler handles one record for Consume. It returns nil once it is done with the
+// record: the record counts as acked, and its offset is committed once every earlier
+// record of its partition was acked too. An error has the record delivered again after
+// NackResendDelay, before any later record of its key (OrderPerKey) or partition
+// (OrderPerPartition). Calls run concurrently, on the consuming goroutines, within the
+// limits of Ordering and MaxInFlightPerPartition. ctx ends DrainTimeout after the
+// record's partition was revoked or the subscription ended (at once when Close gives up,
+// CloseTimeout): a call that returns nil before then is committed with its generation,
+// one that returns later is delivered again to the next owner.
+type RecordHandler func(ctx context.Context, rec kafkago.Message) error
+
+// Consume is Subscribe without Watermill messages, for handlers that work on records: it
+// joins the consumer group for topic and hands every record to h, as kafka-go read it
+// (topic, partition, offset, key, headers, value; the Unmarshaler and SourceMetadata do not
+// apply), with the same delivery, ordering and commit guarantees. It blocks until ctx
+// ends or Close is called, and returns once in-flight records were drained
+// (DrainTimeout), offsets committed and the group left: nil then, or ErrSubscriberClosed
+// when the Subscriber was closed before the call.
+func (s *Subscriber) Consume(ctx context.Context, topic string, h RecordHandler) error {
+	s.mu.Lock()
+	sub, err := s.subscription(ctx, topic)
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	sub.handle = h
+	s.subs.Add(1)
+	s.mu.Unlock()
+	defer s.subs.Done()
+	sub.run()
+	return nil
+}
+
+// subscription returns a subscription to topic, not yet running. s.mu must be held.
+func (s *Subscriber) subscription(ctx context.Context, topic string) (*subscription, error) {
 	if s.closed {
 		return nil, ErrSubscriberClosed
 	}
@@ -344,20 +392,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	if err != nil {
 		return nil, fmt.Errorf("kafka: subscribing to %s: %w", topic, err)
 	}
-	sub := &subscription{
-		s:      s,
-		topic:  topic,
-		ctx:    ctx,
-		logger: logger,
-		cg:     cg,
-		out:    make(chan *message.Message),
-	}
-	s.subs.Add(1)
-	go func() {
-		defer s.subs.Done()
-		sub.run()
-	}()
-	return sub.out, nil
+	return &subscription{s: s, topic: topic, ctx: ctx, logger: logger, cg: cg}, nil
 }
 
 // Close ends every subscription (see Subscribe) and waits for them: each drains its
@@ -408,20 +443,23 @@ func kafkaLogger(l watermill.LoggerAdapter, isError bool) kafkago.LoggerFunc {
 	}
 }
 
-// subscription is one Subscribe call: one group member for one topic.
+// subscription is one Subscribe or Consume call: one group member for one topic.
 type subscription struct {
 	s      *Subscriber
 	topic  string
 	ctx    context.Context // the Subscribe context: parent of every message context
 	logger watermill.LoggerAdapter
 	cg     *kafkago.ConsumerGroup
-	out    chan *message.Message
+	out    chan *message.Message // Subscribe's
+	handle RecordHandler         // Consume's
 }
 
 // run takes generations from the group until the subscription ends, then leaves the group
 // and closes the output channel.
 func (sub *subscription) run() {
-	defer close(sub.out)
+	if sub.out != nil {
+		defer close(sub.out)
+	}
 	runCtx, cancel := context.WithCancel(sub.ctx)
 	defer cancel()
 	go func() {
@@ -688,6 +726,12 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 		logger.Error("Setting partition offset", err, watermill.LogFields{"offset": offset})
 		return
 	}
+	var hctx context.Context // Consume's handler calls'
+	if sub.handle != nil {
+		var cancel context.CancelFunc
+		hctx, cancel = sub.drainContext(ctx)
+		defer cancel() // after the lanes ended, below
+	}
 	var lanes *keyLanes
 	var running sync.WaitGroup // the lanes' goroutines
 	defer running.Wait()
@@ -695,6 +739,9 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 		lanes = newKeyLanes(cfg.MaxInFlightPerPartition)
 	}
 	deliver := func(rec kafkago.Message) bool { return sub.deliver(ctx, rec, tr, logger) }
+	if sub.handle != nil {
+		deliver = func(rec kafkago.Message) bool { return sub.handleRecord(ctx, hctx, rec, tr, logger) }
+	}
 	for {
 		if lanes != nil && !lanes.acquire(ctx) {
 			return
@@ -888,6 +935,52 @@ func (sub *subscription) deliver(ctx context.Context, rec kafkago.Message, tr *o
 			return false
 		}
 	}
+}
+
+// drainContext returns the context of Consume's handler calls on a partition consumed
+// under ctx: it ends DrainTimeout after ctx, or when Close gives up.
+func (sub *subscription) drainContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-hctx.Done():
+			return
+		}
+		t := time.NewTimer(sub.s.cfg.DrainTimeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-sub.s.abandon:
+		case <-hctx.Done():
+		}
+		cancel()
+	}()
+	return hctx, cancel
+}
+
+// handleRecord is deliver for Consume: it calls the handler until it returns nil (and
+// then acks rec: true) or ctx ends (false: rec stays unacked).
+func (sub *subscription) handleRecord(ctx, hctx context.Context, rec kafkago.Message, tr *offsetTracker, logger watermill.LoggerAdapter) bool {
+	for ctx.Err() == nil {
+		err := sub.handle(hctx, rec)
+		if err == nil {
+			tr.ack(rec.Offset)
+			return true
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		logger.Info("Handler failed; the record will be delivered again", watermill.LogFields{"offset": rec.Offset, "err": err})
+		t := time.NewTimer(sub.s.cfg.NackResendDelay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		}
+	}
+	return false
 }
 
 // toMessage unmarshals rec; a record the Unmarshaler rejects becomes a message carrying

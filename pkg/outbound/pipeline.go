@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/sony/gobreaker/v2"
@@ -34,7 +34,7 @@ type command struct {
 	correlationID *string
 	item          any
 	size          int
-	msg           *message.Message
+	rec           kafkago.Message
 	src           source
 
 	// reconcile: an earlier send may have applied the command (the store says sending
@@ -219,46 +219,44 @@ func (p *Pipeline) Close() error {
 	}
 }
 
-// Handler returns the Watermill handler of a command (a name of Commands(role)). Each call
-// returns once the command has its outcome and the outcome is in Kafka, or with an error
-// (the command is delivered again) when that could not be done: the pipeline is closing,
-// the Serde could not reach the registry.
-func (p *Pipeline) Handler(command string) (message.NoPublishHandlerFunc, error) {
+// Handler returns the record handler of a command (a name of Commands(role)), for
+// kafka.Subscriber.Consume on the command's topic. Each call returns nil once the command
+// has its outcome and the outcome is in Kafka, or an error (the record is delivered again)
+// when that could not be done: the pipeline is closing, the Serde could not reach the
+// registry, the handler panicked.
+func (p *Pipeline) Handler(command string) (kafka.RecordHandler, error) {
 	k, ok := p.kinds[command]
 	if !ok {
 		return nil, fmt.Errorf("outbound: no command %q for role %s (want one of %v)", command, p.cfg.Role, Commands(p.cfg.Role))
 	}
-	return func(msg *message.Message) error { return p.handle(k, msg) }, nil
+	return func(ctx context.Context, rec kafkago.Message) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("outbound: handling %s record %s/%d/%d panicked: %v\n%s", k.name, rec.Topic, rec.Partition, rec.Offset, r, debug.Stack())
+				p.logger.Error("Handler panicked; the record will be delivered again", err, nil)
+			}
+		}()
+		return p.handle(ctx, k, rec)
+	}, nil
 }
 
-func sourceOf(msg *message.Message) source {
-	ctx := msg.Context()
-	var s source
-	s.topic, _ = kafka.MessageTopicFromCtx(ctx)
-	if s.topic == "" {
-		s.topic = message.SubscribeTopicFromCtx(ctx)
-	}
-	s.partition, _ = kafka.MessagePartitionFromCtx(ctx)
-	s.offset, _ = kafka.MessagePartitionOffsetFromCtx(ctx)
-	if key, ok := kafka.MessageKeyFromCtx(ctx); ok {
-		s.key = string(key)
-	}
-	return s
+func sourceOf(rec kafkago.Message) source {
+	return source{topic: rec.Topic, partition: int32(rec.Partition), offset: rec.Offset, key: string(rec.Key)}
 }
 
-func (p *Pipeline) handle(k *kind, msg *message.Message) error {
+func (p *Pipeline) handle(ctx context.Context, k *kind, rec kafkago.Message) error {
 	select {
 	case <-p.ready:
 	case <-p.closing:
 		return ErrClosed
 	case <-p.stopped:
 		return ErrClosed
-	case <-msg.Context().Done():
-		return msg.Context().Err()
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 	b := p.batchers[k]
 	b.pending.Add(1)
-	c, err := p.prepare(k, msg)
+	c, err := p.prepare(ctx, k, rec)
 	if c == nil || err != nil {
 		b.pending.Add(-1)
 		return err
@@ -286,26 +284,23 @@ func (p *Pipeline) handle(k *kind, msg *message.Message) error {
 	}
 }
 
-// prepare decodes and validates a message. It returns nil and nil when the record was
+// prepare decodes and validates a record. It returns nil and nil when the record was
 // poisoned as undecodable, a command with an outcome when none needs a call, or an error
 // to have the record delivered again.
-func (p *Pipeline) prepare(k *kind, msg *message.Message) (*command, error) {
-	src := sourceOf(msg)
-	if err := kafka.UnmarshalError(msg); err != nil {
-		return nil, p.poisonUndecodable(k, msg, src, err)
-	}
-	rec := k.desc.New()
-	if err := p.cfg.Serde.Decode(msg.Context(), msg.Payload, rec); err != nil {
+func (p *Pipeline) prepare(ctx context.Context, k *kind, rec kafkago.Message) (*command, error) {
+	src := sourceOf(rec)
+	value := k.desc.New()
+	if err := p.cfg.Serde.Decode(ctx, rec.Value, value); err != nil {
 		if Classify(err) == Permanent {
-			return nil, p.poisonUndecodable(k, msg, src, err)
+			return nil, p.poisonUndecodable(k, rec, src, err)
 		}
 		return nil, fmt.Errorf("outbound: decoding a %s command: %w", k.name, err)
 	}
-	id, corr := ids(rec)
-	c := &command{kind: k, id: id, correlationID: corr, msg: msg, src: src, size: 2*len(msg.Payload) + 16, done: make(chan error, 1)}
-	item, verr := validate(k, rec, p.cfg.Carriers, p.cfg.Now())
-	if verr == nil && len(msg.Payload) > p.cfg.MaxRecordBytes {
-		verr = &ValidationError{Command: k.name, Field: "(record)", Reason: fmt.Sprintf("the record is %d bytes, more than the %d allowed", len(msg.Payload), p.cfg.MaxRecordBytes)}
+	id, corr := ids(value)
+	c := &command{kind: k, id: id, correlationID: corr, rec: rec, src: src, size: 2*len(rec.Value) + 16, done: make(chan error, 1)}
+	item, verr := validate(k, value, p.cfg.Carriers, p.cfg.Now())
+	if verr == nil && len(rec.Value) > p.cfg.MaxRecordBytes {
+		verr = &ValidationError{Command: k.name, Field: "(record)", Reason: fmt.Sprintf("the record is %d bytes, more than the %d allowed", len(rec.Value), p.cfg.MaxRecordBytes)}
 	}
 	if verr != nil {
 		c.out = Outcome{Status: StatusRejected, Reason: verr.Error()}
@@ -321,7 +316,7 @@ func (p *Pipeline) prepare(k *kind, msg *message.Message) (*command, error) {
 	case MarkUnknown:
 		// Requeued by an operator (it carries the poison metadata): send; delivered
 		// again by Kafka: reconcile again.
-		c.reconcile = msg.Metadata.Get(middleware.ReasonForPoisonedKey) == ""
+		c.reconcile = header(rec, middleware.ReasonForPoisonedKey) == ""
 	}
 	return c, nil
 }
@@ -348,7 +343,7 @@ func (p *Pipeline) complete(cmds []*command) error {
 			released = append(released, c.id)
 		}
 		if poisoned(c.out.Status) {
-			recs = append(recs, p.poisonRecord(c.msg, c.src, c.kind.name, c.out.Status, c.out.Reason, c.out.Attempts, c.id, now))
+			recs = append(recs, p.poisonRecord(c.rec, c.src, c.kind.name, c.out.Status, c.out.Reason, c.out.Attempts, c.id, now))
 		}
 		res, err := p.cfg.Serde.Encode(resultRecord(c, c.out, now))
 		if err != nil {
@@ -461,9 +456,8 @@ func (p *Pipeline) release(cmds []*command, err error) {
 	}
 }
 
-// Poison metadata added to a poisoned record beside Watermill's PoisonQueue keys
-// (middleware.ReasonForPoisonedKey, PoisonedTopicKey, PoisonedHandlerKey,
-// PoisonedSubscriberKey).
+// Poison headers added to a poisoned record beside Watermill's PoisonQueue keys
+// (middleware.ReasonForPoisonedKey, PoisonedTopicKey, PoisonedHandlerKey).
 const (
 	PoisonPartitionKey   = "partition_poisoned"
 	PoisonOffsetKey      = "offset_poisoned"
@@ -474,43 +468,66 @@ const (
 	PoisonCommandTypeKey = "command_type_poisoned"
 )
 
-// poisonRecord is the poison record of msg: its bytes and headers, plus where it came
-// from, why, and when; its Kafka key is the command's key so that a requeue keeps it on its
+// header returns the value of rec's last header named key, or "".
+func header(rec kafkago.Message, key string) string {
+	for i := len(rec.Headers) - 1; i >= 0; i-- {
+		if rec.Headers[i].Key == key {
+			return string(rec.Headers[i].Value)
+		}
+	}
+	return ""
+}
+
+// poisonRecord is the poison record of rec: its key, bytes and headers (a record without
+// kafka.UUIDHeader gets the UUID the Subscriber would give it), plus where it came from,
+// why, and when. Its key stays the command's key, so that a requeue keeps it on its
 // partition.
-func (p *Pipeline) poisonRecord(msg *message.Message, src source, command string, status Status, reason string, attempts int, id string, now time.Time) kafkago.Message {
-	pm := message.NewMessage(msg.UUID, msg.Payload)
-	pm.Metadata = make(message.Metadata, len(msg.Metadata)+12)
-	for k, v := range msg.Metadata {
-		pm.Metadata[k] = v
+func (p *Pipeline) poisonRecord(rec kafkago.Message, src source, command string, status Status, reason string, attempts int, id string, now time.Time) kafkago.Message {
+	add := [...]kafkago.Header{
+		{Key: middleware.ReasonForPoisonedKey, Value: []byte(reason)},
+		{Key: middleware.PoisonedTopicKey, Value: []byte(src.topic)},
+		{Key: middleware.PoisonedHandlerKey, Value: []byte("outbound-" + command)},
+		{Key: PoisonPartitionKey, Value: strconv.AppendInt(nil, int64(src.partition), 10)},
+		{Key: PoisonOffsetKey, Value: strconv.AppendInt(nil, src.offset, 10)},
+		{Key: PoisonAttemptsKey, Value: strconv.AppendInt(nil, int64(attempts), 10)},
+		{Key: PoisonTimeKey, Value: now.UTC().AppendFormat(nil, time.RFC3339Nano)},
+		{Key: PoisonStatusKey, Value: []byte(status)},
+		{Key: PoisonCommandTypeKey, Value: []byte(command)},
+		{Key: PoisonCommandIDKey, Value: []byte(id)},
 	}
-	pm.Metadata[middleware.ReasonForPoisonedKey] = reason
-	pm.Metadata[middleware.PoisonedTopicKey] = src.topic
-	pm.Metadata[middleware.PoisonedHandlerKey] = message.HandlerNameFromCtx(msg.Context())
-	pm.Metadata[middleware.PoisonedSubscriberKey] = message.SubscriberNameFromCtx(msg.Context())
-	pm.Metadata[PoisonPartitionKey] = strconv.Itoa(int(src.partition))
-	pm.Metadata[PoisonOffsetKey] = strconv.FormatInt(src.offset, 10)
-	pm.Metadata[PoisonAttemptsKey] = strconv.Itoa(attempts)
-	pm.Metadata[PoisonTimeKey] = now.UTC().Format(time.RFC3339Nano)
-	pm.Metadata[PoisonStatusKey] = string(status)
-	pm.Metadata[PoisonCommandTypeKey] = command
-	if id != "" {
-		pm.Metadata[PoisonCommandIDKey] = id
+	replaced := func(key string) bool {
+		for _, h := range add {
+			if h.Key == key {
+				return true
+			}
+		}
+		return false
 	}
-	if src.key != "" {
-		pm.Metadata[kafka.DefaultPartitionKeyMetadata] = src.key
-	} else {
-		delete(pm.Metadata, kafka.DefaultPartitionKeyMetadata)
+	headers := make([]kafkago.Header, 0, len(rec.Headers)+len(add)+1)
+	if header(rec, kafka.UUIDHeader) == "" {
+		headers = append(headers, kafkago.Header{Key: kafka.UUIDHeader,
+			Value: []byte(rec.Topic + "-" + strconv.Itoa(rec.Partition) + "-" + strconv.FormatInt(rec.Offset, 10))})
 	}
-	rec, _ := kafka.DefaultMarshaler{}.Marshal(p.cfg.PoisonTopic, pm) // fails only with a KeyFunc
-	return rec
+	for _, h := range rec.Headers {
+		// Poison headers of an earlier poisoning (a requeued record) give way to these.
+		if !replaced(h.Key) && h.Key != middleware.PoisonedSubscriberKey {
+			headers = append(headers, h)
+		}
+	}
+	for _, h := range add {
+		if h.Key == PoisonCommandIDKey && id == "" {
+			continue
+		}
+		headers = append(headers, h)
+	}
+	return kafkago.Message{Topic: p.cfg.PoisonTopic, Key: rec.Key, Value: rec.Value, Headers: headers}
 }
 
 // poisonUndecodable sends a record that does not decode to the poison topic. It has no
 // command id, so no result is written.
-func (p *Pipeline) poisonUndecodable(k *kind, msg *message.Message, src source, cause error) error {
+func (p *Pipeline) poisonUndecodable(k *kind, rec kafkago.Message, src source, cause error) error {
 	reason := "undecodable " + k.name + " command: " + cause.Error()
-	rec := p.poisonRecord(msg, src, k.name, StatusRejected, reason, 0, "", p.cfg.Now())
-	if err := p.write([]kafkago.Message{rec}); err != nil {
+	if err := p.write([]kafkago.Message{p.poisonRecord(rec, src, k.name, StatusRejected, reason, 0, "", p.cfg.Now())}); err != nil {
 		return err
 	}
 	p.metrics.poisoned.WithLabelValues(k.name, "undecodable").Inc()

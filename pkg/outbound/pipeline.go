@@ -246,13 +246,17 @@ func sourceOf(rec kafkago.Message) source {
 
 func (p *Pipeline) handle(ctx context.Context, k *kind, rec kafkago.Message) error {
 	select {
-	case <-p.ready:
-	case <-p.closing:
-		return ErrClosed
-	case <-p.stopped:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
+	case <-p.ready: // closed: no lock taken
+	default:
+		select {
+		case <-p.ready:
+		case <-p.closing:
+			return ErrClosed
+		case <-p.stopped:
+			return ErrClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	b := p.batchers[k]
 	b.pending.Add(1)
@@ -265,22 +269,18 @@ func (p *Pipeline) handle(ctx context.Context, k *kind, rec kafkago.Message) err
 		b.pending.Add(-1)
 		return p.complete([]*command{c})
 	}
-	select {
-	case b.in <- c:
-	case <-p.closing:
-		b.pending.Add(-1)
-		return ErrClosed
-	case <-p.stopped:
-		b.pending.Add(-1)
+	ok := b.enqueue(c)
+	b.pending.Add(-1)
+	if !ok {
 		return ErrClosed
 	}
+	// Every queued command is completed or released: its done channel is all it waits
+	// on (ctx ends only when its partition's drain gives up).
 	select {
 	case err := <-c.done:
 		return err
-	case <-p.closing:
-		return ErrClosed
-	case <-p.stopped:
-		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

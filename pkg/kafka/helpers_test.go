@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,8 +66,8 @@ func forEachAPI(t *testing.T, test func(t *testing.T, subscribe subscribeFunc)) 
 var errNacked = errors.New("nacked")
 
 // consume is subscribe through Consume: its handler hands each record, as the
-// DefaultMarshaler's message with the handler's context, to the returned channel, and
-// returns once the message was acked (nil) or nacked (an error). The channel is closed
+// DefaultMarshaler's message with a context of the handler's, to the returned channel, and
+// calls done once the message was acked (nil) or nacked (an error). The channel is closed
 // once Consume returned.
 func consume(t *testing.T, sub *kafka.Subscriber, topic string) <-chan *message.Message {
 	t.Helper()
@@ -79,26 +80,38 @@ func consume(t *testing.T, sub *kafka.Subscriber, topic string) <-chan *message.
 	})
 	go func() {
 		defer close(done)
+		var handing sync.WaitGroup // the goroutines handing messages to ch
 		defer close(ch)
-		err := sub.Consume(ctx, topic, func(hctx context.Context, rec kafkago.Message) error {
+		defer handing.Wait()
+		err := sub.Consume(ctx, topic, func(hctx context.Context, rec kafkago.Message, done func(error)) {
 			msg, err := kafka.DefaultMarshaler{}.Unmarshal(rec)
 			if err != nil {
-				return err
+				done(err)
+				return
 			}
-			msg.SetContext(hctx)
-			select {
-			case ch <- msg:
-			case <-hctx.Done():
-				return hctx.Err()
-			}
-			select {
-			case <-msg.Acked():
-				return nil
-			case <-msg.Nacked():
-				return errNacked
-			case <-hctx.Done():
-				return hctx.Err()
-			}
+			mctx, cancel := context.WithCancel(hctx) // canceled once acked or nacked, as Subscribe's
+			msg.SetContext(mctx)
+			handing.Add(1)
+			go func() {
+				defer handing.Done()
+				defer cancel()
+				select {
+				case ch <- msg:
+				case <-hctx.Done():
+					done(hctx.Err())
+					return
+				}
+				select {
+				case <-msg.Acked():
+					cancel()
+					done(nil)
+				case <-msg.Nacked():
+					cancel()
+					done(errNacked)
+				case <-hctx.Done():
+					done(hctx.Err())
+				}
+			}()
 		})
 		if err != nil {
 			t.Errorf("Consume: %v", err)

@@ -60,7 +60,9 @@ func keysOf(m map[string]*message.Message) []string {
 // TestPerKeyDeliversAtMostOnePerKey walks one partition, keys a, b and none, through acks
 // and a nack. At every step exactly the messages whose earlier same-key messages were all
 // acked are out; the commit covers only the acked prefix of the partition.
-func TestPerKeyDeliversAtMostOnePerKey(t *testing.T) { forEachAPI(t, testPerKeyDeliversAtMostOnePerKey) }
+func TestPerKeyDeliversAtMostOnePerKey(t *testing.T) {
+	forEachAPI(t, testPerKeyDeliversAtMostOnePerKey)
+}
 
 func testPerKeyDeliversAtMostOnePerKey(t *testing.T, subscribe subscribeFunc) {
 	brokers := kafkatest.Brokers(t)
@@ -134,7 +136,9 @@ func testPerKeyInFlightLimit(t *testing.T, subscribe subscribeFunc) {
 // TestPerKeyManyInFlightOrderAndNoLoss: 4 partitions, 50 keys, 2,000 messages, handlers
 // that finish in random order and nack some messages once. Every message is acked, per key
 // in publishing order; everything is committed.
-func TestPerKeyManyInFlightOrderAndNoLoss(t *testing.T) { forEachAPI(t, testPerKeyManyInFlightOrderAndNoLoss) }
+func TestPerKeyManyInFlightOrderAndNoLoss(t *testing.T) {
+	forEachAPI(t, testPerKeyManyInFlightOrderAndNoLoss)
+}
 
 func testPerKeyManyInFlightOrderAndNoLoss(t *testing.T, subscribe subscribeFunc) {
 	brokers := kafkatest.Brokers(t)
@@ -226,7 +230,9 @@ func testPerKeyManyInFlightOrderAndNoLoss(t *testing.T, subscribe subscribeFunc)
 // all 30, in reverse order, while A is still draining: A commits them with its ended
 // generation, and the broker must refuse that, so the committed offset stays at B's 10.
 // Afterwards B acks the rest and commits everything.
-func TestPerKeyRevokedLateAcksMoveNothing(t *testing.T) { forEachAPI(t, testPerKeyRevokedLateAcksMoveNothing) }
+func TestPerKeyRevokedLateAcksMoveNothing(t *testing.T) {
+	forEachAPI(t, testPerKeyRevokedLateAcksMoveNothing)
+}
 
 func testPerKeyRevokedLateAcksMoveNothing(t *testing.T, subscribe subscribeFunc) {
 	brokers := kafkatest.Brokers(t)

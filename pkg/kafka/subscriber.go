@@ -332,16 +332,20 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	return sub.out, nil
 }
 
-// RecordHandler handles one record for Consume. It returns nil once it is done with the
-// record: the record counts as acked, and its offset is committed once every earlier
-// record of its partition was acked too. An error has the record delivered again after
-// NackResendDelay, before any later record of its key (OrderPerKey) or partition
-// (OrderPerPartition). Calls run concurrently, on the consuming goroutines, within the
-// limits of Ordering and MaxInFlightPerPartition. ctx ends DrainTimeout after the
-// record's partition was revoked or the subscription ended (at once when Close gives up,
-// CloseTimeout): a call that returns nil before then is committed with its generation,
-// one that returns later is delivered again to the next owner.
-type RecordHandler func(ctx context.Context, rec kafkago.Message) error
+// RecordHandler handles one record for Consume, and calls done exactly once, from any
+// goroutine, when it is done with it: done(nil) acks the record (its offset is committed
+// once every earlier record of its partition was acked too); done(err) has it delivered
+// again after NackResendDelay, before any later record of its key (OrderPerKey) or
+// partition (OrderPerPartition). The handler itself runs on the partition's consuming
+// goroutine, or on the goroutine that called done for the record before it in its lane:
+// it must hand long work off and return (the partition reads nothing meanwhile), and it
+// may call done before it returns. Within a partition at most MaxInFlightPerPartition
+// records are handed out and not done, at most one per key (OrderPerKey). ctx ends
+// DrainTimeout after the record's partition was revoked or the subscription ended (at
+// once when Close gives up, CloseTimeout): a record done(nil) before then is committed
+// with its generation; one done later, or not at all, is delivered again to the next
+// owner.
+type RecordHandler func(ctx context.Context, rec kafkago.Message, done func(error))
 
 // Consume is Subscribe without Watermill messages, for handlers that work on records: it
 // joins the consumer group for topic and hands every record to h, as kafka-go read it
@@ -739,8 +743,13 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 		lanes = newKeyLanes(cfg.MaxInFlightPerPartition)
 	}
 	deliver := func(rec kafkago.Message) bool { return sub.deliver(ctx, rec, tr, logger) }
+	var async *asyncLanes // Consume's OrderPerKey
 	if sub.handle != nil {
 		deliver = func(rec kafkago.Message) bool { return sub.handleRecord(ctx, hctx, rec, tr, logger) }
+		if lanes != nil {
+			async = &asyncLanes{sub: sub, ctx: ctx, hctx: hctx, lanes: lanes, tr: tr, logger: logger}
+			defer async.drain()
+		}
 	}
 	for {
 		if lanes != nil && !lanes.acquire(ctx) {
@@ -773,6 +782,12 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 			continue
 		}
 		tr.delivered(rec.Offset)
+		if async != nil {
+			if lanes.push(rec) {
+				async.start(rec)
+			}
+			continue
+		}
 		if lanes != nil {
 			lanes.dispatch(rec, &running, deliver)
 			continue
@@ -959,11 +974,20 @@ func (sub *subscription) drainContext(ctx context.Context) (context.Context, con
 	return hctx, cancel
 }
 
-// handleRecord is deliver for Consume: it calls the handler until it returns nil (and
-// then acks rec: true) or ctx ends (false: rec stays unacked).
+// handleRecord is deliver for Consume one record at a time (OrderPerPartition): it hands
+// rec to the handler until the handler is done with it (then it acks rec: true), or ctx
+// ends (false: rec stays unacked). A call under way when ctx ends is waited for until hctx
+// ends.
 func (sub *subscription) handleRecord(ctx, hctx context.Context, rec kafkago.Message, tr *offsetTracker, logger watermill.LoggerAdapter) bool {
 	for ctx.Err() == nil {
-		err := sub.handle(hctx, rec)
+		done := make(chan error, 1)
+		sub.handle(hctx, rec, func(err error) { done <- err })
+		var err error
+		select {
+		case err = <-done:
+		case <-hctx.Done():
+			return false
+		}
 		if err == nil {
 			tr.ack(rec.Offset)
 			return true
@@ -981,6 +1005,60 @@ func (sub *subscription) handleRecord(ctx, hctx context.Context, rec kafkago.Mes
 		}
 	}
 	return false
+}
+
+// asyncLanes delivers a partition's records to Consume's handler under OrderPerKey
+// without a goroutine per lane: the partition's goroutine starts a lane's head, and the
+// handler's done callback acks it and starts the lane's next record.
+type asyncLanes struct {
+	sub       *subscription
+	ctx, hctx context.Context // the partition's, and its handler calls'
+	lanes     *keyLanes
+	tr        *offsetTracker
+	logger    watermill.LoggerAdapter
+	inflight  sync.WaitGroup // handler calls not done, and records waiting to be handed again
+}
+
+// start hands rec, the head of its lane, to the handler.
+func (a *asyncLanes) start(rec kafkago.Message) {
+	a.inflight.Add(1)
+	a.sub.handle(a.hctx, rec, func(err error) { a.done(rec, err) })
+}
+
+// done is the handler's callback for rec.
+func (a *asyncLanes) done(rec kafkago.Message, err error) {
+	if err != nil && a.ctx.Err() == nil {
+		a.logger.Info("Handler failed; the record will be delivered again", watermill.LogFields{"offset": rec.Offset, "err": err})
+		time.AfterFunc(a.sub.s.cfg.NackResendDelay, func() {
+			defer a.inflight.Done()
+			if a.ctx.Err() == nil {
+				a.start(rec)
+			}
+		})
+		return
+	}
+	defer a.inflight.Done()
+	if err != nil {
+		return // the generation ended: rec stays unacked, and so does its lane
+	}
+	a.tr.ack(rec.Offset)
+	if next, ok := a.lanes.pop(rec.Key); ok && a.ctx.Err() == nil {
+		a.start(next)
+	}
+}
+
+// drain waits, once the partition's context ended, for the handler calls under way, until
+// hctx ends.
+func (a *asyncLanes) drain() {
+	idle := make(chan struct{})
+	go func() {
+		a.inflight.Wait()
+		close(idle)
+	}()
+	select {
+	case <-idle:
+	case <-a.hctx.Done():
+	}
 }
 
 // toMessage unmarshals rec; a record the Unmarshaler rejects becomes a message carrying

@@ -16,13 +16,13 @@ import (
 )
 
 // batcher gathers the commands of one kind into batches and runs each batch. Handler
-// calls queue their commands (enqueue) and wait on their own done channel: they share no
-// channel, so that hundreds of them waiting cost no lock contention.
+// calls queue their commands (enqueue) and return; a command's done callback is called
+// once its batch completed it.
 type batcher struct {
 	p *Pipeline
 	k *kind
 	// pending counts handler calls of this kind that are under way but have not queued
-	// their command yet: while it and the queue are empty, waiting for more is pointless.
+	// their command yet.
 	pending atomic.Int64
 
 	mu     sync.Mutex
@@ -107,9 +107,12 @@ func (b *batcher) run(ctx context.Context) {
 				return
 			}
 		}
+		// A batch that is not full waits for more commands, up to MaxBatchWait, while
+		// more are on their way or while Dsco calls of this kind are in flight (under
+		// load, a batch fills while the calls before it run); otherwise it goes at once.
 		timer.Reset(cfg.MaxBatchWait)
 	fill:
-		for !full && b.pending.Load() > 0 {
+		for !full && (b.pending.Load() > 0 || len(sem) > 0) {
 			select {
 			case <-b.wake:
 				batch, size, full = b.take(batch, size)
@@ -151,10 +154,12 @@ func (b *batcher) dispatch(ctx context.Context, sem chan struct{}, wg *sync.Wait
 func (p *Pipeline) process(ctx context.Context, k *kind, batch []*command) {
 	var send, check []*command
 	for _, c := range batch {
-		if c.reconcile {
+		switch {
+		case c.out.Status != "": // decided without a call
+		case c.reconcile:
 			c.maybeApplied = true
 			check = append(check, c)
-		} else {
+		default:
 			send = append(send, c)
 		}
 	}
@@ -166,7 +171,7 @@ func (p *Pipeline) process(ctx context.Context, k *kind, batch []*command) {
 		p.release(batch, ErrClosed)
 		return
 	}
-	_ = p.complete(batch)
+	p.complete(batch)
 }
 
 // send gives each of cmds an outcome through Dsco calls.

@@ -47,8 +47,8 @@ type Config struct {
 	// MaxBatchItems, MaxBatchBytes and MaxBatchWait bound one Dsco call: at most that
 	// many commands, at most about that many bytes (estimated as twice the Avro size of
 	// the records), and a batch is sent at the latest MaxBatchWait after its first
-	// command arrived, or at once when no other handler call of its command type is
-	// under way. Defaults 100, 1 MiB, 20ms.
+	// command arrived, or at once when no Dsco call of its command type is in flight and
+	// no command of it is being decoded. Defaults 100, 1 MiB, 20ms.
 	MaxBatchItems int
 	MaxBatchBytes int
 	MaxBatchWait  time.Duration

@@ -49,8 +49,19 @@ type command struct {
 	attempts  int
 	firstSent time.Time
 
-	out  Outcome
-	done chan error // receives nil once the outcome is durable, or why it is not
+	out Outcome
+	// finish is the record's done callback (kafka.RecordHandler): settle calls it once, with
+	// nil once the outcome is durable, or with why it is not (the record is delivered
+	// again).
+	finish  func(error)
+	settled atomic.Bool
+}
+
+// settle hands err to the command's done callback, unless that was done already.
+func (c *command) settle(err error) {
+	if c.settled.CompareAndSwap(false, true) {
+		c.finish(err)
+	}
 }
 
 // Pipeline consumes command topics into Dsco batch calls; see the package doc. Handler
@@ -220,23 +231,26 @@ func (p *Pipeline) Close() error {
 }
 
 // Handler returns the record handler of a command (a name of Commands(role)), for
-// kafka.Subscriber.Consume on the command's topic. Each call returns nil once the command
-// has its outcome and the outcome is in Kafka, or an error (the record is delivered again)
-// when that could not be done: the pipeline is closing, the Serde could not reach the
-// registry, the handler panicked.
+// kafka.Subscriber.Consume on the command's topic. A call decodes and validates the
+// record and queues the command for its batch; its done callback gets nil once the
+// command has its outcome and the outcome is in Kafka, or an error (the record is
+// delivered again) when that could not be done: the pipeline is closing, the Serde could
+// not reach the registry, decoding panicked.
 func (p *Pipeline) Handler(command string) (kafka.RecordHandler, error) {
 	k, ok := p.kinds[command]
 	if !ok {
 		return nil, fmt.Errorf("outbound: no command %q for role %s (want one of %v)", command, p.cfg.Role, Commands(p.cfg.Role))
 	}
-	return func(ctx context.Context, rec kafkago.Message) (err error) {
+	return func(ctx context.Context, rec kafkago.Message, done func(error)) {
+		handed := false // done is the command's now
 		defer func() {
-			if r := recover(); r != nil {
-				err = fmt.Errorf("outbound: handling %s record %s/%d/%d panicked: %v\n%s", k.name, rec.Topic, rec.Partition, rec.Offset, r, debug.Stack())
+			if r := recover(); r != nil && !handed {
+				err := fmt.Errorf("outbound: handling %s record %s/%d/%d panicked: %v\n%s", k.name, rec.Topic, rec.Partition, rec.Offset, r, debug.Stack())
 				p.logger.Error("Handler panicked; the record will be delivered again", err, nil)
+				done(err)
 			}
 		}()
-		return p.handle(ctx, k, rec)
+		p.handle(ctx, k, rec, done, &handed)
 	}, nil
 }
 
@@ -244,18 +258,27 @@ func sourceOf(rec kafkago.Message) source {
 	return source{topic: rec.Topic, partition: int32(rec.Partition), offset: rec.Offset, key: string(rec.Key)}
 }
 
-func (p *Pipeline) handle(ctx context.Context, k *kind, rec kafkago.Message) error {
+// handle prepares rec and queues its command; done is called as Handler says. *handed is
+// set once done was called or handed to the command.
+func (p *Pipeline) handle(ctx context.Context, k *kind, rec kafkago.Message, done func(error), handed *bool) {
+	finish := func(err error) {
+		*handed = true
+		done(err)
+	}
 	select {
 	case <-p.ready: // closed: no lock taken
 	default:
 		select {
 		case <-p.ready:
 		case <-p.closing:
-			return ErrClosed
+			finish(ErrClosed)
+			return
 		case <-p.stopped:
-			return ErrClosed
+			finish(ErrClosed)
+			return
 		case <-ctx.Done():
-			return ctx.Err()
+			finish(ctx.Err())
+			return
 		}
 	}
 	b := p.batchers[k]
@@ -263,24 +286,17 @@ func (p *Pipeline) handle(ctx context.Context, k *kind, rec kafkago.Message) err
 	c, err := p.prepare(ctx, k, rec)
 	if c == nil || err != nil {
 		b.pending.Add(-1)
-		return err
+		finish(err)
+		return
 	}
-	if c.out.Status != "" { // decided without a call
-		b.pending.Add(-1)
-		return p.complete([]*command{c})
-	}
+	c.finish = done
+	*handed = true
+	// A command decided without a call (invalid, already applied) joins a batch too: its
+	// outcome is written with the batch's.
 	ok := b.enqueue(c)
 	b.pending.Add(-1)
 	if !ok {
-		return ErrClosed
-	}
-	// Every queued command is completed or released: its done channel is all it waits
-	// on (ctx ends only when its partition's drain gives up).
-	select {
-	case err := <-c.done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
+		c.settle(ErrClosed)
 	}
 }
 
@@ -297,7 +313,7 @@ func (p *Pipeline) prepare(ctx context.Context, k *kind, rec kafkago.Message) (*
 		return nil, fmt.Errorf("outbound: decoding a %s command: %w", k.name, err)
 	}
 	id, corr := ids(value)
-	c := &command{kind: k, id: id, correlationID: corr, rec: rec, src: src, size: 2*len(rec.Value) + 16, done: make(chan error, 1)}
+	c := &command{kind: k, id: id, correlationID: corr, rec: rec, src: src, size: 2*len(rec.Value) + 16}
 	item, verr := validate(k, value, p.cfg.Carriers, p.cfg.Now())
 	if verr == nil && len(rec.Value) > p.cfg.MaxRecordBytes {
 		verr = &ValidationError{Command: k.name, Field: "(record)", Reason: fmt.Sprintf("the record is %d bytes, more than the %d allowed", len(rec.Value), p.cfg.MaxRecordBytes)}
@@ -322,9 +338,8 @@ func (p *Pipeline) prepare(ctx context.Context, k *kind, rec kafkago.Message) (*
 }
 
 // complete makes the outcomes of cmds durable: marks in the store, poison records and
-// results, in one Kafka write; then releases the handler calls. It returns the error of
-// the first command's handler call (for callers that complete a single command).
-func (p *Pipeline) complete(cmds []*command) error {
+// results, in one Kafka write; then settles the commands.
+func (p *Pipeline) complete(cmds []*command) {
 	now := p.cfg.Now()
 	var applied, released, unknown []string
 	recs := make([]kafkago.Message, 0, 2*len(cmds))
@@ -350,7 +365,7 @@ func (p *Pipeline) complete(cmds []*command) error {
 			// Our own record failed to encode: a programming or registry-setup error.
 			err = fmt.Errorf("outbound: encoding the result of %s: %w", c.id, err)
 			p.release(cmds, err)
-			return err
+			return
 		}
 		recs = append(recs, p.resultRecord(c, res))
 	}
@@ -359,7 +374,7 @@ func (p *Pipeline) complete(cmds []*command) error {
 	recs = p.store.records(recs, MarkUnknown, unknown)
 	if err := p.write(recs); err != nil {
 		p.release(cmds, err)
-		return err
+		return
 	}
 	p.store.remember(MarkApplied, applied)
 	p.store.remember(MarkReleased, released)
@@ -376,15 +391,11 @@ func (p *Pipeline) complete(cmds []*command) error {
 	for _, c := range cmds {
 		if c.out.Status == "" {
 			// Stopped before it had an outcome: delivered again.
-			c.done <- ErrClosed
+			c.settle(ErrClosed)
 		} else {
-			c.done <- nil
+			c.settle(nil)
 		}
 	}
-	if cmds[0].out.Status == "" {
-		return ErrClosed
-	}
-	return nil
 }
 
 // Headers of a result record (besides kafka.UUIDHeader: the command id and "/result").
@@ -446,13 +457,10 @@ func (p *Pipeline) untilDone(f func() error) error {
 	}
 }
 
-// release hands err (nil: done) to the handler calls of cmds.
+// release settles cmds with err (nil: done).
 func (p *Pipeline) release(cmds []*command, err error) {
 	for _, c := range cmds {
-		select {
-		case c.done <- err:
-		default:
-		}
+		c.settle(err)
 	}
 }
 

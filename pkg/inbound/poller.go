@@ -458,9 +458,19 @@ func (p *Poller) produce(ctx context.Context, items []dsco.ItemInventory, reques
 	if len(items) == 0 {
 		return nil
 	}
+	msgs, published, poisoned := p.messages(items, requestID, mark)
+	if err := p.writer.write(ctx, msgs...); err != nil {
+		p.cfg.Metrics.Error(ItemInventoryObjectType, ErrKindProduce)
+		return fmt.Errorf("inbound: producing %d item inventory records: %w", len(msgs), err)
+	}
+	p.cfg.Metrics.PagePublished(ItemInventoryObjectType, -1, published, poisoned)
+	return nil
+}
+
+// messages maps items to their records, or their poison records.
+func (p *Poller) messages(items []dsco.ItemInventory, requestID, mark *string) (msgs []kafkago.Message, published, poisoned int) {
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	msgs := make([]kafkago.Message, 0, len(items))
-	published, poisoned := 0, 0
+	msgs = make([]kafkago.Message, 0, len(items))
 	for _, it := range items {
 		raw, _ := json.Marshal(it)
 		rec, err := itemRecord(it, raw, now, requestID, mark)
@@ -487,12 +497,7 @@ func (p *Poller) produce(ctx context.Context, items []dsco.ItemInventory, reques
 				{Key: HeaderCorrelationID, Value: id},
 			}})
 	}
-	if err := p.writer.write(ctx, msgs...); err != nil {
-		p.cfg.Metrics.Error(ItemInventoryObjectType, ErrKindProduce)
-		return fmt.Errorf("inbound: producing %d item inventory records: %w", len(msgs), err)
-	}
-	p.cfg.Metrics.PagePublished(ItemInventoryObjectType, -1, published, poisoned)
-	return nil
+	return msgs, published, poisoned
 }
 
 func deref(s *string) string {

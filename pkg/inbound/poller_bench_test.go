@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -39,11 +40,12 @@ func BenchmarkPollerMap(b *testing.B) {
 
 	items := 0
 	mapAnswer := func() {
-		var page dsco.InventoryPage
-		require.NoError(b, json.Unmarshal(body, &page))
-		msgs, published, _ := p.messages(page.Items, nil, &page.HighWaterMark)
+		page, err := p.dec.DecodePage(body)
+		require.NoError(b, err)
+		mark := strings.Clone(page.HighWaterMark)
+		published, _ := p.out.build(p.pageItems(page), serde, p.cfg.Topic, p.cfg.PoisonTopic, p.cfg.Kafka.BatchBytes, nil, &mark)
 		require.Equal(b, len(page.Items), published)
-		items += len(msgs)
+		items += len(p.out.msgs)
 	}
 	mapAnswer()
 	items = 0

@@ -191,10 +191,11 @@ type Poller struct {
 	// Run's own, one poll at a time: the decoder, the last objects answer,
 	// the items of the batch being produced, and the buffers of its
 	// messages (reused once Kafka acknowledged them).
-	dec   *schemas.ItemInventoryDecoder
-	body  []byte
-	batch []polledItem
-	out   pollerMessages
+	dec    *schemas.ItemInventoryDecoder
+	body   []byte
+	batch  []polledItem
+	out    pollerMessages
+	newest time.Time // the newest lastUpdate Kafka acknowledged
 
 	// file mode
 	ln        net.Listener
@@ -236,7 +237,8 @@ type pollerMessages struct {
 	arena   []byte // keys, values and header values
 	headers []kafkago.Header
 	rec     schemas.ItemInventoryEvent
-	id      []byte // the event id being built
+	id      []byte    // the event id being built
+	newest  time.Time // the newest lastUpdate of the records (not the poisoned)
 }
 
 // NewPoller returns a Poller. In file mode it starts listening for
@@ -556,6 +558,10 @@ func (p *Poller) produce(ctx context.Context, items []polledItem, requestID, mar
 		return fmt.Errorf("inbound: producing %d item inventory records: %w", n, err)
 	}
 	p.cfg.Metrics.PagePublished(ItemInventoryObjectType, -1, published, poisoned)
+	if p.out.newest.After(p.newest) {
+		p.newest = p.out.newest
+		p.cfg.Metrics.NewestEvent(ItemInventoryObjectType, -1, p.newest)
+	}
 	return nil
 }
 
@@ -580,6 +586,7 @@ func (m *pollerMessages) build(items []polledItem, serde *schemas.Serde, topic, 
 		m.headers = make([]kafkago.Header, 0, want)
 	}
 	m.msgs, m.arena, m.headers = m.msgs[:0], m.arena[:0], m.headers[:0]
+	m.newest = time.Time{}
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	position := m.bytes(deref(mark))
 	for i := range items {
@@ -612,6 +619,9 @@ func (m *pollerMessages) build(items []polledItem, serde *schemas.Serde, topic, 
 					err = &RecordTooLargeError{Size: size, Limit: maxBytes}
 				} else {
 					m.msgs = append(m.msgs, kafkago.Message{Topic: topic, Key: key, Value: value, Headers: h})
+					if last.After(m.newest) {
+						m.newest = last
+					}
 					published++
 					continue
 				}

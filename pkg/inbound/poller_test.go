@@ -95,8 +95,9 @@ func TestPollerObjects(t *testing.T) {
 	require.NoError(t, err)
 	cons := newConsumer(t, brokers, "dsco.iteminventory.v1", "dsco.poison.v1")
 
+	newest := &newestMetrics{}
 	cfg := inbound.PollerConfig{Client: client, Serde: serde, Kafka: inbound.KafkaConfig{Brokers: brokers},
-		Limit: 7, PollInterval: 20 * time.Millisecond, RetryBackoff: 10 * time.Millisecond}
+		Limit: 7, PollInterval: 20 * time.Millisecond, RetryBackoff: 10 * time.Millisecond, Metrics: newest}
 	_, stop := runPoller(t, cfg)
 	recs := cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= 50 })
 	setInventory(t, client, skus(1, 10), 100)
@@ -128,6 +129,14 @@ func TestPollerObjects(t *testing.T) {
 	for i, s := range skus(20, 24) {
 		assert.Equal(t, int32(300+i), last[s], "the change made while stopped, of %s", s)
 	}
+	var newestUpdate time.Time
+	for _, ev := range got {
+		if ev.ItemInventory.LastUpdate.After(newestUpdate) {
+			newestUpdate = *ev.ItemInventory.LastUpdate
+		}
+	}
+	assert.True(t, newestUpdate.Equal(newest.get("iteminventory", -1)), "the newest lastUpdate, %v, reported as the newest event time: %v",
+		newestUpdate, newest.get("iteminventory", -1))
 }
 
 // TestPollerFile: in file mode the poller serves the callback, downloads

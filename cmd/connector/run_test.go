@@ -295,7 +295,9 @@ func TestRunMovesDataBothWays(t *testing.T) {
 		order := slices.IndexFunc(st.Streams, func(s ops.StreamPartition) bool { return s.ObjectType == "order" && s.Topic == topic("order") })
 		return st.Totals.EventsIn >= orders && st.Totals.CommandsOut >= 1 && st.Totals.Accepted >= 1 && st.Totals.Poisoned == 0 &&
 			ship >= 0 && st.Commands[ship].Accepted == 1 && st.Commands[ship].Lag == 0 &&
-			order >= 0 && st.Streams[order].Position != "" && st.Streams[order].Events >= orders
+			order >= 0 && st.Streams[order].Position != "" && st.Streams[order].Events >= orders &&
+			!st.Streams[order].LastEventTime.IsZero() && st.Streams[order].Lag == nil &&
+			st.Streams[order].LagUnknown == "Dsco streams do not report lag"
 	}, waitLimit, 200*time.Millisecond, "status.json shows the traffic")
 
 	// Prometheus: the pipelines' metrics and Watermill's.

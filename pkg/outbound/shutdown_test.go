@@ -57,7 +57,10 @@ var undecidables = []undecidable{
 // Run's context) while the Dsco call of a return or a retailer cancel is in flight. The
 // call is not cut short: the command is applied, its result written and its offset
 // committed, so that after a restart it is neither delivered again nor, as a call cut
-// short would have it (its "sending" mark left behind), poisoned as outcome_unknown.
+// short would have it (its "sending" mark left behind), poisoned as outcome_unknown. The
+// call takes longer than the subscriber's DrainTimeout (2s): when Run's context ends, the
+// router must keep its subscriptions until the pipeline is done, or their final commit
+// comes before the ack.
 func TestShutdownFinishesCallsInFlight(t *testing.T) {
 	for _, tc := range []struct {
 		undecidable
@@ -76,7 +79,7 @@ func TestShutdownFinishesCallsInFlight(t *testing.T) {
 			o := e.seedOrders(1)[0]
 			tc.setup(e, o)
 			e.send(tc.record("first", o))
-			e.sandbox.SetFault(tc.op, dscotest.Fault{Latency: 1500 * time.Millisecond})
+			e.sandbox.SetFault(tc.op, dscotest.Fault{Latency: 3 * time.Second})
 			group := kafkatest.Name("g")
 			cfg := router.OutboundConfig{Subscriber: e.subscriberConfig(group), Pipeline: e.pipelineConfig(tc.role)}
 			out, stop := e.run(cfg)

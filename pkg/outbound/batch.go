@@ -188,9 +188,12 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 			}
 			cmds = p.retryOrFail(ctx, k, cmds, err)
 		case Stopped:
-			// Cancelled at CloseTimeout, maybe after Dsco got the request.
-			for _, c := range cmds {
-				c.maybeApplied = true
+			// Cancelled at CloseTimeout. The client tells whether the request may have
+			// reached Dsco (it was written): then the commands keep their sending marks.
+			if errors.Is(err, dsco.ErrOutcomeUnknown) {
+				for _, c := range cmds {
+					c.maybeApplied = true
+				}
 			}
 			return
 		case Permanent:

@@ -45,7 +45,7 @@
 // open circuit breaker) is not part of finishing: such a batch is released, its commands
 // marked released where Dsco certainly did not apply them. Config.CloseTimeout bounds the
 // wait; past it the remaining calls are cancelled, and their commands are reconciled when
-// delivered again, as after a crash.
+// delivered again, as after a crash (sent, if the client reports the request unsent).
 //
 // Result and poison records are written at least once (a crash between writing them and
 // the offset commit writes them again, with the same key, the command id); Dsco's effects

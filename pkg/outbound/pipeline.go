@@ -263,8 +263,9 @@ const closeGrace = 5 * time.Second
 //     reconciling them);
 //   - CloseTimeout bounds the wait: then the calls still in flight are cancelled, the
 //     outcomes already known are completed, and the other commands are released
-//     (ErrClosed), to be reconciled when delivered again. Close returns an error saying
-//     so.
+//     (ErrClosed). Delivered again, a command whose request may have reached Dsco is
+//     reconciled, as after a crash; one whose request the client reports unsent was
+//     marked released and is sent. Close returns an error saying so.
 //
 // Close returns an error too if Run has not returned closeGrace (5s) after CloseTimeout.
 func (p *Pipeline) Close() error {

@@ -140,27 +140,30 @@ func TestShutdownReleasesWhatWaitsForARetry(t *testing.T) {
 	assert.Empty(t, e.poisoned())
 }
 
-// TestShutdownPastCloseTimeoutRedelivers: a shipment call does not come back (the
-// client's transport holds it until its context ends). The shutdown cancels it when
-// CloseTimeout passes, and Close says so; the command is not lost: delivered again after a
-// restart, it is reconciled (the order shows the line not shipped), sent and applied once.
+// TestShutdownPastCloseTimeoutRedelivers: the call of a return does not come back (the
+// client's transport holds it, unsent, until its context ends). The shutdown cancels it
+// when CloseTimeout passes, and Close says so. The command is not lost: delivered again
+// after a restart, it is sent and applied once. Not poisoned as outcome_unknown either:
+// the client reports that the request never reached Dsco, so the command is marked
+// released, not left "sending".
 func TestShutdownPastCloseTimeoutRedelivers(t *testing.T) {
+	tc := undecidables[0]
 	e := newEnv(t, dscotest.Config{Seed: 79})
-	kafkatest.CreateTopic(t, e.brokers, e.topic("ship"), 2)
+	kafkatest.CreateTopic(t, e.brokers, e.topic(tc.command), 2)
 	o := e.seedOrders(1)[0]
-	li := o.Items[0].LineItemID
-	e.send(&schemas.ShipCommand{CommandID: "slow", OrderID: o.OrderID, LineItemID: str(li), TrackingNumber: str("1Z"), Carrier: str("UPS")})
-	held := &holder{next: http.DefaultTransport, path: "/supplier/shipment-in", arrived: make(chan struct{}, 1)}
+	tc.setup(e, o)
+	e.send(tc.record("first", o))
+	held := &holder{next: http.DefaultTransport, path: "/supplier/return-in", arrived: make(chan struct{}, 1)}
 	group := kafkatest.Name("g")
 	cfg := router.OutboundConfig{Subscriber: e.subscriberConfig(group),
-		Pipeline: e.pipelineConfig(outbound.RoleSupplier, dsco.WithHTTPClient(&http.Client{Transport: held}))}
+		Pipeline: e.pipelineConfig(tc.role, dsco.WithHTTPClient(&http.Client{Transport: held}))}
 	cfg.Pipeline.CloseTimeout = 300 * time.Millisecond
 	out, _ := e.run(cfg)
 
 	select {
 	case <-held.arrived:
 	case <-time.After(waitLimit):
-		t.Fatal("the shipment call was not made")
+		t.Fatal("the call was not made")
 	}
 	err := out.Close()
 	require.Error(t, err)
@@ -168,11 +171,10 @@ func TestShutdownPastCloseTimeoutRedelivers(t *testing.T) {
 	res, _ := e.resultsByID()
 	assert.Empty(t, res, "no outcome: the call was cut short")
 
-	e.start(router.OutboundConfig{Subscriber: e.subscriberConfig(group), Pipeline: e.pipelineConfig(outbound.RoleSupplier)})
-	got := e.waitResults("slow")
-	assert.Equal(t, schemas.StatusApplied, got["slow"].Status, deref(got["slow"].Reason))
-	assert.Equal(t, int64(1), e.sandbox.Applied("supplierCreateShipment", dscotest.LineKey(o.OrderID, li)), "applied exactly once")
-	assert.Positive(t, e.sandbox.Stats().Calls["supplierGetOrder"], "reconciled: the order was read back")
+	e.start(router.OutboundConfig{Subscriber: e.subscriberConfig(group), Pipeline: e.pipelineConfig(tc.role)})
+	got := e.waitResults("first")
+	assert.Equal(t, schemas.StatusApplied, got["first"].Status, deref(got["first"].Reason))
+	assert.Equal(t, int64(1), e.sandbox.Applied(tc.op, dscotest.LineKey(o.OrderID, o.Items[0].LineItemID)), "applied exactly once")
 	assert.Empty(t, e.poisoned())
 }
 

@@ -29,7 +29,11 @@ func newBatcher(p *Pipeline, k *kind) *batcher {
 	return &batcher{p: p, k: k, in: make(chan *command)}
 }
 
-func (b *batcher) run(ctx context.Context) {
+// run takes commands until ctx ends (the pipeline's intake) and dispatches them in
+// batches; each batch runs on work, which outlives ctx by CloseTimeout at most. It returns
+// once every batch it dispatched has finished; the batch it was filling, or waiting to
+// dispatch, when ctx ended is released.
+func (b *batcher) run(ctx, work context.Context) {
 	cfg := b.p.cfg
 	sem := make(chan struct{}, cfg.MaxConcurrentBatches)
 	var wg sync.WaitGroup
@@ -54,7 +58,7 @@ func (b *batcher) run(ctx context.Context) {
 				b.pending.Add(-1)
 				if size+c.size > cfg.MaxBatchBytes {
 					// Too big to join: it starts the next batch.
-					b.dispatch(ctx, sem, &wg, batch)
+					b.dispatch(ctx, work, sem, &wg, batch)
 					batch, size = nil, 0
 				}
 				batch = append(batch, c)
@@ -67,11 +71,11 @@ func (b *batcher) run(ctx context.Context) {
 			}
 		}
 		timer.Stop()
-		b.dispatch(ctx, sem, &wg, batch)
+		b.dispatch(ctx, work, sem, &wg, batch)
 	}
 }
 
-func (b *batcher) dispatch(ctx context.Context, sem chan struct{}, wg *sync.WaitGroup, batch []*command) {
+func (b *batcher) dispatch(ctx, work context.Context, sem chan struct{}, wg *sync.WaitGroup, batch []*command) {
 	select {
 	case sem <- struct{}{}:
 	case <-ctx.Done():
@@ -82,11 +86,13 @@ func (b *batcher) dispatch(ctx context.Context, sem chan struct{}, wg *sync.Wait
 	go func() {
 		defer wg.Done()
 		defer func() { <-sem }()
-		b.p.process(ctx, b.k, batch)
+		b.p.process(work, b.k, batch)
 	}()
 }
 
-// process gives every command of batch its outcome and completes them.
+// process gives every command of batch its outcome and completes them. When the pipeline
+// shuts down, commands that get no outcome (a retry would be needed, or ctx was cancelled
+// at CloseTimeout) are released: complete hands them ErrClosed.
 func (p *Pipeline) process(ctx context.Context, k *kind, batch []*command) {
 	var send, check []*command
 	for _, c := range batch {
@@ -101,11 +107,32 @@ func (p *Pipeline) process(ctx context.Context, k *kind, batch []*command) {
 		send = append(send, p.reconcile(ctx, k, check)...)
 	}
 	p.send(ctx, k, send)
-	if ctx.Err() != nil {
-		p.release(batch, ErrClosed)
+	p.markReleased(k, batch)
+	_ = p.complete(batch)
+}
+
+// markReleased marks released the commands of batch left without an outcome whose calls
+// Dsco certainly did not act on (each answered by a transient failure or a 4xx, or not
+// made), so that their next delivery sends them instead of reconciling them: for the kinds
+// whose reconciliation cannot decide, that would poison them as outcome_unknown. Commands
+// a call may have applied keep their sending marks. If the marks cannot be written, they
+// all keep them: reconciled when delivered again, as after a crash.
+func (p *Pipeline) markReleased(k *kind, batch []*command) {
+	if k.redo == redoResend {
+		return // no sending marks
+	}
+	var ids []string
+	for _, c := range batch {
+		if c.out.Status == "" && c.intent && !c.maybeApplied {
+			ids = append(ids, c.id)
+		}
+	}
+	if len(ids) == 0 {
 		return
 	}
-	_ = p.complete(batch)
+	if err := p.untilDone(func() error { return p.store.Set(MarkReleased, ids...) }); err != nil {
+		p.logger.Info("Marking released commands failed; they are reconciled when delivered again", watermill.LogFields{"err": err.Error(), "commands": len(ids)})
+	}
 }
 
 // send gives each of cmds an outcome through Dsco calls.
@@ -149,14 +176,25 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 		case Unknown:
 			cmds = p.reconcile(ctx, k, cmds)
 		case Paused:
-			pause(ctx, p, cmds)
+			if !pause(ctx, p, cmds) {
+				return
+			}
 		case Retryable:
 			if trial {
-				pause(ctx, p, cmds)
+				if !pause(ctx, p, cmds) {
+					return
+				}
 				continue
 			}
 			cmds = p.retryOrFail(ctx, k, cmds, err)
 		case Stopped:
+			// Cancelled at CloseTimeout. The client tells whether the request may have
+			// reached Dsco (it was written): then the commands keep their sending marks.
+			if errors.Is(err, dsco.ErrOutcomeUnknown) {
+				for _, c := range cmds {
+					c.maybeApplied = true
+				}
+			}
 			return
 		case Permanent:
 			cmds = p.rejectOrSplit(ctx, k, cmds, err)
@@ -165,12 +203,12 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 }
 
 // pause waits for the breaker to let a trial call through, without spending the
-// commands' retry budget.
-func pause(ctx context.Context, p *Pipeline, cmds []*command) {
+// commands' retry budget. It returns false when the pipeline shuts down (see backoff).
+func pause(ctx context.Context, p *Pipeline, cmds []*command) bool {
 	for _, c := range cmds {
 		c.attempts-- // the call was not made, or was the breaker's trial
 	}
-	sleep(ctx, min(p.cfg.Breaker.OpenTimeout, time.Second))
+	return p.backoff(ctx, min(p.cfg.Breaker.OpenTimeout, time.Second))
 }
 
 func className(c Class) string {
@@ -189,6 +227,26 @@ func className(c Class) string {
 	return "stopped"
 }
 
+// backoff waits d before a retry. It returns false, at once, when the pipeline shuts
+// down (or ctx ends): waiting for retries would hold the shutdown for as long as the
+// retry budget lasts, so the commands are released and delivered again instead.
+func (p *Pipeline) backoff(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-p.draining:
+		return false
+	default:
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-p.draining:
+	case <-ctx.Done():
+	}
+	return false
+}
+
 func sleep(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -199,7 +257,7 @@ func sleep(ctx context.Context, d time.Duration) {
 }
 
 // retryOrFail fails the commands whose retry budget is spent and returns the others after
-// a backoff with full jitter.
+// a backoff with full jitter; none when the pipeline shuts down (they are released).
 func (p *Pipeline) retryOrFail(ctx context.Context, k *kind, cmds []*command, err error) []*command {
 	r := p.cfg.Retry
 	now := p.cfg.Now()
@@ -214,7 +272,6 @@ func (p *Pipeline) retryOrFail(ctx context.Context, k *kind, cmds []*command, er
 		again = append(again, c)
 	}
 	if len(again) > 0 {
-		p.metrics.retries.WithLabelValues(k.name).Inc()
 		backoff := r.BaseDelay << min(maxAttempts-1, 20)
 		if backoff <= 0 || backoff > r.MaxDelay {
 			backoff = r.MaxDelay
@@ -223,7 +280,10 @@ func (p *Pipeline) retryOrFail(ctx context.Context, k *kind, cmds []*command, er
 		if errors.As(err, &apiErr) && apiErr.RetryAfter > backoff {
 			backoff = apiErr.RetryAfter
 		}
-		sleep(ctx, time.Duration(rand.Int64N(int64(backoff))+1))
+		if !p.backoff(ctx, time.Duration(rand.Int64N(int64(backoff))+1)) {
+			return nil
+		}
+		p.metrics.retries.WithLabelValues(k.name).Inc()
 	}
 	return again
 }

@@ -35,6 +35,18 @@
 //   - return, retailer return and retailer cancel: Dsco's state cannot tell whether this
 //     command was applied, so they are poisoned with reason outcome_unknown.
 //
+// Shutdown (Pipeline.Close, or the end of Run's context) does not throw calls away: the
+// pipeline stops taking commands (handler calls not yet in a batch return ErrClosed, and
+// Kafka delivers their commands again), but the batches already dispatched finish, their
+// Dsco calls on a context the shutdown does not cancel, and their outcomes are completed
+// as usual, so their handler calls return nil and their offsets can be committed; a call
+// cut short would leave a "sending" mark, which makes a return, retailer return or
+// retailer cancel outcome_unknown when delivered again. Waiting for a retry (a backoff, an
+// open circuit breaker) is not part of finishing: such a batch is released, its commands
+// marked released where Dsco certainly did not apply them. Config.CloseTimeout bounds the
+// wait; past it the remaining calls are cancelled, and their commands are reconciled when
+// delivered again, as after a crash (sent, if the client reports the request unsent).
+//
 // Result and poison records are written at least once (a crash between writing them and
 // the offset commit writes them again, with the same key, the command id); Dsco's effects
 // are exactly once within the store's retention (Config.Store).

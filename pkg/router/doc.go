@@ -9,5 +9,7 @@
 // command topic of the role, each feeding the pkg/outbound pipeline, behind
 // Recoverer; validation, retries, the breaker and the poison topic live in
 // the pipeline, which decides a command's outcome before its handler returns,
-// so an offset is committed only once the command's result is in Kafka.
+// so an offset is committed only once the command's result is in Kafka. On
+// shutdown the pipeline goes first: its batches in flight finish while the
+// router still runs, then the subscribers commit their acks (Outbound.Close).
 package router

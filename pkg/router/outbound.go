@@ -134,26 +134,39 @@ func (o *Outbound) Running() <-chan struct{} {
 }
 
 // Run runs the pipeline and the router until ctx ends or Close is called, or one of them
-// fails.
+// fails. A shutdown goes in the order Close describes: when ctx ends, the pipeline
+// finishes its batches in flight first (see outbound.Pipeline.Close) while the router
+// still runs, so that their acks are committed when the router stops after it.
 func (o *Outbound) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// The router does not see ctx end: it stops once the pipeline has returned.
+	rctx, stopRouter := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRouter()
+	pctx, stopPipeline := context.WithCancel(ctx)
+	defer stopPipeline()
 	perr := make(chan error, 1)
 	go func() {
-		perr <- o.pipeline.Run(ctx)
-		cancel()
+		perr <- o.pipeline.Run(pctx)
+		stopRouter()
 	}()
-	rerr := o.router.Run(ctx)
-	cancel()
+	rerr := o.router.Run(rctx)
+	stopPipeline()
 	err := <-perr
 	return errors.Join(rerr, err)
 }
 
-// Close stops the router, then the pipeline and the subscriber, within CloseTimeout each.
-// It is idempotent.
+// Close shuts down in this order, and is idempotent:
+//  1. the pipeline (outbound.Pipeline.Close, within Pipeline.CloseTimeout): commands not
+//     yet in a batch are refused (delivered again), batches in flight finish and their
+//     outcomes are written, so that their handler calls return and their messages are
+//     acked;
+//  2. the router (within CloseTimeout) and the subscribers: each subscription drains
+//     what is still delivered, commits the offsets of the acked messages (the
+//     kafka.Subscriber commits on generation end and on Close) and leaves its group.
+//
+// Closing the router first would cancel the subscriptions while batches are in flight:
+// their acks would come after the final commit, and the commands be delivered again.
 func (o *Outbound) Close() error {
 	var errs []error
-	// The pipeline first: its waiting handler calls return, so the router can drain.
 	if err := o.pipeline.Close(); err != nil {
 		errs = append(errs, err)
 	}

@@ -156,8 +156,10 @@ func newConnector(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 				MaxBatchItems: cfg.Batch.MaxItems, MaxBatchBytes: cfg.Batch.MaxBytes, MaxBatchWait: maxWait,
 				Retry: outbound.RetryConfig{MaxAttempts: cfg.Retry.MaxAttempts, MaxElapsed: cfg.Retry.MaxElapsed,
 					BaseDelay: cfg.Retry.InitialInterval, MaxDelay: cfg.Retry.MaxInterval},
-				Registerer:   c.reg,
-				CloseTimeout: cfg.Connector.ShutdownTimeout,
+				Registerer: c.reg,
+				// The Dsco calls in flight get two thirds of the shutdown; the rest is for
+				// the router to commit their offsets and leave the groups.
+				CloseTimeout: cfg.Connector.ShutdownTimeout * 2 / 3,
 			},
 			CloseTimeout: cfg.Connector.ShutdownTimeout,
 		}, wlog); err != nil {

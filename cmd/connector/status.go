@@ -16,15 +16,20 @@ import (
 	"github.com/dscokafka/connector/pkg/schemas"
 )
 
+// streamLagUnknown is why the stream partitions have no lag.
+const streamLagUnknown = "Dsco streams do not report lag"
+
 // statusTracker is the ops status provider of a connector. Every interval it
 // builds a snapshot: the totals and per-partition and per-command counters
 // from the connector's Prometheus registry (the pipelines' own metrics), the
 // committed stream positions from Dsco (ListStreams) and the command topics'
 // consumer lag from Kafka. Status returns the last snapshot without I/O, so
 // the status page and /status.json cost nothing however often they are read.
-// The stream lag is not known (Dsco does not say how many events lie ahead
-// of a position), so Lag is nil, and LastEventTime is the time of the
-// partition's last checkpoint.
+// LastEventTime is the Dsco timestamp of the newest event the partition
+// published (the pipeline's dsco_inbound_last_event_timestamp_seconds). The
+// stream lag is not known: Dsco's stream API says whether more events are
+// ready (hasMore) but not how many lie ahead of a position, so Lag is nil
+// and LagUnknown says so.
 type statusTracker struct {
 	c        *connector
 	kafka    *kafkago.Client
@@ -149,7 +154,7 @@ func (s *statusTracker) refresh(ctx context.Context) {
 // ones when Dsco does not answer or ctx ended), counters from the metrics.
 func (s *statusTracker) streams(ctx context.Context, mfs []*dto.MetricFamily, prev []ops.StreamPartition) []ops.StreamPartition {
 	events := counters(mfs, "dsco_inbound_checkpoint_events_total", "object_type", "partition")
-	cpTimes := counters(mfs, "dsco_inbound_checkpoint_timestamp_seconds", "object_type", "partition")
+	eventTimes := counters(mfs, "dsco_inbound_last_event_timestamp_seconds", "object_type", "partition")
 	out := prev
 	if ctx.Err() == nil {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -192,9 +197,10 @@ func (s *statusTracker) streams(ctx context.Context, mfs []*dto.MetricFamily, pr
 	for i := range out {
 		k := metricKey{out[i].ObjectType, strconv.Itoa(out[i].Partition)}
 		out[i].Events = int64(events[k])
-		if ts := cpTimes[k]; ts > 0 {
+		if ts := eventTimes[k]; ts > 0 {
 			out[i].LastEventTime = time.Unix(0, int64(ts*1e9))
 		}
+		out[i].LagUnknown = streamLagUnknown
 	}
 	return out
 }

@@ -13,6 +13,11 @@
 // timestamp in no documented form) is a *FieldError naming the model and the
 // field.
 //
+// GetStreamEventsRaw, GetItemInventoryRaw and DownloadInventoryFileRaw make
+// the same calls and return the answers as Dsco sent them, undecoded, for
+// callers that decode them in one pass into their own records (pkg/schemas'
+// generated decoders, used by pkg/inbound).
+//
 // Errors are classified in one place: IsRetryable reports whether repeating
 // the same call later may succeed (network errors, 408, 429, 5xx).
 // ErrOutcomeUnknown marks a write that may have reached Dsco before the

@@ -293,14 +293,23 @@ func (c *Client) RequestItemInventoryFile(ctx context.Context, q InventoryQuery)
 }
 
 func (c *Client) inventory(ctx context.Context, q InventoryQuery, out any) error {
-	if err := q.Validate(); err != nil {
+	query, err := inventoryQuery(q)
+	if err != nil {
 		return err
+	}
+	return c.call(ctx, opGetItemInventory, http.MethodGet, "/inventory", query, nil, out)
+}
+
+// inventoryQuery validates q and returns the URL query of its call.
+func inventoryQuery(q InventoryQuery) (url.Values, error) {
+	if err := q.Validate(); err != nil {
+		return nil, err
 	}
 	params, err := json.Marshal(q)
 	if err != nil {
-		return fmt.Errorf("dsco: getItemInventory: encoding params: %w", err)
+		return nil, fmt.Errorf("dsco: getItemInventory: encoding params: %w", err)
 	}
-	return c.call(ctx, opGetItemInventory, http.MethodGet, "/inventory", url.Values{"params": {string(params)}}, nil, out)
+	return url.Values{"params": {string(params)}}, nil
 }
 
 // DownloadInventoryFile streams the items of an inventory file (JSON lines)

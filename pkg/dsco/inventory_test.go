@@ -1,10 +1,14 @@
 package dsco
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -164,6 +168,111 @@ func TestDownloadInventoryFile(t *testing.T) {
 		for _, err := range c.DownloadInventoryFile(t.Context(), "http://files.example.com/f") {
 			require.ErrorIs(t, err, ErrInvalidRequest)
 		}
+	})
+}
+
+// TestDownloadInventoryFileRaw: the file's bytes exactly, in chunks of
+// whole lines, with DownloadInventoryFile's errors.
+func TestDownloadInventoryFileRaw(t *testing.T) {
+	line := func(i, pad int) string {
+		return fmt.Sprintf(`{"sku":"s%d","quantityAvailable":%d,"note":"%s"}`, i, i, strings.Repeat("x", pad)) + "\n"
+	}
+	many := func(n, pad int) string {
+		var b strings.Builder
+		for i := range n {
+			b.WriteString(line(i, pad))
+		}
+		return b.String()
+	}
+	cases := []struct {
+		name    string
+		file    string
+		cut     bool // the connection ends before Content-Length bytes
+		status  int
+		wantErr func(t *testing.T, err error)
+	}{
+		{name: "several chunks", file: many(20000, 100)},
+		{name: "one short line", file: line(1, 0)},
+		{name: "no final newline", file: strings.TrimSuffix(many(3, 0), "\n")},
+		{name: "empty file", file: ""},
+		{name: "a line longer than a chunk", file: line(0, 10) + line(1, 3*fileChunk) + line(2, 10)},
+		{name: "malformed lines are the caller's", file: "{not json}\n" + line(1, 0)},
+		{name: "cut-off body is retryable", file: many(30000, 100), cut: true, wantErr: func(t *testing.T, err error) {
+			assert.True(t, IsRetryable(err), "%v", err)
+		}},
+		{name: "expired file", status: http.StatusGone, wantErr: func(t *testing.T, err error) {
+			require.ErrorIs(t, err, ErrGone)
+			assert.False(t, IsRetryable(err))
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeDsco(t)
+			fileSrv := newLoopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				assert.Empty(t, r.Header.Get("Authorization"), "no bearer token to the file URL")
+				if tc.status != 0 {
+					w.WriteHeader(tc.status)
+					return
+				}
+				body := tc.file
+				if tc.cut {
+					w.Header().Set("Content-Length", strconv.Itoa(len(body)+100))
+				}
+				_, _ = io.WriteString(w, body)
+			}))
+			c := newTestClient(t, f.url())
+			var got bytes.Buffer
+			var last error
+			for chunk, err := range c.DownloadInventoryFileRaw(t.Context(), fileSrv+"/f") {
+				if err != nil {
+					last = err
+					break
+				}
+				require.NotEmpty(t, chunk)
+				if len(chunk) > fileChunk {
+					longest := 0
+					for l := range bytes.Lines(chunk) {
+						longest = max(longest, len(l))
+					}
+					assert.Greater(t, longest, fileChunk, "only a line longer than the chunk size makes a chunk longer")
+				}
+				if chunk[len(chunk)-1] != '\n' {
+					require.Equal(t, got.Len()+len(chunk), len(tc.file), "only the file's last chunk ends without a newline")
+				}
+				got.Write(chunk)
+			}
+			if tc.wantErr != nil {
+				require.Error(t, last)
+				tc.wantErr(t, last)
+				return
+			}
+			require.NoError(t, last)
+			assert.Equal(t, tc.file, got.String(), "the file's bytes exactly")
+			assert.Zero(t, f.tokens.Load())
+		})
+	}
+	t.Run("early break closes the download", func(t *testing.T) {
+		f := newFakeDsco(t)
+		fileSrv := newLoopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, many(30000, 100))
+		}))
+		c := newTestClient(t, f.url())
+		n := 0
+		for _, err := range c.DownloadInventoryFileRaw(context.Background(), fileSrv+"/f") {
+			require.NoError(t, err)
+			n++
+			break
+		}
+		assert.Equal(t, 1, n)
+	})
+	t.Run("remote plain http refused", func(t *testing.T) {
+		c := newTestClient(t, newFakeDsco(t).url())
+		n := 0
+		for _, err := range c.DownloadInventoryFileRaw(t.Context(), "http://files.example.com/f") {
+			require.ErrorIs(t, err, ErrInvalidRequest)
+			n++
+		}
+		assert.Equal(t, 1, n)
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -428,6 +429,18 @@ func TestInventoryAgainstSandbox(t *testing.T) {
 		}
 		require.Len(t, got, n)
 		assert.Equal(t, 24, got["SKU-24"])
+		var raw []byte
+		for chunk, err := range sb.supplier.DownloadInventoryFileRaw(ctx, body.FileURL) {
+			require.NoError(t, err)
+			raw = append(raw, chunk...)
+		}
+		lines := strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n")
+		require.Len(t, lines, n, "one line per item")
+		for i, l := range lines {
+			var it dsco.ItemInventory
+			require.NoError(t, json.Unmarshal([]byte(l), &it), "line %d", i+1)
+			assert.Equal(t, got[it.SKU], it.QuantityAvailable)
+		}
 
 		clk.add(time.Hour + time.Second)
 		var last error

@@ -23,6 +23,11 @@ type Metrics interface {
 	PagePublished(objectType string, partition, published, poisoned int)
 	// PagesInFlight: the pages of a partition read and not yet acknowledged.
 	PagesInFlight(objectType string, partition, n int)
+	// NewestEvent: Kafka acknowledged an event of the partition newer than
+	// every one before it (since the pipeline or poller started): t is its
+	// Dsco timestamp, for the poller the newest lastUpdate of its items.
+	// Events that went to the poison topic do not count.
+	NewestEvent(objectType string, partition int, t time.Time)
 	// Checkpointed: a position was committed that covers events more
 	// events than the one before it, at time at.
 	Checkpointed(objectType string, partition, events int, at time.Time)
@@ -42,6 +47,9 @@ func (NopMetrics) PagePublished(string, int, int, int) {}
 
 // PagesInFlight discards.
 func (NopMetrics) PagesInFlight(string, int, int) {}
+
+// NewestEvent discards.
+func (NopMetrics) NewestEvent(string, int, time.Time) {}
 
 // Checkpointed discards.
 func (NopMetrics) Checkpointed(string, int, int, time.Time) {}

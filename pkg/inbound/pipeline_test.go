@@ -39,6 +39,8 @@ func TestPipelineOrdersEndToEnd(t *testing.T) {
 	var mu sync.Mutex
 	streamID := ""
 	cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order", PartitionCount: parts})
+	newest := &newestMetrics{}
+	cfg.Metrics = newest
 	r := startPipeline(t, cfg)
 	require.Eventually(t, func() bool {
 		list, err := client.ListStreams(t.Context())
@@ -88,6 +90,19 @@ func TestPipelineOrdersEndToEnd(t *testing.T) {
 		return false
 	}, waitLimit, 20*time.Millisecond, "every partition committed to its end")
 	require.NoError(t, r.stop(t))
+
+	// The newest event time per partition is the Dsco timestamp of the
+	// partition's newest event.
+	for part, evs := range want {
+		var last time.Time
+		for _, ev := range evs {
+			if ev.Timestamp.After(last) {
+				last = ev.Timestamp
+			}
+		}
+		assert.True(t, last.Equal(newest.get("order", part)), "partition %d: newest event %v, reported %v", part, last, newest.get("order", part))
+	}
+	assert.Zero(t, newest.backwards, "the newest event time never moves backwards")
 
 	byID := map[string]*kgo.Record{}
 	perKey := map[string][]string{} // event ids in Kafka order per key
@@ -194,6 +209,34 @@ func TestPipelinePoison(t *testing.T) {
 		})
 	}, waitLimit, 20*time.Millisecond, "committed past the poisoned events")
 	require.NoError(t, r.stop(t))
+}
+
+// newestMetrics records Metrics.NewestEvent per object type and partition,
+// and counts the calls that did not move forward.
+type newestMetrics struct {
+	inbound.NopMetrics
+	mu        sync.Mutex
+	newest    map[string]time.Time
+	backwards int
+}
+
+func (m *newestMetrics) NewestEvent(objectType string, partition int, t time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.newest == nil {
+		m.newest = map[string]time.Time{}
+	}
+	k := fmt.Sprint(objectType, "/", partition)
+	if !t.After(m.newest[k]) {
+		m.backwards++
+	}
+	m.newest[k] = t
+}
+
+func (m *newestMetrics) get(objectType string, partition int) time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.newest[fmt.Sprint(objectType, "/", partition)]
 }
 
 // failing is a PageDecoder that reports the events in fail as not mappable.

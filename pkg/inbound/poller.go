@@ -10,12 +10,13 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	kafkago "github.com/segmentio/kafka-go"
 
@@ -168,9 +169,17 @@ func (c *PollerConfig) query(mark string) dsco.InventoryQuery {
 // once and a clean restart repeats nothing. In file mode the mark is the
 // newest lastUpdate of the file's items: the changes of that millisecond
 // are in the next file again and skipped (after a restart, delivered
-// again). Each record's event id is derived
-// from the item's sku, lastUpdate and content, so repeated deliveries of a
-// change carry the same id.
+// again).
+//
+// Answers are read as raw bytes and decoded in one pass by
+// schemas.ItemInventoryDecoder, as the stream workers decode their pages:
+// unknown attributes, of the item and of its warehouses, go to the records'
+// extra fields byte-exact. An item that cannot be mapped (a value of the
+// wrong type or out of range, no sku, a file line that is not JSON) or whose
+// record would be larger than Kafka.BatchBytes goes to the poison topic with
+// its raw bytes and the reason, and the poll goes on. Each record's event id
+// is derived from the item's sku, lastUpdate and raw bytes, so repeated
+// deliveries of a change carry the same id.
 //
 // Run it once; Close stops it. Its methods are safe for concurrent use.
 type Poller struct {
@@ -179,16 +188,26 @@ type Poller struct {
 	writer *writer
 	marks  *markStore
 
+	// Run's own, one poll at a time: the decoder, the last objects answer,
+	// the items of the batch being produced, and the buffers of its
+	// messages (reused once Kafka acknowledged them).
+	dec    *schemas.ItemInventoryDecoder
+	body   []byte
+	batch  []polledItem
+	out    pollerMessages
+	newest time.Time // the newest lastUpdate Kafka acknowledged
+
 	// file mode
 	ln        net.Listener
 	srv       *http.Server
 	token     string
 	cbMu      sync.Mutex
 	callbacks map[string]string // request id -> file URL
-	// edge holds the event ids of the items of the last file's newest
-	// millisecond: the next file starts at that millisecond and repeats
-	// them, so they are skipped (after a restart they are delivered again).
-	edge      map[string]bool
+	// edge holds the sums (rawSum) of the items of the last file's newest
+	// millisecond, and of the items it poisoned: the next file starts at
+	// that millisecond and repeats them, so they are skipped (after a
+	// restart they are delivered again).
+	edge      map[uint64]struct{}
 	cbChanged chan struct{} // closed and replaced on every callback
 
 	mu      sync.Mutex
@@ -196,6 +215,30 @@ type Poller struct {
 	done    chan struct{}
 	running bool
 	closed  bool
+}
+
+// polledItem is an item of an answer with the FNV-1a sum of its raw bytes,
+// its identity: the same change read twice has the same bytes.
+type polledItem struct {
+	schemas.DecodedItem
+	sum uint64
+}
+
+func rawSum(raw []byte) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write(raw)
+	return h.Sum64()
+}
+
+// pollerMessages are the Kafka messages of one produce call and the buffers
+// they point into.
+type pollerMessages struct {
+	msgs    []kafkago.Message
+	arena   []byte // keys, values and header values
+	headers []kafkago.Header
+	rec     schemas.ItemInventoryEvent
+	id      []byte    // the event id being built
+	newest  time.Time // the newest lastUpdate of the records (not the poisoned)
 }
 
 // NewPoller returns a Poller. In file mode it starts listening for
@@ -209,7 +252,7 @@ func NewPoller(cfg PollerConfig, logger *slog.Logger) (*Poller, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	w := newWriter(cfg.Kafka, cfg.Limit, logger)
-	p := &Poller{cfg: cfg, log: logger, writer: w, done: make(chan struct{}),
+	p := &Poller{cfg: cfg, log: logger, writer: w, done: make(chan struct{}), dec: schemas.NewItemInventoryDecoder(),
 		marks: &markStore{client: &kafkago.Client{Addr: w.Addr, Transport: w.Transport, Timeout: cfg.Kafka.WriteTimeout},
 			writer: w, topic: cfg.MarkTopic}}
 	if cfg.ResultType == dsco.ResultFile {
@@ -373,24 +416,37 @@ func (p *Poller) finishing(ctx context.Context) (context.Context, context.Cancel
 func (p *Poller) pollObjects(ctx context.Context, mark string) (string, bool, error) {
 	q := p.cfg.query(mark)
 	q.Limit = p.cfg.Limit
-	page, err := p.cfg.Client.GetItemInventory(ctx, q)
+	var err error
+	p.body, err = p.cfg.Client.GetItemInventoryRaw(ctx, q, p.body)
 	if err != nil {
 		return "", false, err
 	}
-	if page.HighWaterMark == "" {
-		return "", false, errors.New("inbound: GetItemInventory answered without a highWaterMark")
+	page, err := p.dec.DecodePage(p.body)
+	if err != nil {
+		p.cfg.Metrics.Error(ItemInventoryObjectType, ErrKindDecode)
+		return "", false, fmt.Errorf("inbound: decoding the GetItemInventory answer after %q: %w", mark, err)
 	}
+	next := strings.Clone(page.HighWaterMark) // the page's strings point into p.body
 	ctx, cancel := p.finishing(ctx)
 	defer cancel()
-	if err := p.produce(ctx, page.Items, nil, &page.HighWaterMark); err != nil {
+	if err := p.produce(ctx, p.pageItems(page), nil, &next); err != nil {
 		return "", false, err
 	}
-	if page.HighWaterMark != mark {
-		if err := p.marks.save(ctx, p.cfg.MarkKey, page.HighWaterMark); err != nil {
+	if next != mark {
+		if err := p.marks.save(ctx, p.cfg.MarkKey, next); err != nil {
 			return "", false, err
 		}
 	}
-	return page.HighWaterMark, page.HasMore, nil
+	return next, page.HasMore, nil
+}
+
+// pageItems returns the items of page with their sums, in p.batch.
+func (p *Poller) pageItems(page *schemas.ItemInventoryPage) []polledItem {
+	p.batch = p.batch[:0]
+	for _, it := range page.Items {
+		p.batch = append(p.batch, polledItem{DecodedItem: it, sum: rawSum(it.Raw)})
+	}
+	return p.batch
 }
 
 // pollFile requests a file of the changes after mark, waits for its
@@ -411,39 +467,53 @@ func (p *Poller) pollFile(ctx context.Context, mark string) (string, error) {
 	ctx, cancel := p.finishing(ctx)
 	defer cancel()
 	var newest time.Time
-	edge := map[string]bool{} // event ids of the items at newest
-	batch := make([]dsco.ItemInventory, 0, p.cfg.Limit)
-	for it, err := range p.cfg.Client.DownloadInventoryFile(ctx, fileURL) {
+	edge := map[uint64]struct{}{}     // the items at newest
+	poisoned := map[uint64]struct{}{} // the items that cannot be mapped, whatever their time
+	for chunk, err := range p.cfg.Client.DownloadInventoryFileRaw(ctx, fileURL) {
 		if err != nil {
 			return "", fmt.Errorf("inbound: downloading inventory file %s: %w", req.RequestID, err)
 		}
-		last := it.LastUpdate.UTC().Truncate(time.Millisecond)
-		if last.After(newest) {
-			newest = last
-			clear(edge)
-		}
-		if last.Equal(newest) {
-			id := itemEventID(it)
-			edge[id] = true
-			if p.edge[id] {
+		// The items of a chunk are valid until the next one is decoded:
+		// they are produced first.
+		p.batch = p.batch[:0]
+		for _, it := range p.dec.DecodeLines(chunk) {
+			sum := rawSum(it.Raw)
+			if it.Err != nil {
+				poisoned[sum] = struct{}{}
+			} else {
+				last := lastUpdate(it.Item)
+				if last.After(newest) {
+					newest = last
+					clear(edge)
+				}
+				if last.Equal(newest) {
+					edge[sum] = struct{}{}
+				}
+			}
+			if _, ok := p.edge[sum]; ok {
 				continue // delivered with the previous file, whose mark was this millisecond
 			}
-		}
-		if batch = append(batch, it); len(batch) == cap(batch) {
-			if err := p.produce(ctx, batch, &req.RequestID, nil); err != nil {
-				return "", err
+			if p.batch = append(p.batch, polledItem{DecodedItem: it, sum: sum}); len(p.batch) == p.cfg.Limit {
+				if err := p.produce(ctx, p.batch, &req.RequestID, nil); err != nil {
+					return "", err
+				}
+				p.batch = p.batch[:0]
 			}
-			batch = batch[:0]
+		}
+		if err := p.produce(ctx, p.batch, &req.RequestID, nil); err != nil {
+			return "", err
 		}
 	}
-	if err := p.produce(ctx, batch, &req.RequestID, nil); err != nil {
-		return "", err
+	// The next file starts at newest (or at mark again, when no item had a
+	// lastUpdate), so it repeats the items at newest and the poisoned ones.
+	for sum := range poisoned {
+		edge[sum] = struct{}{}
 	}
+	p.edge = edge
 	if newest.IsZero() {
 		return mark, nil
 	}
-	p.edge = edge
-	next := newest.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+	next := newest.Format(isoMillis)
 	if next != mark {
 		if err := p.marks.save(ctx, p.cfg.MarkKey, next); err != nil {
 			return "", err
@@ -452,47 +522,155 @@ func (p *Poller) pollFile(ctx context.Context, mark string) (string, error) {
 	return next, nil
 }
 
+// isoMillis is the form of the marks of file mode and of the time in event
+// ids.
+const isoMillis = "2006-01-02T15:04:05.000Z07:00"
+
+// lastUpdate is the item's lastUpdate in UTC milliseconds, zero when it has
+// none.
+func lastUpdate(it *schemas.ItemInventory) time.Time {
+	if it.LastUpdate == nil {
+		return time.Time{}
+	}
+	return it.LastUpdate.UTC().Truncate(time.Millisecond)
+}
+
+// Header values shared by the poller's records.
+var (
+	updatedBytes    = []byte("updated")
+	objectTypeBytes = []byte(ItemInventoryObjectType)
+	trueBytes       = []byte("true")
+)
+
 // produce writes items as ItemInventoryEvent records in one call; items
 // that cannot be mapped go to the poison topic.
-func (p *Poller) produce(ctx context.Context, items []dsco.ItemInventory, requestID, mark *string) error {
+func (p *Poller) produce(ctx context.Context, items []polledItem, requestID, mark *string) error {
 	if len(items) == 0 {
 		return nil
 	}
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	msgs := make([]kafkago.Message, 0, len(items))
-	published, poisoned := 0, 0
-	for _, it := range items {
-		raw, _ := json.Marshal(it)
-		rec, err := itemRecord(it, raw, now, requestID, mark)
-		var value []byte
-		if err == nil {
-			value, err = p.cfg.Serde.Encode(rec)
-		}
-		if err != nil {
-			poisoned++
-			msgs = append(msgs, kafkago.Message{Topic: p.cfg.PoisonTopic, Key: []byte(ItemInventoryObjectType), Value: raw,
-				Headers: []kafkago.Header{
-					{Key: HeaderPoisonReason, Value: []byte(err.Error())},
-					{Key: HeaderObjectType, Value: []byte(ItemInventoryObjectType)},
-					{Key: HeaderPosition, Value: []byte(deref(mark))},
-				}})
-			continue
-		}
-		published++
-		id := []byte(rec.EventID)
-		msgs = append(msgs, kafkago.Message{Topic: p.cfg.Topic, Key: []byte(rec.Key()), Value: value,
-			Headers: []kafkago.Header{
-				{Key: HeaderEventID, Value: id},
-				{Key: HeaderEventType, Value: []byte(rec.EventType)},
-				{Key: HeaderCorrelationID, Value: id},
-			}})
-	}
-	if err := p.writer.write(ctx, msgs...); err != nil {
+	published, poisoned := p.out.build(items, p.cfg.Serde, p.cfg.Topic, p.cfg.PoisonTopic, p.cfg.Kafka.BatchBytes, requestID, mark)
+	if err := p.writer.write(ctx, p.out.msgs...); err != nil {
+		// kafka-go may still read the messages of a write it gave up on:
+		// their buffers are not reused.
+		n := len(p.out.msgs)
+		p.out = pollerMessages{}
 		p.cfg.Metrics.Error(ItemInventoryObjectType, ErrKindProduce)
-		return fmt.Errorf("inbound: producing %d item inventory records: %w", len(msgs), err)
+		return fmt.Errorf("inbound: producing %d item inventory records: %w", n, err)
 	}
 	p.cfg.Metrics.PagePublished(ItemInventoryObjectType, -1, published, poisoned)
+	if p.out.newest.After(p.newest) {
+		p.newest = p.out.newest
+		p.cfg.Metrics.NewestEvent(ItemInventoryObjectType, -1, p.newest)
+	}
 	return nil
+}
+
+// build replaces m's messages with those of items: a record on topic for
+// each item that maps and encodes into a record of at most maxBytes (0: no
+// limit), and the poison record of each other one.
+func (m *pollerMessages) build(items []polledItem, serde *schemas.Serde, topic, poisonTopic string, maxBytes int64,
+	requestID, mark *string) (published, poisoned int) {
+	// Size the buffers so that they do not grow while the messages are
+	// built: a grown arena keeps its old array alive until the write ends.
+	want := 0
+	for i := range items {
+		want += 2*len(items[i].Raw) + 128 // the value, the key and the headers; the raw bytes of a poison record
+	}
+	if cap(m.arena) < want {
+		m.arena = make([]byte, 0, want)
+	}
+	if cap(m.msgs) < len(items) {
+		m.msgs = make([]kafkago.Message, 0, len(items))
+	}
+	if want := 4 * len(items); cap(m.headers) < want {
+		m.headers = make([]kafkago.Header, 0, want)
+	}
+	m.msgs, m.arena, m.headers = m.msgs[:0], m.arena[:0], m.headers[:0]
+	m.newest = time.Time{}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	position := m.bytes(deref(mark))
+	for i := range items {
+		it := &items[i]
+		reason := it.Err
+		if reason == nil {
+			last := lastUpdate(it.Item)
+			m.id = append(append(m.id[:0], it.SKU...), '@')
+			m.id = append(last.AppendFormat(m.id, isoMillis), '#')
+			m.id = strconv.AppendUint(m.id, it.sum, 16)
+			m.rec = schemas.ItemInventoryEvent{
+				EventID:       unsafe.String(unsafe.SliceData(m.id), len(m.id)), // read only while encoding
+				EventType:     "updated",
+				ObjectType:    ItemInventoryObjectType,
+				Timestamp:     now,
+				RequestID:     requestID,
+				HighWaterMark: mark,
+				ItemInventory: *it.Item,
+			}
+			start := len(m.arena)
+			var err error
+			if m.arena, err = serde.AppendEncode(m.arena, &m.rec); err == nil {
+				value := m.arena[start:len(m.arena):len(m.arena)]
+				id, key := m.bytes(m.rec.EventID), m.bytes(it.SKU)
+				h := m.hdrs(3)
+				h[0] = kafkago.Header{Key: HeaderEventID, Value: id}
+				h[1] = kafkago.Header{Key: HeaderEventType, Value: updatedBytes}
+				h[2] = kafkago.Header{Key: HeaderCorrelationID, Value: id}
+				if size := recordSize(len(key), len(value), len(h), headersSize(h)); maxBytes > 0 && size > maxBytes {
+					err = &RecordTooLargeError{Size: size, Limit: maxBytes}
+				} else {
+					m.msgs = append(m.msgs, kafkago.Message{Topic: topic, Key: key, Value: value, Headers: h})
+					if last.After(m.newest) {
+						m.newest = last
+					}
+					published++
+					continue
+				}
+			}
+			m.arena = m.arena[:start]
+			reason = err
+		}
+		m.poison(it.Raw, reason, poisonTopic, position, maxBytes)
+		poisoned++
+	}
+	return published, poisoned
+}
+
+// poison adds the poison record of an item: its raw bytes, with the
+// reason, the object type and the mark of its answer as headers. When the
+// record would be larger than maxBytes, its value is the start of the raw
+// bytes that fits, and it has the HeaderTruncated header.
+func (m *pollerMessages) poison(raw []byte, reason error, topic string, position []byte, maxBytes int64) {
+	h := m.hdrs(4)
+	h[0] = kafkago.Header{Key: HeaderPoisonReason, Value: m.bytes(reason.Error())}
+	h[1] = kafkago.Header{Key: HeaderObjectType, Value: objectTypeBytes}
+	h[2] = kafkago.Header{Key: HeaderPosition, Value: position}
+	hs := h[:3]
+	if maxBytes > 0 && recordSize(len(objectTypeBytes), len(raw), len(hs), headersSize(hs)) > maxBytes {
+		h[3] = kafkago.Header{Key: HeaderTruncated, Value: trueBytes}
+		room := maxBytes - recordSize(len(objectTypeBytes), 0, len(h), headersSize(h))
+		raw, hs = raw[:max(0, min(room, int64(len(raw))))], h
+	}
+	start := len(m.arena)
+	m.arena = append(m.arena, raw...)
+	value := m.arena[start:len(m.arena):len(m.arena)]
+	m.msgs = append(m.msgs, kafkago.Message{Topic: topic, Key: objectTypeBytes, Value: value, Headers: hs})
+}
+
+// bytes copies s into the arena and returns the copy.
+func (m *pollerMessages) bytes(s string) []byte {
+	start := len(m.arena)
+	m.arena = append(m.arena, s...)
+	return m.arena[start:len(m.arena):len(m.arena)]
+}
+
+// hdrs reserves n headers for one message.
+func (m *pollerMessages) hdrs(n int) []kafkago.Header {
+	if cap(m.headers)-len(m.headers) < n {
+		m.headers = make([]kafkago.Header, 0, max(256, 2*cap(m.headers))) // messages built earlier keep the old block
+	}
+	start := len(m.headers)
+	m.headers = m.headers[:start+n]
+	return m.headers[start : start+n : start+n]
 }
 
 func deref(s *string) string {
@@ -500,92 +678,6 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
-}
-
-// itemRecord maps one item; raw is its JSON, for the event id.
-func itemRecord(it dsco.ItemInventory, raw []byte, now time.Time, requestID, mark *string) (*schemas.ItemInventoryEvent, error) {
-	if it.SKU == "" {
-		return nil, errors.New("inbound: item inventory without a sku")
-	}
-	i32 := func(name string, v int) (*int32, error) {
-		if v < math.MinInt32 || v > math.MaxInt32 {
-			return nil, fmt.Errorf("inbound: item %s: %s %d does not fit an int", it.SKU, name, v)
-		}
-		n := int32(v)
-		return &n, nil
-	}
-	qty, err := i32("quantityAvailable", it.QuantityAvailable)
-	if err != nil {
-		return nil, err
-	}
-	last := it.LastUpdate.UTC().Truncate(time.Millisecond)
-	r := &schemas.ItemInventoryEvent{
-		EventID:       eventIDOf(it.SKU, last, raw),
-		EventType:     "updated",
-		ObjectType:    ItemInventoryObjectType,
-		Timestamp:     now,
-		RequestID:     requestID,
-		HighWaterMark: mark,
-		ItemInventory: schemas.ItemInventory{
-			SKU:               it.SKU,
-			QuantityAvailable: qty,
-			Extra:             extraJSON(it.Extra),
-			Warehouses:        make([]schemas.WarehouseQuantity, 0, len(it.Warehouses)),
-		},
-	}
-	ii := &r.ItemInventory
-	if it.DscoItemID != "" {
-		ii.DscoItemID = &it.DscoItemID
-	}
-	if it.DscoSupplierID != 0 {
-		ii.DscoSupplierID = &it.DscoSupplierID
-	}
-	if it.Status != "" {
-		ii.Status = &it.Status
-	}
-	if !it.LastUpdate.IsZero() {
-		ii.LastUpdate = &last
-	}
-	for _, w := range it.Warehouses {
-		q, err := i32("warehouse quantity", w.Quantity)
-		if err != nil {
-			return nil, err
-		}
-		wq := schemas.WarehouseQuantity{Quantity: q, Extra: extraJSON(w.Extra)}
-		if w.WarehouseID != "" {
-			wq.WarehouseID = &w.WarehouseID
-		}
-		ii.Warehouses = append(ii.Warehouses, wq)
-	}
-	return r, nil
-}
-
-// itemEventID is the event id of an item's record: its sku, its
-// lastUpdate and a hash of its JSON, the same for every delivery of one
-// change.
-func itemEventID(it dsco.ItemInventory) string {
-	raw, _ := json.Marshal(it)
-	return eventIDOf(it.SKU, it.LastUpdate.UTC().Truncate(time.Millisecond), raw)
-}
-
-func eventIDOf(sku string, last time.Time, raw []byte) string {
-	h := fnv.New64a()
-	_, _ = h.Write(raw)
-	return sku + "@" + last.Format("2006-01-02T15:04:05.000Z07:00") + "#" + strconv.FormatUint(h.Sum64(), 16)
-}
-
-// extraJSON renders unknown attributes as one JSON object text (nil when
-// there are none); each attribute's value keeps Dsco's bytes.
-func extraJSON(x dsco.Extra) *string {
-	if len(x) == 0 {
-		return nil
-	}
-	b, err := json.Marshal(map[string]json.RawMessage(x))
-	if err != nil {
-		return nil
-	}
-	s := string(b)
-	return &s
 }
 
 // Close stops Run, waits for it at most CloseTimeout, stops the callback

@@ -1,8 +1,15 @@
 package inbound_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -88,8 +95,9 @@ func TestPollerObjects(t *testing.T) {
 	require.NoError(t, err)
 	cons := newConsumer(t, brokers, "dsco.iteminventory.v1", "dsco.poison.v1")
 
+	newest := &newestMetrics{}
 	cfg := inbound.PollerConfig{Client: client, Serde: serde, Kafka: inbound.KafkaConfig{Brokers: brokers},
-		Limit: 7, PollInterval: 20 * time.Millisecond, RetryBackoff: 10 * time.Millisecond}
+		Limit: 7, PollInterval: 20 * time.Millisecond, RetryBackoff: 10 * time.Millisecond, Metrics: newest}
 	_, stop := runPoller(t, cfg)
 	recs := cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= 50 })
 	setInventory(t, client, skus(1, 10), 100)
@@ -121,6 +129,14 @@ func TestPollerObjects(t *testing.T) {
 	for i, s := range skus(20, 24) {
 		assert.Equal(t, int32(300+i), last[s], "the change made while stopped, of %s", s)
 	}
+	var newestUpdate time.Time
+	for _, ev := range got {
+		if ev.ItemInventory.LastUpdate.After(newestUpdate) {
+			newestUpdate = *ev.ItemInventory.LastUpdate
+		}
+	}
+	assert.True(t, newestUpdate.Equal(newest.get("iteminventory", -1)), "the newest lastUpdate, %v, reported as the newest event time: %v",
+		newestUpdate, newest.get("iteminventory", -1))
 }
 
 // TestPollerFile: in file mode the poller serves the callback, downloads
@@ -200,4 +216,195 @@ func TestPollerCallbackRefusesStrangers(t *testing.T) {
 	resp, err := httpPost(t, p.CallbackURL(), `{"requestId":"r","fileUrl":"http://127.0.0.1:1/f"}`)
 	require.NoError(t, err)
 	assert.Equal(t, 401, resp)
+}
+
+// rewritingSandbox serves a sandbox whose GetItemInventory answers (pages
+// and files) pass through rewrite, item by item, so that a test can give
+// items what the sandbox never sends: attributes it does not know, values
+// of the wrong type, lines that are not JSON. It returns the API base URL.
+func rewritingSandbox(t *testing.T, sb *dscotest.Sandbox, rewrite func(item []byte) []byte) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		sb.ServeHTTP(rec, r)
+		body := rec.Body.Bytes()
+		switch {
+		case rec.Code != http.StatusOK:
+		case r.URL.Path == dscotest.BasePath+"/inventory":
+			var page struct {
+				Items         []json.RawMessage `json:"items"`
+				HighWaterMark string            `json:"highWaterMark"`
+				HasMore       bool              `json:"hasMore"`
+			}
+			require.NoError(t, json.Unmarshal(body, &page))
+			if page.Items == nil {
+				break // a file request's answer
+			}
+			items := make([][]byte, len(page.Items))
+			for i, it := range page.Items {
+				items[i] = rewrite(it)
+			}
+			// Not json.Marshal: it would compact the items.
+			body = fmt.Appendf(nil, `{"items":[%s],"highWaterMark":%q,"hasMore":%t}`, bytes.Join(items, []byte(",")), page.HighWaterMark, page.HasMore)
+		case strings.HasPrefix(r.URL.Path, dscotest.BasePath+"/inventory/files/"):
+			var lines [][]byte
+			for line := range bytes.Lines(body) {
+				lines = append(lines, append(rewrite(bytes.TrimSuffix(line, []byte("\n"))), '\n'))
+			}
+			body = bytes.Join(lines, nil)
+		}
+		for k, v := range rec.Header() {
+			if k != "Content-Length" {
+				w.Header()[k] = v
+			}
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + dscotest.BasePath
+}
+
+// TestPollerUnknownAttributesAndPoison: in both modes, attributes Dsco adds
+// to an item and to its warehouses reach Kafka byte-exact in extra; an item
+// that cannot be mapped (a value of the wrong type; in a file, a line that
+// is not JSON) or whose record is larger than Kafka.BatchBytes goes to the
+// poison topic once, with its raw bytes and the reason, and every other
+// item is delivered once; later changes still come.
+func TestPollerUnknownAttributesAndPoison(t *testing.T) {
+	const batchBytes = 4096
+	blob := strings.Repeat("x", 2*batchBytes)
+	quantity := regexp.MustCompile(`"quantityAvailable":\d+`)
+	cases := []struct {
+		mode     dsco.ResultType
+		poisoned map[string]string // sku -> part of the reason
+	}{
+		{dsco.ResultObjects, map[string]string{
+			"SKU-00005": "field quantityAvailable",
+			"SKU-00009": "exceeds the Kafka batch limit",
+		}},
+		{dsco.ResultFile, map[string]string{
+			"SKU-00005": "field quantityAvailable",
+			"SKU-00007": "unexpected end of JSON input",
+			"SKU-00009": "exceeds the Kafka batch limit",
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(string(tc.mode), func(t *testing.T) {
+			var mu sync.Mutex
+			served := map[string][]byte{} // sku -> the item as last served
+			rewrite := func(item []byte) []byte {
+				s := string(item)
+				sku := regexp.MustCompile(`"sku":"(SKU-\d+)"`).FindStringSubmatch(s)
+				if sku == nil {
+					return item
+				}
+				switch sku[1] {
+				case "SKU-00003":
+					s = strings.Replace(s, "{", `{"upc" : "0123" , "dims":{"h": 1.50,"w":[1, 2]},`, 1)
+					s = strings.Replace(s, `"warehouseId":"WH1"`, `"warehouseId":"WH1","bin" : "A-1"`, 1)
+				case "SKU-00005":
+					s = quantity.ReplaceAllString(s, `"quantityAvailable":"plenty"`)
+				case "SKU-00007":
+					if tc.mode == dsco.ResultFile {
+						s = s[:len(s)-1] // no closing brace (in a page, the whole page would be unreadable)
+					}
+				case "SKU-00009":
+					s = s[:len(s)-1] + `,"blob":"` + blob + `"}` // after the sku, which the truncated poison record keeps
+				}
+				mu.Lock()
+				served[sku[1]] = []byte(s)
+				mu.Unlock()
+				return []byte(s)
+			}
+			// A still clock: the seeded changes share one lastUpdate, so that
+			// in file mode every later file repeats all of them.
+			clk := &testClock{t: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)}
+			sb, err := dscotest.New(dscotest.Config{Seed: 16, Now: clk.now})
+			require.NoError(t, err)
+			t.Cleanup(sb.Close)
+			client := newClient(t, rewritingSandbox(t, sb, rewrite))
+			brokers := kafkatest.Brokers(t)
+			serde := newSerde(t, newRegistry(t))
+			kafkatest.CreateTopic(t, brokers, "dsco.iteminventory.v1", 4)
+			kafkatest.CreateTopic(t, brokers, "dsco.poison.v1", 1)
+			_, err = sb.SeedOrders(0) // 50 catalog items with inventory: 50 changes
+			require.NoError(t, err)
+			cons := newConsumer(t, brokers, "dsco.iteminventory.v1", "dsco.poison.v1")
+
+			cfg := inbound.PollerConfig{Client: client, Serde: serde, Kafka: inbound.KafkaConfig{Brokers: brokers, BatchBytes: batchBytes},
+				ResultType: tc.mode, Limit: 7, PollInterval: 20 * time.Millisecond, RetryBackoff: 10 * time.Millisecond}
+			_, stop := runPoller(t, cfg)
+			recs := cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= 50 })
+			clk.add(time.Second)
+			setInventory(t, client, skus(1, 1), 700)
+			recs = append(recs, cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= 1 })...)
+			time.Sleep(100 * time.Millisecond) // more polls, which must repeat nothing
+			stop()
+			recs = append(recs, drain(t, cons)...)
+
+			var published, poisoned []*kgo.Record
+			for _, rec := range recs {
+				if rec.Topic == "dsco.poison.v1" {
+					poisoned = append(poisoned, rec)
+				} else {
+					published = append(published, rec)
+				}
+			}
+			got := itemRecords(t, serde, published) // each once
+			require.Len(t, got, 50-len(tc.poisoned)+1, "every item that maps, once, and the later change")
+			bySKU := map[string]*schemas.ItemInventoryEvent{}
+			for _, ev := range got {
+				require.NotContains(t, tc.poisoned, ev.ItemInventory.SKU)
+				if prev := bySKU[ev.ItemInventory.SKU]; prev == nil || *ev.ItemInventory.QuantityAvailable > *prev.ItemInventory.QuantityAvailable {
+					bySKU[ev.ItemInventory.SKU] = ev
+				}
+			}
+			assert.Equal(t, int32(700), *bySKU["SKU-00001"].ItemInventory.QuantityAvailable, "the later change")
+			withExtra := bySKU["SKU-00003"].ItemInventory
+			require.NotNil(t, withExtra.Extra)
+			assert.Equal(t, `{"upc" : "0123","dims":{"h": 1.50,"w":[1, 2]}}`, *withExtra.Extra, "the item's unknown attributes, byte-exact")
+			require.Len(t, withExtra.Warehouses, 1)
+			require.NotNil(t, withExtra.Warehouses[0].Extra)
+			assert.Equal(t, `{"bin" : "A-1"}`, *withExtra.Warehouses[0].Extra, "the warehouse's unknown attributes, byte-exact")
+			assert.Nil(t, bySKU["SKU-00004"].ItemInventory.Extra)
+
+			require.Len(t, poisoned, len(tc.poisoned), "each item that does not map, once")
+			mu.Lock()
+			defer mu.Unlock()
+			for _, rec := range poisoned {
+				sku := regexp.MustCompile(`"sku":"(SKU-\d+)"`).FindStringSubmatch(string(rec.Value))
+				require.NotNil(t, sku, "%s", rec.Value)
+				require.Contains(t, tc.poisoned, sku[1])
+				assert.Contains(t, header(rec, inbound.HeaderPoisonReason), tc.poisoned[sku[1]])
+				assert.Equal(t, "iteminventory", header(rec, inbound.HeaderObjectType))
+				if sku[1] == "SKU-00009" {
+					assert.Equal(t, "true", header(rec, inbound.HeaderTruncated))
+					assert.True(t, bytes.HasPrefix(served[sku[1]], rec.Value), "the start of the raw bytes")
+					assert.Less(t, len(rec.Value), batchBytes)
+				} else {
+					assert.Equal(t, string(served[sku[1]]), string(rec.Value), "the raw bytes, exactly")
+					assert.Empty(t, header(rec, inbound.HeaderTruncated))
+				}
+			}
+		})
+	}
+}
+
+// testClock is a settable clock for dscotest.Config.Now.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }

@@ -29,6 +29,7 @@ type slot struct {
 	batch    Batch
 	position string // the page's position, the next read's
 	events   int
+	newest   time.Time // the Dsco timestamp of the newest event published
 }
 
 // worker reads one stream partition.
@@ -38,6 +39,9 @@ type worker struct {
 	room chan struct{} // a token per page the partition may still read ahead
 	full chan *slot
 	cp   *checkpointer
+	// newest is the Dsco timestamp of the newest event Kafka acknowledged
+	// (publish's own).
+	newest time.Time
 }
 
 func (p *Pipeline) newWorker(a Assignment) *worker {
@@ -194,9 +198,15 @@ func (w *worker) readPage(ctx context.Context, pos string, pb *pageBuf, s *slot)
 		cfg.Metrics.Error(obj, ErrKindHandler)
 		return "", false, fmt.Errorf("inbound: mapping a page of %s partition %d after %q: %w", w.a.Stream.ID, part, pos, err)
 	}
+	s.newest = time.Time{}
 	for i := range b.state {
-		if b.state[i] == statePending || b.state[i] == stateFailed {
+		switch b.state[i] {
+		case statePending, stateFailed:
 			b.Poison(i, fmt.Errorf("%w: %v", ErrNotMapped, b.reason[i]))
+		case statePublished:
+			if rec := page.Events[i].Record; rec != nil && rec.Env().Timestamp.After(s.newest) {
+				s.newest = rec.Env().Timestamp
+			}
 		}
 	}
 	b.learnSize()
@@ -249,6 +259,10 @@ func (w *worker) publish(ctx, drain context.Context) error {
 		}
 		backoff.reset()
 		cfg.Metrics.PagePublished(obj, part, b.Published(), b.Poisoned())
+		if s.newest.After(w.newest) {
+			w.newest = s.newest
+			cfg.Metrics.NewestEvent(obj, part, w.newest)
+		}
 		w.cp.ack(s.position, s.events)
 		w.release(s)
 	}

@@ -83,8 +83,9 @@ func TestStatusPageInChromium(t *testing.T) {
 	streams[0][5], streams[1][5] = "<age>", "<age>"
 	assert.Equal(t, [][]string{
 		{"order", "stream-order-1", "0", "dsco.order.v1", "pos-0-000123", "<age>", "7", "1,234,567"},
-		{"order", "stream-order-1", "1", "dsco.order.v1", "pos-1-000456", "<age>", "–", "89"},
+		{"order", "stream-order-1", "1", "dsco.order.v1", "pos-1-000456", "<age>", "n/a", "89"},
 	}, streams)
+	assert.Equal(t, "Lag n/a: Dsco streams do not report lag.", text(byID(t, doc, "streams-note")), "why the lag is not known")
 	assert.Equal(t, [][]string{
 		{"ship", "dsco.cmd.ship.v1", "42", "600", "4", "1", "2"},
 		{"invoice", "dsco.cmd.invoice.v1", "0", "70", "1", "0", "1"},
@@ -108,6 +109,7 @@ func TestStatusPageEmpty(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "Ready", text(byID(t, doc, "ready")))
 	assert.Equal(t, [][]string{{"no stream partitions (inbound not running)"}}, rows(t, doc, "streams"))
+	assert.Empty(t, text(byID(t, doc, "streams-note")))
 	assert.Equal(t, [][]string{{"no command topics (outbound not running)"}}, rows(t, doc, "commands"))
 	assert.Equal(t, "0", text(byID(t, doc, "t-eventsIn")))
 }

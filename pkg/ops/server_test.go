@@ -243,7 +243,8 @@ func testStatus(started, now time.Time) ops.Status {
 			{ObjectType: "order", StreamID: "stream-order-1", Partition: 0, Topic: "dsco.order.v1",
 				Position: "pos-0-000123", LastEventTime: now.Add(-4 * time.Second), Lag: lag(7), Events: 1234567},
 			{ObjectType: "order", StreamID: "stream-order-1", Partition: 1, Topic: "dsco.order.v1",
-				Position: "pos-1-000456", LastEventTime: now.Add(-3 * time.Minute), Lag: nil, Events: 89},
+				Position: "pos-1-000456", LastEventTime: now.Add(-3 * time.Minute), Lag: nil,
+				LagUnknown: "Dsco streams do not report lag", Events: 89},
 		},
 		Commands: []ops.CommandTopic{
 			{Command: "ship", Topic: "dsco.cmd.ship.v1", Lag: 42, Accepted: 600, Rejected: 4, Failed: 1, Poisoned: 2},

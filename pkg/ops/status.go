@@ -51,13 +51,18 @@ type StreamPartition struct {
 	Topic string `json:"topic"`
 	// Position is the last position checkpointed at Dsco (opaque).
 	Position string `json:"position"`
-	// LastEventTime is the Dsco timestamp of the newest event published to
-	// Kafka; zero before the first. The page shows Status.Time minus it as
-	// the partition's age.
+	// LastEventTime is the Dsco timestamp of the newest event of this
+	// partition that Kafka acknowledged since the process started; zero
+	// before the first. The page shows Status.Time minus it as the
+	// partition's age.
 	LastEventTime time.Time `json:"lastEventTime,omitzero"`
 	// Lag is the number of events readable at Dsco but not yet published,
 	// or nil when not known.
 	Lag *int64 `json:"lag"`
+	// LagUnknown says why Lag is nil, for the page to show (for example
+	// "Dsco streams do not report lag"); empty when Lag is known or no
+	// reason is given.
+	LagUnknown string `json:"lagUnknown,omitempty"`
 	// Events counts the events of this partition published since start.
 	Events int64 `json:"events"`
 }

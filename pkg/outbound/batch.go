@@ -89,7 +89,11 @@ func (b *batcher) stop(batch []*command) {
 	b.p.release(batch, ErrClosed)
 }
 
-func (b *batcher) run(ctx context.Context) {
+// run takes commands until ctx ends (the pipeline's intake) and dispatches them in
+// batches; each batch runs on work, which outlives ctx by CloseTimeout at most. It returns
+// once every batch it dispatched has finished; the batch it was filling, or waiting to
+// dispatch, when ctx ended is released.
+func (b *batcher) run(ctx, work context.Context) {
 	cfg := b.p.cfg
 	sem := make(chan struct{}, cfg.MaxConcurrentBatches)
 	var wg sync.WaitGroup
@@ -125,16 +129,16 @@ func (b *batcher) run(ctx context.Context) {
 			}
 		}
 		timer.Stop()
-		if !b.dispatch(ctx, sem, &wg, batch) {
+		if !b.dispatch(ctx, work, sem, &wg, batch) {
 			b.stop(nil)
 			return
 		}
 	}
 }
 
-// dispatch runs batch in a goroutine of its own once one of the MaxConcurrentBatches
-// slots is free; false when ctx ended first (batch was released).
-func (b *batcher) dispatch(ctx context.Context, sem chan struct{}, wg *sync.WaitGroup, batch []*command) bool {
+// dispatch runs batch, on work, in a goroutine of its own once one of the
+// MaxConcurrentBatches slots is free; false when ctx ended first (batch was released).
+func (b *batcher) dispatch(ctx, work context.Context, sem chan struct{}, wg *sync.WaitGroup, batch []*command) bool {
 	select {
 	case sem <- struct{}{}:
 	case <-ctx.Done():
@@ -145,12 +149,15 @@ func (b *batcher) dispatch(ctx context.Context, sem chan struct{}, wg *sync.Wait
 	go func() {
 		defer wg.Done()
 		defer func() { <-sem }()
-		b.p.process(ctx, b.k, batch)
+		b.p.process(work, b.k, batch)
 	}()
 	return true
 }
 
-// process gives every command of batch its outcome and completes them.
+// process gives every command of batch its outcome and completes them. When the pipeline
+// shuts down, commands that get no outcome (a retry would be needed, or ctx was cancelled
+// at CloseTimeout) are released: complete hands them ErrClosed, and marks released those
+// Dsco certainly did not act on.
 func (p *Pipeline) process(ctx context.Context, k *kind, batch []*command) {
 	var send, check []*command
 	for _, c := range batch {
@@ -167,10 +174,6 @@ func (p *Pipeline) process(ctx context.Context, k *kind, batch []*command) {
 		send = append(send, p.reconcile(ctx, k, check)...)
 	}
 	p.send(ctx, k, send)
-	if ctx.Err() != nil {
-		p.release(batch, ErrClosed)
-		return
-	}
 	p.complete(batch)
 }
 
@@ -215,14 +218,25 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 		case Unknown:
 			cmds = p.reconcile(ctx, k, cmds)
 		case Paused:
-			pause(ctx, p, cmds)
+			if !pause(ctx, p, cmds) {
+				return
+			}
 		case Retryable:
 			if trial {
-				pause(ctx, p, cmds)
+				if !pause(ctx, p, cmds) {
+					return
+				}
 				continue
 			}
 			cmds = p.retryOrFail(ctx, k, cmds, err)
 		case Stopped:
+			// Cancelled at CloseTimeout. The client tells whether the request may have
+			// reached Dsco (it was written): then the commands keep their sending marks.
+			if errors.Is(err, dsco.ErrOutcomeUnknown) {
+				for _, c := range cmds {
+					c.maybeApplied = true
+				}
+			}
 			return
 		case Permanent:
 			cmds = p.rejectOrSplit(ctx, k, cmds, err)
@@ -231,12 +245,12 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 }
 
 // pause waits for the breaker to let a trial call through, without spending the
-// commands' retry budget.
-func pause(ctx context.Context, p *Pipeline, cmds []*command) {
+// commands' retry budget. It returns false when the pipeline shuts down (see backoff).
+func pause(ctx context.Context, p *Pipeline, cmds []*command) bool {
 	for _, c := range cmds {
 		c.attempts-- // the call was not made, or was the breaker's trial
 	}
-	sleep(ctx, min(p.cfg.Breaker.OpenTimeout, time.Second))
+	return p.backoff(ctx, min(p.cfg.Breaker.OpenTimeout, time.Second))
 }
 
 func className(c Class) string {
@@ -255,6 +269,26 @@ func className(c Class) string {
 	return "stopped"
 }
 
+// backoff waits d before a retry. It returns false, at once, when the pipeline shuts
+// down (or ctx ends): waiting for retries would hold the shutdown for as long as the
+// retry budget lasts, so the commands are released and delivered again instead.
+func (p *Pipeline) backoff(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-p.draining:
+		return false
+	default:
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-p.draining:
+	case <-ctx.Done():
+	}
+	return false
+}
+
 func sleep(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -265,7 +299,7 @@ func sleep(ctx context.Context, d time.Duration) {
 }
 
 // retryOrFail fails the commands whose retry budget is spent and returns the others after
-// a backoff with full jitter.
+// a backoff with full jitter; none when the pipeline shuts down (they are released).
 func (p *Pipeline) retryOrFail(ctx context.Context, k *kind, cmds []*command, err error) []*command {
 	r := p.cfg.Retry
 	now := p.cfg.Now()
@@ -280,7 +314,6 @@ func (p *Pipeline) retryOrFail(ctx context.Context, k *kind, cmds []*command, er
 		again = append(again, c)
 	}
 	if len(again) > 0 {
-		p.metrics.retries.WithLabelValues(k.name).Inc()
 		backoff := r.BaseDelay << min(maxAttempts-1, 20)
 		if backoff <= 0 || backoff > r.MaxDelay {
 			backoff = r.MaxDelay
@@ -289,7 +322,10 @@ func (p *Pipeline) retryOrFail(ctx context.Context, k *kind, cmds []*command, er
 		if errors.As(err, &apiErr) && apiErr.RetryAfter > backoff {
 			backoff = apiErr.RetryAfter
 		}
-		sleep(ctx, time.Duration(rand.Int64N(int64(backoff))+1))
+		if !p.backoff(ctx, time.Duration(rand.Int64N(int64(backoff))+1)) {
+			return nil
+		}
+		p.metrics.retries.WithLabelValues(k.name).Inc()
 	}
 	return again
 }

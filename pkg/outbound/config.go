@@ -64,7 +64,10 @@ type Config struct {
 	// are still counted).
 	Registerer prometheus.Registerer
 
-	// CloseTimeout bounds Close. Default 30s.
+	// CloseTimeout bounds a shutdown (Close, or the end of Run's context): how long the
+	// batches already dispatched may take to finish their Dsco calls and write their
+	// outcomes before their calls are cancelled and their commands released (see
+	// Pipeline.Close). Default 30s.
 	CloseTimeout time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time

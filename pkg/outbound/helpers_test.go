@@ -147,6 +147,14 @@ func (e *env) subscriberConfig(group string) kafka.SubscriberConfig {
 // start runs an outbound router with cfg and stops it when the test ends.
 func (e *env) start(cfg router.OutboundConfig) *router.Outbound {
 	e.t.Helper()
+	o, _ := e.run(cfg)
+	return o
+}
+
+// run runs an outbound router with cfg until stop (which cancels the context of its Run
+// and returns Run's error) or the end of the test.
+func (e *env) run(cfg router.OutboundConfig) (o *router.Outbound, stop func() error) {
+	e.t.Helper()
 	var logger watermill.LoggerAdapter
 	if os.Getenv("OUTBOUND_TEST_LOG") != "" {
 		logger = watermill.NewStdLogger(true, false)
@@ -156,16 +164,24 @@ func (e *env) start(cfg router.OutboundConfig) *router.Outbound {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- o.Run(ctx) }()
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(waitLimit):
+				runErr = errors.New("outbound Run did not return")
+			}
+		})
+		return runErr
+	}
 	e.t.Cleanup(func() {
 		cancel()
 		_ = o.Close()
-		select {
-		case err := <-done:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				e.t.Errorf("outbound Run: %v", err)
-			}
-		case <-time.After(waitLimit):
-			e.t.Error("outbound Run did not return after Close")
+		if err := stop(); err != nil && !errors.Is(err, context.Canceled) {
+			e.t.Errorf("outbound Run: %v", err)
 		}
 	})
 	select {
@@ -175,7 +191,7 @@ func (e *env) start(cfg router.OutboundConfig) *router.Outbound {
 	case <-time.After(waitLimit):
 		e.t.Fatal("outbound router did not start")
 	}
-	return o
+	return o, stop
 }
 
 // send encodes and publishes command records, keyed by their business key, in order.

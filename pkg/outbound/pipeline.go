@@ -79,8 +79,15 @@ type Pipeline struct {
 	batchers map[*kind]*batcher
 	ready    chan struct{}
 
-	closing   chan struct{}
+	closing   chan struct{} // Close was called
 	closeOnce sync.Once
+	// draining is closed when Run stops taking commands (Close, or the end of its
+	// context); aborted when the batches still in flight must give up (CloseTimeout
+	// passed, or Run returned); cut records that CloseTimeout passed.
+	draining  chan struct{}
+	aborted   chan struct{}
+	abortOnce sync.Once
+	cut       atomic.Bool
 	stopped   chan struct{}
 	running   atomic.Bool
 }
@@ -112,6 +119,8 @@ func NewPipeline(cfg Config, logger watermill.LoggerAdapter) (*Pipeline, error) 
 		batchers: make(map[*kind]*batcher),
 		ready:    make(chan struct{}),
 		closing:  make(chan struct{}),
+		draining: make(chan struct{}),
+		aborted:  make(chan struct{}),
 		stopped:  make(chan struct{}),
 	}
 	p.breaker = gobreaker.NewCircuitBreaker[*dsco.BatchResponse](gobreaker.Settings{
@@ -163,20 +172,49 @@ func (p *Pipeline) Store() *Store { return p.store }
 // Ready is closed once Run has loaded the store and handlers process commands.
 func (p *Pipeline) Ready() <-chan struct{} { return p.ready }
 
-// Run loads the applied-ids store, then serves handler calls until ctx ends or Close is
-// called. It returns nil then, or the error that stopped the store.
+// Run loads the applied-ids store, then serves the handlers until ctx ends or Close is
+// called, and then shuts down as Close describes: it returns once the batches in flight
+// have finished, at most CloseTimeout later (plus the time their cancelled calls take to
+// return). It returns nil then, or the error that stopped the store.
 func (p *Pipeline) Run(ctx context.Context) error {
 	if !p.running.CompareAndSwap(false, true) {
 		return errors.New("outbound: Run called twice")
 	}
 	defer close(p.stopped)
+	// work carries the Dsco calls and Kafka writes of the batches dispatched: it does not
+	// end with ctx, so that a shutdown lets them finish, but at most CloseTimeout later.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	abort := func() {
+		p.abortOnce.Do(func() {
+			close(p.aborted)
+			cancelWork()
+		})
+	}
+	watched := make(chan struct{})
+	defer func() {
+		abort()
+		<-watched
+	}()
+	// ctx ends the intake: the store's following, the batchers taking commands.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
+		defer close(watched)
 		select {
 		case <-p.closing:
 			cancel()
 		case <-ctx.Done():
+		}
+		close(p.draining)
+		t := time.NewTimer(p.cfg.CloseTimeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			p.cut.Store(true)
+			p.logger.Error("Batches in flight did not finish within CloseTimeout; cancelling their Dsco calls (their commands are delivered again)",
+				ErrClosed, watermill.LogFields{"close_timeout": p.cfg.CloseTimeout.String()})
+			abort()
+		case <-p.aborted:
 		}
 	}()
 	storeErr := make(chan error, 1)
@@ -197,7 +235,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b.run(ctx)
+			b.run(ctx, work)
 		}()
 	}
 	close(p.ready)
@@ -215,19 +253,49 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	return err
 }
 
-// Close stops Run and waits for it, at most CloseTimeout. Handler calls still waiting
-// return ErrClosed: their commands are delivered again. It is idempotent.
+// closeGrace is how long Close waits, past CloseTimeout, for Run to return once it has
+// cancelled the calls still in flight and released or completed their commands.
+const closeGrace = 5 * time.Second
+
+// Close shuts the pipeline down and waits for Run to return. It is idempotent.
+//
+// The shutdown contract (Close, or the end of Run's context):
+//   - no command is taken any more: a record whose command is not yet in a dispatched
+//     batch gets ErrClosed, once Run has returned (given earlier, the record would be
+//     delivered again at once, and refused again, for as long as the shutdown lasts),
+//     and Kafka delivers the command again;
+//   - batches already dispatched finish: their Dsco calls run to their answers on a
+//     context that the shutdown does not cancel, a write whose outcome is unknown is
+//     reconciled as usual, and the outcomes are completed (store marks, poison and
+//     result records), so that those records are done and their offsets can be
+//     committed;
+//   - no retry is waited for: a batch that would sleep before a retry, or wait for the
+//     circuit breaker, is released instead (ErrClosed; commands Dsco certainly did not
+//     apply are marked released, so their next delivery sends them rather than
+//     reconciling them);
+//   - CloseTimeout bounds the wait: then the calls still in flight are cancelled, the
+//     outcomes already known are completed, and the other commands are released
+//     (ErrClosed). Delivered again, a command whose request may have reached Dsco is
+//     reconciled, as after a crash; one whose request the client reports unsent was
+//     marked released and is sent. Close returns an error saying so.
+//
+// Close returns an error too if Run has not returned closeGrace (5s) after CloseTimeout.
 func (p *Pipeline) Close() error {
 	p.closeOnce.Do(func() { close(p.closing) })
 	if !p.running.Load() {
 		return nil
 	}
+	t := time.NewTimer(p.cfg.CloseTimeout + closeGrace)
+	defer t.Stop()
 	select {
 	case <-p.stopped:
-		return nil
-	case <-time.After(p.cfg.CloseTimeout):
-		return fmt.Errorf("outbound: Close timed out after %s", p.cfg.CloseTimeout)
+	case <-t.C:
+		return fmt.Errorf("outbound: Close timed out after %s", p.cfg.CloseTimeout+closeGrace)
 	}
+	if p.cut.Load() {
+		return fmt.Errorf("outbound: batches in flight did not finish within CloseTimeout (%s): their Dsco calls were cancelled and their commands will be delivered again", p.cfg.CloseTimeout)
+	}
+	return nil
 }
 
 // Handler returns the record handler of a command (a name of Commands(role)), for
@@ -267,11 +335,20 @@ func (p *Pipeline) handle(ctx context.Context, k *kind, rec kafkago.Message, don
 	}
 	select {
 	case <-p.ready: // closed: no lock taken
+		select {
+		case <-p.draining:
+			p.refuse(finish)
+			return
+		default:
+		}
 	default:
 		select {
 		case <-p.ready:
 		case <-p.closing:
-			finish(ErrClosed)
+			p.refuse(finish)
+			return
+		case <-p.draining:
+			p.refuse(finish)
 			return
 		case <-p.stopped:
 			finish(ErrClosed)
@@ -292,12 +369,28 @@ func (p *Pipeline) handle(ctx context.Context, k *kind, rec kafkago.Message, don
 	c.finish = done
 	*handed = true
 	// A command decided without a call (invalid, already applied) joins a batch too: its
-	// outcome is written with the batch's.
+	// outcome is written with the batch's. Once queued, the batch completes or releases
+	// it, also when shutting down.
 	ok := b.enqueue(c)
 	b.pending.Add(-1)
 	if !ok {
-		c.settle(ErrClosed)
+		p.refuse(c.settle)
 	}
+}
+
+// refuse hands ErrClosed to done for a command the pipeline does not take because it is
+// shutting down, once Run has returned: handed at once, the record would be delivered
+// again after the Subscriber's NackResendDelay, and refused again, in a loop for as long
+// as the batches in flight take to finish.
+func (p *Pipeline) refuse(done func(error)) {
+	if !p.running.Load() {
+		done(ErrClosed)
+		return
+	}
+	go func() {
+		<-p.stopped
+		done(ErrClosed)
+	}()
 }
 
 // prepare decodes and validates a record. It returns nil and nil when the record was
@@ -338,13 +431,25 @@ func (p *Pipeline) prepare(ctx context.Context, k *kind, rec kafkago.Message) (*
 }
 
 // complete makes the outcomes of cmds durable: marks in the store, poison records and
-// results, in one Kafka write; then settles the commands.
+// results, in one Kafka write; then settles the commands (ErrClosed for those without an
+// outcome). If the write fails (the pipeline gave up, CloseTimeout), every command is
+// released with the error and keeps the marks it had: reconciled when delivered again,
+// as after a crash.
 func (p *Pipeline) complete(cmds []*command) {
 	now := p.cfg.Now()
 	var applied, released, unknown []string
 	recs := make([]kafkago.Message, 0, 2*len(cmds))
 	for _, c := range cmds {
 		if c.out.Status == "" {
+			// Left without an outcome by a shutdown: delivered again. If each call that
+			// carried it was answered by a transient failure or a 4xx, or none was made,
+			// Dsco certainly did not act on it: marked released, its next delivery sends
+			// it instead of reconciling it (for the kinds whose reconciliation cannot
+			// decide, that would poison it as outcome_unknown). Commands a call may have
+			// applied keep their sending marks. (Kinds sent again to reconcile have none.)
+			if c.intent && !c.maybeApplied && c.kind.redo != redoResend {
+				released = append(released, c.id)
+			}
 			continue
 		}
 		switch {
@@ -438,8 +543,9 @@ func (p *Pipeline) write(recs []kafkago.Message) error {
 	})
 }
 
-// untilDone runs a Kafka write until it succeeds or the pipeline closes: the commands
-// have outcomes that must not be lost, and Kafka being away is not the commands' fault.
+// untilDone runs a Kafka write until it succeeds or the pipeline gives up on what is in
+// flight (CloseTimeout passed after a shutdown began, or Run returned): the commands have
+// outcomes that must not be lost, and Kafka being away is not the commands' fault.
 func (p *Pipeline) untilDone(f func() error) error {
 	delay := 100 * time.Millisecond
 	for {
@@ -449,7 +555,7 @@ func (p *Pipeline) untilDone(f func() error) error {
 		}
 		p.logger.Error("Writing command outcomes to Kafka; trying again", err, nil)
 		select {
-		case <-p.closing:
+		case <-p.aborted:
 			return fmt.Errorf("%w: %v", ErrClosed, err)
 		case <-time.After(delay):
 		}

@@ -152,6 +152,8 @@ func (in *Inbound) Close() error {
 //	dsco_inbound_poll_duration_seconds{object_type}         time to read and decode a page (or one poll)
 //	dsco_inbound_page_handle_duration_seconds{object_type}  time to map and encode a page
 //	dsco_inbound_pages_in_flight{object_type,partition}     pages read and not yet acknowledged
+//	dsco_inbound_last_event_timestamp_seconds{object_type,partition} Dsco timestamp of the newest event Kafka
+//	                                                        acknowledged (iteminventory, partition -1: newest lastUpdate)
 //	dsco_inbound_checkpoint_events_total{object_type,partition}    events covered by committed positions
 //	dsco_inbound_checkpoint_timestamp_seconds{object_type,partition} when the last position was committed
 //	                                                        (its age: time() - this)
@@ -164,6 +166,7 @@ type InboundMetrics struct {
 	read, published, poisoned *prometheus.CounterVec
 	poll, handle              *prometheus.HistogramVec
 	inFlight                  *prometheus.GaugeVec
+	lastEvent                 *prometheus.GaugeVec
 	cpEvents                  *prometheus.CounterVec
 	cpTime                    *prometheus.GaugeVec
 	errors                    *prometheus.CounterVec
@@ -185,13 +188,15 @@ func NewInboundMetrics(reg prometheus.Registerer) (*InboundMetrics, error) {
 		handle: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "page_handle_duration_seconds",
 			Help: "Time to map and encode a page of events.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 15)}, obj),
 		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "pages_in_flight", Help: "Pages read and not yet acknowledged by Kafka."}, part),
+		lastEvent: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "last_event_timestamp_seconds",
+			Help: "Dsco timestamp (Unix time) of the newest event Kafka acknowledged; for iteminventory the newest lastUpdate."}, part),
 		cpEvents: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "checkpoint_events_total", Help: "Events covered by committed stream positions."}, part),
 		cpTime: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "checkpoint_timestamp_seconds",
 			Help: "Unix time of the last committed stream position."}, part),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "errors_total", Help: "Failures by kind."}, []string{"object_type", "kind"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.read, m.published, m.poisoned, m.poll, m.handle, m.inFlight, m.cpEvents, m.cpTime, m.errors} {
+		for _, c := range []prometheus.Collector{m.read, m.published, m.poisoned, m.poll, m.handle, m.inFlight, m.lastEvent, m.cpEvents, m.cpTime, m.errors} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("router: registering the inbound metrics: %w", err)
 			}
@@ -227,6 +232,11 @@ func (m *InboundMetrics) PagePublished(objectType string, _, published, poisoned
 // PagesInFlight implements inbound.Metrics.
 func (m *InboundMetrics) PagesInFlight(objectType string, partition, n int) {
 	m.inFlight.WithLabelValues(objectType, strconv.Itoa(partition)).Set(float64(n))
+}
+
+// NewestEvent implements inbound.Metrics.
+func (m *InboundMetrics) NewestEvent(objectType string, partition int, t time.Time) {
+	m.lastEvent.WithLabelValues(objectType, strconv.Itoa(partition)).Set(float64(t.UnixNano()) / 1e9)
 }
 
 // Checkpointed implements inbound.Metrics.

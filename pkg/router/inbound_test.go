@@ -94,6 +94,9 @@ func TestInbound(t *testing.T) {
 		"dsco_inbound_page_handle_duration_seconds", "dsco_inbound_pages_in_flight")
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, n, 2+2+1+2, "checkpoint time and pages in flight per partition, durations per object type")
+	n, err = testutil.GatherAndCount(promReg, "dsco_inbound_last_event_timestamp_seconds")
+	require.NoError(t, err)
+	assert.Equal(t, 2+1, n, "the newest event time per order partition and of the poller's items")
 
 	require.NoError(t, in.Close())
 	require.NoError(t, <-done)

@@ -131,14 +131,20 @@ func (o *Outbound) Pipeline() *outbound.Pipeline { return o.pipeline }
 func (o *Outbound) Running() <-chan struct{} { return o.running }
 
 // Run runs the pipeline and consumes the command topics until ctx ends or Close is
-// called, or the pipeline fails.
+// called, or the pipeline fails. A shutdown goes in the order Close describes: when ctx
+// ends, the pipeline finishes its batches in flight first (see outbound.Pipeline.Close)
+// while the subscriptions still run, so that their acks are committed when the
+// subscriptions end after it.
 func (o *Outbound) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// The router does not see ctx end: it stops once the pipeline has returned.
+	rctx, stopRouter := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRouter()
+	pctx, stopPipeline := context.WithCancel(ctx)
+	defer stopPipeline()
 	perr := make(chan error, 1)
 	go func() {
-		perr <- o.pipeline.Run(ctx)
-		cancel()
+		perr <- o.pipeline.Run(pctx)
+		stopRouter()
 	}()
 	var wg sync.WaitGroup
 	errs := make(chan error, len(o.subs))
@@ -148,16 +154,16 @@ func (o *Outbound) Run(ctx context.Context) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := sub.Consume(ctx, topic, o.handlers[topic]); err != nil && !errors.Is(err, kafka.ErrSubscriberClosed) {
+				if err := sub.Consume(rctx, topic, o.handlers[topic]); err != nil && !errors.Is(err, kafka.ErrSubscriberClosed) {
 					errs <- fmt.Errorf("router: consuming %s: %w", topic, err)
 				}
 			}()
 		}
 		close(o.running)
-	case <-ctx.Done():
+	case <-rctx.Done():
 	}
 	wg.Wait()
-	cancel()
+	stopPipeline()
 	close(errs)
 	var all []error
 	for err := range errs {
@@ -166,11 +172,18 @@ func (o *Outbound) Run(ctx context.Context) error {
 	return errors.Join(append(all, <-perr)...)
 }
 
-// Close stops the pipeline and the subscribers (each drains its records in flight,
-// commits and leaves its group), within CloseTimeout each. It is idempotent.
+// Close shuts down in this order, and is idempotent:
+//  1. the pipeline (outbound.Pipeline.Close, within Pipeline.CloseTimeout): commands not
+//     yet in a batch are refused (delivered again), batches in flight finish and their
+//     outcomes are written, so that their records are done (acked);
+//  2. the subscribers (within Subscriber.CloseTimeout): each subscription drains what is
+//     still in flight, commits the offsets of the acked records (the kafka.Subscriber
+//     commits on generation end and on Close) and leaves its group.
+//
+// Closing the subscribers first would end the subscriptions while batches are in flight:
+// their acks would come after the final commit, and the commands be delivered again.
 func (o *Outbound) Close() error {
 	var errs []error
-	// The pipeline first: its waiting handler calls return, so the subscribers can drain.
 	if err := o.pipeline.Close(); err != nil {
 		errs = append(errs, err)
 	}

@@ -150,6 +150,16 @@ func quoteByte(c byte) string {
 	return "'\\x" + string([]byte{hex[c>>4], hex[c&15]}) + "'"
 }
 
+// unexpected records the syntax error of byte c where something else was
+// wanted: the end of the text when c is the 0 that ws returns there.
+func (s *Scanner) unexpected(c byte, where string) {
+	if c == 0 && s.pos >= len(s.src) {
+		s.syntax("unexpected end of JSON input")
+		return
+	}
+	s.syntax(kindOf(c) + where)
+}
+
 // typeErr records that the next value, starting with c, is not of the kind
 // wanted. A byte that starts no JSON value is a syntax error.
 func (s *Scanner) typeErr(want string, c byte) {
@@ -200,20 +210,20 @@ func (s *Scanner) NextKey(i int) (string, bool) {
 	}
 	if i > 0 {
 		if c != ',' {
-			s.syntax(kindOf(c) + " after object member, want ',' or '}'")
+			s.unexpected(c, " after object member, want ',' or '}'")
 			return "", false
 		}
 		s.pos++
 		c = s.ws()
 	}
 	if c != '"' {
-		s.syntax(kindOf(c) + " looking for beginning of object key string")
+		s.unexpected(c, " looking for beginning of object key string")
 		return "", false
 	}
 	s.keyStart = s.pos
 	key := s.readString()
-	if s.ws() != ':' {
-		s.syntax("want ':' after object key")
+	if c := s.ws(); c != ':' {
+		s.unexpected(c, " after object key, want ':'")
 		return "", false
 	}
 	s.pos++
@@ -248,7 +258,7 @@ func (s *Scanner) NextElem(i int) bool {
 	}
 	if i > 0 {
 		if c != ',' {
-			s.syntax(kindOf(c) + " after array element, want ',' or ']'")
+			s.unexpected(c, " after array element, want ',' or ']'")
 			return false
 		}
 		s.pos++
@@ -610,9 +620,9 @@ func (s *Scanner) Skip() {
 			}
 			if c != ',' {
 				if top == '}' {
-					s.syntax(kindOf(c) + " after object key:value pair")
+					s.unexpected(c, " after object key:value pair")
 				} else {
-					s.syntax(kindOf(c) + " after array element")
+					s.unexpected(c, " after array element")
 				}
 				return
 			}
@@ -628,7 +638,7 @@ func (s *Scanner) Skip() {
 // skipKey reads an object key (starting with c) and the ':' after it.
 func (s *Scanner) skipKey(c byte) bool {
 	if c != '"' {
-		s.syntax(kindOf(c) + " looking for beginning of object key string")
+		s.unexpected(c, " looking for beginning of object key string")
 		return false
 	}
 	s.skipString()
@@ -636,7 +646,7 @@ func (s *Scanner) skipKey(c byte) bool {
 		return false
 	}
 	if c := s.ws(); c != ':' {
-		s.syntax(kindOf(c) + " after object key")
+		s.unexpected(c, " after object key")
 		return false
 	}
 	s.pos++

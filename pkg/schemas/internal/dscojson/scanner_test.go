@@ -319,3 +319,55 @@ func TestErrorPath(t *testing.T) {
 	assert.Equal(t, "data.items[2].cost", e.Path())
 	assert.Equal(t, "data.items[2].cost: want an integer, got a string", e.Error())
 }
+
+// TestEndOfInput: a text that ends inside an object or an array fails with
+// encoding/json's "unexpected end of JSON input", whether the value is
+// skipped or read member by member, not with the 0 that marks the end.
+func TestEndOfInput(t *testing.T) {
+	readObject := func(s *Scanner) {
+		if !s.BeginObject() {
+			return
+		}
+		for i := 0; ; i++ {
+			if _, ok := s.NextKey(i); !ok {
+				return
+			}
+			s.Skip()
+		}
+	}
+	readArray := func(s *Scanner) {
+		if !s.BeginArray() {
+			return
+		}
+		for i := 0; s.NextElem(i); i++ {
+			s.Skip()
+		}
+	}
+	for _, tc := range []struct {
+		text string
+		read func(*Scanner)
+	}{
+		{`{"a":1`, readObject},
+		{`{"a":1,`, readObject},
+		{`{"a":1 `, readObject},
+		{`{"a"`, readObject},
+		{`[1`, readArray},
+		{`[1,2 `, readArray},
+		{`{"a":1`, (*Scanner).Skip},
+		{`{"a":[1`, (*Scanner).Skip},
+		{`{"a"`, (*Scanner).Skip},
+		{`{`, (*Scanner).Skip},
+		{`[1`, (*Scanner).Skip},
+	} {
+		t.Run(tc.text, func(t *testing.T) {
+			require.Error(t, json.Unmarshal([]byte(tc.text), new(any)))
+			var s Scanner
+			s.Reset(tc.text)
+			tc.read(&s)
+			var e *Error
+			require.ErrorAs(t, s.Err(), &e)
+			assert.True(t, e.Syntax)
+			assert.Equal(t, "unexpected end of JSON input", e.Reason)
+		})
+	}
+}

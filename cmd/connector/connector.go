@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	wmetrics "github.com/ThreeDotsLabs/watermill/components/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	kafkago "github.com/segmentio/kafka-go"
@@ -112,12 +111,6 @@ func newConnector(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 	if c.pub, err = kafka.NewPublisher(kafka.PublisherConfig{Connection: conn, AllowAutoTopicCreation: true}, wlog); err != nil {
 		return nil, err
 	}
-	// Watermill's publisher metrics (watermill_message_publish_*) for the
-	// outbound side's results, poison records and store marks.
-	outPub, err := wmetrics.NewPrometheusMetricsBuilder(c.reg, "watermill", "").DecoratePublisher(c.pub)
-	if err != nil {
-		return nil, fmt.Errorf("watermill metrics: %w", err)
-	}
 	kcfg := inbound.KafkaConfig{Brokers: conn.Brokers, Transport: transport, AllowAutoTopicCreation: true}
 
 	if cfg.Connector.Directions.Has(config.Inbound) {
@@ -156,7 +149,7 @@ func newConnector(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 		if c.out, err = router.NewOutbound(router.OutboundConfig{
 			Subscriber: kafka.SubscriberConfig{Connection: conn, ConsumerGroup: cfg.Kafka.ConsumerGroup},
 			Pipeline: outbound.Config{
-				Role: outbound.Role(cfg.Dsco.Role), Client: c.client, Serde: c.serde, Publisher: outPub,
+				Role: outbound.Role(cfg.Dsco.Role), Client: c.client, Serde: c.serde, Writer: c.pub,
 				PoisonTopic: poisonTopic(cfg),
 				Store: outbound.StoreConfig{Topic: appliedTopic(cfg),
 					Reader: outbound.TopicReader{Brokers: conn.Brokers, Dialer: dialer}},

@@ -300,14 +300,14 @@ func TestRunMovesDataBothWays(t *testing.T) {
 			st.Streams[order].LagUnknown == "Dsco streams do not report lag"
 	}, waitLimit, 200*time.Millisecond, "status.json shows the traffic")
 
-	// Prometheus: the pipelines' metrics and Watermill's.
+	// Prometheus: the pipelines' metrics and the runtime's.
 	resp, err := http.Get(base + "/metrics")
 	require.NoError(t, err)
 	metrics, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	require.NoError(t, err)
 	for _, name := range []string{"dsco_inbound_events_published_total", "dsco_outbound_commands_total",
-		"watermill_publish_time_seconds", "go_goroutines", "process_cpu_seconds_total"} {
+		"dsco_outbound_kafka_write_seconds", "go_goroutines", "process_cpu_seconds_total"} {
 		assert.True(t, strings.Contains(string(metrics), "\n"+name), "/metrics has %s", name)
 	}
 

@@ -16,6 +16,10 @@ import (
 )
 
 func TestNackRedeliversWithoutSkipping(t *testing.T) {
+	forEachAPI(t, testNackRedeliversWithoutSkipping)
+}
+
+func testNackRedeliversWithoutSkipping(t *testing.T, subscribe subscribeFunc) {
 	brokers := kafkatest.Brokers(t)
 	topic, group := kafkatest.Name("nack"), kafkatest.Name("g")
 	kafkatest.CreateTopic(t, brokers, topic, 1)
@@ -51,6 +55,10 @@ func TestNackRedeliversWithoutSkipping(t *testing.T) {
 // admin API that the committed offset stops right before it, and that the next member of
 // the group starts with it.
 func TestCommitNeverPassesUnackedMessage(t *testing.T) {
+	forEachAPI(t, testCommitNeverPassesUnackedMessage)
+}
+
+func testCommitNeverPassesUnackedMessage(t *testing.T, subscribe subscribeFunc) {
 	brokers := kafkatest.Brokers(t)
 	topic, group := kafkatest.Name("commit"), kafkatest.Name("g")
 	kafkatest.CreateTopic(t, brokers, topic, 1)
@@ -122,7 +130,9 @@ func TestDeadConsumerMessageGoesToNextMember(t *testing.T) {
 	require.True(t, again.Ack())
 }
 
-func TestCloseDuringHandling(t *testing.T) {
+func TestCloseDuringHandling(t *testing.T) { forEachAPI(t, testCloseDuringHandling) }
+
+func testCloseDuringHandling(t *testing.T, subscribe subscribeFunc) {
 	brokers := kafkatest.Brokers(t)
 	topic, group := kafkatest.Name("close"), kafkatest.Name("g")
 	kafkatest.CreateTopic(t, brokers, topic, 1)

@@ -2,12 +2,15 @@ package kafka_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dscokafka/connector/pkg/kafka"
@@ -47,6 +50,73 @@ func subscribe(t *testing.T, sub *kafka.Subscriber, topic string) <-chan *messag
 	t.Cleanup(cancel)
 	ch, err := sub.Subscribe(ctx, topic)
 	require.NoError(t, err)
+	return ch
+}
+
+// subscribeFunc subscribes to a topic and returns the channel its messages arrive on.
+type subscribeFunc func(t *testing.T, sub *kafka.Subscriber, topic string) <-chan *message.Message
+
+// forEachAPI runs test through both consuming APIs of the Subscriber: Subscribe, and
+// Consume adapted to a channel of messages (consume).
+func forEachAPI(t *testing.T, test func(t *testing.T, subscribe subscribeFunc)) {
+	t.Run("Subscribe", func(t *testing.T) { test(t, subscribe) })
+	t.Run("Consume", func(t *testing.T) { test(t, consume) })
+}
+
+var errNacked = errors.New("nacked")
+
+// consume is subscribe through Consume: its handler hands each record, as the
+// DefaultMarshaler's message with a context of the handler's, to the returned channel, and
+// calls done once the message was acked (nil) or nacked (an error). The channel is closed
+// once Consume returned.
+func consume(t *testing.T, sub *kafka.Subscriber, topic string) <-chan *message.Message {
+	t.Helper()
+	ch := make(chan *message.Message)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	go func() {
+		defer close(done)
+		var handing sync.WaitGroup // the goroutines handing messages to ch
+		defer close(ch)
+		defer handing.Wait()
+		err := sub.Consume(ctx, topic, func(hctx context.Context, rec kafkago.Message, done func(error)) {
+			msg, err := kafka.DefaultMarshaler{}.Unmarshal(rec)
+			if err != nil {
+				done(err)
+				return
+			}
+			mctx, cancel := context.WithCancel(hctx) // canceled once acked or nacked, as Subscribe's
+			msg.SetContext(mctx)
+			handing.Add(1)
+			go func() {
+				defer handing.Done()
+				defer cancel()
+				select {
+				case ch <- msg:
+				case <-hctx.Done():
+					done(hctx.Err())
+					return
+				}
+				select {
+				case <-msg.Acked():
+					cancel()
+					done(nil)
+				case <-msg.Nacked():
+					cancel()
+					done(errNacked)
+				case <-hctx.Done():
+					done(hctx.Err())
+				}
+			}()
+		})
+		if err != nil {
+			t.Errorf("Consume: %v", err)
+		}
+	}()
 	return ch
 }
 

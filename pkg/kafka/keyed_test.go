@@ -61,6 +61,10 @@ func keysOf(m map[string]*message.Message) []string {
 // and a nack. At every step exactly the messages whose earlier same-key messages were all
 // acked are out; the commit covers only the acked prefix of the partition.
 func TestPerKeyDeliversAtMostOnePerKey(t *testing.T) {
+	forEachAPI(t, testPerKeyDeliversAtMostOnePerKey)
+}
+
+func testPerKeyDeliversAtMostOnePerKey(t *testing.T, subscribe subscribeFunc) {
 	brokers := kafkatest.Brokers(t)
 	topic, group := kafkatest.Name("perkey"), kafkatest.Name("g")
 	kafkatest.CreateTopic(t, brokers, topic, 1)
@@ -105,7 +109,9 @@ func TestPerKeyDeliversAtMostOnePerKey(t *testing.T) {
 
 // TestPerKeyInFlightLimit: with MaxInFlightPerPartition 3 and distinct keys, three messages
 // of the partition are out unacked; the fourth comes only once one of them is acked.
-func TestPerKeyInFlightLimit(t *testing.T) {
+func TestPerKeyInFlightLimit(t *testing.T) { forEachAPI(t, testPerKeyInFlightLimit) }
+
+func testPerKeyInFlightLimit(t *testing.T, subscribe subscribeFunc) {
 	brokers := kafkatest.Brokers(t)
 	topic, group := kafkatest.Name("limit"), kafkatest.Name("g")
 	kafkatest.CreateTopic(t, brokers, topic, 1)
@@ -131,6 +137,10 @@ func TestPerKeyInFlightLimit(t *testing.T) {
 // that finish in random order and nack some messages once. Every message is acked, per key
 // in publishing order; everything is committed.
 func TestPerKeyManyInFlightOrderAndNoLoss(t *testing.T) {
+	forEachAPI(t, testPerKeyManyInFlightOrderAndNoLoss)
+}
+
+func testPerKeyManyInFlightOrderAndNoLoss(t *testing.T, subscribe subscribeFunc) {
 	brokers := kafkatest.Brokers(t)
 	topic, group := kafkatest.Name("perkey-many"), kafkatest.Name("g")
 	kafkatest.CreateTopic(t, brokers, topic, 4)
@@ -221,6 +231,10 @@ func TestPerKeyManyInFlightOrderAndNoLoss(t *testing.T) {
 // generation, and the broker must refuse that, so the committed offset stays at B's 10.
 // Afterwards B acks the rest and commits everything.
 func TestPerKeyRevokedLateAcksMoveNothing(t *testing.T) {
+	forEachAPI(t, testPerKeyRevokedLateAcksMoveNothing)
+}
+
+func testPerKeyRevokedLateAcksMoveNothing(t *testing.T, subscribe subscribeFunc) {
 	brokers := kafkatest.Brokers(t)
 	topic, group := kafkatest.Name("revoked"), kafkatest.Name("g")
 	kafkatest.CreateTopic(t, brokers, topic, 1)

@@ -59,45 +59,51 @@ func (l *keyLanes) waitIdle(ctx context.Context) bool {
 	return true
 }
 
+// push queues rec, for which the caller holds a slot, on the lane of its key. It returns
+// true when rec heads its lane (no record of its key is in flight): the caller delivers
+// it, and calls pop once it was acked.
+func (l *keyLanes) push(rec kafkago.Message) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	q := l.byKey[string(rec.Key)]
+	l.byKey[string(rec.Key)] = append(q, rec)
+	return len(q) == 0
+}
+
+// pop removes the head of key's lane, which was acked, gives back its slot, and returns
+// the lane's next record, now its head, if there is one: the caller delivers it.
+func (l *keyLanes) pop(key []byte) (kafkago.Message, bool) {
+	l.release()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	q := l.byKey[string(key)]
+	q[0] = kafkago.Message{} // let the acked record be collected
+	q = q[1:]
+	if len(q) == 0 {
+		delete(l.byKey, string(key))
+		return kafkago.Message{}, false
+	}
+	l.byKey[string(key)] = q
+	return q[0], true
+}
+
 // dispatch queues rec, for which the caller holds a slot, on the lane of its key, and
 // starts that lane (counted in wg) unless a record of the key is in flight already.
 // deliver is called for one record at a time per lane and returns true once the record
 // was acked, false when the lane must stop (the generation ended): the records still
 // queued are then dropped, unacked, and so never committed.
 func (l *keyLanes) dispatch(rec kafkago.Message, wg *sync.WaitGroup, deliver func(kafkago.Message) bool) {
-	l.mu.Lock()
-	q := l.byKey[string(rec.Key)]
-	busy := len(q) > 0
-	l.byKey[string(rec.Key)] = append(q, rec)
-	l.mu.Unlock()
-	if busy {
+	if !l.push(rec) {
 		return
 	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		l.run(string(rec.Key), rec, deliver)
+		for ok := true; ok; {
+			if !deliver(rec) {
+				return
+			}
+			rec, ok = l.pop(rec.Key)
+		}
 	}()
-}
-
-// run delivers the records of one key's lane until it is empty.
-func (l *keyLanes) run(key string, rec kafkago.Message, deliver func(kafkago.Message) bool) {
-	for {
-		if !deliver(rec) {
-			return
-		}
-		l.release()
-		l.mu.Lock()
-		q := l.byKey[key]
-		q[0] = kafkago.Message{} // let the acked record be collected
-		q = q[1:]
-		if len(q) == 0 {
-			delete(l.byKey, key)
-			l.mu.Unlock()
-			return
-		}
-		l.byKey[key] = q
-		rec = q[0]
-		l.mu.Unlock()
-	}
 }

@@ -245,29 +245,51 @@ func NewPublisher(cfg PublisherConfig, logger watermill.LoggerAdapter) (*Publish
 // success a record may be in the log up to MaxCopies times (see Publisher). Records of
 // one call to the same partition keep the order of msgs.
 func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
+	return p.open(func() error {
+		if len(msgs) == 0 {
+			return nil
+		}
+		recs := make([]kafkago.Message, len(msgs))
+		for i, msg := range msgs {
+			rec, err := p.cfg.Marshaler.Marshal(topic, msg)
+			if err != nil {
+				return fmt.Errorf("kafka: marshaling message %s for topic %s: %w", msg.UUID, topic, err)
+			}
+			if rec.Topic == "" {
+				rec.Topic = topic
+			}
+			recs[i] = rec
+		}
+		if err := p.write(recs); err != nil {
+			return fmt.Errorf("kafka: publishing %d messages to %s: %w", len(msgs), topic, err)
+		}
+		return nil
+	})
+}
+
+// WriteRecords writes records that are already marshaled, each to its own Topic (which
+// must be set), as one write: what Publish does after marshaling, with the same
+// guarantees, for callers that build records themselves or write to several topics at
+// once (kafka-go sends the records of all topics together, one request per broker).
+// Records of one call to the same partition keep their order. It must not be called with
+// records a concurrent call still uses.
+func (p *Publisher) WriteRecords(recs ...kafkago.Message) error {
+	return p.open(func() error {
+		if len(recs) == 0 {
+			return nil
+		}
+		return p.write(recs)
+	})
+}
+
+// open runs f unless the Publisher is closed (ErrPublisherClosed); Close waits for it.
+func (p *Publisher) open(f func() error) error {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
 		return ErrPublisherClosed
 	}
-	if len(msgs) == 0 {
-		return nil
-	}
-	recs := make([]kafkago.Message, len(msgs))
-	for i, msg := range msgs {
-		rec, err := p.cfg.Marshaler.Marshal(topic, msg)
-		if err != nil {
-			return fmt.Errorf("kafka: marshaling message %s for topic %s: %w", msg.UUID, topic, err)
-		}
-		if rec.Topic == "" {
-			rec.Topic = topic
-		}
-		recs[i] = rec
-	}
-	if err := p.write(recs); err != nil {
-		return fmt.Errorf("kafka: publishing %d messages to %s: %w", len(msgs), topic, err)
-	}
-	return nil
+	return f()
 }
 
 // MaxCopies is the most copies of one record a single Publish call can leave in the log:

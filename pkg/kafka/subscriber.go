@@ -319,6 +319,58 @@ func createTopic(ctx context.Context, admin *kafkago.Client, topic string, parti
 func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	sub, err := s.subscription(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	sub.out = make(chan *message.Message)
+	s.subs.Add(1)
+	go func() {
+		defer s.subs.Done()
+		sub.run()
+	}()
+	return sub.out, nil
+}
+
+// RecordHandler handles one record for Consume, and calls done exactly once, from any
+// goroutine, when it is done with it: done(nil) acks the record (its offset is committed
+// once every earlier record of its partition was acked too); done(err) has it delivered
+// again after NackResendDelay, before any later record of its key (OrderPerKey) or
+// partition (OrderPerPartition). The handler itself runs on the partition's consuming
+// goroutine, or on the goroutine that called done for the record before it in its lane:
+// it must hand long work off and return (the partition reads nothing meanwhile), and it
+// may call done before it returns. Within a partition at most MaxInFlightPerPartition
+// records are handed out and not done, at most one per key (OrderPerKey). ctx ends
+// DrainTimeout after the record's partition was revoked or the subscription ended (at
+// once when Close gives up, CloseTimeout): a record done(nil) before then is committed
+// with its generation; one done later, or not at all, is delivered again to the next
+// owner.
+type RecordHandler func(ctx context.Context, rec kafkago.Message, done func(error))
+
+// Consume is Subscribe without Watermill messages, for handlers that work on records: it
+// joins the consumer group for topic and hands every record to h, as kafka-go read it
+// (topic, partition, offset, key, headers, value; the Unmarshaler and SourceMetadata do not
+// apply), with the same delivery, ordering and commit guarantees. It blocks until ctx
+// ends or Close is called, and returns once in-flight records were drained
+// (DrainTimeout), offsets committed and the group left: nil then, or ErrSubscriberClosed
+// when the Subscriber was closed before the call.
+func (s *Subscriber) Consume(ctx context.Context, topic string, h RecordHandler) error {
+	s.mu.Lock()
+	sub, err := s.subscription(ctx, topic)
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	sub.handle = h
+	s.subs.Add(1)
+	s.mu.Unlock()
+	defer s.subs.Done()
+	sub.run()
+	return nil
+}
+
+// subscription returns a subscription to topic, not yet running. s.mu must be held.
+func (s *Subscriber) subscription(ctx context.Context, topic string) (*subscription, error) {
 	if s.closed {
 		return nil, ErrSubscriberClosed
 	}
@@ -344,20 +396,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	if err != nil {
 		return nil, fmt.Errorf("kafka: subscribing to %s: %w", topic, err)
 	}
-	sub := &subscription{
-		s:      s,
-		topic:  topic,
-		ctx:    ctx,
-		logger: logger,
-		cg:     cg,
-		out:    make(chan *message.Message),
-	}
-	s.subs.Add(1)
-	go func() {
-		defer s.subs.Done()
-		sub.run()
-	}()
-	return sub.out, nil
+	return &subscription{s: s, topic: topic, ctx: ctx, logger: logger, cg: cg}, nil
 }
 
 // Close ends every subscription (see Subscribe) and waits for them: each drains its
@@ -408,20 +447,23 @@ func kafkaLogger(l watermill.LoggerAdapter, isError bool) kafkago.LoggerFunc {
 	}
 }
 
-// subscription is one Subscribe call: one group member for one topic.
+// subscription is one Subscribe or Consume call: one group member for one topic.
 type subscription struct {
 	s      *Subscriber
 	topic  string
 	ctx    context.Context // the Subscribe context: parent of every message context
 	logger watermill.LoggerAdapter
 	cg     *kafkago.ConsumerGroup
-	out    chan *message.Message
+	out    chan *message.Message // Subscribe's
+	handle RecordHandler         // Consume's
 }
 
 // run takes generations from the group until the subscription ends, then leaves the group
 // and closes the output channel.
 func (sub *subscription) run() {
-	defer close(sub.out)
+	if sub.out != nil {
+		defer close(sub.out)
+	}
 	runCtx, cancel := context.WithCancel(sub.ctx)
 	defer cancel()
 	go func() {
@@ -688,6 +730,12 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 		logger.Error("Setting partition offset", err, watermill.LogFields{"offset": offset})
 		return
 	}
+	var hctx context.Context // Consume's handler calls'
+	if sub.handle != nil {
+		var cancel context.CancelFunc
+		hctx, cancel = sub.drainContext(ctx)
+		defer cancel() // after the lanes ended, below
+	}
 	var lanes *keyLanes
 	var running sync.WaitGroup // the lanes' goroutines
 	defer running.Wait()
@@ -695,6 +743,14 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 		lanes = newKeyLanes(cfg.MaxInFlightPerPartition)
 	}
 	deliver := func(rec kafkago.Message) bool { return sub.deliver(ctx, rec, tr, logger) }
+	var async *asyncLanes // Consume's OrderPerKey
+	if sub.handle != nil {
+		deliver = func(rec kafkago.Message) bool { return sub.handleRecord(ctx, hctx, rec, tr, logger) }
+		if lanes != nil {
+			async = &asyncLanes{sub: sub, ctx: ctx, hctx: hctx, lanes: lanes, tr: tr, logger: logger}
+			defer async.drain()
+		}
+	}
 	for {
 		if lanes != nil && !lanes.acquire(ctx) {
 			return
@@ -726,6 +782,12 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 			continue
 		}
 		tr.delivered(rec.Offset)
+		if async != nil {
+			if lanes.push(rec) {
+				async.start(rec)
+			}
+			continue
+		}
 		if lanes != nil {
 			lanes.dispatch(rec, &running, deliver)
 			continue
@@ -887,6 +949,115 @@ func (sub *subscription) deliver(ctx context.Context, rec kafkago.Message, tr *o
 			cancel()
 			return false
 		}
+	}
+}
+
+// drainContext returns the context of Consume's handler calls on a partition consumed
+// under ctx: it ends DrainTimeout after ctx, or when Close gives up.
+func (sub *subscription) drainContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-hctx.Done():
+			return
+		}
+		t := time.NewTimer(sub.s.cfg.DrainTimeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-sub.s.abandon:
+		case <-hctx.Done():
+		}
+		cancel()
+	}()
+	return hctx, cancel
+}
+
+// handleRecord is deliver for Consume one record at a time (OrderPerPartition): it hands
+// rec to the handler until the handler is done with it (then it acks rec: true), or ctx
+// ends (false: rec stays unacked). A call under way when ctx ends is waited for until hctx
+// ends.
+func (sub *subscription) handleRecord(ctx, hctx context.Context, rec kafkago.Message, tr *offsetTracker, logger watermill.LoggerAdapter) bool {
+	for ctx.Err() == nil {
+		done := make(chan error, 1)
+		sub.handle(hctx, rec, func(err error) { done <- err })
+		var err error
+		select {
+		case err = <-done:
+		case <-hctx.Done():
+			return false
+		}
+		if err == nil {
+			tr.ack(rec.Offset)
+			return true
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		logger.Info("Handler failed; the record will be delivered again", watermill.LogFields{"offset": rec.Offset, "err": err})
+		t := time.NewTimer(sub.s.cfg.NackResendDelay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		}
+	}
+	return false
+}
+
+// asyncLanes delivers a partition's records to Consume's handler under OrderPerKey
+// without a goroutine per lane: the partition's goroutine starts a lane's head, and the
+// handler's done callback acks it and starts the lane's next record.
+type asyncLanes struct {
+	sub       *subscription
+	ctx, hctx context.Context // the partition's, and its handler calls'
+	lanes     *keyLanes
+	tr        *offsetTracker
+	logger    watermill.LoggerAdapter
+	inflight  sync.WaitGroup // handler calls not done, and records waiting to be handed again
+}
+
+// start hands rec, the head of its lane, to the handler.
+func (a *asyncLanes) start(rec kafkago.Message) {
+	a.inflight.Add(1)
+	a.sub.handle(a.hctx, rec, func(err error) { a.done(rec, err) })
+}
+
+// done is the handler's callback for rec.
+func (a *asyncLanes) done(rec kafkago.Message, err error) {
+	if err != nil && a.ctx.Err() == nil {
+		a.logger.Info("Handler failed; the record will be delivered again", watermill.LogFields{"offset": rec.Offset, "err": err})
+		time.AfterFunc(a.sub.s.cfg.NackResendDelay, func() {
+			defer a.inflight.Done()
+			if a.ctx.Err() == nil {
+				a.start(rec)
+			}
+		})
+		return
+	}
+	defer a.inflight.Done()
+	if err != nil {
+		return // the generation ended: rec stays unacked, and so does its lane
+	}
+	a.tr.ack(rec.Offset)
+	if next, ok := a.lanes.pop(rec.Key); ok && a.ctx.Err() == nil {
+		a.start(next)
+	}
+}
+
+// drain waits, once the partition's context ended, for the handler calls under way, until
+// hctx ends.
+func (a *asyncLanes) drain() {
+	idle := make(chan struct{})
+	go func() {
+		a.inflight.Wait()
+		close(idle)
+	}()
+	select {
+	case <-idle:
+	case <-a.hctx.Done():
 	}
 }
 

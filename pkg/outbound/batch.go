@@ -15,18 +15,78 @@ import (
 	"github.com/dscokafka/connector/pkg/dsco"
 )
 
-// batcher gathers the commands of one kind into batches and runs each batch.
+// batcher gathers the commands of one kind into batches and runs each batch. Handler
+// calls queue their commands (enqueue) and return; a command's done callback is called
+// once its batch completed it.
 type batcher struct {
-	p  *Pipeline
-	k  *kind
-	in chan *command
-	// pending counts handler calls of this kind that are under way but whose command
-	// the batcher has not taken yet: while it is zero, waiting for more is pointless.
+	p *Pipeline
+	k *kind
+	// pending counts handler calls of this kind that are under way but have not queued
+	// their command yet.
 	pending atomic.Int64
+
+	mu     sync.Mutex
+	queue  []*command
+	closed bool          // no more commands are queued; the queued ones were released
+	wake   chan struct{} // a token once the queue grew
 }
 
 func newBatcher(p *Pipeline, k *kind) *batcher {
-	return &batcher{p: p, k: k, in: make(chan *command)}
+	return &batcher{p: p, k: k, wake: make(chan struct{}, 1)}
+}
+
+// enqueue queues c for the next batch; false when the batcher has stopped.
+func (b *batcher) enqueue(c *command) bool {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return false
+	}
+	b.queue = append(b.queue, c)
+	b.mu.Unlock()
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// take moves queued commands to batch while it has fewer than MaxBatchItems commands and
+// less than MaxBatchBytes (a command that would pass it starts the next batch; a batch's
+// first command always joins). It returns the batch, its size, and whether the batch
+// is full.
+func (b *batcher) take(batch []*command, size int) ([]*command, int, bool) {
+	cfg := b.p.cfg
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	full := false
+	for _, c := range b.queue {
+		if len(batch) >= cfg.MaxBatchItems || size >= cfg.MaxBatchBytes || (len(batch) > 0 && size+c.size > cfg.MaxBatchBytes) {
+			full = true
+			break
+		}
+		batch = append(batch, c)
+		size += c.size
+		n++
+	}
+	clear(b.queue[:n])
+	b.queue = b.queue[n:]
+	if len(b.queue) == 0 {
+		b.queue = b.queue[:0:0] // let the backing array go; the next append starts small
+	}
+	return batch, size, full || len(batch) >= cfg.MaxBatchItems || size >= cfg.MaxBatchBytes
+}
+
+// stop ends queueing and releases the queued commands and batch.
+func (b *batcher) stop(batch []*command) {
+	b.mu.Lock()
+	b.closed = true
+	q := b.queue
+	b.queue = nil
+	b.mu.Unlock()
+	b.p.release(q, ErrClosed)
+	b.p.release(batch, ErrClosed)
 }
 
 // run takes commands until ctx ends (the pipeline's intake) and dispatches them in
@@ -41,46 +101,49 @@ func (b *batcher) run(ctx, work context.Context) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
-		var batch []*command
-		select {
-		case c := <-b.in:
-			b.pending.Add(-1)
-			batch = append(batch, c)
-		case <-ctx.Done():
-			return
+		batch, size, full := b.take(nil, 0)
+		if len(batch) == 0 {
+			select {
+			case <-b.wake:
+				continue
+			case <-ctx.Done():
+				b.stop(nil)
+				return
+			}
 		}
-		size := batch[0].size
+		// A batch that is not full waits for more commands, up to MaxBatchWait, while
+		// more are on their way or while Dsco calls of this kind are in flight (under
+		// load, a batch fills while the calls before it run); otherwise it goes at once.
 		timer.Reset(cfg.MaxBatchWait)
 	fill:
-		for len(batch) < cfg.MaxBatchItems && size < cfg.MaxBatchBytes && b.pending.Load() > 0 {
+		for !full && (b.pending.Load() > 0 || len(sem) > 0) {
 			select {
-			case c := <-b.in:
-				b.pending.Add(-1)
-				if size+c.size > cfg.MaxBatchBytes {
-					// Too big to join: it starts the next batch.
-					b.dispatch(ctx, work, sem, &wg, batch)
-					batch, size = nil, 0
-				}
-				batch = append(batch, c)
-				size += c.size
+			case <-b.wake:
+				batch, size, full = b.take(batch, size)
 			case <-timer.C:
 				break fill
 			case <-ctx.Done():
-				b.p.release(batch, ErrClosed)
+				timer.Stop()
+				b.stop(batch)
 				return
 			}
 		}
 		timer.Stop()
-		b.dispatch(ctx, work, sem, &wg, batch)
+		if !b.dispatch(ctx, work, sem, &wg, batch) {
+			b.stop(nil)
+			return
+		}
 	}
 }
 
-func (b *batcher) dispatch(ctx, work context.Context, sem chan struct{}, wg *sync.WaitGroup, batch []*command) {
+// dispatch runs batch, on work, in a goroutine of its own once one of the
+// MaxConcurrentBatches slots is free; false when ctx ended first (batch was released).
+func (b *batcher) dispatch(ctx, work context.Context, sem chan struct{}, wg *sync.WaitGroup, batch []*command) bool {
 	select {
 	case sem <- struct{}{}:
 	case <-ctx.Done():
 		b.p.release(batch, ErrClosed)
-		return
+		return false
 	}
 	wg.Add(1)
 	go func() {
@@ -88,18 +151,22 @@ func (b *batcher) dispatch(ctx, work context.Context, sem chan struct{}, wg *syn
 		defer func() { <-sem }()
 		b.p.process(work, b.k, batch)
 	}()
+	return true
 }
 
 // process gives every command of batch its outcome and completes them. When the pipeline
 // shuts down, commands that get no outcome (a retry would be needed, or ctx was cancelled
-// at CloseTimeout) are released: complete hands them ErrClosed.
+// at CloseTimeout) are released: complete hands them ErrClosed, and marks released those
+// Dsco certainly did not act on.
 func (p *Pipeline) process(ctx context.Context, k *kind, batch []*command) {
 	var send, check []*command
 	for _, c := range batch {
-		if c.reconcile {
+		switch {
+		case c.out.Status != "": // decided without a call
+		case c.reconcile:
 			c.maybeApplied = true
 			check = append(check, c)
-		} else {
+		default:
 			send = append(send, c)
 		}
 	}
@@ -107,32 +174,7 @@ func (p *Pipeline) process(ctx context.Context, k *kind, batch []*command) {
 		send = append(send, p.reconcile(ctx, k, check)...)
 	}
 	p.send(ctx, k, send)
-	p.markReleased(k, batch)
-	_ = p.complete(batch)
-}
-
-// markReleased marks released the commands of batch left without an outcome whose calls
-// Dsco certainly did not act on (each answered by a transient failure or a 4xx, or not
-// made), so that their next delivery sends them instead of reconciling them: for the kinds
-// whose reconciliation cannot decide, that would poison them as outcome_unknown. Commands
-// a call may have applied keep their sending marks. If the marks cannot be written, they
-// all keep them: reconciled when delivered again, as after a crash.
-func (p *Pipeline) markReleased(k *kind, batch []*command) {
-	if k.redo == redoResend {
-		return // no sending marks
-	}
-	var ids []string
-	for _, c := range batch {
-		if c.out.Status == "" && c.intent && !c.maybeApplied {
-			ids = append(ids, c.id)
-		}
-	}
-	if len(ids) == 0 {
-		return
-	}
-	if err := p.untilDone(func() error { return p.store.Set(MarkReleased, ids...) }); err != nil {
-		p.logger.Info("Marking released commands failed; they are reconciled when delivered again", watermill.LogFields{"err": err.Error(), "commands": len(ids)})
-	}
+	p.complete(batch)
 }
 
 // send gives each of cmds an outcome through Dsco calls.

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus"
+	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/dscokafka/connector/pkg/dsco"
 	"github.com/dscokafka/connector/pkg/schemas"
@@ -28,15 +28,15 @@ type Config struct {
 	// Serde decodes commands and encodes results; Register must have run for
 	// schemas.Result. Required. Command topics are the Serde's (schemas.Config.Topics).
 	Serde *schemas.Serde
-	// Publisher writes results, poison records and the store's marks; Publish must
-	// return only once Kafka acknowledged (pkg/kafka's Publisher does). Required.
-	Publisher message.Publisher
+	// Writer writes results, poison records and the store's marks, those of a batch in
+	// one write (pkg/kafka's Publisher). Required.
+	Writer RecordWriter
 	// ResultsTopic defaults to the Serde's topic of schemas.Result (dsco.cmd.results.v1);
 	// PoisonTopic to DefaultPoisonTopic.
 	ResultsTopic string
 	PoisonTopic  string
 
-	// Store configures the applied-ids store; Store.Publisher defaults to Publisher.
+	// Store configures the applied-ids store; Store.Writer defaults to Writer.
 	Store StoreConfig
 
 	// Carriers a ship command may name. Default DefaultCarriers.
@@ -47,8 +47,8 @@ type Config struct {
 	// MaxBatchItems, MaxBatchBytes and MaxBatchWait bound one Dsco call: at most that
 	// many commands, at most about that many bytes (estimated as twice the Avro size of
 	// the records), and a batch is sent at the latest MaxBatchWait after its first
-	// command arrived, or at once when no other handler call of its command type is
-	// under way. Defaults 100, 1 MiB, 20ms.
+	// command arrived, or at once when no Dsco call of its command type is in flight and
+	// no command of it is being decoded. Defaults 100, 1 MiB, 20ms.
 	MaxBatchItems int
 	MaxBatchBytes int
 	MaxBatchWait  time.Duration
@@ -71,6 +71,14 @@ type Config struct {
 	CloseTimeout time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+}
+
+// RecordWriter writes Kafka records, each to its own topic, as one write, and returns
+// once Kafka acknowledged every one of them (acks=all), or with an error when any failed
+// (some may have been written: the pipeline writes them again, and its records are
+// idempotent or carry the command id). pkg/kafka's Publisher is one.
+type RecordWriter interface {
+	WriteRecords(recs ...kafkago.Message) error
 }
 
 // RetryConfig bounds the retries of a command whose Dsco calls fail transiently (network
@@ -102,8 +110,8 @@ func (c *Config) setDefaults() {
 	if c.PoisonTopic == "" {
 		c.PoisonTopic = DefaultPoisonTopic
 	}
-	if c.Store.Publisher == nil {
-		c.Store.Publisher = c.Publisher
+	if c.Store.Writer == nil {
+		c.Store.Writer = c.Writer
 	}
 	if c.Carriers == nil {
 		c.Carriers = DefaultCarriers
@@ -164,8 +172,8 @@ func (c Config) Validate() error {
 	if c.Serde == nil {
 		errs = append(errs, errors.New("missing required Serde"))
 	}
-	if c.Publisher == nil {
-		errs = append(errs, errors.New("missing required Publisher"))
+	if c.Writer == nil {
+		errs = append(errs, errors.New("missing required Writer"))
 	}
 	if c.MaxRecordBytes < 0 || c.MaxBatchItems < 0 || c.MaxBatchBytes < 0 || c.MaxBatchWait < 0 || c.MaxConcurrentBatches < 0 {
 		errs = append(errs, errors.New("negative MaxRecordBytes, MaxBatchItems, MaxBatchBytes, MaxBatchWait or MaxConcurrentBatches"))

@@ -1,16 +1,18 @@
 // Package outbound turns command records read from Kafka into Dsco batch writes, with one
 // result per command and no command applied twice.
 //
-// A [Pipeline] serves one Watermill handler per command topic (see [Pipeline.Handler]). A
-// handler call decodes its record with the [schemas.Serde], validates it ([Validate]), and
-// hands it to the batcher of its Dsco endpoint; it returns only once the command has its
-// outcome and that outcome is in Kafka (the result record, the poison record where there is
-// one, and the applied-ids store), so the Kafka offset is committed only after the command's
-// outcome is durable. Many handler calls wait at once (pkg/router's Outbound consumes the
-// command topics key-ordered: up to OutboundConfig.MaxInFlightPerPartition commands of a
-// partition at once, one per record key, so commands on one order or sku stay in order),
-// and the batcher gathers them into one Dsco call per endpoint (Config.MaxBatchItems,
-// MaxBatchBytes, MaxBatchWait).
+// A [Pipeline] serves one record handler per command topic (see [Pipeline.Handler], for
+// kafka.Subscriber.Consume). A handler call decodes its record with the [schemas.Serde],
+// validates it ([Validate]), queues it for the batcher of its Dsco endpoint and returns;
+// the record is done (acked) only once the command has its outcome and that outcome is in
+// Kafka (the result record, the poison record where there is one, and the applied-ids
+// store, all of a batch in one Kafka write), so the Kafka offset is committed only after
+// the command's outcome is durable. pkg/router's Outbound consumes the command topics
+// key-ordered: up to OutboundConfig.MaxInFlightPerPartition commands of a partition at
+// once, one per record key, so commands on one order or sku stay in order; the batcher
+// gathers them into one Dsco call per endpoint (Config.MaxBatchItems, MaxBatchBytes,
+// MaxBatchWait). Commands decided without a call (invalid, already applied) are written
+// with a batch too.
 //
 // Outcomes ([Status]): applied; queued (Dsco answered accepted or processing); rejected
 // (validation, an item error, a non-retryable 4xx) and failed (retries exhausted, or an
@@ -36,10 +38,10 @@
 //     command was applied, so they are poisoned with reason outcome_unknown.
 //
 // Shutdown (Pipeline.Close, or the end of Run's context) does not throw calls away: the
-// pipeline stops taking commands (handler calls not yet in a batch return ErrClosed, and
-// Kafka delivers their commands again), but the batches already dispatched finish, their
-// Dsco calls on a context the shutdown does not cancel, and their outcomes are completed
-// as usual, so their handler calls return nil and their offsets can be committed; a call
+// pipeline stops taking commands (records not yet in a batch get ErrClosed, and Kafka
+// delivers their commands again), but the batches already dispatched finish, their Dsco
+// calls on a context the shutdown does not cancel, and their outcomes are completed as
+// usual, so their records are done and their offsets can be committed; a call
 // cut short would leave a "sending" mark, which makes a return, retailer return or
 // retailer cancel outcome_unknown when delivered again. Waiting for a retry (a backoff, an
 // open circuit breaker) is not part of finishing: such a batch is released, its commands

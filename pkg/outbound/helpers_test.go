@@ -120,7 +120,7 @@ func (e *env) pipelineConfig(role outbound.Role, opts ...dsco.Option) outbound.C
 		Role:         role,
 		Client:       e.client(role, opts...),
 		Serde:        e.serde,
-		Publisher:    e.pub,
+		Writer:       e.pub,
 		PoisonTopic:  e.poison,
 		Store:        outbound.StoreConfig{Topic: e.applied, Reader: outbound.TopicReader{Brokers: e.brokers}},
 		MaxBatchWait: 5 * time.Millisecond,

@@ -15,6 +15,7 @@ type metrics struct {
 	reconciliations *prometheus.CounterVec   // command, result
 	poisoned        *prometheus.CounterVec   // command, status
 	breakerState    prometheus.Gauge
+	writeSeconds    *prometheus.HistogramVec // result
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -49,9 +50,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "dsco", Subsystem: "outbound", Name: "breaker_state",
 			Help: "State of the circuit breaker around Dsco calls: 0 closed, 1 half-open, 2 open.",
 		}),
+		writeSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "dsco", Subsystem: "outbound", Name: "kafka_write_seconds",
+			Help:    "Latency of the Kafka writes that make outcomes durable (results, poison records and store marks of a batch together), by result (ok, error).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
+		}, []string{"result"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.commands, m.batchSize, m.callSeconds, m.retries, m.reconciliations, m.poisoned, m.breakerState} {
+		for _, c := range []prometheus.Collector{m.commands, m.batchSize, m.callSeconds, m.retries, m.reconciliations, m.poisoned, m.breakerState, m.writeSeconds} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("outbound: registering metrics: %w", err)
 			}

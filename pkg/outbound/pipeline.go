@@ -4,14 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	kafkago "github.com/segmentio/kafka-go"
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/dscokafka/connector/pkg/dsco"
@@ -33,7 +34,7 @@ type command struct {
 	correlationID *string
 	item          any
 	size          int
-	msg           *message.Message
+	rec           kafkago.Message
 	src           source
 
 	// reconcile: an earlier send may have applied the command (the store says sending
@@ -48,8 +49,19 @@ type command struct {
 	attempts  int
 	firstSent time.Time
 
-	out  Outcome
-	done chan error // receives nil once the outcome is durable, or why it is not
+	out Outcome
+	// finish is the record's done callback (kafka.RecordHandler): settle calls it once, with
+	// nil once the outcome is durable, or with why it is not (the record is delivered
+	// again).
+	finish  func(error)
+	settled atomic.Bool
+}
+
+// settle hands err to the command's done callback, unless that was done already.
+func (c *command) settle(err error) {
+	if c.settled.CompareAndSwap(false, true) {
+		c.finish(err)
+	}
 }
 
 // Pipeline consumes command topics into Dsco batch calls; see the package doc. Handler
@@ -160,7 +172,7 @@ func (p *Pipeline) Store() *Store { return p.store }
 // Ready is closed once Run has loaded the store and handlers process commands.
 func (p *Pipeline) Ready() <-chan struct{} { return p.ready }
 
-// Run loads the applied-ids store, then serves handler calls until ctx ends or Close is
+// Run loads the applied-ids store, then serves the handlers until ctx ends or Close is
 // called, and then shuts down as Close describes: it returns once the batches in flight
 // have finished, at most CloseTimeout later (plus the time their cancelled calls take to
 // return). It returns nil then, or the error that stopped the store.
@@ -248,14 +260,14 @@ const closeGrace = 5 * time.Second
 // Close shuts the pipeline down and waits for Run to return. It is idempotent.
 //
 // The shutdown contract (Close, or the end of Run's context):
-//   - no command is taken any more: a handler call whose command is not yet in a
-//     dispatched batch returns ErrClosed, once Run has returned (returned earlier, the
-//     record would be delivered again at once, and refused again, for as long as the
-//     shutdown lasts), and Kafka delivers the command again;
+//   - no command is taken any more: a record whose command is not yet in a dispatched
+//     batch gets ErrClosed, once Run has returned (given earlier, the record would be
+//     delivered again at once, and refused again, for as long as the shutdown lasts),
+//     and Kafka delivers the command again;
 //   - batches already dispatched finish: their Dsco calls run to their answers on a
 //     context that the shutdown does not cancel, a write whose outcome is unknown is
 //     reconciled as usual, and the outcomes are completed (store marks, poison and
-//     result records), so that those handler calls return nil and their offsets can be
+//     result records), so that those records are done and their offsets can be
 //     committed;
 //   - no retry is waited for: a batch that would sleep before a retry, or wait for the
 //     circuit breaker, is released instead (ErrClosed; commands Dsco certainly did not
@@ -286,103 +298,118 @@ func (p *Pipeline) Close() error {
 	return nil
 }
 
-// Handler returns the Watermill handler of a command (a name of Commands(role)). Each call
-// returns once the command has its outcome and the outcome is in Kafka, or with an error
-// (the command is delivered again) when that could not be done: the pipeline is closing,
-// the Serde could not reach the registry.
-func (p *Pipeline) Handler(command string) (message.NoPublishHandlerFunc, error) {
+// Handler returns the record handler of a command (a name of Commands(role)), for
+// kafka.Subscriber.Consume on the command's topic. A call decodes and validates the
+// record and queues the command for its batch; its done callback gets nil once the
+// command has its outcome and the outcome is in Kafka, or an error (the record is
+// delivered again) when that could not be done: the pipeline is closing, the Serde could
+// not reach the registry, decoding panicked.
+func (p *Pipeline) Handler(command string) (kafka.RecordHandler, error) {
 	k, ok := p.kinds[command]
 	if !ok {
 		return nil, fmt.Errorf("outbound: no command %q for role %s (want one of %v)", command, p.cfg.Role, Commands(p.cfg.Role))
 	}
-	return func(msg *message.Message) error { return p.handle(k, msg) }, nil
+	return func(ctx context.Context, rec kafkago.Message, done func(error)) {
+		handed := false // done is the command's now
+		defer func() {
+			if r := recover(); r != nil && !handed {
+				err := fmt.Errorf("outbound: handling %s record %s/%d/%d panicked: %v\n%s", k.name, rec.Topic, rec.Partition, rec.Offset, r, debug.Stack())
+				p.logger.Error("Handler panicked; the record will be delivered again", err, nil)
+				done(err)
+			}
+		}()
+		p.handle(ctx, k, rec, done, &handed)
+	}, nil
 }
 
-func sourceOf(msg *message.Message) source {
-	ctx := msg.Context()
-	var s source
-	s.topic, _ = kafka.MessageTopicFromCtx(ctx)
-	if s.topic == "" {
-		s.topic = message.SubscribeTopicFromCtx(ctx)
-	}
-	s.partition, _ = kafka.MessagePartitionFromCtx(ctx)
-	s.offset, _ = kafka.MessagePartitionOffsetFromCtx(ctx)
-	if key, ok := kafka.MessageKeyFromCtx(ctx); ok {
-		s.key = string(key)
-	}
-	return s
+func sourceOf(rec kafkago.Message) source {
+	return source{topic: rec.Topic, partition: int32(rec.Partition), offset: rec.Offset, key: string(rec.Key)}
 }
 
-func (p *Pipeline) handle(k *kind, msg *message.Message) error {
+// handle prepares rec and queues its command; done is called as Handler says. *handed is
+// set once done was called or handed to the command.
+func (p *Pipeline) handle(ctx context.Context, k *kind, rec kafkago.Message, done func(error), handed *bool) {
+	finish := func(err error) {
+		*handed = true
+		done(err)
+	}
 	select {
-	case <-p.ready:
-	case <-p.closing:
-		return p.refuse(msg)
-	case <-p.draining:
-		return p.refuse(msg)
-	case <-p.stopped:
-		return ErrClosed
-	case <-msg.Context().Done():
-		return msg.Context().Err()
+	case <-p.ready: // closed: no lock taken
+		select {
+		case <-p.draining:
+			p.refuse(finish)
+			return
+		default:
+		}
+	default:
+		select {
+		case <-p.ready:
+		case <-p.closing:
+			p.refuse(finish)
+			return
+		case <-p.draining:
+			p.refuse(finish)
+			return
+		case <-p.stopped:
+			finish(ErrClosed)
+			return
+		case <-ctx.Done():
+			finish(ctx.Err())
+			return
+		}
 	}
 	b := p.batchers[k]
 	b.pending.Add(1)
-	c, err := p.prepare(k, msg)
+	c, err := p.prepare(ctx, k, rec)
 	if c == nil || err != nil {
 		b.pending.Add(-1)
-		return err
+		finish(err)
+		return
 	}
-	if c.out.Status != "" { // decided without a call
-		b.pending.Add(-1)
-		return p.complete([]*command{c})
+	c.finish = done
+	*handed = true
+	// A command decided without a call (invalid, already applied) joins a batch too: its
+	// outcome is written with the batch's. Once queued, the batch completes or releases
+	// it, also when shutting down.
+	ok := b.enqueue(c)
+	b.pending.Add(-1)
+	if !ok {
+		p.refuse(c.settle)
 	}
-	select {
-	case b.in <- c:
-	case <-p.draining:
-		b.pending.Add(-1)
-		return p.refuse(msg)
-	case <-p.stopped:
-		b.pending.Add(-1)
-		return ErrClosed
-	}
-	// The batcher took it: the batch completes or releases it, also when shutting down.
-	return <-c.done
 }
 
-// refuse returns ErrClosed for a command the pipeline does not take because it is
-// shutting down, once Run has returned (or the message's context ended): returned at
-// once, the message would be delivered again at once, and refused again, in a loop for as
-// long as the batches in flight take to finish.
-func (p *Pipeline) refuse(msg *message.Message) error {
-	if p.running.Load() {
-		select {
-		case <-p.stopped:
-		case <-msg.Context().Done():
-		}
+// refuse hands ErrClosed to done for a command the pipeline does not take because it is
+// shutting down, once Run has returned: handed at once, the record would be delivered
+// again after the Subscriber's NackResendDelay, and refused again, in a loop for as long
+// as the batches in flight take to finish.
+func (p *Pipeline) refuse(done func(error)) {
+	if !p.running.Load() {
+		done(ErrClosed)
+		return
 	}
-	return ErrClosed
+	go func() {
+		<-p.stopped
+		done(ErrClosed)
+	}()
 }
 
-// prepare decodes and validates a message. It returns nil and nil when the record was
+// prepare decodes and validates a record. It returns nil and nil when the record was
 // poisoned as undecodable, a command with an outcome when none needs a call, or an error
 // to have the record delivered again.
-func (p *Pipeline) prepare(k *kind, msg *message.Message) (*command, error) {
-	src := sourceOf(msg)
-	if err := kafka.UnmarshalError(msg); err != nil {
-		return nil, p.poisonUndecodable(k, msg, src, err)
-	}
-	rec := k.desc.New()
-	if err := p.cfg.Serde.Decode(msg.Context(), msg.Payload, rec); err != nil {
+func (p *Pipeline) prepare(ctx context.Context, k *kind, rec kafkago.Message) (*command, error) {
+	src := sourceOf(rec)
+	value := k.desc.New()
+	if err := p.cfg.Serde.Decode(ctx, rec.Value, value); err != nil {
 		if Classify(err) == Permanent {
-			return nil, p.poisonUndecodable(k, msg, src, err)
+			return nil, p.poisonUndecodable(k, rec, src, err)
 		}
 		return nil, fmt.Errorf("outbound: decoding a %s command: %w", k.name, err)
 	}
-	id, corr := ids(rec)
-	c := &command{kind: k, id: id, correlationID: corr, msg: msg, src: src, size: 2*len(msg.Payload) + 16, done: make(chan error, 1)}
-	item, verr := validate(k, rec, p.cfg.Carriers, p.cfg.Now())
-	if verr == nil && len(msg.Payload) > p.cfg.MaxRecordBytes {
-		verr = &ValidationError{Command: k.name, Field: "(record)", Reason: fmt.Sprintf("the record is %d bytes, more than the %d allowed", len(msg.Payload), p.cfg.MaxRecordBytes)}
+	id, corr := ids(value)
+	c := &command{kind: k, id: id, correlationID: corr, rec: rec, src: src, size: 2*len(rec.Value) + 16}
+	item, verr := validate(k, value, p.cfg.Carriers, p.cfg.Now())
+	if verr == nil && len(rec.Value) > p.cfg.MaxRecordBytes {
+		verr = &ValidationError{Command: k.name, Field: "(record)", Reason: fmt.Sprintf("the record is %d bytes, more than the %d allowed", len(rec.Value), p.cfg.MaxRecordBytes)}
 	}
 	if verr != nil {
 		c.out = Outcome{Status: StatusRejected, Reason: verr.Error()}
@@ -398,20 +425,31 @@ func (p *Pipeline) prepare(k *kind, msg *message.Message) (*command, error) {
 	case MarkUnknown:
 		// Requeued by an operator (it carries the poison metadata): send; delivered
 		// again by Kafka: reconcile again.
-		c.reconcile = msg.Metadata.Get(middleware.ReasonForPoisonedKey) == ""
+		c.reconcile = header(rec, middleware.ReasonForPoisonedKey) == ""
 	}
 	return c, nil
 }
 
-// complete makes the outcomes of cmds durable: marks in the store, poison records,
-// results, in that order; then releases the handler calls. It returns the error of the
-// first command's handler call (for callers that complete a single command).
-func (p *Pipeline) complete(cmds []*command) error {
+// complete makes the outcomes of cmds durable: marks in the store, poison records and
+// results, in one Kafka write; then settles the commands (ErrClosed for those without an
+// outcome). If the write fails (the pipeline gave up, CloseTimeout), every command is
+// released with the error and keeps the marks it had: reconciled when delivered again,
+// as after a crash.
+func (p *Pipeline) complete(cmds []*command) {
 	now := p.cfg.Now()
 	var applied, released, unknown []string
-	var poison, results []*message.Message
+	recs := make([]kafkago.Message, 0, 2*len(cmds))
 	for _, c := range cmds {
 		if c.out.Status == "" {
+			// Left without an outcome by a shutdown: delivered again. If each call that
+			// carried it was answered by a transient failure or a 4xx, or none was made,
+			// Dsco certainly did not act on it: marked released, its next delivery sends
+			// it instead of reconciling it (for the kinds whose reconciliation cannot
+			// decide, that would poison it as outcome_unknown). Commands a call may have
+			// applied keep their sending marks. (Kinds sent again to reconcile have none.)
+			if c.intent && !c.maybeApplied && c.kind.redo != redoResend {
+				released = append(released, c.id)
+			}
 			continue
 		}
 		switch {
@@ -425,40 +463,27 @@ func (p *Pipeline) complete(cmds []*command) error {
 			released = append(released, c.id)
 		}
 		if poisoned(c.out.Status) {
-			poison = append(poison, p.poisonMessage(c.msg, c.src, c.kind.name, c.out.Status, c.out.Reason, c.out.Attempts, c.id, now))
+			recs = append(recs, p.poisonRecord(c.rec, c.src, c.kind.name, c.out.Status, c.out.Reason, c.out.Attempts, c.id, now))
 		}
 		res, err := p.cfg.Serde.Encode(resultRecord(c, c.out, now))
 		if err != nil {
 			// Our own record failed to encode: a programming or registry-setup error.
 			err = fmt.Errorf("outbound: encoding the result of %s: %w", c.id, err)
 			p.release(cmds, err)
-			return err
+			return
 		}
-		m := message.NewMessage(c.id+"/result", res)
-		m.Metadata = message.Metadata{
-			kafka.DefaultPartitionKeyMetadata: c.id,
-			"command_id":                      c.id,
-			"command_type":                    c.kind.name,
-			"status":                          string(c.out.Status),
-		}
-		if c.correlationID != nil {
-			m.Metadata["correlation_id"] = *c.correlationID
-		}
-		results = append(results, m)
+		recs = append(recs, p.resultRecord(c, res))
 	}
-	steps := []func() error{
-		func() error { return p.store.Set(MarkApplied, applied...) },
-		func() error { return p.store.Set(MarkReleased, released...) },
-		func() error { return p.store.Set(MarkUnknown, unknown...) },
-		func() error { return p.publish(p.cfg.PoisonTopic, poison) },
-		func() error { return p.publish(p.cfg.ResultsTopic, results) },
+	recs = p.store.records(recs, MarkApplied, applied)
+	recs = p.store.records(recs, MarkReleased, released)
+	recs = p.store.records(recs, MarkUnknown, unknown)
+	if err := p.write(recs); err != nil {
+		p.release(cmds, err)
+		return
 	}
-	for _, step := range steps {
-		if err := p.untilDone(step); err != nil {
-			p.release(cmds, err)
-			return err
-		}
-	}
+	p.store.remember(MarkApplied, applied)
+	p.store.remember(MarkReleased, released)
+	p.store.remember(MarkUnknown, unknown)
 	for _, c := range cmds {
 		if c.out.Status == "" {
 			continue
@@ -471,22 +496,51 @@ func (p *Pipeline) complete(cmds []*command) error {
 	for _, c := range cmds {
 		if c.out.Status == "" {
 			// Stopped before it had an outcome: delivered again.
-			c.done <- ErrClosed
+			c.settle(ErrClosed)
 		} else {
-			c.done <- nil
+			c.settle(nil)
 		}
 	}
-	if cmds[0].out.Status == "" {
-		return ErrClosed
-	}
-	return nil
 }
 
-func (p *Pipeline) publish(topic string, msgs []*message.Message) error {
-	if len(msgs) == 0 {
+// Headers of a result record (besides kafka.UUIDHeader: the command id and "/result").
+const (
+	ResultCommandIDHeader     = "command_id"
+	ResultCommandTypeHeader   = "command_type"
+	ResultStatusHeader        = "status"
+	ResultCorrelationIDHeader = "correlation_id"
+)
+
+// resultRecord is the Kafka record of c's result (value: the encoded CommandResult), keyed
+// by the command id.
+func (p *Pipeline) resultRecord(c *command, value []byte) kafkago.Message {
+	id := []byte(c.id)
+	h := make([]kafkago.Header, 4, 5)
+	h[0] = kafkago.Header{Key: kafka.UUIDHeader, Value: []byte(c.id + "/result")}
+	h[1] = kafkago.Header{Key: ResultCommandIDHeader, Value: id}
+	h[2] = kafkago.Header{Key: ResultCommandTypeHeader, Value: []byte(c.kind.name)}
+	h[3] = kafkago.Header{Key: ResultStatusHeader, Value: []byte(c.out.Status)}
+	if c.correlationID != nil {
+		h = append(h, kafkago.Header{Key: ResultCorrelationIDHeader, Value: []byte(*c.correlationID)})
+	}
+	return kafkago.Message{Topic: p.cfg.ResultsTopic, Key: id, Value: value, Headers: h}
+}
+
+// write writes recs in one write, until it succeeds or the pipeline closes.
+func (p *Pipeline) write(recs []kafkago.Message) error {
+	if len(recs) == 0 {
 		return nil
 	}
-	return p.cfg.Publisher.Publish(topic, msgs...)
+	return p.untilDone(func() error {
+		start := time.Now()
+		err := p.cfg.Writer.WriteRecords(recs...)
+		result := "ok"
+		if err != nil {
+			result = "error"
+		}
+		p.metrics.writeSeconds.WithLabelValues(result).Observe(time.Since(start).Seconds())
+		return err
+	})
 }
 
 // untilDone runs a Kafka write until it succeeds or the pipeline gives up on what is in
@@ -509,19 +563,15 @@ func (p *Pipeline) untilDone(f func() error) error {
 	}
 }
 
-// release hands err (nil: done) to the handler calls of cmds.
+// release settles cmds with err (nil: done).
 func (p *Pipeline) release(cmds []*command, err error) {
 	for _, c := range cmds {
-		select {
-		case c.done <- err:
-		default:
-		}
+		c.settle(err)
 	}
 }
 
-// Poison metadata added to a poisoned record beside Watermill's PoisonQueue keys
-// (middleware.ReasonForPoisonedKey, PoisonedTopicKey, PoisonedHandlerKey,
-// PoisonedSubscriberKey).
+// Poison headers added to a poisoned record beside Watermill's PoisonQueue keys
+// (middleware.ReasonForPoisonedKey, PoisonedTopicKey, PoisonedHandlerKey).
 const (
 	PoisonPartitionKey   = "partition_poisoned"
 	PoisonOffsetKey      = "offset_poisoned"
@@ -532,42 +582,66 @@ const (
 	PoisonCommandTypeKey = "command_type_poisoned"
 )
 
-// poisonMessage is the poison record of msg: its bytes and headers, plus where it came
-// from, why, and when; its Kafka key is the command's key so that a requeue keeps it on its
+// header returns the value of rec's last header named key, or "".
+func header(rec kafkago.Message, key string) string {
+	for i := len(rec.Headers) - 1; i >= 0; i-- {
+		if rec.Headers[i].Key == key {
+			return string(rec.Headers[i].Value)
+		}
+	}
+	return ""
+}
+
+// poisonRecord is the poison record of rec: its key, bytes and headers (a record without
+// kafka.UUIDHeader gets the UUID the Subscriber would give it), plus where it came from,
+// why, and when. Its key stays the command's key, so that a requeue keeps it on its
 // partition.
-func (p *Pipeline) poisonMessage(msg *message.Message, src source, command string, status Status, reason string, attempts int, id string, now time.Time) *message.Message {
-	pm := message.NewMessage(msg.UUID, msg.Payload)
-	pm.Metadata = make(message.Metadata, len(msg.Metadata)+12)
-	for k, v := range msg.Metadata {
-		pm.Metadata[k] = v
+func (p *Pipeline) poisonRecord(rec kafkago.Message, src source, command string, status Status, reason string, attempts int, id string, now time.Time) kafkago.Message {
+	add := [...]kafkago.Header{
+		{Key: middleware.ReasonForPoisonedKey, Value: []byte(reason)},
+		{Key: middleware.PoisonedTopicKey, Value: []byte(src.topic)},
+		{Key: middleware.PoisonedHandlerKey, Value: []byte("outbound-" + command)},
+		{Key: PoisonPartitionKey, Value: strconv.AppendInt(nil, int64(src.partition), 10)},
+		{Key: PoisonOffsetKey, Value: strconv.AppendInt(nil, src.offset, 10)},
+		{Key: PoisonAttemptsKey, Value: strconv.AppendInt(nil, int64(attempts), 10)},
+		{Key: PoisonTimeKey, Value: now.UTC().AppendFormat(nil, time.RFC3339Nano)},
+		{Key: PoisonStatusKey, Value: []byte(status)},
+		{Key: PoisonCommandTypeKey, Value: []byte(command)},
+		{Key: PoisonCommandIDKey, Value: []byte(id)},
 	}
-	pm.Metadata[middleware.ReasonForPoisonedKey] = reason
-	pm.Metadata[middleware.PoisonedTopicKey] = src.topic
-	pm.Metadata[middleware.PoisonedHandlerKey] = message.HandlerNameFromCtx(msg.Context())
-	pm.Metadata[middleware.PoisonedSubscriberKey] = message.SubscriberNameFromCtx(msg.Context())
-	pm.Metadata[PoisonPartitionKey] = strconv.Itoa(int(src.partition))
-	pm.Metadata[PoisonOffsetKey] = strconv.FormatInt(src.offset, 10)
-	pm.Metadata[PoisonAttemptsKey] = strconv.Itoa(attempts)
-	pm.Metadata[PoisonTimeKey] = now.UTC().Format(time.RFC3339Nano)
-	pm.Metadata[PoisonStatusKey] = string(status)
-	pm.Metadata[PoisonCommandTypeKey] = command
-	if id != "" {
-		pm.Metadata[PoisonCommandIDKey] = id
+	replaced := func(key string) bool {
+		for _, h := range add {
+			if h.Key == key {
+				return true
+			}
+		}
+		return false
 	}
-	if src.key != "" {
-		pm.Metadata[kafka.DefaultPartitionKeyMetadata] = src.key
-	} else {
-		delete(pm.Metadata, kafka.DefaultPartitionKeyMetadata)
+	headers := make([]kafkago.Header, 0, len(rec.Headers)+len(add)+1)
+	if header(rec, kafka.UUIDHeader) == "" {
+		headers = append(headers, kafkago.Header{Key: kafka.UUIDHeader,
+			Value: []byte(rec.Topic + "-" + strconv.Itoa(rec.Partition) + "-" + strconv.FormatInt(rec.Offset, 10))})
 	}
-	return pm
+	for _, h := range rec.Headers {
+		// Poison headers of an earlier poisoning (a requeued record) give way to these.
+		if !replaced(h.Key) && h.Key != middleware.PoisonedSubscriberKey {
+			headers = append(headers, h)
+		}
+	}
+	for _, h := range add {
+		if h.Key == PoisonCommandIDKey && id == "" {
+			continue
+		}
+		headers = append(headers, h)
+	}
+	return kafkago.Message{Topic: p.cfg.PoisonTopic, Key: rec.Key, Value: rec.Value, Headers: headers}
 }
 
 // poisonUndecodable sends a record that does not decode to the poison topic. It has no
 // command id, so no result is written.
-func (p *Pipeline) poisonUndecodable(k *kind, msg *message.Message, src source, cause error) error {
+func (p *Pipeline) poisonUndecodable(k *kind, rec kafkago.Message, src source, cause error) error {
 	reason := "undecodable " + k.name + " command: " + cause.Error()
-	pm := p.poisonMessage(msg, src, k.name, StatusRejected, reason, 0, "", p.cfg.Now())
-	if err := p.untilDone(func() error { return p.publish(p.cfg.PoisonTopic, []*message.Message{pm}) }); err != nil {
+	if err := p.write([]kafkago.Message{p.poisonRecord(rec, src, k.name, StatusRejected, reason, 0, "", p.cfg.Now())}); err != nil {
 		return err
 	}
 	p.metrics.poisoned.WithLabelValues(k.name, "undecodable").Inc()

@@ -9,10 +9,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
 	kafkago "github.com/segmentio/kafka-go"
-
-	"github.com/dscokafka/connector/pkg/kafka"
 )
 
 // Mark is the state of a command id in the Store.
@@ -64,8 +61,8 @@ type StoreConfig struct {
 	Partitions int
 	// Reader reads the topic (brokers, dialer). Required.
 	Reader TopicReader
-	// Publisher writes the marks. Required.
-	Publisher message.Publisher
+	// Writer writes the marks. Required.
+	Writer RecordWriter
 	// MaxEntries bounds the ids kept in memory (default 500,000: 40 to 60 bytes per id
 	// with the hash map's slack, 20 to 30 MB, whatever the ids' length); the
 	// oldest are forgotten first. Retention forgets ids older than it (default 7 days).
@@ -102,8 +99,8 @@ func (c StoreConfig) Validate() error {
 	if len(c.Reader.Brokers) == 0 {
 		errs = append(errs, errors.New("missing required Store.Reader.Brokers"))
 	}
-	if c.Publisher == nil {
-		errs = append(errs, errors.New("missing required Store.Publisher"))
+	if c.Writer == nil {
+		errs = append(errs, errors.New("missing required Store.Writer"))
 	}
 	if c.MaxEntries < 0 || c.Retention < 0 || c.Partitions < 0 {
 		errs = append(errs, errors.New("negative Store.MaxEntries, Store.Retention or Store.Partitions"))
@@ -239,25 +236,32 @@ func (s *Store) Len() int {
 	return len(s.entries)
 }
 
-// Set writes mark for ids to the topic, in one Publish call, and then to memory. It
-// returns once Kafka acknowledged the marks.
+// Set writes mark for ids to the topic, in one write, and then to memory. It returns once
+// Kafka acknowledged the marks.
 func (s *Store) Set(mark Mark, ids ...string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	value := []byte(mark.String())
-	msgs := make([]*message.Message, len(ids))
-	for i, id := range ids {
-		m := message.NewMessage(id+"/"+mark.String(), value)
-		m.Metadata = message.Metadata{kafka.DefaultPartitionKeyMetadata: id}
-		msgs[i] = m
-	}
-	if err := s.cfg.Publisher.Publish(s.cfg.Topic, msgs...); err != nil {
+	if err := s.cfg.Writer.WriteRecords(s.records(nil, mark, ids)...); err != nil {
 		return fmt.Errorf("outbound: writing %s marks to %s: %w", mark, s.cfg.Topic, err)
 	}
+	s.remember(mark, ids)
+	return nil
+}
+
+// records appends to dst the records that mark ids: key the id, value the mark's name.
+func (s *Store) records(dst []kafkago.Message, mark Mark, ids []string) []kafkago.Message {
+	value := []byte(mark.String())
+	for _, id := range ids {
+		dst = append(dst, kafkago.Message{Topic: s.cfg.Topic, Key: []byte(id), Value: value})
+	}
+	return dst
+}
+
+// remember records in memory marks that Kafka acknowledged.
+func (s *Store) remember(mark Mark, ids []string) {
 	at := s.cfg.Now().UnixMilli()
 	for _, id := range ids {
 		s.put(s.key(id), mark, at)
 	}
-	return nil
 }

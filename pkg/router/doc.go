@@ -5,11 +5,15 @@
 // Recoverer, Poison, CorrelationID and Metrics, outermost first, and runs
 // the stream pipeline and the GetItemInventory poller together.
 //
-// The outbound side (NewOutbound) is a Watermill router with one handler per
-// command topic of the role, each feeding the pkg/outbound pipeline, behind
-// Recoverer; validation, retries, the breaker and the poison topic live in
-// the pipeline, which decides a command's outcome before its handler returns,
-// so an offset is committed only once the command's result is in Kafka. On
-// shutdown the pipeline goes first: its batches in flight finish while the
-// router still runs, then the subscribers commit their acks (Outbound.Close).
+// The outbound side (NewOutbound) consumes each command topic of the role
+// with a pkg/kafka Subscriber (Consume: records, key-ordered, many of a
+// partition in flight) into the pkg/outbound pipeline's handler for it, which
+// recovers from panics; validation, retries, the breaker and the poison topic
+// live in the pipeline, which decides a command's outcome before a record is
+// done, so an offset is committed only once the command's result is in Kafka.
+// It uses no Watermill router: per command, a router's goroutine, message and
+// channel hand-offs cost more CPU than the pipeline's own work. On shutdown
+// the pipeline goes first: its batches in flight finish while the
+// subscriptions still run, then the subscribers commit their acks
+// (Outbound.Close).
 package router

@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
 	"github.com/dscokafka/connector/pkg/kafka"
 	"github.com/dscokafka/connector/pkg/outbound"
@@ -35,7 +34,8 @@ type OutboundConfig struct {
 	MaxInFlightPerPartition int
 	// Pipeline configures the outbound pipeline (role, Dsco client, serde, publisher...).
 	Pipeline outbound.Config
-	// CloseTimeout bounds Close. Default 30s.
+	// CloseTimeout bounds the pipeline's Close and each subscriber's, unless
+	// Pipeline.CloseTimeout or Subscriber.CloseTimeout say otherwise. Default 30s.
 	CloseTimeout time.Duration
 }
 
@@ -52,6 +52,12 @@ func (c *OutboundConfig) setDefaults() {
 	if c.CloseTimeout == 0 {
 		c.CloseTimeout = 30 * time.Second
 	}
+	if c.Subscriber.CloseTimeout == 0 {
+		c.Subscriber.CloseTimeout = c.CloseTimeout
+	}
+	if c.Pipeline.CloseTimeout == 0 {
+		c.Pipeline.CloseTimeout = c.CloseTimeout
+	}
 }
 
 // Validate reports whether the configuration is usable; the subscriber and the pipeline
@@ -66,21 +72,24 @@ func (c OutboundConfig) Validate() error {
 	return nil
 }
 
-// Outbound is the outbound side of the connector: a Watermill router with one handler per
-// command topic of the role, each handler a pipeline handler, consuming each partition
-// key-ordered with up to MaxInFlightPerPartition commands in flight; the middleware is
-// Recoverer (a panicking handler fails its message, which is delivered again). Offsets are
-// committed only once the handler returned, that is once the command's outcome is in Kafka.
-// Run blocks; Close is idempotent.
+// Outbound is the outbound side of the connector: one kafka.Subscriber per command topic
+// of the role, each handing its records (kafka.Subscriber.Consume) to the topic's pipeline
+// handler, key-ordered with up to MaxInFlightPerPartition commands of a partition in
+// flight. The handlers recover from panics (the record is delivered again). Offsets are
+// committed only once the handler returned, that is once the command's outcome is in
+// Kafka. Records are not wrapped in Watermill messages nor routed through a Watermill
+// router: that costs a goroutine, two channel hand-offs and a dozen allocations per
+// command, more than the pipeline's own work. Run blocks; Close is idempotent.
 type Outbound struct {
 	cfg      OutboundConfig
 	logger   watermill.LoggerAdapter
-	router   *message.Router
-	subs     []*kafka.Subscriber
+	subs     map[string]*kafka.Subscriber // by topic
+	handlers map[string]kafka.RecordHandler
 	pipeline *outbound.Pipeline
+	running  chan struct{}
 }
 
-// NewOutbound builds the outbound router. It connects to nothing: Run does.
+// NewOutbound builds the outbound side. It connects to nothing: Run does.
 func NewOutbound(cfg OutboundConfig, logger watermill.LoggerAdapter) (*Outbound, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -93,12 +102,8 @@ func NewOutbound(cfg OutboundConfig, logger watermill.LoggerAdapter) (*Outbound,
 	if err != nil {
 		return nil, err
 	}
-	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.CloseTimeout}, logger)
-	if err != nil {
-		return nil, err
-	}
-	r.AddMiddleware(middleware.Recoverer)
-	o := &Outbound{cfg: cfg, logger: logger, router: r, pipeline: pipeline}
+	o := &Outbound{cfg: cfg, logger: logger, pipeline: pipeline, running: make(chan struct{}),
+		subs: make(map[string]*kafka.Subscriber), handlers: make(map[string]kafka.RecordHandler)}
 	for name, topic := range pipeline.Topics() {
 		h, err := pipeline.Handler(name)
 		if err != nil {
@@ -113,30 +118,23 @@ func NewOutbound(cfg OutboundConfig, logger watermill.LoggerAdapter) (*Outbound,
 			}
 			return nil, err
 		}
-		o.subs = append(o.subs, sub)
-		r.AddConsumerHandler("outbound-"+name, topic, sub, message.NoPublishHandlerFunc(h))
+		o.subs[topic], o.handlers[topic] = sub, h
 	}
 	return o, nil
 }
 
-// Pipeline returns the pipeline the router feeds.
+// Pipeline returns the pipeline the subscribers feed.
 func (o *Outbound) Pipeline() *outbound.Pipeline { return o.pipeline }
 
-// Running is closed once the router runs and the pipeline is ready.
-func (o *Outbound) Running() <-chan struct{} {
-	ch := make(chan struct{})
-	go func() {
-		<-o.router.Running()
-		<-o.pipeline.Ready()
-		close(ch)
-	}()
-	return ch
-}
+// Running is closed once the pipeline is ready and every command topic is being consumed
+// (the consumer groups may still be joining).
+func (o *Outbound) Running() <-chan struct{} { return o.running }
 
-// Run runs the pipeline and the router until ctx ends or Close is called, or one of them
-// fails. A shutdown goes in the order Close describes: when ctx ends, the pipeline
-// finishes its batches in flight first (see outbound.Pipeline.Close) while the router
-// still runs, so that their acks are committed when the router stops after it.
+// Run runs the pipeline and consumes the command topics until ctx ends or Close is
+// called, or the pipeline fails. A shutdown goes in the order Close describes: when ctx
+// ends, the pipeline finishes its batches in flight first (see outbound.Pipeline.Close)
+// while the subscriptions still run, so that their acks are committed when the
+// subscriptions end after it.
 func (o *Outbound) Run(ctx context.Context) error {
 	// The router does not see ctx end: it stops once the pipeline has returned.
 	rctx, stopRouter := context.WithCancel(context.WithoutCancel(ctx))
@@ -148,30 +146,46 @@ func (o *Outbound) Run(ctx context.Context) error {
 		perr <- o.pipeline.Run(pctx)
 		stopRouter()
 	}()
-	rerr := o.router.Run(rctx)
+	var wg sync.WaitGroup
+	errs := make(chan error, len(o.subs))
+	select {
+	case <-o.pipeline.Ready():
+		for topic, sub := range o.subs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := sub.Consume(rctx, topic, o.handlers[topic]); err != nil && !errors.Is(err, kafka.ErrSubscriberClosed) {
+					errs <- fmt.Errorf("router: consuming %s: %w", topic, err)
+				}
+			}()
+		}
+		close(o.running)
+	case <-rctx.Done():
+	}
+	wg.Wait()
 	stopPipeline()
-	err := <-perr
-	return errors.Join(rerr, err)
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(append(all, <-perr)...)
 }
 
 // Close shuts down in this order, and is idempotent:
 //  1. the pipeline (outbound.Pipeline.Close, within Pipeline.CloseTimeout): commands not
 //     yet in a batch are refused (delivered again), batches in flight finish and their
-//     outcomes are written, so that their handler calls return and their messages are
-//     acked;
-//  2. the router (within CloseTimeout) and the subscribers: each subscription drains
-//     what is still delivered, commits the offsets of the acked messages (the
-//     kafka.Subscriber commits on generation end and on Close) and leaves its group.
+//     outcomes are written, so that their records are done (acked);
+//  2. the subscribers (within Subscriber.CloseTimeout): each subscription drains what is
+//     still in flight, commits the offsets of the acked records (the kafka.Subscriber
+//     commits on generation end and on Close) and leaves its group.
 //
-// Closing the router first would cancel the subscriptions while batches are in flight:
+// Closing the subscribers first would end the subscriptions while batches are in flight:
 // their acks would come after the final commit, and the commands be delivered again.
 func (o *Outbound) Close() error {
 	var errs []error
 	if err := o.pipeline.Close(); err != nil {
 		errs = append(errs, err)
-	}
-	if err := o.router.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("router: closing the outbound router: %w", err))
 	}
 	for _, sub := range o.subs {
 		if err := sub.Close(); err != nil {

@@ -135,8 +135,11 @@ type Store struct {
 
 	mu      sync.RWMutex
 	entries map[idKey]storeEntry
-	fifo    []idKey // ids in the order they were first marked, for eviction
-	head    int
+	// ring holds the ids in the order they were first marked, for eviction: it grows to
+	// MaxEntries, then the newest id takes the place of the oldest (at head), which is
+	// forgotten. Every id of entries is in it once.
+	ring []idKey
+	head int
 	loaded  chan struct{}
 }
 
@@ -204,16 +207,14 @@ func (s *Store) put(k idKey, mark Mark, at int64) {
 		return // a newer mark is known (a replica's record read after ours)
 	}
 	s.entries[k] = newStoreEntry(mark, at)
-	if !ok {
-		s.fifo = append(s.fifo, k)
-		for len(s.entries) > s.cfg.MaxEntries && s.head < len(s.fifo) {
-			delete(s.entries, s.fifo[s.head])
-			s.head++
-		}
-		if s.head > len(s.fifo)/2 && s.head > 1024 {
-			s.fifo = append([]idKey(nil), s.fifo[s.head:]...)
-			s.head = 0
-		}
+	switch {
+	case ok:
+	case len(s.ring) < s.cfg.MaxEntries:
+		s.ring = append(s.ring, k)
+	default:
+		delete(s.entries, s.ring[s.head])
+		s.ring[s.head] = k
+		s.head = (s.head + 1) % len(s.ring)
 	}
 }
 

@@ -22,7 +22,7 @@ func TestStoreBounds(t *testing.T) {
 	assert.Equal(t, MarkNone, s.Get("1999"))
 	assert.Equal(t, MarkApplied, s.Get("2000"))
 	assert.Equal(t, MarkApplied, s.Get("4999"))
-	assert.LessOrEqual(t, len(s.fifo)-s.head, 3000, "the eviction queue is compacted")
+	assert.Len(t, s.ring, 3000, "the eviction queue holds MaxEntries ids")
 
 	s.put(s.key("4999"), MarkSending, at-1)
 	assert.Equal(t, MarkApplied, s.Get("4999"), "an older mark read later does not win")

@@ -30,6 +30,12 @@
 // before the member delivers anything from it, so that a message held unacked there is not
 // skipped by the next member (which would otherwise resolve "latest" anew).
 //
+// Besides Watermill's Subscribe, [Subscriber.Consume] hands records to a [RecordHandler]
+// with a done callback, with the same ordering, commit and drain guarantees and no
+// message, channel or goroutine per record: the outbound side consumes that way. Besides
+// Publish, [Publisher.WriteRecords] writes records already built, to several topics in one
+// write.
+//
 // Both share [ConnectionConfig] (brokers, TLS, SASL PLAIN and SCRAM). Package kafkatest
 // provides the brokers for tests: an in-process kfake cluster, or real Kafka when the
 // KAFKA_BROKERS environment variable is set.

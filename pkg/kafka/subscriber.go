@@ -212,7 +212,9 @@ func (c SubscriberConfig) Validate() error {
 // Subscriber consumes Kafka topics through a consumer group.
 //
 // Every Subscribe call joins the group as its own member, for one topic, and gets its own
-// output channel. Each partition assigned to that member is read by its own goroutine, in
+// output channel; every Consume call likewise, handing records to its RecordHandler
+// instead of messages to a channel (all that follows holds for both, with done(nil) for
+// an ack and done(err) for a nack). Each partition assigned to that member is read by its own goroutine, in
 // offset order. With OrderPerPartition (the default) one message of a partition is in
 // flight at a time: the next is sent only after the previous one was acked. With
 // OrderPerKey up to MaxInFlightPerPartition messages of a partition are in flight at once,

@@ -70,23 +70,23 @@ func (b *batcher) take(batch []*command, size int) ([]*command, int, bool) {
 		size += c.size
 		n++
 	}
-	clear(b.queue[:n])
-	b.queue = b.queue[n:]
-	if len(b.queue) == 0 {
-		b.queue = b.queue[:0:0] // let the backing array go; the next append starts small
-	}
+	// The rest moves to the front: the queue keeps its array.
+	m := copy(b.queue, b.queue[n:])
+	clear(b.queue[m:])
+	b.queue = b.queue[:m]
 	return batch, size, full || len(batch) >= cfg.MaxBatchItems || size >= cfg.MaxBatchBytes
 }
 
-// stop ends queueing and releases the queued commands and batch.
+// stop ends queueing and refuses the queued commands and batch (see Pipeline.refuse).
 func (b *batcher) stop(batch []*command) {
 	b.mu.Lock()
 	b.closed = true
 	q := b.queue
 	b.queue = nil
 	b.mu.Unlock()
-	b.p.release(q, ErrClosed)
-	b.p.release(batch, ErrClosed)
+	for _, c := range append(q, batch...) {
+		b.p.refuse(c.settle)
+	}
 }
 
 // run takes commands until ctx ends (the pipeline's intake) and dispatches them in
@@ -130,19 +130,18 @@ func (b *batcher) run(ctx, work context.Context) {
 		}
 		timer.Stop()
 		if !b.dispatch(ctx, work, sem, &wg, batch) {
-			b.stop(nil)
 			return
 		}
 	}
 }
 
 // dispatch runs batch, on work, in a goroutine of its own once one of the
-// MaxConcurrentBatches slots is free; false when ctx ended first (batch was released).
+// MaxConcurrentBatches slots is free; false when ctx ended first (batch was refused).
 func (b *batcher) dispatch(ctx, work context.Context, sem chan struct{}, wg *sync.WaitGroup, batch []*command) bool {
 	select {
 	case sem <- struct{}{}:
 	case <-ctx.Done():
-		b.p.release(batch, ErrClosed)
+		b.stop(batch)
 		return false
 	}
 	wg.Add(1)

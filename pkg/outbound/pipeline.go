@@ -50,6 +50,9 @@ type command struct {
 	firstSent time.Time
 
 	out Outcome
+	// undecodable: the record did not decode (no id): its poison record is written with
+	// the batch, no result and no mark.
+	undecodable bool
 	// finish is the record's done callback (kafka.RecordHandler): settle calls it once, with
 	// nil once the outcome is durable, or with why it is not (the record is delivered
 	// again).
@@ -360,20 +363,18 @@ func (p *Pipeline) handle(ctx context.Context, k *kind, rec kafkago.Message, don
 	}
 	b := p.batchers[k]
 	b.pending.Add(1)
+	defer b.pending.Add(-1) // after enqueue; also when prepare panics
 	c, err := p.prepare(ctx, k, rec)
-	if c == nil || err != nil {
-		b.pending.Add(-1)
+	if err != nil {
 		finish(err)
 		return
 	}
 	c.finish = done
 	*handed = true
-	// A command decided without a call (invalid, already applied) joins a batch too: its
-	// outcome is written with the batch's. Once queued, the batch completes or releases
-	// it, also when shutting down.
-	ok := b.enqueue(c)
-	b.pending.Add(-1)
-	if !ok {
+	// A command decided without a call (invalid, undecodable, already applied) joins a
+	// batch too: its outcome is written with the batch's. Once queued, the batch completes
+	// or releases it, also when shutting down.
+	if !b.enqueue(c) {
 		p.refuse(c.settle)
 	}
 }
@@ -393,15 +394,16 @@ func (p *Pipeline) refuse(done func(error)) {
 	}()
 }
 
-// prepare decodes and validates a record. It returns nil and nil when the record was
-// poisoned as undecodable, a command with an outcome when none needs a call, or an error
-// to have the record delivered again.
+// prepare decodes and validates a record. It returns a command, with an outcome when none
+// needs a call (invalid, undecodable, already applied), or an error to have the record
+// delivered again.
 func (p *Pipeline) prepare(ctx context.Context, k *kind, rec kafkago.Message) (*command, error) {
 	src := sourceOf(rec)
 	value := k.desc.New()
 	if err := p.cfg.Serde.Decode(ctx, rec.Value, value); err != nil {
 		if Classify(err) == Permanent {
-			return nil, p.poisonUndecodable(k, rec, src, err)
+			return &command{kind: k, rec: rec, src: src, undecodable: true,
+				out: Outcome{Status: StatusRejected, Reason: "undecodable " + k.name + " command: " + err.Error()}}, nil
 		}
 		return nil, fmt.Errorf("outbound: decoding a %s command: %w", k.name, err)
 	}
@@ -438,8 +440,12 @@ func (p *Pipeline) prepare(ctx context.Context, k *kind, rec kafkago.Message) (*
 func (p *Pipeline) complete(cmds []*command) {
 	now := p.cfg.Now()
 	var applied, released, unknown []string
-	recs := make([]kafkago.Message, 0, 2*len(cmds))
+	recs := make([]kafkago.Message, 0, 3*len(cmds)) // results, poison records, marks
 	for _, c := range cmds {
+		if c.undecodable {
+			recs = append(recs, p.poisonRecord(c.rec, c.src, c.kind.name, c.out.Status, c.out.Reason, 0, "", now))
+			continue
+		}
 		if c.out.Status == "" {
 			// Left without an outcome by a shutdown: delivered again. If each call that
 			// carried it was answered by a transient failure or a 4xx, or none was made,
@@ -474,17 +480,33 @@ func (p *Pipeline) complete(cmds []*command) {
 		}
 		recs = append(recs, p.resultRecord(c, res))
 	}
-	recs = p.store.records(recs, MarkApplied, applied)
-	recs = p.store.records(recs, MarkReleased, released)
-	recs = p.store.records(recs, MarkUnknown, unknown)
-	if err := p.write(recs); err != nil {
-		p.release(cmds, err)
-		return
+	marks := make([]kafkago.Message, 0, len(applied)+len(released)+len(unknown))
+	marks = p.store.records(marks, MarkApplied, applied)
+	marks = p.store.records(marks, MarkReleased, released)
+	marks = p.store.records(marks, MarkUnknown, unknown)
+	// One write, unless the batch's kind cannot be reconciled (return, retailer return,
+	// retailer cancel): a write can land in part, and a result in Kafka whose "applied"
+	// mark is not would make the command's next delivery outcome_unknown, contradicting
+	// its result. Their marks go first.
+	writes := [][]kafkago.Message{append(recs, marks...)}
+	if len(cmds) > 0 && cmds[0].kind.redo == redoUndecidable && len(marks) > 0 {
+		writes = [][]kafkago.Message{marks, recs}
+	}
+	for _, w := range writes {
+		if err := p.write(w); err != nil {
+			p.release(cmds, err)
+			return
+		}
 	}
 	p.store.remember(MarkApplied, applied)
 	p.store.remember(MarkReleased, released)
 	p.store.remember(MarkUnknown, unknown)
 	for _, c := range cmds {
+		if c.undecodable {
+			p.metrics.poisoned.WithLabelValues(c.kind.name, "undecodable").Inc()
+			p.logger.Info("Poisoned an undecodable command", watermill.LogFields{"topic": c.src.topic, "partition": c.src.partition, "offset": c.src.offset, "reason": c.out.Reason})
+			continue
+		}
 		if c.out.Status == "" {
 			continue
 		}
@@ -635,16 +657,4 @@ func (p *Pipeline) poisonRecord(rec kafkago.Message, src source, command string,
 		headers = append(headers, h)
 	}
 	return kafkago.Message{Topic: p.cfg.PoisonTopic, Key: rec.Key, Value: rec.Value, Headers: headers}
-}
-
-// poisonUndecodable sends a record that does not decode to the poison topic. It has no
-// command id, so no result is written.
-func (p *Pipeline) poisonUndecodable(k *kind, rec kafkago.Message, src source, cause error) error {
-	reason := "undecodable " + k.name + " command: " + cause.Error()
-	if err := p.write([]kafkago.Message{p.poisonRecord(rec, src, k.name, StatusRejected, reason, 0, "", p.cfg.Now())}); err != nil {
-		return err
-	}
-	p.metrics.poisoned.WithLabelValues(k.name, "undecodable").Inc()
-	p.logger.Info("Poisoned an undecodable command", watermill.LogFields{"topic": src.topic, "partition": src.partition, "offset": src.offset, "reason": reason})
-	return nil
 }

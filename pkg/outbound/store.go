@@ -138,9 +138,9 @@ type Store struct {
 	// ring holds the ids in the order they were first marked, for eviction: it grows to
 	// MaxEntries, then the newest id takes the place of the oldest (at head), which is
 	// forgotten. Every id of entries is in it once.
-	ring []idKey
-	head int
-	loaded  chan struct{}
+	ring   []idKey
+	head   int
+	loaded chan struct{}
 }
 
 // newStore is a Store with empty memory.

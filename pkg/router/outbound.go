@@ -32,7 +32,7 @@ type OutboundConfig struct {
 	// Pipeline.MaxBatchItems, or batches cannot fill from one partition. 1 is Watermill's
 	// one message per partition. Default 256.
 	MaxInFlightPerPartition int
-	// Pipeline configures the outbound pipeline (role, Dsco client, serde, publisher...).
+	// Pipeline configures the outbound pipeline (role, Dsco client, serde, writer...).
 	Pipeline outbound.Config
 	// CloseTimeout bounds the pipeline's Close and each subscriber's, unless
 	// Pipeline.CloseTimeout or Subscriber.CloseTimeout say otherwise. Default 30s.
@@ -76,7 +76,7 @@ func (c OutboundConfig) Validate() error {
 // of the role, each handing its records (kafka.Subscriber.Consume) to the topic's pipeline
 // handler, key-ordered with up to MaxInFlightPerPartition commands of a partition in
 // flight. The handlers recover from panics (the record is delivered again). Offsets are
-// committed only once the handler returned, that is once the command's outcome is in
+// committed only once the record is done, that is once the command's outcome is in
 // Kafka. Records are not wrapped in Watermill messages nor routed through a Watermill
 // router: that costs a goroutine, two channel hand-offs and a dozen allocations per
 // command, more than the pipeline's own work. Run blocks; Close is idempotent.

@@ -180,10 +180,8 @@ func (c *Client) ListStreams(ctx context.Context) (*StreamList, error) {
 	return &out, nil
 }
 
-// GetStreamEvents reads the events after a position (getStreamEvents). A
-// position older than the stream's retention is an error matching
-// ErrPositionExpired; an unknown stream one matching ErrNotFound.
-func (c *Client) GetStreamEvents(ctx context.Context, streamID string, p ReadEventsParams) (*StreamEvents, error) {
+// query is p as getStreamEvents' query parameters.
+func (p ReadEventsParams) query() url.Values {
 	q := url.Values{}
 	if p.Position != "" {
 		q.Set("position", p.Position)
@@ -194,6 +192,14 @@ func (c *Client) GetStreamEvents(ctx context.Context, streamID string, p ReadEve
 	if p.Partition != 0 {
 		q.Set("partition", strconv.Itoa(p.Partition))
 	}
+	return q
+}
+
+// GetStreamEvents reads the events after a position (getStreamEvents). A
+// position older than the stream's retention is an error matching
+// ErrPositionExpired; an unknown stream one matching ErrNotFound.
+func (c *Client) GetStreamEvents(ctx context.Context, streamID string, p ReadEventsParams) (*StreamEvents, error) {
+	q := p.query()
 	var out StreamEvents
 	if err := c.call(ctx, opGetStreamEvents, http.MethodGet, "/streams/"+url.PathEscape(streamID)+"/events", q, nil, &out); err != nil {
 		return nil, err

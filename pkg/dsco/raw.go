@@ -8,7 +8,6 @@ import (
 	"iter"
 	"net/http"
 	"net/url"
-	"strconv"
 )
 
 // The Raw methods return answers as Dsco sent them, for callers that decode
@@ -25,16 +24,7 @@ import (
 // The body is at most 64 MiB. A body that cannot be read to its end is a
 // retryable *NetworkError.
 func (c *Client) GetStreamEventsRaw(ctx context.Context, streamID string, p ReadEventsParams, buf []byte) ([]byte, error) {
-	q := url.Values{}
-	if p.Position != "" {
-		q.Set("position", p.Position)
-	}
-	if p.Limit > 0 {
-		q.Set("limit", strconv.Itoa(p.Limit))
-	}
-	if p.Partition != 0 {
-		q.Set("partition", strconv.Itoa(p.Partition))
-	}
+	q := p.query()
 	u := c.base + "/streams/" + url.PathEscape(streamID) + "/events"
 	if len(q) > 0 {
 		u += "?" + q.Encode()

@@ -107,7 +107,10 @@ func (e *env) client(role outbound.Role, opts ...dsco.Option) *dsco.Client {
 	if role == outbound.RoleRetailer {
 		id, secret = dscotest.RetailerClientID, dscotest.RetailerClientSecret
 	}
+	// The client's default transport, as dsco.NewClient makes it (64 idle connections per
+	// host: with 2, concurrent calls dial a new connection each), but closed with the test.
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
 	e.t.Cleanup(tr.CloseIdleConnections)
 	c, err := dsco.NewClient(e.dscoURL, append([]dsco.Option{dsco.WithClientCredentials(id, secret), dsco.WithHTTPClient(&http.Client{Transport: tr})}, opts...)...)
 	require.NoError(e.t, err)

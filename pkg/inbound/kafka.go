@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"sync"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
-	metadataAPI "github.com/segmentio/kafka-go/protocol/metadata"
+
+	"github.com/dscokafka/connector/pkg/kafka"
 )
 
 // writer is a kafka-go Writer with its own transport when none is given,
@@ -37,7 +36,7 @@ func newWriter(k KafkaConfig, batchSize int, log *slog.Logger) *writer {
 		BatchTimeout:           k.BatchTimeout,
 		WriteTimeout:           k.WriteTimeout,
 		MaxAttempts:            k.MaxAttempts,
-		Transport:              &metadataCache{RoundTripper: tr, ttl: metadataCacheTTL},
+		Transport:              &kafka.MetadataCache{RoundTripper: tr, TTL: metadataCacheTTL},
 		AllowAutoTopicCreation: k.AllowAutoTopicCreation,
 		ErrorLogger: kafkago.LoggerFunc(func(f string, a ...any) {
 			log.Info("inbound: kafka-go writer: " + fmt.Sprintf(f, a...))
@@ -64,64 +63,9 @@ func (w *writer) write(ctx context.Context, msgs ...kafkago.Message) error {
 	}
 }
 
-// metadataCacheTTL is how long metadataCache keeps a topic's metadata.
+// metadataCacheTTL is how long the writer's kafka.MetadataCache keeps a
+// topic's metadata.
 const metadataCacheTTL = 100 * time.Millisecond
-
-// metadataCache is the writer's RoundTripper: kafka-go's Writer asks for
-// the metadata of a record's topic once per record (WriteMessages looks up
-// the partition count of each), and each lookup through the Transport's
-// own cache costs four allocations and a round through its connection
-// pool: most of the pipeline's allocations per event. metadataCache
-// answers a lookup of one topic from the last successful answer for up to
-// metadataCacheTTL; a topic unknown or failing is asked again each time,
-// so that a topic created meanwhile is found. Other requests pass through.
-// The cached answer is shared: kafka-go's Writer only reads it. Safe for
-// concurrent use.
-type metadataCache struct {
-	kafkago.RoundTripper
-	ttl time.Duration
-
-	mu     sync.RWMutex
-	topics map[metadataKey]cachedMetadata
-}
-
-type metadataKey struct {
-	topic      string
-	autoCreate bool
-}
-
-type cachedMetadata struct {
-	res *metadataAPI.Response
-	at  time.Time
-}
-
-// RoundTrip implements kafkago.RoundTripper.
-func (c *metadataCache) RoundTrip(ctx context.Context, addr net.Addr, req kafkago.Request) (kafkago.Response, error) {
-	mr, ok := req.(*metadataAPI.Request)
-	if !ok || len(mr.TopicNames) != 1 {
-		return c.RoundTripper.RoundTrip(ctx, addr, req)
-	}
-	key := metadataKey{topic: mr.TopicNames[0], autoCreate: mr.AllowAutoTopicCreation}
-	c.mu.RLock()
-	e, ok := c.topics[key]
-	c.mu.RUnlock()
-	if ok && time.Since(e.at) < c.ttl {
-		return e.res, nil
-	}
-	res, err := c.RoundTripper.RoundTrip(ctx, addr, req)
-	if err != nil {
-		return res, err
-	}
-	if r, ok := res.(*metadataAPI.Response); ok && len(r.Topics) == 1 && r.Topics[0].Name == key.topic && r.Topics[0].ErrorCode == 0 {
-		c.mu.Lock()
-		if c.topics == nil {
-			c.topics = map[metadataKey]cachedMetadata{}
-		}
-		c.topics[key] = cachedMetadata{res: r, at: time.Now()}
-		c.mu.Unlock()
-	}
-	return res, nil
-}
 
 func (w *writer) close() error {
 	err := w.Writer.Close()

@@ -204,6 +204,10 @@ type Publisher struct {
 
 var _ message.Publisher = (*Publisher)(nil)
 
+// publisherMetadataCacheTTL is how long a Publisher's writer answers a topic's
+// metadata lookups from its MetadataCache.
+const publisherMetadataCacheTTL = 100 * time.Millisecond
+
 // NewPublisher returns a Publisher. It does not connect: the first Publish does.
 func NewPublisher(cfg PublisherConfig, logger watermill.LoggerAdapter) (*Publisher, error) {
 	cfg.setDefaults()
@@ -221,16 +225,17 @@ func NewPublisher(cfg PublisherConfig, logger watermill.LoggerAdapter) (*Publish
 	transport.MetadataTTL = cfg.MetadataTTL
 	codec, _ := cfg.Compression.codec() // validated above
 	w := &kafkago.Writer{
-		Addr:                   kafkago.TCP(cfg.Connection.Brokers...),
-		Balancer:               cfg.Balancer,
-		MaxAttempts:            cfg.MaxAttempts,
-		BatchSize:              cfg.BatchSize,
-		BatchBytes:             cfg.BatchBytes,
-		BatchTimeout:           cfg.BatchTimeout,
-		WriteTimeout:           cfg.WriteTimeout,
-		RequiredAcks:           cfg.Acks.required(),
-		Compression:            codec,
-		Transport:              transport,
+		Addr:         kafkago.TCP(cfg.Connection.Brokers...),
+		Balancer:     cfg.Balancer,
+		MaxAttempts:  cfg.MaxAttempts,
+		BatchSize:    cfg.BatchSize,
+		BatchBytes:   cfg.BatchBytes,
+		BatchTimeout: cfg.BatchTimeout,
+		WriteTimeout: cfg.WriteTimeout,
+		RequiredAcks: cfg.Acks.required(),
+		Compression:  codec,
+		// Lookups of one topic's metadata (one per record) answered from a short cache.
+		Transport:              &MetadataCache{RoundTripper: transport, TTL: publisherMetadataCacheTTL},
 		AllowAutoTopicCreation: cfg.AllowAutoTopicCreation,
 		// kafka-go reports every failed attempt here, also those it retries (leader moves);
 		// the final outcome is Publish's error, so attempts are logged at info level.

@@ -1,4 +1,4 @@
-package inbound
+package kafka
 
 import (
 	"context"
@@ -58,7 +58,7 @@ func TestMetadataCache(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			under := &countingTripper{}
-			c := &metadataCache{RoundTripper: under, ttl: tc.ttl}
+			c := &MetadataCache{RoundTripper: under, TTL: tc.ttl}
 			for _, req := range tc.reqs {
 				res, err := c.RoundTrip(t.Context(), nil, req)
 				require.NoError(t, err)

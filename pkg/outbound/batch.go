@@ -54,14 +54,21 @@ func (b *batcher) enqueue(c *command) bool {
 // take moves queued commands to batch while it has fewer than MaxBatchItems commands and
 // less than MaxBatchBytes (a command that would pass it starts the next batch; a batch's
 // first command always joins). It returns the batch, its size, and whether the batch
-// is full.
+// is full. A queued command whose record was given up (its context ended: the partition
+// was revoked and its drain is over, so the next owner has the record) is not taken but
+// settled with that error: sent, it could run beside the next owner's copy.
 func (b *batcher) take(batch []*command, size int) ([]*command, int, bool) {
 	cfg := b.p.cfg
+	var gone []*command
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	n := 0
 	full := false
 	for _, c := range b.queue {
+		if c.ctx.Err() != nil {
+			gone = append(gone, c)
+			n++
+			continue
+		}
 		if len(batch) >= cfg.MaxBatchItems || size >= cfg.MaxBatchBytes || (len(batch) > 0 && size+c.size > cfg.MaxBatchBytes) {
 			full = true
 			break
@@ -74,6 +81,10 @@ func (b *batcher) take(batch []*command, size int) ([]*command, int, bool) {
 	m := copy(b.queue, b.queue[n:])
 	clear(b.queue[m:])
 	b.queue = b.queue[:m]
+	b.mu.Unlock()
+	for _, c := range gone {
+		c.settle(c.ctx.Err())
+	}
 	return batch, size, full || len(batch) >= cfg.MaxBatchItems || size >= cfg.MaxBatchBytes
 }
 

@@ -50,6 +50,9 @@ type command struct {
 	firstSent time.Time
 
 	out Outcome
+	// ctx is the record's handler context: it ends once the Subscriber gave the record
+	// up (see kafka.RecordHandler).
+	ctx context.Context
 	// undecodable: the record did not decode (no id): its poison record is written with
 	// the batch, no result and no mark.
 	undecodable bool
@@ -369,7 +372,7 @@ func (p *Pipeline) handle(ctx context.Context, k *kind, rec kafkago.Message, don
 		finish(err)
 		return
 	}
-	c.finish = done
+	c.ctx, c.finish = ctx, done
 	*handed = true
 	// A command decided without a call (invalid, undecodable, already applied) joins a
 	// batch too: its outcome is written with the batch's. Once queued, the batch completes

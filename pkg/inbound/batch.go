@@ -127,12 +127,11 @@ type Batch struct {
 
 	serde *schemas.Serde
 	// maxBytes is Kafka.BatchBytes: no record may be larger (0: no limit).
-	maxBytes int64
-	state    []eventState
-	reason   []error
-	arena    []byte           // keys, values and header values of Records
-	headers  []kafkago.Header // header slices of Records
-	partStr  string
+	maxBytes    int64
+	state       []eventState
+	reason      []error
+	recordArena // keys, values, header values and header slices of Records
+	partStr     string
 	// bodySize is the size of the page's body, from which reset sizes the
 	// arena; arenaPerByte is the arena's size over the body's of the
 	// previous page built in this batch (0: none yet).
@@ -182,25 +181,6 @@ func (b *Batch) learnSize() {
 	if b.bodySize > 0 {
 		b.arenaPerByte = float64(len(b.arena)) / float64(b.bodySize)
 	}
-}
-
-// bytes copies s into the arena and returns the copy. The slice stays valid
-// when the arena grows later: it keeps the old backing array.
-func (b *Batch) bytes(s string) []byte {
-	start := len(b.arena)
-	b.arena = append(b.arena, s...)
-	return b.arena[start:len(b.arena):len(b.arena)]
-}
-
-// hdrs reserves n headers for one record.
-func (b *Batch) hdrs(n int) []kafkago.Header {
-	if cap(b.headers)-len(b.headers) < n {
-		// A new block; records built earlier keep the old one.
-		b.headers = make([]kafkago.Header, 0, max(256, 2*cap(b.headers)))
-	}
-	start := len(b.headers)
-	b.headers = b.headers[:start+n]
-	return b.headers[start : start+n : start+n]
 }
 
 // Fail marks event i as not mappable for reason; the Poison middleware

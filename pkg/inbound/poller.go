@@ -233,12 +233,11 @@ func rawSum(raw []byte) uint64 {
 // pollerMessages are the Kafka messages of one produce call and the buffers
 // they point into.
 type pollerMessages struct {
-	msgs    []kafkago.Message
-	arena   []byte // keys, values and header values
-	headers []kafkago.Header
-	rec     schemas.ItemInventoryEvent
-	id      []byte    // the event id being built
-	newest  time.Time // the newest lastUpdate of the records (not the poisoned)
+	msgs        []kafkago.Message
+	recordArena // keys, values, header values and header slices of msgs
+	rec         schemas.ItemInventoryEvent
+	id          []byte    // the event id being built
+	newest      time.Time // the newest lastUpdate of the records (not the poisoned)
 }
 
 // NewPoller returns a Poller. In file mode it starts listening for
@@ -654,23 +653,6 @@ func (m *pollerMessages) poison(raw []byte, reason error, topic string, position
 	m.arena = append(m.arena, raw...)
 	value := m.arena[start:len(m.arena):len(m.arena)]
 	m.msgs = append(m.msgs, kafkago.Message{Topic: topic, Key: objectTypeBytes, Value: value, Headers: hs})
-}
-
-// bytes copies s into the arena and returns the copy.
-func (m *pollerMessages) bytes(s string) []byte {
-	start := len(m.arena)
-	m.arena = append(m.arena, s...)
-	return m.arena[start:len(m.arena):len(m.arena)]
-}
-
-// hdrs reserves n headers for one message.
-func (m *pollerMessages) hdrs(n int) []kafkago.Header {
-	if cap(m.headers)-len(m.headers) < n {
-		m.headers = make([]kafkago.Header, 0, max(256, 2*cap(m.headers))) // messages built earlier keep the old block
-	}
-	start := len(m.headers)
-	m.headers = m.headers[:start+n]
-	return m.headers[start : start+n : start+n]
 }
 
 func deref(s *string) string {

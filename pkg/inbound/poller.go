@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -368,14 +369,7 @@ func (p *Poller) Run(ctx context.Context) error {
 	backoff := newBackoff(p.cfg.RetryBackoff, p.cfg.RetryBackoffMax)
 	for ctx.Err() == nil {
 		start := time.Now()
-		var next string
-		var more bool
-		var err error
-		if p.cfg.ResultType == dsco.ResultFile {
-			next, err = p.pollFile(ctx, mark)
-		} else {
-			next, more, err = p.pollObjects(ctx, mark)
-		}
+		next, more, err := p.poll(ctx, mark)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -393,6 +387,22 @@ func (p *Poller) Run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// poll reads and produces one answer after mark (pollFile or pollObjects).
+// A panic on the way (input no test foresaw) is an error: the poll is
+// logged and tried again from the same mark, and the process goes on.
+func (p *Poller) poll(ctx context.Context, mark string) (next string, more bool, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("inbound: polling item inventory after %q panicked: %v\n%s", mark, r, debug.Stack())
+		}
+	}()
+	if p.cfg.ResultType == dsco.ResultFile {
+		next, err = p.pollFile(ctx, mark)
+		return next, false, err
+	}
+	return p.pollObjects(ctx, mark)
 }
 
 func (p *Poller) stopped(ctx context.Context, err error) error {

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -407,4 +408,56 @@ func (c *testClock) add(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
+}
+
+// panickyMetrics panics in the first NewestEvent call, which the poller makes
+// while it produces a poll's items, and counts the poll errors.
+type panickyMetrics struct {
+	inbound.NopMetrics
+	panicked   atomic.Bool
+	pollErrors atomic.Int64
+}
+
+func (m *panickyMetrics) NewestEvent(string, int, time.Time) {
+	if m.panicked.CompareAndSwap(false, true) {
+		panic("metrics backend exploded")
+	}
+}
+
+func (m *panickyMetrics) Error(_, kind string) {
+	if kind == inbound.ErrKindPoll {
+		m.pollErrors.Add(1)
+	}
+}
+
+// TestPollerSurvivesAPanic: a panic while a poll is produced does not crash
+// the process: the poll counts as failed and is tried again from the same
+// mark, so every change still arrives.
+func TestPollerSurvivesAPanic(t *testing.T) {
+	sb := newSandbox(t, dscotest.Config{Seed: 17})
+	client := newClient(t, sb.URL)
+	brokers := kafkatest.Brokers(t)
+	serde := newSerde(t, newRegistry(t))
+	kafkatest.CreateTopic(t, brokers, "dsco.iteminventory.v1", 4)
+	_, err := sb.SeedOrders(0) // 50 catalog items with inventory: 50 changes
+	require.NoError(t, err)
+	cons := newConsumer(t, brokers, "dsco.iteminventory.v1", "dsco.poison.v1")
+
+	m := &panickyMetrics{}
+	_, stop := runPoller(t, inbound.PollerConfig{Client: client, Serde: serde, Kafka: inbound.KafkaConfig{Brokers: brokers},
+		Limit: 7, PollInterval: 20 * time.Millisecond, RetryBackoff: 10 * time.Millisecond, Metrics: m})
+	// The poll that panicked had produced its items before the panic, and
+	// produces them again: at least once, by event id.
+	ids := func(rs []*kgo.Record) map[string]bool {
+		out := map[string]bool{}
+		for _, r := range rs {
+			out[header(r, inbound.HeaderEventID)] = true
+		}
+		return out
+	}
+	recs := cons.until(t, func(rs []*kgo.Record) bool { return len(ids(rs)) >= 50 })
+	stop()
+	assert.Len(t, ids(recs), 50, "every change, at least once")
+	assert.True(t, m.panicked.Load())
+	assert.Equal(t, int64(1), m.pollErrors.Load(), "the panicking poll counted as one failed poll")
 }

@@ -137,9 +137,9 @@ func resultRecord(c *command, o Outcome, now time.Time) *schemas.CommandResult {
 		CorrelationID:   c.correlationID,
 		CommandType:     c.kind.name,
 		Attempts:        int32(o.Attempts),
-		SourceTopic:     c.src.topic,
-		SourcePartition: c.src.partition,
-		SourceOffset:    c.src.offset,
+		SourceTopic:     c.rec.Topic,
+		SourcePartition: int32(c.rec.Partition),
+		SourceOffset:    c.rec.Offset,
 		Time:            now.UTC().Truncate(time.Millisecond),
 	}
 	r.Status = o.Status

@@ -19,14 +19,6 @@ import (
 	"github.com/dscokafka/connector/pkg/kafka"
 )
 
-// source is where a command was read.
-type source struct {
-	topic     string
-	partition int32
-	offset    int64
-	key       string
-}
-
 // command is one decoded, valid command on its way through a batch.
 type command struct {
 	kind          *kind
@@ -35,7 +27,6 @@ type command struct {
 	item          any
 	size          int
 	rec           kafkago.Message
-	src           source
 
 	// reconcile: an earlier send may have applied the command (the store says sending
 	// or unknown): decide before sending.
@@ -328,10 +319,6 @@ func (p *Pipeline) Handler(command string) (kafka.RecordHandler, error) {
 	}, nil
 }
 
-func sourceOf(rec kafkago.Message) source {
-	return source{topic: rec.Topic, partition: int32(rec.Partition), offset: rec.Offset, key: string(rec.Key)}
-}
-
 // handle prepares rec and queues its command; done is called as Handler says. *handed is
 // set once done was called or handed to the command.
 func (p *Pipeline) handle(ctx context.Context, k *kind, rec kafkago.Message, done func(error), handed *bool) {
@@ -401,17 +388,16 @@ func (p *Pipeline) refuse(done func(error)) {
 // needs a call (invalid, undecodable, already applied), or an error to have the record
 // delivered again.
 func (p *Pipeline) prepare(ctx context.Context, k *kind, rec kafkago.Message) (*command, error) {
-	src := sourceOf(rec)
 	value := k.desc.New()
 	if err := p.cfg.Serde.Decode(ctx, rec.Value, value); err != nil {
 		if Classify(err) == Permanent {
-			return &command{kind: k, rec: rec, src: src, undecodable: true,
+			return &command{kind: k, rec: rec, undecodable: true,
 				out: Outcome{Status: StatusRejected, Reason: "undecodable " + k.name + " command: " + err.Error()}}, nil
 		}
 		return nil, fmt.Errorf("outbound: decoding a %s command: %w", k.name, err)
 	}
 	id, corr := ids(value)
-	c := &command{kind: k, id: id, correlationID: corr, rec: rec, src: src, size: 2*len(rec.Value) + 16}
+	c := &command{kind: k, id: id, correlationID: corr, rec: rec, size: 2*len(rec.Value) + 16}
 	item, verr := validate(k, value, p.cfg.Carriers, p.cfg.Now())
 	if verr == nil && len(rec.Value) > p.cfg.MaxRecordBytes {
 		verr = &ValidationError{Command: k.name, Field: "(record)", Reason: fmt.Sprintf("the record is %d bytes, more than the %d allowed", len(rec.Value), p.cfg.MaxRecordBytes)}
@@ -446,7 +432,7 @@ func (p *Pipeline) complete(cmds []*command) {
 	recs := make([]kafkago.Message, 0, 3*len(cmds)) // results, poison records, marks
 	for _, c := range cmds {
 		if c.undecodable {
-			recs = append(recs, p.poisonRecord(c.rec, c.src, c.kind.name, c.out.Status, c.out.Reason, 0, "", now))
+			recs = append(recs, p.poisonRecord(c.rec, c.kind.name, c.out.Status, c.out.Reason, 0, "", now))
 			continue
 		}
 		if c.out.Status == "" {
@@ -472,7 +458,7 @@ func (p *Pipeline) complete(cmds []*command) {
 			released = append(released, c.id)
 		}
 		if poisoned(c.out.Status) {
-			recs = append(recs, p.poisonRecord(c.rec, c.src, c.kind.name, c.out.Status, c.out.Reason, c.out.Attempts, c.id, now))
+			recs = append(recs, p.poisonRecord(c.rec, c.kind.name, c.out.Status, c.out.Reason, c.out.Attempts, c.id, now))
 		}
 		res, err := p.cfg.Serde.Encode(resultRecord(c, c.out, now))
 		if err != nil {
@@ -507,7 +493,7 @@ func (p *Pipeline) complete(cmds []*command) {
 	for _, c := range cmds {
 		if c.undecodable {
 			p.metrics.poisoned.WithLabelValues(c.kind.name, "undecodable").Inc()
-			p.logger.Info("Poisoned an undecodable command", watermill.LogFields{"topic": c.src.topic, "partition": c.src.partition, "offset": c.src.offset, "reason": c.out.Reason})
+			p.logger.Info("Poisoned an undecodable command", watermill.LogFields{"topic": c.rec.Topic, "partition": c.rec.Partition, "offset": c.rec.Offset, "reason": c.out.Reason})
 			continue
 		}
 		if c.out.Status == "" {
@@ -621,13 +607,13 @@ func header(rec kafkago.Message, key string) string {
 // kafka.UUIDHeader gets the UUID the Subscriber would give it), plus where it came from,
 // why, and when. Its key stays the command's key, so that a requeue keeps it on its
 // partition.
-func (p *Pipeline) poisonRecord(rec kafkago.Message, src source, command string, status Status, reason string, attempts int, id string, now time.Time) kafkago.Message {
+func (p *Pipeline) poisonRecord(rec kafkago.Message, command string, status Status, reason string, attempts int, id string, now time.Time) kafkago.Message {
 	add := [...]kafkago.Header{
 		{Key: middleware.ReasonForPoisonedKey, Value: []byte(reason)},
-		{Key: middleware.PoisonedTopicKey, Value: []byte(src.topic)},
+		{Key: middleware.PoisonedTopicKey, Value: []byte(rec.Topic)},
 		{Key: middleware.PoisonedHandlerKey, Value: []byte("outbound-" + command)},
-		{Key: PoisonPartitionKey, Value: strconv.AppendInt(nil, int64(src.partition), 10)},
-		{Key: PoisonOffsetKey, Value: strconv.AppendInt(nil, src.offset, 10)},
+		{Key: PoisonPartitionKey, Value: strconv.AppendInt(nil, int64(rec.Partition), 10)},
+		{Key: PoisonOffsetKey, Value: strconv.AppendInt(nil, rec.Offset, 10)},
 		{Key: PoisonAttemptsKey, Value: strconv.AppendInt(nil, int64(attempts), 10)},
 		{Key: PoisonTimeKey, Value: now.UTC().AppendFormat(nil, time.RFC3339Nano)},
 		{Key: PoisonStatusKey, Value: []byte(status)},

@@ -83,11 +83,13 @@ func itemRecords(t *testing.T, serde *schemas.Serde, recs []*kgo.Record) map[str
 	return out
 }
 
-// TestPollerObjects: every inventory change once, in pages; after a
-// restart the poller resumes from the mark it stored in Kafka and delivers
-// only the changes made meanwhile.
-func TestPollerObjects(t *testing.T) {
-	sb := newSandbox(t, dscotest.Config{Seed: 13})
+// objectsPoller sets up an objects-mode poller test: a sandbox with 50
+// catalog items (50 inventory changes), Kafka, a registry, a consumer of the
+// item inventory and poison topics, and the poller's configuration (pages
+// of 7) reporting to m.
+func objectsPoller(t *testing.T, seed int64, m inbound.Metrics) (*dsco.Client, *schemas.Serde, *consumer, inbound.PollerConfig) {
+	t.Helper()
+	sb := newSandbox(t, dscotest.Config{Seed: seed})
 	client := newClient(t, sb.URL)
 	brokers := kafkatest.Brokers(t)
 	serde := newSerde(t, newRegistry(t))
@@ -95,10 +97,16 @@ func TestPollerObjects(t *testing.T) {
 	_, err := sb.SeedOrders(0) // 50 catalog items with inventory: 50 changes
 	require.NoError(t, err)
 	cons := newConsumer(t, brokers, "dsco.iteminventory.v1", "dsco.poison.v1")
+	return client, serde, cons, inbound.PollerConfig{Client: client, Serde: serde, Kafka: inbound.KafkaConfig{Brokers: brokers},
+		Limit: 7, PollInterval: 20 * time.Millisecond, RetryBackoff: 10 * time.Millisecond, Metrics: m}
+}
 
+// TestPollerObjects: every inventory change once, in pages; after a
+// restart the poller resumes from the mark it stored in Kafka and delivers
+// only the changes made meanwhile.
+func TestPollerObjects(t *testing.T) {
 	newest := &newestMetrics{}
-	cfg := inbound.PollerConfig{Client: client, Serde: serde, Kafka: inbound.KafkaConfig{Brokers: brokers},
-		Limit: 7, PollInterval: 20 * time.Millisecond, RetryBackoff: 10 * time.Millisecond, Metrics: newest}
+	client, serde, cons, cfg := objectsPoller(t, 13, newest)
 	_, stop := runPoller(t, cfg)
 	recs := cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= 50 })
 	setInventory(t, client, skus(1, 10), 100)
@@ -434,18 +442,9 @@ func (m *panickyMetrics) Error(_, kind string) {
 // the process: the poll counts as failed and is tried again from the same
 // mark, so every change still arrives.
 func TestPollerSurvivesAPanic(t *testing.T) {
-	sb := newSandbox(t, dscotest.Config{Seed: 17})
-	client := newClient(t, sb.URL)
-	brokers := kafkatest.Brokers(t)
-	serde := newSerde(t, newRegistry(t))
-	kafkatest.CreateTopic(t, brokers, "dsco.iteminventory.v1", 4)
-	_, err := sb.SeedOrders(0) // 50 catalog items with inventory: 50 changes
-	require.NoError(t, err)
-	cons := newConsumer(t, brokers, "dsco.iteminventory.v1", "dsco.poison.v1")
-
 	m := &panickyMetrics{}
-	_, stop := runPoller(t, inbound.PollerConfig{Client: client, Serde: serde, Kafka: inbound.KafkaConfig{Brokers: brokers},
-		Limit: 7, PollInterval: 20 * time.Millisecond, RetryBackoff: 10 * time.Millisecond, Metrics: m})
+	_, _, cons, cfg := objectsPoller(t, 17, m)
+	_, stop := runPoller(t, cfg)
 	// The poll that panicked had produced its items before the panic, and
 	// produces them again: at least once, by event id.
 	ids := func(rs []*kgo.Record) map[string]bool {

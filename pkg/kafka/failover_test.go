@@ -10,14 +10,16 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/dscokafka/connector/pkg/kafka"
 	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
 )
 
-// TestLeaderAndCoordinatorMoves publishes and consumes while kfake moves every partition
+// TestLeaderAndCoordinatorMoves publishes (Publish and WriteRecords in turn) and consumes while kfake moves every partition
 // leader and the group coordinator to another of three brokers, four times: every acknowledged publish is consumed,
 // and at the end everything is committed.
 func TestLeaderAndCoordinatorMoves(t *testing.T) {
@@ -55,7 +57,17 @@ func TestLeaderAndCoordinatorMoves(t *testing.T) {
 		for j := range msgs {
 			msgs[j] = message.NewMessage(watermill.NewUUID(), fmt.Appendf(nil, "%d-%d", i, j))
 		}
-		require.NoError(t, pub.Publish(topic, msgs...), "batch %d", i)
+		if i%2 == 1 {
+			require.NoError(t, pub.Publish(topic, msgs...), "batch %d", i)
+		} else { // the same through WriteRecords, which routes requests itself (first after each move)
+			recs := make([]kafkago.Message, len(msgs))
+			for j, m := range msgs {
+				var err error
+				recs[j], err = kafka.DefaultMarshaler{}.Marshal(topic, m)
+				require.NoError(t, err)
+			}
+			require.NoError(t, pub.WriteRecords(recs...), "batch %d", i)
+		}
 		for _, m := range msgs {
 			published = append(published, m.UUID)
 		}

@@ -193,6 +193,8 @@ type Publisher struct {
 	cfg       PublisherConfig
 	logger    watermill.LoggerAdapter
 	writer    *kafkago.Writer
+	producer  *producer // WriteRecords's
+	stop      chan struct{}
 	transport *kafkago.Transport
 	socks     *sockets // made every connection of the writer
 
@@ -241,7 +243,11 @@ func NewPublisher(cfg PublisherConfig, logger watermill.LoggerAdapter) (*Publish
 		// the final outcome is Publish's error, so attempts are logged at info level.
 		ErrorLogger: kafkago.LoggerFunc(func(f string, a ...any) { logger.Info("kafka-go writer: "+fmt.Sprintf(f, a...), nil) }),
 	}
-	return &Publisher{cfg: cfg, logger: logger, writer: w, transport: transport, socks: socks}, nil
+	stop := make(chan struct{})
+	prod := &producer{transport: transport, addr: w.Addr, balancer: cfg.Balancer, acks: cfg.Acks.required(),
+		codec: codec.Codec(), timeout: cfg.WriteTimeout, attempts: max(1, cfg.MaxAttempts), maxBytes: cfg.BatchBytes,
+		autoCreate: cfg.AllowAutoTopicCreation, stop: stop}
+	return &Publisher{cfg: cfg, logger: logger, writer: w, producer: prod, stop: stop, transport: transport, socks: socks}, nil
 }
 
 // Publish writes msgs to topic as one write and returns once Kafka acknowledged every one
@@ -265,7 +271,7 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 			}
 			recs[i] = rec
 		}
-		if err := p.write(recs); err != nil {
+		if err := p.write(func() error { return p.writer.WriteMessages(context.Background(), recs...) }); err != nil {
 			return fmt.Errorf("kafka: publishing %d messages to %s: %w", len(msgs), topic, err)
 		}
 		return nil
@@ -273,17 +279,23 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 }
 
 // WriteRecords writes records that are already marshaled, each to its own Topic (which
-// must be set), as one write: what Publish does after marshaling, with the same
-// guarantees, for callers that build records themselves or write to several topics at
-// once (kafka-go sends the records of all topics together, one request per broker).
-// Records of one call to the same partition keep their order. It must not be called with
+// must be set), as one write, for callers that build records themselves or write to
+// several topics at once. Its guarantees are Publish's (acknowledged at the Acks level;
+// up to MaxCopies copies of a record; order kept per partition), but it does not wait for
+// concurrent calls to share their batches (BatchSize and BatchTimeout do not apply): it
+// sends at once, one produce request per partition leader holding one record batch per
+// partition (several batches, one request after another, for a partition's records beyond
+// BatchBytes). It sets the Time of records that have none. It must not be called with
 // records a concurrent call still uses.
 func (p *Publisher) WriteRecords(recs ...kafkago.Message) error {
 	return p.open(func() error {
 		if len(recs) == 0 {
 			return nil
 		}
-		return p.write(recs)
+		if err := p.write(func() error { return p.producer.write(context.Background(), recs) }); err != nil {
+			return fmt.Errorf("kafka: writing %d records: %w", len(recs), err)
+		}
+		return nil
 	})
 }
 
@@ -304,13 +316,13 @@ func (p *Publisher) open(f func() error) error {
 // Consumers that de-duplicate by record id need a window covering that many copies.
 func (p *Publisher) MaxCopies() int { return p.cfg.MaxAttempts }
 
-// write writes recs, retrying while the topic is unknown to the metadata cache. Such a
-// failure happens before anything is sent (it is not a WriteErrors), so the retry cannot
-// duplicate records.
-func (p *Publisher) write(recs []kafkago.Message) error {
+// write runs send, again while it fails because a topic is unknown to the metadata cache.
+// Such a failure happens before anything is sent (it is not a WriteErrors), so the retry
+// cannot duplicate records.
+func (p *Publisher) write(send func() error) error {
 	deadline := time.Now().Add(2 * p.cfg.MetadataTTL)
 	for {
-		err := p.writer.WriteMessages(context.Background(), recs...)
+		err := send()
 		var werr kafkago.WriteErrors
 		if err == nil || errors.As(err, &werr) || !errors.Is(err, kafkago.UnknownTopicOrPartition) ||
 			time.Now().After(deadline) {
@@ -343,6 +355,7 @@ func (p *Publisher) Close() error {
 			// Every attempt still waiting on the network now fails at once, and no new
 			// connection is made: the writer's retries end quickly.
 			p.socks.closeAll()
+			close(p.stop)
 			err = errors.Join(fmt.Errorf("did not close within %s (CloseTimeout): connections closed", p.cfg.CloseTimeout), <-done)
 		}
 		p.socks.closeAll()

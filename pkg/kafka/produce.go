@@ -1,0 +1,446 @@
+package kafka
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math/bits"
+	"net"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/compress"
+	metadataAPI "github.com/segmentio/kafka-go/protocol/metadata"
+	produceAPI "github.com/segmentio/kafka-go/protocol/produce"
+	"github.com/segmentio/kafka-go/protocol/rawproduce"
+)
+
+// producer writes a call's records with one produce request per partition leader, each
+// partition's records encoded once into one record batch (magic 2). It is the Publisher's
+// WriteRecords path: kafka-go's Writer sends one request per partition from a goroutine
+// per partition, allocates BatchSize record slots per partition batch and looks up the
+// topic's metadata once per record, which cost the outbound pipeline a quarter of its CPU.
+//
+// Guarantees are the Writer's: records are partitioned by the Balancer once, before the
+// first attempt; a partition's records stay in order (a partition holding more than
+// batchBytes is sent in several batches, each after the previous one was acknowledged);
+// a request failing with a retriable error (a Kafka error marked temporary, a dropped
+// connection, a timeout, a routing error after a leader moved) is sent again after a
+// backoff, up to maxAttempts times per batch, so a batch whose answer was lost may be in
+// the log up to maxAttempts times. Safe for concurrent use.
+type producer struct {
+	transport kafkago.RoundTripper // routes each request to the leader of its partitions
+	addr      net.Addr
+	balancer  kafkago.Balancer
+	acks      kafkago.RequiredAcks
+	codec     compress.Codec // nil: none
+	timeout   time.Duration  // of each request
+	attempts  int
+	maxBytes  int64
+	// autoCreate asks the broker to create missing topics.
+	autoCreate bool
+	// stop, closed, ends the backoff between attempts at once.
+	stop <-chan struct{}
+}
+
+const (
+	produceBackoffMin = 100 * time.Millisecond
+	produceBackoffMax = time.Second
+)
+
+// partitionWrite is what one call writes to one partition.
+type partitionWrite struct {
+	topic     string
+	partition int32
+	batches   [][]byte // encoded record batches, sent in order
+	sent      int      // batches acknowledged
+	attempts  int      // failed attempts of batches[sent]
+	err       error    // the last failure
+}
+
+// write writes recs and returns once every record was acknowledged, or with the first
+// error that is not retriable or outlasted the attempts.
+func (p *producer) write(ctx context.Context, recs []kafkago.Message) error {
+	topics := map[string]struct{}{}
+	for i := range recs {
+		if recs[i].Topic == "" {
+			return errors.New("a record without topic")
+		}
+		topics[recs[i].Topic] = struct{}{}
+	}
+	// The topics' partitions, waiting while a topic has no leader yet (just created); a
+	// topic the broker does not know is the caller's to wait for (Publisher.write).
+	var meta *metadataAPI.Response
+	var parts []*partitionWrite
+	for attempt := 1; ; attempt++ {
+		var err error
+		if meta, err = p.metadata(ctx, topics); err == nil {
+			parts, err = p.partition(meta, recs)
+		}
+		if err == nil {
+			break
+		}
+		if !retriable(err) || errors.Is(err, kafkago.UnknownTopicOrPartition) || attempt >= p.attempts {
+			return err
+		}
+		if err := p.backoff(ctx, attempt); err != nil {
+			return err
+		}
+	}
+	for round := 0; ; round++ {
+		pending := parts[:0:0]
+		for _, w := range parts {
+			if w.sent < len(w.batches) {
+				pending = append(pending, w)
+			}
+		}
+		if len(pending) == 0 {
+			return nil
+		}
+		if round > 0 { // leaders may have moved
+			var err error
+			if meta, err = p.metadata(ctx, topics); err != nil {
+				return err
+			}
+		}
+		p.send(ctx, p.leaders(meta, pending))
+		retry := 0
+		for _, w := range pending {
+			switch {
+			case w.err == nil:
+			case !retriable(w.err) || w.attempts >= p.attempts:
+				return fmt.Errorf("writing to %s partition %d (attempt %d of %d): %w", w.topic, w.partition, w.attempts, p.attempts, w.err)
+			default:
+				retry = max(retry, w.attempts)
+			}
+		}
+		if retry > 0 {
+			if err := p.backoff(ctx, retry); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// backoff waits before the next attempt (kafka-go's Writer's backoff: attempt² × 100ms,
+// at most 1s), less when the Publisher is closing.
+func (p *producer) backoff(ctx context.Context, attempt int) error {
+	t := time.NewTimer(min(time.Duration(attempt*attempt)*produceBackoffMin, produceBackoffMax))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-p.stop:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
+}
+
+// topicPartition names a partition.
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// partition assigns each record its partition and encodes each partition's records.
+func (p *producer) partition(meta *metadataAPI.Response, recs []kafkago.Message) ([]*partitionWrite, error) {
+	ids := map[string][]int{} // topic → its partition ids, 0..n-1
+	for _, t := range meta.Topics {
+		if t.ErrorCode != 0 {
+			return nil, fmt.Errorf("topic %s: %w", t.Name, kafkago.Error(t.ErrorCode))
+		}
+		ids[t.Name] = make([]int, len(t.Partitions))
+		for i := range ids[t.Name] {
+			ids[t.Name][i] = i
+		}
+	}
+	byPartition := map[topicPartition][]int{}
+	var order []topicPartition
+	now := time.Now()
+	for i := range recs {
+		parts := ids[recs[i].Topic]
+		if len(parts) == 0 {
+			return nil, fmt.Errorf("topic %s: %w", recs[i].Topic, kafkago.UnknownTopicOrPartition)
+		}
+		if recs[i].Time.IsZero() {
+			recs[i].Time = now
+		}
+		k := topicPartition{recs[i].Topic, int32(p.balancer.Balance(recs[i], parts...))}
+		if _, ok := byPartition[k]; !ok {
+			order = append(order, k)
+		}
+		byPartition[k] = append(byPartition[k], i)
+	}
+	writes := make([]*partitionWrite, 0, len(order))
+	for _, k := range order {
+		w := &partitionWrite{topic: k.topic, partition: k.partition}
+		for idx := byPartition[k]; len(idx) > 0; {
+			batch, n, err := p.encodeBatch(recs, idx)
+			if err != nil {
+				return nil, fmt.Errorf("topic %s: %w", k.topic, err)
+			}
+			w.batches = append(w.batches, batch)
+			idx = idx[n:]
+		}
+		writes = append(writes, w)
+	}
+	return writes, nil
+}
+
+// metadata returns the metadata of the topics, from the transport's cache.
+func (p *producer) metadata(ctx context.Context, topics map[string]struct{}) (*metadataAPI.Response, error) {
+	names := make([]string, 0, len(topics))
+	for t := range topics {
+		names = append(names, t)
+	}
+	slices.Sort(names)
+	res, err := p.transport.RoundTrip(ctx, p.addr, &metadataAPI.Request{TopicNames: names, AllowAutoTopicCreation: p.autoCreate})
+	if err != nil {
+		return nil, fmt.Errorf("reading the metadata of %v: %w", names, err)
+	}
+	meta, ok := res.(*metadataAPI.Response)
+	if !ok {
+		return nil, fmt.Errorf("reading the metadata of %v: unexpected answer %T", names, res)
+	}
+	return meta, nil
+}
+
+// leaders groups the pending writes by their partitions' leaders. A partition without a
+// leader is not sent this round: it counts a failed attempt.
+func (p *producer) leaders(meta *metadataAPI.Response, pending []*partitionWrite) [][]*partitionWrite {
+	leader := map[topicPartition]int32{}
+	for _, t := range meta.Topics {
+		for _, pt := range t.Partitions {
+			leader[topicPartition{t.Name, pt.PartitionIndex}] = pt.LeaderID
+		}
+	}
+	var groups [][]*partitionWrite
+	group := map[int32]int{} // leader → its index in groups
+	for _, w := range pending {
+		w.err = nil
+		id, ok := leader[topicPartition{w.topic, w.partition}]
+		if !ok || id < 0 {
+			w.attempts++
+			w.err = kafkago.LeaderNotAvailable
+			continue
+		}
+		g, ok := group[id]
+		if !ok {
+			g = len(groups)
+			group[id] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], w)
+	}
+	return groups
+}
+
+// send sends one request per leader, at once, and records each partition's outcome.
+func (p *producer) send(ctx context.Context, leaders [][]*partitionWrite) {
+	switch len(leaders) {
+	case 0:
+		return
+	case 1:
+		p.request(ctx, leaders[0])
+		return
+	}
+	var wg sync.WaitGroup
+	for _, g := range leaders {
+		wg.Go(func() { p.request(ctx, g) })
+	}
+	wg.Wait()
+}
+
+// request sends the current batch of each of ws (partitions of one leader) in one produce
+// request.
+func (p *producer) request(ctx context.Context, ws []*partitionWrite) {
+	req := &rawproduce.Request{Acks: int16(p.acks), Timeout: int32(p.timeout.Milliseconds())}
+	for _, w := range ws {
+		part := rawproduce.RequestPartition{Partition: w.partition}
+		part.RecordSet.Reader = bytes.NewReader(w.batches[w.sent])
+		t := slices.IndexFunc(req.Topics, func(t rawproduce.RequestTopic) bool { return t.Topic == w.topic })
+		if t < 0 {
+			t = len(req.Topics)
+			req.Topics = append(req.Topics, rawproduce.RequestTopic{Topic: w.topic})
+		}
+		req.Topics[t].Partitions = append(req.Topics[t].Partitions, part)
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	res, err := p.transport.RoundTrip(ctx, p.addr, req)
+	fail := func(w *partitionWrite, err error) {
+		w.attempts++
+		w.err = err
+	}
+	if err != nil {
+		for _, w := range ws {
+			fail(w, err)
+		}
+		return
+	}
+	if p.acks == kafkago.RequireNone {
+		for _, w := range ws {
+			w.sent, w.attempts = w.sent+1, 0
+		}
+		return
+	}
+	pr, _ := res.(*produceAPI.Response)
+	for _, w := range ws {
+		code, found := int16(0), false
+		if pr != nil {
+			for _, t := range pr.Topics {
+				if t.Topic != w.topic {
+					continue
+				}
+				for _, pt := range t.Partitions {
+					if pt.Partition == w.partition {
+						code, found = pt.ErrorCode, true
+					}
+				}
+			}
+		}
+		switch {
+		case !found:
+			fail(w, errors.New("no answer for the partition in the produce response"))
+		case code != 0:
+			fail(w, kafkago.Error(code))
+		default:
+			w.sent, w.attempts = w.sent+1, 0
+		}
+	}
+}
+
+// retriable reports whether a failed produce request may be sent again: kafka-go's
+// Writer's rule (a temporary Kafka error, a dropped connection), plus routing errors,
+// which fail before anything is sent.
+func retriable(err error) bool {
+	var routing *rawproduce.Error
+	var temporary interface{ Temporary() bool }
+	return errors.As(err, &routing) || (errors.As(err, &temporary) && temporary.Temporary()) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed)
+}
+
+// batchHeaderSize is the size of a record batch (magic 2) before its records.
+const batchHeaderSize = 61
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// encodeBatch encodes the records of recs at idx into one record batch, as many as fit
+// into maxBytes (at least one), and returns it, after its size (the record set's
+// encoding in a produce request), with the number of records it holds.
+func (p *producer) encodeBatch(recs []kafkago.Message, idx []int) ([]byte, int, error) {
+	n, size := 0, batchHeaderSize
+	for _, i := range idx {
+		rs := recordSize(&recs[i])
+		if int64(size+rs) > p.maxBytes {
+			if n == 0 {
+				return nil, 0, fmt.Errorf("a record of %d bytes, over BatchBytes (%d): %w", batchHeaderSize+rs, p.maxBytes, kafkago.MessageTooLargeError{Message: recs[i]})
+			}
+			break
+		}
+		size += rs
+		n++
+	}
+	const start = 4 + batchHeaderSize // the record set's size, the batch's header
+	b := make([]byte, start, 4+size)
+	first := recs[idx[0]].Time.UnixMilli()
+	maxTS := first
+	for k, i := range idx[:n] {
+		ts := recs[i].Time.UnixMilli()
+		maxTS = max(maxTS, ts)
+		b = appendRecord(b, &recs[i], ts-first, k)
+	}
+	attrs := uint16(0)
+	if p.codec != nil {
+		buf := bytes.NewBuffer(make([]byte, 0, len(b)))
+		buf.Write(b[:start])
+		cw := p.codec.NewWriter(buf)
+		_, err := cw.Write(b[start:])
+		if err == nil {
+			err = cw.Close()
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("compressing a record batch: %w", err)
+		}
+		b = buf.Bytes()
+		attrs = uint16(p.codec.Code())
+	}
+	h := b[4:]
+	be := binary.BigEndian
+	be.PutUint32(b, uint32(len(h)))
+	be.PutUint64(h[0:], 0)                                   // base offset
+	be.PutUint32(h[8:], uint32(len(h)-12))                   // length after this field
+	be.PutUint32(h[12:], 0xffffffff)                         // partition leader epoch: none
+	h[16] = 2                                                // magic
+	be.PutUint16(h[21:], attrs)                              // compression, create time
+	be.PutUint32(h[23:], uint32(n-1))                        // last offset delta
+	be.PutUint64(h[27:], uint64(first))                      // first timestamp
+	be.PutUint64(h[35:], uint64(maxTS))                      // max timestamp
+	be.PutUint64(h[43:], 0xffffffffffffffff)                 // producer id: none
+	be.PutUint16(h[51:], 0xffff)                             // producer epoch: none
+	be.PutUint32(h[53:], 0xffffffff)                         // base sequence: none
+	be.PutUint32(h[57:], uint32(n))                          // records
+	be.PutUint32(h[17:], crc32.Checksum(h[21:], castagnoli)) // CRC of what follows it
+	return b, n, nil
+}
+
+// appendRecord appends r, the record at offsetDelta of its batch, to b.
+func appendRecord(b []byte, r *kafkago.Message, tsDelta int64, offsetDelta int) []byte {
+	b = binary.AppendVarint(b, int64(recordBodySize(r, tsDelta, offsetDelta)))
+	b = append(b, 0) // attributes
+	b = binary.AppendVarint(b, tsDelta)
+	b = binary.AppendVarint(b, int64(offsetDelta))
+	b = appendBytes(b, r.Key)
+	b = appendBytes(b, r.Value)
+	b = binary.AppendVarint(b, int64(len(r.Headers)))
+	for _, h := range r.Headers {
+		b = binary.AppendVarint(b, int64(len(h.Key)))
+		b = append(b, h.Key...)
+		b = appendBytes(b, h.Value)
+	}
+	return b
+}
+
+// appendBytes appends a length-prefixed byte string; nil is null (length -1).
+func appendBytes(b, v []byte) []byte {
+	if v == nil {
+		return binary.AppendVarint(b, -1)
+	}
+	return append(binary.AppendVarint(b, int64(len(v))), v...)
+}
+
+// recordBodySize is the size of r's encoding after its length prefix.
+func recordBodySize(r *kafkago.Message, tsDelta int64, offsetDelta int) int {
+	n := 1 + varintLen(tsDelta) + varintLen(int64(offsetDelta)) + bytesLen(r.Key) + bytesLen(r.Value) + varintLen(int64(len(r.Headers)))
+	for _, h := range r.Headers {
+		n += varintLen(int64(len(h.Key))) + len(h.Key) + bytesLen(h.Value)
+	}
+	return n
+}
+
+// recordSize bounds r's encoding, length prefix included (its deltas at their largest).
+func recordSize(r *kafkago.Message) int {
+	n := recordBodySize(r, 1<<40, 1<<30)
+	return varintLen(int64(n)) + n
+}
+
+func bytesLen(v []byte) int {
+	if v == nil {
+		return 1
+	}
+	return varintLen(int64(len(v))) + len(v)
+}
+
+// varintLen is the length of v as a zigzag varint.
+func varintLen(v int64) int {
+	u := uint64(v<<1) ^ uint64(v>>63)
+	return (bits.Len64(u|1) + 6) / 7
+}

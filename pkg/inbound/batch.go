@@ -9,6 +9,7 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/dscokafka/connector/pkg/kafka"
 	"github.com/dscokafka/connector/pkg/schemas"
 )
 
@@ -50,9 +51,9 @@ var (
 
 // RecordTooLargeError is the poison reason of an event whose record is
 // larger than Kafka.BatchBytes, the largest record the writer can produce
-// (kafka-go refuses the whole write otherwise, and the partition would
-// stop). Size is the record's size as kafka-go counts it, with the headers
-// the default middleware adds.
+// (the producer refuses the whole write otherwise, and the partition would
+// stop). Size is that of a record batch holding the record alone
+// (kafka.RecordBatchSize), with the headers the default middleware adds.
 type RecordTooLargeError struct {
 	Size, Limit int64
 }
@@ -61,38 +62,13 @@ func (e *RecordTooLargeError) Error() string {
 	return fmt.Sprintf("inbound: record of %d bytes exceeds the Kafka batch limit of %d bytes (BatchBytes)", e.Size, e.Limit)
 }
 
-// recordSize is the size kafka-go's Writer counts for a record against
-// BatchBytes (kafka-go's Message.totalSize): the v0 message with its key
-// and value, plus the headers, nHeaders of them taking headerBytes (each
-// hdrSize).
-func recordSize(key, value, nHeaders, headerBytes int) int64 {
-	return int64(4+1+1+(4+key)+(4+value)+8) + int64(varIntLen(nHeaders)+headerBytes)
-}
-
-// hdrSize is the size of a header with key k and a value of vlen bytes in
-// recordSize.
-func hdrSize(k string, vlen int) int {
-	return varIntLen(len(k)) + len(k) + varIntLen(vlen) + vlen
-}
-
-// headersSize is the size of hs in recordSize.
+// headersSize is the size of hs in kafka.RecordBatchSize.
 func headersSize(hs []kafkago.Header) int {
 	n := 0
 	for _, h := range hs {
-		n += hdrSize(h.Key, len(h.Value))
+		n += kafka.HeaderSize(h.Key, len(h.Value))
 	}
 	return n
-}
-
-// varIntLen is the length of n as a zig-zag varint.
-func varIntLen(n int) int {
-	u := uint64(n) << 1 // n >= 0
-	l := 1
-	for u >= 0x80 {
-		u >>= 7
-		l++
-	}
-	return l
 }
 
 // eventState is what became of one event of a batch.
@@ -242,9 +218,9 @@ func (b *Batch) Poison(i int, reason error) {
 	h[6] = kafkago.Header{Key: HeaderEventType, Value: b.bytes(ev.EventType)}
 	key := b.bytes(b.StreamID + "/" + b.partStr)
 	raw, hs := ev.Raw, h[:7]
-	if b.maxBytes > 0 && recordSize(len(key), len(raw), len(hs), headersSize(hs)) > b.maxBytes {
+	if b.maxBytes > 0 && kafka.RecordBatchSize(len(key), len(raw), len(hs), headersSize(hs)) > b.maxBytes {
 		h[7] = kafkago.Header{Key: HeaderTruncated, Value: b.bytes("true")}
-		room := b.maxBytes - recordSize(len(key), 0, len(h), headersSize(h))
+		room := kafka.MaxValueLen(b.maxBytes, len(key), len(h), headersSize(h))
 		raw, hs = raw[:max(0, min(room, int64(len(raw))))], h
 	}
 	start := len(b.arena)
@@ -318,9 +294,9 @@ func encodeEvents(_ context.Context, b *Batch) error {
 		value := b.arena[start:len(b.arena):len(b.arena)]
 		if b.maxBytes > 0 {
 			// The event id and type headers and the correlation id's copy.
-			hb := hdrSize(HeaderEventID, len(ev.EventID)) + hdrSize(HeaderEventType, len(ev.EventType)) +
-				hdrSize(HeaderCorrelationID, len(ev.EventID))
-			if n := recordSize(len(key), len(value), 3, hb); n > b.maxBytes {
+			hb := kafka.HeaderSize(HeaderEventID, len(ev.EventID)) + kafka.HeaderSize(HeaderEventType, len(ev.EventType)) +
+				kafka.HeaderSize(HeaderCorrelationID, len(ev.EventID))
+			if n := kafka.RecordBatchSize(len(key), len(value), 3, hb); n > b.maxBytes {
 				b.arena = b.arena[:start]
 				b.Fail(i, &RecordTooLargeError{Size: n, Limit: b.maxBytes})
 				continue

@@ -2,75 +2,49 @@ package inbound
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"log/slog"
-	"time"
+	"net"
 
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/dscokafka/connector/pkg/kafka"
 )
 
-// writer is a kafka-go Writer with its own transport when none is given,
-// and a write that rides out topics its metadata cache does not know yet.
+// writer is the pipeline's Kafka producer (acks=all, the Java client's
+// partitioner for keyed records), on a transport of its own when none is
+// given. A page goes in one write: one produce request per partition leader.
 type writer struct {
-	*kafkago.Writer
-	own *kafkago.Transport // closed with the writer; nil when given one
-	ttl time.Duration
+	*kafka.Producer
+	Addr      net.Addr
+	Transport kafkago.RoundTripper
+	own       *kafkago.Transport // closed with the writer; nil when given one
 }
 
-func newWriter(k KafkaConfig, batchSize int, log *slog.Logger) *writer {
-	w := &writer{ttl: k.MetadataTTL}
-	tr := k.Transport
-	if tr == nil {
+func newWriter(k KafkaConfig) (*writer, error) {
+	w := &writer{Addr: kafkago.TCP(k.Brokers...), Transport: k.Transport}
+	if w.Transport == nil {
 		w.own = &kafkago.Transport{MetadataTTL: k.MetadataTTL}
-		tr = w.own
+		w.Transport = w.own
 	}
-	w.Writer = &kafkago.Writer{
-		Addr:                   kafkago.TCP(k.Brokers...),
-		Balancer:               &kafkago.Murmur2Balancer{}, // the Java client's partitioner for keyed records
-		RequiredAcks:           kafkago.RequireAll,
-		BatchSize:              batchSize,
-		BatchBytes:             k.BatchBytes,
-		BatchTimeout:           k.BatchTimeout,
-		WriteTimeout:           k.WriteTimeout,
-		MaxAttempts:            k.MaxAttempts,
-		Transport:              &kafka.MetadataCache{RoundTripper: tr, TTL: metadataCacheTTL},
-		AllowAutoTopicCreation: k.AllowAutoTopicCreation,
-		ErrorLogger: kafkago.LoggerFunc(func(f string, a ...any) {
-			log.Info("inbound: kafka-go writer: " + fmt.Sprintf(f, a...))
-		}),
+	p, err := kafka.NewProducer(kafka.ProducerConfig{Brokers: k.Brokers, Transport: w.Transport, BatchBytes: k.BatchBytes,
+		WriteTimeout: k.WriteTimeout, MaxAttempts: k.MaxAttempts, AllowAutoTopicCreation: k.AllowAutoTopicCreation,
+		MetadataTTL: k.MetadataTTL})
+	if err != nil {
+		return nil, err
 	}
-	return w
+	w.Producer = p
+	return w, nil
 }
 
 // write writes msgs and returns once Kafka acknowledged all of them
-// (acks=all). kafka-go serves a topic created after its last metadata
-// refresh as unknown until the cache expires; that failure happens before
-// anything is sent, so it is retried, for up to twice the metadata TTL.
+// (acks=all); a topic created after the transport's last metadata refresh
+// is waited for (see kafka.Producer.Write).
 func (w *writer) write(ctx context.Context, msgs ...kafkago.Message) error {
-	deadline := time.Now().Add(2 * w.ttl)
-	for {
-		err := w.WriteMessages(ctx, msgs...)
-		var werr kafkago.WriteErrors
-		if err == nil || errors.As(err, &werr) || !errors.Is(err, kafkago.UnknownTopicOrPartition) || time.Now().After(deadline) {
-			return err
-		}
-		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
-			return err
-		}
-	}
+	return w.Write(ctx, msgs...)
 }
 
-// metadataCacheTTL is how long the writer's kafka.MetadataCache keeps a
-// topic's metadata.
-const metadataCacheTTL = 100 * time.Millisecond
-
 func (w *writer) close() error {
-	err := w.Writer.Close()
 	if w.own != nil {
 		w.own.CloseIdleConnections()
 	}
-	return err
+	return nil
 }

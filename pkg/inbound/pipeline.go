@@ -28,10 +28,6 @@ type KafkaConfig struct {
 	// (default 2s); a write to a topic created meanwhile is retried for up
 	// to twice as long.
 	MetadataTTL time.Duration
-	// BatchTimeout is how long a partially filled Kafka batch waits for more
-	// records before it is sent (default 1ms). A page is written in one call,
-	// so this adds at most once per page.
-	BatchTimeout time.Duration
 	// BatchBytes bounds one produce request per Kafka partition, and so the
 	// largest record (default 1 MiB, the broker's default): an event whose
 	// record is larger goes to the poison topic.
@@ -168,9 +164,6 @@ func (c *Config) setDefaults() {
 }
 
 func (k *KafkaConfig) setDefaults() {
-	if k.BatchTimeout == 0 {
-		k.BatchTimeout = time.Millisecond
-	}
 	if k.BatchBytes == 0 {
 		k.BatchBytes = 1 << 20
 	}
@@ -228,7 +221,7 @@ func (c *Config) Validate() error {
 	for name, d := range map[string]time.Duration{
 		"PollInterval": c.PollInterval, "CheckpointInterval": c.CheckpointInterval, "RetryBackoff": c.RetryBackoff,
 		"RetryBackoffMax": c.RetryBackoffMax, "ShutdownTimeout": c.ShutdownTimeout,
-		"Kafka.BatchTimeout": c.Kafka.BatchTimeout, "Kafka.WriteTimeout": c.Kafka.WriteTimeout,
+		"Kafka.WriteTimeout": c.Kafka.WriteTimeout,
 	} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s %v must not be negative", name, d))
@@ -273,7 +266,10 @@ func NewPipeline(cfg Config, logger *slog.Logger) (*Pipeline, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	w := newWriter(cfg.Kafka, cfg.PageLimit, logger) // a page's records of one Kafka partition fit one batch
+	w, err := newWriter(cfg.Kafka)
+	if err != nil {
+		return nil, fmt.Errorf("inbound: %w", err)
+	}
 	return &Pipeline{
 		cfg:     cfg,
 		log:     logger,

@@ -22,6 +22,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/dscokafka/connector/pkg/dsco"
+	"github.com/dscokafka/connector/pkg/kafka"
 	"github.com/dscokafka/connector/pkg/schemas"
 )
 
@@ -251,7 +252,10 @@ func NewPoller(cfg PollerConfig, logger *slog.Logger) (*Poller, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	w := newWriter(cfg.Kafka, cfg.Limit, logger)
+	w, err := newWriter(cfg.Kafka)
+	if err != nil {
+		return nil, fmt.Errorf("inbound: %w", err)
+	}
 	p := &Poller{cfg: cfg, log: logger, writer: w, done: make(chan struct{}), dec: schemas.NewItemInventoryDecoder(),
 		marks: &markStore{client: &kafkago.Client{Addr: w.Addr, Transport: w.Transport, Timeout: cfg.Kafka.WriteTimeout},
 			writer: w, topic: cfg.MarkTopic}}
@@ -624,7 +628,7 @@ func (m *pollerMessages) build(items []polledItem, serde *schemas.Serde, topic, 
 				h[0] = kafkago.Header{Key: HeaderEventID, Value: id}
 				h[1] = kafkago.Header{Key: HeaderEventType, Value: updatedBytes}
 				h[2] = kafkago.Header{Key: HeaderCorrelationID, Value: id}
-				if size := recordSize(len(key), len(value), len(h), headersSize(h)); maxBytes > 0 && size > maxBytes {
+				if size := kafka.RecordBatchSize(len(key), len(value), len(h), headersSize(h)); maxBytes > 0 && size > maxBytes {
 					err = &RecordTooLargeError{Size: size, Limit: maxBytes}
 				} else {
 					m.msgs = append(m.msgs, kafkago.Message{Topic: topic, Key: key, Value: value, Headers: h})
@@ -654,9 +658,9 @@ func (m *pollerMessages) poison(raw []byte, reason error, topic string, position
 	h[1] = kafkago.Header{Key: HeaderObjectType, Value: objectTypeBytes}
 	h[2] = kafkago.Header{Key: HeaderPosition, Value: position}
 	hs := h[:3]
-	if maxBytes > 0 && recordSize(len(objectTypeBytes), len(raw), len(hs), headersSize(hs)) > maxBytes {
+	if maxBytes > 0 && kafka.RecordBatchSize(len(objectTypeBytes), len(raw), len(hs), headersSize(hs)) > maxBytes {
 		h[3] = kafkago.Header{Key: HeaderTruncated, Value: trueBytes}
-		room := maxBytes - recordSize(len(objectTypeBytes), 0, len(h), headersSize(h))
+		room := kafka.MaxValueLen(maxBytes, len(objectTypeBytes), len(h), headersSize(h))
 		raw, hs = raw[:max(0, min(room, int64(len(raw))))], h
 	}
 	start := len(m.arena)

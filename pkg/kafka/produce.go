@@ -22,33 +22,103 @@ import (
 	"github.com/segmentio/kafka-go/protocol/rawproduce"
 )
 
-// producer writes a call's records with one produce request per partition leader, each
-// partition's records encoded once into one record batch (magic 2). It is the Publisher's
-// WriteRecords path: kafka-go's Writer sends one request per partition from a goroutine
-// per partition, allocates BatchSize record slots per partition batch and looks up the
-// topic's metadata once per record, which cost the outbound pipeline a quarter of its CPU.
-//
-// Guarantees are the Writer's: records are partitioned by the Balancer once, before the
-// first attempt; a partition's records stay in order (a partition holding more than
-// batchBytes is sent in several batches, each after the previous one was acknowledged);
-// a request failing with a retriable error (a Kafka error marked temporary, a dropped
-// connection, a timeout, a routing error after a leader moved) is sent again after a
-// backoff, up to maxAttempts times per batch, so a batch whose answer was lost may be in
-// the log up to maxAttempts times. Safe for concurrent use.
-type producer struct {
-	transport kafkago.RoundTripper // routes each request to the leader of its partitions
-	addr      net.Addr
-	balancer  kafkago.Balancer
-	acks      kafkago.RequiredAcks
-	codec     compress.Codec // nil: none
-	timeout   time.Duration  // of each request
-	attempts  int
-	maxBytes  int64
-	// autoCreate asks the broker to create missing topics.
-	autoCreate bool
-	// stop, closed, ends the backoff between attempts at once.
-	stop <-chan struct{}
+// ProducerConfig configures a Producer.
+type ProducerConfig struct {
+	// Brokers are the bootstrap brokers. Required.
+	Brokers []string
+	// Transport carries the requests (TLS, SASL) and caches the cluster's metadata, which
+	// routes each request to its partitions' leader. Required.
+	Transport kafkago.RoundTripper
+	// Balancer chooses the partition of each record. Default kafka-go's Murmur2Balancer,
+	// the Java client's partitioner for keyed records.
+	Balancer kafkago.Balancer
+	// Acks is the acknowledgement level Write waits for. Default AcksAll.
+	Acks Acks
+	// Compression is the codec for record batches. Default none.
+	Compression Compression
+	// WriteTimeout bounds each produce request. Default 10s.
+	WriteTimeout time.Duration
+	// MaxAttempts is how often a batch is sent before Write gives up, and so the most
+	// copies of a record one Write can leave in the log. Default 10.
+	MaxAttempts int
+	// BatchBytes bounds one partition's record batch, and so the largest record. Default
+	// 1 MiB (the broker's default message.max.bytes).
+	BatchBytes int64
+	// AllowAutoTopicCreation asks the broker to create a missing topic. Default false.
+	AllowAutoTopicCreation bool
+	// MetadataTTL is the Transport's metadata refresh interval: Write waits up to twice
+	// as long for a topic the Transport does not know yet (one created meanwhile). Default 2s.
+	MetadataTTL time.Duration
 }
+
+func (c *ProducerConfig) setDefaults() {
+	if c.Balancer == nil {
+		c.Balancer = &kafkago.Murmur2Balancer{}
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = 10
+	}
+	if c.BatchBytes == 0 {
+		c.BatchBytes = 1 << 20
+	}
+	if c.MetadataTTL == 0 {
+		c.MetadataTTL = 2 * time.Second
+	}
+}
+
+// Producer writes records with one produce request per partition leader, each
+// partition's records of a call encoded once into one record batch (magic 2). kafka-go's
+// Writer instead sends one request per partition from a goroutine per partition,
+// allocates BatchSize record slots per partition batch, looks up the topic's metadata
+// once per record and waits BatchTimeout for more: for the pipelines, which write whole
+// batches at once, a quarter of their CPU.
+//
+// Guarantees are the Writer's. Write returns nil only once Kafka acknowledged every
+// record at the Acks level. Records are partitioned by the Balancer once, before the
+// first attempt; a partition's records stay in order (a partition holding more than
+// BatchBytes is sent in several batches, each after the previous one was acknowledged).
+// A request failing with a retriable error (a Kafka error marked temporary, a dropped
+// connection, a timeout, a routing error after a leader moved) is sent again after a
+// backoff (attempt² × 100ms, at most 1s), up to MaxAttempts times per batch; with no
+// idempotent producer, a batch whose answer was lost may be in the log up to MaxAttempts
+// times. Safe for concurrent use; it holds no connection or goroutine of its own.
+type Producer struct {
+	cfg   ProducerConfig
+	addr  net.Addr
+	codec compress.Codec // nil: none
+	// stop, closed by abort, ends the backoff between attempts at once.
+	stop      chan struct{}
+	abortOnce sync.Once
+}
+
+// NewProducer returns a Producer.
+func NewProducer(cfg ProducerConfig) (*Producer, error) {
+	cfg.setDefaults()
+	if len(cfg.Brokers) == 0 || cfg.Transport == nil {
+		return nil, errors.New("kafka: a producer needs Brokers and a Transport")
+	}
+	if cfg.Acks < AcksAll || cfg.Acks > AcksNone {
+		return nil, fmt.Errorf("kafka: invalid Acks %d (want AcksAll, AcksLeader or AcksNone)", cfg.Acks)
+	}
+	if cfg.WriteTimeout < 0 || cfg.MaxAttempts < 0 || cfg.BatchBytes < 0 || cfg.MetadataTTL < 0 {
+		return nil, errors.New("kafka: producer timeouts, attempts and sizes must not be negative")
+	}
+	codec, err := cfg.Compression.codec()
+	if err != nil {
+		return nil, fmt.Errorf("kafka: %w", err)
+	}
+	return &Producer{cfg: cfg, addr: kafkago.TCP(cfg.Brokers...), codec: codec.Codec(), stop: make(chan struct{})}, nil
+}
+
+// MaxCopies is the most copies of one record a single Write can leave in the log
+// (MaxAttempts), whether it returned nil or an error.
+func (p *Producer) MaxCopies() int { return p.cfg.MaxAttempts }
+
+// abort makes every Write give up at its next backoff instead of waiting for it.
+func (p *Producer) abort() { p.abortOnce.Do(func() { close(p.stop) }) }
 
 const (
 	produceBackoffMin = 100 * time.Millisecond
@@ -65,9 +135,41 @@ type partitionWrite struct {
 	err       error    // the last failure
 }
 
-// write writes recs and returns once every record was acknowledged, or with the first
-// error that is not retriable or outlasted the attempts.
-func (p *producer) write(ctx context.Context, recs []kafkago.Message) error {
+// Write writes recs, each to its own Topic (which must be set), and returns once every
+// record was acknowledged, or with the first error that is not retriable or outlasted
+// the attempts (some records may have been written then). It sets the Time of records
+// that have none. A topic unknown to the Transport's metadata is waited for up to twice
+// MetadataTTL: that failure happens before anything is sent.
+func (p *Producer) Write(ctx context.Context, recs ...kafkago.Message) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	return waitForTopic(ctx, p.cfg.MetadataTTL, func() error { return p.write(ctx, recs) })
+}
+
+// waitForTopic runs send, again while it fails because a topic is unknown to the
+// metadata cache, for up to twice ttl. Such a failure happens before anything is sent
+// (it is not a WriteErrors), so the retry cannot duplicate records.
+func waitForTopic(ctx context.Context, ttl time.Duration, send func() error) error {
+	deadline := time.Now().Add(2 * ttl)
+	for {
+		err := send()
+		var werr kafkago.WriteErrors
+		if err == nil || errors.As(err, &werr) || !errors.Is(err, kafkago.UnknownTopicOrPartition) || time.Now().After(deadline) {
+			return err
+		}
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
+}
+
+// write writes recs once (attempts included).
+func (p *Producer) write(ctx context.Context, recs []kafkago.Message) error {
 	topics := map[string]struct{}{}
 	for i := range recs {
 		if recs[i].Topic == "" {
@@ -87,7 +189,7 @@ func (p *producer) write(ctx context.Context, recs []kafkago.Message) error {
 		if err == nil {
 			break
 		}
-		if !retriable(err) || errors.Is(err, kafkago.UnknownTopicOrPartition) || attempt >= p.attempts {
+		if !retriable(err) || errors.Is(err, kafkago.UnknownTopicOrPartition) || attempt >= p.cfg.MaxAttempts {
 			return err
 		}
 		if err := p.backoff(ctx, attempt); err != nil {
@@ -115,8 +217,8 @@ func (p *producer) write(ctx context.Context, recs []kafkago.Message) error {
 		for _, w := range pending {
 			switch {
 			case w.err == nil:
-			case !retriable(w.err) || w.attempts >= p.attempts:
-				return fmt.Errorf("writing to %s partition %d (attempt %d of %d): %w", w.topic, w.partition, w.attempts, p.attempts, w.err)
+			case !retriable(w.err) || w.attempts >= p.cfg.MaxAttempts:
+				return fmt.Errorf("writing to %s partition %d (attempt %d of %d): %w", w.topic, w.partition, w.attempts, p.cfg.MaxAttempts, w.err)
 			default:
 				retry = max(retry, w.attempts)
 			}
@@ -130,8 +232,8 @@ func (p *producer) write(ctx context.Context, recs []kafkago.Message) error {
 }
 
 // backoff waits before the next attempt (kafka-go's Writer's backoff: attempt² × 100ms,
-// at most 1s), less when the Publisher is closing.
-func (p *producer) backoff(ctx context.Context, attempt int) error {
+// at most 1s), not at all once aborted.
+func (p *Producer) backoff(ctx context.Context, attempt int) error {
 	t := time.NewTimer(min(time.Duration(attempt*attempt)*produceBackoffMin, produceBackoffMax))
 	defer t.Stop()
 	select {
@@ -150,7 +252,7 @@ type topicPartition struct {
 }
 
 // partition assigns each record its partition and encodes each partition's records.
-func (p *producer) partition(meta *metadataAPI.Response, recs []kafkago.Message) ([]*partitionWrite, error) {
+func (p *Producer) partition(meta *metadataAPI.Response, recs []kafkago.Message) ([]*partitionWrite, error) {
 	ids := map[string][]int{} // topic → its partition ids, 0..n-1
 	for _, t := range meta.Topics {
 		if t.ErrorCode != 0 {
@@ -172,7 +274,7 @@ func (p *producer) partition(meta *metadataAPI.Response, recs []kafkago.Message)
 		if recs[i].Time.IsZero() {
 			recs[i].Time = now
 		}
-		k := topicPartition{recs[i].Topic, int32(p.balancer.Balance(recs[i], parts...))}
+		k := topicPartition{recs[i].Topic, int32(p.cfg.Balancer.Balance(recs[i], parts...))}
 		if _, ok := byPartition[k]; !ok {
 			order = append(order, k)
 		}
@@ -195,13 +297,13 @@ func (p *producer) partition(meta *metadataAPI.Response, recs []kafkago.Message)
 }
 
 // metadata returns the metadata of the topics, from the transport's cache.
-func (p *producer) metadata(ctx context.Context, topics map[string]struct{}) (*metadataAPI.Response, error) {
+func (p *Producer) metadata(ctx context.Context, topics map[string]struct{}) (*metadataAPI.Response, error) {
 	names := make([]string, 0, len(topics))
 	for t := range topics {
 		names = append(names, t)
 	}
 	slices.Sort(names)
-	res, err := p.transport.RoundTrip(ctx, p.addr, &metadataAPI.Request{TopicNames: names, AllowAutoTopicCreation: p.autoCreate})
+	res, err := p.cfg.Transport.RoundTrip(ctx, p.addr, &metadataAPI.Request{TopicNames: names, AllowAutoTopicCreation: p.cfg.AllowAutoTopicCreation})
 	if err != nil {
 		return nil, fmt.Errorf("reading the metadata of %v: %w", names, err)
 	}
@@ -214,7 +316,7 @@ func (p *producer) metadata(ctx context.Context, topics map[string]struct{}) (*m
 
 // leaders groups the pending writes by their partitions' leaders. A partition without a
 // leader is not sent this round: it counts a failed attempt.
-func (p *producer) leaders(meta *metadataAPI.Response, pending []*partitionWrite) [][]*partitionWrite {
+func (p *Producer) leaders(meta *metadataAPI.Response, pending []*partitionWrite) [][]*partitionWrite {
 	leader := map[topicPartition]int32{}
 	for _, t := range meta.Topics {
 		for _, pt := range t.Partitions {
@@ -243,7 +345,7 @@ func (p *producer) leaders(meta *metadataAPI.Response, pending []*partitionWrite
 }
 
 // send sends one request per leader, at once, and records each partition's outcome.
-func (p *producer) send(ctx context.Context, leaders [][]*partitionWrite) {
+func (p *Producer) send(ctx context.Context, leaders [][]*partitionWrite) {
 	switch len(leaders) {
 	case 0:
 		return
@@ -260,8 +362,8 @@ func (p *producer) send(ctx context.Context, leaders [][]*partitionWrite) {
 
 // request sends the current batch of each of ws (partitions of one leader) in one produce
 // request.
-func (p *producer) request(ctx context.Context, ws []*partitionWrite) {
-	req := &rawproduce.Request{Acks: int16(p.acks), Timeout: int32(p.timeout.Milliseconds())}
+func (p *Producer) request(ctx context.Context, ws []*partitionWrite) {
+	req := &rawproduce.Request{Acks: int16(p.cfg.Acks.required()), Timeout: int32(p.cfg.WriteTimeout.Milliseconds())}
 	for _, w := range ws {
 		part := rawproduce.RequestPartition{Partition: w.partition}
 		part.RecordSet.Reader = bytes.NewReader(w.batches[w.sent])
@@ -272,9 +374,9 @@ func (p *producer) request(ctx context.Context, ws []*partitionWrite) {
 		}
 		req.Topics[t].Partitions = append(req.Topics[t].Partitions, part)
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.WriteTimeout)
 	defer cancel()
-	res, err := p.transport.RoundTrip(ctx, p.addr, req)
+	res, err := p.cfg.Transport.RoundTrip(ctx, p.addr, req)
 	fail := func(w *partitionWrite, err error) {
 		w.attempts++
 		w.err = err
@@ -285,7 +387,7 @@ func (p *producer) request(ctx context.Context, ws []*partitionWrite) {
 		}
 		return
 	}
-	if p.acks == kafkago.RequireNone {
+	if p.cfg.Acks == AcksNone {
 		for _, w := range ws {
 			w.sent, w.attempts = w.sent+1, 0
 		}
@@ -336,14 +438,16 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // encodeBatch encodes the records of recs at idx into one record batch, as many as fit
 // into maxBytes (at least one), and returns it, after its size (the record set's
 // encoding in a produce request), with the number of records it holds.
-func (p *producer) encodeBatch(recs []kafkago.Message, idx []int) ([]byte, int, error) {
+func (p *Producer) encodeBatch(recs []kafkago.Message, idx []int) ([]byte, int, error) {
 	n, size := 0, batchHeaderSize
 	for _, i := range idx {
-		rs := recordSize(&recs[i])
-		if int64(size+rs) > p.maxBytes {
-			if n == 0 {
-				return nil, 0, fmt.Errorf("a record of %d bytes, over BatchBytes (%d): %w", batchHeaderSize+rs, p.maxBytes, kafkago.MessageTooLargeError{Message: recs[i]})
+		if n == 0 {
+			if alone := aloneSize(&recs[i]); alone > p.cfg.BatchBytes {
+				return nil, 0, fmt.Errorf("a record taking %d bytes, over BatchBytes (%d): %w", alone, p.cfg.BatchBytes, kafkago.MessageTooLargeError{Message: recs[i]})
 			}
+		}
+		rs := recordSize(&recs[i])
+		if n > 0 && int64(size+rs) > p.cfg.BatchBytes {
 			break
 		}
 		size += rs
@@ -417,26 +521,65 @@ func appendBytes(b, v []byte) []byte {
 	return append(binary.AppendVarint(b, int64(len(v))), v...)
 }
 
+// RecordBatchSize is the size of a record batch holding one record alone, with a key of
+// keyLen bytes, a value of valueLen bytes (-1: null) and nHeaders headers taking
+// headerBytes (each HeaderSize): a Producer writes a record only if this is at most its
+// BatchBytes, and fails the whole Write otherwise.
+func RecordBatchSize(keyLen, valueLen, nHeaders, headerBytes int) int64 {
+	body := 3 + bytesLen(keyLen) + bytesLen(valueLen) + varintLen(int64(nHeaders)) + headerBytes // attributes and two deltas of 0
+	return int64(batchHeaderSize + varintLen(int64(body)) + body)
+}
+
+// MaxValueLen is the longest value a record with a key of keyLen bytes and nHeaders
+// headers taking headerBytes can have within batchBytes (RecordBatchSize), or a negative
+// number when even an empty value does not fit.
+func MaxValueLen(batchBytes int64, keyLen, nHeaders, headerBytes int) int64 {
+	v := batchBytes - RecordBatchSize(keyLen, 0, nHeaders, headerBytes)
+	for v > 0 && RecordBatchSize(keyLen, int(v), nHeaders, headerBytes) > batchBytes {
+		v-- // the value's and the record's length prefixes grew
+	}
+	return v
+}
+
+// HeaderSize is the size of a record header with key and a value of valueLen bytes (-1:
+// null).
+func HeaderSize(key string, valueLen int) int {
+	return varintLen(int64(len(key))) + len(key) + bytesLen(valueLen)
+}
+
 // recordBodySize is the size of r's encoding after its length prefix.
 func recordBodySize(r *kafkago.Message, tsDelta int64, offsetDelta int) int {
-	n := 1 + varintLen(tsDelta) + varintLen(int64(offsetDelta)) + bytesLen(r.Key) + bytesLen(r.Value) + varintLen(int64(len(r.Headers)))
+	n := 1 + varintLen(tsDelta) + varintLen(int64(offsetDelta)) + bytesLen(lenOrNull(r.Key)) + bytesLen(lenOrNull(r.Value)) +
+		varintLen(int64(len(r.Headers)))
 	for _, h := range r.Headers {
-		n += varintLen(int64(len(h.Key))) + len(h.Key) + bytesLen(h.Value)
+		n += HeaderSize(h.Key, lenOrNull(h.Value))
 	}
 	return n
 }
 
-// recordSize bounds r's encoding, length prefix included (its deltas at their largest).
+// recordSize bounds r's encoding in a batch, length prefix included (its deltas at
+// their largest).
 func recordSize(r *kafkago.Message) int {
 	n := recordBodySize(r, 1<<40, 1<<30)
 	return varintLen(int64(n)) + n
 }
 
-func bytesLen(v []byte) int {
+// aloneSize is the size of a record batch holding r alone.
+func aloneSize(r *kafkago.Message) int64 {
+	n := recordBodySize(r, 0, 0)
+	return int64(batchHeaderSize + varintLen(int64(n)) + n)
+}
+
+func lenOrNull(v []byte) int {
 	if v == nil {
-		return 1
+		return -1
 	}
-	return varintLen(int64(len(v))) + len(v)
+	return len(v)
+}
+
+// bytesLen is the size of a length-prefixed byte string of n bytes (-1: null).
+func bytesLen(n int) int {
+	return varintLen(int64(n)) + max(n, 0)
 }
 
 // varintLen is the length of v as a zigzag varint.

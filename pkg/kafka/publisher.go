@@ -193,8 +193,7 @@ type Publisher struct {
 	cfg       PublisherConfig
 	logger    watermill.LoggerAdapter
 	writer    *kafkago.Writer
-	producer  *producer // WriteRecords's
-	stop      chan struct{}
+	producer  *Producer // WriteRecords's
 	transport *kafkago.Transport
 	socks     *sockets // made every connection of the writer
 
@@ -243,11 +242,13 @@ func NewPublisher(cfg PublisherConfig, logger watermill.LoggerAdapter) (*Publish
 		// the final outcome is Publish's error, so attempts are logged at info level.
 		ErrorLogger: kafkago.LoggerFunc(func(f string, a ...any) { logger.Info("kafka-go writer: "+fmt.Sprintf(f, a...), nil) }),
 	}
-	stop := make(chan struct{})
-	prod := &producer{transport: transport, addr: w.Addr, balancer: cfg.Balancer, acks: cfg.Acks.required(),
-		codec: codec.Codec(), timeout: cfg.WriteTimeout, attempts: max(1, cfg.MaxAttempts), maxBytes: cfg.BatchBytes,
-		autoCreate: cfg.AllowAutoTopicCreation, stop: stop}
-	return &Publisher{cfg: cfg, logger: logger, writer: w, producer: prod, stop: stop, transport: transport, socks: socks}, nil
+	prod, err := NewProducer(ProducerConfig{Brokers: cfg.Connection.Brokers, Transport: transport, Balancer: cfg.Balancer,
+		Acks: cfg.Acks, Compression: cfg.Compression, WriteTimeout: cfg.WriteTimeout, MaxAttempts: cfg.MaxAttempts,
+		BatchBytes: cfg.BatchBytes, AllowAutoTopicCreation: cfg.AllowAutoTopicCreation, MetadataTTL: cfg.MetadataTTL})
+	if err != nil {
+		return nil, err
+	}
+	return &Publisher{cfg: cfg, logger: logger, writer: w, producer: prod, transport: transport, socks: socks}, nil
 }
 
 // Publish writes msgs to topic as one write and returns once Kafka acknowledged every one
@@ -271,7 +272,8 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 			}
 			recs[i] = rec
 		}
-		if err := p.write(func() error { return p.writer.WriteMessages(context.Background(), recs...) }); err != nil {
+		send := func() error { return p.writer.WriteMessages(context.Background(), recs...) }
+		if err := waitForTopic(context.Background(), p.cfg.MetadataTTL, send); err != nil {
 			return fmt.Errorf("kafka: publishing %d messages to %s: %w", len(msgs), topic, err)
 		}
 		return nil
@@ -283,16 +285,15 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 // several topics at once. Its guarantees are Publish's (acknowledged at the Acks level;
 // up to MaxCopies copies of a record; order kept per partition), but it does not wait for
 // concurrent calls to share their batches (BatchSize and BatchTimeout do not apply): it
-// sends at once, one produce request per partition leader holding one record batch per
-// partition (several batches, one request after another, for a partition's records beyond
-// BatchBytes). It sets the Time of records that have none. It must not be called with
+// sends at once, through a Producer: one produce request per partition leader holding one
+// record batch per partition. It sets the Time of records that have none. It must not be called with
 // records a concurrent call still uses.
 func (p *Publisher) WriteRecords(recs ...kafkago.Message) error {
 	return p.open(func() error {
 		if len(recs) == 0 {
 			return nil
 		}
-		if err := p.write(func() error { return p.producer.write(context.Background(), recs) }); err != nil {
+		if err := p.producer.Write(context.Background(), recs...); err != nil {
 			return fmt.Errorf("kafka: writing %d records: %w", len(recs), err)
 		}
 		return nil
@@ -315,22 +316,6 @@ func (p *Publisher) open(f func() error) error {
 // returned nil or an error; every retry of Publish by the caller adds as many again.
 // Consumers that de-duplicate by record id need a window covering that many copies.
 func (p *Publisher) MaxCopies() int { return p.cfg.MaxAttempts }
-
-// write runs send, again while it fails because a topic is unknown to the metadata cache.
-// Such a failure happens before anything is sent (it is not a WriteErrors), so the retry
-// cannot duplicate records.
-func (p *Publisher) write(send func() error) error {
-	deadline := time.Now().Add(2 * p.cfg.MetadataTTL)
-	for {
-		err := send()
-		var werr kafkago.WriteErrors
-		if err == nil || errors.As(err, &werr) || !errors.Is(err, kafkago.UnknownTopicOrPartition) ||
-			time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
 
 // Close waits for running Publish calls, flushes the writer and releases its connections.
 // If that has not finished within CloseTimeout, it closes every connection of the
@@ -355,7 +340,7 @@ func (p *Publisher) Close() error {
 			// Every attempt still waiting on the network now fails at once, and no new
 			// connection is made: the writer's retries end quickly.
 			p.socks.closeAll()
-			close(p.stop)
+			p.producer.abort()
 			err = errors.Join(fmt.Errorf("did not close within %s (CloseTimeout): connections closed", p.cfg.CloseTimeout), <-done)
 		}
 		p.socks.closeAll()

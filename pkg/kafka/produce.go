@@ -129,10 +129,10 @@ const (
 type partitionWrite struct {
 	topic     string
 	partition int32
-	batches   [][]byte // encoded record batches, sent in order
-	sent      int      // batches acknowledged
-	attempts  int      // failed attempts of batches[sent]
-	err       error    // the last failure
+	batches   []*recordBatch // sent in order
+	sent      int            // batches acknowledged
+	attempts  int            // failed attempts of batches[sent]
+	err       error          // the last failure
 }
 
 // Write writes recs, each to its own Topic (which must be set), and returns once every
@@ -170,6 +170,7 @@ func waitForTopic(ctx context.Context, ttl time.Duration, send func() error) err
 
 // write writes recs once (attempts included).
 func (p *Producer) write(ctx context.Context, recs []kafkago.Message) error {
+	var parts []*partitionWrite
 	topics := map[string]struct{}{}
 	for i := range recs {
 		if recs[i].Topic == "" {
@@ -180,7 +181,6 @@ func (p *Producer) write(ctx context.Context, recs []kafkago.Message) error {
 	// The topics' partitions, waiting while a topic has no leader yet (just created); a
 	// topic the broker does not know is the caller's to wait for (Publisher.write).
 	var meta *metadataAPI.Response
-	var parts []*partitionWrite
 	for attempt := 1; ; attempt++ {
 		var err error
 		if meta, err = p.metadata(ctx, topics); err == nil {
@@ -366,7 +366,7 @@ func (p *Producer) request(ctx context.Context, ws []*partitionWrite) {
 	req := &rawproduce.Request{Acks: int16(p.cfg.Acks.required()), Timeout: int32(p.cfg.WriteTimeout.Milliseconds())}
 	for _, w := range ws {
 		part := rawproduce.RequestPartition{Partition: w.partition}
-		part.RecordSet.Reader = bytes.NewReader(w.batches[w.sent])
+		part.RecordSet.Reader = &batchReader{b: w.batches[w.sent]}
 		t := slices.IndexFunc(req.Topics, func(t rawproduce.RequestTopic) bool { return t.Topic == w.topic })
 		if t < 0 {
 			t = len(req.Topics)
@@ -435,11 +435,22 @@ const batchHeaderSize = 61
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// encodeBatch encodes the records of recs at idx into one record batch, as many as fit
-// into maxBytes (at least one), and returns it, after its size (the record set's
-// encoding in a produce request), with the number of records it holds.
-func (p *Producer) encodeBatch(recs []kafkago.Message, idx []int) ([]byte, int, error) {
-	n, size := 0, batchHeaderSize
+// recordBatch is one partition's records of a write as a record batch (magic 2), in the
+// form a produce request carries it (its size first). Uncompressed, only its header is
+// kept: WriteTo streams the records from the caller's into the request being encoded, so
+// no copy of them is made beside the transport's.
+type recordBatch struct {
+	recs   []kafkago.Message
+	idx    []int // the records of recs it holds, in order
+	first  int64 // the first record's timestamp, ms
+	header [4 + batchHeaderSize]byte
+	body   []byte // the compressed records; nil without compression
+}
+
+// encodeBatch makes a record batch of the records of recs at idx, as many as fit into
+// BatchBytes (at least one), and returns it with the number of records it holds.
+func (p *Producer) encodeBatch(recs []kafkago.Message, idx []int) (*recordBatch, int, error) {
+	n, bound := 0, batchHeaderSize
 	for _, i := range idx {
 		if n == 0 {
 			if alone := aloneSize(&recs[i]); alone > p.cfg.BatchBytes {
@@ -447,70 +458,130 @@ func (p *Producer) encodeBatch(recs []kafkago.Message, idx []int) ([]byte, int, 
 			}
 		}
 		rs := recordSize(&recs[i])
-		if n > 0 && int64(size+rs) > p.cfg.BatchBytes {
+		if n > 0 && int64(bound+rs) > p.cfg.BatchBytes {
 			break
 		}
-		size += rs
+		bound += rs
 		n++
 	}
-	const start = 4 + batchHeaderSize // the record set's size, the batch's header
-	b := make([]byte, start, 4+size)
-	first := recs[idx[0]].Time.UnixMilli()
-	maxTS := first
-	for k, i := range idx[:n] {
+	b := &recordBatch{recs: recs, idx: idx[:n], first: recs[idx[0]].Time.UnixMilli()}
+	maxTS, size := b.first, 0
+	for k, i := range b.idx {
 		ts := recs[i].Time.UnixMilli()
 		maxTS = max(maxTS, ts)
-		b = appendRecord(b, &recs[i], ts-first, k)
+		body := recordBodySize(&recs[i], ts-b.first, k)
+		size += varintLen(int64(body)) + body
 	}
 	attrs := uint16(0)
 	if p.codec != nil {
-		buf := bytes.NewBuffer(make([]byte, 0, len(b)))
-		buf.Write(b[:start])
-		cw := p.codec.NewWriter(buf)
-		_, err := cw.Write(b[start:])
+		var buf bytes.Buffer
+		cw := p.codec.NewWriter(&buf)
+		var err error
+		b.records(func(c []byte) {
+			if err == nil {
+				_, err = cw.Write(c)
+			}
+		})
 		if err == nil {
 			err = cw.Close()
 		}
 		if err != nil {
 			return nil, 0, fmt.Errorf("compressing a record batch: %w", err)
 		}
-		b = buf.Bytes()
+		b.body, size = buf.Bytes(), buf.Len()
 		attrs = uint16(p.codec.Code())
 	}
-	h := b[4:]
+	h := b.header[4:]
 	be := binary.BigEndian
-	be.PutUint32(b, uint32(len(h)))
-	be.PutUint64(h[0:], 0)                                   // base offset
-	be.PutUint32(h[8:], uint32(len(h)-12))                   // length after this field
-	be.PutUint32(h[12:], 0xffffffff)                         // partition leader epoch: none
-	h[16] = 2                                                // magic
-	be.PutUint16(h[21:], attrs)                              // compression, create time
-	be.PutUint32(h[23:], uint32(n-1))                        // last offset delta
-	be.PutUint64(h[27:], uint64(first))                      // first timestamp
-	be.PutUint64(h[35:], uint64(maxTS))                      // max timestamp
-	be.PutUint64(h[43:], 0xffffffffffffffff)                 // producer id: none
-	be.PutUint16(h[51:], 0xffff)                             // producer epoch: none
-	be.PutUint32(h[53:], 0xffffffff)                         // base sequence: none
-	be.PutUint32(h[57:], uint32(n))                          // records
-	be.PutUint32(h[17:], crc32.Checksum(h[21:], castagnoli)) // CRC of what follows it
+	be.PutUint32(b.header[:], uint32(batchHeaderSize+size))
+	be.PutUint64(h[0:], 0)                               // base offset
+	be.PutUint32(h[8:], uint32(batchHeaderSize-12+size)) // length after this field
+	be.PutUint32(h[12:], 0xffffffff)                     // partition leader epoch: none
+	h[16] = 2                                            // magic
+	be.PutUint16(h[21:], attrs)                          // compression, create time
+	be.PutUint32(h[23:], uint32(n-1))                    // last offset delta
+	be.PutUint64(h[27:], uint64(b.first))                // first timestamp
+	be.PutUint64(h[35:], uint64(maxTS))                  // max timestamp
+	be.PutUint64(h[43:], 0xffffffffffffffff)             // producer id: none
+	be.PutUint16(h[51:], 0xffff)                         // producer epoch: none
+	be.PutUint32(h[53:], 0xffffffff)                     // base sequence: none
+	be.PutUint32(h[57:], uint32(n))                      // records
+	// The CRC covers what follows it: the rest of the header and the records.
+	crc := crc32.Update(0, castagnoli, h[21:])
+	if b.body != nil {
+		crc = crc32.Update(crc, castagnoli, b.body)
+	} else {
+		b.records(func(c []byte) { crc = crc32.Update(crc, castagnoli, c) })
+	}
+	be.PutUint32(h[17:], crc)
 	return b, n, nil
 }
 
-// appendRecord appends r, the record at offsetDelta of its batch, to b.
-func appendRecord(b []byte, r *kafkago.Message, tsDelta int64, offsetDelta int) []byte {
-	b = binary.AppendVarint(b, int64(recordBodySize(r, tsDelta, offsetDelta)))
-	b = append(b, 0) // attributes
-	b = binary.AppendVarint(b, tsDelta)
-	b = binary.AppendVarint(b, int64(offsetDelta))
-	b = appendBytes(b, r.Key)
-	b = appendBytes(b, r.Value)
-	b = binary.AppendVarint(b, int64(len(r.Headers)))
-	for _, h := range r.Headers {
-		b = binary.AppendVarint(b, int64(len(h.Key)))
-		b = append(b, h.Key...)
-		b = appendBytes(b, h.Value)
+// records passes the encoding of b's records to emit, in pieces: the small fields of a
+// record together, its value apart (not copied).
+func (b *recordBatch) records(emit func([]byte)) {
+	var scratch []byte
+	for k, i := range b.idx {
+		r := &b.recs[i]
+		tsDelta := r.Time.UnixMilli() - b.first
+		scratch = binary.AppendVarint(scratch[:0], int64(recordBodySize(r, tsDelta, k)))
+		scratch = append(scratch, 0) // attributes
+		scratch = binary.AppendVarint(scratch, tsDelta)
+		scratch = binary.AppendVarint(scratch, int64(k))
+		scratch = appendBytes(scratch, r.Key)
+		scratch = binary.AppendVarint(scratch, int64(lenOrNull(r.Value)))
+		emit(scratch)
+		if len(r.Value) > 0 {
+			emit(r.Value)
+		}
+		scratch = binary.AppendVarint(scratch[:0], int64(len(r.Headers)))
+		for _, h := range r.Headers {
+			scratch = binary.AppendVarint(scratch, int64(len(h.Key)))
+			scratch = append(scratch, h.Key...)
+			scratch = appendBytes(scratch, h.Value)
+		}
+		emit(scratch)
 	}
-	return b
+}
+
+// writeTo writes b as a produce request carries it.
+func (b *recordBatch) writeTo(w io.Writer) (int64, error) {
+	var n int64
+	var err error
+	write := func(c []byte) {
+		if err == nil {
+			var m int
+			m, err = w.Write(c)
+			n += int64(m)
+		}
+	}
+	write(b.header[:])
+	if b.body != nil {
+		write(b.body)
+	} else {
+		b.records(write)
+	}
+	return n, err
+}
+
+// batchReader is the io.Reader a produce request takes a record set from: the transport
+// copies it with io.Copy, which calls WriteTo. One per attempt.
+type batchReader struct {
+	b *recordBatch
+	r *bytes.Reader // Read's, made on first use
+}
+
+func (r *batchReader) WriteTo(w io.Writer) (int64, error) { return r.b.writeTo(w) }
+
+func (r *batchReader) Read(p []byte) (int, error) {
+	if r.r == nil {
+		var buf bytes.Buffer
+		if _, err := r.b.writeTo(&buf); err != nil {
+			return 0, err
+		}
+		r.r = bytes.NewReader(buf.Bytes())
+	}
+	return r.r.Read(p)
 }
 
 // appendBytes appends a length-prefixed byte string; nil is null (length -1).

@@ -1,7 +1,9 @@
 package kafka
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"testing"
 	"time"
 
@@ -29,11 +31,14 @@ func TestRecordBatchSize(t *testing.T) {
 					for _, h := range hs {
 						hb += HeaderSize(h.Key, lenOrNull(h.Value))
 					}
-					b, n, err := p.encodeBatch([]kafkago.Message{r}, []int{0})
+					batch, n, err := p.encodeBatch([]kafkago.Message{r}, []int{0})
 					require.NoError(t, err)
 					require.Equal(t, 1, n)
+					var b bytes.Buffer
+					_, err = io.Copy(&b, &batchReader{b: batch})
+					require.NoError(t, err)
 					size := RecordBatchSize(key, value, len(hs), hb)
-					assert.Equal(t, int64(len(b)-4), size, "the batch after its size prefix")
+					assert.Equal(t, int64(b.Len()-4), size, "the batch after its size prefix")
 
 					if value < 0 {
 						return

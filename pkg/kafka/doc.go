@@ -34,7 +34,11 @@
 // with a done callback, with the same ordering, commit and drain guarantees and no
 // message, channel or goroutine per record: the outbound side consumes that way. Besides
 // Publish, [Publisher.WriteRecords] writes records already built, to several topics in one
-// write.
+// write, through a [Producer]: one produce request per partition leader, each partition's
+// records streamed into it as one record batch, with kafka-go's Transport carrying the
+// requests. The pipelines write whole batches that way (kafka-go's Writer, which Publish
+// keeps for its cross-call batching, sends one request per partition and allocates per
+// record); its guarantees are Publish's.
 //
 // Both share [ConnectionConfig] (brokers, TLS, SASL PLAIN and SCRAM). Package kafkatest
 // provides the brokers for tests: an in-process kfake cluster, or real Kafka when the

@@ -172,7 +172,9 @@ func (c PublisherConfig) Validate() error {
 	return nil
 }
 
-// Publisher publishes Watermill messages to Kafka through one shared kafka-go Writer.
+// Publisher publishes Watermill messages to Kafka through one shared kafka-go Writer
+// (concurrent Publish calls share its batches), and writes records already built through a
+// Producer on the same transport (WriteRecords).
 //
 // Guarantees: Publish returns nil only once Kafka acknowledged every record of the call at
 // the configured Acks level, so nothing acknowledged is lost (with AcksAll, while an

@@ -3,6 +3,8 @@ package outbound_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"strconv"
@@ -243,6 +245,9 @@ func (e *env) follow() {
 					e.t.Errorf("result at %d/%d: %v (key %q)", m.Partition, m.Offset, err, m.Key)
 					return
 				}
+				if err := checkResultHeaders(m, &r); err != nil {
+					e.t.Errorf("result at %d/%d: %v", m.Partition, m.Offset, err)
+				}
 				e.mu.Lock()
 				e.got[r.CommandID] = &r
 				e.count++
@@ -258,6 +263,28 @@ func (e *env) follow() {
 		cancel()
 		<-done
 	})
+}
+
+// checkResultHeaders checks that a result record's headers say what its value says.
+func checkResultHeaders(m kafkago.Message, r *schemas.CommandResult) error {
+	want := map[string]string{
+		kafka.UUIDHeader:                   r.CommandID + "/result",
+		outbound.ResultCommandIDHeader:     r.CommandID,
+		outbound.ResultCommandTypeHeader:   r.CommandType,
+		outbound.ResultStatusHeader:        string(r.Status),
+		outbound.ResultCorrelationIDHeader: "",
+	}
+	if r.CorrelationID != nil {
+		want[outbound.ResultCorrelationIDHeader] = *r.CorrelationID
+	}
+	got := map[string]string{outbound.ResultCorrelationIDHeader: ""}
+	for _, h := range m.Headers {
+		got[h.Key] = string(h.Value)
+	}
+	if !maps.Equal(want, got) {
+		return fmt.Errorf("headers %v, want %v", got, want)
+	}
+	return nil
 }
 
 // resultsByID returns the results read so far by command id (the last one of each) and

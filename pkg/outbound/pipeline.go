@@ -525,14 +525,28 @@ const (
 // resultRecord is the Kafka record of c's result (value: the encoded CommandResult), keyed
 // by the command id.
 func (p *Pipeline) resultRecord(c *command, value []byte) kafkago.Message {
-	id := []byte(c.id)
-	h := make([]kafkago.Header, 4, 5)
-	h[0] = kafkago.Header{Key: kafka.UUIDHeader, Value: []byte(c.id + "/result")}
-	h[1] = kafkago.Header{Key: ResultCommandIDHeader, Value: id}
-	h[2] = kafkago.Header{Key: ResultCommandTypeHeader, Value: []byte(c.kind.name)}
-	h[3] = kafkago.Header{Key: ResultStatusHeader, Value: []byte(c.out.Status)}
+	// The key and the header values in one allocation, the headers in another.
+	corr := ""
 	if c.correlationID != nil {
-		h = append(h, kafkago.Header{Key: ResultCorrelationIDHeader, Value: []byte(*c.correlationID)})
+		corr = *c.correlationID
+	}
+	const suffix = "/result"
+	b := make([]byte, 0, 2*len(c.id)+len(suffix)+len(c.kind.name)+len(c.out.Status)+len(corr))
+	b = append(append(b, c.id...), suffix...)
+	n := len(c.id) + len(suffix)
+	uuid, id := b[:n:n], b[:len(c.id):len(c.id)]
+	b = append(b, c.kind.name...)
+	kind := b[n:len(b):len(b)]
+	b = append(b, c.out.Status...)
+	status := b[n+len(kind) : len(b) : len(b)]
+	h := make([]kafkago.Header, 4, 5)
+	h[0] = kafkago.Header{Key: kafka.UUIDHeader, Value: uuid}
+	h[1] = kafkago.Header{Key: ResultCommandIDHeader, Value: id}
+	h[2] = kafkago.Header{Key: ResultCommandTypeHeader, Value: kind}
+	h[3] = kafkago.Header{Key: ResultStatusHeader, Value: status}
+	if c.correlationID != nil {
+		b = append(b, corr...)
+		h = append(h, kafkago.Header{Key: ResultCorrelationIDHeader, Value: b[len(b)-len(corr):]})
 	}
 	return kafkago.Message{Topic: p.cfg.ResultsTopic, Key: id, Value: value, Headers: h}
 }

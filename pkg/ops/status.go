@@ -63,7 +63,9 @@ type StreamPartition struct {
 	// "Dsco streams do not report lag"); empty when Lag is known or no
 	// reason is given.
 	LagUnknown string `json:"lagUnknown,omitempty"`
-	// Events counts the events of this partition published since start.
+	// Events counts the events of this partition published to Kafka and
+	// covered by a position checkpointed at Dsco since start: it trails the
+	// events published by at most the checkpoint window.
 	Events int64 `json:"events"`
 }
 

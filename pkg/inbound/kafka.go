@@ -2,6 +2,7 @@ package inbound
 
 import (
 	"context"
+	"log/slog"
 	"net"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -19,7 +20,7 @@ type writer struct {
 	own       *kafkago.Transport // closed with the writer; nil when given one
 }
 
-func newWriter(k KafkaConfig) (*writer, error) {
+func newWriter(k KafkaConfig, log *slog.Logger) (*writer, error) {
 	w := &writer{Addr: kafkago.TCP(k.Brokers...), Transport: k.Transport}
 	if w.Transport == nil {
 		w.own = &kafkago.Transport{MetadataTTL: k.MetadataTTL}
@@ -27,7 +28,7 @@ func newWriter(k KafkaConfig) (*writer, error) {
 	}
 	p, err := kafka.NewProducer(kafka.ProducerConfig{Brokers: k.Brokers, Transport: w.Transport, BatchBytes: k.BatchBytes,
 		WriteTimeout: k.WriteTimeout, MaxAttempts: k.MaxAttempts, AllowAutoTopicCreation: k.AllowAutoTopicCreation,
-		MetadataTTL: k.MetadataTTL})
+		MetadataTTL: k.MetadataTTL, Retrying: func(err error) { log.Info("inbound: retrying a Kafka write", "error", err.Error()) }})
 	if err != nil {
 		return nil, err
 	}

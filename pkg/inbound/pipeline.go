@@ -266,7 +266,7 @@ func NewPipeline(cfg Config, logger *slog.Logger) (*Pipeline, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	w, err := newWriter(cfg.Kafka)
+	w, err := newWriter(cfg.Kafka, logger)
 	if err != nil {
 		return nil, fmt.Errorf("inbound: %w", err)
 	}

@@ -252,7 +252,7 @@ func NewPoller(cfg PollerConfig, logger *slog.Logger) (*Poller, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	w, err := newWriter(cfg.Kafka)
+	w, err := newWriter(cfg.Kafka, logger)
 	if err != nil {
 		return nil, fmt.Errorf("inbound: %w", err)
 	}

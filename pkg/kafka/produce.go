@@ -46,6 +46,10 @@ type ProducerConfig struct {
 	BatchBytes int64
 	// AllowAutoTopicCreation asks the broker to create a missing topic. Default false.
 	AllowAutoTopicCreation bool
+	// Retrying, when set, is told of each failed attempt that will be made again (a
+	// leader moved, a broker was briefly away): for a log line. Write's error reports the
+	// attempts that gave up.
+	Retrying func(error)
 	// MetadataTTL is the Transport's metadata refresh interval: Write waits up to twice
 	// as long for a topic the Transport does not know yet (one created meanwhile). Default 2s.
 	MetadataTTL time.Duration
@@ -221,6 +225,9 @@ func (p *Producer) write(ctx context.Context, recs []kafkago.Message) error {
 				return fmt.Errorf("writing to %s partition %d (attempt %d of %d): %w", w.topic, w.partition, w.attempts, p.cfg.MaxAttempts, w.err)
 			default:
 				retry = max(retry, w.attempts)
+				if p.cfg.Retrying != nil {
+					p.cfg.Retrying(fmt.Errorf("writing to %s partition %d (attempt %d of %d): %w", w.topic, w.partition, w.attempts, p.cfg.MaxAttempts, w.err))
+				}
 			}
 		}
 		if retry > 0 {

@@ -2,12 +2,19 @@ package kafka
 
 import (
 	"bytes"
+	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
+	"net"
+	"sync"
 	"testing"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
+	metadataAPI "github.com/segmentio/kafka-go/protocol/metadata"
+	produceAPI "github.com/segmentio/kafka-go/protocol/produce"
+	"github.com/segmentio/kafka-go/protocol/rawproduce"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -50,5 +57,102 @@ func TestRecordBatchSize(t *testing.T) {
 				})
 			}
 		}
+	}
+}
+
+// scriptedTransport answers metadata requests with one topic of two partitions on two
+// leaders, and produce requests from a script of error codes per partition, one entry per
+// request to it (0 when the script is used up).
+type scriptedTransport struct {
+	mu       sync.Mutex
+	codes    map[int32][]int16
+	requests map[int32]int     // per partition
+	batches  map[int32][]int32 // records per request, per partition
+}
+
+func (s *scriptedTransport) RoundTrip(_ context.Context, _ net.Addr, req kafkago.Request) (kafkago.Response, error) {
+	switch r := req.(type) {
+	case *metadataAPI.Request:
+		return &metadataAPI.Response{Brokers: []metadataAPI.ResponseBroker{{NodeID: 1}, {NodeID: 2}},
+			Topics: []metadataAPI.ResponseTopic{{Name: "t", Partitions: []metadataAPI.ResponsePartition{
+				{PartitionIndex: 0, LeaderID: 1}, {PartitionIndex: 1, LeaderID: 2}}}}}, nil
+	case *rawproduce.Request:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		res := &produceAPI.Response{}
+		for _, t := range r.Topics {
+			rt := produceAPI.ResponseTopic{Topic: t.Topic}
+			for _, p := range t.Partitions {
+				var buf bytes.Buffer
+				if _, err := io.Copy(&buf, p.RecordSet.Reader); err != nil {
+					return nil, err
+				}
+				s.batches[p.Partition] = append(s.batches[p.Partition], int32(binary.BigEndian.Uint32(buf.Bytes()[4+57:])))
+				code := int16(0)
+				if n := s.requests[p.Partition]; n < len(s.codes[p.Partition]) {
+					code = s.codes[p.Partition][n]
+				}
+				s.requests[p.Partition]++
+				rt.Partitions = append(rt.Partitions, produceAPI.ResponsePartition{Partition: p.Partition, ErrorCode: code})
+			}
+			res.Topics = append(res.Topics, rt)
+		}
+		return res, nil
+	}
+	return nil, fmt.Errorf("unexpected request %T", req)
+}
+
+// TestProducerRetries: retriable errors are retried per partition (the other partition's
+// batch is not sent again), up to MaxAttempts, each told to Retrying; an error that is not
+// retriable fails the Write at once; a partition beyond BatchBytes goes in several batches.
+func TestProducerRetries(t *testing.T) {
+	notLeader, tooLarge := int16(kafkago.NotLeaderForPartition), int16(kafkago.MessageSizeTooLarge)
+	for _, tc := range []struct {
+		name       string
+		codes      map[int32][]int16
+		batchBytes int64
+		err        error
+		requests   map[int32]int
+		retries    int
+	}{
+		{"no errors", nil, 0, nil, map[int32]int{0: 1, 1: 1}, 0},
+		{"leader moved", map[int32][]int16{0: {notLeader, notLeader}}, 0, nil, map[int32]int{0: 3, 1: 1}, 2},
+		{"attempts used up", map[int32][]int16{1: {notLeader, notLeader, notLeader}}, 0, kafkago.NotLeaderForPartition, map[int32]int{0: 1, 1: 3}, 2},
+		{"not retriable", map[int32][]int16{0: {tooLarge}}, 0, kafkago.MessageSizeTooLarge, map[int32]int{0: 1, 1: 1}, 0},
+		{"several batches", map[int32][]int16{0: {0, notLeader}}, 200, nil, nil, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := &scriptedTransport{codes: tc.codes, requests: map[int32]int{}, batches: map[int32][]int32{}}
+			retries := 0
+			p, err := NewProducer(ProducerConfig{Brokers: []string{"x"}, Transport: tr, MaxAttempts: 3, BatchBytes: tc.batchBytes,
+				Retrying: func(error) { retries++ }})
+			require.NoError(t, err)
+			p.abort() // no backoff waits in a unit test
+			var recs []kafkago.Message
+			for i := range 20 {
+				recs = append(recs, kafkago.Message{Topic: "t", Key: fmt.Appendf(nil, "k%d", i), Value: []byte("0123456789")})
+			}
+			err = p.Write(context.Background(), recs...)
+			if tc.err != nil {
+				require.ErrorIs(t, err, tc.err)
+			} else {
+				require.NoError(t, err)
+			}
+			assert.Equal(t, tc.retries, retries, "retries told")
+			if tc.requests != nil {
+				assert.Equal(t, tc.requests, tr.requests, "requests per partition")
+				return
+			}
+			// Several batches: every record sent, a batch again only after its failure.
+			total := 0
+			for part, sizes := range tr.batches {
+				assert.Greater(t, len(sizes), 1, "partition %d in several batches", part)
+				for _, n := range sizes {
+					total += int(n)
+				}
+			}
+			assert.Equal(t, len(recs)+int(tr.batches[0][1]), total, "each record once, the failed batch twice")
+			assert.Equal(t, tr.batches[0][1], tr.batches[0][2], "the failed batch sent again before the next")
+		})
 	}
 }

@@ -246,7 +246,8 @@ func NewPublisher(cfg PublisherConfig, logger watermill.LoggerAdapter) (*Publish
 	}
 	prod, err := NewProducer(ProducerConfig{Brokers: cfg.Connection.Brokers, Transport: transport, Balancer: cfg.Balancer,
 		Acks: cfg.Acks, Compression: cfg.Compression, WriteTimeout: cfg.WriteTimeout, MaxAttempts: cfg.MaxAttempts,
-		BatchBytes: cfg.BatchBytes, AllowAutoTopicCreation: cfg.AllowAutoTopicCreation, MetadataTTL: cfg.MetadataTTL})
+		BatchBytes: cfg.BatchBytes, AllowAutoTopicCreation: cfg.AllowAutoTopicCreation, MetadataTTL: cfg.MetadataTTL,
+		Retrying: func(err error) { logger.Info("kafka: retrying a write: "+err.Error(), nil) }})
 	if err != nil {
 		return nil, err
 	}

@@ -191,9 +191,13 @@ type Order struct {
 
 // MarshalJSON encodes o with its Extra attributes.
 func (o Order) MarshalJSON() ([]byte, error) {
-	type plain Order
-	return marshalObject((*plain)(&o), o.Extra)
+	return marshalObject((*plainOrder)(&o), o.Extra)
 }
+
+// plainOrder is Order without its methods: its encoding without Extra attributes.
+type plainOrder Order
+
+func (o *Order) extraAttrs() Extra { return o.Extra }
 
 // UnmarshalJSON decodes o, keeping unknown attributes in Extra.
 func (o *Order) UnmarshalJSON(b []byte) error {
@@ -288,9 +292,13 @@ type CatalogItem struct {
 
 // MarshalJSON encodes it with its Extra attributes.
 func (it CatalogItem) MarshalJSON() ([]byte, error) {
-	type plain CatalogItem
-	return marshalObject((*plain)(&it), it.Extra)
+	return marshalObject((*plainCatalogItem)(&it), it.Extra)
 }
+
+// plainCatalogItem is CatalogItem without its methods: its encoding without Extra attributes.
+type plainCatalogItem CatalogItem
+
+func (it *CatalogItem) extraAttrs() Extra { return it.Extra }
 
 // UnmarshalJSON decodes it, keeping unknown attributes in Extra.
 func (it *CatalogItem) UnmarshalJSON(b []byte) error {
@@ -333,9 +341,13 @@ type InventoryItem struct {
 
 // MarshalJSON encodes it with its Extra attributes.
 func (it InventoryItem) MarshalJSON() ([]byte, error) {
-	type plain InventoryItem
-	return marshalObject((*plain)(&it), it.Extra)
+	return marshalObject((*plainInventoryItem)(&it), it.Extra)
 }
+
+// plainInventoryItem is InventoryItem without its methods: its encoding without Extra attributes.
+type plainInventoryItem InventoryItem
+
+func (it *InventoryItem) extraAttrs() Extra { return it.Extra }
 
 // UnmarshalJSON decodes it, keeping unknown attributes in Extra.
 func (it *InventoryItem) UnmarshalJSON(b []byte) error {
@@ -355,9 +367,13 @@ type ShipmentItem struct {
 
 // MarshalJSON encodes it with its Extra attributes.
 func (it ShipmentItem) MarshalJSON() ([]byte, error) {
-	type plain ShipmentItem
-	return marshalObject((*plain)(&it), it.Extra)
+	return marshalObject((*plainShipmentItem)(&it), it.Extra)
 }
+
+// plainShipmentItem is ShipmentItem without its methods: its encoding without Extra attributes.
+type plainShipmentItem ShipmentItem
+
+func (it *ShipmentItem) extraAttrs() Extra { return it.Extra }
 
 // UnmarshalJSON decodes it, keeping unknown attributes in Extra.
 func (it *ShipmentItem) UnmarshalJSON(b []byte) error {
@@ -375,9 +391,13 @@ type Cancellation struct {
 
 // MarshalJSON encodes c with its Extra attributes.
 func (c Cancellation) MarshalJSON() ([]byte, error) {
-	type plain Cancellation
-	return marshalObject((*plain)(&c), c.Extra)
+	return marshalObject((*plainCancellation)(&c), c.Extra)
 }
+
+// plainCancellation is Cancellation without its methods: its encoding without Extra attributes.
+type plainCancellation Cancellation
+
+func (c *Cancellation) extraAttrs() Extra { return c.Extra }
 
 // UnmarshalJSON decodes c, keeping unknown attributes in Extra.
 func (c *Cancellation) UnmarshalJSON(b []byte) error {
@@ -396,9 +416,13 @@ type ReturnItem struct {
 
 // MarshalJSON encodes it with its Extra attributes.
 func (it ReturnItem) MarshalJSON() ([]byte, error) {
-	type plain ReturnItem
-	return marshalObject((*plain)(&it), it.Extra)
+	return marshalObject((*plainReturnItem)(&it), it.Extra)
 }
+
+// plainReturnItem is ReturnItem without its methods: its encoding without Extra attributes.
+type plainReturnItem ReturnItem
+
+func (it *ReturnItem) extraAttrs() Extra { return it.Extra }
 
 // UnmarshalJSON decodes it, keeping unknown attributes in Extra.
 func (it *ReturnItem) UnmarshalJSON(b []byte) error {
@@ -417,9 +441,13 @@ type InvoiceItem struct {
 
 // MarshalJSON encodes it with its Extra attributes.
 func (it InvoiceItem) MarshalJSON() ([]byte, error) {
-	type plain InvoiceItem
-	return marshalObject((*plain)(&it), it.Extra)
+	return marshalObject((*plainInvoiceItem)(&it), it.Extra)
 }
+
+// plainInvoiceItem is InvoiceItem without its methods: its encoding without Extra attributes.
+type plainInvoiceItem InvoiceItem
+
+func (it *InvoiceItem) extraAttrs() Extra { return it.Extra }
 
 // UnmarshalJSON decodes it, keeping unknown attributes in Extra.
 func (it *InvoiceItem) UnmarshalJSON(b []byte) error {

@@ -74,11 +74,12 @@ func (c *ProducerConfig) setDefaults() {
 }
 
 // Producer writes records with one produce request per partition leader, each
-// partition's records of a call encoded once into one record batch (magic 2). kafka-go's
-// Writer instead sends one request per partition from a goroutine per partition,
-// allocates BatchSize record slots per partition batch, looks up the topic's metadata
-// once per record and waits BatchTimeout for more: for the pipelines, which write whole
-// batches at once, a quarter of their CPU.
+// partition's records of a call sent as one record batch (magic 2), streamed from the
+// caller's records into the request (the batch's header and CRC are computed once).
+// kafka-go's Writer instead sends one request per partition from a goroutine per
+// partition, allocates BatchSize record slots per partition batch, looks up the topic's
+// metadata once per record and waits BatchTimeout for more: for the pipelines, which
+// write whole batches at once, a quarter of their CPU.
 //
 // Guarantees are the Writer's. Write returns nil only once Kafka acknowledged every
 // record at the Acks level. Records are partitioned by the Balancer once, before the
@@ -121,7 +122,9 @@ func NewProducer(cfg ProducerConfig) (*Producer, error) {
 // (MaxAttempts), whether it returned nil or an error.
 func (p *Producer) MaxCopies() int { return p.cfg.MaxAttempts }
 
-// abort makes every Write give up at its next backoff instead of waiting for it.
+// abort ends the waits between attempts: every Write makes its remaining attempts at
+// once. The Publisher's Close does it past its timeout, after closing the connections, so
+// that those attempts fail fast.
 func (p *Producer) abort() { p.abortOnce.Do(func() { close(p.stop) }) }
 
 const (
@@ -183,7 +186,7 @@ func (p *Producer) write(ctx context.Context, recs []kafkago.Message) error {
 		topics[recs[i].Topic] = struct{}{}
 	}
 	// The topics' partitions, waiting while a topic has no leader yet (just created); a
-	// topic the broker does not know is the caller's to wait for (Publisher.write).
+	// topic the broker does not know is Write's to wait for (waitForTopic).
 	var meta *metadataAPI.Response
 	for attempt := 1; ; attempt++ {
 		var err error
@@ -210,13 +213,20 @@ func (p *Producer) write(ctx context.Context, recs []kafkago.Message) error {
 		if len(pending) == 0 {
 			return nil
 		}
+		var err error
 		if round > 0 { // leaders may have moved
-			var err error
-			if meta, err = p.metadata(ctx, topics); err != nil {
-				return err
+			var m *metadataAPI.Response
+			if m, err = p.metadata(ctx, topics); err == nil {
+				meta = m
 			}
 		}
-		p.send(ctx, p.leaders(meta, pending))
+		if err != nil { // a failed attempt for every pending partition
+			for _, w := range pending {
+				w.attempts, w.err = w.attempts+1, err
+			}
+		} else {
+			p.send(ctx, p.leaders(meta, pending))
+		}
 		retry := 0
 		for _, w := range pending {
 			switch {

@@ -38,43 +38,34 @@ func TestBatchBodies(t *testing.T) {
 	at := time.Date(2026, 12, 2, 10, 30, 0, 0, time.UTC)
 	for _, withExtra := range []bool{false, true} {
 		x := extra(withExtra)
+		inventory := dsco.InventoryBatchRequest{Items: []dsco.InventoryItem{{SKU: "a", Quantity: 3}, {SKU: "b", WarehouseID: "w", Extra: x}}}
+		catalog := dsco.CatalogBatchRequest{Items: []dsco.CatalogItem{{SKU: "a", Title: "t", Extra: x}}}
+		shipment := dsco.ShipmentBatchRequest{Shipments: []dsco.ShipmentItem{{OrderID: "o", LineItemID: "l", Carrier: "UPS", ShippedAt: at, Extra: x}}}
+		cancel := dsco.CancelBatchRequest{Cancellations: []dsco.Cancellation{{OrderID: "o", Extra: x}}}
+		ret := dsco.ReturnBatchRequest{Returns: []dsco.ReturnItem{{OrderID: "o", Extra: x}}}
+		invoice := dsco.InvoiceBatchRequest{Invoices: []dsco.InvoiceItem{{OrderID: "o", Extra: x}}}
+		order := dsco.RetailerOrderRequest{Orders: []dsco.Order{{OrderID: "o", Items: []dsco.OrderItem{{SKU: "s", Extra: x}}, Extra: x}}}
 		for _, tc := range []struct {
 			name string
-			req  any
+			want any // the request as encoding/json encodes it
+			call func() (*dsco.BatchResponse, error)
 		}{
-			{"inventory", dsco.InventoryBatchRequest{Items: []dsco.InventoryItem{{SKU: "a", Quantity: 3}, {SKU: "b", WarehouseID: "w", Extra: x}}}},
-			{"catalog", dsco.CatalogBatchRequest{Items: []dsco.CatalogItem{{SKU: "a", Title: "t", Extra: x}}}},
-			{"shipment", dsco.ShipmentBatchRequest{Shipments: []dsco.ShipmentItem{{OrderID: "o", LineItemID: "l", Carrier: "UPS", ShippedAt: at, Extra: x}}}},
-			{"cancel", dsco.CancelBatchRequest{Cancellations: []dsco.Cancellation{{OrderID: "o", Extra: x}}}},
-			{"return", dsco.ReturnBatchRequest{Returns: []dsco.ReturnItem{{OrderID: "o", Extra: x}}}},
-			{"invoice", dsco.InvoiceBatchRequest{Invoices: []dsco.InvoiceItem{{OrderID: "o", Extra: x}}}},
-			{"order", dsco.RetailerOrderRequest{Orders: []dsco.Order{{OrderID: "o", Items: []dsco.OrderItem{{SKU: "s", Extra: x}}, Extra: x}}}},
-			{"no items", dsco.InventoryBatchRequest{}},
+			{"inventory", inventory, func() (*dsco.BatchResponse, error) { return c.SupplierUpdateInventory(ctx, inventory) }},
+			{"catalog", catalog, func() (*dsco.BatchResponse, error) { return c.SupplierUpdateCatalog(ctx, catalog) }},
+			{"shipment", shipment, func() (*dsco.BatchResponse, error) { return c.SupplierCreateShipment(ctx, shipment) }},
+			{"cancel", cancel, func() (*dsco.BatchResponse, error) { return c.RetailerRequestCancel(ctx, cancel) }},
+			{"return", ret, func() (*dsco.BatchResponse, error) { return c.SupplierCreateReturn(ctx, ret) }},
+			{"invoice", invoice, func() (*dsco.BatchResponse, error) { return c.SupplierCreateInvoice(ctx, invoice) }},
+			{"order", order, func() (*dsco.BatchResponse, error) { return c.RetailerCreateOrder(ctx, order) }},
+			{"no items", dsco.InventoryBatchRequest{Items: []dsco.InventoryItem{}},
+				func() (*dsco.BatchResponse, error) {
+					return c.SupplierUpdateInventory(ctx, dsco.InventoryBatchRequest{})
+				}},
 		} {
 			t.Run(fmt.Sprintf("%s/extra=%v", tc.name, withExtra), func(t *testing.T) {
-				var err error
-				switch req := tc.req.(type) {
-				case dsco.InventoryBatchRequest:
-					_, err = c.SupplierUpdateInventory(ctx, req)
-					if req.Items == nil {
-						req.Items = []dsco.InventoryItem{}
-					}
-					tc.req = req
-				case dsco.CatalogBatchRequest:
-					_, err = c.SupplierUpdateCatalog(ctx, req)
-				case dsco.ShipmentBatchRequest:
-					_, err = c.SupplierCreateShipment(ctx, req)
-				case dsco.CancelBatchRequest:
-					_, err = c.RetailerRequestCancel(ctx, req)
-				case dsco.ReturnBatchRequest:
-					_, err = c.SupplierCreateReturn(ctx, req)
-				case dsco.InvoiceBatchRequest:
-					_, err = c.SupplierCreateInvoice(ctx, req)
-				case dsco.RetailerOrderRequest:
-					_, err = c.RetailerCreateOrder(ctx, req)
-				}
+				_, err := tc.call()
 				require.NoError(t, err)
-				want, err := json.Marshal(tc.req)
+				want, err := json.Marshal(tc.want)
 				require.NoError(t, err)
 				assert.JSONEq(t, string(want), string(got))
 				assert.Equal(t, string(want), string(got), "byte for byte")

@@ -18,7 +18,8 @@
 // as raw bytes, decodes the page in one pass ([PageDecoder]), turns its events
 // into Kafka records through the page middleware (recoverer, poison,
 // correlation id, metrics: see [Chain] and pkg/router), and produces them in
-// one kafka-go WriteMessages call (acks=all) per page. The next page is read
+// one kafka.Producer write (acks=all) per page: one produce request per
+// partition leader. The next page is read
 // while the previous one is published (the next position is in the answer),
 // at most Config.PagesInFlight pages per partition and Config.MaxPagesInFlight
 // over all partitions together, so memory is bounded whatever the backlog and

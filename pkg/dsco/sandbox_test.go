@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -45,24 +44,6 @@ func newSandbox(t *testing.T, cfg dscotest.Config, opts ...dsco.Option) *sandbox
 		supplier: newClient(dscotest.SupplierClientID, dscotest.SupplierClientSecret),
 		retailer: newClient(dscotest.RetailerClientID, dscotest.RetailerClientSecret),
 	}
-}
-
-// clock is a settable time source for dscotest.Config.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 // requireApplied checks a batch answer without item errors.
@@ -354,8 +335,8 @@ func TestSandboxFaults(t *testing.T) {
 // TestInventoryAgainstSandbox pages GetItemInventory by high-water mark and
 // gets the same items as a file through a callback server.
 func TestInventoryAgainstSandbox(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)}
-	sb := newSandbox(t, dscotest.Config{Seed: 6, Now: clk.now, FileTTL: time.Hour})
+	clk := dscotest.NewClock(time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC))
+	sb := newSandbox(t, dscotest.Config{Seed: 6, Now: clk.Now, FileTTL: time.Hour})
 	ctx := t.Context()
 	const n = 25
 	items := make([]dsco.InventoryItem, n)
@@ -442,7 +423,7 @@ func TestInventoryAgainstSandbox(t *testing.T) {
 			assert.Equal(t, got[it.SKU], it.QuantityAvailable)
 		}
 
-		clk.add(time.Hour + time.Second)
+		clk.Advance(time.Hour + time.Second)
 		var last error
 		for _, err := range sb.supplier.DownloadInventoryFile(ctx, body.FileURL) {
 			last = err

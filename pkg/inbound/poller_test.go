@@ -328,8 +328,8 @@ func TestPollerUnknownAttributesAndPoison(t *testing.T) {
 			}
 			// A still clock: the seeded changes share one lastUpdate, so that
 			// in file mode every later file repeats all of them.
-			clk := &testClock{t: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)}
-			sb, err := dscotest.New(dscotest.Config{Seed: 16, Now: clk.now})
+			clk := dscotest.NewClock(time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC))
+			sb, err := dscotest.New(dscotest.Config{Seed: 16, Now: clk.Now})
 			require.NoError(t, err)
 			t.Cleanup(sb.Close)
 			client := newClient(t, rewritingSandbox(t, sb, rewrite))
@@ -345,7 +345,7 @@ func TestPollerUnknownAttributesAndPoison(t *testing.T) {
 				ResultType: tc.mode, Limit: 7, PollInterval: 20 * time.Millisecond, RetryBackoff: 10 * time.Millisecond}
 			_, stop := runPoller(t, cfg)
 			recs := cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= 50 })
-			clk.add(time.Second)
+			clk.Advance(time.Second)
 			setInventory(t, client, skus(1, 1), 700)
 			recs = append(recs, cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= 1 })...)
 			time.Sleep(100 * time.Millisecond) // more polls, which must repeat nothing
@@ -398,24 +398,6 @@ func TestPollerUnknownAttributesAndPoison(t *testing.T) {
 			}
 		})
 	}
-}
-
-// testClock is a settable clock for dscotest.Config.Now.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 // panickyMetrics panics in the first NewestEvent call, which the poller makes

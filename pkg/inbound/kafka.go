@@ -1,7 +1,6 @@
 package inbound
 
 import (
-	"context"
 	"log/slog"
 	"net"
 
@@ -12,7 +11,9 @@ import (
 
 // writer is the pipeline's Kafka producer (acks=all, the Java client's
 // partitioner for keyed records), on a transport of its own when none is
-// given. A page goes in one write: one produce request per partition leader.
+// given. A page goes in one Write (acks=all): one produce request per
+// partition leader; a topic created after the transport's last metadata
+// refresh is waited for.
 type writer struct {
 	*kafka.Producer
 	Addr      net.Addr
@@ -34,13 +35,6 @@ func newWriter(k KafkaConfig, log *slog.Logger) (*writer, error) {
 	}
 	w.Producer = p
 	return w, nil
-}
-
-// write writes msgs and returns once Kafka acknowledged all of them
-// (acks=all); a topic created after the transport's last metadata refresh
-// is waited for (see kafka.Producer.Write).
-func (w *writer) write(ctx context.Context, msgs ...kafkago.Message) error {
-	return w.Write(ctx, msgs...)
 }
 
 func (w *writer) close() error {

@@ -97,7 +97,7 @@ func (m *markStore) load(ctx context.Context, key string) (string, error) {
 
 // save stores mark under key and returns once Kafka acknowledged it.
 func (m *markStore) save(ctx context.Context, key, mark string) error {
-	if err := m.writer.write(ctx, kafkago.Message{Topic: m.topic, Key: []byte(key), Value: []byte(mark)}); err != nil {
+	if err := m.writer.Write(ctx, kafkago.Message{Topic: m.topic, Key: []byte(key), Value: []byte(mark)}); err != nil {
 		return fmt.Errorf("inbound: storing the high-water mark in %s: %w", m.topic, err)
 	}
 	return nil

@@ -28,13 +28,13 @@ type KafkaConfig struct {
 	// (default 2s); a write to a topic created meanwhile is retried for up
 	// to twice as long.
 	MetadataTTL time.Duration
-	// BatchBytes bounds one produce request per Kafka partition, and so the
-	// largest record (default 1 MiB, the broker's default): an event whose
-	// record is larger goes to the poison topic.
+	// BatchBytes bounds one partition's record batch, and so the largest
+	// record (default 1 MiB, the broker's default; see kafka.RecordBatchSize):
+	// an event whose record is larger goes to the poison topic.
 	BatchBytes int64
 	// WriteTimeout bounds each produce request (default 10s); MaxAttempts is
-	// how often kafka-go tries a batch before the page fails (default 10),
-	// after which the page is produced again after a backoff.
+	// how often the producer sends a batch before the page's write fails
+	// (default 10), after which the page is produced again after a backoff.
 	WriteTimeout time.Duration
 	MaxAttempts  int
 	// AllowAutoTopicCreation lets the broker create missing topics.

@@ -562,9 +562,9 @@ func (p *Poller) produce(ctx context.Context, items []polledItem, requestID, mar
 		return nil
 	}
 	published, poisoned := p.out.build(items, p.cfg.Serde, p.cfg.Topic, p.cfg.PoisonTopic, p.cfg.Kafka.BatchBytes, requestID, mark)
-	if err := p.writer.write(ctx, p.out.msgs...); err != nil {
-		// kafka-go may still read the messages of a write it gave up on:
-		// their buffers are not reused.
+	if err := p.writer.Write(ctx, p.out.msgs...); err != nil {
+		// The transport may still read the messages of a request given up
+		// on: their buffers are not reused.
 		n := len(p.out.msgs)
 		p.out = pollerMessages{}
 		p.cfg.Metrics.Error(ItemInventoryObjectType, ErrKindProduce)

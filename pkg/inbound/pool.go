@@ -78,8 +78,8 @@ func (p *pool[T]) put(key string, it *T) {
 }
 
 // discard returns the token of an item taken with get but not the item,
-// which may still be in use elsewhere (kafka-go sending records after a
-// write gave up): it is left to the garbage collector.
+// which may still be in use elsewhere (the transport encoding the records of
+// a request given up on): it is left to the garbage collector.
 func (p *pool[T]) discard() {
 	p.mu.Lock()
 	p.items--

@@ -239,14 +239,14 @@ func (w *worker) publish(ctx, drain context.Context) error {
 		}
 		b := &s.batch
 		for {
-			err := w.p.writer.write(drain, b.Records...)
+			err := w.p.writer.Write(drain, b.Records...)
 			if err == nil {
 				break
 			}
 			cfg.Metrics.Error(obj, ErrKindProduce)
 			if drain.Err() != nil || ctx.Err() != nil {
 				// Not acknowledged: read again after a restart. The slot is
-				// not reused: kafka-go may still be sending its records.
+				// not reused: the transport may still be sending its records.
 				w.p.slots.discard()
 				w.room <- struct{}{}
 				return nil

@@ -90,6 +90,12 @@ func (c *ProducerConfig) setDefaults() {
 // backoff (attempt² × 100ms, at most 1s), up to MaxAttempts times per batch; with no
 // idempotent producer, a batch whose answer was lost may be in the log up to MaxAttempts
 // times. Safe for concurrent use; it holds no connection or goroutine of its own.
+//
+// The records are read, not copied: kafka-go's Transport encodes a request on the
+// connection's goroutine, possibly after the attempt was given up on (a timeout). A
+// caller must not change records of a Write that failed; each batch's CRC is computed
+// before the first attempt, so records changed under a late request make the broker
+// refuse it (corrupt message) rather than store them.
 type Producer struct {
 	cfg   ProducerConfig
 	addr  net.Addr
@@ -117,10 +123,6 @@ func NewProducer(cfg ProducerConfig) (*Producer, error) {
 	}
 	return &Producer{cfg: cfg, addr: kafkago.TCP(cfg.Brokers...), codec: codec.Codec(), stop: make(chan struct{})}, nil
 }
-
-// MaxCopies is the most copies of one record a single Write can leave in the log
-// (MaxAttempts), whether it returned nil or an error.
-func (p *Producer) MaxCopies() int { return p.cfg.MaxAttempts }
 
 // abort ends the waits between attempts: every Write makes its remaining attempts at
 // once. The Publisher's Close does it past its timeout, after closing the connections, so
@@ -229,15 +231,16 @@ func (p *Producer) write(ctx context.Context, recs []kafkago.Message) error {
 		}
 		retry := 0
 		for _, w := range pending {
-			switch {
-			case w.err == nil:
-			case !retriable(w.err) || w.attempts >= p.cfg.MaxAttempts:
-				return fmt.Errorf("writing to %s partition %d (attempt %d of %d): %w", w.topic, w.partition, w.attempts, p.cfg.MaxAttempts, w.err)
-			default:
-				retry = max(retry, w.attempts)
-				if p.cfg.Retrying != nil {
-					p.cfg.Retrying(fmt.Errorf("writing to %s partition %d (attempt %d of %d): %w", w.topic, w.partition, w.attempts, p.cfg.MaxAttempts, w.err))
-				}
+			if w.err == nil {
+				continue
+			}
+			err := fmt.Errorf("writing to %s partition %d (attempt %d of %d): %w", w.topic, w.partition, w.attempts, p.cfg.MaxAttempts, w.err)
+			if !retriable(w.err) || w.attempts >= p.cfg.MaxAttempts {
+				return err
+			}
+			retry = max(retry, w.attempts)
+			if p.cfg.Retrying != nil {
+				p.cfg.Retrying(err)
 			}
 		}
 		if retry > 0 {

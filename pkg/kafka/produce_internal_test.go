@@ -46,6 +46,9 @@ func TestRecordBatchSize(t *testing.T) {
 					require.NoError(t, err)
 					size := RecordBatchSize(key, value, len(hs), hb)
 					assert.Equal(t, int64(b.Len()-4), size, "the batch after its size prefix")
+					read, err := io.ReadAll(struct{ io.Reader }{&batchReader{b: batch}}) // Read, not WriteTo
+					require.NoError(t, err)
+					assert.Equal(t, b.Bytes(), read, "Read gives what WriteTo writes")
 
 					if value < 0 {
 						return

@@ -248,16 +248,13 @@ func (t *idTable) remove(i int) {
 	}
 }
 
-// grow doubles the index (8 slots at first) and places the ring's ids in it again.
+// grow doubles the index (8 slots at first) and places the ring's ids in it again, all
+// but the last: the id being added, which put places.
 func (t *idTable) grow() {
 	t.index = make([]uint64, max(8, 2*len(t.index)))
-	for pos := range t.ring {
-		k := t.ring[pos].key
-		if pos == len(t.ring)-1 {
-			break // the id being added: put places it
-		}
-		i, _ := t.find(k)
-		t.index[i] = indexSlot(k, pos)
+	for pos, slot := range t.ring[:len(t.ring)-1] {
+		i, _ := t.find(slot.key)
+		t.index[i] = indexSlot(slot.key, pos)
 	}
 }
 

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"hash/maphash"
 	"sync"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -10,7 +11,9 @@ import (
 // keyLanes schedules the records of one partition under OrderPerKey (the model of
 // Confluent's Parallel Consumer and LINE's Decaton): one lane per record key in flight, each
 // lane delivering its records one after another in offset order, lanes running
-// concurrently. Records without a key share the lane of the empty key.
+// concurrently. Records without a key share the lane of the empty key. Lanes are found by a
+// 64-bit hash of the key: two keys whose hashes collide share a lane, which keeps each one's
+// order and only costs them their concurrency with each other.
 //
 // A slot is held for every record read and not yet acked, waiting or in flight; there are
 // limit slots, so at most limit records of the partition are held at once. The partition
@@ -20,12 +23,17 @@ type keyLanes struct {
 	slots chan struct{} // a token per record held
 	limit int
 
+	seed  maphash.Seed
 	mu    sync.Mutex
-	byKey map[string][]kafkago.Message // per key: the record in flight first, then those waiting
+	lanes map[uint64][]kafkago.Message // per key hash with a record in flight: the records waiting
+	spare [][]kafkago.Message          // emptied queues of ended lanes, to be used again
 }
 
+// maxSpareLanes bounds the emptied queues kept for reuse.
+const maxSpareLanes = 64
+
 func newKeyLanes(limit int) *keyLanes {
-	return &keyLanes{slots: make(chan struct{}, limit), limit: limit, byKey: map[string][]kafkago.Message{}}
+	return &keyLanes{slots: make(chan struct{}, limit), limit: limit, seed: maphash.MakeSeed(), lanes: map[uint64][]kafkago.Message{}}
 }
 
 // acquire takes a slot, waiting while all are held. It returns false when ctx ended first.
@@ -63,28 +71,44 @@ func (l *keyLanes) waitIdle(ctx context.Context) bool {
 // true when rec heads its lane (no record of its key is in flight): the caller delivers
 // it, and calls pop once it was acked.
 func (l *keyLanes) push(rec kafkago.Message) bool {
+	h := maphash.Bytes(l.seed, rec.Key)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	q := l.byKey[string(rec.Key)]
-	l.byKey[string(rec.Key)] = append(q, rec)
-	return len(q) == 0
+	waiting, busy := l.lanes[h]
+	if !busy {
+		l.lanes[h] = nil // in flight, none waiting: the common case allocates nothing
+		return true
+	}
+	if waiting == nil && len(l.spare) > 0 {
+		waiting = l.spare[len(l.spare)-1]
+		l.spare = l.spare[:len(l.spare)-1]
+	}
+	l.lanes[h] = append(waiting, rec)
+	return false
 }
 
-// pop removes the head of key's lane, which was acked, gives back its slot, and returns
-// the lane's next record, now its head, if there is one: the caller delivers it.
+// pop ends the flight of the head of key's lane, which was acked, gives back its slot, and
+// returns the lane's next record, now its head, if there is one: the caller delivers it.
 func (l *keyLanes) pop(key []byte) (kafkago.Message, bool) {
+	h := maphash.Bytes(l.seed, key)
 	l.release()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	q := l.byKey[string(key)]
-	q[0] = kafkago.Message{} // let the acked record be collected
-	q = q[1:]
-	if len(q) == 0 {
-		delete(l.byKey, string(key))
+	waiting := l.lanes[h]
+	if len(waiting) == 0 {
+		delete(l.lanes, h)
+		if waiting != nil && len(l.spare) < maxSpareLanes {
+			l.spare = append(l.spare, waiting)
+		}
 		return kafkago.Message{}, false
 	}
-	l.byKey[string(key)] = q
-	return q[0], true
+	// Shift rather than reslice, so the queue keeps its capacity: lanes are short (at most
+	// the slots), and a resliced queue would allocate again on every few pushes.
+	next := waiting[0]
+	copy(waiting, waiting[1:])
+	waiting[len(waiting)-1] = kafkago.Message{} // let the records be collected once done
+	l.lanes[h] = waiting[:len(waiting)-1]
+	return next, true
 }
 
 // dispatch queues rec, for which the caller holds a slot, on the lane of its key, and

@@ -1030,13 +1030,7 @@ func (a *asyncLanes) start(rec kafkago.Message) {
 // done is the handler's callback for rec.
 func (a *asyncLanes) done(rec kafkago.Message, err error) {
 	if err != nil && a.ctx.Err() == nil {
-		a.logger.Info("Handler failed; the record will be delivered again", watermill.LogFields{"offset": rec.Offset, "err": err})
-		time.AfterFunc(a.sub.s.cfg.NackResendDelay, func() {
-			defer a.inflight.Done()
-			if a.ctx.Err() == nil {
-				a.start(rec)
-			}
-		})
+		a.retry(rec, err)
 		return
 	}
 	defer a.inflight.Done()
@@ -1047,6 +1041,18 @@ func (a *asyncLanes) done(rec kafkago.Message, err error) {
 	if next, ok := a.lanes.pop(rec.Key); ok && a.ctx.Err() == nil {
 		a.start(next)
 	}
+}
+
+// retry hands rec, which the handler failed, to it again after NackResendDelay. (Apart
+// from done, so that only this path moves rec to the heap.)
+func (a *asyncLanes) retry(rec kafkago.Message, err error) {
+	a.logger.Info("Handler failed; the record will be delivered again", watermill.LogFields{"offset": rec.Offset, "err": err})
+	time.AfterFunc(a.sub.s.cfg.NackResendDelay, func() {
+		defer a.inflight.Done()
+		if a.ctx.Err() == nil {
+			a.start(rec)
+		}
+	})
 }
 
 // drain waits, once the partition's context ended, for the handler calls under way, until

@@ -429,10 +429,10 @@ func (p *Pipeline) prepare(ctx context.Context, k *kind, rec kafkago.Message) (*
 func (p *Pipeline) complete(cmds []*command) {
 	now := p.cfg.Now()
 	var applied, released, unknown []string
-	recs := make([]kafkago.Message, 0, 3*len(cmds)) // results, poison records, marks
+	n := 0 // records: results and poison records
 	for _, c := range cmds {
 		if c.undecodable {
-			recs = append(recs, p.poisonRecord(c.rec, c.kind.name, c.out.Status, c.out.Reason, 0, "", now))
+			n++
 			continue
 		}
 		if c.out.Status == "" {
@@ -457,6 +457,20 @@ func (p *Pipeline) complete(cmds []*command) {
 		case c.intent:
 			released = append(released, c.id)
 		}
+		n++
+		if poisoned(c.out.Status) {
+			n++
+		}
+	}
+	recs := make([]kafkago.Message, 0, n+len(applied)+len(released)+len(unknown)) // then the marks
+	for _, c := range cmds {
+		if c.undecodable {
+			recs = append(recs, p.poisonRecord(c.rec, c.kind.name, c.out.Status, c.out.Reason, 0, "", now))
+			continue
+		}
+		if c.out.Status == "" {
+			continue
+		}
 		if poisoned(c.out.Status) {
 			recs = append(recs, p.poisonRecord(c.rec, c.kind.name, c.out.Status, c.out.Reason, c.out.Attempts, c.id, now))
 		}
@@ -469,7 +483,7 @@ func (p *Pipeline) complete(cmds []*command) {
 		}
 		recs = append(recs, p.resultRecord(c, res))
 	}
-	marks := make([]kafkago.Message, 0, len(applied)+len(released)+len(unknown))
+	marks := recs[len(recs):]
 	marks = p.store.records(marks, MarkApplied, applied)
 	marks = p.store.records(marks, MarkReleased, released)
 	marks = p.store.records(marks, MarkUnknown, unknown)
@@ -477,7 +491,7 @@ func (p *Pipeline) complete(cmds []*command) {
 	// retailer cancel): a write can land in part, and a result in Kafka whose "applied"
 	// mark is not would make the command's next delivery outcome_unknown, contradicting
 	// its result. Their marks go first.
-	writes := [][]kafkago.Message{append(recs, marks...)}
+	writes := [][]kafkago.Message{recs[:len(recs)+len(marks)]}
 	if len(cmds) > 0 && cmds[0].kind.redo == redoUndecidable && len(marks) > 0 {
 		writes = [][]kafkago.Message{marks, recs}
 	}

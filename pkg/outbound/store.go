@@ -354,9 +354,18 @@ func (s *Store) Set(mark Mark, ids ...string) error {
 
 // records appends to dst the records that mark ids: key the id, value the mark's name.
 func (s *Store) records(dst []kafkago.Message, mark Mark, ids []string) []kafkago.Message {
+	if len(ids) == 0 {
+		return dst
+	}
 	value := []byte(mark.String())
+	size := 0
 	for _, id := range ids {
-		dst = append(dst, kafkago.Message{Topic: s.cfg.Topic, Key: []byte(id), Value: value})
+		size += len(id)
+	}
+	keys := make([]byte, 0, size) // every key in one allocation
+	for _, id := range ids {
+		keys = append(keys, id...)
+		dst = append(dst, kafkago.Message{Topic: s.cfg.Topic, Key: keys[len(keys)-len(id) : len(keys) : len(keys)], Value: value})
 	}
 	return dst
 }

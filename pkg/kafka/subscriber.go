@@ -82,7 +82,7 @@ type SubscriberConfig struct {
 	// MaxInFlightPerPartition is the most messages of one partition held at once: delivered
 	// and not yet acked, plus those read and waiting because an earlier message of their
 	// key is in flight (OrderPerKey). It bounds memory: at most this many records per
-	// partition on top of the reader's QueueCapacity. While the limit is reached, the
+	// partition on top of the last fetch response (MaxBytes). While the limit is reached, the
 	// partition reads nothing more; so one slow key can hold up its partition once its
 	// waiting messages fill the limit. Default 1; more than 1 needs OrderPerKey.
 	MaxInFlightPerPartition int
@@ -115,11 +115,12 @@ type SubscriberConfig struct {
 	RebalanceTimeout  time.Duration
 	JoinGroupBackoff  time.Duration
 
-	// Fetch settings of each partition reader. Defaults: MaxBytes 10 MiB, MaxWait 500ms,
-	// QueueCapacity 100 (records prefetched per partition: bounds memory).
-	MaxBytes      int
-	MaxWait       time.Duration
-	QueueCapacity int
+	// Fetch settings of each partition's PartitionReader: MaxBytes bounds the records one
+	// fetch returns, and so the memory a partition's reader holds (a larger record batch
+	// still comes whole); MaxWait is how long the broker holds a fetch that finds nothing
+	// new. Defaults: MaxBytes 256 KiB, MaxWait 500ms.
+	MaxBytes int
+	MaxWait  time.Duration
 
 	// Topics created by SubscribeInitialize get InitializePartitions partitions and
 	// InitializeReplicationFactor replicas. Default -1 for both: the broker's defaults.
@@ -142,10 +143,7 @@ func (c *SubscriberConfig) setDefaults() {
 	setDuration(&c.JoinGroupBackoff, 5*time.Second)
 	setDuration(&c.MaxWait, 500*time.Millisecond)
 	if c.MaxBytes == 0 {
-		c.MaxBytes = 10 << 20
-	}
-	if c.QueueCapacity == 0 {
-		c.QueueCapacity = 100
+		c.MaxBytes = 256 << 10
 	}
 	if c.MaxInFlightPerPartition == 0 {
 		c.MaxInFlightPerPartition = 1
@@ -200,8 +198,8 @@ func (c SubscriberConfig) Validate() error {
 	if c.HeartbeatInterval >= c.SessionTimeout {
 		return errors.New("kafka: HeartbeatInterval must be shorter than SessionTimeout")
 	}
-	if c.MaxBytes < 1 || c.QueueCapacity < 1 {
-		return errors.New("kafka: MaxBytes and QueueCapacity must be positive")
+	if c.MaxBytes < 1 {
+		return errors.New("kafka: MaxBytes must be positive")
 	}
 	if c.InitializePartitions < -1 || c.InitializeReplicationFactor < -1 {
 		return errors.New("kafka: InitializePartitions and InitializeReplicationFactor must be positive or -1")
@@ -707,31 +705,19 @@ func (sub *subscription) commit(gen *kafkago.Generation, trackers map[int]*offse
 func (sub *subscription) consumePartition(ctx context.Context, partition int, offset int64, tr *offsetTracker) {
 	cfg := sub.s.cfg
 	logger := sub.logger.With(watermill.LogFields{"partition": partition})
-	r := kafkago.NewReader(kafkago.ReaderConfig{
-		Brokers:       cfg.Connection.Brokers,
-		Topic:         sub.topic,
-		Partition:     partition,
-		Dialer:        sub.s.dialer,
-		MinBytes:      1,
-		MaxBytes:      cfg.MaxBytes,
-		MaxWait:       cfg.MaxWait,
-		QueueCapacity: cfg.QueueCapacity,
-		Logger:        kafkaLogger(logger, false),
-		ErrorLogger:   kafkaLogger(logger, true),
-		// Without it, a reader asked for an offset past the end of the partition logs and
-		// retries forever; with it, FetchMessage reports the error and resetOffset applies
-		// StartOffset.
-		OffsetOutOfRangeError: true,
+	r := NewPartitionReader(PartitionReaderConfig{
+		Brokers:   cfg.Connection.Brokers,
+		Dialer:    sub.s.dialer,
+		Topic:     sub.topic,
+		Partition: partition,
+		MaxBytes:  cfg.MaxBytes,
+		MaxWait:   cfg.MaxWait,
+		Retrying: func(err error) {
+			logger.Info("Fetching failed, retrying", watermill.LogFields{"err": err})
+		},
 	})
-	defer func() {
-		if err := r.Close(); err != nil {
-			logger.Debug("Closing partition reader", watermill.LogFields{"err": err})
-		}
-	}()
-	if err := r.SetOffset(offset); err != nil {
-		logger.Error("Setting partition offset", err, watermill.LogFields{"offset": offset})
-		return
-	}
+	defer func() { _ = r.Close() }()
+	r.SetOffset(offset)
 	var hctx context.Context // Consume's handler calls'
 	if sub.handle != nil {
 		var cancel context.CancelFunc
@@ -804,16 +790,13 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 // beyond the log end: the topic was recreated or the log truncated), to where StartOffset
 // says, as Kafka's auto.offset.reset does, and makes that position committable so that the
 // reset outlives a restart. Nothing is in flight when it is called. It returns false when
-// ctx ended first. (An offset before the start of the log is not an error: kafka-go moves
+// ctx ended first. (An offset before the start of the log is not an error: the PartitionReader moves
 // such a reader to the first offset by itself.)
-func (sub *subscription) resetOffset(ctx context.Context, r *kafkago.Reader, partition int, tr *offsetTracker, logger watermill.LoggerAdapter) bool {
+func (sub *subscription) resetOffset(ctx context.Context, r *PartitionReader, partition int, tr *offsetTracker, logger watermill.LoggerAdapter) bool {
 	for {
 		target, err := sub.startOffsetOf(ctx, partition)
 		if err == nil {
-			if err := r.SetOffset(target); err != nil {
-				logger.Error("Resetting partition offset", err, watermill.LogFields{"offset": target})
-				return false
-			}
+			r.SetOffset(target)
 			tr.reset(target)
 			logger.Error("Committed offset is out of range; reset per StartOffset", kafkago.OffsetOutOfRange,
 				watermill.LogFields{"offset": target})

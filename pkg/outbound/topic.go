@@ -10,6 +10,8 @@ import (
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/dscokafka/connector/pkg/kafka"
 )
 
 // TopicReader reads a whole topic from its first offset without a consumer group: the
@@ -179,21 +181,18 @@ func (tr TopicReader) readPartition(ctx context.Context, topic string, p int, en
 			return nil
 		}
 	}
-	r := kafkago.NewReader(kafkago.ReaderConfig{
+	r := kafka.NewPartitionReader(kafka.PartitionReaderConfig{
 		Brokers:   tr.Brokers,
 		Dialer:    tr.dialer(),
 		Topic:     topic,
 		Partition: p,
-		MinBytes:  1,
-		MaxBytes:  10 << 20,
 		MaxWait:   250 * time.Millisecond,
-		// Records are read from the first retained one.
-		StartOffset: kafkago.FirstOffset,
 	})
-	defer r.Close()
+	defer func() { _ = r.Close() }()
+	r.SetOffset(kafkago.FirstOffset) // records are read from the first retained one
 	reached := end < 0
 	for {
-		m, err := r.ReadMessage(ctx)
+		m, err := r.FetchMessage(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil

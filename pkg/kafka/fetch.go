@@ -1,0 +1,785 @@
+package kafka
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"net"
+	"strconv"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/compress"
+	"github.com/segmentio/kafka-go/protocol"
+	"github.com/segmentio/kafka-go/protocol/apiversions"
+	"github.com/segmentio/kafka-go/protocol/listoffsets"
+	"github.com/segmentio/kafka-go/protocol/metadata"
+	"github.com/segmentio/kafka-go/protocol/saslauthenticate"
+	"github.com/segmentio/kafka-go/protocol/saslhandshake"
+	"github.com/segmentio/kafka-go/sasl"
+)
+
+// PartitionReaderConfig configures a PartitionReader.
+type PartitionReaderConfig struct {
+	// Brokers to look the partition's leader up from. Required.
+	Brokers []string
+	// Dialer connects (ClientID, Timeout, TLS, SASLMechanism, DialFunc); nil is a default
+	// dialer with a 10 s timeout.
+	Dialer *kafkago.Dialer
+	// Topic and Partition to read. Required.
+	Topic     string
+	Partition int
+	// MaxBytes bounds the records one fetch returns, and so the reader's memory (default
+	// 256 KiB: a thousand records of 256 bytes, and 8 partitions' readers then hold 2 MiB;
+	// the Java consumer's max.partition.fetch.bytes is 1 MiB). A record batch larger than it
+	// still comes whole: Kafka returns the first batch of a fetch in full.
+	MaxBytes int
+	// MaxWait is how long the broker holds a fetch that finds no new record (default 500 ms).
+	MaxWait time.Duration
+	// Retrying, when set, is told of each failure FetchMessage retries (a lost connection,
+	// a leader that moved, a broker not answering) before it waits and tries again.
+	Retrying func(error)
+}
+
+// A PartitionReader reads the records of one partition from an offset on, with Fetch
+// requests of its own to the partition's leader over a connection of its own. It is what
+// the Subscriber and the pipelines read with in place of kafka-go's Reader, which hands
+// every record from a goroutine of its own over a channel and allocates each key, value,
+// header key and header value apart: here each record costs one allocation for its bytes
+// and one for its headers, decoded in the caller's goroutine from a response buffer that
+// is used again for the next fetch.
+//
+// A record's Key, Value and header values are its own: they stay valid and unchanged for
+// as long as the caller keeps them. A response is fetched only when the previous one was
+// read through, so memory is bounded by MaxBytes (and the decompressed batch), whatever
+// the caller holds.
+//
+// Failures are retried inside FetchMessage, with a growing pause (100 ms to 1 s) and the
+// leader looked up again: a lost connection, a leader that moved, a partition not yet
+// available, a response that does not parse. FetchMessage returns only a record, the
+// context's error, kafkago.OffsetOutOfRange for an offset past the end of the log (an
+// offset before its start moves to the start, as kafka-go's Reader does), or a Kafka error
+// retrying cannot cure (an authorization error, a topic that is gone).
+//
+// Records of control batches (transaction markers) are skipped; records of aborted
+// transactions are returned (isolation read_uncommitted, kafka-go's default). Only the
+// record batch format of Kafka 0.11 and later (magic 2) is read.
+//
+// A PartitionReader is used by one goroutine at a time.
+type PartitionReader struct {
+	cfg    PartitionReaderConfig
+	offset int64 // of the next record to return; kafkago.FirstOffset or LastOffset until resolved
+
+	conn  *protocol.Conn // to the leader; nil until connected, and after a failure
+	corr  int32
+	req   []byte // the encoded fetch request
+	resp  []byte // the last response
+	plain []byte // the current batch's records, decompressed
+
+	batches []byte // the response's record batches not yet read
+	recs    []byte // the current batch's records not yet read
+	left    int    // records of the current batch not yet read
+	batch   batchHeader
+	inBatch bool // batch is the one being read
+	hwm     int64
+
+	names    map[string]string // header keys seen, so that each is allocated once
+	failures int               // consecutive failed fetches: the pause before the next
+}
+
+// batchHeader is what the records of a batch need from its header.
+type batchHeader struct {
+	base       int64 // offset of the batch's first record
+	last       int64 // offset of its last record (compaction may have removed it)
+	firstTime  int64 // milliseconds
+	maxTime    int64
+	appendTime bool // timestamps are the broker's (LogAppendTime): every record has maxTime
+}
+
+// NewPartitionReader returns a reader of cfg's partition, positioned at its first
+// retained record; SetOffset moves it.
+func NewPartitionReader(cfg PartitionReaderConfig) *PartitionReader {
+	if cfg.Dialer == nil {
+		cfg.Dialer = &kafkago.Dialer{Timeout: 10 * time.Second}
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = 256 << 10
+	}
+	if cfg.MaxWait <= 0 {
+		cfg.MaxWait = 500 * time.Millisecond
+	}
+	return &PartitionReader{cfg: cfg, offset: kafkago.FirstOffset, names: map[string]string{}}
+}
+
+// SetOffset makes the next FetchMessage return the record at offset, or the first record
+// after it. kafkago.FirstOffset and kafkago.LastOffset designate the first retained record
+// and the end of the log, resolved at the next fetch.
+func (r *PartitionReader) SetOffset(offset int64) {
+	r.offset = offset
+	r.batches, r.recs, r.left, r.inBatch = nil, nil, 0, false
+}
+
+// Offset returns the offset of the record the next FetchMessage looks for.
+func (r *PartitionReader) Offset() int64 { return r.offset }
+
+// Close closes the reader's connection. The reader must not be used afterwards.
+func (r *PartitionReader) Close() error {
+	r.drop()
+	return nil
+}
+
+// FetchMessage returns the next record of the partition, waiting for it as long as ctx
+// allows. See PartitionReader for the errors it returns.
+func (r *PartitionReader) FetchMessage(ctx context.Context) (kafkago.Message, error) {
+	for {
+		rec, ok, err := r.next()
+		if ok {
+			return rec, nil
+		}
+		if err == nil {
+			err = r.fetch(ctx)
+			if err == nil {
+				r.failures = 0
+				continue
+			}
+		}
+		if ctx.Err() != nil {
+			return kafkago.Message{}, ctx.Err()
+		}
+		r.drop()
+		if errors.Is(err, kafkago.OffsetOutOfRange) || !fetchRetriable(err) {
+			return kafkago.Message{}, err
+		}
+		if r.cfg.Retrying != nil {
+			r.cfg.Retrying(err)
+		}
+		r.failures++
+		pause := min(time.Duration(r.failures*r.failures)*100*time.Millisecond, time.Second)
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return kafkago.Message{}, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// fetchRetriable reports whether fetching again (after looking the leader up again) may
+// cure err: anything but a Kafka error that says otherwise.
+func fetchRetriable(err error) bool {
+	var kerr kafkago.Error
+	if errors.As(err, &kerr) {
+		return kerr.Temporary() || kerr == kafkago.NotLeaderForPartition || kerr == kafkago.LeaderNotAvailable ||
+			kerr == kafkago.FencedLeaderEpoch || kerr == kafkago.UnknownLeaderEpoch || kerr == kafkago.KafkaStorageError ||
+			kerr == kafkago.ReplicaNotAvailable || kerr == kafkago.OffsetNotAvailable
+	}
+	return true
+}
+
+// drop closes the connection, if any, and forgets what is left of its last response: the
+// next fetch looks the leader up again and reads from r.offset.
+func (r *PartitionReader) drop() {
+	if r.conn != nil {
+		_ = r.conn.Close()
+		r.conn = nil
+	}
+	r.batches, r.recs, r.left, r.inBatch = nil, nil, 0, false
+}
+
+// fetch sends one Fetch request from r.offset and keeps its records in r.batches.
+func (r *PartitionReader) fetch(ctx context.Context) error {
+	if r.conn == nil {
+		if err := r.connect(ctx); err != nil {
+			return err
+		}
+	}
+	if r.offset < 0 {
+		off, err := r.listOffset(ctx, r.offset)
+		if err != nil {
+			return err
+		}
+		r.offset = off
+	}
+	r.corr++
+	r.req = appendFetchRequest(r.req[:0], r.corr, r.cfg.Dialer.ClientID, r.cfg.Topic, int32(r.cfg.Partition), r.offset, r.cfg.MaxWait, int32(r.cfg.MaxBytes))
+	var err error
+	r.resp, err = r.roundTrip(ctx, r.req, r.cfg.MaxWait)
+	if err != nil {
+		return err
+	}
+	part, err := parseFetchResponse(r.resp, r.corr, r.cfg.Topic, int32(r.cfg.Partition))
+	if err != nil {
+		return err
+	}
+	switch part.errorCode {
+	case 0:
+	case int16(kafkago.OffsetOutOfRange):
+		// Before the start of the log (retention or compaction removed it): move to the
+		// start. Past its end: the caller decides.
+		start, err := r.listOffset(ctx, kafkago.FirstOffset)
+		if err != nil {
+			return err
+		}
+		if r.offset < start {
+			r.offset = start
+			return nil
+		}
+		return kafkago.OffsetOutOfRange
+	default:
+		return fmt.Errorf("kafka: fetching %s/%d at offset %d: %w", r.cfg.Topic, r.cfg.Partition, r.offset, kafkago.Error(part.errorCode))
+	}
+	r.hwm = part.highWatermark
+	r.batches = part.records
+	return nil
+}
+
+// roundTrip writes the request req and returns the response's body after its size, in
+// r.resp's storage. The exchange may take wait longer than the dial timeout; ctx ending
+// interrupts it.
+func (r *PartitionReader) roundTrip(ctx context.Context, req []byte, wait time.Duration) ([]byte, error) {
+	conn := r.conn
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	_ = conn.SetDeadline(time.Now().Add(wait + r.dialTimeout()))
+	if _, err := conn.Write(req); err != nil {
+		return nil, err
+	}
+	var size [4]byte
+	if _, err := io.ReadFull(conn, size[:]); err != nil {
+		return nil, err
+	}
+	n := int(int32(binary.BigEndian.Uint32(size[:])))
+	if n < 4 || n > max(2*r.cfg.MaxBytes, 128<<20) {
+		return nil, fmt.Errorf("kafka: a response of %d bytes from %s", n, conn.RemoteAddr())
+	}
+	if cap(r.resp) < n {
+		r.resp = make([]byte, n)
+	}
+	buf := r.resp[:n]
+	if _, err := io.ReadFull(conn, buf); err != nil {
+		return nil, err
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return buf, nil
+}
+
+func (r *PartitionReader) dialTimeout() time.Duration {
+	if r.cfg.Dialer.Timeout > 0 {
+		return r.cfg.Dialer.Timeout
+	}
+	return 10 * time.Second
+}
+
+// connect looks up the partition's leader through the brokers and connects to it. After
+// a failure it starts from the next broker, so that a broker that hangs is not the first
+// one asked every time.
+func (r *PartitionReader) connect(ctx context.Context) error {
+	var lastErr error
+	for i := range r.cfg.Brokers {
+		addr := r.cfg.Brokers[(i+r.failures)%len(r.cfg.Brokers)]
+		pc, err := r.dial(ctx, addr)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		leader, err := r.leader(ctx, pc)
+		if err != nil {
+			_ = pc.Close()
+			return err // the cluster answered: asking another broker would not help
+		}
+		if leader != addr {
+			_ = pc.Close()
+			if pc, err = r.dial(ctx, leader); err != nil {
+				return err
+			}
+		}
+		r.conn = pc
+		return nil
+	}
+	if lastErr == nil {
+		lastErr = errors.New("no brokers")
+	}
+	return fmt.Errorf("kafka: looking up the leader of %s/%d: %w", r.cfg.Topic, r.cfg.Partition, lastErr)
+}
+
+// leader asks pc's broker for the address of the partition's leader.
+func (r *PartitionReader) leader(ctx context.Context, pc *protocol.Conn) (string, error) {
+	res, err := r.exchange(ctx, pc, &metadata.Request{TopicNames: []string{r.cfg.Topic}})
+	if err != nil {
+		return "", err
+	}
+	md := res.(*metadata.Response)
+	for _, t := range md.Topics {
+		if t.Name != r.cfg.Topic {
+			continue
+		}
+		if t.ErrorCode != 0 {
+			return "", fmt.Errorf("kafka: metadata of %s: %w", r.cfg.Topic, kafkago.Error(t.ErrorCode))
+		}
+		for _, p := range t.Partitions {
+			if int(p.PartitionIndex) != r.cfg.Partition {
+				continue
+			}
+			if p.ErrorCode != 0 && p.LeaderID < 0 {
+				return "", fmt.Errorf("kafka: metadata of %s/%d: %w", r.cfg.Topic, r.cfg.Partition, kafkago.Error(p.ErrorCode))
+			}
+			for _, b := range md.Brokers {
+				if b.NodeID == p.LeaderID {
+					return net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))), nil
+				}
+			}
+			return "", fmt.Errorf("kafka: metadata of %s/%d: %w", r.cfg.Topic, r.cfg.Partition, kafkago.LeaderNotAvailable)
+		}
+		return "", fmt.Errorf("kafka: %s has no partition %d: %w", r.cfg.Topic, r.cfg.Partition, kafkago.UnknownTopicOrPartition)
+	}
+	return "", fmt.Errorf("kafka: metadata of %s: %w", r.cfg.Topic, kafkago.UnknownTopicOrPartition)
+}
+
+// listOffset asks the leader for the offset at (kafkago.FirstOffset or LastOffset).
+func (r *PartitionReader) listOffset(ctx context.Context, at int64) (int64, error) {
+	res, err := r.exchange(ctx, r.conn, &listoffsets.Request{
+		ReplicaID: -1,
+		Topics: []listoffsets.RequestTopic{{Topic: r.cfg.Topic, Partitions: []listoffsets.RequestPartition{
+			{Partition: int32(r.cfg.Partition), CurrentLeaderEpoch: -1, Timestamp: at},
+		}}},
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, t := range res.(*listoffsets.Response).Topics {
+		for _, p := range t.Partitions {
+			if t.Topic == r.cfg.Topic && int(p.Partition) == r.cfg.Partition {
+				if p.ErrorCode != 0 {
+					return 0, fmt.Errorf("kafka: listing the offsets of %s/%d: %w", r.cfg.Topic, r.cfg.Partition, kafkago.Error(p.ErrorCode))
+				}
+				return p.Offset, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("kafka: listing the offsets of %s/%d: no answer for the partition", r.cfg.Topic, r.cfg.Partition)
+}
+
+// exchange sends a request of kafka-go's protocol package over pc, within the dial
+// timeout; ctx ending interrupts it.
+func (r *PartitionReader) exchange(ctx context.Context, pc *protocol.Conn, req protocol.Message) (protocol.Message, error) {
+	stop := context.AfterFunc(ctx, func() { _ = pc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	_ = pc.SetDeadline(time.Now().Add(r.dialTimeout()))
+	res, err := pc.RoundTrip(req)
+	_ = pc.SetDeadline(time.Time{})
+	return res, err
+}
+
+// dial connects to addr as the Dialer says (TLS, SASL), and negotiates API versions.
+func (r *PartitionReader) dial(ctx context.Context, addr string) (*protocol.Conn, error) {
+	d := r.cfg.Dialer
+	ctx, cancel := context.WithTimeout(ctx, r.dialTimeout())
+	defer cancel()
+	var nc net.Conn
+	var err error
+	if d.DialFunc != nil {
+		nc, err = d.DialFunc(ctx, "tcp", addr)
+	} else {
+		nc, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if d.TLS != nil {
+		cfg := d.TLS
+		if cfg.ServerName == "" {
+			host, _, _ := net.SplitHostPort(addr)
+			cfg = cfg.Clone()
+			cfg.ServerName = host
+		}
+		tc := tls.Client(nc, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = nc.Close()
+			return nil, err
+		}
+		nc = tc
+	}
+	pc := protocol.NewConn(nc, d.ClientID)
+	if err := r.handshake(ctx, pc, addr); err != nil {
+		_ = pc.Close()
+		return nil, fmt.Errorf("kafka: connecting to %s: %w", addr, err)
+	}
+	return pc, nil
+}
+
+// fetchVersion is the Fetch request version the reader speaks: the oldest that Kafka 4
+// still serves, with the record batch format.
+const fetchVersion = 4
+
+// handshake negotiates the API versions of pc and authenticates it (SASL), as kafka-go's
+// Transport does.
+func (r *PartitionReader) handshake(ctx context.Context, pc *protocol.Conn, addr string) error {
+	res, err := r.exchange(ctx, pc, &apiversions.Request{})
+	if err != nil {
+		return err
+	}
+	av := res.(*apiversions.Response)
+	if av.ErrorCode != 0 {
+		return kafkago.Error(av.ErrorCode)
+	}
+	versions := make(map[protocol.ApiKey]int16, len(av.ApiKeys))
+	fetchOK := false
+	for _, k := range av.ApiKeys {
+		key := protocol.ApiKey(k.ApiKey)
+		versions[key] = key.SelectVersion(k.MinVersion, k.MaxVersion)
+		if key == protocol.Fetch && k.MinVersion <= fetchVersion && fetchVersion <= k.MaxVersion {
+			fetchOK = true
+		}
+	}
+	if !fetchOK {
+		return fmt.Errorf("the broker does not serve Fetch v%d", fetchVersion)
+	}
+	pc.SetVersions(versions)
+	mech := r.cfg.Dialer.SASLMechanism
+	if mech == nil {
+		return nil
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	portNum, _ := strconv.Atoi(port)
+	ctx = sasl.WithMetadata(ctx, &sasl.Metadata{Host: host, Port: portNum})
+	hs, err := r.exchange(ctx, pc, &saslhandshake.Request{Mechanism: mech.Name()})
+	if err != nil {
+		return err
+	}
+	if code := hs.(*saslhandshake.Response).ErrorCode; code != 0 {
+		return kafkago.Error(code)
+	}
+	sess, state, err := mech.Start(ctx)
+	if err != nil {
+		return err
+	}
+	for done := false; !done; {
+		res, err := r.exchange(ctx, pc, &saslauthenticate.Request{AuthBytes: state})
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return kafkago.SASLAuthenticationFailed
+			}
+			return err
+		}
+		auth := res.(*saslauthenticate.Response)
+		if auth.ErrorCode != 0 {
+			return fmt.Errorf("%w: %s", kafkago.Error(auth.ErrorCode), auth.ErrorMessage)
+		}
+		if done, state, err = sess.Next(ctx, auth.AuthBytes); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appendFetchRequest appends a Fetch v4 request for one partition, with its size.
+func appendFetchRequest(b []byte, corr int32, clientID, topic string, partition int32, offset int64, wait time.Duration, maxBytes int32) []byte {
+	be := binary.BigEndian
+	b = append(b, 0, 0, 0, 0) // size, set below
+	b = be.AppendUint16(b, uint16(protocol.Fetch))
+	b = be.AppendUint16(b, fetchVersion)
+	b = be.AppendUint32(b, uint32(corr))
+	b = be.AppendUint16(b, uint16(len(clientID)))
+	b = append(b, clientID...)
+	b = be.AppendUint32(b, 0xffffffff) // replica id -1: a consumer
+	b = be.AppendUint32(b, uint32(wait.Milliseconds()))
+	b = be.AppendUint32(b, 1) // min bytes
+	b = be.AppendUint32(b, uint32(maxBytes))
+	b = append(b, 0)          // isolation level: read uncommitted
+	b = be.AppendUint32(b, 1) // topics
+	b = be.AppendUint16(b, uint16(len(topic)))
+	b = append(b, topic...)
+	b = be.AppendUint32(b, 1) // partitions
+	b = be.AppendUint32(b, uint32(partition))
+	b = be.AppendUint64(b, uint64(offset))
+	b = be.AppendUint32(b, uint32(maxBytes))
+	be.PutUint32(b, uint32(len(b)-4))
+	return b
+}
+
+// fetchPartition is the answer of a Fetch v4 response for the partition asked for.
+type fetchPartition struct {
+	errorCode     int16
+	highWatermark int64
+	records       []byte // record batches, the last possibly cut short
+}
+
+// errMalformed is a response or record batch that does not parse.
+var errMalformed = errors.New("kafka: malformed fetch response")
+
+// parseFetchResponse reads a Fetch v4 response body (after its size) for one partition.
+func parseFetchResponse(b []byte, corr int32, topic string, partition int32) (fetchPartition, error) {
+	d := decoder{b: b}
+	if got := d.int32(); got != corr && !d.failed {
+		return fetchPartition{}, fmt.Errorf("%w: correlation id %d, want %d", errMalformed, got, corr)
+	}
+	d.int32() // throttle time
+	for range d.int32() {
+		name := d.bytes16()
+		for range d.int32() {
+			if d.failed {
+				break
+			}
+			var p fetchPartition
+			index := d.int32()
+			p.errorCode = d.int16()
+			p.highWatermark = d.int64()
+			d.int64() // last stable offset
+			if n := d.int32(); n > 0 {
+				d.skip(16 * int(n)) // aborted transactions: read_uncommitted returns their records
+			}
+			p.records = d.bytes32()
+			if !d.failed && string(name) == topic && index == partition {
+				return p, nil
+			}
+		}
+		if d.failed {
+			break
+		}
+	}
+	if d.failed {
+		return fetchPartition{}, errMalformed
+	}
+	return fetchPartition{}, fmt.Errorf("%w: no answer for %s/%d", errMalformed, topic, partition)
+}
+
+// next returns the next record of the fetched batches from r.offset on, if any is left.
+func (r *PartitionReader) next() (kafkago.Message, bool, error) {
+	for {
+		if r.left > 0 {
+			rec, err := r.record()
+			if err != nil {
+				return kafkago.Message{}, false, err
+			}
+			if rec.Offset < r.offset {
+				continue // a batch starts before the offset asked for
+			}
+			r.offset = rec.Offset + 1
+			return rec, true, nil
+		}
+		if r.inBatch {
+			r.inBatch = false
+			if r.batch.last >= r.offset {
+				r.offset = r.batch.last + 1 // the batch's last records were compacted away
+			}
+		}
+		if len(r.batches) < 12 {
+			r.batches = nil
+			return kafkago.Message{}, false, nil
+		}
+		size := int(int32(binary.BigEndian.Uint32(r.batches[8:12])))
+		if size < batchHeaderSize-12 || len(r.batches)-12 < size {
+			// A batch cut short by MaxBytes: fetched again from its start next time.
+			r.batches = nil
+			return kafkago.Message{}, false, nil
+		}
+		if err := r.startBatch(r.batches[:12+size]); err != nil {
+			return kafkago.Message{}, false, err
+		}
+		r.batches = r.batches[12+size:]
+	}
+}
+
+// startBatch reads the header of the record batch b and makes its records the next ones.
+func (r *PartitionReader) startBatch(b []byte) error {
+	be := binary.BigEndian
+	base := int64(be.Uint64(b[0:]))
+	if magic := b[16]; magic != 2 {
+		return fmt.Errorf("%w: a record batch at offset %d has the message format v%d; only v2 (Kafka 0.11 and later) is read", errMalformed, base, magic)
+	}
+	if crc := be.Uint32(b[17:]); crc != crc32.Checksum(b[21:], castagnoli) {
+		return fmt.Errorf("%w: the record batch at offset %d fails its CRC", errMalformed, base)
+	}
+	attrs := be.Uint16(b[21:])
+	r.batch = batchHeader{
+		base:       base,
+		last:       base + int64(int32(be.Uint32(b[23:]))),
+		firstTime:  int64(be.Uint64(b[27:])),
+		maxTime:    int64(be.Uint64(b[35:])),
+		appendTime: attrs&0x08 != 0,
+	}
+	r.inBatch = true
+	count := int(int32(be.Uint32(b[57:])))
+	records := b[batchHeaderSize:]
+	if attrs&0x20 != 0 || count <= 0 { // a control batch (transaction marker), or empty
+		return nil
+	}
+	if codec := compress.Compression(attrs & 0x07); codec != compress.None {
+		c := codec.Codec()
+		if c == nil {
+			return fmt.Errorf("%w: the record batch at offset %d has unknown compression %d", errMalformed, base, codec)
+		}
+		zr := c.NewReader(bytes.NewReader(records))
+		buf := bytes.NewBuffer(r.plain[:0])
+		_, err := buf.ReadFrom(zr)
+		_ = zr.Close()
+		if err != nil {
+			return fmt.Errorf("%w: decompressing the record batch at offset %d (%s): %v", errMalformed, base, c.Name(), err)
+		}
+		r.plain = buf.Bytes()
+		records = r.plain
+	}
+	r.recs, r.left = records, count
+	return nil
+}
+
+// record decodes the next record of the current batch. Its key, value and header values
+// share one allocation, a copy of the record; header keys are interned.
+func (r *PartitionReader) record() (kafkago.Message, error) {
+	r.left--
+	d := decoder{b: r.recs}
+	size := d.varint()
+	if d.failed || size < 0 || int(size) > len(d.b) {
+		return kafkago.Message{}, r.malformed("a record's size")
+	}
+	body := make([]byte, size) // the record's own storage
+	copy(body, d.b[:size])
+	r.recs = d.b[size:]
+	d = decoder{b: body}
+	d.skip(1) // attributes
+	timeDelta := d.varint()
+	offsetDelta := d.varint()
+	rec := kafkago.Message{
+		Topic:         r.cfg.Topic,
+		Partition:     r.cfg.Partition,
+		Offset:        r.batch.base + offsetDelta,
+		HighWaterMark: r.hwm,
+		Key:           d.varBytes(),
+		Value:         d.varBytes(),
+	}
+	ms := r.batch.firstTime + timeDelta
+	if r.batch.appendTime {
+		ms = r.batch.maxTime
+	}
+	rec.Time = time.UnixMilli(ms)
+	if n := d.varint(); n > 0 && !d.failed {
+		if n > int64(len(d.b)) {
+			return kafkago.Message{}, r.malformed("a record's header count")
+		}
+		rec.Headers = make([]kafkago.Header, n)
+		for i := range rec.Headers {
+			key := d.varBytes()
+			name, ok := r.names[string(key)]
+			if !ok {
+				name = string(key)
+				if len(r.names) < 256 {
+					r.names[name] = name
+				}
+			}
+			rec.Headers[i] = kafkago.Header{Key: name, Value: d.varBytes()}
+		}
+	}
+	if d.failed {
+		return kafkago.Message{}, r.malformed("a record")
+	}
+	return rec, nil
+}
+
+func (r *PartitionReader) malformed(what string) error {
+	r.left = 0
+	return fmt.Errorf("%w: %s in the record batch at offset %d of %s/%d does not parse", errMalformed, what, r.batch.base, r.cfg.Topic, r.cfg.Partition)
+}
+
+// decoder reads big-endian and varint fields from b; a read past its end sets failed and
+// returns zero values from then on.
+type decoder struct {
+	b      []byte
+	failed bool
+}
+
+func (d *decoder) need(n int) bool {
+	if len(d.b) < n || n < 0 {
+		d.b, d.failed = nil, true
+		return false
+	}
+	return true
+}
+
+func (d *decoder) int16() int16 {
+	if !d.need(2) {
+		return 0
+	}
+	v := int16(binary.BigEndian.Uint16(d.b))
+	d.b = d.b[2:]
+	return v
+}
+
+func (d *decoder) int32() int32 {
+	if !d.need(4) {
+		return 0
+	}
+	v := int32(binary.BigEndian.Uint32(d.b))
+	d.b = d.b[4:]
+	return v
+}
+
+func (d *decoder) int64() int64 {
+	if !d.need(8) {
+		return 0
+	}
+	v := int64(binary.BigEndian.Uint64(d.b))
+	d.b = d.b[8:]
+	return v
+}
+
+func (d *decoder) skip(n int) {
+	if d.need(n) {
+		d.b = d.b[n:]
+	}
+}
+
+// bytes16 reads a string with an int16 length.
+func (d *decoder) bytes16() []byte {
+	n := int(d.int16())
+	if !d.need(n) {
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
+// bytes32 reads nullable bytes with an int32 length.
+func (d *decoder) bytes32() []byte {
+	n := int(d.int32())
+	if n < 0 {
+		return nil
+	}
+	if !d.need(n) {
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
+// varint reads a zigzag varint (Kafka's varint and varlong).
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.b, d.failed = nil, true
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// varBytes reads nullable bytes with a varint length: nil when null.
+func (d *decoder) varBytes() []byte {
+	n := d.varint()
+	if n < 0 || d.failed {
+		return nil
+	}
+	if !d.need(int(n)) {
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}

@@ -1,0 +1,200 @@
+package kafka
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"testing"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// encodedBatch returns recs as one record batch with base offset base, encoded by the
+// Producer (without its size prefix).
+func encodedBatch(t *testing.T, base int64, recs ...kafkago.Message) []byte {
+	t.Helper()
+	p := &Producer{cfg: ProducerConfig{BatchBytes: 1 << 30}}
+	idx := make([]int, len(recs))
+	for i := range idx {
+		idx[i] = i
+	}
+	b, n, err := p.encodeBatch(recs, idx)
+	require.NoError(t, err)
+	require.Equal(t, len(recs), n)
+	var buf bytes.Buffer
+	_, err = b.writeTo(&buf)
+	require.NoError(t, err)
+	out := buf.Bytes()[4:]
+	binary.BigEndian.PutUint64(out, uint64(base))
+	return out
+}
+
+// resealed sets the CRC of batch b after a change.
+func resealed(b []byte) []byte {
+	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], castagnoli))
+	return b
+}
+
+// TestPartitionReaderBatches decodes record batches as a fetch response carries them: the
+// Producer's own encoding read back, a batch cut short at the end of a response, and
+// batches that do not parse, each refused with errMalformed naming what is wrong.
+func TestPartitionReaderBatches(t *testing.T) {
+	now := time.UnixMilli(time.Now().UnixMilli())
+	recs := []kafkago.Message{
+		{Key: []byte("a"), Value: []byte("one"), Time: now, Headers: []kafkago.Header{{Key: "h", Value: []byte("x")}, {Key: "null"}}},
+		{Key: nil, Value: nil, Time: now.Add(time.Second)},
+		{Key: []byte{}, Value: []byte{}, Time: now.Add(2 * time.Second)},
+	}
+	good := encodedBatch(t, 10, recs...)
+	for _, tc := range []struct {
+		name    string
+		batches func() []byte
+		offset  int64
+		want    []int64 // offsets returned
+		err     string  // in the error after them
+	}{
+		{name: "read back", batches: func() []byte { return good }, offset: 10, want: []int64{10, 11, 12}},
+		{name: "from inside the batch", batches: func() []byte { return good }, offset: 12, want: []int64{12}},
+		{name: "two batches", batches: func() []byte { return append(bytes.Clone(good), encodedBatch(t, 13, recs[0])...) }, offset: 10, want: []int64{10, 11, 12, 13}},
+		{name: "cut short", batches: func() []byte { return append(bytes.Clone(good), encodedBatch(t, 13, recs[0])[:30]...) }, offset: 10, want: []int64{10, 11, 12}},
+		{name: "header cut short", batches: func() []byte { return bytes.Clone(good)[:11] }, offset: 10},
+		{name: "bad CRC", batches: func() []byte {
+			b := bytes.Clone(good)
+			b[len(b)-1] ^= 1
+			return b
+		}, offset: 10, err: "the record batch at offset 10 fails its CRC"},
+		{name: "old format", batches: func() []byte {
+			b := bytes.Clone(good)
+			b[16] = 1
+			return b
+		}, offset: 10, err: "has the message format v1; only v2"},
+		{name: "unknown compression", batches: func() []byte {
+			b := bytes.Clone(good)
+			b[22] |= 7
+			return resealed(b)
+		}, offset: 10, err: "unknown compression 7"},
+		{name: "record size past the batch", batches: func() []byte {
+			b := bytes.Clone(good)
+			b[batchHeaderSize] = 0x7e // first record's size: 63
+			return resealed(b)
+		}, offset: 10, err: "a record's size in the record batch at offset 10"},
+		{name: "header count past the record", batches: func() []byte {
+			b := bytes.Clone(good)
+			// The second record has no key, value or header: its last byte is its header count.
+			size, n := binary.Varint(b[batchHeaderSize:])
+			second := batchHeaderSize + n + int(size)
+			size2, n2 := binary.Varint(b[second:])
+			b[second+n2+int(size2)-1] = 0x7e
+			return resealed(b)
+		}, offset: 10, want: []int64{10}, err: "a record's header count"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewPartitionReader(PartitionReaderConfig{Topic: "t"})
+			r.SetOffset(tc.offset)
+			r.batches = tc.batches()
+			var got []int64
+			var err error
+			for {
+				var rec kafkago.Message
+				var ok bool
+				rec, ok, err = r.next()
+				if !ok {
+					break
+				}
+				got = append(got, rec.Offset)
+				want := recs[int(rec.Offset-10)%len(recs)]
+				assert.Equal(t, want.Key, rec.Key)
+				assert.Equal(t, want.Key == nil, rec.Key == nil)
+				assert.Equal(t, want.Value, rec.Value)
+				assert.Equal(t, want.Value == nil, rec.Value == nil)
+				assert.Equal(t, want.Headers, rec.Headers)
+				assert.True(t, want.Time.Equal(rec.Time))
+			}
+			assert.Equal(t, tc.want, got)
+			if tc.err == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, errMalformed)
+			assert.ErrorContains(t, err, tc.err)
+			assert.True(t, fetchRetriable(err), "a malformed batch is fetched again")
+		})
+	}
+}
+
+// TestParseFetchResponse reads the partition asked for out of Fetch v4 responses, and
+// refuses those that do not parse or do not answer for it.
+func TestParseFetchResponse(t *testing.T) {
+	be := binary.BigEndian
+	response := func(corr int32, topic string, partition int32, code int16, records []byte) []byte {
+		b := be.AppendUint32(nil, uint32(corr))
+		b = be.AppendUint32(b, 0) // throttle
+		b = be.AppendUint32(b, 1) // topics
+		b = be.AppendUint16(b, uint16(len(topic)))
+		b = append(b, topic...)
+		b = be.AppendUint32(b, 2) // partitions: another first
+		for _, p := range []int32{partition + 1, partition} {
+			b = be.AppendUint32(b, uint32(p))
+			b = be.AppendUint16(b, uint16(code))
+			b = be.AppendUint64(b, 42) // high watermark
+			b = be.AppendUint64(b, 42) // last stable offset
+			b = be.AppendUint32(b, 1)  // an aborted transaction
+			b = be.AppendUint64(b, 7)
+			b = be.AppendUint64(b, 3)
+			b = be.AppendUint32(b, uint32(len(records)))
+			b = append(b, records...)
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		name string
+		body []byte
+		want fetchPartition
+		err  string
+	}{
+		{name: "records", body: response(5, "t", 3, 0, []byte("batches")), want: fetchPartition{highWatermark: 42, records: []byte("batches")}},
+		{name: "error code", body: response(5, "t", 3, 1, nil), want: fetchPartition{errorCode: 1, highWatermark: 42, records: []byte{}}},
+		{name: "correlation id", body: response(6, "t", 3, 0, nil), err: "correlation id 6, want 5"},
+		{name: "other topic", body: response(5, "u", 3, 0, nil), err: "no answer for t/3"},
+		{name: "cut short", body: response(5, "t", 3, 0, []byte("batches"))[:40], err: "malformed fetch response"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseFetchResponse(tc.body, 5, "t", 3)
+			if tc.err != "" {
+				require.True(t, errors.Is(err, errMalformed), "got %v", err)
+				assert.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
+
+// TestFetchRequest checks the Fetch v4 request's encoding field by field.
+func TestFetchRequest(t *testing.T) {
+	b := appendFetchRequest(nil, 9, "cid", "topic", 2, 1234, 250*time.Millisecond, 4096)
+	d := decoder{b: b}
+	assert.Equal(t, int32(len(b)-4), d.int32(), "size")
+	assert.Equal(t, int16(1), d.int16(), "api key: Fetch")
+	assert.Equal(t, int16(4), d.int16(), "version")
+	assert.Equal(t, int32(9), d.int32(), "correlation id")
+	assert.Equal(t, "cid", string(d.bytes16()))
+	assert.Equal(t, int32(-1), d.int32(), "replica id")
+	assert.Equal(t, int32(250), d.int32(), "max wait ms")
+	assert.Equal(t, int32(1), d.int32(), "min bytes")
+	assert.Equal(t, int32(4096), d.int32(), "max bytes")
+	d.skip(1) // isolation level
+	assert.Equal(t, int32(1), d.int32(), "topics")
+	assert.Equal(t, "topic", string(d.bytes16()))
+	assert.Equal(t, int32(1), d.int32(), "partitions")
+	assert.Equal(t, int32(2), d.int32(), "partition")
+	assert.Equal(t, int64(1234), d.int64(), "offset")
+	assert.Equal(t, int32(4096), d.int32(), "partition max bytes")
+	assert.False(t, d.failed)
+	assert.Empty(t, d.b)
+}

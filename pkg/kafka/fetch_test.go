@@ -1,0 +1,232 @@
+package kafka_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/dscokafka/connector/pkg/kafka"
+	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
+)
+
+// produceRecords writes copies of recs to partition 0 of their topic with franz-go (the
+// Java client's record batch encoding) with the given producer options, in one batch per
+// call.
+func produceRecords(t *testing.T, brokers []string, recs []*kgo.Record, opts ...kgo.Opt) {
+	t.Helper()
+	copies := make([]*kgo.Record, len(recs))
+	for i, r := range recs {
+		c := *r // franz-go keeps state in a record it produced
+		copies[i] = &c
+	}
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerLinger(0)}, opts...)...)
+	require.NoError(t, err)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, cl.ProduceSync(ctx, copies...).FirstErr())
+}
+
+func newReader(t *testing.T, brokers []string, topic string, mutate ...func(*kafka.PartitionReaderConfig)) *kafka.PartitionReader {
+	t.Helper()
+	cfg := kafka.PartitionReaderConfig{Brokers: brokers, Topic: topic, MaxWait: 100 * time.Millisecond}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	r := kafka.NewPartitionReader(cfg)
+	t.Cleanup(func() { _ = r.Close() })
+	return r
+}
+
+func fetchN(t *testing.T, r *kafka.PartitionReader, n int) []kafkago.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out := make([]kafkago.Message, 0, n)
+	for len(out) < n {
+		m, err := r.FetchMessage(ctx)
+		require.NoError(t, err, "after %d records", len(out))
+		out = append(out, m)
+	}
+	return out
+}
+
+// TestPartitionReaderRecords reads back, with every codec, records as the Java client's
+// encoding writes them: null and empty keys and values, headers (one with a null value),
+// timestamps; from the first offset and from an offset inside a batch; and a batch larger
+// than MaxBytes, which Kafka returns whole.
+func TestPartitionReaderRecords(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	base := time.UnixMilli(time.Now().UnixMilli()).Add(-time.Hour)
+	want := []*kgo.Record{
+		{Key: []byte("k0"), Value: []byte("v0"), Timestamp: base},
+		{Key: nil, Value: []byte("null key"), Timestamp: base.Add(time.Millisecond)},
+		{Key: []byte{}, Value: []byte("empty key"), Timestamp: base.Add(2 * time.Millisecond)},
+		{Key: []byte("null value"), Value: nil, Timestamp: base.Add(3 * time.Millisecond)},
+		{Key: []byte("empty value"), Value: []byte{}, Timestamp: base.Add(4 * time.Millisecond)},
+		{Key: []byte("headers"), Value: []byte("h"), Timestamp: base.Add(5 * time.Second), Headers: []kgo.RecordHeader{
+			{Key: "a", Value: []byte("1")}, {Key: "null", Value: nil}, {Key: "a", Value: []byte("2")},
+		}},
+		{Key: []byte("big"), Value: bytes.Repeat([]byte("x"), 100_000), Timestamp: base.Add(6 * time.Second)},
+	}
+	for _, tc := range []struct {
+		name  string
+		codec kgo.CompressionCodec
+	}{
+		{"none", kgo.NoCompression()},
+		{"gzip", kgo.GzipCompression()},
+		{"snappy", kgo.SnappyCompression()},
+		{"lz4", kgo.Lz4Compression()},
+		{"zstd", kgo.ZstdCompression()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			topic := kafkatest.Name("pr")
+			kafkatest.CreateTopic(t, brokers, topic, 1)
+			for _, rec := range want {
+				rec.Topic = topic
+			}
+			produceRecords(t, brokers, want, kgo.ProducerBatchCompression(tc.codec))
+			produceRecords(t, brokers, want, kgo.ProducerBatchCompression(tc.codec)) // a second batch
+
+			r := newReader(t, brokers, topic, func(c *kafka.PartitionReaderConfig) { c.MaxBytes = 1024 })
+			got := fetchN(t, r, 2*len(want))
+			for i, m := range got {
+				w := want[i%len(want)]
+				assert.Equal(t, topic, m.Topic)
+				assert.Equal(t, 0, m.Partition)
+				assert.Equal(t, int64(i), m.Offset, "record %d", i)
+				assert.Equal(t, w.Key, m.Key, "key of record %d", i)
+				assert.Equal(t, w.Key == nil, m.Key == nil, "null key of record %d", i)
+				assert.Equal(t, w.Value, m.Value, "value of record %d", i)
+				assert.Equal(t, w.Value == nil, m.Value == nil, "null value of record %d", i)
+				assert.True(t, w.Timestamp.Equal(m.Time), "time of record %d: %v, want %v", i, m.Time, w.Timestamp)
+				require.Len(t, m.Headers, len(w.Headers), "headers of record %d", i)
+				for j, h := range w.Headers {
+					assert.Equal(t, h.Key, m.Headers[j].Key)
+					assert.Equal(t, h.Value, m.Headers[j].Value)
+				}
+				assert.Equal(t, int64(2*len(want)), m.HighWaterMark)
+			}
+			// Records are the caller's: reading on does not change them.
+			assert.Equal(t, []byte("k0"), got[0].Key)
+
+			mid := newReader(t, brokers, topic)
+			mid.SetOffset(int64(len(want) + 3))
+			m := fetchN(t, mid, 1)[0]
+			assert.Equal(t, int64(len(want)+3), m.Offset)
+			assert.Equal(t, []byte("null value"), m.Key)
+		})
+	}
+}
+
+// TestPartitionReaderTransactions skips the control batches of transactions and returns
+// the records of committed and aborted ones alike (read_uncommitted, as kafka-go's Reader).
+func TestPartitionReaderTransactions(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic := kafkatest.Name("prtx")
+	kafkatest.CreateTopic(t, brokers, topic, 1)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.TransactionalID(kafkatest.Name("tx")), kgo.DefaultProduceTopic(topic))
+	require.NoError(t, err)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i, end := range []kgo.TransactionEndTry{kgo.TryCommit, kgo.TryAbort, kgo.TryCommit} {
+		require.NoError(t, cl.BeginTransaction())
+		require.NoError(t, cl.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "tx%d-a", i)}, &kgo.Record{Value: fmt.Appendf(nil, "tx%d-b", i)}).FirstErr())
+		require.NoError(t, cl.EndTransaction(ctx, end))
+	}
+
+	r := newReader(t, brokers, topic)
+	got := fetchN(t, r, 6)
+	var values []string
+	var offsets []int64
+	for _, m := range got {
+		values = append(values, string(m.Value))
+		offsets = append(offsets, m.Offset)
+	}
+	assert.Equal(t, []string{"tx0-a", "tx0-b", "tx1-a", "tx1-b", "tx2-a", "tx2-b"}, values)
+	// Each transaction's marker takes an offset after its records.
+	assert.Equal(t, []int64{0, 1, 3, 4, 6, 7}, offsets)
+	produceRecords(t, brokers, []*kgo.Record{{Topic: topic, Value: []byte("after")}})
+	assert.Equal(t, int64(9), fetchN(t, r, 1)[0].Offset, "the last marker is passed over")
+}
+
+// TestPartitionReaderOffsets: an offset before the start of the log moves to the start; one
+// past its end is kafkago.OffsetOutOfRange; FirstOffset and LastOffset resolve; a fetch
+// waiting for records ends with its context.
+func TestPartitionReaderOffsets(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic := kafkatest.Name("proff")
+	kafkatest.CreateTopic(t, brokers, topic, 1)
+	var recs []*kgo.Record
+	for i := range 10 {
+		recs = append(recs, &kgo.Record{Topic: topic, Value: fmt.Appendf(nil, "r%d", i)})
+	}
+	produceRecords(t, brokers, recs)
+	adm := kafkatest.Admin(t, brokers)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: topic, Partition: 0, At: 4})
+	res, err := adm.DeleteRecords(ctx, offs)
+	require.NoError(t, err)
+	require.NoError(t, res.Error())
+
+	t.Run("before the start", func(t *testing.T) {
+		r := newReader(t, brokers, topic)
+		r.SetOffset(1)
+		assert.Equal(t, int64(4), fetchN(t, r, 1)[0].Offset)
+	})
+	t.Run("first", func(t *testing.T) {
+		r := newReader(t, brokers, topic)
+		r.SetOffset(kafkago.FirstOffset)
+		assert.Equal(t, int64(4), fetchN(t, r, 1)[0].Offset)
+	})
+	t.Run("past the end", func(t *testing.T) {
+		r := newReader(t, brokers, topic)
+		r.SetOffset(15)
+		_, err := r.FetchMessage(ctx)
+		assert.ErrorIs(t, err, kafkago.OffsetOutOfRange)
+	})
+	t.Run("last, then waiting until the context ends", func(t *testing.T) {
+		r := newReader(t, brokers, topic, func(c *kafka.PartitionReaderConfig) { c.MaxWait = 5 * time.Second })
+		r.SetOffset(kafkago.LastOffset)
+		wctx, wcancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer wcancel()
+		_, err := r.FetchMessage(wctx)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Equal(t, int64(10), r.Offset())
+		produceRecords(t, brokers, []*kgo.Record{{Topic: topic, Value: []byte("after")}})
+		m := fetchN(t, r, 1)[0]
+		assert.Equal(t, int64(10), m.Offset)
+		assert.Equal(t, []byte("after"), m.Value)
+	})
+}
+
+// TestPartitionReaderRetries: with no broker to reach, FetchMessage reports each failure to
+// Retrying and keeps trying until its context ends.
+func TestPartitionReaderRetries(t *testing.T) {
+	var failures []error
+	r := kafka.NewPartitionReader(kafka.PartitionReaderConfig{
+		Brokers: []string{"127.0.0.1:1"}, Topic: "t",
+		Retrying: func(err error) { failures = append(failures, err) },
+	})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	defer cancel()
+	_, err := r.FetchMessage(ctx)
+	assert.True(t, errors.Is(err, context.DeadlineExceeded), "got %v", err)
+	require.NotEmpty(t, failures)
+	assert.ErrorContains(t, failures[0], "looking up the leader of t/0")
+}

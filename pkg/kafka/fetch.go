@@ -693,70 +693,49 @@ type decoder struct {
 	failed bool
 }
 
-func (d *decoder) need(n int) bool {
+// take returns the next n bytes (nil, and failed set, when fewer are left).
+func (d *decoder) take(n int) []byte {
 	if len(d.b) < n || n < 0 {
 		d.b, d.failed = nil, true
-		return false
+		return nil
 	}
-	return true
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
 }
 
 func (d *decoder) int16() int16 {
-	if !d.need(2) {
-		return 0
+	if v := d.take(2); v != nil {
+		return int16(binary.BigEndian.Uint16(v))
 	}
-	v := int16(binary.BigEndian.Uint16(d.b))
-	d.b = d.b[2:]
-	return v
+	return 0
 }
 
 func (d *decoder) int32() int32 {
-	if !d.need(4) {
-		return 0
+	if v := d.take(4); v != nil {
+		return int32(binary.BigEndian.Uint32(v))
 	}
-	v := int32(binary.BigEndian.Uint32(d.b))
-	d.b = d.b[4:]
-	return v
+	return 0
 }
 
 func (d *decoder) int64() int64 {
-	if !d.need(8) {
-		return 0
+	if v := d.take(8); v != nil {
+		return int64(binary.BigEndian.Uint64(v))
 	}
-	v := int64(binary.BigEndian.Uint64(d.b))
-	d.b = d.b[8:]
-	return v
+	return 0
 }
 
-func (d *decoder) skip(n int) {
-	if d.need(n) {
-		d.b = d.b[n:]
-	}
-}
+func (d *decoder) skip(n int) { d.take(n) }
 
 // bytes16 reads a string with an int16 length.
-func (d *decoder) bytes16() []byte {
-	n := int(d.int16())
-	if !d.need(n) {
-		return nil
-	}
-	v := d.b[:n:n]
-	d.b = d.b[n:]
-	return v
-}
+func (d *decoder) bytes16() []byte { return d.take(int(d.int16())) }
 
-// bytes32 reads nullable bytes with an int32 length.
+// bytes32 reads nullable bytes with an int32 length: nil when null.
 func (d *decoder) bytes32() []byte {
-	n := int(d.int32())
-	if n < 0 {
-		return nil
+	if n := int(d.int32()); n >= 0 {
+		return d.take(n)
 	}
-	if !d.need(n) {
-		return nil
-	}
-	v := d.b[:n:n]
-	d.b = d.b[n:]
-	return v
+	return nil
 }
 
 // varint reads a zigzag varint (Kafka's varint and varlong).
@@ -772,14 +751,8 @@ func (d *decoder) varint() int64 {
 
 // varBytes reads nullable bytes with a varint length: nil when null.
 func (d *decoder) varBytes() []byte {
-	n := d.varint()
-	if n < 0 || d.failed {
-		return nil
+	if n := d.varint(); n >= 0 && !d.failed {
+		return d.take(int(n))
 	}
-	if !d.need(int(n)) {
-		return nil
-	}
-	v := d.b[:n:n]
-	d.b = d.b[n:]
-	return v
+	return nil
 }

@@ -51,13 +51,15 @@ type PartitionReaderConfig struct {
 // the Subscriber and the pipelines read with in place of kafka-go's Reader, which hands
 // every record from a goroutine of its own over a channel and allocates each key, value,
 // header key and header value apart: here each record costs one allocation for its bytes
-// and one for its headers, decoded in the caller's goroutine from a response buffer that
-// is used again for the next fetch.
+// and one for its headers, decoded in the caller's goroutine. The next fetch is sent as
+// soon as a response arrives, from where that response ends, and runs in a goroutine while
+// the caller reads the records: the network and the broker's wait overlap the caller's
+// work, and a goroutine hand-off happens once per response, not once per record.
 //
 // A record's Key, Value and header values are its own: they stay valid and unchanged for
-// as long as the caller keeps them. A response is fetched only when the previous one was
-// read through, so memory is bounded by MaxBytes (and the decompressed batch), whatever
-// the caller holds.
+// as long as the caller keeps them. Memory is bounded by two responses (MaxBytes each: the
+// one being read and the one being fetched) and the decompressed batch, whatever the
+// caller holds.
 //
 // Failures are retried inside FetchMessage, with a growing pause (100 ms to 1 s) and the
 // leader looked up again: a lost connection, a leader that moved, a partition not yet
@@ -70,17 +72,25 @@ type PartitionReaderConfig struct {
 // transactions are returned (isolation read_uncommitted, kafka-go's default). Only the
 // record batch format of Kafka 0.11 and later (magic 2) is read.
 //
-// A PartitionReader is used by one goroutine at a time.
+// A PartitionReader is used by one goroutine at a time; Close ends the fetch under way.
 type PartitionReader struct {
 	cfg    PartitionReaderConfig
+	ctx    context.Context // ended by Close
+	cancel context.CancelFunc
 	offset int64 // of the next record to return; kafkago.FirstOffset or LastOffset until resolved
 
-	conn  *protocol.Conn // to the leader; nil until connected, and after a failure
-	corr  int32
-	req   []byte // the encoded fetch request
-	resp  []byte // the last response
-	plain []byte // the current batch's records, decompressed
+	// The fetch under way, if any. While one is, its goroutine alone uses conn, corr and
+	// req; the caller's goroutine uses them only when none is.
+	inflight bool
+	abort    context.CancelFunc // ends the fetch under way
+	results  chan fetchResult
+	conn     *protocol.Conn // to the leader; nil until connected, and after a failure
+	corr     int32
+	req      []byte // the encoded fetch request
+	spare    []byte // a response buffer no record is read from
 
+	resp    []byte // the buffer of the response being read
+	plain   []byte // the current batch's records, decompressed
 	batches []byte // the response's record batches not yet read
 	recs    []byte // the current batch's records not yet read
 	left    int    // records of the current batch not yet read
@@ -101,6 +111,15 @@ type batchHeader struct {
 	appendTime bool // timestamps are the broker's (LogAppendTime): every record has maxTime
 }
 
+// fetchResult is what one fetch brought.
+type fetchResult struct {
+	asked int64  // the offset asked for
+	from  int64  // the offset fetched from: asked, resolved or moved to the start of the log
+	buf   []byte // the response buffer, records or not
+	part  fetchPartition
+	err   error
+}
+
 // NewPartitionReader returns a reader of cfg's partition, positioned at its first
 // retained record; SetOffset moves it.
 func NewPartitionReader(cfg PartitionReaderConfig) *PartitionReader {
@@ -113,13 +132,18 @@ func NewPartitionReader(cfg PartitionReaderConfig) *PartitionReader {
 	if cfg.MaxWait <= 0 {
 		cfg.MaxWait = 500 * time.Millisecond
 	}
-	return &PartitionReader{cfg: cfg, offset: kafkago.FirstOffset, names: map[string]string{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &PartitionReader{cfg: cfg, ctx: ctx, cancel: cancel, offset: kafkago.FirstOffset,
+		results: make(chan fetchResult, 1), names: map[string]string{}}
 }
 
 // SetOffset makes the next FetchMessage return the record at offset, or the first record
 // after it. kafkago.FirstOffset and kafkago.LastOffset designate the first retained record
 // and the end of the log, resolved at the next fetch.
 func (r *PartitionReader) SetOffset(offset int64) {
+	if r.inflight {
+		r.drop() // it fetches from elsewhere
+	}
 	r.offset = offset
 	r.batches, r.recs, r.left, r.inBatch = nil, nil, 0, false
 }
@@ -127,8 +151,10 @@ func (r *PartitionReader) SetOffset(offset int64) {
 // Offset returns the offset of the record the next FetchMessage looks for.
 func (r *PartitionReader) Offset() int64 { return r.offset }
 
-// Close closes the reader's connection. The reader must not be used afterwards.
+// Close ends the fetch under way and closes the reader's connection. The reader must not
+// be used afterwards.
 func (r *PartitionReader) Close() error {
+	r.cancel()
 	r.drop()
 	return nil
 }
@@ -142,10 +168,17 @@ func (r *PartitionReader) FetchMessage(ctx context.Context) (kafkago.Message, er
 			return rec, nil
 		}
 		if err == nil {
-			err = r.fetch(ctx)
-			if err == nil {
-				r.failures = 0
-				continue
+			if !r.inflight {
+				r.start(r.offset)
+			}
+			select {
+			case res := <-r.results:
+				r.inflight = false
+				if err = r.use(res); err == nil {
+					continue
+				}
+			case <-ctx.Done():
+				return kafkago.Message{}, ctx.Err() // the fetch goes on: the next call takes it
 			}
 		}
 		if ctx.Err() != nil {
@@ -170,6 +203,54 @@ func (r *PartitionReader) FetchMessage(ctx context.Context) (kafkago.Message, er
 	}
 }
 
+// start sends a fetch from offset in a goroutine of its own; its result comes on r.results.
+func (r *PartitionReader) start(offset int64) {
+	ctx, cancel := context.WithCancel(r.ctx)
+	buf := r.spare
+	r.spare, r.inflight, r.abort = nil, true, cancel
+	go func() {
+		defer cancel()
+		r.results <- r.fetch(ctx, offset, buf)
+	}()
+}
+
+// use makes the records of res, a fetch from r.offset, the next ones, and sends the next
+// fetch, from where they end.
+func (r *PartitionReader) use(res fetchResult) error {
+	if res.err != nil {
+		r.spare = res.buf
+		return res.err
+	}
+	if res.asked != r.offset {
+		// Fetched from elsewhere (cannot happen: a fetch starts where the records before it
+		// end): fetched again.
+		r.spare = res.buf
+		return nil
+	}
+	r.failures = 0
+	r.offset = res.from
+	r.spare, r.resp = r.resp, res.buf // the records before are read through
+	r.batches, r.hwm = res.part.records, res.part.highWatermark
+	r.start(batchesEnd(r.batches, r.offset))
+	return nil
+}
+
+// batchesEnd returns the offset after the last whole record batch of b, or from when b
+// holds none.
+func batchesEnd(b []byte, from int64) int64 {
+	end := from
+	for len(b) >= 27 {
+		size := int(int32(binary.BigEndian.Uint32(b[8:12])))
+		if size < batchHeaderSize-12 || len(b)-12 < size {
+			break
+		}
+		last := int64(binary.BigEndian.Uint64(b)) + int64(int32(binary.BigEndian.Uint32(b[23:27])))
+		end = max(end, last+1)
+		b = b[12+size:]
+	}
+	return end
+}
+
 // fetchRetriable reports whether fetching again (after looking the leader up again) may
 // cure err: anything but a Kafka error that says otherwise.
 func fetchRetriable(err error) bool {
@@ -182,9 +263,14 @@ func fetchRetriable(err error) bool {
 	return true
 }
 
-// drop closes the connection, if any, and forgets what is left of its last response: the
-// next fetch looks the leader up again and reads from r.offset.
+// drop ends the fetch under way, if any, closes the connection and forgets what is left of
+// the last response: the next fetch looks the leader up again and reads from r.offset.
 func (r *PartitionReader) drop() {
+	if r.inflight {
+		r.abort()
+		r.spare = (<-r.results).buf
+		r.inflight = false
+	}
 	if r.conn != nil {
 		_ = r.conn.Close()
 		r.conn = nil
@@ -192,78 +278,73 @@ func (r *PartitionReader) drop() {
 	r.batches, r.recs, r.left, r.inBatch = nil, nil, 0, false
 }
 
-// fetch sends one Fetch request from r.offset and keeps its records in r.batches.
-func (r *PartitionReader) fetch(ctx context.Context) error {
+// fetch sends one Fetch request from offset, reading the response into buf's storage. It
+// runs in the fetch's goroutine.
+func (r *PartitionReader) fetch(ctx context.Context, offset int64, buf []byte) fetchResult {
+	res := fetchResult{asked: offset, from: offset, buf: buf}
 	if r.conn == nil {
-		if err := r.connect(ctx); err != nil {
-			return err
+		if res.err = r.connect(ctx); res.err != nil {
+			return res
 		}
 	}
-	if r.offset < 0 {
-		off, err := r.listOffset(ctx, r.offset)
-		if err != nil {
-			return err
+	if offset < 0 {
+		if res.from, res.err = r.listOffset(ctx, offset); res.err != nil {
+			return res
 		}
-		r.offset = off
 	}
 	r.corr++
-	r.req = appendFetchRequest(r.req[:0], r.corr, r.cfg.Dialer.ClientID, r.cfg.Topic, int32(r.cfg.Partition), r.offset, r.cfg.MaxWait, int32(r.cfg.MaxBytes))
-	var err error
-	r.resp, err = r.roundTrip(ctx, r.req, r.cfg.MaxWait)
-	if err != nil {
-		return err
+	r.req = appendFetchRequest(r.req[:0], r.corr, r.cfg.Dialer.ClientID, r.cfg.Topic, int32(r.cfg.Partition), res.from, r.cfg.MaxWait, int32(r.cfg.MaxBytes))
+	if res.buf, res.err = r.roundTrip(ctx, r.req, buf); res.err != nil {
+		return res
 	}
-	part, err := parseFetchResponse(r.resp, r.corr, r.cfg.Topic, int32(r.cfg.Partition))
-	if err != nil {
-		return err
+	if res.part, res.err = parseFetchResponse(res.buf, r.corr, r.cfg.Topic, int32(r.cfg.Partition)); res.err != nil {
+		return res
 	}
-	switch part.errorCode {
+	switch res.part.errorCode {
 	case 0:
 	case int16(kafkago.OffsetOutOfRange):
 		// Before the start of the log (retention or compaction removed it): move to the
 		// start. Past its end: the caller decides.
 		start, err := r.listOffset(ctx, kafkago.FirstOffset)
-		if err != nil {
-			return err
+		switch {
+		case err != nil:
+			res.err = err
+		case res.from < start:
+			res.from, res.part.records = start, nil
+		default:
+			res.err = kafkago.OffsetOutOfRange
 		}
-		if r.offset < start {
-			r.offset = start
-			return nil
-		}
-		return kafkago.OffsetOutOfRange
 	default:
-		return fmt.Errorf("kafka: fetching %s/%d at offset %d: %w", r.cfg.Topic, r.cfg.Partition, r.offset, kafkago.Error(part.errorCode))
+		res.err = fmt.Errorf("kafka: fetching %s/%d at offset %d: %w", r.cfg.Topic, r.cfg.Partition, res.from, kafkago.Error(res.part.errorCode))
 	}
-	r.hwm = part.highWatermark
-	r.batches = part.records
-	return nil
+	return res
 }
 
 // roundTrip writes the request req and returns the response's body after its size, in
-// r.resp's storage. The exchange may take wait longer than the dial timeout; ctx ending
-// interrupts it.
-func (r *PartitionReader) roundTrip(ctx context.Context, req []byte, wait time.Duration) ([]byte, error) {
+// buf's storage when it is large enough. The exchange may take MaxWait longer than the
+// dial timeout; ctx ending interrupts it.
+func (r *PartitionReader) roundTrip(ctx context.Context, req, buf []byte) ([]byte, error) {
 	conn := r.conn
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	_ = conn.SetDeadline(time.Now().Add(wait + r.dialTimeout()))
+	_ = conn.SetDeadline(time.Now().Add(r.cfg.MaxWait + r.dialTimeout()))
 	if _, err := conn.Write(req); err != nil {
-		return nil, err
+		return buf, err
 	}
 	var size [4]byte
 	if _, err := io.ReadFull(conn, size[:]); err != nil {
-		return nil, err
+		return buf, err
 	}
 	n := int(int32(binary.BigEndian.Uint32(size[:])))
 	if n < 4 || n > max(2*r.cfg.MaxBytes, 128<<20) {
-		return nil, fmt.Errorf("kafka: a response of %d bytes from %s", n, conn.RemoteAddr())
+		return buf, fmt.Errorf("kafka: a response of %d bytes from %s", n, conn.RemoteAddr())
 	}
-	if cap(r.resp) < n {
-		r.resp = make([]byte, n)
+	if cap(buf) < n {
+		buf = make([]byte, n)
 	}
-	buf := r.resp[:n]
+	buf = buf[:n]
 	if _, err := io.ReadFull(conn, buf); err != nil {
-		return nil, err
+		return buf, err
 	}
 	_ = conn.SetDeadline(time.Time{})
 	return buf, nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/pprof"
 	"testing"
 	"time"
 
@@ -193,6 +194,15 @@ func TestPartitionReaderOffsets(t *testing.T) {
 		r.SetOffset(kafkago.FirstOffset)
 		assert.Equal(t, int64(4), fetchN(t, r, 1)[0].Offset)
 	})
+	t.Run("back, with the next fetch under way", func(t *testing.T) {
+		r := newReader(t, brokers, topic)
+		r.SetOffset(6)
+		assert.Equal(t, int64(6), fetchN(t, r, 1)[0].Offset)
+		r.SetOffset(5)
+		got := fetchN(t, r, 5)
+		assert.Equal(t, int64(5), got[0].Offset)
+		assert.Equal(t, int64(9), got[4].Offset)
+	})
 	t.Run("past the end", func(t *testing.T) {
 		r := newReader(t, brokers, topic)
 		r.SetOffset(15)
@@ -206,7 +216,6 @@ func TestPartitionReaderOffsets(t *testing.T) {
 		defer wcancel()
 		_, err := r.FetchMessage(wctx)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
-		assert.Equal(t, int64(10), r.Offset())
 		produceRecords(t, brokers, []*kgo.Record{{Topic: topic, Value: []byte("after")}})
 		m := fetchN(t, r, 1)[0]
 		assert.Equal(t, int64(10), m.Offset)
@@ -229,4 +238,24 @@ func TestPartitionReaderRetries(t *testing.T) {
 	assert.True(t, errors.Is(err, context.DeadlineExceeded), "got %v", err)
 	require.NotEmpty(t, failures)
 	assert.ErrorContains(t, failures[0], "looking up the leader of t/0")
+}
+
+// TestPartitionReaderCloseEndsFetch: a fetch left waiting by a FetchMessage whose context
+// ended goes on in its goroutine; Close ends it, and nothing the reader started outlives
+// Close.
+func TestPartitionReaderCloseEndsFetch(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic := kafkatest.Name("prclose")
+	kafkatest.CreateTopic(t, brokers, topic, 1)
+	r := kafka.NewPartitionReader(kafka.PartitionReaderConfig{Brokers: brokers, Topic: topic, MaxWait: time.Minute})
+	label := kafkatest.Name("pr")
+	pprof.Do(context.Background(), pprof.Labels("leakcheck", label), func(context.Context) {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		_, err := r.FetchMessage(ctx)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	})
+	require.NotEmpty(t, labelledGoroutines(t, label), "the fetch waits on")
+	require.NoError(t, r.Close())
+	assert.Empty(t, labelledGoroutines(t, label))
 }

@@ -41,9 +41,9 @@
 // record); its guarantees are Publish's.
 //
 // Each partition is read by a [PartitionReader]: Fetch requests of its own to the
-// partition's leader over a connection of its own, records decoded in the partition's
-// goroutine from a reused response buffer, each record's bytes in one allocation of its
-// own. kafka-go's Reader, which it replaces, hands every record from a goroutine over a
+// partition's leader over a connection of its own, the next one sent as a response arrives,
+// records decoded in the partition's goroutine, each record's bytes in one allocation of
+// its own. kafka-go's Reader, which it replaces, hands every record from a goroutine over a
 // channel and allocates each of its fields apart; the outbound pipeline, which reads two
 // records per command (the command and, following the applied-ids topic, its mark), spent
 // about a fifth of its CPU there. The outbound pipeline's TopicReader reads with it too.

@@ -14,9 +14,9 @@ import (
 	"github.com/dscokafka/connector/pkg/kafka"
 )
 
-// TopicReader reads a whole topic from its first offset without a consumer group: the
-// applied-ids store loads and follows its topic with it, and the poison tools list the
-// poison topic with it.
+// TopicReader reads a whole topic from its first offset without a consumer group, each
+// partition with a kafka.PartitionReader: the applied-ids store loads and follows its topic
+// with it, and the poison tools list the poison topic with it.
 type TopicReader struct {
 	// Brokers to bootstrap from. Required.
 	Brokers []string

@@ -34,8 +34,8 @@ type PartitionReaderConfig struct {
 	// Topic and Partition to read. Required.
 	Topic     string
 	Partition int
-	// MaxBytes bounds the records one fetch returns, and so the reader's memory (default
-	// 256 KiB: a thousand records of 256 bytes, and 8 partitions' readers then hold 2 MiB;
+	// MaxBytes bounds the records one fetch returns; a reader holds two responses (default
+	// 256 KiB: a thousand records of 256 bytes, and 8 partitions' readers then hold 4 MiB;
 	// the Java consumer's max.partition.fetch.bytes is 1 MiB). A record batch larger than it
 	// still comes whole: Kafka returns the first batch of a fetch in full.
 	MaxBytes int
@@ -251,9 +251,15 @@ func batchesEnd(b []byte, from int64) int64 {
 	return end
 }
 
+// errNoBrokers is a PartitionReader configured without brokers.
+var errNoBrokers = errors.New("kafka: a PartitionReader needs brokers")
+
 // fetchRetriable reports whether fetching again (after looking the leader up again) may
-// cure err: anything but a Kafka error that says otherwise.
+// cure err: anything but a missing configuration or a Kafka error that says otherwise.
 func fetchRetriable(err error) bool {
+	if errors.Is(err, errNoBrokers) {
+		return false
+	}
 	var kerr kafkago.Error
 	if errors.As(err, &kerr) {
 		return kerr.Temporary() || kerr == kafkago.NotLeaderForPartition || kerr == kafkago.LeaderNotAvailable ||
@@ -384,7 +390,7 @@ func (r *PartitionReader) connect(ctx context.Context) error {
 		return nil
 	}
 	if lastErr == nil {
-		lastErr = errors.New("no brokers")
+		return errNoBrokers
 	}
 	return fmt.Errorf("kafka: looking up the leader of %s/%d: %w", r.cfg.Topic, r.cfg.Partition, lastErr)
 }

@@ -259,3 +259,11 @@ func TestPartitionReaderCloseEndsFetch(t *testing.T) {
 	require.NoError(t, r.Close())
 	assert.Empty(t, labelledGoroutines(t, label))
 }
+
+// TestPartitionReaderWithoutBrokers fails at once: retrying cannot cure a configuration.
+func TestPartitionReaderWithoutBrokers(t *testing.T) {
+	r := kafka.NewPartitionReader(kafka.PartitionReaderConfig{Topic: "t"})
+	defer r.Close()
+	_, err := r.FetchMessage(context.Background())
+	assert.ErrorContains(t, err, "needs brokers")
+}

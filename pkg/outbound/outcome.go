@@ -128,11 +128,13 @@ func (e *ValidationError) Error() string {
 // Is matches ErrInvalidCommand.
 func (e *ValidationError) Is(target error) bool { return target == ErrInvalidCommand }
 
-// resultRecord is the one mapping from an outcome to the CommandResult record. The schema's
-// outcome enum has accepted, rejected and failed: applied and queued are accepted (the
-// reason says queued), outcome_unknown is failed with a reason starting "outcome_unknown".
-func resultRecord(c *command, o Outcome, now time.Time) *schemas.CommandResult {
-	r := &schemas.CommandResult{
+// fillResult is the one mapping from an outcome to the CommandResult record: it sets *r to
+// c's result (r's Errors storage used again). The schema's outcome enum has accepted,
+// rejected and failed: applied and queued are accepted (the reason says queued),
+// outcome_unknown is failed with a reason starting "outcome_unknown".
+func fillResult(r *schemas.CommandResult, c *command, o Outcome, now time.Time) *schemas.CommandResult {
+	errs := r.Errors[:0]
+	*r = schemas.CommandResult{
 		CommandID:       c.id,
 		CorrelationID:   c.correlationID,
 		CommandType:     c.kind.name,
@@ -153,7 +155,10 @@ func resultRecord(c *command, o Outcome, now time.Time) *schemas.CommandResult {
 		r.BatchID = &id
 	}
 	for _, e := range o.Errors {
-		r.Errors = append(r.Errors, schemas.BatchError{Code: nonEmpty(e.Code), Message: nonEmpty(e.Message), Field: nonEmpty(e.Field)})
+		errs = append(errs, schemas.BatchError{Code: nonEmpty(e.Code), Message: nonEmpty(e.Message), Field: nonEmpty(e.Field)})
+	}
+	if len(errs) > 0 {
+		r.Errors = errs
 	}
 	return r
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/dscokafka/connector/pkg/dsco"
 	"github.com/dscokafka/connector/pkg/kafka"
+	"github.com/dscokafka/connector/pkg/schemas"
 )
 
 // command is one decoded, valid command on its way through a batch.
@@ -463,6 +464,7 @@ func (p *Pipeline) complete(cmds []*command) {
 		}
 	}
 	recs := make([]kafkago.Message, 0, n+len(applied)+len(released)+len(unknown)) // then the marks
+	arena := resultArena{bytes: make([]byte, 0, n*resultBytesGuess), headers: make([]kafkago.Header, 0, n*5)}
 	for _, c := range cmds {
 		if c.undecodable {
 			recs = append(recs, p.poisonRecord(c.rec, c.kind.name, c.out.Status, c.out.Reason, 0, "", now))
@@ -474,14 +476,14 @@ func (p *Pipeline) complete(cmds []*command) {
 		if poisoned(c.out.Status) {
 			recs = append(recs, p.poisonRecord(c.rec, c.kind.name, c.out.Status, c.out.Reason, c.out.Attempts, c.id, now))
 		}
-		res, err := p.cfg.Serde.Encode(resultRecord(c, c.out, now))
+		rec, err := p.resultRecord(c, now, &arena)
 		if err != nil {
 			// Our own record failed to encode: a programming or registry-setup error.
 			err = fmt.Errorf("outbound: encoding the result of %s: %w", c.id, err)
 			p.release(cmds, err)
 			return
 		}
-		recs = append(recs, p.resultRecord(c, res))
+		recs = append(recs, rec)
 	}
 	marks := recs[len(recs):]
 	marks = p.store.records(marks, MarkApplied, applied)
@@ -536,33 +538,56 @@ const (
 	ResultCorrelationIDHeader = "correlation_id"
 )
 
+// resultArena holds the result records of one complete call: their values, keys and header
+// values share one buffer, their headers another, and one CommandResult is filled for each
+// in turn, so that a result costs no allocation of its own. A record's slices are cut with
+// their capacity at their length: nothing written later reaches them, and a buffer that
+// grows leaves the records before it on the old storage, unchanged.
+type resultArena struct {
+	bytes   []byte
+	headers []kafkago.Header
+	result  schemas.CommandResult
+}
+
+// resultBytesGuess is the room a result record takes in its arena's bytes, about: the
+// encoded value and the key and header values of an inventory command's result.
+const resultBytesGuess = 192
+
 // resultRecord is the Kafka record of c's result (value: the encoded CommandResult), keyed
-// by the command id.
-func (p *Pipeline) resultRecord(c *command, value []byte) kafkago.Message {
-	// The key and the header values in one allocation, the headers in another.
+// by the command id, made in a.
+func (p *Pipeline) resultRecord(c *command, now time.Time, a *resultArena) (kafkago.Message, error) {
+	b, err := p.cfg.Serde.AppendEncode(a.bytes, fillResult(&a.result, c, c.out, now))
+	if err != nil {
+		return kafkago.Message{}, err
+	}
+	start := len(a.bytes)
+	valueEnd := len(b)
 	corr := ""
 	if c.correlationID != nil {
 		corr = *c.correlationID
 	}
 	const suffix = "/result"
-	b := make([]byte, 0, 2*len(c.id)+len(suffix)+len(c.kind.name)+len(c.out.Status)+len(corr))
 	b = append(append(b, c.id...), suffix...)
-	n := len(c.id) + len(suffix)
-	uuid, id := b[:n:n], b[:len(c.id):len(c.id)]
 	b = append(b, c.kind.name...)
-	kind := b[n:len(b):len(b)]
 	b = append(b, c.out.Status...)
-	status := b[n+len(kind) : len(b) : len(b)]
-	h := make([]kafkago.Header, 4, 5)
-	h[0] = kafkago.Header{Key: kafka.UUIDHeader, Value: uuid}
-	h[1] = kafkago.Header{Key: ResultCommandIDHeader, Value: id}
-	h[2] = kafkago.Header{Key: ResultCommandTypeHeader, Value: kind}
-	h[3] = kafkago.Header{Key: ResultStatusHeader, Value: status}
+	b = append(b, corr...)
+	a.bytes = b
+	cut := func(from, n int) []byte { return b[from : from+n : from+n] }
+	idAt := valueEnd
+	kindAt := idAt + len(c.id) + len(suffix)
+	statusAt := kindAt + len(c.kind.name)
+	id := cut(idAt, len(c.id))
+	h0 := len(a.headers)
+	a.headers = append(a.headers,
+		kafkago.Header{Key: kafka.UUIDHeader, Value: cut(idAt, len(c.id)+len(suffix))},
+		kafkago.Header{Key: ResultCommandIDHeader, Value: id},
+		kafkago.Header{Key: ResultCommandTypeHeader, Value: cut(kindAt, len(c.kind.name))},
+		kafkago.Header{Key: ResultStatusHeader, Value: cut(statusAt, len(c.out.Status))})
 	if c.correlationID != nil {
-		b = append(b, corr...)
-		h = append(h, kafkago.Header{Key: ResultCorrelationIDHeader, Value: b[len(b)-len(corr):]})
+		a.headers = append(a.headers, kafkago.Header{Key: ResultCorrelationIDHeader, Value: cut(statusAt+len(c.out.Status), len(corr))})
 	}
-	return kafkago.Message{Topic: p.cfg.ResultsTopic, Key: id, Value: value, Headers: h}
+	h := a.headers[h0:len(a.headers):len(a.headers)]
+	return kafkago.Message{Topic: p.cfg.ResultsTopic, Key: id, Value: cut(start, valueEnd-start), Headers: h}, nil
 }
 
 // write writes recs in one write, until it succeeds or the pipeline closes.

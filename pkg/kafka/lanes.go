@@ -25,15 +25,23 @@ type keyLanes struct {
 
 	seed  maphash.Seed
 	mu    sync.Mutex
-	lanes map[uint64][]kafkago.Message // per key hash with a record in flight: the records waiting
-	spare [][]kafkago.Message          // emptied queues of ended lanes, to be used again
+	lanes map[uint64]*lane // per key hash with a record in flight
+	spare []*lane          // ended lanes, to be used again: at most limit, as lanes are
 }
 
-// maxSpareLanes bounds the emptied queues kept for reuse.
-const maxSpareLanes = 64
+// A lane is the records of one key (hash) held: the one in flight, and those waiting
+// behind it. Lanes are used again once ended, so that a record handed to a lane costs no
+// allocation once the partition has run a while: a lane holds the slot of its head, so
+// at most limit lanes exist at once.
+type lane struct {
+	key     uint64
+	head    kafkago.Message   // in flight
+	waiting []kafkago.Message // in offset order
+	done    func(error)       // asyncLanes' callback for head, made once per lane
+}
 
 func newKeyLanes(limit int) *keyLanes {
-	return &keyLanes{slots: make(chan struct{}, limit), limit: limit, seed: maphash.MakeSeed(), lanes: map[uint64][]kafkago.Message{}}
+	return &keyLanes{slots: make(chan struct{}, limit), limit: limit, seed: maphash.MakeSeed(), lanes: map[uint64]*lane{}}
 }
 
 // acquire takes a slot, waiting while all are held. It returns false when ctx ended first.
@@ -67,48 +75,47 @@ func (l *keyLanes) waitIdle(ctx context.Context) bool {
 	return true
 }
 
-// push queues rec, for which the caller holds a slot, on the lane of its key. It returns
-// true when rec heads its lane (no record of its key is in flight): the caller delivers
-// it, and calls pop once it was acked.
-func (l *keyLanes) push(rec kafkago.Message) bool {
+// push queues rec, for which the caller holds a slot, on the lane of its key, and returns
+// the lane. It returns true when rec heads the lane (no record of its key was in flight):
+// the caller delivers lane.head, and calls pop once it was acked.
+func (l *keyLanes) push(rec kafkago.Message) (*lane, bool) {
 	h := maphash.Bytes(l.seed, rec.Key)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	waiting, busy := l.lanes[h]
-	if !busy {
-		l.lanes[h] = nil // in flight, none waiting: the common case allocates nothing
-		return true
+	if ln, busy := l.lanes[h]; busy {
+		ln.waiting = append(ln.waiting, rec)
+		return ln, false
 	}
-	if waiting == nil && len(l.spare) > 0 {
-		waiting = l.spare[len(l.spare)-1]
-		l.spare = l.spare[:len(l.spare)-1]
+	var ln *lane
+	if n := len(l.spare); n > 0 {
+		ln, l.spare = l.spare[n-1], l.spare[:n-1]
+	} else {
+		ln = &lane{}
 	}
-	l.lanes[h] = append(waiting, rec)
-	return false
+	ln.key, ln.head = h, rec
+	l.lanes[h] = ln
+	return ln, true
 }
 
-// pop ends the flight of the head of key's lane, which was acked, gives back its slot, and
-// returns the lane's next record, now its head, if there is one: the caller delivers it.
-func (l *keyLanes) pop(key []byte) (kafkago.Message, bool) {
-	h := maphash.Bytes(l.seed, key)
+// pop ends the flight of ln's head, which was acked, and gives back its slot. It returns
+// true when a record was waiting: it is ln's head now, and the caller delivers it. False:
+// the lane ended, and the caller must not use ln again.
+func (l *keyLanes) pop(ln *lane) bool {
 	l.release()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	waiting := l.lanes[h]
-	if len(waiting) == 0 {
-		delete(l.lanes, h)
-		if waiting != nil && len(l.spare) < maxSpareLanes {
-			l.spare = append(l.spare, waiting)
-		}
-		return kafkago.Message{}, false
+	if len(ln.waiting) == 0 {
+		delete(l.lanes, ln.key)
+		ln.head = kafkago.Message{} // let the acked record be collected
+		l.spare = append(l.spare, ln)
+		return false
 	}
-	// Shift rather than reslice, so the queue keeps its capacity: lanes are short (at most
-	// the slots), and a resliced queue would allocate again on every few pushes.
-	next := waiting[0]
-	copy(waiting, waiting[1:])
-	waiting[len(waiting)-1] = kafkago.Message{} // let the records be collected once done
-	l.lanes[h] = waiting[:len(waiting)-1]
-	return next, true
+	// Shift rather than reslice, so the queue keeps its capacity.
+	ln.head = ln.waiting[0]
+	copy(ln.waiting, ln.waiting[1:])
+	ln.waiting[len(ln.waiting)-1] = kafkago.Message{}
+	ln.waiting = ln.waiting[:len(ln.waiting)-1]
+	return true
 }
 
 // dispatch queues rec, for which the caller holds a slot, on the lane of its key, and
@@ -117,17 +124,14 @@ func (l *keyLanes) pop(key []byte) (kafkago.Message, bool) {
 // was acked, false when the lane must stop (the generation ended): the records still
 // queued are then dropped, unacked, and so never committed.
 func (l *keyLanes) dispatch(rec kafkago.Message, wg *sync.WaitGroup, deliver func(kafkago.Message) bool) {
-	if !l.push(rec) {
+	ln, head := l.push(rec)
+	if !head {
 		return
 	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for ok := true; ok; {
-			if !deliver(rec) {
-				return
-			}
-			rec, ok = l.pop(rec.Key)
+		for deliver(ln.head) && l.pop(ln) {
 		}
 	}()
 }

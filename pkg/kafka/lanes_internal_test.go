@@ -11,13 +11,16 @@ import (
 
 // TestKeyLanesModel drives keyLanes with random pushes and pops against a model of one FIFO
 // per key: push must say whether the record heads its lane, pop must hand out each key's
-// records in push order, and the reused queues of ended lanes must carry nothing over.
+// records in push order, and lanes used again once ended must carry nothing over; no more
+// lanes are ever made than there are slots.
 func TestKeyLanesModel(t *testing.T) {
 	const limit = 64
 	rng := rand.New(rand.NewPCG(1, 2))
 	l := newKeyLanes(limit)
 	model := map[string][]int64{} // per key in flight: the head first, then those waiting
 	var heads []string            // keys whose head is in flight, for pop
+	inFlight := map[string]*lane{}
+	made := map[*lane]bool{}
 	held := 0
 	next := int64(0)
 	for step := range 100_000 {
@@ -34,36 +37,45 @@ func TestKeyLanesModel(t *testing.T) {
 			next++
 			heads0 := len(model[key]) == 0
 			model[key] = append(model[key], next)
-			if got := l.push(kafkago.Message{Key: k, Offset: next}); got != heads0 {
+			ln, got := l.push(kafkago.Message{Key: k, Offset: next})
+			if got != heads0 {
 				t.Fatalf("step %d: push of key %q returned %v, want %v", step, key, got, heads0)
 			}
+			made[ln] = true
 			if heads0 {
+				if ln.head.Offset != next || len(ln.waiting) != 0 {
+					t.Fatalf("step %d: a new lane of key %q has head %d and %d waiting", step, key, ln.head.Offset, len(ln.waiting))
+				}
 				heads = append(heads, key)
+				inFlight[key] = ln
+			} else if ln != inFlight[key] {
+				t.Fatalf("step %d: key %q queued on another lane", step, key)
 			}
 			continue
 		}
 		i := rng.IntN(len(heads))
 		key := heads[i]
-		var k []byte
-		if key != "0" {
-			k = []byte(key)
+		ln := inFlight[key]
+		if ln.head.Offset != model[key][0] {
+			t.Fatalf("step %d: key %q has head %d in flight, want %d", step, key, ln.head.Offset, model[key][0])
 		}
-		rec, ok := l.pop(k)
+		ok := l.pop(ln)
 		held--
 		model[key] = model[key][1:]
 		if len(model[key]) == 0 {
 			delete(model, key)
 			heads = append(heads[:i], heads[i+1:]...)
+			delete(inFlight, key)
 			if ok {
-				t.Fatalf("step %d: pop of key %q gave offset %d from an empty lane", step, key, rec.Offset)
+				t.Fatalf("step %d: pop of key %q gave offset %d from an empty lane", step, key, ln.head.Offset)
 			}
 			continue
 		}
-		if !ok || rec.Offset != model[key][0] {
-			t.Fatalf("step %d: pop of key %q gave (%d, %v), want offset %d", step, key, rec.Offset, ok, model[key][0])
+		if !ok || ln.head.Offset != model[key][0] {
+			t.Fatalf("step %d: pop of key %q gave (%d, %v), want offset %d", step, key, ln.head.Offset, ok, model[key][0])
 		}
 	}
-	if len(l.spare) > maxSpareLanes {
-		t.Fatalf("%d spare queues kept, want at most %d", len(l.spare), maxSpareLanes)
+	if len(made) > limit {
+		t.Fatalf("%d lanes made for %d slots", len(made), limit)
 	}
 }

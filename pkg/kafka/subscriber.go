@@ -771,8 +771,8 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 		}
 		tr.delivered(rec.Offset)
 		if async != nil {
-			if lanes.push(rec) {
-				async.start(rec)
+			if ln, head := lanes.push(rec); head {
+				async.start(ln)
 			}
 			continue
 		}
@@ -1004,36 +1004,38 @@ type asyncLanes struct {
 	inflight  sync.WaitGroup // handler calls not done, and records waiting to be handed again
 }
 
-// start hands rec, the head of its lane, to the handler.
-func (a *asyncLanes) start(rec kafkago.Message) {
+// start hands ln's head to the handler.
+func (a *asyncLanes) start(ln *lane) {
 	a.inflight.Add(1)
-	a.sub.handle(a.hctx, rec, func(err error) { a.done(rec, err) })
+	if ln.done == nil {
+		ln.done = func(err error) { a.done(ln, err) }
+	}
+	a.sub.handle(a.hctx, ln.head, ln.done)
 }
 
-// done is the handler's callback for rec.
-func (a *asyncLanes) done(rec kafkago.Message, err error) {
+// done is the handler's callback for ln's head.
+func (a *asyncLanes) done(ln *lane, err error) {
 	if err != nil && a.ctx.Err() == nil {
-		a.retry(rec, err)
+		a.retry(ln, err)
 		return
 	}
 	defer a.inflight.Done()
 	if err != nil {
-		return // the generation ended: rec stays unacked, and so does its lane
+		return // the generation ended: the head stays unacked, and so does its lane
 	}
-	a.tr.ack(rec.Offset)
-	if next, ok := a.lanes.pop(rec.Key); ok && a.ctx.Err() == nil {
-		a.start(next)
+	a.tr.ack(ln.head.Offset)
+	if a.lanes.pop(ln) && a.ctx.Err() == nil {
+		a.start(ln)
 	}
 }
 
-// retry hands rec, which the handler failed, to it again after NackResendDelay. (Apart
-// from done, so that only this path moves rec to the heap.)
-func (a *asyncLanes) retry(rec kafkago.Message, err error) {
-	a.logger.Info("Handler failed; the record will be delivered again", watermill.LogFields{"offset": rec.Offset, "err": err})
+// retry hands ln's head, which the handler failed, to it again after NackResendDelay.
+func (a *asyncLanes) retry(ln *lane, err error) {
+	a.logger.Info("Handler failed; the record will be delivered again", watermill.LogFields{"offset": ln.head.Offset, "err": err})
 	time.AfterFunc(a.sub.s.cfg.NackResendDelay, func() {
 		defer a.inflight.Done()
 		if a.ctx.Err() == nil {
-			a.start(rec)
+			a.start(ln)
 		}
 	})
 }

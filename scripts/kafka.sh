@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Real Apache Kafka for the third tier of the testing ladder (see DESIGN.md).
 #
-#   scripts/kafka.sh start  [--brokers N]   fetch Kafka (first run), start N KRaft nodes
+#   scripts/kafka.sh start  [--brokers N]   fetch Kafka (first run), start N KRaft nodes;
+#                                           with nodes of the cluster down, start those again
+#   scripts/kafka.sh kill   NODE            SIGKILL node NODE (failover tests; start brings it back)
 #   scripts/kafka.sh stop                   stop them (TERM, then KILL) and wipe their data
 #   scripts/kafka.sh status                 say what runs
 #
@@ -49,9 +51,11 @@ die() {
 
 usage() {
 	cat >&2 <<'EOF'
-usage: scripts/kafka.sh start [--brokers N] | stop | status
+usage: scripts/kafka.sh start [--brokers N] | kill NODE | stop | status
   start   fetch Apache Kafka if needed, start N (1 or 3) KRaft nodes on 127.0.0.1 and
-          print KAFKA_BROKERS=... (use: eval "$(scripts/kafka.sh start)")
+          print KAFKA_BROKERS=... (use: eval "$(scripts/kafka.sh start)"); when some nodes
+          of the running N-node cluster are down, start them again, with their data
+  kill    SIGKILL node NODE (1..N), as a crash would: for failover tests
   stop    stop the nodes (TERM, then KILL) and remove their data
   status  say what runs; prints KAFKA_BROKERS=... and exits 0 when the cluster runs
 EOF
@@ -247,6 +251,10 @@ cmd_start() {
 			echo "KAFKA_BROKERS=$(brokers_list "$n")"
 			return 0
 		fi
+		if [[ "$m" -eq "$n" ]]; then
+			restart_nodes "$n"
+			return 0
+		fi
 		die "a cluster of $m node(s) is already (partly) running here (nodes:$running); run scripts/kafka.sh stop first"
 	fi
 	# Stale state from a crash: clear it.
@@ -288,27 +296,39 @@ cmd_start() {
 
 	for ((i = 1; i <= n; i++)); do
 		: >"$(log_file "$i")"
-		# setsid: the node outlives this script and the caller's terminal signals;
-		# the subshell execs, so $! is the JVM's PID.
-		# shellcheck disable=SC2086
-		(
-			cd "$HOME_DIR"
-			exec setsid java $HEAP_OPTS $BROKER_JVM_OPTS \
-				-Dlog4j2.configurationFile="$TPL/log4j2.properties" -Dkafka.logs.dir="$HOME_DIR/logs" \
-				-cp "$libs/*" kafka.Kafka "$(conf_file "$i")"
-		) </dev/null >>"$(log_file "$i")" 2>&1 9>&- &
-		STARTED_PIDS+=("$!")
-		echo $! >"$(pid_file "$i")"
+		launch_node "$i" "$libs"
 	done
+	wait_ready "$n" "$libs"
+	log "ready in $((SECONDS - t0))s: $n broker(s) in the cluster metadata; logs in $HOME_DIR/logs"
+	echo "KAFKA_BROKERS=$(brokers_list "$n")"
+}
 
-	# Wait: every node's process alive, its port open, then all N brokers in the metadata.
-	local deadline=$((SECONDS + START_TIMEOUT)) seen=0
+# launch_node I LIBS: start node I in the background (its config and data in place).
+launch_node() {
+	local i=$1 libs=$2
+	# setsid: the node outlives this script and the caller's terminal signals;
+	# the subshell execs, so $! is the JVM's PID.
+	# shellcheck disable=SC2086
+	(
+		cd "$HOME_DIR"
+		exec setsid java $HEAP_OPTS $BROKER_JVM_OPTS \
+			-Dlog4j2.configurationFile="$TPL/log4j2.properties" -Dkafka.logs.dir="$HOME_DIR/logs" \
+			-cp "$libs/*" kafka.Kafka "$(conf_file "$i")"
+	) </dev/null >>"$(log_file "$i")" 2>&1 9>&- &
+	STARTED_PIDS+=("$!")
+	echo $! >"$(pid_file "$i")"
+}
+
+# wait_ready N LIBS: wait until the nodes this run started are alive, all N ports are
+# open and all N brokers are in the cluster metadata (abort_start past START_TIMEOUT).
+wait_ready() {
+	local n=$1 libs=$2 i pid deadline=$((SECONDS + START_TIMEOUT)) seen=0
 	while :; do
 		# (our own children by PID: until the subshell has exec'd java, node_pid would
 		# not recognise them yet.)
-		for ((i = 1; i <= n; i++)); do
-			if ! pid_alive "${STARTED_PIDS[$((i - 1))]}"; then
-				abort_start "node $i exited while starting"
+		for pid in "${STARTED_PIDS[@]}"; do
+			if ! pid_alive "$pid"; then
+				abort_start "a node (pid $pid) exited while starting"
 			fi
 		done
 		if ((SECONDS >= deadline)); then
@@ -324,15 +344,48 @@ cmd_start() {
 		fi
 		sleep 1
 	done
-	log "ready in $((SECONDS - t0))s: $n broker(s) in the cluster metadata; logs in $HOME_DIR/logs"
+}
+
+# restart_nodes N: start again, with their data, the nodes of the running N-node cluster
+# that are down (killed by cmd_kill, or crashed); on failure the others keep running.
+restart_nodes() {
+	local n=$1 i libs t0=$SECONDS down=""
+	RESTARTING=1
+	libs="$(dist_dir)/libs"
+	for ((i = 1; i <= n; i++)); do
+		if [[ -z "$(node_pid "$i")" ]]; then
+			down+=" $i"
+			launch_node "$i" "$libs"
+		fi
+	done
+	log "starting node(s)$down again"
+	wait_ready "$n" "$libs"
+	log "ready in $((SECONDS - t0))s: $n broker(s) in the cluster metadata"
 	echo "KAFKA_BROKERS=$(brokers_list "$n")"
 }
 
-# abort_start MSG: show the logs, stop what this run started, clear its state, fail.
+# cmd_kill I: SIGKILL node I, as a crash would, and wait until it is gone.
+cmd_kill() {
+	local i=$1 pid
+	[[ "$i" =~ ^[0-9]+$ ]] || usage
+	mkdir -p "$HOME_DIR"
+	exec 9>"$HOME_DIR/.lock"
+	flock -w 600 9 || die "another scripts/kafka.sh holds $HOME_DIR/.lock"
+	pid="$(node_pid "$i")"
+	[[ -n "$pid" ]] || die "node $i is not running"
+	kill -KILL "$pid"
+	while pid_alive "$pid"; do
+		sleep 0.1
+	done
+	log "node $i (pid $pid): KILLed; scripts/kafka.sh start --brokers N starts it again"
+}
+
+# abort_start MSG: show the logs, stop what this run started, clear its state (unless it
+# started nodes of a running cluster again), fail.
 abort_start() {
 	show_log_tails
 	STOP_TIMEOUT=5 stop_pids "${STARTED_PIDS[@]+"${STARTED_PIDS[@]}"}" 2>/dev/null || true
-	cleanup_state
+	[[ -n "${RESTARTING:-}" ]] || cleanup_state
 	die "$1 (log tail above; full logs in $HOME_DIR/logs)"
 }
 
@@ -417,14 +470,19 @@ cmd_status() {
 		echo "KAFKA_BROKERS=$(brokers_list "$n")"
 		return 0
 	fi
-	log "$running of $n node(s) running: run scripts/kafka.sh stop, then start"
+	log "$running of $n node(s) running: scripts/kafka.sh start --brokers $n starts the others again"
 	return 1
 }
 
 main() {
 	[[ $# -ge 1 ]] || usage
-	local cmd=$1 n=1
+	local cmd=$1 n=1 node=""
 	shift
+	if [[ "$cmd" == kill ]]; then
+		[[ $# -eq 1 ]] || usage
+		node=$1
+		shift
+	fi
 	while [[ $# -gt 0 ]]; do
 		case "$1" in
 		--brokers) [[ $# -ge 2 ]] || usage; n=$2; shift 2 ;;
@@ -436,6 +494,7 @@ main() {
 	[[ "$n" == 1 || "$n" == 3 ]] || die "--brokers must be 1 or 3 (got '$n')"
 	case "$cmd" in
 	start) cmd_start "$n" ;;
+	kill) cmd_kill "$node" ;;
 	stop) cmd_stop ;;
 	status) cmd_status ;;
 	*) usage ;;

@@ -1,20 +1,17 @@
 package kafka
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"net"
 	"strconv"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
-	"github.com/segmentio/kafka-go/compress"
 	"github.com/segmentio/kafka-go/protocol"
 	"github.com/segmentio/kafka-go/protocol/apiversions"
 	"github.com/segmentio/kafka-go/protocol/listoffsets"
@@ -233,22 +230,6 @@ func (r *PartitionReader) use(res fetchResult) error {
 	r.batches, r.hwm = res.part.records, res.part.highWatermark
 	r.start(batchesEnd(r.batches, r.offset))
 	return nil
-}
-
-// batchesEnd returns the offset after the last whole record batch of b, or from when b
-// holds none.
-func batchesEnd(b []byte, from int64) int64 {
-	end := from
-	for len(b) >= 27 {
-		size := int(int32(binary.BigEndian.Uint32(b[8:12])))
-		if size < batchHeaderSize-12 || len(b)-12 < size {
-			break
-		}
-		last := int64(binary.BigEndian.Uint64(b)) + int64(int32(binary.BigEndian.Uint32(b[23:27])))
-		end = max(end, last+1)
-		b = b[12+size:]
-	}
-	return end
 }
 
 // errNoBrokers is a PartitionReader configured without brokers.
@@ -500,10 +481,6 @@ func (r *PartitionReader) dial(ctx context.Context, addr string) (*protocol.Conn
 	return pc, nil
 }
 
-// fetchVersion is the Fetch request version the reader speaks: the oldest that Kafka 4
-// still serves, with the record batch format.
-const fetchVersion = 4
-
 // handshake negotiates the API versions of pc and authenticates it (SASL), as kafka-go's
 // Transport does.
 func (r *PartitionReader) handshake(ctx context.Context, pc *protocol.Conn, addr string) error {
@@ -561,285 +538,6 @@ func (r *PartitionReader) handshake(ctx context.Context, pc *protocol.Conn, addr
 		if done, state, err = sess.Next(ctx, auth.AuthBytes); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// appendFetchRequest appends a Fetch v4 request for one partition, with its size.
-func appendFetchRequest(b []byte, corr int32, clientID, topic string, partition int32, offset int64, wait time.Duration, maxBytes int32) []byte {
-	be := binary.BigEndian
-	b = append(b, 0, 0, 0, 0) // size, set below
-	b = be.AppendUint16(b, uint16(protocol.Fetch))
-	b = be.AppendUint16(b, fetchVersion)
-	b = be.AppendUint32(b, uint32(corr))
-	b = be.AppendUint16(b, uint16(len(clientID)))
-	b = append(b, clientID...)
-	b = be.AppendUint32(b, 0xffffffff) // replica id -1: a consumer
-	b = be.AppendUint32(b, uint32(wait.Milliseconds()))
-	b = be.AppendUint32(b, 1) // min bytes
-	b = be.AppendUint32(b, uint32(maxBytes))
-	b = append(b, 0)          // isolation level: read uncommitted
-	b = be.AppendUint32(b, 1) // topics
-	b = be.AppendUint16(b, uint16(len(topic)))
-	b = append(b, topic...)
-	b = be.AppendUint32(b, 1) // partitions
-	b = be.AppendUint32(b, uint32(partition))
-	b = be.AppendUint64(b, uint64(offset))
-	b = be.AppendUint32(b, uint32(maxBytes))
-	be.PutUint32(b, uint32(len(b)-4))
-	return b
-}
-
-// fetchPartition is the answer of a Fetch v4 response for the partition asked for.
-type fetchPartition struct {
-	errorCode     int16
-	highWatermark int64
-	records       []byte // record batches, the last possibly cut short
-}
-
-// errMalformed is a response or record batch that does not parse.
-var errMalformed = errors.New("kafka: malformed fetch response")
-
-// parseFetchResponse reads a Fetch v4 response body (after its size) for one partition.
-func parseFetchResponse(b []byte, corr int32, topic string, partition int32) (fetchPartition, error) {
-	d := decoder{b: b}
-	if got := d.int32(); got != corr && !d.failed {
-		return fetchPartition{}, fmt.Errorf("%w: correlation id %d, want %d", errMalformed, got, corr)
-	}
-	d.int32() // throttle time
-	for range d.int32() {
-		name := d.bytes16()
-		for range d.int32() {
-			if d.failed {
-				break
-			}
-			var p fetchPartition
-			index := d.int32()
-			p.errorCode = d.int16()
-			p.highWatermark = d.int64()
-			d.int64() // last stable offset
-			if n := d.int32(); n > 0 {
-				d.skip(16 * int(n)) // aborted transactions: read_uncommitted returns their records
-			}
-			p.records = d.bytes32()
-			if !d.failed && string(name) == topic && index == partition {
-				return p, nil
-			}
-		}
-		if d.failed {
-			break
-		}
-	}
-	if d.failed {
-		return fetchPartition{}, errMalformed
-	}
-	return fetchPartition{}, fmt.Errorf("%w: no answer for %s/%d", errMalformed, topic, partition)
-}
-
-// next returns the next record of the fetched batches from r.offset on, if any is left.
-func (r *PartitionReader) next() (kafkago.Message, bool, error) {
-	for {
-		if r.left > 0 {
-			rec, err := r.record()
-			if err != nil {
-				return kafkago.Message{}, false, err
-			}
-			if rec.Offset < r.offset {
-				continue // a batch starts before the offset asked for
-			}
-			r.offset = rec.Offset + 1
-			return rec, true, nil
-		}
-		if r.inBatch {
-			r.inBatch = false
-			if r.batch.last >= r.offset {
-				r.offset = r.batch.last + 1 // the batch's last records were compacted away
-			}
-		}
-		if len(r.batches) < 12 {
-			r.batches = nil
-			return kafkago.Message{}, false, nil
-		}
-		size := int(int32(binary.BigEndian.Uint32(r.batches[8:12])))
-		if size < batchHeaderSize-12 || len(r.batches)-12 < size {
-			// A batch cut short by MaxBytes: fetched again from its start next time.
-			r.batches = nil
-			return kafkago.Message{}, false, nil
-		}
-		if err := r.startBatch(r.batches[:12+size]); err != nil {
-			return kafkago.Message{}, false, err
-		}
-		r.batches = r.batches[12+size:]
-	}
-}
-
-// startBatch reads the header of the record batch b and makes its records the next ones.
-func (r *PartitionReader) startBatch(b []byte) error {
-	be := binary.BigEndian
-	base := int64(be.Uint64(b[0:]))
-	if magic := b[16]; magic != 2 {
-		return fmt.Errorf("%w: a record batch at offset %d has the message format v%d; only v2 (Kafka 0.11 and later) is read", errMalformed, base, magic)
-	}
-	if crc := be.Uint32(b[17:]); crc != crc32.Checksum(b[21:], castagnoli) {
-		return fmt.Errorf("%w: the record batch at offset %d fails its CRC", errMalformed, base)
-	}
-	attrs := be.Uint16(b[21:])
-	r.batch = batchHeader{
-		base:       base,
-		last:       base + int64(int32(be.Uint32(b[23:]))),
-		firstTime:  int64(be.Uint64(b[27:])),
-		maxTime:    int64(be.Uint64(b[35:])),
-		appendTime: attrs&0x08 != 0,
-	}
-	r.inBatch = true
-	count := int(int32(be.Uint32(b[57:])))
-	records := b[batchHeaderSize:]
-	if attrs&0x20 != 0 || count <= 0 { // a control batch (transaction marker), or empty
-		return nil
-	}
-	if codec := compress.Compression(attrs & 0x07); codec != compress.None {
-		c := codec.Codec()
-		if c == nil {
-			return fmt.Errorf("%w: the record batch at offset %d has unknown compression %d", errMalformed, base, codec)
-		}
-		zr := c.NewReader(bytes.NewReader(records))
-		buf := bytes.NewBuffer(r.plain[:0])
-		_, err := buf.ReadFrom(zr)
-		_ = zr.Close()
-		if err != nil {
-			return fmt.Errorf("%w: decompressing the record batch at offset %d (%s): %v", errMalformed, base, c.Name(), err)
-		}
-		r.plain = buf.Bytes()
-		records = r.plain
-	}
-	r.recs, r.left = records, count
-	return nil
-}
-
-// record decodes the next record of the current batch. Its key, value and header values
-// share one allocation, a copy of the record; header keys are interned.
-func (r *PartitionReader) record() (kafkago.Message, error) {
-	r.left--
-	d := decoder{b: r.recs}
-	size := d.varint()
-	if d.failed || size < 0 || int(size) > len(d.b) {
-		return kafkago.Message{}, r.malformed("a record's size")
-	}
-	body := make([]byte, size) // the record's own storage
-	copy(body, d.b[:size])
-	r.recs = d.b[size:]
-	d = decoder{b: body}
-	d.skip(1) // attributes
-	timeDelta := d.varint()
-	offsetDelta := d.varint()
-	rec := kafkago.Message{
-		Topic:         r.cfg.Topic,
-		Partition:     r.cfg.Partition,
-		Offset:        r.batch.base + offsetDelta,
-		HighWaterMark: r.hwm,
-		Key:           d.varBytes(),
-		Value:         d.varBytes(),
-	}
-	ms := r.batch.firstTime + timeDelta
-	if r.batch.appendTime {
-		ms = r.batch.maxTime
-	}
-	rec.Time = time.UnixMilli(ms)
-	if n := d.varint(); n > 0 && !d.failed {
-		if n > int64(len(d.b)) {
-			return kafkago.Message{}, r.malformed("a record's header count")
-		}
-		rec.Headers = make([]kafkago.Header, n)
-		for i := range rec.Headers {
-			key := d.varBytes()
-			name, ok := r.names[string(key)]
-			if !ok {
-				name = string(key)
-				if len(r.names) < 256 {
-					r.names[name] = name
-				}
-			}
-			rec.Headers[i] = kafkago.Header{Key: name, Value: d.varBytes()}
-		}
-	}
-	if d.failed {
-		return kafkago.Message{}, r.malformed("a record")
-	}
-	return rec, nil
-}
-
-func (r *PartitionReader) malformed(what string) error {
-	r.left = 0
-	return fmt.Errorf("%w: %s in the record batch at offset %d of %s/%d does not parse", errMalformed, what, r.batch.base, r.cfg.Topic, r.cfg.Partition)
-}
-
-// decoder reads big-endian and varint fields from b; a read past its end sets failed and
-// returns zero values from then on.
-type decoder struct {
-	b      []byte
-	failed bool
-}
-
-// take returns the next n bytes (nil, and failed set, when fewer are left).
-func (d *decoder) take(n int) []byte {
-	if len(d.b) < n || n < 0 {
-		d.b, d.failed = nil, true
-		return nil
-	}
-	v := d.b[:n:n]
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) int16() int16 {
-	if v := d.take(2); v != nil {
-		return int16(binary.BigEndian.Uint16(v))
-	}
-	return 0
-}
-
-func (d *decoder) int32() int32 {
-	if v := d.take(4); v != nil {
-		return int32(binary.BigEndian.Uint32(v))
-	}
-	return 0
-}
-
-func (d *decoder) int64() int64 {
-	if v := d.take(8); v != nil {
-		return int64(binary.BigEndian.Uint64(v))
-	}
-	return 0
-}
-
-func (d *decoder) skip(n int) { d.take(n) }
-
-// bytes16 reads a string with an int16 length.
-func (d *decoder) bytes16() []byte { return d.take(int(d.int16())) }
-
-// bytes32 reads nullable bytes with an int32 length: nil when null.
-func (d *decoder) bytes32() []byte {
-	if n := int(d.int32()); n >= 0 {
-		return d.take(n)
-	}
-	return nil
-}
-
-// varint reads a zigzag varint (Kafka's varint and varlong).
-func (d *decoder) varint() int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.b, d.failed = nil, true
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-// varBytes reads nullable bytes with a varint length: nil when null.
-func (d *decoder) varBytes() []byte {
-	if n := d.varint(); n >= 0 && !d.failed {
-		return d.take(int(n))
 	}
 	return nil
 }

@@ -82,9 +82,9 @@ type SubscriberConfig struct {
 	// MaxInFlightPerPartition is the most messages of one partition held at once: delivered
 	// and not yet acked, plus those read and waiting because an earlier message of their
 	// key is in flight (OrderPerKey). It bounds memory: at most this many records per
-	// partition on top of the last fetch response (MaxBytes). While the limit is reached, the
-	// partition reads nothing more; so one slow key can hold up its partition once its
-	// waiting messages fill the limit. Default 1; more than 1 needs OrderPerKey.
+	// partition on top of its reader's two fetch responses (MaxBytes). While the limit is
+	// reached, the partition reads nothing more; so one slow key can hold up its partition
+	// once its waiting messages fill the limit. Default 1; more than 1 needs OrderPerKey.
 	MaxInFlightPerPartition int
 
 	// NackResendDelay is how long after a Nack the same record is delivered again. Default
@@ -116,8 +116,8 @@ type SubscriberConfig struct {
 	JoinGroupBackoff  time.Duration
 
 	// Fetch settings of each partition's PartitionReader: MaxBytes bounds the records one
-	// fetch returns, and so the memory a partition's reader holds (a larger record batch
-	// still comes whole); MaxWait is how long the broker holds a fetch that finds nothing
+	// fetch returns, and so the memory a partition's reader holds (two responses; a larger
+	// record batch still comes whole); MaxWait is how long the broker holds a fetch that finds nothing
 	// new. Defaults: MaxBytes 256 KiB, MaxWait 500ms.
 	MaxBytes int
 	MaxWait  time.Duration
@@ -761,7 +761,9 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 				}
 				continue
 			}
-			logger.Info("Fetching failed, retrying", watermill.LogFields{"err": err})
+			// An error the reader does not retry by itself (an authorization error, a topic
+			// that is gone): said loudly, and tried again after a while.
+			logger.Error("Fetching failed; retrying after JoinGroupBackoff", err, nil)
 			select {
 			case <-ctx.Done():
 				return
@@ -790,8 +792,8 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 // beyond the log end: the topic was recreated or the log truncated), to where StartOffset
 // says, as Kafka's auto.offset.reset does, and makes that position committable so that the
 // reset outlives a restart. Nothing is in flight when it is called. It returns false when
-// ctx ended first. (An offset before the start of the log is not an error: the PartitionReader moves
-// such a reader to the first offset by itself.)
+// ctx ended first. (An offset before the start of the log is not an error: the
+// PartitionReader moves to the first offset by itself.)
 func (sub *subscription) resetOffset(ctx context.Context, r *PartitionReader, partition int, tr *offsetTracker, logger watermill.LoggerAdapter) bool {
 	for {
 		target, err := sub.startOffsetOf(ctx, partition)

@@ -283,8 +283,10 @@ func (p *Producer) partition(meta *metadataAPI.Response, recs []kafkago.Message)
 			ids[t.Name][i] = i
 		}
 	}
-	byPartition := map[topicPartition][]int{}
-	var order []topicPartition
+	var writes []*partitionWrite
+	slot := map[topicPartition]int{} // partition → its write
+	var counts []int                 // per write: its records
+	group := make([]int, len(recs))  // per record: its write
 	now := time.Now()
 	for i := range recs {
 		parts := ids[recs[i].Topic]
@@ -295,23 +297,39 @@ func (p *Producer) partition(meta *metadataAPI.Response, recs []kafkago.Message)
 			recs[i].Time = now
 		}
 		k := topicPartition{recs[i].Topic, int32(p.cfg.Balancer.Balance(recs[i], parts...))}
-		if _, ok := byPartition[k]; !ok {
-			order = append(order, k)
+		g, ok := slot[k]
+		if !ok {
+			g = len(writes)
+			slot[k] = g
+			writes = append(writes, &partitionWrite{topic: k.topic, partition: k.partition})
+			counts = append(counts, 0)
 		}
-		byPartition[k] = append(byPartition[k], i)
+		counts[g]++
+		group[i] = g
 	}
-	writes := make([]*partitionWrite, 0, len(order))
-	for _, k := range order {
-		w := &partitionWrite{topic: k.topic, partition: k.partition}
-		for idx := byPartition[k]; len(idx) > 0; {
-			batch, n, err := p.encodeBatch(recs, idx)
+	// Each write's records, in their order in recs, side by side in one slice.
+	idx := make([]int, len(recs))
+	ends := make([]int, len(writes)) // per write: where its records end in idx
+	for g, end := 0, 0; g < len(writes); g++ {
+		end += counts[g]
+		ends[g] = end
+		counts[g] = end - counts[g] // now: where the next of its records goes
+	}
+	for i, g := range group {
+		idx[counts[g]] = i
+		counts[g]++
+	}
+	start := 0
+	for g, w := range writes {
+		for rest := idx[start:ends[g]]; len(rest) > 0; {
+			batch, n, err := p.encodeBatch(recs, rest)
 			if err != nil {
-				return nil, fmt.Errorf("topic %s: %w", k.topic, err)
+				return nil, fmt.Errorf("topic %s: %w", w.topic, err)
 			}
 			w.batches = append(w.batches, batch)
-			idx = idx[n:]
+			rest = rest[n:]
 		}
-		writes = append(writes, w)
+		start = ends[g]
 	}
 	return writes, nil
 }

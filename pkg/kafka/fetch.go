@@ -189,8 +189,7 @@ func (r *PartitionReader) FetchMessage(ctx context.Context) (kafkago.Message, er
 			r.cfg.Retrying(err)
 		}
 		r.failures++
-		pause := min(time.Duration(r.failures*r.failures)*100*time.Millisecond, time.Second)
-		t := time.NewTimer(pause)
+		t := time.NewTimer(retryPause(r.failures))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -224,11 +223,16 @@ func (r *PartitionReader) use(res fetchResult) error {
 		r.spare = res.buf
 		return nil
 	}
+	end, err := batchesEnd(res.part.records, res.from)
+	if err != nil {
+		r.spare = res.buf
+		return err
+	}
 	r.failures = 0
 	r.offset = res.from
 	r.spare, r.resp = r.resp, res.buf // the records before are read through
 	r.batches, r.hwm = res.part.records, res.part.highWatermark
-	r.start(batchesEnd(r.batches, r.offset))
+	r.start(end)
 	return nil
 }
 
@@ -243,9 +247,8 @@ func fetchRetriable(err error) bool {
 	}
 	var kerr kafkago.Error
 	if errors.As(err, &kerr) {
-		return kerr.Temporary() || kerr == kafkago.NotLeaderForPartition || kerr == kafkago.LeaderNotAvailable ||
-			kerr == kafkago.FencedLeaderEpoch || kerr == kafkago.UnknownLeaderEpoch || kerr == kafkago.KafkaStorageError ||
-			kerr == kafkago.ReplicaNotAvailable || kerr == kafkago.OffsetNotAvailable
+		// Temporary covers the moved leader (NOT_LEADER, FENCED_LEADER_EPOCH and the like).
+		return kerr.Temporary() || kerr == kafkago.ReplicaNotAvailable
 	}
 	return true
 }

@@ -62,6 +62,11 @@ func TestPartitionReaderBatches(t *testing.T) {
 		{name: "two batches", batches: func() []byte { return append(bytes.Clone(good), encodedBatch(t, 13, recs[0])...) }, offset: 10, want: []int64{10, 11, 12, 13}},
 		{name: "cut short", batches: func() []byte { return append(bytes.Clone(good), encodedBatch(t, 13, recs[0])[:30]...) }, offset: 10, want: []int64{10, 11, 12}},
 		{name: "header cut short", batches: func() []byte { return bytes.Clone(good)[:11] }, offset: 10},
+		{name: "size smaller than a header", batches: func() []byte {
+			b := bytes.Clone(good)
+			binary.BigEndian.PutUint32(b[8:], 20)
+			return b
+		}, offset: 10, err: "claims 20 bytes, fewer than its header"},
 		{name: "bad CRC", batches: func() []byte {
 			b := bytes.Clone(good)
 			b[len(b)-1] ^= 1
@@ -197,4 +202,36 @@ func TestFetchRequest(t *testing.T) {
 	assert.Equal(t, int32(4096), d.int32(), "partition max bytes")
 	assert.False(t, d.failed)
 	assert.Empty(t, d.b)
+}
+
+// TestBatchesEnd finds where the next fetch starts: after the last whole batch of a
+// response, where it was when the response is empty, and nowhere (an error, not the same
+// fetch again) when the response holds records but not one whole batch.
+func TestBatchesEnd(t *testing.T) {
+	rec := kafkago.Message{Value: []byte("v"), Time: time.Now()}
+	two := append(encodedBatch(t, 10, rec, rec), encodedBatch(t, 12, rec)...)
+	for _, tc := range []struct {
+		name    string
+		records []byte
+		from    int64
+		want    int64
+		err     string
+	}{
+		{name: "empty", from: 7, want: 7},
+		{name: "two batches", records: two, from: 10, want: 13},
+		{name: "from inside the last batch", records: two, from: 12, want: 13},
+		{name: "the last cut short", records: two[:len(two)-3], from: 10, want: 12},
+		{name: "the only one cut short", records: two[:30], from: 10, err: "the first record batch at offset 10 is cut short"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := batchesEnd(tc.records, tc.from)
+			if tc.err != "" {
+				require.ErrorIs(t, err, errMalformed)
+				assert.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+		})
+	}
 }

@@ -91,20 +91,43 @@ func parseFetchResponse(b []byte, corr int32, topic string, partition int32) (fe
 	return fetchPartition{}, fmt.Errorf("%w: no answer for %s/%d", errMalformed, topic, partition)
 }
 
+// wholeBatch splits the first record batch off b. It returns a nil batch when b holds no
+// whole one: b is empty, or its batch was cut short by the response's size limit (fetched
+// again from its start next time); and an error when the batch's size cannot be one.
+func wholeBatch(b []byte) (batch, rest []byte, err error) {
+	if len(b) < 12 {
+		return nil, nil, nil
+	}
+	size := int(int32(binary.BigEndian.Uint32(b[8:12])))
+	if size < batchHeaderSize-12 {
+		return nil, nil, fmt.Errorf("%w: a record batch at offset %d claims %d bytes, fewer than its header", errMalformed, int64(binary.BigEndian.Uint64(b)), size)
+	}
+	if len(b)-12 < size {
+		return nil, nil, nil
+	}
+	return b[:12+size], b[12+size:], nil
+}
+
 // batchesEnd returns the offset after the last whole record batch of b, or from when b
-// holds none.
-func batchesEnd(b []byte, from int64) int64 {
-	end := from
-	for len(b) >= 27 {
-		size := int(int32(binary.BigEndian.Uint32(b[8:12])))
-		if size < batchHeaderSize-12 || len(b)-12 < size {
+// holds none. It fails when b has records but no whole batch: Kafka returns the first batch
+// of a fetch whole, so a fetch from the same offset would bring the same again.
+func batchesEnd(b []byte, from int64) (int64, error) {
+	end, whole := from, false
+	for {
+		batch, rest, err := wholeBatch(b)
+		if err != nil {
+			return 0, err
+		}
+		if batch == nil {
 			break
 		}
-		last := int64(binary.BigEndian.Uint64(b)) + int64(int32(binary.BigEndian.Uint32(b[23:27])))
-		end = max(end, last+1)
-		b = b[12+size:]
+		last := int64(binary.BigEndian.Uint64(batch)) + int64(int32(binary.BigEndian.Uint32(batch[23:27])))
+		end, whole, b = max(end, last+1), true, rest
 	}
-	return end
+	if !whole && len(b) > 0 {
+		return 0, fmt.Errorf("%w: the first record batch at offset %d is cut short (%d bytes in the response)", errMalformed, from, len(b))
+	}
+	return end, nil
 }
 
 // next returns the next record of the fetched batches from r.offset on, if any is left.
@@ -127,20 +150,15 @@ func (r *PartitionReader) next() (kafkago.Message, bool, error) {
 				r.offset = r.batch.last + 1 // the batch's last records were compacted away
 			}
 		}
-		if len(r.batches) < 12 {
+		batch, rest, err := wholeBatch(r.batches)
+		if batch == nil || err != nil {
 			r.batches = nil
-			return kafkago.Message{}, false, nil
-		}
-		size := int(int32(binary.BigEndian.Uint32(r.batches[8:12])))
-		if size < batchHeaderSize-12 || len(r.batches)-12 < size {
-			// A batch cut short by MaxBytes: fetched again from its start next time.
-			r.batches = nil
-			return kafkago.Message{}, false, nil
-		}
-		if err := r.startBatch(r.batches[:12+size]); err != nil {
 			return kafkago.Message{}, false, err
 		}
-		r.batches = r.batches[12+size:]
+		if err := r.startBatch(batch); err != nil {
+			return kafkago.Message{}, false, err
+		}
+		r.batches = rest
 	}
 }
 

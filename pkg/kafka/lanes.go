@@ -40,6 +40,10 @@ type lane struct {
 	done    func(error)       // asyncLanes' callback for head, made once per lane
 }
 
+// maxSpareQueue is the longest waiting queue an ended lane keeps for its next key: without
+// it, lanes used again could each keep the longest queue they ever had, up to limit² records.
+const maxSpareQueue = 16
+
 func newKeyLanes(limit int) *keyLanes {
 	return &keyLanes{slots: make(chan struct{}, limit), limit: limit, seed: maphash.MakeSeed(), lanes: map[uint64]*lane{}}
 }
@@ -107,6 +111,9 @@ func (l *keyLanes) pop(ln *lane) bool {
 	if len(ln.waiting) == 0 {
 		delete(l.lanes, ln.key)
 		ln.head = kafkago.Message{} // let the acked record be collected
+		if cap(ln.waiting) > maxSpareQueue {
+			ln.waiting = nil // a hot key's long queue is not kept for whichever key comes next
+		}
 		l.spare = append(l.spare, ln)
 		return false
 	}

@@ -75,6 +75,11 @@ func TestKeyLanesModel(t *testing.T) {
 			t.Fatalf("step %d: pop of key %q gave (%d, %v), want offset %d", step, key, ln.head.Offset, ok, model[key][0])
 		}
 	}
+	for _, ln := range l.spare {
+		if cap(ln.waiting) > maxSpareQueue {
+			t.Fatalf("an ended lane keeps a queue of %d", cap(ln.waiting))
+		}
+	}
 	if len(made) > limit {
 		t.Fatalf("%d lanes made for %d slots", len(made), limit)
 	}

@@ -129,10 +129,11 @@ func NewProducer(cfg ProducerConfig) (*Producer, error) {
 // that those attempts fail fast.
 func (p *Producer) abort() { p.abortOnce.Do(func() { close(p.stop) }) }
 
-const (
-	produceBackoffMin = 100 * time.Millisecond
-	produceBackoffMax = time.Second
-)
+// retryPause is the wait before attempt number attempt (from 1) of a write or a fetch:
+// kafka-go's Writer's backoff, attempt² × 100ms, at most 1s.
+func retryPause(attempt int) time.Duration {
+	return min(time.Duration(attempt*attempt)*100*time.Millisecond, time.Second)
+}
 
 // partitionWrite is what one call writes to one partition.
 type partitionWrite struct {
@@ -251,10 +252,9 @@ func (p *Producer) write(ctx context.Context, recs []kafkago.Message) error {
 	}
 }
 
-// backoff waits before the next attempt (kafka-go's Writer's backoff: attempt² × 100ms,
-// at most 1s), not at all once aborted.
+// backoff waits retryPause before the next attempt, not at all once aborted.
 func (p *Producer) backoff(ctx context.Context, attempt int) error {
-	t := time.NewTimer(min(time.Duration(attempt*attempt)*produceBackoffMin, produceBackoffMax))
+	t := time.NewTimer(retryPause(attempt))
 	defer t.Stop()
 	select {
 	case <-t.C:

@@ -129,10 +129,12 @@ func (e *ValidationError) Error() string {
 func (e *ValidationError) Is(target error) bool { return target == ErrInvalidCommand }
 
 // fillResult is the one mapping from an outcome to the CommandResult record: it sets *r to
-// c's result (r's Errors storage used again). The schema's outcome enum has accepted,
-// rejected and failed: applied and queued are accepted (the reason says queued),
-// outcome_unknown is failed with a reason starting "outcome_unknown".
-func fillResult(r *schemas.CommandResult, c *command, o Outcome, now time.Time) *schemas.CommandResult {
+// the result of c's outcome (r's Errors storage used again; Reason and BatchID point into
+// c.out). The schema's outcome enum has accepted, rejected and failed: applied and queued
+// are accepted (the reason says queued), outcome_unknown is failed with a reason starting
+// "outcome_unknown".
+func fillResult(r *schemas.CommandResult, c *command, now time.Time) *schemas.CommandResult {
+	o := &c.out
 	errs := r.Errors[:0]
 	*r = schemas.CommandResult{
 		CommandID:       c.id,
@@ -143,16 +145,14 @@ func fillResult(r *schemas.CommandResult, c *command, o Outcome, now time.Time) 
 		SourcePartition: int32(c.rec.Partition),
 		SourceOffset:    c.rec.Offset,
 		Time:            now.UTC().Truncate(time.Millisecond),
+		Status:          o.Status,
+		Outcome:         o.Status.Outcome(),
 	}
-	r.Status = o.Status
-	r.Outcome = o.Status.Outcome()
 	if o.Reason != "" {
-		reason := o.Reason
-		r.Reason = &reason
+		r.Reason = &o.Reason
 	}
 	if o.BatchID != "" {
-		id := o.BatchID
-		r.BatchID = &id
+		r.BatchID = &o.BatchID
 	}
 	for _, e := range o.Errors {
 		errs = append(errs, schemas.BatchError{Code: nonEmpty(e.Code), Message: nonEmpty(e.Message), Field: nonEmpty(e.Field)})

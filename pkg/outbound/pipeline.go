@@ -556,7 +556,7 @@ const resultBytesGuess = 192
 // resultRecord is the Kafka record of c's result (value: the encoded CommandResult), keyed
 // by the command id, made in a.
 func (p *Pipeline) resultRecord(c *command, now time.Time, a *resultArena) (kafkago.Message, error) {
-	b, err := p.cfg.Serde.AppendEncode(a.bytes, fillResult(&a.result, c, c.out, now))
+	b, err := p.cfg.Serde.AppendEncode(a.bytes, fillResult(&a.result, c, now))
 	if err != nil {
 		return kafkago.Message{}, err
 	}

@@ -14,12 +14,15 @@
 //
 // # A page is the unit of work
 //
-// A worker reads GET /streams/{id}/events?position=&limit= (1000 by default)
-// as raw bytes, decodes the page in one pass ([PageDecoder]), turns its events
-// into Kafka records through the page middleware (recoverer, poison,
-// correlation id, metrics: see [Chain] and pkg/router), and produces them in
-// one kafka.Producer write (acks=all) per page: one produce request per
-// partition leader. The next page is read
+// A worker reads GET /streams/{id}/events?position=&limit= as raw bytes: a
+// partition's first read asks for 100 events, each later one for as many as
+// fit in Config.PageBytes (2 MiB) at the last page's size per event, at most
+// Config.PageLimit (1000, Dsco's maximum), so that a page's memory follows
+// PageBytes and not the events' size. It decodes the page in one pass
+// ([PageDecoder]), turns its events into Kafka records through the page
+// middleware (recoverer, poison, correlation id, metrics: see [Chain] and
+// pkg/router), and produces them in one kafka.Producer write (acks=all) per
+// page: one produce request per partition leader. The next page is read
 // while the previous one is published (the next position is in the answer),
 // at most Config.PagesInFlight pages per partition and Config.MaxPagesInFlight
 // over all partitions together, so memory is bounded whatever the backlog and

@@ -71,8 +71,20 @@ type Config struct {
 	// Metrics receives measurements (default NopMetrics).
 	Metrics Metrics
 
-	// PageLimit is the limit of each read (default 1000, Dsco's maximum).
+	// PageLimit is the most events a read asks for (default 1000, Dsco's
+	// maximum).
 	PageLimit int
+	// PageBytes is the body size a read aims at (default 2 MiB), so that
+	// the memory pages take follows it and not the events' size: a
+	// partition's first read asks for at most 100 events, and each later
+	// one for as many as fit in PageBytes at the last page's bytes per
+	// event (at least 1, at most PageLimit). 1000 order events of 5 lines
+	// take about 1.5 MB, so they come 1000 to a page; catalog items or
+	// orders carrying many unknown attributes come fewer to a page, and
+	// pages in flight hold no more for it. A body buffer grown past twice
+	// PageBytes (a page of events larger than their predecessors) is not
+	// kept for the next read.
+	PageBytes int
 	// PollInterval is the wait after a page without hasMore (default 1s).
 	PollInterval time.Duration
 	// PagesInFlight caps the pages of a partition read and not yet
@@ -129,6 +141,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.PageLimit == 0 {
 		c.PageLimit = 1000
+	}
+	if c.PageBytes == 0 {
+		c.PageBytes = 2 << 20
 	}
 	if c.PollInterval == 0 {
 		c.PollInterval = time.Second
@@ -205,6 +220,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PageLimit < 1 || c.PageLimit > 1000 {
 		errs = append(errs, fmt.Errorf("PageLimit %d is not within 1..1000", c.PageLimit))
+	}
+	if c.PageBytes < 1 {
+		errs = append(errs, fmt.Errorf("PageBytes %d must be at least 1", c.PageBytes))
 	}
 	if c.PagesInFlight < 1 {
 		errs = append(errs, fmt.Errorf("PagesInFlight %d must be at least 1", c.PagesInFlight))

@@ -509,3 +509,72 @@ func TestPipelineRecordTooLarge(t *testing.T) {
 	}, waitLimit, 20*time.Millisecond, "committed past the large events")
 	require.NoError(t, r.stop(t))
 }
+
+// pageSizes records the events of each page read.
+type pageSizes struct {
+	inbound.NopMetrics
+	mu     sync.Mutex
+	events []int
+}
+
+func (m *pageSizes) PageRead(_ string, _, events int, _ time.Duration) {
+	m.mu.Lock()
+	m.events = append(m.events, events)
+	m.mu.Unlock()
+}
+
+func (m *pageSizes) pages() []int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.events)
+}
+
+// TestPipelinePageBytes: a partition's first read asks for at most 100
+// events; later reads ask for as many as fit in PageBytes at the size the
+// last page's events had, so that large events come fewer to a page; every
+// event is published either way.
+func TestPipelinePageBytes(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		extra      int // unknown attributes per object: about 260 bytes each per 5-line order
+		pageBytes  int
+		mostLater  int // the most events a page after the first may hold
+		leastLater int // and the least, for all but the last
+	}{
+		{"small events fill PageLimit", 0, 0, 1000, 300},
+		{"large events are bounded by PageBytes", 20, 64 << 10, 64 << 10 / 4000, 64 << 10 / 7000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const events = 400
+			sb := newSandbox(t, dscotest.Config{Seed: 19})
+			client := newClient(t, sb.URL)
+			brokers := kafkatest.Brokers(t)
+			serde := newSerde(t, newRegistry(t))
+			createTopics(t, brokers, "order")
+			require.NoError(t, sb.SeedOrderBacklog(events, dscotest.OrderShape{Items: 5, ExtraAttributes: tc.extra}))
+
+			sizes := &pageSizes{}
+			cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
+			cfg.PageLimit, cfg.PageBytes, cfg.Metrics = 1000, tc.pageBytes, sizes
+			r := startPipeline(t, cfg)
+			recs := newConsumer(t, brokers, "dsco.order.v1").until(t, func(rs []*kgo.Record) bool { return len(rs) >= events })
+			require.Len(t, recs, events)
+			require.NoError(t, r.stop(t))
+
+			var read []int
+			for _, n := range sizes.pages() {
+				if n > 0 {
+					read = append(read, n)
+				}
+			}
+			require.GreaterOrEqual(t, len(read), 2, "pages read: %v", read)
+			assert.Equal(t, 100, read[0], "the first read's limit, pages read: %v", read)
+			for i, n := range read[1:] {
+				assert.LessOrEqual(t, n, tc.mostLater, "page %d of %v", i+1, read)
+				if i+2 < len(read) {
+					assert.GreaterOrEqual(t, n, tc.leastLater, "page %d of %v", i+1, read)
+				}
+			}
+		})
+	}
+}

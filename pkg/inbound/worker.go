@@ -42,14 +42,30 @@ type worker struct {
 	// newest is the Dsco timestamp of the newest event Kafka acknowledged
 	// (publish's own).
 	newest time.Time
+	// limit is the next read's limit (fetch's own): see Config.PageBytes.
+	limit int
+}
+
+// probeLimit is the most events a partition's first read asks for, before
+// their size is known.
+const probeLimit = 100
+
+// nextLimit is the limit of the read after a page of events taking body
+// bytes: as many events as fit in pageBytes at that size, within 1..most.
+func nextLimit(most, pageBytes, body, events int) int {
+	if events == 0 {
+		return most
+	}
+	return min(most, max(1, pageBytes/max(1, body/events)))
 }
 
 func (p *Pipeline) newWorker(a Assignment) *worker {
 	w := &worker{
-		p:    p,
-		a:    a,
-		room: make(chan struct{}, p.cfg.PagesInFlight),
-		full: make(chan *slot, p.cfg.PagesInFlight),
+		p:     p,
+		a:     a,
+		room:  make(chan struct{}, p.cfg.PagesInFlight),
+		full:  make(chan *slot, p.cfg.PagesInFlight),
+		limit: min(p.cfg.PageLimit, probeLimit),
 	}
 	w.cp = &checkpointer{w: w, kick: make(chan struct{}, 1), room: make(chan struct{}, 1)}
 	return w
@@ -169,7 +185,7 @@ func (w *worker) readPage(ctx context.Context, pos string, pb *pageBuf, s *slot)
 	obj, part := w.a.Stream.ObjectType, w.a.Partition
 	start := time.Now()
 	pb.body, err = cfg.Client.GetStreamEventsRaw(ctx, w.a.Stream.ID,
-		dsco.ReadEventsParams{Position: pos, Limit: cfg.PageLimit, Partition: part}, pb.body)
+		dsco.ReadEventsParams{Position: pos, Limit: w.limit, Partition: part}, pb.body)
 	if err != nil {
 		if ctx.Err() == nil {
 			cfg.Metrics.Error(obj, ErrKindRead)
@@ -182,6 +198,7 @@ func (w *worker) readPage(ctx context.Context, pos string, pb *pageBuf, s *slot)
 		return "", false, fmt.Errorf("inbound: decoding a page of %s partition %d after %q: %w", w.a.Stream.ID, part, pos, err)
 	}
 	cfg.Metrics.PageRead(obj, part, len(page.Events), time.Since(start))
+	w.limit = nextLimit(cfg.PageLimit, cfg.PageBytes, len(pb.body), len(page.Events))
 	next, more = strings.Clone(page.Position), page.HasMore
 	s.position, s.events = next, len(page.Events)
 	if s.events == 0 {
@@ -211,6 +228,9 @@ func (w *worker) readPage(ctx context.Context, pos string, pb *pageBuf, s *slot)
 	}
 	b.learnSize()
 	b.Page = nil // the records are copies: the body and decoder go back now
+	if cap(pb.body) > 2*cfg.PageBytes {
+		pb.body = nil // the next read's, of events as large or smaller, grows its own
+	}
 	return next, more, nil
 }
 

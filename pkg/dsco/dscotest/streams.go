@@ -397,6 +397,7 @@ func (s *Sandbox) handleStreamEvents(w http.ResponseWriter, r *http.Request, req
 	buf = strconv.AppendBool(buf, end < len(l.events))
 	buf = append(buf, '}')
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(buf))) // as an API gateway answers: not chunked
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(buf)
 	*bp = buf

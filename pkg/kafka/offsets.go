@@ -13,16 +13,16 @@ import (
 // in. It is safe for concurrent use.
 type offsetTracker struct {
 	mu        sync.Mutex
-	pending   []int64        // delivered offsets after the committable run, in delivery order
-	acked     map[int64]bool // acked offsets among pending
-	next      int64          // commit offset: everything delivered before it is acked
-	committed int64          // the last commit offset sent successfully
+	pending   []int64 // delivered offsets after the committable run, in delivery order
+	acked     []bool  // whether pending[i] was acked
+	next      int64   // commit offset: everything delivered before it is acked
+	committed int64   // the last commit offset sent successfully
 }
 
 // newOffsetTracker returns a tracker whose partition starts at start (the offset the
 // generation resumes from, as committed before; negative when there is none).
 func newOffsetTracker(start int64) *offsetTracker {
-	return &offsetTracker{acked: map[int64]bool{}, next: start, committed: start}
+	return &offsetTracker{next: start, committed: start}
 }
 
 // delivered records that the message at offset was handed out. Offsets must be delivered in
@@ -37,6 +37,7 @@ func (t *offsetTracker) delivered(offset int64) {
 		return
 	}
 	t.pending = append(t.pending, offset)
+	t.acked = append(t.acked, false)
 }
 
 // ack records that the message at offset was acked and advances the commit offset over
@@ -45,17 +46,17 @@ func (t *offsetTracker) ack(offset int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	// pending is in increasing order (see delivered).
-	if _, found := slices.BinarySearch(t.pending, offset); !found {
+	j, found := slices.BinarySearch(t.pending, offset)
+	if !found {
 		return
 	}
-	t.acked[offset] = true
+	t.acked[j] = true
 	i := 0
-	for i < len(t.pending) && t.acked[t.pending[i]] {
-		delete(t.acked, t.pending[i])
+	for i < len(t.pending) && t.acked[i] {
 		t.next = t.pending[i] + 1
 		i++
 	}
-	t.pending = t.pending[i:]
+	t.pending, t.acked = t.pending[i:], t.acked[i:]
 }
 
 // toCommit returns the commit offset if it moved past the last successful commit.
@@ -71,8 +72,7 @@ func (t *offsetTracker) toCommit() (int64, bool) {
 func (t *offsetTracker) reset(offset int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	clear(t.acked)
-	t.pending = t.pending[:0]
+	t.pending, t.acked = t.pending[:0], t.acked[:0]
 	t.next = offset
 	t.committed = math.MinInt64
 }

@@ -213,7 +213,7 @@ func line(o *dsco.Order, id string) *dsco.OrderItem {
 type validator struct {
 	cmd      string
 	carriers []string
-	now      time.Time
+	now      func() time.Time // read only for a command with a date: it costs a clock read
 	err      *ValidationError
 }
 
@@ -280,7 +280,7 @@ func (v *validator) instant(field string, t *time.Time) time.Time {
 	if t == nil {
 		return time.Time{}
 	}
-	if t.Before(earliest) || t.After(v.now.Add(24*time.Hour)) {
+	if t.Before(earliest) || t.After(v.now().Add(24*time.Hour)) {
 		v.fail(field, "%s is out of range (from %s to a day from now)", t.UTC().Format(time.RFC3339), earliest.Format(time.DateOnly))
 		return time.Time{}
 	}
@@ -492,7 +492,7 @@ func Validate(r schemas.Record) error {
 	if !ok || schemas.DescriptorOf(r).Kind != schemas.KindCommand {
 		return fmt.Errorf("%w: %s is not a command record", ErrInvalidCommand, schemas.DescriptorOf(r).RecordName)
 	}
-	_, err := validate(k, r, DefaultCarriers, time.Now())
+	_, err := validate(k, r, DefaultCarriers, time.Now)
 	if err != nil {
 		return err
 	}
@@ -500,7 +500,7 @@ func Validate(r schemas.Record) error {
 }
 
 // validate checks r and returns its Dsco item; the error is a *ValidationError.
-func validate(k *kind, r schemas.Record, carriers []string, now time.Time) (any, *ValidationError) {
+func validate(k *kind, r schemas.Record, carriers []string, now func() time.Time) (any, *ValidationError) {
 	v := &validator{cmd: k.name, carriers: carriers, now: now}
 	id := commandID(r)
 	v.required("commandId", id)

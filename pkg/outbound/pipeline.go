@@ -399,7 +399,7 @@ func (p *Pipeline) prepare(ctx context.Context, k *kind, rec kafkago.Message) (*
 	}
 	id, corr := ids(value)
 	c := &command{kind: k, id: id, correlationID: corr, rec: rec, size: 2*len(rec.Value) + 16}
-	item, verr := validate(k, value, p.cfg.Carriers, p.cfg.Now())
+	item, verr := validate(k, value, p.cfg.Carriers, p.cfg.Now)
 	if verr == nil && len(rec.Value) > p.cfg.MaxRecordBytes {
 		verr = &ValidationError{Command: k.name, Field: "(record)", Reason: fmt.Sprintf("the record is %d bytes, more than the %d allowed", len(rec.Value), p.cfg.MaxRecordBytes)}
 	}

@@ -39,6 +39,7 @@ const (
 	benchCPUEnv    = "INBOUND_BENCH_CPUPROFILE"  // a file for a CPU profile of the drains
 	benchDecEnv    = "INBOUND_BENCH_MAXDECODING" // Config.MaxPagesDecoding (default the pipeline's)
 	benchPagesEnv  = "INBOUND_BENCH_MAXPAGES"    // Config.MaxPagesInFlight (default the pipeline's)
+	benchBytesEnv  = "INBOUND_BENCH_PAGEBYTES"   // Config.PageBytes (default the pipeline's)
 	benchInfraLine = "inbound-bench-infra:"
 )
 
@@ -75,7 +76,8 @@ func benchEvents() int {
 // about 10 s with 5-item orders, 20-40 s with 20 unknown attributes),
 // INBOUND_BENCH_PARTITIONS (default 4), INBOUND_BENCH_MAXPAGES
 // (Config.MaxPagesInFlight), INBOUND_BENCH_MAXDECODING
-// (Config.MaxPagesDecoding), INBOUND_BENCH_HEAPPROFILE (a file for a heap
+// (Config.MaxPagesDecoding), INBOUND_BENCH_PAGEBYTES (Config.PageBytes),
+// INBOUND_BENCH_HEAPPROFILE (a file for a heap
 // profile taken halfway), INBOUND_BENCH_CPUPROFILE (a CPU profile of the
 // drains).
 //
@@ -107,6 +109,7 @@ func benchInbound(b *testing.B, events, extra int) {
 			Kafka: inbound.KafkaConfig{Brokers: infra.brokers}, Metrics: count}
 		cfg.MaxPagesInFlight, _ = strconv.Atoi(os.Getenv(benchPagesEnv))
 		cfg.MaxPagesDecoding, _ = strconv.Atoi(os.Getenv(benchDecEnv))
+		cfg.PageBytes, _ = strconv.Atoi(os.Getenv(benchBytesEnv))
 		p, err := inbound.NewPipeline(cfg, nil)
 		require.NoError(b, err)
 		info := inbound.StreamInfo{ID: s.StreamID, ObjectType: "order", Partitions: benchPartitions}

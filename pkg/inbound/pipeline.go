@@ -74,14 +74,16 @@ type Config struct {
 	// PageLimit is the most events a read asks for (default 1000, Dsco's
 	// maximum).
 	PageLimit int
-	// PageBytes is the body size a read aims at (default 2 MiB), so that
+	// PageBytes is the body size a read aims at (default 1.5 MiB), so that
 	// the memory pages take follows it and not the events' size: a
 	// partition's first read asks for at most 100 events, and each later
 	// one for as many as fit in PageBytes at the last page's bytes per
 	// event (at least 1, at most PageLimit). 1000 order events of 5 lines
-	// take about 1.5 MB, so they come 1000 to a page; catalog items or
-	// orders carrying many unknown attributes come fewer to a page, and
-	// pages in flight hold no more for it. A body buffer grown past twice
+	// take about 1.5 MB, so they come 1000 to a page; orders carrying 20
+	// unknown attributes per object (5.4 KB each) come about 290 to a page,
+	// and pages in flight hold no more memory for it. Smaller pages cost a
+	// Dsco round trip per fewer events: where Dsco's latency bounds a
+	// partition's rate, it is PageBytes over that latency. A body buffer grown past twice
 	// PageBytes (a page of events larger than their predecessors) is not
 	// kept for the next read.
 	PageBytes int
@@ -143,7 +145,7 @@ func (c *Config) setDefaults() {
 		c.PageLimit = 1000
 	}
 	if c.PageBytes == 0 {
-		c.PageBytes = 2 << 20
+		c.PageBytes = 3 << 19 // 1.5 MiB
 	}
 	if c.PollInterval == 0 {
 		c.PollInterval = time.Second

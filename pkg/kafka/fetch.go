@@ -96,6 +96,8 @@ type PartitionReader struct {
 	hwm     int64
 
 	names    map[string]string // header keys seen, so that each is allocated once
+	view     bool              // the call under way is FetchView's: records are not copied
+	headers  []kafkago.Header  // FetchView's records' headers
 	failures int               // consecutive failed fetches: the pause before the next
 }
 
@@ -159,6 +161,21 @@ func (r *PartitionReader) Close() error {
 // FetchMessage returns the next record of the partition, waiting for it as long as ctx
 // allows. See PartitionReader for the errors it returns.
 func (r *PartitionReader) FetchMessage(ctx context.Context) (kafkago.Message, error) {
+	r.view = false
+	return r.fetchMessage(ctx)
+}
+
+// FetchView is FetchMessage without the copy: the record's Key, Value and Headers point
+// into the reader's buffers and stay valid only until the next call to FetchMessage,
+// FetchView or Close. It is for a caller done with each record before it asks for the next
+// (the outbound pipeline's applied-ids store follows its topic so), and saves the
+// record's two allocations.
+func (r *PartitionReader) FetchView(ctx context.Context) (kafkago.Message, error) {
+	r.view = true
+	return r.fetchMessage(ctx)
+}
+
+func (r *PartitionReader) fetchMessage(ctx context.Context) (kafkago.Message, error) {
 	for {
 		rec, ok, err := r.next()
 		if ok {

@@ -99,9 +99,8 @@ func TestPartitionReaderRecords(t *testing.T) {
 			produceRecords(t, brokers, want, kgo.ProducerBatchCompression(tc.codec))
 			produceRecords(t, brokers, want, kgo.ProducerBatchCompression(tc.codec)) // a second batch
 
-			r := newReader(t, brokers, topic, func(c *kafka.PartitionReaderConfig) { c.MaxBytes = 1024 })
-			got := fetchN(t, r, 2*len(want))
-			for i, m := range got {
+			check := func(i int, m kafkago.Message) {
+				t.Helper()
 				w := want[i%len(want)]
 				assert.Equal(t, topic, m.Topic)
 				assert.Equal(t, 0, m.Partition)
@@ -118,8 +117,23 @@ func TestPartitionReaderRecords(t *testing.T) {
 				}
 				assert.Equal(t, int64(2*len(want)), m.HighWaterMark)
 			}
+			r := newReader(t, brokers, topic, func(c *kafka.PartitionReaderConfig) { c.MaxBytes = 1024 })
+			got := fetchN(t, r, 2*len(want))
+			for i, m := range got {
+				check(i, m)
+			}
 			// Records are the caller's: reading on does not change them.
 			assert.Equal(t, []byte("k0"), got[0].Key)
+
+			// FetchView's records are the same, each valid until the next call.
+			view := newReader(t, brokers, topic, func(c *kafka.PartitionReaderConfig) { c.MaxBytes = 1024 })
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			for i := range 2 * len(want) {
+				m, err := view.FetchView(ctx)
+				require.NoError(t, err, "record %d", i)
+				check(i, m)
+			}
 
 			mid := newReader(t, brokers, topic)
 			mid.SetOffset(int64(len(want) + 3))

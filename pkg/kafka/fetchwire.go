@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"slices"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -206,7 +207,8 @@ func (r *PartitionReader) startBatch(b []byte) error {
 }
 
 // record decodes the next record of the current batch. Its key, value and header values
-// share one allocation, a copy of the record; header keys are interned.
+// share one allocation, a copy of the record (for FetchView, they point into the batch,
+// and the headers into r.headers); header keys are interned.
 func (r *PartitionReader) record() (kafkago.Message, error) {
 	r.left--
 	d := decoder{b: r.recs}
@@ -214,8 +216,11 @@ func (r *PartitionReader) record() (kafkago.Message, error) {
 	if d.failed || size < 0 || int(size) > len(d.b) {
 		return kafkago.Message{}, r.malformed("a record's size")
 	}
-	body := make([]byte, size) // the record's own storage
-	copy(body, d.b[:size])
+	body := d.b[:size:size]
+	if !r.view {
+		body = make([]byte, size) // the record's own storage
+		copy(body, d.b[:size])
+	}
 	r.recs = d.b[size:]
 	d = decoder{b: body}
 	d.skip(1) // attributes
@@ -238,7 +243,12 @@ func (r *PartitionReader) record() (kafkago.Message, error) {
 		if n > int64(len(d.b)) {
 			return kafkago.Message{}, r.malformed("a record's header count")
 		}
-		rec.Headers = make([]kafkago.Header, n)
+		if r.view {
+			r.headers = slices.Grow(r.headers[:0], int(n))[:n]
+			rec.Headers = r.headers
+		} else {
+			rec.Headers = make([]kafkago.Header, n)
+		}
 		for i := range rec.Headers {
 			key := d.varBytes()
 			name, ok := r.names[string(key)]

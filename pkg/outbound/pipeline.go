@@ -323,15 +323,12 @@ func (p *Pipeline) Handler(command string) (kafka.RecordHandler, error) {
 // handle prepares rec and queues its command; done is called as Handler says. *handed is
 // set once done was called or handed to the command.
 func (p *Pipeline) handle(ctx context.Context, k *kind, rec kafkago.Message, done func(error), handed *bool) {
-	finish := func(err error) {
-		*handed = true
-		done(err)
-	}
 	select {
 	case <-p.ready: // closed: no lock taken
 		select {
 		case <-p.draining:
-			p.refuse(finish)
+			*handed = true
+			p.refuse(done)
 			return
 		default:
 		}
@@ -339,16 +336,20 @@ func (p *Pipeline) handle(ctx context.Context, k *kind, rec kafkago.Message, don
 		select {
 		case <-p.ready:
 		case <-p.closing:
-			p.refuse(finish)
+			*handed = true
+			p.refuse(done)
 			return
 		case <-p.draining:
-			p.refuse(finish)
+			*handed = true
+			p.refuse(done)
 			return
 		case <-p.stopped:
-			finish(ErrClosed)
+			*handed = true
+			done(ErrClosed)
 			return
 		case <-ctx.Done():
-			finish(ctx.Err())
+			*handed = true
+			done(ctx.Err())
 			return
 		}
 	}
@@ -357,7 +358,8 @@ func (p *Pipeline) handle(ctx context.Context, k *kind, rec kafkago.Message, don
 	defer b.pending.Add(-1) // after enqueue; also when prepare panics
 	c, err := p.prepare(ctx, k, rec)
 	if err != nil {
-		finish(err)
+		*handed = true
+		done(err)
 		return
 	}
 	c.ctx, c.finish = ctx, done

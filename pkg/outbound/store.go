@@ -291,7 +291,9 @@ func (s *Store) Run(ctx context.Context) error {
 	}
 	start := s.cfg.Now()
 	var once sync.Once
-	return s.cfg.Reader.Read(ctx, s.cfg.Topic, true, func() {
+	reader := s.cfg.Reader
+	reader.View = true // apply keeps nothing of a record
+	return reader.Read(ctx, s.cfg.Topic, true, func() {
 		once.Do(func() {
 			s.mu.RLock()
 			n := len(s.ids.ring)

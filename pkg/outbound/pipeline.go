@@ -323,35 +323,14 @@ func (p *Pipeline) Handler(command string) (kafka.RecordHandler, error) {
 // handle prepares rec and queues its command; done is called as Handler says. *handed is
 // set once done was called or handed to the command.
 func (p *Pipeline) handle(ctx context.Context, k *kind, rec kafkago.Message, done func(error), handed *bool) {
-	select {
-	case <-p.ready: // closed: no lock taken
-		select {
-		case <-p.draining:
-			*handed = true
+	if refused, err := p.admit(ctx); refused || err != nil {
+		*handed = true
+		if err != nil {
+			done(err)
+		} else {
 			p.refuse(done)
-			return
-		default:
 		}
-	default:
-		select {
-		case <-p.ready:
-		case <-p.closing:
-			*handed = true
-			p.refuse(done)
-			return
-		case <-p.draining:
-			*handed = true
-			p.refuse(done)
-			return
-		case <-p.stopped:
-			*handed = true
-			done(ErrClosed)
-			return
-		case <-ctx.Done():
-			*handed = true
-			done(ctx.Err())
-			return
-		}
+		return
 	}
 	b := p.batchers[k]
 	b.pending.Add(1)
@@ -369,6 +348,34 @@ func (p *Pipeline) handle(ctx context.Context, k *kind, rec kafkago.Message, don
 	// or releases it, also when shutting down.
 	if !b.enqueue(c) {
 		p.refuse(c.settle)
+	}
+}
+
+// admit waits until the pipeline takes records. It reports refused when it is shutting
+// down (the record is to be refused), or an error for done when the pipeline has stopped
+// or ctx ended.
+func (p *Pipeline) admit(ctx context.Context) (refused bool, err error) {
+	select {
+	case <-p.ready: // closed: no lock taken
+		select {
+		case <-p.draining:
+			return true, nil
+		default:
+			return false, nil
+		}
+	default:
+	}
+	select {
+	case <-p.ready:
+		return false, nil
+	case <-p.closing:
+		return true, nil
+	case <-p.draining:
+		return true, nil
+	case <-p.stopped:
+		return false, ErrClosed
+	case <-ctx.Done():
+		return false, ctx.Err()
 	}
 }
 

@@ -83,9 +83,10 @@ type Config struct {
 	// unknown attributes per object (5.4 KB each) come about 290 to a page,
 	// and pages in flight hold no more memory for it. Smaller pages cost a
 	// Dsco round trip per fewer events: where Dsco's latency bounds a
-	// partition's rate, it is PageBytes over that latency. A body buffer
-	// grown past twice PageBytes (a page of events larger than their
-	// predecessors) is not kept for the next read.
+	// partition's rate, it is PageBytes over that latency. A page without
+	// events keeps the limit. A body buffer grown past twice PageBytes (a
+	// page of events larger than their predecessors) is not kept for the
+	// next read, nor the decoder that points into it.
 	PageBytes int
 	// PollInterval is the wait after a page without hasMore (default 1s).
 	PollInterval time.Duration

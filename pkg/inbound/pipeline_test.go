@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -531,34 +532,51 @@ func (m *pageSizes) pages() []int {
 
 // TestPipelinePageBytes: a partition's first read asks for at most 100
 // events; later reads ask for as many as fit in PageBytes at the size the
-// last page's events had, so that large events come fewer to a page; every
-// event is published either way.
+// last page's events had, so that large events come fewer to a page, also
+// when they arrive after pages without events; every event is published.
 func TestPipelinePageBytes(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
+		events     int
 		extra      int // unknown attributes per object: about 260 bytes each per 5-line order
 		pageBytes  int
-		mostLater  int // the most events a page after the first may hold
-		leastLater int // and the least, for all but the last
+		idle       bool // the events arrive after the partition read pages without events
+		mostLater  int  // the most events a page after the first may hold
+		leastLater int  // and the least, for all but the last
 	}{
-		{"small events fill PageLimit", 0, 0, 1000, 300},
-		{"large events are bounded by PageBytes", 20, 64 << 10, 64 << 10 / 4000, 64 << 10 / 7000},
+		{"small events fill PageLimit", 2500, 0, 0, false, 1000, 1000},
+		{"large events are bounded by PageBytes", 400, 20, 64 << 10, false, 64 << 10 / 4000, 64 << 10 / 7000},
+		{"large events after empty pages too", 400, 20, 64 << 10, true, 64 << 10 / 4000, 64 << 10 / 7000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			const events = 400
 			sb := newSandbox(t, dscotest.Config{Seed: 19})
 			client := newClient(t, sb.URL)
 			brokers := kafkatest.Brokers(t)
 			serde := newSerde(t, newRegistry(t))
 			createTopics(t, brokers, "order")
-			require.NoError(t, sb.SeedOrderBacklog(events, dscotest.OrderShape{Items: 5, ExtraAttributes: tc.extra}))
+			seed := func() {
+				require.NoError(t, sb.SeedOrderBacklog(tc.events, dscotest.OrderShape{Items: 5, ExtraAttributes: tc.extra}))
+			}
+			if !tc.idle {
+				seed()
+			}
 
 			sizes := &pageSizes{}
 			cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
 			cfg.PageLimit, cfg.PageBytes, cfg.Metrics = 1000, tc.pageBytes, sizes
+			var decoders atomic.Int32
+			cfg.NewDecoder = func(objectType string) (inbound.PageDecoder, error) {
+				decoders.Add(1)
+				return inbound.NewEventPageDecoder(objectType)
+			}
 			r := startPipeline(t, cfg)
-			recs := newConsumer(t, brokers, "dsco.order.v1").until(t, func(rs []*kgo.Record) bool { return len(rs) >= events })
-			require.Len(t, recs, events)
+			if tc.idle {
+				require.Eventually(t, func() bool { return len(sizes.pages()) >= 3 }, waitLimit, 10*time.Millisecond)
+				require.Equal(t, []int{0, 0, 0}, sizes.pages()[:3])
+				seed()
+			}
+			recs := newConsumer(t, brokers, "dsco.order.v1").until(t, func(rs []*kgo.Record) bool { return len(rs) >= tc.events })
+			require.Len(t, recs, tc.events)
 			require.NoError(t, r.stop(t))
 
 			var read []int
@@ -567,7 +585,15 @@ func TestPipelinePageBytes(t *testing.T) {
 					read = append(read, n)
 				}
 			}
-			require.GreaterOrEqual(t, len(read), 2, "pages read: %v", read)
+			require.GreaterOrEqual(t, len(read), 3, "pages read: %v", read)
+			// One partition reads one page at a time: one page buffer and decoder
+			// serve every read, unless one grew past 2 × PageBytes (the first page of
+			// large events, 100 of them): it is not kept, and a new one reads on.
+			if tc.pageBytes == 0 {
+				assert.Equal(t, int32(1), decoders.Load(), "decoders made")
+			} else {
+				assert.Equal(t, int32(2), decoders.Load(), "decoders made")
+			}
 			assert.Equal(t, 100, read[0], "the first read's limit, pages read: %v", read)
 			for i, n := range read[1:] {
 				assert.LessOrEqual(t, n, tc.mostLater, "page %d of %v", i+1, read)

@@ -79,7 +79,8 @@ func (p *pool[T]) put(key string, it *T) {
 
 // discard returns the token of an item taken with get but not the item,
 // which may still be in use elsewhere (the transport encoding the records of
-// a request given up on): it is left to the garbage collector.
+// a request given up on) or is not worth keeping (a page buffer grown for
+// events larger than the next ones): it is left to the garbage collector.
 func (p *pool[T]) discard() {
 	p.mu.Lock()
 	p.items--

@@ -51,10 +51,11 @@ type worker struct {
 const probeLimit = 100
 
 // nextLimit is the limit of the read after a page of events taking body
-// bytes: as many events as fit in pageBytes at that size, within 1..most.
-func nextLimit(most, pageBytes, body, events int) int {
+// bytes, read with the limit cur: as many events as fit in pageBytes at that
+// size, within 1..most; cur after a page without events, which tells no size.
+func nextLimit(cur, most, pageBytes, body, events int) int {
 	if events == 0 {
-		return most
+		return cur
 	}
 	return min(most, max(1, pageBytes/max(1, body/events)))
 }
@@ -142,7 +143,14 @@ func (w *worker) fetch(ctx context.Context) error {
 			return err
 		}
 		next, more, err := w.readPage(ctx, pos, pb, s)
-		w.p.bufs.put(obj, pb)
+		if cap(pb.body) > 2*cfg.PageBytes {
+			// Events larger than their predecessors: the next reads, of fewer, grow a
+			// buffer of their own. The decoder goes too: what it decoded points into the
+			// body until it decodes as many events again.
+			w.p.bufs.discard()
+		} else {
+			w.p.bufs.put(obj, pb)
+		}
 		if err != nil {
 			w.release(s)
 			if ctx.Err() != nil {
@@ -198,7 +206,7 @@ func (w *worker) readPage(ctx context.Context, pos string, pb *pageBuf, s *slot)
 		return "", false, fmt.Errorf("inbound: decoding a page of %s partition %d after %q: %w", w.a.Stream.ID, part, pos, err)
 	}
 	cfg.Metrics.PageRead(obj, part, len(page.Events), time.Since(start))
-	w.limit = nextLimit(cfg.PageLimit, cfg.PageBytes, len(pb.body), len(page.Events))
+	w.limit = nextLimit(w.limit, cfg.PageLimit, cfg.PageBytes, len(pb.body), len(page.Events))
 	next, more = strings.Clone(page.Position), page.HasMore
 	s.position, s.events = next, len(page.Events)
 	if s.events == 0 {
@@ -228,9 +236,6 @@ func (w *worker) readPage(ctx context.Context, pos string, pb *pageBuf, s *slot)
 	}
 	b.learnSize()
 	b.Page = nil // the records are copies: the body and decoder go back now
-	if cap(pb.body) > 2*cfg.PageBytes {
-		pb.body = nil // the next read's, of events as large or smaller, grows its own
-	}
 	return next, more, nil
 }
 

@@ -48,15 +48,16 @@ type PartitionReaderConfig struct {
 // the Subscriber and the pipelines read with in place of kafka-go's Reader, which hands
 // every record from a goroutine of its own over a channel and allocates each key, value,
 // header key and header value apart: here each record costs one allocation for its bytes
-// and one for its headers, decoded in the caller's goroutine. The next fetch is sent as
-// soon as a response arrives, from where that response ends, and runs in a goroutine while
-// the caller reads the records: the network and the broker's wait overlap the caller's
-// work, and a goroutine hand-off happens once per response, not once per record.
+// and one for its headers (none with FetchView), decoded in the caller's goroutine. The
+// next fetch is sent as soon as a response arrives, from where that response ends, and
+// runs in a goroutine while the caller reads the records: the network and the broker's
+// wait overlap the caller's work, and a goroutine hand-off happens once per response,
+// not once per record.
 //
-// A record's Key, Value and header values are its own: they stay valid and unchanged for
-// as long as the caller keeps them. Memory is bounded by two responses (MaxBytes each: the
-// one being read and the one being fetched) and the decompressed batch, whatever the
-// caller holds.
+// A record from FetchMessage is the caller's: its Key, Value and header values stay valid
+// and unchanged for as long as the caller keeps them (FetchView's are valid only until the
+// next call). Memory is bounded by two responses (MaxBytes each: the one being read and
+// the one being fetched) and the decompressed batch, whatever the caller holds.
 //
 // Failures are retried inside FetchMessage, with a growing pause (100 ms to 1 s) and the
 // leader looked up again: a lost connection, a leader that moved, a partition not yet

@@ -77,9 +77,8 @@ func benchEvents() int {
 // INBOUND_BENCH_PARTITIONS (default 4), INBOUND_BENCH_MAXPAGES
 // (Config.MaxPagesInFlight), INBOUND_BENCH_MAXDECODING
 // (Config.MaxPagesDecoding), INBOUND_BENCH_PAGEBYTES (Config.PageBytes),
-// INBOUND_BENCH_HEAPPROFILE (a file for a heap
-// profile taken halfway), INBOUND_BENCH_CPUPROFILE (a CPU profile of the
-// drains).
+// INBOUND_BENCH_HEAPPROFILE (a file for a heap profile taken halfway),
+// INBOUND_BENCH_CPUPROFILE (a CPU profile of the drains).
 //
 //	go test -run '^$' -bench Inbound -benchtime 1x -count 3 ./pkg/inbound/
 //	INBOUND_BENCH_EVENTS=1000000 go test -run '^$' -bench Inbound -benchtime 1x -count 3 -timeout 30m ./pkg/inbound/

@@ -49,7 +49,6 @@ type PoisonRecord struct {
 func ListPoisoned(ctx context.Context, reader TopicReader, topic string) ([]PoisonRecord, error) {
 	var mu sync.Mutex
 	var out []PoisonRecord
-	reader.View = false // the records are kept
 	err := reader.Read(ctx, topic, false, nil, func(m kafkago.Message) {
 		r := poisonRecord(m)
 		mu.Lock()

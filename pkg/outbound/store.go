@@ -292,7 +292,7 @@ func (s *Store) Run(ctx context.Context) error {
 	start := s.cfg.Now()
 	var once sync.Once
 	reader := s.cfg.Reader
-	reader.View = true // apply keeps nothing of a record
+	reader.view = true // apply keeps nothing of a record
 	return reader.Read(ctx, s.cfg.Topic, true, func() {
 		once.Do(func() {
 			s.mu.RLock()

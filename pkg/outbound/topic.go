@@ -22,10 +22,10 @@ type TopicReader struct {
 	Brokers []string
 	// Dialer connects to the brokers (TLS, SASL); nil is kafka-go's default dialer.
 	Dialer *kafkago.Dialer
-	// View passes Read's fn records that point into the reader's buffers, valid only until
-	// fn returns (kafka.PartitionReader.FetchView): for an fn that keeps nothing of them,
-	// it saves two allocations per record. The applied-ids store reads so.
-	View bool
+	// view passes Read's fn records that point into the reader's buffers, valid only until
+	// fn returns (kafka.PartitionReader.FetchView), saving two allocations per record: the
+	// applied-ids store, whose fn keeps nothing of them, reads so.
+	view bool
 }
 
 func (tr TopicReader) dialer() *kafkago.Dialer {
@@ -196,7 +196,7 @@ func (tr TopicReader) readPartition(ctx context.Context, topic string, p int, en
 	r.SetOffset(kafkago.FirstOffset) // records are read from the first retained one
 	reached := end < 0
 	fetch := r.FetchMessage
-	if tr.View {
+	if tr.view {
 		fetch = r.FetchView
 	}
 	for {

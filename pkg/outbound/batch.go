@@ -28,7 +28,7 @@ type batcher struct {
 	mu     sync.Mutex
 	queue  []*command
 	closed bool          // no more commands are queued; the queued ones were released
-	wake   chan struct{} // a token once the queue grew
+	wake   chan struct{} // a token once the queue grew or a batch finished
 }
 
 func newBatcher(p *Pipeline, k *kind) *batcher {
@@ -44,11 +44,17 @@ func (b *batcher) enqueue(c *command) bool {
 	}
 	b.queue = append(b.queue, c)
 	b.mu.Unlock()
+	b.notify()
+	return true
+}
+
+// notify wakes run: the queue grew, or a Dsco call finished (a batch that waited for
+// it may go at once).
+func (b *batcher) notify() {
 	select {
 	case b.wake <- struct{}{}:
 	default:
 	}
-	return true
 }
 
 // take moves queued commands to batch while it has fewer than MaxBatchItems commands and
@@ -158,6 +164,7 @@ func (b *batcher) dispatch(ctx, work context.Context, sem chan struct{}, wg *syn
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		defer b.notify() // after the slot is free
 		defer func() { <-sem }()
 		b.p.process(work, b.k, batch)
 	}()

@@ -97,6 +97,7 @@ type benchReport struct {
 //     child), start and shutdown included;
 //   - peak-rss-MiB: the child's peak resident set size (VmHWM, read by the child itself)
 //     with b.N commands waiting;
+//   - commands/call: how full the child's Dsco calls were, on average;
 //   - raw-commands/s: the raw pipe in the same run, a bare dsco client posting the same
 //     batches to the same sandbox 4 at a time; throughput-ratio is commands/s over it.
 //
@@ -131,9 +132,11 @@ func BenchmarkPipeline(b *testing.B) {
 			for i := 0; i < len(cmds); i += 1000 {
 				e.send(cmds[i:min(i+1000, len(cmds))]...)
 			}
+			calls0 := e.sandbox.Stats().Calls["supplierUpdateInventory"]
 			b.ResetTimer()
 			rep, total := runBenchChild(b, e, size, n)
 			b.StopTimer()
+			b.ReportMetric(float64(n)/float64(e.sandbox.Stats().Calls["supplierUpdateInventory"]-calls0), "commands/call")
 			b.ReportMetric(rep.measured/rep.elapsed.Seconds(), "commands/s")
 			b.ReportMetric(float64(rep.cpu.Microseconds())/rep.measured, "cpu-µs/command")
 			b.ReportMetric(float64(cpuOf(total).Microseconds())/float64(n), "total-cpu-µs/command")

@@ -221,6 +221,28 @@ func TestPerKeyOrder(t *testing.T) {
 	}
 }
 
+// TestBatchGoesWhenTheCallBeforeItEnds: a command that arrives while a Dsco call of its
+// kind is in flight waits for more commands only until that call ends (MaxBatchWait,
+// here an hour, bounds the wait under load, when calls are always in flight).
+func TestBatchGoesWhenTheCallBeforeItEnds(t *testing.T) {
+	e := newEnv(t, dscotest.Config{Seed: 12})
+	kafkatest.CreateTopic(t, e.brokers, e.topic("inventory"), 1)
+	_, err := e.client(outbound.RoleSupplier).SupplierUpdateCatalog(t.Context(), dsco.CatalogBatchRequest{
+		Items: []dsco.CatalogItem{{SKU: "SKU-W1", Title: "w"}, {SKU: "SKU-W2", Title: "w"}}})
+	require.NoError(t, err)
+	e.sandbox.SetFault("supplierUpdateInventory", dscotest.Fault{Latency: time.Second})
+	cfg := e.pipelineConfig(outbound.RoleSupplier)
+	cfg.MaxBatchWait = time.Hour
+	e.start(router.OutboundConfig{Subscriber: e.subscriberConfig(kafkatest.Name("g")), Pipeline: cfg})
+
+	e.send(&schemas.InventoryCommand{CommandID: "first", SKU: "SKU-W1", Quantity: i32(1)})
+	time.Sleep(200 * time.Millisecond) // the first call is under way (it takes a second)
+	e.send(&schemas.InventoryCommand{CommandID: "second", SKU: "SKU-W2", Quantity: i32(2)})
+	got := e.waitResults("first", "second")
+	assert.Equal(t, schemas.OutcomeAccepted, got["first"].Outcome)
+	assert.Equal(t, schemas.OutcomeAccepted, got["second"].Outcome)
+}
+
 // batchSizes returns how many Dsco calls the pipeline made and how many commands they
 // carried, from its batch_size histogram.
 func batchSizes(t testing.TB, reg *prometheus.Registry) (calls uint64, cmds float64) {

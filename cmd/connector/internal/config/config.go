@@ -82,7 +82,7 @@ type Checkpoint struct {
 type Batch struct {
 	MaxItems int           `env:"CONNECTOR_BATCH_MAX_ITEMS, default=100" desc:"Most commands in one Dsco batch call."`
 	MaxBytes int           `env:"CONNECTOR_BATCH_MAX_BYTES, default=1048576" desc:"Most bytes of request body in one Dsco batch call."`
-	MaxWait  time.Duration `env:"CONNECTOR_BATCH_MAX_WAIT, default=200ms" desc:"Longest a command waits for its batch to fill; 0 sends at once."`
+	MaxWait  time.Duration `env:"CONNECTOR_BATCH_MAX_WAIT, default=200ms" desc:"Longest a command waits for its batch to fill while a Dsco call of its type is in flight (with none in flight, a batch goes at once); 0 sends at once."`
 }
 
 // Retry bounds the retries of transient failures (network errors, timeouts,

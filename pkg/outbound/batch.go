@@ -48,6 +48,12 @@ func (b *batcher) enqueue(c *command) bool {
 	return true
 }
 
+// decoded ends a handler call counted in pending: a batch waiting for it may go.
+func (b *batcher) decoded() {
+	b.pending.Add(-1)
+	b.notify()
+}
+
 // notify wakes run: the queue grew, or a Dsco call finished (a batch that waited for
 // it may go at once).
 func (b *batcher) notify() {
@@ -155,6 +161,10 @@ func (b *batcher) run(ctx, work context.Context) {
 // dispatch runs batch, on work, in a goroutine of its own once one of the
 // MaxConcurrentBatches slots is free; false when ctx ended first (batch was refused).
 func (b *batcher) dispatch(ctx, work context.Context, sem chan struct{}, wg *sync.WaitGroup, batch []*command) bool {
+	if ctx.Err() != nil { // select would pick at random between a free slot and the end
+		b.stop(batch)
+		return false
+	}
 	select {
 	case sem <- struct{}{}:
 	case <-ctx.Done():
@@ -194,9 +204,10 @@ func (p *Pipeline) process(ctx context.Context, k *kind, batch []*command) {
 	p.complete(batch)
 }
 
-// send gives each of cmds an outcome through Dsco calls.
+// send gives each of cmds an outcome through Dsco calls. Commands whose records were
+// given up meanwhile are left without one (see live).
 func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
-	for len(cmds) > 0 && ctx.Err() == nil {
+	for cmds = live(cmds); len(cmds) > 0 && ctx.Err() == nil; cmds = live(cmds) {
 		// The sending marks tell a later delivery to reconcile. Kinds Dsco may be sent
 		// again (redoResend) reconcile by sending again, which is what a command without
 		// a mark gets: their marks would cost a Kafka write per batch for nothing.
@@ -228,12 +239,19 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 		trial := p.breaker.State() != gobreaker.StateClosed
 		resp, err := p.breaker.Execute(func() (*dsco.BatchResponse, error) { return k.send(ctx, p.cfg.Client, items) })
 		class := Classify(err)
+		if err != nil && ctx.Err() != nil {
+			class = Stopped // cancelled at CloseTimeout, whatever the failure looks like
+		}
 		p.metrics.callSeconds.WithLabelValues(k.name, className(class)).Observe(time.Since(start).Seconds())
 		switch class {
 		case 0:
 			cmds = p.mapResponse(ctx, k, cmds, resp)
 		case Unknown:
-			cmds = p.reconcile(ctx, k, cmds)
+			// Those to send again spend their retry budget like any retry: a Dsco that
+			// answers every write with a 502 must not be called in a loop.
+			if cmds = p.reconcile(ctx, k, cmds); len(cmds) > 0 {
+				cmds = p.retryOrFail(ctx, k, cmds, err)
+			}
 		case Paused:
 			if !pause(ctx, p, cmds) {
 				return
@@ -262,12 +280,42 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 }
 
 // pause waits for the breaker to let a trial call through, without spending the
-// commands' retry budget. It returns false when the pipeline shuts down (see backoff).
+// commands' retry budget: neither an attempt nor the time waited counts toward
+// Retry.MaxAttempts and MaxElapsed. It returns false when the pipeline shuts down (see
+// backoff).
 func pause(ctx context.Context, p *Pipeline, cmds []*command) bool {
+	start := p.cfg.Now()
+	ok := p.backoff(ctx, min(p.cfg.Breaker.OpenTimeout, time.Second))
+	waited := p.cfg.Now().Sub(start)
 	for _, c := range cmds {
 		c.attempts-- // the call was not made, or was the breaker's trial
+		c.firstSent = c.firstSent.Add(waited)
 	}
-	return p.backoff(ctx, min(p.cfg.Breaker.OpenTimeout, time.Second))
+	return ok
+}
+
+// live returns cmds without the commands whose records were given up: their context
+// ended because the partition was revoked and its drain is over, so the next owner has
+// the record, and a call carrying them could run beside the next owner's copy (apply a
+// command twice, or an older command after a newer one of the same key). They are left
+// without an outcome.
+func live(cmds []*command) []*command {
+	var out []*command
+	for i, c := range cmds {
+		if c.ctx.Err() == nil {
+			if out != nil {
+				out = append(out, c)
+			}
+			continue
+		}
+		if out == nil {
+			out = append(make([]*command, 0, len(cmds)), cmds[:i]...)
+		}
+	}
+	if out == nil {
+		return cmds
+	}
+	return out
 }
 
 func className(c Class) string {
@@ -306,15 +354,6 @@ func (p *Pipeline) backoff(ctx context.Context, d time.Duration) bool {
 	return false
 }
 
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
-}
-
 // retryOrFail fails the commands whose retry budget is spent and returns the others after
 // a backoff with full jitter; none when the pipeline shuts down (they are released).
 func (p *Pipeline) retryOrFail(ctx context.Context, k *kind, cmds []*command, err error) []*command {
@@ -325,6 +364,10 @@ func (p *Pipeline) retryOrFail(ctx context.Context, k *kind, cmds []*command, er
 	for _, c := range cmds {
 		if c.attempts >= r.MaxAttempts || now.Sub(c.firstSent) >= r.MaxElapsed {
 			c.out = Outcome{Status: StatusFailed, Reason: "transient failures outlasted the retry budget: " + err.Error(), Attempts: c.attempts}
+			if c.maybeApplied {
+				c.out.Status = StatusOutcomeUnknown
+				c.out.Reason = ReasonOutcomeUnknown + ": a call that may have been applied, then " + c.out.Reason
+			}
 			continue
 		}
 		maxAttempts = max(maxAttempts, c.attempts)
@@ -484,7 +527,7 @@ func (p *Pipeline) reconcile(ctx context.Context, k *kind, cmds []*command) []*c
 			var err error
 			o, err = p.readOrder(ctx, id)
 			if err != nil {
-				if Classify(err) == Stopped {
+				if ctx.Err() != nil || Classify(err) == Stopped {
 					return nil
 				}
 				c.out = Outcome{Status: StatusOutcomeUnknown, Attempts: c.attempts,
@@ -506,25 +549,25 @@ func (p *Pipeline) reconcile(ctx context.Context, k *kind, cmds []*command) []*c
 }
 
 // readOrder reads an order back for reconciliation, retrying transient failures within
-// the retry budget; an order Dsco does not know is nil (the write did not create it).
+// the retry budget; an order Dsco does not know is nil (the write did not create it). A
+// shutdown ends the retries (see backoff) with ErrClosed.
 func (p *Pipeline) readOrder(ctx context.Context, id string) (*dsco.Order, error) {
 	r := p.cfg.Retry
 	delay := r.BaseDelay
-	var err error
-	for attempt := 1; attempt <= r.MaxAttempts; attempt++ {
-		var o *dsco.Order
-		o, err = p.cfg.Client.SupplierGetOrder(ctx, id)
+	for attempt := 1; ; attempt++ {
+		o, err := p.cfg.Client.SupplierGetOrder(ctx, id)
 		switch {
 		case err == nil:
 			return o, nil
 		case errors.Is(err, dsco.ErrNotFound):
 			return nil, nil
-		case Classify(err) != Retryable:
+		case Classify(err) != Retryable || attempt >= r.MaxAttempts:
 			return nil, err
 		}
 		p.logger.Debug("Reading an order back failed; trying again", watermill.LogFields{"order": id, "err": err.Error()})
-		sleep(ctx, time.Duration(rand.Int64N(int64(delay))+1))
+		if !p.backoff(ctx, time.Duration(rand.Int64N(int64(delay))+1)) {
+			return nil, ErrClosed
+		}
 		delay = min(2*delay, r.MaxDelay)
 	}
-	return nil, err
 }

@@ -3,7 +3,10 @@ package outbound
 import (
 	"context"
 	"testing"
+	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
+	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -34,4 +37,87 @@ func TestTakeSkipsGivenUpRecords(t *testing.T) {
 	assert.False(t, full)
 	assert.Equal(t, map[string]error{"b": context.Canceled}, settled, "only the given-up command is settled, with its context's error")
 	assert.Empty(t, b.queue)
+}
+
+// nopWriter accepts every write.
+type nopWriter struct{}
+
+func (nopWriter) WriteRecords(...kafkago.Message) error { return nil }
+
+// batcherPipeline is a Pipeline with what a batcher needs to run undecodable commands
+// (whose batches make no Dsco call).
+func batcherPipeline(t *testing.T, maxWait time.Duration) *Pipeline {
+	t.Helper()
+	m, err := newMetrics(nil)
+	require.NoError(t, err)
+	return &Pipeline{
+		cfg: Config{MaxBatchItems: 100, MaxBatchBytes: 1 << 20, MaxBatchWait: maxWait, MaxConcurrentBatches: 4,
+			Writer: nopWriter{}, PoisonTopic: "poison", Now: time.Now},
+		logger: watermill.NopLogger{}, metrics: m,
+		store:    newStore(StoreConfig{Writer: nopWriter{}, Now: time.Now, MaxEntries: 10, Retention: time.Hour}, nil),
+		draining: make(chan struct{}), aborted: make(chan struct{}),
+	}
+}
+
+// undecodable returns a command decided without a call whose settle sends its error to
+// settled.
+func undecodable(settled chan<- error) *command {
+	return &command{kind: kinds[0], undecodable: true, ctx: context.Background(), size: 10,
+		rec: kafkago.Message{Topic: "t"}, out: Outcome{Status: StatusRejected, Reason: "x"},
+		finish: func(err error) { settled <- err }}
+}
+
+// TestBatchGoesWhenTheLastDecodeEnds: a batch waits while a command of its kind is being
+// decoded; once that decode ends without queueing a command (it failed), the batch goes
+// at once, not MaxBatchWait (an hour) later.
+func TestBatchGoesWhenTheLastDecodeEnds(t *testing.T) {
+	b := newBatcher(batcherPipeline(t, time.Hour), kinds[0])
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { defer close(ran); b.run(ctx, ctx) }()
+	defer func() { cancel(); <-ran }()
+
+	b.pending.Add(1) // a decode under way
+	settled := make(chan error, 1)
+	require.True(t, b.enqueue(undecodable(settled)))
+	// run took the command and its wake-up: it waits for the decode.
+	require.Eventually(t, func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return len(b.queue) == 0 && len(b.wake) == 0
+	}, time.Minute, time.Millisecond)
+	b.decoded() // the decode failed: nothing queued
+	select {
+	case err := <-settled:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the batch waited for MaxBatchWait")
+	}
+}
+
+// TestNoBatchAfterTheIntakeEnded: once the intake (run's ctx) has ended, queued commands
+// are refused (ErrClosed), never dispatched, whichever select case would be ready.
+func TestNoBatchAfterTheIntakeEnded(t *testing.T) {
+	for range 50 {
+		b := newBatcher(batcherPipeline(t, time.Second), kinds[0])
+		settled := make(chan error, 1)
+		require.True(t, b.enqueue(undecodable(settled)))
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		b.run(ctx, context.Background())
+		require.ErrorIs(t, <-settled, ErrClosed)
+	}
+}
+
+// TestPauseSpendsNoRetryBudget: waiting behind an open breaker counts neither an attempt
+// nor its time toward the retry budget.
+func TestPauseSpendsNoRetryBudget(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	now := t0
+	p := &Pipeline{cfg: Config{Breaker: BreakerConfig{OpenTimeout: time.Millisecond},
+		Now: func() time.Time { now = now.Add(time.Minute); return now }}, draining: make(chan struct{})}
+	c := &command{attempts: 3, firstSent: t0}
+	require.True(t, pause(context.Background(), p, []*command{c}))
+	assert.Equal(t, 2, c.attempts)
+	assert.Equal(t, t0.Add(time.Minute), c.firstSent, "the minute the pause took is not counted")
 }

@@ -84,9 +84,12 @@ type RecordWriter interface {
 // RetryConfig bounds the retries of a command whose Dsco calls fail transiently (network
 // errors before sending, 408, 429, 503 after the client's own retries).
 type RetryConfig struct {
-	// MaxAttempts is the most Dsco calls that carry one command. Default 8.
+	// MaxAttempts is the most Dsco calls that carry one command, those sent again after
+	// an unknown outcome included. Default 8. A command that spends it fails
+	// (StatusFailed), or is StatusOutcomeUnknown when one of its calls may have applied it.
 	MaxAttempts int
-	// MaxElapsed is the most time from a command's first call to its last. Default 2m.
+	// MaxElapsed is the most time from a command's first call to its last, the time
+	// paused behind an open breaker not counted. Default 2m.
 	MaxElapsed time.Duration
 	// BaseDelay and MaxDelay shape the exponential backoff with full jitter between
 	// attempts. Defaults 200ms and 10s.
@@ -97,7 +100,8 @@ type RetryConfig struct {
 // Dsco calls, and so consumption, while Dsco is down altogether: commands wait instead of
 // spending their retry budget.
 type BreakerConfig struct {
-	// ConsecutiveFailures of transient kind open the breaker. Default 5.
+	// ConsecutiveFailures of transient kind (including timeouts and answers that leave
+	// the outcome unknown, such as a 502) open the breaker. Default 5.
 	ConsecutiveFailures int
 	// OpenTimeout is how long the breaker stays open before one trial call. Default 5s.
 	OpenTimeout time.Duration

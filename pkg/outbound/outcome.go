@@ -78,12 +78,14 @@ const (
 )
 
 // Classify is the one place that classifies failures: of decoding, of the Dsco client and
-// of the breaker.
+// of the breaker. Only a cancellation is Stopped: a timeout (a dial, an answer too slow,
+// context.DeadlineExceeded in the chain) is Dsco or the network failing, classified like
+// any other failure of the call.
 func Classify(err error) Class {
 	switch {
 	case err == nil:
 		return 0
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), errors.Is(err, ErrClosed):
+	case errors.Is(err, context.Canceled), errors.Is(err, ErrClosed):
 		return Stopped
 	case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
 		return Paused

@@ -126,8 +126,9 @@ func NewPipeline(cfg Config, logger watermill.LoggerAdapter) (*Pipeline, error) 
 		MaxRequests: 1,
 		Timeout:     cfg.Breaker.OpenTimeout,
 		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= uint32(cfg.Breaker.ConsecutiveFailures) },
-		// Only failures that say Dsco is unwell count; an answer (even a 4xx) is Dsco up.
-		IsSuccessful: func(err error) bool { return err == nil || Classify(err) != Retryable },
+		// Only failures that say Dsco is unwell count (a transient failure, or an answer
+		// such as a 502 that leaves the outcome unknown); an answer (even a 4xx) is Dsco up.
+		IsSuccessful: func(err error) bool { c := Classify(err); return c != Retryable && c != Unknown },
 		IsExcluded:   func(err error) bool { return Classify(err) == Stopped },
 		OnStateChange: func(_ string, from, to gobreaker.State) {
 			m.breakerState.Set(float64(breakerGauge(to)))
@@ -334,7 +335,7 @@ func (p *Pipeline) handle(ctx context.Context, k *kind, rec kafkago.Message, don
 	}
 	b := p.batchers[k]
 	b.pending.Add(1)
-	defer b.pending.Add(-1) // after enqueue; also when prepare panics
+	defer b.decoded() // after enqueue; also when prepare fails or panics
 	c, err := p.prepare(ctx, k, rec)
 	if err != nil {
 		*handed = true
@@ -446,6 +447,11 @@ func (p *Pipeline) complete(cmds []*command) {
 			continue
 		}
 		if c.out.Status == "" {
+			if c.ctx.Err() != nil {
+				// Given up (see live): the next owner has the record and writes the
+				// id's marks; a mark written now could overwrite one of its own.
+				continue
+			}
 			// Left without an outcome by a shutdown: delivered again. If each call that
 			// carried it was answered by a transient failure or a 4xx, or none was made,
 			// Dsco certainly did not act on it: marked released, its next delivery sends

@@ -84,6 +84,12 @@ func TestValidate(t *testing.T) {
 	require.Error(t, outbound.Validate(&schemas.CommandResult{}), "a result is not a command")
 }
 
+// dialTimeout is the error of a dial that timed out.
+func dialTimeout() error {
+	_, err := timingOutDial(context.Background(), "tcp", "127.0.0.1:9")
+	return err
+}
+
 func TestClassify(t *testing.T) {
 	tests := []struct {
 		err  error
@@ -102,6 +108,11 @@ func TestClassify(t *testing.T) {
 		{&outbound.ValidationError{Command: "ship", Field: "f", Reason: "r"}, outbound.Permanent},
 		{context.Canceled, outbound.Stopped},
 		{outbound.ErrClosed, outbound.Stopped},
+		{&dsco.OutcomeUnknownError{Operation: "cancelled", Err: context.Canceled}, outbound.Stopped},
+		// Timeouts are Dsco or the network failing, not a shutdown.
+		{dialTimeout(), outbound.Retryable},
+		{context.DeadlineExceeded, outbound.Retryable},
+		{&dsco.OutcomeUnknownError{Operation: "slow answer", Err: context.DeadlineExceeded}, outbound.Unknown},
 		{errors.New("registry unreachable"), outbound.Retryable},
 	}
 	for _, tt := range tests {

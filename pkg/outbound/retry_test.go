@@ -1,0 +1,128 @@
+package outbound_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dscokafka/connector/pkg/dsco"
+	"github.com/dscokafka/connector/pkg/dsco/dscotest"
+	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
+	"github.com/dscokafka/connector/pkg/outbound"
+	"github.com/dscokafka/connector/pkg/router"
+	"github.com/dscokafka/connector/pkg/schemas"
+)
+
+// timingOutDial is a DialContext whose every dial times out, as a dial to a host that
+// drops packets does once the dialer's timeout passes (an i/o timeout that is also
+// context.DeadlineExceeded).
+func timingOutDial(ctx context.Context, network, addr string) (net.Conn, error) {
+	ctx, cancel := context.WithDeadline(ctx, time.Now().Add(-time.Second))
+	defer cancel()
+	return (&net.Dialer{}).DialContext(ctx, network, addr)
+}
+
+// TestRetryBudget: failures that are not a shutdown spend a command's retry budget, and a
+// command that spent it has a result and a poison record, whatever the failure:
+//   - Dsco cannot be reached in time (dials time out): a transient failure, failed;
+//   - every write is answered 502 after Dsco applied it: outcome unknown each time; an
+//     inventory command is sent again to reconcile, Retry.MaxAttempts calls in all, then
+//     poisoned as outcome_unknown (one of its calls may have applied it).
+//
+// The breaker is set not to open: while it is open, commands wait instead (see
+// TestBreakerPausesWhileDscoIsDown).
+func TestRetryBudget(t *testing.T) {
+	tests := []struct {
+		name       string
+		dial       func(ctx context.Context, network, addr string) (net.Conn, error)
+		fault      dscotest.Fault
+		wantStatus schemas.CommandStatus
+		wantCalls  int64 // -1: not counted (no call reaches the sandbox)
+	}{
+		{name: "dials time out", dial: timingOutDial, wantStatus: schemas.StatusFailed, wantCalls: -1},
+		{name: "502 after applying", fault: dscotest.Fault{Rate502Applied: 1}, wantStatus: schemas.StatusOutcomeUnknown, wantCalls: 4},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, dscotest.Config{Seed: 62})
+			kafkatest.CreateTopic(t, e.brokers, e.topic("inventory"), 1)
+			_, err := e.client(outbound.RoleSupplier).SupplierUpdateCatalog(t.Context(), dsco.CatalogBatchRequest{
+				Items: []dsco.CatalogItem{{SKU: "SKU-R1", Title: "r"}}})
+			require.NoError(t, err)
+			e.sandbox.SetFault("supplierUpdateInventory", tc.fault)
+			cfg := e.pipelineConfig(outbound.RoleSupplier, fastRetry)
+			if tc.dial != nil {
+				tr := &http.Transport{DialContext: tc.dial}
+				t.Cleanup(tr.CloseIdleConnections)
+				cfg.Client, err = dsco.NewClient(e.dscoURL, dsco.WithStaticToken("t"), dsco.WithHTTPClient(&http.Client{Transport: tr}), fastRetry)
+				require.NoError(t, err)
+			}
+			cfg.Retry = outbound.RetryConfig{MaxAttempts: 4, BaseDelay: 5 * time.Millisecond, MaxDelay: 20 * time.Millisecond}
+			cfg.Breaker.ConsecutiveFailures = 1000
+			e.start(router.OutboundConfig{Subscriber: e.subscriberConfig(kafkatest.Name("g")), Pipeline: cfg})
+
+			e.send(&schemas.InventoryCommand{CommandID: "budget-1", SKU: "SKU-R1", Quantity: i32(3)})
+			got := e.waitResults("budget-1")["budget-1"]
+			assert.Equal(t, tc.wantStatus, got.Status, deref(got.Reason))
+			assert.Equal(t, int32(4), got.Attempts)
+			poisoned := e.waitPoisoned(1)
+			assert.Equal(t, "budget-1", poisoned[0].CommandID)
+			if tc.wantCalls >= 0 {
+				assert.Equal(t, tc.wantCalls, e.sandbox.Stats().Calls["supplierUpdateInventory"], "Retry.MaxAttempts calls, no more")
+			}
+		})
+	}
+}
+
+// TestGivenUpCommandIsNotSentAgain: a command whose record the Subscriber gave up while its
+// batch waited for a retry (the partition was revoked and its drain is over: the handler
+// context ended) is not sent any more, since the next owner has the record; here the next
+// owner's copy, which finds the first copy's sending mark, is poisoned as outcome_unknown
+// (a return cannot be reconciled), and the return is never created.
+func TestGivenUpCommandIsNotSentAgain(t *testing.T) {
+	e := newEnv(t, dscotest.Config{Seed: 63})
+	o := e.seedOrders(1)[0]
+	_, err := e.client(outbound.RoleSupplier).SupplierCreateShipment(t.Context(), dsco.ShipmentBatchRequest{
+		Shipments: []dsco.ShipmentItem{{OrderID: o.OrderID, LineItemID: o.Items[0].LineItemID, TrackingNumber: "1Z", Carrier: "UPS"}}})
+	require.NoError(t, err)
+	cfg := e.pipelineConfig(outbound.RoleSupplier, dsco.WithRetry(dsco.RetryPolicy{MaxAttempts: 1}))
+	cfg.Retry = outbound.RetryConfig{BaseDelay: time.Second, MaxDelay: time.Second, MaxAttempts: 8}
+	p, err := outbound.NewPipeline(cfg, nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { defer close(ran); _ = p.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-ran })
+	<-p.Ready()
+	h, err := p.Handler("return")
+	require.NoError(t, err)
+	value, err := e.serde.Encode(&schemas.ReturnCommand{CommandID: "given-up", OrderID: o.OrderID, LineItemID: str(o.Items[0].LineItemID), Quantity: i32(1)})
+	require.NoError(t, err)
+	rec := kafkago.Message{Topic: e.topic("return"), Offset: 7, Key: []byte(o.OrderID), Value: value}
+
+	e.sandbox.SetFault("supplierCreateReturn", dscotest.Fault{Rate503: 1})
+	first, revoke := context.WithCancel(context.Background())
+	firstDone := make(chan error, 1)
+	h(first, rec, func(err error) { firstDone <- err })
+	require.Eventually(t, func() bool { return e.sandbox.Stats().Calls["supplierCreateReturn"] == 1 }, waitLimit, 10*time.Millisecond)
+	revoke() // given up while its batch waits a second for the retry
+	e.sandbox.SetFault("supplierCreateReturn", dscotest.Fault{})
+	secondDone := make(chan error, 1)
+	h(context.Background(), rec, func(err error) { secondDone <- err })
+	require.NoError(t, <-secondDone)
+	select {
+	case err := <-firstDone:
+		require.Error(t, err, "the given-up copy has no outcome")
+	case <-time.After(waitLimit):
+		t.Fatal("the given-up copy was never settled")
+	}
+	assert.Equal(t, schemas.StatusOutcomeUnknown, e.waitResults("given-up")["given-up"].Status)
+	assert.Equal(t, int64(1), e.sandbox.Stats().Calls["supplierCreateReturn"], "only the call made before the record was given up")
+	assert.Zero(t, e.sandbox.Stats().Returns)
+}

@@ -42,6 +42,10 @@ var (
 	// ErrInvalidRequest matches a request the client refused to send
 	// because it breaks a rule of the contract; it is never retryable.
 	ErrInvalidRequest = errors.New("dsco: invalid request")
+	// ErrAnswerTooLarge is the error of a read whose answer is larger than
+	// the client reads into memory (64 MiB): the same request fails again;
+	// ask for less (a smaller limit).
+	ErrAnswerTooLarge = errors.New("dsco: the answer is larger than the client reads")
 )
 
 // APIError is a non-2xx answer from Dsco, after the client's own retries.

@@ -67,7 +67,7 @@ func (c *Client) getRaw(ctx context.Context, op *operation, u string, buf []byte
 		return b.Bytes()[:0], &NetworkError{Operation: op.name, Err: fmt.Errorf("reading the answer: %w", err)}
 	}
 	if n > maxBody {
-		return b.Bytes()[:0], fmt.Errorf("dsco: %s: the answer is larger than %d bytes", op.name, maxBody)
+		return b.Bytes()[:0], fmt.Errorf("%w: %s: more than %d bytes", ErrAnswerTooLarge, op.name, maxBody)
 	}
 	return b.Bytes(), nil
 }

@@ -13,17 +13,25 @@ import (
 	"github.com/dscokafka/connector/pkg/dsco"
 )
 
-// Start says where a stream the connector creates begins.
+// Start says where the connector's stream of an object type begins.
 type Start int
 
 const (
 	// StartEarliest reads every event Dsco still retains (a new Dsco stream
 	// starts with them).
 	StartEarliest Start = iota
-	// StartLatest skips the events retained when the stream is created: the
-	// creating process reads to the end of each partition without publishing
-	// and commits that position. It applies only to a stream this process
-	// created; an existing stream always resumes from its committed position.
+	// StartLatest skips the events retained when the stream was created:
+	// those older than the stream's createdAt. Before it reads a partition,
+	// Bootstrap reads it from its committed position past such events
+	// without publishing them and commits the position after the last one.
+	// It decides by the events' timestamps, not by which process created
+	// the stream, so the events are skipped also when the creating process
+	// lost createStream's answer, stopped before it committed, or lost the
+	// race to another process; a partition whose next event is not older
+	// than the stream (it was committed past them) resumes from its
+	// committed position. An event without a readable timestamp, or of the
+	// millisecond the stream was created in, is not skipped, nor is any
+	// event after it.
 	StartLatest
 )
 
@@ -49,7 +57,10 @@ type StreamConfig struct {
 	// PartitionCount is the number of partitions of a stream the connector
 	// creates (default 1, at most 64). An existing stream keeps its own.
 	PartitionCount int
-	// Start applies to a stream this process creates.
+	// Start says whether the events retained when the stream was created
+	// are published (StartEarliest) or skipped (StartLatest), whichever
+	// process created it. Events after the stream's creation are always
+	// published.
 	Start Start
 }
 
@@ -83,7 +94,13 @@ type StreamInfo struct {
 	ID         string
 	ObjectType string
 	Partitions int
-	// Created is true when this call created the stream it settled on.
+	// CreatedAt is when Dsco created the stream (its createdAt): StartLatest
+	// skips the events older than it.
+	CreatedAt time.Time
+	// Created is true when this call created the stream it settled on. It
+	// is for information only: it is false when the outcome of the call
+	// that created the stream was unknown, or when another process created
+	// one at the same time.
 	Created bool
 }
 
@@ -140,7 +157,8 @@ func EnsureStream(ctx context.Context, client *dsco.Client, cfg StreamConfig) (S
 		return StreamInfo{}, err
 	}
 	if !ok || s.ID == created.StreamID {
-		return StreamInfo{ID: created.StreamID, ObjectType: cfg.ObjectType, Partitions: max(created.PartitionCount, len(created.Partitions), 1), Created: true}, nil
+		return StreamInfo{ID: created.StreamID, ObjectType: cfg.ObjectType, Partitions: max(created.PartitionCount, len(created.Partitions), 1),
+			CreatedAt: created.CreatedAt, Created: true}, nil
 	}
 	return s, nil
 }
@@ -176,7 +194,7 @@ func findStream(ctx context.Context, client *dsco.Client, objectType string, que
 		return match[i].StreamID < match[j].StreamID
 	})
 	s := match[0]
-	return StreamInfo{ID: s.StreamID, ObjectType: objectType, Partitions: max(s.PartitionCount, len(s.Partitions), 1)}, true, nil
+	return StreamInfo{ID: s.StreamID, ObjectType: objectType, Partitions: max(s.PartitionCount, len(s.Partitions), 1), CreatedAt: s.CreatedAt}, true, nil
 }
 
 // normalizeQuery returns query as encoding/json decodes it (numbers as
@@ -196,34 +214,72 @@ func normalizeQuery(query map[string]any) (any, error) {
 	return out, nil
 }
 
-// skipToEnd reads partition part of stream s to its end without publishing
-// and commits the last position (StartLatest).
-func skipToEnd(ctx context.Context, client *dsco.Client, s StreamInfo, part int) error {
+// skipRetained reads partition part of stream s from its committed
+// position past the events older than the stream, without publishing them,
+// and commits the position after the last one (StartLatest). The first
+// read asks for one event, so that a partition with nothing to skip (the
+// usual case on a restart) costs one small read and no commit. Every later
+// read starts at an explicit position, so that a page holding both older
+// and newer events can be read again with a limit that stops at the last
+// older one: the answer's position is then the one to commit.
+func skipRetained(ctx context.Context, client *dsco.Client, s StreamInfo, part int) error {
+	fail := func(err error) error {
+		return fmt.Errorf("inbound: skipping the retained events of %s partition %d: %w", s.ID, part, err)
+	}
 	var buf []byte
-	pos := ""
+	pos, limit := "", 1 // "": the committed position
 	for {
 		var err error
-		buf, err = client.GetStreamEventsRaw(ctx, s.ID, dsco.ReadEventsParams{Position: pos, Limit: 1000, Partition: part}, buf)
+		buf, err = client.GetStreamEventsRaw(ctx, s.ID, dsco.ReadEventsParams{Position: pos, Limit: limit, Partition: part}, buf)
+		if tooLarge(err) && limit > 1 {
+			limit = max(1, limit/2) // fewer events fit
+			continue
+		}
 		if err != nil {
-			return fmt.Errorf("inbound: skipping to the end of %s partition %d: %w", s.ID, part, err)
+			return fail(err)
 		}
 		var page struct {
+			Events []struct {
+				Timestamp string `json:"timestamp"`
+			} `json:"events"`
 			Position string `json:"position"`
 			HasMore  bool   `json:"hasMore"`
 		}
 		if err := json.Unmarshal(buf, &page); err != nil {
-			return fmt.Errorf("inbound: skipping to the end of %s partition %d: %w", s.ID, part, err)
+			return fail(err)
 		}
-		if page.Position == "" || page.Position == pos && page.HasMore {
-			return fmt.Errorf("inbound: skipping to the end of %s partition %d: the page names no new position", s.ID, part)
+		older := 0
+		for _, e := range page.Events {
+			ts, err := dsco.ParseTime([]byte(e.Timestamp))
+			if err != nil || !ts.Before(s.CreatedAt) {
+				break
+			}
+			older++
 		}
-		pos = page.Position
-		if !page.HasMore {
-			break
+		switch {
+		case older == 0:
+		case older < len(page.Events):
+			if len(page.Events) > limit {
+				return fail(fmt.Errorf("the page holds %d events, more than the %d asked for", len(page.Events), limit))
+			}
+			limit = older // the same start again, up to the last older event
+			continue
+		default:
+			if page.Position == "" || page.Position == pos {
+				return fail(errors.New("the page names no new position"))
+			}
+			pos, limit = page.Position, 1000
+			if page.HasMore {
+				continue
+			}
 		}
+		break
+	}
+	if pos == "" {
+		return nil // nothing to skip: the committed position stays
 	}
 	if err := client.UpdateStreamPosition(ctx, s.ID, pos); err != nil {
-		return fmt.Errorf("inbound: committing the end of %s partition %d: %w", s.ID, part, err)
+		return fmt.Errorf("inbound: committing the end of the retained events of %s partition %d: %w", s.ID, part, err)
 	}
 	return nil
 }

@@ -18,7 +18,9 @@
 // partition's first read asks for 100 events, each later one for as many as
 // fit in Config.PageBytes (1.5 MiB) at the size per event of the last page
 // that had events, at most Config.PageLimit (1000, Dsco's maximum), so that a
-// page's memory follows PageBytes and not the events' size. It decodes the page in one pass
+// page's memory follows PageBytes and not the events' size; an answer larger
+// than the Dsco client reads (64 MiB) is asked for again with half the
+// limit. It decodes the page in one pass
 // ([PageDecoder]), turns its events into Kafka records through the page
 // middleware (recoverer, poison, correlation id, metrics: see [Chain] and
 // pkg/router), and produces them in one kafka.Producer write (acks=all) per

@@ -3,6 +3,7 @@ package inbound_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -38,13 +39,13 @@ func newSandbox(t testing.TB, cfg dscotest.Config) *dscotest.Server {
 }
 
 // newClient returns a supplier client of base with its own connections,
-// closed when the test ends.
-func newClient(t testing.TB, base string) *dsco.Client {
+// closed when the test ends; opts override its options.
+func newClient(t testing.TB, base string, opts ...dsco.Option) *dsco.Client {
 	t.Helper()
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	t.Cleanup(tr.CloseIdleConnections)
-	c, err := dsco.NewClient(base, dsco.WithClientCredentials(dscotest.SupplierClientID, dscotest.SupplierClientSecret),
-		dsco.WithHTTPClient(&http.Client{Transport: tr, Timeout: 30 * time.Second}), dsco.WithRetry(fastRetry))
+	c, err := dsco.NewClient(base, append([]dsco.Option{dsco.WithClientCredentials(dscotest.SupplierClientID, dscotest.SupplierClientSecret),
+		dsco.WithHTTPClient(&http.Client{Transport: tr, Timeout: 30 * time.Second}), dsco.WithRetry(fastRetry)}, opts...)...)
 	require.NoError(t, err)
 	return c
 }
@@ -100,12 +101,44 @@ type running struct {
 // startPipeline runs a pipeline until stop or the end of the test.
 func startPipeline(t testing.TB, cfg inbound.Config) *running {
 	t.Helper()
-	p, err := inbound.NewPipeline(cfg, nil)
+	return startPipelineLogged(t, cfg, nil)
+}
+
+// startPipelineLogged is startPipeline with a logger.
+func startPipelineLogged(t testing.TB, cfg inbound.Config, logger *slog.Logger) *running {
+	t.Helper()
+	p, err := inbound.NewPipeline(cfg, logger)
 	require.NoError(t, err)
 	r := &running{p: p, done: make(chan error, 1)}
 	go func() { r.done <- p.Run(context.Background()) }()
 	t.Cleanup(func() { _ = p.Close() })
 	return r
+}
+
+// logSignal is a slog.Handler that signals on logged once a record with
+// the message msg is logged: a test waits for a point the code under test
+// reached.
+type logSignal struct {
+	msg    string
+	logged chan struct{}
+}
+
+func newLogSignal(msg string) *logSignal {
+	return &logSignal{msg: msg, logged: make(chan struct{}, 1)}
+}
+
+func (h *logSignal) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logSignal) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *logSignal) WithGroup(string) slog.Handler            { return h }
+
+func (h *logSignal) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		select {
+		case h.logged <- struct{}{}:
+		default:
+		}
+	}
+	return nil
 }
 
 // stop closes the pipeline and returns Run's error.

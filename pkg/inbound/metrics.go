@@ -16,12 +16,17 @@ const (
 // for concurrent use; pkg/router has the Prometheus one. Partition is -1 for
 // the GetItemInventory poller.
 type Metrics interface {
-	// PageRead: a page of events was read and decoded in d.
+	// PageRead: a page of events was read and decoded in d, and its
+	// records were built; for the poller, one poll read that many items.
+	// A page read again after its records could not be built counts once,
+	// when they are.
 	PageRead(objectType string, partition, events int, d time.Duration)
 	// PagePublished: Kafka acknowledged the records of a page: published
 	// events on the object type's topic, poisoned on the poison topic.
 	PagePublished(objectType string, partition, published, poisoned int)
-	// PagesInFlight: the pages of a partition read and not yet acknowledged.
+	// PagesInFlight: the pages of a partition read (with events) and not yet
+	// acknowledged by Kafka or dropped, reported whenever it changes, so
+	// that it falls back to 0 when the partition is idle.
 	PagesInFlight(objectType string, partition, n int)
 	// NewestEvent: Kafka acknowledged an event of the partition newer than
 	// every one before it (since the pipeline or poller started): t is its

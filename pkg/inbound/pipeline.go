@@ -309,8 +309,10 @@ type Assignment struct {
 }
 
 // Bootstrap makes sure every configured stream exists (EnsureStream) and,
-// for a stream it created with StartLatest, skips its retained events. It
-// returns the streams in the order of Config.Streams. Run calls it.
+// for a stream with StartLatest, skips the events retained when it was
+// created in every partition that has not been read past them, whichever
+// process created it (see StartLatest). It returns the streams in the order
+// of Config.Streams. Run calls it.
 func (p *Pipeline) Bootstrap(ctx context.Context) ([]StreamInfo, error) {
 	out := make([]StreamInfo, 0, len(p.cfg.Streams))
 	for _, sc := range p.cfg.Streams {
@@ -318,9 +320,12 @@ func (p *Pipeline) Bootstrap(ctx context.Context) ([]StreamInfo, error) {
 		if err != nil {
 			return nil, err
 		}
-		if s.Created && sc.Start == StartLatest {
+		if sc.Start == StartLatest {
+			if s.CreatedAt.IsZero() {
+				return nil, fmt.Errorf("inbound: stream %s has no createdAt: StartLatest cannot tell the retained events", s.ID)
+			}
 			for part := range s.Partitions {
-				if err := skipToEnd(ctx, p.cfg.Client, s, part); err != nil {
+				if err := skipRetained(ctx, p.cfg.Client, s, part); err != nil {
 					return nil, err
 				}
 			}
@@ -335,8 +340,14 @@ func (p *Pipeline) Bootstrap(ctx context.Context) ([]StreamInfo, error) {
 // Run bootstraps the streams and reads every partition Config.Owns gives
 // this process until ctx is done or Close is called; then it finishes the
 // page being produced, commits the last safe position of each partition
-// and returns nil. Run after Close returns ErrClosed. It returns an error when a
-// partition cannot go on (its position expired at Dsco, a stream is gone).
+// and returns nil, also when that happens during the bootstrap. With no
+// partition to read it waits all the same, so that a process that owns
+// none (one that only polls item inventory beside it) keeps running. Run
+// after Close returns ErrClosed. It returns an error when a partition cannot
+// go on: Dsco refuses its reads with a status that retrying cannot mend
+// (its position expired, the stream is gone, a position or partition Dsco
+// does not know, credentials or rights it refuses), or one of its events
+// alone is larger than the Dsco client reads.
 func (p *Pipeline) Run(ctx context.Context) error {
 	ctx, err := p.start(ctx)
 	if err != nil {
@@ -359,7 +370,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 }
 
 // RunPartitions reads the given partitions, of streams Bootstrap returned,
-// as Run does: the entry point for an owner decided elsewhere.
+// as Run does (also waiting when there are none): the entry point for an
+// owner decided elsewhere.
 func (p *Pipeline) RunPartitions(ctx context.Context, as []Assignment) error {
 	ctx, err := p.start(ctx)
 	if err != nil {
@@ -392,14 +404,24 @@ func (p *Pipeline) finish() {
 	p.done = make(chan struct{})
 }
 
+// result is what Run returns for err once it stopped: nil when err is only
+// ctx ending. The Dsco client returns the cause of ctx (ErrClosed after
+// Close, or whatever cause the caller cancelled with), not always
+// context.Canceled.
 func (p *Pipeline) result(ctx context.Context, err error) error {
-	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, context.Cause(ctx))) {
 		return nil
 	}
 	return err
 }
 
 func (p *Pipeline) runPartitions(ctx context.Context, as []Assignment) error {
+	if len(as) == 0 {
+		p.log.InfoContext(ctx, "inbound: no partition to read; waiting until stopped")
+		<-ctx.Done()
+		return nil
+	}
 	// Produce and commit on a context that outlives ctx by ShutdownTimeout,
 	// so that the page being produced and the final commit can finish.
 	drain, cancelDrain := context.WithCancel(context.WithoutCancel(ctx))

@@ -4,8 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +19,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/dscokafka/connector/pkg/dsco"
@@ -295,33 +302,89 @@ func TestEnsureStream(t *testing.T) {
 	assert.ErrorContains(t, err, `unknown object type "shipment"`)
 }
 
-// TestStartLatest: a stream created with StartLatest skips the events
-// retained at its creation and delivers only later ones.
+// TestStartLatest: a stream with StartLatest skips the events retained when
+// it was created and delivers every later one, whichever process created it
+// and however that process ended: also when createStream's answer was lost
+// (the stream is found by listing), when the process that created it
+// stopped before it skipped anything, and when the first run stopped before
+// its partitions had events (the events written meanwhile are later ones).
 func TestStartLatest(t *testing.T) {
-	sb := newSandbox(t, dscotest.Config{Seed: 10})
-	client := newClient(t, sb.URL)
-	brokers := kafkatest.Brokers(t)
-	serde := newSerde(t, newRegistry(t))
-	createTopics(t, brokers, "order")
-	_, err := sb.SeedOrders(120)
-	require.NoError(t, err)
+	sc := inbound.StreamConfig{ObjectType: "order", PartitionCount: 2, Start: inbound.StartLatest}
+	for _, tc := range []struct {
+		name     string
+		retained int // orders written before anything
+		// before is what happens before the pipeline runs; it returns the
+		// orders it wrote after the stream was created.
+		before func(t *testing.T, sb *dscotest.Server, client *dsco.Client, cfg inbound.Config) []string
+	}{
+		{"created by the pipeline", 120, nil},
+		{"createStream's answer lost", 120, func(t *testing.T, sb *dscotest.Server, _ *dsco.Client, _ inbound.Config) []string {
+			sb.SetFault("createStream", dscotest.Fault{Rate500Applied: 1}) // created, then 500
+			return nil
+		}},
+		{"created by a process that stopped before skipping", 120, func(t *testing.T, _ *dscotest.Server, client *dsco.Client, _ inbound.Config) []string {
+			s, err := inbound.EnsureStream(t.Context(), client, sc)
+			require.NoError(t, err)
+			require.True(t, s.Created)
+			return nil
+		}},
+		{"first run stopped before its partitions had events", 0, func(t *testing.T, sb *dscotest.Server, _ *dsco.Client, cfg inbound.Config) []string {
+			p, err := inbound.NewPipeline(cfg, nil)
+			require.NoError(t, err)
+			_, err = p.Bootstrap(t.Context())
+			require.NoError(t, err)
+			require.NoError(t, p.Close())
+			ids, err := sb.SeedOrders(30) // while it is stopped
+			require.NoError(t, err)
+			return ids
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sb := newSandbox(t, dscotest.Config{Seed: 10})
+			client := newClient(t, sb.URL)
+			brokers := kafkatest.Brokers(t)
+			serde := newSerde(t, newRegistry(t))
+			createTopics(t, brokers, "order")
+			_, err := sb.SeedOrders(tc.retained)
+			require.NoError(t, err)
+			cfg := testConfig(client, serde, brokers, sc)
+			var want []string
+			if tc.before != nil {
+				want = tc.before(t, sb, client, cfg)
+			}
 
-	cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order", PartitionCount: 2, Start: inbound.StartLatest})
-	r := startPipeline(t, cfg)
-	require.Eventually(t, func() bool {
-		list, err := client.ListStreams(t.Context())
-		require.NoError(t, err)
-		return len(list.Streams) == 1 && sandboxSeq(list.Streams[0].Partitions[0].Position)+sandboxSeq(list.Streams[0].Partitions[1].Position) == 120
-	}, waitLimit, 10*time.Millisecond, "the retained events are skipped and committed")
-	later, err := sb.SeedOrders(5)
-	require.NoError(t, err)
-	recs := newConsumer(t, brokers, "dsco.order.v1").until(t, func(rs []*kgo.Record) bool { return len(rs) >= 5 })
-	keys := []string{}
-	for _, rec := range recs {
-		keys = append(keys, string(rec.Key))
+			r := startPipeline(t, cfg)
+			require.Eventually(t, func() bool {
+				list, err := client.ListStreams(t.Context())
+				require.NoError(t, err)
+				return len(list.Streams) == 1
+			}, waitLimit, 10*time.Millisecond, "the stream exists")
+			later, err := sb.SeedOrders(5) // after the stream's creation, maybe before the skip ends
+			require.NoError(t, err)
+			want = append(want, later...)
+			total := uint64(tc.retained + len(want))
+			require.Eventually(t, func() bool {
+				list, err := client.ListStreams(t.Context())
+				require.NoError(t, err)
+				return len(list.Streams) == 1 && sandboxSeq(list.Streams[0].Partitions[0].Position)+sandboxSeq(list.Streams[0].Partitions[1].Position) == total
+			}, waitLimit, 10*time.Millisecond, "every event is skipped or published, and committed")
+			require.NoError(t, r.stop(t))
+
+			// Everything the pipeline published was acknowledged before its
+			// commit: the topic holds it all.
+			end, err := kafkatest.Admin(t, brokers).ListEndOffsets(t.Context(), "dsco.order.v1")
+			require.NoError(t, err)
+			var n int64
+			end.Each(func(o kadm.ListedOffset) { n += o.Offset })
+			assert.Equal(t, int64(len(want)), n, "only the events after the stream's creation are published")
+			recs := newConsumer(t, brokers, "dsco.order.v1").until(t, func(rs []*kgo.Record) bool { return len(rs) >= len(want) })
+			keys := []string{}
+			for _, rec := range recs {
+				keys = append(keys, string(rec.Key))
+			}
+			assert.ElementsMatch(t, want, keys)
+		})
 	}
-	assert.ElementsMatch(t, later, keys)
-	require.NoError(t, r.stop(t))
 }
 
 // TestConfigValidate names what is wrong.
@@ -603,4 +666,262 @@ func TestPipelinePageBytes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPipelineRunsAgainAfterStopInProduceBackoff: a run stopped while it
+// waits to produce a page again (its topic is missing) gives the page's
+// place in the pipeline back, so that a later run of the same Pipeline
+// reads and publishes the partition.
+func TestPipelineRunsAgainAfterStopInProduceBackoff(t *testing.T) {
+	sb := newSandbox(t, dscotest.Config{Seed: 3})
+	client := newClient(t, sb.URL)
+	brokers := kafkatest.NewClusterWithoutAutoCreate(t).ListenAddrs()
+	serde := newSerde(t, newRegistry(t))
+	kafkatest.CreateTopic(t, brokers, "dsco.poison.v1", 1)
+	_, err := sb.SeedOrders(10)
+	require.NoError(t, err)
+
+	cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
+	cfg.MaxPagesInFlight, cfg.MaxPagesDecoding, cfg.PagesInFlight = 1, 1, 1 // one page lost is every page
+	cfg.RetryBackoff, cfg.RetryBackoffMax = time.Minute, time.Minute        // the stop lands in the wait
+	cfg.Kafka.MetadataTTL = 50 * time.Millisecond                           // the missing topic fails the write soon
+	backoff := newLogSignal("inbound: producing a page failed; trying again")
+	p, err := inbound.NewPipeline(cfg, slog.New(backoff))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	streams, err := p.Bootstrap(t.Context())
+	require.NoError(t, err)
+	as := []inbound.Assignment{{Stream: streams[0], Partition: 0}}
+
+	// The first run: the topic is missing; the owner stops the run (an
+	// ownership change) while it waits to produce the page again.
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- p.RunPartitions(ctx, as) }()
+	select {
+	case <-backoff.logged:
+	case <-time.After(waitLimit):
+		t.Fatal("the produce did not fail")
+	}
+	cancel()
+	require.NoError(t, <-done)
+
+	kafkatest.CreateTopic(t, brokers, "dsco.order.v1", 4)
+	ctx, cancel = context.WithCancel(t.Context())
+	go func() { done <- p.RunPartitions(ctx, as) }()
+	recs := newConsumer(t, brokers, "dsco.order.v1").until(t, func(rs []*kgo.Record) bool { return len(rs) >= 10 })
+	cancel()
+	require.NoError(t, <-done)
+	assert.Len(t, recs, 10, "the second run publishes the events")
+}
+
+// oversizedReads is a transport that answers the reads of stream events
+// from the committed position (a partition's first read) asking for more
+// than most events with a body larger than the Dsco client reads, as Dsco
+// would a page of events too large together. It records their limits.
+type oversizedReads struct {
+	base http.RoundTripper
+	most int
+
+	mu     sync.Mutex
+	limits []int
+}
+
+func (o *oversizedReads) RoundTrip(req *http.Request) (*http.Response, error) {
+	q := req.URL.Query()
+	if strings.HasSuffix(req.URL.Path, "/events") && q.Get("position") == "" {
+		limit, _ := strconv.Atoi(q.Get("limit"))
+		o.mu.Lock()
+		o.limits = append(o.limits, limit)
+		o.mu.Unlock()
+		if limit > o.most {
+			return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}},
+				Body: io.NopCloser(io.LimitReader(zeros{}, 65<<20)), ContentLength: -1, Request: req}, nil
+		}
+	}
+	return o.base.RoundTrip(req)
+}
+
+type zeros struct{}
+
+func (zeros) Read(b []byte) (int, error) { clear(b); return len(b), nil }
+
+// TestPipelineReadsFewerEventsWhenAPageIsTooLarge: a page larger than the
+// Dsco client reads is asked for again with half the limit, until it fits,
+// and the partition goes on.
+func TestPipelineReadsFewerEventsWhenAPageIsTooLarge(t *testing.T) {
+	sb := newSandbox(t, dscotest.Config{Seed: 12})
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(base.CloseIdleConnections)
+	tr := &oversizedReads{base: base, most: 25}
+	client := newClient(t, sb.URL, dsco.WithHTTPClient(&http.Client{Transport: tr, Timeout: 30 * time.Second}))
+	brokers := kafkatest.Brokers(t)
+	serde := newSerde(t, newRegistry(t))
+	createTopics(t, brokers, "order")
+	_, err := sb.SeedOrders(40)
+	require.NoError(t, err)
+
+	r := startPipeline(t, testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"}))
+	recs := newConsumer(t, brokers, "dsco.order.v1").until(t, func(rs []*kgo.Record) bool { return len(rs) >= 40 })
+	require.NoError(t, r.stop(t))
+	assert.Len(t, recs, 40)
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	assert.Equal(t, []int{100, 50, 25}, tr.limits, "the first read, its limit halved until the page fits")
+}
+
+// TestPipelineEndsPartitionOnPermanentReadError: a partition whose reads
+// Dsco refuses with a status that retrying cannot mend ends, and
+// RunPartitions returns the error, as for an expired position.
+func TestPipelineEndsPartitionOnPermanentReadError(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		secret    string
+		partition int
+		want      error
+	}{
+		{"a partition the stream does not have (400)", dscotest.SupplierClientSecret, 3, dsco.ErrBadRequest},
+		{"credentials Dsco refuses (401)", "not-the-secret", 0, dsco.ErrUnauthorized},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sb := newSandbox(t, dscotest.Config{Seed: 3})
+			client := newClient(t, sb.URL)
+			s, err := inbound.EnsureStream(t.Context(), client, inbound.StreamConfig{ObjectType: "order"})
+			require.NoError(t, err)
+			reader := newClient(t, sb.URL, dsco.WithClientCredentials(dscotest.SupplierClientID, tc.secret))
+			cfg := testConfig(reader, newSerde(t, newRegistry(t)), kafkatest.Brokers(t), inbound.StreamConfig{ObjectType: "order"})
+			p, err := inbound.NewPipeline(cfg, nil)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = p.Close() })
+
+			done := make(chan error, 1)
+			go func() {
+				done <- p.RunPartitions(t.Context(), []inbound.Assignment{{Stream: s, Partition: tc.partition}})
+			}()
+			select {
+			case err := <-done:
+				assert.ErrorIs(t, err, tc.want)
+			case <-time.After(waitLimit):
+				t.Fatal("the partition did not end")
+			}
+		})
+	}
+}
+
+// TestPipelineCloseDuringBootstrap: Close while Run still makes sure of its
+// streams makes Run return nil, as a Close at any other time does.
+func TestPipelineCloseDuringBootstrap(t *testing.T) {
+	sb := newSandbox(t, dscotest.Config{Seed: 3})
+	client := newClient(t, sb.URL)
+	sb.SetFault("listStreams", dscotest.Fault{Latency: waitLimit}) // until the request ends
+	r := startPipeline(t, testConfig(client, newSerde(t, newRegistry(t)), kafkatest.Brokers(t), inbound.StreamConfig{ObjectType: "order"}))
+	require.Eventually(t, func() bool { return sb.Stats().Calls["listStreams"] > 0 }, waitLimit, 10*time.Millisecond, "Run lists the streams")
+	assert.NoError(t, r.stop(t))
+}
+
+// TestPipelineWithoutPartitionsRunsUntilStopped: a process that owns no
+// partition (one that only polls item inventory beside the pipeline) runs
+// until it is stopped, not until its streams are ready.
+func TestPipelineWithoutPartitionsRunsUntilStopped(t *testing.T) {
+	sb := newSandbox(t, dscotest.Config{Seed: 3})
+	client := newClient(t, sb.URL)
+	cfg := testConfig(client, newSerde(t, newRegistry(t)), kafkatest.Brokers(t), inbound.StreamConfig{ObjectType: "order"})
+	cfg.Owns = func(string, int) bool { return false }
+	waiting := newLogSignal("inbound: no partition to read; waiting until stopped")
+	r := startPipelineLogged(t, cfg, slog.New(waiting))
+	select {
+	case err := <-r.done:
+		t.Fatalf("Run returned %v before it was stopped", err)
+	case <-waiting.logged:
+	case <-time.After(waitLimit):
+		t.Fatal("Run neither waited nor returned")
+	}
+	assert.NoError(t, r.stop(t))
+}
+
+// readMetrics records the events read and published, and the pages in
+// flight reported last and at most.
+type readMetrics struct {
+	inbound.NopMetrics
+	mu              sync.Mutex
+	read, published int
+	inFlight, peak  int
+}
+
+func (m *readMetrics) PageRead(_ string, _, events int, _ time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.read += events
+}
+
+func (m *readMetrics) PagePublished(_ string, _, published, _ int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.published += published
+}
+
+func (m *readMetrics) PagesInFlight(_ string, _, n int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.inFlight, m.peak = n, max(m.peak, n)
+}
+
+func (m *readMetrics) get() (read, published, inFlight, peak int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.read, m.published, m.inFlight, m.peak
+}
+
+// TestPipelinePagesInFlightFallToZero: once every page of a partition is
+// acknowledged, its pages in flight are reported as 0.
+func TestPipelinePagesInFlightFallToZero(t *testing.T) {
+	sb := newSandbox(t, dscotest.Config{Seed: 3})
+	client := newClient(t, sb.URL)
+	brokers := kafkatest.Brokers(t)
+	serde := newSerde(t, newRegistry(t))
+	createTopics(t, brokers, "order")
+	_, err := sb.SeedOrders(250)
+	require.NoError(t, err)
+	m := &readMetrics{}
+	cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
+	cfg.Metrics = m
+	r := startPipeline(t, cfg)
+	require.Eventually(t, func() bool {
+		_, published, inFlight, _ := m.get()
+		return published == 250 && inFlight == 0
+	}, waitLimit, 10*time.Millisecond, "every event published, no page in flight")
+	require.NoError(t, r.stop(t))
+	_, _, _, peak := m.get()
+	assert.Positive(t, peak, "pages were in flight")
+}
+
+// TestPipelineCountsEventsReadOnce: a page read again because its records
+// could not be built counts its events read once.
+func TestPipelineCountsEventsReadOnce(t *testing.T) {
+	sb := newSandbox(t, dscotest.Config{Seed: 3})
+	client := newClient(t, sb.URL)
+	brokers := kafkatest.Brokers(t)
+	serde := newSerde(t, newRegistry(t))
+	createTopics(t, brokers, "order")
+	_, err := sb.SeedOrders(30)
+	require.NoError(t, err)
+	m := &readMetrics{}
+	cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
+	cfg.Metrics = m
+	var failed atomic.Bool
+	failOnce := func(next inbound.PageHandler) inbound.PageHandler {
+		return func(ctx context.Context, b *inbound.Batch) error {
+			if failed.CompareAndSwap(false, true) {
+				return errors.New("not this time")
+			}
+			return next(ctx, b)
+		}
+	}
+	cfg.Middleware = append(inbound.DefaultMiddleware(), failOnce)
+	r := startPipeline(t, cfg)
+	require.Eventually(t, func() bool { _, published, _, _ := m.get(); return published == 30 }, waitLimit, 10*time.Millisecond)
+	require.NoError(t, r.stop(t))
+	read, _, _, _ := m.get()
+	assert.True(t, failed.Load())
+	assert.Equal(t, 30, read, "events read")
 }

@@ -373,7 +373,7 @@ func (p *Poller) Run(ctx context.Context) error {
 	backoff := newBackoff(p.cfg.RetryBackoff, p.cfg.RetryBackoffMax)
 	for ctx.Err() == nil {
 		start := time.Now()
-		next, more, err := p.poll(ctx, mark)
+		next, more, read, err := p.poll(ctx, mark)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -384,7 +384,7 @@ func (p *Poller) Run(ctx context.Context) error {
 			continue
 		}
 		backoff.reset()
-		p.cfg.Metrics.PageRead(ItemInventoryObjectType, -1, 0, time.Since(start))
+		p.cfg.Metrics.PageRead(ItemInventoryObjectType, -1, read, time.Since(start))
 		mark = next
 		if !more {
 			_ = sleepCtx(ctx, p.cfg.PollInterval)
@@ -393,18 +393,19 @@ func (p *Poller) Run(ctx context.Context) error {
 	return nil
 }
 
-// poll reads and produces one answer after mark (pollFile or pollObjects).
-// A panic on the way (input no test foresaw) is an error: the poll is
-// logged and tried again from the same mark, and the process goes on.
-func (p *Poller) poll(ctx context.Context, mark string) (next string, more bool, err error) {
+// poll reads and produces one answer after mark (pollFile or pollObjects)
+// and returns how many items it read. A panic on the way (input no test
+// foresaw) is an error: the poll is logged and tried again from the same
+// mark, and the process goes on.
+func (p *Poller) poll(ctx context.Context, mark string) (next string, more bool, read int, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("inbound: polling item inventory after %q panicked: %v\n%s", mark, r, debug.Stack())
 		}
 	}()
 	if p.cfg.ResultType == dsco.ResultFile {
-		next, err = p.pollFile(ctx, mark)
-		return next, false, err
+		next, read, err = p.pollFile(ctx, mark)
+		return next, false, read, err
 	}
 	return p.pollObjects(ctx, mark)
 }
@@ -425,32 +426,32 @@ func (p *Poller) finishing(ctx context.Context) (context.Context, context.Cancel
 }
 
 // pollObjects reads one page after mark, produces its items, stores the
-// page's mark and returns it.
-func (p *Poller) pollObjects(ctx context.Context, mark string) (string, bool, error) {
+// page's mark and returns it with the number of items.
+func (p *Poller) pollObjects(ctx context.Context, mark string) (string, bool, int, error) {
 	q := p.cfg.query(mark)
 	q.Limit = p.cfg.Limit
 	var err error
 	p.body, err = p.cfg.Client.GetItemInventoryRaw(ctx, q, p.body)
 	if err != nil {
-		return "", false, err
+		return "", false, 0, err
 	}
 	page, err := p.dec.DecodePage(p.body)
 	if err != nil {
 		p.cfg.Metrics.Error(ItemInventoryObjectType, ErrKindDecode)
-		return "", false, fmt.Errorf("inbound: decoding the GetItemInventory answer after %q: %w", mark, err)
+		return "", false, 0, fmt.Errorf("inbound: decoding the GetItemInventory answer after %q: %w", mark, err)
 	}
 	next := strings.Clone(page.HighWaterMark) // the page's strings point into p.body
 	ctx, cancel := p.finishing(ctx)
 	defer cancel()
 	if err := p.produce(ctx, p.pageItems(page), nil, &next); err != nil {
-		return "", false, err
+		return "", false, 0, err
 	}
 	if next != mark {
 		if err := p.marks.save(ctx, p.cfg.MarkKey, next); err != nil {
-			return "", false, err
+			return "", false, 0, err
 		}
 	}
-	return next, page.HasMore, nil
+	return next, page.HasMore, len(page.Items), nil
 }
 
 // pageItems returns the items of page with their sums, in p.batch.
@@ -464,27 +465,29 @@ func (p *Poller) pageItems(page *schemas.ItemInventoryPage) []polledItem {
 
 // pollFile requests a file of the changes after mark, waits for its
 // callback, streams its items to Kafka and stores the newest lastUpdate as
-// the next mark.
-func (p *Poller) pollFile(ctx context.Context, mark string) (string, error) {
+// the next mark. It returns the mark with the number of items read, those
+// of the file that were not delivered with the previous one.
+func (p *Poller) pollFile(ctx context.Context, mark string) (string, int, error) {
 	q := p.cfg.query(mark)
 	q.CallbackURL = p.cfg.CallbackURL
 	q.CallbackHeaders = []dsco.CallbackHeader{{Name: callbackTokenHeader, Value: p.token}}
 	req, err := p.cfg.Client.RequestItemInventoryFile(ctx, q)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	fileURL, err := p.waitCallback(ctx, req.RequestID)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	ctx, cancel := p.finishing(ctx)
 	defer cancel()
 	var newest time.Time
+	read := 0
 	edge := map[uint64]struct{}{}     // the items at newest
 	poisoned := map[uint64]struct{}{} // the items that cannot be mapped, whatever their time
 	for chunk, err := range p.cfg.Client.DownloadInventoryFileRaw(ctx, fileURL) {
 		if err != nil {
-			return "", fmt.Errorf("inbound: downloading inventory file %s: %w", req.RequestID, err)
+			return "", 0, fmt.Errorf("inbound: downloading inventory file %s: %w", req.RequestID, err)
 		}
 		// The items of a chunk are valid until the next one is decoded:
 		// they are produced first.
@@ -506,15 +509,16 @@ func (p *Poller) pollFile(ctx context.Context, mark string) (string, error) {
 			if _, ok := p.edge[sum]; ok {
 				continue // delivered with the previous file, whose mark was this millisecond
 			}
+			read++
 			if p.batch = append(p.batch, polledItem{DecodedItem: it, sum: sum}); len(p.batch) == p.cfg.Limit {
 				if err := p.produce(ctx, p.batch, &req.RequestID, nil); err != nil {
-					return "", err
+					return "", 0, err
 				}
 				p.batch = p.batch[:0]
 			}
 		}
 		if err := p.produce(ctx, p.batch, &req.RequestID, nil); err != nil {
-			return "", err
+			return "", 0, err
 		}
 	}
 	// The next file starts at newest (or at mark again, when no item had a
@@ -524,15 +528,15 @@ func (p *Poller) pollFile(ctx context.Context, mark string) (string, error) {
 	}
 	p.edge = edge
 	if newest.IsZero() {
-		return mark, nil
+		return mark, read, nil
 	}
 	next := newest.Format(isoMillis)
 	if next != mark {
 		if err := p.marks.save(ctx, p.cfg.MarkKey, next); err != nil {
-			return "", err
+			return "", 0, err
 		}
 	}
-	return next, nil
+	return next, read, nil
 }
 
 // isoMillis is the form of the marks of file mode and of the time in event

@@ -148,6 +148,43 @@ func TestPollerObjects(t *testing.T) {
 		newestUpdate, newest.get("iteminventory", -1))
 }
 
+// itemsReadMetrics sums the items the poller reports read.
+type itemsReadMetrics struct {
+	inbound.NopMetrics
+	mu   sync.Mutex
+	read int
+}
+
+func (m *itemsReadMetrics) PageRead(_ string, _, items int, _ time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.read += items
+}
+
+func (m *itemsReadMetrics) get() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.read
+}
+
+// TestPollerCountsItemsRead: the poller reports the items it read, each
+// change once, in pages or in files (whose items at the previous file's
+// mark come again and do not count again).
+func TestPollerCountsItemsRead(t *testing.T) {
+	for _, mode := range []dsco.ResultType{dsco.ResultObjects, dsco.ResultFile} {
+		t.Run(string(mode), func(t *testing.T) {
+			m := &itemsReadMetrics{}
+			_, _, cons, cfg := objectsPoller(t, 13, m)
+			cfg.ResultType = mode
+			_, stop := runPoller(t, cfg)
+			cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= 50 })
+			require.Eventually(t, func() bool { return m.get() >= 50 }, waitLimit, 10*time.Millisecond, "the 50 changes read")
+			stop()
+			assert.Equal(t, 50, m.get(), "items read")
+		})
+	}
+}
+
 // TestPollerFile: in file mode the poller serves the callback, downloads
 // the file and delivers every item; later changes come with the next file.
 func TestPollerFile(t *testing.T) {

@@ -44,6 +44,12 @@ type worker struct {
 	newest time.Time
 	// limit is the next read's limit (fetch's own): see Config.PageBytes.
 	limit int
+
+	// queued counts the pages fetch handed to publish and not yet released
+	// (Metrics.PagesInFlight). It is reported under mu with every change, so
+	// that the last value reported is the current one.
+	mu     sync.Mutex
+	queued int
 }
 
 // probeLimit is the most events a partition's first read asks for, before
@@ -97,7 +103,7 @@ func (w *worker) run(ctx, drain context.Context) error {
 	pubErr = w.publish(ctx, drain)
 	stopFetch() // publish stopped: nothing reads full any more
 	for s := range w.full {
-		w.release(s)
+		w.dequeue(s)
 	}
 	wg.Wait()
 	w.cp.stop()
@@ -113,10 +119,36 @@ func (w *worker) release(s *slot) {
 	w.room <- struct{}{}
 }
 
+// dequeue is release for a page fetch handed to publish: it leaves flight.
+func (w *worker) dequeue(s *slot) {
+	w.release(s)
+	w.inFlight(-1)
+}
+
+// abandon is dequeue for a page whose records Kafka did not acknowledge and
+// that will not be produced (a restart reads it again): its slot is not
+// reused, as the transport may still be sending its records, but its place
+// in the pool and the partition's room to read ahead are given back.
+func (w *worker) abandon() {
+	w.p.slots.discard()
+	w.room <- struct{}{}
+	w.inFlight(-1)
+}
+
+// inFlight adds delta to the pages handed to publish and reports them.
+func (w *worker) inFlight(delta int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.queued += delta
+	w.p.cfg.Metrics.PagesInFlight(w.a.Stream.ObjectType, w.a.Partition, w.queued)
+}
+
 // fetch reads pages, decodes them and builds their records, and hands them
 // to publish in order. A page's body and decoded records go back to the
 // pool as soon as its records are built; its records stay in its slot
-// until publish released it.
+// until publish released it. A failed read is tried again, with half the
+// limit when the page was too large for the client; fetch returns the
+// error of a read that cannot succeed (permanent).
 func (w *worker) fetch(ctx context.Context) error {
 	cfg := &w.p.cfg
 	obj, part := w.a.Stream.ObjectType, w.a.Partition
@@ -128,7 +160,6 @@ func (w *worker) fetch(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		}
-		inFlight := cfg.PagesInFlight - len(w.room)
 		s, err := w.p.slots.get(ctx, "")
 		if err != nil {
 			w.room <- struct{}{}
@@ -156,7 +187,14 @@ func (w *worker) fetch(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if errors.Is(err, dsco.ErrPositionExpired) || errors.Is(err, dsco.ErrNotFound) {
+			if tooLarge(err) && w.limit > 1 {
+				// The same request would fail again: fewer events fit.
+				w.limit = max(1, w.limit/2)
+				w.p.log.WarnContext(ctx, "inbound: a page is larger than the Dsco client reads; reading fewer events", "stream", w.a.Stream.ID,
+					"partition", part, "position", pos, "limit", w.limit, "error", err)
+				continue
+			}
+			if permanent(err) {
 				return fmt.Errorf("inbound: reading %s partition %d after %q: %w", w.a.Stream.ID, part, pos, err)
 			}
 			w.p.log.WarnContext(ctx, "inbound: reading a page failed; trying again", "stream", w.a.Stream.ID,
@@ -170,8 +208,8 @@ func (w *worker) fetch(ctx context.Context) error {
 		if s.events == 0 {
 			w.release(s)
 		} else {
-			w.full <- s // never blocks: full has room for every slot
-			cfg.Metrics.PagesInFlight(obj, part, inFlight)
+			w.inFlight(1) // before publish can release it
+			w.full <- s   // never blocks: full has room for every slot
 		}
 		if next != "" {
 			pos = next
@@ -183,6 +221,22 @@ func (w *worker) fetch(ctx context.Context) error {
 		}
 	}
 }
+
+// permanent reports whether reading a page failed in a way that reading it
+// again cannot mend, so that the partition cannot go on: Dsco refused the
+// read with a status that is not worth retrying (a position expired, a
+// stream gone, a position or partition it does not know, credentials or
+// rights it refuses), or a single event is larger than the client reads.
+func permanent(err error) bool {
+	if apiErr, ok := errors.AsType[*dsco.APIError](err); ok {
+		return !apiErr.Retryable()
+	}
+	return tooLarge(err)
+}
+
+// tooLarge reports whether err is the Dsco client's refusal of an answer
+// larger than it reads into memory.
+func tooLarge(err error) bool { return errors.Is(err, dsco.ErrAnswerTooLarge) }
 
 // readPage reads the page after pos into pb, decodes it and builds its
 // records in s with the page handler chain. It returns the position to read
@@ -205,11 +259,12 @@ func (w *worker) readPage(ctx context.Context, pos string, pb *pageBuf, s *slot)
 		cfg.Metrics.Error(obj, ErrKindDecode)
 		return "", false, fmt.Errorf("inbound: decoding a page of %s partition %d after %q: %w", w.a.Stream.ID, part, pos, err)
 	}
-	cfg.Metrics.PageRead(obj, part, len(page.Events), time.Since(start))
+	took := time.Since(start)
 	w.limit = nextLimit(w.limit, cfg.PageLimit, cfg.PageBytes, len(pb.body), len(page.Events))
 	next, more = strings.Clone(page.Position), page.HasMore
 	s.position, s.events = next, len(page.Events)
 	if s.events == 0 {
+		cfg.Metrics.PageRead(obj, part, 0, took)
 		return next, more, nil
 	}
 	b := &s.batch
@@ -236,6 +291,9 @@ func (w *worker) readPage(ctx context.Context, pos string, pb *pageBuf, s *slot)
 	}
 	b.learnSize()
 	b.Page = nil // the records are copies: the body and decoder go back now
+	// Reported once the page is built: a page whose handler failed is read
+	// again, and its events count when they are read for good.
+	cfg.Metrics.PageRead(obj, part, s.events, took)
 	return next, more, nil
 }
 
@@ -259,7 +317,7 @@ func (w *worker) publish(ctx, drain context.Context) error {
 		// Bound the events acknowledged and not yet committed: they are
 		// what a crash duplicates.
 		if !w.cp.waitRoom(ctx) || ctx.Err() != nil {
-			w.release(s)
+			w.dequeue(s)
 			return nil // not started: the next run reads the page again
 		}
 		b := &s.batch
@@ -270,15 +328,13 @@ func (w *worker) publish(ctx, drain context.Context) error {
 			}
 			cfg.Metrics.Error(obj, ErrKindProduce)
 			if drain.Err() != nil || ctx.Err() != nil {
-				// Not acknowledged: read again after a restart. The slot is
-				// not reused: the transport may still be sending its records.
-				w.p.slots.discard()
-				w.room <- struct{}{}
+				w.abandon()
 				return nil
 			}
 			w.p.log.WarnContext(ctx, "inbound: producing a page failed; trying again", "stream", w.a.Stream.ID,
 				"partition", part, "records", len(b.Records), "error", err)
 			if sleepCtx(ctx, backoff.next()) != nil {
+				w.abandon() // stopped while waiting to produce it again
 				return nil
 			}
 		}
@@ -289,7 +345,7 @@ func (w *worker) publish(ctx, drain context.Context) error {
 			cfg.Metrics.NewestEvent(obj, part, w.newest)
 		}
 		w.cp.ack(s.position, s.events)
-		w.release(s)
+		w.dequeue(s)
 	}
 }
 

@@ -160,8 +160,9 @@ func (in *Inbound) Close() error {
 //	dsco_inbound_errors_total{object_type,kind}             failures by kind (read, decode, produce, checkpoint, handler, poll)
 //
 // The stream position itself is opaque, so it is measured in events: the
-// checkpoint counter against the published counter is the uncommitted
-// window.
+// checkpoint counter against the published and poisoned counters together
+// (a committed position covers the events of its pages that went to the
+// poison topic too) is the uncommitted window.
 type InboundMetrics struct {
 	read, published, poisoned *prometheus.CounterVec
 	poll, handle              *prometheus.HistogramVec

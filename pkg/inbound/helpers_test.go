@@ -76,6 +76,17 @@ func createTopics(t testing.TB, brokers []string, objectTypes ...string) {
 	kafkatest.CreateTopic(t, brokers, "dsco.poison.v1", 1)
 }
 
+// newStack starts what a pipeline test runs against: a sandbox, Kafka (kfake, or
+// KAFKA_BROKERS) with the topics of objectTypes and the poison topic, a registry, a
+// client of the sandbox and a registered serde.
+func newStack(t testing.TB, cfg dscotest.Config, objectTypes ...string) (*dscotest.Server, *dsco.Client, []string, *schemas.Serde) {
+	t.Helper()
+	sb := newSandbox(t, cfg)
+	brokers := kafkatest.Brokers(t)
+	createTopics(t, brokers, objectTypes...)
+	return sb, newClient(t, sb.URL), brokers, newSerde(t, newRegistry(t))
+}
+
 // testConfig is a pipeline configuration with quick timings.
 func testConfig(client *dsco.Client, serde *schemas.Serde, brokers []string, streams ...inbound.StreamConfig) inbound.Config {
 	return inbound.Config{

@@ -35,11 +35,7 @@ import (
 // order per key; the committed positions reach the end of every partition
 // and never move backwards.
 func TestPipelineOrdersEndToEnd(t *testing.T) {
-	sb := newSandbox(t, dscotest.Config{Seed: 7})
-	client := newClient(t, sb.URL)
-	brokers := kafkatest.Brokers(t)
-	serde := newSerde(t, newRegistry(t))
-	createTopics(t, brokers, "order")
+	sb, client, brokers, serde := newStack(t, dscotest.Config{Seed: 7}, "order")
 	ids, err := sb.SeedOrders(400)
 	require.NoError(t, err)
 
@@ -152,11 +148,7 @@ func TestPipelineOrdersEndToEnd(t *testing.T) {
 // key, go to the poison topic with their raw bytes and where they were
 // read; the partition goes on and is committed past them.
 func TestPipelinePoison(t *testing.T) {
-	sb := newSandbox(t, dscotest.Config{Seed: 8})
-	client := newClient(t, sb.URL)
-	brokers := kafkatest.Brokers(t)
-	serde := newSerde(t, newRegistry(t))
-	createTopics(t, brokers, "order")
+	sb, client, brokers, serde := newStack(t, dscotest.Config{Seed: 8}, "order")
 	_, err := sb.SeedOrders(50)
 	require.NoError(t, err)
 	want := witness(t, client, "order", 1)[0]
@@ -340,11 +332,7 @@ func TestStartLatest(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sb := newSandbox(t, dscotest.Config{Seed: 10})
-			client := newClient(t, sb.URL)
-			brokers := kafkatest.Brokers(t)
-			serde := newSerde(t, newRegistry(t))
-			createTopics(t, brokers, "order")
+			sb, client, brokers, serde := newStack(t, dscotest.Config{Seed: 10}, "order")
 			_, err := sb.SeedOrders(tc.retained)
 			require.NoError(t, err)
 			cfg := testConfig(client, serde, brokers, sc)
@@ -410,11 +398,7 @@ func TestPipelineRecoversPanics(t *testing.T) {
 		after bool // panic once the rest of the chain built the records
 	}{{"before the records", false}, {"after the records", true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			sb := newSandbox(t, dscotest.Config{Seed: 16})
-			client := newClient(t, sb.URL)
-			brokers := kafkatest.Brokers(t)
-			serde := newSerde(t, newRegistry(t))
-			createTopics(t, brokers, "order")
+			sb, client, brokers, serde := newStack(t, dscotest.Config{Seed: 16}, "order")
 			_, err := sb.SeedOrders(30)
 			require.NoError(t, err)
 			want := witness(t, client, "order", 1)[0]
@@ -460,11 +444,7 @@ func TestPipelineRecoversPanics(t *testing.T) {
 // one partition of the same stream deliver every event between them, once,
 // and each commits its own partition.
 func TestPipelineOwnership(t *testing.T) {
-	sb := newSandbox(t, dscotest.Config{Seed: 17})
-	client := newClient(t, sb.URL)
-	brokers := kafkatest.Brokers(t)
-	serde := newSerde(t, newRegistry(t))
-	createTopics(t, brokers, "order")
+	sb, client, brokers, serde := newStack(t, dscotest.Config{Seed: 17}, "order")
 	_, err := sb.SeedOrders(200)
 	require.NoError(t, err)
 
@@ -507,11 +487,7 @@ func TestPipelineOwnership(t *testing.T) {
 // moves past it.
 func TestPipelineRecordTooLarge(t *testing.T) {
 	const limit = 16 << 10
-	sb := newSandbox(t, dscotest.Config{Seed: 18})
-	client := newClient(t, sb.URL)
-	brokers := kafkatest.Brokers(t)
-	serde := newSerde(t, newRegistry(t))
-	createTopics(t, brokers, "order")
+	sb, client, brokers, serde := newStack(t, dscotest.Config{Seed: 18}, "order")
 	_, err := sb.SeedOrders(5)
 	require.NoError(t, err)
 	// About 100 KB an event: 5 line items of 400 attributes each.
@@ -612,11 +588,7 @@ func TestPipelinePageBytes(t *testing.T) {
 		{"large events after empty pages too", 400, 20, 64 << 10, true, 64 << 10 / 4000, 64 << 10 / 7000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sb := newSandbox(t, dscotest.Config{Seed: 19})
-			client := newClient(t, sb.URL)
-			brokers := kafkatest.Brokers(t)
-			serde := newSerde(t, newRegistry(t))
-			createTopics(t, brokers, "order")
+			sb, client, brokers, serde := newStack(t, dscotest.Config{Seed: 19}, "order")
 			seed := func() {
 				require.NoError(t, sb.SeedOrderBacklog(tc.events, dscotest.OrderShape{Items: 5, ExtraAttributes: tc.extra}))
 			}
@@ -875,11 +847,7 @@ func (m *readMetrics) get() (read, published, inFlight, peak int) {
 // TestPipelinePagesInFlightFallToZero: once every page of a partition is
 // acknowledged, its pages in flight are reported as 0.
 func TestPipelinePagesInFlightFallToZero(t *testing.T) {
-	sb := newSandbox(t, dscotest.Config{Seed: 3})
-	client := newClient(t, sb.URL)
-	brokers := kafkatest.Brokers(t)
-	serde := newSerde(t, newRegistry(t))
-	createTopics(t, brokers, "order")
+	sb, client, brokers, serde := newStack(t, dscotest.Config{Seed: 3}, "order")
 	_, err := sb.SeedOrders(250)
 	require.NoError(t, err)
 	m := &readMetrics{}
@@ -898,11 +866,7 @@ func TestPipelinePagesInFlightFallToZero(t *testing.T) {
 // TestPipelineCountsEventsReadOnce: a page read again because its records
 // could not be built counts its events read once.
 func TestPipelineCountsEventsReadOnce(t *testing.T) {
-	sb := newSandbox(t, dscotest.Config{Seed: 3})
-	client := newClient(t, sb.URL)
-	brokers := kafkatest.Brokers(t)
-	serde := newSerde(t, newRegistry(t))
-	createTopics(t, brokers, "order")
+	sb, client, brokers, serde := newStack(t, dscotest.Config{Seed: 3}, "order")
 	_, err := sb.SeedOrders(30)
 	require.NoError(t, err)
 	m := &readMetrics{}

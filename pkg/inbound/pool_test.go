@@ -11,7 +11,6 @@ import (
 
 	"github.com/dscokafka/connector/pkg/dsco/dscotest"
 	"github.com/dscokafka/connector/pkg/inbound"
-	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
 )
 
 // inFlightMetrics counts the pages with events read and not yet published,
@@ -60,11 +59,7 @@ func TestMaxPagesInFlight(t *testing.T) {
 		{"more pages than partitions need", 8, 8, 2, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sb := newSandbox(t, dscotest.Config{Seed: 11})
-			client := newClient(t, sb.URL)
-			brokers := kafkatest.Brokers(t)
-			serde := newSerde(t, newRegistry(t))
-			createTopics(t, brokers, "order")
+			sb, client, brokers, serde := newStack(t, dscotest.Config{Seed: 11}, "order")
 			require.NoError(t, sb.SeedOrderBacklog(1500, dscotest.OrderShape{Items: 3, ExtraAttributes: 2}))
 
 			m := &inFlightMetrics{}

@@ -196,10 +196,13 @@ func (r *PartitionReader) fetchMessage(ctx context.Context) (kafkago.Message, er
 				return kafkago.Message{}, ctx.Err() // the fetch goes on: the next call takes it
 			}
 		}
+		// The batches are dropped whatever follows, so that the next call reads again
+		// from the record that failed: returned mid-batch, the reader would take the
+		// rest of the batch as read.
+		r.drop()
 		if ctx.Err() != nil {
 			return kafkago.Message{}, ctx.Err()
 		}
-		r.drop()
 		if errors.Is(err, kafkago.OffsetOutOfRange) || !fetchRetriable(err) {
 			return kafkago.Message{}, err
 		}

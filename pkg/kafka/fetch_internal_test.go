@@ -2,9 +2,11 @@ package kafka
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+	"math"
 	"testing"
 	"time"
 
@@ -233,5 +235,45 @@ func TestBatchesEnd(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, tc.want, got)
 		})
+	}
+}
+
+// TestMalformedRecordSeenAfterCancel: a malformed record met by a call whose context has
+// ended is not skipped: the next call reads again from it and reports it (here, with no
+// broker to read from again, as a failure), never returning the records after it as read.
+func TestMalformedRecordSeenAfterCancel(t *testing.T) {
+	now := time.UnixMilli(time.Now().UnixMilli())
+	b := encodedBatch(t, 10, kafkago.Message{Value: []byte("ten"), Time: now},
+		kafkago.Message{Value: []byte("eleven"), Time: now}, kafkago.Message{Value: []byte("twelve"), Time: now})
+	// Corrupt record 11's length (the CRC resealed: as if the producer wrote it so).
+	size, n := binary.Varint(b[batchHeaderSize:])
+	b[batchHeaderSize+n+int(size)] = 0x7e
+	b = resealed(bytes.Clone(b))
+
+	r := NewPartitionReader(PartitionReaderConfig{Topic: "t"}) // no brokers: a fetch fails
+	defer r.Close()
+	r.SetOffset(10)
+	r.batches = b
+	rec, err := r.FetchMessage(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, int64(10), rec.Offset)
+
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = r.FetchMessage(canceled) // meets record 11
+	require.ErrorIs(t, err, context.Canceled)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err = r.FetchMessage(ctx)
+	require.Error(t, err)
+	assert.Equal(t, int64(11), r.Offset(), "the reader is still at the malformed record")
+}
+
+// TestRetryPause: attempt² × 100ms, at most a second, whatever the attempt (attempt²
+// overflows after about 300,000 attempts, as many seconds of an unreachable partition).
+func TestRetryPause(t *testing.T) {
+	for attempt, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 400 * time.Millisecond, 3: 900 * time.Millisecond,
+		4: time.Second, 400_000: time.Second, math.MaxInt32: time.Second} {
+		assert.Equal(t, want, retryPause(attempt), "attempt %d", attempt)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -61,6 +62,48 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		require.True(t, msg.Ack())
 		closeSubscriber(t, sub, ch)
 	})
+	var left string
+	assert.Eventually(t, func() bool {
+		left = labelledGoroutines(t, label)
+		return left == ""
+	}, waitLimit, 10*time.Millisecond, "goroutines left after Close")
+	require.Empty(t, left)
+}
+
+// TestCloseLeavesNoGoroutinesWhenDoneNeverComes: a Consume handler under OrderPerKey that
+// never calls done (allowed: its record is delivered again) leaves nothing running after
+// Close either.
+func TestCloseLeavesNoGoroutinesWhenDoneNeverComes(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic := kafkatest.Name("leak")
+	kafkatest.CreateTopic(t, brokers, topic, 1)
+	publishN(t, startPublisher(t, brokers), topic, 1, "k")
+	cfg := testSubscriberConfig(brokers, kafkatest.Name("g"))
+	cfg.Ordering = kafka.OrderPerKey
+	cfg.MaxInFlightPerPartition = 2
+	cfg.DrainTimeout = 200 * time.Millisecond
+	sub, err := kafka.NewSubscriber(cfg, nil)
+	require.NoError(t, err)
+	label := kafkatest.Name("sub")
+	got := make(chan struct{}, 1)
+	consumed := make(chan error, 1)
+	pprof.Do(context.Background(), pprof.Labels("leakcheck", label), func(ctx context.Context) {
+		go func() {
+			consumed <- sub.Consume(ctx, topic, func(context.Context, kafkago.Message, func(error)) {
+				select { // done is never called
+				case got <- struct{}{}:
+				default:
+				}
+			})
+		}()
+	})
+	select {
+	case <-got:
+	case <-time.After(waitLimit):
+		t.Fatal("no record delivered")
+	}
+	require.NoError(t, sub.Close())
+	require.NoError(t, <-consumed)
 	var left string
 	assert.Eventually(t, func() bool {
 		left = labelledGoroutines(t, label)

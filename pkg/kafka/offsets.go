@@ -17,6 +17,13 @@ type offsetTracker struct {
 	acked     []bool  // whether pending[i] was acked
 	next      int64   // commit offset: everything delivered before it is acked
 	committed int64   // the last commit offset sent successfully
+	resets    uint64  // how many times reset was called: a commit read before one is stale
+}
+
+// commitPoint is a commit offset as toCommit read it, with the tracker's resets then.
+type commitPoint struct {
+	offset int64
+	resets uint64
 }
 
 // newOffsetTracker returns a tracker whose partition starts at start (the offset the
@@ -60,10 +67,10 @@ func (t *offsetTracker) ack(offset int64) {
 }
 
 // toCommit returns the commit offset if it moved past the last successful commit.
-func (t *offsetTracker) toCommit() (int64, bool) {
+func (t *offsetTracker) toCommit() (commitPoint, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.next, t.next > t.committed
+	return commitPoint{t.next, t.resets}, t.next > t.committed
 }
 
 // reset restarts the tracker at offset, a position the partition was moved to (see
@@ -75,13 +82,15 @@ func (t *offsetTracker) reset(offset int64) {
 	t.pending, t.acked = t.pending[:0], t.acked[:0]
 	t.next = offset
 	t.committed = math.MinInt64
+	t.resets++
 }
 
-// markCommitted records a successful commit of offset.
-func (t *offsetTracker) markCommitted(offset int64) {
+// markCommitted records a successful commit of c. A commit read before a reset does not
+// count: the reset position still has to be committed, even if it is below c.
+func (t *offsetTracker) markCommitted(c commitPoint) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if offset > t.committed {
-		t.committed = offset
+	if c.resets == t.resets && c.offset > t.committed {
+		t.committed = c.offset
 	}
 }

@@ -132,6 +132,7 @@ func (p *Producer) abort() { p.abortOnce.Do(func() { close(p.stop) }) }
 // retryPause is the wait before attempt number attempt (from 1) of a write or a fetch:
 // kafka-go's Writer's backoff, attempt² × 100ms, at most 1s.
 func retryPause(attempt int) time.Duration {
+	attempt = min(attempt, 4) // 4² × 100ms is past the cap; attempt² overflows in time
 	return min(time.Duration(attempt*attempt)*100*time.Millisecond, time.Second)
 }
 

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -680,9 +681,10 @@ func (sub *subscription) partitionCount(ctx context.Context) (int, error) {
 // broker refuses (the generation is over) is dropped: those messages are redelivered.
 func (sub *subscription) commit(gen *kafkago.Generation, trackers map[int]*offsetTracker) {
 	offsets := map[int]int64{}
+	points := map[int]commitPoint{}
 	for p, tr := range trackers {
-		if off, ok := tr.toCommit(); ok {
-			offsets[p] = off
+		if c, ok := tr.toCommit(); ok {
+			offsets[p], points[p] = c.offset, c
 		}
 	}
 	if len(offsets) == 0 {
@@ -693,8 +695,8 @@ func (sub *subscription) commit(gen *kafkago.Generation, trackers map[int]*offse
 			watermill.LogFields{"err": err, "generation": gen.ID})
 		return
 	}
-	for p, off := range offsets {
-		trackers[p].markCommitted(off)
+	for p, c := range points {
+		trackers[p].markCommitted(c)
 	}
 }
 
@@ -735,7 +737,7 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 	if sub.handle != nil {
 		deliver = func(rec kafkago.Message) bool { return sub.handleRecord(ctx, hctx, rec, tr, logger) }
 		if lanes != nil {
-			async = &asyncLanes{sub: sub, ctx: ctx, hctx: hctx, lanes: lanes, tr: tr, logger: logger}
+			async = &asyncLanes{sub: sub, ctx: ctx, hctx: hctx, lanes: lanes, tr: tr, logger: logger, idle: make(chan struct{}, 1)}
 			defer async.drain()
 		}
 	}
@@ -1003,7 +1005,22 @@ type asyncLanes struct {
 	lanes     *keyLanes
 	tr        *offsetTracker
 	logger    watermill.LoggerAdapter
-	inflight  sync.WaitGroup // handler calls not done, and records waiting to be handed again
+	// inflight counts the handler calls not done and the records waiting to be handed
+	// again; idle gets a token each time it falls to 0 (drain waits for that, and can
+	// stop waiting: a WaitGroup's Wait could not, and would leak with a handler that
+	// never calls done).
+	inflight atomic.Int64
+	idle     chan struct{}
+}
+
+// leave ends one of the inflight.
+func (a *asyncLanes) leave() {
+	if a.inflight.Add(-1) == 0 {
+		select {
+		case a.idle <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // start hands ln's head to the handler.
@@ -1021,7 +1038,7 @@ func (a *asyncLanes) done(ln *lane, err error) {
 		a.retry(ln, err)
 		return
 	}
-	defer a.inflight.Done()
+	defer a.leave()
 	if err != nil {
 		return // the generation ended: the head stays unacked, and so does its lane
 	}
@@ -1035,7 +1052,7 @@ func (a *asyncLanes) done(ln *lane, err error) {
 func (a *asyncLanes) retry(ln *lane, err error) {
 	a.logger.Info("Handler failed; the record will be delivered again", watermill.LogFields{"offset": ln.head.Offset, "err": err})
 	time.AfterFunc(a.sub.s.cfg.NackResendDelay, func() {
-		defer a.inflight.Done()
+		defer a.leave()
 		if a.ctx.Err() == nil {
 			a.start(ln)
 		}
@@ -1045,14 +1062,12 @@ func (a *asyncLanes) retry(ln *lane, err error) {
 // drain waits, once the partition's context ended, for the handler calls under way, until
 // hctx ends.
 func (a *asyncLanes) drain() {
-	idle := make(chan struct{})
-	go func() {
-		a.inflight.Wait()
-		close(idle)
-	}()
-	select {
-	case <-idle:
-	case <-a.hctx.Done():
+	for a.inflight.Load() > 0 {
+		select {
+		case <-a.idle: // a token may be stale: check again
+		case <-a.hctx.Done():
+			return
+		}
 	}
 }
 

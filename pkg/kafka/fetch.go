@@ -64,7 +64,9 @@ type PartitionReaderConfig struct {
 // available, a response that does not parse. FetchMessage returns only a record, the
 // context's error, kafkago.OffsetOutOfRange for an offset past the end of the log (an
 // offset before its start moves to the start, as kafka-go's Reader does), or a Kafka error
-// retrying cannot cure (an authorization error, a topic that is gone).
+// retrying cannot cure (an authorization error). An unknown topic or partition is retried
+// like one not yet available: Kafka answers so while a new topic spreads to the brokers,
+// and for a deleted one alike; the Retrying callback sees each such failure.
 //
 // Records of control batches (transaction markers) are skipped; records of aborted
 // transactions are returned (isolation read_uncommitted, kafka-go's default). Only the

@@ -135,12 +135,12 @@ func checkProbes(cfg *config.Config) ([]probe, error) {
 			// Reachable first, so that a registry that is down gives one line,
 			// not one per subject.
 			if _, err := reg.GetSubjects(ctx); err != nil {
-				return "", fmt.Errorf("schema registry %s: %w", cfg.Registry.URL, err)
+				return "", fmt.Errorf("schema registry %s: %w", cfg.Registry.RedactedURL(), err)
 			}
 			if err := serde.Check(ctx); err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("%s compatible with their subjects (%s)", count(len(cfg.Records()), "schema"), cfg.Registry.URL), nil
+			return fmt.Sprintf("%s compatible with their subjects (%s)", count(len(cfg.Records()), "schema"), cfg.Registry.RedactedURL()), nil
 		}},
 		{name: "dsco", run: func(ctx context.Context) (string, error) {
 			what := "static token"
@@ -180,7 +180,7 @@ func readinessChecks(cfg *config.Config, client *dsco.Client) ([]ops.Check, erro
 		}},
 		{Name: "registry", Func: func(ctx context.Context) error {
 			if _, err := reg.GetSubjects(ctx); err != nil {
-				return fmt.Errorf("schema registry %s: %w", cfg.Registry.URL, err)
+				return fmt.Errorf("schema registry %s: %w", cfg.Registry.RedactedURL(), err)
 			}
 			return nil
 		}},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -93,6 +94,15 @@ func newConnector(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 	if c.client, err = dsco.NewClient(cfg.Dsco.BaseURL, copts...); err != nil {
 		return nil, fmt.Errorf("dsco client: %w", err)
 	}
+	// The outbound pipeline retries its batches itself, within CONNECTOR_RETRY_* and
+	// behind its circuit breaker: its client tries each call once, or every attempt of
+	// the pipeline would be retried again by the client.
+	once := cfg.Retry.RetryPolicy()
+	once.MaxAttempts = 1
+	outClient, err := dsco.NewClient(cfg.Dsco.BaseURL, slices.Concat(copts, []dsco.Option{dsco.WithRetry(once)})...)
+	if err != nil {
+		return nil, fmt.Errorf("dsco client: %w", err)
+	}
 	if c.serde, err = schemas.NewSerde(cfg.SerdeConfig()); err != nil {
 		return nil, err
 	}
@@ -102,7 +112,7 @@ func newConnector(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 			what = "looking up"
 		}
 		return nil, fmt.Errorf("%s the schemas at %s failed, so the connector does not start (see `connector schemas check`): %w",
-			what, cfg.Registry.URL, err)
+			what, cfg.Registry.RedactedURL(), err)
 	}
 
 	c.reg = prometheus.NewRegistry()
@@ -149,7 +159,7 @@ func newConnector(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 		if c.out, err = router.NewOutbound(router.OutboundConfig{
 			Subscriber: kafka.SubscriberConfig{Connection: conn, ConsumerGroup: cfg.Kafka.ConsumerGroup},
 			Pipeline: outbound.Config{
-				Role: outbound.Role(cfg.Dsco.Role), Client: c.client, Serde: c.serde, Writer: c.pub,
+				Role: outbound.Role(cfg.Dsco.Role), Client: outClient, Serde: c.serde, Writer: c.pub,
 				PoisonTopic: poisonTopic(cfg),
 				Store: outbound.StoreConfig{Topic: appliedTopic(cfg),
 					Reader: outbound.TopicReader{Brokers: conn.Brokers, Dialer: dialer}},

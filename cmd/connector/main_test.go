@@ -154,20 +154,21 @@ func TestCheck(t *testing.T) {
 
 func TestCheckFailures(t *testing.T) {
 	s := newStack(t)
-	const secret = "wrong-secret-4711"
+	const secret, regSecret = "wrong-secret-4711", "registry-secret-4712"
 	vars := s.with("DSCO_CLIENT_SECRET", secret, "KAFKA_BROKERS", "127.0.0.1:1", "KAFKA_DIAL_TIMEOUT", "1s",
-		"SCHEMA_REGISTRY_URL", "http://127.0.0.1:1")
+		"SCHEMA_REGISTRY_URL", "http://svc:"+regSecret+"@127.0.0.1:1")
 	r := runMain(t, vars, "check", "-timeout", "5s")
 	assert.Equal(t, 1, r.code)
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	require.GreaterOrEqual(t, len(lines), 4, r.stdout)
 	assert.True(t, strings.HasPrefix(lines[0], "ok    config"), r.stdout)
 	assert.Contains(t, r.stdout, "FAIL  kafka     kafka: metadata from [127.0.0.1:1]")
-	assert.Contains(t, r.stdout, `FAIL  registry  schema registry http://127.0.0.1:1: could not perform request: Get "http://127.0.0.1:1/subjects"`)
+	assert.Contains(t, r.stdout, `FAIL  registry  schema registry http://svc:xxxxx@127.0.0.1:1: could not perform request: Get "http://svc:***@127.0.0.1:1/subjects"`)
 	assert.Len(t, lines, 4, "one line per check:\n%s", r.stdout)
 	assert.Contains(t, r.stdout, "FAIL  dsco      getting a token:")
 	assert.Equal(t, "connector: check: 3 of 4 checks failed\n", r.stderr)
 	assert.NotContains(t, r.stdout+r.stderr, secret)
+	assert.NotContains(t, r.stdout+r.stderr, regSecret)
 }
 
 func TestInvalidConfigurationExits2WithEveryProblem(t *testing.T) {

@@ -46,6 +46,12 @@ var (
 	// the client reads into memory (64 MiB): the same request fails again;
 	// ask for less (a smaller limit).
 	ErrAnswerTooLarge = errors.New("dsco: the answer is larger than the client reads")
+	// ErrToken matches a call that failed because no access token could be
+	// had (the token endpoint refused the credentials, or could not be
+	// reached): nothing of the call itself was sent. The error also matches
+	// the token endpoint's own failure (an *APIError, a *NetworkError), which
+	// says nothing of the call's request.
+	ErrToken = errors.New("getting an access token")
 )
 
 // APIError is a non-2xx answer from Dsco, after the client's own retries.

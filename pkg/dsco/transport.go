@@ -67,7 +67,14 @@ func (c *Client) call(ctx context.Context, op *operation, method, path string, q
 	defer resp.Body.Close()
 	buf := getBuf()
 	defer putBuf(buf)
-	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBody)); err != nil {
+	n, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBody+1))
+	if err == nil && n > maxBody {
+		err = fmt.Errorf("%w: more than %d bytes", ErrAnswerTooLarge, maxBody)
+		if !op.write {
+			return fmt.Errorf("dsco: %s: %w", op.name, err) // asking again gets the same
+		}
+	}
+	if err != nil {
 		if op.answerMeansApplied {
 			return &AnswerUnreadableError{Operation: op.name, Err: fmt.Errorf("reading the answer: %w", err)}
 		}
@@ -108,7 +115,7 @@ func (c *Client) send(ctx context.Context, op *operation, method, rawURL string,
 		if !op.noAuth {
 			var err error
 			if token, err = c.auth.token(ctx); err != nil {
-				return nil, fmt.Errorf("dsco: %s: getting a token: %w", op.name, err)
+				return nil, fmt.Errorf("dsco: %s: %w: %w", op.name, ErrToken, err)
 			}
 		}
 		var wrote atomic.Bool
@@ -124,6 +131,14 @@ func (c *Client) send(ctx context.Context, op *operation, method, rawURL string,
 		req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), method, rawURL, rd)
 		if err != nil {
 			return nil, fmt.Errorf("dsco: %s: %w", op.name, err)
+		}
+		if op.write {
+			// Without GetBody net/http cannot send the body again by itself: its
+			// HTTP/2 transport resends a request whose stream was reset (for
+			// instance with PROTOCOL_ERROR) inside Do, after Dsco may have acted
+			// on it, where the WroteRequest guard above cannot see it. Whether
+			// to send a write again is decided here alone.
+			req.GetBody = nil
 		}
 		if body != nil {
 			req.Header.Set("Content-Type", "application/json")
@@ -155,7 +170,7 @@ func (c *Client) send(ctx context.Context, op *operation, method, rawURL string,
 				refreshed = true
 				ok, err := c.auth.refresh(ctx, token)
 				if err != nil {
-					return nil, err
+					return nil, fmt.Errorf("dsco: %s: %w: %w", op.name, ErrToken, err)
 				}
 				if ok {
 					c.log.DebugContext(ctx, "dsco: token refreshed after 401", "operation", op.name)

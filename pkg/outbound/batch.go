@@ -380,7 +380,7 @@ func (p *Pipeline) retryOrFail(ctx context.Context, k *kind, cmds []*command, er
 		}
 		var apiErr *dsco.APIError
 		if errors.As(err, &apiErr) && apiErr.RetryAfter > backoff {
-			backoff = apiErr.RetryAfter
+			backoff = min(apiErr.RetryAfter, r.MaxDelay) // a day's Retry-After must not hold the kind a day
 		}
 		if !p.backoff(ctx, time.Duration(rand.Int64N(int64(backoff))+1)) {
 			return nil

@@ -92,7 +92,8 @@ type RetryConfig struct {
 	// paused behind an open breaker not counted. Default 2m.
 	MaxElapsed time.Duration
 	// BaseDelay and MaxDelay shape the exponential backoff with full jitter between
-	// attempts. Defaults 200ms and 10s.
+	// attempts. Defaults 200ms and 10s. A longer Retry-After from Dsco is obeyed up to
+	// MaxDelay.
 	BaseDelay, MaxDelay time.Duration
 }
 

@@ -89,6 +89,10 @@ func Classify(err error) Class {
 		return Stopped
 	case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
 		return Paused
+	case errors.Is(err, dsco.ErrToken):
+		// The connector's own credentials, refused (or the token endpoint down): not a
+		// verdict on the commands, which wait (the breaker opens) until they are mended.
+		return Retryable
 	case errors.Is(err, dsco.ErrOutcomeUnknown):
 		return Unknown
 	case dsco.IsRetryable(err):

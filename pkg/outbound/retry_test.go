@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -125,4 +126,43 @@ func TestGivenUpCommandIsNotSentAgain(t *testing.T) {
 	assert.Equal(t, schemas.StatusOutcomeUnknown, e.waitResults("given-up")["given-up"].Status)
 	assert.Equal(t, int64(1), e.sandbox.Stats().Calls["supplierCreateReturn"], "only the call made before the record was given up")
 	assert.Zero(t, e.sandbox.Stats().Returns)
+}
+
+// TestRefusedCredentialsPauseCommands: credentials the token endpoint refuses (a rotated
+// secret) are not a verdict on the commands: none is rejected or poisoned; the breaker
+// opens and they wait.
+func TestRefusedCredentialsPauseCommands(t *testing.T) {
+	e := newEnv(t, dscotest.Config{Seed: 64})
+	kafkatest.CreateTopic(t, e.brokers, e.topic("inventory"), 1)
+	reg := prometheus.NewRegistry()
+	cfg := e.pipelineConfig(outbound.RoleSupplier, dsco.WithClientCredentials(dscotest.SupplierClientID, "rotated"), fastRetry)
+	cfg.Registerer = reg
+	cfg.Retry = outbound.RetryConfig{MaxAttempts: 4, BaseDelay: 5 * time.Millisecond, MaxDelay: 20 * time.Millisecond}
+	cfg.Breaker.ConsecutiveFailures = 2
+	e.start(router.OutboundConfig{Subscriber: e.subscriberConfig(kafkatest.Name("g")), Pipeline: cfg})
+	e.send(&schemas.InventoryCommand{CommandID: "cred-1", SKU: "SKU-C1", Quantity: i32(3)})
+	require.Eventually(t, func() bool { return gauge(t, reg, "dsco_outbound_breaker_state") == 2 }, waitLimit, 10*time.Millisecond, "the breaker opens")
+	assert.Zero(t, counted(t, reg), "no command has an outcome")
+	assert.Empty(t, e.poisoned())
+	assert.Zero(t, e.sandbox.Stats().Calls["supplierUpdateInventory"])
+}
+
+// TestRetryAfterBoundedByMaxDelay: a Retry-After of an hour is obeyed up to
+// Retry.MaxDelay: once Dsco takes writes again, the command is applied without waiting
+// out the hour.
+func TestRetryAfterBoundedByMaxDelay(t *testing.T) {
+	e := newEnv(t, dscotest.Config{Seed: 65})
+	kafkatest.CreateTopic(t, e.brokers, e.topic("inventory"), 1)
+	_, err := e.client(outbound.RoleSupplier).SupplierUpdateCatalog(t.Context(), dsco.CatalogBatchRequest{
+		Items: []dsco.CatalogItem{{SKU: "SKU-A1", Title: "a"}}})
+	require.NoError(t, err)
+	e.sandbox.SetFault("supplierUpdateInventory", dscotest.Fault{Rate429: 1, RetryAfter: time.Hour})
+	cfg := e.pipelineConfig(outbound.RoleSupplier, dsco.WithRetry(dsco.RetryPolicy{MaxAttempts: 1}))
+	cfg.Retry = outbound.RetryConfig{MaxAttempts: 1000, BaseDelay: 5 * time.Millisecond, MaxDelay: 50 * time.Millisecond}
+	cfg.Breaker.ConsecutiveFailures = 1000
+	e.start(router.OutboundConfig{Subscriber: e.subscriberConfig(kafkatest.Name("g")), Pipeline: cfg})
+	e.send(&schemas.InventoryCommand{CommandID: "after-1", SKU: "SKU-A1", Quantity: i32(3)})
+	require.Eventually(t, func() bool { return e.sandbox.Stats().Calls["supplierUpdateInventory"] >= 1 }, waitLimit, 10*time.Millisecond)
+	e.sandbox.SetFault("supplierUpdateInventory", dscotest.Fault{})
+	assert.Equal(t, schemas.StatusApplied, e.waitResults("after-1")["after-1"].Status)
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/url"
 	"time"
 )
 
@@ -60,6 +61,15 @@ type Registry struct {
 	Password        Secret          `env:"SCHEMA_REGISTRY_PASSWORD" want:"a password" desc:"HTTP basic auth password. Never logged or printed."`
 	SubjectStrategy SubjectStrategy `env:"SCHEMA_REGISTRY_SUBJECT_STRATEGY, default=topic" desc:"Subject naming: topic (<topic>-value), record (<record name>) or topic-record (<topic>-<record name>)."`
 	LookupOnly      bool            `env:"SCHEMA_REGISTRY_LOOKUP_ONLY, default=false" desc:"Only look schemas up, never register them (registries the connector may not write to)."`
+}
+
+// RedactedURL is URL for messages: a password in it (user:password@host) shows as xxxxx.
+func (r Registry) RedactedURL() string {
+	u, err := url.Parse(r.URL)
+	if err != nil {
+		return "(an unparsable URL)"
+	}
+	return u.Redacted()
 }
 
 // Connector holds the process-wide settings.

@@ -255,7 +255,8 @@ func (c *connector) routersRunning(context.Context) error {
 // the inbound side publishes what it read and commits its final stream
 // positions, the outbound side finishes its commands and commits their
 // offsets, then the publisher and the ops server close. It returns nil after
-// a shutdown asked for by ctx, a router's error otherwise.
+// a clean shutdown asked for by ctx; a router's error, or what went wrong
+// during the shutdown, otherwise.
 func (c *connector) run(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -331,7 +332,9 @@ func (c *connector) run(ctx context.Context) error {
 	select {
 	case err := <-shutdown:
 		if err != nil {
-			c.log.Warn("shutdown finished with errors", "error", err.Error())
+			// Exit status 1: an offset or position may not be committed (what it
+			// covers is delivered again), or a record not written.
+			runErr = errors.Join(runErr, fmt.Errorf("shutdown finished with errors: %w", err))
 		}
 		c.log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
 	case <-time.After(c.cfg.Connector.ShutdownTimeout):
@@ -379,6 +382,11 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	logger := cfg.Log.NewLogger(e.stderr)
 	c, err := newConnector(ctx, cfg, logger, connectorOptions{})
 	if err != nil {
+		if ctx.Err() != nil {
+			// SIGTERM or SIGINT while starting: a stop asked for, not a failure.
+			logger.Info("stopped while starting", "cause", context.Cause(ctx).Error(), "step", err.Error())
+			return nil
+		}
 		return err
 	}
 	return c.run(ctx)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/sethvargo/go-envconfig"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -46,4 +48,16 @@ func TestSignalCancelsCommand(t *testing.T) {
 	require.True(t, errors.As(err, &exit), "exited with a status: %v", err)
 	assert.Equal(t, 1, exit.ExitCode())
 	assert.Contains(t, stderr.String(), "terminated signal received", "the cause names the signal")
+}
+
+// TestStopWhileStarting: SIGTERM or SIGINT while the connector starts (here, before it
+// could register its schemas) is a stop asked for: exit status 0, not a failure.
+func TestStopWhileStarting(t *testing.T) {
+	s := newStack(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var stdout, stderr bytes.Buffer
+	code := dispatch(ctx, []string{"run"}, &env{stdout: &stdout, stderr: &stderr, lookup: envconfig.MapLookuper(s.vars)})
+	assert.Equal(t, exitOK, code, stderr.String())
+	assert.Contains(t, stderr.String(), "stopped while starting")
 }

@@ -161,9 +161,9 @@ func checkProbes(cfg *config.Config) ([]probe, error) {
 
 // readinessChecks returns the ops readiness checks of the services the
 // connector needs: "kafka" (the brokers answer a metadata request), "registry"
-// (the registry lists its subjects) and "dsco" (client, the pipelines' shared
-// client, lists the streams). The process adds its own, such as the routers
-// running.
+// (the registry lists its subjects) and "dsco" (client, the inbound side's
+// client, lists the streams; the outbound side's has the same credentials and
+// address). The process adds its own, such as the routers running.
 func readinessChecks(cfg *config.Config, client *dsco.Client) ([]ops.Check, error) {
 	conn, err := cfg.Kafka.Connection()
 	if err != nil {

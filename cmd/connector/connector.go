@@ -332,8 +332,7 @@ func (c *connector) run(ctx context.Context) error {
 	select {
 	case err := <-shutdown:
 		if err != nil {
-			// Exit status 1: an offset or position may not be committed (what it
-			// covers is delivered again), or a record not written.
+			// Exit status 1: a router or the Kafka writer did not close cleanly.
 			runErr = errors.Join(runErr, fmt.Errorf("shutdown finished with errors: %w", err))
 		}
 		c.log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))

@@ -137,7 +137,10 @@ func (c *Client) send(ctx context.Context, op *operation, method, rawURL string,
 			// HTTP/2 transport resends a request whose stream was reset (for
 			// instance with PROTOCOL_ERROR) inside Do, after Dsco may have acted
 			// on it, where the WroteRequest guard above cannot see it. Whether
-			// to send a write again is decided here alone.
+			// to send a write again is decided here alone. The price: the resends
+			// net/http knows to be safe (a GOAWAY or REFUSED_STREAM for a request
+			// the server did not start) come back as an unknown outcome, which the
+			// caller reconciles, instead of a duplicate nobody could undo.
 			req.GetBody = nil
 		}
 		if body != nil {

@@ -239,8 +239,13 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 		trial := p.breaker.State() != gobreaker.StateClosed
 		resp, err := p.breaker.Execute(func() (*dsco.BatchResponse, error) { return k.send(ctx, p.cfg.Client, items) })
 		class := Classify(err)
-		if err != nil && ctx.Err() != nil {
+		switch {
+		case err != nil && ctx.Err() != nil:
 			class = Stopped // cancelled at CloseTimeout, whatever the failure looks like
+		case errors.Is(err, dsco.ErrToken):
+			// No token, so nothing was sent: the commands wait without spending their
+			// budget (the breaker counts the failure, and opens).
+			class = Paused
 		}
 		p.metrics.callSeconds.WithLabelValues(k.name, className(class)).Observe(time.Since(start).Seconds())
 		switch class {

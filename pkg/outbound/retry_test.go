@@ -129,16 +129,16 @@ func TestGivenUpCommandIsNotSentAgain(t *testing.T) {
 }
 
 // TestRefusedCredentialsPauseCommands: credentials the token endpoint refuses (a rotated
-// secret) are not a verdict on the commands: none is rejected or poisoned; the breaker
-// opens and they wait.
+// secret) are not a verdict on the commands: none is rejected, failed or poisoned, however
+// small the retry budget (no call was made); the breaker opens and they wait.
 func TestRefusedCredentialsPauseCommands(t *testing.T) {
 	e := newEnv(t, dscotest.Config{Seed: 64})
 	kafkatest.CreateTopic(t, e.brokers, e.topic("inventory"), 1)
 	reg := prometheus.NewRegistry()
 	cfg := e.pipelineConfig(outbound.RoleSupplier, dsco.WithClientCredentials(dscotest.SupplierClientID, "rotated"), fastRetry)
 	cfg.Registerer = reg
-	cfg.Retry = outbound.RetryConfig{MaxAttempts: 4, BaseDelay: 5 * time.Millisecond, MaxDelay: 20 * time.Millisecond}
-	cfg.Breaker.ConsecutiveFailures = 2
+	cfg.Retry = outbound.RetryConfig{MaxAttempts: 2, BaseDelay: 5 * time.Millisecond, MaxDelay: 20 * time.Millisecond}
+	cfg.Breaker.ConsecutiveFailures = 5
 	e.start(router.OutboundConfig{Subscriber: e.subscriberConfig(kafkatest.Name("g")), Pipeline: cfg})
 	e.send(&schemas.InventoryCommand{CommandID: "cred-1", SKU: "SKU-C1", Quantity: i32(3)})
 	require.Eventually(t, func() bool { return gauge(t, reg, "dsco_outbound_breaker_state") == 2 }, waitLimit, 10*time.Millisecond, "the breaker opens")

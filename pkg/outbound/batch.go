@@ -262,7 +262,10 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 				return
 			}
 		case Retryable:
-			if trial {
+			// Nor does the failure that opened the breaker: with one call in flight and
+			// as many attempts as the breaker's threshold, the commands of the first
+			// batch of an outage would fail just as the breaker opens.
+			if trial || p.breaker.State() == gobreaker.StateOpen {
 				if !pause(ctx, p, cmds) {
 					return
 				}

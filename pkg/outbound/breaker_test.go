@@ -17,39 +17,53 @@ import (
 
 // TestBreakerPausesWhileDscoIsDown: Dsco answers every shipment write with 503 for longer
 // than the retry budget would last; the breaker opens and the commands wait instead of
-// being poisoned; once Dsco is back, all are applied.
+// being poisoned; once Dsco is back, all are applied. Also when the breaker opens on the
+// very attempt that would spend a command's budget (the connector's defaults: 5 and 5).
 func TestBreakerPausesWhileDscoIsDown(t *testing.T) {
-	e := newEnv(t, dscotest.Config{Seed: 61})
-	kafkatest.CreateTopic(t, e.brokers, e.topic("ship"), 8)
-	orders := e.seedOrders(40)
-	cmds := shipAll("d", orders)
-	e.sandbox.SetFault("supplierCreateShipment", dscotest.Fault{Rate503: 1})
-	e.send(cmds...)
-	reg := prometheus.NewRegistry()
-	cfg := e.pipelineConfig(outbound.RoleSupplier, fastRetry)
-	cfg.Registerer = reg
-	cfg.Retry = outbound.RetryConfig{MaxAttempts: 4, BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond, MaxElapsed: time.Hour}
-	cfg.Breaker = outbound.BreakerConfig{ConsecutiveFailures: 2, OpenTimeout: 100 * time.Millisecond}
-	e.start(router.OutboundConfig{Subscriber: e.subscriberConfig(kafkatest.Name("g")), Pipeline: cfg})
+	for _, tc := range []struct {
+		name               string
+		attempts, failures int
+		concurrent         int // Dsco calls in flight
+	}{
+		{"breaker opens before the budget is spent", 4, 2, 4},
+		// One call at a time, so the breaker counts one batch's attempts alone.
+		{"breaker opens on the budget's last attempt", 4, 4, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, dscotest.Config{Seed: 61})
+			kafkatest.CreateTopic(t, e.brokers, e.topic("ship"), 8)
+			orders := e.seedOrders(40)
+			cmds := shipAll("d", orders)
+			e.sandbox.SetFault("supplierCreateShipment", dscotest.Fault{Rate503: 1})
+			e.send(cmds...)
+			reg := prometheus.NewRegistry()
+			cfg := e.pipelineConfig(outbound.RoleSupplier, fastRetry)
+			cfg.Registerer = reg
+			cfg.MaxConcurrentBatches = tc.concurrent
+			cfg.Retry = outbound.RetryConfig{MaxAttempts: tc.attempts, BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond, MaxElapsed: time.Hour}
+			cfg.Breaker = outbound.BreakerConfig{ConsecutiveFailures: tc.failures, OpenTimeout: 100 * time.Millisecond}
+			e.start(router.OutboundConfig{Subscriber: e.subscriberConfig(kafkatest.Name("g")), Pipeline: cfg})
 
-	require.Eventually(t, func() bool { return gauge(t, reg, "dsco_outbound_breaker_state") == 2 }, waitLimit, 10*time.Millisecond, "the breaker opens")
-	// Down for much longer than 4 attempts with 50ms backoff would take.
-	time.Sleep(3 * time.Second)
-	assert.Zero(t, counted(t, reg), "no command has an outcome while Dsco is down")
-	assert.Empty(t, e.poisoned())
-	e.sandbox.SetFault("supplierCreateShipment", dscotest.Fault{})
+			require.Eventually(t, func() bool { return gauge(t, reg, "dsco_outbound_breaker_state") == 2 }, waitLimit, 10*time.Millisecond, "the breaker opens")
+			// Down for much longer than the attempts with 50ms backoff would take.
+			time.Sleep(3 * time.Second)
+			assert.Zero(t, counted(t, reg), "no command has an outcome while Dsco is down")
+			assert.Empty(t, e.poisoned())
+			e.sandbox.SetFault("supplierCreateShipment", dscotest.Fault{})
 
-	ids := make([]string, len(cmds))
-	for i, c := range cmds {
-		ids[i] = c.(*schemas.ShipCommand).CommandID
+			ids := make([]string, len(cmds))
+			for i, c := range cmds {
+				ids[i] = c.(*schemas.ShipCommand).CommandID
+			}
+			got := e.waitResults(ids...)
+			for _, id := range ids {
+				assert.Equal(t, schemas.OutcomeAccepted, got[id].Outcome, "%s: %s", id, deref(got[id].Reason))
+			}
+			assert.Empty(t, e.poisoned())
+			assert.Equal(t, int64(len(cmds)), e.sandbox.Stats().Shipments)
+			assert.Equal(t, 0.0, gauge(t, reg, "dsco_outbound_breaker_state"), "the breaker closed again")
+		})
 	}
-	got := e.waitResults(ids...)
-	for _, id := range ids {
-		assert.Equal(t, schemas.OutcomeAccepted, got[id].Outcome, "%s: %s", id, deref(got[id].Reason))
-	}
-	assert.Empty(t, e.poisoned())
-	assert.Equal(t, int64(len(cmds)), e.sandbox.Stats().Shipments)
-	assert.Equal(t, 0.0, gauge(t, reg, "dsco_outbound_breaker_state"), "the breaker closed again")
 }
 
 // gauge reads a gauge of reg.

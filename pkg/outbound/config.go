@@ -102,7 +102,9 @@ type RetryConfig struct {
 // spending their retry budget.
 type BreakerConfig struct {
 	// ConsecutiveFailures of transient kind (including timeouts and answers that leave
-	// the outcome unknown, such as a 502) open the breaker. Default 5.
+	// the outcome unknown, such as a 502) open the breaker. Default 5. Neither the
+	// transient failure that opens it nor a failed trial call spends the retry budget
+	// of the commands it carried (an unknown outcome does: they are reconciled).
 	ConsecutiveFailures int
 	// OpenTimeout is how long the breaker stays open before one trial call. Default 5s.
 	OpenTimeout time.Duration

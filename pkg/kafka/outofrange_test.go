@@ -2,11 +2,14 @@ package kafka_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/dscokafka/connector/pkg/kafka"
 	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
@@ -65,6 +68,75 @@ func TestCommittedOffsetBeyondEndIsReset(t *testing.T) {
 			}
 			closeSubscriber(t, sub, ch)
 			require.Equal(t, map[int32]int64{0: 6}, kafkatest.CommittedOffsets(t, brokers, group, topic))
+		})
+	}
+}
+
+// TestStartCommittedBeforeDelivery: with StartLatest, the position a member resolves (the
+// group has no committed offset, or one past the end of the log) is committed before any
+// message is delivered, although the group's first commits fail: a member that died
+// holding a message delivered before would leave the next member to resolve "latest"
+// anew, past the message.
+func TestStartCommittedBeforeDelivery(t *testing.T) {
+	if kafkatest.Real() {
+		t.Skip("fails commits with kfake's controls")
+	}
+	const failures = 3
+	for _, tc := range []struct {
+		name      string
+		committed int64 // -1: none
+	}{
+		{"no committed offset", -1},
+		{"committed offset past the end", 1000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cluster := kafkatest.NewCluster(t)
+			brokers := cluster.ListenAddrs()
+			topic, group := kafkatest.Name("start"), kafkatest.Name("g")
+			kafkatest.CreateTopic(t, brokers, topic, 1)
+			pub := startPublisher(t, brokers)
+			publishN(t, pub, topic, 3, "")
+			if tc.committed >= 0 {
+				commitOffset(t, brokers, group, topic, tc.committed)
+			}
+			var failed atomic.Int32
+			var landed atomic.Bool
+			cluster.ControlKey(int16(kmsg.OffsetCommit), func(req kmsg.Request) (kmsg.Response, error, bool) {
+				cluster.KeepControl()
+				creq := req.(*kmsg.OffsetCommitRequest)
+				if creq.Group != group {
+					return nil, nil, false
+				}
+				if failed.Load() >= failures {
+					landed.Store(true)
+					return nil, nil, false
+				}
+				failed.Add(1)
+				resp := creq.ResponseKind().(*kmsg.OffsetCommitResponse)
+				for _, rt := range creq.Topics {
+					st := kmsg.NewOffsetCommitResponseTopic()
+					st.Topic = rt.Topic
+					for _, rp := range rt.Partitions {
+						sp := kmsg.NewOffsetCommitResponseTopicPartition()
+						sp.Partition = rp.Partition
+						sp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+						st.Partitions = append(st.Partitions, sp)
+					}
+					resp.Topics = append(resp.Topics, st)
+				}
+				return resp, nil, true
+			})
+
+			sub := startSubscriber(t, brokers, group, func(c *kafka.SubscriberConfig) {
+				c.StartOffset = kafka.StartLatest
+				c.JoinGroupBackoff = 50 * time.Millisecond
+			})
+			ch := subscribe(t, sub, topic)
+			msg := receiveProbe(t, pub, topic, ch)
+			require.True(t, landed.Load(), "the resolved start is committed before the first delivery")
+			require.EqualValues(t, failures, failed.Load())
+			require.True(t, msg.Ack())
+			closeSubscriber(t, sub, ch)
 		})
 	}
 }

@@ -533,21 +533,27 @@ func (sub *subscription) runGeneration(gctx context.Context, gen *kafkago.Genera
 		return
 	}
 	trackers := make(map[int]*offsetTracker, len(assignments))
+	resolved := false
 	for _, a := range assignments {
 		tr := newOffsetTracker(starts[a.ID])
 		if a.Offset < 0 {
 			tr.reset(starts[a.ID]) // committed at once, below
+			resolved = true
 		}
 		trackers[a.ID] = tr
 	}
 	// The resolved start offsets are committed before any message is delivered.
-	sub.commit(gen, trackers)
+	if resolved && !sub.commitStart(ctx, gen, trackers) {
+		return
+	}
 	var wg sync.WaitGroup
 	for _, a := range assignments {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sub.consumePartition(ctx, a.ID, starts[a.ID], trackers[a.ID])
+			tr := trackers[a.ID]
+			commitReset := func() bool { return sub.commitStart(ctx, gen, map[int]*offsetTracker{a.ID: tr}) }
+			sub.consumePartition(ctx, a.ID, starts[a.ID], tr, commitReset)
 		}()
 	}
 	wg.Add(1)
@@ -678,8 +684,9 @@ func (sub *subscription) partitionCount(ctx context.Context) (int, error) {
 }
 
 // commit sends the committable offsets of trackers with gen's generation ID. A commit the
-// broker refuses (the generation is over) is dropped: those messages are redelivered.
-func (sub *subscription) commit(gen *kafkago.Generation, trackers map[int]*offsetTracker) {
+// broker refuses (the generation is over) is dropped: those messages are redelivered. It
+// reports whether the commit landed, or there was nothing to commit.
+func (sub *subscription) commit(gen *kafkago.Generation, trackers map[int]*offsetTracker) bool {
 	offsets := map[int]int64{}
 	points := map[int]commitPoint{}
 	for p, tr := range trackers {
@@ -688,23 +695,41 @@ func (sub *subscription) commit(gen *kafkago.Generation, trackers map[int]*offse
 		}
 	}
 	if len(offsets) == 0 {
-		return
+		return true
 	}
 	if err := gen.CommitOffsets(map[string]map[int]int64{sub.topic: offsets}); err != nil {
 		sub.logger.Info("Committing offsets failed; uncommitted messages will be redelivered",
 			watermill.LogFields{"err": err, "generation": gen.ID})
-		return
+		return false
 	}
 	for p, c := range points {
 		trackers[p].markCommitted(c)
 	}
+	return true
+}
+
+// commitStart commits the position trackers were reset to (a start offset resolved per
+// StartOffset) before any message from there is delivered, retrying every
+// JoinGroupBackoff until the commit lands; it returns false when ctx ended first. A
+// message delivered before, held unacked by a member that then dies, would be skipped by
+// the next member's "latest" resolved anew.
+func (sub *subscription) commitStart(ctx context.Context, gen *kafkago.Generation, trackers map[int]*offsetTracker) bool {
+	for !sub.commit(gen, trackers) {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(sub.s.cfg.JoinGroupBackoff):
+		}
+	}
+	return true
 }
 
 // consumePartition reads one partition from offset and delivers its messages until ctx
 // ends: one at a time (MaxInFlightPerPartition 1), or through keyLanes (OrderPerKey). It
 // returns only once no delivery of the partition is running, so that the generation's
-// final commit sees every ack given while draining.
-func (sub *subscription) consumePartition(ctx context.Context, partition int, offset int64, tr *offsetTracker) {
+// final commit sees every ack given while draining. commitReset commits the partition's
+// position after a reset (see commitStart).
+func (sub *subscription) consumePartition(ctx context.Context, partition int, offset int64, tr *offsetTracker, commitReset func() bool) {
 	cfg := sub.s.cfg
 	logger := sub.logger.With(watermill.LogFields{"partition": partition})
 	r := NewPartitionReader(PartitionReaderConfig{
@@ -758,7 +783,7 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 				if lanes != nil && !lanes.waitIdle(ctx) {
 					return
 				}
-				if !sub.resetOffset(ctx, r, partition, tr, logger) {
+				if !sub.resetOffset(ctx, r, partition, tr, logger) || !commitReset() {
 					return
 				}
 				continue
@@ -793,7 +818,7 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 // resetOffset moves r, whose offset lies past the end of the partition (a committed offset
 // beyond the log end: the topic was recreated or the log truncated), to where StartOffset
 // says, as Kafka's auto.offset.reset does, and makes that position committable so that the
-// reset outlives a restart. Nothing is in flight when it is called. It returns false when
+// reset outlives a restart (the caller commits it before delivering). Nothing is in flight when it is called. It returns false when
 // ctx ended first. (An offset before the start of the log is not an error: the
 // PartitionReader moves to the first offset by itself.)
 func (sub *subscription) resetOffset(ctx context.Context, r *PartitionReader, partition int, tr *offsetTracker, logger watermill.LoggerAdapter) bool {

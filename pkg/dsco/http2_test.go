@@ -3,10 +3,12 @@ package dsco
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,50 +18,109 @@ import (
 	"golang.org/x/net/http2"
 )
 
-// TestWriteNotResentOverHTTP2: a write whose HTTP/2 stream the peer resets with
-// PROTOCOL_ERROR once it has the whole request reached Dsco once: net/http must not send
-// it again by itself (its HTTP/2 transport retries such a reset when it can rewind the
-// body), and the client reports its outcome unknown.
-func TestWriteNotResentOverHTTP2(t *testing.T) {
-	// httptest's certificate and a client that trusts it, over HTTP/2.
-	hs := httptest.NewUnstartedServer(http.NotFoundHandler())
-	hs.EnableHTTP2 = true
-	hs.StartTLS()
-	defer hs.Close()
-	tlsConf := hs.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
-	tr := &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: true}
-	defer tr.CloseIdleConnections()
+// TestHTTP2Resets: the first connection's server resets a write's HTTP/2 stream once it
+// has the whole request; later connections answer normally. After a PROTOCOL_ERROR reset
+// the server may have acted on the write: net/http must not send it again by itself (its
+// HTTP/2 transport retries such a reset when it can rewind the body), and the client
+// reports the outcome unknown. After a GOAWAY below the stream's ID or a REFUSED_STREAM,
+// the server did not process it (RFC 9113): the client sends it again, and it is applied
+// once.
+func TestHTTP2Resets(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		reset func(fr *http2.Framer, stream uint32) error
+		// wantErr is the write's error; reached counts whole requests servers got,
+		// handled those the answering server processed.
+		wantErr          error
+		reached, handled int64
+	}{
+		// A GOAWAY after the reset keeps the client off this connection.
+		{"PROTOCOL_ERROR after the whole request", func(fr *http2.Framer, stream uint32) error {
+			return errors.Join(fr.WriteRSTStream(stream, http2.ErrCodeProtocol), fr.WriteGoAway(stream, http2.ErrCodeNo, nil))
+		}, ErrOutcomeUnknown, 1, 0},
+		{"REFUSED_STREAM", func(fr *http2.Framer, stream uint32) error {
+			return errors.Join(fr.WriteRSTStream(stream, http2.ErrCodeRefusedStream), fr.WriteGoAway(stream, http2.ErrCodeNo, nil))
+		}, nil, 2, 1},
+		{"GOAWAY below the stream", func(fr *http2.Framer, stream uint32) error {
+			return fr.WriteGoAway(stream-1, http2.ErrCodeNo, nil)
+		}, nil, 2, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// httptest's certificate and a client that trusts it, over HTTP/2.
+			hs := httptest.NewUnstartedServer(http.NotFoundHandler())
+			hs.EnableHTTP2 = true
+			hs.StartTLS()
+			hs.Close() // only its certificate is used
+			tlsConf := hs.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+			tr := &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: true}
+			ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: hs.TLS.Certificates, NextProtos: []string{"h2"}})
+			require.NoError(t, err)
+			var (
+				conns   sync.WaitGroup
+				mu      sync.Mutex
+				accepts []net.Conn
+			)
+			defer func() {
+				tr.CloseIdleConnections()
+				ln.Close()
+				mu.Lock()
+				for _, c := range accepts {
+					c.Close()
+				}
+				mu.Unlock()
+				conns.Wait()
+			}()
+			var reached, handled atomic.Int64
+			answer := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				reached.Add(1)
+				handled.Add(1)
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = io.WriteString(w, `{"batchId":"b1","status":"completed"}`)
+			})
+			go func() {
+				for first := true; ; first = false {
+					conn, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					mu.Lock()
+					accepts = append(accepts, conn)
+					mu.Unlock()
+					conns.Go(func() {
+						defer conn.Close()
+						if conn.(*tls.Conn).Handshake() != nil {
+							return
+						}
+						if first {
+							resetStreams(conn, tc.reset, &reached)
+							return
+						}
+						(&http2.Server{}).ServeConn(conn, &http2.ServeConnOpts{Handler: answer})
+					})
+				}
+			}()
 
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: hs.TLS.Certificates, NextProtos: []string{"h2"}})
-	require.NoError(t, err)
-	defer ln.Close()
-	var received atomic.Int64 // whole requests
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
+			c, err := NewClient("https://"+ln.Addr().String(), WithStaticToken("t"), WithHTTPClient(&http.Client{Transport: tr}),
+				WithRetry(RetryPolicy{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond, MaxElapsed: 5 * time.Second}))
+			require.NoError(t, err)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err = c.SupplierCreateShipment(ctx, ShipmentBatchRequest{Shipments: []ShipmentItem{{OrderID: "o1", LineItemID: "l1", TrackingNumber: "1Z", Carrier: "UPS"}}})
+			if tc.wantErr != nil {
+				require.ErrorIs(t, err, tc.wantErr)
+			} else {
+				require.NoError(t, err)
 			}
-			go resetEveryStream(conn, &received)
-		}
-	}()
-
-	c, err := NewClient("https://"+ln.Addr().String(), WithStaticToken("t"), WithHTTPClient(&http.Client{Transport: tr}))
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, err = c.SupplierCreateShipment(ctx, ShipmentBatchRequest{Shipments: []ShipmentItem{{OrderID: "o1", LineItemID: "l1", TrackingNumber: "1Z", Carrier: "UPS"}}})
-	require.ErrorIs(t, err, ErrOutcomeUnknown)
-	assert.Equal(t, int64(1), received.Load(), "the write reached the server once")
+			assert.Equal(t, tc.reached, reached.Load(), "whole requests the servers got")
+			assert.Equal(t, tc.handled, handled.Load(), "requests processed")
+		})
+	}
 }
 
-// resetEveryStream is an HTTP/2 server that answers every request, once received whole,
-// with RST_STREAM PROTOCOL_ERROR.
-func resetEveryStream(conn net.Conn, received *atomic.Int64) {
-	defer conn.Close()
-	if err := conn.(*tls.Conn).Handshake(); err != nil {
-		return
-	}
+// resetStreams is an HTTP/2 server that resets every request once received whole, with
+// reset, until the client closes the connection.
+func resetStreams(conn net.Conn, reset func(*http2.Framer, uint32) error, received *atomic.Int64) {
 	preface := make([]byte, len(http2.ClientPreface))
 	if _, err := io.ReadFull(conn, preface); err != nil {
 		return
@@ -81,7 +142,7 @@ func resetEveryStream(conn net.Conn, received *atomic.Int64) {
 		case *http2.DataFrame:
 			if f.StreamEnded() {
 				received.Add(1)
-				if fr.WriteRSTStream(f.StreamID, http2.ErrCodeProtocol) != nil {
+				if reset(fr, f.StreamID) != nil {
 					return
 				}
 			}

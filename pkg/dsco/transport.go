@@ -11,6 +11,7 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -137,10 +138,8 @@ func (c *Client) send(ctx context.Context, op *operation, method, rawURL string,
 			// HTTP/2 transport resends a request whose stream was reset (for
 			// instance with PROTOCOL_ERROR) inside Do, after Dsco may have acted
 			// on it, where the WroteRequest guard above cannot see it. Whether
-			// to send a write again is decided here alone. The price: the resends
-			// net/http knows to be safe (a GOAWAY or REFUSED_STREAM for a request
-			// the server did not start) come back as an unknown outcome, which the
-			// caller reconciles, instead of a duplicate nobody could undo.
+			// to send a write again is decided here alone (see notProcessed for
+			// the resends that are safe).
 			req.GetBody = nil
 		}
 		if body != nil {
@@ -158,7 +157,7 @@ func (c *Client) send(ctx context.Context, op *operation, method, rawURL string,
 		switch {
 		case err != nil:
 			cause := unwrapURLError(err)
-			if op.write && wrote.Load() {
+			if op.write && wrote.Load() && !notProcessed(cause) {
 				return nil, &OutcomeUnknownError{Operation: op.name, Err: cause}
 			}
 			if ctx.Err() != nil {
@@ -198,6 +197,19 @@ func (c *Client) send(ctx context.Context, op *operation, method, rawURL string,
 			return nil, fmt.Errorf("dsco: %s: %w (last failure: %w)", op.name, err, lastErr)
 		}
 	}
+}
+
+// notProcessed reports whether err is net/http's HTTP/2 transport saying that the
+// server did not process the request, although it was written: a GOAWAY whose last stream
+// ID is below the request's, or RST_STREAM REFUSED_STREAM (RFC 9113 sections 6.8 and 8.7).
+// net/http sends such a request again by itself only when it can rewind the body, which
+// writes do not allow (see send); it tells these cases apart from a reset after the
+// server may have acted only in the error's text (the errors are unexported and not
+// wrapped), which TestHTTP2Resets pins for the Go in use.
+func notProcessed(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "http2: Transport received Server's graceful shutdown GOAWAY") ||
+		strings.Contains(msg, "; REFUSED_STREAM")
 }
 
 // writeMayHaveActed reports whether a retryable status leaves open whether Dsco applied

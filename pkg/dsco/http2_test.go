@@ -46,58 +46,64 @@ func TestHTTP2Resets(t *testing.T) {
 		}, nil, 2, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			// httptest's certificate and a client that trusts it, over HTTP/2.
-			hs := httptest.NewUnstartedServer(http.NotFoundHandler())
-			hs.EnableHTTP2 = true
-			hs.StartTLS()
-			hs.Close() // only its certificate is used
-			tlsConf := hs.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
-			tr := &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: true}
-			ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: hs.TLS.Certificates, NextProtos: []string{"h2"}})
-			require.NoError(t, err)
-			var (
-				conns   sync.WaitGroup
-				mu      sync.Mutex
-				accepts []net.Conn
-			)
-			defer func() {
-				tr.CloseIdleConnections()
-				ln.Close()
-				mu.Lock()
-				for _, c := range accepts {
-					c.Close()
-				}
-				mu.Unlock()
-				conns.Wait()
-			}()
 			var reached, handled atomic.Int64
-			answer := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// The answering server: httptest's, over HTTP/2.
+			hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				_, _ = io.Copy(io.Discard, r.Body)
 				reached.Add(1)
 				handled.Add(1)
 				w.Header().Set("Content-Type", "application/json")
 				_, _ = io.WriteString(w, `{"batchId":"b1","status":"completed"}`)
-			})
+			}))
+			hs.EnableHTTP2 = true
+			hs.StartTLS()
+			tlsConf := hs.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+			tr := &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: true}
+			// The client's address: its first connection is served by resetStreams, the
+			// later ones are passed through to hs.
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			var (
+				conns sync.WaitGroup
+				mu    sync.Mutex
+				open  []net.Conn
+			)
+			track := func(c net.Conn) {
+				mu.Lock()
+				defer mu.Unlock()
+				open = append(open, c)
+			}
+			defer func() {
+				tr.CloseIdleConnections()
+				ln.Close()
+				mu.Lock()
+				for _, c := range open {
+					c.Close()
+				}
+				mu.Unlock()
+				conns.Wait()
+				hs.Close()
+			}()
+			serverTLS := &tls.Config{Certificates: hs.TLS.Certificates, NextProtos: []string{"h2"}}
 			go func() {
 				for first := true; ; first = false {
 					conn, err := ln.Accept()
 					if err != nil {
 						return
 					}
-					mu.Lock()
-					accepts = append(accepts, conn)
-					mu.Unlock()
-					conns.Go(func() {
-						defer conn.Close()
-						if conn.(*tls.Conn).Handshake() != nil {
-							return
-						}
-						if first {
-							resetStreams(conn, tc.reset, &reached)
-							return
-						}
-						(&http2.Server{}).ServeConn(conn, &http2.ServeConnOpts{Handler: answer})
-					})
+					track(conn)
+					if first {
+						conns.Go(func() { resetStreams(tls.Server(conn, serverTLS), tc.reset, &reached) })
+						continue
+					}
+					up, err := net.Dial("tcp", hs.Listener.Addr().String())
+					if err != nil {
+						conn.Close()
+						continue
+					}
+					track(up)
+					conns.Go(func() { _, _ = io.Copy(up, conn); up.Close() })
+					conns.Go(func() { _, _ = io.Copy(conn, up); conn.Close() })
 				}
 			}()
 
@@ -120,7 +126,11 @@ func TestHTTP2Resets(t *testing.T) {
 
 // resetStreams is an HTTP/2 server that resets every request once received whole, with
 // reset, until the client closes the connection.
-func resetStreams(conn net.Conn, reset func(*http2.Framer, uint32) error, received *atomic.Int64) {
+func resetStreams(conn *tls.Conn, reset func(*http2.Framer, uint32) error, received *atomic.Int64) {
+	defer conn.Close()
+	if conn.Handshake() != nil {
+		return
+	}
 	preface := make([]byte, len(http2.ClientPreface))
 	if _, err := io.ReadFull(conn, preface); err != nil {
 		return

@@ -118,8 +118,8 @@ type Config struct {
 	// (defaults 200ms and 10s).
 	RetryBackoff, RetryBackoffMax time.Duration
 	// ShutdownTimeout bounds, once Run's context is done, the wait for the
-	// page being produced and the final commit (default 10s). Close waits
-	// for Run at most this long plus one second.
+	// page being produced (three quarters of it) and the final commit (default
+	// 10s). Close waits for Run at most this long plus one second.
 	ShutdownTimeout time.Duration
 }
 
@@ -422,11 +422,18 @@ func (p *Pipeline) runPartitions(ctx context.Context, as []Assignment) error {
 		<-ctx.Done()
 		return nil
 	}
-	// Produce and commit on a context that outlives ctx by ShutdownTimeout,
-	// so that the page being produced and the final commit can finish.
-	drain, cancelDrain := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelDrain()
-	stop := context.AfterFunc(ctx, func() { time.AfterFunc(p.cfg.ShutdownTimeout, cancelDrain) })
+	// Produce and commit on contexts that outlive ctx, so that the page being
+	// produced and the final commit can finish: the produce within three
+	// quarters of ShutdownTimeout, the commit within all of it, so that a
+	// Kafka slow at shutdown leaves the commit of the pages it acknowledged
+	// time to land.
+	commit, cancelCommit := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelCommit()
+	produce, cancelProduce := context.WithCancel(commit)
+	stop := context.AfterFunc(ctx, func() {
+		time.AfterFunc(p.cfg.ShutdownTimeout*3/4, cancelProduce)
+		time.AfterFunc(p.cfg.ShutdownTimeout, cancelCommit)
+	})
 	defer stop()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -438,7 +445,7 @@ func (p *Pipeline) runPartitions(ctx context.Context, as []Assignment) error {
 	for _, a := range as {
 		w := p.newWorker(a)
 		wg.Go(func() {
-			if err := w.run(ctx, drain); err != nil && ctx.Err() == nil {
+			if err := w.run(ctx, produce, commit); err != nil && ctx.Err() == nil {
 				errMu.Lock()
 				if firstErr == nil {
 					firstErr = err

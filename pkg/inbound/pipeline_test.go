@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -17,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol/rawproduce"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -888,4 +891,62 @@ func TestPipelineCountsEventsReadOnce(t *testing.T) {
 	read, _, _, _ := m.get()
 	assert.True(t, failed.Load())
 	assert.Equal(t, 30, read, "events read")
+}
+
+// stallingProduce is a Kafka transport whose produce requests, once stall is
+// set, wait until their context ends (a Kafka slow at shutdown).
+type stallingProduce struct {
+	kafkago.RoundTripper
+	stall   atomic.Bool
+	stalled chan struct{} // closed at the first stalled request
+	once    sync.Once
+}
+
+func (s *stallingProduce) RoundTrip(ctx context.Context, addr net.Addr, req kafkago.Request) (kafkago.Response, error) {
+	if _, ok := req.(*rawproduce.Request); ok && s.stall.Load() {
+		s.once.Do(func() { close(s.stalled) })
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return s.RoundTripper.RoundTrip(ctx, addr, req)
+}
+
+// TestPipelineFinalCommitAfterStalledProduce: when the pipeline stops while
+// Kafka does not answer a page's produce, the produce gives up in time for
+// the final commit to store the position of the pages Kafka acknowledged
+// before (they would be published again, within the checkpoint window, if
+// the produce took the whole ShutdownTimeout).
+func TestPipelineFinalCommitAfterStalledProduce(t *testing.T) {
+	sb, client, brokers, serde := newStack(t, dscotest.Config{Seed: 23}, "order")
+	_, err := sb.SeedOrders(10)
+	require.NoError(t, err)
+	base := &kafkago.Transport{}
+	t.Cleanup(base.CloseIdleConnections)
+	tr := &stallingProduce{RoundTripper: base, stalled: make(chan struct{})}
+	cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
+	cfg.Kafka.Transport = tr
+	cfg.CheckpointInterval, cfg.CheckpointEvents = time.Hour, 1000 // the final commit alone
+	cfg.ShutdownTimeout = time.Second
+	p, err := inbound.NewPipeline(cfg, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	newConsumer(t, brokers, "dsco.order.v1").until(t, func(rs []*kgo.Record) bool { return len(rs) >= 10 })
+
+	tr.stall.Store(true)
+	_, err = sb.SeedOrders(5)
+	require.NoError(t, err)
+	select {
+	case <-tr.stalled:
+	case <-time.After(waitLimit):
+		t.Fatal("no page produced after the first")
+	}
+	cancel()
+	require.NoError(t, <-done)
+	list, err := client.ListStreams(t.Context())
+	require.NoError(t, err)
+	require.Len(t, list.Streams, 1)
+	assert.Equal(t, uint64(10), sandboxSeq(list.Streams[0].Partitions[0].Position), "the final commit stored the acknowledged pages' position")
 }

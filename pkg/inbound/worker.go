@@ -80,9 +80,9 @@ func (p *Pipeline) newWorker(a Assignment) *worker {
 
 // run reads and encodes pages (fetch), produces them (publish) and commits
 // positions (the checkpointer), each in its own goroutine, until ctx is
-// done; then the page being produced is finished within drain and the last
-// safe position is committed.
-func (w *worker) run(ctx, drain context.Context) error {
+// done; then the page being produced is finished within produce and the
+// last safe position is committed within commit.
+func (w *worker) run(ctx, produce, commit context.Context) error {
 	cfg := &w.p.cfg
 	for range cfg.PagesInFlight {
 		w.room <- struct{}{}
@@ -98,9 +98,9 @@ func (w *worker) run(ctx, drain context.Context) error {
 	cpDone := make(chan struct{})
 	go func() {
 		defer close(cpDone)
-		w.cp.run(ctx, drain)
+		w.cp.run(ctx, commit)
 	}()
-	pubErr = w.publish(ctx, drain)
+	pubErr = w.publish(ctx, produce)
 	stopFetch() // publish stopped: nothing reads full any more
 	for s := range w.full {
 		w.dequeue(s)

@@ -255,18 +255,26 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 			// Those to send again spend their retry budget like any retry: a Dsco that
 			// answers every write with a 502 must not be called in a loop.
 			if cmds = p.reconcile(ctx, k, cmds); len(cmds) > 0 {
+				// Behind an open breaker (a gateway answering 502 while Dsco is
+				// down) they wait, as after a transient failure.
+				if trial || p.breaker.State() != gobreaker.StateClosed {
+					if !pause(ctx, p, cmds, now) {
+						return
+					}
+					continue
+				}
 				cmds = p.retryOrFail(ctx, k, cmds, err)
 			}
 		case Paused:
-			if !pause(ctx, p, cmds) {
+			if !pause(ctx, p, cmds, now) {
 				return
 			}
 		case Retryable:
 			// Nor does the failure that opened the breaker: with one call in flight and
 			// as many attempts as the breaker's threshold, the commands of the first
 			// batch of an outage would fail just as the breaker opens.
-			if trial || p.breaker.State() == gobreaker.StateOpen {
-				if !pause(ctx, p, cmds) {
+			if trial || p.breaker.State() != gobreaker.StateClosed {
+				if !pause(ctx, p, cmds, now) {
 					return
 				}
 				continue
@@ -288,13 +296,12 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 }
 
 // pause waits for the breaker to let a trial call through, without spending the
-// commands' retry budget: neither an attempt nor the time waited counts toward
-// Retry.MaxAttempts and MaxElapsed. It returns false when the pipeline shuts down (see
-// backoff).
-func pause(ctx context.Context, p *Pipeline, cmds []*command) bool {
-	start := p.cfg.Now()
+// commands' retry budget: neither the attempt that started at sent nor the time from then
+// to the end of the wait counts toward Retry.MaxAttempts and MaxElapsed. It returns false
+// when the pipeline shuts down (see backoff).
+func pause(ctx context.Context, p *Pipeline, cmds []*command, sent time.Time) bool {
 	ok := p.backoff(ctx, min(p.cfg.Breaker.OpenTimeout, time.Second))
-	waited := p.cfg.Now().Sub(start)
+	waited := p.cfg.Now().Sub(sent)
 	for _, c := range cmds {
 		c.attempts-- // the call was not made, or was the breaker's trial
 		c.firstSent = c.firstSent.Add(waited)

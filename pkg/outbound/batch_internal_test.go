@@ -109,15 +109,15 @@ func TestNoBatchAfterTheIntakeEnded(t *testing.T) {
 	}
 }
 
-// TestPauseSpendsNoRetryBudget: waiting behind an open breaker counts neither an attempt
-// nor its time toward the retry budget.
+// TestPauseSpendsNoRetryBudget: a call refunded behind an open breaker counts neither as
+// an attempt nor, with the wait after it, toward the retry budget's time.
 func TestPauseSpendsNoRetryBudget(t *testing.T) {
 	t0 := time.Unix(1_000_000, 0)
-	now := t0
+	sent := t0.Add(10 * time.Minute) // the refunded call started then
 	p := &Pipeline{cfg: Config{Breaker: BreakerConfig{OpenTimeout: time.Millisecond},
-		Now: func() time.Time { now = now.Add(time.Minute); return now }}, draining: make(chan struct{})}
+		Now: func() time.Time { return sent.Add(time.Minute) }}, draining: make(chan struct{})}
 	c := &command{attempts: 3, firstSent: t0}
-	require.True(t, pause(context.Background(), p, []*command{c}))
+	require.True(t, pause(context.Background(), p, []*command{c}, sent))
 	assert.Equal(t, 2, c.attempts)
-	assert.Equal(t, t0.Add(time.Minute), c.firstSent, "the minute the pause took is not counted")
+	assert.Equal(t, t0.Add(time.Minute), c.firstSent, "the minute the call and the pause took is not counted")
 }

@@ -15,26 +15,30 @@ import (
 	"github.com/dscokafka/connector/pkg/schemas"
 )
 
-// TestBreakerPausesWhileDscoIsDown: Dsco answers every shipment write with 503 for longer
-// than the retry budget would last; the breaker opens and the commands wait instead of
+// TestBreakerPausesWhileDscoIsDown: Dsco answers every shipment write with 503 (or its
+// gateway with 502) for longer than the retry budget would last; the breaker opens and the commands wait instead of
 // being poisoned; once Dsco is back, all are applied. Also when the breaker opens on the
 // very attempt that would spend a command's budget (the connector's defaults: 5 and 5).
 func TestBreakerPausesWhileDscoIsDown(t *testing.T) {
 	for _, tc := range []struct {
 		name               string
+		fault              dscotest.Fault
 		attempts, failures int
 		concurrent         int // Dsco calls in flight
 	}{
-		{"breaker opens before the budget is spent", 4, 2, 4},
+		{"breaker opens before the budget is spent", dscotest.Fault{Rate503: 1}, 4, 2, 4},
 		// One call at a time, so the breaker counts one batch's attempts alone.
-		{"breaker opens on the budget's last attempt", 4, 4, 1},
+		{"breaker opens on the budget's last attempt", dscotest.Fault{Rate503: 1}, 4, 4, 1},
+		// A gateway answering 502: each outcome is unknown, the orders read back show
+		// nothing shipped, and the commands wait to be sent again.
+		{"502 outage", dscotest.Fault{Rate502: 1}, 4, 4, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, dscotest.Config{Seed: 61})
 			kafkatest.CreateTopic(t, e.brokers, e.topic("ship"), 8)
 			orders := e.seedOrders(40)
 			cmds := shipAll("d", orders)
-			e.sandbox.SetFault("supplierCreateShipment", dscotest.Fault{Rate503: 1})
+			e.sandbox.SetFault("supplierCreateShipment", tc.fault)
 			e.send(cmds...)
 			reg := prometheus.NewRegistry()
 			cfg := e.pipelineConfig(outbound.RoleSupplier, fastRetry)

@@ -102,9 +102,12 @@ type RetryConfig struct {
 // spending their retry budget.
 type BreakerConfig struct {
 	// ConsecutiveFailures of transient kind (including timeouts and answers that leave
-	// the outcome unknown, such as a 502) open the breaker. Default 5. Neither the
-	// transient failure that opens it nor a failed trial call spends the retry budget
-	// of the commands it carried (an unknown outcome does: they are reconciled).
+	// the outcome unknown, such as a 502) open the breaker. Default 5. A call that fails
+	// so while the breaker is open or half-open (its trial call, or the failure that
+	// opened it) spends none of the retry budget of the commands it carried (those an
+	// unknown outcome leaves to send again are reconciled first): they wait for the next
+	// trial, however long Dsco stays down. Its commands wait so as well when they are
+	// Dsco's only traffic and fail transiently for a reason of their own.
 	ConsecutiveFailures int
 	// OpenTimeout is how long the breaker stays open before one trial call. Default 5s.
 	OpenTimeout time.Duration

@@ -130,6 +130,7 @@ func TestStartCommittedBeforeDelivery(t *testing.T) {
 			sub := startSubscriber(t, brokers, group, func(c *kafka.SubscriberConfig) {
 				c.StartOffset = kafka.StartLatest
 				c.JoinGroupBackoff = 50 * time.Millisecond
+				c.CommitInterval = time.Hour // only commitStart commits the start
 			})
 			ch := subscribe(t, sub, topic)
 			msg := receiveProbe(t, pub, topic, ch)

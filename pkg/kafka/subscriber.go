@@ -457,6 +457,8 @@ type subscription struct {
 	cg     *kafkago.ConsumerGroup
 	out    chan *message.Message // Subscribe's
 	handle RecordHandler         // Consume's
+
+	commitMu sync.Mutex // one commit at a time (see commit)
 }
 
 // run takes generations from the group until the subscription ends, then leaves the group
@@ -687,6 +689,10 @@ func (sub *subscription) partitionCount(ctx context.Context) (int, error) {
 // broker refuses (the generation is over) is dropped: those messages are redelivered. It
 // reports whether the commit landed, or there was nothing to commit.
 func (sub *subscription) commit(gen *kafkago.Generation, trackers map[int]*offsetTracker) bool {
+	// The generation's ticker and a partition's reset (commitStart) both commit: an
+	// offset read before a reset must not land after the reset position's.
+	sub.commitMu.Lock()
+	defer sub.commitMu.Unlock()
 	offsets := map[int]int64{}
 	points := map[int]commitPoint{}
 	for p, tr := range trackers {

@@ -39,11 +39,23 @@ func TestHTTP2Resets(t *testing.T) {
 			return errors.Join(fr.WriteRSTStream(stream, http2.ErrCodeProtocol), fr.WriteGoAway(stream, http2.ErrCodeNo, nil))
 		}, ErrOutcomeUnknown, 1, 0},
 		{"REFUSED_STREAM", func(fr *http2.Framer, stream uint32) error {
-			return errors.Join(fr.WriteRSTStream(stream, http2.ErrCodeRefusedStream), fr.WriteGoAway(stream, http2.ErrCodeNo, nil))
+			// The GOAWAY first: the client marks the connection unusable before the
+			// reset wakes the request, so that its retry takes a new connection.
+			return errors.Join(fr.WriteGoAway(stream, http2.ErrCodeNo, nil), fr.WriteRSTStream(stream, http2.ErrCodeRefusedStream))
 		}, nil, 2, 1},
 		{"GOAWAY below the stream", func(fr *http2.Framer, stream uint32) error {
 			return fr.WriteGoAway(stream-1, http2.ErrCodeNo, nil)
 		}, nil, 2, 1},
+		{"GOAWAY with an error below the first stream", func(fr *http2.Framer, stream uint32) error {
+			return fr.WriteGoAway(stream-1, http2.ErrCodeEnhanceYourCalm, nil)
+		}, nil, 2, 1},
+		// The server's debug data quotes the texts of the safe cases: it may have
+		// processed the request all the same.
+		{"GOAWAY above the stream, with misleading debug data", func(fr *http2.Framer, stream uint32) error {
+			debug := "http2: Transport: cannot retry err [http2: Transport received Server's graceful shutdown GOAWAY] " +
+				"http2: Transport: cannot retry err [stream error: stream ID 1; REFUSED_STREAM]"
+			return errors.Join(fr.WriteGoAway(stream, http2.ErrCodeNo, []byte(debug)), errHangUp)
+		}, ErrOutcomeUnknown, 1, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var reached, handled atomic.Int64
@@ -124,6 +136,10 @@ func TestHTTP2Resets(t *testing.T) {
 	}
 }
 
+// errHangUp, from a reset function of resetStreams, makes it close its side of the
+// connection.
+var errHangUp = errors.New("hang up")
+
 // resetStreams is an HTTP/2 server that resets every request once received whole, with
 // reset, until the client closes the connection.
 func resetStreams(conn *tls.Conn, reset func(*http2.Framer, uint32) error, received *atomic.Int64) {
@@ -152,7 +168,13 @@ func resetStreams(conn *tls.Conn, reset func(*http2.Framer, uint32) error, recei
 		case *http2.DataFrame:
 			if f.StreamEnded() {
 				received.Add(1)
-				if reset(fr, f.StreamID) != nil {
+				err := reset(fr, f.StreamID)
+				if errors.Is(err, errHangUp) {
+					// Closing the writing side alone: a close with the client's frames
+					// unread could reset the connection before the client reads ours.
+					err = conn.CloseWrite()
+				}
+				if err != nil {
 					return
 				}
 			}

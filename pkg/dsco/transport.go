@@ -10,8 +10,8 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"regexp"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -157,7 +157,7 @@ func (c *Client) send(ctx context.Context, op *operation, method, rawURL string,
 		switch {
 		case err != nil:
 			cause := unwrapURLError(err)
-			if op.write && wrote.Load() && !notProcessed(cause) {
+			if op.write && wrote.Load() && !notProcessed(err) {
 				return nil, &OutcomeUnknownError{Operation: op.name, Err: cause}
 			}
 			if ctx.Err() != nil {
@@ -199,18 +199,21 @@ func (c *Client) send(ctx context.Context, op *operation, method, rawURL string,
 	}
 }
 
-// notProcessed reports whether err is net/http's HTTP/2 transport saying that the
-// server did not process the request, although it was written: a GOAWAY whose last stream
-// ID is below the request's, or RST_STREAM REFUSED_STREAM (RFC 9113 sections 6.8 and 8.7).
-// net/http sends such a request again by itself only when it can rewind the body, which
-// writes do not allow (see send); it tells these cases apart from a reset after the
-// server may have acted only in the error's text (the errors are unexported and not
-// wrapped), which TestHTTP2Resets pins for the Go in use.
+// notProcessed reports whether err, from http.Client.Do, is net/http's HTTP/2 transport
+// saying that the server did not process the request, although it was written: a GOAWAY
+// whose last stream ID is below the request's, or RST_STREAM REFUSED_STREAM (RFC 9113
+// sections 6.8 and 8.7). net/http sends such a request again by itself only when it can
+// rewind the body, which writes do not allow (see send). It tells these cases apart from
+// a reset after which the server may have acted only in the text of its errors, which are
+// unexported and not wrapped: the match is anchored at the start of that text, so that
+// what a server puts in a GOAWAY's debug data cannot make a processed write look
+// unprocessed. TestHTTP2Resets pins the texts for the Go in use.
 func notProcessed(err error) bool {
-	msg := err.Error()
-	return strings.Contains(msg, "http2: Transport received Server's graceful shutdown GOAWAY") ||
-		strings.Contains(msg, "; REFUSED_STREAM")
+	ue, ok := errors.AsType[*url.Error](err)
+	return ok && notProcessedText.MatchString(ue.Err.Error())
 }
+
+var notProcessedText = regexp.MustCompile(`^http2: Transport(: cannot retry err \[(http2: Transport received Server's graceful shutdown GOAWAY\]|stream error: stream ID \d+; REFUSED_STREAM[;\]])| received GOAWAY from server ErrCode:)`)
 
 // writeMayHaveActed reports whether a retryable status leaves open whether Dsco applied
 // the write: 500 (Dsco failed while handling it, possibly after applying part of it), 502

@@ -418,18 +418,30 @@ func (p *Pipeline) prepare(ctx context.Context, k *kind, rec kafkago.Message) (*
 		return c, nil
 	}
 	c.item = item
-	switch p.store.Get(id) {
+	switch mark, at := p.store.get(id); mark {
 	case MarkApplied:
 		c.out = Outcome{Status: StatusApplied, Reason: "already applied; delivered again"}
 		return c, nil
 	case MarkSending:
 		c.reconcile = true
 	case MarkUnknown:
-		// Requeued by an operator (it carries the poison metadata): send; delivered
-		// again by Kafka: reconcile again.
-		c.reconcile = header(rec, middleware.ReasonForPoisonedKey) == ""
+		// Requeued by an operator (it carries the poison metadata, and was written
+		// after the mark): send. Delivered again by Kafka, the original record or a
+		// requeued one whose own outcome was unknown too (its mark is later than the
+		// record: see unknownMarkTime): reconcile again.
+		c.reconcile = header(rec, middleware.ReasonForPoisonedKey) == "" || rec.Time.UnixMilli() <= at
 	}
 	return c, nil
+}
+
+// unknownMarkTime is the time (unix milliseconds) of the unknown mark of a command whose
+// record Kafka timestamped rec: now, or just after rec when that is later (the record was
+// requeued by a clock ahead of this one), so that every later delivery of the same record
+// finds the mark newer than itself and is reconciled, not sent again (see prepare). A
+// clock behind this one makes an operator's next requeue look older than the mark: it is
+// then reconciled, which never sends a command twice.
+func unknownMarkTime(now, rec time.Time) int64 {
+	return max(now.UnixMilli(), rec.UnixMilli()+1)
 }
 
 // complete makes the outcomes of cmds durable: marks in the store, poison records and
@@ -440,6 +452,7 @@ func (p *Pipeline) prepare(ctx context.Context, k *kind, rec kafkago.Message) (*
 func (p *Pipeline) complete(cmds []*command) {
 	now := p.cfg.Now()
 	var applied, released, unknown []string
+	var unknownAt []int64
 	n := 0 // records: results and poison records
 	for _, c := range cmds {
 		if c.undecodable {
@@ -470,6 +483,7 @@ func (p *Pipeline) complete(cmds []*command) {
 			}
 		case c.out.Status == StatusOutcomeUnknown:
 			unknown = append(unknown, c.id)
+			unknownAt = append(unknownAt, unknownMarkTime(now, c.rec.Time))
 		case c.intent:
 			released = append(released, c.id)
 		}
@@ -501,9 +515,9 @@ func (p *Pipeline) complete(cmds []*command) {
 		recs = append(recs, rec)
 	}
 	marks := recs[len(recs):]
-	marks = p.store.records(marks, MarkApplied, applied)
-	marks = p.store.records(marks, MarkReleased, released)
-	marks = p.store.records(marks, MarkUnknown, unknown)
+	marks = p.store.records(marks, MarkApplied, applied, nil)
+	marks = p.store.records(marks, MarkReleased, released, nil)
+	marks = p.store.records(marks, MarkUnknown, unknown, unknownAt)
 	// One write, unless the batch's kind cannot be reconciled (return, retailer return,
 	// retailer cancel): a write can land in part, and a result in Kafka whose "applied"
 	// mark is not would make the command's next delivery outcome_unknown, contradicting
@@ -518,9 +532,9 @@ func (p *Pipeline) complete(cmds []*command) {
 			return
 		}
 	}
-	p.store.remember(MarkApplied, applied)
-	p.store.remember(MarkReleased, released)
-	p.store.remember(MarkUnknown, unknown)
+	p.store.remember(MarkApplied, applied, nil)
+	p.store.remember(MarkReleased, released, nil)
+	p.store.remember(MarkUnknown, unknown, unknownAt)
 	for _, c := range cmds {
 		if c.undecodable {
 			p.metrics.poisoned.WithLabelValues(c.kind.name, "undecodable").Inc()

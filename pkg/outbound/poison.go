@@ -94,7 +94,8 @@ func poisonRecord(m kafkago.Message) PoisonRecord {
 // Requeue publishes the given poison records back to their source topics with Watermill's
 // requeuer (which counts the requeues in the _watermill_requeuer_retries header), each
 // with its original bytes, headers and key. The pipeline sends a requeued command even
-// when its earlier outcome was unknown (an operator decided). It returns once every record
+// when its earlier outcome was unknown (an operator decided), once per requeue: Kafka
+// delivering the requeued record again does not send it again. It returns once every record
 // was published, or with the first error.
 func Requeue(ctx context.Context, pub message.Publisher, recs []PoisonRecord) error {
 	if len(recs) == 0 {

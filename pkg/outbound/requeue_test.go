@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/components/requeuer"
+	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -57,4 +59,75 @@ func TestRequeueFromPoisonTopic(t *testing.T) {
 	assert.Len(t, e.poisoned(), 2, "nothing new was poisoned; the unselected record stays")
 	_, n := e.resultsByID()
 	assert.Equal(t, 3, n, "one result per delivery: two first, one for the requeued command")
+}
+
+// TestRequeuedUnknownIsSentOncePerRequeue: a return poisoned as outcome_unknown (Dsco
+// applies every call and answers 502) is sent when an operator requeues it, and when
+// that call's outcome is unknown too and Kafka delivers the requeued record again (a
+// crash before its offset was committed), it is reconciled, not sent a third time:
+// whatever the requeuing machine's clock says, the second unknown mark is later than
+// the requeued record.
+func TestRequeuedUnknownIsSentOncePerRequeue(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		ahead time.Duration // of the requeuing machine's clock
+	}{
+		{"same clock", 0},
+		{"requeuing clock an hour ahead", time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, dscotest.Config{Seed: 63})
+			o := e.seedOrders(1)[0]
+			_, err := e.client(outbound.RoleSupplier).SupplierCreateShipment(t.Context(), dsco.ShipmentBatchRequest{
+				Shipments: []dsco.ShipmentItem{{OrderID: o.OrderID, LineItemID: o.Items[0].LineItemID, TrackingNumber: "1Z", Carrier: "UPS"}}})
+			require.NoError(t, err)
+			cfg := e.pipelineConfig(outbound.RoleSupplier, dsco.WithRetry(dsco.RetryPolicy{MaxAttempts: 1}))
+			cfg.Retry = outbound.RetryConfig{MaxAttempts: 1}
+			cfg.Breaker.ConsecutiveFailures = 1000
+			p, err := outbound.NewPipeline(cfg, nil)
+			require.NoError(t, err)
+			ctx, cancel := context.WithCancel(context.Background())
+			ran := make(chan struct{})
+			go func() { defer close(ran); _ = p.Run(ctx) }()
+			t.Cleanup(func() { cancel(); <-ran })
+			<-p.Ready()
+			h, err := p.Handler("return")
+			require.NoError(t, err)
+			deliver := func(rec kafkago.Message) {
+				t.Helper()
+				done := make(chan error, 1)
+				h(context.Background(), rec, func(err error) { done <- err })
+				select {
+				case err := <-done:
+					require.NoError(t, err)
+				case <-time.After(waitLimit):
+					t.Fatal("no outcome")
+				}
+			}
+			calls := func() int64 { return e.sandbox.Stats().Calls["supplierCreateReturn"] }
+
+			e.sandbox.SetFault("supplierCreateReturn", dscotest.Fault{Rate502Applied: 1})
+			value, err := e.serde.Encode(&schemas.ReturnCommand{CommandID: "ret-1", OrderID: o.OrderID, LineItemID: str(o.Items[0].LineItemID), Quantity: i32(1)})
+			require.NoError(t, err)
+			deliver(kafkago.Message{Topic: e.topic("return"), Offset: 7, Key: []byte(o.OrderID), Value: value, Time: time.Now()})
+			require.Equal(t, int64(1), calls())
+			poisoned := e.waitPoisoned(1)
+			require.Equal(t, "ret-1", poisoned[0].CommandID)
+
+			// The record Requeue publishes: the original bytes and headers, poison
+			// metadata included, and the requeuer's counter; Kafka's time of the write.
+			requeued := kafkago.Message{Topic: e.topic("return"), Offset: 42, Key: []byte(o.OrderID), Value: poisoned[0].Value, Time: time.Now().Add(tc.ahead)}
+			for k, v := range poisoned[0].Headers {
+				requeued.Headers = append(requeued.Headers, kafkago.Header{Key: k, Value: []byte(v)})
+			}
+			requeued.Headers = append(requeued.Headers, kafkago.Header{Key: requeuer.RetriesKey, Value: []byte("1")})
+			deliver(requeued)
+			require.Equal(t, int64(2), calls(), "the operator's requeue is sent")
+			e.waitPoisoned(2)
+
+			deliver(requeued) // Kafka delivers the requeued record again
+			assert.Equal(t, int64(2), calls(), "a redelivery of the requeued record is reconciled, not sent")
+			assert.Equal(t, int64(2), e.sandbox.Stats().Returns, "returns created")
+		})
+	}
 }

@@ -29,7 +29,8 @@ const (
 	// retries exhausted on answers that say so); it may be sent again (requeue).
 	MarkReleased
 	// MarkUnknown: poisoned with outcome_unknown. Delivered again by Kafka, it is
-	// reconciled again; requeued by an operator, it is sent.
+	// reconciled again; requeued by an operator (a record carrying the poison metadata,
+	// timestamped after the mark), it is sent.
 	MarkUnknown
 )
 
@@ -324,14 +325,20 @@ func (s *Store) put(k idKey, mark Mark, at int64) {
 
 // Get returns the mark of a command id.
 func (s *Store) Get(id string) Mark {
+	m, _ := s.get(id)
+	return m
+}
+
+// get returns the mark of a command id and its time (unix milliseconds).
+func (s *Store) get(id string) (Mark, int64) {
 	k := s.key(id)
 	s.mu.RLock()
 	e, ok := s.ids.get(k)
 	s.mu.RUnlock()
 	if !ok || e.at() < s.cfg.Now().Add(-s.cfg.Retention).UnixMilli() {
-		return MarkNone
+		return MarkNone, 0
 	}
-	return e.mark()
+	return e.mark(), e.at()
 }
 
 // Len returns the number of ids held.
@@ -347,15 +354,16 @@ func (s *Store) Set(mark Mark, ids ...string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	if err := s.cfg.Writer.WriteRecords(s.records(nil, mark, ids)...); err != nil {
+	if err := s.cfg.Writer.WriteRecords(s.records(nil, mark, ids, nil)...); err != nil {
 		return fmt.Errorf("outbound: writing %s marks to %s: %w", mark, s.cfg.Topic, err)
 	}
-	s.remember(mark, ids)
+	s.remember(mark, ids, nil)
 	return nil
 }
 
-// records appends to dst the records that mark ids: key the id, value the mark's name.
-func (s *Store) records(dst []kafkago.Message, mark Mark, ids []string) []kafkago.Message {
+// records appends to dst the records that mark ids: key the id, value the mark's name,
+// time at[i] (unix milliseconds), or the time of the write when at is nil.
+func (s *Store) records(dst []kafkago.Message, mark Mark, ids []string, at []int64) []kafkago.Message {
 	if len(ids) == 0 {
 		return dst
 	}
@@ -365,17 +373,26 @@ func (s *Store) records(dst []kafkago.Message, mark Mark, ids []string) []kafkag
 		size += len(id)
 	}
 	keys := make([]byte, 0, size) // every key in one allocation
-	for _, id := range ids {
+	for i, id := range ids {
 		keys = append(keys, id...)
-		dst = append(dst, kafkago.Message{Topic: s.cfg.Topic, Key: keys[len(keys)-len(id) : len(keys) : len(keys)], Value: value})
+		m := kafkago.Message{Topic: s.cfg.Topic, Key: keys[len(keys)-len(id) : len(keys) : len(keys)], Value: value}
+		if at != nil {
+			m.Time = time.UnixMilli(at[i])
+		}
+		dst = append(dst, m)
 	}
 	return dst
 }
 
-// remember records in memory marks that Kafka acknowledged.
-func (s *Store) remember(mark Mark, ids []string) {
-	at := s.cfg.Now().UnixMilli()
-	for _, id := range ids {
-		s.put(s.key(id), mark, at)
+// remember records in memory marks that Kafka acknowledged, at the times records gave
+// them.
+func (s *Store) remember(mark Mark, ids []string, at []int64) {
+	now := s.cfg.Now().UnixMilli()
+	for i, id := range ids {
+		t := now
+		if at != nil {
+			t = at[i]
+		}
+		s.put(s.key(id), mark, t)
 	}
 }

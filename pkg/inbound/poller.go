@@ -271,7 +271,9 @@ func NewPoller(cfg PollerConfig, logger *slog.Logger) (*Poller, error) {
 		if p.cfg.CallbackURL == "" {
 			p.cfg.CallbackURL = "http://" + ln.Addr().String() + "/callback"
 		}
-		p.srv = &http.Server{Handler: http.HandlerFunc(p.serveCallback), ReadHeaderTimeout: 10 * time.Second}
+		// Dsco's callback is one small request: a connection holds no more than that.
+		p.srv = &http.Server{Handler: http.HandlerFunc(p.serveCallback), ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 30 * time.Second}
 		go func() { _ = p.srv.Serve(ln) }()
 	}
 	return p, nil
@@ -419,10 +421,19 @@ func (p *Poller) stopped(ctx context.Context, err error) error {
 
 // finishing returns the context that finishes a poll whose answer is in
 // hand: producing its items and storing its mark go on after ctx ends
-// (Close), within half of CloseTimeout, so that a clean stop stores the
-// mark of everything produced and a restart repeats nothing.
+// (Close), for half of CloseTimeout from then, so that a clean stop stores
+// the mark of everything produced and a restart repeats nothing. Before ctx
+// ends, the poll takes as long as it takes (a large file).
 func (p *Poller) finishing(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), p.cfg.CloseTimeout/2)
+	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(p.cfg.CloseTimeout/2, cancel)
+		context.AfterFunc(fctx, func() { t.Stop() })
+	})
+	return fctx, func() {
+		stop()
+		cancel()
+	}
 }
 
 // pollObjects reads one page after mark, produces its items, stores the

@@ -185,10 +185,11 @@ func TestPollerCountsItemsRead(t *testing.T) {
 	}
 }
 
-// TestPollerFile: in file mode the poller serves the callback, downloads
-// the file and delivers every item; later changes come with the next file.
-func TestPollerFile(t *testing.T) {
-	sb := newSandbox(t, dscotest.Config{Seed: 14})
+// filePoller is a sandbox with 50 items, a consumer of the item and poison
+// topics, and the configuration of a poller in file mode.
+func filePoller(t *testing.T, seed int64) (*dscotest.Server, *dsco.Client, *schemas.Serde, *consumer, inbound.PollerConfig) {
+	t.Helper()
+	sb := newSandbox(t, dscotest.Config{Seed: seed})
 	client := newClient(t, sb.URL)
 	brokers := kafkatest.Brokers(t)
 	serde := newSerde(t, newRegistry(t))
@@ -196,10 +197,16 @@ func TestPollerFile(t *testing.T) {
 	_, err := sb.SeedOrders(0)
 	require.NoError(t, err)
 	cons := newConsumer(t, brokers, "dsco.iteminventory.v1", "dsco.poison.v1")
-
 	cfg := inbound.PollerConfig{Client: client, Serde: serde, Kafka: inbound.KafkaConfig{Brokers: brokers},
 		ResultType: dsco.ResultFile, PollInterval: 20 * time.Millisecond, RetryBackoff: 10 * time.Millisecond,
 		MarkKey: "file"}
+	return sb, client, serde, cons, cfg
+}
+
+// TestPollerFile: in file mode the poller serves the callback, downloads
+// the file and delivers every item; later changes come with the next file.
+func TestPollerFile(t *testing.T) {
+	_, client, serde, cons, cfg := filePoller(t, 14)
 	p, stop := runPoller(t, cfg)
 	assert.Contains(t, p.CallbackURL(), "http://127.0.0.1:")
 	recs := cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= 50 })
@@ -248,6 +255,23 @@ func TestPollerFile(t *testing.T) {
 		return n >= 2
 	}, waitLimit, 10*time.Millisecond, "the changes made while stopped")
 	stop()
+}
+
+// TestPollerFileSlowerThanCloseTimeout: a file that takes longer to come
+// than the share of CloseTimeout a poll gets to finish after a stop is
+// delivered all the same while nothing stops.
+func TestPollerFileSlowerThanCloseTimeout(t *testing.T) {
+	sb, _, _, cons, cfg := filePoller(t, 14)
+	sb.SetFault(dscotest.OpGetInventoryFile, dscotest.Fault{Latency: 700 * time.Millisecond})
+	cfg.CloseTimeout = time.Second // a stop would leave 500 ms
+	_, stop := runPoller(t, cfg)
+	defer stop()
+	recs := cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= 50 })
+	seen := map[string]bool{}
+	for _, rec := range recs {
+		seen[string(rec.Key)] = true
+	}
+	assert.Len(t, seen, 50, "every item of the file")
 }
 
 // TestPollerCallbackRefusesStrangers: the callback server only accepts

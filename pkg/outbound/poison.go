@@ -28,7 +28,8 @@ type PoisonRecord struct {
 	Key string
 	// Reason, SourceTopic, SourcePartition, SourceOffset, Attempts, Time, Status,
 	// CommandID and CommandType come from the poison metadata; CommandID is empty for
-	// records that did not decode.
+	// records that did not decode. Time is the record's Kafka time where the metadata
+	// has none (the inbound side's records).
 	Reason          string
 	SourceTopic     string
 	SourcePartition int
@@ -87,7 +88,10 @@ func poisonRecord(m kafkago.Message) PoisonRecord {
 	r.SourcePartition, _ = strconv.Atoi(h[PoisonPartitionKey])
 	r.SourceOffset, _ = strconv.ParseInt(h[PoisonOffsetKey], 10, 64)
 	r.Attempts, _ = strconv.Atoi(h[PoisonAttemptsKey])
-	r.Time, _ = time.Parse(time.RFC3339Nano, h[PoisonTimeKey])
+	var err error
+	if r.Time, err = time.Parse(time.RFC3339Nano, h[PoisonTimeKey]); err != nil {
+		r.Time = m.Time // the inbound side's poison records have no time header
+	}
 	return r
 }
 

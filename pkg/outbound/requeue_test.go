@@ -6,9 +6,11 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/components/requeuer"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/dscokafka/connector/pkg/dsco"
 	"github.com/dscokafka/connector/pkg/dsco/dscotest"
@@ -130,4 +132,77 @@ func TestRequeuedUnknownIsSentOncePerRequeue(t *testing.T) {
 			assert.Equal(t, int64(2), e.sandbox.Stats().Returns, "returns created")
 		})
 	}
+}
+
+// TestListPoisonedStoppedEarly: a listing whose time runs out before every partition
+// was read to its end (here partition 1's fetches come back empty, as from a slow
+// broker) is an error, not a shorter list that looks complete (`poison replay -all`
+// would replay part of the topic and say it replayed everything).
+func TestListPoisonedStoppedEarly(t *testing.T) {
+	if kafkatest.Real() {
+		t.Skip("answers fetches with kfake's controls")
+	}
+	cl := kafkatest.NewCluster(t)
+	brokers := cl.ListenAddrs()
+	topic := kafkatest.Name("poison")
+	kafkatest.CreateTopic(t, brokers, topic, 2)
+	w := &kafkago.Writer{Addr: kafkago.TCP(brokers...), Topic: topic, Balancer: &kafkago.Murmur2Balancer{}}
+	defer w.Close()
+	var msgs []kafkago.Message
+	for _, k := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
+		msgs = append(msgs, kafkago.Message{Key: []byte(k), Value: []byte("v-" + k)})
+	}
+	require.NoError(t, w.WriteMessages(t.Context(), msgs...))
+
+	cl.ControlKey(int16(kmsg.Fetch), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		cl.KeepControl()
+		req := r.(*kmsg.FetchRequest)
+		for _, rt := range req.Topics {
+			for _, rp := range rt.Partitions {
+				if rp.Partition != 1 {
+					return nil, nil, false
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond) // not a busy loop
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		for _, rt := range req.Topics {
+			st := kmsg.NewFetchResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewFetchResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.HighWatermark = rp.FetchOffset + 1
+				sp.LastStableOffset = rp.FetchOffset + 1
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, err := outbound.ListPoisoned(ctx, outbound.TopicReader{Brokers: brokers}, topic)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.ErrorContains(t, err, "stopped before its end")
+}
+
+// TestListPoisonedTimeOfInboundRecords: the inbound side's poison records carry no
+// poison time header; their Time is their Kafka time, so that `poison list`, which
+// shows the newest records, ranks them where they belong.
+func TestListPoisonedTimeOfInboundRecords(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic := kafkatest.Name("poison")
+	kafkatest.CreateTopic(t, brokers, topic, 1)
+	w := &kafkago.Writer{Addr: kafkago.TCP(brokers...), Topic: topic}
+	defer w.Close()
+	written := time.Now().Truncate(time.Millisecond)
+	require.NoError(t, w.WriteMessages(t.Context(), kafkago.Message{Key: []byte("stream-1/0"), Value: []byte(`{"not":"mapped"}`), Time: written,
+		Headers: []kafkago.Header{{Key: middleware.ReasonForPoisonedKey, Value: []byte("inbound: the event has no business key")}}}))
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	recs, err := outbound.ListPoisoned(ctx, outbound.TopicReader{Brokers: brokers}, topic)
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	assert.True(t, recs[0].Time.Equal(written), "Time %v, written %v", recs[0].Time, written)
 }

@@ -123,7 +123,8 @@ func (tr TopicReader) CreateTopic(ctx context.Context, topic string, partitions 
 // (partitions concurrently, fn is called from one goroutine per partition). It returns
 // once every record that existed when it was called was passed to fn, unless follow is
 // set: then loaded is called at that point, and Read goes on passing new records until ctx
-// ends, and returns ctx's error.
+// ends, and returns ctx's error. Without follow, ctx ending before every record was
+// passed is an error too (fn saw part of the topic).
 func (tr TopicReader) Read(ctx context.Context, topic string, follow bool, loaded func(), fn func(kafkago.Message)) error {
 	ends, err := tr.ends(ctx, topic)
 	if err != nil {
@@ -158,6 +159,14 @@ func (tr TopicReader) Read(ctx context.Context, topic string, follow bool, loade
 		wg.Wait()
 		return err
 	case <-ctx.Done():
+		select {
+		case <-done: // read to the end all the same
+		default:
+			if !follow {
+				wg.Wait()
+				return fmt.Errorf("outbound: reading %s: stopped before its end, with part of its records read: %w", topic, context.Cause(ctx))
+			}
+		}
 	}
 	if !follow {
 		cancel()

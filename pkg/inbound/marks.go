@@ -5,13 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
 )
 
-// markStore keeps high-water marks in a compacted Kafka topic of one
-// partition: the record of a key with the highest offset is its mark. It
+// markStore keeps high-water marks in a compacted Kafka topic, made with one
+// partition (one made beforehand with more serves too): the record of a key
+// with the highest offset in its partition is its mark. It
 // is the only place the marks live, so that the connector needs no other
 // store.
 type markStore struct {
@@ -36,11 +38,19 @@ func (m *markStore) ensure(ctx context.Context) error {
 }
 
 // load returns the last mark stored under key, or "" when there is none.
+// It reads the partition the writer puts key in, so that a topic made
+// beforehand with several partitions serves as well.
 func (m *markStore) load(ctx context.Context, key string) (string, error) {
 	var first, last int64
+	var partition int
 	for attempt := 0; ; attempt++ {
-		resp, err := m.client.ListOffsets(ctx, &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{
-			m.topic: {kafkago.FirstOffsetOf(0), kafkago.LastOffsetOf(0)}}})
+		var resp *kafkago.ListOffsetsResponse
+		var err error
+		partition, err = m.partition(ctx, key)
+		if err == nil {
+			resp, err = m.client.ListOffsets(ctx, &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{
+				m.topic: {kafkago.FirstOffsetOf(partition), kafkago.LastOffsetOf(partition)}}})
+		}
 		if err == nil {
 			if ps := resp.Topics[m.topic]; len(ps) == 1 {
 				first, last, err = ps[0].FirstOffset, ps[0].LastOffset, ps[0].Error
@@ -61,7 +71,7 @@ func (m *markStore) load(ctx context.Context, key string) (string, error) {
 	}
 	mark := ""
 	for off := first; off < last; {
-		resp, err := m.client.Fetch(ctx, &kafkago.FetchRequest{Topic: m.topic, Partition: 0, Offset: off,
+		resp, err := m.client.Fetch(ctx, &kafkago.FetchRequest{Topic: m.topic, Partition: partition, Offset: off,
 			MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 100 * time.Millisecond})
 		if err == nil {
 			err = resp.Error
@@ -93,6 +103,33 @@ func (m *markStore) load(ctx context.Context, key string) (string, error) {
 		}
 	}
 	return mark, nil
+}
+
+// partition is the partition of the mark topic that holds key's marks: the
+// one the writer's balancer (murmur2, as the Java client's) gives key.
+func (m *markStore) partition(ctx context.Context, key string) (int, error) {
+	md, err := m.client.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{m.topic}})
+	if err != nil {
+		return 0, err
+	}
+	for _, t := range md.Topics {
+		if t.Name != m.topic {
+			continue
+		}
+		if t.Error != nil {
+			return 0, t.Error
+		}
+		ids := make([]int, len(t.Partitions))
+		for i, p := range t.Partitions {
+			ids[i] = p.ID
+		}
+		if len(ids) == 0 {
+			return 0, kafkago.LeaderNotAvailable
+		}
+		slices.Sort(ids)
+		return (&kafkago.Murmur2Balancer{}).Balance(kafkago.Message{Key: []byte(key)}, ids...), nil
+	}
+	return 0, fmt.Errorf("no metadata for %s", m.topic)
 }
 
 // save stores mark under key and returns once Kafka acknowledged it.

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -103,10 +104,42 @@ func objectsPoller(t *testing.T, seed int64, m inbound.Metrics) (*dsco.Client, *
 
 // TestPollerObjects: every inventory change once, in pages; after a
 // restart the poller resumes from the mark it stored in Kafka and delivers
-// only the changes made meanwhile.
+// only the changes made meanwhile. Also with a mark topic made beforehand
+// with several partitions (the mark's key not in the first).
 func TestPollerObjects(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		partitions int // of the mark topic made beforehand; 0: the poller makes it
+	}{
+		{"mark topic made by the poller", 0},
+		{"mark topic made with several partitions", markTopicPartitions(inbound.ItemInventoryObjectType)},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testPollerObjects(t, tc.partitions) })
+	}
+}
+
+// markTopicPartitions is a partition count under which the writer does not
+// put key in partition 0.
+func markTopicPartitions(key string) int {
+	n := 2
+	for ; ; n++ {
+		parts := make([]int, n)
+		for i := range parts {
+			parts[i] = i
+		}
+		if (&kafkago.Murmur2Balancer{}).Balance(kafkago.Message{Key: []byte(key)}, parts...) != 0 {
+			return n
+		}
+	}
+}
+
+func testPollerObjects(t *testing.T, markPartitions int) {
 	newest := &newestMetrics{}
 	client, serde, cons, cfg := objectsPoller(t, 13, newest)
+	if markPartitions > 0 {
+		cfg.MarkTopic = kafkatest.Name("marks")
+		kafkatest.CreateTopic(t, cfg.Kafka.Brokers, cfg.MarkTopic, int32(markPartitions))
+	}
 	_, stop := runPoller(t, cfg)
 	recs := cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= 50 })
 	setInventory(t, client, skus(1, 10), 100)

@@ -3,35 +3,40 @@ package outbound
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	kafkago "github.com/segmentio/kafka-go"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dscokafka/connector/pkg/schemas"
 )
 
-// TestPanickingHandlerLeavesNoPending: a handler call whose prepare panics is recovered (the
-// record is nacked) and leaves its batcher's pending count as it was: at 1 for good,
-// every later batch that is not full would wait MaxBatchWait (pending > 0).
-func TestPanickingHandlerLeavesNoPending(t *testing.T) {
-	k := kinds[0]
-	p := &Pipeline{
-		logger:  watermill.NopLogger{},
-		kinds:   map[string]*kind{k.name: k},
-		ready:   make(chan struct{}),
-		closing: make(chan struct{}), draining: make(chan struct{}),
-		aborted: make(chan struct{}), stopped: make(chan struct{}),
-		batchers: map[*kind]*batcher{},
+// TestPanicsPoisonTheRecord: a record whose decoding panics (a bug its bytes reach; here
+// the Serde is nil) is undecodable, and a command whose validation panics (here the clock
+// is nil) is rejected, both with the panic for their reason: they go to the poison topic
+// and the partition goes on, instead of being delivered again for ever.
+func TestPanicsPoisonTheRecord(t *testing.T) {
+	p := &Pipeline{logger: watermill.NopLogger{}}
+	rec := kafkago.Message{Topic: "t", Value: []byte{0}}
+	var ship *kind
+	for _, k := range kinds {
+		if k.name == "ship" {
+			ship = k
+		}
 	}
-	// cfg.Serde is nil: Decode panics (a nil-pointer dereference), as the Handler doc says
-	// decoding may.
-	p.batchers[k] = newBatcher(p, k)
-	close(p.ready)
-	h, err := p.Handler(k.name)
+	require.NotNil(t, ship)
+
+	c, err := p.prepare(context.Background(), ship, rec)
 	require.NoError(t, err)
-	var got error
-	calls := 0
-	h(context.Background(), kafkago.Message{Topic: "t", Value: []byte{0}}, func(err error) { calls++; got = err })
-	require.Equal(t, 1, calls)
-	require.Error(t, got)
-	require.Zero(t, p.batchers[k].pending.Load(), "pending leaked by the recovered panic")
+	require.True(t, c.undecodable)
+	assert.Equal(t, StatusRejected, c.out.Status)
+	assert.Contains(t, c.out.Reason, "decoding it panicked")
+
+	at := time.Now()
+	_, verr := p.validate(ship, rec, &schemas.ShipCommand{CommandID: "c1", OrderID: "o1", LineItemID: new("1"),
+		TrackingNumber: new("1Z"), Carrier: new("UPS"), ShippedAt: &at})
+	require.NotNil(t, verr)
+	assert.Contains(t, verr.Error(), "validating it panicked")
 }

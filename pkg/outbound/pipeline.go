@@ -302,7 +302,8 @@ func (p *Pipeline) Close() error {
 // record and queues the command for its batch; its done callback gets nil once the
 // command has its outcome and the outcome is in Kafka, or an error (the record is
 // delivered again) when that could not be done: the pipeline is closing, the Serde could
-// not reach the registry, decoding panicked.
+// not reach the registry. A record whose decoding or validation panics gets an outcome
+// (poisoned with the panic, see decode); a panic elsewhere has it delivered again.
 func (p *Pipeline) Handler(command string) (kafka.RecordHandler, error) {
 	k, ok := p.kinds[command]
 	if !ok {
@@ -395,12 +396,39 @@ func (p *Pipeline) refuse(done func(error)) {
 	}()
 }
 
+// decode is Serde.Decode, with a panic (a bug the record's bytes reach) made a
+// Permanent error: the record is poisoned as undecodable with the panic for its reason,
+// and its partition goes on, as on the inbound side (Recoverer, then Poison).
+func (p *Pipeline) decode(ctx context.Context, rec kafkago.Message, value schemas.Record) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: decoding it panicked: %v", ErrInvalidCommand, r)
+			p.logger.Error("Decoding a command panicked; the record is poisoned", err, watermill.LogFields{
+				"topic": rec.Topic, "partition": rec.Partition, "offset": rec.Offset, "stack": string(debug.Stack())})
+		}
+	}()
+	return p.cfg.Serde.Decode(ctx, rec.Value, value)
+}
+
+// validate is the command's validation, with a panic made a validation failure: the
+// command is rejected with the panic for its reason (see decode).
+func (p *Pipeline) validate(k *kind, rec kafkago.Message, value schemas.Record) (item any, verr *ValidationError) {
+	defer func() {
+		if r := recover(); r != nil {
+			verr = &ValidationError{Command: k.name, Field: "(record)", Reason: fmt.Sprintf("validating it panicked: %v", r)}
+			p.logger.Error("Validating a command panicked; the command is rejected", verr, watermill.LogFields{
+				"topic": rec.Topic, "partition": rec.Partition, "offset": rec.Offset, "stack": string(debug.Stack())})
+		}
+	}()
+	return validate(k, value, p.cfg.Carriers, p.cfg.Now)
+}
+
 // prepare decodes and validates a record. It returns a command, with an outcome when none
 // needs a call (invalid, undecodable, already applied), or an error to have the record
 // delivered again.
 func (p *Pipeline) prepare(ctx context.Context, k *kind, rec kafkago.Message) (*command, error) {
 	value := k.desc.New()
-	if err := p.cfg.Serde.Decode(ctx, rec.Value, value); err != nil {
+	if err := p.decode(ctx, rec, value); err != nil {
 		if Classify(err) == Permanent {
 			return &command{kind: k, rec: rec, undecodable: true,
 				out: Outcome{Status: StatusRejected, Reason: "undecodable " + k.name + " command: " + err.Error()}}, nil
@@ -409,7 +437,7 @@ func (p *Pipeline) prepare(ctx context.Context, k *kind, rec kafkago.Message) (*
 	}
 	id, corr := ids(value)
 	c := &command{kind: k, id: id, correlationID: corr, rec: rec, size: 2*len(rec.Value) + 16}
-	item, verr := validate(k, value, p.cfg.Carriers, p.cfg.Now)
+	item, verr := p.validate(k, rec, value)
 	if verr == nil && len(rec.Value) > p.cfg.MaxRecordBytes {
 		verr = &ValidationError{Command: k.name, Field: "(record)", Reason: fmt.Sprintf("the record is %d bytes, more than the %d allowed", len(rec.Value), p.cfg.MaxRecordBytes)}
 	}

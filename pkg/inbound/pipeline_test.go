@@ -950,3 +950,44 @@ func TestPipelineFinalCommitAfterStalledProduce(t *testing.T) {
 	require.Len(t, list.Streams, 1)
 	assert.Equal(t, uint64(10), sandboxSeq(list.Streams[0].Partitions[0].Position), "the final commit stored the acknowledged pages' position")
 }
+
+// panicOnce is a page decoder that panics at its first page when armed,
+// and decodes with the default decoder otherwise.
+type panicOnce struct {
+	inbound.PageDecoder
+	armed *atomic.Bool
+}
+
+func (d panicOnce) Decode(body []byte, streamID string) (*inbound.Page, error) {
+	if d.armed.CompareAndSwap(true, false) {
+		panic("a bug the page reaches")
+	}
+	return d.PageDecoder.Decode(body, streamID)
+}
+
+// TestPipelineSurvivesADecoderPanic: a page whose decoding panics does not
+// take the process down: the page is read again (with a new decoder) and
+// its events are delivered.
+func TestPipelineSurvivesADecoderPanic(t *testing.T) {
+	sb, client, brokers, serde := newStack(t, dscotest.Config{Seed: 29}, "order")
+	_, err := sb.SeedOrders(10)
+	require.NoError(t, err)
+	var armed, made atomic.Bool
+	armed.Store(true)
+	cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
+	cfg.NewDecoder = func(objectType string) (inbound.PageDecoder, error) {
+		d, err := inbound.NewEventPageDecoder(objectType)
+		if made.Swap(true) {
+			return d, err // the decoders made after the first never panic
+		}
+		return panicOnce{PageDecoder: d, armed: &armed}, err
+	}
+	startPipeline(t, cfg)
+	recs := newConsumer(t, brokers, "dsco.order.v1").until(t, func(rs []*kgo.Record) bool { return len(rs) >= 10 })
+	assert.False(t, armed.Load(), "the decoder panicked")
+	ids := map[string]bool{}
+	for _, rec := range recs {
+		ids[header(rec, inbound.HeaderEventID)] = true
+	}
+	assert.Len(t, ids, 10)
+}

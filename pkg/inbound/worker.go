@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -174,10 +175,11 @@ func (w *worker) fetch(ctx context.Context) error {
 			return err
 		}
 		next, more, err := w.readPage(ctx, pos, pb, s)
-		if cap(pb.body) > 2*cfg.PageBytes {
+		if cap(pb.body) > 2*cfg.PageBytes || errors.Is(err, errDecoderPanicked) {
 			// Events larger than their predecessors: the next reads, of fewer, grow a
 			// buffer of their own. The decoder goes too: what it decoded points into the
-			// body until it decodes as many events again.
+			// body until it decodes as many events again. (A decoder that panicked
+			// goes, whatever state it was left in.)
 			w.p.bufs.discard()
 		} else {
 			w.p.bufs.put(obj, pb)
@@ -238,6 +240,21 @@ func permanent(err error) bool {
 // larger than it reads into memory.
 func tooLarge(err error) bool { return errors.Is(err, dsco.ErrAnswerTooLarge) }
 
+// errDecoderPanicked marks a page whose decoding panicked.
+var errDecoderPanicked = errors.New("the page decoder panicked")
+
+// decodePage decodes pb's body with its decoder; a panic (a bug the page
+// reaches) is an error, so that the page is read again after a backoff
+// and the process goes on.
+func decodePage(pb *pageBuf, streamID string) (page *Page, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v\n%s", errDecoderPanicked, r, debug.Stack())
+		}
+	}()
+	return pb.dec.Decode(pb.body, streamID)
+}
+
 // readPage reads the page after pos into pb, decodes it and builds its
 // records in s with the page handler chain. It returns the position to read
 // from next (a copy: the page's strings point into pb's body) and whether
@@ -254,7 +271,7 @@ func (w *worker) readPage(ctx context.Context, pos string, pb *pageBuf, s *slot)
 		}
 		return "", false, err
 	}
-	page, err := pb.dec.Decode(pb.body, w.a.Stream.ID)
+	page, err := decodePage(pb, w.a.Stream.ID)
 	if err != nil {
 		cfg.Metrics.Error(obj, ErrKindDecode)
 		return "", false, fmt.Errorf("inbound: decoding a page of %s partition %d after %q: %w", w.a.Stream.ID, part, pos, err)

@@ -255,6 +255,10 @@ func (v *validator) optional(field string, s *string) string {
 	return *s
 }
 
+// maxUnscaled is 10^DecimalPrecision: the unscaled values of decimal(18,4) lie strictly
+// between its negation and it.
+const maxUnscaled = 1_000_000_000_000_000_000
+
 func (v *validator) money(field string, d schemas.Decimal, required bool) dsco.Money {
 	if d.IsNull() {
 		if required {
@@ -262,7 +266,15 @@ func (v *validator) money(field string, d schemas.Decimal, required bool) dsco.M
 		}
 		return ""
 	}
-	if d.Rat().Sign() < 0 {
+	// The record's own schema is decimal(18,4), but decoding does not bound a decimal's
+	// bytes: the range is checked here, on the unscaled int64, before any text is made
+	// (a megabyte of digits cost seconds to print).
+	u, err := d.Unscaled()
+	if err != nil || u <= -maxUnscaled || u >= maxUnscaled {
+		v.fail(field, "is out of range: more than %d digits (decimal(%d,%d))", schemas.DecimalPrecision, schemas.DecimalPrecision, schemas.DecimalScale)
+		return ""
+	}
+	if u < 0 {
 		v.fail(field, "must not be negative (got %s)", d.String())
 		return ""
 	}

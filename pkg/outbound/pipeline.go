@@ -437,9 +437,12 @@ func (p *Pipeline) prepare(ctx context.Context, k *kind, rec kafkago.Message) (*
 	}
 	id, corr := ids(value)
 	c := &command{kind: k, id: id, correlationID: corr, rec: rec, size: 2*len(rec.Value) + 16}
-	item, verr := p.validate(k, rec, value)
-	if verr == nil && len(rec.Value) > p.cfg.MaxRecordBytes {
+	var item any
+	var verr *ValidationError
+	if len(rec.Value) > p.cfg.MaxRecordBytes { // before validating what may be megabytes
 		verr = &ValidationError{Command: k.name, Field: "(record)", Reason: fmt.Sprintf("the record is %d bytes, more than the %d allowed", len(rec.Value), p.cfg.MaxRecordBytes)}
+	} else {
+		item, verr = p.validate(k, rec, value)
 	}
 	if verr != nil {
 		c.out = Outcome{Status: StatusRejected, Reason: verr.Error()}

@@ -1,6 +1,7 @@
 package outbound_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -45,6 +46,12 @@ func TestValidate(t *testing.T) {
 		{"cancel with empty line", &schemas.CancelCommand{CommandID: "c", OrderID: "o", LineItemID: str("")}, "lineItemId: must not be empty"},
 		{"invoice without amount", &schemas.InvoiceCommand{CommandID: "c", OrderID: "o", InvoiceNumber: str("I")}, "amount: is required"},
 		{"invoice with negative amount", &schemas.InvoiceCommand{CommandID: "c", OrderID: "o", InvoiceNumber: str("I"), Amount: money("-1")}, "amount: must not be negative"},
+		{"invoice of the largest amount", &schemas.InvoiceCommand{CommandID: "c", OrderID: "o", InvoiceNumber: str("I"), Amount: money("99999999999999.9999")}, ""},
+		// A foreign or careless writer's decimal is not bounded by decoding: 19 digits
+		// in 8 bytes, 10^20 in 9 bytes, and a megabyte of digits (which took seconds).
+		{"invoice of 19 digits", &schemas.InvoiceCommand{CommandID: "c", OrderID: "o", InvoiceNumber: str("I"), Amount: schemas.Decimal{0x0d, 0xe0, 0xb6, 0xb3, 0xa7, 0x64, 0x00, 0x00}}, "amount: is out of range"},
+		{"invoice of 9 bytes", &schemas.InvoiceCommand{CommandID: "c", OrderID: "o", InvoiceNumber: str("I"), Amount: schemas.Decimal{0x05, 0x6b, 0xc7, 0x5e, 0x2d, 0x63, 0x10, 0x00, 0x00}}, "amount: is out of range"},
+		{"invoice of a megabyte", &schemas.InvoiceCommand{CommandID: "c", OrderID: "o", InvoiceNumber: str("I"), Amount: schemas.Decimal(bytes.Repeat([]byte{0x7f}, 1<<20))}, "amount: is out of range"},
 		{"inventory without quantity", &schemas.InventoryCommand{CommandID: "c", SKU: "s"}, "quantity: is required"},
 		{"inventory with negative quantity", &schemas.InventoryCommand{CommandID: "c", SKU: "s", Quantity: i32(-1)}, "quantity: must not be negative"},
 		{"inventory of zero", &schemas.InventoryCommand{CommandID: "c", SKU: "s", Quantity: i32(0)}, ""},

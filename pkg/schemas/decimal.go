@@ -3,6 +3,7 @@ package schemas
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/big"
 	"strconv"
 	"strings"
@@ -122,14 +123,24 @@ func (d Decimal) Unscaled() (int64, error) {
 	case len(d) == 0:
 		return 0, nil
 	case len(d) > 8:
-		// Not d.String(): it calls Unscaled.
-		return 0, &DecimalError{Text: formatRat(d.bigRat()), Reason: "does not fit 64 bits"}
+		return 0, &DecimalError{Text: d.errorText(), Reason: "does not fit 64 bits"}
 	}
 	v := int64(int8(d[0])) // sign-extend
 	for _, b := range d[1:] {
 		v = v<<8 | int64(b)
 	}
 	return v, nil
+}
+
+// errorText is d's value as text for an error: exact up to 32 bytes (77
+// digits), beyond that only its size, since printing a number costs time
+// quadratic in its digits (a megabyte of them, seconds). Not d.String():
+// it calls Unscaled.
+func (d Decimal) errorText() string {
+	if len(d) <= 32 {
+		return formatRat(d.bigRat())
+	}
+	return fmt.Sprintf("(a number of %d bytes, about %d digits)", len(d), len(d)*8*30103/100000)
 }
 
 // Rat returns d's exact value, or nil for a null Decimal.

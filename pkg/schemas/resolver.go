@@ -566,7 +566,10 @@ func minimalTwosComplement(n *big.Int) []byte {
 
 func (t *resolver) refuseDecimal(o *op, unscaled []byte, reason string) {
 	text := ""
-	if unscaled != nil {
+	switch {
+	case len(unscaled) > 32:
+		text = Decimal(unscaled).errorText() // its size: printing it would take seconds
+	case unscaled != nil:
 		n := new(big.Int).SetBytes(unscaled)
 		if len(unscaled) > 0 && unscaled[0]&0x80 != 0 {
 			n.Sub(n, new(big.Int).Lsh(big.NewInt(1), uint(len(unscaled))*8))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"slices"
 	"time"
 	"unsafe"
@@ -54,6 +55,8 @@ var (
 	errTooManyItems   = errors.New("avro: decode array: size is greater than `Config.MaxSliceAllocSize`")
 	errUnionBranch    = errors.New("avro: decode union type: unknown union type")
 	errEnumSymbol     = errors.New("avro: decode enum symbol: unknown enum symbol")
+	errInvalidUTF8    = errors.New("avro: string is not valid UTF-8")
+	errBlockSize      = errors.New("avro: an array block's size in bytes does not match its items")
 )
 
 // decoder is pooled: it belongs to one goroutine at a time. The values it
@@ -127,6 +130,9 @@ func (d *decoder) longSlow() int64 {
 		}
 		b := d.buf[d.pos]
 		d.pos++
+		if i == 9 && b > 1 { // bits beyond 64
+			break
+		}
 		v |= uint64(b&0x7f) << (7 * i)
 		if b < 0x80 {
 			return int64(v>>1) ^ -int64(v&1)
@@ -136,8 +142,9 @@ func (d *decoder) longSlow() int64 {
 	return 0
 }
 
-// int reads a zig-zag varint int, as hamba/avro does: at most 5 bytes,
-// bits beyond 32 dropped.
+// int reads a zig-zag varint int: at most 5 bytes. Unlike hamba/avro, which
+// drops the bits beyond 32, it refuses them (a writer's long where our
+// schema has an int, say a quantity of 2^33+5, is not 5).
 func (d *decoder) int() int32 {
 	if d.pos < len(d.buf) && d.buf[d.pos] < 0x80 {
 		b := d.buf[d.pos]
@@ -148,7 +155,7 @@ func (d *decoder) int() int32 {
 }
 
 func (d *decoder) intSlow() int32 {
-	var v uint32
+	var v uint64
 	for i := range 5 {
 		if d.pos >= len(d.buf) {
 			d.fail(io.ErrUnexpectedEOF)
@@ -156,9 +163,12 @@ func (d *decoder) intSlow() int32 {
 		}
 		b := d.buf[d.pos]
 		d.pos++
-		v |= uint32(b&0x7f) << (7 * i)
+		v |= uint64(b&0x7f) << (7 * i)
 		if b < 0x80 {
-			return int32(v>>1) ^ -int32(v&1)
+			if v > math.MaxUint32 {
+				break
+			}
+			return int32(uint32(v)>>1) ^ -int32(v&1)
 		}
 	}
 	d.fail(errIntOverflow)
@@ -189,14 +199,20 @@ func (d *decoder) bytes() []byte {
 	return b
 }
 
-// string reads an Avro string. It points into the copied body, which
-// nothing writes again.
+// string reads an Avro string, which must be valid UTF-8 (the Avro
+// specification's; hamba/avro does not check). It points into the copied
+// body, which nothing writes again.
 func (d *decoder) string() string {
 	b := d.bytes()
 	if len(b) == 0 {
 		return ""
 	}
-	return unsafe.String(&b[0], len(b))
+	s := unsafe.String(&b[0], len(b))
+	if !validUTF8(s) {
+		d.fail(errInvalidUTF8)
+		return ""
+	}
+	return s
 }
 
 // take returns a pointer to a fresh element of an arena.
@@ -328,10 +344,16 @@ func array[T any](d *decoder, s *[]T, decode func(*T, *decoder)) {
 	}
 	for d.err == nil {
 		n := d.long()
+		end := -1
 		if n < 0 {
-			// A negative count is followed by the block's size in bytes.
+			// A negative count is followed by the block's size in bytes, which
+			// must be where the block ends.
 			n = -n
-			d.long()
+			size := d.long()
+			if d.err == nil && (size < 0 || size > int64(len(d.buf)-d.pos)) {
+				d.fail(errBlockSize)
+			}
+			end = d.pos + int(size)
 		}
 		if n == 0 || d.err != nil {
 			break
@@ -340,10 +362,19 @@ func array[T any](d *decoder, s *[]T, decode func(*T, *decoder)) {
 			d.fail(errTooManyItems)
 			break
 		}
+		if n > int64(len(d.buf)-d.pos) {
+			// Every element of our schemas' arrays takes a byte at least: the
+			// count is a lie, and nothing is allocated for it.
+			d.fail(io.ErrUnexpectedEOF)
+			break
+		}
 		start := len(items)
 		items = slices.Grow(items, int(n))[:start+int(n)]
 		for i := start; i < len(items) && d.err == nil; i++ {
 			decode(&items[i], d)
+		}
+		if end >= 0 && d.err == nil && d.pos != end {
+			d.fail(errBlockSize)
 		}
 	}
 	*s = items

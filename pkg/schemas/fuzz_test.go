@@ -38,8 +38,9 @@ func FuzzDecode(f *testing.F) {
 		r, err := serde.DecodeAny(t.Context(), data)
 		if err != nil {
 			require.Nil(t, r)
-			if len(data) >= 5 && data[0] == 0 {
-				// The reflective decoder refuses the same bytes.
+			if len(data) >= 5 && data[0] == 0 && !schemas.StricterThanReflect(err) {
+				// The reflective decoder refuses the same bytes (but for what
+				// it does not check).
 				for _, d := range schemas.All() {
 					require.Error(t, serde.DecodeReflect(t.Context(), data, d.New()))
 				}

@@ -1,8 +1,10 @@
 package schemas_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -267,4 +269,60 @@ func TestForeignWriterValidBodiesDecode(t *testing.T) {
 			assert.JSONEq(t, asJSON(t, want), asJSON(t, got), fmt.Sprintf("writer schema %s", text))
 		})
 	}
+}
+
+// TestOwnSchemaBodiesChecked: values written with our own schema are held to
+// the Avro specification where hamba/avro's reflective decoder is lenient:
+// strings are UTF-8, an int has no bits beyond 32, an array block's byte
+// size matches its items, and a block count larger than the bytes left is
+// refused before anything is allocated for it.
+func TestOwnSchemaBodiesChecked(t *testing.T) {
+	serde := newSerde(t, newRegistry(t), schemas.Config{})
+	tests := []struct {
+		name     string
+		rec      schemas.Record
+		old, new string // replaced in the encoded frame
+		wantErr  string // "" when it decodes
+	}{
+		{"string not UTF-8", &schemas.CancelCommand{CommandID: "c-1", OrderID: "PO-UTF8"}, "PO-UTF8", "PO-\xff\xfeF8", "not valid UTF-8"},
+		{"int beyond 32 bits", &schemas.InventoryCommand{CommandID: "c-2", SKU: "SKU-A", Quantity: i32(5)},
+			"SKU-A\x02\x0a", "SKU-A\x02\x8a\x80\x80\x80\x40", "int overflow"},
+		{"block size past the body", &schemas.CatalogCommand{CommandID: "c-3", SKU: "S", RetailModelRules: &schemas.RetailModelRules{AllowedModels: []string{"dropship"}}},
+			"\x02\x10dropship\x00", "\x01\xce\x0f\x10dropship\x00", "block's size"},
+		{"block size short of its items", &schemas.CatalogCommand{CommandID: "c-4", SKU: "S", RetailModelRules: &schemas.RetailModelRules{AllowedModels: []string{"dropship"}}},
+			"\x02\x10dropship\x00", "\x01\x02\x10dropship\x00", "block's size"},
+		{"block size right", &schemas.CatalogCommand{CommandID: "c-5", SKU: "S", RetailModelRules: &schemas.RetailModelRules{AllowedModels: []string{"dropship"}}},
+			"\x02\x10dropship\x00", "\x01\x12\x10dropship\x00", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := serde.Encode(tc.rec)
+			require.NoError(t, err)
+			require.Equal(t, 1, bytes.Count(b, []byte(tc.old)), "the pattern is in the frame once")
+			b = bytes.Replace(b, []byte(tc.old), []byte(tc.new), 1)
+			got := schemas.DescriptorOf(tc.rec).New()
+			err = serde.Decode(t.Context(), b, got)
+			if tc.wantErr == "" {
+				require.NoError(t, err)
+				assert.Equal(t, tc.rec, got)
+				return
+			}
+			require.ErrorContains(t, err, tc.wantErr)
+			assert.True(t, schemas.IsPermanent(err))
+		})
+	}
+
+	t.Run("count past the body allocates nothing for it", func(t *testing.T) {
+		frame, err := serde.Encode(&schemas.RetailerOrderCommand{CommandID: "c", OrderID: "o"})
+		require.NoError(t, err)
+		// commandId "c", correlationId null, orderId "o", four null fields, then
+		// the items array claiming 100,000 items, and the end of the body.
+		b := joinBytes(frame[:5], []byte{0x02, 'c', 0x00, 0x02, 'o', 0x00, 0x00, 0x00, 0x00, 0xc0, 0x9a, 0x0c})
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		err = serde.Decode(t.Context(), b, &schemas.RetailerOrderCommand{})
+		runtime.ReadMemStats(&after)
+		require.Error(t, err)
+		assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(1<<20), "bytes allocated for a 100,000-item claim in a short body")
+	})
 }

@@ -343,8 +343,10 @@ func (p *Poller) waitCallback(ctx context.Context, requestID string) (string, er
 }
 
 // Run polls until ctx is done or Close is called, then returns nil. It
-// returns an error only when it cannot start (the mark topic cannot be
-// read).
+// returns an error when it cannot start (the mark topic cannot be read), or
+// when Dsco refuses a poll for good (a 4xx other than 408 and 429: an
+// expired mark, refused credentials or rights), leaving the stored mark as
+// it was; other failures are retried after a backoff.
 func (p *Poller) Run(ctx context.Context) error {
 	p.mu.Lock()
 	if p.closed {
@@ -381,6 +383,11 @@ func (p *Poller) Run(ctx context.Context) error {
 				break
 			}
 			p.cfg.Metrics.Error(ItemInventoryObjectType, ErrKindPoll)
+			if permanent(err) {
+				// An expired mark, refused credentials or rights: asking again
+				// cannot mend it, and the mark stays where it was.
+				return p.stopped(ctx, fmt.Errorf("inbound: polling item inventory after %q: Dsco refuses it for good: %w", mark, err))
+			}
 			p.log.WarnContext(ctx, "inbound: polling item inventory failed; trying again", "from", mark, "error", err)
 			_ = sleepCtx(ctx, backoff.next())
 			continue

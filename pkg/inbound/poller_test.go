@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -535,4 +536,32 @@ func TestPollerSurvivesAPanic(t *testing.T) {
 	assert.Len(t, ids(recs), 50, "every change, at least once")
 	assert.True(t, m.panicked.Load())
 	assert.Equal(t, int64(1), m.pollErrors.Load(), "the panicking poll counted as one failed poll")
+}
+
+// TestPollerStopsWhenDscoRefusesForGood: a poll Dsco refuses with a status
+// that asking again cannot mend (410 for an expired mark) ends Run with an
+// error naming it, after one request, instead of retrying for ever while
+// readiness stays green.
+func TestPollerStopsWhenDscoRefusesForGood(t *testing.T) {
+	_, _, _, cfg := objectsPoller(t, 16, nil)
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusGone)
+		_, _ = io.WriteString(w, `{"status":"failure","messages":[{"code":"POSITION_EXPIRED","description":"the high-water mark expired"}]}`)
+	}))
+	defer srv.Close()
+	client, err := dsco.NewClient(srv.URL, dsco.WithStaticToken("t"))
+	require.NoError(t, err)
+	cfg.Client = client
+	p, err := inbound.NewPoller(cfg, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	ctx, cancel := context.WithTimeout(t.Context(), waitLimit)
+	defer cancel()
+	err = p.Run(ctx)
+	require.ErrorContains(t, err, "refuses it for good")
+	assert.ErrorContains(t, err, "410")
+	assert.EqualValues(t, 1, calls.Load(), "asked once")
 }

@@ -118,18 +118,35 @@ func TestRequeuedUnknownIsSentOncePerRequeue(t *testing.T) {
 
 			// The record Requeue publishes: the original bytes and headers, poison
 			// metadata included, and the requeuer's counter; Kafka's time of the write.
-			requeued := kafkago.Message{Topic: e.topic("return"), Offset: 42, Key: []byte(o.OrderID), Value: poisoned[0].Value, Time: time.Now().Add(tc.ahead)}
-			for k, v := range poisoned[0].Headers {
-				requeued.Headers = append(requeued.Headers, kafkago.Header{Key: k, Value: []byte(v)})
+			requeue := func(pr outbound.PoisonRecord, offset int64) kafkago.Message {
+				m := kafkago.Message{Topic: e.topic("return"), Offset: offset, Key: []byte(o.OrderID), Value: pr.Value, Time: time.Now().Add(tc.ahead)}
+				for k, v := range pr.Headers {
+					m.Headers = append(m.Headers, kafkago.Header{Key: k, Value: []byte(v)})
+				}
+				m.Headers = append(m.Headers, kafkago.Header{Key: requeuer.RetriesKey, Value: []byte("1")})
+				return m
 			}
-			requeued.Headers = append(requeued.Headers, kafkago.Header{Key: requeuer.RetriesKey, Value: []byte("1")})
+			requeued := requeue(poisoned[0], 42)
 			deliver(requeued)
 			require.Equal(t, int64(2), calls(), "the operator's requeue is sent")
-			e.waitPoisoned(2)
+			poisoned = e.waitPoisoned(2)
 
 			deliver(requeued) // Kafka delivers the requeued record again
 			assert.Equal(t, int64(2), calls(), "a redelivery of the requeued record is reconciled, not sent")
 			assert.Equal(t, int64(2), e.sandbox.Stats().Returns, "returns created")
+
+			// The operator requeues it again, from the same machine, and Dsco applies it
+			// this time: the marks after the unknown one supersede it, however far
+			// ahead its time, so Kafka delivering this record again finds it applied.
+			e.sandbox.SetFault("supplierCreateReturn", dscotest.Fault{})
+			time.Sleep(5 * time.Millisecond) // a later millisecond than the unknown mark's
+			again := requeue(poisoned[1], 43)
+			deliver(again)
+			require.Equal(t, int64(3), calls(), "the second requeue is sent")
+			assert.Equal(t, outbound.MarkApplied, p.Store().Get("ret-1"))
+			deliver(again)
+			assert.Equal(t, int64(3), calls(), "a redelivery of an applied command is not sent again")
+			assert.Equal(t, int64(3), e.sandbox.Stats().Returns, "returns created")
 		})
 	}
 }

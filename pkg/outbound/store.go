@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -136,6 +137,9 @@ type Store struct {
 
 	mu  sync.RWMutex
 	ids idTable
+	// latest is the latest time of a mark held (unix milliseconds): a mark written at a
+	// time no earlier supersedes whatever is held for its id (see after).
+	latest atomic.Int64
 
 	loaded chan struct{}
 }
@@ -320,7 +324,28 @@ func (s *Store) apply(m kafkago.Message) {
 func (s *Store) put(k idKey, mark Mark, at int64) {
 	s.mu.Lock()
 	s.ids.put(k, newStoreEntry(mark, at))
+	if at > s.latest.Load() {
+		s.latest.Store(at)
+	}
 	s.mu.Unlock()
+}
+
+// after is t, or the time of the mark held for id when that is later: a new mark must
+// supersede the one held (marks of equal times supersede in the order they are put, and
+// read back in log order), also when that one is timestamped ahead of this clock (an
+// unknown mark after a record from a clock ahead, see unknownMarkTime, or another
+// replica's). The look-up is skipped while no mark held is later than t.
+func (s *Store) after(id string, t int64) int64 {
+	if t >= s.latest.Load() {
+		return t
+	}
+	s.mu.RLock()
+	e, ok := s.ids.get(s.key(id))
+	s.mu.RUnlock()
+	if ok && e.at() > t {
+		return e.at()
+	}
+	return t
 }
 
 // Get returns the mark of a command id.
@@ -362,7 +387,8 @@ func (s *Store) Set(mark Mark, ids ...string) error {
 }
 
 // records appends to dst the records that mark ids: key the id, value the mark's name,
-// time at[i] (unix milliseconds), or the time of the write when at is nil.
+// time at[i] (unix milliseconds), or now when at is nil, or just after the mark held for
+// the id when that is later (see after).
 func (s *Store) records(dst []kafkago.Message, mark Mark, ids []string, at []int64) []kafkago.Message {
 	if len(ids) == 0 {
 		return dst
@@ -373,19 +399,21 @@ func (s *Store) records(dst []kafkago.Message, mark Mark, ids []string, at []int
 		size += len(id)
 	}
 	keys := make([]byte, 0, size) // every key in one allocation
+	now := s.cfg.Now().UnixMilli()
 	for i, id := range ids {
 		keys = append(keys, id...)
-		m := kafkago.Message{Topic: s.cfg.Topic, Key: keys[len(keys)-len(id) : len(keys) : len(keys)], Value: value}
+		t := now
 		if at != nil {
-			m.Time = time.UnixMilli(at[i])
+			t = at[i]
 		}
-		dst = append(dst, m)
+		dst = append(dst, kafkago.Message{Topic: s.cfg.Topic, Key: keys[len(keys)-len(id) : len(keys) : len(keys)], Value: value,
+			Time: time.UnixMilli(s.after(id, t))})
 	}
 	return dst
 }
 
 // remember records in memory marks that Kafka acknowledged, at the times records gave
-// them.
+// them (at[i], or now when at is nil; see after).
 func (s *Store) remember(mark Mark, ids []string, at []int64) {
 	now := s.cfg.Now().UnixMilli()
 	for i, id := range ids {
@@ -393,6 +421,6 @@ func (s *Store) remember(mark Mark, ids []string, at []int64) {
 		if at != nil {
 			t = at[i]
 		}
-		s.put(s.key(id), mark, t)
+		s.put(s.key(id), mark, s.after(id, t))
 	}
 }

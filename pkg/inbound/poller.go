@@ -383,7 +383,7 @@ func (p *Poller) Run(ctx context.Context) error {
 				break
 			}
 			p.cfg.Metrics.Error(ItemInventoryObjectType, ErrKindPoll)
-			if permanent(err) {
+			if _, ok := errors.AsType[refusedError](err); ok {
 				// An expired mark, refused credentials or rights: asking again
 				// cannot mend it, and the mark stays where it was.
 				return p.stopped(ctx, fmt.Errorf("inbound: polling item inventory after %q: Dsco refuses it for good: %w", mark, err))
@@ -400,6 +400,21 @@ func (p *Poller) Run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// refusedError is a poll's request that Dsco refused for good: Run ends.
+type refusedError struct{ error }
+
+func (e refusedError) Unwrap() error { return e.error }
+
+// refusal is err, from a poll's request to Dsco (not a file's download: an
+// expired or missing file is mended by requesting a new one), marked as a
+// refusedError when asking again cannot mend it (see permanent).
+func refusal(err error) error {
+	if permanent(err) {
+		return refusedError{err}
+	}
+	return err
 }
 
 // poll reads and produces one answer after mark (pollFile or pollObjects)
@@ -451,7 +466,7 @@ func (p *Poller) pollObjects(ctx context.Context, mark string) (string, bool, in
 	var err error
 	p.body, err = p.cfg.Client.GetItemInventoryRaw(ctx, q, p.body)
 	if err != nil {
-		return "", false, 0, err
+		return "", false, 0, refusal(err)
 	}
 	page, err := p.dec.DecodePage(p.body)
 	if err != nil {
@@ -491,7 +506,7 @@ func (p *Poller) pollFile(ctx context.Context, mark string) (string, int, error)
 	q.CallbackHeaders = []dsco.CallbackHeader{{Name: callbackTokenHeader, Value: p.token}}
 	req, err := p.cfg.Client.RequestItemInventoryFile(ctx, q)
 	if err != nil {
-		return "", 0, err
+		return "", 0, refusal(err)
 	}
 	fileURL, err := p.waitCallback(ctx, req.RequestID)
 	if err != nil {

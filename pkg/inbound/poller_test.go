@@ -221,9 +221,9 @@ func TestPollerCountsItemsRead(t *testing.T) {
 
 // filePoller is a sandbox with 50 items, a consumer of the item and poison
 // topics, and the configuration of a poller in file mode.
-func filePoller(t *testing.T, seed int64) (*dscotest.Server, *dsco.Client, *schemas.Serde, *consumer, inbound.PollerConfig) {
+func filePoller(t *testing.T, sbcfg dscotest.Config) (*dscotest.Server, *dsco.Client, *schemas.Serde, *consumer, inbound.PollerConfig) {
 	t.Helper()
-	sb := newSandbox(t, dscotest.Config{Seed: seed})
+	sb := newSandbox(t, sbcfg)
 	client := newClient(t, sb.URL)
 	brokers := kafkatest.Brokers(t)
 	serde := newSerde(t, newRegistry(t))
@@ -240,7 +240,7 @@ func filePoller(t *testing.T, seed int64) (*dscotest.Server, *dsco.Client, *sche
 // TestPollerFile: in file mode the poller serves the callback, downloads
 // the file and delivers every item; later changes come with the next file.
 func TestPollerFile(t *testing.T) {
-	_, client, serde, cons, cfg := filePoller(t, 14)
+	_, client, serde, cons, cfg := filePoller(t, dscotest.Config{Seed: 14})
 	p, stop := runPoller(t, cfg)
 	assert.Contains(t, p.CallbackURL(), "http://127.0.0.1:")
 	recs := cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= 50 })
@@ -295,7 +295,7 @@ func TestPollerFile(t *testing.T) {
 // than the share of CloseTimeout a poll gets to finish after a stop is
 // delivered all the same while nothing stops.
 func TestPollerFileSlowerThanCloseTimeout(t *testing.T) {
-	sb, _, _, cons, cfg := filePoller(t, 14)
+	sb, _, _, cons, cfg := filePoller(t, dscotest.Config{Seed: 14})
 	sb.SetFault(dscotest.OpGetInventoryFile, dscotest.Fault{Latency: 700 * time.Millisecond})
 	cfg.CloseTimeout = time.Second // a stop would leave 500 ms
 	_, stop := runPoller(t, cfg)
@@ -306,6 +306,29 @@ func TestPollerFileSlowerThanCloseTimeout(t *testing.T) {
 		seen[string(rec.Key)] = true
 	}
 	assert.Len(t, seen, 50, "every item of the file")
+}
+
+// TestPollerFileExpiredIsRequestedAgain: a file that expired before its
+// download (410 FILE_EXPIRED) is mended by requesting a new one; it does not
+// end Run as a poll Dsco refuses for good.
+func TestPollerFileExpiredIsRequestedAgain(t *testing.T) {
+	sb, _, _, cons, cfg := filePoller(t, dscotest.Config{Seed: 14, FileTTL: 100 * time.Millisecond})
+	// The first download comes late: the file has expired.
+	sb.SetFault(dscotest.OpGetInventoryFile, dscotest.Fault{Latency: 300 * time.Millisecond})
+	time.AfterFunc(350*time.Millisecond, func() { sb.SetFault(dscotest.OpGetInventoryFile, dscotest.Fault{}) })
+	p, err := inbound.NewPoller(cfg, nil)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(context.Background()) }()
+	t.Cleanup(func() { _ = p.Close() })
+	cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= 50 })
+	select {
+	case err := <-done:
+		t.Fatalf("Run ended: %v", err)
+	default:
+	}
+	require.NoError(t, p.Close())
+	require.NoError(t, <-done)
 }
 
 // TestPollerCallbackRefusesStrangers: the callback server only accepts

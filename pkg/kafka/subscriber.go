@@ -714,20 +714,32 @@ func (sub *subscription) commit(gen *kafkago.Generation, trackers map[int]*offse
 	return true
 }
 
+// errStartNotCommitted is logged while commitStart fails (commit logs why).
+var errStartNotCommitted = errors.New("kafka: the start offset is not committed")
+
 // commitStart commits the position trackers were reset to (a start offset resolved per
 // StartOffset) before any message from there is delivered, retrying every
 // JoinGroupBackoff until the commit lands; it returns false when ctx ended first. A
 // message delivered before, held unacked by a member that then dies, would be skipped by
 // the next member's "latest" resolved anew.
 func (sub *subscription) commitStart(ctx context.Context, gen *kafkago.Generation, trackers map[int]*offsetTracker) bool {
-	for !sub.commit(gen, trackers) {
+	for attempt := 1; ; attempt++ {
+		if ctx.Err() != nil { // the generation is over: the next one resolves again
+			return false
+		}
+		if sub.commit(gen, trackers) {
+			return true
+		}
+		if attempt%10 == 0 {
+			sub.logger.Error("Committing the start offset keeps failing; its partition delivers nothing until it lands",
+				errStartNotCommitted, watermill.LogFields{"attempts": attempt, "generation": gen.ID})
+		}
 		select {
 		case <-ctx.Done():
 			return false
 		case <-time.After(sub.s.cfg.JoinGroupBackoff):
 		}
 	}
-	return true
 }
 
 // consumePartition reads one partition from offset and delivers its messages until ctx

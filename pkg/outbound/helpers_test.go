@@ -335,6 +335,36 @@ func (e *env) order(id string) *dsco.Order {
 }
 
 // seedOrders creates n orders in the sandbox and returns them as the supplier reads them.
+// shippedOrder seeds an order and ships its first line (so that it can be returned).
+func (e *env) shippedOrder() *dsco.Order {
+	e.t.Helper()
+	o := e.seedOrders(1)[0]
+	_, err := e.client(outbound.RoleSupplier).SupplierCreateShipment(e.t.Context(), dsco.ShipmentBatchRequest{
+		Shipments: []dsco.ShipmentItem{{OrderID: o.OrderID, LineItemID: o.Items[0].LineItemID, TrackingNumber: "1Z", Carrier: "UPS"}}})
+	require.NoError(e.t, err)
+	return o
+}
+
+// handler runs a supplier pipeline, its Dsco client trying each call once, with retry
+// as its retry budget, until the test ends, and returns it with its handler of command,
+// to be called directly (no Subscriber).
+func (e *env) handler(command string, retry outbound.RetryConfig) (*outbound.Pipeline, kafka.RecordHandler) {
+	e.t.Helper()
+	cfg := e.pipelineConfig(outbound.RoleSupplier, dsco.WithRetry(dsco.RetryPolicy{MaxAttempts: 1}))
+	cfg.Retry = retry
+	cfg.Breaker.ConsecutiveFailures = 1000
+	p, err := outbound.NewPipeline(cfg, nil)
+	require.NoError(e.t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { defer close(ran); _ = p.Run(ctx) }()
+	e.t.Cleanup(func() { cancel(); <-ran })
+	<-p.Ready()
+	h, err := p.Handler(command)
+	require.NoError(e.t, err)
+	return p, h
+}
+
 func (e *env) seedOrders(n int) []*dsco.Order {
 	e.t.Helper()
 	ids, err := e.sandbox.SeedOrders(n)

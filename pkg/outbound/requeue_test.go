@@ -79,22 +79,8 @@ func TestRequeuedUnknownIsSentOncePerRequeue(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, dscotest.Config{Seed: 63})
-			o := e.seedOrders(1)[0]
-			_, err := e.client(outbound.RoleSupplier).SupplierCreateShipment(t.Context(), dsco.ShipmentBatchRequest{
-				Shipments: []dsco.ShipmentItem{{OrderID: o.OrderID, LineItemID: o.Items[0].LineItemID, TrackingNumber: "1Z", Carrier: "UPS"}}})
-			require.NoError(t, err)
-			cfg := e.pipelineConfig(outbound.RoleSupplier, dsco.WithRetry(dsco.RetryPolicy{MaxAttempts: 1}))
-			cfg.Retry = outbound.RetryConfig{MaxAttempts: 1}
-			cfg.Breaker.ConsecutiveFailures = 1000
-			p, err := outbound.NewPipeline(cfg, nil)
-			require.NoError(t, err)
-			ctx, cancel := context.WithCancel(context.Background())
-			ran := make(chan struct{})
-			go func() { defer close(ran); _ = p.Run(ctx) }()
-			t.Cleanup(func() { cancel(); <-ran })
-			<-p.Ready()
-			h, err := p.Handler("return")
-			require.NoError(t, err)
+			o := e.shippedOrder()
+			p, h := e.handler("return", outbound.RetryConfig{MaxAttempts: 1})
 			deliver := func(rec kafkago.Message) {
 				t.Helper()
 				done := make(chan error, 1)

@@ -88,21 +88,8 @@ func TestRetryBudget(t *testing.T) {
 // (a return cannot be reconciled), and the return is never created.
 func TestGivenUpCommandIsNotSentAgain(t *testing.T) {
 	e := newEnv(t, dscotest.Config{Seed: 63})
-	o := e.seedOrders(1)[0]
-	_, err := e.client(outbound.RoleSupplier).SupplierCreateShipment(t.Context(), dsco.ShipmentBatchRequest{
-		Shipments: []dsco.ShipmentItem{{OrderID: o.OrderID, LineItemID: o.Items[0].LineItemID, TrackingNumber: "1Z", Carrier: "UPS"}}})
-	require.NoError(t, err)
-	cfg := e.pipelineConfig(outbound.RoleSupplier, dsco.WithRetry(dsco.RetryPolicy{MaxAttempts: 1}))
-	cfg.Retry = outbound.RetryConfig{BaseDelay: time.Second, MaxDelay: time.Second, MaxAttempts: 8}
-	p, err := outbound.NewPipeline(cfg, nil)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan struct{})
-	go func() { defer close(ran); _ = p.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-ran })
-	<-p.Ready()
-	h, err := p.Handler("return")
-	require.NoError(t, err)
+	o := e.shippedOrder()
+	_, h := e.handler("return", outbound.RetryConfig{BaseDelay: time.Second, MaxDelay: time.Second, MaxAttempts: 8})
 	value, err := e.serde.Encode(&schemas.ReturnCommand{CommandID: "given-up", OrderID: o.OrderID, LineItemID: str(o.Items[0].LineItemID), Quantity: i32(1)})
 	require.NoError(t, err)
 	rec := kafkago.Message{Topic: e.topic("return"), Offset: 7, Key: []byte(o.OrderID), Value: value}

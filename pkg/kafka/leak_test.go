@@ -36,6 +36,19 @@ func labelledGoroutines(t *testing.T, value string) string {
 	return out.String()
 }
 
+// requireNoGoroutinesLeft waits until no goroutine carries the label
+// leakcheck=value, and fails the test with their stacks if some still do
+// after waitLimit.
+func requireNoGoroutinesLeft(t *testing.T, value string) {
+	t.Helper()
+	var left string
+	assert.Eventually(t, func() bool {
+		left = labelledGoroutines(t, value)
+		return left == ""
+	}, waitLimit, 10*time.Millisecond, "goroutines left after Close")
+	require.Empty(t, left)
+}
+
 // TestCloseLeavesNoGoroutines starts everything a Subscriber runs (topic creation, a
 // subscription, a delivered message) from goroutines labelled for this test, and checks
 // that none of them, nor any they started, outlives Close.
@@ -62,12 +75,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		require.True(t, msg.Ack())
 		closeSubscriber(t, sub, ch)
 	})
-	var left string
-	assert.Eventually(t, func() bool {
-		left = labelledGoroutines(t, label)
-		return left == ""
-	}, waitLimit, 10*time.Millisecond, "goroutines left after Close")
-	require.Empty(t, left)
+	requireNoGoroutinesLeft(t, label)
 }
 
 // TestCloseLeavesNoGoroutinesWhenDoneNeverComes: a Consume handler under OrderPerKey that
@@ -104,12 +112,7 @@ func TestCloseLeavesNoGoroutinesWhenDoneNeverComes(t *testing.T) {
 	}
 	require.NoError(t, sub.Close())
 	require.NoError(t, <-consumed)
-	var left string
-	assert.Eventually(t, func() bool {
-		left = labelledGoroutines(t, label)
-		return left == ""
-	}, waitLimit, 10*time.Millisecond, "goroutines left after Close")
-	require.Empty(t, left)
+	requireNoGoroutinesLeft(t, label)
 }
 
 // TestCloseWithBrokersGoneLeavesNothing: every broker goes away, stopped (connections
@@ -201,12 +204,7 @@ func TestCloseWithBrokersGoneLeavesNothing(t *testing.T) {
 			case <-time.After(waitLimit):
 				t.Fatal("Publish did not return after Close")
 			}
-			var left string
-			assert.Eventually(t, func() bool {
-				left = labelledGoroutines(t, label)
-				return left == ""
-			}, waitLimit, 10*time.Millisecond, "goroutines left after Close")
-			require.Empty(t, left)
+			requireNoGoroutinesLeft(t, label)
 		})
 	}
 }

@@ -731,7 +731,7 @@ func (sub *subscription) commitStart(ctx context.Context, gen *kafkago.Generatio
 			return true
 		}
 		if attempt%10 == 0 {
-			sub.logger.Error("Committing the start offset keeps failing; its partition delivers nothing until it lands",
+			sub.logger.Error("Committing the start offset keeps failing; its partition delivers nothing until it lands (the log says why: check the group's ACLs and the coordinator)",
 				errStartNotCommitted, watermill.LogFields{"attempts": attempt, "generation": gen.ID})
 		}
 		select {

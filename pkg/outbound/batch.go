@@ -234,8 +234,6 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 		}
 		p.metrics.batchSize.WithLabelValues(k.name).Observe(float64(len(cmds)))
 		start := time.Now()
-		// A trial call of a half-open breaker that fails does not spend the retry
-		// budget: Dsco is still down, the commands only wait.
 		trial := p.breaker.State() != gobreaker.StateClosed
 		resp, err := p.breaker.Execute(func() (*dsco.BatchResponse, error) { return k.send(ctx, p.cfg.Client, items) })
 		class := Classify(err)
@@ -248,38 +246,30 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 			class = Paused
 		}
 		p.metrics.callSeconds.WithLabelValues(k.name, className(class)).Observe(time.Since(start).Seconds())
+		// A failure while the breaker holds Dsco for down spends no retry budget: the
+		// breaker's trial call, and the failure that opened it (with one call in flight
+		// and as many attempts as the breaker's threshold, the commands of the first
+		// batch of an outage would fail just as the breaker opens). The commands wait.
+		held := trial || p.breaker.State() != gobreaker.StateClosed
+		wait := false
 		switch class {
 		case 0:
 			cmds = p.mapResponse(ctx, k, cmds, resp)
 		case Unknown:
-			// Those to send again spend their retry budget like any retry: a Dsco that
-			// answers every write with a 502 must not be called in a loop.
+			// Those to send again spend their retry budget like any retry (a Dsco that
+			// answers every write with a 502 must not be called in a loop), unless the
+			// breaker holds them (a gateway answering 502 while Dsco is down).
 			if cmds = p.reconcile(ctx, k, cmds); len(cmds) > 0 {
-				// Behind an open breaker (a gateway answering 502 while Dsco is
-				// down) they wait, as after a transient failure.
-				if trial || p.breaker.State() != gobreaker.StateClosed {
-					if !pause(ctx, p, cmds, now) {
-						return
-					}
-					continue
+				if wait = held; !wait {
+					cmds = p.retryOrFail(ctx, k, cmds, err)
 				}
-				cmds = p.retryOrFail(ctx, k, cmds, err)
 			}
 		case Paused:
-			if !pause(ctx, p, cmds, now) {
-				return
-			}
+			wait = true
 		case Retryable:
-			// Nor does the failure that opened the breaker: with one call in flight and
-			// as many attempts as the breaker's threshold, the commands of the first
-			// batch of an outage would fail just as the breaker opens.
-			if trial || p.breaker.State() != gobreaker.StateClosed {
-				if !pause(ctx, p, cmds, now) {
-					return
-				}
-				continue
+			if wait = held; !wait {
+				cmds = p.retryOrFail(ctx, k, cmds, err)
 			}
-			cmds = p.retryOrFail(ctx, k, cmds, err)
 		case Stopped:
 			// Cancelled at CloseTimeout. The client tells whether the request may have
 			// reached Dsco (it was written): then the commands keep their sending marks.
@@ -291,6 +281,9 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 			return
 		case Permanent:
 			cmds = p.rejectOrSplit(ctx, k, cmds, err)
+		}
+		if wait && !pause(ctx, p, cmds, now) {
+			return
 		}
 	}
 }

@@ -547,7 +547,9 @@ func (p *Pipeline) complete(cmds []*command) {
 	}
 	marks := recs[len(recs):]
 	marks = p.store.records(marks, MarkApplied, applied, nil)
+	nApplied := len(marks)
 	marks = p.store.records(marks, MarkReleased, released, nil)
+	nReleased := len(marks)
 	marks = p.store.records(marks, MarkUnknown, unknown, unknownAt)
 	// One write, unless the batch's kind cannot be reconciled (return, retailer return,
 	// retailer cancel): a write can land in part, and a result in Kafka whose "applied"
@@ -563,9 +565,9 @@ func (p *Pipeline) complete(cmds []*command) {
 			return
 		}
 	}
-	p.store.remember(MarkApplied, applied, nil)
-	p.store.remember(MarkReleased, released, nil)
-	p.store.remember(MarkUnknown, unknown, unknownAt)
+	p.store.remember(MarkApplied, marks[:nApplied])
+	p.store.remember(MarkReleased, marks[nApplied:nReleased])
+	p.store.remember(MarkUnknown, marks[nReleased:])
 	for _, c := range cmds {
 		if c.undecodable {
 			p.metrics.poisoned.WithLabelValues(c.kind.name, "undecodable").Inc()

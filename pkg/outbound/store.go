@@ -273,6 +273,11 @@ func (s *Store) key(id string) idKey {
 	return idKey{maphash.String(s.seeds[0], id), maphash.String(s.seeds[1], id)}
 }
 
+// keyOf is key for an id in bytes (a record's key).
+func (s *Store) keyOf(id []byte) idKey {
+	return idKey{maphash.Bytes(s.seeds[0], id), maphash.Bytes(s.seeds[1], id)}
+}
+
 // NewStore returns a Store; Run loads it.
 func NewStore(cfg StoreConfig, logger watermill.LoggerAdapter) (*Store, error) {
 	cfg.setDefaults()
@@ -318,7 +323,7 @@ func (s *Store) apply(m kafkago.Message) {
 	if at < s.cfg.Now().Add(-s.cfg.Retention).UnixMilli() {
 		return
 	}
-	s.put(idKey{maphash.Bytes(s.seeds[0], m.Key), maphash.Bytes(s.seeds[1], m.Key)}, mark, at)
+	s.put(s.keyOf(m.Key), mark, at)
 }
 
 func (s *Store) put(k idKey, mark Mark, at int64) {
@@ -379,15 +384,16 @@ func (s *Store) Set(mark Mark, ids ...string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	if err := s.cfg.Writer.WriteRecords(s.records(nil, mark, ids, nil)...); err != nil {
+	recs := s.records(nil, mark, ids, nil)
+	if err := s.cfg.Writer.WriteRecords(recs...); err != nil {
 		return fmt.Errorf("outbound: writing %s marks to %s: %w", mark, s.cfg.Topic, err)
 	}
-	s.remember(mark, ids, nil)
+	s.remember(mark, recs)
 	return nil
 }
 
 // records appends to dst the records that mark ids: key the id, value the mark's name,
-// time at[i] (unix milliseconds), or now when at is nil, or just after the mark held for
+// time at[i] (unix milliseconds), or now when at is nil, or the time of the mark held for
 // the id when that is later (see after).
 func (s *Store) records(dst []kafkago.Message, mark Mark, ids []string, at []int64) []kafkago.Message {
 	if len(ids) == 0 {
@@ -412,15 +418,10 @@ func (s *Store) records(dst []kafkago.Message, mark Mark, ids []string, at []int
 	return dst
 }
 
-// remember records in memory marks that Kafka acknowledged, at the times records gave
-// them (at[i], or now when at is nil; see after).
-func (s *Store) remember(mark Mark, ids []string, at []int64) {
-	now := s.cfg.Now().UnixMilli()
-	for i, id := range ids {
-		t := now
-		if at != nil {
-			t = at[i]
-		}
-		s.put(s.key(id), mark, s.after(id, t))
+// remember records in memory the marks Kafka acknowledged: recs, made by records for
+// mark, with their keys and times.
+func (s *Store) remember(mark Mark, recs []kafkago.Message) {
+	for _, m := range recs {
+		s.put(s.keyOf(m.Key), mark, m.Time.UnixMilli())
 	}
 }

@@ -2,6 +2,7 @@ package outbound_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/dscokafka/connector/pkg/dsco"
@@ -149,13 +151,15 @@ func TestListPoisonedStoppedEarly(t *testing.T) {
 	brokers := cl.ListenAddrs()
 	topic := kafkatest.Name("poison")
 	kafkatest.CreateTopic(t, brokers, topic, 2)
-	w := &kafkago.Writer{Addr: kafkago.TCP(brokers...), Topic: topic, Balancer: &kafkago.Murmur2Balancer{}}
-	defer w.Close()
-	var msgs []kafkago.Message
-	for _, k := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
-		msgs = append(msgs, kafkago.Message{Key: []byte(k), Value: []byte("v-" + k)})
+	// Records in both partitions, whatever the producer's view of the topic when it
+	// starts (kafka-go's Writer, seeing one partition, once put them all in partition 0).
+	pc, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	require.NoError(t, err)
+	defer pc.Close()
+	for i := range 8 {
+		rec := &kgo.Record{Topic: topic, Partition: int32(i % 2), Value: fmt.Appendf(nil, "v-%d", i)}
+		require.NoError(t, pc.ProduceSync(t.Context(), rec).FirstErr())
 	}
-	require.NoError(t, w.WriteMessages(t.Context(), msgs...))
 
 	cl.ControlKey(int16(kmsg.Fetch), func(r kmsg.Request) (kmsg.Response, error, bool) {
 		cl.KeepControl()
@@ -185,7 +189,7 @@ func TestListPoisonedStoppedEarly(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	_, err := outbound.ListPoisoned(ctx, outbound.TopicReader{Brokers: brokers}, topic)
+	_, err = outbound.ListPoisoned(ctx, outbound.TopicReader{Brokers: brokers}, topic)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.ErrorContains(t, err, "stopped before its end")
 }

@@ -501,6 +501,12 @@ func (p *Poller) pageItems(page *schemas.ItemInventoryPage) []polledItem {
 // the next mark. It returns the mark with the number of items read, those
 // of the file that were not delivered with the previous one.
 func (p *Poller) pollFile(ctx context.Context, mark string) (string, int, error) {
+	// No change the file holds can be dated after the file was asked for, but
+	// an item may say so (a clock ahead of ours, a wrong date): its lastUpdate
+	// counts as the time of asking, so that the mark never passes it. Otherwise
+	// one item dated in the future would move the mark there, and every change
+	// until then would be missed.
+	limit := time.Now().UTC().Truncate(time.Millisecond)
 	q := p.cfg.query(mark)
 	q.CallbackURL = p.cfg.CallbackURL
 	q.CallbackHeaders = []dsco.CallbackHeader{{Name: callbackTokenHeader, Value: p.token}}
@@ -515,7 +521,7 @@ func (p *Poller) pollFile(ctx context.Context, mark string) (string, int, error)
 	ctx, cancel := p.finishing(ctx)
 	defer cancel()
 	var newest time.Time
-	read := 0
+	read, warned := 0, false
 	edge := map[uint64]struct{}{}     // the items at newest
 	poisoned := map[uint64]struct{}{} // the items that cannot be mapped, whatever their time
 	for chunk, err := range p.cfg.Client.DownloadInventoryFileRaw(ctx, fileURL) {
@@ -527,10 +533,19 @@ func (p *Poller) pollFile(ctx context.Context, mark string) (string, int, error)
 		p.batch = p.batch[:0]
 		for _, it := range p.dec.DecodeLines(chunk) {
 			sum := rawSum(it.Raw)
+			_, again := p.edge[sum]
 			if it.Err != nil {
 				poisoned[sum] = struct{}{}
 			} else {
 				last := lastUpdate(it.Item)
+				if last.After(limit) {
+					if !again && !warned {
+						warned = true
+						p.log.WarnContext(ctx, "inbound: an inventory file has items dated after it was asked for; the mark stays at the time of asking",
+							"request", req.RequestID, "sku", it.Item.SKU, "lastUpdate", last)
+					}
+					last = limit
+				}
 				if last.After(newest) {
 					newest = last
 					clear(edge)
@@ -539,7 +554,7 @@ func (p *Poller) pollFile(ctx context.Context, mark string) (string, int, error)
 					edge[sum] = struct{}{}
 				}
 			}
-			if _, ok := p.edge[sum]; ok {
+			if again {
 				continue // delivered with the previous file, whose mark was this millisecond
 			}
 			read++

@@ -331,6 +331,88 @@ func TestPollerFileExpiredIsRequestedAgain(t *testing.T) {
 	require.NoError(t, <-done)
 }
 
+// TestPollerFileItemDatedInTheFuture: an item whose lastUpdate is after the
+// time the file was asked for (a clock ahead, a wrong date) does not move the
+// mark past that time: the changes made later still come, and the item is
+// not delivered again with them.
+func TestPollerFileItemDatedInTheFuture(t *testing.T) {
+	sb, _, serde, cons, cfg := filePoller(t, dscotest.Config{Seed: 14})
+	future := regexp.MustCompile(`"lastUpdate":"[^"]*"`)
+	cfg.Client = newClient(t, rewritingSandbox(t, sb.Sandbox, func(item []byte) []byte {
+		if bytes.Contains(item, []byte(`"sku":"SKU-00003"`)) {
+			return future.ReplaceAll(item, []byte(`"lastUpdate":"2999-01-01T00:00:00.000Z"`))
+		}
+		return item
+	}, nil))
+	_, stop := runPoller(t, cfg)
+	defer stop()
+	cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= 50 })
+
+	time.Sleep(5 * time.Millisecond) // a later millisecond than the file was asked in
+	setInventory(t, cfg.Client, skus(5, 7), 900)
+	var later []*kgo.Record
+	require.Eventually(t, func() bool {
+		later = append(later, drain(t, cons)...)
+		n := 0
+		for _, rec := range later {
+			var ev schemas.ItemInventoryEvent
+			require.NoError(t, serde.Decode(t.Context(), rec.Value, &ev))
+			require.NotEqual(t, "SKU-00003", ev.ItemInventory.SKU, "the item dated in the future came again")
+			if *ev.ItemInventory.QuantityAvailable >= 900 {
+				n++
+			}
+		}
+		return n >= 3
+	}, waitLimit, 10*time.Millisecond, "the changes made after the file with the item dated 2999")
+}
+
+// TestPollerObjectsAnswerWithoutMark: an objects answer without a
+// highWaterMark is an error (asking with an empty mark would start over, or
+// be refused): nothing of it is produced, the poller asks after the same
+// mark again and goes on once marks come back.
+func TestPollerObjectsAnswerWithoutMark(t *testing.T) {
+	sb := newSandbox(t, dscotest.Config{Seed: 16})
+	brokers := kafkatest.Brokers(t)
+	serde := newSerde(t, newRegistry(t))
+	kafkatest.CreateTopic(t, brokers, "dsco.iteminventory.v1", 4)
+	_, err := sb.SeedOrders(0) // 50 catalog items with inventory: 50 changes
+	require.NoError(t, err)
+	cons := newConsumer(t, brokers, "dsco.iteminventory.v1", "dsco.poison.v1")
+	var answers atomic.Int32
+	client := newClient(t, rewritingSandbox(t, sb.Sandbox, func(item []byte) []byte { return item }, func(mark string) string {
+		if answers.Add(1) <= 2 {
+			return "" // the first two answers carry none
+		}
+		return mark
+	}))
+	cfg := inbound.PollerConfig{Client: client, Serde: serde, Kafka: inbound.KafkaConfig{Brokers: brokers},
+		Limit: 7, PollInterval: 20 * time.Millisecond, RetryBackoff: 10 * time.Millisecond}
+	_, stop := runPoller(t, cfg)
+	defer stop()
+	seen := map[string]int{}
+	var recs []*kgo.Record
+	require.Eventually(t, func() bool {
+		recs = append(recs, drain(t, cons)...)
+		clear(seen)
+		for _, rec := range recs {
+			seen[string(rec.Key)]++
+		}
+		return len(seen) == 50
+	}, waitLimit, 10*time.Millisecond, "every item, past the answers without a mark")
+	assert.Len(t, recs, 50, "every item once: the answers without a mark were asked again")
+	assert.Greater(t, answers.Load(), int32(2+8), "the answers without a mark and the 8 pages")
+
+	setInventory(t, client, skus(1, 2), 900)
+	var later []*kgo.Record
+	require.Eventually(t, func() bool {
+		later = append(later, drain(t, cons)...)
+		return len(later) >= 2
+	}, waitLimit, 10*time.Millisecond, "the changes made later")
+	time.Sleep(100 * time.Millisecond) // more polls, which must repeat nothing
+	later = append(later, drain(t, cons)...)
+	assert.Len(t, later, 2)
+}
+
 // TestPollerCallbackRefusesStrangers: the callback server only accepts
 // Dsco's calls, which carry the token the poller sent with its request.
 func TestPollerCallbackRefusesStrangers(t *testing.T) {
@@ -348,8 +430,9 @@ func TestPollerCallbackRefusesStrangers(t *testing.T) {
 // rewritingSandbox serves a sandbox whose GetItemInventory answers (pages
 // and files) pass through rewrite, item by item, so that a test can give
 // items what the sandbox never sends: attributes it does not know, values
-// of the wrong type, lines that are not JSON. It returns the API base URL.
-func rewritingSandbox(t *testing.T, sb *dscotest.Sandbox, rewrite func(item []byte) []byte) string {
+// of the wrong type, lines that are not JSON. A page's highWaterMark passes
+// through mark, unless it is nil. It returns the API base URL.
+func rewritingSandbox(t *testing.T, sb *dscotest.Sandbox, rewrite func(item []byte) []byte, mark func(string) string) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := httptest.NewRecorder()
@@ -366,6 +449,9 @@ func rewritingSandbox(t *testing.T, sb *dscotest.Sandbox, rewrite func(item []by
 			require.NoError(t, json.Unmarshal(body, &page))
 			if page.Items == nil {
 				break // a file request's answer
+			}
+			if mark != nil {
+				page.HighWaterMark = mark(page.HighWaterMark)
 			}
 			items := make([][]byte, len(page.Items))
 			for i, it := range page.Items {
@@ -450,7 +536,7 @@ func TestPollerUnknownAttributesAndPoison(t *testing.T) {
 			sb, err := dscotest.New(dscotest.Config{Seed: 16, Now: clk.Now})
 			require.NoError(t, err)
 			t.Cleanup(sb.Close)
-			client := newClient(t, rewritingSandbox(t, sb, rewrite))
+			client := newClient(t, rewritingSandbox(t, sb, rewrite, nil))
 			brokers := kafkatest.Brokers(t)
 			serde := newSerde(t, newRegistry(t))
 			kafkatest.CreateTopic(t, brokers, "dsco.iteminventory.v1", 4)

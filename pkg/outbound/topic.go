@@ -35,6 +35,27 @@ func (tr TopicReader) dialer() *kafkago.Dialer {
 	return &kafkago.Dialer{Timeout: 10 * time.Second, DualStack: true}
 }
 
+// dial connects to the first of Brokers that answers, in their order: any of them serves
+// metadata, so one broker down (the first one listed, say) stops nothing.
+func (tr TopicReader) dial(ctx context.Context) (*kafkago.Conn, error) {
+	if len(tr.Brokers) == 0 {
+		return nil, errors.New("outbound: no brokers given")
+	}
+	d := tr.dialer()
+	var errs []error
+	for _, b := range tr.Brokers {
+		conn, err := d.DialContext(ctx, "tcp", b)
+		if err == nil {
+			return conn, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", b, err))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, fmt.Errorf("outbound: connecting to the brokers: %w", errors.Join(errs...))
+}
+
 // ends returns the topic's partitions and, for each, the offset after its last record at
 // the time of the call. A topic created a moment ago has partitions whose leaders are not
 // elected yet (real brokers answer NOT_LEADER_FOR_PARTITION or LEADER_NOT_AVAILABLE for a
@@ -56,13 +77,10 @@ func (tr TopicReader) ends(ctx context.Context, topic string) (map[int]int64, er
 }
 
 func (tr TopicReader) endsOnce(ctx context.Context, topic string) (map[int]int64, error) {
-	if len(tr.Brokers) == 0 {
-		return nil, errors.New("outbound: no brokers to read " + topic + " from")
-	}
 	d := tr.dialer()
-	conn, err := d.DialContext(ctx, "tcp", tr.Brokers[0])
+	conn, err := tr.dial(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("outbound: connecting to %s: %w", tr.Brokers[0], err)
+		return nil, err
 	}
 	parts, err := conn.ReadPartitions(topic)
 	_ = conn.Close()
@@ -95,9 +113,9 @@ func (tr TopicReader) endsOnce(ctx context.Context, topic string) (map[int]int64
 // it is.
 func (tr TopicReader) CreateTopic(ctx context.Context, topic string, partitions int, configs map[string]string) error {
 	d := tr.dialer()
-	conn, err := d.DialContext(ctx, "tcp", tr.Brokers[0])
+	conn, err := tr.dial(ctx)
 	if err != nil {
-		return fmt.Errorf("outbound: connecting to %s: %w", tr.Brokers[0], err)
+		return err
 	}
 	defer conn.Close()
 	ctrl, err := conn.Controller()

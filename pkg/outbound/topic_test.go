@@ -1,0 +1,63 @@
+package outbound_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
+	"github.com/dscokafka/connector/pkg/outbound"
+)
+
+// deadAddr is an address of 127.0.0.1 where nothing listens.
+func deadAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+// TestTopicReaderBrokerDown: the applied-ids store and the poison tools bootstrap from
+// whichever listed broker answers, so a broker down (the first one listed) stops neither
+// creating a topic nor reading it; with none answering, the error names each broker.
+func TestTopicReaderBrokerDown(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	dead := deadAddr(t)
+	tr := outbound.TopicReader{Brokers: append([]string{dead}, brokers...)}
+	topic := kafkatest.Name("reader")
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, tr.CreateTopic(ctx, topic, 2, nil))
+
+	pc, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	require.NoError(t, err)
+	defer pc.Close()
+	for i := range 6 {
+		rec := &kgo.Record{Topic: topic, Partition: int32(i % 2), Value: fmt.Appendf(nil, "v-%d", i)}
+		require.NoError(t, pc.ProduceSync(ctx, rec).FirstErr())
+	}
+	var mu sync.Mutex
+	var got []string
+	require.NoError(t, tr.Read(ctx, topic, false, nil, func(m kafkago.Message) {
+		mu.Lock()
+		got = append(got, string(m.Value))
+		mu.Unlock()
+	}))
+	assert.ElementsMatch(t, []string{"v-0", "v-1", "v-2", "v-3", "v-4", "v-5"}, got)
+
+	other := deadAddr(t)
+	err = outbound.TopicReader{Brokers: []string{dead, other}}.Read(ctx, topic, false, nil, func(kafkago.Message) {})
+	require.Error(t, err)
+	assert.ErrorContains(t, err, dead)
+	assert.ErrorContains(t, err, other)
+}

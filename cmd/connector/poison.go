@@ -64,9 +64,9 @@ func (f *poisonFilter) selected(r outbound.PoisonRecord, ids map[string]bool) bo
 // recordID is how list names a poison record: partition/offset.
 func recordID(r outbound.PoisonRecord) string { return fmt.Sprintf("%d/%d", r.Partition, r.Offset) }
 
-// load reads the poison topic and returns the records f selects, in
-// (partition, offset) order, and how many the topic holds.
-func (f *poisonFilter) load(ctx context.Context, cfg *config.Config) ([]outbound.PoisonRecord, int, error) {
+// load reads the poison topic, passes the records f selects to keep, and returns how many
+// the topic holds and how many f selected. Records not selected are not kept.
+func (f *poisonFilter) load(ctx context.Context, cfg *config.Config, keep func(outbound.PoisonRecord)) (total, selected int, err error) {
 	ids := map[string]bool{}
 	for s := range strings.SplitSeq(f.records, ",") {
 		if s = strings.TrimSpace(s); s == "" {
@@ -74,10 +74,10 @@ func (f *poisonFilter) load(ctx context.Context, cfg *config.Config) ([]outbound
 		}
 		p, o, ok := strings.Cut(s, "/")
 		if _, err := strconv.Atoi(p); !ok || err != nil {
-			return nil, 0, &usageError{msg: fmt.Sprintf("poison: -records: %q is not partition/offset", s)}
+			return 0, 0, &usageError{msg: fmt.Sprintf("poison: -records: %q is not partition/offset", s)}
 		}
 		if _, err := strconv.ParseInt(o, 10, 64); err != nil {
-			return nil, 0, &usageError{msg: fmt.Sprintf("poison: -records: %q is not partition/offset", s)}
+			return 0, 0, &usageError{msg: fmt.Sprintf("poison: -records: %q is not partition/offset", s)}
 		}
 		ids[s] = true
 	}
@@ -86,25 +86,57 @@ func (f *poisonFilter) load(ctx context.Context, cfg *config.Config) ([]outbound
 	}
 	conn, err := cfg.Kafka.Connection()
 	if err != nil {
-		return nil, 0, err
+		return 0, 0, err
 	}
 	dialer, _, err := kafkaGoClients(conn)
 	if err != nil {
-		return nil, 0, err
+		return 0, 0, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	all, err := outbound.ListPoisoned(ctx, outbound.TopicReader{Brokers: conn.Brokers, Dialer: dialer}, f.topic)
-	if err != nil {
-		return nil, 0, fmt.Errorf("poison: reading %s: %w", f.topic, err)
-	}
-	var out []outbound.PoisonRecord
-	for _, r := range all {
+	err = outbound.ScanPoisoned(ctx, outbound.TopicReader{Brokers: conn.Brokers, Dialer: dialer}, f.topic, func(r outbound.PoisonRecord) {
+		total++
 		if f.selected(r, ids) {
-			out = append(out, r)
+			selected++
+			keep(r)
 		}
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("poison: reading %s: %w", f.topic, err)
 	}
-	return out, len(all), nil
+	return total, selected, nil
+}
+
+// newestKept keeps the n records with the latest poison times (the later record of the
+// poison topic first when times are equal) of those it is given, all when n is 0, in at
+// most 2n records' memory.
+type newestKept struct {
+	n    int
+	recs []outbound.PoisonRecord
+}
+
+func (k *newestKept) add(r outbound.PoisonRecord) {
+	if k.recs = append(k.recs, r); k.n > 0 && len(k.recs) >= 2*k.n {
+		k.trim()
+	}
+}
+
+// trim keeps the n newest.
+func (k *newestKept) trim() {
+	slices.SortFunc(k.recs, func(a, b outbound.PoisonRecord) int {
+		return cmp.Or(b.Time.Compare(a.Time), outbound.ComparePoisonRecords(b, a))
+	})
+	clear(k.recs[k.n:]) // let the dropped records' bytes be collected
+	k.recs = k.recs[:k.n]
+}
+
+// result returns the records kept, in (partition, offset) order.
+func (k *newestKept) result() []outbound.PoisonRecord {
+	if k.n > 0 && len(k.recs) > k.n {
+		k.trim()
+	}
+	slices.SortFunc(k.recs, outbound.ComparePoisonRecords)
+	return k.recs
 }
 
 // runPoisonList prints the selected poison records, the newest -limit.
@@ -124,14 +156,12 @@ func runPoisonList(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	recs, total, err := f.load(ctx, cfg)
+	kept := newestKept{n: *limit}
+	total, selected, err := f.load(ctx, cfg, kept.add)
 	if err != nil {
 		return err
 	}
-	selected := len(recs)
-	if *limit > 0 && len(recs) > *limit {
-		recs = newest(recs, *limit)
-	}
+	recs := kept.result()
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
 		for _, r := range recs {
@@ -144,25 +174,6 @@ func runPoisonList(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stderr, "%s: %d records, %d selected, %d shown\n", f.topic, total, selected, len(recs))
 	return nil
-}
-
-// newest returns the n records with the latest poison times (by offset
-// within a partition when times are equal), in their original order.
-func newest(recs []outbound.PoisonRecord, n int) []outbound.PoisonRecord {
-	idx := make([]int, len(recs))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortFunc(idx, func(a, b int) int {
-		return cmp.Or(recs[b].Time.Compare(recs[a].Time), cmp.Compare(b, a))
-	})
-	keep := idx[:n]
-	slices.Sort(keep)
-	out := make([]outbound.PoisonRecord, n)
-	for i, j := range keep {
-		out[i] = recs[j]
-	}
-	return out
 }
 
 // printPoison writes the records as a table.
@@ -211,24 +222,26 @@ func runPoisonReplay(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	recs, total, err := f.load(ctx, cfg)
-	if err != nil {
-		return err
-	}
 	var replay, skipped []outbound.PoisonRecord
-	for _, r := range recs {
+	total, selected, err := f.load(ctx, cfg, func(r outbound.PoisonRecord) {
 		if r.SourceTopic == "" {
+			r.Value, r.Headers = nil, nil // only named
 			skipped = append(skipped, r)
 		} else {
 			replay = append(replay, r)
 		}
+	})
+	if err != nil {
+		return err
 	}
+	slices.SortFunc(replay, outbound.ComparePoisonRecords)
+	slices.SortFunc(skipped, outbound.ComparePoisonRecords)
 	for _, r := range skipped {
 		fmt.Fprintf(e.stderr, "poison replay: %s names no source topic (an event that could not be mapped), not replayed\n", recordID(r))
 	}
 	printPoison(e.stdout, replay)
 	if *dryRun || len(replay) == 0 {
-		fmt.Fprintf(e.stderr, "%s: %d records, %d selected, %d would be replayed\n", f.topic, total, len(recs), len(replay))
+		fmt.Fprintf(e.stderr, "%s: %d records, %d selected, %d would be replayed\n", f.topic, total, selected, len(replay))
 		return nil
 	}
 	conn, err := cfg.Kafka.Connection()

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -140,4 +141,51 @@ func TestPoisonListAndReplay(t *testing.T) {
 		assert.Equal(t, "ship-bytes", string(got[0].Value))
 		assert.Equal(t, "order-1", string(got[0].Key))
 	})
+}
+
+// TestNewestKept: `poison list -limit n` keeps the n records with the latest poison times
+// (the later record of the topic first when times are equal) in at most 2n records, and
+// prints them in (partition, offset) order.
+func TestNewestKept(t *testing.T) {
+	base := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	rec := func(p int, o int64, minute int) outbound.PoisonRecord {
+		return outbound.PoisonRecord{Partition: p, Offset: o, Time: base.Add(time.Duration(minute) * time.Minute)}
+	}
+	id := func(rs []outbound.PoisonRecord) []string {
+		var out []string
+		for _, r := range rs {
+			out = append(out, recordID(r))
+		}
+		return out
+	}
+	// 2 partitions, given interleaved as a scan gives them; times rise with the offset
+	// in partition 0, fall in partition 1; 0/4 and 1/0 share the latest time.
+	var given []outbound.PoisonRecord
+	for o := range int64(5) {
+		given = append(given, rec(0, o, int(o)), rec(1, o, 4-int(o)))
+	}
+	cases := []struct {
+		n    int
+		want []string
+	}{
+		{0, []string{"0/0", "0/1", "0/2", "0/3", "0/4", "1/0", "1/1", "1/2", "1/3", "1/4"}},
+		{1, []string{"1/0"}}, // ties 0/4: the later record of the topic
+		{2, []string{"0/4", "1/0"}},
+		{3, []string{"0/4", "1/0", "1/1"}}, // 1/1 ties 0/3 and is the later record
+		{4, []string{"0/3", "0/4", "1/0", "1/1"}},
+		{10, []string{"0/0", "0/1", "0/2", "0/3", "0/4", "1/0", "1/1", "1/2", "1/3", "1/4"}},
+		{50, []string{"0/0", "0/1", "0/2", "0/3", "0/4", "1/0", "1/1", "1/2", "1/3", "1/4"}},
+	}
+	for _, tc := range cases {
+		t.Run(strconv.Itoa(tc.n), func(t *testing.T) {
+			k := newestKept{n: tc.n}
+			for _, r := range given {
+				k.add(r)
+				if tc.n > 0 {
+					require.Less(t, len(k.recs), 2*tc.n, "kept at most 2n records")
+				}
+			}
+			assert.Equal(t, tc.want, id(k.result()))
+		})
+	}
 }

@@ -1,10 +1,11 @@
 package outbound
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -46,26 +47,35 @@ type PoisonRecord struct {
 }
 
 // ListPoisoned reads the poison topic from its first record to its last and returns its
-// records in (partition, offset) order.
+// records in (partition, offset) order. It keeps every record in memory: ScanPoisoned
+// keeps none.
 func ListPoisoned(ctx context.Context, reader TopicReader, topic string) ([]PoisonRecord, error) {
-	var mu sync.Mutex
 	var out []PoisonRecord
-	err := reader.Read(ctx, topic, false, nil, func(m kafkago.Message) {
-		r := poisonRecord(m)
-		mu.Lock()
-		out = append(out, r)
-		mu.Unlock()
-	})
-	if err != nil {
+	if err := ScanPoisoned(ctx, reader, topic, func(r PoisonRecord) { out = append(out, r) }); err != nil {
 		return nil, err
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Partition != out[j].Partition {
-			return out[i].Partition < out[j].Partition
-		}
-		return out[i].Offset < out[j].Offset
-	})
+	slices.SortFunc(out, ComparePoisonRecords)
 	return out, nil
+}
+
+// ScanPoisoned reads the poison topic from its first record to its last, as ListPoisoned
+// does, and passes each record to fn instead of keeping it, so that a caller keeping only
+// what it selects lists a poison topic of any size in bounded memory. fn is called for one
+// record at a time; a partition's records come in offset order, partitions interleaved.
+// An error (ctx ending before the last record included) means fn saw part of the topic.
+func ScanPoisoned(ctx context.Context, reader TopicReader, topic string, fn func(PoisonRecord)) error {
+	var mu sync.Mutex
+	return reader.Read(ctx, topic, false, nil, func(m kafkago.Message) {
+		r := poisonRecord(m)
+		mu.Lock()
+		defer mu.Unlock()
+		fn(r)
+	})
+}
+
+// ComparePoisonRecords orders poison records by partition, then offset: ListPoisoned's order.
+func ComparePoisonRecords(a, b PoisonRecord) int {
+	return cmp.Or(cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Offset, b.Offset))
 }
 
 func poisonRecord(m kafkago.Message) PoisonRecord {

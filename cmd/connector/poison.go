@@ -248,7 +248,7 @@ func runPoisonReplay(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Connection: conn}, nil)
+	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Connection: conn, Balancer: outbound.SourcePartitionBalancer{}}, nil)
 	if err != nil {
 		return err
 	}

@@ -107,7 +107,9 @@ func poisonRecord(m kafkago.Message) PoisonRecord {
 
 // Requeue publishes the given poison records back to their source topics with Watermill's
 // requeuer (which counts the requeues in the _watermill_requeuer_retries header), each
-// with its original bytes, headers and key. The pipeline sends a requeued command even
+// with its original bytes, headers and key. Give pub a SourcePartitionBalancer (a
+// kafka.Publisher's Balancer) so that each record goes back to the partition it was
+// consumed from, behind the commands of its key. The pipeline sends a requeued command even
 // when its earlier outcome was unknown (an operator decided), once per requeue: Kafka
 // delivering the requeued record again does not send it again. It returns once every record
 // was published, or with the first error.
@@ -217,3 +219,31 @@ func (c *countingPublisher) firstErr() error {
 
 // Close does not close the wrapped publisher: it belongs to the caller.
 func (c *countingPublisher) Close() error { return nil }
+
+// SourcePartitionBalancer puts a requeued record back in the partition it was consumed
+// from (its PoisonPartitionKey header), so that it keeps its place among the records of
+// its key whichever partitioner their producer used: librdkafka's default (consistent_random,
+// CRC32) puts keys elsewhere than the Java client's murmur2, and a requeued command in
+// another partition than its key's would be handled beside them, out of order. A record
+// without the header, or naming a partition the topic does not have, goes where Fallback
+// puts it (nil: kafka-go's Murmur2Balancer, the Publisher's default).
+type SourcePartitionBalancer struct {
+	Fallback kafkago.Balancer
+}
+
+// Balance implements kafkago.Balancer.
+func (b SourcePartitionBalancer) Balance(msg kafkago.Message, partitions ...int) int {
+	for _, h := range msg.Headers {
+		if h.Key != PoisonPartitionKey {
+			continue
+		}
+		if p, err := strconv.Atoi(string(h.Value)); err == nil && slices.Contains(partitions, p) {
+			return p
+		}
+		break
+	}
+	if b.Fallback == nil {
+		return (&kafkago.Murmur2Balancer{}).Balance(msg, partitions...)
+	}
+	return b.Fallback.Balance(msg, partitions...)
+}

@@ -3,6 +3,8 @@ package outbound_test
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 
 	"github.com/dscokafka/connector/pkg/dsco"
 	"github.com/dscokafka/connector/pkg/dsco/dscotest"
+	"github.com/dscokafka/connector/pkg/kafka"
 	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
 	"github.com/dscokafka/connector/pkg/outbound"
 	"github.com/dscokafka/connector/pkg/router"
@@ -212,4 +215,56 @@ func TestListPoisonedTimeOfInboundRecords(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, recs, 1)
 	assert.True(t, recs[0].Time.Equal(written), "Time %v, written %v", recs[0].Time, written)
+}
+
+// TestRequeueToSourcePartition: with a SourcePartitionBalancer, a requeued record goes back
+// to the partition it was consumed from, even where its key's murmur2 partition is another
+// (its producer used another partitioner); a record naming no partition, or one the topic
+// does not have, goes to its key's murmur2 partition.
+func TestRequeueToSourcePartition(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic := kafkatest.Name("requeue")
+	kafkatest.CreateTopic(t, brokers, topic, 4)
+	parts := []int{0, 1, 2, 3}
+	murmur2 := func(key string) int {
+		return (&kafkago.Murmur2Balancer{}).Balance(kafkago.Message{Key: []byte(key)}, parts...)
+	}
+	cases := []struct {
+		key, partition string // the PoisonPartitionKey header; "" for none
+		want           func(key string) int
+	}{
+		{"source", "", nil}, // want set below: a partition other than the key's murmur2 one
+		{"no-header", "", murmur2},
+		{"no-such-partition", "9", murmur2},
+		{"not-a-number", "two", murmur2},
+	}
+	src := (murmur2("source") + 1) % len(parts)
+	cases[0].partition, cases[0].want = strconv.Itoa(src), func(string) int { return src }
+	var recs []outbound.PoisonRecord
+	for i, tc := range cases {
+		h := map[string]string{middleware.PoisonedTopicKey: topic, middleware.ReasonForPoisonedKey: "test"}
+		if tc.partition != "" {
+			h[outbound.PoisonPartitionKey] = tc.partition
+		}
+		recs = append(recs, outbound.PoisonRecord{Partition: 0, Offset: int64(i), Key: tc.key, SourceTopic: topic, Value: []byte(tc.key), Headers: h})
+	}
+	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Connection: kafka.ConnectionConfig{Brokers: brokers},
+		Balancer: outbound.SourcePartitionBalancer{}}, nil)
+	require.NoError(t, err)
+	defer pub.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), waitLimit)
+	defer cancel()
+	require.NoError(t, outbound.Requeue(ctx, pub, recs))
+
+	got := map[string]int{}
+	var mu sync.Mutex
+	require.NoError(t, outbound.TopicReader{Brokers: brokers}.Read(ctx, topic, false, nil, func(m kafkago.Message) {
+		mu.Lock()
+		got[string(m.Key)] = m.Partition
+		mu.Unlock()
+	}))
+	require.Len(t, got, len(cases))
+	for _, tc := range cases {
+		assert.Equal(t, tc.want(tc.key), got[tc.key], tc.key)
+	}
 }

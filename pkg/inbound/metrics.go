@@ -30,7 +30,9 @@ type Metrics interface {
 	PagesInFlight(objectType string, partition, n int)
 	// NewestEvent: Kafka acknowledged an event of the partition newer than
 	// every one before it (since the pipeline or poller started): t is its
-	// Dsco timestamp, for the poller the newest lastUpdate of its items.
+	// Dsco timestamp, for the poller the newest lastUpdate of its items, and
+	// never later than the time of the report (an event dated in the future
+	// counts as dated now, so that a lag computed from t still shows).
 	// Events that went to the poison topic do not count.
 	NewestEvent(objectType string, partition int, t time.Time)
 	// Checkpointed: a position was committed that covers events more
@@ -61,3 +63,11 @@ func (NopMetrics) Checkpointed(string, int, int, time.Time) {}
 
 // Error discards.
 func (NopMetrics) Error(string, string) {}
+
+// notAfterNow is t, or the time now when t is later (see NewestEvent).
+func notAfterNow(t time.Time) time.Time {
+	if now := time.Now(); t.After(now) {
+		return now
+	}
+	return t
+}

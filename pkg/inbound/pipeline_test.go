@@ -214,6 +214,24 @@ func TestPipelinePoison(t *testing.T) {
 	require.NoError(t, r.stop(t))
 }
 
+// TestPipelineNewestEventNotInTheFuture: events Dsco dates in the future (its clock a
+// year ahead) are delivered, and the newest-event metric says now for them, not a time
+// a lag computed from it would hide behind for a year.
+func TestPipelineNewestEventNotInTheFuture(t *testing.T) {
+	clk := dscotest.NewClock(time.Now().Add(365 * 24 * time.Hour))
+	sb, client, brokers, serde := newStack(t, dscotest.Config{Seed: 8, Now: clk.Now}, "order")
+	_, err := sb.SeedOrders(20)
+	require.NoError(t, err)
+	cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order", PartitionCount: 1})
+	newest := &newestMetrics{}
+	cfg.Metrics = newest
+	r := startPipeline(t, cfg)
+	newConsumer(t, brokers, "dsco.order.v1").until(t, func(rs []*kgo.Record) bool { return len(rs) >= 20 })
+	require.Eventually(t, func() bool { return !newest.get("order", 0).IsZero() }, waitLimit, 10*time.Millisecond)
+	assert.False(t, newest.get("order", 0).After(time.Now()), "the newest-event metric, %v, is in the future", newest.get("order", 0))
+	require.NoError(t, r.stop(t))
+}
+
 // newestMetrics records Metrics.NewestEvent per object type and partition,
 // and counts the calls that did not move forward.
 type newestMetrics struct {

@@ -623,8 +623,8 @@ func (p *Poller) produce(ctx context.Context, items []polledItem, requestID, mar
 		return fmt.Errorf("inbound: producing %d item inventory records: %w", n, err)
 	}
 	p.cfg.Metrics.PagePublished(ItemInventoryObjectType, -1, published, poisoned)
-	if p.out.newest.After(p.newest) {
-		p.newest = p.out.newest
+	if n := notAfterNow(p.out.newest); n.After(p.newest) {
+		p.newest = n
 		p.cfg.Metrics.NewestEvent(ItemInventoryObjectType, -1, p.newest)
 	}
 	return nil

@@ -337,6 +337,8 @@ func TestPollerFileExpiredIsRequestedAgain(t *testing.T) {
 // not delivered again with them.
 func TestPollerFileItemDatedInTheFuture(t *testing.T) {
 	sb, _, serde, cons, cfg := filePoller(t, dscotest.Config{Seed: 14})
+	newest := &newestMetrics{}
+	cfg.Metrics = newest
 	future := regexp.MustCompile(`"lastUpdate":"[^"]*"`)
 	cfg.Client = newClient(t, rewritingSandbox(t, sb.Sandbox, func(item []byte) []byte {
 		if bytes.Contains(item, []byte(`"sku":"SKU-00003"`)) {
@@ -364,6 +366,9 @@ func TestPollerFileItemDatedInTheFuture(t *testing.T) {
 		}
 		return n >= 3
 	}, waitLimit, 10*time.Millisecond, "the changes made after the file with the item dated 2999")
+	reported := newest.get(inbound.ItemInventoryObjectType, -1)
+	assert.False(t, reported.IsZero(), "the newest-event metric was reported")
+	assert.False(t, reported.After(time.Now()), "the newest-event metric, %v, is in the future", reported)
 }
 
 // TestPollerObjectsAnswerWithoutMark: an objects answer without a

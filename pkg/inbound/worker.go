@@ -357,8 +357,8 @@ func (w *worker) publish(ctx, drain context.Context) error {
 		}
 		backoff.reset()
 		cfg.Metrics.PagePublished(obj, part, b.Published(), b.Poisoned())
-		if s.newest.After(w.newest) {
-			w.newest = s.newest
+		if n := notAfterNow(s.newest); n.After(w.newest) {
+			w.newest = n
 			cfg.Metrics.NewestEvent(obj, part, w.newest)
 		}
 		w.cp.ack(s.position, s.events)

@@ -190,7 +190,7 @@ func NewInboundMetrics(reg prometheus.Registerer) (*InboundMetrics, error) {
 			Help: "Time to map and encode a page of events.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 15)}, obj),
 		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "pages_in_flight", Help: "Pages read and not yet acknowledged by Kafka."}, part),
 		lastEvent: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "last_event_timestamp_seconds",
-			Help: "Dsco timestamp (Unix time) of the newest event Kafka acknowledged; for iteminventory the newest lastUpdate."}, part),
+			Help: "Dsco timestamp (Unix time) of the newest event Kafka acknowledged, never later than the time it was reported; for iteminventory the newest lastUpdate."}, part),
 		cpEvents: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "checkpoint_events_total", Help: "Events covered by committed stream positions."}, part),
 		cpTime: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "checkpoint_timestamp_seconds",
 			Help: "Unix time of the last committed stream position."}, part),

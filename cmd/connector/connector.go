@@ -107,12 +107,12 @@ func newConnector(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 		return nil, err
 	}
 	if err := c.serde.Register(ctx); err != nil {
-		what := "registering"
+		what, hint := "registering", "see `connector schemas check`"
 		if cfg.Registry.LookupOnly {
-			what = "looking up"
+			what, hint = "looking up", "SCHEMA_REGISTRY_LOOKUP_ONLY is set: `connector schemas register` registers them"
 		}
-		return nil, fmt.Errorf("%s the schemas at %s failed, so the connector does not start (see `connector schemas check`): %w",
-			what, cfg.Registry.RedactedURL(), err)
+		return nil, fmt.Errorf("%s the schemas at %s failed, so the connector does not start (%s): %w",
+			what, cfg.Registry.RedactedURL(), hint, err)
 	}
 
 	c.reg = prometheus.NewRegistry()

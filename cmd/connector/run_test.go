@@ -362,6 +362,7 @@ func TestRunRefusesIncompatibleSchemas(t *testing.T) {
 		r := runMain(t, s.with("SCHEMA_REGISTRY_LOOKUP_ONLY", "true"), "run")
 		assert.Equal(t, exitFailure, r.code, r.stderr)
 		assert.Contains(t, r.stderr, "looking up the schemas at "+s.registry.URL()+" failed, so the connector does not start")
-		assert.Contains(t, r.stderr, "LookupOnly is set")
+		assert.Contains(t, r.stderr, "SCHEMA_REGISTRY_LOOKUP_ONLY is set: `connector schemas register` registers them")
+		assert.Contains(t, r.stderr, `subject "dsco.order.v1-value" has no version equal to avro/OrderEvent.avsc (looked up only, not registered)`)
 	})
 }

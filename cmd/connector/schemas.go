@@ -72,9 +72,11 @@ func schemasPrint(ctx context.Context, e *env, args []string) error {
 
 // schemasApply registers (register) or checks every schema of the
 // configuration, printing one line per subject. Register registers each schema
-// (or, with SCHEMA_REGISTRY_LOOKUP_ONLY, looks it up) after the local
-// compatibility check and prints its schema id; check compares each with the
-// latest version registered under its subject without registering anything.
+// after the local compatibility check and prints its schema id, also with
+// SCHEMA_REGISTRY_LOOKUP_ONLY (which only keeps `run` from registering); check
+// compares each with the latest version registered under its subject without
+// registering anything, and with SCHEMA_REGISTRY_LOOKUP_ONLY also requires it
+// registered, as `run` then does.
 func schemasApply(ctx context.Context, e *env, args []string, register bool) error {
 	name := "schemas check"
 	if register {
@@ -88,7 +90,13 @@ func schemasApply(ctx context.Context, e *env, args []string, register bool) err
 	if err != nil {
 		return err
 	}
-	serde, err := schemas.NewSerde(cfg.SerdeConfig())
+	sc := cfg.SerdeConfig()
+	if register {
+		// An operator's explicit request: SCHEMA_REGISTRY_LOOKUP_ONLY keeps
+		// the running connector from registering, not this command.
+		sc.LookupOnly = false
+	}
+	serde, err := schemas.NewSerde(sc)
 	if err != nil {
 		return err
 	}
@@ -102,6 +110,8 @@ func schemasApply(ctx context.Context, e *env, args []string, register bool) err
 	for _, err := range unjoin(err) {
 		if ie, ok := errors.AsType[*schemas.IncompatibleError](err); ok {
 			failed[ie.Subject] = err
+		} else if nr, ok := errors.AsType[*schemas.NotRegisteredError](err); ok {
+			failed[nr.Subject] = err
 		} else {
 			other = append(other, err)
 		}

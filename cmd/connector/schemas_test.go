@@ -79,3 +79,29 @@ func TestSchemasCheckRefusesIncompatible(t *testing.T) {
 	assert.Equal(t, 1, r.code)
 	assert.Contains(t, r.stdout, `FAIL  registry  schemas: schema for subject "dsco.cmd.ship.v1-value" is incompatible`)
 }
+
+// TestSchemasLookupOnly: with SCHEMA_REGISTRY_LOOKUP_ONLY, `check` and `schemas check`
+// fail on a schema that is not registered, as `run` refuses to start then, and
+// `schemas register` registers the schemas all the same (the setting keeps only the
+// running connector from registering); then every check passes.
+func TestSchemasLookupOnly(t *testing.T) {
+	s := newStack(t)
+	vars := s.with("DSCO_STREAMS", "order")
+	vars["SCHEMA_REGISTRY_LOOKUP_ONLY"] = "true"
+
+	r := runMain(t, vars, "schemas", "check")
+	assert.Equal(t, 1, r.code, r.stdout+r.stderr)
+	assert.Contains(t, r.stdout, `FAIL  schemas: subject "dsco.order.v1-value" has no version equal to avro/OrderEvent.avsc (looked up only, not registered)`)
+	r = runMain(t, vars, "check")
+	assert.Equal(t, 1, r.code, r.stdout+r.stderr)
+	assert.Contains(t, r.stdout, `FAIL  registry  schemas: subject "dsco.order.v1-value" has no version equal to`)
+
+	r = runMain(t, vars, "schemas", "register")
+	require.Equal(t, 0, r.code, r.stdout+r.stderr)
+	assert.True(t, s.registry.SubjectExists("dsco.order.v1-value"))
+
+	r = runMain(t, vars, "schemas", "check")
+	require.Equal(t, 0, r.code, r.stdout+r.stderr)
+	r = runMain(t, vars, "check")
+	assert.Contains(t, r.stdout, "ok    registry", r.stdout+r.stderr)
+}

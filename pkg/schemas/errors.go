@@ -154,6 +154,20 @@ func (e *IncompatibleError) Error() string {
 // Is reports whether target is ErrIncompatible.
 func (e *IncompatibleError) Is(target error) bool { return target == ErrIncompatible }
 
+// NotRegisteredError is returned, with Config.LookupOnly, for a subject that
+// holds no version equal to the schema. It matches ErrNotRegistered.
+type NotRegisteredError struct {
+	Subject string
+	File    string // the schema's file in the contract, for example order_event.avsc
+}
+
+func (e *NotRegisteredError) Error() string {
+	return fmt.Sprintf("schemas: subject %q has no version equal to %s (looked up only, not registered)", e.Subject, e.File)
+}
+
+// Is reports whether target is ErrNotRegistered.
+func (e *NotRegisteredError) Is(target error) bool { return target == ErrNotRegistered }
+
 // Unwrap returns the underlying compatibility or registry error.
 func (e *IncompatibleError) Unwrap() error { return e.Err }
 

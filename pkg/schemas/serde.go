@@ -316,10 +316,27 @@ func (s *Serde) Register(ctx context.Context) error {
 	}
 	s.registers.Lock()
 	defer s.registers.Unlock()
+	return s.eachSubject(func(e *entry) error { return s.register(ctx, e) })
+}
+
+// eachSubject calls fn for every configured record's entry and returns the
+// failures, joined. A registry that does not answer (a failure that is no
+// answer of the registry's: a timeout, a refused connection) ends the round
+// at the first one: every other subject would wait as long for the same.
+func (s *Serde) eachSubject(fn func(*entry) error) error {
 	var errs []error
 	for _, e := range s.entries {
-		if err := s.register(ctx, e); err != nil {
-			errs = append(errs, err)
+		err := fn(e)
+		if err == nil {
+			continue
+		}
+		errs = append(errs, err)
+		var re registry.Error
+		if !errors.As(err, &re) && !errors.Is(err, ErrIncompatible) && !errors.Is(err, ErrNotRegistered) {
+			if len(s.entries) > len(errs) {
+				errs = append(errs, fmt.Errorf("schemas: the registry did not answer; %d other subjects not tried", len(s.entries)-len(errs)))
+			}
+			break
 		}
 	}
 	return errors.Join(errs...)
@@ -334,10 +351,8 @@ func (s *Serde) register(ctx context.Context, e *entry) error {
 		err error
 	)
 	if s.cfg.LookupOnly {
-		id, _, err = s.client.IsRegistered(ctx, e.subject, e.desc.Text)
-		if isStatus(err, http.StatusNotFound) {
-			return fmt.Errorf("%w: subject %q has no version equal to %s (LookupOnly is set, so the connector does not register it; register it with `connector schemas`)",
-				ErrNotRegistered, e.subject, e.desc.File)
+		if id, err = s.lookup(ctx, e); err != nil {
+			return err
 		}
 	} else {
 		id, _, err = s.client.CreateSchema(ctx, e.subject, e.desc.Text)
@@ -361,7 +376,9 @@ func (s *Serde) register(ctx context.Context, e *entry) error {
 
 // Check compares every configured record's schema with the latest version
 // registered under its subject, without registering anything: the schema
-// must be able to read data written with the registered one (BACKWARD). The
+// must be able to read data written with the registered one (BACKWARD), and
+// with Config.LookupOnly it must be registered (*NotRegisteredError), as
+// Register requires then. The
 // check runs locally, because a registry's own answer cannot be relied on
 // (test registries answer "compatible" to everything), and it is the very
 // schema resolution Decode applies to values of the registered version: a
@@ -375,13 +392,26 @@ func (s *Serde) Check(ctx context.Context) error {
 	if s.cfg.SingleObject {
 		return nil
 	}
-	var errs []error
-	for _, e := range s.entries {
-		if err := s.check(ctx, e); err != nil {
-			errs = append(errs, err)
+	return s.eachSubject(func(e *entry) error {
+		if err := s.check(ctx, e); err != nil || !s.cfg.LookupOnly {
+			return err
 		}
+		_, err := s.lookup(ctx, e)
+		return err
+	})
+}
+
+// lookup returns the id of e's schema under its subject: a
+// *NotRegisteredError when the subject holds no version equal to it.
+func (s *Serde) lookup(ctx context.Context, e *entry) (int, error) {
+	id, _, err := s.client.IsRegistered(ctx, e.subject, e.desc.Text)
+	if isStatus(err, http.StatusNotFound) {
+		return 0, &NotRegisteredError{Subject: e.subject, File: e.desc.File}
 	}
-	return errors.Join(errs...)
+	if err != nil {
+		return 0, fmt.Errorf("schemas: looking up the schema of subject %q: %w", e.subject, err)
+	}
+	return id, nil
 }
 
 func (s *Serde) check(ctx context.Context, e *entry) error {

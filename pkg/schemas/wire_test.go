@@ -2,8 +2,12 @@ package schemas_test
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"math/big"
 	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
 	"github.com/hamba/avro/v2"
@@ -241,8 +245,15 @@ func TestLookupOnly(t *testing.T) {
 	require.ErrorIs(t, err, schemas.ErrNotRegistered)
 	assert.Contains(t, err.Error(), "dsco.cmd.ship.v1-value")
 	assert.False(t, reg.SubjectExists("dsco.cmd.ship.v1-value"), "LookupOnly never registers")
+	// Check says what Register would: the schema is missing, whatever its
+	// compatibility (an empty subject is compatible).
+	err = lookup.Check(t.Context())
+	nr, ok := errors.AsType[*schemas.NotRegisteredError](err)
+	require.True(t, ok, "Check with LookupOnly: %v", err)
+	assert.Equal(t, "dsco.cmd.ship.v1-value", nr.Subject)
 
 	registrar := newSerde(t, reg, schemas.Config{Records: []*schemas.Descriptor{ship}})
+	require.NoError(t, lookup.Check(t.Context()))
 	require.NoError(t, lookup.Register(t.Context()))
 	want, _ := registrar.SchemaID(ship)
 	got, _ := lookup.SchemaID(ship)
@@ -274,4 +285,34 @@ func TestConfigErrorsHideRegistryPassword(t *testing.T) {
 	_, err := schemas.NewSerde(schemas.Config{RegistryURL: "http://user:s3cret@127.0.0.1:1/%zz"})
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "s3cret")
+}
+
+// TestRegistryNotAnswering: a registry that does not answer (here every
+// connection is cut) fails Register and Check at the first subject, saying
+// the others were not tried, instead of waiting for each in turn.
+func TestRegistryNotAnswering(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		calls.Add(1)
+		panic(http.ErrAbortHandler) // the connection is cut, no answer
+	}))
+	defer srv.Close()
+	n := len(schemas.All())
+	for _, tc := range []struct {
+		name string
+		run  func(*schemas.Serde) error
+	}{
+		{"register", func(s *schemas.Serde) error { return s.Register(t.Context()) }},
+		{"check", func(s *schemas.Serde) error { return s.Check(t.Context()) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls.Store(0)
+			s, err := schemas.NewSerde(schemas.Config{RegistryURL: srv.URL})
+			require.NoError(t, err)
+			err = tc.run(s)
+			require.Error(t, err)
+			assert.ErrorContains(t, err, fmt.Sprintf("the registry did not answer; %d other subjects not tried", n-1))
+			assert.LessOrEqual(t, calls.Load(), int32(2), "one subject asked (net/http may resend an idempotent request once)")
+		})
+	}
 }

@@ -60,7 +60,7 @@ type Registry struct {
 	Username        string          `env:"SCHEMA_REGISTRY_USERNAME" want:"a user name" desc:"HTTP basic auth user (with SCHEMA_REGISTRY_PASSWORD)."`
 	Password        Secret          `env:"SCHEMA_REGISTRY_PASSWORD" want:"a password" desc:"HTTP basic auth password. Never logged or printed."`
 	SubjectStrategy SubjectStrategy `env:"SCHEMA_REGISTRY_SUBJECT_STRATEGY, default=topic" desc:"Subject naming: topic (<topic>-value), record (<record name>) or topic-record (<topic>-<record name>)."`
-	LookupOnly      bool            `env:"SCHEMA_REGISTRY_LOOKUP_ONLY, default=false" desc:"Only look schemas up, never register them (registries the connector may not write to)."`
+	LookupOnly      bool            `env:"SCHEMA_REGISTRY_LOOKUP_ONLY, default=false" desc:"Only look schemas up, never register them (registries the connector may not write to); connector check then requires them registered, and connector schemas register registers them all the same."`
 }
 
 // RedactedURL is URL for messages: a password in it (user:password@host) shows as xxxxx.

@@ -30,6 +30,9 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
+	if err := positive("check", "timeout", *timeout); err != nil {
+		return err
+	}
 	cfg, err := e.loadConfig(ctx)
 	if err != nil {
 		fmt.Fprintln(e.stdout, "FAIL config")
@@ -154,7 +157,7 @@ func checkProbes(cfg *config.Config) ([]probe, error) {
 			if err != nil {
 				return "", fmt.Errorf("listing streams: %w", err)
 			}
-			return fmt.Sprintf("%s ok, %s (%s)", what, count(len(list.Streams), "stream"), cfg.Dsco.BaseURL), nil
+			return fmt.Sprintf("%s ok, %s (%s)", what, count(len(list.Streams), "stream"), cfg.Dsco.RedactedBaseURL()), nil
 		}},
 	}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -39,6 +40,9 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	}
 	if *rate <= 0 {
 		return &usageError{msg: fmt.Sprintf("demo: -orders-per-second %v must be positive", *rate)}
+	}
+	if _, _, err := net.SplitHostPort(*opsAddr); err != nil {
+		return &usageError{msg: fmt.Sprintf("demo: -ops-addr %q: want a host:port such as 127.0.0.1:8080 (:0 picks a free port)", *opsAddr)}
 	}
 	if *duration > 0 {
 		var cancel context.CancelFunc

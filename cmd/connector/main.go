@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/sethvargo/go-envconfig"
 
@@ -75,7 +76,10 @@ const (
 )
 
 // usageError is a mistake in the command line.
-type usageError struct{ msg string }
+type usageError struct {
+	msg      string
+	reported bool // printed already (the flag package prints its own errors, with the usage)
+}
 
 func (e *usageError) Error() string { return e.msg }
 
@@ -114,7 +118,9 @@ func exitStatus(e *env, err error) int {
 		fmt.Fprintf(e.stderr, "connector: %v\n", err)
 		return exitUsage
 	case errors.As(err, &uErr):
-		fmt.Fprintf(e.stderr, "connector: %v\n", err)
+		if !uErr.reported {
+			fmt.Fprintf(e.stderr, "connector: %v\n", err)
+		}
 		return exitUsage
 	case errors.Is(err, errReported):
 		return exitFailure
@@ -151,6 +157,15 @@ func newFlagSet(e *env, name, args string) *flag.FlagSet {
 	return fs
 }
 
+// positive refuses a duration flag that is not above zero (a time limit of
+// 0 would fail every call, and blame the service it called).
+func positive(command, name string, d time.Duration) error {
+	if d <= 0 {
+		return &usageError{msg: fmt.Sprintf("%s: -%s %v must be above zero", command, name, d)}
+	}
+	return nil
+}
+
 // parseFlags parses args into fs and refuses positional arguments beyond
 // maxArgs; flag errors become usage errors (flag.ErrHelp passes through).
 func parseFlags(fs *flag.FlagSet, args []string, maxArgs int) error {
@@ -158,7 +173,7 @@ func parseFlags(fs *flag.FlagSet, args []string, maxArgs int) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return &usageError{msg: fmt.Sprintf("%s: %v", fs.Name(), err)}
+		return &usageError{msg: fmt.Sprintf("%s: %v", fs.Name(), err), reported: true}
 	}
 	if fs.NArg() > maxArgs {
 		return &usageError{msg: fmt.Sprintf("%s: unexpected arguments %q", fs.Name(), fs.Args()[maxArgs:])}

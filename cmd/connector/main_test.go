@@ -80,23 +80,36 @@ func TestDispatch(t *testing.T) {
 		code       int
 		stdout     string
 		stderrHas  []string
-		stderrNone string
+		stderrOnce string // appears exactly once
 	}{
 		{name: "no command runs run: its configuration is checked", args: nil, code: 2,
 			stderrHas: []string{"connector: invalid configuration", "DSCO_BASE_URL: required", "KAFKA_BROKERS: required"}},
 		{name: "unknown command", args: []string{"frobnicate"}, code: 2,
 			stderrHas: []string{`connector: unknown command "frobnicate"`, "Usage: connector"}},
 		{name: "flags only go to the default command", args: []string{"-x"}, code: 2,
-			stderrHas: []string{"connector: run: flag provided but not defined: -x"}},
+			stderrHas: []string{"flag provided but not defined: -x\nUsage: connector run"}, stderrOnce: "flag provided but not defined"},
 		{name: "usage lists the commands", args: []string{"help"}, code: 0,
 			stdout: "  run       run both directions"},
 		{name: "help", args: []string{"help"}, code: 0, stdout: "Usage: connector <command> [flags]"},
 		{name: "-h", args: []string{"-h"}, code: 0, stdout: "Usage: connector <command> [flags]"},
 		{name: "bad flag", args: []string{"version", "-nope"}, code: 2,
-			stderrHas: []string{"flag provided but not defined: -nope", "connector: version: flag provided but not defined"}},
+			stderrHas: []string{"flag provided but not defined: -nope\nUsage: connector version"}, stderrOnce: "flag provided but not defined"},
+		{name: "bad flag value", args: []string{"check", "-timeout", "soon"}, code: 2,
+			stderrHas: []string{`invalid value "soon" for flag -timeout`}, stderrOnce: "invalid value"},
 		{name: "extra argument", args: []string{"version", "now"}, code: 2,
 			stderrHas: []string{`connector: version: unexpected arguments ["now"]`}},
 		{name: "command help", args: []string{"check", "-h"}, code: 0, stderrHas: []string{"Usage: connector check", "-timeout"}},
+		{name: "time limit of 0", args: []string{"check", "-timeout", "0"}, code: 2,
+			stderrHas: []string{"connector: check: -timeout 0s must be above zero"}},
+		{name: "negative time limit", args: []string{"probe", "-timeout", "-1s", "http://127.0.0.1:1/healthz"}, code: 2,
+			stderrHas: []string{"connector: probe: -timeout -1s must be above zero"}},
+		{name: "poison list time limit", args: []string{"poison", "list", "-timeout", "0"}, code: 2,
+			stderrHas: []string{"connector: poison list: -timeout 0s must be above zero"}},
+		{name: "demo listen address", args: []string{"demo", "-ops-addr", "8080"}, code: 2,
+			stderrHas: []string{`connector: demo: -ops-addr "8080": want a host:port`}},
+		{name: "poison help", args: []string{"poison", "-h"}, code: 0, stderrHas: []string{"Usage: connector poison list|replay"}},
+		{name: "poison flag before subcommand", args: []string{"poison", "-limit", "3"}, code: 2,
+			stderrHas: []string{"connector: poison: want a subcommand before flags: list or replay"}},
 		{name: "schemas without subcommand", args: []string{"schemas"}, code: 2,
 			stderrHas: []string{"connector: schemas: want a subcommand: print|register|check"}},
 		{name: "schemas unknown subcommand", args: []string{"schemas", "drop"}, code: 2,
@@ -109,6 +122,9 @@ func TestDispatch(t *testing.T) {
 			assert.Contains(t, r.stdout, tt.stdout)
 			for _, s := range tt.stderrHas {
 				assert.Contains(t, r.stderr, s)
+			}
+			if tt.stderrOnce != "" {
+				assert.Equal(t, 1, strings.Count(r.stderr, tt.stderrOnce), "%q once in:\n%s", tt.stderrOnce, r.stderr)
 			}
 		})
 	}
@@ -150,6 +166,17 @@ func TestCheck(t *testing.T) {
 	assert.Regexp(t, `^ok    kafka     cluster ".*": \d+ brokers?, \d+ topics? \([^)]+\)$`, lines[1])
 	assert.Equal(t, "ok    registry  14 schemas compatible with their subjects ("+s.registry.URL()+")", lines[2])
 	assert.Equal(t, "ok    dsco      token ok, 0 streams ("+s.dsco.URL+")", lines[3])
+}
+
+// TestCheckRedactsDscoURL: a password in DSCO_BASE_URL does not appear in check's
+// report, as the registry's does not.
+func TestCheckRedactsDscoURL(t *testing.T) {
+	s := newStack(t)
+	const secret = "sekrit-4713"
+	r := runMain(t, s.with("DSCO_BASE_URL", strings.Replace(s.dsco.URL, "http://", "http://alice:"+secret+"@", 1)), "check")
+	assert.Equal(t, 0, r.code, r.stdout+r.stderr)
+	assert.Contains(t, r.stdout, "(http://alice:xxxxx@127.0.0.1:")
+	assert.NotContains(t, r.stdout+r.stderr, secret)
 }
 
 func TestCheckFailures(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -19,7 +20,7 @@ import (
 
 // runPoison is `connector poison list|replay`.
 func runPoison(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+	if len(args) == 0 {
 		return &usageError{msg: "poison: want a subcommand: list or replay"}
 	}
 	switch args[0] {
@@ -27,6 +28,12 @@ func runPoison(ctx context.Context, e *env, args []string) error {
 		return runPoisonList(ctx, e, args[1:])
 	case "replay":
 		return runPoisonReplay(ctx, e, args[1:])
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintln(e.stderr, "Usage: connector poison list|replay [flags]; connector poison list -h for its flags")
+		return flag.ErrHelp
+	}
+	if strings.HasPrefix(args[0], "-") {
+		return &usageError{msg: "poison: want a subcommand before flags: list or replay"}
 	}
 	return &usageError{msg: fmt.Sprintf("poison: unknown subcommand %q (want list or replay)", args[0])}
 }
@@ -152,6 +159,9 @@ func runPoisonList(ctx context.Context, e *env, args []string) error {
 	if *limit < 0 {
 		return &usageError{msg: fmt.Sprintf("poison list: -limit %d must not be negative", *limit)}
 	}
+	if err := positive("poison list", "timeout", f.timeout); err != nil {
+		return err
+	}
 	cfg, err := e.loadConfig(ctx)
 	if err != nil {
 		return err
@@ -217,6 +227,9 @@ func runPoisonReplay(ctx context.Context, e *env, args []string) error {
 	}
 	if !*all && f.source == "" && f.reason == "" && f.command == "" && f.records == "" {
 		return &usageError{msg: "poison replay: select records with -source, -reason, -command or -records, or pass -all"}
+	}
+	if err := positive("poison replay", "timeout", f.timeout); err != nil {
+		return err
 	}
 	cfg, err := e.loadConfig(ctx)
 	if err != nil {

@@ -20,6 +20,9 @@ func runProbe(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() != 1 {
 		return &usageError{msg: "probe: want one URL"}
 	}
+	if err := positive("probe", "timeout", *timeout); err != nil {
+		return err
+	}
 	target := fs.Arg(0)
 	if u, err := url.Parse(target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return &usageError{msg: fmt.Sprintf("probe: want an absolute http:// or https:// URL, got %q", target)}

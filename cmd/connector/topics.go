@@ -28,6 +28,7 @@ func ensureTopics(ctx context.Context, cl *kafkago.Client, specs []topicSpec, ti
 	if len(specs) == 0 {
 		return nil
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req := &kafkago.CreateTopicsRequest{}
@@ -62,6 +63,9 @@ func ensureTopics(ctx context.Context, cl *kafkago.Client, specs []topicSpec, ti
 		case <-ctx.Done():
 			if createErr != nil {
 				err = fmt.Errorf("%w (creating them: %w)", err, createErr)
+			}
+			if parent.Err() != nil { // stopped, not timed out
+				return fmt.Errorf("kafka topics not ready when stopped: %w", err)
 			}
 			return fmt.Errorf("kafka topics not ready within %v: %w", timeout, err)
 		case <-time.After(200 * time.Millisecond):

@@ -147,7 +147,7 @@ func (cr *credentials) fetch(ctx context.Context) (*oauth2.Token, time.Time, err
 		issued := c.now()
 		tok, err := cr.cfg.Token(ctx)
 		if err == nil {
-			c.log.DebugContext(ctx, "dsco: got access token", "expires_in", tok.ExpiresIn)
+			c.log.DebugContext(ctx, "dsco: got access token", "expires_in", lifetime(tok).Round(time.Second))
 			return tok, issued, nil
 		}
 		var lastErr error

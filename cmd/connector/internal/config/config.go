@@ -64,8 +64,15 @@ type Registry struct {
 }
 
 // RedactedURL is URL for messages: a password in it (user:password@host) shows as xxxxx.
-func (r Registry) RedactedURL() string {
-	u, err := url.Parse(r.URL)
+func (r Registry) RedactedURL() string { return redactURL(r.URL) }
+
+// RedactedBaseURL is BaseURL for messages: a password in it shows as xxxxx.
+func (d Dsco) RedactedBaseURL() string { return redactURL(d.BaseURL) }
+
+// redactURL is raw with the password of its user info, if any, replaced by
+// "xxxxx": the form of a URL that logs and messages print.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
 	if err != nil {
 		return "(an unparsable URL)"
 	}

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,31 +63,35 @@ func (f *poisonFilter) flags(fs interface {
 
 // selected reports whether f selects r; ids are the parsed -records.
 func (f *poisonFilter) selected(r outbound.PoisonRecord, ids map[string]bool) bool {
+	_, named := ids[recordID(r)]
 	return (f.source == "" || r.SourceTopic == f.source) &&
 		(f.reason == "" || strings.Contains(strings.ToLower(r.Reason), strings.ToLower(f.reason))) &&
 		(f.command == "" || r.CommandType == f.command) &&
-		(len(ids) == 0 || ids[recordID(r)])
+		(len(ids) == 0 || named)
 }
 
 // recordID is how list names a poison record: partition/offset.
 func recordID(r outbound.PoisonRecord) string { return fmt.Sprintf("%d/%d", r.Partition, r.Offset) }
 
 // load reads the poison topic, passes the records f selects to keep, and returns how many
-// the topic holds and how many f selected. Records not selected are not kept.
-func (f *poisonFilter) load(ctx context.Context, cfg *config.Config, keep func(outbound.PoisonRecord)) (total, selected int, err error) {
-	ids := map[string]bool{}
+// the topic holds and how many f selected. Records not selected are not kept. A record
+// -records names that the topic does not hold is reported on e's stderr.
+func (f *poisonFilter) load(ctx context.Context, e *env, cfg *config.Config, keep func(outbound.PoisonRecord)) (total, selected int, err error) {
+	ids := map[string]bool{} // -records, as recordID names them; true once found
 	for s := range strings.SplitSeq(f.records, ",") {
 		if s = strings.TrimSpace(s); s == "" {
 			continue
 		}
 		p, o, ok := strings.Cut(s, "/")
-		if _, err := strconv.Atoi(p); !ok || err != nil {
+		part, err := strconv.Atoi(p)
+		if !ok || err != nil {
 			return 0, 0, &usageError{msg: fmt.Sprintf("poison: -records: %q is not partition/offset", s)}
 		}
-		if _, err := strconv.ParseInt(o, 10, 64); err != nil {
+		off, err := strconv.ParseInt(o, 10, 64)
+		if err != nil {
 			return 0, 0, &usageError{msg: fmt.Sprintf("poison: -records: %q is not partition/offset", s)}
 		}
-		ids[s] = true
+		ids[recordID(outbound.PoisonRecord{Partition: part, Offset: off})] = false
 	}
 	if f.topic == "" {
 		f.topic = poisonTopic(cfg)
@@ -107,9 +112,17 @@ func (f *poisonFilter) load(ctx context.Context, cfg *config.Config, keep func(o
 			selected++
 			keep(r)
 		}
+		if _, named := ids[recordID(r)]; named {
+			ids[recordID(r)] = true
+		}
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("poison: reading %s: %w", f.topic, err)
+	}
+	for _, id := range slices.Sorted(maps.Keys(ids)) {
+		if !ids[id] {
+			fmt.Fprintf(e.stderr, "poison: -records: %s is not a record of %s\n", id, f.topic)
+		}
 	}
 	return total, selected, nil
 }
@@ -167,7 +180,7 @@ func runPoisonList(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	kept := newestKept{n: *limit}
-	total, selected, err := f.load(ctx, cfg, kept.add)
+	total, selected, err := f.load(ctx, e, cfg, kept.add)
 	if err != nil {
 		return err
 	}
@@ -236,7 +249,7 @@ func runPoisonReplay(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	var replay, skipped []outbound.PoisonRecord
-	total, selected, err := f.load(ctx, cfg, func(r outbound.PoisonRecord) {
+	total, selected, err := f.load(ctx, e, cfg, func(r outbound.PoisonRecord) {
 		if r.SourceTopic == "" {
 			r.Value, r.Headers = nil, nil // only named
 			skipped = append(skipped, r)

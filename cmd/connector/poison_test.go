@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -66,16 +67,17 @@ func TestPoisonListAndReplay(t *testing.T) {
 
 	t.Run("list", func(t *testing.T) {
 		tests := []struct {
-			name string
-			args []string
-			want []string // command ids or keys in the output, in order
-			not  []string
+			name   string
+			args   []string
+			want   []string // command ids or keys in the output, in order
+			not    []string
+			stderr string
 		}{
-			{"all", nil, []string{"c-ship", "c-invoice", "order-3"}, nil},
-			{"by source", []string{"-source", shipTopic}, []string{"c-ship", "LINE_NOT_FOUND"}, []string{"c-invoice", "order-3"}},
-			{"by reason", []string{"-reason", "VALIDATION"}, []string{"c-invoice"}, []string{"c-ship", "order-3"}},
-			{"by command", []string{"-command", "ship"}, []string{"c-ship"}, []string{"c-invoice"}},
-			{"newest", []string{"-limit", "1"}, []string{"order-3"}, []string{"c-ship", "c-invoice"}},
+			{"all", nil, []string{"c-ship", "c-invoice", "order-3"}, nil, ""},
+			{"by source", []string{"-source", shipTopic}, []string{"c-ship", "LINE_NOT_FOUND"}, []string{"c-invoice", "order-3"}, ""},
+			{"by reason", []string{"-reason", "VALIDATION"}, []string{"c-invoice"}, []string{"c-ship", "order-3"}, ""},
+			{"by command", []string{"-command", "ship"}, []string{"c-ship"}, []string{"c-invoice"}, ""},
+			{"newest", []string{"-limit", "1"}, []string{"order-3"}, []string{"c-ship", "c-invoice"}, ""},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -92,8 +94,27 @@ func TestPoisonListAndReplay(t *testing.T) {
 					assert.NotContains(t, r.stdout, w)
 				}
 				assert.Contains(t, r.stderr, poisonTopic+": 3 records")
+				if tt.stderr != "" {
+					assert.Contains(t, r.stderr, tt.stderr)
+				} else {
+					assert.NotContains(t, r.stderr, "is not a record")
+				}
 			})
 		}
+	})
+
+	t.Run("list by record", func(t *testing.T) {
+		r := runMain(t, vars, "poison", "list", "-json", "-command", "invoice")
+		require.Equal(t, exitOK, r.code, r.stderr)
+		var rec outbound.PoisonRecord
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &rec))
+		// Written with a leading zero, and beside a record the topic does not hold.
+		r = runMain(t, vars, "poison", "list", "-records", fmt.Sprintf("0%d/%d, 9/99", rec.Partition, rec.Offset))
+		require.Equal(t, exitOK, r.code, r.stderr)
+		assert.Contains(t, r.stdout, "c-invoice")
+		assert.NotContains(t, r.stdout, "c-ship")
+		assert.Contains(t, r.stderr, "poison: -records: 9/99 is not a record of "+poisonTopic)
+		assert.Contains(t, r.stderr, "1 selected")
 	})
 
 	t.Run("list json", func(t *testing.T) {

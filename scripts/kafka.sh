@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Real Apache Kafka for the third tier of the testing ladder (see DESIGN.md).
+# Real Apache Kafka for the third tier of the testing ladder (README.md, "Real Apache Kafka tier").
 #
 #   scripts/kafka.sh start  [--brokers N]   fetch Kafka (first run), start N KRaft nodes;
 #                                           with nodes of the cluster down, start those again

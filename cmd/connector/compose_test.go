@@ -213,6 +213,9 @@ func TestDockerfile(t *testing.T) {
 	for _, pkg := range []string{"./cmd/connector", "./cmd/dsco-sandbox"} {
 		assert.Regexp(t, `CGO_ENABLED=0 GOOS=linux go build [^\n]* `+regexp.QuoteMeta(pkg)+`\b`, df, "static build of %s", pkg)
 	}
+	// `connector version` in the image reports the REVISION build argument
+	// (TestStampedRevision: the variable it sets).
+	assert.Regexp(t, `-X main\.stampedRevision=\$\{REVISION\}"[^\n]* \./cmd/connector\b`, df)
 	assert.Regexp(t, `(?m)^USER nonroot`, df)
 	assert.Contains(t, df, `ENTRYPOINT ["/usr/local/bin/connector"]`)
 	for _, c := range []string{"connector", "dsco-sandbox"} {

@@ -141,6 +141,19 @@ func TestVersion(t *testing.T) {
 	assert.Contains(t, r.stdout, "go        go1.")
 }
 
+// TestStampedRevision: a build without VCS information of its own (the Docker image's)
+// reports the revision stamped at link time.
+func TestStampedRevision(t *testing.T) {
+	if embeddedBuildInfo().Revision != "" {
+		t.Skip("this test binary carries VCS information")
+	}
+	defer func(old string) { stampedRevision = old }(stampedRevision)
+	stampedRevision = "0123456789abcdef0123"
+	b := readBuildInfo()
+	assert.Equal(t, "0123456789abcdef0123", b.Revision)
+	assert.Equal(t, "0123456789ab", b.String())
+}
+
 func TestBuildInfoString(t *testing.T) {
 	tests := []struct {
 		b    buildInfo

@@ -17,8 +17,21 @@ type buildInfo struct {
 	Modified bool   // the work tree had uncommitted changes
 }
 
+// stampedRevision is the VCS revision given at link time where the build has
+// no VCS information of its own (the Dockerfile's REVISION build argument:
+// -ldflags "-X main.stampedRevision=...").
+var stampedRevision string
+
 // readBuildInfo reads the build information runtime/debug embeds.
 func readBuildInfo() buildInfo {
+	out := embeddedBuildInfo()
+	if out.Revision == "" {
+		out.Revision = stampedRevision
+	}
+	return out
+}
+
+func embeddedBuildInfo() buildInfo {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return buildInfo{Module: "github.com/dscokafka/connector", Version: "unknown"}

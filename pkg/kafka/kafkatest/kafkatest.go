@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -283,7 +284,9 @@ func CommittedOffsets(t testing.TB, brokers []string, group, topic string) map[i
 		if err == nil {
 			return out
 		}
-		if !kerr.IsRetriable(err) || ctx.Err() != nil {
+		// A seed broker that is down (kgo asks a random one) is tried again too.
+		var netErr net.Error
+		if !kerr.IsRetriable(err) && !errors.As(err, &netErr) || ctx.Err() != nil {
 			t.Fatalf("fetching offsets of group %s for %s: %v", group, topic, err)
 		}
 		time.Sleep(50 * time.Millisecond)

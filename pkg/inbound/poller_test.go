@@ -88,11 +88,16 @@ func itemRecords(t *testing.T, serde *schemas.Serde, recs []*kgo.Record) map[str
 // objectsPoller sets up an objects-mode poller test: a sandbox with 50
 // catalog items (50 inventory changes), Kafka, a registry, a consumer of the
 // item inventory and poison topics, and the poller's configuration (pages
-// of 7) reporting to m.
-func objectsPoller(t *testing.T, seed int64, m inbound.Metrics) (*dsco.Client, *schemas.Serde, *consumer, inbound.PollerConfig) {
+// of 7) reporting to m. The client reaches the sandbox at the URL via
+// returns (nil: the sandbox's own).
+func objectsPoller(t *testing.T, seed int64, m inbound.Metrics, via ...func(*dscotest.Sandbox) string) (*dsco.Client, *schemas.Serde, *consumer, inbound.PollerConfig) {
 	t.Helper()
 	sb := newSandbox(t, dscotest.Config{Seed: seed})
-	client := newClient(t, sb.URL)
+	url := sb.URL
+	if len(via) > 0 {
+		url = via[0](sb.Sandbox)
+	}
+	client := newClient(t, url)
 	brokers := kafkatest.Brokers(t)
 	serde := newSerde(t, newRegistry(t))
 	kafkatest.CreateTopic(t, brokers, "dsco.iteminventory.v1", 4)
@@ -253,20 +258,10 @@ func TestPollerFile(t *testing.T) {
 	time.Sleep(5 * time.Millisecond) // a later millisecond than the file's newest item
 	before := time.Now().Truncate(time.Millisecond)
 	setInventory(t, client, skus(3, 5), 900)
-	var later []*kgo.Record
-	require.Eventually(t, func() bool {
-		later = append(later, drain(t, cons)...)
-		n := 0
-		for _, rec := range later {
-			var ev schemas.ItemInventoryEvent
-			require.NoError(t, serde.Decode(t.Context(), rec.Value, &ev))
-			require.NotNil(t, ev.RequestID, "file records name their request")
-			if *ev.ItemInventory.QuantityAvailable >= 900 {
-				n++
-			}
-		}
-		return n >= 3
-	}, waitLimit, 10*time.Millisecond, "the changes after the first file come with a later one")
+	untilItems(t, cons, serde, 3, func(ev *schemas.ItemInventoryEvent) bool {
+		require.NotNil(t, ev.RequestID, "file records name their request")
+		return *ev.ItemInventory.QuantityAvailable >= 900
+	}, "the changes after the first file come with a later one")
 	stop()
 
 	// A restart resumes from the stored mark: only changes from the last
@@ -274,21 +269,29 @@ func TestPollerFile(t *testing.T) {
 	time.Sleep(5 * time.Millisecond)
 	setInventory(t, client, skus(7, 8), 500)
 	_, stop = runPoller(t, cfg)
-	var after []*kgo.Record
+	untilItems(t, cons, serde, 2, func(ev *schemas.ItemInventoryEvent) bool {
+		require.False(t, ev.ItemInventory.LastUpdate.Before(before), "%s: a change older than the stored mark came again", ev.EventID)
+		q := *ev.ItemInventory.QuantityAvailable
+		return q >= 500 && q < 900
+	}, "the changes made while stopped")
+	stop()
+}
+
+// untilItems reads cons until n of the item inventory events read since the
+// call match; match sees every event read (and may fail the test on one).
+func untilItems(t *testing.T, cons *consumer, serde *schemas.Serde, n int, match func(*schemas.ItemInventoryEvent) bool, what string) {
+	t.Helper()
+	matched := 0
 	require.Eventually(t, func() bool {
-		after = append(after, drain(t, cons)...)
-		n := 0
-		for _, rec := range after {
+		for _, rec := range drain(t, cons) {
 			var ev schemas.ItemInventoryEvent
 			require.NoError(t, serde.Decode(t.Context(), rec.Value, &ev))
-			require.False(t, ev.ItemInventory.LastUpdate.Before(before), "%s: a change older than the stored mark came again", ev.EventID)
-			if q := *ev.ItemInventory.QuantityAvailable; q >= 500 && q < 900 {
-				n++
+			if match(&ev) {
+				matched++
 			}
 		}
-		return n >= 2
-	}, waitLimit, 10*time.Millisecond, "the changes made while stopped")
-	stop()
+		return matched >= n
+	}, waitLimit, 10*time.Millisecond, what)
 }
 
 // TestPollerFileSlowerThanCloseTimeout: a file that takes longer to come
@@ -352,20 +355,10 @@ func TestPollerFileItemDatedInTheFuture(t *testing.T) {
 
 	time.Sleep(5 * time.Millisecond) // a later millisecond than the file was asked in
 	setInventory(t, cfg.Client, skus(5, 7), 900)
-	var later []*kgo.Record
-	require.Eventually(t, func() bool {
-		later = append(later, drain(t, cons)...)
-		n := 0
-		for _, rec := range later {
-			var ev schemas.ItemInventoryEvent
-			require.NoError(t, serde.Decode(t.Context(), rec.Value, &ev))
-			require.NotEqual(t, "SKU-00003", ev.ItemInventory.SKU, "the item dated in the future came again")
-			if *ev.ItemInventory.QuantityAvailable >= 900 {
-				n++
-			}
-		}
-		return n >= 3
-	}, waitLimit, 10*time.Millisecond, "the changes made after the file with the item dated 2999")
+	untilItems(t, cons, serde, 3, func(ev *schemas.ItemInventoryEvent) bool {
+		require.NotEqual(t, "SKU-00003", ev.ItemInventory.SKU, "the item dated in the future came again")
+		return *ev.ItemInventory.QuantityAvailable >= 900
+	}, "the changes made after the file with the item dated 2999")
 	reported := newest.get(inbound.ItemInventoryObjectType, -1)
 	assert.False(t, reported.IsZero(), "the newest-event metric was reported")
 	assert.False(t, reported.After(time.Now()), "the newest-event metric, %v, is in the future", reported)
@@ -376,22 +369,15 @@ func TestPollerFileItemDatedInTheFuture(t *testing.T) {
 // be refused): nothing of it is produced, the poller asks after the same
 // mark again and goes on once marks come back.
 func TestPollerObjectsAnswerWithoutMark(t *testing.T) {
-	sb := newSandbox(t, dscotest.Config{Seed: 16})
-	brokers := kafkatest.Brokers(t)
-	serde := newSerde(t, newRegistry(t))
-	kafkatest.CreateTopic(t, brokers, "dsco.iteminventory.v1", 4)
-	_, err := sb.SeedOrders(0) // 50 catalog items with inventory: 50 changes
-	require.NoError(t, err)
-	cons := newConsumer(t, brokers, "dsco.iteminventory.v1", "dsco.poison.v1")
 	var answers atomic.Int32
-	client := newClient(t, rewritingSandbox(t, sb.Sandbox, func(item []byte) []byte { return item }, func(mark string) string {
-		if answers.Add(1) <= 2 {
-			return "" // the first two answers carry none
-		}
-		return mark
-	}))
-	cfg := inbound.PollerConfig{Client: client, Serde: serde, Kafka: inbound.KafkaConfig{Brokers: brokers},
-		Limit: 7, PollInterval: 20 * time.Millisecond, RetryBackoff: 10 * time.Millisecond}
+	client, _, cons, cfg := objectsPoller(t, 16, nil, func(sb *dscotest.Sandbox) string {
+		return rewritingSandbox(t, sb, func(item []byte) []byte { return item }, func(mark string) string {
+			if answers.Add(1) <= 2 {
+				return "" // the first two answers carry none
+			}
+			return mark
+		})
+	})
 	_, stop := runPoller(t, cfg)
 	defer stop()
 	seen := map[string]int{}

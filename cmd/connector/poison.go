@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/dscokafka/connector/cmd/connector/internal/config"
 	"github.com/dscokafka/connector/pkg/kafka"
@@ -100,12 +103,25 @@ func (f *poisonFilter) load(ctx context.Context, e *env, cfg *config.Config, kee
 	if err != nil {
 		return 0, 0, err
 	}
-	dialer, _, err := kafkaGoClients(conn)
+	dialer, transport, err := kafkaGoClients(conn)
 	if err != nil {
 		return 0, 0, err
 	}
+	defer transport.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
+	// Asked first, with a request that creates no topic: reading a topic
+	// that does not exist would create it where brokers create topics on
+	// first use, and a mistyped -topic would leave a new topic behind.
+	cl := &kafkago.Client{Addr: kafkago.TCP(conn.Brokers...), Transport: transport}
+	md, err := cl.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{f.topic}})
+	if err != nil {
+		return 0, 0, fmt.Errorf("poison: reading the metadata of %s: %w", f.topic, err)
+	}
+	if len(md.Topics) == 1 && errors.Is(md.Topics[0].Error, kafkago.UnknownTopicOrPartition) {
+		fmt.Fprintf(e.stderr, "poison: %s does not exist: nothing was poisoned yet, or -topic names another topic\n", f.topic)
+		return 0, 0, nil
+	}
 	err = outbound.ScanPoisoned(ctx, outbound.TopicReader{Brokers: conn.Brokers, Dialer: dialer}, f.topic, func(r outbound.PoisonRecord) {
 		total++
 		if f.selected(r, ids) {

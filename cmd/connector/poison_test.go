@@ -103,6 +103,19 @@ func TestPoisonListAndReplay(t *testing.T) {
 		}
 	})
 
+	t.Run("topic that does not exist", func(t *testing.T) {
+		missing := prefix + "no.such.topic"
+		for _, args := range [][]string{{"poison", "list", "-topic", missing}, {"poison", "replay", "-topic", missing, "-all"}} {
+			r := runMain(t, vars, args...)
+			require.Equal(t, exitOK, r.code, r.stderr)
+			assert.Contains(t, r.stderr, "poison: "+missing+" does not exist: nothing was poisoned yet, or -topic names another topic")
+			assert.Contains(t, r.stderr, missing+": 0 records")
+		}
+		topics, err := kafkatest.Admin(t, brokers).ListTopics(t.Context())
+		require.NoError(t, err)
+		assert.False(t, topics.Has(missing), "listing a topic that does not exist created it")
+	})
+
 	t.Run("list json, and by record", func(t *testing.T) {
 		r := runMain(t, vars, "poison", "list", "-json", "-command", "invoice")
 		require.Equal(t, exitOK, r.code, r.stderr)

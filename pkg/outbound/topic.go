@@ -142,7 +142,10 @@ func (tr TopicReader) CreateTopic(ctx context.Context, topic string, partitions 
 // once every record that existed when it was called was passed to fn, unless follow is
 // set: then loaded is called at that point, and Read goes on passing new records until ctx
 // ends, and returns ctx's error. Without follow, ctx ending before every record was
-// passed is an error too (fn saw part of the topic).
+// passed is an error too (fn saw part of the topic). A topic that does not exist is
+// created by the read where brokers create topics on first use (kafka-go's metadata
+// request asks for that): callers that must not create one ask first, as `connector
+// poison` does.
 func (tr TopicReader) Read(ctx context.Context, topic string, follow bool, loaded func(), fn func(kafkago.Message)) error {
 	ends, err := tr.ends(ctx, topic)
 	if err != nil {

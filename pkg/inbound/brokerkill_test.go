@@ -3,10 +3,6 @@ package inbound_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -21,11 +17,6 @@ import (
 	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
 )
 
-// brokerKillEnv lets TestInboundBrokerKilled kill and restart brokers with
-// scripts/kafka.sh, as for pkg/kafka's TestBrokerKilledMidStream: set it to
-// 1 where KAFKA_BROKERS is a 3-node cluster that script started.
-const brokerKillEnv = "KAFKA_KILL_BROKERS"
-
 // TestInboundBrokerKilled runs the inbound pipeline on a 3-node Kafka from a
 // backlog of 4,000 order events, SIGKILLs the leader of a partition of
 // dsco.order.v1 mid-drain and starts it again while the stream keeps growing
@@ -36,21 +27,7 @@ const brokerKillEnv = "KAFKA_KILL_BROKERS"
 // key where it was, never skips ahead), nothing is poisoned, and the
 // pipeline commits every partition of its stream to the end.
 func TestInboundBrokerKilled(t *testing.T) {
-	if !kafkatest.Real() || os.Getenv(brokerKillEnv) != "1" {
-		t.Skipf("needs a 3-node Kafka started by scripts/kafka.sh and %s=1", brokerKillEnv)
-	}
-	if brokers := kafkatest.Brokers(t); len(brokers) < 3 {
-		t.Skipf("needs a 3-node Kafka started by scripts/kafka.sh and %s=1 (KAFKA_BROKERS names %d)", brokerKillEnv, len(brokers))
-	}
-	script, err := filepath.Abs(filepath.Join("..", "..", "scripts", "kafka.sh"))
-	require.NoError(t, err)
-	var restarting sync.WaitGroup
-	t.Cleanup(func() { // the killed node, back (when the test did not start it already)
-		restarting.Wait()
-		if out, err := exec.Command(script, "start", "--brokers", "3").CombinedOutput(); err != nil {
-			t.Errorf("scripts/kafka.sh start --brokers 3: %v: %s", err, out)
-		}
-	})
+	nodes := kafkatest.KillableNodes(t)
 
 	sb, client, brokers, serde := newStack(t, dscotest.Config{Seed: 23}, "order") // 3 replicas: scripts/kafka.sh's default
 	const topic, parts = "dsco.order.v1", 3
@@ -85,24 +62,13 @@ func TestInboundBrokerKilled(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, resp.Errors)
 	const backlog = 4000
-	md, err := adm.Metadata(ctx, topic)
-	require.NoError(t, err)
-	leader := md.Topics[topic].Partitions[0].Leader
-	require.GreaterOrEqual(t, leader, int32(0), "%s/0 has a leader", topic)
+	leader := kafkatest.Leader(ctx, t, adm, topic, 0)
 
 	r := startPipeline(t, testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order", PartitionCount: parts}))
 	require.Eventually(t, func() bool { return onKafka() >= backlog/4 }, waitLimit, time.Millisecond, "the drain starts")
 	t.Logf("killing node %d, the leader of %s/0, mid-drain: %d of the %d events of the backlog on Kafka", leader, topic, onKafka(), backlog)
-	out, err := exec.Command(script, "kill", strconv.Itoa(int(leader))).CombinedOutput()
-	require.NoError(t, err, "scripts/kafka.sh kill %d: %s", leader, out)
-	t.Logf("scripts/kafka.sh kill %d: %s", leader, out)
-	restarted := make(chan error, 1)
-	t0 := time.Now()
-	restarting.Go(func() { // while the stream grows
-		out, err := exec.Command(script, "start", "--brokers", "3").CombinedOutput()
-		t.Logf("scripts/kafka.sh start --brokers 3 (%s): %s", time.Since(t0).Round(time.Millisecond), out)
-		restarted <- err
-	})
+	nodes.Kill(leader)
+	restarted := nodes.StartAgain() // while the stream grows
 	var streamID string
 	require.Eventually(t, func() bool {
 		list, err := client.ListStreams(t.Context())

@@ -3,9 +3,6 @@ package kafka_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -18,29 +15,14 @@ import (
 	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
 )
 
-// BrokerKillEnv names the environment variable that lets TestBrokerKilledMidStream kill and
-// restart brokers with scripts/kafka.sh: set it to 1 where KAFKA_BROKERS is a 3-node
-// cluster that script started (CI does, after the 1-broker tier).
-const brokerKillEnv = "KAFKA_KILL_BROKERS"
-
 // TestBrokerKilledMidStream SIGKILLs the leader of a partition (scripts/kafka.sh kill)
 // while a Producer writes records and a Subscriber consumes them (OrderPerKey, many in
 // flight), then starts it again: every record a write returned nil for is consumed, and
 // the records of each key arrive in order (a record consumed again after a redelivery
 // restarts its key's sequence where the committed offset was, never skips).
 func TestBrokerKilledMidStream(t *testing.T) {
+	nodes := kafkatest.KillableNodes(t) // the killed node is started again when the test ends
 	brokers := kafkatest.Brokers(t)
-	if !kafkatest.Real() || len(brokers) < 3 || os.Getenv(brokerKillEnv) != "1" {
-		t.Skipf("needs a 3-node Kafka started by scripts/kafka.sh and %s=1", brokerKillEnv)
-	}
-	script, err := filepath.Abs(filepath.Join("..", "..", "scripts", "kafka.sh"))
-	require.NoError(t, err)
-	run := func(args ...string) {
-		out, err := exec.Command(script, args...).CombinedOutput()
-		require.NoError(t, err, "scripts/kafka.sh %v: %s", args, out)
-		t.Logf("scripts/kafka.sh %v: %s", args, out)
-	}
-	t.Cleanup(func() { run("start", "--brokers", "3") }) // the killed node, back
 
 	topic, group := kafkatest.Name("kill"), kafkatest.Name("g")
 	const partitions, keys = 4, 20
@@ -93,11 +75,9 @@ func TestBrokerKilledMidStream(t *testing.T) {
 			next[string(r.Key)]++
 		}
 		if i == 100 {
-			md, err := adm.Metadata(ctx, topic)
-			require.NoError(t, err)
-			leader := md.Topics[topic].Partitions[0].Leader
+			leader := kafkatest.Leader(ctx, t, adm, topic, 0)
 			t.Logf("killing node %d, the leader of %s/0, after %d records", leader, topic, len(written))
-			run("kill", strconv.Itoa(int(leader)))
+			nodes.Kill(leader)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

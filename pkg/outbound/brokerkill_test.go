@@ -3,13 +3,9 @@ package outbound_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,11 +24,6 @@ import (
 	"github.com/dscokafka/connector/pkg/schemas"
 )
 
-// brokerKillEnv lets TestOutboundBrokerKilled kill and restart brokers with
-// scripts/kafka.sh, as for pkg/kafka's TestBrokerKilledMidStream: set it to 1 where
-// KAFKA_BROKERS is a 3-node cluster that script started.
-const brokerKillEnv = "KAFKA_KILL_BROKERS"
-
 // TestOutboundBrokerKilled runs the outbound pipeline on a 3-node Kafka while ship commands
 // arrive in a steady stream, SIGKILLs the leader of a command topic partition, starts it
 // again, then SIGKILLs the leader of a partition of the applied-ids topic (one that leads
@@ -41,13 +32,7 @@ const brokerKillEnv = "KAFKA_KILL_BROKERS"
 // after it was applied), every command has a result, nothing is poisoned, and the consumer
 // group commits every command record.
 func TestOutboundBrokerKilled(t *testing.T) {
-	if !kafkatest.Real() || os.Getenv(brokerKillEnv) != "1" {
-		t.Skipf("needs a 3-node Kafka started by scripts/kafka.sh and %s=1", brokerKillEnv)
-	}
-	if brokers := kafkatest.Brokers(t); len(brokers) < 3 {
-		t.Skipf("needs a 3-node Kafka started by scripts/kafka.sh and %s=1 (KAFKA_BROKERS names %d)", brokerKillEnv, len(brokers))
-	}
-	nodes := newKafkaNodes(t)
+	nodes := kafkatest.KillableNodes(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
@@ -93,10 +78,10 @@ func TestOutboundBrokerKilled(t *testing.T) {
 
 	// Phase 1: the leader of a command topic partition.
 	sendChunks(30)
-	victim := partitionLeader(ctx, t, adm, cmdTopic, 0)
+	victim := kafkatest.Leader(ctx, t, adm, cmdTopic, 0)
 	t.Logf("phase 1: killing node %d, the leader of %s/0, after %d commands sent, %d with a result", victim, cmdTopic, sent, resultCount())
-	nodes.kill(victim)
-	restarted := nodes.startAgain()
+	nodes.Kill(victim)
+	restarted := nodes.StartAgain()
 	sendChunks(40)
 	require.NoError(t, <-restarted, "starting node %d again", victim)
 	waitInSync(ctx, t, adm, cmdTopic, e.results, e.applied, "__consumer_offsets")
@@ -105,8 +90,8 @@ func TestOutboundBrokerKilled(t *testing.T) {
 	sendChunks(20)
 	victim, what := appliedVictim(ctx, t, adm, e.applied, e.results)
 	t.Logf("phase 2: killing node %d, the leader of %s, after %d commands sent, %d with a result", victim, what, sent, resultCount())
-	nodes.kill(victim)
-	restarted = nodes.startAgain()
+	nodes.Kill(victim)
+	restarted = nodes.StartAgain()
 	sendChunks(len(cmds)) // the rest
 	t.Logf("all %d commands sent, %d with a result", sent, resultCount())
 	require.NoError(t, <-restarted, "starting node %d again", victim)
@@ -190,63 +175,6 @@ func publishUntilDone(ctx context.Context, t *testing.T, e *env, topic string, r
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-// kafkaNodes drives scripts/kafka.sh: kill a node, start it again.
-type kafkaNodes struct {
-	t          *testing.T
-	script     string
-	restarting sync.WaitGroup
-}
-
-// newKafkaNodes returns the nodes of the cluster scripts/kafka.sh started; the test's
-// cleanup starts the nodes it killed again.
-func newKafkaNodes(t *testing.T) *kafkaNodes {
-	t.Helper()
-	script, err := filepath.Abs(filepath.Join("..", "..", "scripts", "kafka.sh"))
-	require.NoError(t, err)
-	k := &kafkaNodes{t: t, script: script}
-	t.Cleanup(func() {
-		k.restarting.Wait()
-		out, err := exec.Command(script, "start", "--brokers", "3").CombinedOutput()
-		if err != nil {
-			t.Errorf("scripts/kafka.sh start --brokers 3: %v: %s", err, out)
-		}
-	})
-	return k
-}
-
-// kill SIGKILLs node.
-func (k *kafkaNodes) kill(node int32) {
-	k.t.Helper()
-	out, err := exec.Command(k.script, "kill", strconv.Itoa(int(node))).CombinedOutput()
-	require.NoError(k.t, err, "scripts/kafka.sh kill %d: %s", node, out)
-	k.t.Logf("scripts/kafka.sh kill %d: %s", node, out)
-}
-
-// startAgain starts the killed nodes again in the background (it takes a JVM start);
-// the channel says how that ended.
-func (k *kafkaNodes) startAgain() <-chan error {
-	done := make(chan error, 1)
-	t0 := time.Now()
-	k.restarting.Go(func() {
-		out, err := exec.Command(k.script, "start", "--brokers", "3").CombinedOutput()
-		k.t.Logf("scripts/kafka.sh start --brokers 3 (%s): %s", time.Since(t0).Round(time.Millisecond), out)
-		done <- err
-	})
-	return done
-}
-
-// partitionLeader returns the leader of topic's partition.
-func partitionLeader(ctx context.Context, t *testing.T, adm *kadm.Client, topic string, partition int32) int32 {
-	t.Helper()
-	md, err := adm.Metadata(ctx, topic)
-	require.NoError(t, err)
-	p, ok := md.Topics[topic].Partitions[partition]
-	require.True(t, ok, "%s/%d in the metadata", topic, partition)
-	require.NoError(t, p.Err)
-	require.GreaterOrEqual(t, p.Leader, int32(0), "%s/%d has a leader", topic, partition)
-	return p.Leader
 }
 
 // appliedVictim returns the leader of a partition of the applied-ids topic, preferring

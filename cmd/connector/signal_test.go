@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sethvargo/go-envconfig"
 	"github.com/stretchr/testify/assert"
@@ -60,4 +63,42 @@ func TestStopWhileStarting(t *testing.T) {
 	code := dispatch(ctx, []string{"run"}, &env{stdout: &stdout, stderr: &stderr, lookup: envconfig.MapLookuper(s.vars)})
 	assert.Equal(t, exitOK, code, stderr.String())
 	assert.Contains(t, stderr.String(), "stopped while starting")
+}
+
+// TestRunWaitsForDsco: `connector run` started while Dsco cannot be reached keeps trying to
+// set up its streams, saying so, instead of exiting; a stop then is a clean exit.
+func TestRunWaitsForDsco(t *testing.T) {
+	s := newStack(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens there: Dsco is unreachable
+	vars := s.with("DSCO_BASE_URL", "http://"+dead+"/api/v3", "CONNECTOR_DIRECTIONS", "inbound", "DSCO_STREAMS", "order",
+		"CONNECTOR_RETRY_MAX_ATTEMPTS", "2", "CONNECTOR_RETRY_INITIAL_INTERVAL", "20ms", "CONNECTOR_RETRY_MAX_INTERVAL", "100ms",
+		"CONNECTOR_LOG_FORMAT", "text")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout bytes.Buffer
+	stderr := &syncBuffer{}
+	code := make(chan int, 1)
+	go func() {
+		code <- dispatch(ctx, []string{"run"}, &env{stdout: &stdout, stderr: stderr, lookup: envconfig.MapLookuper(vars)})
+	}()
+	deadline := time.After(waitLimit)
+	for strings.Count(stderr.String(), "setting up the Dsco streams failed; trying again") < 2 {
+		select {
+		case c := <-code:
+			t.Fatalf("run exited (%d) while Dsco was unreachable:\n%s", c, stderr.String())
+		case <-deadline:
+			t.Fatalf("the connector did not ask Dsco again:\n%s", stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	cancel()
+	select {
+	case c := <-code:
+		assert.Equal(t, exitOK, c, stderr.String())
+	case <-time.After(waitLimit):
+		t.Fatal("run did not stop")
+	}
 }

@@ -337,8 +337,40 @@ func (p *Pipeline) Bootstrap(ctx context.Context) ([]StreamInfo, error) {
 	return out, nil
 }
 
-// Run bootstraps the streams and reads every partition Config.Owns gives
-// this process until ctx is done or Close is called; then it finishes the
+// bootstrapUntilDone is Bootstrap, asked again while Dsco cannot be reached
+// or answers with a status worth retrying (a deploy during a Dsco outage
+// waits for Dsco rather than exiting): after RetryBackoff, growing to
+// RetryBackoffMax. Anything else ends it: refused credentials or rights, an
+// invalid stream, ctx ending.
+func (p *Pipeline) bootstrapUntilDone(ctx context.Context) ([]StreamInfo, error) {
+	backoff := newBackoff(p.cfg.RetryBackoff, p.cfg.RetryBackoffMax)
+	for attempt := 1; ; attempt++ {
+		streams, err := p.Bootstrap(ctx)
+		if err == nil || ctx.Err() != nil || !transient(err) {
+			return streams, err
+		}
+		delay := backoff.next()
+		p.log.WarnContext(ctx, "inbound: setting up the Dsco streams failed; trying again", "attempt", attempt, "delay", delay, "error", err)
+		if sleepCtx(ctx, delay) != nil {
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// transient reports whether err, from a Dsco call, may pass by itself: the
+// network, or a status worth retrying (429, 5xx).
+func transient(err error) bool {
+	if apiErr, ok := errors.AsType[*dsco.APIError](err); ok {
+		return apiErr.Retryable()
+	}
+	_, network := errors.AsType[*dsco.NetworkError](err)
+	_, unknown := errors.AsType[*dsco.OutcomeUnknownError](err)
+	return network || unknown
+}
+
+// Run bootstraps the streams (asking again while Dsco cannot be reached)
+// and reads every partition Config.Owns gives this process until ctx is
+// done or Close is called; then it finishes the
 // page being produced, commits the last safe position of each partition
 // and returns nil, also when that happens during the bootstrap. With no
 // partition to read it waits all the same, so that a process that owns
@@ -354,7 +386,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		return err
 	}
 	defer p.finish()
-	streams, err := p.Bootstrap(ctx)
+	streams, err := p.bootstrapUntilDone(ctx)
 	if err != nil {
 		return p.result(ctx, err)
 	}

@@ -812,6 +812,45 @@ func TestPipelineCloseDuringBootstrap(t *testing.T) {
 	assert.NoError(t, r.stop(t))
 }
 
+// TestPipelineWaitsForDscoAtStart: a pipeline started while Dsco answers
+// 503 (a deploy during an outage) sets up its streams once Dsco answers
+// again, and delivers; it does not end Run. Refused credentials still do.
+func TestPipelineWaitsForDscoAtStart(t *testing.T) {
+	t.Run("outage", func(t *testing.T) {
+		sb, _, brokers, serde := newStack(t, dscotest.Config{Seed: 9}, "order")
+		// The client gives up after 2 attempts: the pipeline asks again.
+		client := newClient(t, sb.URL, dsco.WithRetry(dsco.RetryPolicy{MaxAttempts: 2, BaseDelay: 5 * time.Millisecond, MaxDelay: 10 * time.Millisecond}))
+		_, err := sb.SeedOrders(20)
+		require.NoError(t, err)
+		sb.SetFault("listStreams", dscotest.Fault{Rate503: 1})
+		r := startPipeline(t, testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order", PartitionCount: 1}))
+		deadline := time.After(waitLimit)
+		for sb.Stats().Calls["listStreams"] < 8 { // 4 rounds of the client's attempts
+			select {
+			case err := <-r.done:
+				t.Fatalf("Run ended while Dsco answered 503: %v", err)
+			case <-deadline:
+				t.Fatal("Run did not ask again")
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		sb.SetFault("listStreams", dscotest.Fault{})
+		newConsumer(t, brokers, "dsco.order.v1").until(t, func(rs []*kgo.Record) bool { return len(rs) >= 20 })
+		require.NoError(t, r.stop(t))
+	})
+	t.Run("credentials refused", func(t *testing.T) {
+		sb, _, brokers, serde := newStack(t, dscotest.Config{Seed: 9}, "order")
+		client := newClient(t, sb.URL, dsco.WithClientCredentials(dscotest.SupplierClientID, "wrong"))
+		r := startPipeline(t, testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"}))
+		select {
+		case err := <-r.done:
+			require.Error(t, err)
+		case <-time.After(waitLimit):
+			t.Fatal("Run went on with credentials Dsco refuses")
+		}
+	})
+}
+
 // TestPipelineWithoutPartitionsRunsUntilStopped: a process that owns no
 // partition (one that only polls item inventory beside the pipeline) runs
 // until it is stopped, not until its streams are ready.

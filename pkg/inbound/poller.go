@@ -501,11 +501,11 @@ func (p *Poller) pageItems(page *schemas.ItemInventoryPage) []polledItem {
 // the next mark. It returns the mark with the number of items read, those
 // of the file that were not delivered with the previous one.
 func (p *Poller) pollFile(ctx context.Context, mark string) (string, int, error) {
-	// No change the file holds can be dated after the file was asked for, but
-	// an item may say so (a clock ahead of ours, a wrong date): its lastUpdate
-	// counts as the time of asking, so that the mark never passes it. Otherwise
-	// one item dated in the future would move the mark there, and every change
-	// until then would be missed.
+	// An item dated after the file was asked for (a wrong date, or Dsco's
+	// clock ahead of ours) does not move the mark: one dated in the future
+	// would move it there, and every change until then would be missed. It is
+	// kept with the edge instead, as a poisoned item is, so that the next file
+	// does not deliver it again while it is unchanged.
 	limit := time.Now().UTC().Truncate(time.Millisecond)
 	q := p.cfg.query(mark)
 	q.CallbackURL = p.cfg.CallbackURL
@@ -524,6 +524,7 @@ func (p *Poller) pollFile(ctx context.Context, mark string) (string, int, error)
 	read, warned := 0, false
 	edge := map[uint64]struct{}{}     // the items at newest
 	poisoned := map[uint64]struct{}{} // the items that cannot be mapped, whatever their time
+	future := map[uint64]struct{}{}   // the items dated after limit
 	for chunk, err := range p.cfg.Client.DownloadInventoryFileRaw(ctx, fileURL) {
 		if err != nil {
 			return "", 0, fmt.Errorf("inbound: downloading inventory file %s: %w", req.RequestID, err)
@@ -537,20 +538,19 @@ func (p *Poller) pollFile(ctx context.Context, mark string) (string, int, error)
 			if it.Err != nil {
 				poisoned[sum] = struct{}{}
 			} else {
-				last := lastUpdate(it.Item)
-				if last.After(limit) {
+				switch last := lastUpdate(it.Item); {
+				case last.After(limit):
 					if !again && !warned {
 						warned = true
-						p.log.WarnContext(ctx, "inbound: an inventory file has items dated after it was asked for; the mark stays at the time of asking",
+						p.log.WarnContext(ctx, "inbound: an inventory file has items dated after it was asked for; they do not move the mark",
 							"request", req.RequestID, "sku", it.Item.SKU, "lastUpdate", last)
 					}
-					last = limit
-				}
-				if last.After(newest) {
+					future[sum] = struct{}{}
+				case last.After(newest):
 					newest = last
 					clear(edge)
-				}
-				if last.Equal(newest) {
+					edge[sum] = struct{}{}
+				case last.Equal(newest):
 					edge[sum] = struct{}{}
 				}
 			}
@@ -570,8 +570,12 @@ func (p *Poller) pollFile(ctx context.Context, mark string) (string, int, error)
 		}
 	}
 	// The next file starts at newest (or at mark again, when no item had a
-	// lastUpdate), so it repeats the items at newest and the poisoned ones.
+	// lastUpdate), so it repeats the items at newest, the poisoned ones and
+	// those dated in the future.
 	for sum := range poisoned {
+		edge[sum] = struct{}{}
+	}
+	for sum := range future {
 		edge[sum] = struct{}{}
 	}
 	p.edge = edge

@@ -335,33 +335,41 @@ func TestPollerFileExpiredIsRequestedAgain(t *testing.T) {
 }
 
 // TestPollerFileItemDatedInTheFuture: an item whose lastUpdate is after the
-// time the file was asked for (a clock ahead, a wrong date) does not move the
-// mark past that time: the changes made later still come, and the item is
-// not delivered again with them.
+// time the file was asked for (a wrong date, Dsco's clock ahead) does not move
+// the mark, also when Dsco's clock is behind ours (the mark must not pass
+// Dsco's time either): the changes made later still come, and the item is not
+// delivered again with them.
 func TestPollerFileItemDatedInTheFuture(t *testing.T) {
-	sb, _, serde, cons, cfg := filePoller(t, dscotest.Config{Seed: 14})
-	newest := &newestMetrics{}
-	cfg.Metrics = newest
-	future := regexp.MustCompile(`"lastUpdate":"[^"]*"`)
-	cfg.Client = newClient(t, rewritingSandbox(t, sb.Sandbox, func(item []byte) []byte {
-		if bytes.Contains(item, []byte(`"sku":"SKU-00003"`)) {
-			return future.ReplaceAll(item, []byte(`"lastUpdate":"2999-01-01T00:00:00.000Z"`))
-		}
-		return item
-	}, nil))
-	_, stop := runPoller(t, cfg)
-	defer stop()
-	cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= 50 })
+	for _, tc := range []struct {
+		name   string
+		behind time.Duration // Dsco's clock behind ours
+	}{{"same clocks", 0}, {"Dsco's clock 30s behind", 30 * time.Second}} {
+		t.Run(tc.name, func(t *testing.T) {
+			sb, _, serde, cons, cfg := filePoller(t, dscotest.Config{Seed: 14, Now: func() time.Time { return time.Now().Add(-tc.behind) }})
+			newest := &newestMetrics{}
+			cfg.Metrics = newest
+			future := regexp.MustCompile(`"lastUpdate":"[^"]*"`)
+			cfg.Client = newClient(t, rewritingSandbox(t, sb.Sandbox, func(item []byte) []byte {
+				if bytes.Contains(item, []byte(`"sku":"SKU-00003"`)) {
+					return future.ReplaceAll(item, []byte(`"lastUpdate":"2999-01-01T00:00:00.000Z"`))
+				}
+				return item
+			}, nil))
+			_, stop := runPoller(t, cfg)
+			defer stop()
+			cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= 50 })
 
-	time.Sleep(5 * time.Millisecond) // a later millisecond than the file was asked in
-	setInventory(t, cfg.Client, skus(5, 7), 900)
-	untilItems(t, cons, serde, 3, func(ev *schemas.ItemInventoryEvent) bool {
-		require.NotEqual(t, "SKU-00003", ev.ItemInventory.SKU, "the item dated in the future came again")
-		return *ev.ItemInventory.QuantityAvailable >= 900
-	}, "the changes made after the file with the item dated 2999")
-	reported := newest.get(inbound.ItemInventoryObjectType, -1)
-	assert.False(t, reported.IsZero(), "the newest-event metric was reported")
-	assert.False(t, reported.After(time.Now()), "the newest-event metric, %v, is in the future", reported)
+			time.Sleep(5 * time.Millisecond) // a later millisecond than the file was asked in
+			setInventory(t, cfg.Client, skus(5, 7), 900)
+			untilItems(t, cons, serde, 3, func(ev *schemas.ItemInventoryEvent) bool {
+				require.NotEqual(t, "SKU-00003", ev.ItemInventory.SKU, "the item dated in the future came again")
+				return *ev.ItemInventory.QuantityAvailable >= 900
+			}, "the changes made after the file with the item dated 2999")
+			reported := newest.get(inbound.ItemInventoryObjectType, -1)
+			assert.False(t, reported.IsZero(), "the newest-event metric was reported")
+			assert.False(t, reported.After(time.Now()), "the newest-event metric, %v, is in the future", reported)
+		})
+	}
 }
 
 // TestPollerObjectsAnswerWithoutMark: an objects answer without a

@@ -3,6 +3,7 @@ package dsco
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"sync"
@@ -159,13 +160,14 @@ func (cr *credentials) fetch(ctx context.Context) (*oauth2.Token, time.Time, err
 				return nil, time.Time{}, apiErr
 			}
 			lastErr, retryAfter = apiErr, apiErr.RetryAfter
-		} else if ue, ok := errors.AsType[*url.Error](err); ok {
+		} else if ue, ok := errors.AsType[*url.Error](err); ok && !certificateRefused(ue.Err) {
 			lastErr = &NetworkError{Operation: opGetAccessToken.name, Err: ue.Err}
 		} else {
-			// Not an HTTP failure (for example an answer without a token):
-			// retrying would not help. The error texts of x/oauth2 hold no
-			// secret.
-			return nil, time.Time{}, &NetworkError{Operation: opGetAccessToken.name, Err: err}
+			// Not a failure that passes (an answer without a token, a
+			// certificate that does not verify): retrying would not help, and
+			// the error is not retryable (IsRetryable). The error texts of
+			// x/oauth2 hold no secret.
+			return nil, time.Time{}, fmt.Errorf("dsco: %s: %w", opGetAccessToken.name, err)
 		}
 		if ctx.Err() != nil {
 			return nil, time.Time{}, lastErr

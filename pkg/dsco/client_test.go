@@ -803,3 +803,50 @@ func TestAnswerFieldErrors(t *testing.T) {
 	}
 	assert.Equal(t, 1, n)
 }
+
+// TestFailuresThatDoNotPass: a token endpoint that answers without a token, and a server
+// whose certificate does not verify, fail the call at once, as not retryable (IsRetryable):
+// asking again cannot mend either, and callers that wait out retryable failures (the
+// inbound side at start) must not wait for them.
+func TestFailuresThatDoNotPass(t *testing.T) {
+	t.Run("token answer without a token", func(t *testing.T) {
+		var asked atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			asked.Add(1)
+			writeJSON(w, http.StatusOK, `{}`)
+		}))
+		defer srv.Close()
+		c := newTestClient(t, srv.URL+"/api/v3", WithRetry(RetryPolicy{MaxAttempts: 5, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}))
+		_, err := c.ListStreams(t.Context())
+		require.Error(t, err)
+		assert.ErrorContains(t, err, "missing access_token")
+		assert.False(t, IsRetryable(err), "%v", err)
+		assert.EqualValues(t, 1, asked.Load(), "the token endpoint asked once")
+	})
+	t.Run("certificate that does not verify", func(t *testing.T) {
+		var conns atomic.Int32
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, streamListBody)
+		}))
+		srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				conns.Add(1)
+			}
+		}
+		srv.StartTLS() // a certificate no client trusts
+		defer srv.Close()
+		for _, auth := range []Option{
+			WithStaticToken("t"),                      // the call itself
+			WithClientCredentials(testID, testSecret), // the token request first
+		} {
+			conns.Store(0)
+			c, err := NewClient(srv.URL+"/api/v3", auth, WithRetry(RetryPolicy{MaxAttempts: 5, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}))
+			require.NoError(t, err)
+			_, err = c.ListStreams(t.Context())
+			require.Error(t, err)
+			assert.ErrorContains(t, err, "certificate")
+			assert.False(t, IsRetryable(err), "%v", err)
+			assert.EqualValues(t, 1, conns.Load(), "one connection tried")
+		}
+	})
+}

@@ -2,6 +2,7 @@ package dsco
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -183,6 +184,14 @@ func (e *AnswerUnreadableError) Unwrap() error { return e.Err }
 
 // Is matches ErrAnswerUnreadable.
 func (e *AnswerUnreadableError) Is(target error) bool { return target == ErrAnswerUnreadable }
+
+// certificateRefused reports whether err is the server's certificate failing
+// verification (an unknown authority, another host name, expired): a setting
+// to mend (the URL, the trusted authorities), not a failure that passes.
+func certificateRefused(err error) bool {
+	_, ok := errors.AsType[*tls.CertificateVerificationError](err)
+	return ok
+}
 
 // IsRetryable is the one classifier of the client's errors: it reports
 // whether sending the same request again later may succeed. True for network

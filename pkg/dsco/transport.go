@@ -163,6 +163,9 @@ func (c *Client) send(ctx context.Context, op *operation, method, rawURL string,
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("dsco: %s: %w", op.name, context.Cause(ctx))
 			}
+			if certificateRefused(cause) {
+				return nil, fmt.Errorf("dsco: %s: %w", op.name, cause)
+			}
 			lastErr = &NetworkError{Operation: op.name, Err: cause}
 		case resp.StatusCode >= 200 && resp.StatusCode < 300:
 			return resp, nil

@@ -357,15 +357,12 @@ func (p *Pipeline) bootstrapUntilDone(ctx context.Context) ([]StreamInfo, error)
 	}
 }
 
-// transient reports whether err, from a Dsco call, may pass by itself: the
-// network, or a status worth retrying (429, 5xx).
+// transient reports whether err, from setting up a stream, may pass by
+// itself: what the Dsco client calls retryable (the network, 408, 429, 5xx),
+// or a createStream whose outcome is unknown (EnsureStream lists the streams
+// before creating one again).
 func transient(err error) bool {
-	if apiErr, ok := errors.AsType[*dsco.APIError](err); ok {
-		return apiErr.Retryable()
-	}
-	_, network := errors.AsType[*dsco.NetworkError](err)
-	_, unknown := errors.AsType[*dsco.OutcomeUnknownError](err)
-	return network || unknown
+	return dsco.IsRetryable(err) || errors.Is(err, dsco.ErrOutcomeUnknown)
 }
 
 // Run bootstraps the streams (asking again while Dsco cannot be reached)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 	"sync"
@@ -320,21 +321,21 @@ func (s *Serde) Register(ctx context.Context) error {
 }
 
 // eachSubject calls fn for every configured record's entry and returns the
-// failures, joined. A registry that does not answer (a failure that is no
-// answer of the registry's: a timeout, a refused connection) ends the round
-// at the first one: every other subject would wait as long for the same.
+// failures, joined. A registry that does not answer (the request failed: a
+// timeout, a refused or cut connection) ends the round at the first such
+// failure: every other subject would wait as long for the same. Any answer,
+// however unusable, moves on to the next subject.
 func (s *Serde) eachSubject(fn func(*entry) error) error {
 	var errs []error
-	for _, e := range s.entries {
+	for i, e := range s.entries {
 		err := fn(e)
 		if err == nil {
 			continue
 		}
 		errs = append(errs, err)
-		var re registry.Error
-		if !errors.As(err, &re) && !errors.Is(err, ErrIncompatible) && !errors.Is(err, ErrNotRegistered) {
-			if len(s.entries) > len(errs) {
-				errs = append(errs, fmt.Errorf("schemas: the registry did not answer; %d other subjects not tried", len(s.entries)-len(errs)))
+		if _, ok := errors.AsType[*url.Error](err); ok {
+			if left := len(s.entries) - i - 1; left > 0 {
+				errs = append(errs, fmt.Errorf("schemas: the registry did not answer; %d other subjects not tried", left))
 			}
 			break
 		}

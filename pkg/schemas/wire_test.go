@@ -7,6 +7,8 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"sync/atomic"
 	"testing"
 
@@ -285,6 +287,44 @@ func TestConfigErrorsHideRegistryPassword(t *testing.T) {
 	_, err := schemas.NewSerde(schemas.Config{RegistryURL: "http://user:s3cret@127.0.0.1:1/%zz"})
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "s3cret")
+}
+
+// TestRegistryStopsAnswering: a registry that stops answering after a few
+// subjects (the proxy cuts every connection from then on) fails Register at
+// the first subject it does not answer, counting the subjects not tried; an
+// answer the serde cannot use (a JSON schema under a subject) is that
+// subject's failure only, and the others are registered.
+func TestRegistryStopsAnswering(t *testing.T) {
+	t.Run("stops answering", func(t *testing.T) {
+		reg := newRegistry(t)
+		target, err := url.Parse(reg.URL())
+		require.NoError(t, err)
+		proxy := httputil.NewSingleHostReverseProxy(target)
+		var requests atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if requests.Add(1) > 6 { // 3 subjects: each a look-up of its latest version and a registration
+				panic(http.ErrAbortHandler)
+			}
+			proxy.ServeHTTP(w, r)
+		}))
+		defer srv.Close()
+		s, err := schemas.NewSerde(schemas.Config{RegistryURL: srv.URL})
+		require.NoError(t, err)
+		err = s.Register(t.Context())
+		require.Error(t, err)
+		assert.ErrorContains(t, err, fmt.Sprintf("the registry did not answer; %d other subjects not tried", len(schemas.All())-4))
+	})
+	t.Run("an answer it cannot use", func(t *testing.T) {
+		reg := newRegistry(t)
+		reg.SeedSchema("dsco.order.v1-value", 1, 900, sr.Schema{Type: sr.TypeJSON, Schema: `{"type":"object"}`})
+		s, err := schemas.NewSerde(schemas.Config{RegistryURL: reg.URL()})
+		require.NoError(t, err)
+		err = s.Register(t.Context())
+		require.Error(t, err)
+		assert.ErrorContains(t, err, `subject "dsco.order.v1-value"`)
+		assert.NotContains(t, err.Error(), "did not answer")
+		assert.True(t, reg.SubjectExists("dsco.cmd.ship.v1-value"), "the other subjects are registered")
+	})
 }
 
 // TestRegistryNotAnswering: a registry that does not answer (here every

@@ -107,20 +107,27 @@ func (f *poisonFilter) load(ctx context.Context, e *env, cfg *config.Config, kee
 	if err != nil {
 		return 0, 0, err
 	}
-	defer transport.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	// Asked first, with a request that creates no topic: reading a topic
 	// that does not exist would create it where brokers create topics on
-	// first use, and a mistyped -topic would leave a new topic behind.
-	cl := &kafkago.Client{Addr: kafkago.TCP(conn.Brokers...), Transport: transport}
+	// first use, and a mistyped -topic would leave a new topic behind. The
+	// transport asks for this topic alone: its cache of every topic would
+	// not hold one the credentials may not describe, and say it does not exist.
+	mt := &kafkago.Transport{ClientID: transport.ClientID, DialTimeout: transport.DialTimeout, TLS: transport.TLS, SASL: transport.SASL,
+		MetadataTopics: []string{f.topic}}
+	defer mt.CloseIdleConnections()
+	cl := &kafkago.Client{Addr: kafkago.TCP(conn.Brokers...), Transport: mt}
 	md, err := cl.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{f.topic}})
-	if err != nil {
-		return 0, 0, fmt.Errorf("poison: reading the metadata of %s: %w", f.topic, err)
+	if err == nil && len(md.Topics) == 1 {
+		err = md.Topics[0].Error
 	}
-	if len(md.Topics) == 1 && errors.Is(md.Topics[0].Error, kafkago.UnknownTopicOrPartition) {
+	switch {
+	case errors.Is(err, kafkago.UnknownTopicOrPartition):
 		fmt.Fprintf(e.stderr, "poison: %s does not exist: nothing was poisoned yet, or -topic names another topic\n", f.topic)
 		return 0, 0, nil
+	case err != nil:
+		return 0, 0, fmt.Errorf("poison: reading the metadata of %s: %w", f.topic, err)
 	}
 	err = outbound.ScanPoisoned(ctx, outbound.TopicReader{Brokers: conn.Brokers, Dialer: dialer}, f.topic, func(r outbound.PoisonRecord) {
 		total++

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/dscokafka/connector/pkg/kafka"
 	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
@@ -216,4 +218,37 @@ func TestNewestKept(t *testing.T) {
 			assert.Equal(t, tc.want, id(k.result()))
 		})
 	}
+}
+
+// TestPoisonTopicNotAuthorized: a poison topic the credentials may not describe is an
+// error naming Kafka's answer, not a topic said not to exist.
+func TestPoisonTopicNotAuthorized(t *testing.T) {
+	if kafkatest.Real() {
+		t.Skip("answers metadata with kfake's controls")
+	}
+	s := newStack(t)
+	cl := kafkatest.NewCluster(t)
+	const topic = "secret.poison.v1"
+	cl.ControlKey(int16(kmsg.Metadata), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		cl.KeepControl()
+		req := r.(*kmsg.MetadataRequest)
+		if len(req.Topics) != 1 || req.Topics[0].Topic == nil || *req.Topics[0].Topic != topic {
+			return nil, nil, false
+		}
+		resp := req.ResponseKind().(*kmsg.MetadataResponse)
+		host, port, _ := net.SplitHostPort(cl.ListenAddrs()[0])
+		p, _ := strconv.Atoi(port)
+		b := kmsg.NewMetadataResponseBroker()
+		b.NodeID, b.Host, b.Port = 0, host, int32(p)
+		resp.Brokers = append(resp.Brokers, b)
+		rt := kmsg.NewMetadataResponseTopic()
+		rt.Topic, rt.ErrorCode = kmsg.StringPtr(topic), 29 // TOPIC_AUTHORIZATION_FAILED
+		resp.Topics = append(resp.Topics, rt)
+		return resp, nil, true
+	})
+	r := runMain(t, s.with("KAFKA_BROKERS", strings.Join(cl.ListenAddrs(), ",")), "poison", "list", "-topic", topic)
+	assert.Equal(t, exitFailure, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "poison: reading the metadata of "+topic)
+	assert.Contains(t, r.stderr, "Topic Authorization Failed")
+	assert.NotContains(t, r.stderr, "does not exist")
 }

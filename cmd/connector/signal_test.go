@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -17,6 +16,8 @@ import (
 	"github.com/sethvargo/go-envconfig"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
 )
 
 // TestSignalCancelsCommand builds the binary, starts a command that waits on
@@ -69,11 +70,7 @@ func TestStopWhileStarting(t *testing.T) {
 // set up its streams, saying so, instead of exiting; a stop then is a clean exit.
 func TestRunWaitsForDsco(t *testing.T) {
 	s := newStack(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	dead := ln.Addr().String()
-	require.NoError(t, ln.Close()) // nothing listens there: Dsco is unreachable
-	vars := s.with("DSCO_BASE_URL", "http://"+dead+"/api/v3", "CONNECTOR_DIRECTIONS", "inbound", "DSCO_STREAMS", "order",
+	vars := s.with("DSCO_BASE_URL", "http://"+kafkatest.DeadAddr(t)+"/api/v3", // Dsco is unreachable "CONNECTOR_DIRECTIONS", "inbound", "DSCO_STREAMS", "order",
 		"CONNECTOR_RETRY_MAX_ATTEMPTS", "2", "CONNECTOR_RETRY_INITIAL_INTERVAL", "20ms", "CONNECTOR_RETRY_MAX_INTERVAL", "100ms",
 		"CONNECTOR_LOG_FORMAT", "text")
 	ctx, cancel := context.WithCancel(context.Background())

@@ -2,7 +2,6 @@ package kafka_test
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
@@ -23,15 +22,10 @@ func TestPing(t *testing.T) {
 }
 
 func TestPingUnreachable(t *testing.T) {
-	// A port nothing listens on: take a free one and close it.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-
+	addr := kafkatest.DeadAddr(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err = kafka.Ping(ctx, kafka.ConnectionConfig{Brokers: []string{addr}, DialTimeout: 2 * time.Second})
+	_, err := kafka.Ping(ctx, kafka.ConnectionConfig{Brokers: []string{addr}, DialTimeout: 2 * time.Second})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), addr)
 

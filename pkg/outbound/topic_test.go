@@ -3,7 +3,6 @@ package outbound_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -17,22 +16,12 @@ import (
 	"github.com/dscokafka/connector/pkg/outbound"
 )
 
-// deadAddr is an address of 127.0.0.1 where nothing listens.
-func deadAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
-
 // TestTopicReaderBrokerDown: the applied-ids store and the poison tools bootstrap from
 // whichever listed broker answers, so a broker down (the first one listed) stops neither
 // creating a topic nor reading it; with none answering, the error names each broker.
 func TestTopicReaderBrokerDown(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
-	dead := deadAddr(t)
+	dead := kafkatest.DeadAddr(t)
 	tr := outbound.TopicReader{Brokers: append([]string{dead}, brokers...)}
 	topic := kafkatest.Name("reader")
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -55,7 +44,7 @@ func TestTopicReaderBrokerDown(t *testing.T) {
 	}))
 	assert.ElementsMatch(t, []string{"v-0", "v-1", "v-2", "v-3", "v-4", "v-5"}, got)
 
-	other := deadAddr(t)
+	other := kafkatest.DeadAddr(t)
 	err = outbound.TopicReader{Brokers: []string{dead, other}}.Read(ctx, topic, false, nil, func(kafkago.Message) {})
 	require.Error(t, err)
 	assert.ErrorContains(t, err, dead)

@@ -2,6 +2,7 @@ package kafkatest
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,4 +102,19 @@ func Leader(ctx context.Context, t testing.TB, adm *kadm.Client, topic string, p
 		t.Fatalf("kafkatest: %s/%d has no leader (%v)", topic, partition, p.Err)
 	}
 	return p.Leader
+}
+
+// DeadAddr returns an address of 127.0.0.1 where nothing listens (a free port, closed):
+// a broker, or any service, that is down. Dials to it are refused at once.
+func DeadAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("kafkatest: %v", err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		t.Fatalf("kafkatest: %v", err)
+	}
+	return addr
 }

@@ -197,7 +197,8 @@ func certificateRefused(err error) bool {
 // whether sending the same request again later may succeed. True for network
 // errors on requests Dsco did not act on, 408, 429 and 5xx; false for an
 // outcome-unknown write (it needs a decision), other 4xx, invalid requests,
-// decoding errors and a cancelled context.
+// decoding errors, a token answer without a token, a server certificate that
+// does not verify, and a cancelled context.
 func IsRetryable(err error) bool {
 	if err == nil || errors.Is(err, ErrOutcomeUnknown) || errors.Is(err, context.Canceled) {
 		return false

@@ -228,8 +228,9 @@ func (r *PartitionReader) start(offset int64) {
 	buf := r.spare
 	r.spare, r.inflight, r.abort = nil, true, cancel
 	go func() {
-		defer cancel()
-		r.results <- r.fetch(ctx, offset, buf)
+		res := r.fetch(ctx, offset, buf)
+		cancel() // before the result is handed over: then nothing of the fetch runs after drop
+		r.results <- res
 	}()
 }
 

@@ -373,10 +373,11 @@ func transient(err error) bool {
 // partition to read it waits all the same, so that a process that owns
 // none (one that only polls item inventory beside it) keeps running. Run
 // after Close returns ErrClosed. It returns an error when a partition cannot
-// go on: Dsco refuses its reads with a status that retrying cannot mend
-// (its position expired, the stream is gone, a position or partition Dsco
-// does not know, credentials or rights it refuses), or one of its events
-// alone is larger than the Dsco client reads.
+// go on: Dsco refuses its reads or its position commits with a status that
+// retrying cannot mend (its position expired, the stream is gone, a
+// position or partition Dsco does not know, credentials or rights it
+// refuses), or one of its events alone is larger than the Dsco client
+// reads. The other partitions then stop as they do when ctx ends.
 func (p *Pipeline) Run(ctx context.Context) error {
 	ctx, err := p.start(ctx)
 	if err != nil {

@@ -82,18 +82,28 @@ func (p *Pipeline) newWorker(a Assignment) *worker {
 // run reads and encodes pages (fetch), produces them (publish) and commits
 // positions (the checkpointer), each in its own goroutine, until ctx is
 // done; then the page being produced is finished within produce and the
-// last safe position is committed within commit.
+// last safe position is committed within commit. A read or a commit that
+// Dsco refuses for good ends the partition as ctx ending does (the pages
+// read and not yet produced are read again by the next run), and run
+// returns its error: nothing else would end a publish waiting for a
+// commit that cannot come.
 func (w *worker) run(ctx, produce, commit context.Context) error {
 	cfg := &w.p.cfg
 	for range cfg.PagesInFlight {
 		w.room <- struct{}{}
 	}
+	ctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	w.cp.fail = fail
 	fetchCtx, stopFetch := context.WithCancel(ctx)
 	defer stopFetch()
 	var wg sync.WaitGroup
 	var fetchErr, pubErr error
 	wg.Go(func() {
 		fetchErr = w.fetch(fetchCtx)
+		if fetchErr != nil {
+			fail(fetchErr)
+		}
 		close(w.full)
 	})
 	cpDone := make(chan struct{})
@@ -109,7 +119,7 @@ func (w *worker) run(ctx, produce, commit context.Context) error {
 	wg.Wait()
 	w.cp.stop()
 	<-cpDone
-	return errors.Join(fetchErr, pubErr)
+	return errors.Join(fetchErr, pubErr, w.cp.refused())
 }
 
 // release gives a slot back to the pool once its page is acknowledged (or
@@ -380,6 +390,17 @@ type checkpointer struct {
 	since     time.Time // when the oldest of them was acknowledged
 	committed string
 	stopped   bool
+	// refusal is the error of a commit Dsco refused for good (see
+	// permanent); fail ends the worker with it.
+	refusal error
+	fail    context.CancelCauseFunc
+}
+
+// refused returns the error of a commit Dsco refused for good, or nil.
+func (c *checkpointer) refused() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.refusal
 }
 
 func (c *checkpointer) ack(pos string, events int) {
@@ -470,11 +491,24 @@ func (c *checkpointer) commit(ctx context.Context) {
 		return
 	}
 	if err := cfg.Client.UpdateStreamPosition(ctx, a.Stream.ID, pos); err != nil {
-		if ctx.Err() == nil {
-			cfg.Metrics.Error(a.Stream.ObjectType, ErrKindCheckpoint)
-			c.w.p.log.WarnContext(ctx, "inbound: committing a stream position failed; the next commit covers it",
-				"stream", a.Stream.ID, "partition", a.Partition, "position", pos, "error", err)
+		if ctx.Err() != nil {
+			return
 		}
+		cfg.Metrics.Error(a.Stream.ObjectType, ErrKindCheckpoint)
+		if permanent(err) {
+			// The partition cannot go on: its pages would wait for this commit
+			// forever (waitRoom), and its process would look alive.
+			err = fmt.Errorf("inbound: committing %s partition %d at %q: %w", a.Stream.ID, a.Partition, pos, err)
+			c.mu.Lock()
+			if c.refusal == nil {
+				c.refusal = err
+			}
+			c.mu.Unlock()
+			c.fail(err)
+			return
+		}
+		c.w.p.log.WarnContext(ctx, "inbound: committing a stream position failed; the next commit covers it",
+			"stream", a.Stream.ID, "partition", a.Partition, "position", pos, "error", err)
 		return
 	}
 	now := time.Now()

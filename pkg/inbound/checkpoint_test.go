@@ -1,0 +1,102 @@
+package inbound_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dscokafka/connector/pkg/dsco"
+	"github.com/dscokafka/connector/pkg/dsco/dscotest"
+	"github.com/dscokafka/connector/pkg/inbound"
+)
+
+// refusingStream is a Dsco transport that answers position updates with
+// commitStatus (when set) and, after readsBefore reads of stream events,
+// answers those reads with readStatus (when set): a stream deleted under
+// the pipeline, or an API key that may read a stream but not move it.
+type refusingStream struct {
+	base         http.RoundTripper
+	commitStatus int
+	readStatus   int
+	readsBefore  int32
+	reads        atomic.Int32
+}
+
+func (r *refusingStream) RoundTrip(req *http.Request) (*http.Response, error) {
+	status := 0
+	switch {
+	case strings.HasSuffix(req.URL.Path, "/position") && req.Method == http.MethodPost:
+		status = r.commitStatus
+	case strings.HasSuffix(req.URL.Path, "/events"):
+		if r.reads.Add(1) > r.readsBefore {
+			status = r.readStatus
+		}
+	}
+	if status == 0 {
+		return r.base.RoundTrip(req)
+	}
+	if req.Body != nil {
+		_ = req.Body.Close()
+	}
+	body := `{"status":"failed","errors":[{"code":"REFUSED","message":"refused by the test"}]}`
+	return &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: req}, nil
+}
+
+// TestPipelineEndsPartitionWhenCommitsCannotGoOn: a partition whose
+// position commits Dsco refuses for good, or whose reads Dsco refuses for
+// good while a page waits for a commit (the partition's commits are
+// CheckpointEvents behind), ends and RunPartitions returns the error. It
+// neither waits forever for a commit that cannot come (a dead pipeline
+// whose process stays up and ready) nor loses the pages it read.
+func TestPipelineEndsPartitionWhenCommitsCannotGoOn(t *testing.T) {
+	for _, tc := range []struct {
+		name                     string
+		commitStatus, readStatus int
+		readsBefore              int32
+		want                     error
+	}{
+		{"commits refused for good (403)", http.StatusForbidden, 0, 0, dsco.ErrForbidden},
+		{"the stream gone while a page waits for a commit (404)", http.StatusNotFound, http.StatusNotFound, 2, dsco.ErrNotFound},
+		{"reads refused for good while commits fail for now (503, then 401)", http.StatusServiceUnavailable, http.StatusUnauthorized, 2, dsco.ErrUnauthorized},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sb, client, brokers, serde := newStack(t, dscotest.Config{Seed: 31}, "order")
+			_, err := sb.SeedOrders(20)
+			require.NoError(t, err)
+			s, err := inbound.EnsureStream(t.Context(), client, inbound.StreamConfig{ObjectType: "order"})
+			require.NoError(t, err)
+
+			base := http.DefaultTransport.(*http.Transport).Clone()
+			t.Cleanup(base.CloseIdleConnections)
+			tr := &refusingStream{base: base, commitStatus: tc.commitStatus, readStatus: tc.readStatus, readsBefore: tc.readsBefore}
+			if tc.readStatus == 0 {
+				tr.readsBefore = 1 << 30
+			}
+			reader := newClient(t, sb.URL, dsco.WithHTTPClient(&http.Client{Transport: tr, Timeout: 30 * time.Second}),
+				dsco.WithRetry(dsco.RetryPolicy{MaxAttempts: 1}))
+			cfg := testConfig(reader, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
+			cfg.PageLimit, cfg.CheckpointEvents = 5, 5 // the second page waits for the first one's commit
+			p, err := inbound.NewPipeline(cfg, nil)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = p.Close() })
+
+			done := make(chan error, 1)
+			go func() {
+				done <- p.RunPartitions(t.Context(), []inbound.Assignment{{Stream: s, Partition: 0}})
+			}()
+			select {
+			case err := <-done:
+				assert.ErrorIs(t, err, tc.want)
+			case <-time.After(waitLimit):
+				t.Fatal("the partition neither went on nor ended")
+			}
+		})
+	}
+}

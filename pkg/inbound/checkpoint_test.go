@@ -1,8 +1,11 @@
 package inbound_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -99,4 +102,55 @@ func TestPipelineEndsPartitionWhenCommitsCannotGoOn(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hidingEvents is a Dsco transport that answers every read of stream events
+// without its events but with its position, as Dsco answers a page whose
+// events the stream does not deliver: the partition moves on with nothing
+// to publish.
+type hidingEvents struct {
+	base http.RoundTripper
+}
+
+func (h hidingEvents) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := h.base.RoundTrip(req)
+	if err != nil || !strings.HasSuffix(req.URL.Path, "/events") || resp.StatusCode != http.StatusOK {
+		return resp, err
+	}
+	defer resp.Body.Close()
+	var page map[string]json.RawMessage
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+		return nil, err
+	}
+	page["events"] = json.RawMessage(`[]`)
+	body, err := json.Marshal(page)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body, resp.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	return resp, nil
+}
+
+// TestPipelineCommitsPagesWithoutEvents: the position of a page without
+// events that moves the partition on is committed (in order, after the
+// pages before it), so that a partition whose pages carry no events does
+// not keep an old position until Dsco expires it and refuses to resume.
+func TestPipelineCommitsPagesWithoutEvents(t *testing.T) {
+	sb, client, brokers, serde := newStack(t, dscotest.Config{Seed: 37}, "order")
+	_, err := sb.SeedOrders(30)
+	require.NoError(t, err)
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(base.CloseIdleConnections)
+	reader := newClient(t, sb.URL, dsco.WithHTTPClient(&http.Client{Transport: hidingEvents{base: base}, Timeout: 30 * time.Second}))
+	r := startPipeline(t, testConfig(reader, serde, brokers, inbound.StreamConfig{ObjectType: "order"}))
+	last := func() uint64 {
+		list, err := client.ListStreams(t.Context())
+		require.NoError(t, err)
+		require.Len(t, list.Streams, 1)
+		return sandboxSeq(list.Streams[0].Partitions[0].Position)
+	}
+	require.Eventually(t, func() bool { return last() == 30 }, waitLimit, 10*time.Millisecond,
+		"the position after the pages without events is committed")
+	require.NoError(t, r.stop(t))
 }

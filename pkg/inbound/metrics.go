@@ -24,7 +24,8 @@ type Metrics interface {
 	// PagePublished: Kafka acknowledged the records of a page: published
 	// events on the object type's topic, poisoned on the poison topic.
 	PagePublished(objectType string, partition, published, poisoned int)
-	// PagesInFlight: the pages of a partition read (with events) and not yet
+	// PagesInFlight: the pages of a partition read (with events, or without
+	// events and with a new position to commit) and not yet
 	// acknowledged by Kafka or dropped, reported whenever it changes, so
 	// that it falls back to 0 when the partition is idle.
 	PagesInFlight(objectType string, partition, n int)

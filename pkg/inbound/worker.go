@@ -217,9 +217,13 @@ func (w *worker) fetch(ctx context.Context) error {
 			continue
 		}
 		backoff.reset()
-		if s.events == 0 {
-			w.release(s)
+		if s.events == 0 && (next == "" || next == pos) {
+			w.release(s) // nothing to publish, nowhere new to commit
 		} else {
+			// A page without events that moves the partition on goes through
+			// publish too, so that its position is committed after the pages
+			// before it: a partition whose pages carry no events must not keep
+			// an old position until Dsco expires it.
 			w.inFlight(1) // before publish can release it
 			w.full <- s   // never blocks: full has room for every slot
 		}
@@ -347,6 +351,12 @@ func (w *worker) publish(ctx, drain context.Context) error {
 			w.dequeue(s)
 			return nil // not started: the next run reads the page again
 		}
+		if s.events == 0 {
+			// A page without events: its batch holds an earlier page's records.
+			w.cp.ack(s.position, 0)
+			w.dequeue(s)
+			continue
+		}
 		b := &s.batch
 		for {
 			err := w.p.writer.Write(drain, b.Records...)
@@ -387,7 +397,7 @@ type checkpointer struct {
 	mu        sync.Mutex
 	safe      string
 	pending   int       // events up to safe not covered by a commit
-	since     time.Time // when the oldest of them was acknowledged
+	since     time.Time // when the oldest page up to safe no commit covers was acknowledged
 	committed string
 	stopped   bool
 	// refusal is the error of a commit Dsco refused for good (see
@@ -403,10 +413,12 @@ func (c *checkpointer) refused() error {
 	return c.refusal
 }
 
+// ack records that Kafka acknowledged the events of the page ending at pos
+// (none for a page without events that moved the partition on).
 func (c *checkpointer) ack(pos string, events int) {
 	c.mu.Lock()
-	if c.pending == 0 {
-		c.since = time.Now()
+	if c.safe == c.committed {
+		c.since = time.Now() // the oldest acknowledgement no commit covers
 	}
 	c.safe = pos
 	c.pending += events
@@ -466,7 +478,8 @@ func (c *checkpointer) run(ctx, drain context.Context) {
 		}
 		c.mu.Lock()
 		stopped := c.stopped
-		due := c.pending > 0 && (stopped || c.pending >= cfg.CheckpointEvents || time.Since(c.since) >= cfg.CheckpointInterval)
+		due := (c.pending > 0 || c.safe != c.committed) &&
+			(stopped || c.pending >= cfg.CheckpointEvents || time.Since(c.since) >= cfg.CheckpointInterval)
 		c.mu.Unlock()
 		if due {
 			if stopped {
@@ -488,6 +501,14 @@ func (c *checkpointer) commit(ctx context.Context) {
 	pos, n := c.safe, c.pending
 	c.mu.Unlock()
 	if pos == c.committed {
+		// Pages whose position Dsco gave again: the commit covers their events.
+		c.mu.Lock()
+		c.pending -= n
+		c.mu.Unlock()
+		select {
+		case c.room <- struct{}{}:
+		default:
+		}
 		return
 	}
 	if err := cfg.Client.UpdateStreamPosition(ctx, a.Stream.ID, pos); err != nil {

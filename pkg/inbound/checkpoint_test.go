@@ -146,8 +146,9 @@ func TestPipelineCommitsPagesWithoutEvents(t *testing.T) {
 	r := startPipeline(t, testConfig(reader, serde, brokers, inbound.StreamConfig{ObjectType: "order"}))
 	last := func() uint64 {
 		list, err := client.ListStreams(t.Context())
-		require.NoError(t, err)
-		require.Len(t, list.Streams, 1)
+		if err != nil || len(list.Streams) == 0 {
+			return 0 // the pipeline has not made its stream yet
+		}
 		return sandboxSeq(list.Streams[0].Partitions[0].Position)
 	}
 	require.Eventually(t, func() bool { return last() == 30 }, waitLimit, 10*time.Millisecond,

@@ -88,7 +88,8 @@ type Config struct {
 	// page of events larger than their predecessors) is not kept for the
 	// next read, nor the decoder that points into it.
 	PageBytes int
-	// PollInterval is the wait after a page without hasMore (default 1s).
+	// PollInterval is the wait after a page without hasMore, or one that
+	// brings no event and leaves the position where it was (default 1s).
 	PollInterval time.Duration
 	// PagesInFlight caps the pages of a partition read and not yet
 	// acknowledged by Kafka (default 2: one being produced, one read ahead).

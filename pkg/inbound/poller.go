@@ -63,8 +63,8 @@ type PollerConfig struct {
 	// polls by supplier.
 	DscoSupplierID               int64
 	DscoSupplierTradingPartnerID string
-	// PollInterval is the wait after a poll that returned everything
-	// (default 10s).
+	// PollInterval is the wait after a poll that returned everything, or
+	// one that brought no item and left the mark where it was (default 10s).
 	PollInterval time.Duration
 	// CallbackAddr is where the file callback is served (file mode;
 	// default 127.0.0.1:0, a free loopback port). CallbackURL is the URL
@@ -394,8 +394,11 @@ func (p *Poller) Run(ctx context.Context) error {
 		}
 		backoff.reset()
 		p.cfg.Metrics.PageRead(ItemInventoryObjectType, -1, read, time.Since(start))
+		// An answer without items that leaves the mark where it was would come
+		// back the same if asked again at once, hasMore or not.
+		stuck := read == 0 && next == mark
 		mark = next
-		if !more {
+		if !more || stuck {
 			_ = sleepCtx(ctx, p.cfg.PollInterval)
 		}
 	}

@@ -217,8 +217,12 @@ func (w *worker) fetch(ctx context.Context) error {
 			continue
 		}
 		backoff.reset()
-		if s.events == 0 && (next == "" || next == pos) {
-			w.release(s) // nothing to publish, nowhere new to commit
+		// A page without events that leaves the partition where it was: nothing
+		// to publish, nowhere new to commit. Asked again at once (hasMore), it
+		// would come back the same, in a loop only the client's rate limit slows.
+		stuck := s.events == 0 && (next == "" || next == pos)
+		if stuck {
+			w.release(s)
 		} else {
 			// A page without events that moves the partition on goes through
 			// publish too, so that its position is committed after the pages
@@ -230,7 +234,7 @@ func (w *worker) fetch(ctx context.Context) error {
 		if next != "" {
 			pos = next
 		}
-		if !more {
+		if !more || stuck {
 			if sleepCtx(ctx, cfg.PollInterval) != nil {
 				return nil
 			}

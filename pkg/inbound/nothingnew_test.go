@@ -1,0 +1,114 @@
+package inbound_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dscokafka/connector/pkg/dsco"
+	"github.com/dscokafka/connector/pkg/dsco/dscotest"
+	"github.com/dscokafka/connector/pkg/inbound"
+)
+
+// nothingNew is a Dsco transport that answers every read of stream events
+// after a position, and every GetItemInventory request, with hasMore and
+// nothing new: no events at the position asked for, no items at the mark
+// "M". It counts those answers. The first read of events (no position) gets
+// the stream's events, with hasMore.
+type nothingNew struct {
+	base    http.RoundTripper
+	answers atomic.Int32
+}
+
+func (n *nothingNew) RoundTrip(req *http.Request) (*http.Response, error) {
+	var body string
+	switch {
+	case strings.HasSuffix(req.URL.Path, "/events") && req.URL.Query().Get("position") == "":
+		// The first read: the stream's events, and hasMore.
+		resp, err := n.base.RoundTrip(req)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			return resp, err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return nil, err
+		}
+		body = strings.Replace(string(b), `"hasMore":false`, `"hasMore":true`, 1)
+		return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}},
+			Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: req}, nil
+	case strings.HasSuffix(req.URL.Path, "/events"):
+		body = `{"events":[],"position":` + strconv.Quote(req.URL.Query().Get("position")) + `,"hasMore":true}`
+	case strings.HasSuffix(req.URL.Path, "/inventory") && req.Method == http.MethodGet:
+		body = `{"items":[],"highWaterMark":"M","hasMore":true}`
+	default:
+		return n.base.RoundTrip(req)
+	}
+	n.answers.Add(1)
+	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: req}, nil
+}
+
+// TestAnswersWithNothingNewWaitThePollInterval: an answer that says hasMore
+// but carries nothing and leaves the position (or the item inventory mark)
+// where it was would come back the same if asked again at once: the stream
+// worker and the poller wait their poll interval before asking again, as
+// after an answer without hasMore, instead of asking in a loop that only
+// the client's rate limit slows.
+func TestAnswersWithNothingNewWaitThePollInterval(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		run  func(t *testing.T, tr *nothingNew)
+	}{
+		{"stream partition", func(t *testing.T, tr *nothingNew) {
+			sb, plain, brokers, serde := newStack(t, dscotest.Config{Seed: 41}, "order")
+			_, err := sb.SeedOrders(5)
+			require.NoError(t, err)
+			s, err := inbound.EnsureStream(t.Context(), plain, inbound.StreamConfig{ObjectType: "order"})
+			require.NoError(t, err)
+			cfg := testConfig(newClient(t, sb.URL, dsco.WithHTTPClient(&http.Client{Transport: tr})), serde, brokers,
+				inbound.StreamConfig{ObjectType: "order"})
+			cfg.PollInterval = time.Hour
+			p, err := inbound.NewPipeline(cfg, nil)
+			require.NoError(t, err)
+			done := make(chan error, 1)
+			go func() { done <- p.RunPartitions(t.Context(), []inbound.Assignment{{Stream: s, Partition: 0}}) }()
+			t.Cleanup(func() {
+				require.NoError(t, p.Close())
+				require.NoError(t, <-done)
+			})
+		}},
+		{"item inventory poller", func(t *testing.T, tr *nothingNew) {
+			var url string
+			_, _, _, cfg := objectsPoller(t, 43, nil, func(sb *dscotest.Sandbox) string {
+				srv := httptest.NewServer(sb)
+				t.Cleanup(srv.Close)
+				url = srv.URL + dscotest.BasePath
+				return url
+			})
+			cfg.Client = newClient(t, url, dsco.WithHTTPClient(&http.Client{Transport: tr}))
+			cfg.PollInterval = time.Hour
+			_, stop := runPoller(t, cfg)
+			t.Cleanup(stop)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := http.DefaultTransport.(*http.Transport).Clone()
+			t.Cleanup(base.CloseIdleConnections)
+			tr := &nothingNew{base: base}
+			tc.run(t, tr)
+			require.Eventually(t, func() bool { return tr.answers.Load() >= 1 }, waitLimit, time.Millisecond, "the first answer")
+			// Asked again at once, the answers would number hundreds in this while.
+			assert.Never(t, func() bool { return tr.answers.Load() > 2 }, 300*time.Millisecond, 10*time.Millisecond,
+				"asked again before the poll interval")
+		})
+	}
+}

@@ -268,6 +268,15 @@ func TestStartLatestSkipsOlderRecords(t *testing.T) {
 // returns it: with StartLatest, when the member starts reading is not known.
 func receiveProbe(t *testing.T, pub *kafka.Publisher, topic string, ch <-chan *message.Message) *message.Message {
 	t.Helper()
+	first := receiveFirst(t, pub, topic, ch)
+	require.Equal(t, "1", first.Metadata.Get("probe"))
+	return first
+}
+
+// receiveFirst publishes probes (distinct UUIDs, metadata "probe" set) to topic until a
+// message arrives on ch, and returns the first message that arrives, probe or not.
+func receiveFirst(t *testing.T, pub *kafka.Publisher, topic string, ch <-chan *message.Message) *message.Message {
+	t.Helper()
 	stop := make(chan struct{})
 	probing := make(chan struct{})
 	go func() {
@@ -289,7 +298,6 @@ func receiveProbe(t *testing.T, pub *kafka.Publisher, topic string, ch <-chan *m
 	first := receive(t, ch)
 	close(stop)
 	<-probing
-	require.Equal(t, "1", first.Metadata.Get("probe"))
 	return first
 }
 

@@ -133,3 +133,64 @@ func TestAssignmentFromStaleMetadataIsRedone(t *testing.T) {
 	require.True(t, msg.Ack())
 	closeSubscriber(t, sub, ch)
 }
+
+// TestStartLatestConsumesAddedPartitions: under StartLatest, a partition added while the
+// group consumes the topic is consumed from its first record. The group only rebalances
+// a while after the partition appears, and producers write to it meanwhile: resolving
+// "latest" then would skip those records, although they were written after the group
+// started. The member's ListOffsets for the new partition is held until a record is in it,
+// so that the record is there whenever the member rebalances.
+func TestStartLatestConsumesAddedPartitions(t *testing.T) {
+	if kafkatest.Real() {
+		t.Skip("holds a ListOffsets request with kfake's controls")
+	}
+	cluster := kafkatest.NewCluster(t)
+	brokers := cluster.ListenAddrs()
+	topic, group := kafkatest.Name("latestgrow"), kafkatest.Name("g")
+	kafkatest.CreateTopic(t, brokers, topic, 1)
+	sub := startSubscriber(t, brokers, group, func(c *kafka.SubscriberConfig) { c.StartOffset = kafka.StartLatest })
+	ch := subscribe(t, sub, topic)
+	// Every record goes to the last partition: partition 0, then the added partition 1.
+	pub := startPublisher(t, brokers, func(c *kafka.PublisherConfig) {
+		c.Balancer = kafkago.BalancerFunc(func(_ kafkago.Message, partitions ...int) int {
+			return partitions[len(partitions)-1]
+		})
+	})
+	require.True(t, receiveProbe(t, pub, topic, ch).Ack()) // the member consumes partition 0
+
+	written := make(chan struct{})
+	cluster.ControlKey(int16(kmsg.ListOffsets), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		for _, rt := range req.(*kmsg.ListOffsetsRequest).Topics {
+			for _, rp := range rt.Partitions {
+				if rt.Topic == topic && rp.Partition == 1 {
+					cluster.SleepControl(func() { <-written })
+					cluster.DropControl()
+				}
+			}
+		}
+		return nil, nil, false
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	resp, err := kafkatest.Admin(t, brokers).CreatePartitions(ctx, 1, topic)
+	require.NoError(t, err)
+	require.NoError(t, resp.Error())
+	// A publisher created now sees both partitions.
+	pub2 := startPublisher(t, brokers, func(c *kafka.PublisherConfig) {
+		c.Balancer = kafkago.BalancerFunc(func(_ kafkago.Message, partitions ...int) int {
+			return partitions[len(partitions)-1]
+		})
+	})
+	early := publishN(t, pub2, topic, 1, "")[0]
+	close(written)
+
+	// Probes follow, so that the test ends either way: the first message to arrive must be
+	// the one written before the member got the partition.
+	got := receiveFirst(t, pub2, topic, ch)
+	p, ok := kafka.MessagePartitionFromCtx(got.Context())
+	require.True(t, ok)
+	require.EqualValues(t, 1, p)
+	require.Equal(t, early.UUID, got.UUID, "the record written to the new partition before the rebalance is consumed")
+	require.True(t, got.Ack())
+	closeSubscriber(t, sub, ch)
+}

@@ -27,6 +27,9 @@ const (
 	// StartEarliest starts at the oldest retained record.
 	StartEarliest StartOffset = iota
 	// StartLatest starts after the newest record: only records written later are consumed.
+	// A partition that appears while a subscription runs (partitions added to its topic,
+	// or the topic created after Subscribe) starts at its earliest record all the same:
+	// everything in it was written later.
 	StartLatest
 )
 
@@ -69,8 +72,9 @@ type SubscriberConfig struct {
 	// partitions whose committed offset lies past the end of the log. Either way the member
 	// resolves it to an absolute offset when it gets the partition and commits that
 	// position before it delivers anything, so that the next owner starts there too (not
-	// past a message left unacked, as a "latest" resolved anew would). Default
-	// StartEarliest.
+	// past a message left unacked, as a "latest" resolved anew would). A partition that
+	// appeared while the subscription ran starts at its earliest record whatever
+	// StartOffset says (see StartLatest). Default StartEarliest.
 	StartOffset StartOffset
 	// SourceMetadata, when true, adds the record's topic, partition and offset to each
 	// message's metadata (TopicMetadata, PartitionMetadata, OffsetMetadata) so that a poison
@@ -397,7 +401,9 @@ func (s *Subscriber) subscription(ctx context.Context, topic string) (*subscript
 	if err != nil {
 		return nil, fmt.Errorf("kafka: subscribing to %s: %w", topic, err)
 	}
-	return &subscription{s: s, topic: topic, ctx: ctx, logger: logger, cg: cg}, nil
+	sub := &subscription{s: s, topic: topic, ctx: ctx, logger: logger, cg: cg}
+	sub.partitionsAtStart.Store(-1)
+	return sub, nil
 }
 
 // Close ends every subscription (see Subscribe) and waits for them: each drains its
@@ -459,6 +465,16 @@ type subscription struct {
 	handle RecordHandler         // Consume's
 
 	commitMu sync.Mutex // one commit at a time (see commit)
+	// partitionsAtStart is how many partitions the topic had when the subscription first
+	// saw it, -1 until then: partitions numbered from it on appeared later (Kafka only adds
+	// partitions, numbered after the existing ones).
+	partitionsAtStart atomic.Int64
+}
+
+// sawPartitions records that the topic has n partitions now (0: it does not exist), if
+// no count was seen before.
+func (sub *subscription) sawPartitions(n int) {
+	sub.partitionsAtStart.CompareAndSwap(-1, int64(n))
 }
 
 // run takes generations from the group until the subscription ends, then leaves the group
@@ -476,6 +492,12 @@ func (sub *subscription) run() {
 		case <-runCtx.Done():
 		}
 	}()
+	// The partitions there are as the subscription starts: any partition numbered past
+	// them appeared later (see resolveStartOffsets). If this fails, watchPartitions'
+	// first count stands in.
+	if n, err := sub.partitionCount(runCtx); err == nil {
+		sub.sawPartitions(n)
+	}
 
 	var genDone chan struct{}
 	for {
@@ -600,6 +622,9 @@ func (sub *subscription) watchPartitions(ctx context.Context, changed context.Ca
 	warned := false
 	for {
 		n, err := sub.partitionCount(ctx)
+		if err == nil {
+			sub.sawPartitions(n)
+		}
 		if err == nil && n == 0 && !warned {
 			sub.logger.Error("Topic does not exist; it is consumed once it is created", kafkago.UnknownTopicOrPartition, nil)
 			warned = true
@@ -870,12 +895,14 @@ func (sub *subscription) startOffsetOf(ctx context.Context, partition int) (int6
 	return offs[partition], nil
 }
 
-// startOffsets returns the absolute offsets StartOffset designates in partitions now.
+// startOffsets returns the absolute offsets StartOffset designates in partitions now;
+// partitions that appeared while the subscription ran start at their first offset.
 func (sub *subscription) startOffsets(ctx context.Context, partitions []int) (map[int]int64, error) {
+	seen := sub.partitionsAtStart.Load()
 	reqs := make([]kafkago.OffsetRequest, len(partitions))
 	for i, p := range partitions {
 		reqs[i] = kafkago.FirstOffsetOf(p)
-		if sub.s.cfg.StartOffset == StartLatest {
+		if sub.s.cfg.StartOffset == StartLatest && (seen < 0 || int64(p) < seen) {
 			reqs[i] = kafkago.LastOffsetOf(p)
 		}
 	}
@@ -890,7 +917,7 @@ func (sub *subscription) startOffsets(ctx context.Context, partitions []int) (ma
 		if po.Error != nil {
 			return nil, fmt.Errorf("partition %d: %w", po.Partition, po.Error)
 		}
-		if sub.s.cfg.StartOffset == StartLatest {
+		if sub.s.cfg.StartOffset == StartLatest && (seen < 0 || int64(po.Partition) < seen) {
 			out[po.Partition] = po.LastOffset
 		} else {
 			out[po.Partition] = po.FirstOffset
@@ -908,7 +935,11 @@ func (sub *subscription) startOffsets(ctx context.Context, partitions []int) (ma
 // offset (kafka-go reports StartOffset's symbolic value, negative) into the absolute offset
 // StartOffset designates now, and makes it committable. Without that, a member that
 // holds a message unacked there and dies (or closes) leaves no commit, and the next member
-// resolves "latest" anew, past the message (segmentio/kafka-go#904, #1319). It retries
+// resolves "latest" anew, past the message (segmentio/kafka-go#904, #1319). A partition
+// that appeared while the subscription ran starts at its first offset even under
+// StartLatest: "latest" would skip what was written to it before this member got it (a
+// partition count change is seen up to partitionWatchInterval late, and the rebalance
+// takes a while more, while producers write to the new partition at once). It retries
 // until ctx ends, and returns false then.
 func (sub *subscription) resolveStartOffsets(ctx context.Context, starts map[int]int64) bool {
 	var missing []int

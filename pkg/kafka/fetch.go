@@ -102,6 +102,11 @@ type PartitionReader struct {
 	view     bool              // the call under way is FetchView's: records are not copied
 	headers  []kafkago.Header  // FetchView's records' headers
 	failures int               // consecutive failed fetches: the pause before the next
+
+	// passed, when set, is told the offset the reader moved to past offsets without a
+	// record (a control batch, records compacted away), in the caller's goroutine, during
+	// FetchMessage: every record before that offset was returned already.
+	passed func(offset int64)
 }
 
 // batchHeader is what the records of a batch need from its header.

@@ -281,3 +281,44 @@ func TestPartitionReaderWithoutBrokers(t *testing.T) {
 	_, err := r.FetchMessage(context.Background())
 	assert.ErrorContains(t, err, "needs brokers")
 }
+
+// TestCommitPassesTransactionMarkers: once every record of a partition written in
+// transactions was acked, the group's commit reaches the end of the partition, past the
+// last transaction's marker, as the Java consumer's does; stopping at the marker left the
+// group's lag at 1 for good (a stalled consumer to lag monitoring) until another record
+// came. In both ordering models, through both APIs.
+func TestCommitPassesTransactionMarkers(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(*kafka.SubscriberConfig)
+	}{
+		{name: "per partition", mutate: func(*kafka.SubscriberConfig) {}},
+		{name: "per key", mutate: perKey},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			forEachAPI(t, func(t *testing.T, subscribe subscribeFunc) {
+				brokers := kafkatest.Brokers(t)
+				topic, group := kafkatest.Name("txcommit"), kafkatest.Name("g")
+				kafkatest.CreateTopic(t, brokers, topic, 1)
+				cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+					kgo.TransactionalID(kafkatest.Name("tx")), kgo.DefaultProduceTopic(topic))
+				require.NoError(t, err)
+				defer cl.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+				defer cancel()
+				require.NoError(t, cl.BeginTransaction())
+				require.NoError(t, cl.ProduceSync(ctx, &kgo.Record{Key: []byte("a"), Value: []byte("1")}, &kgo.Record{Key: []byte("b"), Value: []byte("2")}).FirstErr())
+				require.NoError(t, cl.EndTransaction(ctx, kgo.TryCommit)) // its marker takes offset 2
+
+				sub := startSubscriber(t, brokers, group, tc.mutate)
+				ch := subscribe(t, sub, topic)
+				for range 2 {
+					require.True(t, receive(t, ch).Ack())
+				}
+				require.Eventually(t, func() bool {
+					return kafkatest.CommittedOffsets(t, brokers, group, topic)[0] == 3
+				}, waitLimit, 50*time.Millisecond, "the commit passes the marker at offset 2")
+			})
+		})
+	}
+}

@@ -148,7 +148,11 @@ func (r *PartitionReader) next() (kafkago.Message, bool, error) {
 		if r.inBatch {
 			r.inBatch = false
 			if r.batch.last >= r.offset {
-				r.offset = r.batch.last + 1 // the batch's last records were compacted away
+				// The batch's last records were compacted away, or it is a control batch.
+				r.offset = r.batch.last + 1
+				if r.passed != nil {
+					r.passed(r.offset)
+				}
 			}
 		}
 		batch, rest, err := wholeBatch(r.batches)

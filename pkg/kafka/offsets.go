@@ -8,14 +8,17 @@ import (
 
 // offsetTracker follows one partition within one generation. It records the offsets
 // delivered and the offsets acked, and yields the commit offset: one past the last offset of
-// the longest run of acked deliveries that starts at the generation's first delivery. An
-// acked offset after an unacked one is never committable, whatever order the acks arrive
-// in. It is safe for concurrent use.
+// the longest run of acked deliveries that starts at the generation's first delivery, or,
+// once every delivery was acked, the offset the partition was read up to (see passed), so
+// that offsets without a record (transaction markers, records compacted away) at the end
+// of the partition are committed too. An acked offset after an unacked one is never
+// committable, whatever order the acks arrive in. It is safe for concurrent use.
 type offsetTracker struct {
 	mu        sync.Mutex
 	pending   []int64 // delivered offsets after the committable run, in delivery order
 	acked     []bool  // whether pending[i] was acked
 	next      int64   // commit offset: everything delivered before it is acked
+	read      int64   // every record before it was delivered (see passed)
 	committed int64   // the last commit offset sent successfully
 	resets    uint64  // how many times reset was called: a commit read before one is stale
 }
@@ -29,7 +32,7 @@ type commitPoint struct {
 // newOffsetTracker returns a tracker whose partition starts at start (the offset the
 // generation resumes from, as committed before; negative when there is none).
 func newOffsetTracker(start int64) *offsetTracker {
-	return &offsetTracker{next: start, committed: start}
+	return &offsetTracker{next: start, read: start, committed: start}
 }
 
 // delivered records that the message at offset was handed out. Offsets must be delivered in
@@ -64,6 +67,21 @@ func (t *offsetTracker) ack(offset int64) {
 		i++
 	}
 	t.pending, t.acked = t.pending[i:], t.acked[i:]
+	if len(t.pending) == 0 {
+		t.next = max(t.next, t.read)
+	}
+}
+
+// passed records that the partition was read up to offset: every record before it was
+// delivered already, and the offsets between the last delivered record and offset hold
+// none. Once every delivery was acked, offset is committable.
+func (t *offsetTracker) passed(offset int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.read = max(t.read, offset)
+	if len(t.pending) == 0 {
+		t.next = max(t.next, t.read)
+	}
 }
 
 // toCommit returns the commit offset if it moved past the last successful commit.
@@ -80,7 +98,7 @@ func (t *offsetTracker) reset(offset int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.pending, t.acked = t.pending[:0], t.acked[:0]
-	t.next = offset
+	t.next, t.read = offset, offset
 	t.committed = math.MinInt64
 	t.resets++
 }

@@ -10,6 +10,7 @@ import (
 func TestOffsetTracker(t *testing.T) {
 	type step struct {
 		deliver []int64
+		passed  []int64 // offsets the partition was read up to, after deliver
 		ack     []int64
 		want    int64 // commit offset after the step
 		wantOK  bool  // whether it moved past the last commit (none is marked here)
@@ -59,6 +60,23 @@ func TestOffsetTracker(t *testing.T) {
 			},
 		},
 		{
+			name:  "offsets without a record at the end commit once every delivery is acked",
+			start: 0,
+			steps: []step{
+				{deliver: []int64{0, 1}, passed: []int64{3}, ack: []int64{1}, want: 0, wantOK: false},
+				{ack: []int64{0}, want: 3, wantOK: true},
+			},
+		},
+		{
+			name:  "offsets without a record after acked deliveries commit at once",
+			start: 5,
+			steps: []step{
+				{passed: []int64{6}, want: 6, wantOK: true},
+				{deliver: []int64{6}, ack: []int64{6}, passed: []int64{9}, want: 9, wantOK: true},
+				{passed: []int64{8}, want: 9, wantOK: true},
+			},
+		},
+		{
 			name:  "new group starting at the earliest offset",
 			start: -2,
 			steps: []step{{deliver: []int64{0}, ack: []int64{0}, want: 1, wantOK: true}},
@@ -70,6 +88,9 @@ func TestOffsetTracker(t *testing.T) {
 			for i, s := range tc.steps {
 				for _, o := range s.deliver {
 					tr.delivered(o)
+				}
+				for _, o := range s.passed {
+					tr.passed(o)
 				}
 				for _, o := range s.ack {
 					tr.ack(o)
@@ -105,6 +126,14 @@ func TestOffsetTrackerReset(t *testing.T) {
 	off, ok = tr.toCommit()
 	assert.Equal(t, int64(4), off.offset)
 	assert.True(t, ok, "deliveries after the reset are tracked from it")
+
+	tr = newOffsetTracker(0)
+	tr.passed(1000) // read up to 1000, then the log was cut
+	tr.reset(3)
+	tr.delivered(3)
+	tr.ack(3)
+	off, _ = tr.toCommit()
+	assert.Equal(t, int64(4), off.offset, "how far the partition was read before a reset does not count")
 }
 
 // TestOffsetTrackerResetDuringCommit: a commit read before a reset and acknowledged after

@@ -787,6 +787,7 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 		},
 	})
 	defer func() { _ = r.Close() }()
+	r.passed = tr.passed
 	r.SetOffset(offset)
 	var hctx context.Context // Consume's handler calls'
 	if sub.handle != nil {

@@ -107,6 +107,10 @@ type PartitionReader struct {
 	// record (a control batch, records compacted away), in the caller's goroutine, during
 	// FetchMessage: every record before that offset was returned already.
 	passed func(offset int64)
+	// deleted, when set, is told when the reader moved from offset from to the start of
+	// the log, to, because the records in between were deleted (retention, DeleteRecords)
+	// before they were read; in the caller's goroutine, during FetchMessage.
+	deleted func(from, to int64)
 }
 
 // batchHeader is what the records of a batch need from its header.
@@ -258,6 +262,9 @@ func (r *PartitionReader) use(res fetchResult) error {
 		return err
 	}
 	r.failures = 0
+	if r.deleted != nil && res.asked >= 0 && res.from > res.asked {
+		r.deleted(res.asked, res.from)
+	}
 	r.offset = res.from
 	r.spare, r.resp = r.resp, res.buf // the records before are read through
 	r.batches, r.hwm = res.part.records, res.part.highWatermark

@@ -74,7 +74,8 @@ func (t *offsetTracker) ack(offset int64) {
 
 // passed records that the partition was read up to offset: every record before it was
 // delivered already, and the offsets between the last delivered record and offset hold
-// none. Once every delivery was acked, offset is committable.
+// none (any more: records deleted before they were read count too). Once every delivery
+// was acked, offset is committable.
 func (t *offsetTracker) passed(offset int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -141,3 +141,31 @@ func TestStartCommittedBeforeDelivery(t *testing.T) {
 		})
 	}
 }
+
+// TestCommitFollowsDeletedRecords: a group whose committed offset lies before the start of
+// the log (retention deleted records it had not consumed) reads on from the start, and
+// its commit follows there even when no record is left to consume: it stayed at the
+// deleted offset, and lag monitoring saw the partition's whole length as lag for good.
+func TestCommitFollowsDeletedRecords(t *testing.T) {
+	forEachAPI(t, func(t *testing.T, subscribe subscribeFunc) {
+		brokers := kafkatest.Brokers(t)
+		topic, group := kafkatest.Name("deleted"), kafkatest.Name("g")
+		kafkatest.CreateTopic(t, brokers, topic, 1)
+		pub := startPublisher(t, brokers)
+		publishN(t, pub, topic, 5, "")
+		commitOffset(t, brokers, group, topic, 1)
+		var offs kadm.Offsets
+		offs.Add(kadm.Offset{Topic: topic, Partition: 0, At: 5}) // every record
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		defer cancel()
+		res, err := kafkatest.Admin(t, brokers).DeleteRecords(ctx, offs)
+		require.NoError(t, err)
+		require.NoError(t, res.Error())
+
+		sub := startSubscriber(t, brokers, group)
+		subscribe(t, sub, topic)
+		require.Eventually(t, func() bool {
+			return kafkatest.CommittedOffsets(t, brokers, group, topic)[0] == 5
+		}, waitLimit, 50*time.Millisecond, "the commit moves to the start of the log")
+	})
+}

@@ -74,7 +74,9 @@ type SubscriberConfig struct {
 	// position before it delivers anything, so that the next owner starts there too (not
 	// past a message left unacked, as a "latest" resolved anew would). A partition that
 	// appeared while the subscription ran starts at its earliest record whatever
-	// StartOffset says (see StartLatest). Default StartEarliest.
+	// StartOffset says (see StartLatest); so does a partition whose committed offset lies
+	// before the start of the log (records deleted before they were consumed: logged as an
+	// error). Default StartEarliest.
 	StartOffset StartOffset
 	// SourceMetadata, when true, adds the record's topic, partition and offset to each
 	// message's metadata (TopicMetadata, PartitionMetadata, OffsetMetadata) so that a poison
@@ -788,6 +790,13 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 	})
 	defer func() { _ = r.Close() }()
 	r.passed = tr.passed
+	r.deleted = func(from, to int64) {
+		// Lost to retention: said loudly, and the commit follows the start of the log
+		// even if no record comes after it.
+		logger.Error("Records were deleted before they were consumed (retention or DeleteRecords); reading on from the start of the log",
+			kafkago.OffsetOutOfRange, watermill.LogFields{"from": from, "to": to, "records_lost": to - from})
+		tr.passed(to)
+	}
 	r.SetOffset(offset)
 	var hctx context.Context // Consume's handler calls'
 	if sub.handle != nil {

@@ -794,7 +794,7 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 		// Lost to retention: said loudly, and the commit follows the start of the log
 		// even if no record comes after it.
 		logger.Error("Records were deleted before they were consumed (retention or DeleteRecords); reading on from the start of the log",
-			kafkago.OffsetOutOfRange, watermill.LogFields{"from": from, "to": to, "records_lost": to - from})
+			kafkago.OffsetOutOfRange, watermill.LogFields{"from": from, "to": to, "offsets_lost": to - from})
 		tr.passed(to)
 	}
 	r.SetOffset(offset)

@@ -65,6 +65,10 @@ func poisonTopic(cfg *config.Config) string { return cfg.Connector.TopicPrefix +
 // appliedTopic returns the applied-ids store topic under the configured prefix.
 func appliedTopic(cfg *config.Config) string { return cfg.Connector.TopicPrefix + "cmd.applied.v1" }
 
+// leaseTopic and leaseGroup name the inbound lease (CONNECTOR_INBOUND_LEASE).
+func leaseTopic(cfg *config.Config) string { return cfg.Connector.TopicPrefix + "inbound.lease.v1" }
+func leaseGroup(cfg *config.Config) string { return cfg.Kafka.ConsumerGroup + ".inbound-lease" }
+
 // newConnector builds every part of the connector and registers the schemas
 // (or, with SCHEMA_REGISTRY_LOOKUP_ONLY, looks them up), refusing to start
 // when the registry's versions are incompatible. The ops server listens when
@@ -141,6 +145,12 @@ func newConnector(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 			}
 		}
 		icfg := router.InboundConfig{Pipeline: pcfg, Registerer: c.reg, CloseTimeout: cfg.Connector.ShutdownTimeout}
+		if cfg.Connector.InboundLease {
+			// The group waits RebalanceTimeout for the holder to stop (its last page
+			// and final commit, within the shutdown timeout) before another takes over.
+			icfg.Lease = &kafka.LeaseConfig{Connection: conn, Group: leaseGroup(cfg), Topic: leaseTopic(cfg),
+				RebalanceTimeout: cfg.Connector.ShutdownTimeout + 15*time.Second}
+		}
 		if cfg.Dsco.ItemInventoryInterval > 0 {
 			d, _ := schemas.Event(config.ItemInventory)
 			icfg.Poller = &inbound.PollerConfig{Client: c.client, Serde: c.serde, Kafka: kcfg,
@@ -225,6 +235,9 @@ func (c *connector) topicSpecs() []topicSpec {
 			add(c.cfg.Connector.TopicPrefix+"iteminventory.marks.v1", 1, compact)
 		}
 		add(poisonTopic(c.cfg), -1, nil)
+		if c.cfg.Connector.InboundLease {
+			add(leaseTopic(c.cfg), 1, nil)
+		}
 	}
 	if c.out != nil {
 		for _, topic := range c.out.Pipeline().Topics() {

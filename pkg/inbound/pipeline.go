@@ -261,7 +261,8 @@ func (c *Config) Validate() error {
 // Topic returns the event topic of an object type.
 func (c *Config) Topic(objectType string) string { return c.TopicPrefix + objectType + c.TopicSuffix }
 
-// Pipeline reads Dsco streams into Kafka. Run it once; Close stops it. Its
+// Pipeline reads Dsco streams into Kafka. Run runs it, and may run it again
+// once it returned (the inbound lease came back); Close stops it. Its
 // methods are safe for concurrent use.
 type Pipeline struct {
 	cfg     Config

@@ -183,7 +183,8 @@ func (c *PollerConfig) query(mark string) dsco.InventoryQuery {
 // is derived from the item's sku, lastUpdate and raw bytes, so repeated
 // deliveries of a change carry the same id.
 //
-// Run it once; Close stops it. Its methods are safe for concurrent use.
+// Run runs it, and may run it again once it returned (the inbound lease came
+// back); Close stops it. Its methods are safe for concurrent use.
 type Poller struct {
 	cfg    PollerConfig
 	log    *slog.Logger
@@ -342,7 +343,8 @@ func (p *Poller) waitCallback(ctx context.Context, requestID string) (string, er
 	}
 }
 
-// Run polls until ctx is done or Close is called, then returns nil. It
+// Run polls until ctx is done or Close is called, then returns nil; it may
+// be called again after it returned, until Close. It
 // returns an error when it cannot start (the mark topic cannot be read), or
 // when Dsco refuses a poll for good (a 4xx other than 408 and 429: an
 // expired mark, refused credentials or rights), leaving the stored mark as
@@ -361,7 +363,12 @@ func (p *Poller) Run(ctx context.Context) error {
 	ctx, p.cancel = context.WithCancel(ctx)
 	done := p.done
 	p.mu.Unlock()
-	defer close(done)
+	defer func() { // Run may be called again (the inbound lease came back)
+		p.mu.Lock()
+		p.running, p.done = false, make(chan struct{})
+		p.mu.Unlock()
+		close(done)
+	}()
 
 	if err := p.marks.ensure(ctx); err != nil {
 		return p.stopped(ctx, err)

@@ -30,6 +30,9 @@
 // before the member delivers anything from it, so that a message held unacked there is not
 // skipped by the next member (which would otherwise resolve "latest" anew).
 //
+// [RunLeased] runs a function in one process of several at a time, through a consumer
+// group on a one-partition topic: the inbound side reads Dsco that way.
+//
 // Besides Watermill's Subscribe, [Subscriber.Consume] hands records to a [RecordHandler]
 // with a done callback, with the same ordering, commit and drain guarantees and no
 // message, channel or goroutine per record: the outbound side consumes that way. Besides

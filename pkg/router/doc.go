@@ -3,7 +3,9 @@
 //
 // The inbound side (NewInbound) wraps the page handler of pkg/inbound in
 // Recoverer, Poison, CorrelationID and Metrics, outermost first, and runs
-// the stream pipeline and the GetItemInventory poller together.
+// the stream pipeline and the GetItemInventory poller together; with a
+// lease (InboundConfig.Lease, kafka.RunLeased), only while this process
+// holds it, so that of several processes one reads Dsco at a time.
 //
 // The outbound side (NewOutbound) consumes each command topic of the role
 // with a pkg/kafka Subscriber (Consume: records, key-ordered, many of a

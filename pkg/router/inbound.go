@@ -7,11 +7,14 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dscokafka/connector/pkg/inbound"
+	"github.com/dscokafka/connector/pkg/kafka"
 )
 
 // InboundConfig configures the inbound side.
@@ -26,6 +29,13 @@ type InboundConfig struct {
 	Registerer prometheus.Registerer
 	// CloseTimeout bounds Close (default 30s).
 	CloseTimeout time.Duration
+	// Lease, when set, runs the pipeline and the poller only while this process holds
+	// the inbound lease (kafka.RunLeased): of the processes sharing Lease.Group, one
+	// reads Dsco at a time and the others stand by, ready to take over. Without it,
+	// every process that runs the inbound side reads every stream partition. The lease
+	// hands over within Lease.RebalanceTimeout, so the pipeline's ShutdownTimeout (its
+	// last page and final commit) must be shorter.
+	Lease *kafka.LeaseConfig
 }
 
 func (c *InboundConfig) setDefaults() {
@@ -66,6 +76,9 @@ type Inbound struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	leaseLog watermill.LoggerAdapter
+	held     atomic.Bool
 }
 
 // NewInbound builds the inbound side and registers its metrics. It
@@ -85,7 +98,7 @@ func NewInbound(cfg InboundConfig, logger *slog.Logger) (*Inbound, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &Inbound{cfg: cfg, pipeline: p, metrics: m}
+	in := &Inbound{cfg: cfg, pipeline: p, metrics: m, leaseLog: watermill.NewSlogLogger(logger)}
 	if cfg.Poller != nil {
 		pc := *cfg.Poller
 		pc.Metrics = m
@@ -104,8 +117,29 @@ func (in *Inbound) Pipeline() *inbound.Pipeline { return in.pipeline }
 func (in *Inbound) Poller() *inbound.Poller { return in.poller }
 
 // Run runs the pipeline and the poller until ctx ends or Close is called,
-// or one of them fails; then it stops the other and returns.
+// or one of them fails; then it stops the other and returns. With a Lease,
+// they run while this process holds it, as many times as it comes back.
 func (in *Inbound) Run(ctx context.Context) error {
+	if in.cfg.Lease == nil {
+		in.metrics.leaseHeld.Set(1)
+		return in.run(ctx)
+	}
+	return kafka.RunLeased(ctx, *in.cfg.Lease, in.leaseLog, func(held bool) {
+		in.held.Store(held)
+		v := 0.0
+		if held {
+			v = 1
+		}
+		in.metrics.leaseHeld.Set(v)
+	}, in.run)
+}
+
+// Holding reports whether the pipeline and the poller run: always while Run
+// runs without a Lease; while this process holds the lease with one.
+func (in *Inbound) Holding() bool { return in.cfg.Lease == nil || in.held.Load() }
+
+// run runs the pipeline and the poller once (see Run).
+func (in *Inbound) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -158,6 +192,7 @@ func (in *Inbound) Close() error {
 //	dsco_inbound_checkpoint_timestamp_seconds{object_type,partition} when the last position was committed
 //	                                                        (its age: time() - this)
 //	dsco_inbound_errors_total{object_type,kind}             failures by kind (read, decode, produce, checkpoint, handler, poll)
+//	dsco_inbound_lease_held                                 1 while this process reads Dsco, 0 while it stands by (see InboundConfig.Lease)
 //
 // The stream position itself is opaque, so it is measured in events: the
 // checkpoint counter against the published and poisoned counters together
@@ -171,6 +206,7 @@ type InboundMetrics struct {
 	cpEvents                  *prometheus.CounterVec
 	cpTime                    *prometheus.GaugeVec
 	errors                    *prometheus.CounterVec
+	leaseHeld                 prometheus.Gauge
 }
 
 var _ inbound.Metrics = (*InboundMetrics)(nil)
@@ -195,9 +231,11 @@ func NewInboundMetrics(reg prometheus.Registerer) (*InboundMetrics, error) {
 		cpTime: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "checkpoint_timestamp_seconds",
 			Help: "Unix time of the last committed stream position."}, part),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "errors_total", Help: "Failures by kind."}, []string{"object_type", "kind"}),
+		leaseHeld: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "lease_held",
+			Help: "1 while this process reads Dsco (it holds the inbound lease, or runs without one), 0 while it stands by."}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.read, m.published, m.poisoned, m.poll, m.handle, m.inFlight, m.lastEvent, m.cpEvents, m.cpTime, m.errors} {
+		for _, c := range []prometheus.Collector{m.read, m.published, m.poisoned, m.poll, m.handle, m.inFlight, m.lastEvent, m.cpEvents, m.cpTime, m.errors, m.leaseHeld} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("router: registering the inbound metrics: %w", err)
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/dscokafka/connector/pkg/dsco"
 	"github.com/dscokafka/connector/pkg/dsco/dscotest"
 	"github.com/dscokafka/connector/pkg/inbound"
+	"github.com/dscokafka/connector/pkg/kafka"
 	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
 	"github.com/dscokafka/connector/pkg/router"
 	"github.com/dscokafka/connector/pkg/schemas"
@@ -58,30 +59,7 @@ func TestInbound(t *testing.T) {
 	go func() { done <- in.Run(context.Background()) }()
 	t.Cleanup(func() { _ = in.Close() })
 
-	counter := func(name string, labels ...string) float64 {
-		mfs, err := promReg.Gather()
-		require.NoError(t, err)
-		sum := 0.0
-		for _, mf := range mfs {
-			if mf.GetName() != name {
-				continue
-			}
-		metrics:
-			for _, m := range mf.GetMetric() {
-				for i := 0; i+1 < len(labels); i += 2 {
-					found := false
-					for _, l := range m.GetLabel() {
-						found = found || (l.GetName() == labels[i] && l.GetValue() == labels[i+1])
-					}
-					if !found {
-						continue metrics
-					}
-				}
-				sum += m.GetCounter().GetValue()
-			}
-		}
-		return sum
-	}
+	counter := func(name string, labels ...string) float64 { return gathered(t, promReg, name, labels...) }
 	require.Eventually(t, func() bool {
 		return counter("dsco_inbound_checkpoint_events_total", "object_type", "order") == 250 &&
 			counter("dsco_inbound_events_published_total", "object_type", "iteminventory") == 50
@@ -101,6 +79,108 @@ func TestInbound(t *testing.T) {
 	require.NoError(t, in.Close())
 	require.NoError(t, <-done)
 	require.NoError(t, in.Close(), "Close is idempotent")
+}
+
+// gathered is the sum of the counters or gauges called name in reg whose labels include
+// labels (name, value pairs).
+func gathered(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, l := range m.GetLabel() {
+					found = found || (l.GetName() == labels[i] && l.GetValue() == labels[i+1])
+				}
+				if !found {
+					continue metrics
+				}
+			}
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return sum
+}
+
+// TestInboundLease: two processes run the inbound side with the same lease: one reads
+// the stream and the other stands by, so every event is published once, not once per
+// process; when the holder stops, the other takes over from the position it committed
+// and publishes what came later, once.
+func TestInboundLease(t *testing.T) {
+	srv, err := dscotest.NewServer(dscotest.Config{Seed: 23})
+	require.NoError(t, err)
+	t.Cleanup(srv.Close)
+	_, err = srv.SeedOrders(200)
+	require.NoError(t, err)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
+	client, err := dsco.NewClient(srv.URL, dsco.WithClientCredentials(dscotest.SupplierClientID, dscotest.SupplierClientSecret),
+		dsco.WithHTTPClient(&http.Client{Transport: tr}))
+	require.NoError(t, err)
+	brokers := kafkatest.Brokers(t)
+	for _, topic := range []string{"dsco.order.v1", "dsco.poison.v1"} {
+		kafkatest.CreateTopic(t, brokers, topic, 2)
+	}
+	reg := srfake.New()
+	t.Cleanup(reg.Close)
+	serde, err := schemas.NewSerde(schemas.Config{RegistryURL: reg.URL(), Records: schemas.Events})
+	require.NoError(t, err)
+	require.NoError(t, serde.Register(t.Context()))
+	lease := &kafka.LeaseConfig{Connection: kafka.ConnectionConfig{Brokers: brokers}, Group: kafkatest.Name("lease"), Topic: kafkatest.Name("lease"),
+		SessionTimeout: 6 * time.Second, HeartbeatInterval: 200 * time.Millisecond, RebalanceTimeout: 10 * time.Second, JoinGroupBackoff: 200 * time.Millisecond}
+
+	type process struct {
+		in   *router.Inbound
+		reg  *prometheus.Registry
+		done chan error
+	}
+	start := func() *process {
+		p := &process{reg: prometheus.NewRegistry(), done: make(chan error, 1)}
+		p.in, err = router.NewInbound(router.InboundConfig{
+			Pipeline: inbound.Config{Client: client, Serde: serde, Kafka: inbound.KafkaConfig{Brokers: brokers},
+				Streams:   []inbound.StreamConfig{{ObjectType: "order", PartitionCount: 2}},
+				PageLimit: 50, PollInterval: 20 * time.Millisecond, CheckpointInterval: 20 * time.Millisecond},
+			Registerer: p.reg,
+			Lease:      lease,
+		}, nil)
+		require.NoError(t, err)
+		go func() { p.done <- p.in.Run(context.Background()) }()
+		t.Cleanup(func() { _ = p.in.Close() })
+		return p
+	}
+	procs := []*process{start(), start()}
+	published := func() float64 {
+		return gathered(t, procs[0].reg, "dsco_inbound_events_published_total") + gathered(t, procs[1].reg, "dsco_inbound_events_published_total")
+	}
+	holder := func() int {
+		for i, p := range procs {
+			if p.in.Holding() {
+				return i
+			}
+		}
+		return -1
+	}
+	require.Eventually(t, func() bool { return published() >= 200 && holder() >= 0 }, time.Minute, 10*time.Millisecond, "the backlog published")
+	h := holder()
+	assert.False(t, procs[1-h].in.Holding(), "one process reads, the other stands by")
+	assert.Equal(t, 1.0, gathered(t, procs[h].reg, "dsco_inbound_lease_held"))
+	assert.Zero(t, gathered(t, procs[1-h].reg, "dsco_inbound_lease_held"))
+
+	require.NoError(t, procs[h].in.Close())
+	require.NoError(t, <-procs[h].done)
+	_, err = srv.SeedOrders(100)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return published() >= 300 }, time.Minute, 10*time.Millisecond, "the other process takes over")
+	assert.True(t, procs[1-h].in.Holding())
+	assert.Equal(t, 300.0, published(), "every event once: read by one process at a time, from the position the last one committed")
+	assert.Zero(t, gathered(t, procs[0].reg, "dsco_inbound_events_poisoned_total")+gathered(t, procs[1].reg, "dsco_inbound_events_poisoned_total"))
 }
 
 // TestInboundMiddlewareOrder: the order is part of the contract.

@@ -1,0 +1,136 @@
+package kafka_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dscokafka/connector/pkg/kafka"
+	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
+)
+
+// leaseConfig is a lease of a new group and topic with quick timings.
+func leaseConfig(t *testing.T) kafka.LeaseConfig {
+	return kafka.LeaseConfig{
+		Connection:        kafka.ConnectionConfig{Brokers: kafkatest.Brokers(t)},
+		Group:             kafkatest.Name("lease"),
+		Topic:             kafkatest.Name("lease"),
+		SessionTimeout:    6 * time.Second,
+		HeartbeatInterval: 200 * time.Millisecond,
+		RebalanceTimeout:  5 * time.Second,
+		JoinGroupBackoff:  200 * time.Millisecond,
+	}
+}
+
+// leaseMember runs RunLeased in a goroutine with a fn that holds the lease until its
+// context ends, counting the holders of the lease in holders (an error if ever more
+// than one) and sending its name on took each time it starts.
+type leaseMember struct {
+	stop func()
+	done chan struct{} // closed once RunLeased returned err
+	err  error
+}
+
+func startLeaseMember(t *testing.T, cfg kafka.LeaseConfig, name string, holders *atomic.Int32, took chan<- string) *leaseMember {
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &leaseMember{stop: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(m.done)
+		m.err = kafka.RunLeased(ctx, cfg, nil, nil, func(ctx context.Context) error {
+			if n := holders.Add(1); n > 1 {
+				t.Errorf("%s took the lease while %d other members held it", name, n-1)
+			}
+			took <- name
+			<-ctx.Done()
+			holders.Add(-1)
+			return ctx.Err()
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-m.done:
+		case <-time.After(waitLimit):
+			t.Errorf("RunLeased of %s did not return", name)
+		}
+	})
+	return m
+}
+
+func (m *leaseMember) close(t *testing.T) {
+	t.Helper()
+	m.stop()
+	select {
+	case <-m.done:
+		require.NoError(t, m.err, "RunLeased returns nil once its context ended")
+	case <-time.After(waitLimit):
+		t.Fatal("RunLeased did not return after its context ended")
+	}
+}
+
+func nextTaker(t *testing.T, took <-chan string) string {
+	t.Helper()
+	select {
+	case name := <-took:
+		return name
+	case <-time.After(waitLimit):
+		t.Fatal("nobody took the lease")
+		return ""
+	}
+}
+
+// TestRunLeased: of the members of a lease, one runs fn at a time; a member that joins
+// waits (the group rebalances and gives the lease to one of the two); when the holder
+// leaves, the other takes the lease over; RunLeased returns nil once its context ended,
+// and what fn returned when fn ended by itself.
+func TestRunLeased(t *testing.T) {
+	t.Run("one holder at a time, and the lease moves when the holder leaves", func(t *testing.T) {
+		cfg := leaseConfig(t)
+		var holders atomic.Int32
+		took := make(chan string, 16)
+		members := map[string]*leaseMember{"a": startLeaseMember(t, cfg, "a", &holders, took)}
+		require.Equal(t, "a", nextTaker(t, took), "the only member holds the lease")
+		members["b"] = startLeaseMember(t, cfg, "b", &holders, took)
+		// b's joining ends the generation: the lease goes to one of the two, and the
+		// other waits beside it.
+		adm := kafkatest.Admin(t, cfg.Connection.Brokers)
+		require.Eventually(t, func() bool {
+			groups, err := adm.DescribeGroups(t.Context(), cfg.Group)
+			if err != nil {
+				return false
+			}
+			g := groups[cfg.Group]
+			return g.State == "Stable" && len(g.Members) == 2
+		}, waitLimit, 10*time.Millisecond, "both members in one generation")
+		holder := nextTaker(t, took)
+		for len(took) > 0 { // a took the lease again in the generation with b
+			holder = <-took
+		}
+		other := map[string]string{"a": "b", "b": "a"}[holder]
+		members[holder].close(t)
+		assert.Equal(t, other, nextTaker(t, took), "the other member takes the lease over")
+		members[other].close(t)
+		assert.Zero(t, holders.Load())
+	})
+	t.Run("fn ending by itself ends RunLeased with its error", func(t *testing.T) {
+		boom := errors.New("boom")
+		err := kafka.RunLeased(t.Context(), leaseConfig(t), nil, nil, func(context.Context) error { return boom })
+		assert.ErrorIs(t, err, boom)
+	})
+	t.Run("holding is told when fn starts and returns", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		var states []bool
+		err := kafka.RunLeased(ctx, leaseConfig(t), nil, func(h bool) { states = append(states, h) }, func(ctx context.Context) error {
+			cancel()
+			<-ctx.Done()
+			return ctx.Err()
+		})
+		assert.NoError(t, err)
+		assert.Equal(t, []bool{true, false}, states)
+	})
+}

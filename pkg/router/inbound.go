@@ -76,6 +76,7 @@ type Inbound struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	closing   chan struct{} // closed by Close: a Run standing by for the lease ends
 
 	leaseLog watermill.LoggerAdapter
 	held     atomic.Bool
@@ -98,7 +99,7 @@ func NewInbound(cfg InboundConfig, logger *slog.Logger) (*Inbound, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &Inbound{cfg: cfg, pipeline: p, metrics: m, leaseLog: watermill.NewSlogLogger(logger)}
+	in := &Inbound{cfg: cfg, pipeline: p, metrics: m, closing: make(chan struct{}), leaseLog: watermill.NewSlogLogger(logger)}
 	if cfg.Poller != nil {
 		pc := *cfg.Poller
 		pc.Metrics = m
@@ -124,6 +125,15 @@ func (in *Inbound) Run(ctx context.Context) error {
 		in.metrics.leaseHeld.Set(1)
 		return in.run(ctx)
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-in.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	return kafka.RunLeased(ctx, *in.cfg.Lease, in.leaseLog, func(held bool) {
 		in.held.Store(held)
 		v := 0.0
@@ -160,6 +170,7 @@ func (in *Inbound) run(ctx context.Context) error {
 // idempotent.
 func (in *Inbound) Close() error {
 	in.closeOnce.Do(func() {
+		close(in.closing)
 		done := make(chan error, 1)
 		go func() {
 			err := in.pipeline.Close()

@@ -181,6 +181,31 @@ func TestInboundLease(t *testing.T) {
 	assert.True(t, procs[1-h].in.Holding())
 	assert.Equal(t, 300.0, published(), "every event once: read by one process at a time, from the position the last one committed")
 	assert.Zero(t, gathered(t, procs[0].reg, "dsco_inbound_events_poisoned_total")+gathered(t, procs[1].reg, "dsco_inbound_events_poisoned_total"))
+
+	// A process standing by ends its Run when closed, without waiting for the lease.
+	third := start()
+	adm := kafkatest.Admin(t, brokers)
+	var standby *process
+	require.Eventually(t, func() bool {
+		groups, err := adm.DescribeGroups(t.Context(), lease.Group)
+		if err != nil || groups[lease.Group].State != "Stable" || len(groups[lease.Group].Members) != 2 {
+			return false
+		}
+		switch a, b := procs[1-h], third; {
+		case a.in.Holding() && !b.in.Holding():
+			standby = b
+		case b.in.Holding() && !a.in.Holding():
+			standby = a
+		}
+		return standby != nil
+	}, time.Minute, 10*time.Millisecond, "one of two processes holds the lease, the other stands by")
+	require.NoError(t, standby.in.Close())
+	select {
+	case err := <-standby.done:
+		require.NoError(t, err)
+	case <-time.After(time.Minute):
+		t.Fatal("Run of a process standing by did not return after Close")
+	}
 }
 
 // TestInboundMiddlewareOrder: the order is part of the contract.

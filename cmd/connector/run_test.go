@@ -18,18 +18,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/sethvargo/go-envconfig"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/dscokafka/connector/cmd/connector/internal/config"
 	"github.com/dscokafka/connector/pkg/dsco"
 	"github.com/dscokafka/connector/pkg/dsco/dscotest"
-	"github.com/dscokafka/connector/pkg/kafka"
 	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
 	"github.com/dscokafka/connector/pkg/ops"
 	"github.com/dscokafka/connector/pkg/outbound"
@@ -231,33 +230,44 @@ func TestRunMovesDataBothWays(t *testing.T) {
 	serde, err := schemas.NewSerde(cfg.SerdeConfig())
 	require.NoError(t, err)
 	require.NoError(t, serde.Register(ctx))
+	// Written by a transactional producer, keyed by the order: first a command in a
+	// transaction it aborts, then the command in one it commits. The connector reads
+	// committed records only (KAFKA_READ_COMMITTED): the aborted one is never sent.
+	aborted := &schemas.ShipCommand{CommandID: "run-test-ship-aborted", OrderID: orderID, LineItemID: &lineID,
+		TrackingNumber: ptrTo("1ZABORTED"), Carrier: ptrTo("UPS")}
 	cmdRec := &schemas.ShipCommand{CommandID: "run-test-ship-1", OrderID: orderID, LineItemID: &lineID,
 		TrackingNumber: ptrTo("1ZRUNTEST"), Carrier: ptrTo("UPS")}
-	b, err := serde.Encode(cmdRec)
+	producer, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.TransactionalID(kafkatest.Name("run-tx")), kgo.AllowAutoTopicCreation())
 	require.NoError(t, err)
-	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Connection: kafka.ConnectionConfig{Brokers: brokers}, AllowAutoTopicCreation: true}, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = pub.Close() })
-	msg := message.NewMessage(cmdRec.CommandID, b)
-	msg.Metadata.Set(kafka.DefaultPartitionKeyMetadata, orderID)
-	require.NoError(t, pub.Publish(serde.Topic(schemas.DescriptorOf(cmdRec)), msg))
+	t.Cleanup(producer.Close)
+	for _, c := range []struct {
+		rec *schemas.ShipCommand
+		end kgo.TransactionEndTry
+	}{{aborted, kgo.TryAbort}, {cmdRec, kgo.TryCommit}} {
+		b, err := serde.Encode(c.rec)
+		require.NoError(t, err)
+		require.NoError(t, producer.BeginTransaction())
+		require.NoError(t, producer.ProduceSync(ctx, &kgo.Record{Topic: serde.Topic(schemas.DescriptorOf(c.rec)), Key: []byte(orderID), Value: b}).FirstErr())
+		require.NoError(t, producer.EndTransaction(ctx, c.end))
+	}
 
-	var result *schemas.CommandResult
+	results := map[string]*schemas.CommandResult{}
 	follow(serde.Topic(schemas.Result), func(m kafkago.Message) {
 		var r schemas.CommandResult
-		if serde.Decode(context.Background(), m.Value, &r) == nil && r.CommandID == cmdRec.CommandID {
+		if serde.Decode(context.Background(), m.Value, &r) == nil {
 			mu.Lock()
-			result = &r
+			results[r.CommandID] = &r
 			mu.Unlock()
 		}
 	})
 	require.Eventually(t, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return result != nil
+		return results[cmdRec.CommandID] != nil
 	}, waitLimit, 100*time.Millisecond, "a result record for the ship command")
 	mu.Lock()
-	assert.Equal(t, schemas.OutcomeAccepted, result.Outcome)
+	assert.Equal(t, schemas.OutcomeAccepted, results[cmdRec.CommandID].Outcome)
+	assert.NotContains(t, results, aborted.CommandID, "the aborted command, before it in its partition, was not handled")
 	mu.Unlock()
 	order, err = client.SupplierGetOrder(ctx, orderID)
 	require.NoError(t, err)

@@ -41,6 +41,12 @@ type PartitionReaderConfig struct {
 	// Retrying, when set, is told of each failure FetchMessage retries (a lost connection,
 	// a leader that moved, a broker not answering) before it waits and tries again.
 	Retrying func(error)
+	// ReadCommitted reads with isolation read_committed: records of transactions their
+	// producers aborted are skipped, and the reader reads no further than the first
+	// record of a transaction still open (Kafka's last stable offset), until it ends.
+	// LastOffset is then the last stable offset. Default read_uncommitted, as kafka-go's
+	// and Kafka's own consumers: every record, aborted or not.
+	ReadCommitted bool
 }
 
 // A PartitionReader reads the records of one partition from an offset on, with Fetch
@@ -69,8 +75,8 @@ type PartitionReaderConfig struct {
 // and for a deleted one alike; the Retrying callback sees each such failure.
 //
 // Records of control batches (transaction markers) are skipped; records of aborted
-// transactions are returned (isolation read_uncommitted, kafka-go's default). Only the
-// record batch format of Kafka 0.11 and later (magic 2) is read.
+// transactions are returned unless ReadCommitted is set. Only the record batch format of
+// Kafka 0.11 and later (magic 2) is read.
 //
 // A PartitionReader is used by one goroutine at a time; Close ends the fetch under way.
 type PartitionReader struct {
@@ -97,6 +103,10 @@ type PartitionReader struct {
 	batch   batchHeader
 	inBatch bool // batch is the one being read
 	hwm     int64
+	// ReadCommitted: the response's aborted transactions not reached yet, by first offset,
+	// and the producers whose records are in an aborted transaction from here on.
+	aborted   []abortedTxn
+	abortedBy map[int64]struct{}
 
 	names    map[string]string // header keys seen, so that each is allocated once
 	view     bool              // the call under way is FetchView's: records are not copied
@@ -268,6 +278,8 @@ func (r *PartitionReader) use(res fetchResult) error {
 	r.offset = res.from
 	r.spare, r.resp = r.resp, res.buf // the records before are read through
 	r.batches, r.hwm = res.part.records, res.part.highWatermark
+	r.aborted = res.part.aborted // each response lists those its records overlap
+	clear(r.abortedBy)
 	r.start(end)
 	return nil
 }
@@ -319,7 +331,7 @@ func (r *PartitionReader) fetch(ctx context.Context, offset int64, buf []byte) f
 		}
 	}
 	r.corr++
-	r.req = appendFetchRequest(r.req[:0], r.corr, r.cfg.Dialer.ClientID, r.cfg.Topic, int32(r.cfg.Partition), res.from, r.cfg.MaxWait, int32(r.cfg.MaxBytes))
+	r.req = appendFetchRequest(r.req[:0], r.corr, r.cfg.Dialer.ClientID, r.cfg.Topic, int32(r.cfg.Partition), res.from, r.cfg.MaxWait, int32(r.cfg.MaxBytes), r.cfg.ReadCommitted)
 	if res.buf, res.err = r.roundTrip(ctx, r.req, buf); res.err != nil {
 		return res
 	}
@@ -450,8 +462,13 @@ func (r *PartitionReader) leader(ctx context.Context, pc *protocol.Conn) (string
 
 // listOffset asks the leader for the offset at (kafkago.FirstOffset or LastOffset).
 func (r *PartitionReader) listOffset(ctx context.Context, at int64) (int64, error) {
+	var isolation int8
+	if r.cfg.ReadCommitted {
+		isolation = 1 // LastOffset: the last stable offset
+	}
 	res, err := r.exchange(ctx, r.conn, &listoffsets.Request{
-		ReplicaID: -1,
+		ReplicaID:      -1,
+		IsolationLevel: isolation,
 		Topics: []listoffsets.RequestTopic{{Topic: r.cfg.Topic, Partitions: []listoffsets.RequestPartition{
 			{Partition: int32(r.cfg.Partition), CurrentLeaderEpoch: -1, Timestamp: at},
 		}}},

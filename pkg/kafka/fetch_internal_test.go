@@ -163,8 +163,10 @@ func TestParseFetchResponse(t *testing.T) {
 		want fetchPartition
 		err  string
 	}{
-		{name: "records", body: response(5, "t", 3, 0, []byte("batches")), want: fetchPartition{highWatermark: 42, records: []byte("batches")}},
-		{name: "error code", body: response(5, "t", 3, 1, nil), want: fetchPartition{errorCode: 1, highWatermark: 42, records: []byte{}}},
+		{name: "records", body: response(5, "t", 3, 0, []byte("batches")),
+			want: fetchPartition{highWatermark: 42, records: []byte("batches"), aborted: []abortedTxn{{producer: 7, first: 3}}}},
+		{name: "error code", body: response(5, "t", 3, 1, nil),
+			want: fetchPartition{errorCode: 1, highWatermark: 42, records: []byte{}, aborted: []abortedTxn{{producer: 7, first: 3}}}},
 		{name: "correlation id", body: response(6, "t", 3, 0, nil), err: "correlation id 6, want 5"},
 		{name: "other topic", body: response(5, "u", 3, 0, nil), err: "no answer for t/3"},
 		{name: "cut short", body: response(5, "t", 3, 0, []byte("batches"))[:40], err: "malformed fetch response"},
@@ -184,7 +186,7 @@ func TestParseFetchResponse(t *testing.T) {
 
 // TestFetchRequest checks the Fetch v4 request's encoding field by field.
 func TestFetchRequest(t *testing.T) {
-	b := appendFetchRequest(nil, 9, "cid", "topic", 2, 1234, 250*time.Millisecond, 4096)
+	b := appendFetchRequest(nil, 9, "cid", "topic", 2, 1234, 250*time.Millisecond, 4096, true)
 	d := decoder{b: b}
 	assert.Equal(t, int32(len(b)-4), d.int32(), "size")
 	assert.Equal(t, int16(1), d.int16(), "api key: Fetch")
@@ -195,7 +197,7 @@ func TestFetchRequest(t *testing.T) {
 	assert.Equal(t, int32(250), d.int32(), "max wait ms")
 	assert.Equal(t, int32(1), d.int32(), "min bytes")
 	assert.Equal(t, int32(4096), d.int32(), "max bytes")
-	d.skip(1) // isolation level
+	assert.Equal(t, []byte{1}, d.take(1), "isolation level: read_committed")
 	assert.Equal(t, int32(1), d.int32(), "topics")
 	assert.Equal(t, "topic", string(d.bytes16()))
 	assert.Equal(t, int32(1), d.int32(), "partitions")

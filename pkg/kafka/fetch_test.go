@@ -177,6 +177,86 @@ func TestPartitionReaderTransactions(t *testing.T) {
 	assert.Equal(t, int64(9), fetchN(t, r, 1)[0].Offset, "the last marker is passed over")
 }
 
+// TestPartitionReaderReadCommitted reads, with read_committed, a partition where two
+// transactional producers and a plain one interleave: records of the aborted transaction
+// never come, the others come in offset order, and records of a transaction still open
+// come only once it commits; LastOffset is the last stable offset. With read_uncommitted
+// every record comes, aborted or open.
+func TestPartitionReaderReadCommitted(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic := kafkatest.Name("prrc")
+	kafkatest.CreateTopic(t, brokers, topic, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	txClient := func() *kgo.Client {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+			kgo.TransactionalID(kafkatest.Name("tx")), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(0))
+		require.NoError(t, err)
+		t.Cleanup(cl.Close)
+		return cl
+	}
+	produce := func(cl *kgo.Client, values ...string) {
+		t.Helper()
+		for _, v := range values {
+			require.NoError(t, cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(v)}).FirstErr())
+		}
+	}
+	committing, aborting, open := txClient(), txClient(), txClient()
+	plain, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))
+	require.NoError(t, err)
+	t.Cleanup(plain.Close)
+
+	require.NoError(t, committing.BeginTransaction())
+	require.NoError(t, aborting.BeginTransaction())
+	produce(committing, "c1")
+	produce(aborting, "a1")
+	produce(plain, "p1")
+	produce(committing, "c2")
+	produce(aborting, "a2")
+	require.NoError(t, aborting.EndTransaction(ctx, kgo.TryAbort))
+	require.NoError(t, committing.EndTransaction(ctx, kgo.TryCommit))
+	require.NoError(t, aborting.BeginTransaction()) // the same producer again, committing this time
+	produce(aborting, "a3")
+	require.NoError(t, aborting.EndTransaction(ctx, kgo.TryCommit))
+	require.NoError(t, open.BeginTransaction())
+	produce(open, "o1")
+	produce(plain, "p2") // after the open transaction's first record: past the last stable offset
+
+	values := func(ms []kafkago.Message) []string {
+		var out []string
+		for _, m := range ms {
+			out = append(out, string(m.Value))
+		}
+		return out
+	}
+	t.Run("read_uncommitted", func(t *testing.T) {
+		r := newReader(t, brokers, topic)
+		assert.Equal(t, []string{"c1", "a1", "p1", "c2", "a2", "a3", "o1", "p2"}, values(fetchN(t, r, 8)))
+	})
+	t.Run("read_committed", func(t *testing.T) {
+		readCommitted := func(c *kafka.PartitionReaderConfig) { c.ReadCommitted = true }
+		r := newReader(t, brokers, topic, readCommitted)
+		assert.Equal(t, []string{"c1", "p1", "c2", "a3"}, values(fetchN(t, r, 4)))
+		wait, cancelWait := context.WithTimeout(ctx, 300*time.Millisecond)
+		_, err := r.FetchMessage(wait)
+		cancelWait()
+		require.ErrorIs(t, err, context.DeadlineExceeded, "nothing past the open transaction's first record")
+
+		latest := newReader(t, brokers, topic, readCommitted)
+		latest.SetOffset(kafkago.LastOffset)
+		require.Eventually(t, func() bool {
+			wait, cancelWait := context.WithTimeout(ctx, 50*time.Millisecond)
+			defer cancelWait()
+			_, err := latest.FetchMessage(wait) // resolves LastOffset, and finds nothing after it
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			return latest.Offset() >= 0
+		}, waitLimit, time.Millisecond, "LastOffset resolved")
+		require.NoError(t, open.EndTransaction(ctx, kgo.TryCommit))
+		assert.Equal(t, []string{"o1", "p2"}, values(fetchN(t, r, 2)), "the transaction's records once it committed")
+		assert.Equal(t, []string{"o1", "p2"}, values(fetchN(t, latest, 2)), "LastOffset was the last stable offset, before o1")
+	})
+}
+
 // TestPartitionReaderOffsets: an offset before the start of the log moves to the start; one
 // past its end is kafkago.OffsetOutOfRange; FirstOffset and LastOffset resolve; a fetch
 // waiting for records ends with its context.
@@ -280,6 +360,53 @@ func TestPartitionReaderWithoutBrokers(t *testing.T) {
 	defer r.Close()
 	_, err := r.FetchMessage(context.Background())
 	assert.ErrorContains(t, err, "needs brokers")
+}
+
+// TestSubscriberReadCommitted: a Subscriber with ReadCommitted never delivers the
+// records of an aborted transaction, delivers the others, and commits past the aborted
+// records and the markers once those were acked. In both ordering models, through both
+// APIs.
+func TestSubscriberReadCommitted(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(*kafka.SubscriberConfig)
+	}{
+		{name: "per partition", mutate: func(*kafka.SubscriberConfig) {}},
+		{name: "per key", mutate: perKey},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			forEachAPI(t, func(t *testing.T, subscribe subscribeFunc) {
+				brokers := kafkatest.Brokers(t)
+				topic, group := kafkatest.Name("txrc"), kafkatest.Name("g")
+				kafkatest.CreateTopic(t, brokers, topic, 1)
+				cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+					kgo.TransactionalID(kafkatest.Name("tx")), kgo.DefaultProduceTopic(topic))
+				require.NoError(t, err)
+				defer cl.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+				defer cancel()
+				for i, end := range []kgo.TransactionEndTry{kgo.TryCommit, kgo.TryAbort, kgo.TryCommit} {
+					require.NoError(t, cl.BeginTransaction())
+					require.NoError(t, cl.ProduceSync(ctx, &kgo.Record{Key: fmt.Appendf(nil, "k%d", i), Value: fmt.Appendf(nil, "tx%d", i)}).FirstErr())
+					require.NoError(t, cl.EndTransaction(ctx, end))
+				}
+				// Offsets: tx0 0, marker 1, tx1 2 (aborted), marker 3, tx2 4, marker 5.
+
+				sub := startSubscriber(t, brokers, group, tc.mutate, func(c *kafka.SubscriberConfig) { c.ReadCommitted = true })
+				ch := subscribe(t, sub, topic)
+				var got []string // per key, in any order
+				for range 2 {
+					msg := receive(t, ch)
+					got = append(got, string(msg.Payload))
+					require.True(t, msg.Ack())
+				}
+				assert.ElementsMatch(t, []string{"tx0", "tx2"}, got)
+				require.Eventually(t, func() bool {
+					return kafkatest.CommittedOffsets(t, brokers, group, topic)[0] == 6
+				}, waitLimit, 50*time.Millisecond, "the commit passes the aborted record and the last marker")
+			})
+		})
+	}
 }
 
 // TestCommitPassesTransactionMarkers: once every record of a partition written in

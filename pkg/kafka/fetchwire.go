@@ -5,6 +5,7 @@ package kafka
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -22,7 +23,7 @@ import (
 const fetchVersion = 4
 
 // appendFetchRequest appends a Fetch v4 request for one partition, with its size.
-func appendFetchRequest(b []byte, corr int32, clientID, topic string, partition int32, offset int64, wait time.Duration, maxBytes int32) []byte {
+func appendFetchRequest(b []byte, corr int32, clientID, topic string, partition int32, offset int64, wait time.Duration, maxBytes int32, readCommitted bool) []byte {
 	be := binary.BigEndian
 	b = append(b, 0, 0, 0, 0) // size, set below
 	b = be.AppendUint16(b, uint16(protocol.Fetch))
@@ -34,7 +35,11 @@ func appendFetchRequest(b []byte, corr int32, clientID, topic string, partition 
 	b = be.AppendUint32(b, uint32(wait.Milliseconds()))
 	b = be.AppendUint32(b, 1) // min bytes
 	b = be.AppendUint32(b, uint32(maxBytes))
-	b = append(b, 0)          // isolation level: read uncommitted
+	var isolation byte // read_uncommitted
+	if readCommitted {
+		isolation = 1
+	}
+	b = append(b, isolation)
 	b = be.AppendUint32(b, 1) // topics
 	b = be.AppendUint16(b, uint16(len(topic)))
 	b = append(b, topic...)
@@ -51,7 +56,13 @@ type fetchPartition struct {
 	errorCode     int16
 	highWatermark int64
 	records       []byte // record batches, the last possibly cut short
+	// aborted are the transactions aborted in the range the records cover, by first
+	// offset (answered to read_committed fetches only).
+	aborted []abortedTxn
 }
+
+// abortedTxn is a transaction its producer aborted, from its first record's offset on.
+type abortedTxn struct{ producer, first int64 }
 
 // errMalformed is a response or record batch that does not parse.
 var errMalformed = errors.New("kafka: malformed fetch response")
@@ -74,8 +85,14 @@ func parseFetchResponse(b []byte, corr int32, topic string, partition int32) (fe
 			p.errorCode = d.int16()
 			p.highWatermark = d.int64()
 			d.int64() // last stable offset
-			if n := d.int32(); n > 0 {
-				d.skip(16 * int(n)) // aborted transactions: read_uncommitted returns their records
+			if n := int(d.int32()); n > 0 && n <= len(d.b)/16 {
+				p.aborted = make([]abortedTxn, n)
+				for i := range p.aborted {
+					p.aborted[i] = abortedTxn{producer: d.int64(), first: d.int64()}
+				}
+				slices.SortFunc(p.aborted, func(a, b abortedTxn) int { return cmp.Compare(a.first, b.first) })
+			} else if n > 0 {
+				d.skip(16 * n) // more than the response holds: fails
 			}
 			p.records = d.bytes32()
 			if !d.failed && string(name) == topic && index == partition {
@@ -188,6 +205,9 @@ func (r *PartitionReader) startBatch(b []byte) error {
 	r.inBatch = true
 	count := int(int32(be.Uint32(b[57:])))
 	records := b[batchHeaderSize:]
+	if r.cfg.ReadCommitted && r.skipAborted(b, attrs) {
+		return nil // records of an aborted transaction: passed over as a control batch is
+	}
 	if attrs&0x20 != 0 || count <= 0 { // a control batch (transaction marker), or empty
 		return nil
 	}
@@ -208,6 +228,45 @@ func (r *PartitionReader) startBatch(b []byte) error {
 	}
 	r.recs, r.left = records, count
 	return nil
+}
+
+// skipAborted reports whether the record batch b (attributes attrs), read with
+// read_committed, holds records of a transaction its producer aborted. It follows the
+// producers with an aborted transaction under way as Kafka's own consumer does: a
+// producer enters at its first batch that reaches the first offset of its aborted
+// transaction (the response lists them), and leaves at its abort marker.
+func (r *PartitionReader) skipAborted(b []byte, attrs uint16) bool {
+	producer := int64(binary.BigEndian.Uint64(b[43:]))
+	if producer < 0 {
+		return false // neither idempotent nor transactional
+	}
+	for len(r.aborted) > 0 && r.aborted[0].first <= r.batch.last {
+		if r.abortedBy == nil {
+			r.abortedBy = make(map[int64]struct{})
+		}
+		r.abortedBy[r.aborted[0].producer] = struct{}{}
+		r.aborted = r.aborted[1:]
+	}
+	_, aborting := r.abortedBy[producer]
+	if attrs&0x20 != 0 { // a control batch: skipped anyway; an abort marker ends the transaction
+		if aborting && abortMarker(b[batchHeaderSize:]) {
+			delete(r.abortedBy, producer)
+		}
+		return false
+	}
+	return aborting && attrs&0x10 != 0 // transactional
+}
+
+// abortMarker reports whether the records of a control batch start with an abort marker:
+// a record whose key is a version (int16) and the type 0 (ABORT; 1 is COMMIT).
+func abortMarker(records []byte) bool {
+	d := decoder{b: records}
+	d.varint() // size
+	d.skip(1)  // attributes
+	d.varint() // timestamp delta
+	d.varint() // offset delta
+	key := d.varBytes()
+	return !d.failed && len(key) >= 4 && binary.BigEndian.Uint16(key[2:]) == 0
 }
 
 // record decodes the next record of the current batch. Its key, value and header values

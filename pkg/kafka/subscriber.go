@@ -128,6 +128,11 @@ type SubscriberConfig struct {
 	// new. Defaults: MaxBytes 256 KiB, MaxWait 500ms.
 	MaxBytes int
 	MaxWait  time.Duration
+	// ReadCommitted consumes with isolation read_committed (PartitionReaderConfig): records
+	// of aborted transactions are never delivered, nor those of a transaction still open
+	// until it commits, and StartLatest starts at the last stable offset. Default
+	// read_uncommitted.
+	ReadCommitted bool
 
 	// Topics created by SubscribeInitialize get InitializePartitions partitions and
 	// InitializeReplicationFactor replicas. Default -1 for both: the broker's defaults.
@@ -778,12 +783,13 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 	cfg := sub.s.cfg
 	logger := sub.logger.With(watermill.LogFields{"partition": partition})
 	r := NewPartitionReader(PartitionReaderConfig{
-		Brokers:   cfg.Connection.Brokers,
-		Dialer:    sub.s.dialer,
-		Topic:     sub.topic,
-		Partition: partition,
-		MaxBytes:  cfg.MaxBytes,
-		MaxWait:   cfg.MaxWait,
+		Brokers:       cfg.Connection.Brokers,
+		Dialer:        sub.s.dialer,
+		Topic:         sub.topic,
+		Partition:     partition,
+		MaxBytes:      cfg.MaxBytes,
+		MaxWait:       cfg.MaxWait,
+		ReadCommitted: cfg.ReadCommitted,
 		Retrying: func(err error) {
 			logger.Info("Fetching failed, retrying", watermill.LogFields{"err": err})
 		},
@@ -916,9 +922,11 @@ func (sub *subscription) startOffsets(ctx context.Context, partitions []int) (ma
 			reqs[i] = kafkago.LastOffsetOf(p)
 		}
 	}
-	resp, err := sub.s.admin.ListOffsets(ctx, &kafkago.ListOffsetsRequest{
-		Topics: map[string][]kafkago.OffsetRequest{sub.topic: reqs},
-	})
+	req := &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{sub.topic: reqs}}
+	if sub.s.cfg.ReadCommitted {
+		req.IsolationLevel = kafkago.ReadCommitted // latest: the last stable offset
+	}
+	resp, err := sub.s.admin.ListOffsets(ctx, req)
 	if err != nil {
 		return nil, err
 	}

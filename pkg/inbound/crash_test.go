@@ -23,6 +23,7 @@ import (
 	"github.com/dscokafka/connector/pkg/dsco"
 	"github.com/dscokafka/connector/pkg/dsco/dscotest"
 	"github.com/dscokafka/connector/pkg/inbound"
+	"github.com/dscokafka/connector/pkg/kafka"
 	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
 )
 
@@ -34,6 +35,14 @@ const (
 	crashBrokersEnv  = "INBOUND_CRASH_BROKERS"
 	crashRegistryEnv = "INBOUND_CRASH_REGISTRY"
 	crashRunningLine = "inbound-crash: running"
+	// With these set, the child runs the pipeline under kafka.RunLeased and
+	// prints crashTookLine or crashReleasedLine, with the time in Unix
+	// nanoseconds, when it takes the lease or gives it up.
+	crashLeaseGroupEnv   = "INBOUND_CRASH_LEASE_GROUP"
+	crashLeaseTopicEnv   = "INBOUND_CRASH_LEASE_TOPIC"
+	crashLeaseSessionEnv = "INBOUND_CRASH_LEASE_SESSION"
+	crashTookLine        = "inbound-crash: took the lease at"
+	crashReleasedLine    = "inbound-crash: released the lease at"
 )
 
 // The child's settings, which bound what a crash writes again.
@@ -41,6 +50,10 @@ const (
 	crashPartitions       = 2
 	crashPageLimit        = 100
 	crashCheckpointEvents = 500
+	// crashShutdown is the child's ShutdownTimeout, and crashShutdown plus
+	// five seconds the RebalanceTimeout of its lease: a holder that loses the
+	// lease finishes its page and its final commit before another takes it.
+	crashShutdown = 3 * time.Second
 	// crashWindow is the most events of a partition acknowledged by Kafka
 	// and not committed at any moment: CheckpointEvents plus the page that
 	// crossed the mark and the page being produced.
@@ -102,7 +115,7 @@ func testNoLossAcrossSIGKILL(t *testing.T, faults map[string]dscotest.Fault, tok
 		for op, f := range faults {
 			sb.SetFault(op, f)
 		}
-		child := startChild(t, sb.URL, brokers, registry)
+		child := startChild(t, childSpec{sandboxURL: sb.URL, brokers: brokers, registry: registry})
 		select {
 		case <-child.running:
 		case <-child.exited:
@@ -147,29 +160,45 @@ func testNoLossAcrossSIGKILL(t *testing.T, faults map[string]dscotest.Fault, tok
 	require.Equal(t, kills*perLife, total)
 	cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order", PartitionCount: crashPartitions})
 	r := startPipeline(t, cfg)
+	recs, dups := readAll(t, cons, recs, want)
+	require.NoError(t, r.stop(t))
+	t.Logf("%d events, %d records, %d duplicates after %d kills", total, len(recs), dups, kills)
+	assert.LessOrEqual(t, dups, kills*crashPartitions*crashWindow, "duplicates within the checkpoint window")
+}
+
+// readAll reads records until every event of want is on Kafka and returns
+// recs (those read before) with the records read, and the duplicates among
+// them: the records of an event beyond its first. It fails the test if a
+// record is not on the order topic (something was poisoned).
+func readAll(t *testing.T, cons *consumer, recs []*kgo.Record, want map[string][2]int) ([]*kgo.Record, int) {
+	t.Helper()
 	count := map[string]int{}
 	for _, rec := range recs {
 		count[header(rec, inbound.HeaderEventID)]++
 	}
-	for len(count) < total {
+	for len(count) < len(want) {
 		more := cons.until(t, func(rs []*kgo.Record) bool { return len(rs) > 0 })
 		for _, rec := range more {
 			count[header(rec, inbound.HeaderEventID)]++
 		}
 		recs = append(recs, more...)
 	}
-	require.NoError(t, r.stop(t))
-	dups := 0
 	for id := range want {
-		n := count[id]
-		require.Positive(t, n, "event %s is on Kafka", id)
-		dups += n - 1
+		require.Positive(t, count[id], "event %s is on Kafka", id)
 	}
 	for _, rec := range recs {
 		require.Equal(t, "dsco.order.v1", rec.Topic, "nothing poisoned")
 	}
-	t.Logf("%d events, %d records, %d duplicates after %d kills", total, len(recs), dups, kills)
-	assert.LessOrEqual(t, dups, kills*crashPartitions*crashWindow, "duplicates within the checkpoint window")
+	return recs, duplicates(recs)
+}
+
+// duplicates counts the records of recs that repeat an earlier one's event.
+func duplicates(recs []*kgo.Record) int {
+	seen := map[string]bool{}
+	for _, rec := range recs {
+		seen[header(rec, inbound.HeaderEventID)] = true
+	}
+	return len(recs) - len(seen)
 }
 
 // streamTail reads a stream's events as they are appended.
@@ -250,12 +279,13 @@ func drain(t *testing.T, c *consumer) []*kgo.Record {
 	}
 }
 
-// TestCrashChild is the pipeline TestNoLossAcrossSIGKILL kills: it prints
-// crashRunningLine once the pipeline runs and runs until it is killed. Run
-// on its own, it skips.
+// TestCrashChild is the pipeline TestNoLossAcrossSIGKILL and
+// TestLeaseHandoverAcrossSIGKILL kill: it prints crashRunningLine once it
+// starts and runs the pipeline (under the lease of crashLeaseGroupEnv, when
+// set) until it is killed. Run on its own, it skips.
 func TestCrashChild(t *testing.T) {
 	if os.Getenv(crashChildEnv) == "" {
-		t.Skip("the child TestNoLossAcrossSIGKILL starts and kills")
+		t.Skip("the child TestNoLossAcrossSIGKILL and TestLeaseHandoverAcrossSIGKILL start and kill")
 	}
 	client := newClient(t, os.Getenv(crashSandboxEnv))
 	brokers := strings.Split(os.Getenv(crashBrokersEnv), ",")
@@ -264,8 +294,28 @@ func TestCrashChild(t *testing.T) {
 	cfg.PageLimit = crashPageLimit
 	cfg.CheckpointEvents = crashCheckpointEvents
 	cfg.CheckpointInterval = 200 * time.Millisecond
+	cfg.ShutdownTimeout = crashShutdown
 	p, err := inbound.NewPipeline(cfg, nil)
 	require.NoError(t, err)
+	run := p.Run
+	if group := os.Getenv(crashLeaseGroupEnv); group != "" {
+		session, err := time.ParseDuration(os.Getenv(crashLeaseSessionEnv))
+		require.NoError(t, err)
+		lease := kafka.LeaseConfig{Connection: kafka.ConnectionConfig{Brokers: brokers}, Group: group, Topic: os.Getenv(crashLeaseTopicEnv),
+			SessionTimeout: session, HeartbeatInterval: 200 * time.Millisecond, RebalanceTimeout: crashShutdown + 5*time.Second,
+			JoinGroupBackoff: 200 * time.Millisecond}
+		run = func(ctx context.Context) error {
+			return kafka.RunLeased(ctx, lease, nil, func(held bool) {
+				// Unbuffered: the line is in the pipe before the pipeline
+				// starts, and after it returned.
+				line := crashReleasedLine
+				if held {
+					line = crashTookLine
+				}
+				fmt.Println(line, time.Now().UnixNano())
+			}, p.Run)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -275,7 +325,7 @@ func TestCrashChild(t *testing.T) {
 		cancel()
 	}()
 	fmt.Println(crashRunningLine)
-	require.NoError(t, p.Run(ctx))
+	require.NoError(t, run(ctx))
 	t.Fatal("stdin closed: the parent test went away before killing this process")
 }
 
@@ -302,17 +352,38 @@ func (c *child) Write(p []byte) (int, error) {
 	return c.out.Write(p)
 }
 
+// childSpec is what a TestCrashChild process runs against.
+type childSpec struct {
+	sandboxURL string
+	brokers    []string
+	registry   string
+	// lease, when set, runs the pipeline under the lease of this group and
+	// topic, with this SessionTimeout.
+	lease *childLease
+	// onLine, when set, is called with each line the child prints on
+	// stdout, in order, on a goroutine of the child's.
+	onLine func(line string)
+}
+
+type childLease struct {
+	group, topic string
+	session      time.Duration
+}
+
 // startChild starts this test binary running TestCrashChild only; it is
 // killed and waited for when the test ends, on every path.
-func startChild(t *testing.T, sandboxURL string, brokers []string, registry string) *child {
+func startChild(t *testing.T, spec childSpec) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1", "-test.timeout=5m")
 	cmd.Env = append(os.Environ(),
 		crashChildEnv+"=1",
-		crashSandboxEnv+"="+sandboxURL,
-		crashBrokersEnv+"="+strings.Join(brokers, ","),
-		crashRegistryEnv+"="+registry,
+		crashSandboxEnv+"="+spec.sandboxURL,
+		crashBrokersEnv+"="+strings.Join(spec.brokers, ","),
+		crashRegistryEnv+"="+spec.registry,
 	)
+	if l := spec.lease; l != nil {
+		cmd.Env = append(cmd.Env, crashLeaseGroupEnv+"="+l.group, crashLeaseTopicEnv+"="+l.topic, crashLeaseSessionEnv+"="+l.session.String())
+	}
 	c := &child{cmd: cmd, running: make(chan struct{}), exited: make(chan struct{})}
 	cmd.Stderr = c
 	cmd.WaitDelay = 10 * time.Second
@@ -330,6 +401,9 @@ func startChild(t *testing.T, sandboxURL string, brokers []string, registry stri
 			_, _ = fmt.Fprintln(c, line)
 			if line == crashRunningLine {
 				once()
+			}
+			if spec.onLine != nil {
+				spec.onLine(line)
 			}
 		}
 		_, _ = io.Copy(c, stdout)

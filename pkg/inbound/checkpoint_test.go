@@ -48,8 +48,7 @@ func (r *refusingStream) RoundTrip(req *http.Request) (*http.Response, error) {
 		_ = req.Body.Close()
 	}
 	body := `{"status":"failed","errors":[{"code":"REFUSED","message":"refused by the test"}]}`
-	return &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {"application/json"}},
-		Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: req}, nil
+	return jsonAnswer(req, status, body), nil
 }
 
 // TestPipelineEndsPartitionWhenCommitsCannotGoOn: a partition whose

@@ -3,6 +3,7 @@ package inbound_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -124,6 +125,13 @@ func startPipelineLogged(t testing.TB, cfg inbound.Config, logger *slog.Logger) 
 	go func() { r.done <- p.Run(context.Background()) }()
 	t.Cleanup(func() { _ = p.Close() })
 	return r
+}
+
+// jsonAnswer is an answer of status with the JSON body, to req: what a test transport
+// answers in Dsco's place.
+func jsonAnswer(req *http.Request, status int, body string) *http.Response {
+	return &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: req}
 }
 
 // logSignal is a slog.Handler that signals on logged once a record with

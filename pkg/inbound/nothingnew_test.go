@@ -42,9 +42,7 @@ func (n *nothingNew) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err != nil {
 			return nil, err
 		}
-		body = strings.Replace(string(b), `"hasMore":false`, `"hasMore":true`, 1)
-		return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}},
-			Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: req}, nil
+		return jsonAnswer(req, http.StatusOK, strings.Replace(string(b), `"hasMore":false`, `"hasMore":true`, 1)), nil
 	case strings.HasSuffix(req.URL.Path, "/events"):
 		body = `{"events":[],"position":` + strconv.Quote(req.URL.Query().Get("position")) + `,"hasMore":true}`
 	case strings.HasSuffix(req.URL.Path, "/inventory") && req.Method == http.MethodGet:
@@ -53,8 +51,7 @@ func (n *nothingNew) RoundTrip(req *http.Request) (*http.Response, error) {
 		return n.base.RoundTrip(req)
 	}
 	n.answers.Add(1)
-	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}},
-		Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: req}, nil
+	return jsonAnswer(req, http.StatusOK, body), nil
 }
 
 // TestAnswersWithNothingNewWaitThePollInterval: an answer that says hasMore

@@ -25,24 +25,12 @@ func TestRunAgain(t *testing.T) {
 		p, err := inbound.NewPipeline(testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"}), nil)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = p.Close() })
-		var recs []*kgo.Record
-		for round, want := range []int{60, 90} {
-			if round > 0 {
-				_, err := sb.SeedOrders(30)
-				require.NoError(t, err)
-			}
-			ctx, cancel := context.WithCancel(t.Context())
-			done := make(chan error, 1)
-			go func() { done <- p.Run(ctx) }()
-			require.Eventually(t, func() bool {
-				recs = append(recs, drain(t, cons)...)
-				return len(recs) >= want
-			}, waitLimit, 10*time.Millisecond, "round %d", round)
-			cancel()
-			require.NoError(t, <-done)
-		}
+		recs := runRounds(t, cons, []int{60, 90}, func() {
+			_, err := sb.SeedOrders(30)
+			require.NoError(t, err)
+		}, p.Run)
 		ids := map[string]int{}
-		for _, r := range append(recs, drain(t, cons)...) {
+		for _, r := range recs {
 			ids[header(r, inbound.HeaderEventID)]++
 		}
 		assert.Len(t, ids, 90)
@@ -55,21 +43,30 @@ func TestRunAgain(t *testing.T) {
 		p, err := inbound.NewPoller(cfg, nil)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = p.Close() })
-		var recs []*kgo.Record
-		for round, want := range []int{50, 52} {
-			if round > 0 {
-				setInventory(t, client, skus(1, 2), 700)
-			}
-			ctx, cancel := context.WithCancel(t.Context())
-			done := make(chan error, 1)
-			go func() { done <- p.Run(ctx) }()
-			require.Eventually(t, func() bool {
-				recs = append(recs, drain(t, cons)...)
-				return len(recs) >= want
-			}, waitLimit, 10*time.Millisecond, "round %d", round)
-			cancel()
-			require.NoError(t, <-done)
-		}
-		assert.Len(t, append(recs, drain(t, cons)...), 52, "every change once")
+		recs := runRounds(t, cons, []int{50, 52}, func() { setInventory(t, client, skus(1, 2), 700) }, p.Run)
+		assert.Len(t, recs, 52, "every change once")
 	})
+}
+
+// runRounds calls run once per round, each time with a context of its own: before every
+// round but the first it calls more; it waits until cons got want[round] records in all,
+// ends the round's context and waits for run to return nil. It returns the records.
+func runRounds(t *testing.T, cons *consumer, want []int, more func(), run func(context.Context) error) []*kgo.Record {
+	t.Helper()
+	var recs []*kgo.Record
+	for round, n := range want {
+		if round > 0 {
+			more()
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- run(ctx) }()
+		require.Eventually(t, func() bool {
+			recs = append(recs, drain(t, cons)...)
+			return len(recs) >= n
+		}, waitLimit, 10*time.Millisecond, "round %d", round)
+		cancel()
+		require.NoError(t, <-done)
+	}
+	return append(recs, drain(t, cons)...)
 }

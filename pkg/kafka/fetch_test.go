@@ -362,90 +362,63 @@ func TestPartitionReaderWithoutBrokers(t *testing.T) {
 	assert.ErrorContains(t, err, "needs brokers")
 }
 
-// TestSubscriberReadCommitted: a Subscriber with ReadCommitted never delivers the
-// records of an aborted transaction, delivers the others, and commits past the aborted
-// records and the markers once those were acked. In both ordering models, through both
-// APIs.
-func TestSubscriberReadCommitted(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		mutate func(*kafka.SubscriberConfig)
-	}{
-		{name: "per partition", mutate: func(*kafka.SubscriberConfig) {}},
-		{name: "per key", mutate: perKey},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			forEachAPI(t, func(t *testing.T, subscribe subscribeFunc) {
-				brokers := kafkatest.Brokers(t)
-				topic, group := kafkatest.Name("txrc"), kafkatest.Name("g")
-				kafkatest.CreateTopic(t, brokers, topic, 1)
-				cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-					kgo.TransactionalID(kafkatest.Name("tx")), kgo.DefaultProduceTopic(topic))
-				require.NoError(t, err)
-				defer cl.Close()
-				ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-				defer cancel()
-				for i, end := range []kgo.TransactionEndTry{kgo.TryCommit, kgo.TryAbort, kgo.TryCommit} {
-					require.NoError(t, cl.BeginTransaction())
-					require.NoError(t, cl.ProduceSync(ctx, &kgo.Record{Key: fmt.Appendf(nil, "k%d", i), Value: fmt.Appendf(nil, "tx%d", i)}).FirstErr())
-					require.NoError(t, cl.EndTransaction(ctx, end))
-				}
-				// Offsets: tx0 0, marker 1, tx1 2 (aborted), marker 3, tx2 4, marker 5.
-
-				sub := startSubscriber(t, brokers, group, tc.mutate, func(c *kafka.SubscriberConfig) { c.ReadCommitted = true })
-				ch := subscribe(t, sub, topic)
-				var got []string // per key, in any order
-				for range 2 {
-					msg := receive(t, ch)
-					got = append(got, string(msg.Payload))
-					require.True(t, msg.Ack())
-				}
-				assert.ElementsMatch(t, []string{"tx0", "tx2"}, got)
-				require.Eventually(t, func() bool {
-					return kafkatest.CommittedOffsets(t, brokers, group, topic)[0] == 6
-				}, waitLimit, 50*time.Millisecond, "the commit passes the aborted record and the last marker")
-			})
-		})
-	}
-}
-
 // TestCommitPassesTransactionMarkers: once every record of a partition written in
 // transactions was acked, the group's commit reaches the end of the partition, past the
 // last transaction's marker, as the Java consumer's does; stopping at the marker left the
 // group's lag at 1 for good (a stalled consumer to lag monitoring) until another record
-// came. In both ordering models, through both APIs.
+// came. With ReadCommitted the records of an aborted transaction are never delivered, and
+// the commit passes them too. In both ordering models, through both APIs.
 func TestCommitPassesTransactionMarkers(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		mutate func(*kafka.SubscriberConfig)
+		name          string
+		ends          []kgo.TransactionEndTry // one transaction of one record each
+		readCommitted bool
+		want          []string // the values delivered, in any order (per key)
 	}{
-		{name: "per partition", mutate: func(*kafka.SubscriberConfig) {}},
-		{name: "per key", mutate: perKey},
+		// Offsets: tx0 0, its marker 1, tx1 2, marker 3, tx2 4, marker 5.
+		{name: "committed", ends: []kgo.TransactionEndTry{kgo.TryCommit, kgo.TryCommit}, want: []string{"tx0", "tx1"}},
+		{name: "read_committed, one aborted", ends: []kgo.TransactionEndTry{kgo.TryCommit, kgo.TryAbort, kgo.TryCommit},
+			readCommitted: true, want: []string{"tx0", "tx2"}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			forEachAPI(t, func(t *testing.T, subscribe subscribeFunc) {
-				brokers := kafkatest.Brokers(t)
-				topic, group := kafkatest.Name("txcommit"), kafkatest.Name("g")
-				kafkatest.CreateTopic(t, brokers, topic, 1)
-				cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-					kgo.TransactionalID(kafkatest.Name("tx")), kgo.DefaultProduceTopic(topic))
-				require.NoError(t, err)
-				defer cl.Close()
-				ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-				defer cancel()
-				require.NoError(t, cl.BeginTransaction())
-				require.NoError(t, cl.ProduceSync(ctx, &kgo.Record{Key: []byte("a"), Value: []byte("1")}, &kgo.Record{Key: []byte("b"), Value: []byte("2")}).FirstErr())
-				require.NoError(t, cl.EndTransaction(ctx, kgo.TryCommit)) // its marker takes offset 2
+		for _, order := range []struct {
+			name   string
+			mutate func(*kafka.SubscriberConfig)
+		}{
+			{name: "per partition", mutate: func(*kafka.SubscriberConfig) {}},
+			{name: "per key", mutate: perKey},
+		} {
+			t.Run(tc.name+"/"+order.name, func(t *testing.T) {
+				forEachAPI(t, func(t *testing.T, subscribe subscribeFunc) {
+					brokers := kafkatest.Brokers(t)
+					topic, group := kafkatest.Name("txcommit"), kafkatest.Name("g")
+					kafkatest.CreateTopic(t, brokers, topic, 1)
+					cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+						kgo.TransactionalID(kafkatest.Name("tx")), kgo.DefaultProduceTopic(topic))
+					require.NoError(t, err)
+					defer cl.Close()
+					ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+					defer cancel()
+					for i, end := range tc.ends {
+						require.NoError(t, cl.BeginTransaction())
+						require.NoError(t, cl.ProduceSync(ctx, &kgo.Record{Key: fmt.Appendf(nil, "k%d", i), Value: fmt.Appendf(nil, "tx%d", i)}).FirstErr())
+						require.NoError(t, cl.EndTransaction(ctx, end))
+					}
 
-				sub := startSubscriber(t, brokers, group, tc.mutate)
-				ch := subscribe(t, sub, topic)
-				for range 2 {
-					require.True(t, receive(t, ch).Ack())
-				}
-				require.Eventually(t, func() bool {
-					return kafkatest.CommittedOffsets(t, brokers, group, topic)[0] == 3
-				}, waitLimit, 50*time.Millisecond, "the commit passes the marker at offset 2")
+					sub := startSubscriber(t, brokers, group, order.mutate, func(c *kafka.SubscriberConfig) { c.ReadCommitted = tc.readCommitted })
+					ch := subscribe(t, sub, topic)
+					var got []string
+					for range tc.want {
+						msg := receive(t, ch)
+						got = append(got, string(msg.Payload))
+						require.True(t, msg.Ack())
+					}
+					assert.ElementsMatch(t, tc.want, got)
+					end := int64(2 * len(tc.ends))
+					require.Eventually(t, func() bool {
+						return kafkatest.CommittedOffsets(t, brokers, group, topic)[0] == end
+					}, waitLimit, 50*time.Millisecond, "the commit passes the last marker, at %d", end-1)
+				})
 			})
-		})
+		}
 	}
 }

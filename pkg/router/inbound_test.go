@@ -21,14 +21,14 @@ import (
 	"github.com/dscokafka/connector/pkg/schemas"
 )
 
-// TestInbound runs the inbound side (stream pipeline and poller) against
-// the sandbox and Kafka and checks what its metrics count: every event read
-// and published, the commits covering them, the poller's items, no errors.
-func TestInbound(t *testing.T) {
-	srv, err := dscotest.NewServer(dscotest.Config{Seed: 21})
+// inboundStack starts what an inbound test runs against: a sandbox seeded with orders, a
+// client of it, Kafka with topics of 2 partitions, and a serde registered with a registry.
+func inboundStack(t *testing.T, seed int64, orders int, topics ...string) (*dscotest.Server, *dsco.Client, []string, *schemas.Serde) {
+	t.Helper()
+	srv, err := dscotest.NewServer(dscotest.Config{Seed: seed})
 	require.NoError(t, err)
 	t.Cleanup(srv.Close)
-	_, err = srv.SeedOrders(250)
+	_, err = srv.SeedOrders(orders)
 	require.NoError(t, err)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	t.Cleanup(tr.CloseIdleConnections)
@@ -36,7 +36,7 @@ func TestInbound(t *testing.T) {
 		dsco.WithHTTPClient(&http.Client{Transport: tr}))
 	require.NoError(t, err)
 	brokers := kafkatest.Brokers(t)
-	for _, topic := range []string{"dsco.order.v1", "dsco.iteminventory.v1", "dsco.poison.v1"} {
+	for _, topic := range topics {
 		kafkatest.CreateTopic(t, brokers, topic, 2)
 	}
 	reg := srfake.New()
@@ -44,6 +44,14 @@ func TestInbound(t *testing.T) {
 	serde, err := schemas.NewSerde(schemas.Config{RegistryURL: reg.URL(), Records: schemas.Events})
 	require.NoError(t, err)
 	require.NoError(t, serde.Register(t.Context()))
+	return srv, client, brokers, serde
+}
+
+// TestInbound runs the inbound side (stream pipeline and poller) against
+// the sandbox and Kafka and checks what its metrics count: every event read
+// and published, the commits covering them, the poller's items, no errors.
+func TestInbound(t *testing.T) {
+	_, client, brokers, serde := inboundStack(t, 21, 250, "dsco.order.v1", "dsco.iteminventory.v1", "dsco.poison.v1")
 
 	promReg := prometheus.NewRegistry()
 	kafkaCfg := inbound.KafkaConfig{Brokers: brokers}
@@ -114,25 +122,7 @@ func gathered(t *testing.T, reg *prometheus.Registry, name string, labels ...str
 // process; when the holder stops, the other takes over from the position it committed
 // and publishes what came later, once.
 func TestInboundLease(t *testing.T) {
-	srv, err := dscotest.NewServer(dscotest.Config{Seed: 23})
-	require.NoError(t, err)
-	t.Cleanup(srv.Close)
-	_, err = srv.SeedOrders(200)
-	require.NoError(t, err)
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	t.Cleanup(tr.CloseIdleConnections)
-	client, err := dsco.NewClient(srv.URL, dsco.WithClientCredentials(dscotest.SupplierClientID, dscotest.SupplierClientSecret),
-		dsco.WithHTTPClient(&http.Client{Transport: tr}))
-	require.NoError(t, err)
-	brokers := kafkatest.Brokers(t)
-	for _, topic := range []string{"dsco.order.v1", "dsco.poison.v1"} {
-		kafkatest.CreateTopic(t, brokers, topic, 2)
-	}
-	reg := srfake.New()
-	t.Cleanup(reg.Close)
-	serde, err := schemas.NewSerde(schemas.Config{RegistryURL: reg.URL(), Records: schemas.Events})
-	require.NoError(t, err)
-	require.NoError(t, serde.Register(t.Context()))
+	srv, client, brokers, serde := inboundStack(t, 23, 200, "dsco.order.v1", "dsco.poison.v1")
 	lease := &kafka.LeaseConfig{Connection: kafka.ConnectionConfig{Brokers: brokers}, Group: kafkatest.Name("lease"), Topic: kafkatest.Name("lease"),
 		SessionTimeout: 6 * time.Second, HeartbeatInterval: 200 * time.Millisecond, RebalanceTimeout: 10 * time.Second, JoinGroupBackoff: 200 * time.Millisecond}
 
@@ -143,6 +133,7 @@ func TestInboundLease(t *testing.T) {
 	}
 	start := func() *process {
 		p := &process{reg: prometheus.NewRegistry(), done: make(chan error, 1)}
+		var err error
 		p.in, err = router.NewInbound(router.InboundConfig{
 			Pipeline: inbound.Config{Client: client, Serde: serde, Kafka: inbound.KafkaConfig{Brokers: brokers},
 				Streams:   []inbound.StreamConfig{{ObjectType: "order", PartitionCount: 2}},
@@ -175,7 +166,7 @@ func TestInboundLease(t *testing.T) {
 
 	require.NoError(t, procs[h].in.Close())
 	require.NoError(t, <-procs[h].done)
-	_, err = srv.SeedOrders(100)
+	_, err := srv.SeedOrders(100)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return published() >= 300 }, time.Minute, 10*time.Millisecond, "the other process takes over")
 	assert.True(t, procs[1-h].in.Holding())

@@ -74,8 +74,10 @@ func TestLoadDefaults(t *testing.T) {
 	assert.Equal(t, "dsco-kafka-connector", cfg.Kafka.ClientID)
 	assert.Equal(t, "dsco-connector", cfg.Kafka.ConsumerGroup)
 	assert.Equal(t, 10*time.Second, cfg.Kafka.DialTimeout)
+	assert.True(t, cfg.Kafka.ReadCommitted, "command topics read committed by default")
 	assert.Equal(t, schemas.TopicNameStrategy, cfg.Registry.SubjectStrategy.SubjectStrategy)
 	assert.Equal(t, Directions{Inbound, Outbound}, cfg.Connector.Directions)
+	assert.True(t, cfg.Connector.InboundLease, "the inbound side under its lease by default")
 	assert.Equal(t, "dsco.", cfg.Connector.TopicPrefix)
 	assert.Equal(t, ":8080", cfg.Connector.OpsAddr)
 	assert.Equal(t, 30*time.Second, cfg.Connector.ShutdownTimeout)
@@ -103,6 +105,7 @@ func TestLoadEveryVariable(t *testing.T) {
 		"KAFKA_CLIENT_ID":                  "cid",
 		"KAFKA_CONSUMER_GROUP":             "grp",
 		"KAFKA_DIAL_TIMEOUT":               "3s",
+		"KAFKA_READ_COMMITTED":             "false",
 		"KAFKA_TLS_ENABLED":                "true",
 		"KAFKA_TLS_CA_FILE":                ca,
 		"KAFKA_TLS_CERT_FILE":              cert,
@@ -118,6 +121,7 @@ func TestLoadEveryVariable(t *testing.T) {
 		"SCHEMA_REGISTRY_SUBJECT_STRATEGY": "topic-record",
 		"SCHEMA_REGISTRY_LOOKUP_ONLY":      "true",
 		"CONNECTOR_DIRECTIONS":             "outbound",
+		"CONNECTOR_INBOUND_LEASE":          "false",
 		"CONNECTOR_TOPIC_PREFIX":           "acme.dsco.",
 		"CONNECTOR_OPS_ADDR":               "127.0.0.1:9000",
 		"CONNECTOR_SHUTDOWN_TIMEOUT":       "5s",
@@ -148,6 +152,8 @@ func TestLoadEveryVariable(t *testing.T) {
 	assert.True(t, cfg.Dsco.InsecureHTTP)
 	assert.Equal(t, time.Minute, cfg.Dsco.ItemInventoryInterval)
 	assert.Equal(t, Directions{Outbound}, cfg.Connector.Directions)
+	assert.False(t, cfg.Connector.InboundLease)
+	assert.False(t, cfg.Kafka.ReadCommitted)
 	assert.Equal(t, slog.LevelDebug, cfg.Log.Level.Level)
 	assert.Equal(t, LogText, cfg.Log.Format)
 
@@ -252,6 +258,8 @@ func TestLoadProblems(t *testing.T) {
 		{"dial timeout", with("KAFKA_DIAL_TIMEOUT", "soon"),
 			`KAFKA_DIAL_TIMEOUT: want a duration such as 500ms, 30s or 2m, got "soon"`},
 		{"tls enabled", with("KAFKA_TLS_ENABLED", "2"), `KAFKA_TLS_ENABLED: want true or false, got "2"`},
+		{"read committed", with("KAFKA_READ_COMMITTED", "always"), `KAFKA_READ_COMMITTED: want true or false, got "always"`},
+		{"inbound lease", with("CONNECTOR_INBOUND_LEASE", "on"), `CONNECTOR_INBOUND_LEASE: want true or false, got "on"`},
 		{"ca file without tls", with("KAFKA_TLS_CA_FILE", ca),
 			"KAFKA_TLS_CA_FILE: only used with TLS: set KAFKA_TLS_ENABLED=true too, or unset it"},
 		{"ca file missing", with("KAFKA_TLS_ENABLED", "true", "KAFKA_TLS_CA_FILE", missing),

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"runtime/debug"
@@ -532,9 +533,10 @@ func (p *Poller) pollFile(ctx context.Context, mark string) (string, int, error)
 	defer cancel()
 	var newest time.Time
 	read, warned := 0, false
-	edge := map[uint64]struct{}{}     // the items at newest
-	poisoned := map[uint64]struct{}{} // the items that cannot be mapped, whatever their time
-	future := map[uint64]struct{}{}   // the items dated after limit
+	edge := map[uint64]struct{}{} // the items at newest
+	// The items that do not move the mark, whatever their time: those that
+	// cannot be mapped, and those dated after limit.
+	kept := map[uint64]struct{}{}
 	for chunk, err := range p.cfg.Client.DownloadInventoryFileRaw(ctx, fileURL) {
 		if err != nil {
 			return "", 0, fmt.Errorf("inbound: downloading inventory file %s: %w", req.RequestID, err)
@@ -546,7 +548,7 @@ func (p *Poller) pollFile(ctx context.Context, mark string) (string, int, error)
 			sum := rawSum(it.Raw)
 			_, again := p.edge[sum]
 			if it.Err != nil {
-				poisoned[sum] = struct{}{}
+				kept[sum] = struct{}{}
 			} else {
 				switch last := lastUpdate(it.Item); {
 				case last.After(limit):
@@ -555,7 +557,7 @@ func (p *Poller) pollFile(ctx context.Context, mark string) (string, int, error)
 						p.log.WarnContext(ctx, "inbound: an inventory file has items dated after it was asked for; they do not move the mark",
 							"request", req.RequestID, "sku", it.Item.SKU, "lastUpdate", last)
 					}
-					future[sum] = struct{}{}
+					kept[sum] = struct{}{}
 				case last.After(newest):
 					newest = last
 					clear(edge)
@@ -582,12 +584,7 @@ func (p *Poller) pollFile(ctx context.Context, mark string) (string, int, error)
 	// The next file starts at newest (or at mark again, when no item had a
 	// lastUpdate), so it repeats the items at newest, the poisoned ones and
 	// those dated in the future.
-	for sum := range poisoned {
-		edge[sum] = struct{}{}
-	}
-	for sum := range future {
-		edge[sum] = struct{}{}
-	}
+	maps.Copy(edge, kept)
 	p.edge = edge
 	if newest.IsZero() {
 		return mark, read, nil

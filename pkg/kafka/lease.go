@@ -26,10 +26,7 @@ type LeaseConfig struct {
 
 func (c *LeaseConfig) setDefaults() {
 	c.Connection.setDefaults()
-	setDuration(&c.SessionTimeout, 30*time.Second)
-	setDuration(&c.HeartbeatInterval, 3*time.Second)
-	setDuration(&c.RebalanceTimeout, 30*time.Second)
-	setDuration(&c.JoinGroupBackoff, 5*time.Second)
+	setGroupDefaults(&c.SessionTimeout, &c.HeartbeatInterval, &c.RebalanceTimeout, &c.JoinGroupBackoff)
 }
 
 // Validate reports whether the configuration is usable.

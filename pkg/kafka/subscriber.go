@@ -149,10 +149,7 @@ func (c *SubscriberConfig) setDefaults() {
 	setDuration(&c.CommitInterval, time.Second)
 	setDuration(&c.DrainTimeout, 5*time.Second)
 	setDuration(&c.CloseTimeout, max(30*time.Second, c.DrainTimeout+5*time.Second))
-	setDuration(&c.SessionTimeout, 30*time.Second)
-	setDuration(&c.HeartbeatInterval, 3*time.Second)
-	setDuration(&c.RebalanceTimeout, 30*time.Second)
-	setDuration(&c.JoinGroupBackoff, 5*time.Second)
+	setGroupDefaults(&c.SessionTimeout, &c.HeartbeatInterval, &c.RebalanceTimeout, &c.JoinGroupBackoff)
 	setDuration(&c.MaxWait, 500*time.Millisecond)
 	if c.MaxBytes == 0 {
 		c.MaxBytes = 256 << 10
@@ -166,6 +163,15 @@ func (c *SubscriberConfig) setDefaults() {
 	if c.InitializeReplicationFactor == 0 {
 		c.InitializeReplicationFactor = -1
 	}
+}
+
+// setGroupDefaults gives the consumer group timings left zero their defaults (session 30s,
+// heartbeat 3s, rebalance 30s, join-group backoff 5s): SubscriberConfig's and LeaseConfig's.
+func setGroupDefaults(session, heartbeat, rebalance, joinBackoff *time.Duration) {
+	setDuration(session, 30*time.Second)
+	setDuration(heartbeat, 3*time.Second)
+	setDuration(rebalance, 30*time.Second)
+	setDuration(joinBackoff, 5*time.Second)
 }
 
 func setDuration(d *time.Duration, def time.Duration) {

@@ -76,7 +76,8 @@ type Inbound struct {
 
 	closeOnce sync.Once
 	closeErr  error
-	closing   chan struct{} // closed by Close: a Run standing by for the lease ends
+	closed    context.Context // ended by Close: a Run standing by for the lease ends
+	endClosed context.CancelFunc
 
 	leaseLog watermill.LoggerAdapter
 	held     atomic.Bool
@@ -99,7 +100,8 @@ func NewInbound(cfg InboundConfig, logger *slog.Logger) (*Inbound, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &Inbound{cfg: cfg, pipeline: p, metrics: m, closing: make(chan struct{}), leaseLog: watermill.NewSlogLogger(logger)}
+	in := &Inbound{cfg: cfg, pipeline: p, metrics: m, leaseLog: watermill.NewSlogLogger(logger)}
+	in.closed, in.endClosed = context.WithCancel(context.Background())
 	if cfg.Poller != nil {
 		pc := *cfg.Poller
 		pc.Metrics = m
@@ -127,13 +129,7 @@ func (in *Inbound) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() {
-		select {
-		case <-in.closing:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	defer context.AfterFunc(in.closed, cancel)()
 	return kafka.RunLeased(ctx, *in.cfg.Lease, in.leaseLog, func(held bool) {
 		in.held.Store(held)
 		v := 0.0
@@ -170,7 +166,7 @@ func (in *Inbound) run(ctx context.Context) error {
 // idempotent.
 func (in *Inbound) Close() error {
 	in.closeOnce.Do(func() {
-		close(in.closing)
+		in.endClosed()
 		done := make(chan error, 1)
 		go func() {
 			err := in.pipeline.Close()

@@ -221,6 +221,13 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 			if err := p.untilDone(func() error { return p.store.Set(MarkSending, intents...) }); err != nil {
 				return
 			}
+			// That write lasts as long as Kafka is away, and meanwhile the Subscriber
+			// may have given records up: their next delivery is already on its way,
+			// and must not meet a call of this one that it cannot see (its store look-up
+			// came before these marks), or the command is sent twice.
+			if cmds = live(cmds); len(cmds) == 0 {
+				return
+			}
 		}
 		now := p.cfg.Now()
 		items := make([]any, len(cmds))

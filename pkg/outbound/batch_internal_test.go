@@ -2,13 +2,19 @@ package outbound
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	kafkago "github.com/segmentio/kafka-go"
+	"github.com/sony/gobreaker/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dscokafka/connector/pkg/dsco"
 )
 
 // TestTakeSkipsGivenUpRecords: a queued command whose record's context ended (the
@@ -120,4 +126,50 @@ func TestPauseSpendsNoRetryBudget(t *testing.T) {
 	require.True(t, pause(context.Background(), p, []*command{c}, sent))
 	assert.Equal(t, 2, c.attempts)
 	assert.Equal(t, t0.Add(time.Minute), c.firstSent, "the minute the call and the pause took is not counted")
+}
+
+// heldWriter holds each write until release is closed, telling started first.
+type heldWriter struct{ started, release chan struct{} }
+
+func (w heldWriter) WriteRecords(...kafkago.Message) error {
+	w.started <- struct{}{}
+	<-w.release
+	return nil
+}
+
+// TestSendSkipsRecordsGivenUpWhileMarking: a command whose record the Subscriber gave up
+// while its sending mark was being written (Kafka away; the record's next delivery looked
+// in the store before the mark was there) is not sent: that delivery sends it. Sending it
+// here too applied a ship twice (the second rejected by Dsco), seen on the broker-kill tier.
+func TestSendSkipsRecordsGivenUpWhileMarking(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"completed"}`))
+	}))
+	defer srv.Close()
+	client, err := dsco.NewClient(srv.URL, dsco.WithStaticToken("t"))
+	require.NoError(t, err)
+	m, err := newMetrics(nil)
+	require.NoError(t, err)
+	w := heldWriter{started: make(chan struct{}, 1), release: make(chan struct{})}
+	p := &Pipeline{
+		cfg:    Config{Client: client, Now: time.Now, Retry: RetryConfig{MaxAttempts: 1, MaxElapsed: time.Minute}},
+		logger: watermill.NopLogger{}, metrics: m,
+		store:    newStore(StoreConfig{Writer: w, Now: time.Now, MaxEntries: 10, Retention: time.Hour}, nil),
+		breaker:  gobreaker.NewCircuitBreaker[*dsco.BatchResponse](gobreaker.Settings{}),
+		draining: make(chan struct{}), aborted: make(chan struct{}),
+	}
+	recCtx, giveUp := context.WithCancel(context.Background())
+	c := &command{kind: kinds[0], id: "ship-1", ctx: recCtx, size: 10,
+		item: dsco.ShipmentItem{OrderID: "PO-1", LineItemID: "PO-1-1"}, finish: func(error) {}}
+	sent := make(chan struct{})
+	go func() { defer close(sent); p.send(context.Background(), kinds[0], []*command{c}) }()
+	<-w.started // the sending mark is being written
+	giveUp()
+	close(w.release)
+	<-sent
+	assert.Zero(t, calls.Load(), "no call for a command given up while its mark was written")
+	assert.Empty(t, c.out.Status, "left without an outcome: its next delivery decides it")
 }

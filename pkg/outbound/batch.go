@@ -186,6 +186,14 @@ func (b *batcher) dispatch(ctx, work context.Context, sem chan struct{}, wg *syn
 // at CloseTimeout) are released: complete hands them ErrClosed, and marks released those
 // Dsco certainly did not act on.
 func (p *Pipeline) process(ctx context.Context, k *kind, batch []*command) {
+	// A command delivered again while a call of this process still carries its earlier
+	// delivery (the Subscriber gave that record up, see live) waits for the call: its
+	// reconciliation must see what the call did, and a command sent again must not
+	// overtake it.
+	if !p.flights.wait(ctx, batch) {
+		p.complete(batch)
+		return
+	}
 	var send, check []*command
 	for _, c := range batch {
 		switch {
@@ -221,13 +229,17 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 			if err := p.untilDone(func() error { return p.store.Set(MarkSending, intents...) }); err != nil {
 				return
 			}
-			// That write lasts as long as Kafka is away, and meanwhile the Subscriber
-			// may have given records up: their next delivery is already on its way,
-			// and must not meet a call of this one that it cannot see (its store look-up
-			// came before these marks), or the command is sent twice.
-			if cmds = live(cmds); len(cmds) == 0 {
-				return
-			}
+		}
+		// The call is in flights before the records are looked at again: a record given
+		// up from now on has its next delivery wait for the call (see process). One
+		// given up before (while its mark was written: that lasts as long as Kafka is
+		// away) is not sent: its next delivery is already on its way, and it may have
+		// looked in the store before the mark was there.
+		carried := cmds
+		p.flights.begin(carried)
+		if cmds = live(cmds); len(cmds) == 0 {
+			p.flights.end(carried)
+			return
 		}
 		now := p.cfg.Now()
 		items := make([]any, len(cmds))
@@ -243,6 +255,7 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 		start := time.Now()
 		trial := p.breaker.State() != gobreaker.StateClosed
 		resp, err := p.breaker.Execute(func() (*dsco.BatchResponse, error) { return k.send(ctx, p.cfg.Client, items) })
+		p.flights.end(carried)
 		class := Classify(err)
 		switch {
 		case err != nil && ctx.Err() != nil:

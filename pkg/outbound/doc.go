@@ -26,7 +26,10 @@
 // died during the call) is reconciled by reading Dsco's state first, exactly like a write
 // the client reports as dsco.ErrOutcomeUnknown. Inventory, catalog and retailer catalog
 // attribution commands get no "sending" mark: they are reconciled by sending them again,
-// which is what a command without a mark gets anyway. Reconciliation per command:
+// which is what a command without a mark gets anyway. A command delivered again while a
+// call of this process still carries its earlier delivery (the Subscriber gave the record
+// up DrainTimeout after a revocation, and the partition came back) waits for that call
+// before it is reconciled or sent. Reconciliation per command:
 //
 //   - ship, cancel, acknowledge: the order read back (SupplierGetOrder) shows whether the
 //     line is shipped or cancelled, or the order acknowledged;

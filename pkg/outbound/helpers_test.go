@@ -345,12 +345,12 @@ func (e *env) shippedOrder() *dsco.Order {
 	return o
 }
 
-// handler runs a supplier pipeline, its Dsco client trying each call once, with retry
-// as its retry budget, until the test ends, and returns it with its handler of command,
-// to be called directly (no Subscriber).
-func (e *env) handler(command string, retry outbound.RetryConfig) (*outbound.Pipeline, kafka.RecordHandler) {
+// handler runs a supplier pipeline, its Dsco client trying each call once (and given
+// opts), with retry as its retry budget, until the test ends, and returns it with its
+// handler of command, to be called directly (no Subscriber).
+func (e *env) handler(command string, retry outbound.RetryConfig, opts ...dsco.Option) (*outbound.Pipeline, kafka.RecordHandler) {
 	e.t.Helper()
-	cfg := e.pipelineConfig(outbound.RoleSupplier, dsco.WithRetry(dsco.RetryPolicy{MaxAttempts: 1}))
+	cfg := e.pipelineConfig(outbound.RoleSupplier, append([]dsco.Option{dsco.WithRetry(dsco.RetryPolicy{MaxAttempts: 1})}, opts...)...)
 	cfg.Retry = retry
 	cfg.Breaker.ConsecutiveFailures = 1000
 	p, err := outbound.NewPipeline(cfg, nil)

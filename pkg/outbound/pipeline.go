@@ -75,6 +75,7 @@ type Pipeline struct {
 	topics  map[string]string
 
 	batchers map[*kind]*batcher
+	flights  flights // the ids of the commands in Dsco calls
 	ready    chan struct{}
 
 	closing   chan struct{} // Close was called

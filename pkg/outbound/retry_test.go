@@ -4,6 +4,8 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -152,4 +154,67 @@ func TestRetryAfterBoundedByMaxDelay(t *testing.T) {
 	require.Eventually(t, func() bool { return e.sandbox.Stats().Calls["supplierUpdateInventory"] >= 1 }, waitLimit, 10*time.Millisecond)
 	e.sandbox.SetFault("supplierUpdateInventory", dscotest.Fault{})
 	assert.Equal(t, schemas.StatusApplied, e.waitResults("after-1")["after-1"].Status)
+}
+
+// heldShipments is an http.RoundTripper that holds the first shipment call until release
+// is closed, telling held once it holds it; other requests go through at once.
+type heldShipments struct {
+	held, release chan struct{}
+	once          sync.Once
+}
+
+func (h *heldShipments) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/shipment-in") {
+		first := false
+		h.once.Do(func() { first = true })
+		if first {
+			close(h.held)
+			<-h.release
+		}
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// TestRedeliveryWaitsForTheCallInFlight: a ship command whose record the Subscriber gave
+// up while the Dsco call carrying it was in flight, and delivered again, is not sent a
+// second time: the new delivery waits for the call, then reconciles (reads the order back)
+// and finds it shipped. Without the wait it read the order before the call landed and
+// shipped the line again.
+func TestRedeliveryWaitsForTheCallInFlight(t *testing.T) {
+	e := newEnv(t, dscotest.Config{Seed: 64})
+	o := e.seedOrders(1)[0]
+	tr := &heldShipments{held: make(chan struct{}), release: make(chan struct{})}
+	_, h := e.handler("ship", outbound.RetryConfig{MaxAttempts: 1}, dsco.WithHTTPClient(&http.Client{Transport: tr}))
+	value, err := e.serde.Encode(&schemas.ShipCommand{CommandID: "ship-1", OrderID: o.OrderID, LineItemID: str(o.Items[0].LineItemID),
+		TrackingNumber: str("1Z999"), Carrier: str("UPS"), ShippedAt: ptr(time.Now().Add(-time.Hour))})
+	require.NoError(t, err)
+	rec := kafkago.Message{Topic: e.topic("ship"), Offset: 7, Key: []byte(o.OrderID), Value: value, Time: time.Now()}
+
+	first, giveUp := context.WithCancel(context.Background())
+	h(first, rec, func(error) {})
+	select {
+	case <-tr.held: // the call carrying the first delivery is in flight
+	case <-time.After(waitLimit):
+		t.Fatal("no shipment call")
+	}
+	giveUp() // the Subscriber gives the record up, and delivers it again
+	second := make(chan error, 1)
+	h(context.Background(), rec, func(err error) { second <- err })
+	select {
+	case err := <-second:
+		t.Errorf("the second delivery was done (%v) while the call carrying the first was in flight", err)
+		second <- err
+	case <-time.After(time.Second): // the time it took without the wait: a few milliseconds
+	}
+	close(tr.release)
+	select {
+	case err := <-second:
+		require.NoError(t, err)
+	case <-time.After(waitLimit):
+		t.Fatal("the second delivery has no outcome")
+	}
+	res := e.waitResults("ship-1")["ship-1"]
+	assert.Equal(t, schemas.OutcomeAccepted, res.Outcome, "reconciled: the order shows the line shipped (%s)", deref(res.Reason))
+	assert.EqualValues(t, 1, e.sandbox.Applied("supplierCreateShipment", dscotest.LineKey(o.OrderID, o.Items[0].LineItemID)), "shipped once")
+	assert.Equal(t, int64(1), e.sandbox.Stats().Calls["supplierCreateShipment"], "one shipment call")
 }

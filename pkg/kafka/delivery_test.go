@@ -138,7 +138,9 @@ func testCloseDuringHandling(t *testing.T, subscribe subscribeFunc) {
 	kafkatest.CreateTopic(t, brokers, topic, 1)
 	pub := startPublisher(t, brokers)
 	sent := publishN(t, pub, topic, 2, "")
-	sub := startSubscriber(t, brokers, group, func(c *kafka.SubscriberConfig) { c.DrainTimeout = waitLimit })
+	sub := startSubscriber(t, brokers, group, func(c *kafka.SubscriberConfig) {
+		c.DrainTimeout, c.RebalanceTimeout = waitLimit, 2*waitLimit // a hang guard: Close waits for the ack below
+	})
 	ch := subscribe(t, sub, topic)
 
 	msg := receive(t, ch)
@@ -356,8 +358,10 @@ func TestHungMemberCannotCommitAfterRevoke(t *testing.T) {
 	pub := startPublisher(t, brokers)
 	sent := publishN(t, pub, topic, 3, "")
 
-	quickRebalance := func(c *kafka.SubscriberConfig) { c.RebalanceTimeout = time.Second }
-	subA := startSubscriber(t, brokers, group, quickRebalance, func(c *kafka.SubscriberConfig) {
+	quickRebalance := func(c *kafka.SubscriberConfig) {
+		c.RebalanceTimeout, c.DrainTimeout = time.Second, 500*time.Millisecond
+	}
+	subA := startSubscriber(t, brokers, group, quickRebalance, kafka.AllowDrainPastRebalance, func(c *kafka.SubscriberConfig) {
 		c.DrainTimeout = waitLimit // A's handler hangs longer than the rebalance may wait
 	})
 	chA := subscribe(t, subA, topic)
@@ -399,7 +403,7 @@ func TestCloseTimeoutBoundsDrain(t *testing.T) {
 	pub := startPublisher(t, brokers)
 	sent := publishN(t, pub, topic, 1, "")
 	cfg := testSubscriberConfig(brokers, group)
-	cfg.DrainTimeout = 10 * waitLimit
+	cfg.DrainTimeout, cfg.RebalanceTimeout = 10*waitLimit, 20*waitLimit
 	cfg.CloseTimeout = time.Second
 	sub, err := kafka.NewSubscriber(cfg, nil)
 	require.NoError(t, err)

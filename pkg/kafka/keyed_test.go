@@ -250,8 +250,10 @@ func testPerKeyRevokedLateAcksMoveNothing(t *testing.T, subscribe subscribeFunc)
 		offsetOf[m.UUID] = i
 	}
 
-	quickRebalance := func(c *kafka.SubscriberConfig) { c.RebalanceTimeout = time.Second }
-	subA := startSubscriber(t, brokers, group, perKey, quickRebalance, func(c *kafka.SubscriberConfig) {
+	quickRebalance := func(c *kafka.SubscriberConfig) {
+		c.RebalanceTimeout, c.DrainTimeout = time.Second, 500*time.Millisecond
+	}
+	subA := startSubscriber(t, brokers, group, perKey, quickRebalance, kafka.AllowDrainPastRebalance, func(c *kafka.SubscriberConfig) {
 		c.DrainTimeout = waitLimit // A's handlers outlive the rebalance
 	})
 	chA := subscribe(t, subA, topic)

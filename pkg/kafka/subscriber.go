@@ -103,8 +103,12 @@ type SubscriberConfig struct {
 	CommitInterval time.Duration
 	// DrainTimeout is how long a generation end (rebalance) or Close waits for messages in
 	// flight to be acked or nacked before abandoning them: an abandoned message is not
-	// committed, its context is canceled, and it is delivered again later. Keep it below
-	// RebalanceTimeout. Default 5s.
+	// committed, its context is canceled, and it is delivered again later. It must be
+	// shorter than RebalanceTimeout (Validate refuses it otherwise): a member drains
+	// before it rejoins a rebalance, and the group evicts a member that has not rejoined
+	// within RebalanceTimeout, so a longer drain would be in vain (its commits refused as
+	// stale) and make the group rebalance again. Leave a margin for the generation's final
+	// commit and the join request. Default 5s.
 	DrainTimeout time.Duration
 	// CloseTimeout bounds Close as a whole: draining, the final commit and leaving the
 	// group. Past it (brokers stalled or unreachable: kafka-go waits up to DialTimeout for
@@ -116,7 +120,9 @@ type SubscriberConfig struct {
 	CloseTimeout time.Duration
 
 	// Consumer group timings; see kafka-go's ConsumerGroupConfig. Defaults: session 30s,
-	// heartbeat 3s, rebalance 30s, join-group backoff 5s.
+	// heartbeat 3s, rebalance 30s, join-group backoff 5s. HeartbeatInterval must be
+	// shorter than SessionTimeout, and DrainTimeout shorter than RebalanceTimeout (how long
+	// the group waits for its members to rejoin once a rebalance started).
 	SessionTimeout    time.Duration
 	HeartbeatInterval time.Duration
 	RebalanceTimeout  time.Duration
@@ -138,6 +144,10 @@ type SubscriberConfig struct {
 	// InitializeReplicationFactor replicas. Default -1 for both: the broker's defaults.
 	InitializePartitions        int
 	InitializeReplicationFactor int
+
+	// drainPastRebalance lets DrainTimeout reach RebalanceTimeout: only tests of a member
+	// that the group evicts while it drains set it (export_test.go).
+	drainPastRebalance bool
 }
 
 func (c *SubscriberConfig) setDefaults() {
@@ -180,7 +190,9 @@ func setDuration(d *time.Duration, def time.Duration) {
 	}
 }
 
-// Validate reports whether the configuration is usable.
+// Validate reports whether the configuration is usable. It judges the values as they are:
+// NewSubscriber applies the defaults first, so a duration left zero is judged as its
+// default there.
 func (c SubscriberConfig) Validate() error {
 	if err := c.Connection.Validate(); err != nil {
 		return err
@@ -215,6 +227,11 @@ func (c SubscriberConfig) Validate() error {
 	}
 	if c.HeartbeatInterval >= c.SessionTimeout {
 		return errors.New("kafka: HeartbeatInterval must be shorter than SessionTimeout")
+	}
+	if c.DrainTimeout >= c.RebalanceTimeout && !c.drainPastRebalance {
+		return fmt.Errorf("kafka: DrainTimeout %s must be shorter than RebalanceTimeout %s: a member drains its messages in flight for up to DrainTimeout before it rejoins a rebalance, "+
+			"and the group evicts a member that has not rejoined within RebalanceTimeout (its drain in vain, the group rebalancing again); lower DrainTimeout or raise RebalanceTimeout",
+			c.DrainTimeout, c.RebalanceTimeout)
 	}
 	if c.MaxBytes < 1 {
 		return errors.New("kafka: MaxBytes must be positive")

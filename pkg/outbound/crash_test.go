@@ -47,7 +47,7 @@ func crashSubscriber(e *env, group string) router.OutboundConfig {
 		sc.SessionTimeout = 6 * time.Second
 	}
 	sc.HeartbeatInterval = 200 * time.Millisecond
-	sc.RebalanceTimeout = 2 * time.Second
+	sc.RebalanceTimeout = 3 * time.Second // above the DrainTimeout (2s), as the Subscriber requires
 	cfg := e.pipelineConfig(outbound.RoleSupplier, fastRetry)
 	cfg.MaxConcurrentBatches = 8
 	return router.OutboundConfig{Subscriber: sc, Pipeline: cfg}

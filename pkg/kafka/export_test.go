@@ -1,0 +1,6 @@
+package kafka
+
+// AllowDrainPastRebalance lets c's DrainTimeout reach its RebalanceTimeout, which
+// SubscriberConfig.Validate refuses otherwise: tests of a member that the group evicts
+// while it still drains (its late commits must not land) need one.
+func AllowDrainPastRebalance(c *SubscriberConfig) { c.drainPastRebalance = true }

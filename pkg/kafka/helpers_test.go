@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -160,4 +161,60 @@ func closeSubscriber(t *testing.T, sub *kafka.Subscriber, ch <-chan *message.Mes
 	case <-time.After(waitLimit):
 		t.Fatal("message channel not closed by Close")
 	}
+}
+
+// logRecorder is a watermill logger that keeps every line logged through it or through
+// the loggers its With returns, for tests of what the Subscriber logs. Safe for
+// concurrent use (watermill's CaptureLoggerAdapter hands its map out unguarded).
+type logRecorder struct {
+	mu     *sync.Mutex
+	lines  *[]logLine
+	fields watermill.LogFields
+}
+
+// logLine is one line a logRecorder kept.
+type logLine struct {
+	level  watermill.LogLevel
+	msg    string
+	err    error
+	fields watermill.LogFields
+}
+
+func newLogRecorder() *logRecorder {
+	return &logRecorder{mu: &sync.Mutex{}, lines: &[]logLine{}}
+}
+
+func (l *logRecorder) log(level watermill.LogLevel, msg string, err error, fields watermill.LogFields) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	*l.lines = append(*l.lines, logLine{level: level, msg: msg, err: err, fields: l.fields.Copy().Add(fields)})
+}
+
+func (l *logRecorder) Error(msg string, err error, fields watermill.LogFields) {
+	l.log(watermill.ErrorLogLevel, msg, err, fields)
+}
+func (l *logRecorder) Info(msg string, fields watermill.LogFields) {
+	l.log(watermill.InfoLogLevel, msg, nil, fields)
+}
+func (l *logRecorder) Debug(msg string, fields watermill.LogFields) {
+	l.log(watermill.DebugLogLevel, msg, nil, fields)
+}
+func (l *logRecorder) Trace(msg string, fields watermill.LogFields) {
+	l.log(watermill.TraceLogLevel, msg, nil, fields)
+}
+func (l *logRecorder) With(fields watermill.LogFields) watermill.LoggerAdapter {
+	return &logRecorder{mu: l.mu, lines: l.lines, fields: l.fields.Copy().Add(fields)}
+}
+
+// find returns the lines kept so far at level whose message contains text.
+func (l *logRecorder) find(level watermill.LogLevel, text string) []logLine {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []logLine
+	for _, line := range *l.lines {
+		if line.level == level && strings.Contains(line.msg, text) {
+			out = append(out, line)
+		}
+	}
+	return out
 }

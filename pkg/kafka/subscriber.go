@@ -259,7 +259,10 @@ func (c SubscriberConfig) Validate() error {
 //
 // Offsets are committed with the generation they were consumed in, only up to the first
 // message not yet acked (see package doc), every CommitInterval, when a generation ends
-// (before the member rejoins) and on Close. A message's context is canceled once it is acked or nacked, or
+// (before the member rejoins) and on Close. A commit that fails is logged at info level
+// (normal when a rebalance ends a generation); the third failure in a row at error level,
+// once per streak, with Kafka's answer (commits that keep failing are an operator's
+// problem: the group's ACLs, its coordinator). A message's context is canceled once it is acked or nacked, or
 // abandoned by a rebalance or Close.
 //
 // A record the Unmarshaler rejects is not skipped: it is delivered as a message whose
@@ -495,6 +498,9 @@ type subscription struct {
 	handle RecordHandler         // Consume's
 
 	commitMu sync.Mutex // one commit at a time (see commit)
+	// commitFailures counts the commits that failed since the last one that landed, over
+	// generations. Guarded by commitMu.
+	commitFailures int
 	// partitionsAtStart is how many partitions the topic had when the subscription first
 	// saw it, -1 until then: partitions numbered from it on appeared later (Kafka only adds
 	// partitions, numbered after the existing ones).
@@ -740,9 +746,21 @@ func (sub *subscription) partitionCount(ctx context.Context) (int, error) {
 	return 0, fmt.Errorf("no metadata for topic %s", sub.topic)
 }
 
+// commitFailuresBeforeError is how many commits of a subscription must fail in a row
+// before it logs that at error level. A rebalance costs one failure or two (the commits of
+// the generation it ends); more in a row is not a rebalance.
+const commitFailuresBeforeError = 3
+
 // commit sends the committable offsets of trackers with gen's generation ID. A commit the
 // broker refuses (the generation is over) is dropped: those messages are redelivered. It
 // reports whether the commit landed, or there was nothing to commit.
+//
+// A failure is logged at info level: one is normal when a rebalance ends the generation.
+// The commitFailuresBeforeError-th failure in a row is logged at error level, once per
+// streak, with its cause: commits that keep failing (the group's ACLs deny them, its
+// coordinator refuses) let the lag grow and the uncommitted messages be delivered again
+// after the next rebalance or restart. The commit that lands after such a streak is logged
+// at info level.
 func (sub *subscription) commit(gen *kafkago.Generation, trackers map[int]*offsetTracker) bool {
 	// The generation's ticker and a partition's reset (commitStart) both commit: an
 	// offset read before a reset must not land after the reset position's.
@@ -759,10 +777,21 @@ func (sub *subscription) commit(gen *kafkago.Generation, trackers map[int]*offse
 		return true
 	}
 	if err := gen.CommitOffsets(map[string]map[int]int64{sub.topic: offsets}); err != nil {
-		sub.logger.Info("Committing offsets failed; uncommitted messages will be redelivered",
-			watermill.LogFields{"err": err, "generation": gen.ID})
+		sub.commitFailures++
+		if sub.commitFailures == commitFailuresBeforeError {
+			sub.logger.Error("Committing offsets keeps failing; uncommitted messages will be redelivered and the group's lag grows until a commit lands: "+
+				"check the group's ACLs (Read on the group for this client's principal) and its coordinator",
+				err, watermill.LogFields{"generation": gen.ID, "failures_in_a_row": sub.commitFailures})
+		} else {
+			sub.logger.Info("Committing offsets failed; uncommitted messages will be redelivered",
+				watermill.LogFields{"err": err, "generation": gen.ID, "failures_in_a_row": sub.commitFailures})
+		}
 		return false
 	}
+	if sub.commitFailures >= commitFailuresBeforeError {
+		sub.logger.Info("Committing offsets works again", watermill.LogFields{"generation": gen.ID, "failures_in_a_row": sub.commitFailures})
+	}
+	sub.commitFailures = 0
 	for p, c := range points {
 		trackers[p].markCommitted(c)
 	}

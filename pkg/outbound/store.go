@@ -302,7 +302,8 @@ func (s *Store) Run(ctx context.Context) error {
 	start := s.cfg.Now()
 	var once sync.Once
 	reader := s.cfg.Reader
-	reader.view = true // apply keeps nothing of a record
+	reader.view = true    // apply keeps nothing of a record
+	reader.created = true // a broker may not list it yet
 	return reader.Read(ctx, s.cfg.Topic, true, func() {
 		once.Do(func() {
 			s.mu.RLock()

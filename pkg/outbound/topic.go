@@ -14,6 +14,10 @@ import (
 	"github.com/dscokafka/connector/pkg/kafka"
 )
 
+// ErrTopicNotFound is returned by TopicReader.Read, wrapped with the topic's name, for a
+// topic that does not exist.
+var ErrTopicNotFound = errors.New("the topic does not exist")
+
 // TopicReader reads a whole topic from its first offset without a consumer group, each
 // partition with a kafka.PartitionReader: the applied-ids store loads and follows its topic
 // with it, and the poison tools list the poison topic with it.
@@ -26,6 +30,10 @@ type TopicReader struct {
 	// fn returns (kafka.PartitionReader.FetchView), saving two allocations per record: the
 	// applied-ids store, whose fn keeps nothing of them, reads so.
 	view bool
+	// created says the caller created the topic a moment ago (the applied-ids store does,
+	// before it reads): a broker that does not list it yet is asked again for a while, as
+	// one whose partitions have no leader yet, instead of Read reporting ErrTopicNotFound.
+	created bool
 }
 
 func (tr TopicReader) dialer() *kafkago.Dialer {
@@ -59,13 +67,16 @@ func (tr TopicReader) dial(ctx context.Context) (*kafkago.Conn, error) {
 // ends returns the topic's partitions and, for each, the offset after its last record at
 // the time of the call. A topic created a moment ago has partitions whose leaders are not
 // elected yet (real brokers answer NOT_LEADER_FOR_PARTITION or LEADER_NOT_AVAILABLE for a
-// while): such temporary answers are asked again until ctx ends or a minute passed.
+// while), and brokers other than the controller learn of it a little later: such temporary
+// answers are asked again until ctx ends or a minute passed. A topic no broker knows is
+// ErrTopicNotFound at once, unless tr.created.
 func (tr TopicReader) ends(ctx context.Context, topic string) (map[int]int64, error) {
 	giveUp := time.Now().Add(time.Minute)
 	for {
 		ends, err := tr.endsOnce(ctx, topic)
 		var kerr kafkago.Error
-		if err == nil || !errors.As(err, &kerr) || !kerr.Temporary() || time.Now().After(giveUp) {
+		temporary := errors.As(err, &kerr) && kerr.Temporary() || tr.created && errors.Is(err, ErrTopicNotFound)
+		if err == nil || !temporary || time.Now().After(giveUp) {
 			return ends, err
 		}
 		select {
@@ -78,14 +89,9 @@ func (tr TopicReader) ends(ctx context.Context, topic string) (map[int]int64, er
 
 func (tr TopicReader) endsOnce(ctx context.Context, topic string) (map[int]int64, error) {
 	d := tr.dialer()
-	conn, err := tr.dial(ctx)
+	parts, err := tr.partitions(ctx, topic)
 	if err != nil {
 		return nil, err
-	}
-	parts, err := conn.ReadPartitions(topic)
-	_ = conn.Close()
-	if err != nil {
-		return nil, fmt.Errorf("outbound: reading the partitions of %s: %w", topic, err)
 	}
 	ends := make(map[int]int64, len(parts))
 	for _, p := range parts {
@@ -106,6 +112,65 @@ func (tr TopicReader) endsOnce(ctx context.Context, topic string) (map[int]int64
 		}
 	}
 	return ends, nil
+}
+
+// partitions returns the partitions of topic, each with its leader, as the first of
+// Brokers that answers lists them (any of them serves metadata, so one broker down, the
+// first one listed say, stops nothing); ErrTopicNotFound when it does not list the topic.
+// Its metadata request asks for no topic to be created: kafka-go's Conn.ReadPartitions
+// asks brokers that create topics on first use to create one they do not know.
+func (tr TopicReader) partitions(ctx context.Context, topic string) ([]kafkago.Partition, error) {
+	if len(tr.Brokers) == 0 {
+		return nil, errors.New("outbound: no brokers given")
+	}
+	d := tr.dialer()
+	// A transport of its own, for this topic alone: kafka-go's Transport answers metadata
+	// requests from a cache it fills when it starts, and a cache of every topic would
+	// leave out a topic the credentials may not describe, as if it did not exist.
+	t := &kafkago.Transport{ClientID: d.ClientID, DialTimeout: d.Timeout, TLS: d.TLS, SASL: d.SASLMechanism,
+		MetadataTopics: []string{topic}}
+	if d.DialFunc != nil {
+		t.Dial = d.DialFunc
+	}
+	defer t.CloseIdleConnections()
+	var md *kafkago.MetadataResponse
+	var errs []error
+	for _, b := range tr.Brokers {
+		var err error
+		md, err = (&kafkago.Client{Addr: kafkago.TCP(b), Transport: t}).Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})
+		if err == nil {
+			break
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", b, err))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if md == nil {
+		return nil, fmt.Errorf("outbound: reading the metadata of %s from the brokers: %w", topic, errors.Join(errs...))
+	}
+	for _, mt := range md.Topics {
+		if mt.Name != topic {
+			continue
+		}
+		if errors.Is(mt.Error, kafkago.UnknownTopicOrPartition) {
+			return nil, fmt.Errorf("outbound: reading %s: %w", topic, ErrTopicNotFound)
+		}
+		if mt.Error != nil {
+			return nil, fmt.Errorf("outbound: reading the metadata of %s: %w", topic, mt.Error)
+		}
+		for _, p := range mt.Partitions {
+			if p.Leader.Host == "" { // no leader (elected) yet
+				err := p.Error
+				if err == nil {
+					err = kafkago.LeaderNotAvailable
+				}
+				return nil, fmt.Errorf("outbound: reading the metadata of %s/%d: %w", topic, p.ID, err)
+			}
+		}
+		return mt.Partitions, nil
+	}
+	return nil, fmt.Errorf("outbound: reading %s: %w", topic, ErrTopicNotFound)
 }
 
 // CreateTopic creates topic with the given partitions (replication factor: the broker's
@@ -142,10 +207,9 @@ func (tr TopicReader) CreateTopic(ctx context.Context, topic string, partitions 
 // once every record that existed when it was called was passed to fn, unless follow is
 // set: then loaded is called at that point, and Read goes on passing new records until ctx
 // ends, and returns ctx's error. Without follow, ctx ending before every record was
-// passed is an error too (fn saw part of the topic). A topic that does not exist is
-// created by the read where brokers create topics on first use (kafka-go's metadata
-// request asks for that): callers that must not create one ask first, as `connector
-// poison` does.
+// passed is an error too (fn saw part of the topic). A topic that does not exist is an
+// error wrapping ErrTopicNotFound, returned before fn or loaded is called; Read never
+// creates a topic, not even where brokers create topics on first use (CreateTopic does).
 func (tr TopicReader) Read(ctx context.Context, topic string, follow bool, loaded func(), fn func(kafkago.Message)) error {
 	ends, err := tr.ends(ctx, topic)
 	if err != nil {

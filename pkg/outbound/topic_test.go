@@ -50,3 +50,35 @@ func TestTopicReaderBrokerDown(t *testing.T) {
 	assert.ErrorContains(t, err, dead)
 	assert.ErrorContains(t, err, other)
 }
+
+// TestTopicReaderMissingTopic: reading a topic that does not exist, once or following it,
+// is an error naming the topic (outbound.ErrTopicNotFound), and leaves no topic behind
+// although the brokers create topics on first use (kafkatest's kfake does): a mistyped
+// `connector poison list -topic` created the topic it named.
+func TestTopicReaderMissingTopic(t *testing.T) {
+	brokers := kafkatest.Brokers(t) // kfake with AllowAutoTopicCreation, or KAFKA_BROKERS
+	for _, tc := range []struct {
+		name   string
+		follow bool
+	}{
+		{"read", false},
+		{"follow", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			topic := kafkatest.Name("missing")
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			var loaded, records bool
+			err := outbound.TopicReader{Brokers: brokers}.Read(ctx, topic, tc.follow, func() { loaded = true },
+				func(kafkago.Message) { records = true })
+			require.ErrorIs(t, err, outbound.ErrTopicNotFound)
+			assert.ErrorContains(t, err, topic)
+			assert.False(t, loaded, "nothing was loaded")
+			assert.False(t, records)
+
+			topics, err := kafkatest.Admin(t, brokers).ListTopics(ctx)
+			require.NoError(t, err)
+			assert.False(t, topics.Has(topic), "reading %s created it", topic)
+		})
+	}
+}

@@ -15,8 +15,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	kafkago "github.com/segmentio/kafka-go"
-
 	"github.com/dscokafka/connector/cmd/connector/internal/config"
 	"github.com/dscokafka/connector/pkg/kafka"
 	"github.com/dscokafka/connector/pkg/outbound"
@@ -103,32 +101,14 @@ func (f *poisonFilter) load(ctx context.Context, e *env, cfg *config.Config, kee
 	if err != nil {
 		return 0, 0, err
 	}
-	dialer, transport, err := kafkaGoClients(conn)
+	dialer, _, err := kafkaGoClients(conn)
 	if err != nil {
 		return 0, 0, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	// Asked first, with a request that creates no topic: reading a topic
-	// that does not exist would create it where brokers create topics on
-	// first use, and a mistyped -topic would leave a new topic behind. The
-	// transport asks for this topic alone: its cache of every topic would
-	// not hold one the credentials may not describe, and say it does not exist.
-	mt := &kafkago.Transport{ClientID: transport.ClientID, DialTimeout: transport.DialTimeout, TLS: transport.TLS, SASL: transport.SASL,
-		MetadataTopics: []string{f.topic}}
-	defer mt.CloseIdleConnections()
-	cl := &kafkago.Client{Addr: kafkago.TCP(conn.Brokers...), Transport: mt}
-	md, err := cl.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{f.topic}})
-	if err == nil && len(md.Topics) == 1 {
-		err = md.Topics[0].Error
-	}
-	switch {
-	case errors.Is(err, kafkago.UnknownTopicOrPartition):
-		fmt.Fprintf(e.stderr, "poison: %s does not exist: nothing was poisoned yet, or -topic names another topic\n", f.topic)
-		return 0, 0, nil
-	case err != nil:
-		return 0, 0, fmt.Errorf("poison: reading the metadata of %s: %w", f.topic, err)
-	}
+	// The reader creates no topic (a mistyped -topic leaves none behind), and says
+	// ErrTopicNotFound before it reads anything.
 	err = outbound.ScanPoisoned(ctx, outbound.TopicReader{Brokers: conn.Brokers, Dialer: dialer}, f.topic, func(r outbound.PoisonRecord) {
 		total++
 		if f.selected(r, ids) {
@@ -139,7 +119,11 @@ func (f *poisonFilter) load(ctx context.Context, e *env, cfg *config.Config, kee
 			ids[recordID(r)] = true
 		}
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, outbound.ErrTopicNotFound):
+		fmt.Fprintf(e.stderr, "poison: %s does not exist: nothing was poisoned yet, or -topic names another topic\n", f.topic)
+		return 0, 0, nil
+	case err != nil:
 		return 0, 0, fmt.Errorf("poison: reading %s: %w", f.topic, err)
 	}
 	for _, id := range slices.Sorted(maps.Keys(ids)) {

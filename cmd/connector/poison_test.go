@@ -248,7 +248,7 @@ func TestPoisonTopicNotAuthorized(t *testing.T) {
 	})
 	r := runMain(t, s.with("KAFKA_BROKERS", strings.Join(cl.ListenAddrs(), ",")), "poison", "list", "-topic", topic)
 	assert.Equal(t, exitFailure, r.code, r.stderr)
-	assert.Contains(t, r.stderr, "poison: reading the metadata of "+topic)
+	assert.Contains(t, r.stderr, "reading the metadata of "+topic)
 	assert.Contains(t, r.stderr, "Topic Authorization Failed")
 	assert.NotContains(t, r.stderr, "does not exist")
 }

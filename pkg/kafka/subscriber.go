@@ -780,7 +780,7 @@ func (sub *subscription) commit(gen *kafkago.Generation, trackers map[int]*offse
 		sub.commitFailures++
 		if sub.commitFailures == commitFailuresBeforeError {
 			sub.logger.Error("Committing offsets keeps failing; uncommitted messages will be redelivered and the group's lag grows until a commit lands: "+
-				"check the group's ACLs (Read on the group for this client's principal) and its coordinator",
+				"check the ACLs (this client's principal needs Read on the group and the topic) and the group's coordinator",
 				err, watermill.LogFields{"generation": gen.ID, "failures_in_a_row": sub.commitFailures})
 		} else {
 			sub.logger.Info("Committing offsets failed; uncommitted messages will be redelivered",

@@ -68,6 +68,7 @@ type options struct {
 	userAgent              string
 	logger                 *slog.Logger
 	insecure               bool
+	maxFileLine            int
 	// Test hooks: the clock, the sleep and the jitter.
 	now    func() time.Time
 	sleep  func(context.Context, time.Duration) error
@@ -172,6 +173,21 @@ func WithInsecureHTTP() Option {
 	return func(o *options) error { o.insecure = true; return nil }
 }
 
+// WithMaxFileLine sets the longest line of an inventory file, its newline
+// counted, that DownloadInventoryFileRaw reads into memory: from 1 byte up
+// to 64 MiB, the default. A longer line is skipped (its bytes are read and
+// dropped, in bounded memory) and reported as a *LineTooLongError. A lower
+// limit bounds the memory of a download.
+func WithMaxFileLine(n int) Option {
+	return func(o *options) error {
+		if n < 1 || n > maxBody {
+			return fmt.Errorf("dsco: the longest file line %d is not within 1..%d bytes", n, maxBody)
+		}
+		o.maxFileLine = n
+		return nil
+	}
+}
+
 // Client calls the Dsco API v3. It is safe for concurrent use by multiple
 // goroutines; all of them share one token, one set of rate limiters and the
 // HTTP client's connections.
@@ -187,6 +203,7 @@ type Client struct {
 	sleep    func(context.Context, time.Duration) error
 	jitter   func(time.Duration) time.Duration
 	insecure bool
+	maxLine  int // the longest inventory file line read, its newline counted
 }
 
 // NewClient returns a client of the API at baseURL, such as
@@ -201,6 +218,7 @@ func NewClient(baseURL string, opts ...Option) (*Client, error) {
 		now:           time.Now,
 		sleep:         sleepCtx,
 		jitter:        func(d time.Duration) time.Duration { return rand.N(d + 1) },
+		maxFileLine:   maxBody,
 	}
 	for _, g := range allGroups {
 		o.limits[g] = rate.NewLimiter(rate.Inf, 1)
@@ -226,6 +244,7 @@ func NewClient(baseURL string, opts ...Option) (*Client, error) {
 	c := &Client{
 		base: base, hc: o.hc, retry: o.retry, limits: o.limits, ua: o.userAgent,
 		log: o.logger, now: o.now, sleep: o.sleep, jitter: o.jitter, insecure: o.insecure,
+		maxLine: o.maxFileLine,
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)

@@ -553,6 +553,9 @@ func TestNewClientOptions(t *testing.T) {
 		{"unknown group", "https://api.dsco.io/api/v3", []Option{WithStaticToken("t"), WithRateLimit("nope", 1, 1)}, "unknown rate limit group"},
 		{"relative URL", "/api/v3", []Option{WithStaticToken("t")}, "absolute"},
 		{"bad retry policy", "https://api.dsco.io/api/v3", []Option{WithStaticToken("t"), WithRetry(RetryPolicy{BaseDelay: time.Second, MaxDelay: time.Millisecond})}, "MaxDelay"},
+		{"file line limit", "https://api.dsco.io/api/v3", []Option{WithStaticToken("t"), WithMaxFileLine(64 << 20)}, ""},
+		{"file line limit above 64 MiB", "https://api.dsco.io/api/v3", []Option{WithStaticToken("t"), WithMaxFileLine(64<<20 + 1)}, "not within 1..67108864"},
+		{"file line limit zero", "https://api.dsco.io/api/v3", []Option{WithStaticToken("t"), WithMaxFileLine(0)}, "not within"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -45,7 +45,8 @@ var (
 	ErrInvalidRequest = errors.New("dsco: invalid request")
 	// ErrAnswerTooLarge is the error of a read whose answer is larger than
 	// the client reads into memory (64 MiB): the same request fails again;
-	// ask for less (a smaller limit).
+	// ask for less (a smaller limit). A *LineTooLongError, a line of an
+	// inventory file, matches it too.
 	ErrAnswerTooLarge = errors.New("dsco: the answer is larger than the client reads")
 	// ErrToken matches a call that failed because no access token could be
 	// had (the token endpoint refused the credentials, or could not be
@@ -139,6 +140,39 @@ func (e *NetworkError) Error() string {
 
 // Unwrap returns the cause.
 func (e *NetworkError) Unwrap() error { return e.Err }
+
+// LineTooLongError is a line of an inventory file longer than the client
+// reads into memory (64 MiB, or WithMaxFileLine), its newline counted.
+// DownloadInventoryFileRaw yields it in the line's place, with the start of
+// the line and a sum of all of it, and goes on with the next line: the
+// other lines of the file are not lost to one that cannot be held.
+// errors.Is(err, ErrAnswerTooLarge) matches it; it is not retryable (the
+// file is the same when downloaded again).
+type LineTooLongError struct {
+	Operation string
+	// Line is the line's number in the file, from 1; Offset is the position
+	// of its first byte in the file.
+	Line   int64
+	Offset int64
+	// Length is the line's length in bytes, its newline not counted; Limit
+	// is the longest line the client reads, its newline counted.
+	Length int64
+	Limit  int
+	// Head is the start of the line, at most 64 KiB of it. Like a chunk, it
+	// is valid until the iteration goes on.
+	Head []byte
+	// Sum is the 64-bit FNV-1a hash of the whole line, its newline not
+	// counted: the line's identity, where its bytes cannot be kept.
+	Sum uint64
+}
+
+func (e *LineTooLongError) Error() string {
+	return fmt.Sprintf("dsco: %s: line %d of the file (at byte %d) is %d bytes long: with its newline it passes the %d bytes the client reads",
+		e.Operation, e.Line, e.Offset, e.Length, e.Limit)
+}
+
+// Is reports whether target is ErrAnswerTooLarge.
+func (e *LineTooLongError) Is(target error) bool { return target == ErrAnswerTooLarge }
 
 // OutcomeUnknownError is a write (a batch POST, or createStream) that may
 // have reached Dsco before the connection failed or the context ended, that

@@ -3,7 +3,9 @@ package dsco
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -283,4 +285,105 @@ func newLoopbackServer(t *testing.T, h http.Handler) string {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// TestDownloadInventoryFileRawSkipsLongLines: a line longer than the client
+// reads (WithMaxFileLine, its newline counted) is yielded as a
+// *LineTooLongError with where it is, how long, its start and its sum, and
+// the lines after it still come, byte-exact, in chunks of whole lines.
+func TestDownloadInventoryFileRawSkipsLongLines(t *testing.T) {
+	const limit = 1024
+	line := func(i, size int) string { // a line of size bytes, its newline not counted
+		s := fmt.Sprintf(`{"sku":"s%d","note":"`, i)
+		return s + strings.Repeat("x", max(0, size-len(s)-2)) + `"}`
+	}
+	many := func(from, n int) []string {
+		var out []string
+		for i := range n {
+			out = append(out, line(from+i, 100))
+		}
+		return out
+	}
+	type piece struct {
+		lines []string
+		long  bool // longer than the limit
+	}
+	good := func(lines ...string) piece { return piece{lines: lines} }
+	long := func(l string) piece { return piece{lines: []string{l}, long: true} }
+	cases := []struct {
+		name      string
+		limit     int
+		pieces    []piece
+		noFinalNL bool // the file's last line has no newline
+	}{
+		{name: "between good lines", limit: limit, pieces: []piece{good(line(0, 10)), long(line(1, 3*limit)), good(line(2, 10))}},
+		{name: "the first line", limit: limit, pieces: []piece{long(line(0, 5*limit)), good(line(1, 10), line(2, 10))}},
+		{name: "the last line", limit: limit, pieces: []piece{good(line(0, 10)), long(line(1, 2*limit))}},
+		{name: "the last line, without a newline", limit: limit, pieces: []piece{good(line(0, 10)), long(line(1, 2*limit))}, noFinalNL: true},
+		{name: "two in a row", limit: limit, pieces: []piece{good(line(0, 10)), long(line(1, 2*limit)), long(line(2, limit+1)), good(line(3, 10))}},
+		{name: "one byte short of the limit fits", limit: limit, pieces: []piece{good(line(0, limit-1), line(1, 10))}},
+		{name: "the limit with its newline is too long", limit: limit, pieces: []piece{long(line(0, limit)), good(line(1, 10))}},
+		{name: "among many chunks", limit: 64 << 10, pieces: []piece{good(many(0, 2000)...), long(line(1, 200<<10)), good(many(3000, 2000)...)}},
+		{name: "longer than a chunk and than the limit", limit: 3 * fileChunk, pieces: []piece{good(line(0, 10), line(1, 2*fileChunk)), long(line(2, 4*fileChunk)), good(line(3, 10))}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var file, kept strings.Builder
+			var want []LineTooLongError
+			n := int64(0)
+			for _, p := range tc.pieces {
+				for _, l := range p.lines {
+					n++
+					if p.long {
+						h := fnv.New64a()
+						_, _ = io.WriteString(h, l)
+						want = append(want, LineTooLongError{Operation: "downloadInventoryFile", Line: n, Offset: int64(file.Len()),
+							Length: int64(len(l)), Limit: tc.limit, Head: []byte(l[:min(len(l), tc.limit, 64<<10)]), Sum: h.Sum64()})
+					} else {
+						kept.WriteString(l + "\n")
+					}
+					file.WriteString(l + "\n")
+				}
+			}
+			body, wantKept := file.String(), kept.String()
+			if tc.noFinalNL {
+				body = strings.TrimSuffix(body, "\n")
+				if !tc.pieces[len(tc.pieces)-1].long {
+					wantKept = strings.TrimSuffix(wantKept, "\n")
+				}
+			}
+			fileSrv := newLoopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.WriteString(w, body)
+			}))
+			c := newTestClient(t, newFakeDsco(t).url(), WithMaxFileLine(tc.limit))
+			var got bytes.Buffer
+			var errs []LineTooLongError
+			var heads [][]byte
+			for chunk, err := range c.DownloadInventoryFileRaw(t.Context(), fileSrv+"/f") {
+				if err != nil {
+					lerr, ok := errors.AsType[*LineTooLongError](err)
+					require.True(t, ok, "only long lines are errors: %v", err)
+					assert.ErrorIs(t, err, ErrAnswerTooLarge)
+					assert.False(t, IsRetryable(err))
+					assert.ErrorContains(t, err, fmt.Sprintf("line %d of the file", lerr.Line))
+					errs = append(errs, *lerr)
+					heads = append(heads, bytes.Clone(lerr.Head)) // valid until the iteration goes on
+					continue
+				}
+				require.NotEmpty(t, chunk)
+				if chunk[len(chunk)-1] != '\n' {
+					require.Equal(t, got.Len()+len(chunk), len(wantKept), "only the file's last chunk ends without a newline")
+				}
+				got.Write(chunk)
+			}
+			// Not assert.Equal: the lines are too long to print.
+			assert.True(t, wantKept == got.String(), "the other lines, byte-exact: %d bytes, want %d", got.Len(), len(wantKept))
+			require.Len(t, errs, len(want), "each long line once")
+			for i := range want {
+				assert.True(t, bytes.Equal(want[i].Head, heads[i]), "the start of line %d: %.40q, want %.40q", want[i].Line, heads[i], want[i].Head)
+				errs[i].Head, want[i].Head = nil, nil
+			}
+			assert.Equal(t, want, errs, "where each long line is, its length and its sum")
+		})
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"iter"
 	"net/http"
@@ -76,16 +77,27 @@ func (c *Client) getRaw(ctx context.Context, op *operation, u string, buf []byte
 // unless a single line is longer.
 const fileChunk = 1 << 20
 
+// lineHead bounds the start of a line too long to read that a
+// LineTooLongError carries.
+const lineHead = 64 << 10
+
 // DownloadInventoryFileRaw is DownloadInventoryFile yielding the file's
 // bytes as Dsco sent them instead of decoded items: the same request (no
 // bearer token; https unless loopback or WithInsecureHTTP) and errors. The
 // bytes come in chunks of whole lines: every chunk ends with a newline but
 // the file's last, which ends where the file does, so each holds whole
-// items. Chunks hold about 1 MiB; a line longer than that grows the chunks
-// to hold it (a line longer than 64 MiB is an error). A chunk is valid until
-// the iteration goes on. The download starts when the iteration does, and the body is closed
-// when it ends. An error is yielded once, last; a body cut off is a
-// retryable *NetworkError, an expired file matches ErrGone.
+// items. Chunks hold about 1 MiB (less when WithMaxFileLine is lower); a
+// line longer than that grows the chunks to hold it. A chunk is valid until
+// the iteration goes on.
+//
+// A line longer than the client reads (64 MiB, or WithMaxFileLine, its
+// newline counted) is not read into memory: its bytes are read and dropped
+// up to its newline, and a *LineTooLongError (where it is, its length, its
+// start and its sum) is yielded in its place; the iteration then goes on
+// with the next line. Any other error is yielded once, last: a body cut off
+// is a retryable *NetworkError, an expired file matches ErrGone. The
+// download starts when the iteration does, and the body is closed when it
+// ends.
 func (c *Client) DownloadInventoryFileRaw(ctx context.Context, fileURL string) iter.Seq2[[]byte, error] {
 	return func(yield func([]byte, error) bool) {
 		op := opDownloadInventoryFile
@@ -99,44 +111,109 @@ func (c *Client) DownloadInventoryFileRaw(ctx context.Context, fileURL string) i
 			return
 		}
 		defer resp.Body.Close()
-		buf := make([]byte, fileChunk)
-		n := 0 // bytes of buf read and not yet yielded
+		f := fileReader{body: resp.Body, ctx: ctx, op: op.name, buf: make([]byte, min(fileChunk, c.maxLine)), line: 1}
 		for {
-			eof := false
-			for n < len(buf) && !eof {
-				m, err := resp.Body.Read(buf[n:])
-				n += m
-				switch {
-				case err == io.EOF:
-					eof = true
-				case err != nil && ctx.Err() != nil:
-					yield(nil, fmt.Errorf("dsco: %s: reading the file: %w", op.name, context.Cause(ctx)))
-					return
-				case err != nil:
-					// The body was cut off: downloading again may work.
-					yield(nil, &NetworkError{Operation: op.name, Err: fmt.Errorf("reading the file: %w", err)})
-					return
-				}
+			if err := f.fill(); err != nil {
+				yield(nil, err)
+				return
 			}
-			if eof {
-				if n > 0 {
-					yield(buf[:n], nil)
+			if f.eof {
+				if f.n > 0 {
+					yield(f.buf[:f.n], nil)
 				}
 				return
 			}
-			end := bytes.LastIndexByte(buf[:n], '\n') + 1
+			end := bytes.LastIndexByte(f.buf[:f.n], '\n') + 1
 			if end == 0 { // one line fills the buffer
-				if len(buf) >= maxBody {
-					yield(nil, fmt.Errorf("dsco: %s: a line of the file is longer than %d bytes", op.name, maxBody))
+				if len(f.buf) < c.maxLine {
+					f.buf = append(f.buf, make([]byte, min(len(f.buf), c.maxLine-len(f.buf)))...)
+					continue
+				}
+				long, err := f.skipLine(c.maxLine)
+				if err != nil {
+					yield(nil, err)
 					return
 				}
-				buf = append(buf, make([]byte, min(len(buf), maxBody-len(buf)))...)
+				if !yield(nil, long) {
+					return
+				}
 				continue
 			}
-			if !yield(buf[:end], nil) {
+			if !yield(f.buf[:end], nil) {
 				return
 			}
-			n = copy(buf, buf[end:n])
+			f.line += int64(bytes.Count(f.buf[:end], []byte{'\n'}))
+			f.off += int64(end)
+			f.n = copy(f.buf, f.buf[end:f.n])
 		}
 	}
+}
+
+// fileReader reads an inventory file's body for DownloadInventoryFileRaw.
+type fileReader struct {
+	body io.Reader
+	ctx  context.Context
+	op   string
+	buf  []byte
+	n    int    // bytes of buf read and not yet yielded
+	eof  bool   // the body has no more
+	line int64  // the number of the line at buf[0]
+	off  int64  // the offset in the file of buf[0]
+	head []byte // the start of the last line too long, reused
+}
+
+// read reads from the body into p, noting its end.
+func (f *fileReader) read(p []byte) (int, error) {
+	m, err := f.body.Read(p)
+	switch {
+	case err == io.EOF:
+		f.eof = true
+	case err != nil && f.ctx.Err() != nil:
+		return m, fmt.Errorf("dsco: %s: reading the file: %w", f.op, context.Cause(f.ctx))
+	case err != nil:
+		// The body was cut off: downloading again may work.
+		return m, &NetworkError{Operation: f.op, Err: fmt.Errorf("reading the file: %w", err)}
+	}
+	return m, nil
+}
+
+// fill reads until buf is full or the body ends.
+func (f *fileReader) fill() error {
+	for f.n < len(f.buf) && !f.eof {
+		m, err := f.read(f.buf[f.n:])
+		f.n += m
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// skipLine drops the line that fills buf, newline-less, and the rest of it
+// from the body, up to its newline, holding no more than buf; it leaves in
+// buf what follows the newline.
+func (f *fileReader) skipLine(limit int) (*LineTooLongError, error) {
+	f.head = append(f.head[:0], f.buf[:min(f.n, lineHead)]...)
+	sum := fnv.New64a()
+	_, _ = sum.Write(f.buf[:f.n])
+	length := int64(f.n)
+	f.n = 0
+	for !f.eof {
+		m, err := f.read(f.buf)
+		if err != nil {
+			return nil, err
+		}
+		if i := bytes.IndexByte(f.buf[:m], '\n'); i >= 0 {
+			_, _ = sum.Write(f.buf[:i])
+			length += int64(i)
+			f.n = copy(f.buf, f.buf[i+1:m])
+			break
+		}
+		_, _ = sum.Write(f.buf[:m])
+		length += int64(m)
+	}
+	long := &LineTooLongError{Operation: f.op, Line: f.line, Offset: f.off, Length: length, Limit: limit, Head: f.head, Sum: sum.Sum64()}
+	f.line++
+	f.off += length + 1
+	return long, nil
 }

@@ -36,7 +36,9 @@ const (
 	HeaderObjectType = "dsco_object_type"
 	// HeaderTruncated is "true" on a poison record whose value is only the
 	// start of the event's raw bytes, cut so that the record fits
-	// Kafka.BatchBytes; the header is absent otherwise.
+	// Kafka.BatchBytes, or because the bytes were never held (an inventory
+	// file line longer than the Dsco client reads); the header is absent
+	// otherwise.
 	HeaderTruncated = "dsco_truncated"
 )
 

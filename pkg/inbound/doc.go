@@ -70,5 +70,9 @@
 // and decodes them in one pass (schemas.ItemInventoryDecoder), like the
 // stream pages: unknown attributes reach Kafka byte-exact in extra, and an
 // item that cannot be mapped goes to the poison topic with its raw bytes
-// and the reason while the rest of the answer is delivered.
+// and the reason while the rest of the answer is delivered. A file line
+// longer than the Dsco client reads (64 MiB) is such an item too: the
+// download skips it in bounded memory, and its poison record holds its
+// start (dsco_truncated) and a reason naming the file's request, the line
+// and its length.
 package inbound

@@ -180,7 +180,13 @@ func (c *PollerConfig) query(mark string) dsco.InventoryQuery {
 // extra fields byte-exact. An item that cannot be mapped (a value of the
 // wrong type or out of range, no sku, a file line that is not JSON) or whose
 // record would be larger than Kafka.BatchBytes goes to the poison topic with
-// its raw bytes and the reason, and the poll goes on. Each record's event id
+// its raw bytes and the reason, and the poll goes on. So does a file line
+// longer than the Dsco client reads into memory (64 MiB, see
+// dsco.WithMaxFileLine), which the download skips without holding it: its
+// poison record holds the line's start, with the header dsco_truncated, and
+// a reason naming the file's request, the line and its length; like the
+// other poisoned items it does not move the mark, and a later file that
+// repeats it unchanged does not poison it again. Each record's event id
 // is derived from the item's sku, lastUpdate and raw bytes, so repeated
 // deliveries of a change carry the same id.
 //
@@ -226,8 +232,13 @@ type Poller struct {
 type polledItem struct {
 	schemas.DecodedItem
 	sum uint64
+	// truncated says that Raw is only the start of the item's bytes (a file
+	// line too long to read, whose sum is that of all its bytes).
+	truncated bool
 }
 
+// rawSum is the sum of an item's raw bytes: FNV-1a, 64 bits, as the sum of
+// a dsco.LineTooLongError.
 func rawSum(raw []byte) uint64 {
 	h := fnv.New64a()
 	_, _ = h.Write(raw)
@@ -535,49 +546,67 @@ func (p *Poller) pollFile(ctx context.Context, mark string) (string, int, error)
 	read, warned := 0, false
 	edge := map[uint64]struct{}{} // the items at newest
 	// The items that do not move the mark, whatever their time: those that
-	// cannot be mapped, and those dated after limit.
+	// cannot be mapped (lines too long to read among them), and those dated
+	// after limit.
 	kept := map[uint64]struct{}{}
+	// add puts an item of the file into the batch being produced, unless the
+	// previous file delivered it.
+	add := func(it polledItem) error {
+		_, again := p.edge[it.sum]
+		if it.Err != nil {
+			kept[it.sum] = struct{}{}
+		} else {
+			switch last := lastUpdate(it.Item); {
+			case last.After(limit):
+				if !again && !warned {
+					warned = true
+					p.log.WarnContext(ctx, "inbound: an inventory file has items dated after it was asked for; they do not move the mark",
+						"request", req.RequestID, "sku", it.Item.SKU, "lastUpdate", last)
+				}
+				kept[it.sum] = struct{}{}
+			case last.After(newest):
+				newest = last
+				clear(edge)
+				edge[it.sum] = struct{}{}
+			case last.Equal(newest):
+				edge[it.sum] = struct{}{}
+			}
+		}
+		if again {
+			return nil // delivered with the previous file, whose mark was this millisecond
+		}
+		read++
+		if p.batch = append(p.batch, it); len(p.batch) == p.cfg.Limit {
+			if err := p.produce(ctx, p.batch, &req.RequestID, nil); err != nil {
+				return err
+			}
+			p.batch = p.batch[:0]
+		}
+		return nil
+	}
 	for chunk, err := range p.cfg.Client.DownloadInventoryFileRaw(ctx, fileURL) {
-		if err != nil {
-			return "", 0, fmt.Errorf("inbound: downloading inventory file %s: %w", req.RequestID, err)
-		}
-		// The items of a chunk are valid until the next one is decoded:
-		// they are produced first.
+		// The items of a chunk, and the start of a line too long, are valid
+		// until the iteration goes on: they are produced first.
 		p.batch = p.batch[:0]
-		for _, it := range p.dec.DecodeLines(chunk) {
-			sum := rawSum(it.Raw)
-			_, again := p.edge[sum]
-			if it.Err != nil {
-				kept[sum] = struct{}{}
-			} else {
-				switch last := lastUpdate(it.Item); {
-				case last.After(limit):
-					if !again && !warned {
-						warned = true
-						p.log.WarnContext(ctx, "inbound: an inventory file has items dated after it was asked for; they do not move the mark",
-							"request", req.RequestID, "sku", it.Item.SKU, "lastUpdate", last)
-					}
-					kept[sum] = struct{}{}
-				case last.After(newest):
-					newest = last
-					clear(edge)
-					edge[sum] = struct{}{}
-				case last.Equal(newest):
-					edge[sum] = struct{}{}
+		if long, ok := errors.AsType[*dsco.LineTooLongError](err); ok {
+			// Not an item the poller can hold, but a line the download went
+			// past: poisoned as an item that cannot be mapped is, with the
+			// start of its bytes, and known again by the sum of all of them.
+			err = add(polledItem{DecodedItem: schemas.DecodedItem{Raw: long.Head,
+				Err: fmt.Errorf("inventory file of request %s: %w", req.RequestID, long)}, sum: long.Sum, truncated: true})
+		} else if err != nil {
+			return "", 0, fmt.Errorf("inbound: downloading inventory file %s: %w", req.RequestID, err)
+		} else {
+			for _, it := range p.dec.DecodeLines(chunk) {
+				if err = add(polledItem{DecodedItem: it, sum: rawSum(it.Raw)}); err != nil {
+					break
 				}
-			}
-			if again {
-				continue // delivered with the previous file, whose mark was this millisecond
-			}
-			read++
-			if p.batch = append(p.batch, polledItem{DecodedItem: it, sum: sum}); len(p.batch) == p.cfg.Limit {
-				if err := p.produce(ctx, p.batch, &req.RequestID, nil); err != nil {
-					return "", 0, err
-				}
-				p.batch = p.batch[:0]
 			}
 		}
-		if err := p.produce(ctx, p.batch, &req.RequestID, nil); err != nil {
+		if err == nil {
+			err = p.produce(ctx, p.batch, &req.RequestID, nil)
+		}
+		if err != nil {
 			return "", 0, err
 		}
 	}
@@ -705,24 +734,28 @@ func (m *pollerMessages) build(items []polledItem, serde *schemas.Serde, topic, 
 			m.arena = m.arena[:start]
 			reason = err
 		}
-		m.poison(it.Raw, reason, poisonTopic, position, maxBytes)
+		m.poison(it.Raw, it.truncated, reason, poisonTopic, position, maxBytes)
 		poisoned++
 	}
 	return published, poisoned
 }
 
 // poison adds the poison record of an item: its raw bytes, with the
-// reason, the object type and the mark of its answer as headers. When the
-// record would be larger than maxBytes, its value is the start of the raw
-// bytes that fits, and it has the HeaderTruncated header.
-func (m *pollerMessages) poison(raw []byte, reason error, topic string, position []byte, maxBytes int64) {
+// reason, the object type and the mark of its answer as headers. When raw
+// is only the start of the item's bytes (truncated), or when the record
+// would be larger than maxBytes, it has the HeaderTruncated header; in the
+// second case its value is the start of raw that fits.
+func (m *pollerMessages) poison(raw []byte, truncated bool, reason error, topic string, position []byte, maxBytes int64) {
 	h := m.hdrs(4)
 	h[0] = kafkago.Header{Key: HeaderPoisonReason, Value: m.bytes(reason.Error())}
 	h[1] = kafkago.Header{Key: HeaderObjectType, Value: objectTypeBytes}
 	h[2] = kafkago.Header{Key: HeaderPosition, Value: position}
+	h[3] = kafkago.Header{Key: HeaderTruncated, Value: trueBytes}
 	hs := h[:3]
+	if truncated {
+		hs = h
+	}
 	if maxBytes > 0 && kafka.RecordBatchSize(len(objectTypeBytes), len(raw), len(hs), headersSize(hs)) > maxBytes {
-		h[3] = kafkago.Header{Key: HeaderTruncated, Value: trueBytes}
 		room := kafka.MaxValueLen(maxBytes, len(objectTypeBytes), len(h), headersSize(h))
 		raw, hs = raw[:max(0, min(room, int64(len(raw))))], h
 	}

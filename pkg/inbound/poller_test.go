@@ -603,6 +603,103 @@ func TestPollerUnknownAttributesAndPoison(t *testing.T) {
 	}
 }
 
+// pollErrorMetrics counts the polls that failed.
+type pollErrorMetrics struct {
+	inbound.NopMetrics
+	pollErrors atomic.Int64
+}
+
+func (m *pollErrorMetrics) Error(_, kind string) {
+	if kind == inbound.ErrKindPoll {
+		m.pollErrors.Add(1)
+	}
+}
+
+// TestPollerFileLineTooLong: a file line longer than the Dsco client reads
+// (64 MiB; here 4 KiB, WithMaxFileLine) goes to the poison topic with its
+// start, dsco_truncated and a reason naming the file's request, the line
+// and its length, as an item that cannot be mapped does; the file's other
+// items are delivered once and the poll does not fail. Later files, which
+// repeat the line (a still clock: every change has the same lastUpdate),
+// deliver the later change and neither poison the line again nor fail.
+func TestPollerFileLineTooLong(t *testing.T) {
+	const limit = 4096
+	blob := strings.Repeat("x", 3*limit)
+	var mu sync.Mutex
+	var served []byte // the long line as last served
+	rewrite := func(item []byte) []byte {
+		if !bytes.Contains(item, []byte(`"sku":"SKU-00004"`)) {
+			return item
+		}
+		long := append(item[:len(item)-1:len(item)-1], `,"blob":"`+blob+`"}`...) // after the sku, which its start keeps
+		mu.Lock()
+		served = long
+		mu.Unlock()
+		return long
+	}
+	clk := dscotest.NewClock(time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC))
+	sb, err := dscotest.New(dscotest.Config{Seed: 16, Now: clk.Now})
+	require.NoError(t, err)
+	t.Cleanup(sb.Close)
+	client := newClient(t, rewritingSandbox(t, sb, rewrite, nil), dsco.WithMaxFileLine(limit))
+	brokers := kafkatest.Brokers(t)
+	serde := newSerde(t, newRegistry(t))
+	kafkatest.CreateTopic(t, brokers, "dsco.iteminventory.v1", 4)
+	kafkatest.CreateTopic(t, brokers, "dsco.poison.v1", 1)
+	_, err = sb.SeedOrders(0) // 50 catalog items with inventory: 50 changes
+	require.NoError(t, err)
+	cons := newConsumer(t, brokers, "dsco.iteminventory.v1", "dsco.poison.v1")
+	m := &pollErrorMetrics{}
+	cfg := inbound.PollerConfig{Client: client, Serde: serde, Kafka: inbound.KafkaConfig{Brokers: brokers},
+		ResultType: dsco.ResultFile, Limit: 7, PollInterval: 20 * time.Millisecond, RetryBackoff: 10 * time.Millisecond, Metrics: m}
+	_, stop := runPoller(t, cfg)
+	recs := cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= 50 })
+	clk.Advance(time.Second)
+	setInventory(t, client, skus(1, 1), 700)
+	recs = append(recs, cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= 1 })...)
+	time.Sleep(100 * time.Millisecond) // more polls, which must repeat nothing
+	stop()
+	recs = append(recs, drain(t, cons)...)
+
+	var published, poisoned []*kgo.Record
+	for _, rec := range recs {
+		if rec.Topic == "dsco.poison.v1" {
+			poisoned = append(poisoned, rec)
+		} else {
+			published = append(published, rec)
+		}
+	}
+	got := itemRecords(t, serde, published) // each once
+	require.Len(t, got, 49+1, "every other item of the file, once, and the later change")
+	requests := map[string]bool{}
+	for _, ev := range got {
+		require.NotEqual(t, "SKU-00004", ev.ItemInventory.SKU)
+		require.NotNil(t, ev.RequestID)
+		if *ev.ItemInventory.QuantityAvailable != 700 {
+			requests[*ev.RequestID] = true
+		}
+	}
+	require.Len(t, requests, 1, "the items before the later change came with one file")
+	assert.Zero(t, m.pollErrors.Load(), "no poll failed")
+
+	require.Len(t, poisoned, 1, "the long line, once")
+	rec := poisoned[0]
+	mu.Lock()
+	line := served
+	mu.Unlock()
+	reason := header(rec, inbound.HeaderPoisonReason)
+	for request := range requests {
+		assert.Contains(t, reason, "inventory file of request "+request, "the file it came from")
+	}
+	assert.Regexp(t, fmt.Sprintf(`line \d+ of the file \(at byte \d+\) is %d bytes long`, len(line)), reason, "where it is, and its length")
+	assert.Contains(t, reason, fmt.Sprintf("passes the %d bytes the client reads", limit))
+	assert.Equal(t, "iteminventory", header(rec, inbound.HeaderObjectType))
+	assert.Equal(t, "true", header(rec, inbound.HeaderTruncated))
+	assert.True(t, bytes.HasPrefix(line, rec.Value), "the start of the line: %.60q", rec.Value)
+	assert.Contains(t, string(rec.Value), `"sku":"SKU-00004"`)
+	assert.Less(t, len(rec.Value), len(line))
+}
+
 // panickyMetrics panics in the first NewestEvent call, which the poller makes
 // while it produces a poll's items, and counts the poll errors.
 type panickyMetrics struct {

@@ -66,8 +66,12 @@
 // [Poller] follows the high-water mark of GetItemInventory into
 // dsco.iteminventory.v1. Its mark lives only in Kafka: a compacted topic
 // holds the last mark written after the items before it were acknowledged.
-// It reads the answers (pages, or the file of resultType file) as raw bytes
-// and decodes them in one pass (schemas.ItemInventoryDecoder), like the
+// At start it reads that mark, asking again after a backoff while Kafka
+// cannot answer (brokers down or restarting, a leader election); it gives
+// up only when Kafka refuses the connector the topic for good (authorization
+// or authentication). It reads the answers (pages, or the file of
+// resultType file) as raw bytes and decodes them in one pass
+// (schemas.ItemInventoryDecoder), like the
 // stream pages: unknown attributes reach Kafka byte-exact in extra, and an
 // item that cannot be mapped goes to the poison topic with its raw bytes
 // and the reason while the rest of the answer is delivered. A file line

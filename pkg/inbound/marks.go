@@ -61,8 +61,10 @@ func (m *markStore) load(ctx context.Context, key string) (string, error) {
 		if err == nil {
 			break
 		}
-		// A topic just created may not have a leader yet.
-		if attempt == 50 || ctx.Err() != nil {
+		// A topic just created may not have a leader yet. Anything else
+		// (Kafka not answering, refusing) is the caller's to retry or not.
+		var kerr kafkago.Error
+		if !errors.As(err, &kerr) || !kerr.Temporary() || attempt == 50 || ctx.Err() != nil {
 			return "", fmt.Errorf("inbound: reading the offsets of the mark topic %s: %w", m.topic, err)
 		}
 		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
@@ -130,6 +132,23 @@ func (m *markStore) partition(ctx context.Context, key string) (int, error) {
 		return (&kafkago.Murmur2Balancer{}).Balance(kafkago.Message{Key: []byte(key)}, ids...), nil
 	}
 	return 0, fmt.Errorf("no metadata for %s", m.topic)
+}
+
+// kafkaRefused reports whether err says that Kafka refuses the connector
+// for good: its credentials (SASL) or its rights (ACLs) on a topic or the
+// cluster. Asking again cannot mend that until someone changes them. Every
+// other failure (brokers down, restarting or electing leaders, which Kafka
+// answers with codes that kafka-go does not all call temporary, such as
+// BROKER_NOT_AVAILABLE) may pass by itself.
+func kafkaRefused(err error) bool {
+	for _, code := range []kafkago.Error{kafkago.TopicAuthorizationFailed, kafkago.ClusterAuthorizationFailed,
+		kafkago.GroupAuthorizationFailed, kafkago.TransactionalIDAuthorizationFailed, kafkago.SASLAuthenticationFailed,
+		kafkago.UnsupportedSASLMechanism, kafkago.IllegalSASLState} {
+		if errors.Is(err, code) {
+			return true
+		}
+	}
+	return false
 }
 
 // save stores mark under key and returns once Kafka acknowledged it.

@@ -73,8 +73,9 @@ type PollerConfig struct {
 	CallbackAddr, CallbackURL string
 	// FileTimeout bounds the wait for a file callback (default 10m).
 	FileTimeout time.Duration
-	// RetryBackoff and RetryBackoffMax bound the waits after failed polls
-	// (defaults 1s and 1m).
+	// RetryBackoff and RetryBackoffMax bound the waits after failed polls,
+	// and after failed reads of the stored mark at start (defaults 1s and
+	// 1m).
 	RetryBackoff, RetryBackoffMax time.Duration
 	// Metrics receives measurements (default NopMetrics).
 	Metrics Metrics
@@ -356,11 +357,14 @@ func (p *Poller) waitCallback(ctx context.Context, requestID string) (string, er
 }
 
 // Run polls until ctx is done or Close is called, then returns nil; it may
-// be called again after it returned, until Close. It
-// returns an error when it cannot start (the mark topic cannot be read), or
-// when Dsco refuses a poll for good (a 4xx other than 408 and 429: an
-// expired mark, refused credentials or rights), leaving the stored mark as
-// it was; other failures are retried after a backoff.
+// be called again after it returned, until Close. It first reads the stored
+// mark, asking again while Kafka cannot answer (brokers down or restarting,
+// a leader being elected), with a warning in the log each time. It returns
+// an error when Kafka refuses the connector the mark topic for good
+// (authorization or authentication failed), or when Dsco refuses a poll for
+// good (a 4xx other than 408 and 429: an expired mark, refused credentials
+// or rights), leaving the stored mark as it was; other failures are retried
+// after a backoff (RetryBackoff, growing to RetryBackoffMax).
 func (p *Poller) Run(ctx context.Context) error {
 	p.mu.Lock()
 	if p.closed {
@@ -382,10 +386,7 @@ func (p *Poller) Run(ctx context.Context) error {
 		close(done)
 	}()
 
-	if err := p.marks.ensure(ctx); err != nil {
-		return p.stopped(ctx, err)
-	}
-	mark, err := p.marks.load(ctx, p.cfg.MarkKey)
+	mark, err := p.loadMark(ctx)
 	if err != nil {
 		return p.stopped(ctx, err)
 	}
@@ -422,6 +423,32 @@ func (p *Poller) Run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// loadMark makes the mark topic unless it exists and returns the mark stored
+// in it, asking again while that fails in a way that may pass (see
+// kafkaRefused) after RetryBackoff, growing to RetryBackoffMax, as the
+// pipeline waits for Dsco at start: a broker restarting or a leader election
+// as the poller starts (or the inbound lease comes back) delays it instead
+// of ending the inbound side. It ends when ctx does.
+func (p *Poller) loadMark(ctx context.Context) (string, error) {
+	backoff := newBackoff(p.cfg.RetryBackoff, p.cfg.RetryBackoffMax)
+	for attempt := 1; ; attempt++ {
+		err := p.marks.ensure(ctx)
+		var mark string
+		if err == nil {
+			mark, err = p.marks.load(ctx, p.cfg.MarkKey)
+		}
+		if err == nil || ctx.Err() != nil || kafkaRefused(err) {
+			return mark, err
+		}
+		delay := backoff.next()
+		p.log.WarnContext(ctx, "inbound: reading the item inventory mark failed; trying again", "topic", p.cfg.MarkTopic,
+			"attempt", attempt, "delay", delay, "error", err)
+		if sleepCtx(ctx, delay) != nil {
+			return "", ctx.Err()
+		}
+	}
 }
 
 // refusedError is a poll's request that Dsco refused for good: Run ends.

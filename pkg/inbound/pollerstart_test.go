@@ -1,0 +1,207 @@
+package inbound_test
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/dscokafka/connector/pkg/dsco/dscotest"
+	"github.com/dscokafka/connector/pkg/inbound"
+	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
+)
+
+// markTopic is the poller's default mark topic.
+const markTopic = "dsco.iteminventory.marks.v1"
+
+// TestPollerWaitsForTheMarkTopic: while the mark topic cannot be read at
+// start (Kafka not listening yet, a leader moving), the poller asks again
+// after a backoff, logging why, instead of ending the inbound side; once the
+// topic answers it starts from the stored mark and delivers, and Run returns
+// nil when closed, also while it waits. Kafka refusing the connector the
+// topic (authorization), which asking again cannot mend, still ends Run with
+// that error.
+func TestPollerWaitsForTheMarkTopic(t *testing.T) {
+	if kafkatest.Real() {
+		t.Skip("breaks Kafka with kfake's listener and controls")
+	}
+	cases := []struct {
+		name string
+		// broken returns the brokers of a Kafka whose mark topic cannot be
+		// read, and heal, which makes it readable (nil: it never is, and the
+		// poller is closed while it waits). The mark topic holds stored,
+		// unless it is "".
+		broken func(t *testing.T, stored string) (brokers []string, heal func())
+		// noMark: the Kafka that comes up has no stored mark (the poller
+		// makes the topic), so every change comes.
+		noMark bool
+		// wantErr is Run's error; nil: Run waits, and delivers once healed.
+		wantErr error
+	}{
+		{name: "Kafka not listening yet", broken: func(t *testing.T, stored string) ([]string, func()) {
+			addr := kafkatest.DeadAddr(t)
+			_, port, err := net.SplitHostPort(addr)
+			require.NoError(t, err)
+			n, err := strconv.Atoi(port)
+			require.NoError(t, err)
+			return []string{addr}, func() {
+				// The poller reads as soon as the broker listens: the item
+				// topic is there from the start, the mark topic is its own.
+				brokers := kafkatest.NewCluster(t, kfake.Ports(n), kfake.SeedTopics(4, "dsco.iteminventory.v1")).ListenAddrs()
+				require.Equal(t, []string{addr}, brokers)
+			}
+		}, noMark: true},
+		{name: "Kafka never coming, closed while waiting", broken: func(t *testing.T, _ string) ([]string, func()) {
+			return []string{kafkatest.DeadAddr(t)}, nil
+		}},
+		{name: "the mark partition's leader moving", broken: func(t *testing.T, stored string) ([]string, func()) {
+			cl := kafkatest.NewCluster(t)
+			brokers := cl.ListenAddrs()
+			storeMark(t, brokers, stored)
+			var healed atomic.Bool
+			cl.ControlKey(int16(kmsg.Fetch), func(r kmsg.Request) (kmsg.Response, error, bool) {
+				cl.KeepControl()
+				req := r.(*kmsg.FetchRequest)
+				if healed.Load() || len(req.Topics) != 1 || req.Topics[0].Topic != markTopic {
+					return nil, nil, false
+				}
+				resp := req.ResponseKind().(*kmsg.FetchResponse)
+				for _, rt := range req.Topics {
+					st := kmsg.NewFetchResponseTopic()
+					st.Topic, st.TopicID = rt.Topic, rt.TopicID
+					for _, rp := range rt.Partitions {
+						sp := kmsg.NewFetchResponseTopicPartition()
+						sp.Partition, sp.ErrorCode = rp.Partition, kerr.NotLeaderForPartition.Code
+						st.Partitions = append(st.Partitions, sp)
+					}
+					resp.Topics = append(resp.Topics, st)
+				}
+				return resp, nil, true
+			})
+			return brokers, func() { healed.Store(true) }
+		}},
+		{name: "Kafka refusing the topic", broken: func(t *testing.T, stored string) ([]string, func()) {
+			cl := kafkatest.NewCluster(t)
+			brokers := cl.ListenAddrs()
+			storeMark(t, brokers, stored)
+			cl.ControlKey(int16(kmsg.ListOffsets), func(r kmsg.Request) (kmsg.Response, error, bool) {
+				cl.KeepControl()
+				req := r.(*kmsg.ListOffsetsRequest)
+				if len(req.Topics) != 1 || req.Topics[0].Topic != markTopic {
+					return nil, nil, false
+				}
+				resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+				for _, rt := range req.Topics {
+					st := kmsg.NewListOffsetsResponseTopic()
+					st.Topic = rt.Topic
+					for _, rp := range rt.Partitions {
+						sp := kmsg.NewListOffsetsResponseTopicPartition()
+						sp.Partition, sp.ErrorCode = rp.Partition, kerr.TopicAuthorizationFailed.Code
+						st.Partitions = append(st.Partitions, sp)
+					}
+					resp.Topics = append(resp.Topics, st)
+				}
+				return resp, nil, true
+			})
+			return brokers, nil
+		}, wantErr: kafkago.TopicAuthorizationFailed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			sb := newSandbox(t, dscotest.Config{Seed: 18})
+			client := newClient(t, sb.URL)
+			_, err := sb.SeedOrders(0) // 50 catalog items with inventory: 50 changes
+			require.NoError(t, err)
+			// The stored mark is after those: only the later changes come.
+			time.Sleep(5 * time.Millisecond)
+			stored := time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00")
+			time.Sleep(5 * time.Millisecond)
+			setInventory(t, client, skus(1, 3), 900)
+			want := skus(1, 3)
+			if tc.noMark {
+				stored, want = "", skus(1, 50)
+			}
+
+			brokers, heal := tc.broken(t, stored)
+			retried := newLogSignal("inbound: reading the item inventory mark failed; trying again")
+			p, err := inbound.NewPoller(inbound.PollerConfig{Client: client, Serde: newSerde(t, newRegistry(t)),
+				Kafka: inbound.KafkaConfig{Brokers: brokers, MetadataTTL: 50 * time.Millisecond}, Limit: 7,
+				PollInterval: 20 * time.Millisecond, RetryBackoff: 10 * time.Millisecond, RetryBackoffMax: 100 * time.Millisecond},
+				slog.New(retried))
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = p.Close() })
+			done := make(chan error, 1)
+			go func() { done <- p.Run(context.Background()) }()
+
+			if tc.wantErr != nil {
+				select {
+				case err := <-done:
+					require.ErrorIs(t, err, tc.wantErr)
+					assert.ErrorContains(t, err, markTopic)
+				case <-time.After(waitLimit):
+					t.Fatal("Run did not end")
+				}
+				return
+			}
+			select {
+			case <-retried.logged:
+			case err := <-done:
+				t.Fatalf("Run ended while the mark topic could not be read: %v", err)
+			case <-time.After(waitLimit):
+				t.Fatal("the poller did not try again")
+			}
+			if heal == nil {
+				require.NoError(t, p.Close())
+				require.NoError(t, <-done, "Run's error")
+				return
+			}
+			heal()
+			cons := newConsumer(t, brokers, "dsco.iteminventory.v1")
+			recs := cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= len(want) })
+			select {
+			case err := <-done:
+				t.Fatalf("Run ended: %v", err)
+			default:
+			}
+			require.NoError(t, p.Close())
+			require.NoError(t, <-done, "Run's error")
+			recs = append(recs, drain(t, cons)...)
+			got := map[string]bool{}
+			for _, rec := range recs {
+				got[string(rec.Key)] = true
+			}
+			wantKeys := map[string]bool{}
+			for _, s := range want {
+				wantKeys[s] = true
+			}
+			assert.Equal(t, wantKeys, got, "the items changed after the stored mark (or all), and no other")
+		})
+	}
+}
+
+// storeMark creates the item inventory topic and, when mark is not "", the
+// mark topic holding mark as the poller stores it.
+func storeMark(t *testing.T, brokers []string, mark string) {
+	t.Helper()
+	kafkatest.CreateTopic(t, brokers, "dsco.iteminventory.v1", 4)
+	if mark == "" {
+		return
+	}
+	kafkatest.CreateTopic(t, brokers, markTopic, 1)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	require.NoError(t, err)
+	defer cl.Close()
+	require.NoError(t, cl.ProduceSync(t.Context(), &kgo.Record{Topic: markTopic, Key: []byte(inbound.ItemInventoryObjectType),
+		Value: []byte(mark)}).FirstErr())
+}

@@ -48,8 +48,10 @@ type PollerConfig struct {
 	Topic, PoisonTopic string
 	// MarkTopic is the compacted topic that holds the high-water mark
 	// (default dsco.iteminventory.marks.v1; created compacted with one
-	// partition when missing), under MarkKey (default "iteminventory"):
-	// give each poller with another query a key of its own.
+	// partition when missing, so where Kafka refuses the connector the right
+	// to create topics, make it beforehand), under MarkKey (default
+	// "iteminventory"): give each poller with another query a key of its
+	// own.
 	MarkTopic, MarkKey string
 	// Start is the highWaterMarkQuery of the first poll, when no mark is
 	// stored: an ISO 8601 date (default 1970-01-01T00:00:00.000Z: every
@@ -431,13 +433,21 @@ func (p *Poller) Run(ctx context.Context) error {
 // pipeline waits for Dsco at start: a broker restarting or a leader election
 // as the poller starts (or the inbound lease comes back) delays it instead
 // of ending the inbound side. It ends when ctx does.
+//
+// Kafka refusing the connector the right to create topics is no failure
+// when the topic exists (made beforehand, as the connector's own topic
+// set-up allows); when it is missing too, loadMark ends with both.
 func (p *Poller) loadMark(ctx context.Context) (string, error) {
 	backoff := newBackoff(p.cfg.RetryBackoff, p.cfg.RetryBackoffMax)
 	for attempt := 1; ; attempt++ {
-		err := p.marks.ensure(ctx)
+		created := p.marks.ensure(ctx)
+		err := created
 		var mark string
-		if err == nil {
+		if created == nil || kafkaRefused(created) {
 			mark, err = p.marks.load(ctx, p.cfg.MarkKey)
+			if created != nil && errors.Is(err, kafkago.UnknownTopicOrPartition) {
+				err = fmt.Errorf("%w (%w)", err, created)
+			}
 		}
 		if err == nil || ctx.Err() != nil || kafkaRefused(err) {
 			return mark, err

@@ -205,3 +205,90 @@ func storeMark(t *testing.T, brokers []string, mark string) {
 	require.NoError(t, cl.ProduceSync(t.Context(), &kgo.Record{Topic: markTopic, Key: []byte(inbound.ItemInventoryObjectType),
 		Value: []byte(mark)}).FirstErr())
 }
+
+// TestPollerMarkTopicMadeBeforehand: where Kafka refuses the connector the
+// right to create topics, a mark topic made beforehand serves (the poller
+// starts from its mark and delivers); a missing one ends Run with an error
+// naming both the missing topic and the refusal, since asking again cannot
+// mend it.
+func TestPollerMarkTopicMadeBeforehand(t *testing.T) {
+	if kafkatest.Real() {
+		t.Skip("refuses topic creation with kfake's controls")
+	}
+	for _, tc := range []struct {
+		name    string
+		made    bool  // the mark topic was made beforehand
+		wantErr error // nil: Run delivers
+	}{
+		{"made beforehand", true, nil},
+		{"missing", false, kafkago.UnknownTopicOrPartition},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sb := newSandbox(t, dscotest.Config{Seed: 19})
+			client := newClient(t, sb.URL)
+			_, err := sb.SeedOrders(0) // 50 catalog items with inventory: 50 changes
+			require.NoError(t, err)
+			time.Sleep(5 * time.Millisecond)
+			stored := time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00")
+			time.Sleep(5 * time.Millisecond)
+			setInventory(t, client, skus(1, 3), 900) // after the stored mark
+
+			cl := kafkatest.NewClusterWithoutAutoCreate(t)
+			brokers := cl.ListenAddrs()
+			if tc.made {
+				storeMark(t, brokers, stored)
+			} else {
+				kafkatest.CreateTopic(t, brokers, "dsco.iteminventory.v1", 4)
+			}
+			var refused atomic.Int32
+			cl.ControlKey(int16(kmsg.CreateTopics), func(r kmsg.Request) (kmsg.Response, error, bool) {
+				cl.KeepControl()
+				req := r.(*kmsg.CreateTopicsRequest)
+				resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+				for _, rt := range req.Topics {
+					st := kmsg.NewCreateTopicsResponseTopic()
+					st.Topic, st.ErrorCode = rt.Topic, kerr.TopicAuthorizationFailed.Code
+					resp.Topics = append(resp.Topics, st)
+				}
+				refused.Add(1)
+				return resp, nil, true
+			})
+			p, err := inbound.NewPoller(inbound.PollerConfig{Client: client, Serde: newSerde(t, newRegistry(t)),
+				Kafka: inbound.KafkaConfig{Brokers: brokers}, Limit: 7, PollInterval: 20 * time.Millisecond,
+				RetryBackoff: 10 * time.Millisecond, RetryBackoffMax: 100 * time.Millisecond}, nil)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = p.Close() })
+			done := make(chan error, 1)
+			go func() { done <- p.Run(context.Background()) }()
+
+			if tc.wantErr != nil {
+				select {
+				case err := <-done:
+					require.ErrorIs(t, err, tc.wantErr)
+					assert.ErrorIs(t, err, kafkago.TopicAuthorizationFailed)
+					assert.ErrorContains(t, err, markTopic)
+				case <-time.After(waitLimit):
+					t.Fatal("Run did not end")
+				}
+				return
+			}
+			cons := newConsumer(t, brokers, "dsco.iteminventory.v1")
+			recs := cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= 3 })
+			select {
+			case err := <-done:
+				t.Fatalf("Run ended: %v", err)
+			default:
+			}
+			require.NoError(t, p.Close())
+			require.NoError(t, <-done, "Run's error")
+			assert.Positive(t, refused.Load(), "Kafka refused to create the topic")
+			recs = append(recs, drain(t, cons)...)
+			got := map[string]bool{}
+			for _, rec := range recs {
+				got[string(rec.Key)] = true
+			}
+			assert.Equal(t, map[string]bool{"SKU-00001": true, "SKU-00002": true, "SKU-00003": true}, got,
+				"the items changed after the stored mark, and no other")
+		})
+	}
+}

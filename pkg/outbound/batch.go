@@ -194,6 +194,18 @@ func (p *Pipeline) process(ctx context.Context, k *kind, batch []*command) {
 		p.complete(batch)
 		return
 	}
+	// A command the store said to reconcile when it was delivered: its earlier delivery
+	// may have had its outcome written since (its call, waited for above or ended
+	// before, was answered "accepted", say, which reading Dsco's state back cannot see
+	// yet). Looked up again.
+	for _, c := range batch {
+		if c.reconcile && c.out.Status == "" {
+			p.fromStore(c)
+		}
+	}
+	// The calls carrying the commands end for the deliveries waiting for them once
+	// their outcomes are written.
+	defer p.flights.endAll(batch)
 	var send, check []*command
 	for _, c := range batch {
 		switch {
@@ -215,7 +227,7 @@ func (p *Pipeline) process(ctx context.Context, k *kind, batch []*command) {
 // send gives each of cmds an outcome through Dsco calls. Commands whose records were
 // given up meanwhile are left without one (see live).
 func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
-	for cmds = live(cmds); len(cmds) > 0 && ctx.Err() == nil; cmds = live(cmds) {
+	for cmds = p.live(cmds); len(cmds) > 0 && ctx.Err() == nil; cmds = p.live(cmds) {
 		// The sending marks tell a later delivery to reconcile. Kinds Dsco may be sent
 		// again (redoResend) reconcile by sending again, which is what a command without
 		// a mark gets: their marks would cost a Kafka write per batch for nothing.
@@ -235,10 +247,8 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 		// given up before (while its mark was written: that lasts as long as Kafka is
 		// away) is not sent: its next delivery is already on its way, and it may have
 		// looked in the store before the mark was there.
-		carried := cmds
-		p.flights.begin(carried)
-		if cmds = live(cmds); len(cmds) == 0 {
-			p.flights.end(carried)
+		p.flights.begin(cmds)
+		if cmds = p.live(cmds); len(cmds) == 0 {
 			return
 		}
 		now := p.cfg.Now()
@@ -255,7 +265,6 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 		start := time.Now()
 		trial := p.breaker.State() != gobreaker.StateClosed
 		resp, err := p.breaker.Execute(func() (*dsco.BatchResponse, error) { return k.send(ctx, p.cfg.Client, items) })
-		p.flights.end(carried)
 		class := Classify(err)
 		switch {
 		case err != nil && ctx.Err() != nil:
@@ -320,6 +329,25 @@ func pause(ctx context.Context, p *Pipeline, cmds []*command, sent time.Time) bo
 		c.firstSent = c.firstSent.Add(waited)
 	}
 	return ok
+}
+
+// live is live(cmds), ending the flights of the commands it drops without an outcome:
+// nothing of theirs is left to write, so a delivery waiting for them may go on.
+func (p *Pipeline) live(cmds []*command) []*command {
+	out := live(cmds)
+	if len(out) < len(cmds) {
+		var gone []*command
+		j := 0 // live keeps the order: what out does not hold was dropped
+		for _, c := range cmds {
+			if j < len(out) && out[j] == c {
+				j++
+			} else if c.out.Status == "" {
+				gone = append(gone, c)
+			}
+		}
+		p.flights.endAll(gone)
+	}
+	return out
 }
 
 // live returns cmds without the commands whose records were given up: their context

@@ -7,10 +7,13 @@ import (
 
 // flights tracks the command ids carried by the Dsco calls this process has in flight, so
 // that a command delivered again while a call still carries its earlier delivery waits
-// for that call to end before it is reconciled or sent: the Subscriber gives a record up
+// for that delivery before it is reconciled or sent: the Subscriber gives a record up
 // (DrainTimeout after its partition was revoked) without stopping the call carrying it,
 // and a reconciliation that reads Dsco's state before that call landed would send the
-// command a second time. Methods are safe for concurrent use; the zero value is ready.
+// command a second time. An id's flight ends once its batch wrote the outcomes (process),
+// or once the command is dropped without one (Pipeline.live): a call answered "accepted"
+// is queued in Dsco, which reading its state back cannot see, but its applied mark can.
+// Methods are safe for concurrent use; the zero value is ready.
 type flights struct {
 	mu  sync.Mutex
 	ids map[string]flight
@@ -33,23 +36,40 @@ func (f *flights) begin(cmds []*command) {
 		fl := f.ids[c.id]
 		fl.calls++
 		f.ids[c.id] = fl
+		c.flown++
 	}
 	f.mu.Unlock()
+}
+
+// endAll ends every call begin recorded for cmds.
+func (f *flights) endAll(cmds []*command) {
+	f.mu.Lock()
+	for _, c := range cmds {
+		for ; c.flown > 0; c.flown-- {
+			f.endLocked(c)
+		}
+	}
+	f.mu.Unlock()
+}
+
+func (f *flights) endLocked(c *command) {
+	fl := f.ids[c.id]
+	if fl.calls--; fl.calls > 0 {
+		f.ids[c.id] = fl
+		return
+	}
+	delete(f.ids, c.id)
+	if fl.done != nil {
+		close(fl.done)
+	}
 }
 
 // end records the end of the call begin recorded with cmds.
 func (f *flights) end(cmds []*command) {
 	f.mu.Lock()
 	for _, c := range cmds {
-		fl := f.ids[c.id]
-		if fl.calls--; fl.calls > 0 {
-			f.ids[c.id] = fl
-			continue
-		}
-		delete(f.ids, c.id)
-		if fl.done != nil {
-			close(fl.done)
-		}
+		c.flown--
+		f.endLocked(c)
 	}
 	f.mu.Unlock()
 }

@@ -53,6 +53,9 @@ type command struct {
 	// again).
 	finish  func(error)
 	settled atomic.Bool
+	// flown counts the calls that carried the command whose flights have not ended
+	// (see flights): guarded by flights.mu.
+	flown int
 }
 
 // settle hands err to the command's done callback, unless that was done already.
@@ -450,10 +453,16 @@ func (p *Pipeline) prepare(ctx context.Context, k *kind, rec kafkago.Message) (*
 		return c, nil
 	}
 	c.item = item
-	switch mark, at := p.store.get(id); mark {
+	p.fromStore(c)
+	return c, nil
+}
+
+// fromStore decides c from its mark in the store: applied, or to reconcile.
+func (p *Pipeline) fromStore(c *command) {
+	rec := c.rec
+	switch mark, at := p.store.get(c.id); mark {
 	case MarkApplied:
 		c.out = Outcome{Status: StatusApplied, Reason: "already applied; delivered again"}
-		return c, nil
 	case MarkSending:
 		c.reconcile = true
 	case MarkUnknown:
@@ -463,7 +472,6 @@ func (p *Pipeline) prepare(ctx context.Context, k *kind, rec kafkago.Message) (*
 		// record: see unknownMarkTime): reconcile again.
 		c.reconcile = header(rec, middleware.ReasonForPoisonedKey) == "" || rec.Time.UnixMilli() <= at
 	}
-	return c, nil
 }
 
 // unknownMarkTime is the time (unix milliseconds) of the unknown mark of a command whose

@@ -218,3 +218,39 @@ func TestRedeliveryWaitsForTheCallInFlight(t *testing.T) {
 	assert.EqualValues(t, 1, e.sandbox.Applied("supplierCreateShipment", dscotest.LineKey(o.OrderID, o.Items[0].LineItemID)), "shipped once")
 	assert.Equal(t, int64(1), e.sandbox.Stats().Calls["supplierCreateShipment"], "one shipment call")
 }
+
+// TestRedeliveryAfterAQueuedCall: as TestRedeliveryWaitsForTheCallInFlight, but Dsco
+// answers the shipment batch "accepted" (queued, applied later): the order read back
+// does not show the shipment yet, so the second delivery must learn the outcome from the
+// store (the first delivery's applied mark), not ship again.
+func TestRedeliveryAfterAQueuedCall(t *testing.T) {
+	e := newEnv(t, dscotest.Config{Seed: 64, Queue: dscotest.QueueConfig{Enabled: true, Operations: []string{"supplierCreateShipment"}}})
+	o := e.seedOrders(1)[0]
+	tr := &heldShipments{held: make(chan struct{}), release: make(chan struct{})}
+	_, h := e.handler("ship", outbound.RetryConfig{MaxAttempts: 1}, dsco.WithHTTPClient(&http.Client{Transport: tr}))
+	value, err := e.serde.Encode(&schemas.ShipCommand{CommandID: "ship-1", OrderID: o.OrderID, LineItemID: str(o.Items[0].LineItemID),
+		TrackingNumber: str("1Z999"), Carrier: str("UPS"), ShippedAt: ptr(time.Now().Add(-time.Hour))})
+	require.NoError(t, err)
+	rec := kafkago.Message{Topic: e.topic("ship"), Offset: 7, Key: []byte(o.OrderID), Value: value, Time: time.Now()}
+
+	first, giveUp := context.WithCancel(context.Background())
+	h(first, rec, func(error) {})
+	select {
+	case <-tr.held:
+	case <-time.After(waitLimit):
+		t.Fatal("no shipment call")
+	}
+	giveUp()
+	second := make(chan error, 1)
+	h(context.Background(), rec, func(err error) { second <- err })
+	close(tr.release)
+	select {
+	case err := <-second:
+		require.NoError(t, err)
+	case <-time.After(waitLimit):
+		t.Fatal("the second delivery has no outcome")
+	}
+	assert.Equal(t, int64(1), e.sandbox.Stats().Calls["supplierCreateShipment"], "one shipment call")
+	e.sandbox.ApplyQueued()
+	assert.EqualValues(t, 1, e.sandbox.Applied("supplierCreateShipment", dscotest.LineKey(o.OrderID, o.Items[0].LineItemID)), "shipped once")
+}

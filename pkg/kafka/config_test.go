@@ -69,26 +69,30 @@ func TestSubscriberConfigValidation(t *testing.T) {
 		{name: "invalid ordering", mutate: func(c *kafka.SubscriberConfig) { c.Ordering = 7 }, wantErr: "Ordering"},
 		{name: "negative in flight", mutate: func(c *kafka.SubscriberConfig) { c.MaxInFlightPerPartition = -1 }, wantErr: "MaxInFlightPerPartition"},
 		{name: "in flight per partition", mutate: func(c *kafka.SubscriberConfig) { c.MaxInFlightPerPartition = 2 }, wantErr: "needs Ordering OrderPerKey"},
-		// A member drains for up to DrainTimeout before it rejoins a rebalance, and the
-		// group evicts a member that has not rejoined within RebalanceTimeout.
-		{name: "drain below rebalance", mutate: func(c *kafka.SubscriberConfig) {
-			c.DrainTimeout, c.RebalanceTimeout = 9*time.Second, 10*time.Second
+		// A member learns of a rebalance at its next heartbeat, drains for up to
+		// DrainTimeout, then rejoins; the group evicts a member that has not rejoined
+		// within RebalanceTimeout.
+		{name: "drain and heartbeat below rebalance", mutate: func(c *kafka.SubscriberConfig) {
+			c.DrainTimeout, c.HeartbeatInterval, c.RebalanceTimeout = 6*time.Second, 3*time.Second, 10*time.Second
 		}},
 		{name: "long drain, longer rebalance", mutate: func(c *kafka.SubscriberConfig) {
 			c.DrainTimeout, c.RebalanceTimeout = 2*time.Minute, 3*time.Minute
 		}},
+		{name: "drain below rebalance, not with the heartbeat", mutate: func(c *kafka.SubscriberConfig) {
+			c.DrainTimeout, c.HeartbeatInterval, c.RebalanceTimeout = 9*time.Second, 3*time.Second, 10*time.Second
+		}, wantErr: "DrainTimeout 9s plus HeartbeatInterval 3s must be shorter than RebalanceTimeout 10s"},
 		{name: "drain equal to rebalance", mutate: func(c *kafka.SubscriberConfig) {
 			c.DrainTimeout, c.RebalanceTimeout = 10*time.Second, 10*time.Second
-		}, wantErr: "DrainTimeout 10s must be shorter than RebalanceTimeout 10s"},
+		}, wantErr: "DrainTimeout 10s plus HeartbeatInterval 3s must be shorter than RebalanceTimeout 10s"},
 		{name: "drain above rebalance", mutate: func(c *kafka.SubscriberConfig) {
 			c.DrainTimeout, c.RebalanceTimeout = 10*time.Second, 5*time.Second
-		}, wantErr: "lower DrainTimeout or raise RebalanceTimeout"},
+		}, wantErr: "lower DrainTimeout or HeartbeatInterval, or raise RebalanceTimeout"},
 		{name: "drain at the default rebalance", mutate: func(c *kafka.SubscriberConfig) {
 			c.DrainTimeout = 30 * time.Second
-		}, wantErr: "DrainTimeout 30s must be shorter than RebalanceTimeout 30s"},
+		}, wantErr: "DrainTimeout 30s plus HeartbeatInterval 3s must be shorter than RebalanceTimeout 30s"},
 		{name: "default drain above rebalance", mutate: func(c *kafka.SubscriberConfig) {
 			c.RebalanceTimeout = 5 * time.Second
-		}, wantErr: "DrainTimeout 5s must be shorter than RebalanceTimeout 5s"},
+		}, wantErr: "DrainTimeout 5s plus HeartbeatInterval 3s must be shorter than RebalanceTimeout 5s"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -103,11 +103,12 @@ type SubscriberConfig struct {
 	CommitInterval time.Duration
 	// DrainTimeout is how long a generation end (rebalance) or Close waits for messages in
 	// flight to be acked or nacked before abandoning them: an abandoned message is not
-	// committed, its context is canceled, and it is delivered again later. It must be
-	// shorter than RebalanceTimeout (Validate refuses it otherwise): a member drains
-	// before it rejoins a rebalance, and the group evicts a member that has not rejoined
-	// within RebalanceTimeout, so a longer drain would be in vain (its commits refused as
-	// stale) and make the group rebalance again. Leave a margin for the generation's final
+	// committed, its context is canceled, and it is delivered again later. With
+	// HeartbeatInterval it must be shorter than RebalanceTimeout (Validate refuses it
+	// otherwise): a member learns of a rebalance at its next heartbeat and drains before
+	// it rejoins, and the group evicts a member that has not rejoined within
+	// RebalanceTimeout, so a longer drain would be in vain (its commits refused as stale)
+	// and make the group rebalance again. Leave a margin for the generation's final
 	// commit and the join request. Default 5s.
 	DrainTimeout time.Duration
 	// CloseTimeout bounds Close as a whole: draining, the final commit and leaving the
@@ -121,8 +122,9 @@ type SubscriberConfig struct {
 
 	// Consumer group timings; see kafka-go's ConsumerGroupConfig. Defaults: session 30s,
 	// heartbeat 3s, rebalance 30s, join-group backoff 5s. HeartbeatInterval must be
-	// shorter than SessionTimeout, and DrainTimeout shorter than RebalanceTimeout (how long
-	// the group waits for its members to rejoin once a rebalance started).
+	// shorter than SessionTimeout, and DrainTimeout + HeartbeatInterval shorter than
+	// RebalanceTimeout (how long the group waits for its members to rejoin once a
+	// rebalance started).
 	SessionTimeout    time.Duration
 	HeartbeatInterval time.Duration
 	RebalanceTimeout  time.Duration
@@ -145,8 +147,8 @@ type SubscriberConfig struct {
 	InitializePartitions        int
 	InitializeReplicationFactor int
 
-	// drainPastRebalance lets DrainTimeout reach RebalanceTimeout: only tests of a member
-	// that the group evicts while it drains set it (export_test.go).
+	// drainPastRebalance lets DrainTimeout + HeartbeatInterval reach RebalanceTimeout:
+	// only tests of a member that the group evicts while it drains set it (export_test.go).
 	drainPastRebalance bool
 }
 
@@ -228,10 +230,11 @@ func (c SubscriberConfig) Validate() error {
 	if c.HeartbeatInterval >= c.SessionTimeout {
 		return errors.New("kafka: HeartbeatInterval must be shorter than SessionTimeout")
 	}
-	if c.DrainTimeout >= c.RebalanceTimeout && !c.drainPastRebalance {
-		return fmt.Errorf("kafka: DrainTimeout %s must be shorter than RebalanceTimeout %s: a member drains its messages in flight for up to DrainTimeout before it rejoins a rebalance, "+
-			"and the group evicts a member that has not rejoined within RebalanceTimeout (its drain in vain, the group rebalancing again); lower DrainTimeout or raise RebalanceTimeout",
-			c.DrainTimeout, c.RebalanceTimeout)
+	if c.DrainTimeout+c.HeartbeatInterval >= c.RebalanceTimeout && !c.drainPastRebalance {
+		return fmt.Errorf("kafka: DrainTimeout %s plus HeartbeatInterval %s must be shorter than RebalanceTimeout %s: a member learns of a rebalance at its next heartbeat "+
+			"and drains its messages in flight for up to DrainTimeout before it rejoins, and the group evicts a member that has not rejoined within RebalanceTimeout "+
+			"(its drain in vain, the group rebalancing again); lower DrainTimeout or HeartbeatInterval, or raise RebalanceTimeout",
+			c.DrainTimeout, c.HeartbeatInterval, c.RebalanceTimeout)
 	}
 	if c.MaxBytes < 1 {
 		return errors.New("kafka: MaxBytes must be positive")
@@ -499,8 +502,11 @@ type subscription struct {
 
 	commitMu sync.Mutex // one commit at a time (see commit)
 	// commitFailures counts the commits that failed since the last one that landed, over
-	// generations. Guarded by commitMu.
-	commitFailures int
+	// generations, the first of them at commitFailingSince; commitErrorLogged says the
+	// streak was logged at error level. Guarded by commitMu.
+	commitFailures     int
+	commitFailingSince time.Time
+	commitErrorLogged  bool
 	// partitionsAtStart is how many partitions the topic had when the subscription first
 	// saw it, -1 until then: partitions numbered from it on appeared later (Kafka only adds
 	// partitions, numbered after the existing ones).
@@ -746,21 +752,18 @@ func (sub *subscription) partitionCount(ctx context.Context) (int, error) {
 	return 0, fmt.Errorf("no metadata for topic %s", sub.topic)
 }
 
-// commitFailuresBeforeError is how many commits of a subscription must fail in a row
-// before it logs that at error level. A rebalance costs one failure or two (the commits of
-// the generation it ends); more in a row is not a rebalance.
-const commitFailuresBeforeError = 3
-
 // commit sends the committable offsets of trackers with gen's generation ID. A commit the
 // broker refuses (the generation is over) is dropped: those messages are redelivered. It
 // reports whether the commit landed, or there was nothing to commit.
 //
-// A failure is logged at info level: one is normal when a rebalance ends the generation.
-// The commitFailuresBeforeError-th failure in a row is logged at error level, once per
-// streak, with its cause: commits that keep failing (the group's ACLs deny them, its
-// coordinator refuses) let the lag grow and the uncommitted messages be delivered again
-// after the next rebalance or restart. The commit that lands after such a streak is logged
-// at info level.
+// A failure is logged at info level: a rebalance, or the group's coordinator moving to
+// another broker, fails the commits of a generation until the member rejoins, within the
+// session timeout. A streak of failures is logged once at error level, with its cause,
+// at its first failure when Kafka refuses the commit for want of rights (the group's or
+// the topic's ACLs), otherwise once it has lasted SessionTimeout: commits that keep
+// failing let the lag grow and the uncommitted messages be delivered again after the
+// next rebalance or restart. The commit that lands after such a streak is logged at info
+// level.
 func (sub *subscription) commit(gen *kafkago.Generation, trackers map[int]*offsetTracker) bool {
 	// The generation's ticker and a partition's reset (commitStart) both commit: an
 	// offset read before a reset must not land after the reset position's.
@@ -777,21 +780,28 @@ func (sub *subscription) commit(gen *kafkago.Generation, trackers map[int]*offse
 		return true
 	}
 	if err := gen.CommitOffsets(map[string]map[int]int64{sub.topic: offsets}); err != nil {
+		now := time.Now()
+		if sub.commitFailures == 0 {
+			sub.commitFailingSince = now
+		}
 		sub.commitFailures++
-		if sub.commitFailures == commitFailuresBeforeError {
+		fields := watermill.LogFields{"generation": gen.ID, "failures_in_a_row": sub.commitFailures,
+			"failing_for": now.Sub(sub.commitFailingSince).Round(time.Millisecond).String()}
+		refused := errors.Is(err, kafkago.GroupAuthorizationFailed) || errors.Is(err, kafkago.TopicAuthorizationFailed)
+		if !sub.commitErrorLogged && (refused || now.Sub(sub.commitFailingSince) >= sub.s.cfg.SessionTimeout) {
+			sub.commitErrorLogged = true
 			sub.logger.Error("Committing offsets keeps failing; uncommitted messages will be redelivered and the group's lag grows until a commit lands: "+
-				"check the ACLs (this client's principal needs Read on the group and the topic) and the group's coordinator",
-				err, watermill.LogFields{"generation": gen.ID, "failures_in_a_row": sub.commitFailures})
+				"check the ACLs (this client's principal needs Read on the group and the topic) and the group's coordinator", err, fields)
 		} else {
-			sub.logger.Info("Committing offsets failed; uncommitted messages will be redelivered",
-				watermill.LogFields{"err": err, "generation": gen.ID, "failures_in_a_row": sub.commitFailures})
+			fields["err"] = err
+			sub.logger.Info("Committing offsets failed; uncommitted messages will be redelivered", fields)
 		}
 		return false
 	}
-	if sub.commitFailures >= commitFailuresBeforeError {
+	if sub.commitErrorLogged {
 		sub.logger.Info("Committing offsets works again", watermill.LogFields{"generation": gen.ID, "failures_in_a_row": sub.commitFailures})
 	}
-	sub.commitFailures = 0
+	sub.commitFailures, sub.commitErrorLogged = 0, false
 	for p, c := range points {
 		trackers[p].markCommitted(c)
 	}

@@ -177,80 +177,63 @@ func (h *heldShipments) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // TestRedeliveryWaitsForTheCallInFlight: a ship command whose record the Subscriber gave
 // up while the Dsco call carrying it was in flight, and delivered again, is not sent a
-// second time: the new delivery waits for the call, then reconciles (reads the order back)
-// and finds it shipped. Without the wait it read the order before the call landed and
-// shipped the line again.
+// second time: the new delivery waits for the earlier one's outcome, then decides. When
+// Dsco applied the shipment, it reconciles (reads the order back) and finds it shipped;
+// when Dsco answered "accepted" (queued, applied later), the order does not show it yet,
+// and the earlier delivery's applied mark in the store decides. Without the wait the
+// order was read before the call landed, and the line shipped again.
 func TestRedeliveryWaitsForTheCallInFlight(t *testing.T) {
-	e := newEnv(t, dscotest.Config{Seed: 64})
-	o := e.seedOrders(1)[0]
-	tr := &heldShipments{held: make(chan struct{}), release: make(chan struct{})}
-	_, h := e.handler("ship", outbound.RetryConfig{MaxAttempts: 1}, dsco.WithHTTPClient(&http.Client{Transport: tr}))
-	value, err := e.serde.Encode(&schemas.ShipCommand{CommandID: "ship-1", OrderID: o.OrderID, LineItemID: str(o.Items[0].LineItemID),
-		TrackingNumber: str("1Z999"), Carrier: str("UPS"), ShippedAt: ptr(time.Now().Add(-time.Hour))})
-	require.NoError(t, err)
-	rec := kafkago.Message{Topic: e.topic("ship"), Offset: 7, Key: []byte(o.OrderID), Value: value, Time: time.Now()}
+	for _, tc := range []struct {
+		name   string
+		queued bool
+	}{
+		{"applied", false},
+		{"queued", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := dscotest.Config{Seed: 64}
+			if tc.queued {
+				cfg.Queue = dscotest.QueueConfig{Enabled: true, Operations: []string{"supplierCreateShipment"}}
+			}
+			e := newEnv(t, cfg)
+			o := e.seedOrders(1)[0]
+			tr := &heldShipments{held: make(chan struct{}), release: make(chan struct{})}
+			_, h := e.handler("ship", outbound.RetryConfig{MaxAttempts: 1}, dsco.WithHTTPClient(&http.Client{Transport: tr}))
+			value, err := e.serde.Encode(&schemas.ShipCommand{CommandID: "ship-1", OrderID: o.OrderID, LineItemID: str(o.Items[0].LineItemID),
+				TrackingNumber: str("1Z999"), Carrier: str("UPS"), ShippedAt: ptr(time.Now().Add(-time.Hour))})
+			require.NoError(t, err)
+			rec := kafkago.Message{Topic: e.topic("ship"), Offset: 7, Key: []byte(o.OrderID), Value: value, Time: time.Now()}
 
-	first, giveUp := context.WithCancel(context.Background())
-	h(first, rec, func(error) {})
-	select {
-	case <-tr.held: // the call carrying the first delivery is in flight
-	case <-time.After(waitLimit):
-		t.Fatal("no shipment call")
+			first, giveUp := context.WithCancel(context.Background())
+			h(first, rec, func(error) {})
+			select {
+			case <-tr.held: // the call carrying the first delivery is in flight
+			case <-time.After(waitLimit):
+				t.Fatal("no shipment call")
+			}
+			giveUp() // the Subscriber gives the record up, and delivers it again
+			second := make(chan error, 1)
+			h(context.Background(), rec, func(err error) { second <- err })
+			select {
+			case err := <-second:
+				t.Errorf("the second delivery was done (%v) while the call carrying the first was in flight", err)
+				second <- err
+			case <-time.After(time.Second): // the time it took without the wait: a few milliseconds
+			}
+			close(tr.release)
+			select {
+			case err := <-second:
+				require.NoError(t, err)
+			case <-time.After(waitLimit):
+				t.Fatal("the second delivery has no outcome")
+			}
+			assert.Equal(t, int64(1), e.sandbox.Stats().Calls["supplierCreateShipment"], "one shipment call")
+			res := e.waitResults("ship-1")["ship-1"]
+			assert.Equal(t, schemas.OutcomeAccepted, res.Outcome, deref(res.Reason))
+			if tc.queued {
+				e.sandbox.ApplyQueued()
+			}
+			assert.EqualValues(t, 1, e.sandbox.Applied("supplierCreateShipment", dscotest.LineKey(o.OrderID, o.Items[0].LineItemID)), "shipped once")
+		})
 	}
-	giveUp() // the Subscriber gives the record up, and delivers it again
-	second := make(chan error, 1)
-	h(context.Background(), rec, func(err error) { second <- err })
-	select {
-	case err := <-second:
-		t.Errorf("the second delivery was done (%v) while the call carrying the first was in flight", err)
-		second <- err
-	case <-time.After(time.Second): // the time it took without the wait: a few milliseconds
-	}
-	close(tr.release)
-	select {
-	case err := <-second:
-		require.NoError(t, err)
-	case <-time.After(waitLimit):
-		t.Fatal("the second delivery has no outcome")
-	}
-	res := e.waitResults("ship-1")["ship-1"]
-	assert.Equal(t, schemas.OutcomeAccepted, res.Outcome, "reconciled: the order shows the line shipped (%s)", deref(res.Reason))
-	assert.EqualValues(t, 1, e.sandbox.Applied("supplierCreateShipment", dscotest.LineKey(o.OrderID, o.Items[0].LineItemID)), "shipped once")
-	assert.Equal(t, int64(1), e.sandbox.Stats().Calls["supplierCreateShipment"], "one shipment call")
-}
-
-// TestRedeliveryAfterAQueuedCall: as TestRedeliveryWaitsForTheCallInFlight, but Dsco
-// answers the shipment batch "accepted" (queued, applied later): the order read back
-// does not show the shipment yet, so the second delivery must learn the outcome from the
-// store (the first delivery's applied mark), not ship again.
-func TestRedeliveryAfterAQueuedCall(t *testing.T) {
-	e := newEnv(t, dscotest.Config{Seed: 64, Queue: dscotest.QueueConfig{Enabled: true, Operations: []string{"supplierCreateShipment"}}})
-	o := e.seedOrders(1)[0]
-	tr := &heldShipments{held: make(chan struct{}), release: make(chan struct{})}
-	_, h := e.handler("ship", outbound.RetryConfig{MaxAttempts: 1}, dsco.WithHTTPClient(&http.Client{Transport: tr}))
-	value, err := e.serde.Encode(&schemas.ShipCommand{CommandID: "ship-1", OrderID: o.OrderID, LineItemID: str(o.Items[0].LineItemID),
-		TrackingNumber: str("1Z999"), Carrier: str("UPS"), ShippedAt: ptr(time.Now().Add(-time.Hour))})
-	require.NoError(t, err)
-	rec := kafkago.Message{Topic: e.topic("ship"), Offset: 7, Key: []byte(o.OrderID), Value: value, Time: time.Now()}
-
-	first, giveUp := context.WithCancel(context.Background())
-	h(first, rec, func(error) {})
-	select {
-	case <-tr.held:
-	case <-time.After(waitLimit):
-		t.Fatal("no shipment call")
-	}
-	giveUp()
-	second := make(chan error, 1)
-	h(context.Background(), rec, func(err error) { second <- err })
-	close(tr.release)
-	select {
-	case err := <-second:
-		require.NoError(t, err)
-	case <-time.After(waitLimit):
-		t.Fatal("the second delivery has no outcome")
-	}
-	assert.Equal(t, int64(1), e.sandbox.Stats().Calls["supplierCreateShipment"], "one shipment call")
-	e.sandbox.ApplyQueued()
-	assert.EqualValues(t, 1, e.sandbox.Applied("supplierCreateShipment", dscotest.LineKey(o.OrderID, o.Items[0].LineItemID)), "shipped once")
 }

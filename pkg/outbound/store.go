@@ -11,6 +11,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/dscokafka/connector/internal/kafkaerr"
 )
 
 // Mark is the state of a command id in the Store.
@@ -58,7 +60,8 @@ func parseMark(b []byte) Mark {
 type StoreConfig struct {
 	// Topic is the compacted topic holding the marks (key: the command id, value: the
 	// mark's name). Default dsco.cmd.applied.v1. Created at start when missing, with
-	// cleanup.policy=compact and Partitions partitions (default 6).
+	// cleanup.policy=compact and Partitions partitions (default 6); where Kafka refuses
+	// the connector the right to create topics, make it so beforehand (see Store.Run).
 	Topic      string
 	Partitions int
 	// Reader reads the topic (brokers, dialer). Required.
@@ -295,16 +298,25 @@ func (s *Store) Loaded() <-chan struct{} { return s.loaded }
 
 // Run creates the topic when missing, loads it, then follows it until ctx ends; it
 // returns ctx's error, or the error that stopped it.
+//
+// Kafka refusing the connector the right to create topics (TOPIC_AUTHORIZATION_FAILED or
+// CLUSTER_AUTHORIZATION_FAILED, which Kafka answers for an existing topic too) is no
+// failure when the topic exists: made beforehand by an admin, it is loaded and followed
+// as one the store created. When it is missing too, Run returns an error wrapping
+// ErrTopicNotFound and the refusal, naming the topic.
 func (s *Store) Run(ctx context.Context) error {
-	if err := s.cfg.Reader.CreateTopic(ctx, s.cfg.Topic, s.cfg.Partitions, map[string]string{"cleanup.policy": "compact"}); err != nil {
-		return err
+	refused := s.cfg.Reader.CreateTopic(ctx, s.cfg.Topic, s.cfg.Partitions, map[string]string{"cleanup.policy": "compact"})
+	if refused != nil && !kafkaerr.CreateRefused(refused) {
+		return refused
 	}
 	start := s.cfg.Now()
 	var once sync.Once
 	reader := s.cfg.Reader
-	reader.view = true    // apply keeps nothing of a record
-	reader.created = true // a broker may not list it yet
-	return reader.Read(ctx, s.cfg.Topic, true, func() {
+	reader.view = true // apply keeps nothing of a record
+	// Created, or found by the create: a broker may not list it yet. After a refusal the
+	// store knows nothing of the topic, and a missing one is an error at once.
+	reader.created = refused == nil
+	err := reader.Read(ctx, s.cfg.Topic, true, func() {
 		once.Do(func() {
 			s.mu.RLock()
 			n := len(s.ids.ring)
@@ -313,6 +325,10 @@ func (s *Store) Run(ctx context.Context) error {
 			close(s.loaded)
 		})
 	}, s.apply)
+	if refused != nil && errors.Is(err, ErrTopicNotFound) {
+		err = fmt.Errorf("%w (%w)", err, refused)
+	}
+	return err
 }
 
 func (s *Store) apply(m kafkago.Message) {

@@ -30,9 +30,10 @@ type TopicReader struct {
 	// fn returns (kafka.PartitionReader.FetchView), saving two allocations per record: the
 	// applied-ids store, whose fn keeps nothing of them, reads so.
 	view bool
-	// created says the caller created the topic a moment ago (the applied-ids store does,
-	// before it reads): a broker that does not list it yet is asked again for a while, as
-	// one whose partitions have no leader yet, instead of Read reporting ErrTopicNotFound.
+	// created says the caller created the topic a moment ago, or was told by Kafka that it
+	// exists (the applied-ids store, when its CreateTopic succeeded): a broker that does
+	// not list it yet is asked again for a while, as one whose partitions have no leader
+	// yet, instead of Read reporting ErrTopicNotFound.
 	created bool
 }
 
@@ -175,7 +176,9 @@ func (tr TopicReader) partitions(ctx context.Context, topic string) ([]kafkago.P
 
 // CreateTopic creates topic with the given partitions (replication factor: the broker's
 // default) and config entries ("cleanup.policy": "compact"); an existing topic is left as
-// it is.
+// it is. Kafka's refusals are returned wrapping its code: a refusal of the right to create
+// topics (kafkago.TopicAuthorizationFailed, kafkago.ClusterAuthorizationFailed) comes for
+// an existing topic too, so it says nothing of whether the topic exists.
 func (tr TopicReader) CreateTopic(ctx context.Context, topic string, partitions int, configs map[string]string) error {
 	d := tr.dialer()
 	conn, err := tr.dial(ctx)

@@ -1,8 +1,12 @@
 package kafkaerr_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"syscall"
 	"testing"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -11,26 +15,44 @@ import (
 	"github.com/dscokafka/connector/internal/kafkaerr"
 )
 
-// TestCreateRefused: only Kafka's refusals of the right to create topics, however
-// wrapped, let a caller go on to read a topic made beforehand; any other failure to create
-// one does not.
-func TestCreateRefused(t *testing.T) {
+// TestClassify: each error is a refusal of the connector (Refused), of its right to create
+// topics (CreateRefused: a topic made beforehand may serve), a failure that may pass by
+// itself (Transient), or none of these (a request Kafka rejects as it stands), however
+// wrapped.
+func TestClassify(t *testing.T) {
+	dial := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
 	for _, tc := range []struct {
-		name string
-		err  error
-		want bool
+		name                              string
+		err                               error
+		refused, createRefused, transient bool
 	}{
-		{"topic authorization", kafkago.TopicAuthorizationFailed, true},
-		{"cluster authorization", kafkago.ClusterAuthorizationFailed, true},
-		{"wrapped", fmt.Errorf("creating topic t: %w", kafkago.TopicAuthorizationFailed), true},
-		{"nil", nil, false},
-		{"group authorization", kafkago.GroupAuthorizationFailed, false},
-		{"policy violation", kafkago.PolicyViolation, false},
-		{"broker not available", kafkago.BrokerNotAvailable, false},
-		{"other", errors.New("connection refused"), false},
+		{"nil", nil, false, false, false},
+		{"topic authorization", kafkago.TopicAuthorizationFailed, true, true, false},
+		{"cluster authorization", kafkago.ClusterAuthorizationFailed, true, true, false},
+		{"wrapped create refusal", fmt.Errorf("creating topic t: %w", kafkago.TopicAuthorizationFailed), true, true, false},
+		{"missing after a refusal", fmt.Errorf("%w (%w)", kafkago.UnknownTopicOrPartition, kafkago.TopicAuthorizationFailed),
+			true, true, false},
+		{"group authorization", kafkago.GroupAuthorizationFailed, true, false, false},
+		{"SASL", kafkago.SASLAuthenticationFailed, true, false, false},
+		{"policy violation", kafkago.PolicyViolation, false, false, false},
+		{"invalid config", kafkago.InvalidConfiguration, false, false, false},
+		{"invalid replication factor", kafkago.InvalidReplicationFactor, false, false, false},
+		{"unsupported version", kafkago.UnsupportedVersion, false, false, false},
+		{"broker not available", kafkago.BrokerNotAvailable, false, false, true},
+		{"not controller", kafkago.NotController, false, false, true},
+		{"request timed out", fmt.Errorf("creating topic t: %w", kafkago.RequestTimedOut), false, false, true},
+		{"leader not available", kafkago.LeaderNotAvailable, false, false, true},
+		{"not listening", fmt.Errorf("kafka.(*Client).CreateTopics: %w", dial), false, false, true},
+		{"connection reset", fmt.Errorf("reading: %w", syscall.ECONNRESET), false, false, true},
+		{"connection closed", io.ErrUnexpectedEOF, false, false, true},
+		{"request time limit", fmt.Errorf("kafka.(*Client).CreateTopics: %w", context.DeadlineExceeded), false, false, true},
+		{"cancelled", context.Canceled, false, false, false},
+		{"other", errors.New("3 partitions in the answer"), false, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			assert.Equal(t, tc.want, kafkaerr.CreateRefused(tc.err))
+			assert.Equal(t, tc.refused, kafkaerr.Refused(tc.err), "Refused")
+			assert.Equal(t, tc.createRefused, kafkaerr.CreateRefused(tc.err), "CreateRefused")
+			assert.Equal(t, tc.transient, kafkaerr.Transient(tc.err), "Transient")
 		})
 	}
 }

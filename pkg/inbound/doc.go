@@ -69,10 +69,12 @@
 // At start it reads that mark, asking again after a backoff while Kafka
 // cannot answer (brokers down or restarting, a leader election); it gives
 // up only when Kafka refuses the connector the topic for good (authorization
-// or authentication). It reads the answers (pages, or the file of
-// resultType file) as raw bytes and decodes them in one pass
-// (schemas.ItemInventoryDecoder), like the
-// stream pages: unknown attributes reach Kafka byte-exact in extra, and an
+// or authentication; a refusal to create it is none when it was made
+// beforehand) or refuses to create the missing topic as asked (a policy, a
+// config or a replication factor the cluster rejects). It reads the
+// answers (pages, or the file of resultType file) as raw bytes and decodes
+// them in one pass (schemas.ItemInventoryDecoder), like the stream pages:
+// unknown attributes reach Kafka byte-exact in extra, and an
 // item that cannot be mapped goes to the poison topic with its raw bytes
 // and the reason while the rest of the answer is delivered. A file line
 // longer than the Dsco client reads (64 MiB) is such an item too: the

@@ -134,23 +134,6 @@ func (m *markStore) partition(ctx context.Context, key string) (int, error) {
 	return 0, fmt.Errorf("no metadata for %s", m.topic)
 }
 
-// kafkaRefused reports whether err says that Kafka refuses the connector
-// for good: its credentials (SASL) or its rights (ACLs) on a topic or the
-// cluster. Asking again cannot mend that until someone changes them. Every
-// other failure (brokers down, restarting or electing leaders, which Kafka
-// answers with codes that kafka-go does not all call temporary, such as
-// BROKER_NOT_AVAILABLE) may pass by itself.
-func kafkaRefused(err error) bool {
-	for _, code := range []kafkago.Error{kafkago.TopicAuthorizationFailed, kafkago.ClusterAuthorizationFailed,
-		kafkago.GroupAuthorizationFailed, kafkago.TransactionalIDAuthorizationFailed, kafkago.SASLAuthenticationFailed,
-		kafkago.UnsupportedSASLMechanism, kafkago.IllegalSASLState} {
-		if errors.Is(err, code) {
-			return true
-		}
-	}
-	return false
-}
-
 // save stores mark under key and returns once Kafka acknowledged it.
 func (m *markStore) save(ctx context.Context, key, mark string) error {
 	if err := m.writer.Write(ctx, kafkago.Message{Topic: m.topic, Key: []byte(key), Value: []byte(mark)}); err != nil {

@@ -22,6 +22,7 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/dscokafka/connector/internal/kafkaerr"
 	"github.com/dscokafka/connector/pkg/dsco"
 	"github.com/dscokafka/connector/pkg/kafka"
 	"github.com/dscokafka/connector/pkg/schemas"
@@ -363,9 +364,12 @@ func (p *Poller) waitCallback(ctx context.Context, requestID string) (string, er
 // mark, asking again while Kafka cannot answer (brokers down or restarting,
 // a leader being elected), with a warning in the log each time. It returns
 // an error when Kafka refuses the connector the mark topic for good
-// (authorization or authentication failed), or when Dsco refuses a poll for
-// good (a 4xx other than 408 and 429: an expired mark, refused credentials
-// or rights), leaving the stored mark as it was; other failures are retried
+// (authorization or authentication failed; a refusal to create it is none
+// when it was made beforehand), or answers the creation of the missing
+// topic with a code that asking again cannot mend (such as POLICY_VIOLATION
+// or INVALID_REPLICATION_FACTOR), or when Dsco refuses a poll for good (a
+// 4xx other than 408 and 429: an expired mark, refused credentials or
+// rights), leaving the stored mark as it was; other failures are retried
 // after a backoff (RetryBackoff, growing to RetryBackoffMax).
 func (p *Poller) Run(ctx context.Context) error {
 	p.mu.Lock()
@@ -428,28 +432,38 @@ func (p *Poller) Run(ctx context.Context) error {
 }
 
 // loadMark makes the mark topic unless it exists and returns the mark stored
-// in it, asking again while that fails in a way that may pass (see
-// kafkaRefused) after RetryBackoff, growing to RetryBackoffMax, as the
-// pipeline waits for Dsco at start: a broker restarting or a leader election
-// as the poller starts (or the inbound lease comes back) delays it instead
-// of ending the inbound side. It ends when ctx does.
+// in it, asking again while that fails in a way that may pass after
+// RetryBackoff, growing to RetryBackoffMax, as the pipeline waits for Dsco
+// at start: a broker restarting or a leader election as the poller starts
+// (or the inbound lease comes back) delays it instead of ending the inbound
+// side. It ends when ctx does.
 //
 // Kafka refusing the connector the right to create topics is no failure
 // when the topic exists (made beforehand, as the connector's own topic
-// set-up allows); when it is missing too, loadMark ends with both.
+// set-up allows); when it is missing too, loadMark ends with both. Any other
+// create failure is asked again only when it may pass by itself (Kafka not
+// answering, a broker or the controller moving: kafkaerr.Transient); one
+// that cannot succeed as asked (POLICY_VIOLATION, INVALID_CONFIG,
+// INVALID_REPLICATION_FACTOR, UNSUPPORTED_VERSION) ends loadMark with
+// Kafka's answer. Reading the mark is asked again unless Kafka refuses the
+// connector the topic (kafkaerr.Refused): each attempt reads the offsets
+// anew.
 func (p *Poller) loadMark(ctx context.Context) (string, error) {
 	backoff := newBackoff(p.cfg.RetryBackoff, p.cfg.RetryBackoffMax)
 	for attempt := 1; ; attempt++ {
 		created := p.marks.ensure(ctx)
 		err := created
 		var mark string
-		if created == nil || kafkaRefused(created) {
+		switch {
+		case created == nil || kafkaerr.CreateRefused(created):
 			mark, err = p.marks.load(ctx, p.cfg.MarkKey)
 			if created != nil && errors.Is(err, kafkago.UnknownTopicOrPartition) {
 				err = fmt.Errorf("%w (%w)", err, created)
 			}
+		case ctx.Err() == nil && !kafkaerr.Transient(created):
+			return "", created
 		}
-		if err == nil || ctx.Err() != nil || kafkaRefused(err) {
+		if err == nil || ctx.Err() != nil || kafkaerr.Refused(err) {
 			return mark, err
 		}
 		delay := backoff.next()

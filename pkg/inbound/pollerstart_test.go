@@ -292,3 +292,103 @@ func TestPollerMarkTopicMadeBeforehand(t *testing.T) {
 		})
 	}
 }
+
+// TestPollerMarkTopicCreateFailures: when Kafka answers the creation of a missing
+// mark topic with a code that says the request cannot succeed as it stands
+// (a policy, a config or a replication factor it refuses, a version it does
+// not serve), Run ends at once with that error, naming the topic, instead of
+// asking again for ever; a code that may pass by itself (the broker or the
+// controller moving, a timeout) is asked again after a backoff, logged, and
+// once the create succeeds the poller delivers.
+func TestPollerMarkTopicCreateFailures(t *testing.T) {
+	if kafkatest.Real() {
+		t.Skip("answers topic creation with kfake's controls")
+	}
+	for _, tc := range []struct {
+		name string
+		code *kerr.Error // Kafka's answer to creating the mark topic
+		// times is how many creates are answered with code; 0: every one.
+		times int32
+		// wantErr is Run's error; nil: Run asks again, and delivers.
+		wantErr error
+	}{
+		{"policy violation", kerr.PolicyViolation, 0, kafkago.PolicyViolation},
+		{"invalid config", kerr.InvalidConfig, 0, kafkago.InvalidConfiguration},
+		{"invalid replication factor", kerr.InvalidReplicationFactor, 0, kafkago.InvalidReplicationFactor},
+		{"unsupported version", kerr.UnsupportedVersion, 0, kafkago.UnsupportedVersion},
+		{"broker not available", kerr.BrokerNotAvailable, 2, nil},
+		{"not controller", kerr.NotController, 2, nil},
+		{"request timed out", kerr.RequestTimedOut, 2, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sb := newSandbox(t, dscotest.Config{Seed: 20})
+			client := newClient(t, sb.URL)
+			_, err := sb.SeedOrders(0) // 50 catalog items with inventory: 50 changes
+			require.NoError(t, err)
+
+			cl := kafkatest.NewClusterWithoutAutoCreate(t)
+			brokers := cl.ListenAddrs()
+			kafkatest.CreateTopic(t, brokers, "dsco.iteminventory.v1", 4) // the mark topic is missing
+			var answered atomic.Int32
+			cl.ControlKey(int16(kmsg.CreateTopics), func(r kmsg.Request) (kmsg.Response, error, bool) {
+				cl.KeepControl()
+				req := r.(*kmsg.CreateTopicsRequest)
+				if tc.times > 0 && answered.Load() >= tc.times {
+					return nil, nil, false // created
+				}
+				resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+				for _, rt := range req.Topics {
+					st := kmsg.NewCreateTopicsResponseTopic()
+					st.Topic, st.ErrorCode = rt.Topic, tc.code.Code
+					resp.Topics = append(resp.Topics, st)
+				}
+				answered.Add(1)
+				return resp, nil, true
+			})
+			retried := newLogSignal("inbound: reading the item inventory mark failed; trying again")
+			p, err := inbound.NewPoller(inbound.PollerConfig{Client: client, Serde: newSerde(t, newRegistry(t)),
+				Kafka: inbound.KafkaConfig{Brokers: brokers}, Limit: 7, PollInterval: 20 * time.Millisecond,
+				RetryBackoff: 10 * time.Millisecond, RetryBackoffMax: 100 * time.Millisecond}, slog.New(retried))
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = p.Close() })
+			done := make(chan error, 1)
+			go func() { done <- p.Run(context.Background()) }()
+
+			if tc.wantErr != nil {
+				select {
+				case err := <-done:
+					require.ErrorIs(t, err, tc.wantErr)
+					assert.ErrorContains(t, err, markTopic)
+				case <-retried.logged:
+					t.Fatal("the poller asked again for a create that cannot succeed")
+				case <-time.After(waitLimit):
+					t.Fatal("Run did not end")
+				}
+				assert.Equal(t, int32(1), answered.Load(), "creates asked")
+				return
+			}
+			select {
+			case <-retried.logged:
+			case err := <-done:
+				t.Fatalf("Run ended: %v", err)
+			case <-time.After(waitLimit):
+				t.Fatal("the poller did not ask again")
+			}
+			cons := newConsumer(t, brokers, "dsco.iteminventory.v1")
+			recs := cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= 50 })
+			select {
+			case err := <-done:
+				t.Fatalf("Run ended: %v", err)
+			default:
+			}
+			require.NoError(t, p.Close())
+			require.NoError(t, <-done, "Run's error")
+			assert.Equal(t, tc.times, answered.Load(), "creates refused before the one that succeeded")
+			got := map[string]bool{}
+			for _, rec := range append(recs, drain(t, cons)...) {
+				got[string(rec.Key)] = true
+			}
+			assert.Len(t, got, 50, "every item, from the start")
+		})
+	}
+}

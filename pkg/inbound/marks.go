@@ -17,9 +17,50 @@ import (
 // is the only place the marks live, so that the connector needs no other
 // store.
 type markStore struct {
-	client *kafkago.Client
+	client *kafkago.Client // on a transport of the mark topic alone (markTransport)
+	own    *kafkago.Transport
 	writer *writer
 	topic  string
+}
+
+// newMarkStore is the mark store of topic, writing with w, reading on a
+// transport of its own (see markTransport).
+func newMarkStore(k KafkaConfig, w *writer, topic string) *markStore {
+	t, own := markTransport(k, topic)
+	return &markStore{client: &kafkago.Client{Addr: w.Addr, Transport: t, Timeout: k.WriteTimeout}, own: own, writer: w,
+		topic: topic}
+}
+
+// markTransport returns the transport the mark store reads on: one of its
+// own, whose metadata cache holds topic alone, with the connection settings
+// of k.Transport (TLS, SASL, client id) when that is a *kafkago.Transport.
+// A kafka-go Transport answers metadata requests from its cache, which it
+// fills with every topic unless MetadataTopics names some; Kafka leaves a
+// topic the credentials may not describe out of such an answer, so the
+// mark topic would look missing (UNKNOWN_TOPIC_OR_PARTITION) instead of
+// refused (TOPIC_AUTHORIZATION_FAILED), and one made beforehand would be
+// waited for for ever. Another RoundTripper given is used as it is; own is
+// the transport to close, nil then.
+func markTransport(k KafkaConfig, topic string) (t kafkago.RoundTripper, own *kafkago.Transport) {
+	switch given := k.Transport.(type) {
+	case nil:
+		own = &kafkago.Transport{MetadataTTL: k.MetadataTTL}
+	case *kafkago.Transport:
+		own = &kafkago.Transport{Dial: given.Dial, DialTimeout: given.DialTimeout, IdleTimeout: given.IdleTimeout,
+			MetadataTTL: given.MetadataTTL, ClientID: given.ClientID, TLS: given.TLS, SASL: given.SASL,
+			Resolver: given.Resolver, Context: given.Context}
+	default:
+		return k.Transport, nil
+	}
+	own.MetadataTopics = []string{topic}
+	return own, own
+}
+
+// close closes the connections of the store's own transport.
+func (m *markStore) close() {
+	if m.own != nil {
+		m.own.CloseIdleConnections()
+	}
 }
 
 // ensure creates the topic, compacted with one partition, unless it exists.

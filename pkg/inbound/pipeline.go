@@ -22,7 +22,10 @@ type KafkaConfig struct {
 	// Brokers are the bootstrap brokers. Required.
 	Brokers []string
 	// Transport carries the produce requests (TLS, SASL); nil means a
-	// kafka-go Transport of the pipeline's own with MetadataTTL.
+	// kafka-go Transport of the pipeline's own with MetadataTTL. The
+	// Poller reads its mark topic on a kafka-go Transport of its own, for
+	// that topic alone, with this one's connection settings when it is a
+	// *kafkago.Transport (another RoundTripper it uses as it is).
 	Transport kafkago.RoundTripper
 	// MetadataTTL is how long the own transport caches topic metadata
 	// (default 2s); a write to a topic created meanwhile is retried for up

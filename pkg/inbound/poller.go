@@ -274,8 +274,7 @@ func NewPoller(cfg PollerConfig, logger *slog.Logger) (*Poller, error) {
 		return nil, fmt.Errorf("inbound: %w", err)
 	}
 	p := &Poller{cfg: cfg, log: logger, writer: w, done: make(chan struct{}), dec: schemas.NewItemInventoryDecoder(),
-		marks: &markStore{client: &kafkago.Client{Addr: w.Addr, Transport: w.Transport, Timeout: cfg.Kafka.WriteTimeout},
-			writer: w, topic: cfg.MarkTopic}}
+		marks: newMarkStore(cfg.Kafka, w, cfg.MarkTopic)}
 	if cfg.ResultType == dsco.ResultFile {
 		ln, err := net.Listen("tcp", cfg.CallbackAddr)
 		if err != nil {
@@ -852,6 +851,7 @@ func (p *Poller) Close() error {
 			errs = append(errs, fmt.Errorf("inbound: stopping the callback server: %w", err))
 		}
 	}
+	p.marks.close()
 	if err := p.writer.close(); err != nil {
 		errs = append(errs, fmt.Errorf("inbound: closing the Kafka writer: %w", err))
 	}

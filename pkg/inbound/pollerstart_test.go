@@ -10,12 +10,15 @@ import (
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
+	kafkagoplain "github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
 
 	"github.com/dscokafka/connector/pkg/dsco/dscotest"
 	"github.com/dscokafka/connector/pkg/inbound"
@@ -389,6 +392,76 @@ func TestPollerMarkTopicCreateFailures(t *testing.T) {
 				got[string(rec.Key)] = true
 			}
 			assert.Len(t, got, 50, "every item, from the start")
+		})
+	}
+}
+
+// TestPollerMarkTopicNotDescribed: where the connector's credentials may not
+// describe the mark topic (no ACL on it), Kafka refuses it
+// (TOPIC_AUTHORIZATION_FAILED) to a request that names it, but leaves it out
+// of an answer listing every topic, as if it did not exist. The poller reads
+// the mark with a metadata cache of the mark topic alone, so Run ends with
+// the refusal, naming the topic, whether or not the connector may create
+// topics; it must not report the topic missing, nor, where the create
+// answers that the topic exists, wait for it for ever.
+func TestPollerMarkTopicNotDescribed(t *testing.T) {
+	if kafkatest.Real() {
+		t.Skip("sets ACLs with kfake's SASL users")
+	}
+	const user, pass = "connector", "s3cret-Pa55"
+	const admin, adminPass = "admin", "adm1n-Pa55"
+	itemTopic := kafkatest.Name("dsco.iteminventory")
+	for _, tc := range []struct {
+		name   string
+		create bool // the connector may create topics (Create on the cluster)
+	}{
+		{"create refused", false},
+		{"create allowed", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			acls := []kfake.ACL{{Resource: kmsg.ACLResourceTypeTopic, Name: itemTopic, Pattern: kmsg.ACLResourcePatternTypeLiteral,
+				Operation: kmsg.ACLOperationWrite, Allow: true}}
+			if tc.create {
+				acls = append(acls, kfake.ACL{Resource: kmsg.ACLResourceTypeCluster, Name: "kafka-cluster",
+					Pattern: kmsg.ACLResourcePatternTypeLiteral, Operation: kmsg.ACLOperationCreate, Allow: true})
+			}
+			cl := kafkatest.NewClusterWithoutAutoCreate(t, kfake.EnableSASL(), kfake.EnableACLs(),
+				kfake.Superuser("PLAIN", admin, adminPass), kfake.User("PLAIN", user, pass, acls...))
+			brokers := cl.ListenAddrs()
+			// The admin makes both topics and stores a mark.
+			kc, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.SASL(plain.Auth{User: admin, Pass: adminPass}.AsMechanism()))
+			require.NoError(t, err)
+			defer kc.Close()
+			adm := kadm.NewClient(kc)
+			_, err = adm.CreateTopic(t.Context(), 4, -1, nil, itemTopic)
+			require.NoError(t, err)
+			_, err = adm.CreateTopic(t.Context(), 1, -1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, markTopic)
+			require.NoError(t, err)
+			require.NoError(t, kc.ProduceSync(t.Context(), &kgo.Record{Topic: markTopic, Key: []byte(inbound.ItemInventoryObjectType),
+				Value: []byte("2026-01-01T00:00:00.000Z")}).FirstErr())
+
+			sb := newSandbox(t, dscotest.Config{Seed: 21})
+			retried := newLogSignal("inbound: reading the item inventory mark failed; trying again")
+			p, err := inbound.NewPoller(inbound.PollerConfig{Client: newClient(t, sb.URL), Serde: newSerde(t, newRegistry(t)),
+				Topic: itemTopic, Kafka: inbound.KafkaConfig{Brokers: brokers,
+					Transport: &kafkago.Transport{SASL: kafkagoplain.Mechanism{Username: user, Password: pass}}},
+				PollInterval: 20 * time.Millisecond, RetryBackoff: 10 * time.Millisecond, RetryBackoffMax: 100 * time.Millisecond},
+				slog.New(retried))
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = p.Close() })
+			done := make(chan error, 1)
+			go func() { done <- p.Run(context.Background()) }()
+
+			select {
+			case err := <-done:
+				require.ErrorIs(t, err, kafkago.TopicAuthorizationFailed)
+				assert.NotErrorIs(t, err, kafkago.UnknownTopicOrPartition, "the topic exists")
+				assert.ErrorContains(t, err, markTopic)
+			case <-retried.logged:
+				t.Fatal("the poller asked again for a topic its credentials may not describe")
+			case <-time.After(waitLimit):
+				t.Fatal("Run did not end")
+			}
 		})
 	}
 }

@@ -22,7 +22,6 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 
-	"github.com/dscokafka/connector/internal/kafkaerr"
 	"github.com/dscokafka/connector/pkg/dsco"
 	"github.com/dscokafka/connector/pkg/kafka"
 	"github.com/dscokafka/connector/pkg/schemas"
@@ -441,11 +440,11 @@ func (p *Poller) Run(ctx context.Context) error {
 // when the topic exists (made beforehand, as the connector's own topic
 // set-up allows); when it is missing too, loadMark ends with both. Any other
 // create failure is asked again only when it may pass by itself (Kafka not
-// answering, a broker or the controller moving: kafkaerr.Transient); one
+// answering, a broker or the controller moving: kafka.Transient); one
 // that cannot succeed as asked (POLICY_VIOLATION, INVALID_CONFIG,
 // INVALID_REPLICATION_FACTOR, UNSUPPORTED_VERSION) ends loadMark with
 // Kafka's answer. Reading the mark is asked again unless Kafka refuses the
-// connector the topic (kafkaerr.Refused): each attempt reads the offsets
+// connector the topic (kafka.Refused): each attempt reads the offsets
 // anew.
 func (p *Poller) loadMark(ctx context.Context) (string, error) {
 	backoff := newBackoff(p.cfg.RetryBackoff, p.cfg.RetryBackoffMax)
@@ -454,15 +453,15 @@ func (p *Poller) loadMark(ctx context.Context) (string, error) {
 		err := created
 		var mark string
 		switch {
-		case created == nil || kafkaerr.CreateRefused(created):
+		case created == nil || kafka.CreateRefused(created):
 			mark, err = p.marks.load(ctx, p.cfg.MarkKey)
 			if created != nil && errors.Is(err, kafkago.UnknownTopicOrPartition) {
 				err = fmt.Errorf("%w (%w)", err, created)
 			}
-		case ctx.Err() == nil && !kafkaerr.Transient(created):
+		case ctx.Err() == nil && !kafka.Transient(created):
 			return "", created
 		}
-		if err == nil || ctx.Err() != nil || kafkaerr.Refused(err) {
+		if err == nil || ctx.Err() != nil || kafka.Refused(err) {
 			return mark, err
 		}
 		delay := backoff.next()

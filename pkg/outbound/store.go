@@ -12,7 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	kafkago "github.com/segmentio/kafka-go"
 
-	"github.com/dscokafka/connector/internal/kafkaerr"
+	"github.com/dscokafka/connector/pkg/kafka"
 )
 
 // Mark is the state of a command id in the Store.
@@ -306,7 +306,7 @@ func (s *Store) Loaded() <-chan struct{} { return s.loaded }
 // ErrTopicNotFound and the refusal, naming the topic.
 func (s *Store) Run(ctx context.Context) error {
 	refused := s.cfg.Reader.CreateTopic(ctx, s.cfg.Topic, s.cfg.Partitions, map[string]string{"cleanup.policy": "compact"})
-	if refused != nil && !kafkaerr.CreateRefused(refused) {
+	if refused != nil && !kafka.CreateRefused(refused) {
 		return refused
 	}
 	start := s.cfg.Now()

@@ -1,4 +1,4 @@
-package kafkaerr_test
+package kafka_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
 
-	"github.com/dscokafka/connector/internal/kafkaerr"
+	"github.com/dscokafka/connector/pkg/kafka"
 )
 
 // TestClassify: each error is a refusal of the connector (Refused), of its right to create
@@ -50,9 +50,9 @@ func TestClassify(t *testing.T) {
 		{"other", errors.New("3 partitions in the answer"), false, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			assert.Equal(t, tc.refused, kafkaerr.Refused(tc.err), "Refused")
-			assert.Equal(t, tc.createRefused, kafkaerr.CreateRefused(tc.err), "CreateRefused")
-			assert.Equal(t, tc.transient, kafkaerr.Transient(tc.err), "Transient")
+			assert.Equal(t, tc.refused, kafka.Refused(tc.err), "Refused")
+			assert.Equal(t, tc.createRefused, kafka.CreateRefused(tc.err), "CreateRefused")
+			assert.Equal(t, tc.transient, kafka.Transient(tc.err), "Transient")
 		})
 	}
 }

@@ -1,4 +1,8 @@
-package kafkaerr
+package kafka
+
+// The classification of Kafka's answers for the parts of the connector that create and
+// read topics of their own (the GetItemInventory poller's mark topic, the outbound
+// applied-ids store), so that they agree on which answers they can go past.
 
 import (
 	"errors"

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/dscokafka/connector/pkg/kafka"
 )
 
 // markStore keeps high-water marks in a compacted Kafka topic, made with one
@@ -32,27 +34,23 @@ func newMarkStore(k KafkaConfig, w *writer, topic string) *markStore {
 }
 
 // markTransport returns the transport the mark store reads on: one of its
-// own, whose metadata cache holds topic alone, with the connection settings
-// of k.Transport (TLS, SASL, client id) when that is a *kafkago.Transport.
-// A kafka-go Transport answers metadata requests from its cache, which it
-// fills with every topic unless MetadataTopics names some; Kafka leaves a
-// topic the credentials may not describe out of such an answer, so the
-// mark topic would look missing (UNKNOWN_TOPIC_OR_PARTITION) instead of
-// refused (TOPIC_AUTHORIZATION_FAILED), and one made beforehand would be
-// waited for for ever. Another RoundTripper given is used as it is; own is
-// the transport to close, nil then.
+// own, whose metadata cache holds topic alone (kafka.TopicsTransport), with
+// the connection settings of k.Transport (TLS, SASL, client id) when that is
+// a *kafkago.Transport. On a transport whose cache lists every topic, Kafka
+// leaves out a topic the credentials may not describe, so the mark topic
+// would look missing (UNKNOWN_TOPIC_OR_PARTITION) instead of refused
+// (TOPIC_AUTHORIZATION_FAILED), and one made beforehand would be waited for
+// for ever. Another RoundTripper given is used as it is; own is the
+// transport to close, nil then.
 func markTransport(k KafkaConfig, topic string) (t kafkago.RoundTripper, own *kafkago.Transport) {
 	switch given := k.Transport.(type) {
 	case nil:
-		own = &kafkago.Transport{MetadataTTL: k.MetadataTTL}
+		own = kafka.TopicsTransport(&kafkago.Transport{MetadataTTL: k.MetadataTTL}, topic)
 	case *kafkago.Transport:
-		own = &kafkago.Transport{Dial: given.Dial, DialTimeout: given.DialTimeout, IdleTimeout: given.IdleTimeout,
-			MetadataTTL: given.MetadataTTL, ClientID: given.ClientID, TLS: given.TLS, SASL: given.SASL,
-			Resolver: given.Resolver, Context: given.Context}
+		own = kafka.TopicsTransport(given, topic)
 	default:
 		return k.Transport, nil
 	}
-	own.MetadataTopics = []string{topic}
 	return own, own
 }
 

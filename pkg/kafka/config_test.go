@@ -1,10 +1,16 @@
 package kafka_test
 
 import (
+	"context"
+	"crypto/tls"
 	"fmt"
+	"net"
+	"reflect"
 	"testing"
 	"time"
 
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -120,6 +126,54 @@ func TestSASLConfigNeverPrintsPassword(t *testing.T) {
 			out := fmt.Sprintf(format, cfg)
 			assert.NotContains(t, out, "hunter2-secret")
 			assert.Contains(t, out, "svc")
+		})
+	}
+}
+
+// TestTopicsTransport: a TopicsTransport caches the metadata of the topics given alone,
+// in a slice of its own, and keeps every other setting of its base, which it leaves as it
+// is; without a base it has kafka-go's defaults. A field kafka-go adds to Transport fails
+// the "every setting" case until TopicsTransport copies it.
+func TestTopicsTransport(t *testing.T) {
+	topics := []string{"dsco.order.v1", "dsco.poison.v1"}
+	for _, tc := range []struct {
+		name string
+		base *kafkago.Transport
+	}{
+		{"no base", nil},
+		{"every setting", &kafkago.Transport{Dial: (&net.Dialer{}).DialContext, DialTimeout: time.Second,
+			IdleTimeout: 2 * time.Second, MetadataTTL: 3 * time.Second, MetadataTopics: []string{"every", "other"},
+			ClientID: "dsco-kafka-connector", TLS: &tls.Config{ServerName: "kafka"},
+			SASL: plain.Mechanism{Username: "u", Password: "p"}, Resolver: kafkago.NewBrokerResolver(nil),
+			Context: context.Background()}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := kafka.TopicsTransport(tc.base, topics...)
+			require.NotSame(t, tc.base, got)
+			assert.Equal(t, topics, got.MetadataTopics)
+			topics[0] = "changed"
+			assert.Equal(t, "dsco.order.v1", got.MetadataTopics[0], "the topics are copied")
+			topics[0] = "dsco.order.v1"
+			base := tc.base
+			if base == nil {
+				base = &kafkago.Transport{}
+			} else {
+				assert.Equal(t, []string{"every", "other"}, base.MetadataTopics, "the base is left as it is")
+			}
+			gv, bv := reflect.ValueOf(got).Elem(), reflect.ValueOf(base).Elem()
+			for i, f := range reflect.VisibleFields(gv.Type()) {
+				if !f.IsExported() || f.Name == "MetadataTopics" {
+					continue
+				}
+				if tc.base != nil {
+					assert.False(t, bv.Field(i).IsZero(), "the test sets %s", f.Name)
+				}
+				if f.Type.Kind() == reflect.Func {
+					assert.Equal(t, bv.Field(i).Pointer(), gv.Field(i).Pointer(), f.Name)
+				} else {
+					assert.Equal(t, bv.Field(i).Interface(), gv.Field(i).Interface(), f.Name)
+				}
+			}
 		})
 	}
 }

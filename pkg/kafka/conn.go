@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -151,4 +152,27 @@ func (c ConnectionConfig) transport(socks *sockets) (*kafkago.Transport, error) 
 		SASL:        mech,
 		Dial:        socks.dial,
 	}, nil
+}
+
+// TopicsTransport returns a new kafka-go Transport whose metadata cache holds topics
+// alone (MetadataTopics), with the connection settings of base: its dial function, dial
+// and idle timeouts, metadata TTL, client id, TLS, SASL mechanism, resolver and context.
+// A nil base means kafka-go's defaults.
+//
+// A kafka-go Transport answers every metadata request from that cache, which it fills
+// with every topic unless MetadataTopics names some, and Kafka leaves out of an answer
+// listing every topic a topic the credentials may not describe: asked about through a
+// transport whose cache lists every topic (the one shared by the writers, say), such a
+// topic looks missing (UNKNOWN_TOPIC_OR_PARTITION), where Kafka, asked about it by name,
+// answers TOPIC_AUTHORIZATION_FAILED. Ask about the topics of one's own through a
+// TopicsTransport of them, and close it (CloseIdleConnections) when done.
+func TopicsTransport(base *kafkago.Transport, topics ...string) *kafkago.Transport {
+	t := &kafkago.Transport{}
+	if base != nil {
+		t = &kafkago.Transport{Dial: base.Dial, DialTimeout: base.DialTimeout, IdleTimeout: base.IdleTimeout,
+			MetadataTTL: base.MetadataTTL, ClientID: base.ClientID, TLS: base.TLS, SASL: base.SASL,
+			Resolver: base.Resolver, Context: base.Context}
+	}
+	t.MetadataTopics = slices.Clone(topics)
+	return t
 }

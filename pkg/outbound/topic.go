@@ -125,14 +125,11 @@ func (tr TopicReader) partitions(ctx context.Context, topic string) ([]kafkago.P
 		return nil, errors.New("outbound: no brokers given")
 	}
 	d := tr.dialer()
-	// A transport of its own, for this topic alone: kafka-go's Transport answers metadata
-	// requests from a cache it fills when it starts, and a cache of every topic would
-	// leave out a topic the credentials may not describe, as if it did not exist.
-	t := &kafkago.Transport{ClientID: d.ClientID, DialTimeout: d.Timeout, TLS: d.TLS, SASL: d.SASLMechanism,
-		MetadataTopics: []string{topic}}
-	if d.DialFunc != nil {
-		t.Dial = d.DialFunc
-	}
+	// A transport of its own, for this topic alone, with the dialer's connection settings:
+	// one whose metadata cache lists every topic would leave out a topic the credentials
+	// may not describe, as if it did not exist (see kafka.TopicsTransport).
+	t := kafka.TopicsTransport(&kafkago.Transport{ClientID: d.ClientID, DialTimeout: d.Timeout, TLS: d.TLS,
+		SASL: d.SASLMechanism, Dial: d.DialFunc}, topic)
 	defer t.CloseIdleConnections()
 	var md *kafkago.MetadataResponse
 	var errs []error

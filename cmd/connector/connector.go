@@ -187,8 +187,7 @@ func newConnector(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 		}
 	}
 
-	kcl := &kafkago.Client{Addr: kafkago.TCP(conn.Brokers...), Transport: transport, Timeout: 10 * time.Second}
-	if err := ensureTopics(ctx, kcl, c.topicSpecs(), topicsTimeout); err != nil {
+	if err := ensureTopics(ctx, conn.Brokers, transport, c.topicSpecs(), topicsTimeout); err != nil {
 		return nil, err
 	}
 	c.status = newStatusTracker(c, conn.Brokers, transport, opts.statusInterval)

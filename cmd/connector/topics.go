@@ -7,6 +7,8 @@ import (
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/dscokafka/connector/pkg/kafka"
 )
 
 // topicSpec is a topic the connector needs before it consumes: partitions
@@ -24,10 +26,26 @@ type topicSpec struct {
 // applied-ids store, the GetItemInventory marks) would fail on it. A cluster
 // that refuses to create topics (no permission, auto-creation off) is not an
 // error here when the topics exist already.
-func ensureTopics(ctx context.Context, cl *kafkago.Client, specs []topicSpec, timeout time.Duration) error {
+//
+// It asks Kafka about the topics by name, on a transport of its own whose
+// metadata cache holds those topics alone, with the connection settings of
+// transport (kafka.TopicsTransport): in a cache of every topic, Kafka leaves
+// out a topic the credentials may not describe, which would look missing
+// until the time limit. Kafka refusing the connector (kafka.Refused: a topic
+// it may not describe, TOPIC_AUTHORIZATION_FAILED naming the topic, or its
+// SASL credentials) ends the wait at once with that answer, since waiting
+// cannot mend it.
+func ensureTopics(ctx context.Context, brokers []string, transport *kafkago.Transport, specs []topicSpec, timeout time.Duration) error {
 	if len(specs) == 0 {
 		return nil
 	}
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.name
+	}
+	own := kafka.TopicsTransport(transport, names...)
+	defer own.CloseIdleConnections()
+	cl := &kafkago.Client{Addr: kafkago.TCP(brokers...), Transport: own, Timeout: 10 * time.Second}
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -50,14 +68,13 @@ func ensureTopics(ctx context.Context, cl *kafkago.Client, specs []topicSpec, ti
 			}
 		}
 	}
-	names := make([]string, len(specs))
-	for i, s := range specs {
-		names[i] = s.name
-	}
 	for {
 		err := topicsLed(ctx, cl, names)
 		if err == nil {
 			return nil
+		}
+		if kafka.Refused(err) {
+			return fmt.Errorf("kafka refuses the connector its topics (its credentials or ACLs must change): %w", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -74,7 +91,7 @@ func ensureTopics(ctx context.Context, cl *kafkago.Client, specs []topicSpec, ti
 }
 
 // topicsLed returns nil when every partition of topics answers an offsets
-// request.
+// request; otherwise the first failure, naming its topic (or partition).
 func topicsLed(ctx context.Context, cl *kafkago.Client, topics []string) error {
 	md, err := cl.Metadata(ctx, &kafkago.MetadataRequest{Topics: topics})
 	if err != nil {

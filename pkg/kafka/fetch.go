@@ -231,7 +231,7 @@ func (r *PartitionReader) fetchMessage(ctx context.Context) (kafkago.Message, er
 			r.cfg.Retrying(err)
 		}
 		r.failures++
-		t := time.NewTimer(retryPause(r.failures))
+		t := time.NewTimer(RetryPause(r.failures))
 		select {
 		case <-ctx.Done():
 			t.Stop()

@@ -276,6 +276,6 @@ func TestMalformedRecordSeenAfterCancel(t *testing.T) {
 func TestRetryPause(t *testing.T) {
 	for attempt, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 400 * time.Millisecond, 3: 900 * time.Millisecond,
 		4: time.Second, 400_000: time.Second, math.MaxInt32: time.Second} {
-		assert.Equal(t, want, retryPause(attempt), "attempt %d", attempt)
+		assert.Equal(t, want, RetryPause(attempt), "attempt %d", attempt)
 	}
 }

@@ -129,9 +129,11 @@ func NewProducer(cfg ProducerConfig) (*Producer, error) {
 // that those attempts fail fast.
 func (p *Producer) abort() { p.abortOnce.Do(func() { close(p.stop) }) }
 
-// retryPause is the wait before attempt number attempt (from 1) of a write or a fetch:
-// kafka-go's Writer's backoff, attempt² × 100ms, at most 1s.
-func retryPause(attempt int) time.Duration {
+// RetryPause is the wait before attempt number attempt (from 1) of a write, a fetch or
+// another request to Kafka asked again after a failure that may pass by itself
+// (Transient; the applied-ids store's create of its topic): kafka-go's Writer's backoff,
+// attempt² × 100ms, at most 1s.
+func RetryPause(attempt int) time.Duration {
 	attempt = min(attempt, 4) // 4² × 100ms is past the cap; attempt² overflows in time
 	return min(time.Duration(attempt*attempt)*100*time.Millisecond, time.Second)
 }
@@ -253,9 +255,9 @@ func (p *Producer) write(ctx context.Context, recs []kafkago.Message) error {
 	}
 }
 
-// backoff waits retryPause before the next attempt, not at all once aborted.
+// backoff waits RetryPause before the next attempt, not at all once aborted.
 func (p *Producer) backoff(ctx context.Context, attempt int) error {
-	t := time.NewTimer(retryPause(attempt))
+	t := time.NewTimer(RetryPause(attempt))
 	defer t.Stop()
 	select {
 	case <-t.C:

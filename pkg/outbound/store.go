@@ -299,15 +299,21 @@ func (s *Store) Loaded() <-chan struct{} { return s.loaded }
 // Run creates the topic when missing, loads it, then follows it until ctx ends; it
 // returns ctx's error, or the error that stopped it.
 //
-// Kafka refusing the connector the right to create topics (TOPIC_AUTHORIZATION_FAILED or
-// CLUSTER_AUTHORIZATION_FAILED, which Kafka answers for an existing topic too) is no
-// failure when the topic exists: made beforehand by an admin, it is loaded and followed
-// as one the store created. When it is missing too, Run returns an error wrapping
-// ErrTopicNotFound and the refusal, naming the topic.
+// A create that fails in a way that may pass by itself (kafka.Transient: Kafka not
+// answering, BROKER_NOT_AVAILABLE, NOT_CONTROLLER, REQUEST_TIMED_OUT and kafka-go's other
+// temporary codes) is asked again after a pause (kafka.RetryPause), each failure logged,
+// until ctx ends. Kafka refusing the connector the right to create topics
+// (TOPIC_AUTHORIZATION_FAILED or CLUSTER_AUTHORIZATION_FAILED, which Kafka answers for an
+// existing topic too) is no failure when the topic exists: made beforehand by an admin,
+// it is loaded and followed as one the store created. When it is missing too, Run
+// returns an error wrapping ErrTopicNotFound and the refusal, naming the topic. Any other
+// failure to create it (POLICY_VIOLATION, INVALID_CONFIG, INVALID_REPLICATION_FACTOR,
+// UNSUPPORTED_VERSION, Kafka refusing the connector's credentials) ends Run at once with
+// that error, naming the topic, since asking again cannot mend it.
 func (s *Store) Run(ctx context.Context) error {
-	refused := s.cfg.Reader.CreateTopic(ctx, s.cfg.Topic, s.cfg.Partitions, map[string]string{"cleanup.policy": "compact"})
-	if refused != nil && !kafka.CreateRefused(refused) {
-		return refused
+	refused, err := s.create(ctx)
+	if err != nil {
+		return err
 	}
 	start := s.cfg.Now()
 	var once sync.Once
@@ -316,7 +322,7 @@ func (s *Store) Run(ctx context.Context) error {
 	// Created, or found by the create: a broker may not list it yet. After a refusal the
 	// store knows nothing of the topic, and a missing one is an error at once.
 	reader.created = refused == nil
-	err := reader.Read(ctx, s.cfg.Topic, true, func() {
+	err = reader.Read(ctx, s.cfg.Topic, true, func() {
 		once.Do(func() {
 			s.mu.RLock()
 			n := len(s.ids.ring)
@@ -329,6 +335,35 @@ func (s *Store) Run(ctx context.Context) error {
 		err = fmt.Errorf("%w (%w)", err, refused)
 	}
 	return err
+}
+
+// create creates the topic unless it exists, asking again after a pause while the
+// failure may pass by itself (see Run). It returns Kafka's refusal of the right to create
+// topics as refused, any other failure as err, and ctx's error as err when ctx ends first.
+func (s *Store) create(ctx context.Context) (refused, err error) {
+	for attempt := 1; ; attempt++ {
+		err := s.cfg.Reader.CreateTopic(ctx, s.cfg.Topic, s.cfg.Partitions, map[string]string{"cleanup.policy": "compact"})
+		switch {
+		case err == nil:
+			return nil, nil
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case kafka.CreateRefused(err):
+			return err, nil
+		case !kafka.Transient(err):
+			return nil, err
+		}
+		pause := kafka.RetryPause(attempt)
+		s.logger.Error("Creating the applied-ids topic failed; trying again", err,
+			watermill.LogFields{"topic": s.cfg.Topic, "attempt": attempt, "pause": pause.String()})
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 func (s *Store) apply(m kafkago.Message) {

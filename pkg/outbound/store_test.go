@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -106,4 +107,108 @@ func TestStoreTopicMadeBeforehand(t *testing.T) {
 			require.ErrorIs(t, <-done, context.Canceled, "Run's error")
 		})
 	}
+}
+
+// TestStoreTopicCreateFailures: a create of the applied-ids topic that Kafka answers with
+// a code that may pass by itself (the broker or the controller moving, a timeout) is
+// asked again after a backoff, logged, and once it succeeds the store loads the topic it
+// created; any other answer but a refusal of the right to create (a policy, a config or a
+// replication factor Kafka rejects, a version it does not serve) ends Run at once with
+// Kafka's answer, naming the topic, since asking again cannot mend it.
+func TestStoreTopicCreateFailures(t *testing.T) {
+	if kafkatest.Real() {
+		t.Skip("answers topic creation with kfake's controls")
+	}
+	const retried = "Creating the applied-ids topic failed; trying again"
+	for _, tc := range []struct {
+		name string
+		code *kerr.Error // Kafka's answer to creating the topic
+		// times is how many creates are answered with code; 0: every one.
+		times int32
+		// wantErr is Run's error; nil: Run asks again, and the store loads.
+		wantErr error
+	}{
+		{"policy violation", kerr.PolicyViolation, 0, kafkago.PolicyViolation},
+		{"invalid config", kerr.InvalidConfig, 0, kafkago.InvalidConfiguration},
+		{"invalid replication factor", kerr.InvalidReplicationFactor, 0, kafkago.InvalidReplicationFactor},
+		{"unsupported version", kerr.UnsupportedVersion, 0, kafkago.UnsupportedVersion},
+		{"broker not available", kerr.BrokerNotAvailable, 2, nil},
+		{"not controller", kerr.NotController, 2, nil},
+		{"request timed out", kerr.RequestTimedOut, 2, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cl := kafkatest.NewClusterWithoutAutoCreate(t)
+			brokers := cl.ListenAddrs()
+			topic := kafkatest.Name("applied") // missing
+			var answered atomic.Int32
+			cl.ControlKey(int16(kmsg.CreateTopics), func(r kmsg.Request) (kmsg.Response, error, bool) {
+				cl.KeepControl()
+				req := r.(*kmsg.CreateTopicsRequest)
+				if tc.times > 0 && answered.Load() >= tc.times {
+					return nil, nil, false // created
+				}
+				resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+				for _, rt := range req.Topics {
+					st := kmsg.NewCreateTopicsResponseTopic()
+					st.Topic, st.ErrorCode = rt.Topic, tc.code.Code
+					resp.Topics = append(resp.Topics, st)
+				}
+				answered.Add(1)
+				return resp, nil, true
+			})
+			pub, err := kafka.NewPublisher(kafka.PublisherConfig{Connection: kafka.ConnectionConfig{Brokers: brokers}}, nil)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = pub.Close() })
+			logs := watermill.NewCaptureLogger()
+			store, err := outbound.NewStore(outbound.StoreConfig{Topic: topic, Reader: outbound.TopicReader{Brokers: brokers},
+				Writer: pub}, logs)
+			require.NoError(t, err)
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- store.Run(ctx) }()
+
+			if tc.wantErr != nil {
+				select {
+				case err := <-done:
+					require.ErrorIs(t, err, tc.wantErr)
+					assert.ErrorContains(t, err, topic)
+				case <-store.Loaded():
+					t.Fatal("the store loaded a topic that does not exist")
+				case <-time.After(waitLimit):
+					t.Fatal("Run did not end")
+				}
+				assert.Equal(t, int32(1), answered.Load(), "creates asked")
+				assert.Empty(t, retriesLogged(logs, retried), "a create that cannot succeed is not asked again")
+				return
+			}
+			select {
+			case <-store.Loaded():
+			case err := <-done:
+				t.Fatalf("Run ended: %v", err)
+			case <-time.After(waitLimit):
+				t.Fatal("the store did not load")
+			}
+			require.NoError(t, store.Set(outbound.MarkApplied, "cmd-1"), "the store writes to the topic it created")
+			cancel()
+			require.ErrorIs(t, <-done, context.Canceled, "Run's error")
+			assert.Equal(t, tc.times, answered.Load(), "creates answered with the code before the one that succeeded")
+			got := retriesLogged(logs, retried)
+			require.Len(t, got, int(tc.times), "each create asked again is logged")
+			for _, m := range got {
+				assert.ErrorIs(t, m.Err, kafkago.Error(tc.code.Code), "the log line carries Kafka's answer")
+			}
+		})
+	}
+}
+
+// retriesLogged returns the Error lines logs captured with message msg.
+func retriesLogged(logs *watermill.CaptureLoggerAdapter, msg string) []watermill.CapturedMessage {
+	var out []watermill.CapturedMessage
+	for _, m := range logs.Captured()[watermill.ErrorLogLevel] {
+		if m.Msg == msg {
+			out = append(out, m)
+		}
+	}
+	return out
 }

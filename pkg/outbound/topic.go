@@ -48,7 +48,7 @@ func (tr TopicReader) dialer() *kafkago.Dialer {
 // metadata, so one broker down (the first one listed, say) stops nothing.
 func (tr TopicReader) dial(ctx context.Context) (*kafkago.Conn, error) {
 	if len(tr.Brokers) == 0 {
-		return nil, errors.New("outbound: no brokers given")
+		return nil, errors.New("no brokers given")
 	}
 	d := tr.dialer()
 	var errs []error
@@ -62,7 +62,7 @@ func (tr TopicReader) dial(ctx context.Context) (*kafkago.Conn, error) {
 			break
 		}
 	}
-	return nil, fmt.Errorf("outbound: connecting to the brokers: %w", errors.Join(errs...))
+	return nil, fmt.Errorf("connecting to the brokers: %w", errors.Join(errs...))
 }
 
 // ends returns the topic's partitions and, for each, the offset after its last record at
@@ -173,23 +173,24 @@ func (tr TopicReader) partitions(ctx context.Context, topic string) ([]kafkago.P
 
 // CreateTopic creates topic with the given partitions (replication factor: the broker's
 // default) and config entries ("cleanup.policy": "compact"); an existing topic is left as
-// it is. Kafka's refusals are returned wrapping its code: a refusal of the right to create
-// topics (kafkago.TopicAuthorizationFailed, kafkago.ClusterAuthorizationFailed) comes for
-// an existing topic too, so it says nothing of whether the topic exists.
+// it is. Every error names the topic. Kafka's refusals are returned wrapping its code: a
+// refusal of the right to create topics (kafkago.TopicAuthorizationFailed,
+// kafkago.ClusterAuthorizationFailed) comes for an existing topic too, so it says nothing
+// of whether the topic exists.
 func (tr TopicReader) CreateTopic(ctx context.Context, topic string, partitions int, configs map[string]string) error {
 	d := tr.dialer()
 	conn, err := tr.dial(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("outbound: creating topic %s: %w", topic, err)
 	}
 	defer conn.Close()
 	ctrl, err := conn.Controller()
 	if err != nil {
-		return fmt.Errorf("outbound: finding the controller: %w", err)
+		return fmt.Errorf("outbound: creating topic %s: finding the controller: %w", topic, err)
 	}
 	cc, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ctrl.Host, strconv.Itoa(ctrl.Port)))
 	if err != nil {
-		return fmt.Errorf("outbound: connecting to the controller: %w", err)
+		return fmt.Errorf("outbound: creating topic %s: connecting to the controller: %w", topic, err)
 	}
 	defer cc.Close()
 	tc := kafkago.TopicConfig{Topic: topic, NumPartitions: partitions, ReplicationFactor: -1}

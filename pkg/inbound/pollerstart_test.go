@@ -243,19 +243,7 @@ func TestPollerMarkTopicMadeBeforehand(t *testing.T) {
 			} else {
 				kafkatest.CreateTopic(t, brokers, "dsco.iteminventory.v1", 4)
 			}
-			var refused atomic.Int32
-			cl.ControlKey(int16(kmsg.CreateTopics), func(r kmsg.Request) (kmsg.Response, error, bool) {
-				cl.KeepControl()
-				req := r.(*kmsg.CreateTopicsRequest)
-				resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
-				for _, rt := range req.Topics {
-					st := kmsg.NewCreateTopicsResponseTopic()
-					st.Topic, st.ErrorCode = rt.Topic, kerr.TopicAuthorizationFailed.Code
-					resp.Topics = append(resp.Topics, st)
-				}
-				refused.Add(1)
-				return resp, nil, true
-			})
+			refused := kafkatest.FailCreates(cl, kerr.TopicAuthorizationFailed, 0)
 			p, err := inbound.NewPoller(inbound.PollerConfig{Client: client, Serde: newSerde(t, newRegistry(t)),
 				Kafka: inbound.KafkaConfig{Brokers: brokers}, Limit: 7, PollInterval: 20 * time.Millisecond,
 				RetryBackoff: 10 * time.Millisecond, RetryBackoffMax: 100 * time.Millisecond}, nil)
@@ -332,22 +320,7 @@ func TestPollerMarkTopicCreateFailures(t *testing.T) {
 			cl := kafkatest.NewClusterWithoutAutoCreate(t)
 			brokers := cl.ListenAddrs()
 			kafkatest.CreateTopic(t, brokers, "dsco.iteminventory.v1", 4) // the mark topic is missing
-			var answered atomic.Int32
-			cl.ControlKey(int16(kmsg.CreateTopics), func(r kmsg.Request) (kmsg.Response, error, bool) {
-				cl.KeepControl()
-				req := r.(*kmsg.CreateTopicsRequest)
-				if tc.times > 0 && answered.Load() >= tc.times {
-					return nil, nil, false // created
-				}
-				resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
-				for _, rt := range req.Topics {
-					st := kmsg.NewCreateTopicsResponseTopic()
-					st.Topic, st.ErrorCode = rt.Topic, tc.code.Code
-					resp.Topics = append(resp.Topics, st)
-				}
-				answered.Add(1)
-				return resp, nil, true
-			})
+			answered := kafkatest.FailCreates(cl, tc.code, tc.times)
 			retried := newLogSignal("inbound: reading the item inventory mark failed; trying again")
 			p, err := inbound.NewPoller(inbound.PollerConfig{Client: client, Serde: newSerde(t, newRegistry(t)),
 				Kafka: inbound.KafkaConfig{Brokers: brokers}, Limit: 7, PollInterval: 20 * time.Millisecond,

@@ -2,7 +2,6 @@ package outbound_test
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,7 +10,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/dscokafka/connector/pkg/kafka"
 	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
@@ -51,19 +49,7 @@ func TestStoreTopicMadeBeforehand(t *testing.T) {
 					kafkago.Message{Topic: topic, Key: []byte("cmd-1"), Value: []byte(outbound.MarkApplied.String())},
 					kafkago.Message{Topic: topic, Key: []byte("cmd-2"), Value: []byte(outbound.MarkReleased.String())}))
 			}
-			var refused atomic.Int32
-			cl.ControlKey(int16(kmsg.CreateTopics), func(r kmsg.Request) (kmsg.Response, error, bool) {
-				cl.KeepControl()
-				req := r.(*kmsg.CreateTopicsRequest)
-				resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
-				for _, rt := range req.Topics {
-					st := kmsg.NewCreateTopicsResponseTopic()
-					st.Topic, st.ErrorCode = rt.Topic, tc.refusal.Code
-					resp.Topics = append(resp.Topics, st)
-				}
-				refused.Add(1)
-				return resp, nil, true
-			})
+			refused := kafkatest.FailCreates(cl, tc.refusal, 0)
 
 			store, err := outbound.NewStore(outbound.StoreConfig{Topic: topic, Reader: outbound.TopicReader{Brokers: brokers},
 				Writer: pub}, nil)
@@ -140,22 +126,7 @@ func TestStoreTopicCreateFailures(t *testing.T) {
 			cl := kafkatest.NewClusterWithoutAutoCreate(t)
 			brokers := cl.ListenAddrs()
 			topic := kafkatest.Name("applied") // missing
-			var answered atomic.Int32
-			cl.ControlKey(int16(kmsg.CreateTopics), func(r kmsg.Request) (kmsg.Response, error, bool) {
-				cl.KeepControl()
-				req := r.(*kmsg.CreateTopicsRequest)
-				if tc.times > 0 && answered.Load() >= tc.times {
-					return nil, nil, false // created
-				}
-				resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
-				for _, rt := range req.Topics {
-					st := kmsg.NewCreateTopicsResponseTopic()
-					st.Topic, st.ErrorCode = rt.Topic, tc.code.Code
-					resp.Topics = append(resp.Topics, st)
-				}
-				answered.Add(1)
-				return resp, nil, true
-			})
+			answered := kafkatest.FailCreates(cl, tc.code, tc.times)
 			pub, err := kafka.NewPublisher(kafka.PublisherConfig{Connection: kafka.ConnectionConfig{Brokers: brokers}}, nil)
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = pub.Close() })

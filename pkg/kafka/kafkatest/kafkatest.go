@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -163,6 +164,29 @@ func newCluster(t testing.TB, opts []kfake.Opt) *kfake.Cluster {
 	}
 	t.Cleanup(c.Close)
 	return c
+}
+
+// FailCreates has c answer CreateTopics requests with code for every topic they name: the
+// first times requests, or every one when times is 0 (the requests after the first times
+// create their topics). It returns the number of requests so answered, as they come.
+func FailCreates(c *kfake.Cluster, code *kerr.Error, times int32) *atomic.Int32 {
+	var answered atomic.Int32
+	c.ControlKey(int16(kmsg.CreateTopics), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if times > 0 && answered.Load() >= times {
+			return nil, nil, false
+		}
+		req := r.(*kmsg.CreateTopicsRequest)
+		resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+		for _, rt := range req.Topics {
+			st := kmsg.NewCreateTopicsResponseTopic()
+			st.Topic, st.ErrorCode = rt.Topic, code.Code
+			resp.Topics = append(resp.Topics, st)
+		}
+		answered.Add(1)
+		return resp, nil, true
+	})
+	return &answered
 }
 
 // Name returns a name unique to this call, starting with prefix, usable as a topic or group

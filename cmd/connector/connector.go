@@ -15,9 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	kafkago "github.com/segmentio/kafka-go"
-	"github.com/segmentio/kafka-go/sasl"
-	"github.com/segmentio/kafka-go/sasl/plain"
-	"github.com/segmentio/kafka-go/sasl/scram"
 
 	"github.com/dscokafka/connector/cmd/connector/internal/config"
 	"github.com/dscokafka/connector/pkg/dsco"
@@ -405,31 +402,13 @@ func runRun(ctx context.Context, e *env, args []string) error {
 
 // kafkaGoClients returns the kafka-go dialer (topic readers) and transport
 // (writers, admin requests) of a connection configuration, with its TLS and
-// SASL settings.
+// SASL settings; the transport's metadata is at most 2 seconds old, so that
+// topics the connector has just created are seen soon.
 func kafkaGoClients(conn kafka.ConnectionConfig) (*kafkago.Dialer, *kafkago.Transport, error) {
-	var mech sasl.Mechanism
-	switch conn.SASL.Mechanism {
-	case kafka.SASLNone:
-	case kafka.SASLPlain:
-		mech = plain.Mechanism{Username: conn.SASL.Username, Password: conn.SASL.Password}
-	case kafka.SASLScramSHA256, kafka.SASLScramSHA512:
-		algo := scram.SHA256
-		if conn.SASL.Mechanism == kafka.SASLScramSHA512 {
-			algo = scram.SHA512
-		}
-		m, err := scram.Mechanism(algo, conn.SASL.Username, conn.SASL.Password)
-		if err != nil {
-			return nil, nil, fmt.Errorf("KAFKA_SASL_USERNAME: invalid for %s", conn.SASL.Mechanism)
-		}
-		mech = m
-	default:
-		return nil, nil, fmt.Errorf("KAFKA_SASL_MECHANISM: unsupported %q", conn.SASL.Mechanism)
+	d, t, err := conn.KafkaGo()
+	if err != nil {
+		return nil, nil, err
 	}
-	timeout := conn.DialTimeout
-	if timeout == 0 {
-		timeout = 10 * time.Second
-	}
-	d := &kafkago.Dialer{ClientID: conn.ClientID, Timeout: timeout, DualStack: true, TLS: conn.TLS, SASLMechanism: mech}
-	t := &kafkago.Transport{ClientID: conn.ClientID, DialTimeout: timeout, TLS: conn.TLS, SASL: mech, MetadataTTL: 2 * time.Second}
+	t.MetadataTTL = 2 * time.Second
 	return d, t, nil
 }

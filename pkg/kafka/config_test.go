@@ -177,3 +177,48 @@ func TestTopicsTransport(t *testing.T) {
 		})
 	}
 }
+
+// TestKafkaGo: the kafka-go Dialer and Transport of a ConnectionConfig carry its client
+// id, dial timeout, TLS and SASL mechanism, with the defaults where unset; a mechanism
+// that cannot be built is an error.
+func TestKafkaGo(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		conn     kafka.ConnectionConfig
+		clientID string
+		timeout  time.Duration
+		mech     string // the SASL mechanism's name; "" none
+		wantErr  string
+	}{
+		{name: "defaults", conn: kafka.ConnectionConfig{Brokers: []string{"b:9092"}},
+			clientID: "dsco-kafka-connector", timeout: 10 * time.Second},
+		{name: "set", conn: kafka.ConnectionConfig{Brokers: []string{"b:9092"}, ClientID: "c", DialTimeout: time.Second,
+			SASL: kafka.SASLConfig{Mechanism: kafka.SASLPlain, Username: "u", Password: "p"}},
+			clientID: "c", timeout: time.Second, mech: "PLAIN"},
+		{name: "scram", conn: kafka.ConnectionConfig{Brokers: []string{"b:9092"},
+			SASL: kafka.SASLConfig{Mechanism: kafka.SASLScramSHA512, Username: "u", Password: "p"}},
+			clientID: "dsco-kafka-connector", timeout: 10 * time.Second, mech: "SCRAM-SHA-512"},
+		{name: "unsupported mechanism", conn: kafka.ConnectionConfig{Brokers: []string{"b:9092"},
+			SASL: kafka.SASLConfig{Mechanism: "GSSAPI"}}, wantErr: `unsupported SASL mechanism "GSSAPI"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, tr, err := tc.conn.KafkaGo()
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.clientID, d.ClientID)
+			assert.Equal(t, tc.clientID, tr.ClientID)
+			assert.Equal(t, tc.timeout, d.Timeout)
+			assert.Equal(t, tc.timeout, tr.DialTimeout)
+			if tc.mech == "" {
+				assert.Nil(t, d.SASLMechanism)
+				assert.Nil(t, tr.SASL)
+				return
+			}
+			assert.Equal(t, tc.mech, d.SASLMechanism.Name())
+			assert.Equal(t, tc.mech, tr.SASL.Name())
+		})
+	}
+}

@@ -122,36 +122,39 @@ func (c ConnectionConfig) Validate() error {
 	return nil
 }
 
-// dialer builds the kafka-go Dialer used by consumer groups and partition readers; its
-// connections are made by socks.
-func (c ConnectionConfig) dialer(socks *sockets) (*kafkago.Dialer, error) {
+// KafkaGo returns a kafka-go Dialer and Transport with c's connection settings (client id,
+// dial timeout, TLS, SASL; the defaults where unset), for code that talks to Kafka through
+// kafka-go itself: the connector's topic set-up, the poison tools.
+func (c ConnectionConfig) KafkaGo() (*kafkago.Dialer, *kafkago.Transport, error) {
+	c.setDefaults()
 	mech, err := c.SASL.mechanism()
 	if err != nil {
-		return nil, fmt.Errorf("kafka: %w", err)
+		return nil, nil, fmt.Errorf("kafka: %w", err)
 	}
-	return &kafkago.Dialer{
-		ClientID:      c.ClientID,
-		Timeout:       c.DialTimeout,
-		TLS:           c.TLS,
-		SASLMechanism: mech,
-		DialFunc:      socks.dial,
-	}, nil
+	return &kafkago.Dialer{ClientID: c.ClientID, Timeout: c.DialTimeout, DualStack: true, TLS: c.TLS, SASLMechanism: mech},
+		&kafkago.Transport{ClientID: c.ClientID, DialTimeout: c.DialTimeout, TLS: c.TLS, SASL: mech}, nil
 }
 
-// transport builds the kafka-go Transport used by writers and admin requests; its
+// dialer is the kafka-go Dialer used by consumer groups and partition readers; its
+// connections are made by socks.
+func (c ConnectionConfig) dialer(socks *sockets) (*kafkago.Dialer, error) {
+	d, _, err := c.KafkaGo()
+	if err != nil {
+		return nil, err
+	}
+	d.DialFunc = socks.dial
+	return d, nil
+}
+
+// transport is the kafka-go Transport used by writers and admin requests; its
 // connections are made by socks.
 func (c ConnectionConfig) transport(socks *sockets) (*kafkago.Transport, error) {
-	mech, err := c.SASL.mechanism()
+	_, t, err := c.KafkaGo()
 	if err != nil {
-		return nil, fmt.Errorf("kafka: %w", err)
+		return nil, err
 	}
-	return &kafkago.Transport{
-		ClientID:    c.ClientID,
-		DialTimeout: c.DialTimeout,
-		TLS:         c.TLS,
-		SASL:        mech,
-		Dial:        socks.dial,
-	}, nil
+	t.Dial = socks.dial
+	return t, nil
 }
 
 // TopicsTransport returns a new kafka-go Transport whose metadata cache holds topics

@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 
+	"github.com/dscokafka/connector/pkg/dsco"
 	"github.com/dscokafka/connector/pkg/dsco/dscotest"
 	"github.com/dscokafka/connector/pkg/inbound"
 	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
@@ -122,39 +123,18 @@ func TestPollerWaitsForTheMarkTopic(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			sb := newSandbox(t, dscotest.Config{Seed: 18})
-			client := newClient(t, sb.URL)
-			_, err := sb.SeedOrders(0) // 50 catalog items with inventory: 50 changes
-			require.NoError(t, err)
-			// The stored mark is after those: only the later changes come.
-			time.Sleep(5 * time.Millisecond)
-			stored := time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00")
-			time.Sleep(5 * time.Millisecond)
-			setInventory(t, client, skus(1, 3), 900)
+			client, stored := markedSandbox(t, 18)
 			want := skus(1, 3)
 			if tc.noMark {
 				stored, want = "", skus(1, 50)
 			}
 
 			brokers, heal := tc.broken(t, stored)
-			retried := newLogSignal("inbound: reading the item inventory mark failed; trying again")
-			p, err := inbound.NewPoller(inbound.PollerConfig{Client: client, Serde: newSerde(t, newRegistry(t)),
-				Kafka: inbound.KafkaConfig{Brokers: brokers, MetadataTTL: 50 * time.Millisecond}, Limit: 7,
-				PollInterval: 20 * time.Millisecond, RetryBackoff: 10 * time.Millisecond, RetryBackoffMax: 100 * time.Millisecond},
-				slog.New(retried))
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = p.Close() })
-			done := make(chan error, 1)
-			go func() { done <- p.Run(context.Background()) }()
+			retried := newLogSignal(markRetried)
+			p, done := startPoller(t, client, brokers, retried, func(c *inbound.PollerConfig) { c.Kafka.MetadataTTL = 50 * time.Millisecond })
 
 			if tc.wantErr != nil {
-				select {
-				case err := <-done:
-					require.ErrorIs(t, err, tc.wantErr)
-					assert.ErrorContains(t, err, markTopic)
-				case <-time.After(waitLimit):
-					t.Fatal("Run did not end")
-				}
+				runEnds(t, done, nil, tc.wantErr)
 				return
 			}
 			select {
@@ -170,25 +150,11 @@ func TestPollerWaitsForTheMarkTopic(t *testing.T) {
 				return
 			}
 			heal()
-			cons := newConsumer(t, brokers, "dsco.iteminventory.v1")
-			recs := cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= len(want) })
-			select {
-			case err := <-done:
-				t.Fatalf("Run ended: %v", err)
-			default:
-			}
-			require.NoError(t, p.Close())
-			require.NoError(t, <-done, "Run's error")
-			recs = append(recs, drain(t, cons)...)
-			got := map[string]bool{}
-			for _, rec := range recs {
-				got[string(rec.Key)] = true
-			}
 			wantKeys := map[string]bool{}
 			for _, s := range want {
 				wantKeys[s] = true
 			}
-			assert.Equal(t, wantKeys, got, "the items changed after the stored mark (or all), and no other")
+			assert.Equal(t, wantKeys, delivered(t, p, done, brokers, len(want)), "the items changed after the stored mark (or all), and no other")
 		})
 	}
 }
@@ -227,15 +193,7 @@ func TestPollerMarkTopicMadeBeforehand(t *testing.T) {
 		{"missing", false, kafkago.UnknownTopicOrPartition},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sb := newSandbox(t, dscotest.Config{Seed: 19})
-			client := newClient(t, sb.URL)
-			_, err := sb.SeedOrders(0) // 50 catalog items with inventory: 50 changes
-			require.NoError(t, err)
-			time.Sleep(5 * time.Millisecond)
-			stored := time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00")
-			time.Sleep(5 * time.Millisecond)
-			setInventory(t, client, skus(1, 3), 900) // after the stored mark
-
+			client, stored := markedSandbox(t, 19)
 			cl := kafkatest.NewClusterWithoutAutoCreate(t)
 			brokers := cl.ListenAddrs()
 			if tc.made {
@@ -244,40 +202,13 @@ func TestPollerMarkTopicMadeBeforehand(t *testing.T) {
 				kafkatest.CreateTopic(t, brokers, "dsco.iteminventory.v1", 4)
 			}
 			refused := kafkatest.FailCreates(cl, kerr.TopicAuthorizationFailed, 0)
-			p, err := inbound.NewPoller(inbound.PollerConfig{Client: client, Serde: newSerde(t, newRegistry(t)),
-				Kafka: inbound.KafkaConfig{Brokers: brokers}, Limit: 7, PollInterval: 20 * time.Millisecond,
-				RetryBackoff: 10 * time.Millisecond, RetryBackoffMax: 100 * time.Millisecond}, nil)
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = p.Close() })
-			done := make(chan error, 1)
-			go func() { done <- p.Run(context.Background()) }()
-
+			p, done := startPoller(t, client, brokers, nil, nil)
 			if tc.wantErr != nil {
-				select {
-				case err := <-done:
-					require.ErrorIs(t, err, tc.wantErr)
-					assert.ErrorIs(t, err, kafkago.TopicAuthorizationFailed)
-					assert.ErrorContains(t, err, markTopic)
-				case <-time.After(waitLimit):
-					t.Fatal("Run did not end")
-				}
+				runEnds(t, done, nil, tc.wantErr, kafkago.TopicAuthorizationFailed)
 				return
 			}
-			cons := newConsumer(t, brokers, "dsco.iteminventory.v1")
-			recs := cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= 3 })
-			select {
-			case err := <-done:
-				t.Fatalf("Run ended: %v", err)
-			default:
-			}
-			require.NoError(t, p.Close())
-			require.NoError(t, <-done, "Run's error")
+			got := delivered(t, p, done, brokers, 3)
 			assert.Positive(t, refused.Load(), "Kafka refused to create the topic")
-			recs = append(recs, drain(t, cons)...)
-			got := map[string]bool{}
-			for _, rec := range recs {
-				got[string(rec.Key)] = true
-			}
 			assert.Equal(t, map[string]bool{"SKU-00001": true, "SKU-00002": true, "SKU-00003": true}, got,
 				"the items changed after the stored mark, and no other")
 		})
@@ -321,25 +252,10 @@ func TestPollerMarkTopicCreateFailures(t *testing.T) {
 			brokers := cl.ListenAddrs()
 			kafkatest.CreateTopic(t, brokers, "dsco.iteminventory.v1", 4) // the mark topic is missing
 			answered := kafkatest.FailCreates(cl, tc.code, tc.times)
-			retried := newLogSignal("inbound: reading the item inventory mark failed; trying again")
-			p, err := inbound.NewPoller(inbound.PollerConfig{Client: client, Serde: newSerde(t, newRegistry(t)),
-				Kafka: inbound.KafkaConfig{Brokers: brokers}, Limit: 7, PollInterval: 20 * time.Millisecond,
-				RetryBackoff: 10 * time.Millisecond, RetryBackoffMax: 100 * time.Millisecond}, slog.New(retried))
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = p.Close() })
-			done := make(chan error, 1)
-			go func() { done <- p.Run(context.Background()) }()
-
+			retried := newLogSignal(markRetried)
+			p, done := startPoller(t, client, brokers, retried, nil)
 			if tc.wantErr != nil {
-				select {
-				case err := <-done:
-					require.ErrorIs(t, err, tc.wantErr)
-					assert.ErrorContains(t, err, markTopic)
-				case <-retried.logged:
-					t.Fatal("the poller asked again for a create that cannot succeed")
-				case <-time.After(waitLimit):
-					t.Fatal("Run did not end")
-				}
+				runEnds(t, done, retried, tc.wantErr)
 				assert.Equal(t, int32(1), answered.Load(), "creates asked")
 				return
 			}
@@ -350,20 +266,8 @@ func TestPollerMarkTopicCreateFailures(t *testing.T) {
 			case <-time.After(waitLimit):
 				t.Fatal("the poller did not ask again")
 			}
-			cons := newConsumer(t, brokers, "dsco.iteminventory.v1")
-			recs := cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= 50 })
-			select {
-			case err := <-done:
-				t.Fatalf("Run ended: %v", err)
-			default:
-			}
-			require.NoError(t, p.Close())
-			require.NoError(t, <-done, "Run's error")
+			got := delivered(t, p, done, brokers, 50)
 			assert.Equal(t, tc.times, answered.Load(), "creates refused before the one that succeeded")
-			got := map[string]bool{}
-			for _, rec := range append(recs, drain(t, cons)...) {
-				got[string(rec.Key)] = true
-			}
 			assert.Len(t, got, 50, "every item, from the start")
 		})
 	}
@@ -413,28 +317,98 @@ func TestPollerMarkTopicNotDescribed(t *testing.T) {
 			require.NoError(t, kc.ProduceSync(t.Context(), &kgo.Record{Topic: markTopic, Key: []byte(inbound.ItemInventoryObjectType),
 				Value: []byte("2026-01-01T00:00:00.000Z")}).FirstErr())
 
-			sb := newSandbox(t, dscotest.Config{Seed: 21})
-			retried := newLogSignal("inbound: reading the item inventory mark failed; trying again")
-			p, err := inbound.NewPoller(inbound.PollerConfig{Client: newClient(t, sb.URL), Serde: newSerde(t, newRegistry(t)),
-				Topic: itemTopic, Kafka: inbound.KafkaConfig{Brokers: brokers,
-					Transport: &kafkago.Transport{SASL: kafkagoplain.Mechanism{Username: user, Password: pass}}},
-				PollInterval: 20 * time.Millisecond, RetryBackoff: 10 * time.Millisecond, RetryBackoffMax: 100 * time.Millisecond},
-				slog.New(retried))
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = p.Close() })
-			done := make(chan error, 1)
-			go func() { done <- p.Run(context.Background()) }()
-
-			select {
-			case err := <-done:
-				require.ErrorIs(t, err, kafkago.TopicAuthorizationFailed)
-				assert.NotErrorIs(t, err, kafkago.UnknownTopicOrPartition, "the topic exists")
-				assert.ErrorContains(t, err, markTopic)
-			case <-retried.logged:
-				t.Fatal("the poller asked again for a topic its credentials may not describe")
-			case <-time.After(waitLimit):
-				t.Fatal("Run did not end")
-			}
+			retried := newLogSignal(markRetried)
+			_, done := startPoller(t, newClient(t, newSandbox(t, dscotest.Config{Seed: 21}).URL), brokers, retried, func(c *inbound.PollerConfig) {
+				c.Topic, c.Kafka.Transport = itemTopic, &kafkago.Transport{SASL: kafkagoplain.Mechanism{Username: user, Password: pass}}
+			})
+			err = runEnds(t, done, retried, kafkago.TopicAuthorizationFailed)
+			assert.NotErrorIs(t, err, kafkago.UnknownTopicOrPartition, "the topic exists")
 		})
 	}
+}
+
+// markRetried is what the poller logs when it asks again for its stored mark.
+const markRetried = "inbound: reading the item inventory mark failed; trying again"
+
+// markedSandbox returns a client of a new sandbox with 50 catalog items with inventory,
+// and a stored mark after their changes, followed by changes of the first three items
+// (skus(1, 3)): a poller starting from the mark delivers those three.
+func markedSandbox(t *testing.T, seed int64) (client *dsco.Client, stored string) {
+	t.Helper()
+	sb := newSandbox(t, dscotest.Config{Seed: seed})
+	client = newClient(t, sb.URL)
+	_, err := sb.SeedOrders(0) // 50 catalog items with inventory: 50 changes
+	require.NoError(t, err)
+	time.Sleep(5 * time.Millisecond)
+	stored = time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00")
+	time.Sleep(5 * time.Millisecond)
+	setInventory(t, client, skus(1, 3), 900)
+	return client, stored
+}
+
+// startPoller runs a poller of client on brokers (quick polls and retries, its logs to
+// logs when not nil, its configuration changed by adjust when not nil) until the test
+// ends, and returns it with the channel of its Run's error.
+func startPoller(t *testing.T, client *dsco.Client, brokers []string, logs *logSignal, adjust func(*inbound.PollerConfig)) (*inbound.Poller, <-chan error) {
+	t.Helper()
+	cfg := inbound.PollerConfig{Client: client, Serde: newSerde(t, newRegistry(t)), Kafka: inbound.KafkaConfig{Brokers: brokers},
+		Limit: 7, PollInterval: 20 * time.Millisecond, RetryBackoff: 10 * time.Millisecond, RetryBackoffMax: 100 * time.Millisecond}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	var logger *slog.Logger
+	if logs != nil {
+		logger = slog.New(logs)
+	}
+	p, err := inbound.NewPoller(cfg, logger)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	done := make(chan error, 1)
+	go func() { done <- p.Run(context.Background()) }()
+	return p, done
+}
+
+// runEnds waits for the poller's Run to end, and checks its error: each of want, and the
+// mark topic named. It fails the test if the poller says first that it asks again
+// (retried, when not nil): what it met cannot pass by itself.
+func runEnds(t *testing.T, done <-chan error, retried *logSignal, want ...error) error {
+	t.Helper()
+	var again <-chan struct{}
+	if retried != nil {
+		again = retried.logged
+	}
+	select {
+	case err := <-done:
+		for _, w := range want {
+			require.ErrorIs(t, err, w)
+		}
+		assert.ErrorContains(t, err, markTopic)
+		return err
+	case <-again:
+		t.Fatal("the poller asked again for what cannot pass by itself")
+	case <-time.After(waitLimit):
+		t.Fatal("Run did not end")
+	}
+	return nil
+}
+
+// delivered waits for n item inventory records on brokers while the poller runs, stops
+// it (its Run must not have ended, and ends without error), and returns the keys of
+// every record delivered.
+func delivered(t *testing.T, p *inbound.Poller, done <-chan error, brokers []string, n int) map[string]bool {
+	t.Helper()
+	cons := newConsumer(t, brokers, "dsco.iteminventory.v1")
+	recs := cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= n })
+	select {
+	case err := <-done:
+		t.Fatalf("Run ended: %v", err)
+	default:
+	}
+	require.NoError(t, p.Close())
+	require.NoError(t, <-done, "Run's error")
+	got := map[string]bool{}
+	for _, rec := range append(recs, drain(t, cons)...) {
+		got[string(rec.Key)] = true
+	}
+	return got
 }

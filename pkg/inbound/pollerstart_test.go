@@ -226,23 +226,8 @@ func TestPollerMarkTopicCreateFailures(t *testing.T) {
 	if kafkatest.Real() {
 		t.Skip("answers topic creation with kfake's controls")
 	}
-	for _, tc := range []struct {
-		name string
-		code *kerr.Error // Kafka's answer to creating the mark topic
-		// times is how many creates are answered with code; 0: every one.
-		times int32
-		// wantErr is Run's error; nil: Run asks again, and delivers.
-		wantErr error
-	}{
-		{"policy violation", kerr.PolicyViolation, 0, kafkago.PolicyViolation},
-		{"invalid config", kerr.InvalidConfig, 0, kafkago.InvalidConfiguration},
-		{"invalid replication factor", kerr.InvalidReplicationFactor, 0, kafkago.InvalidReplicationFactor},
-		{"unsupported version", kerr.UnsupportedVersion, 0, kafkago.UnsupportedVersion},
-		{"broker not available", kerr.BrokerNotAvailable, 2, nil},
-		{"not controller", kerr.NotController, 2, nil},
-		{"request timed out", kerr.RequestTimedOut, 2, nil},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
+	for _, tc := range kafkatest.CreateFailures {
+		t.Run(tc.Name, func(t *testing.T) {
 			sb := newSandbox(t, dscotest.Config{Seed: 20})
 			client := newClient(t, sb.URL)
 			_, err := sb.SeedOrders(0) // 50 catalog items with inventory: 50 changes
@@ -251,11 +236,11 @@ func TestPollerMarkTopicCreateFailures(t *testing.T) {
 			cl := kafkatest.NewClusterWithoutAutoCreate(t)
 			brokers := cl.ListenAddrs()
 			kafkatest.CreateTopic(t, brokers, "dsco.iteminventory.v1", 4) // the mark topic is missing
-			answered := kafkatest.FailCreates(cl, tc.code, tc.times)
+			answered := kafkatest.FailCreates(cl, tc.Code, tc.Times)
 			retried := newLogSignal(markRetried)
 			p, done := startPoller(t, client, brokers, retried, nil)
-			if tc.wantErr != nil {
-				runEnds(t, done, retried, tc.wantErr)
+			if tc.Want != nil {
+				runEnds(t, done, retried, tc.Want)
 				assert.Equal(t, int32(1), answered.Load(), "creates asked")
 				return
 			}
@@ -267,7 +252,7 @@ func TestPollerMarkTopicCreateFailures(t *testing.T) {
 				t.Fatal("the poller did not ask again")
 			}
 			got := delivered(t, p, done, brokers, 50)
-			assert.Equal(t, tc.times, answered.Load(), "creates refused before the one that succeeded")
+			assert.Equal(t, tc.Times, answered.Load(), "creates refused before the one that succeeded")
 			assert.Len(t, got, 50, "every item, from the start")
 		})
 	}

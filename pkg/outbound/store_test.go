@@ -106,27 +106,12 @@ func TestStoreTopicCreateFailures(t *testing.T) {
 		t.Skip("answers topic creation with kfake's controls")
 	}
 	const retried = "Creating the applied-ids topic failed; trying again"
-	for _, tc := range []struct {
-		name string
-		code *kerr.Error // Kafka's answer to creating the topic
-		// times is how many creates are answered with code; 0: every one.
-		times int32
-		// wantErr is Run's error; nil: Run asks again, and the store loads.
-		wantErr error
-	}{
-		{"policy violation", kerr.PolicyViolation, 0, kafkago.PolicyViolation},
-		{"invalid config", kerr.InvalidConfig, 0, kafkago.InvalidConfiguration},
-		{"invalid replication factor", kerr.InvalidReplicationFactor, 0, kafkago.InvalidReplicationFactor},
-		{"unsupported version", kerr.UnsupportedVersion, 0, kafkago.UnsupportedVersion},
-		{"broker not available", kerr.BrokerNotAvailable, 2, nil},
-		{"not controller", kerr.NotController, 2, nil},
-		{"request timed out", kerr.RequestTimedOut, 2, nil},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
+	for _, tc := range kafkatest.CreateFailures {
+		t.Run(tc.Name, func(t *testing.T) {
 			cl := kafkatest.NewClusterWithoutAutoCreate(t)
 			brokers := cl.ListenAddrs()
 			topic := kafkatest.Name("applied") // missing
-			answered := kafkatest.FailCreates(cl, tc.code, tc.times)
+			answered := kafkatest.FailCreates(cl, tc.Code, tc.Times)
 			pub, err := kafka.NewPublisher(kafka.PublisherConfig{Connection: kafka.ConnectionConfig{Brokers: brokers}}, nil)
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = pub.Close() })
@@ -139,10 +124,10 @@ func TestStoreTopicCreateFailures(t *testing.T) {
 			done := make(chan error, 1)
 			go func() { done <- store.Run(ctx) }()
 
-			if tc.wantErr != nil {
+			if tc.Want != nil {
 				select {
 				case err := <-done:
-					require.ErrorIs(t, err, tc.wantErr)
+					require.ErrorIs(t, err, tc.Want)
 					assert.ErrorContains(t, err, topic)
 				case <-store.Loaded():
 					t.Fatal("the store loaded a topic that does not exist")
@@ -163,11 +148,11 @@ func TestStoreTopicCreateFailures(t *testing.T) {
 			require.NoError(t, store.Set(outbound.MarkApplied, "cmd-1"), "the store writes to the topic it created")
 			cancel()
 			require.ErrorIs(t, <-done, context.Canceled, "Run's error")
-			assert.Equal(t, tc.times, answered.Load(), "creates answered with the code before the one that succeeded")
+			assert.Equal(t, tc.Times, answered.Load(), "creates answered with the code before the one that succeeded")
 			got := retriesLogged(logs, retried)
-			require.Len(t, got, int(tc.times), "each create asked again is logged")
+			require.Len(t, got, int(tc.Times), "each create asked again is logged")
 			for _, m := range got {
-				assert.ErrorIs(t, m.Err, kafkago.Error(tc.code.Code), "the log line carries Kafka's answer")
+				assert.ErrorIs(t, m.Err, kafkago.Error(tc.Code.Code), "the log line carries Kafka's answer")
 			}
 		})
 	}

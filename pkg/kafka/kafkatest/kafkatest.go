@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	kafkago "github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -164,6 +165,31 @@ func newCluster(t testing.TB, opts []kfake.Opt) *kfake.Cluster {
 	}
 	t.Cleanup(c.Close)
 	return c
+}
+
+// CreateFailure is a way Kafka may answer a request to create a topic, for tests of
+// what a component that creates a topic of its own does with it (see FailCreates): Code
+// for the first Times requests (0: every one), and Want, the kafka-go error the component
+// ends with (nil: it asks again until the create succeeds).
+type CreateFailure struct {
+	Name  string
+	Code  *kerr.Error
+	Times int32
+	Want  error
+}
+
+// CreateFailures are the answers that reject a create as it stands (asking again cannot
+// help) and those that may pass by themselves (a broker or the controller moving, a
+// timeout). Refusals of the right to create are not among them: a component goes on to
+// read a topic made beforehand then.
+var CreateFailures = []CreateFailure{
+	{"policy violation", kerr.PolicyViolation, 0, kafkago.PolicyViolation},
+	{"invalid config", kerr.InvalidConfig, 0, kafkago.InvalidConfiguration},
+	{"invalid replication factor", kerr.InvalidReplicationFactor, 0, kafkago.InvalidReplicationFactor},
+	{"unsupported version", kerr.UnsupportedVersion, 0, kafkago.UnsupportedVersion},
+	{"broker not available", kerr.BrokerNotAvailable, 2, nil},
+	{"not controller", kerr.NotController, 2, nil},
+	{"request timed out", kerr.RequestTimedOut, 2, nil},
 }
 
 // FailCreates has c answer CreateTopics requests with code for every topic they name: the

@@ -529,40 +529,9 @@ func TestPollerUnknownAttributesAndPoison(t *testing.T) {
 				mu.Unlock()
 				return []byte(s)
 			}
-			// A still clock: the seeded changes share one lastUpdate, so that
-			// in file mode every later file repeats all of them.
-			clk := dscotest.NewClock(time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC))
-			sb, err := dscotest.New(dscotest.Config{Seed: 16, Now: clk.Now})
-			require.NoError(t, err)
-			t.Cleanup(sb.Close)
-			client := newClient(t, rewritingSandbox(t, sb, rewrite, nil))
-			brokers := kafkatest.Brokers(t)
-			serde := newSerde(t, newRegistry(t))
-			kafkatest.CreateTopic(t, brokers, "dsco.iteminventory.v1", 4)
-			kafkatest.CreateTopic(t, brokers, "dsco.poison.v1", 1)
-			_, err = sb.SeedOrders(0) // 50 catalog items with inventory: 50 changes
-			require.NoError(t, err)
-			cons := newConsumer(t, brokers, "dsco.iteminventory.v1", "dsco.poison.v1")
-
-			cfg := inbound.PollerConfig{Client: client, Serde: serde, Kafka: inbound.KafkaConfig{Brokers: brokers, BatchBytes: batchBytes},
-				ResultType: tc.mode, Limit: 7, PollInterval: 20 * time.Millisecond, RetryBackoff: 10 * time.Millisecond}
-			_, stop := runPoller(t, cfg)
-			recs := cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= 50 })
-			clk.Advance(time.Second)
-			setInventory(t, client, skus(1, 1), 700)
-			recs = append(recs, cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= 1 })...)
-			time.Sleep(100 * time.Millisecond) // more polls, which must repeat nothing
-			stop()
-			recs = append(recs, drain(t, cons)...)
-
-			var published, poisoned []*kgo.Record
-			for _, rec := range recs {
-				if rec.Topic == "dsco.poison.v1" {
-					poisoned = append(poisoned, rec)
-				} else {
-					published = append(published, rec)
-				}
-			}
+			serde, published, poisoned := pollWithRewrite(t, rewrite, nil, func(c *inbound.PollerConfig) {
+				c.ResultType, c.Kafka.BatchBytes = tc.mode, batchBytes
+			})
 			got := itemRecords(t, serde, published) // each once
 			require.Len(t, got, 50-len(tc.poisoned)+1, "every item that maps, once, and the later change")
 			bySKU := map[string]*schemas.ItemInventoryEvent{}
@@ -637,38 +606,10 @@ func TestPollerFileLineTooLong(t *testing.T) {
 		mu.Unlock()
 		return long
 	}
-	clk := dscotest.NewClock(time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC))
-	sb, err := dscotest.New(dscotest.Config{Seed: 16, Now: clk.Now})
-	require.NoError(t, err)
-	t.Cleanup(sb.Close)
-	client := newClient(t, rewritingSandbox(t, sb, rewrite, nil), dsco.WithMaxFileLine(limit))
-	brokers := kafkatest.Brokers(t)
-	serde := newSerde(t, newRegistry(t))
-	kafkatest.CreateTopic(t, brokers, "dsco.iteminventory.v1", 4)
-	kafkatest.CreateTopic(t, brokers, "dsco.poison.v1", 1)
-	_, err = sb.SeedOrders(0) // 50 catalog items with inventory: 50 changes
-	require.NoError(t, err)
-	cons := newConsumer(t, brokers, "dsco.iteminventory.v1", "dsco.poison.v1")
 	m := &pollErrorMetrics{}
-	cfg := inbound.PollerConfig{Client: client, Serde: serde, Kafka: inbound.KafkaConfig{Brokers: brokers},
-		ResultType: dsco.ResultFile, Limit: 7, PollInterval: 20 * time.Millisecond, RetryBackoff: 10 * time.Millisecond, Metrics: m}
-	_, stop := runPoller(t, cfg)
-	recs := cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= 50 })
-	clk.Advance(time.Second)
-	setInventory(t, client, skus(1, 1), 700)
-	recs = append(recs, cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= 1 })...)
-	time.Sleep(100 * time.Millisecond) // more polls, which must repeat nothing
-	stop()
-	recs = append(recs, drain(t, cons)...)
-
-	var published, poisoned []*kgo.Record
-	for _, rec := range recs {
-		if rec.Topic == "dsco.poison.v1" {
-			poisoned = append(poisoned, rec)
-		} else {
-			published = append(published, rec)
-		}
-	}
+	serde, published, poisoned := pollWithRewrite(t, rewrite, []dsco.Option{dsco.WithMaxFileLine(limit)}, func(c *inbound.PollerConfig) {
+		c.ResultType, c.Metrics = dsco.ResultFile, m
+	})
 	got := itemRecords(t, serde, published) // each once
 	require.Len(t, got, 49+1, "every other item of the file, once, and the later change")
 	requests := map[string]bool{}
@@ -769,4 +710,46 @@ func TestPollerStopsWhenDscoRefusesForGood(t *testing.T) {
 	require.ErrorContains(t, err, "refuses it for good")
 	assert.ErrorContains(t, err, "410")
 	assert.EqualValues(t, 1, calls.Load(), "asked once")
+}
+
+// pollWithRewrite runs a poller (configured by adjust, its client by opts) on a sandbox of
+// 50 catalog items with inventory whose item inventory answers pass through rewrite, and
+// whose clock stands still (the 50 changes share one lastUpdate: in file mode every later
+// file repeats them all), until the poller delivered 50 records, and once more after
+// SKU-00001's quantity changed to 700; then polls a little longer (which must repeat
+// nothing), stops it, and returns its Serde and the records on the item inventory topic
+// and on the poison topic.
+func pollWithRewrite(t *testing.T, rewrite func([]byte) []byte, opts []dsco.Option, adjust func(*inbound.PollerConfig)) (serde *schemas.Serde, published, poisoned []*kgo.Record) {
+	t.Helper()
+	clk := dscotest.NewClock(time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC))
+	sb, err := dscotest.New(dscotest.Config{Seed: 16, Now: clk.Now})
+	require.NoError(t, err)
+	t.Cleanup(sb.Close)
+	client := newClient(t, rewritingSandbox(t, sb, rewrite, nil), opts...)
+	brokers := kafkatest.Brokers(t)
+	serde = newSerde(t, newRegistry(t))
+	kafkatest.CreateTopic(t, brokers, "dsco.iteminventory.v1", 4)
+	kafkatest.CreateTopic(t, brokers, "dsco.poison.v1", 1)
+	_, err = sb.SeedOrders(0) // 50 catalog items with inventory: 50 changes
+	require.NoError(t, err)
+	cons := newConsumer(t, brokers, "dsco.iteminventory.v1", "dsco.poison.v1")
+	cfg := inbound.PollerConfig{Client: client, Serde: serde, Kafka: inbound.KafkaConfig{Brokers: brokers},
+		Limit: 7, PollInterval: 20 * time.Millisecond, RetryBackoff: 10 * time.Millisecond}
+	adjust(&cfg)
+
+	_, stop := runPoller(t, cfg)
+	recs := cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= 50 })
+	clk.Advance(time.Second)
+	setInventory(t, client, skus(1, 1), 700)
+	recs = append(recs, cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= 1 })...)
+	time.Sleep(100 * time.Millisecond) // more polls, which must repeat nothing
+	stop()
+	for _, rec := range append(recs, drain(t, cons)...) {
+		if rec.Topic == "dsco.poison.v1" {
+			poisoned = append(poisoned, rec)
+		} else {
+			published = append(published, rec)
+		}
+	}
+	return serde, published, poisoned
 }

@@ -331,32 +331,14 @@ func pause(ctx context.Context, p *Pipeline, cmds []*command, sent time.Time) bo
 	return ok
 }
 
-// live is live(cmds), ending the flights of the commands it drops without an outcome:
-// nothing of theirs is left to write, so a delivery waiting for them may go on.
-func (p *Pipeline) live(cmds []*command) []*command {
-	out := live(cmds)
-	if len(out) < len(cmds) {
-		var gone []*command
-		j := 0 // live keeps the order: what out does not hold was dropped
-		for _, c := range cmds {
-			if j < len(out) && out[j] == c {
-				j++
-			} else if c.out.Status == "" {
-				gone = append(gone, c)
-			}
-		}
-		p.flights.endAll(gone)
-	}
-	return out
-}
-
 // live returns cmds without the commands whose records were given up: their context
 // ended because the partition was revoked and its drain is over, so the next owner has
 // the record, and a call carrying them could run beside the next owner's copy (apply a
 // command twice, or an older command after a newer one of the same key). They are left
-// without an outcome.
-func live(cmds []*command) []*command {
-	var out []*command
+// without an outcome, and their flights end: nothing of theirs is left to write, so a
+// delivery waiting for them may go on.
+func (p *Pipeline) live(cmds []*command) []*command {
+	var out, gone []*command
 	for i, c := range cmds {
 		if c.ctx.Err() == nil {
 			if out != nil {
@@ -367,10 +349,12 @@ func live(cmds []*command) []*command {
 		if out == nil {
 			out = append(make([]*command, 0, len(cmds)), cmds[:i]...)
 		}
+		gone = append(gone, c)
 	}
 	if out == nil {
 		return cmds
 	}
+	p.flights.endAll(gone)
 	return out
 }
 

@@ -174,28 +174,33 @@ func TestSendSkipsRecordsGivenUpWhileMarking(t *testing.T) {
 	assert.Empty(t, c.out.Status, "left without an outcome: its next delivery decides it")
 }
 
-// TestFlights: wait returns once no call carries any of the commands' ids (two calls
-// carrying one id: after both), at once for ids no call carries, and false when its
-// context ends first.
+// TestFlights: wait returns once no call carries any of the commands' ids (two copies
+// of one command, in two calls: after both ended), at once for ids no call carries, and
+// false when its context ends first.
 func TestFlights(t *testing.T) {
 	var f flights
-	a, b, c := &command{id: "a"}, &command{id: "b"}, &command{id: "c"}
+	a, again, b, c := &command{id: "a"}, &command{id: "a"}, &command{id: "b"}, &command{id: "c"}
 	require.True(t, f.wait(context.Background(), []*command{a, b}), "nothing in flight")
 	f.begin([]*command{a, b})
-	f.begin([]*command{a})
+	f.begin([]*command{again})
 	require.True(t, f.wait(context.Background(), []*command{c}), "c is in no call")
 
 	waited := make(chan bool, 1)
 	go func() { waited <- f.wait(context.Background(), []*command{c, a}) }()
-	f.end([]*command{a, b})
+	f.endAll([]*command{a, b})
 	select {
 	case <-waited:
 		t.Fatal("wait returned while a call still carries a")
 	case <-time.After(50 * time.Millisecond):
 	}
-	f.end([]*command{a})
+	f.endAll([]*command{again})
 	require.True(t, <-waited)
 	assert.Empty(t, f.ids, "every call ended")
+
+	f.begin([]*command{b})
+	f.begin([]*command{b}) // a second call carrying the same command (a batch split)
+	f.endAll([]*command{b})
+	assert.Empty(t, f.ids, "endAll ends every call that carried the command")
 
 	f.begin([]*command{b})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -26,7 +26,8 @@ type flight struct {
 	done  chan struct{}
 }
 
-// begin records a call carrying cmds; end, with the same commands, records its end.
+// begin records a call carrying cmds; endAll records the end of every call begin
+// recorded for a command.
 func (f *flights) begin(cmds []*command) {
 	f.mu.Lock()
 	if f.ids == nil {
@@ -52,6 +53,7 @@ func (f *flights) endAll(cmds []*command) {
 	f.mu.Unlock()
 }
 
+// endLocked ends one call carrying c. f.mu is held.
 func (f *flights) endLocked(c *command) {
 	fl := f.ids[c.id]
 	if fl.calls--; fl.calls > 0 {
@@ -62,16 +64,6 @@ func (f *flights) endLocked(c *command) {
 	if fl.done != nil {
 		close(fl.done)
 	}
-}
-
-// end records the end of the call begin recorded with cmds.
-func (f *flights) end(cmds []*command) {
-	f.mu.Lock()
-	for _, c := range cmds {
-		c.flown--
-		f.endLocked(c)
-	}
-	f.mu.Unlock()
 }
 
 // wait returns once no call carries any of cmds' ids, or false when ctx ended first.

@@ -51,35 +51,14 @@ func TestStoreTopicMadeBeforehand(t *testing.T) {
 			}
 			refused := kafkatest.FailCreates(cl, tc.refusal, 0)
 
-			store, err := outbound.NewStore(outbound.StoreConfig{Topic: topic, Reader: outbound.TopicReader{Brokers: brokers},
-				Writer: pub}, nil)
-			require.NoError(t, err)
-			ctx, cancel := context.WithCancel(t.Context())
-			defer cancel()
-			done := make(chan error, 1)
-			go func() { done <- store.Run(ctx) }()
-
+			store, done, cancel := runStore(t, brokers, topic, pub, nil)
 			if !tc.made {
-				select {
-				case err := <-done:
-					require.ErrorIs(t, err, outbound.ErrTopicNotFound)
-					assert.ErrorIs(t, err, kafkago.Error(tc.refusal.Code), "the error names the refusal")
-					assert.ErrorContains(t, err, topic)
-				case <-store.Loaded():
-					t.Fatal("the store loaded a topic that does not exist")
-				case <-time.After(waitLimit):
-					t.Fatal("Run did not end")
-				}
+				err := storeEnds(t, store, done, outbound.ErrTopicNotFound, kafkago.Error(tc.refusal.Code))
+				assert.ErrorContains(t, err, topic)
 				assert.Positive(t, refused.Load(), "Kafka refused to create the topic")
 				return
 			}
-			select {
-			case <-store.Loaded():
-			case err := <-done:
-				t.Fatalf("Run ended: %v", err)
-			case <-time.After(waitLimit):
-				t.Fatal("the store did not load")
-			}
+			storeLoads(t, store, done)
 			assert.Positive(t, refused.Load(), "Kafka refused to create the topic")
 			assert.Equal(t, outbound.MarkApplied, store.Get("cmd-1"), "a mark written before the store started")
 			assert.Equal(t, outbound.MarkReleased, store.Get("cmd-2"), "a mark written before the store started")
@@ -116,35 +95,15 @@ func TestStoreTopicCreateFailures(t *testing.T) {
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = pub.Close() })
 			logs := watermill.NewCaptureLogger()
-			store, err := outbound.NewStore(outbound.StoreConfig{Topic: topic, Reader: outbound.TopicReader{Brokers: brokers},
-				Writer: pub}, logs)
-			require.NoError(t, err)
-			ctx, cancel := context.WithCancel(t.Context())
-			defer cancel()
-			done := make(chan error, 1)
-			go func() { done <- store.Run(ctx) }()
-
+			store, done, cancel := runStore(t, brokers, topic, pub, logs)
 			if tc.Want != nil {
-				select {
-				case err := <-done:
-					require.ErrorIs(t, err, tc.Want)
-					assert.ErrorContains(t, err, topic)
-				case <-store.Loaded():
-					t.Fatal("the store loaded a topic that does not exist")
-				case <-time.After(waitLimit):
-					t.Fatal("Run did not end")
-				}
+				err := storeEnds(t, store, done, tc.Want)
+				assert.ErrorContains(t, err, topic)
 				assert.Equal(t, int32(1), answered.Load(), "creates asked")
 				assert.Empty(t, retriesLogged(logs, retried), "a create that cannot succeed is not asked again")
 				return
 			}
-			select {
-			case <-store.Loaded():
-			case err := <-done:
-				t.Fatalf("Run ended: %v", err)
-			case <-time.After(waitLimit):
-				t.Fatal("the store did not load")
-			}
+			storeLoads(t, store, done)
 			require.NoError(t, store.Set(outbound.MarkApplied, "cmd-1"), "the store writes to the topic it created")
 			cancel()
 			require.ErrorIs(t, <-done, context.Canceled, "Run's error")
@@ -167,4 +126,47 @@ func retriesLogged(logs *watermill.CaptureLoggerAdapter, msg string) []watermill
 		}
 	}
 	return out
+}
+
+// runStore runs a Store of topic on brokers, writing with w, until the test ends or
+// cancel is called; done gets Run's error.
+func runStore(t *testing.T, brokers []string, topic string, w outbound.RecordWriter, logger watermill.LoggerAdapter) (store *outbound.Store, done <-chan error, cancel func()) {
+	t.Helper()
+	store, err := outbound.NewStore(outbound.StoreConfig{Topic: topic, Reader: outbound.TopicReader{Brokers: brokers}, Writer: w}, logger)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	t.Cleanup(cancel)
+	errs := make(chan error, 1)
+	go func() { errs <- store.Run(ctx) }()
+	return store, errs, cancel
+}
+
+// storeEnds waits for the store's Run to end without loading, and checks its error is
+// each of want; it returns it.
+func storeEnds(t *testing.T, store *outbound.Store, done <-chan error, want ...error) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		for _, w := range want {
+			require.ErrorIs(t, err, w)
+		}
+		return err
+	case <-store.Loaded():
+		t.Fatal("the store loaded a topic it cannot have")
+	case <-time.After(waitLimit):
+		t.Fatal("Run did not end")
+	}
+	return nil
+}
+
+// storeLoads waits for the store to load, its Run going on.
+func storeLoads(t *testing.T, store *outbound.Store, done <-chan error) {
+	t.Helper()
+	select {
+	case <-store.Loaded():
+	case err := <-done:
+		t.Fatalf("Run ended: %v", err)
+	case <-time.After(waitLimit):
+		t.Fatal("the store did not load")
+	}
 }

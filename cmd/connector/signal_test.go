@@ -70,9 +70,10 @@ func TestStopWhileStarting(t *testing.T) {
 // set up its streams, saying so, instead of exiting; a stop then is a clean exit.
 func TestRunWaitsForDsco(t *testing.T) {
 	s := newStack(t)
-	vars := s.with("DSCO_BASE_URL", "http://"+kafkatest.DeadAddr(t)+"/api/v3", // Dsco is unreachable "CONNECTOR_DIRECTIONS", "inbound", "DSCO_STREAMS", "order",
+	vars := s.with("DSCO_BASE_URL", "http://"+kafkatest.DeadAddr(t)+"/api/v3", // Dsco is unreachable
+		"CONNECTOR_DIRECTIONS", "inbound", "DSCO_STREAMS", "order",
 		"CONNECTOR_RETRY_MAX_ATTEMPTS", "2", "CONNECTOR_RETRY_INITIAL_INTERVAL", "20ms", "CONNECTOR_RETRY_MAX_INTERVAL", "100ms",
-		"CONNECTOR_LOG_FORMAT", "text")
+		"CONNECTOR_LOG_FORMAT", "text", "CONNECTOR_LOG_LEVEL", "debug") // the attempts after the first are logged at debug level
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var stdout bytes.Buffer

@@ -135,11 +135,21 @@ func jsonAnswer(req *http.Request, status int, body string) *http.Response {
 }
 
 // logSignal is a slog.Handler that signals on logged once a record with
-// the message msg is logged: a test waits for a point the code under test
-// reached.
+// the message msg is logged, at any level: a test waits for a point the code
+// under test reached. It keeps every record (find).
 type logSignal struct {
 	msg    string
 	logged chan struct{}
+	mu     sync.Mutex
+	lines  []logLine
+}
+
+// logLine is a record a logSignal kept: its level, message and attributes
+// (those of groups without a key inlined, as handlers do).
+type logLine struct {
+	level slog.Level
+	msg   string
+	attrs map[string]any
 }
 
 func newLogSignal(msg string) *logSignal {
@@ -151,6 +161,22 @@ func (h *logSignal) WithAttrs([]slog.Attr) slog.Handler       { return h }
 func (h *logSignal) WithGroup(string) slog.Handler            { return h }
 
 func (h *logSignal) Handle(_ context.Context, r slog.Record) error {
+	line := logLine{level: r.Level, msg: r.Message, attrs: map[string]any{}}
+	var add func(a slog.Attr) bool
+	add = func(a slog.Attr) bool {
+		if v := a.Value.Resolve(); v.Kind() == slog.KindGroup && a.Key == "" {
+			for _, ga := range v.Group() {
+				add(ga)
+			}
+		} else {
+			line.attrs[a.Key] = v.Any()
+		}
+		return true
+	}
+	r.Attrs(add)
+	h.mu.Lock()
+	h.lines = append(h.lines, line)
+	h.mu.Unlock()
 	if r.Message == h.msg {
 		select {
 		case h.logged <- struct{}{}:
@@ -158,6 +184,19 @@ func (h *logSignal) Handle(_ context.Context, r slog.Record) error {
 		}
 	}
 	return nil
+}
+
+// find returns the records kept so far with message msg at level.
+func (h *logSignal) find(level slog.Level, msg string) []logLine {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []logLine
+	for _, l := range h.lines {
+		if l.level == level && l.msg == msg {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // stop closes the pipeline and returns Run's error.

@@ -349,13 +349,17 @@ func (p *Pipeline) Bootstrap(ctx context.Context) ([]StreamInfo, error) {
 // invalid stream, ctx ending.
 func (p *Pipeline) bootstrapUntilDone(ctx context.Context) ([]StreamInfo, error) {
 	backoff := newBackoff(p.cfg.RetryBackoff, p.cfg.RetryBackoffMax)
-	for attempt := 1; ; attempt++ {
+	fails := newStreak()
+	for {
 		streams, err := p.Bootstrap(ctx)
+		if err == nil {
+			logWorks(ctx, p.log, &fails, "inbound: setting up the Dsco streams works again")
+		}
 		if err == nil || ctx.Err() != nil || !transient(err) {
 			return streams, err
 		}
 		delay := backoff.next()
-		p.log.WarnContext(ctx, "inbound: setting up the Dsco streams failed; trying again", "attempt", attempt, "delay", delay, "error", err)
+		logFailure(ctx, p.log, &fails, "inbound: setting up the Dsco streams failed; trying again", err, "delay", delay)
 		if sleepCtx(ctx, delay) != nil {
 			return nil, ctx.Err()
 		}

@@ -360,7 +360,8 @@ func (p *Poller) waitCallback(ctx context.Context, requestID string) (string, er
 // Run polls until ctx is done or Close is called, then returns nil; it may
 // be called again after it returned, until Close. It first reads the stored
 // mark, asking again while Kafka cannot answer (brokers down or restarting,
-// a leader being elected), with a warning in the log each time. It returns
+// a leader being elected), with a warning in the log at the first failure,
+// then once a minute (see kafka.Streak), and a line once it passes. It returns
 // an error when Kafka refuses the connector the mark topic for good
 // (authorization or authentication failed; a refusal to create it is none
 // when it was made beforehand), or answers the creation of the missing
@@ -399,6 +400,7 @@ func (p *Poller) Run(ctx context.Context) error {
 	}
 	p.log.InfoContext(ctx, "inbound: polling item inventory", "mode", p.cfg.ResultType, "from", mark)
 	backoff := newBackoff(p.cfg.RetryBackoff, p.cfg.RetryBackoffMax)
+	fails := newStreak()
 	for ctx.Err() == nil {
 		start := time.Now()
 		next, more, read, err := p.poll(ctx, mark)
@@ -412,11 +414,12 @@ func (p *Poller) Run(ctx context.Context) error {
 				// cannot mend it, and the mark stays where it was.
 				return p.stopped(ctx, fmt.Errorf("inbound: polling item inventory after %q: Dsco refuses it for good: %w", mark, err))
 			}
-			p.log.WarnContext(ctx, "inbound: polling item inventory failed; trying again", "from", mark, "error", err)
+			logFailure(ctx, p.log, &fails, "inbound: polling item inventory failed; trying again", err, "from", mark)
 			_ = sleepCtx(ctx, backoff.next())
 			continue
 		}
 		backoff.reset()
+		logWorks(ctx, p.log, &fails, "inbound: polling item inventory works again", "from", mark)
 		p.cfg.Metrics.PageRead(ItemInventoryObjectType, -1, read, time.Since(start))
 		// An answer without items that leaves the mark where it was would come
 		// back the same if asked again at once, hasMore or not.
@@ -448,7 +451,8 @@ func (p *Poller) Run(ctx context.Context) error {
 // anew.
 func (p *Poller) loadMark(ctx context.Context) (string, error) {
 	backoff := newBackoff(p.cfg.RetryBackoff, p.cfg.RetryBackoffMax)
-	for attempt := 1; ; attempt++ {
+	fails := newStreak()
+	for {
 		created := p.marks.ensure(ctx)
 		err := created
 		var mark string
@@ -461,12 +465,15 @@ func (p *Poller) loadMark(ctx context.Context) (string, error) {
 		case ctx.Err() == nil && !kafka.Transient(created):
 			return "", created
 		}
+		if err == nil {
+			logWorks(ctx, p.log, &fails, "inbound: reading the item inventory mark works again", "topic", p.cfg.MarkTopic)
+		}
 		if err == nil || ctx.Err() != nil || kafka.Refused(err) {
 			return mark, err
 		}
 		delay := backoff.next()
-		p.log.WarnContext(ctx, "inbound: reading the item inventory mark failed; trying again", "topic", p.cfg.MarkTopic,
-			"attempt", attempt, "delay", delay, "error", err)
+		logFailure(ctx, p.log, &fails, "inbound: reading the item inventory mark failed; trying again", err, "topic", p.cfg.MarkTopic,
+			"delay", delay)
 		if sleepCtx(ctx, delay) != nil {
 			return "", ctx.Err()
 		}

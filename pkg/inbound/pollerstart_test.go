@@ -137,12 +137,16 @@ func TestPollerWaitsForTheMarkTopic(t *testing.T) {
 				runEnds(t, done, nil, tc.wantErr)
 				return
 			}
-			select {
-			case <-retried.logged:
-			case err := <-done:
-				t.Fatalf("Run ended while the mark topic could not be read: %v", err)
-			case <-time.After(waitLimit):
-				t.Fatal("the poller did not try again")
+			// Several failures in a row before Kafka comes: one streak.
+			for failures := 0; failures < 5; {
+				select {
+				case <-retried.logged:
+					failures = len(retried.find(slog.LevelWarn, markRetried)) + len(retried.find(slog.LevelDebug, markRetried))
+				case err := <-done:
+					t.Fatalf("Run ended while the mark topic could not be read: %v", err)
+				case <-time.After(waitLimit):
+					t.Fatal("the poller did not try again")
+				}
 			}
 			if heal == nil {
 				require.NoError(t, p.Close())
@@ -155,6 +159,16 @@ func TestPollerWaitsForTheMarkTopic(t *testing.T) {
 				wantKeys[s] = true
 			}
 			assert.Equal(t, wantKeys, delivered(t, p, done, brokers, len(want)), "the items changed after the stored mark (or all), and no other")
+			// Logged as a streak: a warning at the first failure (the next would
+			// come a minute later), the others at debug level, and one line once
+			// the mark is read.
+			warned, quiet := retried.find(slog.LevelWarn, markRetried), retried.find(slog.LevelDebug, markRetried)
+			require.Len(t, warned, 1, "one warning for %d failures", 1+len(quiet))
+			assert.NotNil(t, warned[0].attrs["error"], "the warning says why")
+			works := retried.find(slog.LevelInfo, "inbound: reading the item inventory mark works again")
+			require.Len(t, works, 1, "one line once the mark is read")
+			assert.EqualValues(t, 1+len(quiet), works[0].attrs["failures_in_a_row"])
+			assert.Contains(t, works[0].attrs, "failing_for")
 		})
 	}
 }

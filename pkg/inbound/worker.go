@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"runtime/debug"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dscokafka/connector/pkg/dsco"
+	"github.com/dscokafka/connector/pkg/kafka"
 )
 
 // pageBuf is where a page is read and decoded: its body and its decoder
@@ -165,6 +167,7 @@ func (w *worker) fetch(ctx context.Context) error {
 	obj, part := w.a.Stream.ObjectType, w.a.Partition
 	pos := "" // the partition's committed position
 	backoff := newBackoff(cfg.RetryBackoff, cfg.RetryBackoffMax)
+	fails := newStreak()
 	for {
 		select {
 		case <-w.room:
@@ -209,14 +212,15 @@ func (w *worker) fetch(ctx context.Context) error {
 			if permanent(err) {
 				return fmt.Errorf("inbound: reading %s partition %d after %q: %w", w.a.Stream.ID, part, pos, err)
 			}
-			w.p.log.WarnContext(ctx, "inbound: reading a page failed; trying again", "stream", w.a.Stream.ID,
-				"partition", part, "position", pos, "error", err)
+			logFailure(ctx, w.p.log, &fails, "inbound: reading a page failed; trying again", err, "stream", w.a.Stream.ID,
+				"partition", part, "position", pos)
 			if sleepCtx(ctx, backoff.next()) != nil {
 				return nil
 			}
 			continue
 		}
 		backoff.reset()
+		logWorks(ctx, w.p.log, &fails, "inbound: reading pages works again", "stream", w.a.Stream.ID, "partition", part)
 		// A page without events that leaves the partition where it was: nothing
 		// to publish, nowhere new to commit. Asked again at once (hasMore), it
 		// would come back the same, in a loop only the client's rate limit slows.
@@ -339,6 +343,7 @@ func (w *worker) publish(ctx, drain context.Context) error {
 	cfg := &w.p.cfg
 	obj, part := w.a.Stream.ObjectType, w.a.Partition
 	backoff := newBackoff(cfg.RetryBackoff, cfg.RetryBackoffMax)
+	fails := newStreak()
 	for {
 		var s *slot
 		select {
@@ -372,14 +377,15 @@ func (w *worker) publish(ctx, drain context.Context) error {
 				w.abandon()
 				return nil
 			}
-			w.p.log.WarnContext(ctx, "inbound: producing a page failed; trying again", "stream", w.a.Stream.ID,
-				"partition", part, "records", len(b.Records), "error", err)
+			logFailure(ctx, w.p.log, &fails, "inbound: producing a page failed; trying again", err, "stream", w.a.Stream.ID,
+				"partition", part, "records", len(b.Records))
 			if sleepCtx(ctx, backoff.next()) != nil {
 				w.abandon() // stopped while waiting to produce it again
 				return nil
 			}
 		}
 		backoff.reset()
+		logWorks(ctx, w.p.log, &fails, "inbound: producing pages works again", "stream", w.a.Stream.ID, "partition", part)
 		cfg.Metrics.PagePublished(obj, part, b.Published(), b.Poisoned())
 		if n := notAfterNow(s.newest); n.After(w.newest) {
 			w.newest = n
@@ -565,3 +571,27 @@ func (b *backoff) next() time.Duration {
 }
 
 func (b *backoff) reset() { b.cur = b.base }
+
+// logFailure counts err as a failure of s's run and logs msg with args, err
+// and the run's fields on log: at warn level when the run's line is due (its
+// first failure, then one a minute: see kafka.Streak), at debug level
+// otherwise, so that Dsco or Kafka away for an hour is not a line per attempt.
+func logFailure(ctx context.Context, log *slog.Logger, s *kafka.Streak, msg string, err error, args ...any) {
+	now := time.Now()
+	level := slog.LevelDebug
+	if s.Fail(now, 0) {
+		level = slog.LevelWarn
+	}
+	log.Log(ctx, level, msg, append(args, "error", err, s.LogAttr(now))...)
+}
+
+// logWorks ends s's run and, when a line of it was logged, logs msg with args
+// and the run's fields at info level on log.
+func logWorks(ctx context.Context, log *slog.Logger, s *kafka.Streak, msg string, args ...any) {
+	if ended, logged := s.Works(); logged {
+		log.InfoContext(ctx, msg, append(args, ended.LogAttr(time.Now()))...)
+	}
+}
+
+// newStreak is the kafka.Streak of a retry loop's failures.
+func newStreak() kafka.Streak { return kafka.Streak{Every: kafka.StreakInterval} }

@@ -81,6 +81,7 @@ func RunLeased(ctx context.Context, cfg LeaseConfig, logger watermill.LoggerAdap
 	defer transport.CloseIdleConnections()
 	// Without the topic no member is assigned anything, and nobody would hold the lease.
 	admin := &kafkago.Client{Addr: kafkago.TCP(cfg.Connection.Brokers...), Transport: transport, Timeout: 30 * time.Second}
+	createFails := Streak{Every: StreakInterval}
 	for {
 		err := createTopic(ctx, admin, cfg.Topic, 1, -1)
 		if err == nil {
@@ -89,13 +90,14 @@ func RunLeased(ctx context.Context, cfg LeaseConfig, logger watermill.LoggerAdap
 		if ctx.Err() != nil {
 			return nil
 		}
-		logger.Error("Creating the lease topic failed; trying again after JoinGroupBackoff", err, nil)
+		createFails.LogFailure(logger, watermill.ErrorLogLevel, "Creating the lease topic failed; trying again after JoinGroupBackoff", err, nil)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(cfg.JoinGroupBackoff):
 		}
 	}
+	createFails.LogWorks(logger, "Creating the lease topic works again", nil)
 	cg, err := kafkago.NewConsumerGroup(kafkago.ConsumerGroupConfig{
 		ID:                cfg.Group,
 		Brokers:           cfg.Connection.Brokers,
@@ -115,15 +117,17 @@ func RunLeased(ctx context.Context, cfg LeaseConfig, logger watermill.LoggerAdap
 	// Closing the group ends the generation (fn's context with it), waits for fn and
 	// leaves the group.
 	defer func() { _ = cg.Close() }()
+	groupFails := Streak{Every: StreakInterval} // kafka-go asks again after JoinGroupBackoff
 	for {
 		gen, err := cg.Next(ctx)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, kafkago.ErrGroupClosed) {
 				return nil
 			}
-			logger.Info("Lease group error, retrying", watermill.LogFields{"err": err})
+			groupFails.LogFailure(logger, watermill.InfoLogLevel, "Lease group error, retrying", err, nil)
 			continue
 		}
+		groupFails.LogWorks(logger, "Lease group works again", watermill.LogFields{"generation": gen.ID})
 		held := false
 		for _, a := range gen.Assignments[cfg.Topic] {
 			held = held || a.ID == 0

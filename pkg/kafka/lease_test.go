@@ -7,8 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
+	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/dscokafka/connector/pkg/kafka"
 	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
@@ -133,4 +136,36 @@ func TestRunLeased(t *testing.T) {
 		assert.NoError(t, err)
 		assert.Equal(t, []bool{true, false}, states)
 	})
+}
+
+// TestLeaseTopicCreateFailuresLogged: a create of the lease topic that keeps failing (a
+// broker that is not available, asked again every JoinGroupBackoff) is logged as a
+// streak: one error line for many failures, the others at debug level, and one info
+// line once the create works again; then the lease is taken.
+func TestLeaseTopicCreateFailuresLogged(t *testing.T) {
+	if kafkatest.Real() {
+		t.Skip("answers topic creation with kfake's controls")
+	}
+	const failures = 20
+	cl := kafkatest.NewClusterWithoutAutoCreate(t)
+	answered := kafkatest.FailCreates(cl, kerr.BrokerNotAvailable, failures)
+	cfg := leaseConfig(t)
+	cfg.Connection.Brokers = cl.ListenAddrs()
+	cfg.JoinGroupBackoff = 10 * time.Millisecond // many failures within the streak's minute
+	logs := newLogRecorder()
+	ctx, cancel := context.WithCancel(t.Context())
+	err := kafka.RunLeased(ctx, cfg, logs, nil, func(ctx context.Context) error {
+		cancel()
+		return nil
+	})
+	require.NoError(t, err)
+	require.EqualValues(t, failures, answered.Load(), "creates answered with BROKER_NOT_AVAILABLE")
+	const failed = "Creating the lease topic failed"
+	loud := logs.find(watermill.ErrorLogLevel, failed)
+	require.Len(t, loud, 1, "one error line for %d failures", failures)
+	assert.ErrorIs(t, loud[0].err, kafkago.BrokerNotAvailable)
+	assert.Len(t, logs.find(watermill.DebugLogLevel, failed), failures-1, "the other failures at debug level")
+	works := logs.find(watermill.InfoLogLevel, "Creating the lease topic works again")
+	require.Len(t, works, 1, "one line once the create works again")
+	assert.EqualValues(t, failures, works[0].fields["failures_in_a_row"])
 }

@@ -263,9 +263,10 @@ func (c SubscriberConfig) Validate() error {
 // Offsets are committed with the generation they were consumed in, only up to the first
 // message not yet acked (see package doc), every CommitInterval, when a generation ends
 // (before the member rejoins) and on Close. A commit that fails is logged at info level
-// (normal when a rebalance ends a generation); the third failure in a row at error level,
-// once per streak, with Kafka's answer (commits that keep failing are an operator's
-// problem: the group's ACLs, its coordinator). A message's context is canceled once it is acked or nacked, or
+// (normal when a rebalance ends a generation); a streak of failures once at error level,
+// with Kafka's answer, at its first failure when Kafka refuses the commit for want of
+// rights, otherwise once it has lasted SessionTimeout (commits that keep failing are an
+// operator's problem: the group's ACLs, its coordinator). A message's context is canceled once it is acked or nacked, or
 // abandoned by a rebalance or Close.
 //
 // A record the Unmarshaler rejects is not skipped: it is delivered as a message whose
@@ -501,12 +502,9 @@ type subscription struct {
 	handle RecordHandler         // Consume's
 
 	commitMu sync.Mutex // one commit at a time (see commit)
-	// commitFailures counts the commits that failed since the last one that landed, over
-	// generations, the first of them at commitFailingSince; commitErrorLogged says the
-	// streak was logged at error level. Guarded by commitMu.
-	commitFailures     int
-	commitFailingSince time.Time
-	commitErrorLogged  bool
+	// commitFails is the streak of commits that failed since the last one that landed,
+	// over generations: logged once at error level. Guarded by commitMu.
+	commitFails Streak
 	// partitionsAtStart is how many partitions the topic had when the subscription first
 	// saw it, -1 until then: partitions numbered from it on appeared later (Kafka only adds
 	// partitions, numbered after the existing ones).
@@ -542,15 +540,17 @@ func (sub *subscription) run() {
 	}
 
 	var genDone chan struct{}
+	groupFails := Streak{Every: StreakInterval} // kafka-go asks again after JoinGroupBackoff
 	for {
 		gen, err := sub.cg.Next(runCtx)
 		if err != nil {
 			if runCtx.Err() != nil || errors.Is(err, kafkago.ErrGroupClosed) {
 				break
 			}
-			sub.logger.Info("Consumer group error, retrying", watermill.LogFields{"err": err})
+			groupFails.LogFailure(sub.logger, watermill.InfoLogLevel, "Consumer group error, retrying", err, nil)
 			continue
 		}
+		groupFails.LogWorks(sub.logger, "Consumer group works again", watermill.LogFields{"generation": gen.ID})
 		genDone = make(chan struct{})
 		done := genDone
 		gen.Start(func(gctx context.Context) {
@@ -781,15 +781,13 @@ func (sub *subscription) commit(gen *kafkago.Generation, trackers map[int]*offse
 	}
 	if err := gen.CommitOffsets(map[string]map[int]int64{sub.topic: offsets}); err != nil {
 		now := time.Now()
-		if sub.commitFailures == 0 {
-			sub.commitFailingSince = now
+		after := sub.s.cfg.SessionTimeout
+		if errors.Is(err, kafkago.GroupAuthorizationFailed) || errors.Is(err, kafkago.TopicAuthorizationFailed) {
+			after = 0 // refused for want of rights: no rebalance mends that
 		}
-		sub.commitFailures++
-		fields := watermill.LogFields{"generation": gen.ID, "failures_in_a_row": sub.commitFailures,
-			"failing_for": now.Sub(sub.commitFailingSince).Round(time.Millisecond).String()}
-		refused := errors.Is(err, kafkago.GroupAuthorizationFailed) || errors.Is(err, kafkago.TopicAuthorizationFailed)
-		if !sub.commitErrorLogged && (refused || now.Sub(sub.commitFailingSince) >= sub.s.cfg.SessionTimeout) {
-			sub.commitErrorLogged = true
+		logged := sub.commitFails.Fail(now, after)
+		fields := sub.commitFails.LogFields(now, watermill.LogFields{"generation": gen.ID})
+		if logged {
 			sub.logger.Error("Committing offsets keeps failing; uncommitted messages will be redelivered and the group's lag grows until a commit lands: "+
 				"check the ACLs (this client's principal needs Read on the group and the topic) and the group's coordinator", err, fields)
 		} else {
@@ -798,10 +796,7 @@ func (sub *subscription) commit(gen *kafkago.Generation, trackers map[int]*offse
 		}
 		return false
 	}
-	if sub.commitErrorLogged {
-		sub.logger.Info("Committing offsets works again", watermill.LogFields{"generation": gen.ID, "failures_in_a_row": sub.commitFailures})
-	}
-	sub.commitFailures, sub.commitErrorLogged = 0, false
+	sub.commitFails.LogWorks(sub.logger, "Committing offsets works again", watermill.LogFields{"generation": gen.ID})
 	for p, c := range points {
 		trackers[p].markCommitted(c)
 	}
@@ -844,6 +839,9 @@ func (sub *subscription) commitStart(ctx context.Context, gen *kafkago.Generatio
 func (sub *subscription) consumePartition(ctx context.Context, partition int, offset int64, tr *offsetTracker, commitReset func() bool) {
 	cfg := sub.s.cfg
 	logger := sub.logger.With(watermill.LogFields{"partition": partition})
+	// Failures the reader asks again by itself (Kafka away, a leader moving), and those
+	// it returns (an authorization error, a topic that is gone), which are said loudly.
+	retries, fetchFails := Streak{Every: StreakInterval}, Streak{Every: StreakInterval}
 	r := NewPartitionReader(PartitionReaderConfig{
 		Brokers:       cfg.Connection.Brokers,
 		Dialer:        sub.s.dialer,
@@ -852,8 +850,8 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 		MaxBytes:      cfg.MaxBytes,
 		MaxWait:       cfg.MaxWait,
 		ReadCommitted: cfg.ReadCommitted,
-		Retrying: func(err error) {
-			logger.Info("Fetching failed, retrying", watermill.LogFields{"err": err})
+		Retrying: func(err error) { // called by FetchMessage, in this goroutine
+			retries.LogFailure(logger, watermill.InfoLogLevel, "Fetching failed, retrying", err, nil)
 		},
 	})
 	defer func() { _ = r.Close() }()
@@ -911,7 +909,7 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 			}
 			// An error the reader does not retry by itself (an authorization error, a topic
 			// that is gone): said loudly, and tried again after a while.
-			logger.Error("Fetching failed; retrying after JoinGroupBackoff", err, nil)
+			fetchFails.LogFailure(logger, watermill.ErrorLogLevel, "Fetching failed; retrying after JoinGroupBackoff", err, nil)
 			select {
 			case <-ctx.Done():
 				return
@@ -919,6 +917,8 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 			}
 			continue
 		}
+		retries.LogWorks(logger, "Fetching works again", nil)
+		fetchFails.LogWorks(logger, "Fetching works again", nil)
 		tr.delivered(rec.Offset)
 		if async != nil {
 			if ln, head := lanes.push(rec); head {
@@ -943,9 +943,11 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 // ctx ended first. (An offset before the start of the log is not an error: the
 // PartitionReader moves to the first offset by itself.)
 func (sub *subscription) resetOffset(ctx context.Context, r *PartitionReader, partition int, tr *offsetTracker, logger watermill.LoggerAdapter) bool {
+	fails := Streak{Every: StreakInterval}
 	for {
 		target, err := sub.startOffsetOf(ctx, partition)
 		if err == nil {
+			fails.LogWorks(logger, "Listing partition offsets works again", nil)
 			r.SetOffset(target)
 			tr.reset(target)
 			logger.Error("Committed offset is out of range; reset per StartOffset", kafkago.OffsetOutOfRange,
@@ -955,7 +957,7 @@ func (sub *subscription) resetOffset(ctx context.Context, r *PartitionReader, pa
 		if ctx.Err() != nil {
 			return false
 		}
-		logger.Info("Listing partition offsets failed, retrying", watermill.LogFields{"err": err})
+		fails.LogFailure(logger, watermill.InfoLogLevel, "Listing partition offsets failed, retrying", err, nil)
 		select {
 		case <-ctx.Done():
 			return false
@@ -1031,16 +1033,18 @@ func (sub *subscription) resolveStartOffsets(ctx context.Context, starts map[int
 	if len(missing) == 0 {
 		return true
 	}
+	fails := Streak{Every: StreakInterval}
 	for {
 		offs, err := sub.startOffsets(ctx, missing)
 		if err == nil {
+			fails.LogWorks(sub.logger, "Listing start offsets works again", nil)
 			maps.Copy(starts, offs)
 			return true
 		}
 		if ctx.Err() != nil {
 			return false
 		}
-		sub.logger.Info("Listing start offsets failed, retrying", watermill.LogFields{"err": err})
+		fails.LogFailure(sub.logger, watermill.InfoLogLevel, "Listing start offsets failed, retrying", err, nil)
 		select {
 		case <-ctx.Done():
 			return false

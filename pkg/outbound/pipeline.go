@@ -680,15 +680,18 @@ func (p *Pipeline) write(recs []kafkago.Message) error {
 
 // untilDone runs a Kafka write until it succeeds or the pipeline gives up on what is in
 // flight (CloseTimeout passed after a shutdown began, or Run returned): the commands have
-// outcomes that must not be lost, and Kafka being away is not the commands' fault.
+// outcomes that must not be lost, and Kafka being away is not the commands' fault. The
+// failures are logged as a kafka.Streak: the first at error level, then one a minute.
 func (p *Pipeline) untilDone(f func() error) error {
 	delay := 100 * time.Millisecond
+	fails := kafka.Streak{Every: kafka.StreakInterval}
 	for {
 		err := f()
 		if err == nil {
+			fails.LogWorks(p.logger, "Writing command outcomes to Kafka works again", nil)
 			return nil
 		}
-		p.logger.Error("Writing command outcomes to Kafka; trying again", err, nil)
+		fails.LogFailure(p.logger, watermill.ErrorLogLevel, "Writing command outcomes to Kafka; trying again", err, nil)
 		select {
 		case <-p.aborted:
 			return fmt.Errorf("%w: %v", ErrClosed, err)

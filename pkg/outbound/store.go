@@ -301,8 +301,10 @@ func (s *Store) Loaded() <-chan struct{} { return s.loaded }
 //
 // A create that fails in a way that may pass by itself (kafka.Transient: Kafka not
 // answering, BROKER_NOT_AVAILABLE, NOT_CONTROLLER, REQUEST_TIMED_OUT and kafka-go's other
-// temporary codes) is asked again after a pause (kafka.RetryPause), each failure logged,
-// until ctx ends. Kafka refusing the connector the right to create topics
+// temporary codes) is asked again after a pause (kafka.RetryPause) until ctx ends, the
+// failures logged as a kafka.Streak: the first at error level, then one a minute
+// (kafka.StreakInterval) with how long it has been failing, the others at debug level,
+// and a line at info level once the create works again. Kafka refusing the connector the right to create topics
 // (TOPIC_AUTHORIZATION_FAILED or CLUSTER_AUTHORIZATION_FAILED, which Kafka answers for an
 // existing topic too) is no failure when the topic exists: made beforehand by an admin,
 // it is loaded and followed as one the store created. When it is missing too, Run
@@ -341,10 +343,12 @@ func (s *Store) Run(ctx context.Context) error {
 // failure may pass by itself (see Run). It returns Kafka's refusal of the right to create
 // topics as refused, any other failure as err, and ctx's error as err when ctx ends first.
 func (s *Store) create(ctx context.Context) (refused, err error) {
+	fails := kafka.Streak{Every: kafka.StreakInterval}
 	for attempt := 1; ; attempt++ {
 		err := s.cfg.Reader.CreateTopic(ctx, s.cfg.Topic, s.cfg.Partitions, map[string]string{"cleanup.policy": "compact"})
 		switch {
 		case err == nil:
+			fails.LogWorks(s.logger, "Creating the applied-ids topic works again", watermill.LogFields{"topic": s.cfg.Topic})
 			return nil, nil
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
@@ -354,8 +358,8 @@ func (s *Store) create(ctx context.Context) (refused, err error) {
 			return nil, err
 		}
 		pause := kafka.RetryPause(attempt)
-		s.logger.Error("Creating the applied-ids topic failed; trying again", err,
-			watermill.LogFields{"topic": s.cfg.Topic, "attempt": attempt, "pause": pause.String()})
+		fails.LogFailure(s.logger, watermill.ErrorLogLevel, "Creating the applied-ids topic failed; trying again", err,
+			watermill.LogFields{"topic": s.cfg.Topic, "pause": pause.String()})
 		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():

@@ -76,7 +76,8 @@ func TestStoreTopicMadeBeforehand(t *testing.T) {
 
 // TestStoreTopicCreateFailures: a create of the applied-ids topic that Kafka answers with
 // a code that may pass by itself (the broker or the controller moving, a timeout) is
-// asked again after a backoff, logged, and once it succeeds the store loads the topic it
+// asked again after a backoff, logged as a streak (one error line, one when it works
+// again), and once it succeeds the store loads the topic it
 // created; any other answer but a refusal of the right to create (a policy, a config or a
 // replication factor Kafka rejects, a version it does not serve) ends Run at once with
 // Kafka's answer, naming the topic, since asking again cannot mend it.
@@ -100,7 +101,7 @@ func TestStoreTopicCreateFailures(t *testing.T) {
 				err := storeEnds(t, store, done, tc.Want)
 				assert.ErrorContains(t, err, topic)
 				assert.Equal(t, int32(1), answered.Load(), "creates asked")
-				assert.Empty(t, retriesLogged(logs, retried), "a create that cannot succeed is not asked again")
+				assert.Empty(t, captured(logs, watermill.ErrorLogLevel, retried), "a create that cannot succeed is not asked again")
 				return
 			}
 			storeLoads(t, store, done)
@@ -108,19 +109,24 @@ func TestStoreTopicCreateFailures(t *testing.T) {
 			cancel()
 			require.ErrorIs(t, <-done, context.Canceled, "Run's error")
 			assert.Equal(t, tc.Times, answered.Load(), "creates answered with the code before the one that succeeded")
-			got := retriesLogged(logs, retried)
-			require.Len(t, got, int(tc.Times), "each create asked again is logged")
-			for _, m := range got {
-				assert.ErrorIs(t, m.Err, kafkago.Error(tc.Code.Code), "the log line carries Kafka's answer")
-			}
+			// One streak: its first failure at error level, the others at debug level
+			// (the next error line would come a minute later), one line once it passed.
+			got := captured(logs, watermill.ErrorLogLevel, retried)
+			require.Len(t, got, 1, "the streak's first failure is logged at error level")
+			assert.ErrorIs(t, got[0].Err, kafkago.Error(tc.Code.Code), "the log line carries Kafka's answer")
+			assert.Equal(t, topic, got[0].Fields["topic"], "the log line names the topic")
+			assert.Len(t, captured(logs, watermill.DebugLogLevel, retried), int(tc.Times)-1, "the other failures at debug level")
+			works := captured(logs, watermill.InfoLogLevel, "Creating the applied-ids topic works again")
+			require.Len(t, works, 1, "one line once the create works again")
+			assert.EqualValues(t, tc.Times, works[0].Fields["failures_in_a_row"])
 		})
 	}
 }
 
-// retriesLogged returns the Error lines logs captured with message msg.
-func retriesLogged(logs *watermill.CaptureLoggerAdapter, msg string) []watermill.CapturedMessage {
+// captured returns the lines at level logs captured with message msg.
+func captured(logs *watermill.CaptureLoggerAdapter, level watermill.LogLevel, msg string) []watermill.CapturedMessage {
 	var out []watermill.CapturedMessage
-	for _, m := range logs.Captured()[watermill.ErrorLogLevel] {
+	for _, m := range logs.Captured()[level] {
 		if m.Msg == msg {
 			out = append(out, m)
 		}

@@ -29,7 +29,12 @@ const (
 	// HeaderStream, HeaderPartition, HeaderPosition and HeaderObjectType say
 	// where a poisoned event was read. The position is the event's own when
 	// Dsco gives one, else the position of the end of its page (reading
-	// from the position before that page returns the event again).
+	// from the position before that page returns the event again). The
+	// poison records of the GetItemInventory poller have no stream or
+	// partition; their position is the highWaterMark of the item's page, or
+	// for an item of a file (resultType file) "<requestId>:<line>": the
+	// request id of the file and the item's line in it, from 1 (the line
+	// follows the last colon).
 	HeaderStream     = "dsco_stream"
 	HeaderPartition  = "dsco_partition"
 	HeaderPosition   = "dsco_position"

@@ -1,6 +1,7 @@
 package inbound
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -183,7 +184,9 @@ func (c *PollerConfig) query(mark string) dsco.InventoryQuery {
 // extra fields byte-exact. An item that cannot be mapped (a value of the
 // wrong type or out of range, no sku, a file line that is not JSON) or whose
 // record would be larger than Kafka.BatchBytes goes to the poison topic with
-// its raw bytes and the reason, and the poll goes on. So does a file line
+// its raw bytes, the reason and where it was read (dsco_position: the mark
+// of its page, or the file's request id and the item's line, see
+// HeaderPosition), and the poll goes on. So does a file line
 // longer than the Dsco client reads into memory (64 MiB, see
 // dsco.WithMaxFileLine), which the download skips without holding it: its
 // poison record holds the line's start, with the header dsco_truncated, and
@@ -238,6 +241,18 @@ type polledItem struct {
 	// truncated says that Raw is only the start of the item's bytes (a file
 	// line too long to read, whose sum is that of all its bytes).
 	truncated bool
+	// line is the number of the item's line in its file, from 1 (0 for an
+	// item of a page): with the file's request id, the item's place, which
+	// its poison record names (filePosition).
+	line int64
+}
+
+// filePosition is the dsco_position of a poison record of an item of an
+// inventory file: the request id of the file and the item's line in it,
+// from 1, as "<requestId>:<line>" (the line follows the last colon).
+func filePosition(dst []byte, requestID string, line int64) []byte {
+	dst = append(append(dst, requestID...), ':')
+	return strconv.AppendInt(dst, line, 10)
 }
 
 // rawSum is the sum of an item's raw bytes: FNV-1a, 64 bits, as the sum of
@@ -640,6 +655,7 @@ func (p *Poller) pollFile(ctx context.Context, mark string) (string, int, error)
 		}
 		return nil
 	}
+	line := int64(1) // the number of the line the next chunk starts with
 	for chunk, err := range p.cfg.Client.DownloadInventoryFileRaw(ctx, fileURL) {
 		// The items of a chunk, and the start of a line too long, are valid
 		// until the iteration goes on: they are produced first.
@@ -649,15 +665,18 @@ func (p *Poller) pollFile(ctx context.Context, mark string) (string, int, error)
 			// past: poisoned as an item that cannot be mapped is, with the
 			// start of its bytes, and known again by the sum of all of them.
 			err = add(polledItem{DecodedItem: schemas.DecodedItem{Raw: long.Head,
-				Err: fmt.Errorf("inventory file of request %s: %w", req.RequestID, long)}, sum: long.Sum, truncated: true})
+				Err: fmt.Errorf("inventory file of request %s: %w", req.RequestID, long)}, sum: long.Sum, truncated: true,
+				line: long.Line})
+			line = long.Line + 1
 		} else if err != nil {
 			return "", 0, fmt.Errorf("inbound: downloading inventory file %s: %w", req.RequestID, err)
 		} else {
 			for _, it := range p.dec.DecodeLines(chunk) {
-				if err = add(polledItem{DecodedItem: it, sum: rawSum(it.Raw)}); err != nil {
+				if err = add(polledItem{DecodedItem: it, sum: rawSum(it.Raw), line: line + int64(it.Line) - 1}); err != nil {
 					break
 				}
 			}
+			line += int64(bytes.Count(chunk, []byte{'\n'}))
 		}
 		if err == nil {
 			err = p.produce(ctx, p.batch, &req.RequestID, nil)
@@ -790,14 +809,21 @@ func (m *pollerMessages) build(items []polledItem, serde *schemas.Serde, topic, 
 			m.arena = m.arena[:start]
 			reason = err
 		}
-		m.poison(it.Raw, it.truncated, reason, poisonTopic, position, maxBytes)
+		pos := position
+		if it.line > 0 {
+			start := len(m.arena)
+			m.arena = filePosition(m.arena, deref(requestID), it.line)
+			pos = m.arena[start:len(m.arena):len(m.arena)]
+		}
+		m.poison(it.Raw, it.truncated, reason, poisonTopic, pos, maxBytes)
 		poisoned++
 	}
 	return published, poisoned
 }
 
 // poison adds the poison record of an item: its raw bytes, with the
-// reason, the object type and the mark of its answer as headers. When raw
+// reason, the object type and its position (the mark of its page, or its
+// place in its file: filePosition) as headers. When raw
 // is only the start of the item's bytes (truncated), or when the record
 // would be larger than maxBytes, it has the HeaderTruncated header; in the
 // second case its value is the start of raw that fits.

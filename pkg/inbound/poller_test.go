@@ -505,12 +505,21 @@ func TestPollerUnknownAttributesAndPoison(t *testing.T) {
 		t.Run(string(tc.mode), func(t *testing.T) {
 			var mu sync.Mutex
 			served := map[string][]byte{} // sku -> the item as last served
+			// In file mode, the lines of the first file: the first 50 items
+			// served (in a still clock every change is in it, and only files
+			// pass through rewrite).
+			lineOf, rewritten := map[string]int{}, 0
 			rewrite := func(item []byte) []byte {
 				s := string(item)
 				sku := regexp.MustCompile(`"sku":"(SKU-\d+)"`).FindStringSubmatch(s)
 				if sku == nil {
 					return item
 				}
+				mu.Lock()
+				if rewritten++; rewritten <= 50 {
+					lineOf[sku[1]] = rewritten
+				}
+				mu.Unlock()
 				switch sku[1] {
 				case "SKU-00003":
 					s = strings.Replace(s, "{", `{"upc" : "0123" , "dims":{"h": 1.50,"w":[1, 2]},`, 1)
@@ -535,8 +544,12 @@ func TestPollerUnknownAttributesAndPoison(t *testing.T) {
 			got := itemRecords(t, serde, published) // each once
 			require.Len(t, got, 50-len(tc.poisoned)+1, "every item that maps, once, and the later change")
 			bySKU := map[string]*schemas.ItemInventoryEvent{}
+			firstFile := ""
 			for _, ev := range got {
 				require.NotContains(t, tc.poisoned, ev.ItemInventory.SKU)
+				if ev.RequestID != nil && *ev.ItemInventory.QuantityAvailable != 700 {
+					firstFile = *ev.RequestID
+				}
 				if prev := bySKU[ev.ItemInventory.SKU]; prev == nil || *ev.ItemInventory.QuantityAvailable > *prev.ItemInventory.QuantityAvailable {
 					bySKU[ev.ItemInventory.SKU] = ev
 				}
@@ -559,6 +572,12 @@ func TestPollerUnknownAttributesAndPoison(t *testing.T) {
 				require.Contains(t, tc.poisoned, sku[1])
 				assert.Contains(t, header(rec, inbound.HeaderPoisonReason), tc.poisoned[sku[1]])
 				assert.Equal(t, "iteminventory", header(rec, inbound.HeaderObjectType))
+				if tc.mode == dsco.ResultFile {
+					assert.Equal(t, fmt.Sprintf("%s:%d", firstFile, lineOf[sku[1]]), header(rec, inbound.HeaderPosition),
+						"the file's request id and the item's line")
+				} else {
+					assert.NotEmpty(t, header(rec, inbound.HeaderPosition), "the mark of the item's page")
+				}
 				if sku[1] == "SKU-00009" {
 					assert.Equal(t, "true", header(rec, inbound.HeaderTruncated))
 					assert.True(t, bytes.HasPrefix(served[sku[1]], rec.Value), "the start of the raw bytes")
@@ -591,19 +610,30 @@ func (m *pollErrorMetrics) Error(_, kind string) {
 // items are delivered once and the poll does not fail. Later files, which
 // repeat the line (a still clock: every change has the same lastUpdate),
 // deliver the later change and neither poison the line again nor fail.
+// Both poison records, the long line's and that of a line further on that
+// is not JSON (past the long line and several 4 KiB chunks), name the
+// file's request id and their line as dsco_position.
 func TestPollerFileLineTooLong(t *testing.T) {
 	const limit = 4096
 	blob := strings.Repeat("x", 3*limit)
 	var mu sync.Mutex
 	var served []byte // the long line as last served
+	brokenLine, rewritten := 0, 0
 	rewrite := func(item []byte) []byte {
+		mu.Lock()
+		defer mu.Unlock()
+		// The first file holds the 50 changes: the first 50 lines rewritten.
+		if rewritten++; bytes.Contains(item, []byte(`"sku":"SKU-00045"`)) {
+			if rewritten <= 50 {
+				brokenLine = rewritten
+			}
+			return item[:len(item)-1] // no closing brace
+		}
 		if !bytes.Contains(item, []byte(`"sku":"SKU-00004"`)) {
 			return item
 		}
 		long := append(item[:len(item)-1:len(item)-1], `,"blob":"`+blob+`"}`...) // after the sku, which its start keeps
-		mu.Lock()
 		served = long
-		mu.Unlock()
 		return long
 	}
 	m := &pollErrorMetrics{}
@@ -611,10 +641,10 @@ func TestPollerFileLineTooLong(t *testing.T) {
 		c.ResultType, c.Metrics = dsco.ResultFile, m
 	})
 	got := itemRecords(t, serde, published) // each once
-	require.Len(t, got, 49+1, "every other item of the file, once, and the later change")
+	require.Len(t, got, 48+1, "every other item of the file, once, and the later change")
 	requests := map[string]bool{}
 	for _, ev := range got {
-		require.NotEqual(t, "SKU-00004", ev.ItemInventory.SKU)
+		require.NotContains(t, []string{"SKU-00004", "SKU-00045"}, ev.ItemInventory.SKU)
 		require.NotNil(t, ev.RequestID)
 		if *ev.ItemInventory.QuantityAvailable != 700 {
 			requests[*ev.RequestID] = true
@@ -623,8 +653,16 @@ func TestPollerFileLineTooLong(t *testing.T) {
 	require.Len(t, requests, 1, "the items before the later change came with one file")
 	assert.Zero(t, m.pollErrors.Load(), "no poll failed")
 
-	require.Len(t, poisoned, 1, "the long line, once")
-	rec := poisoned[0]
+	require.Len(t, poisoned, 2, "the long line and the line that is not JSON, once each")
+	rec, broken := poisoned[0], poisoned[1] // the long line's, and the other
+	if !strings.Contains(header(rec, inbound.HeaderPoisonReason), "inventory file of request") {
+		rec, broken = broken, rec
+	}
+	assert.Contains(t, string(broken.Value), `"sku":"SKU-00045"`)
+	for request := range requests {
+		assert.Equal(t, fmt.Sprintf("%s:%d", request, brokenLine), header(broken, inbound.HeaderPosition),
+			"the file's request id and the line, counted past the long line and the chunks")
+	}
 	mu.Lock()
 	line := served
 	mu.Unlock()
@@ -632,7 +670,11 @@ func TestPollerFileLineTooLong(t *testing.T) {
 	for request := range requests {
 		assert.Contains(t, reason, "inventory file of request "+request, "the file it came from")
 	}
-	assert.Regexp(t, fmt.Sprintf(`line \d+ of the file \(at byte \d+\) is %d bytes long`, len(line)), reason, "where it is, and its length")
+	at := regexp.MustCompile(fmt.Sprintf(`line (\d+) of the file \(at byte \d+\) is %d bytes long`, len(line))).FindStringSubmatch(reason)
+	require.NotNil(t, at, "where it is, and its length: %s", reason)
+	for request := range requests {
+		assert.Equal(t, request+":"+at[1], header(rec, inbound.HeaderPosition), "the file's request id and the line")
+	}
 	assert.Contains(t, reason, fmt.Sprintf("passes the %d bytes the client reads", limit))
 	assert.Equal(t, "iteminventory", header(rec, inbound.HeaderObjectType))
 	assert.Equal(t, "true", header(rec, inbound.HeaderTruncated))

@@ -28,6 +28,9 @@ type DecodedItem struct {
 	// Err says why the object cannot be mapped: an *EventError naming the
 	// field (ObjectType "iteminventory").
 	Err error
+	// Line is the number of the item's line in the body DecodeLines read,
+	// from 1, blank lines counted; 0 for an item of a page.
+	Line int
 }
 
 // objectItemInventory is the object type of ItemInventoryEvent.
@@ -84,21 +87,23 @@ func (x *ItemInventoryDecoder) DecodeLines(body []byte) []DecodedItem {
 	d := &x.d
 	d.reset(unsafe.String(unsafe.SliceData(body), len(body)), "")
 	x.items = x.items[:0]
+	line := 0
 	for off := 0; off < len(body); {
+		line++
 		end := bytes.IndexByte(body[off:], '\n')
 		if end < 0 {
 			end = len(body)
 		} else {
 			end += off
 		}
-		line := body[off:end]
+		text := body[off:end]
 		start := off
 		off = end + 1
-		if len(bytes.Trim(line, " \t\r")) == 0 {
+		if len(bytes.Trim(text, " \t\r")) == 0 {
 			continue
 		}
-		d.s.Continue(unsafe.String(unsafe.SliceData(line), len(line)))
-		it, ok := x.item(line)
+		d.s.Continue(unsafe.String(unsafe.SliceData(text), len(text)))
+		it, ok := x.item(text)
 		d.s.End()
 		if e := d.s.Failure(); !ok || e != nil {
 			reason := "invalid JSON"
@@ -107,6 +112,7 @@ func (x *ItemInventoryDecoder) DecodeLines(body []byte) []DecodedItem {
 			}
 			it = DecodedItem{Raw: body[start:end], Err: &EventError{ObjectType: objectItemInventory, Reason: reason}}
 		}
+		it.Line = line
 		x.items = append(x.items, it)
 	}
 	return x.items

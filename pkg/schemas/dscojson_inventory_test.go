@@ -129,4 +129,7 @@ func TestItemInventoryDecoderErrors(t *testing.T) {
 	assert.Equal(t, "S5", lines[3].Item.SKU, "the last line needs no newline")
 	assert.Equal(t, "S1", lines[0].Item.SKU, "earlier lines are intact")
 	assert.Equal(t, `{"x":1}`, *lines[0].Item.Extra)
+	for i, want := range []int{1, 3, 4, 5} {
+		assert.Equal(t, want, lines[i].Line, "item %d's line, blank lines counted", i)
+	}
 }

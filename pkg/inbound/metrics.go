@@ -10,6 +10,7 @@ const (
 	ErrKindCheckpoint = "checkpoint" // committing a stream position failed
 	ErrKindHandler    = "handler"    // the page handler chain failed
 	ErrKindPoll       = "poll"       // a GetItemInventory poll failed
+	ErrKindMark       = "mark"       // reading (or making) the GetItemInventory poller's mark topic at start failed
 )
 
 // Metrics receives the pipeline's measurements. Implementations must be safe

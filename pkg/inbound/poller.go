@@ -463,7 +463,7 @@ func (p *Poller) Run(ctx context.Context) error {
 // INVALID_REPLICATION_FACTOR, UNSUPPORTED_VERSION) ends loadMark with
 // Kafka's answer. Reading the mark is asked again unless Kafka refuses the
 // connector the topic (kafka.Refused): each attempt reads the offsets
-// anew.
+// anew. Each failure counts in Metrics.Error as ErrKindMark.
 func (p *Poller) loadMark(ctx context.Context) (string, error) {
 	backoff := newBackoff(p.cfg.RetryBackoff, p.cfg.RetryBackoffMax)
 	fails := newStreak()
@@ -471,20 +471,26 @@ func (p *Poller) loadMark(ctx context.Context) (string, error) {
 		created := p.marks.ensure(ctx)
 		err := created
 		var mark string
+		again := true // the failure may pass by itself
 		switch {
 		case created == nil || kafka.CreateRefused(created):
 			mark, err = p.marks.load(ctx, p.cfg.MarkKey)
 			if created != nil && errors.Is(err, kafkago.UnknownTopicOrPartition) {
 				err = fmt.Errorf("%w (%w)", err, created)
 			}
-		case ctx.Err() == nil && !kafka.Transient(created):
-			return "", created
+			again = !kafka.Refused(err)
+		default:
+			again = kafka.Transient(created)
 		}
 		if err == nil {
 			logWorks(ctx, p.log, &fails, "inbound: reading the item inventory mark works again", "topic", p.cfg.MarkTopic)
 		}
-		if err == nil || ctx.Err() != nil || kafka.Refused(err) {
+		if err == nil || ctx.Err() != nil {
 			return mark, err
+		}
+		p.cfg.Metrics.Error(ItemInventoryObjectType, ErrKindMark)
+		if !again {
+			return "", err
 		}
 		delay := backoff.next()
 		logFailure(ctx, p.log, &fails, "inbound: reading the item inventory mark failed; trying again", err, "topic", p.cfg.MarkTopic,

@@ -591,16 +591,27 @@ func TestPollerUnknownAttributesAndPoison(t *testing.T) {
 	}
 }
 
-// pollErrorMetrics counts the polls that failed.
-type pollErrorMetrics struct {
+// errorMetrics counts the failures reported to Metrics.Error, by kind.
+type errorMetrics struct {
 	inbound.NopMetrics
-	pollErrors atomic.Int64
+	mu    sync.Mutex
+	kinds map[string]int
 }
 
-func (m *pollErrorMetrics) Error(_, kind string) {
-	if kind == inbound.ErrKindPoll {
-		m.pollErrors.Add(1)
+func (m *errorMetrics) Error(_, kind string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.kinds == nil {
+		m.kinds = map[string]int{}
 	}
+	m.kinds[kind]++
+}
+
+// count returns the failures of kind reported so far.
+func (m *errorMetrics) count(kind string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.kinds[kind]
 }
 
 // TestPollerFileLineTooLong: a file line longer than the Dsco client reads
@@ -636,7 +647,7 @@ func TestPollerFileLineTooLong(t *testing.T) {
 		served = long
 		return long
 	}
-	m := &pollErrorMetrics{}
+	m := &errorMetrics{}
 	serde, published, poisoned := pollWithRewrite(t, rewrite, []dsco.Option{dsco.WithMaxFileLine(limit)}, func(c *inbound.PollerConfig) {
 		c.ResultType, c.Metrics = dsco.ResultFile, m
 	})
@@ -651,7 +662,7 @@ func TestPollerFileLineTooLong(t *testing.T) {
 		}
 	}
 	require.Len(t, requests, 1, "the items before the later change came with one file")
-	assert.Zero(t, m.pollErrors.Load(), "no poll failed")
+	assert.Zero(t, m.count(inbound.ErrKindPoll), "no poll failed")
 
 	require.Len(t, poisoned, 2, "the long line and the line that is not JSON, once each")
 	rec, broken := poisoned[0], poisoned[1] // the long line's, and the other
@@ -686,20 +697,13 @@ func TestPollerFileLineTooLong(t *testing.T) {
 // panickyMetrics panics in the first NewestEvent call, which the poller makes
 // while it produces a poll's items, and counts the poll errors.
 type panickyMetrics struct {
-	inbound.NopMetrics
-	panicked   atomic.Bool
-	pollErrors atomic.Int64
+	errorMetrics
+	panicked atomic.Bool
 }
 
 func (m *panickyMetrics) NewestEvent(string, int, time.Time) {
 	if m.panicked.CompareAndSwap(false, true) {
 		panic("metrics backend exploded")
-	}
-}
-
-func (m *panickyMetrics) Error(_, kind string) {
-	if kind == inbound.ErrKindPoll {
-		m.pollErrors.Add(1)
 	}
 }
 
@@ -723,7 +727,7 @@ func TestPollerSurvivesAPanic(t *testing.T) {
 	stop()
 	assert.Len(t, ids(recs), 50, "every change, at least once")
 	assert.True(t, m.panicked.Load())
-	assert.Equal(t, int64(1), m.pollErrors.Load(), "the panicking poll counted as one failed poll")
+	assert.Equal(t, 1, m.count(inbound.ErrKindPoll), "the panicking poll counted as one failed poll")
 }
 
 // TestPollerStopsWhenDscoRefusesForGood: a poll Dsco refuses with a status

@@ -31,7 +31,9 @@ const markTopic = "dsco.iteminventory.marks.v1"
 
 // TestPollerWaitsForTheMarkTopic: while the mark topic cannot be read at
 // start (Kafka not listening yet, a leader moving), the poller asks again
-// after a backoff, logging why, instead of ending the inbound side; once the
+// after a backoff, logging why (a warning at the first failure, the others
+// at debug level, one line once it works again) and counting each failure
+// in the errors metric (kind mark), instead of ending the inbound side; once the
 // topic answers it starts from the stored mark and delivers, and Run returns
 // nil when closed, also while it waits. Kafka refusing the connector the
 // topic (authorization), which asking again cannot mend, still ends Run with
@@ -131,17 +133,24 @@ func TestPollerWaitsForTheMarkTopic(t *testing.T) {
 
 			brokers, heal := tc.broken(t, stored)
 			retried := newLogSignal(markRetried)
-			p, done := startPoller(t, client, brokers, retried, func(c *inbound.PollerConfig) { c.Kafka.MetadataTTL = 50 * time.Millisecond })
+			m := &errorMetrics{}
+			p, done := startPoller(t, client, brokers, retried, func(c *inbound.PollerConfig) {
+				c.Kafka.MetadataTTL, c.Metrics = 50*time.Millisecond, m
+			})
+			// Every failed read is counted in the errors metric, as kind mark.
+			failures := func() int {
+				return len(retried.find(slog.LevelWarn, markRetried)) + len(retried.find(slog.LevelDebug, markRetried))
+			}
 
 			if tc.wantErr != nil {
 				runEnds(t, done, nil, tc.wantErr)
+				assert.Equal(t, 1, m.count(inbound.ErrKindMark), "the refusal counted")
 				return
 			}
 			// Several failures in a row before Kafka comes: one streak.
-			for failures := 0; failures < 5; {
+			for failures() < 5 {
 				select {
 				case <-retried.logged:
-					failures = len(retried.find(slog.LevelWarn, markRetried)) + len(retried.find(slog.LevelDebug, markRetried))
 				case err := <-done:
 					t.Fatalf("Run ended while the mark topic could not be read: %v", err)
 				case <-time.After(waitLimit):
@@ -151,6 +160,7 @@ func TestPollerWaitsForTheMarkTopic(t *testing.T) {
 			if heal == nil {
 				require.NoError(t, p.Close())
 				require.NoError(t, <-done, "Run's error")
+				assert.Equal(t, failures(), m.count(inbound.ErrKindMark), "each failure counted")
 				return
 			}
 			heal()
@@ -169,6 +179,7 @@ func TestPollerWaitsForTheMarkTopic(t *testing.T) {
 			require.Len(t, works, 1, "one line once the mark is read")
 			assert.EqualValues(t, 1+len(quiet), works[0].attrs["failures_in_a_row"])
 			assert.Contains(t, works[0].attrs, "failing_for")
+			assert.Equal(t, 1+len(quiet), m.count(inbound.ErrKindMark), "each failure counted")
 		})
 	}
 }
@@ -252,10 +263,12 @@ func TestPollerMarkTopicCreateFailures(t *testing.T) {
 			kafkatest.CreateTopic(t, brokers, "dsco.iteminventory.v1", 4) // the mark topic is missing
 			answered := kafkatest.FailCreates(cl, tc.Code, tc.Times)
 			retried := newLogSignal(markRetried)
-			p, done := startPoller(t, client, brokers, retried, nil)
+			m := &errorMetrics{}
+			p, done := startPoller(t, client, brokers, retried, func(c *inbound.PollerConfig) { c.Metrics = m })
 			if tc.Want != nil {
 				runEnds(t, done, retried, tc.Want)
 				assert.Equal(t, int32(1), answered.Load(), "creates asked")
+				assert.Equal(t, 1, m.count(inbound.ErrKindMark), "the failure counted")
 				return
 			}
 			select {
@@ -267,6 +280,7 @@ func TestPollerMarkTopicCreateFailures(t *testing.T) {
 			}
 			got := delivered(t, p, done, brokers, 50)
 			assert.Equal(t, tc.Times, answered.Load(), "creates refused before the one that succeeded")
+			assert.EqualValues(t, tc.Times, m.count(inbound.ErrKindMark), "each failure counted")
 			assert.Len(t, got, 50, "every item, from the start")
 		})
 	}

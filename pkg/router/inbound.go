@@ -198,7 +198,7 @@ func (in *Inbound) Close() error {
 //	dsco_inbound_checkpoint_events_total{object_type,partition}    events covered by committed positions
 //	dsco_inbound_checkpoint_timestamp_seconds{object_type,partition} when the last position was committed
 //	                                                        (its age: time() - this)
-//	dsco_inbound_errors_total{object_type,kind}             failures by kind (read, decode, produce, checkpoint, handler, poll)
+//	dsco_inbound_errors_total{object_type,kind}             failures by kind (read, decode, produce, checkpoint, handler, poll, mark)
 //	dsco_inbound_lease_held                                 1 while this process reads Dsco, 0 while it stands by (see InboundConfig.Lease)
 //
 // The stream position itself is opaque, so it is measured in events: the

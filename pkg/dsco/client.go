@@ -174,8 +174,9 @@ func WithInsecureHTTP() Option {
 }
 
 // WithMaxFileLine sets the longest line of an inventory file, its newline
-// counted, that DownloadInventoryFileRaw reads into memory: from 1 byte up
-// to 64 MiB, the default. A longer line is skipped (its bytes are read and
+// counted (the file's last line may have none), that
+// DownloadInventoryFileRaw reads into memory: from 1 byte up to 64 MiB, the
+// default. A longer line is skipped (its bytes are read and
 // dropped, in bounded memory) and reported as a *LineTooLongError. A lower
 // limit bounds the memory of a download.
 func WithMaxFileLine(n int) Option {

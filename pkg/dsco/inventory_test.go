@@ -387,3 +387,117 @@ func TestDownloadInventoryFileRawSkipsLongLines(t *testing.T) {
 		})
 	}
 }
+
+// TestDownloadInventoryFileRawLineAtTheLimit: a line the client reads whole
+// is at most the limit with its newline, or the limit itself when it is the
+// file's last and has none; one byte more is a *LineTooLongError. That holds
+// whatever pieces the body comes in: here a chunked body, the server
+// flushing each piece and ending the body only once the client has read
+// every byte of it, so that no read returns the last bytes and the body's
+// end together.
+func TestDownloadInventoryFileRawLineAtTheLimit(t *testing.T) {
+	type tc struct {
+		name          string
+		limit         int
+		first         bool // a short line comes before the line tried
+		size, piece   int  // the line's length, its newline not counted; the body's pieces
+		newline, fits bool
+	}
+	var cases []tc
+	const limit = 64
+	for _, first := range []bool{false, true} {
+		for _, size := range []int{limit - 1, limit, limit + 1} {
+			for _, newline := range []bool{true, false} {
+				for _, piece := range []int{1, 7, limit} {
+					fits := size <= limit-1 || size == limit && !newline
+					cases = append(cases, tc{fmt.Sprintf("first %t, limit%+d, newline %t, %d-byte pieces", first, size-limit, newline, piece),
+						limit, first, size, piece, newline, fits})
+				}
+			}
+		}
+	}
+	// A limit past the first buffer (fileChunk), which grows to the limit.
+	for _, newline := range []bool{true, false} {
+		cases = append(cases, tc{fmt.Sprintf("limit past a chunk, newline %t", newline), fileChunk + 10, false, fileChunk + 10, 64 << 10, newline, !newline})
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before, tried, line := "", strings.Repeat("x", tc.size), int64(1)
+			if tc.first {
+				before, line = "{\"sku\":\"s0\"}\n", 2
+			}
+			if tc.newline {
+				tried += "\n"
+			}
+			body := before + tried
+			consumed := make(chan struct{}) // the client read every byte of the body
+			fileSrv := newLoopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				for rest := body; rest != ""; {
+					n := min(tc.piece, len(rest))
+					_, _ = io.WriteString(w, rest[:n])
+					w.(http.Flusher).Flush()
+					rest = rest[n:]
+				}
+				select { // the body ends, in a read of its own
+				case <-consumed:
+				case <-r.Context().Done():
+				}
+			}))
+			hc := &http.Client{Transport: &readCounter{RoundTripper: http.DefaultTransport, want: int64(len(body)), done: consumed}}
+			t.Cleanup(hc.CloseIdleConnections)
+			c := newTestClient(t, newFakeDsco(t).url(), WithMaxFileLine(tc.limit), WithHTTPClient(hc))
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			var got strings.Builder
+			var long []*LineTooLongError
+			for chunk, err := range c.DownloadInventoryFileRaw(ctx, fileSrv+"/f") {
+				if lerr, ok := errors.AsType[*LineTooLongError](err); ok {
+					long = append(long, lerr)
+					continue
+				}
+				require.NoError(t, err)
+				got.Write(chunk)
+			}
+			if tc.fits {
+				assert.Empty(t, long, "the line fits")
+				assert.True(t, body == got.String(), "every line, byte-exact: %d bytes, want %d", got.Len(), len(body))
+				return
+			}
+			require.Len(t, long, 1, "the line is too long")
+			assert.Equal(t, line, long[0].Line)
+			assert.EqualValues(t, tc.size, long[0].Length)
+			assert.Equal(t, before, got.String(), "the lines before it")
+		})
+	}
+}
+
+// readCounter is a RoundTripper whose answers' bodies close done once want
+// bytes were read from them.
+type readCounter struct {
+	http.RoundTripper
+	want int64
+	done chan struct{}
+}
+
+func (rc *readCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := rc.RoundTripper.RoundTrip(r)
+	if err == nil {
+		resp.Body = &countedBody{ReadCloser: resp.Body, rc: rc}
+	}
+	return resp, err
+}
+
+type countedBody struct {
+	io.ReadCloser
+	rc   *readCounter
+	read int64
+}
+
+func (b *countedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if b.read < b.rc.want && b.read+int64(n) >= b.rc.want {
+		close(b.rc.done)
+	}
+	b.read += int64(n)
+	return n, err
+}

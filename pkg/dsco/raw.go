@@ -91,7 +91,8 @@ const lineHead = 64 << 10
 // the iteration goes on.
 //
 // A line longer than the client reads (64 MiB, or WithMaxFileLine, its
-// newline counted) is not read into memory: its bytes are read and dropped
+// newline counted; the file's last line, when it has none, may be as long
+// as the limit) is not read into memory: its bytes are read and dropped
 // up to its newline, and a *LineTooLongError (where it is, its length, its
 // start and its sum) is yielded in its place; the iteration then goes on
 // with the next line. Any other error is yielded once, last: a body cut off
@@ -129,7 +130,19 @@ func (c *Client) DownloadInventoryFileRaw(ctx context.Context, fileURL string) i
 					f.buf = append(f.buf, make([]byte, min(len(f.buf), c.maxLine-len(f.buf)))...)
 					continue
 				}
-				long, err := f.skipLine(c.maxLine)
+				// maxLine bytes and no newline: too long, unless the file ends
+				// here (its last line, without a newline, is maxLine bytes).
+				// The body may say so only in a read of its own.
+				next, err := f.peek()
+				if err != nil {
+					yield(nil, err)
+					return
+				}
+				if next == nil {
+					yield(f.buf[:f.n], nil)
+					return
+				}
+				long, err := f.skipLine(c.maxLine, next)
 				if err != nil {
 					yield(nil, err)
 					return
@@ -160,6 +173,7 @@ type fileReader struct {
 	line int64  // the number of the line at buf[0]
 	off  int64  // the offset in the file of buf[0]
 	head []byte // the start of the last line too long, reused
+	one  [1]byte
 }
 
 // read reads from the body into p, noting its end.
@@ -189,28 +203,52 @@ func (f *fileReader) fill() error {
 	return nil
 }
 
-// skipLine drops the line that fills buf, newline-less, and the rest of it
-// from the body, up to its newline, holding no more than buf; it leaves in
-// buf what follows the newline.
-func (f *fileReader) skipLine(limit int) (*LineTooLongError, error) {
+// peek reads the byte that follows buf from the body: nil when the body
+// ends first.
+func (f *fileReader) peek() ([]byte, error) {
+	for !f.eof {
+		m, err := f.read(f.one[:])
+		if err != nil {
+			return nil, err
+		}
+		if m > 0 {
+			return f.one[:m], nil
+		}
+	}
+	return nil, nil
+}
+
+// skipLine drops the line that fills buf, newline-less, then next (what
+// peek read after buf), and the rest of the line from the body, up to its
+// newline, holding no more than buf; it leaves in buf what follows the
+// newline.
+func (f *fileReader) skipLine(limit int, next []byte) (*LineTooLongError, error) {
 	f.head = append(f.head[:0], f.buf[:min(f.n, lineHead)]...)
 	sum := fnv.New64a()
 	_, _ = sum.Write(f.buf[:f.n])
 	length := int64(f.n)
 	f.n = 0
-	for !f.eof {
+	// ended takes p, read after what came before: the line's bytes, up to its
+	// newline, and what follows that into buf. It reports whether the line
+	// ended.
+	ended := func(p []byte) bool {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			_, _ = sum.Write(p)
+			length += int64(len(p))
+			return false
+		}
+		_, _ = sum.Write(p[:i])
+		length += int64(i)
+		f.n = copy(f.buf, p[i+1:])
+		return true
+	}
+	for done := ended(next); !done && !f.eof; {
 		m, err := f.read(f.buf)
 		if err != nil {
 			return nil, err
 		}
-		if i := bytes.IndexByte(f.buf[:m], '\n'); i >= 0 {
-			_, _ = sum.Write(f.buf[:i])
-			length += int64(i)
-			f.n = copy(f.buf, f.buf[i+1:m])
-			break
-		}
-		_, _ = sum.Write(f.buf[:m])
-		length += int64(m)
+		done = ended(f.buf[:m])
 	}
 	long := &LineTooLongError{Operation: f.op, Line: f.line, Offset: f.off, Length: length, Limit: limit, Head: f.head, Sum: sum.Sum64()}
 	f.line++

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +17,7 @@ import (
 	"github.com/dscokafka/connector/cmd/connector/internal/config"
 	"github.com/dscokafka/connector/pkg/dsco"
 	"github.com/dscokafka/connector/pkg/dsco/dscotest"
+	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
 	"github.com/dscokafka/connector/pkg/ops"
 
 	"github.com/sethvargo/go-envconfig"
@@ -58,29 +57,23 @@ func (r *restartable) Start() {
 // Dsco under a running ops server: /readyz turns unready naming the service,
 // and ready again once it is back.
 func TestReadinessFollowsServices(t *testing.T) {
-	// Kafka: kfake on a port chosen once, so that a restart listens there again.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	kafkaPort := ln.Addr().(*net.TCPAddr).Port
-	require.NoError(t, ln.Close())
+	// Kafka: kfake on a port the test holds throughout, so that a restart
+	// listens there again (while it is stopped, connections are reset).
+	kafkaPort := kafkatest.NewPort(t)
 	kafkaSvc := newRestartable(t, func() func() {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(kafkaPort))
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.ListenFn(kafkaPort.ListenFn))
 		require.NoError(t, err)
 		return c.Close
 	})
 
 	// Dsco: the sandbox, likewise (a fresh one: the client's token is unknown
 	// to it, so the client also has to get a new token on its own).
-	var dscoAddr, dscoURL string
+	dscoPort := kafkatest.NewPort(t)
 	dscoSvc := newRestartable(t, func() func() {
-		addr := dscoAddr
-		if addr == "" {
-			addr = "127.0.0.1:0"
-		}
-		sb, err := dscotest.Listen(dscotest.Config{}, addr)
+		ln, err := dscoPort.Listen()
 		require.NoError(t, err)
-		dscoURL = sb.URL
-		dscoAddr = strings.TrimSuffix(strings.TrimPrefix(sb.URL, "http://"), dscotest.BasePath)
+		sb, err := dscotest.Serve(dscotest.Config{}, ln)
+		require.NoError(t, err)
 		return sb.Close
 	})
 
@@ -88,17 +81,17 @@ func TestReadinessFollowsServices(t *testing.T) {
 	t.Cleanup(reg.Close)
 
 	cfg, err := config.Load(context.Background(), envconfig.MapLookuper(map[string]string{
-		"DSCO_BASE_URL":                "http://" + dscoAddr + dscotest.BasePath,
+		"DSCO_BASE_URL":                "http://" + dscoPort.Addr() + dscotest.BasePath,
 		"DSCO_CLIENT_ID":               dscotest.SupplierClientID,
 		"DSCO_CLIENT_SECRET":           dscotest.SupplierClientSecret,
 		"DSCO_ROLE":                    "supplier",
-		"KAFKA_BROKERS":                "127.0.0.1:" + strconv.Itoa(kafkaPort),
+		"KAFKA_BROKERS":                kafkaPort.Addr(),
 		"KAFKA_DIAL_TIMEOUT":           "1s",
 		"SCHEMA_REGISTRY_URL":          reg.URL(),
 		"CONNECTOR_RETRY_MAX_ATTEMPTS": "1",
 	}))
 	require.NoError(t, err)
-	require.Equal(t, dscoURL, cfg.Dsco.BaseURL)
+	require.Equal(t, "http://"+dscoPort.Addr()+dscotest.BasePath, cfg.Dsco.BaseURL)
 	client, err := dsco.NewClient(cfg.Dsco.BaseURL, cfg.ClientOptions(nil)...)
 	require.NoError(t, err)
 	checks, err := readinessChecks(cfg, client)

@@ -3,8 +3,6 @@ package inbound_test
 import (
 	"context"
 	"log/slog"
-	"net"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,7 +28,7 @@ import (
 const markTopic = "dsco.iteminventory.marks.v1"
 
 // TestPollerWaitsForTheMarkTopic: while the mark topic cannot be read at
-// start (Kafka not listening yet, a leader moving), the poller asks again
+// start (Kafka not up yet, a leader moving), the poller asks again
 // after a backoff, logging why (a warning at the first failure, the others
 // at debug level, one line once it works again) and counting each failure
 // in the errors metric (kind mark), instead of ending the inbound side; once the
@@ -55,17 +53,15 @@ func TestPollerWaitsForTheMarkTopic(t *testing.T) {
 		// wantErr is Run's error; nil: Run waits, and delivers once healed.
 		wantErr error
 	}{
-		{name: "Kafka not listening yet", broken: func(t *testing.T, stored string) ([]string, func()) {
-			addr := kafkatest.DeadAddr(t)
-			_, port, err := net.SplitHostPort(addr)
-			require.NoError(t, err)
-			n, err := strconv.Atoi(port)
-			require.NoError(t, err)
-			return []string{addr}, func() {
+		{name: "Kafka not up yet", broken: func(t *testing.T, stored string) ([]string, func()) {
+			// The test holds the broker's port from the start: until Kafka
+			// comes, connections to it are reset.
+			port := kafkatest.NewPort(t)
+			return []string{port.Addr()}, func() {
 				// The poller reads as soon as the broker listens: the item
 				// topic is there from the start, the mark topic is its own.
-				brokers := kafkatest.NewCluster(t, kfake.Ports(n), kfake.SeedTopics(4, "dsco.iteminventory.v1")).ListenAddrs()
-				require.Equal(t, []string{addr}, brokers)
+				brokers := kafkatest.NewCluster(t, kfake.ListenFn(port.ListenFn), kfake.SeedTopics(4, "dsco.iteminventory.v1")).ListenAddrs()
+				require.Equal(t, []string{port.Addr()}, brokers)
 			}
 		}, noMark: true},
 		{name: "Kafka never coming, closed while waiting", broken: func(t *testing.T, _ string) ([]string, func()) {

@@ -29,13 +29,24 @@ func NewServer(cfg Config) (*Server, error) {
 
 // Listen is NewServer on the given address.
 func Listen(cfg Config, addr string) (*Server, error) {
-	sb, err := New(cfg)
-	if err != nil {
-		return nil, err
-	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("dscotest: listening on %s: %w", addr, err)
+	}
+	s, err := Serve(cfg, ln)
+	if err != nil {
+		_ = ln.Close()
+	}
+	return s, err
+}
+
+// Serve is NewServer on a listener the caller made (one that holds its
+// address while the sandbox is down, for a test that stops and starts it
+// again there); Close closes ln.
+func Serve(cfg Config, ln net.Listener) (*Server, error) {
+	sb, err := New(cfg)
+	if err != nil {
+		return nil, err
 	}
 	s := &Server{
 		Sandbox: sb,

@@ -105,7 +105,9 @@ func Leader(ctx context.Context, t testing.TB, adm *kadm.Client, topic string, p
 }
 
 // DeadAddr returns an address of 127.0.0.1 where nothing listens (a free port, closed):
-// a broker, or any service, that is down. Dials to it are refused at once.
+// a broker, or any service, that is down. Dials to it are refused at once. Nothing must
+// be started there later: another process may have taken the port meanwhile (a server
+// that is down and comes up later takes a Port, which the test holds throughout).
 func DeadAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

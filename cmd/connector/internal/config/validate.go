@@ -127,6 +127,12 @@ func (k *Kafka) validate(p *problems) {
 		p.add("KAFKA_BROKERS", "required; want a comma-separated list of host:port")
 	}
 	for _, b := range k.Brokers {
+		if b == "" {
+			// go-envconfig splits at every comma: "a:9092," has an empty second broker.
+			p.add("KAFKA_BROKERS", "want a comma-separated list of host:port, got an empty entry in %s (a comma too many)",
+				quote(strings.Join(k.Brokers, ",")))
+			break
+		}
 		if !isHostPort(b, false) {
 			p.add("KAFKA_BROKERS", "want a comma-separated list of host:port, got %s", quote(b))
 			break

@@ -102,6 +102,12 @@ func checkDscoURL(p *problems, name, raw string, insecure bool) {
 // checkURL checks that raw is an absolute http or https URL. A value that
 // does not parse is not shown: it may hold credentials.
 func checkURL(p *problems, name, raw string) (*url.URL, bool) {
+	if strings.TrimSpace(raw) != raw {
+		// Often a line end of a .env file written on Windows (\r): url.Parse refuses
+		// it, and accepts trailing spaces, which would end up in every request's path.
+		p.add(name, "want an absolute http:// or https:// URL; the value has spaces or a line end (\\r) around it")
+		return nil, false
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		p.add(name, "want an absolute http:// or https:// URL; the value does not parse as a URL")

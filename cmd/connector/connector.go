@@ -54,6 +54,10 @@ type connectorOptions struct {
 	httpClient *http.Client
 	// statusInterval is how often the status is refreshed (default 2s).
 	statusInterval time.Duration
+	// opsAddrName is the setting that gave CONNECTOR_OPS_ADDR, for the
+	// message of an address the ops server cannot listen on (default
+	// CONNECTOR_OPS_ADDR).
+	opsAddrName string
 }
 
 // poisonTopic returns the poison topic under the configured prefix.
@@ -68,11 +72,15 @@ func leaseGroup(cfg *config.Config) string { return cfg.Kafka.ConsumerGroup + ".
 
 // newConnector builds every part of the connector and registers the schemas
 // (or, with SCHEMA_REGISTRY_LOOKUP_ONLY, looks them up), refusing to start
-// when the registry's versions are incompatible. The ops server listens when
-// it returns; nothing else runs before run.
+// when the registry's versions are incompatible. The ops server listens
+// before anything else is done, and serves once run starts; nothing else
+// runs before run.
 func newConnector(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts connectorOptions) (_ *connector, err error) {
 	if opts.statusInterval == 0 {
 		opts.statusInterval = 2 * time.Second
+	}
+	if opts.opsAddrName == "" {
+		opts.opsAddrName = "CONNECTOR_OPS_ADDR"
 	}
 	c := &connector{cfg: cfg, log: logger, started: time.Now()}
 	defer func() {
@@ -104,6 +112,23 @@ func newConnector(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 	if err != nil {
 		return nil, fmt.Errorf("dsco client: %w", err)
 	}
+
+	// The ops server listens first, so that an address it cannot have is
+	// reported before the registry and Kafka are asked anything (and before
+	// the wait for Kafka's topics); it serves from run on.
+	c.reg = prometheus.NewRegistry()
+	c.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	c.status = newStatusTracker(c, conn.Brokers, transport, opts.statusInterval)
+	checks, err := readinessChecks(cfg, c.client)
+	if err != nil {
+		return nil, err
+	}
+	checks = append(checks, ops.Check{Name: "routers", Func: c.routersRunning})
+	if c.ops, err = ops.NewServer(ops.Config{Addr: cfg.Connector.OpsAddr, Gatherer: c.reg, Checks: checks,
+		Status: c.status.Status, ShutdownTimeout: cfg.Connector.ShutdownTimeout}, logger); err != nil {
+		return nil, fmt.Errorf("%w (%s: want a host:port this process can listen on)", err, opts.opsAddrName)
+	}
+
 	if c.serde, err = schemas.NewSerde(cfg.SerdeConfig()); err != nil {
 		return nil, err
 	}
@@ -116,8 +141,6 @@ func newConnector(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 			what, cfg.Registry.RedactedURL(), hint, err)
 	}
 
-	c.reg = prometheus.NewRegistry()
-	c.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	wlog := watermill.NewSlogLogger(logger)
 	if c.pub, err = kafka.NewPublisher(kafka.PublisherConfig{Connection: conn, AllowAutoTopicCreation: true}, wlog); err != nil {
 		return nil, err
@@ -185,16 +208,6 @@ func newConnector(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 	}
 
 	if err := ensureTopics(ctx, conn.Brokers, transport, c.topicSpecs(), topicsTimeout); err != nil {
-		return nil, err
-	}
-	c.status = newStatusTracker(c, conn.Brokers, transport, opts.statusInterval)
-	checks, err := readinessChecks(cfg, c.client)
-	if err != nil {
-		return nil, err
-	}
-	checks = append(checks, ops.Check{Name: "routers", Func: c.routersRunning})
-	if c.ops, err = ops.NewServer(ops.Config{Addr: cfg.Connector.OpsAddr, Gatherer: c.reg, Checks: checks,
-		Status: c.status.Status, ShutdownTimeout: cfg.Connector.ShutdownTimeout}, logger); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -173,7 +173,7 @@ func demo(ctx context.Context, dc demoConfig) (_ demoSummary, err error) {
 		return demoSummary{}, err
 	}
 	logger := cfg.Log.NewLogger(dc.logOut)
-	conn, err := newConnector(setup, cfg, logger, connectorOptions{statusInterval: 500 * time.Millisecond})
+	conn, err := newConnector(setup, cfg, logger, connectorOptions{statusInterval: 500 * time.Millisecond, opsAddrName: "-ops-addr"})
 	if err != nil {
 		return demoSummary{}, err
 	}

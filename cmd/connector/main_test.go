@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"maps"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -232,6 +233,41 @@ func TestInvalidConfigurationExits2WithEveryProblem(t *testing.T) {
 				"  SCHEMA_REGISTRY_URL: required; want an absolute http:// or https:// URL such as http://schema-registry:8081\n"+
 				"  CONNECTOR_LOG_LEVEL: want debug, info, warn or error, got \"loud\"\n")
 			assert.NotContains(t, r.stdout+r.stderr, "secret-08")
+		})
+	}
+}
+
+// TestOpsAddrTaken: an ops address the process cannot listen on ends the start at once
+// with the error naming the setting to change, before the registry or Kafka is asked
+// anything (here neither answers, and their errors would come first otherwise).
+func TestOpsAddrTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	taken := ln.Addr().String()
+	vars := map[string]string{
+		"DSCO_BASE_URL":       "http://" + kafkatest.DeadAddr(t) + "/api/v3",
+		"DSCO_CLIENT_ID":      "id",
+		"DSCO_CLIENT_SECRET":  "secret",
+		"DSCO_ROLE":           "supplier",
+		"KAFKA_BROKERS":       kafkatest.DeadAddr(t),
+		"SCHEMA_REGISTRY_URL": "http://" + kafkatest.DeadAddr(t),
+		"CONNECTOR_OPS_ADDR":  taken,
+	}
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		setting string
+	}{
+		{name: "run", args: []string{"run"}, setting: "CONNECTOR_OPS_ADDR"},
+		{name: "demo", args: []string{"demo", "-ops-addr", taken, "-duration", "1s"}, setting: "-ops-addr"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runMain(t, vars, tc.args...)
+			assert.Equal(t, exitFailure, r.code, r.stderr)
+			assert.Contains(t, r.stderr, "listening on "+taken)
+			assert.Contains(t, r.stderr, "("+tc.setting+": want a host:port this process can listen on)\n")
+			assert.NotContains(t, r.stderr, "schemas", "the registry is not asked")
 		})
 	}
 }

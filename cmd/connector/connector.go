@@ -207,7 +207,7 @@ func newConnector(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 		}
 	}
 
-	if err := ensureTopics(ctx, conn.Brokers, transport, c.topicSpecs(), topicsTimeout); err != nil {
+	if err := ensureTopics(ctx, logger, conn.Brokers, transport, c.topicSpecs(), topicsTimeout); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -35,7 +37,11 @@ type topicSpec struct {
 // it may not describe, TOPIC_AUTHORIZATION_FAILED naming the topic, or its
 // SASL credentials) ends the wait at once with that answer, since waiting
 // cannot mend it.
-func ensureTopics(ctx context.Context, brokers []string, transport *kafkago.Transport, specs []topicSpec, timeout time.Duration) error {
+//
+// Kafka not answering at all (kafkaSilent) is logged at once, so that the
+// wait is not silent, and the error at the time limit names the settings to
+// look at.
+func ensureTopics(ctx context.Context, logger *slog.Logger, brokers []string, transport *kafkago.Transport, specs []topicSpec, timeout time.Duration) error {
 	if len(specs) == 0 {
 		return nil
 	}
@@ -68,6 +74,7 @@ func ensureTopics(ctx context.Context, brokers []string, transport *kafkago.Tran
 			}
 		}
 	}
+	logged := false
 	for {
 		err := topicsLed(ctx, cl, names)
 		if err == nil {
@@ -76,8 +83,17 @@ func ensureTopics(ctx context.Context, brokers []string, transport *kafkago.Tran
 		if kafka.Refused(err) {
 			return fmt.Errorf("kafka refuses the connector its topics (its credentials or ACLs must change): %w", err)
 		}
+		silent := kafkaSilent(err)
+		if silent && !logged {
+			logged = true
+			logger.Warn("Kafka does not answer; waiting for it", "brokers", strings.Join(brokers, ","),
+				"for", timeout, "error", err.Error())
+		}
 		select {
 		case <-ctx.Done():
+			if silent && parent.Err() == nil {
+				return fmt.Errorf("kafka did not answer at %s within %v: %w (%s)", strings.Join(brokers, ","), timeout, err, kafkaSilentHint)
+			}
 			if createErr != nil {
 				err = fmt.Errorf("%w (creating them: %w)", err, createErr)
 			}
@@ -88,6 +104,17 @@ func ensureTopics(ctx context.Context, brokers []string, transport *kafkago.Tran
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// kafkaSilentHint says what to look at when Kafka does not answer.
+const kafkaSilentHint = "check KAFKA_BROKERS, the network, and that KAFKA_TLS_ENABLED and KAFKA_SASL_MECHANISM match the brokers' listener"
+
+// kafkaSilent reports whether err is Kafka not answering at all (no
+// connection, a connection closed or timed out under the request) rather
+// than an answer of Kafka's.
+func kafkaSilent(err error) bool {
+	var kerr kafkago.Error
+	return kafka.Transient(err) && !errors.As(err, &kerr)
 }
 
 // topicsLed returns nil when every partition of topics answers an offsets

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,7 +28,9 @@ import (
 // if it did not exist. So the check ends at once with the refusal, naming the topic,
 // whether or not the connector may create topics, since waiting cannot mend it; it must
 // not report the topic missing after its time limit. A start-up stopped while the topics
-// are not ready says so, not that a time limit passed that did not.
+// are not ready says so, not that a time limit passed that did not. Kafka not answering
+// is logged at once (the wait is not silent), and at the time limit the error names the
+// brokers and the settings to look at.
 func TestEnsureTopics(t *testing.T) {
 	if kafkatest.Real() {
 		t.Skip("sets ACLs with kfake's SASL users")
@@ -38,7 +42,8 @@ func TestEnsureTopics(t *testing.T) {
 	const made, hidden, missing = "dsco.order.v1", "dsco.poison.v1", "dsco.cmd.applied.v1"
 	for _, tc := range []struct {
 		name     string
-		down     bool // no broker answers, and the start-up is stopped
+		down     bool // no broker answers
+		stop     bool // the start-up is stopped while it waits (else the time limit ends it)
 		create   bool // the connector may create topics (Create on the cluster)
 		describe bool // the connector may describe hidden
 		// wantErr is in ensureTopics' error, as are want and not notWant; all empty: it
@@ -46,8 +51,12 @@ func TestEnsureTopics(t *testing.T) {
 		wantErr       error
 		want, notWant []string
 	}{
-		{name: "Kafka down, stopped", down: true,
+		{name: "Kafka down, stopped", down: true, stop: true,
 			want: []string{"kafka topics not ready when stopped"}, notWant: []string{"within"}},
+		{name: "Kafka down, time limit", down: true,
+			want: []string{"kafka did not answer at 127.0.0.1:", " within 300ms: ", "connection refused",
+				"(check KAFKA_BROKERS, the network, and that KAFKA_TLS_ENABLED and KAFKA_SASL_MECHANISM match the brokers' listener)"},
+			notWant: []string{"when stopped", "creating them"}},
 		{name: "every topic described, create refused", describe: true},
 		{name: "every topic described, create allowed", create: true, describe: true},
 		{name: "topic not described, create refused", wantErr: kafkago.TopicAuthorizationFailed,
@@ -58,12 +67,17 @@ func TestEnsureTopics(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			specs := []topicSpec{{name: made, partitions: -1}, {name: hidden, partitions: -1}}
 			ctx := t.Context()
+			limit := time.Minute
 			var conn kafka.ConnectionConfig
 			if tc.down {
 				conn = kafka.ConnectionConfig{Brokers: []string{kafkatest.DeadAddr(t)}}
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, 300*time.Millisecond)
-				defer cancel()
+				if tc.stop {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, 300*time.Millisecond)
+					defer cancel()
+				} else {
+					limit = 300 * time.Millisecond
+				}
 			} else {
 				describe := func(topic string) kfake.ACL {
 					return kfake.ACL{Resource: kmsg.ACLResourceTypeTopic, Name: topic, Pattern: kmsg.ACLResourcePatternTypeLiteral,
@@ -93,7 +107,14 @@ func TestEnsureTopics(t *testing.T) {
 			require.NoError(t, err)
 			defer transport.CloseIdleConnections()
 
-			err = ensureTopics(ctx, conn.Brokers, transport, specs, time.Minute)
+			var log syncBuffer
+			err = ensureTopics(ctx, slog.New(slog.NewTextHandler(&log, nil)), conn.Brokers, transport, specs, limit)
+			silentLines := 0
+			if tc.down {
+				silentLines = 1
+			}
+			assert.Equal(t, silentLines, strings.Count(log.String(), `msg="Kafka does not answer; waiting for it" brokers=`+conn.Brokers[0]),
+				"Kafka not answering is logged once, and only then:\n%s", log.String())
 			if tc.wantErr == nil && len(tc.want) == 0 {
 				require.NoError(t, err)
 				return

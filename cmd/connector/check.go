@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -149,13 +150,13 @@ func checkProbes(cfg *config.Config) ([]probe, error) {
 			what := "static token"
 			if !cfg.Dsco.StaticToken.IsSet() {
 				if _, err := client.GetAccessToken(ctx); err != nil {
-					return "", fmt.Errorf("getting a token: %w", err)
+					return "", withDscoAdvice(cfg, fmt.Errorf("%w: %w", dsco.ErrToken, err)) // says "getting an access token"
 				}
 				what = "token"
 			}
 			list, err := client.ListStreams(ctx)
 			if err != nil {
-				return "", fmt.Errorf("listing streams: %w", err)
+				return "", withDscoAdvice(cfg, fmt.Errorf("listing streams: %w", err))
 			}
 			return fmt.Sprintf("%s ok, %s (%s)", what, count(len(list.Streams), "stream"), cfg.Dsco.RedactedBaseURL()), nil
 		}},
@@ -189,9 +190,33 @@ func readinessChecks(cfg *config.Config, client *dsco.Client) ([]ops.Check, erro
 		}},
 		{Name: "dsco", Func: func(ctx context.Context) error {
 			_, err := client.ListStreams(ctx)
-			return err
+			return withDscoAdvice(cfg, err)
 		}},
 	}, nil
+}
+
+// withDscoAdvice returns err with what to change appended, in parentheses,
+// when err is Dsco refusing the connector's credentials or its account's
+// rights, or a token endpoint that is not there: the settings at fault are
+// then known, and waiting or asking again cannot mend it. Other errors, nil
+// among them, are returned as they are.
+func withDscoAdvice(cfg *config.Config, err error) error {
+	creds := "DSCO_CLIENT_ID and DSCO_CLIENT_SECRET"
+	if cfg.Dsco.StaticToken.IsSet() {
+		creds = "DSCO_STATIC_TOKEN"
+	}
+	var advice string
+	switch token := errors.Is(err, dsco.ErrToken); {
+	case token && errors.Is(err, dsco.ErrNotFound):
+		advice = "Dsco has no token endpoint there: check DSCO_BASE_URL, the API's base URL such as https://api.dsco.io/api/v3, or DSCO_TOKEN_URL"
+	case errors.Is(err, dsco.ErrUnauthorized), token && (errors.Is(err, dsco.ErrBadRequest) || errors.Is(err, dsco.ErrForbidden)):
+		advice = "Dsco refused the credentials: check " + creds
+	case errors.Is(err, dsco.ErrForbidden):
+		advice = fmt.Sprintf("Dsco refused the account this call: check that DSCO_ROLE (%s) is the role of the account of %s", cfg.Dsco.Role, creds)
+	default:
+		return err
+	}
+	return fmt.Errorf("%w (%s)", err, advice)
 }
 
 // registryClient returns a hamba/avro registry client for the configured

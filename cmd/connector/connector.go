@@ -290,7 +290,7 @@ func (c *connector) run(ctx context.Context) error {
 			err := c.in.Run(runCtx)
 			c.inRunning.Store(false)
 			if runCtx.Err() == nil {
-				failed <- fmt.Errorf("inbound: stopped: %w", err)
+				failed <- withDscoAdvice(c.cfg, fmt.Errorf("inbound: stopped: %w", err))
 			}
 		})
 	}
@@ -306,7 +306,7 @@ func (c *connector) run(ctx context.Context) error {
 			err := c.out.Run(runCtx)
 			c.outRunning.Store(false)
 			if runCtx.Err() == nil {
-				failed <- fmt.Errorf("outbound: stopped: %w", err)
+				failed <- withDscoAdvice(c.cfg, fmt.Errorf("outbound: stopped: %w", err))
 			}
 		})
 	}

@@ -206,10 +206,49 @@ func TestCheckFailures(t *testing.T) {
 	assert.Contains(t, r.stdout, "FAIL  kafka     kafka: metadata from [127.0.0.1:1]")
 	assert.Contains(t, r.stdout, `FAIL  registry  schema registry http://svc:xxxxx@127.0.0.1:1: could not perform request: Get "http://svc:***@127.0.0.1:1/subjects"`)
 	assert.Len(t, lines, 4, "one line per check:\n%s", r.stdout)
-	assert.Contains(t, r.stdout, "FAIL  dsco      getting a token:")
+	assert.Contains(t, r.stdout, "FAIL  dsco      getting an access token: ")
+	assert.Contains(t, r.stdout, "(Dsco refused the credentials: check DSCO_CLIENT_ID and DSCO_CLIENT_SECRET)\n")
 	assert.Equal(t, "connector: check: 3 of 4 checks failed\n", r.stderr)
 	assert.NotContains(t, r.stdout+r.stderr, secret)
 	assert.NotContains(t, r.stdout+r.stderr, regSecret)
+}
+
+// TestDscoRefuses: Dsco refusing the credentials, or a DSCO_BASE_URL with no token
+// endpoint, ends `connector run` (which cannot mend it by asking again) and fails
+// `connector check`, each with Dsco's answer and the settings to change.
+func TestDscoRefuses(t *testing.T) {
+	s := newStack(t)
+	for _, tc := range []struct {
+		name   string
+		vars   map[string]string
+		answer string
+		advice string
+	}{
+		{name: "wrong client secret", vars: s.with("DSCO_CLIENT_SECRET", "wrong"),
+			answer: "HTTP 401 Unauthorized: invalid_client",
+			advice: "(Dsco refused the credentials: check DSCO_CLIENT_ID and DSCO_CLIENT_SECRET)"},
+		{name: "base URL without the API's path", vars: s.with("DSCO_BASE_URL", strings.TrimSuffix(s.dsco.URL, "/api/v3")),
+			answer: "HTTP 404 Not Found",
+			advice: "(Dsco has no token endpoint there: check DSCO_BASE_URL, the API's base URL such as https://api.dsco.io/api/v3, or DSCO_TOKEN_URL)"},
+	} {
+		t.Run(tc.name+", check", func(t *testing.T) {
+			r := runMain(t, tc.vars, "check")
+			assert.Equal(t, exitFailure, r.code, r.stdout+r.stderr)
+			assert.Contains(t, r.stdout, "FAIL  dsco      getting an access token: ")
+			assert.Contains(t, r.stdout, tc.answer+" "+tc.advice+"\n")
+		})
+		t.Run(tc.name+", run", func(t *testing.T) {
+			vars := maps.Clone(tc.vars)
+			maps.Copy(vars, map[string]string{"CONNECTOR_DIRECTIONS": "inbound", "DSCO_STREAMS": "order",
+				"CONNECTOR_INBOUND_LEASE": "false", "CONNECTOR_TOPIC_PREFIX": kafkatest.Name("refused") + "."})
+			r := runMain(t, vars, "run")
+			assert.Equal(t, exitFailure, r.code, r.stderr)
+			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+			last := lines[len(lines)-1]
+			assert.True(t, strings.HasPrefix(last, "connector: inbound: stopped: "), last)
+			assert.True(t, strings.HasSuffix(last, tc.answer+" "+tc.advice), last)
+		})
+	}
 }
 
 func TestInvalidConfigurationExits2WithEveryProblem(t *testing.T) {

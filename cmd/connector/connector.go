@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -392,8 +393,12 @@ func (c *connector) closeParts() {
 // runRun is `connector run`: both directions per configuration until
 // SIGTERM or SIGINT, then a bounded graceful shutdown.
 func runRun(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "run", "(configured by environment variables: see README.md, \"Configuration\")")
+	fs := newFlagSet(e, "run", "(no flags: configured by environment variables, which -h lists)")
 	if err := parseFlags(fs, args, 0); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(e.stderr, "\nThe environment variables (check, schemas and poison read them too):")
+			printVariables(e.stderr)
+		}
 		return err
 	}
 	cfg, err := e.loadConfig(ctx)

@@ -21,8 +21,9 @@
 //	probe URL         GET a URL and succeed on a 2xx answer (container health checks)
 //	version           print the module version and VCS information
 //
-// Configuration comes from environment variables only (see the README's
-// configuration table, generated from package internal/config); an invalid
+// Configuration comes from environment variables only (`connector run -h`
+// lists them, as does the README's configuration table, both generated from
+// package internal/config); an invalid
 // configuration exits with status 2 and lists every problem. Other failures
 // exit with status 1. SIGINT and SIGTERM cancel the running command; a
 // second signal kills the process.

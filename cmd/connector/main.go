@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -116,6 +117,7 @@ func exitStatus(e *env, err error) int {
 		return exitOK // the flag set printed its usage
 	case errors.As(err, &cfgErr):
 		fmt.Fprintf(e.stderr, "connector: %v\n", err)
+		fmt.Fprintln(e.stderr, "connector: \"connector run -h\" lists every variable, its default and what it means")
 		return exitUsage
 	case errors.As(err, &uErr):
 		if !uErr.reported {
@@ -141,8 +143,29 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Configuration is read from environment variables (see README.md, \"Configuration\").")
+	fmt.Fprintln(w, "Configuration is read from environment variables: \"connector run -h\" lists them.")
 	fmt.Fprintln(w, "Run \"connector <command> -h\" for a command's flags.")
+}
+
+// printVariables writes every environment variable of the configuration,
+// whether it is required, its default and what it means, as config.Fields
+// declares them (the README's table is generated from the same), in the
+// layout of flag.PrintDefaults.
+func printVariables(w io.Writer) {
+	for _, f := range config.Fields() {
+		var notes []string
+		if f.Required {
+			notes = append(notes, "required")
+		}
+		if f.Default != "" {
+			notes = append(notes, "default "+strconv.Quote(f.Default))
+		}
+		line := "  " + f.Var
+		if len(notes) > 0 {
+			line += " (" + strings.Join(notes, ", ") + ")"
+		}
+		fmt.Fprintf(w, "%s\n    \t%s\n", line, f.Desc)
+	}
 }
 
 // newFlagSet returns a flag set for a command that reports to e.stderr and

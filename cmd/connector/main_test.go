@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
+	"github.com/dscokafka/connector/cmd/connector/internal/config"
 	"github.com/dscokafka/connector/pkg/dsco/dscotest"
 	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
 )
@@ -84,7 +85,12 @@ func TestDispatch(t *testing.T) {
 		stderrOnce string // appears exactly once
 	}{
 		{name: "no command runs run: its configuration is checked", args: nil, code: 2,
-			stderrHas: []string{"connector: invalid configuration", "DSCO_BASE_URL: required", "KAFKA_BROKERS: required"}},
+			stderrHas: []string{"connector: invalid configuration", "DSCO_BASE_URL: required", "KAFKA_BROKERS: required",
+				"\nconnector: \"connector run -h\" lists every variable, its default and what it means\n"}},
+		{name: "run help lists the variables", args: []string{"run", "-h"}, code: 0,
+			stderrHas: []string{"Usage: connector run (no flags", "\n  DSCO_BASE_URL (required)\n    \tBase URL of the Dsco API v3.\n",
+				"\n  CONNECTOR_OPS_ADDR (default \":8080\")\n", "\n  DSCO_TOKEN_URL\n"}},
+		{name: "usage points to the variables", args: []string{"help"}, code: 0, stdout: `"connector run -h" lists them`},
 		{name: "unknown command", args: []string{"frobnicate"}, code: 2,
 			stderrHas: []string{`connector: unknown command "frobnicate"`, "Usage: connector"}},
 		{name: "flags only go to the default command", args: []string{"-x"}, code: 2,
@@ -128,6 +134,17 @@ func TestDispatch(t *testing.T) {
 				assert.Equal(t, 1, strings.Count(r.stderr, tt.stderrOnce), "%q once in:\n%s", tt.stderrOnce, r.stderr)
 			}
 		})
+	}
+}
+
+// TestRunHelpListsEveryVariable: `connector run -h` is the configuration's reference
+// where the README is not at hand (a container): every variable, with what it means.
+func TestRunHelpListsEveryVariable(t *testing.T) {
+	r := runMain(t, nil, "run", "-h")
+	require.Equal(t, exitOK, r.code)
+	for _, f := range config.Fields() {
+		assert.Contains(t, r.stderr, "\n  "+f.Var, "%s is listed", f.Var)
+		assert.Contains(t, r.stderr, "\t"+f.Desc+"\n", "%s's meaning is listed", f.Var)
 	}
 }
 

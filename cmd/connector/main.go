@@ -93,6 +93,12 @@ func dispatch(ctx context.Context, args []string, e *env) int {
 	name := defaultCommand
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]
+	} else if i := slices.IndexFunc(args, isCommand); i > 0 {
+		// Flags before the command: the default command, run, has no flags,
+		// so they were meant for the command named after them.
+		fmt.Fprintf(e.stderr, "connector: %s comes before its flags %q (\"connector %s -h\" lists them)\n",
+			args[i], args[:i], args[i])
+		return exitUsage
 	}
 	for _, c := range commands {
 		if c.name == name {
@@ -104,6 +110,11 @@ func dispatch(ctx context.Context, args []string, e *env) int {
 	}
 	usage(e.stderr)
 	return exitUsage
+}
+
+// isCommand reports whether name is a command's name.
+func isCommand(name string) bool {
+	return slices.ContainsFunc(commands, func(c command) bool { return c.name == name })
 }
 
 // exitStatus reports err on stderr and maps it to an exit status.

@@ -239,3 +239,83 @@ func keys[V any](m map[string]V) []string {
 	slices.Sort(out)
 	return out
 }
+
+// TestComposeREADME: the README's table of the compose stack names the file's services,
+// the host port each publishes and the sandbox's rate of orders, and the file's header
+// comment names the published ports, so that neither drifts from the file unnoticed.
+func TestComposeREADME(t *testing.T) {
+	f := loadCompose(t)
+	published := map[string]string{} // service → its host ports
+	for name, s := range f.Services {
+		var ports []string
+		for _, p := range s.Ports {
+			parts := strings.Split(p, ":")
+			ports = append(ports, parts[len(parts)-2])
+		}
+		if len(ports) > 0 {
+			published[name] = strings.Join(ports, ", ")
+		}
+	}
+
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(readme), "\n## The compose stack\n")
+	require.True(t, ok, "the README has a section on the compose stack")
+	section, _, _ = strings.Cut(section, "\n## ")
+	rows := regexp.MustCompile("(?m)^\\| `([a-z-]+)` \\| ([0-9, ]+) \\| (.*) \\|$").FindAllStringSubmatch(section, -1)
+	inREADME := map[string]string{}
+	what := map[string]string{}
+	for _, r := range rows {
+		inREADME[r[1]], what[r[1]] = r[2], r[3]
+	}
+	assert.Equal(t, published, inREADME, "the README's table: service → port on the host")
+
+	sb := f.Services["dsco-sandbox"].Command
+	i := slices.Index(sb, "--orders-per-second")
+	require.GreaterOrEqual(t, i, 0, "the sandbox generates orders")
+	assert.Contains(t, what["dsco-sandbox"], "creating "+sb[i+1]+" orders a second")
+	assert.Contains(t, what["connector"], "http://localhost:"+published["connector"]+"/")
+
+	data, err := os.ReadFile("../../docker-compose.yml")
+	require.NoError(t, err)
+	var header []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if !strings.HasPrefix(line, "#") {
+			break
+		}
+		for _, m := range regexp.MustCompile(`localhost:(\d+)`).FindAllStringSubmatch(line, -1) {
+			header = append(header, m[1])
+		}
+	}
+	var hostPorts []string
+	for _, p := range published {
+		hostPorts = append(hostPorts, strings.Split(p, ", ")...)
+	}
+	assert.ElementsMatch(t, hostPorts, header, "the ports in the file's header comment")
+}
+
+// TestComposeSandboxCommand: the sandbox starts with the command line the file gives it
+// (on a loopback port of the test's instead of its --addr), and answers its health check
+// (the connector's probe of the path the file names).
+func TestComposeSandboxCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the sandbox")
+	}
+	s := loadCompose(t).Services["dsco-sandbox"]
+	args := slices.Clone(s.Command)
+	i := slices.Index(args, "--addr")
+	require.GreaterOrEqual(t, i, 0, "the sandbox is given --addr")
+	composeAddr := args[i+1]
+	args[i+1] = "127.0.0.1:0"
+	base, err := url.Parse(startSandbox(t, args...))
+	require.NoError(t, err)
+
+	health := s.Healthcheck.Test
+	require.Equal(t, []string{"CMD", "/usr/local/bin/connector", "probe"}, health[:3])
+	_, port, err := net.SplitHostPort(composeAddr)
+	require.NoError(t, err)
+	probeURL := strings.Replace(health[3], "127.0.0.1:"+port, base.Host, 1)
+	require.NotEqual(t, health[3], probeURL, "the health check asks the port of --addr")
+	r := runMain(t, nil, "probe", probeURL)
+	assert.Equal(t, exitOK, r.code, r.stderr)
+}

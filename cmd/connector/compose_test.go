@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sethvargo/go-envconfig"
 	"github.com/stretchr/testify/assert"
@@ -38,6 +39,7 @@ type composeService struct {
 	Healthcheck *struct {
 		Test []string `yaml:"test"`
 	} `yaml:"healthcheck"`
+	StopGracePeriod string `yaml:"stop_grace_period"`
 }
 
 // containerPorts are the ports a service listens on inside the network: its
@@ -87,9 +89,11 @@ func TestComposeServices(t *testing.T) {
 }
 
 // TestComposeConnectorEnvironment: every variable given to the connector is
-// one its configuration knows, and together they are a valid configuration.
+// one its configuration knows, and together they are a valid configuration
+// whose graceful shutdown ends before Compose kills the container.
 func TestComposeConnectorEnvironment(t *testing.T) {
-	env := loadCompose(t).Services["connector"].Environment
+	conn := loadCompose(t).Services["connector"]
+	env := conn.Environment
 	require.NotEmpty(t, env)
 	for name := range env {
 		_, ok := config.Lookup(name)
@@ -98,6 +102,9 @@ func TestComposeConnectorEnvironment(t *testing.T) {
 	cfg, err := config.Load(context.Background(), envconfig.MapLookuper(env))
 	require.NoError(t, err, "the connector's environment is a valid configuration")
 	assert.Equal(t, config.RoleSupplier, cfg.Dsco.Role)
+	grace, err := time.ParseDuration(conn.StopGracePeriod)
+	require.NoError(t, err, "the connector has a stop_grace_period (Compose's default, 10s, cuts the shutdown short)")
+	assert.Greater(t, grace, cfg.Connector.ShutdownTimeout, "stop_grace_period is beyond CONNECTOR_SHUTDOWN_TIMEOUT")
 }
 
 // TestComposePorts: published ports are unique, the connector's ops port is

@@ -19,14 +19,27 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
-		}
-		fmt.Fprintln(os.Stderr, "dsco-sandbox:", err)
-		os.Exit(1)
+	code := exitStatus(run(ctx, os.Args[1:], os.Stdout, os.Stderr), os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// errFlags is a command line the flag package refused; it has printed the
+// error and the usage.
+var errFlags = errors.New("bad command line")
+
+// exitStatus reports err, run's result, on stderr and returns the process's
+// exit status: 0 when it is nil or -h asked for the usage, 2 for a command
+// line the flags refused (as the connector), 1 for any other failure.
+func exitStatus(err error, stderr io.Writer) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errFlags):
+		return 2
 	}
+	fmt.Fprintln(stderr, "dsco-sandbox:", err)
+	return 1
 }
 
 // run parses args, serves until ctx is done, then shuts down gracefully.
@@ -69,7 +82,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		verbose       = fs.Bool("v", false, "log debug messages")
 	)
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", errFlags, err)
 	}
 	level := slog.LevelInfo
 	if *verbose {

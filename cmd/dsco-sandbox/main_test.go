@@ -94,3 +94,33 @@ func TestRunBadFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestExitStatus: -h is no failure; a command line the flags refuse exits 2 and is
+// reported once (by the flag package, with the usage); other failures exit 1 with the
+// error.
+func TestExitStatus(t *testing.T) {
+	tests := []struct {
+		name      string
+		args      []string
+		code      int
+		stderrHas string
+		once      string // appears exactly once in stderr
+	}{
+		{name: "help", args: []string{"-h"}, code: 0, stderrHas: "Usage of dsco-sandbox:"},
+		{name: "unknown flag", args: []string{"--nope"}, code: 2, stderrHas: "Usage of dsco-sandbox:",
+			once: "flag provided but not defined: -nope"},
+		{name: "bad flag value", args: []string{"--burst", "many"}, code: 2, once: `invalid value "many" for flag -burst`},
+		{name: "bad rate", args: []string{"--addr", "127.0.0.1:0", "--rate-500", "3"}, code: 1, stderrHas: "dsco-sandbox: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr strings.Builder
+			code := exitStatus(run(context.Background(), tt.args, io.Discard, &stderr), &stderr)
+			assert.Equal(t, tt.code, code, stderr.String())
+			assert.Contains(t, stderr.String(), tt.stderrHas)
+			if tt.once != "" {
+				assert.Equal(t, 1, strings.Count(stderr.String(), tt.once), stderr.String())
+			}
+		})
+	}
+}

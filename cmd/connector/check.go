@@ -26,7 +26,7 @@ type probe struct {
 }
 
 func runCheck(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "check", "[-timeout d]")
+	fs := newFlagSet(e, "check", "")
 	timeout := fs.Duration("timeout", 15*time.Second, "time limit of each check")
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err

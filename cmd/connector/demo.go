@@ -28,7 +28,7 @@ import (
 // --duration passes or SIGINT/SIGTERM. It prints the status page's URL, a
 // live progress line on stderr when stderr is a terminal, and a summary.
 func runDemo(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "demo", "[-duration d] [-ops-addr host:port] [-orders-per-second n]")
+	fs := newFlagSet(e, "demo", "")
 	duration := fs.Duration("duration", 0, "stop by itself after this long (0: run until SIGINT or SIGTERM)")
 	opsAddr := fs.String("ops-addr", "127.0.0.1:0", "listen address of the status page, /metrics, /healthz and /readyz")
 	rate := fs.Float64("orders-per-second", 5, "orders the Dsco sandbox's generator creates per second")

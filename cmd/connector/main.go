@@ -180,12 +180,24 @@ func printVariables(w io.Writer) {
 }
 
 // newFlagSet returns a flag set for a command that reports to e.stderr and
-// returns errors instead of exiting.
+// returns errors instead of exiting. Its usage is "Usage: connector name
+// [flags] args" and the flags' defaults: args names the positional
+// arguments (or says something of the command), and the flags are the ones
+// defined on the set, which a synopsis kept by hand would miss.
 func newFlagSet(e *env, name, args string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "Usage: connector %s %s\n", name, args)
+		line := "Usage: connector " + name
+		flags := 0
+		fs.VisitAll(func(*flag.Flag) { flags++ })
+		if flags > 0 {
+			line += " [flags]"
+		}
+		if args != "" {
+			line += " " + args
+		}
+		fmt.Fprintln(e.stderr, line)
 		fs.PrintDefaults()
 	}
 	return fs

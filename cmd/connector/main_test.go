@@ -152,6 +152,24 @@ func TestRunHelpListsEveryVariable(t *testing.T) {
 	}
 }
 
+// TestCommandUsage: each command's -h starts with one synopsis line, with no
+// space at its end, that says [flags] exactly when flags follow, so that a flag
+// added to a command cannot be left out of it (poison list's -timeout was).
+func TestCommandUsage(t *testing.T) {
+	for _, args := range [][]string{{"run"}, {"demo"}, {"check"}, {"poison", "list"}, {"poison", "replay"},
+		{"schemas", "print"}, {"schemas", "register"}, {"schemas", "check"}, {"probe"}, {"version"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			r := runMain(t, nil, append(args, "-h")...)
+			require.Equal(t, exitOK, r.code, r.stderr)
+			first, rest, _ := strings.Cut(r.stderr, "\n")
+			assert.True(t, strings.HasPrefix(first, "Usage: connector "+strings.Join(args, " ")), first)
+			assert.Equal(t, strings.TrimSpace(first), first, "no space at the end")
+			assert.Equal(t, strings.Contains(rest, "\n  -") || strings.HasPrefix(rest, "  -"), strings.Contains(first, " [flags]"),
+				"[flags] in %q exactly when flags are listed:\n%s", first, rest)
+		})
+	}
+}
+
 func TestVersion(t *testing.T) {
 	r := runMain(t, nil, "version")
 	require.Equal(t, 0, r.code, r.stderr)

@@ -168,7 +168,7 @@ func (k *newestKept) result() []outbound.PoisonRecord {
 
 // runPoisonList prints the selected poison records, the newest -limit.
 func runPoisonList(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "poison list", "[-topic t] [-source topic] [-reason text] [-command name] [-records p/o,...] [-limit n] [-json]")
+	fs := newFlagSet(e, "poison list", "")
 	var f poisonFilter
 	f.flags(fs)
 	limit := fs.Int("limit", 100, "print at most this many records, the newest (0: all)")
@@ -237,7 +237,7 @@ func dash(s string) string {
 // (a filter, -records, or -all); records without a source topic (events
 // Dsco sent that could not be mapped) cannot be replayed and are reported.
 func runPoisonReplay(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "poison replay", "[-topic t] [-source topic] [-reason text] [-command name] [-records p/o,...] [-all] [-dry-run]")
+	fs := newFlagSet(e, "poison replay", "")
 	var f poisonFilter
 	f.flags(fs)
 	all := fs.Bool("all", false, "replay every record of the poison topic (when no filter is given)")

@@ -12,7 +12,7 @@ import (
 // runProbe GETs a URL and succeeds on a 2xx answer: the container health
 // checks use it, because the image (distroless) has no shell and no curl.
 func runProbe(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "probe", "[-timeout d] URL")
+	fs := newFlagSet(e, "probe", "URL")
 	timeout := fs.Duration("timeout", 5*time.Second, "time limit of the request")
 	if err := parseFlags(fs, args, 1); err != nil {
 		return err

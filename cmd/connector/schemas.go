@@ -33,7 +33,7 @@ func runSchemas(ctx context.Context, e *env, args []string) error {
 // schemasPrint lists the records the configuration uses with their topics
 // and subjects, or with -schemas their schema texts as one JSON document.
 func schemasPrint(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "schemas print", "[-schemas]")
+	fs := newFlagSet(e, "schemas print", "")
 	texts := fs.Bool("schemas", false, "print each record's subject and schema text as JSON instead of a table")
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err

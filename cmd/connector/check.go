@@ -130,7 +130,7 @@ func checkProbes(cfg *config.Config) ([]probe, error) {
 		{name: "kafka", run: func(ctx context.Context) (string, error) {
 			info, err := kafka.Ping(ctx, conn)
 			if err != nil {
-				return "", err
+				return "", withKafkaAdvice(err)
 			}
 			return fmt.Sprintf("cluster %q: %s, %s (%s)", info.ClusterID, count(info.Brokers, "broker"),
 				count(info.Topics, "topic"), strings.Join(conn.Brokers, ",")), nil
@@ -180,7 +180,7 @@ func readinessChecks(cfg *config.Config, client *dsco.Client) ([]ops.Check, erro
 	return []ops.Check{
 		{Name: "kafka", Func: func(ctx context.Context) error {
 			_, err := kafka.Ping(ctx, conn)
-			return err
+			return withKafkaAdvice(err)
 		}},
 		{Name: "registry", Func: func(ctx context.Context) error {
 			if _, err := reg.GetSubjects(ctx); err != nil {

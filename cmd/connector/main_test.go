@@ -290,6 +290,21 @@ func TestDscoRefuses(t *testing.T) {
 	}
 }
 
+// TestKafkaSilent: the commands that read Kafka end, when no broker answers, with the
+// settings to look at.
+func TestKafkaSilent(t *testing.T) {
+	s := newStack(t)
+	vars := s.with("KAFKA_BROKERS", kafkatest.DeadAddr(t))
+	const advice = "(check KAFKA_BROKERS, the network, and that KAFKA_TLS_ENABLED and KAFKA_SASL_MECHANISM match the brokers' listener)\n"
+	for _, args := range [][]string{{"check"}, {"poison", "list"}, {"poison", "replay", "-all"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			r := runMain(t, vars, args...)
+			assert.Equal(t, exitFailure, r.code, r.stdout+r.stderr)
+			assert.Contains(t, r.stdout+r.stderr, "connection refused "+advice)
+		})
+	}
+}
+
 func TestInvalidConfigurationExits2WithEveryProblem(t *testing.T) {
 	vars := map[string]string{
 		"DSCO_BASE_URL":       "https://api.dsco.io/api/v3",

@@ -124,7 +124,7 @@ func (f *poisonFilter) load(ctx context.Context, e *env, cfg *config.Config, kee
 		fmt.Fprintf(e.stderr, "poison: %s does not exist: nothing was poisoned yet, or -topic names another topic\n", f.topic)
 		return 0, 0, nil
 	case err != nil:
-		return 0, 0, fmt.Errorf("poison: reading %s: %w", f.topic, err)
+		return 0, 0, fmt.Errorf("poison: reading %s: %w", f.topic, withKafkaAdvice(err))
 	}
 	for _, id := range slices.Sorted(maps.Keys(ids)) {
 		if !ids[id] {
@@ -289,7 +289,7 @@ func runPoisonReplay(ctx context.Context, e *env, args []string) error {
 	rctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	if err := outbound.Requeue(rctx, pub, replay); err != nil {
-		return fmt.Errorf("poison replay: %w", err)
+		return fmt.Errorf("poison replay: %w", withKafkaAdvice(err))
 	}
 	fmt.Fprintf(e.stderr, "%s: replayed %d records to their source topics\n", f.topic, len(replay))
 	return nil

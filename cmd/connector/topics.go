@@ -92,7 +92,7 @@ func ensureTopics(ctx context.Context, logger *slog.Logger, brokers []string, tr
 		select {
 		case <-ctx.Done():
 			if silent && parent.Err() == nil {
-				return fmt.Errorf("kafka did not answer at %s within %v: %w (%s)", strings.Join(brokers, ","), timeout, err, kafkaSilentHint)
+				return fmt.Errorf("kafka did not answer at %s within %v: %w", strings.Join(brokers, ","), timeout, withKafkaAdvice(err))
 			}
 			if createErr != nil {
 				err = fmt.Errorf("%w (creating them: %w)", err, createErr)
@@ -106,15 +106,22 @@ func ensureTopics(ctx context.Context, logger *slog.Logger, brokers []string, tr
 	}
 }
 
-// kafkaSilentHint says what to look at when Kafka does not answer.
-const kafkaSilentHint = "check KAFKA_BROKERS, the network, and that KAFKA_TLS_ENABLED and KAFKA_SASL_MECHANISM match the brokers' listener"
-
 // kafkaSilent reports whether err is Kafka not answering at all (no
 // connection, a connection closed or timed out under the request) rather
 // than an answer of Kafka's.
 func kafkaSilent(err error) bool {
 	var kerr kafkago.Error
 	return kafka.Transient(err) && !errors.As(err, &kerr)
+}
+
+// withKafkaAdvice returns err with the settings to look at appended, in
+// parentheses, when it is Kafka not answering (kafkaSilent); other errors,
+// nil among them, as they are.
+func withKafkaAdvice(err error) error {
+	if !kafkaSilent(err) {
+		return err
+	}
+	return fmt.Errorf("%w (check KAFKA_BROKERS, the network, and that KAFKA_TLS_ENABLED and KAFKA_SASL_MECHANISM match the brokers' listener)", err)
 }
 
 // topicsLed returns nil when every partition of topics answers an offsets

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -139,7 +141,7 @@ func checkProbes(cfg *config.Config) ([]probe, error) {
 			// Reachable first, so that a registry that is down gives one line,
 			// not one per subject.
 			if _, err := reg.GetSubjects(ctx); err != nil {
-				return "", fmt.Errorf("schema registry %s: %w", cfg.Registry.RedactedURL(), err)
+				return "", withRegistryAdvice(fmt.Errorf("schema registry %s: %w", cfg.Registry.RedactedURL(), err))
 			}
 			if err := serde.Check(ctx); err != nil {
 				return "", err
@@ -184,7 +186,7 @@ func readinessChecks(cfg *config.Config, client *dsco.Client) ([]ops.Check, erro
 		}},
 		{Name: "registry", Func: func(ctx context.Context) error {
 			if _, err := reg.GetSubjects(ctx); err != nil {
-				return fmt.Errorf("schema registry %s: %w", cfg.Registry.RedactedURL(), err)
+				return withRegistryAdvice(fmt.Errorf("schema registry %s: %w", cfg.Registry.RedactedURL(), err))
 			}
 			return nil
 		}},
@@ -217,6 +219,40 @@ func withDscoAdvice(cfg *config.Config, err error) error {
 		return err
 	}
 	return fmt.Errorf("%w (%s)", err, advice)
+}
+
+// registryAdvice says what to change when err is the Schema Registry not
+// answering or refusing the credentials, or "" otherwise.
+func registryAdvice(err error) string {
+	if registrySilent(err) {
+		return "check SCHEMA_REGISTRY_URL and the network"
+	}
+	status := 0
+	if re, ok := errors.AsType[registry.Error](err); ok {
+		status = re.StatusCode
+	} else if re, ok := errors.AsType[*registry.Error](err); ok {
+		status = re.StatusCode
+	}
+	if status == http.StatusUnauthorized || status == http.StatusForbidden {
+		return "the registry refused the credentials: check SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD"
+	}
+	return ""
+}
+
+// registrySilent reports whether err is a request to the Schema Registry
+// that got no answer (a refused, cut or timed out connection).
+func registrySilent(err error) bool {
+	_, ok := errors.AsType[*url.Error](err)
+	return ok
+}
+
+// withRegistryAdvice returns err with registryAdvice appended in
+// parentheses, when there is one; err as it is otherwise.
+func withRegistryAdvice(err error) error {
+	if advice := registryAdvice(err); advice != "" {
+		return fmt.Errorf("%w (%s)", err, advice)
+	}
+	return err
 }
 
 // registryClient returns a hamba/avro registry client for the configured

@@ -138,6 +138,9 @@ func newConnector(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 		if cfg.Registry.LookupOnly {
 			what, hint = "looking up", "SCHEMA_REGISTRY_LOOKUP_ONLY is set: `connector schemas register` registers them"
 		}
+		if advice := registryAdvice(err); advice != "" {
+			hint = advice
+		}
 		return nil, fmt.Errorf("%s the schemas at %s failed, so the connector does not start (%s): %w",
 			what, cfg.Registry.RedactedURL(), hint, err)
 	}

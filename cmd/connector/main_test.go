@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"maps"
 	"net"
 	"strings"
@@ -302,6 +303,36 @@ func TestKafkaSilent(t *testing.T) {
 			assert.Equal(t, exitFailure, r.code, r.stdout+r.stderr)
 			assert.Contains(t, r.stdout+r.stderr, "connection refused "+advice)
 		})
+	}
+}
+
+// TestRegistrySilentOrRefusing: a Schema Registry that does not answer, or refuses the
+// credentials, ends each command that needs it with the settings to change.
+func TestRegistrySilentOrRefusing(t *testing.T) {
+	s := newStack(t)
+	guarded := srfake.New(srfake.WithAuth("Basic " + base64.StdEncoding.EncodeToString([]byte("svc:right"))))
+	t.Cleanup(guarded.Close)
+	for _, tc := range []struct {
+		name   string
+		vars   map[string]string
+		advice string
+	}{
+		{name: "not answering", vars: s.with("SCHEMA_REGISTRY_URL", "http://"+kafkatest.DeadAddr(t)),
+			advice: "(check SCHEMA_REGISTRY_URL and the network)"},
+		{name: "wrong password", vars: s.with("SCHEMA_REGISTRY_URL", guarded.URL(),
+			"SCHEMA_REGISTRY_USERNAME", "svc", "SCHEMA_REGISTRY_PASSWORD", "wrong"),
+			advice: "(the registry refused the credentials: check SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD)"},
+	} {
+		for _, args := range [][]string{{"check"}, {"schemas", "register"}, {"schemas", "check"}, {"run"}} {
+			t.Run(tc.name+", "+strings.Join(args, " "), func(t *testing.T) {
+				r := runMain(t, tc.vars, args...)
+				assert.Equal(t, exitFailure, r.code, r.stdout+r.stderr)
+				assert.Contains(t, r.stdout+r.stderr, tc.advice)
+				if tc.name == "not answering" {
+					assert.NotContains(t, r.stdout, "not registered", "the subjects were not tried")
+				}
+			})
+		}
 	}
 }
 

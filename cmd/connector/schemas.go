@@ -124,14 +124,14 @@ func schemasApply(ctx context.Context, e *env, args []string, register bool) err
 			printLine(e.stdout, false, failed[subject].Error())
 		case register && registered:
 			printLine(e.stdout, true, fmt.Sprintf("%s: schema id %d", subject, id))
-		case register:
+		case register && !registrySilent(errors.Join(other...)): // else the error says none was tried
 			printLine(e.stdout, false, subject+": not registered")
 		case len(other) == 0:
 			printLine(e.stdout, true, subject+": compatible")
 		}
 	}
 	if len(other) > 0 {
-		return fmt.Errorf("%s: %w", name, errors.Join(other...))
+		return withRegistryAdvice(fmt.Errorf("%s: %w", name, errors.Join(other...)))
 	}
 	if len(failed) > 0 {
 		return errReported

@@ -198,17 +198,20 @@ func readinessChecks(cfg *config.Config, client *dsco.Client) ([]ops.Check, erro
 }
 
 // withDscoAdvice returns err with what to change appended, in parentheses,
-// when err is Dsco refusing the connector's credentials or its account's
-// rights, or a token endpoint that is not there: the settings at fault are
-// then known, and waiting or asking again cannot mend it. Other errors, nil
-// among them, are returned as they are.
+// when err is Dsco not answering, refusing the connector's credentials or its
+// account's rights, or a token endpoint that is not there: the settings to
+// look at are then known. Other errors, nil among them, are returned as they
+// are.
 func withDscoAdvice(cfg *config.Config, err error) error {
 	creds := "DSCO_CLIENT_ID and DSCO_CLIENT_SECRET"
 	if cfg.Dsco.StaticToken.IsSet() {
 		creds = "DSCO_STATIC_TOKEN"
 	}
 	var advice string
+	_, silent := errors.AsType[*dsco.NetworkError](err)
 	switch token := errors.Is(err, dsco.ErrToken); {
+	case silent:
+		advice = "Dsco did not answer: check DSCO_BASE_URL (and DSCO_TOKEN_URL if set) and the network"
 	case token && errors.Is(err, dsco.ErrNotFound):
 		advice = "Dsco has no token endpoint there: check DSCO_BASE_URL, the API's base URL such as https://api.dsco.io/api/v3, or DSCO_TOKEN_URL"
 	case errors.Is(err, dsco.ErrUnauthorized), token && (errors.Is(err, dsco.ErrBadRequest) || errors.Is(err, dsco.ErrForbidden)):

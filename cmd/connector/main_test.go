@@ -255,7 +255,8 @@ func TestCheckFailures(t *testing.T) {
 
 // TestDscoRefuses: Dsco refusing the credentials, or a DSCO_BASE_URL with no token
 // endpoint, ends `connector run` (which cannot mend it by asking again) and fails
-// `connector check`, each with Dsco's answer and the settings to change.
+// `connector check`, each with Dsco's answer and the settings to change; Dsco not
+// answering fails check with the settings to look at.
 func TestDscoRefuses(t *testing.T) {
 	s := newStack(t)
 	for _, tc := range []struct {
@@ -263,7 +264,11 @@ func TestDscoRefuses(t *testing.T) {
 		vars   map[string]string
 		answer string
 		advice string
+		waits  bool // run waits for Dsco to answer (TestRunWaitsForDsco) instead of ending
 	}{
+		{name: "not answering", vars: s.with("DSCO_BASE_URL", "http://"+kafkatest.DeadAddr(t)+"/api/v3"),
+			answer: "connect: connection refused", waits: true,
+			advice: "(Dsco did not answer: check DSCO_BASE_URL (and DSCO_TOKEN_URL if set) and the network)"},
 		{name: "wrong client secret", vars: s.with("DSCO_CLIENT_SECRET", "wrong"),
 			answer: "HTTP 401 Unauthorized: invalid_client",
 			advice: "(Dsco refused the credentials: check DSCO_CLIENT_ID and DSCO_CLIENT_SECRET)"},
@@ -278,6 +283,9 @@ func TestDscoRefuses(t *testing.T) {
 			assert.Contains(t, r.stdout, tc.answer+" "+tc.advice+"\n")
 		})
 		t.Run(tc.name+", run", func(t *testing.T) {
+			if tc.waits {
+				t.Skip("run waits for Dsco")
+			}
 			vars := maps.Clone(tc.vars)
 			maps.Copy(vars, map[string]string{"CONNECTOR_DIRECTIONS": "inbound", "DSCO_STREAMS": "order",
 				"CONNECTOR_INBOUND_LEASE": "false", "CONNECTOR_TOPIC_PREFIX": kafkatest.Name("refused") + "."})

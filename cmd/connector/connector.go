@@ -44,9 +44,17 @@ type connector struct {
 	ops     *ops.Server
 	started time.Time
 
-	// inRunning and outRunning are true while the routers run (the "routers"
-	// readiness check).
-	inRunning, outRunning atomic.Bool
+	// running is set as run starts, once every part is built; inRunning and
+	// outRunning are true while the routers run (the "routers" readiness
+	// check).
+	running, inRunning, outRunning atomic.Bool
+
+	// opsFailed has the ops server's error, should it stop serving on its
+	// own; stopOps stops it and opsStopped is closed once it has (newConnector
+	// starts it, so that /healthz answers while the connector starts).
+	opsFailed  chan error
+	opsStopped chan struct{}
+	stopOps    context.CancelFunc
 }
 
 // connectorOptions are what the demo changes about a connector.
@@ -73,9 +81,10 @@ func leaseGroup(cfg *config.Config) string { return cfg.Kafka.ConsumerGroup + ".
 
 // newConnector builds every part of the connector and registers the schemas
 // (or, with SCHEMA_REGISTRY_LOOKUP_ONLY, looks them up), refusing to start
-// when the registry's versions are incompatible. The ops server listens
-// before anything else is done, and serves once run starts; nothing else
-// runs before run.
+// when the registry's versions are incompatible. The ops server listens and
+// serves before anything else is done: /healthz answers while the connector
+// starts (the registry, the wait for Kafka's topics), and /readyz is 503
+// "routers" until run runs them. Nothing else runs before run.
 func newConnector(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts connectorOptions) (_ *connector, err error) {
 	if opts.statusInterval == 0 {
 		opts.statusInterval = 2 * time.Second
@@ -114,9 +123,9 @@ func newConnector(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 		return nil, fmt.Errorf("dsco client: %w", err)
 	}
 
-	// The ops server listens first, so that an address it cannot have is
-	// reported before the registry and Kafka are asked anything (and before
-	// the wait for Kafka's topics); it serves from run on.
+	// The ops server listens and serves first, so that an address it cannot
+	// have is reported before the registry and Kafka are asked anything, and
+	// a liveness probe has its answer during the wait for Kafka's topics.
 	c.reg = prometheus.NewRegistry()
 	c.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	c.status = newStatusTracker(c, conn.Brokers, transport, opts.statusInterval)
@@ -129,6 +138,15 @@ func newConnector(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 		Status: c.status.Status, ShutdownTimeout: cfg.Connector.ShutdownTimeout}, logger); err != nil {
 		return nil, fmt.Errorf("%w (%s: want a host:port this process can listen on)", err, opts.opsAddrName)
 	}
+	opsCtx, stopOps := context.WithCancel(context.Background())
+	c.opsFailed, c.opsStopped, c.stopOps = make(chan error, 1), make(chan struct{}), stopOps
+	go func() {
+		defer close(c.opsStopped)
+		if err := c.ops.Run(opsCtx); err != nil {
+			c.opsFailed <- err
+		}
+	}()
+	logger.Info("ops server listening; starting", "ops", c.ops.URL())
 
 	if c.serde, err = schemas.NewSerde(cfg.SerdeConfig()); err != nil {
 		return nil, err
@@ -266,6 +284,9 @@ func (c *connector) topicSpecs() []topicSpec {
 // routersRunning is the "routers" readiness check: every configured
 // direction's router runs.
 func (c *connector) routersRunning(context.Context) error {
+	if !c.running.Load() {
+		return errors.New("the connector is starting")
+	}
 	var errs []error
 	if c.in != nil && !c.inRunning.Load() {
 		errs = append(errs, errors.New("the inbound router is not running"))
@@ -286,6 +307,7 @@ func (c *connector) routersRunning(context.Context) error {
 func (c *connector) run(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	c.running.Store(true)
 	var wg sync.WaitGroup
 	failed := make(chan error, 2)
 	if c.in != nil {
@@ -319,8 +341,6 @@ func (c *connector) run(ctx context.Context) error {
 		defer close(statusDone)
 		c.status.run(runCtx)
 	}()
-	opsDone := make(chan error, 1)
-	go func() { opsDone <- c.ops.Run(runCtx) }()
 	c.log.Info("connector running", "role", c.cfg.Dsco.Role, "directions", fmt.Sprint(c.cfg.Connector.Directions),
 		"ops", c.ops.URL(), "version", readBuildInfo().String())
 
@@ -330,7 +350,7 @@ func (c *connector) run(ctx context.Context) error {
 		c.log.Info("shutting down", "cause", context.Cause(ctx).Error(), "timeout", c.cfg.Connector.ShutdownTimeout)
 	case runErr = <-failed:
 		c.log.Error("a router stopped; shutting down", "error", runErr.Error())
-	case err := <-opsDone:
+	case err := <-c.opsFailed:
 		runErr = fmt.Errorf("ops server: %w", err)
 	}
 	start := time.Now()
@@ -352,7 +372,7 @@ func (c *connector) run(ctx context.Context) error {
 		cw.Wait()
 		wg.Wait()
 		<-statusDone
-		errs = append(errs, c.pub.Close(), c.ops.Close())
+		errs = append(errs, c.pub.Close(), c.closeOps())
 		shutdown <- errors.Join(errs...)
 	}()
 	select {
@@ -389,8 +409,18 @@ func (c *connector) closeParts() {
 		_ = c.pub.Close()
 	}
 	if c.ops != nil {
-		_ = c.ops.Close()
+		_ = c.closeOps()
 	}
+}
+
+// closeOps stops the ops server and waits for its Run to return.
+func (c *connector) closeOps() error {
+	err := c.ops.Close()
+	if c.stopOps != nil {
+		c.stopOps()
+		<-c.opsStopped
+	}
+	return err
 }
 
 // runRun is `connector run`: both directions per configuration until

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -64,6 +66,59 @@ func TestStopWhileStarting(t *testing.T) {
 	code := dispatch(ctx, []string{"run"}, &env{stdout: &stdout, stderr: &stderr, lookup: envconfig.MapLookuper(s.vars)})
 	assert.Equal(t, exitOK, code, stderr.String())
 	assert.Contains(t, stderr.String(), "stopped while starting")
+}
+
+// TestOpsServesWhileStarting: while the connector starts (here, waiting for Kafka to
+// answer before it makes its topics), /healthz answers 200, so that a liveness probe
+// does not kill a connector that waits, and /readyz answers 503 naming the routers as
+// not running yet; a stop then is a clean exit that frees the address.
+func TestOpsServesWhileStarting(t *testing.T) {
+	s := newStack(t)
+	vars := s.with("KAFKA_BROKERS", kafkatest.DeadAddr(t), "CONNECTOR_OPS_ADDR", "127.0.0.1:0",
+		"CONNECTOR_LOG_FORMAT", "text")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stderr := &syncBuffer{}
+	code := make(chan int, 1)
+	go func() {
+		code <- dispatch(ctx, []string{"run"}, &env{stdout: io.Discard, stderr: stderr, lookup: envconfig.MapLookuper(vars)})
+	}()
+	url := regexp.MustCompile(`msg="ops server listening; starting" ops=(\S+)`)
+	deadline := time.After(waitLimit)
+	var m []string
+	for m == nil || !strings.Contains(stderr.String(), "Kafka does not answer") {
+		select {
+		case c := <-code:
+			t.Fatalf("run exited (%d) while it waited for Kafka:\n%s", c, stderr.String())
+		case <-deadline:
+			t.Fatalf("no ops server while waiting for Kafka:\n%s", stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		m = url.FindStringSubmatch(stderr.String())
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	get := func(path string) (int, string) {
+		resp, err := client.Get(m[1] + path)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(body)
+	}
+	status, _ := get("healthz")
+	assert.Equal(t, http.StatusOK, status, "liveness while starting")
+	status, body := get("readyz")
+	assert.Equal(t, http.StatusServiceUnavailable, status, "readiness while starting")
+	assert.Contains(t, body, "the connector is starting")
+	cancel()
+	select {
+	case c := <-code:
+		assert.Equal(t, exitOK, c, stderr.String())
+	case <-time.After(waitLimit):
+		t.Fatal("run did not stop")
+	}
+	_, err := client.Get(m[1] + "healthz")
+	assert.Error(t, err, "the ops server stopped with the start")
 }
 
 // TestRunWaitsForDsco: `connector run` started while Dsco cannot be reached keeps trying to

@@ -395,9 +395,12 @@ func (r *PartitionReader) dialTimeout() time.Duration {
 	return 10 * time.Second
 }
 
-// connect looks up the partition's leader through the brokers and connects to it. After
-// a failure it starts from the next broker, so that a broker that hangs is not the first
-// one asked every time.
+// connect looks up the partition's leader through the brokers and connects to it. A
+// broker it cannot connect to, or that does not answer the lookup (a broker that hangs
+// after the handshake, a connection lost), makes it ask the next one; an answer of the
+// cluster (an error code) ends the attempt, since another broker would answer the same.
+// After a failed attempt it starts from the next broker, so that a broker that hangs is
+// not the first one asked every time.
 func (r *PartitionReader) connect(ctx context.Context) error {
 	var lastErr error
 	for i := range r.cfg.Brokers {
@@ -410,7 +413,12 @@ func (r *PartitionReader) connect(ctx context.Context) error {
 		leader, err := r.leader(ctx, pc)
 		if err != nil {
 			_ = pc.Close()
-			return err // the cluster answered: asking another broker would not help
+			var kerr kafkago.Error
+			if errors.As(err, &kerr) || ctx.Err() != nil {
+				return err
+			}
+			lastErr = fmt.Errorf("kafka: asking %s for the leader: %w", addr, err)
+			continue
 		}
 		if leader != addr {
 			_ = pc.Close()

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
@@ -67,7 +68,12 @@ type PartitionReaderConfig struct {
 //
 // Failures are retried inside FetchMessage, with a growing pause (100 ms to 1 s) and the
 // leader looked up again: a lost connection, a leader that moved, a partition not yet
-// available, a response that does not parse. FetchMessage returns only a record, the
+// available, a response that does not parse. A record batch that does not decode (its
+// CRC fails, it does not decompress, its records do not parse) is fetched again too, and
+// when the third fetch in a row brings it so, FetchMessage returns one record in its
+// place, at its first offset, carrying the whole batch and UndecodableHeader (see
+// Undecodable), and reads on after the batch: a batch damaged in the log would hold the
+// partition for ever, and dropping it would lose its records unseen. FetchMessage returns only a record, the
 // context's error, kafkago.OffsetOutOfRange for an offset past the end of the log (an
 // offset before its start moves to the start, as kafka-go's Reader does), or a Kafka error
 // retrying cannot cure (an authorization error). An unknown topic or partition is retried
@@ -112,6 +118,12 @@ type PartitionReader struct {
 	view     bool              // the call under way is FetchView's: records are not copied
 	headers  []kafkago.Header  // FetchView's records' headers
 	failures int               // consecutive failed fetches: the pause before the next
+	// bad is the offset of the last batch that did not decode, and how many fetches in a
+	// row brought it so (see standIn).
+	bad struct {
+		offset  int64
+		fetches int
+	}
 
 	// passed, when set, is told the offset the reader moved to past offsets without a
 	// record (a control batch, records compacted away), in the caller's goroutine, during
@@ -129,7 +141,8 @@ type batchHeader struct {
 	last       int64 // offset of its last record (compaction may have removed it)
 	firstTime  int64 // milliseconds
 	maxTime    int64
-	appendTime bool // timestamps are the broker's (LogAppendTime): every record has maxTime
+	appendTime bool   // timestamps are the broker's (LogAppendTime): every record has maxTime
+	raw        []byte // the whole batch, as the response holds it
 }
 
 // fetchResult is what one fetch brought.
@@ -203,6 +216,15 @@ func (r *PartitionReader) fetchMessage(ctx context.Context) (kafkago.Message, er
 		if ok {
 			return rec, nil
 		}
+		var bad *batchError
+		if errors.As(err, &bad) {
+			if r.batch.last < r.offset {
+				continue // the batch ends before the offset asked for: nothing of it is wanted
+			}
+			if rec, ok := r.standIn(bad); ok {
+				return rec, nil
+			}
+		}
 		if err == nil {
 			if !r.inflight {
 				r.start(r.offset)
@@ -239,6 +261,46 @@ func (r *PartitionReader) fetchMessage(ctx context.Context) (kafkago.Message, er
 		case <-t.C:
 		}
 	}
+}
+
+// undecodableFetches is how many fetches in a row must bring a record batch that does not
+// decode before the reader gives it up (see standIn).
+const undecodableFetches = 3
+
+// standIn returns the record that stands for the current batch, which does not decode
+// (err says why), once undecodableFetches fetches in a row brought it so, and moves the
+// reader past the batch: a response spoiled on its way, or a broker's passing fault,
+// decodes when fetched again, a batch damaged in the log never does, and the partition
+// must go on without losing it. Until then it reports false, and the batch is fetched
+// again. The record is at the first offset the batch stands for (the batch's first, or
+// the offset asked for when the batch starts before it); its value is the whole batch as
+// the log holds it, its key nil, and its one header UndecodableHeader, what err says (see
+// Undecodable). Every other offset of the batch passes without a record.
+func (r *PartitionReader) standIn(err *batchError) (kafkago.Message, bool) {
+	first := max(r.offset, r.batch.base)
+	if r.bad.offset != first {
+		r.bad.offset, r.bad.fetches = first, 0
+	}
+	r.bad.fetches++
+	if r.bad.fetches < undecodableFetches {
+		return kafkago.Message{}, false
+	}
+	r.bad.fetches = 0
+	r.left, r.recs = 0, nil // the batch is over: next passes its other offsets
+	value := r.batch.raw
+	if !r.view {
+		value = bytes.Clone(value)
+	}
+	r.offset = first + 1
+	return kafkago.Message{
+		Topic:         r.cfg.Topic,
+		Partition:     r.cfg.Partition,
+		Offset:        first,
+		HighWaterMark: r.hwm,
+		Value:         value,
+		Time:          time.UnixMilli(r.batch.firstTime),
+		Headers:       []kafkago.Header{{Key: UndecodableHeader, Value: []byte(err.desc)}},
+	}, true
 }
 
 // start sends a fetch from offset in a goroutine of its own; its result comes on r.results.

@@ -15,24 +15,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// encodedBatch returns recs as one record batch with base offset base, encoded by the
-// Producer (without its size prefix).
+// encodedBatch returns recs as one uncompressed record batch from offset base.
 func encodedBatch(t *testing.T, base int64, recs ...kafkago.Message) []byte {
 	t.Helper()
-	p := &Producer{cfg: ProducerConfig{BatchBytes: 1 << 30}}
-	idx := make([]int, len(recs))
-	for i := range idx {
-		idx[i] = i
-	}
-	b, n, err := p.encodeBatch(recs, idx)
-	require.NoError(t, err)
-	require.Equal(t, len(recs), n)
-	var buf bytes.Buffer
-	_, err = b.writeTo(&buf)
-	require.NoError(t, err)
-	out := buf.Bytes()[4:]
-	binary.BigEndian.PutUint64(out, uint64(base))
-	return out
+	return RecordBatch(base, CompressionNone, recs...)
 }
 
 // resealed sets the CRC of batch b after a change.
@@ -43,7 +29,8 @@ func resealed(b []byte) []byte {
 
 // TestPartitionReaderBatches decodes record batches as a fetch response carries them: the
 // Producer's own encoding read back, a batch cut short at the end of a response, and
-// batches that do not parse, each refused with errMalformed naming what is wrong.
+// batches that do not decode, each refused with ErrUndecodable naming the batch's offsets
+// and what is wrong (errMalformed where the response's framing itself is wrong).
 func TestPartitionReaderBatches(t *testing.T) {
 	now := time.UnixMilli(time.Now().UnixMilli())
 	recs := []kafkago.Message{
@@ -58,6 +45,7 @@ func TestPartitionReaderBatches(t *testing.T) {
 		offset  int64
 		want    []int64 // offsets returned
 		err     string  // in the error after them
+		framing bool    // the error is errMalformed, not ErrUndecodable
 	}{
 		{name: "read back", batches: func() []byte { return good }, offset: 10, want: []int64{10, 11, 12}},
 		{name: "from inside the batch", batches: func() []byte { return good }, offset: 12, want: []int64{12}},
@@ -68,27 +56,27 @@ func TestPartitionReaderBatches(t *testing.T) {
 			b := bytes.Clone(good)
 			binary.BigEndian.PutUint32(b[8:], 20)
 			return b
-		}, offset: 10, err: "claims 20 bytes, fewer than its header"},
+		}, offset: 10, err: "claims 20 bytes, fewer than its header", framing: true},
 		{name: "bad CRC", batches: func() []byte {
 			b := bytes.Clone(good)
 			b[len(b)-1] ^= 1
 			return b
-		}, offset: 10, err: "the record batch at offset 10 fails its CRC"},
+		}, offset: 10, err: "the record batch of t/0 at offsets 10 to 12 fails its CRC"},
 		{name: "old format", batches: func() []byte {
 			b := bytes.Clone(good)
 			b[16] = 1
 			return b
-		}, offset: 10, err: "has the message format v1; only v2"},
+		}, offset: 10, err: "at offsets 10 to 12 has the message format v1; only v2"},
 		{name: "unknown compression", batches: func() []byte {
 			b := bytes.Clone(good)
 			b[22] |= 7
 			return resealed(b)
-		}, offset: 10, err: "unknown compression 7"},
+		}, offset: 10, err: "at offsets 10 to 12 has unknown compression 7"},
 		{name: "record size past the batch", batches: func() []byte {
 			b := bytes.Clone(good)
 			b[batchHeaderSize] = 0x7e // first record's size: 63
 			return resealed(b)
-		}, offset: 10, err: "a record's size in the record batch at offset 10"},
+		}, offset: 10, err: "at offsets 10 to 12 has a record whose size does not parse"},
 		{name: "header count past the record", batches: func() []byte {
 			b := bytes.Clone(good)
 			// The second record has no key, value or header: its last byte is its header count.
@@ -97,7 +85,7 @@ func TestPartitionReaderBatches(t *testing.T) {
 			size2, n2 := binary.Varint(b[second:])
 			b[second+n2+int(size2)-1] = 0x7e
 			return resealed(b)
-		}, offset: 10, want: []int64{10}, err: "a record's header count"},
+		}, offset: 10, want: []int64{10}, err: "at offsets 11 to 12 has a record whose header count does not parse"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := NewPartitionReader(PartitionReaderConfig{Topic: "t"})
@@ -126,9 +114,13 @@ func TestPartitionReaderBatches(t *testing.T) {
 				require.NoError(t, err)
 				return
 			}
-			require.ErrorIs(t, err, errMalformed)
+			if tc.framing {
+				require.ErrorIs(t, err, errMalformed)
+			} else {
+				require.ErrorIs(t, err, ErrUndecodable)
+			}
 			assert.ErrorContains(t, err, tc.err)
-			assert.True(t, fetchRetriable(err), "a malformed batch is fetched again")
+			assert.True(t, fetchRetriable(err), "fetched again (an undecodable batch, until standIn gives it up)")
 		})
 	}
 }

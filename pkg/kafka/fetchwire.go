@@ -64,8 +64,15 @@ type fetchPartition struct {
 // abortedTxn is a transaction its producer aborted, from its first record's offset on.
 type abortedTxn struct{ producer, first int64 }
 
-// errMalformed is a response or record batch that does not parse.
+// errMalformed is a fetch response that does not parse.
 var errMalformed = errors.New("kafka: malformed fetch response")
+
+// batchError is a record batch of a response that does not decode (see
+// PartitionReader.standIn): what is wrong with it. It wraps ErrUndecodable.
+type batchError struct{ desc string }
+
+func (e *batchError) Error() string { return ErrUndecodable.Error() + ": " + e.desc }
+func (e *batchError) Unwrap() error { return ErrUndecodable }
 
 // parseFetchResponse reads a Fetch v4 response body (after its size) for one partition.
 func parseFetchResponse(b []byte, corr int32, topic string, partition int32) (fetchPartition, error) {
@@ -177,23 +184,19 @@ func (r *PartitionReader) next() (kafkago.Message, bool, error) {
 			r.batches = nil
 			return kafkago.Message{}, false, err
 		}
+		r.batches = rest
 		if err := r.startBatch(batch); err != nil {
 			return kafkago.Message{}, false, err
 		}
-		r.batches = rest
 	}
 }
 
 // startBatch reads the header of the record batch b and makes its records the next ones.
+// A batch that does not decode is an error wrapping errUndecodable, with r.batch its
+// header.
 func (r *PartitionReader) startBatch(b []byte) error {
 	be := binary.BigEndian
 	base := int64(be.Uint64(b[0:]))
-	if magic := b[16]; magic != 2 {
-		return fmt.Errorf("%w: a record batch at offset %d has the message format v%d; only v2 (Kafka 0.11 and later) is read", errMalformed, base, magic)
-	}
-	if crc := be.Uint32(b[17:]); crc != crc32.Checksum(b[21:], castagnoli) {
-		return fmt.Errorf("%w: the record batch at offset %d fails its CRC", errMalformed, base)
-	}
 	attrs := be.Uint16(b[21:])
 	r.batch = batchHeader{
 		base:       base,
@@ -201,8 +204,15 @@ func (r *PartitionReader) startBatch(b []byte) error {
 		firstTime:  int64(be.Uint64(b[27:])),
 		maxTime:    int64(be.Uint64(b[35:])),
 		appendTime: attrs&0x08 != 0,
+		raw:        b,
 	}
 	r.inBatch = true
+	if magic := b[16]; magic != 2 {
+		return r.undecodable(fmt.Sprintf("has the message format v%d; only v2 (Kafka 0.11 and later) is read", magic))
+	}
+	if crc := be.Uint32(b[17:]); crc != crc32.Checksum(b[21:], castagnoli) {
+		return r.undecodable("fails its CRC")
+	}
 	count := int(int32(be.Uint32(b[57:])))
 	records := b[batchHeaderSize:]
 	if r.cfg.ReadCommitted && r.skipAborted(b, attrs) {
@@ -214,14 +224,14 @@ func (r *PartitionReader) startBatch(b []byte) error {
 	if codec := compress.Compression(attrs & 0x07); codec != compress.None {
 		c := codec.Codec()
 		if c == nil {
-			return fmt.Errorf("%w: the record batch at offset %d has unknown compression %d", errMalformed, base, codec)
+			return r.undecodable(fmt.Sprintf("has unknown compression %d", codec))
 		}
 		zr := c.NewReader(bytes.NewReader(records))
 		buf := bytes.NewBuffer(r.plain[:0])
 		_, err := buf.ReadFrom(zr)
 		_ = zr.Close()
 		if err != nil {
-			return fmt.Errorf("%w: decompressing the record batch at offset %d (%s): %v", errMalformed, base, c.Name(), err)
+			return r.undecodable(fmt.Sprintf("does not decompress (%s): %v", c.Name(), err))
 		}
 		r.plain = buf.Bytes()
 		records = r.plain
@@ -277,7 +287,7 @@ func (r *PartitionReader) record() (kafkago.Message, error) {
 	d := decoder{b: r.recs}
 	size := d.varint()
 	if d.failed || size < 0 || int(size) > len(d.b) {
-		return kafkago.Message{}, r.malformed("a record's size")
+		return kafkago.Message{}, r.undecodable("has a record whose size does not parse")
 	}
 	body := d.b[:size:size]
 	if !r.view {
@@ -304,7 +314,7 @@ func (r *PartitionReader) record() (kafkago.Message, error) {
 	rec.Time = time.UnixMilli(ms)
 	if n := d.varint(); n > 0 && !d.failed {
 		if n > int64(len(d.b)) {
-			return kafkago.Message{}, r.malformed("a record's header count")
+			return kafkago.Message{}, r.undecodable("has a record whose header count does not parse")
 		}
 		if r.view {
 			r.headers = slices.Grow(r.headers[:0], int(n))[:n]
@@ -325,14 +335,17 @@ func (r *PartitionReader) record() (kafkago.Message, error) {
 		}
 	}
 	if d.failed {
-		return kafkago.Message{}, r.malformed("a record")
+		return kafkago.Message{}, r.undecodable("has a record that does not parse")
 	}
 	return rec, nil
 }
 
-func (r *PartitionReader) malformed(what string) error {
+// undecodable returns the error of the current batch, which does not decode: it says
+// what is wrong with it, and which offsets it stands for from r.offset on.
+func (r *PartitionReader) undecodable(what string) error {
 	r.left = 0
-	return fmt.Errorf("%w: %s in the record batch at offset %d of %s/%d does not parse", errMalformed, what, r.batch.base, r.cfg.Topic, r.cfg.Partition)
+	return &batchError{fmt.Sprintf("the record batch of %s/%d at offsets %d to %d %s", r.cfg.Topic, r.cfg.Partition,
+		max(r.offset, r.batch.base), r.batch.last, what)}
 }
 
 // decoder reads big-endian and varint fields from b; a read past its end sets failed and

@@ -21,6 +21,10 @@ const (
 	// value is the error text. Such a message carries the record's raw value as payload and
 	// its headers as metadata, so a handler or middleware can route it to the poison queue.
 	UnmarshalErrorMetadata = "_kafka_unmarshal_error"
+	// UndecodableHeader is the one header of a record that stands for a record batch the
+	// PartitionReader could not decode (see Undecodable); its value says why, naming the
+	// topic, the partition and the batch's offsets.
+	UndecodableHeader = "_kafka_undecodable"
 	// Source metadata keys, set when SubscriberConfig.SourceMetadata is true.
 	TopicMetadata     = "kafka_topic"
 	PartitionMetadata = "kafka_partition"

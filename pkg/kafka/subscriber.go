@@ -272,7 +272,10 @@ func (c SubscriberConfig) Validate() error {
 // A record the Unmarshaler rejects is not skipped: it is delivered as a message whose
 // payload is the raw record value, whose metadata are the record headers plus
 // UnmarshalErrorMetadata (the error), so that the handler or the RejectUnmarshalFailures
-// middleware sends it to the poison queue. Nothing is skipped.
+// middleware sends it to the poison queue. A record batch that does not decode (damaged in
+// the log) is delivered so too, as one message whose payload is the whole batch (see
+// Undecodable), and logged at error level; Consume hands it to the handler as a record
+// carrying UndecodableHeader. Nothing is skipped.
 //
 // Methods are safe for concurrent use.
 type Subscriber struct {
@@ -919,6 +922,10 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 		}
 		retries.LogWorks(logger, "Fetching works again", nil)
 		fetchFails.LogWorks(logger, "Fetching works again", nil)
+		if err := Undecodable(rec); err != nil {
+			logger.Error("A record batch does not decode; it is delivered as one record carrying the whole batch, for the poison route", err,
+				watermill.LogFields{"offset": rec.Offset})
+		}
 		tr.delivered(rec.Offset)
 		if async != nil {
 			if ln, head := lanes.push(rec); head {
@@ -1229,9 +1236,16 @@ func (a *asyncLanes) drain() {
 	}
 }
 
-// toMessage unmarshals rec; a record the Unmarshaler rejects becomes a message carrying
-// the raw value and UnmarshalErrorMetadata (see Subscriber).
+// toMessage unmarshals rec; a record the Unmarshaler rejects, and one that stands for a
+// record batch that does not decode, become a message carrying the raw value and
+// UnmarshalErrorMetadata (see Subscriber).
 func (sub *subscription) toMessage(rec kafkago.Message, logger watermill.LoggerAdapter) *message.Message {
+	if err := Undecodable(rec); err != nil { // logged as it was read
+		msg := recordToMessage(rec)
+		msg.Metadata.Set(UnmarshalErrorMetadata, err.Error())
+		sub.sourceMetadata(msg, rec)
+		return msg
+	}
 	msg, err := sub.s.cfg.Unmarshaler.Unmarshal(rec)
 	if err != nil || msg == nil {
 		if err == nil {
@@ -1242,10 +1256,15 @@ func (sub *subscription) toMessage(rec kafkago.Message, logger watermill.LoggerA
 		msg = recordToMessage(rec)
 		msg.Metadata.Set(UnmarshalErrorMetadata, err.Error())
 	}
+	sub.sourceMetadata(msg, rec)
+	return msg
+}
+
+// sourceMetadata adds where rec came from to msg's metadata when SourceMetadata is set.
+func (sub *subscription) sourceMetadata(msg *message.Message, rec kafkago.Message) {
 	if sub.s.cfg.SourceMetadata {
 		msg.Metadata.Set(TopicMetadata, rec.Topic)
 		msg.Metadata.Set(PartitionMetadata, strconv.Itoa(rec.Partition))
 		msg.Metadata.Set(OffsetMetadata, strconv.FormatInt(rec.Offset, 10))
 	}
-	return msg
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	kafkago "github.com/segmentio/kafka-go"
 )
 
 // ErrUnmarshal marks a message the Subscriber could not unmarshal (see
@@ -33,4 +34,26 @@ func RejectUnmarshalFailures(h message.HandlerFunc) message.HandlerFunc {
 		}
 		return h(msg)
 	}
+}
+
+// ErrUndecodable marks a record that stands for a record batch the PartitionReader could
+// not decode (see Undecodable). It is permanent: the batch is damaged in the log.
+var ErrUndecodable = errors.New("kafka: record batch could not be decoded")
+
+// Undecodable returns an error wrapping ErrUndecodable, with the reason, if rec stands for
+// a record batch the PartitionReader could not decode (it carries UndecodableHeader), and
+// nil otherwise. Such a record is at the batch's first offset; its value is the whole
+// batch as the log holds it (compressed, if it was), its key nil; the batch's other
+// offsets pass without a record. The Subscriber delivers it like any record, logged at
+// error level: Subscribe as a message carrying UnmarshalErrorMetadata (the reason), for
+// RejectUnmarshalFailures and the poison queue; Consume as is, for the handler to send to
+// its poison topic. A record that carries UndecodableHeader in the log (one such record
+// written back, as a poison queue's replay does) stands for one too.
+func Undecodable(rec kafkago.Message) error {
+	for _, h := range rec.Headers {
+		if h.Key == UndecodableHeader {
+			return fmt.Errorf("%w: %s", ErrUndecodable, h.Value)
+		}
+	}
+	return nil
 }

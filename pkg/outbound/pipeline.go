@@ -431,6 +431,12 @@ func (p *Pipeline) validate(k *kind, rec kafkago.Message, value schemas.Record) 
 // needs a call (invalid, undecodable, already applied), or an error to have the record
 // delivered again.
 func (p *Pipeline) prepare(ctx context.Context, k *kind, rec kafkago.Message) (*command, error) {
+	// A record standing for a record batch Kafka could not decode holds the batch, not a
+	// command: decoding it might even pass (its first bytes are an offset).
+	if err := kafka.Undecodable(rec); err != nil {
+		return &command{kind: k, rec: rec, undecodable: true,
+			out: Outcome{Status: StatusRejected, Reason: "undecodable " + k.name + " command: " + err.Error()}}, nil
+	}
 	value := k.desc.New()
 	if err := p.decode(ctx, rec, value); err != nil {
 		if Classify(err) == Permanent {

@@ -371,6 +371,11 @@ func (s *Store) create(ctx context.Context) (refused, err error) {
 }
 
 func (s *Store) apply(m kafkago.Message) {
+	if err := kafka.Undecodable(m); err != nil {
+		s.logger.Error("A record batch of the applied-ids topic does not decode; the marks it held are lost", err,
+			watermill.LogFields{"topic": m.Topic, "partition": m.Partition, "offset": m.Offset})
+		return
+	}
 	mark := parseMark(m.Value)
 	if mark == MarkNone || len(m.Key) == 0 {
 		return

@@ -362,3 +362,36 @@ func committedOffsets(ctx context.Context, adm *kadm.Client, group, topic string
 	}
 	return out, nil
 }
+
+// ServeBatches has c answer the fetches of topic's partition from an offset up to last
+// with batches: record batches as a broker's log may hold them (damaged, in an old message
+// format, crafted), the first holding the offset fetched from. Other fetches are c's own,
+// so that the partition reads as batches up to last and the records c holds after it:
+// write last+1 records to the partition first, which batches stand in for, then those
+// that follow. It returns the number of fetches so answered, as they come.
+func ServeBatches(c *kfake.Cluster, topic string, partition int32, last int64, batches []byte) *atomic.Int32 {
+	var answered atomic.Int32
+	c.ControlKey(int16(kmsg.Fetch), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		req := r.(*kmsg.FetchRequest)
+		if len(req.Topics) != 1 || req.Topics[0].Topic != topic || len(req.Topics[0].Partitions) != 1 {
+			return nil, nil, false
+		}
+		rp := req.Topics[0].Partitions[0]
+		if rp.Partition != partition || rp.FetchOffset > last {
+			return nil, nil, false
+		}
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic, st.TopicID = topic, req.Topics[0].TopicID
+		sp := kmsg.NewFetchResponseTopicPartition()
+		sp.Partition = partition
+		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = last+1, last+1, 0
+		sp.RecordBatches = batches
+		st.Partitions = append(st.Partitions, sp)
+		resp.Topics = append(resp.Topics, st)
+		answered.Add(1)
+		return resp, nil, true
+	})
+	return &answered
+}

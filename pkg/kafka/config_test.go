@@ -73,6 +73,7 @@ func TestSubscriberConfigValidation(t *testing.T) {
 		}},
 		{name: "per key, default in flight", mutate: func(c *kafka.SubscriberConfig) { c.Ordering = kafka.OrderPerKey }},
 		{name: "invalid ordering", mutate: func(c *kafka.SubscriberConfig) { c.Ordering = 7 }, wantErr: "Ordering"},
+		{name: "negative decompressed bytes", mutate: func(c *kafka.SubscriberConfig) { c.MaxDecompressedBytes = -1 }, wantErr: "MaxDecompressedBytes"},
 		{name: "negative in flight", mutate: func(c *kafka.SubscriberConfig) { c.MaxInFlightPerPartition = -1 }, wantErr: "MaxInFlightPerPartition"},
 		{name: "in flight per partition", mutate: func(c *kafka.SubscriberConfig) { c.MaxInFlightPerPartition = 2 }, wantErr: "needs Ordering OrderPerKey"},
 		// A member learns of a rebalance at its next heartbeat, drains for up to

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol"
 	"github.com/segmentio/kafka-go/protocol/apiversions"
@@ -39,6 +40,18 @@ type PartitionReaderConfig struct {
 	MaxBytes int
 	// MaxWait is how long the broker holds a fetch that finds no new record (default 500 ms).
 	MaxWait time.Duration
+	// MaxDecompressedBytes bounds what one compressed record batch may decompress to
+	// (default DefaultMaxDecompressedBytes, 128 MiB): a batch that would take more does
+	// not decode (see PartitionReader), and neither does a zstd frame that asks for a
+	// window larger than it. Kafka bounds a batch's compressed size (message.max.bytes,
+	// 1 MiB by default), not what it expands to: the default leaves room for a batch of
+	// that size of highly compressible JSON or Avro (128:1, where such data compresses 5
+	// to 20:1) and for the window of zstd's highest level (128 MiB, level 22, the most
+	// Kafka's Java consumer accepts), matches the largest response the reader takes, and
+	// bounds what a batch made to expand (a zip bomb) costs. Whatever a batch's headers
+	// claim, decompressing it allocates no more than this; the reader keeps no more than
+	// 2 × MaxBytes of it for the next batch.
+	MaxDecompressedBytes int
 	// Retrying, when set, is told of each failure FetchMessage retries (a lost connection,
 	// a leader that moved, a broker not answering) before it waits and tries again.
 	Retrying func(error)
@@ -64,12 +77,14 @@ type PartitionReaderConfig struct {
 // A record from FetchMessage is the caller's: its Key, Value and header values stay valid
 // and unchanged for as long as the caller keeps them (FetchView's are valid only until the
 // next call). Memory is bounded by two responses (MaxBytes each: the one being read and
-// the one being fetched) and the decompressed batch, whatever the caller holds.
+// the one being fetched) and the decompressed batch (MaxDecompressedBytes), whatever the
+// caller holds.
 //
 // Failures are retried inside FetchMessage, with a growing pause (100 ms to 1 s) and the
 // leader looked up again: a lost connection, a leader that moved, a partition not yet
 // available, a response that does not parse. A record batch that does not decode (its
-// CRC fails, it does not decompress, its records do not parse) is fetched again too, and
+// CRC fails, it does not decompress or would decompress to more than
+// MaxDecompressedBytes, its records do not parse) is fetched again too, and
 // when the third fetch in a row brings it so, FetchMessage returns one record in its
 // place, at its first offset, carrying the whole batch and UndecodableHeader (see
 // Undecodable), and reads on after the batch: a batch damaged in the log would hold the
@@ -101,11 +116,12 @@ type PartitionReader struct {
 	req      []byte // the encoded fetch request
 	spare    []byte // a response buffer no record is read from
 
-	resp    []byte // the buffer of the response being read
-	plain   []byte // the current batch's records, decompressed
-	batches []byte // the response's record batches not yet read
-	recs    []byte // the current batch's records not yet read
-	left    int    // records of the current batch not yet read
+	resp    []byte        // the buffer of the response being read
+	plain   []byte        // the current batch's records, decompressed
+	zstd    *zstd.Decoder // nil until a batch needs it
+	batches []byte        // the response's record batches not yet read
+	recs    []byte        // the current batch's records not yet read
+	left    int           // records of the current batch not yet read
 	batch   batchHeader
 	inBatch bool // batch is the one being read
 	hwm     int64
@@ -154,6 +170,10 @@ type fetchResult struct {
 	err   error
 }
 
+// DefaultMaxDecompressedBytes is the default of PartitionReaderConfig.MaxDecompressedBytes
+// and SubscriberConfig.MaxDecompressedBytes.
+const DefaultMaxDecompressedBytes = 128 << 20
+
 // NewPartitionReader returns a reader of cfg's partition, positioned at its first
 // retained record; SetOffset moves it.
 func NewPartitionReader(cfg PartitionReaderConfig) *PartitionReader {
@@ -165,6 +185,9 @@ func NewPartitionReader(cfg PartitionReaderConfig) *PartitionReader {
 	}
 	if cfg.MaxWait <= 0 {
 		cfg.MaxWait = 500 * time.Millisecond
+	}
+	if cfg.MaxDecompressedBytes <= 0 {
+		cfg.MaxDecompressedBytes = DefaultMaxDecompressedBytes
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &PartitionReader{cfg: cfg, ctx: ctx, cancel: cancel, offset: kafkago.FirstOffset,
@@ -190,6 +213,10 @@ func (r *PartitionReader) Offset() int64 { return r.offset }
 func (r *PartitionReader) Close() error {
 	r.cancel()
 	r.drop()
+	if r.zstd != nil {
+		r.zstd.Close()
+		r.zstd = nil
+	}
 	return nil
 }
 

@@ -4,7 +4,6 @@ package kafka
 // and the record batches (magic 2) of a response decoded into kafka-go messages.
 
 import (
-	"bytes"
 	"cmp"
 	"encoding/binary"
 	"errors"
@@ -222,19 +221,17 @@ func (r *PartitionReader) startBatch(b []byte) error {
 		return nil
 	}
 	if codec := compress.Compression(attrs & 0x07); codec != compress.None {
-		c := codec.Codec()
-		if c == nil {
+		if codec.Codec() == nil {
 			return r.undecodable(fmt.Sprintf("has unknown compression %d", codec))
 		}
-		zr := c.NewReader(bytes.NewReader(records))
-		buf := bytes.NewBuffer(r.plain[:0])
-		_, err := buf.ReadFrom(zr)
-		_ = zr.Close()
-		if err != nil {
-			return r.undecodable(fmt.Sprintf("does not decompress (%s): %v", c.Name(), err))
+		plain, err := r.decompress(codec, records)
+		if errors.Is(err, errTooLarge) {
+			return r.undecodable(fmt.Sprintf("(%s) %v", codec, err))
 		}
-		r.plain = buf.Bytes()
-		records = r.plain
+		if err != nil {
+			return r.undecodable(fmt.Sprintf("does not decompress (%s): %v", codec, err))
+		}
+		records = plain
 	}
 	r.recs, r.left = records, count
 	return nil

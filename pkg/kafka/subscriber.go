@@ -136,6 +136,11 @@ type SubscriberConfig struct {
 	// new. Defaults: MaxBytes 256 KiB, MaxWait 500ms.
 	MaxBytes int
 	MaxWait  time.Duration
+	// MaxDecompressedBytes bounds what one compressed record batch may decompress to, and
+	// so the memory a partition's reader holds beside its responses: a batch that would
+	// take more is delivered as one undecodable record (see Subscriber). Default
+	// DefaultMaxDecompressedBytes, 128 MiB (see PartitionReaderConfig).
+	MaxDecompressedBytes int
 	// ReadCommitted consumes with isolation read_committed (PartitionReaderConfig): records
 	// of aborted transactions are never delivered, nor those of a transaction still open
 	// until it commits, and StartLatest starts at the last stable offset. Default
@@ -165,6 +170,9 @@ func (c *SubscriberConfig) setDefaults() {
 	setDuration(&c.MaxWait, 500*time.Millisecond)
 	if c.MaxBytes == 0 {
 		c.MaxBytes = 256 << 10
+	}
+	if c.MaxDecompressedBytes == 0 {
+		c.MaxDecompressedBytes = DefaultMaxDecompressedBytes
 	}
 	if c.MaxInFlightPerPartition == 0 {
 		c.MaxInFlightPerPartition = 1
@@ -238,6 +246,9 @@ func (c SubscriberConfig) Validate() error {
 	}
 	if c.MaxBytes < 1 {
 		return errors.New("kafka: MaxBytes must be positive")
+	}
+	if c.MaxDecompressedBytes < 0 {
+		return errors.New("kafka: MaxDecompressedBytes must not be negative")
 	}
 	if c.InitializePartitions < -1 || c.InitializeReplicationFactor < -1 {
 		return errors.New("kafka: InitializePartitions and InitializeReplicationFactor must be positive or -1")
@@ -846,13 +857,14 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 	// it returns (an authorization error, a topic that is gone), which are said loudly.
 	retries, fetchFails := Streak{Every: StreakInterval}, Streak{Every: StreakInterval}
 	r := NewPartitionReader(PartitionReaderConfig{
-		Brokers:       cfg.Connection.Brokers,
-		Dialer:        sub.s.dialer,
-		Topic:         sub.topic,
-		Partition:     partition,
-		MaxBytes:      cfg.MaxBytes,
-		MaxWait:       cfg.MaxWait,
-		ReadCommitted: cfg.ReadCommitted,
+		Brokers:              cfg.Connection.Brokers,
+		Dialer:               sub.s.dialer,
+		Topic:                sub.topic,
+		Partition:            partition,
+		MaxBytes:             cfg.MaxBytes,
+		MaxWait:              cfg.MaxWait,
+		MaxDecompressedBytes: cfg.MaxDecompressedBytes,
+		ReadCommitted:        cfg.ReadCommitted,
 		Retrying: func(err error) { // called by FetchMessage, in this goroutine
 			retries.LogFailure(logger, watermill.InfoLogLevel, "Fetching failed, retrying", err, nil)
 		},

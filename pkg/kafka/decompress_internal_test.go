@@ -1,7 +1,6 @@
 package kafka
 
 import (
-	"bytes"
 	"encoding/binary"
 	"runtime"
 	"testing"
@@ -12,18 +11,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// craftedBatch returns a record batch from offset 10 declaring count records whose
-// records section is records, compressed with codec (its compression attribute): the
-// header as the Producer writes it, its CRC right.
-func craftedBatch(codec byte, count int, records []byte) []byte {
-	b := RecordBatch(10, CompressionNone, kafkago.Message{Time: time.UnixMilli(1_700_000_000_000)})[:batchHeaderSize]
-	b = append(bytes.Clone(b), records...)
-	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
-	binary.BigEndian.PutUint16(b[21:], uint16(codec))
-	binary.BigEndian.PutUint32(b[57:], uint32(count))
-	return resealed(b)
-}
 
 // TestDecompressionBounded: a compressed record batch that decompresses to more than
 // MaxDecompressedBytes does not decode, with every codec, and one within it does; and
@@ -52,7 +39,7 @@ func TestDecompressionBounded(t *testing.T) {
 		enc, err := zstd.NewWriter(nil)
 		require.NoError(t, err)
 		defer enc.Close()
-		return craftedBatch(4, 1, enc.EncodeAll(RecordBatch(10, CompressionNone, rec)[batchHeaderSize:], nil))
+		return craftedBatch(4, 0, 1, enc.EncodeAll(RecordBatch(10, CompressionNone, rec)[batchHeaderSize:], nil))
 	}
 	var cases []tc
 	for _, codec := range []Compression{CompressionGzip, CompressionSnappy, CompressionLz4, CompressionZstd} {
@@ -66,9 +53,9 @@ func TestDecompressionBounded(t *testing.T) {
 	block := append(binary.AppendUvarint(nil, 1<<32-1), 0, 'x')
 	zstdFrame := []byte{0x28, 0xb5, 0x2f, 0xfd, 0, 19 << 3, 16<<3 | 1<<1 | 1, 0, 0, 'x'} // a 512 MiB window, one RLE block
 	cases = append(cases,
-		tc{name: "a Snappy chunk claiming 2 GiB", batch: craftedBatch(2, 1, xerial), err: "a chunk of 2147483647 bytes where 3 are left"},
-		tc{name: "a Snappy block claiming 4 GiB", batch: craftedBatch(2, 1, block), err: "(snappy) decompresses to more than MaxDecompressedBytes"},
-		tc{name: "a zstd window of 512 MiB", batch: craftedBatch(4, 1, zstdFrame), err: "(zstd) decompresses to more than MaxDecompressedBytes"},
+		tc{name: "a Snappy chunk claiming 2 GiB", batch: craftedBatch(2, 0, 1, xerial), err: "a chunk of 2147483647 bytes where 3 are left"},
+		tc{name: "a Snappy block claiming 4 GiB", batch: craftedBatch(2, 0, 1, block), err: "(snappy) decompresses to more than MaxDecompressedBytes"},
+		tc{name: "a zstd window of 512 MiB", batch: craftedBatch(4, 0, 1, zstdFrame), err: "(zstd) decompresses to more than MaxDecompressedBytes"},
 	)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

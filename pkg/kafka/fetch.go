@@ -84,16 +84,17 @@ type PartitionReaderConfig struct {
 // leader looked up again: a lost connection, a leader that moved, a partition not yet
 // available, a response that does not parse. A record batch that does not decode (its
 // CRC fails, it does not decompress or would decompress to more than
-// MaxDecompressedBytes, its records do not parse) is fetched again too, and
-// when the third fetch in a row brings it so, FetchMessage returns one record in its
-// place, at its first offset, carrying the whole batch and UndecodableHeader (see
-// Undecodable), and reads on after the batch: a batch damaged in the log would hold the
-// partition for ever, and dropping it would lose its records unseen. FetchMessage returns only a record, the
-// context's error, kafkago.OffsetOutOfRange for an offset past the end of the log (an
-// offset before its start moves to the start, as kafka-go's Reader does), or a Kafka error
-// retrying cannot cure (an authorization error). An unknown topic or partition is retried
-// like one not yet available: Kafka answers so while a new topic spreads to the brokers,
-// and for a deleted one alike; the Retrying callback sees each such failure.
+// MaxDecompressedBytes, its records do not parse or are not as many as its header
+// declares) is fetched again too, and when the third fetch in a row brings it so,
+// FetchMessage returns one record in its place, at its first offset, carrying the whole
+// batch and UndecodableHeader (see Undecodable), and reads on after the batch: a batch
+// damaged in the log would hold the partition for ever, and dropping it would lose its
+// records unseen. FetchMessage returns only a record, the context's error,
+// kafkago.OffsetOutOfRange for an offset past the end of the log (an offset before its
+// start moves to the start, as kafka-go's Reader does), or a Kafka error retrying cannot
+// cure (an authorization error). An unknown topic or partition is retried like one not
+// yet available: Kafka answers so while a new topic spreads to the brokers, and for a
+// deleted one alike; the Retrying callback sees each such failure.
 //
 // Records of control batches (transaction markers) are skipped; records of aborted
 // transactions are returned unless ReadCommitted is set. Only the record batch format of

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"hash/crc32"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/compress"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -25,6 +27,19 @@ func encodedBatch(t *testing.T, base int64, recs ...kafkago.Message) []byte {
 func resealed(b []byte) []byte {
 	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], castagnoli))
 	return b
+}
+
+// craftedBatch returns a record batch from offset 10 to 10+lastDelta declaring count
+// records whose records section is records, compressed with codec (its compression
+// attribute): the header as the Producer writes it, its CRC right.
+func craftedBatch(codec byte, lastDelta, count int, records []byte) []byte {
+	b := RecordBatch(10, CompressionNone, kafkago.Message{Time: time.UnixMilli(1_700_000_000_000)})[:batchHeaderSize]
+	b = append(bytes.Clone(b), records...)
+	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
+	binary.BigEndian.PutUint16(b[21:], uint16(codec))
+	binary.BigEndian.PutUint32(b[23:], uint32(lastDelta))
+	binary.BigEndian.PutUint32(b[57:], uint32(count))
+	return resealed(b)
 }
 
 // TestPartitionReaderBatches decodes record batches as a fetch response carries them: the
@@ -85,7 +100,7 @@ func TestPartitionReaderBatches(t *testing.T) {
 			size2, n2 := binary.Varint(b[second:])
 			b[second+n2+int(size2)-1] = 0x7e
 			return resealed(b)
-		}, offset: 10, want: []int64{10}, err: "at offsets 11 to 12 has a record whose header count does not parse"},
+		}, offset: 10, err: "at offsets 10 to 12 has a record that does not parse (record 2 of 3)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := NewPartitionReader(PartitionReaderConfig{Topic: "t"})
@@ -232,10 +247,11 @@ func TestBatchesEnd(t *testing.T) {
 	}
 }
 
-// TestMalformedRecordSeenAfterCancel: a malformed record met by a call whose context has
-// ended is not skipped: the next call reads again from it and reports it (here, with no
-// broker to read from again, as a failure), never returning the records after it as read.
-func TestMalformedRecordSeenAfterCancel(t *testing.T) {
+// TestUndecodableBatchSeenAfterCancel: a batch that does not decode (a record of it does
+// not parse) met by a call whose context has ended is not skipped: the next call reads
+// again from it and reports it (here, with no broker to read from again, as a failure),
+// never returning its records, or those after it, as read.
+func TestUndecodableBatchSeenAfterCancel(t *testing.T) {
 	now := time.UnixMilli(time.Now().UnixMilli())
 	b := encodedBatch(t, 10, kafkago.Message{Value: []byte("ten"), Time: now},
 		kafkago.Message{Value: []byte("eleven"), Time: now}, kafkago.Message{Value: []byte("twelve"), Time: now})
@@ -248,19 +264,15 @@ func TestMalformedRecordSeenAfterCancel(t *testing.T) {
 	defer r.Close()
 	r.SetOffset(10)
 	r.batches = b
-	rec, err := r.FetchMessage(context.Background())
-	require.NoError(t, err)
-	require.Equal(t, int64(10), rec.Offset)
-
 	canceled, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err = r.FetchMessage(canceled) // meets record 11
+	_, err := r.FetchMessage(canceled) // meets the batch
 	require.ErrorIs(t, err, context.Canceled)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	_, err = r.FetchMessage(ctx)
 	require.Error(t, err)
-	assert.Equal(t, int64(11), r.Offset(), "the reader is still at the malformed record")
+	assert.Equal(t, int64(10), r.Offset(), "the reader is still at the batch")
 }
 
 // TestRetryPause: attempt² × 100ms, at most a second, whatever the attempt (attempt²
@@ -269,5 +281,80 @@ func TestRetryPause(t *testing.T) {
 	for attempt, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 400 * time.Millisecond, 3: 900 * time.Millisecond,
 		4: time.Second, 400_000: time.Second, math.MaxInt32: time.Second} {
 		assert.Equal(t, want, RetryPause(attempt), "attempt %d", attempt)
+	}
+}
+
+// TestBatchRecordCount: a batch holds as many records as its header declares, each of
+// which parses to its end, at offsets that increase within the batch's; otherwise it does
+// not decode (as Kafka's Java client, which trusts the count and fails a batch with bytes
+// left after that many records, or too few of them), and none of its records is
+// returned. A count below the records skipped those after it, a count of 0 or below
+// every record, silently; a count above them was read to the end of the records.
+func TestBatchRecordCount(t *testing.T) {
+	// rec is a record at offset delta delta, of value "v", with tail after its headers.
+	rec := func(delta int64, headers []byte, tail ...byte) []byte {
+		body := []byte{0}                   // attributes
+		body = binary.AppendVarint(body, 0) // timestamp delta
+		body = binary.AppendVarint(body, delta)
+		body = binary.AppendVarint(body, -1) // null key
+		body = binary.AppendVarint(body, 1)
+		body = append(body, 'v')
+		if headers == nil {
+			headers = binary.AppendVarint(nil, 0)
+		}
+		body = append(append(body, headers...), tail...)
+		return append(binary.AppendVarint(nil, int64(len(body))), body...)
+	}
+	three := slices.Concat(rec(0, nil), rec(1, nil), rec(2, nil))
+	var gzipped bytes.Buffer
+	zw := compress.Gzip.Codec().NewWriter(&gzipped)
+	_, err := zw.Write(three)
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	nullKey := binary.AppendVarint(binary.AppendVarint(binary.AppendVarint(nil, 1), -1), -1)
+	for _, tc := range []struct {
+		name  string
+		batch []byte
+		err   string // "": offsets 10, 11, 12
+	}{
+		{name: "as declared", batch: craftedBatch(0, 2, 3, three)},
+		{name: "as declared, compressed", batch: craftedBatch(1, 2, 3, gzipped.Bytes())},
+		{name: "fewer declared than held", batch: craftedBatch(0, 2, 2, three), err: "declares 2 records but holds more (8 bytes after the last)"},
+		{name: "fewer declared than held, compressed", batch: craftedBatch(1, 2, 2, gzipped.Bytes()), err: "declares 2 records but holds more"},
+		{name: "more declared than held", batch: craftedBatch(0, 2, 4, three), err: "declares 4 records but holds 3"},
+		{name: "none declared, some held", batch: craftedBatch(0, 2, 0, three), err: "declares 0 records but holds more"},
+		{name: "a negative count", batch: craftedBatch(0, 2, -1, three), err: "declares -1 records"},
+		{name: "offsets out of order", batch: craftedBatch(0, 2, 3, slices.Concat(rec(0, nil), rec(2, nil), rec(1, nil))),
+			err: "has a record at offset 11 after offset 12"},
+		{name: "an offset past the batch's last", batch: craftedBatch(0, 2, 3, slices.Concat(rec(0, nil), rec(1, nil), rec(3, nil))),
+			err: "has a record at offset 13, past its last"},
+		{name: "bytes after a record's headers", batch: craftedBatch(0, 2, 3, slices.Concat(rec(0, nil), rec(1, nil, 0), rec(2, nil))),
+			err: "has a record that does not parse (record 2 of 3)"},
+		{name: "a null header key", batch: craftedBatch(0, 2, 3, slices.Concat(rec(0, nullKey), rec(1, nil), rec(2, nil))),
+			err: "has a record that does not parse (record 1 of 3)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewPartitionReader(PartitionReaderConfig{Topic: "t"})
+			defer r.Close()
+			r.SetOffset(10)
+			r.batches = tc.batch
+			var got []int64
+			for {
+				rec, ok, err := r.next()
+				if !ok {
+					if tc.err == "" {
+						require.NoError(t, err)
+						assert.Equal(t, []int64{10, 11, 12}, got)
+						return
+					}
+					require.ErrorIs(t, err, ErrUndecodable)
+					assert.ErrorContains(t, err, "the record batch of t/0 at offsets 10 to 12 "+tc.err)
+					assert.Empty(t, got, "records of a batch that does not decode")
+					return
+				}
+				got = append(got, rec.Offset)
+				assert.Equal(t, []byte("v"), rec.Value)
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@ package kafka
 // and the record batches (magic 2) of a response decoded into kafka-go messages.
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"errors"
@@ -217,7 +218,13 @@ func (r *PartitionReader) startBatch(b []byte) error {
 	if r.cfg.ReadCommitted && r.skipAborted(b, attrs) {
 		return nil // records of an aborted transaction: passed over as a control batch is
 	}
-	if attrs&0x20 != 0 || count <= 0 { // a control batch (transaction marker), or empty
+	if attrs&0x20 != 0 { // a control batch (transaction marker)
+		return nil
+	}
+	if count < 0 {
+		return r.undecodable(fmt.Sprintf("declares %d records", count))
+	}
+	if count == 0 && len(records) == 0 { // every record compacted away
 		return nil
 	}
 	if codec := compress.Compression(attrs & 0x07); codec != compress.None {
@@ -233,8 +240,48 @@ func (r *PartitionReader) startBatch(b []byte) error {
 		}
 		records = plain
 	}
+	if why := r.checkRecords(records, count); why != "" {
+		return r.undecodable(why)
+	}
 	r.recs, r.left = records, count
 	return nil
+}
+
+// checkRecords says what is wrong with records, the records of the current batch, which
+// declares count of them: "" when they are count records, each of which parses to its
+// end, filling records exactly, at offsets that increase within the batch's. Kafka's
+// Java client trusts the count too (DefaultRecordBatch), and fails a batch with bytes
+// left after that many records ("records still remaining") or too few of them
+// ("premature EOF"); a batch is checked whole before any of its records is returned, so
+// that one that does not decode stands in for all of them (see standIn).
+func (r *PartitionReader) checkRecords(records []byte, count int) string {
+	prev := r.batch.base - 1
+	for i := 0; len(records) > 0 || i < count; i++ {
+		switch {
+		case i == count:
+			return fmt.Sprintf("declares %d records but holds more (%d bytes after the last)", count, len(records))
+		case len(records) == 0:
+			return fmt.Sprintf("declares %d records but holds %d", count, i)
+		}
+		size, n := binary.Varint(records)
+		if n <= 0 || size < 0 || size > int64(len(records)-n) {
+			return "has a record whose size does not parse"
+		}
+		f, ok := parseRecord(records[n : n+int(size)])
+		if !ok {
+			return fmt.Sprintf("has a record that does not parse (record %d of %d)", i+1, count)
+		}
+		switch offset := r.batch.base + f.offsetDelta; {
+		case offset <= prev:
+			return fmt.Sprintf("has a record at offset %d after offset %d", offset, prev)
+		case offset > r.batch.last:
+			return fmt.Sprintf("has a record at offset %d, past its last", offset)
+		default:
+			prev = offset
+		}
+		records = records[n+int(size):]
+	}
+	return ""
 }
 
 // skipAborted reports whether the record batch b (attributes attrs), read with
@@ -276,49 +323,45 @@ func abortMarker(records []byte) bool {
 	return !d.failed && len(key) >= 4 && binary.BigEndian.Uint16(key[2:]) == 0
 }
 
-// record decodes the next record of the current batch. Its key, value and header values
-// share one allocation, a copy of the record (for FetchView, they point into the batch,
-// and the headers into r.headers); header keys are interned.
+// record decodes the next record of the current batch, which checkRecords passed. Its
+// key, value and header values share one allocation, a copy of the record (for FetchView,
+// they point into the batch, and the headers into r.headers); header keys are interned.
 func (r *PartitionReader) record() (kafkago.Message, error) {
 	r.left--
-	d := decoder{b: r.recs}
-	size := d.varint()
-	if d.failed || size < 0 || int(size) > len(d.b) {
+	size, n := binary.Varint(r.recs)
+	if n <= 0 || size < 0 || size > int64(len(r.recs)-n) {
 		return kafkago.Message{}, r.undecodable("has a record whose size does not parse")
 	}
-	body := d.b[:size:size]
+	body := r.recs[n : n+int(size) : n+int(size)]
+	r.recs = r.recs[n+int(size):]
 	if !r.view {
-		body = make([]byte, size) // the record's own storage
-		copy(body, d.b[:size])
+		body = bytes.Clone(body) // the record's own storage
 	}
-	r.recs = d.b[size:]
-	d = decoder{b: body}
-	d.skip(1) // attributes
-	timeDelta := d.varint()
-	offsetDelta := d.varint()
+	f, ok := parseRecord(body)
+	if !ok {
+		return kafkago.Message{}, r.undecodable("has a record that does not parse")
+	}
 	rec := kafkago.Message{
 		Topic:         r.cfg.Topic,
 		Partition:     r.cfg.Partition,
-		Offset:        r.batch.base + offsetDelta,
+		Offset:        r.batch.base + f.offsetDelta,
 		HighWaterMark: r.hwm,
-		Key:           d.varBytes(),
-		Value:         d.varBytes(),
+		Key:           f.key,
+		Value:         f.value,
 	}
-	ms := r.batch.firstTime + timeDelta
+	ms := r.batch.firstTime + f.timeDelta
 	if r.batch.appendTime {
 		ms = r.batch.maxTime
 	}
 	rec.Time = time.UnixMilli(ms)
-	if n := d.varint(); n > 0 && !d.failed {
-		if n > int64(len(d.b)) {
-			return kafkago.Message{}, r.undecodable("has a record whose header count does not parse")
-		}
+	if f.headerCount > 0 {
 		if r.view {
-			r.headers = slices.Grow(r.headers[:0], int(n))[:n]
+			r.headers = slices.Grow(r.headers[:0], f.headerCount)[:f.headerCount]
 			rec.Headers = r.headers
 		} else {
-			rec.Headers = make([]kafkago.Header, n)
+			rec.Headers = make([]kafkago.Header, f.headerCount)
 		}
+		d := decoder{b: f.headers}
 		for i := range rec.Headers {
 			key := d.varBytes()
 			name, ok := r.names[string(key)]
@@ -331,10 +374,43 @@ func (r *PartitionReader) record() (kafkago.Message, error) {
 			rec.Headers[i] = kafkago.Header{Key: name, Value: d.varBytes()}
 		}
 	}
-	if d.failed {
-		return kafkago.Message{}, r.undecodable("has a record that does not parse")
-	}
 	return rec, nil
+}
+
+// recordFields are the fields of a record (magic 2), slices of its body.
+type recordFields struct {
+	timeDelta, offsetDelta int64
+	key, value             []byte // nil when null
+	headers                []byte // headerCount headers, each a key and a value
+	headerCount            int
+}
+
+// parseRecord reads the body of a record (after its size). It reports false when the
+// body does not parse as a record, as Kafka's Java client refuses it (DefaultRecord): a
+// field past its end, a negative header count, a header without a key, bytes after its
+// last header.
+func parseRecord(body []byte) (recordFields, bool) {
+	var f recordFields
+	d := decoder{b: body}
+	d.skip(1) // attributes
+	f.timeDelta = d.varint()
+	f.offsetDelta = d.varint()
+	f.key = d.varBytes()
+	f.value = d.varBytes()
+	n := d.varint()
+	if n < 0 || n > int64(len(d.b)) {
+		return f, false
+	}
+	f.headers, f.headerCount = d.b, int(n)
+	for range n {
+		k := d.varint()
+		if k < 0 {
+			return f, false
+		}
+		d.skip(int(k))
+		d.varBytes()
+	}
+	return f, !d.failed && len(d.b) == 0
 }
 
 // undecodable returns the error of the current batch, which does not decode: it says

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 
 	kafkago "github.com/segmentio/kafka-go"
 )
@@ -36,4 +37,45 @@ func RecordBatch(base int64, codec Compression, recs ...kafkago.Message) []byte 
 	out := buf.Bytes()[4:]
 	binary.BigEndian.PutUint64(out, uint64(base))
 	return out
+}
+
+// LegacyMessage returns a message of the old formats (magic 0 or 1) as a message set
+// entry holds it: offset, size, CRC (IEEE), then the message. attrs holds its codec and,
+// with magic 1, its timestamp type (0x08: the broker's); ms is its timestamp (magic 1).
+func LegacyMessage(magic, attrs byte, offset, ms int64, key, value []byte) []byte {
+	be := binary.BigEndian
+	msg := []byte{magic, attrs}
+	if magic == 1 {
+		msg = be.AppendUint64(msg, uint64(ms))
+	}
+	for _, f := range [][]byte{key, value} {
+		if f == nil {
+			msg = be.AppendUint32(msg, 0xffffffff)
+			continue
+		}
+		msg = be.AppendUint32(msg, uint32(len(f)))
+		msg = append(msg, f...)
+	}
+	b := be.AppendUint64(nil, uint64(offset))
+	b = be.AppendUint32(b, uint32(4+len(msg)))
+	b = be.AppendUint32(b, crc32.ChecksumIEEE(msg))
+	return append(b, msg...)
+}
+
+// Compressed returns b compressed with codec, as a producer compresses a record batch's
+// records or a wrapper message's inner messages.
+func Compressed(codec Compression, b []byte) []byte {
+	c, err := codec.codec()
+	if err != nil {
+		panic(err)
+	}
+	var buf bytes.Buffer
+	w := c.Codec().NewWriter(&buf)
+	if _, err := w.Write(b); err != nil {
+		panic(err)
+	}
+	if err := w.Close(); err != nil {
+		panic(err)
+	}
+	return buf.Bytes()
 }

@@ -97,8 +97,11 @@ type PartitionReaderConfig struct {
 // deleted one alike; the Retrying callback sees each such failure.
 //
 // Records of control batches (transaction markers) are skipped; records of aborted
-// transactions are returned unless ReadCommitted is set. Only the record batch format of
-// Kafka 0.11 and later (magic 2) is read.
+// transactions are returned unless ReadCommitted is set. Besides the record batches of
+// Kafka 0.11 and later (magic 2), the messages of the formats before (magic 0 and 1),
+// which Kafka 2.x and 3.x brokers still serve where old producers wrote them, are read as
+// Kafka's Java consumer reads them: uncompressed or in compressed wrappers, without
+// headers, and (magic 0) without a timestamp, their Time zero.
 //
 // A PartitionReader is used by one goroutine at a time; Close ends the fetch under way.
 type PartitionReader struct {
@@ -160,6 +163,11 @@ type batchHeader struct {
 	maxTime    int64
 	appendTime bool   // timestamps are the broker's (LogAppendTime): every record has maxTime
 	raw        []byte // the whole batch, as the response holds it
+	magic      byte   // its format: 2, or a message of the old formats, 0 and 1
+	// legacyBase is what the offsets of a message set of magic 0 and 1 are relative to:
+	// the wrapper's base for the inner messages of a compressed message of magic 1, 0
+	// otherwise (absolute offsets).
+	legacyBase int64
 }
 
 // fetchResult is what one fetch brought.

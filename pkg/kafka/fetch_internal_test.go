@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -77,11 +78,16 @@ func TestPartitionReaderBatches(t *testing.T) {
 			b[len(b)-1] ^= 1
 			return b
 		}, offset: 10, err: "the record batch of t/0 at offsets 10 to 12 fails its CRC"},
-		{name: "old format", batches: func() []byte {
+		{name: "magic 1, not a message", batches: func() []byte {
 			b := bytes.Clone(good)
 			b[16] = 1
 			return b
-		}, offset: 10, err: "at offsets 10 to 12 has the message format v1; only v2"},
+		}, offset: 10, err: "at offsets 10 to 10 has a message that fails its CRC"},
+		{name: "unknown format", batches: func() []byte {
+			b := bytes.Clone(good)
+			b[16] = 3
+			return b
+		}, offset: 10, err: "at offsets 10 to 12 has an unknown message format, v3"},
 		{name: "unknown compression", batches: func() []byte {
 			b := bytes.Clone(good)
 			b[22] |= 7
@@ -233,6 +239,8 @@ func TestBatchesEnd(t *testing.T) {
 		{name: "from inside the last batch", records: two, from: 12, want: 13},
 		{name: "the last cut short", records: two[:len(two)-3], from: 10, want: 12},
 		{name: "the only one cut short", records: two[:30], from: 10, err: "the first record batch at offset 10 is cut short"},
+		{name: "old messages", records: slices.Concat(LegacyMessage(0, 0, 10, 0, nil, []byte("v")),
+			LegacyMessage(1, 1, 14, 0, nil, Compressed(CompressionGzip, LegacyMessage(1, 0, 0, 0, nil, []byte("v"))))), from: 10, want: 15},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := batchesEnd(tc.records, tc.from)
@@ -354,6 +362,78 @@ func TestBatchRecordCount(t *testing.T) {
 				}
 				got = append(got, rec.Offset)
 				assert.Equal(t, []byte("v"), rec.Value)
+			}
+		})
+	}
+}
+
+// TestLegacyMessagesChecked: messages of magic 0 and 1 (see TestLegacyMessageSets) are
+// read beside record batches in one response, and one whose message or inner messages are
+// damaged or inconsistent does not decode, none of its records returned, as a record
+// batch that does not (TestBatchRecordCount).
+func TestLegacyMessagesChecked(t *testing.T) {
+	msg := LegacyMessage
+	v := []byte("v")
+	gzipped := func(inner ...[]byte) []byte { return Compressed(CompressionGzip, slices.Concat(inner...)) }
+	damagedCRC := func(offset int64) []byte {
+		b := msg(1, 0, offset, 0, nil, v)
+		b[len(b)-1] ^= 1
+		return b
+	}
+	for _, tc := range []struct {
+		name    string
+		batches []byte
+		from    int64   // the offset asked for, 10 when 0
+		want    []int64 // offsets returned
+		err     string  // in the error after them
+	}{
+		{name: "beside a record batch", batches: slices.Concat(msg(0, 0, 10, 0, nil, v),
+			msg(1, 1, 12, 0, nil, gzipped(msg(1, 0, 0, 0, nil, v), msg(1, 0, 1, 0, nil, v))),
+			encodedBatch(t, 13, kafkago.Message{Value: v}, kafkago.Message{Value: v})), want: []int64{10, 11, 12, 13, 14}},
+		{name: "from inside a wrapper", batches: msg(1, 1, 12, 0, nil, gzipped(msg(1, 0, 0, 0, nil, v), msg(1, 0, 1, 0, nil, v), msg(1, 0, 2, 0, nil, v))),
+			from: 11, want: []int64{11, 12}},
+		{name: "a CRC", batches: damagedCRC(10), err: "at offsets 10 to 10 has a message that fails its CRC"},
+		{name: "an inner CRC", batches: msg(1, 1, 11, 0, nil, gzipped(msg(1, 0, 0, 0, nil, v), damagedCRC(1))),
+			err: "at offsets 10 to 11 has a message that fails its CRC"},
+		{name: "an inner message of another format", batches: msg(1, 1, 11, 0, nil, gzipped(msg(1, 0, 0, 0, nil, v), msg(0, 0, 1, 0, nil, v))),
+			err: "holds a message of format v0 in one of v1"},
+		{name: "an inner message compressed", batches: msg(0, 1, 11, 0, nil, gzipped(msg(0, 1, 11, 0, nil, gzipped(msg(0, 0, 11, 0, nil, v))))),
+			err: "holds a compressed message in a compressed one"},
+		{name: "inner offsets out of order", batches: msg(0, 1, 11, 0, nil, gzipped(msg(0, 0, 11, 0, nil, v), msg(0, 0, 10, 0, nil, v))),
+			err: "holds a message at offset 10 after offset 11"},
+		{name: "inner offsets not ending at the wrapper's", batches: msg(0, 1, 12, 0, nil, gzipped(msg(0, 0, 10, 0, nil, v), msg(0, 0, 11, 0, nil, v))),
+			err: "at offsets 10 to 12 holds messages at offsets 10 to 11, not ending at its own"},
+		{name: "no inner message", batches: msg(1, 1, 10, 0, nil, gzipped()), err: "is a compressed message without messages in it"},
+		{name: "no value", batches: msg(1, 1, 10, 0, nil, nil), err: "is a compressed message without a value"},
+		{name: "zstd", batches: msg(1, 4, 10, 0, nil, Compressed(CompressionZstd, msg(1, 0, 0, 0, nil, v))),
+			err: "is compressed with zstd, which the message format v1 does not allow"},
+		{name: "bytes after its value", batches: func() []byte {
+			b := append(msg(0, 0, 10, 0, nil, v), 0)
+			binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
+			binary.BigEndian.PutUint32(b[12:], crc32.ChecksumIEEE(b[16:]))
+			return b
+		}(), err: "has a message that does not parse"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewPartitionReader(PartitionReaderConfig{Topic: "t"})
+			defer r.Close()
+			r.SetOffset(cmp.Or(tc.from, 10))
+			r.batches = tc.batches
+			var got []int64
+			for {
+				rec, ok, err := r.next()
+				if !ok {
+					assert.Equal(t, tc.want, got)
+					if tc.err == "" {
+						require.NoError(t, err)
+						return
+					}
+					require.ErrorIs(t, err, ErrUndecodable)
+					assert.ErrorContains(t, err, tc.err)
+					return
+				}
+				got = append(got, rec.Offset)
+				assert.Equal(t, v, rec.Value)
 			}
 		})
 	}

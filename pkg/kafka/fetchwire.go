@@ -1,7 +1,8 @@
 package kafka
 
 // The wire format a PartitionReader reads and writes: the Fetch v4 request and response,
-// and the record batches (magic 2) of a response decoded into kafka-go messages.
+// and the record batches (magic 2) of a response decoded into kafka-go messages (the
+// messages of magic 0 and 1 a response may hold instead are legacy.go's).
 
 import (
 	"bytes"
@@ -120,11 +121,15 @@ func parseFetchResponse(b []byte, corr int32, topic string, partition int32) (fe
 // whole one: b is empty, or its batch was cut short by the response's size limit (fetched
 // again from its start next time); and an error when the batch's size cannot be one.
 func wholeBatch(b []byte) (batch, rest []byte, err error) {
-	if len(b) < 12 {
+	if len(b) < 17 {
 		return nil, nil, nil
 	}
 	size := int(int32(binary.BigEndian.Uint32(b[8:12])))
-	if size < batchHeaderSize-12 {
+	least := batchHeaderSize - 12
+	if magic := b[16]; magic < 2 {
+		least = legacyOverhead[magic]
+	}
+	if size < least {
 		return nil, nil, fmt.Errorf("%w: a record batch at offset %d claims %d bytes, fewer than its header", errMalformed, int64(binary.BigEndian.Uint64(b)), size)
 	}
 	if len(b)-12 < size {
@@ -146,13 +151,23 @@ func batchesEnd(b []byte, from int64) (int64, error) {
 		if batch == nil {
 			break
 		}
-		last := int64(binary.BigEndian.Uint64(batch)) + int64(int32(binary.BigEndian.Uint32(batch[23:27])))
-		end, whole, b = max(end, last+1), true, rest
+		end, whole, b = max(end, batchLast(batch)+1), true, rest
 	}
 	if !whole && len(b) > 0 {
 		return 0, fmt.Errorf("%w: the first record batch at offset %d is cut short (%d bytes in the response)", errMalformed, from, len(b))
 	}
 	return end, nil
+}
+
+// batchLast returns the offset of the last record the whole batch b stands for: a record
+// batch's base offset plus its last offset delta; a message's own offset (magic 0 and 1),
+// which for a compressed one is its last inner message's.
+func batchLast(b []byte) int64 {
+	base := int64(binary.BigEndian.Uint64(b))
+	if b[16] < 2 {
+		return base
+	}
+	return base + int64(int32(binary.BigEndian.Uint32(b[23:27])))
 }
 
 // next returns the next record of the fetched batches from r.offset on, if any is left.
@@ -191,24 +206,29 @@ func (r *PartitionReader) next() (kafkago.Message, bool, error) {
 	}
 }
 
-// startBatch reads the header of the record batch b and makes its records the next ones.
-// A batch that does not decode is an error wrapping errUndecodable, with r.batch its
-// header.
+// startBatch reads the header of the whole batch b (a record batch, or a message of magic
+// 0 or 1) and makes its records the next ones. A batch that does not decode is a
+// *batchError, with r.batch its header.
 func (r *PartitionReader) startBatch(b []byte) error {
+	magic := b[16]
+	if magic < 2 {
+		return r.startLegacy(b)
+	}
 	be := binary.BigEndian
 	base := int64(be.Uint64(b[0:]))
 	attrs := be.Uint16(b[21:])
 	r.batch = batchHeader{
 		base:       base,
-		last:       base + int64(int32(be.Uint32(b[23:]))),
+		last:       batchLast(b),
 		firstTime:  int64(be.Uint64(b[27:])),
 		maxTime:    int64(be.Uint64(b[35:])),
 		appendTime: attrs&0x08 != 0,
 		raw:        b,
+		magic:      magic,
 	}
 	r.inBatch = true
-	if magic := b[16]; magic != 2 {
-		return r.undecodable(fmt.Sprintf("has the message format v%d; only v2 (Kafka 0.11 and later) is read", magic))
+	if magic != 2 {
+		return r.undecodable(fmt.Sprintf("has an unknown message format, v%d", magic))
 	}
 	if crc := be.Uint32(b[17:]); crc != crc32.Checksum(b[21:], castagnoli) {
 		return r.undecodable("fails its CRC")
@@ -228,23 +248,32 @@ func (r *PartitionReader) startBatch(b []byte) error {
 		return nil
 	}
 	if codec := compress.Compression(attrs & 0x07); codec != compress.None {
-		if codec.Codec() == nil {
-			return r.undecodable(fmt.Sprintf("has unknown compression %d", codec))
+		var err error
+		if records, err = r.unpack(codec, records); err != nil {
+			return err
 		}
-		plain, err := r.decompress(codec, records)
-		if errors.Is(err, errTooLarge) {
-			return r.undecodable(fmt.Sprintf("(%s) %v", codec, err))
-		}
-		if err != nil {
-			return r.undecodable(fmt.Sprintf("does not decompress (%s): %v", codec, err))
-		}
-		records = plain
 	}
 	if why := r.checkRecords(records, count); why != "" {
 		return r.undecodable(why)
 	}
 	r.recs, r.left = records, count
 	return nil
+}
+
+// unpack returns src, the records of the current batch compressed with codec,
+// decompressed (see decompress); an error is the batch's (see undecodable).
+func (r *PartitionReader) unpack(codec compress.Compression, src []byte) ([]byte, error) {
+	if codec.Codec() == nil {
+		return nil, r.undecodable(fmt.Sprintf("has unknown compression %d", codec))
+	}
+	plain, err := r.decompress(codec, src)
+	switch {
+	case errors.Is(err, errTooLarge):
+		return nil, r.undecodable(fmt.Sprintf("(%s) %v", codec, err))
+	case err != nil:
+		return nil, r.undecodable(fmt.Sprintf("does not decompress (%s): %v", codec, err))
+	}
+	return plain, nil
 }
 
 // checkRecords says what is wrong with records, the records of the current batch, which
@@ -327,6 +356,9 @@ func abortMarker(records []byte) bool {
 // key, value and header values share one allocation, a copy of the record (for FetchView,
 // they point into the batch, and the headers into r.headers); header keys are interned.
 func (r *PartitionReader) record() (kafkago.Message, error) {
+	if r.batch.magic < 2 {
+		return r.legacyRecord()
+	}
 	r.left--
 	size, n := binary.Varint(r.recs)
 	if n <= 0 || size < 0 || size > int64(len(r.recs)-n) {

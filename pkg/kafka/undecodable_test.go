@@ -35,17 +35,17 @@ func batchOf(n int, codec kafka.Compression) []byte {
 	return kafka.RecordBatch(0, codec, recs...)
 }
 
-// damagedLog starts a kfake cluster whose topic's partition 0 holds the record batch
-// damaged (offsets 0 to last), served as it is, followed by the records "after-0" and
-// "after-1". It returns the brokers, the topic, and the count of fetches damaged answered.
-func damagedLog(t *testing.T, last int64, damaged []byte) ([]string, string, func() int32) {
+// craftedLog starts a kfake cluster whose topic's partition 0 holds the record batches
+// crafted (offsets 0 to last), served as they are, followed by the records "after-0" and
+// "after-1". It returns the brokers, the topic, and the count of fetches crafted answered.
+func craftedLog(t *testing.T, last int64, crafted []byte) ([]string, string, func() int32) {
 	t.Helper()
 	if kafkatest.Real() {
 		t.Skip("answers fetches with kfake's controls")
 	}
 	cluster := kafkatest.NewCluster(t)
 	brokers := cluster.ListenAddrs()
-	topic := kafkatest.Name("damaged")
+	topic := kafkatest.Name("crafted")
 	kafkatest.CreateTopic(t, brokers, topic, 1)
 	placeholders := make([]*kgo.Record, last+1)
 	for i := range placeholders {
@@ -53,7 +53,7 @@ func damagedLog(t *testing.T, last int64, damaged []byte) ([]string, string, fun
 	}
 	produceRecords(t, brokers, placeholders)
 	produceRecords(t, brokers, []*kgo.Record{{Topic: topic, Value: []byte("after-0")}, {Topic: topic, Value: []byte("after-1")}})
-	answered := kafkatest.ServeBatches(cluster, topic, 0, last, damaged)
+	answered := kafkatest.ServeBatches(cluster, topic, 0, last, crafted)
 	return brokers, topic, answered.Load
 }
 
@@ -86,7 +86,7 @@ func TestPartitionReaderUndecodableBatch(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			damaged := tc.damaged()
-			brokers, topic, answered := damagedLog(t, 2, damaged)
+			brokers, topic, answered := craftedLog(t, 2, damaged)
 			var retried []error
 			r := newReader(t, brokers, topic, func(c *kafka.PartitionReaderConfig) { c.Retrying = func(err error) { retried = append(retried, err) } })
 			got := fetchN(t, r, 3)
@@ -128,7 +128,7 @@ func TestUndecodableBatchDelivered(t *testing.T) {
 	forEachAPI(t, func(t *testing.T, subscribe subscribeFunc) {
 		damaged := batchOf(3, kafka.CompressionNone)
 		damaged[len(damaged)-1] ^= 1
-		brokers, topic, _ := damagedLog(t, 2, damaged)
+		brokers, topic, _ := craftedLog(t, 2, damaged)
 		logs := newLogRecorder()
 		group := kafkatest.Name("g")
 		sub, err := kafka.NewSubscriber(testSubscriberConfig(brokers, group), logs)

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -129,19 +130,24 @@ func isLoopback(host string) bool {
 }
 
 func (k *Kafka) validate(p *problems) {
-	if len(k.Brokers) == 0 && !p.has("KAFKA_BROKERS") {
-		p.add("KAFKA_BROKERS", "required; want a comma-separated list of host:port")
-	}
-	for _, b := range k.Brokers {
-		if b == "" {
-			// go-envconfig splits at every comma: "a:9092," has an empty second broker.
-			p.add("KAFKA_BROKERS", "want a comma-separated list of host:port, got an empty entry in %s (a comma too many)",
-				quote(strings.Join(k.Brokers, ",")))
-			break
+	// A blank value (spaces, a .env file's line end) is one empty entry once
+	// go-envconfig trims it: no broker at all, not a comma too many.
+	if len(k.Brokers) == 0 || slices.Equal(k.Brokers, []string{""}) {
+		if !p.has("KAFKA_BROKERS") {
+			p.add("KAFKA_BROKERS", "required; want a comma-separated list of host:port")
 		}
-		if !isHostPort(b, false) {
-			p.add("KAFKA_BROKERS", "want a comma-separated list of host:port, got %s", quote(b))
-			break
+	} else {
+		for _, b := range k.Brokers {
+			if b == "" {
+				// go-envconfig splits at every comma: "a:9092," has an empty second broker.
+				p.add("KAFKA_BROKERS", "want a comma-separated list of host:port, got an empty entry in %s (a comma too many)",
+					quote(strings.Join(k.Brokers, ",")))
+				break
+			}
+			if !isHostPort(b, false) {
+				p.add("KAFKA_BROKERS", "want a comma-separated list of host:port, got %s", quote(b))
+				break
+			}
 		}
 	}
 	if strings.TrimSpace(k.ClientID) == "" {

@@ -225,21 +225,33 @@ func withDscoAdvice(cfg *config.Config, err error) error {
 }
 
 // registryAdvice says what to change when err is the Schema Registry not
-// answering or refusing the credentials, or "" otherwise.
+// answering, refusing the credentials (401) or refusing them a request
+// (403: a registry with access control, such as credentials that may read
+// but not register; some registries answer a wrong password so too), or ""
+// otherwise.
 func registryAdvice(err error) string {
 	if registrySilent(err) {
 		return "check SCHEMA_REGISTRY_URL and the network"
 	}
-	status := 0
-	if re, ok := errors.AsType[registry.Error](err); ok {
-		status = re.StatusCode
-	} else if re, ok := errors.AsType[*registry.Error](err); ok {
-		status = re.StatusCode
-	}
-	if status == http.StatusUnauthorized || status == http.StatusForbidden {
+	switch registryStatus(err) {
+	case http.StatusUnauthorized:
 		return "the registry refused the credentials: check SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD"
+	case http.StatusForbidden:
+		return "the registry refused the credentials or this request to them: check SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD, and what the registry lets them do"
 	}
 	return ""
+}
+
+// registryStatus returns the HTTP status of the Schema Registry's answer
+// that err holds, or 0.
+func registryStatus(err error) int {
+	if re, ok := errors.AsType[registry.Error](err); ok {
+		return re.StatusCode
+	}
+	if re, ok := errors.AsType[*registry.Error](err); ok {
+		return re.StatusCode
+	}
+	return 0
 }
 
 // registrySilent reports whether err is a request to the Schema Registry

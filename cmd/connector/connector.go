@@ -159,6 +159,10 @@ func newConnector(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 		if advice := registryAdvice(err); advice != "" {
 			hint = advice
 		}
+		if !cfg.Registry.LookupOnly && registryStatus(err) == http.StatusForbidden {
+			hint += "; credentials that may read but not register need SCHEMA_REGISTRY_LOOKUP_ONLY=true, " +
+				"with the schemas registered beforehand (`connector schemas register`, with credentials that may)"
+		}
 		return nil, fmt.Errorf("%s the schemas at %s failed, so the connector does not start (%s): %w",
 			what, cfg.Registry.RedactedURL(), hint, err)
 	}

@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"io"
 	"maps"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -314,34 +319,73 @@ func TestKafkaSilent(t *testing.T) {
 	}
 }
 
-// TestRegistrySilentOrRefusing: a Schema Registry that does not answer, or refuses the
-// credentials, ends each command that needs it with the settings to change.
+// TestRegistrySilentOrRefusing: a Schema Registry that does not answer, refuses the
+// credentials, or refuses them the right to register (a registry with access control
+// and credentials that may only read: 403), ends each command that needs it with the
+// settings to change; run, which registers, points to SCHEMA_REGISTRY_LOOKUP_ONLY too.
 func TestRegistrySilentOrRefusing(t *testing.T) {
 	s := newStack(t)
 	guarded := srfake.New(srfake.WithAuth("Basic " + base64.StdEncoding.EncodeToString([]byte("svc:right"))))
 	t.Cleanup(guarded.Close)
+	readOnly := registryRefusingWrites(t)
+	const (
+		credentials = "(the registry refused the credentials or this request to them: check SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD, and what the registry lets them do"
+		lookupOnly  = "; credentials that may read but not register need SCHEMA_REGISTRY_LOOKUP_ONLY=true, with the schemas registered beforehand (`connector schemas register`, with credentials that may))"
+	)
+	every := [][]string{{"check"}, {"schemas", "register"}, {"schemas", "check"}, {"run"}}
 	for _, tc := range []struct {
 		name   string
 		vars   map[string]string
-		advice string
+		args   [][]string
+		advice map[string]string // by command: in its output; "" for any other command
 	}{
-		{name: "not answering", vars: s.with("SCHEMA_REGISTRY_URL", "http://"+kafkatest.DeadAddr(t)),
-			advice: "(check SCHEMA_REGISTRY_URL and the network)"},
-		{name: "wrong password", vars: s.with("SCHEMA_REGISTRY_URL", guarded.URL(),
-			"SCHEMA_REGISTRY_USERNAME", "svc", "SCHEMA_REGISTRY_PASSWORD", "wrong"),
-			advice: "(the registry refused the credentials: check SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD)"},
+		{name: "not answering", vars: s.with("SCHEMA_REGISTRY_URL", "http://"+kafkatest.DeadAddr(t)), args: every,
+			advice: map[string]string{"": "(check SCHEMA_REGISTRY_URL and the network)"}},
+		{name: "wrong password (403, as srfake answers it)", vars: s.with("SCHEMA_REGISTRY_URL", guarded.URL(),
+			"SCHEMA_REGISTRY_USERNAME", "svc", "SCHEMA_REGISTRY_PASSWORD", "wrong"), args: every,
+			advice: map[string]string{"": credentials + ")", "run": credentials + lookupOnly}},
+		{name: "may only read", vars: s.with("SCHEMA_REGISTRY_URL", readOnly), args: [][]string{{"schemas", "register"}, {"run"}},
+			advice: map[string]string{"": credentials + ")", "run": credentials + lookupOnly}},
 	} {
-		for _, args := range [][]string{{"check"}, {"schemas", "register"}, {"schemas", "check"}, {"run"}} {
-			t.Run(tc.name+", "+strings.Join(args, " "), func(t *testing.T) {
+		for _, args := range tc.args {
+			command := strings.Join(args, " ")
+			t.Run(tc.name+", "+command, func(t *testing.T) {
 				r := runMain(t, tc.vars, args...)
 				assert.Equal(t, exitFailure, r.code, r.stdout+r.stderr)
-				assert.Contains(t, r.stdout+r.stderr, tc.advice)
+				advice, ok := tc.advice[command]
+				if !ok {
+					advice = tc.advice[""]
+				}
+				assert.Contains(t, r.stdout+r.stderr, advice)
 				if tc.name == "not answering" {
 					assert.NotContains(t, r.stdout, "not registered", "the subjects were not tried")
 				}
 			})
 		}
 	}
+}
+
+// registryRefusingWrites returns the URL of a Schema Registry that answers reads and
+// refuses every registration with 403, as a registry with access control answers
+// credentials that may only read.
+func registryRefusingWrites(t *testing.T) string {
+	t.Helper()
+	reg := srfake.New()
+	t.Cleanup(reg.Close)
+	target, err := url.Parse(reg.URL())
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/versions") {
+			w.Header().Set("Content-Type", "application/vnd.schemaregistry.v1+json")
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = io.WriteString(w, `{"error_code":40301,"message":"User is denied operation Write on Subject"}`)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 func TestInvalidConfigurationExits2WithEveryProblem(t *testing.T) {

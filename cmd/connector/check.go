@@ -209,9 +209,18 @@ func withDscoAdvice(cfg *config.Config, err error) error {
 	}
 	var advice string
 	_, silent := errors.AsType[*dsco.NetworkError](err)
-	switch token := errors.Is(err, dsco.ErrToken); {
+	token := errors.Is(err, dsco.ErrToken)
+	// The setting whose URL failed: a token request goes to DSCO_TOKEN_URL
+	// when it is set, every other request under DSCO_BASE_URL.
+	where := "DSCO_BASE_URL"
+	if token && cfg.Dsco.TokenURL != "" {
+		where = "DSCO_TOKEN_URL"
+	}
+	switch {
 	case silent:
-		advice = "Dsco did not answer: check DSCO_BASE_URL (and DSCO_TOKEN_URL if set) and the network"
+		advice = "Dsco did not answer: check " + where + " and the network"
+	case token && errors.Is(err, dsco.ErrNotFound) && where == "DSCO_TOKEN_URL":
+		advice = "Dsco has no token endpoint there: check DSCO_TOKEN_URL"
 	case token && errors.Is(err, dsco.ErrNotFound):
 		advice = "Dsco has no token endpoint there: check DSCO_BASE_URL, the API's base URL such as https://api.dsco.io/api/v3, or DSCO_TOKEN_URL"
 	case errors.Is(err, dsco.ErrUnauthorized), token && (errors.Is(err, dsco.ErrBadRequest) || errors.Is(err, dsco.ErrForbidden)):

@@ -261,7 +261,8 @@ func TestCheckFailures(t *testing.T) {
 // TestDscoRefuses: Dsco refusing the credentials, or a DSCO_BASE_URL with no token
 // endpoint, ends `connector run` (which cannot mend it by asking again) and fails
 // `connector check`, each with Dsco's answer and the settings to change; Dsco not
-// answering fails check with the settings to look at.
+// answering fails check with the settings to look at. A token request that fails names
+// DSCO_TOKEN_URL when it is set, since DSCO_BASE_URL is not asked for a token then.
 func TestDscoRefuses(t *testing.T) {
 	s := newStack(t)
 	for _, tc := range []struct {
@@ -273,7 +274,13 @@ func TestDscoRefuses(t *testing.T) {
 	}{
 		{name: "not answering", vars: s.with("DSCO_BASE_URL", "http://"+kafkatest.DeadAddr(t)+"/api/v3"),
 			answer: "connect: connection refused", waits: true,
-			advice: "(Dsco did not answer: check DSCO_BASE_URL (and DSCO_TOKEN_URL if set) and the network)"},
+			advice: "(Dsco did not answer: check DSCO_BASE_URL and the network)"},
+		{name: "token URL not answering", vars: s.with("DSCO_TOKEN_URL", "http://"+kafkatest.DeadAddr(t)+"/oauth2/token"),
+			answer: "connect: connection refused", waits: true,
+			advice: "(Dsco did not answer: check DSCO_TOKEN_URL and the network)"},
+		{name: "token URL with no token endpoint", vars: s.with("DSCO_TOKEN_URL", s.dsco.URL+"/token"),
+			answer: "HTTP 404 Not Found",
+			advice: "(Dsco has no token endpoint there: check DSCO_TOKEN_URL)"},
 		{name: "wrong client secret", vars: s.with("DSCO_CLIENT_SECRET", "wrong"),
 			answer: "HTTP 401 Unauthorized: invalid_client",
 			advice: "(Dsco refused the credentials: check DSCO_CLIENT_ID and DSCO_CLIENT_SECRET)"},

@@ -359,7 +359,7 @@ func (p *Pipeline) bootstrapUntilDone(ctx context.Context) ([]StreamInfo, error)
 			return streams, err
 		}
 		delay := backoff.next()
-		logFailure(ctx, p.log, &fails, "inbound: setting up the Dsco streams failed; trying again", err, "delay", delay)
+		logFailure(ctx, p.log, &fails, "inbound: setting up the Dsco streams failed; trying again", err, slog.Duration("delay", delay))
 		if sleepCtx(ctx, delay) != nil {
 			return nil, ctx.Err()
 		}

@@ -429,12 +429,12 @@ func (p *Poller) Run(ctx context.Context) error {
 				// cannot mend it, and the mark stays where it was.
 				return p.stopped(ctx, fmt.Errorf("inbound: polling item inventory after %q: Dsco refuses it for good: %w", mark, err))
 			}
-			logFailure(ctx, p.log, &fails, "inbound: polling item inventory failed; trying again", err, "from", mark)
+			logFailure(ctx, p.log, &fails, "inbound: polling item inventory failed; trying again", err, slog.String("from", mark))
 			_ = sleepCtx(ctx, backoff.next())
 			continue
 		}
 		backoff.reset()
-		logWorks(ctx, p.log, &fails, "inbound: polling item inventory works again", "from", mark)
+		logWorks(ctx, p.log, &fails, "inbound: polling item inventory works again", slog.String("from", mark))
 		p.cfg.Metrics.PageRead(ItemInventoryObjectType, -1, read, time.Since(start))
 		// An answer without items that leaves the mark where it was would come
 		// back the same if asked again at once, hasMore or not.
@@ -483,7 +483,7 @@ func (p *Poller) loadMark(ctx context.Context) (string, error) {
 			again = kafka.Transient(created)
 		}
 		if err == nil {
-			logWorks(ctx, p.log, &fails, "inbound: reading the item inventory mark works again", "topic", p.cfg.MarkTopic)
+			logWorks(ctx, p.log, &fails, "inbound: reading the item inventory mark works again", slog.String("topic", p.cfg.MarkTopic))
 		}
 		if err == nil || ctx.Err() != nil {
 			return mark, err
@@ -493,8 +493,8 @@ func (p *Poller) loadMark(ctx context.Context) (string, error) {
 			return "", err
 		}
 		delay := backoff.next()
-		logFailure(ctx, p.log, &fails, "inbound: reading the item inventory mark failed; trying again", err, "topic", p.cfg.MarkTopic,
-			"delay", delay)
+		logFailure(ctx, p.log, &fails, "inbound: reading the item inventory mark failed; trying again", err,
+			slog.String("topic", p.cfg.MarkTopic), slog.Duration("delay", delay))
 		if sleepCtx(ctx, delay) != nil {
 			return "", ctx.Err()
 		}

@@ -212,15 +212,15 @@ func (w *worker) fetch(ctx context.Context) error {
 			if permanent(err) {
 				return fmt.Errorf("inbound: reading %s partition %d after %q: %w", w.a.Stream.ID, part, pos, err)
 			}
-			logFailure(ctx, w.p.log, &fails, "inbound: reading a page failed; trying again", err, "stream", w.a.Stream.ID,
-				"partition", part, "position", pos)
+			logFailure(ctx, w.p.log, &fails, "inbound: reading a page failed; trying again", err, slog.String("stream", w.a.Stream.ID),
+				slog.Int("partition", part), slog.String("position", pos))
 			if sleepCtx(ctx, backoff.next()) != nil {
 				return nil
 			}
 			continue
 		}
 		backoff.reset()
-		logWorks(ctx, w.p.log, &fails, "inbound: reading pages works again", "stream", w.a.Stream.ID, "partition", part)
+		logWorks(ctx, w.p.log, &fails, "inbound: reading pages works again", slog.String("stream", w.a.Stream.ID), slog.Int("partition", part))
 		// A page without events that leaves the partition where it was: nothing
 		// to publish, nowhere new to commit. Asked again at once (hasMore), it
 		// would come back the same, in a loop only the client's rate limit slows.
@@ -377,15 +377,15 @@ func (w *worker) publish(ctx, drain context.Context) error {
 				w.abandon()
 				return nil
 			}
-			logFailure(ctx, w.p.log, &fails, "inbound: producing a page failed; trying again", err, "stream", w.a.Stream.ID,
-				"partition", part, "records", len(b.Records))
+			logFailure(ctx, w.p.log, &fails, "inbound: producing a page failed; trying again", err, slog.String("stream", w.a.Stream.ID),
+				slog.Int("partition", part), slog.Int("records", len(b.Records)))
 			if sleepCtx(ctx, backoff.next()) != nil {
 				w.abandon() // stopped while waiting to produce it again
 				return nil
 			}
 		}
 		backoff.reset()
-		logWorks(ctx, w.p.log, &fails, "inbound: producing pages works again", "stream", w.a.Stream.ID, "partition", part)
+		logWorks(ctx, w.p.log, &fails, "inbound: producing pages works again", slog.String("stream", w.a.Stream.ID), slog.Int("partition", part))
 		cfg.Metrics.PagePublished(obj, part, b.Published(), b.Poisoned())
 		if n := notAfterNow(s.newest); n.After(w.newest) {
 			w.newest = n
@@ -572,24 +572,27 @@ func (b *backoff) next() time.Duration {
 
 func (b *backoff) reset() { b.cur = b.base }
 
-// logFailure counts err as a failure of s's run and logs msg with args, err
+// logFailure counts err as a failure of s's run and logs msg with attrs, err
 // and the run's fields on log: at warn level when the run's line is due (its
 // first failure, then one a minute: see kafka.Streak), at debug level
 // otherwise, so that Dsco or Kafka away for an hour is not a line per attempt.
-func logFailure(ctx context.Context, log *slog.Logger, s *kafka.Streak, msg string, err error, args ...any) {
+func logFailure(ctx context.Context, log *slog.Logger, s *kafka.Streak, msg string, err error, attrs ...slog.Attr) {
 	now := time.Now()
 	level := slog.LevelDebug
 	if s.Fail(now, 0) {
 		level = slog.LevelWarn
 	}
-	log.Log(ctx, level, msg, append(args, "error", err, s.LogAttr(now))...)
+	log.LogAttrs(ctx, level, msg, append(attrs, slog.Any("error", err), s.LogAttr(now))...)
 }
 
-// logWorks ends s's run and, when a line of it was logged, logs msg with args
-// and the run's fields at info level on log.
-func logWorks(ctx context.Context, log *slog.Logger, s *kafka.Streak, msg string, args ...any) {
+// logWorks ends s's run and, when a line of it was logged, logs msg with attrs
+// and the run's fields at info level on log. The loops call it after every
+// page or poll that worked: with nothing logged it costs no allocation, which
+// attrs of slog.Attr (a string's is not boxed) allow where arguments of type
+// any would box each one at every call.
+func logWorks(ctx context.Context, log *slog.Logger, s *kafka.Streak, msg string, attrs ...slog.Attr) {
 	if ended, logged := s.Works(); logged {
-		log.InfoContext(ctx, msg, append(args, ended.LogAttr(time.Now()))...)
+		log.LogAttrs(ctx, slog.LevelInfo, msg, append(attrs, ended.LogAttr(time.Now()))...)
 	}
 }
 

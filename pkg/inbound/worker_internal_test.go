@@ -1,6 +1,10 @@
 package inbound
 
-import "testing"
+import (
+	"log/slog"
+	"strings"
+	"testing"
+)
 
 func TestNextLimit(t *testing.T) {
 	for _, tc := range []struct {
@@ -20,5 +24,21 @@ func TestNextLimit(t *testing.T) {
 				t.Errorf("nextLimit(%d, %d, %d, %d, %d) = %d, want %d", tc.cur, tc.most, tc.pageBytes, tc.body, tc.events, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestLogWorksAllocatesNothing: the loops call logWorks after every page and poll that
+// worked; while nothing failed it logs nothing and allocates nothing, whatever the
+// attributes of the line it would log (a string, an integer past those an interface
+// value holds without allocating).
+func TestLogWorksAllocatesNothing(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	fails := newStreak()
+	stream, partition := strings.Repeat("s", 8), 300
+	allocs := testing.AllocsPerRun(100, func() {
+		logWorks(t.Context(), log, &fails, "inbound: reading pages works again", slog.String("stream", stream), slog.Int("partition", partition))
+	})
+	if allocs != 0 {
+		t.Errorf("logWorks with no failure logged: %v allocations a call, want 0", allocs)
 	}
 }

@@ -50,14 +50,33 @@ func buildBinary(t *testing.T, pkg, name string) string {
 
 // syncBuffer is a bytes.Buffer safe for a process's output and the test.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	written chan struct{} // see changed
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.b.Write(p)
+	n, err := s.b.Write(p)
+	if s.written != nil {
+		select {
+		case s.written <- struct{}{}:
+		default: // one signal pending covers every write since
+		}
+	}
+	return n, err
+}
+
+// changed returns a channel that receives after a write: once for every write made
+// after this call, or once for several, so that a wait reads the buffer again.
+func (s *syncBuffer) changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.written == nil {
+		s.written = make(chan struct{}, 1)
+	}
+	return s.written
 }
 
 func (s *syncBuffer) String() string {

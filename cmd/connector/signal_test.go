@@ -74,28 +74,14 @@ func TestStopWhileStarting(t *testing.T) {
 // not running yet; a stop then is a clean exit that frees the address.
 func TestOpsServesWhileStarting(t *testing.T) {
 	s := newStack(t)
-	vars := s.with("KAFKA_BROKERS", kafkatest.DeadAddr(t), "CONNECTOR_OPS_ADDR", "127.0.0.1:0",
-		"CONNECTOR_LOG_FORMAT", "text")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stderr := &syncBuffer{}
-	code := make(chan int, 1)
-	go func() {
-		code <- dispatch(ctx, []string{"run"}, &env{stdout: io.Discard, stderr: stderr, lookup: envconfig.MapLookuper(vars)})
-	}()
+	r := startRun(t, s.with("KAFKA_BROKERS", kafkatest.DeadAddr(t), "CONNECTOR_OPS_ADDR", "127.0.0.1:0",
+		"CONNECTOR_LOG_FORMAT", "text"))
 	url := regexp.MustCompile(`msg="ops server listening; starting" ops=(\S+)`)
-	deadline := time.After(waitLimit)
 	var m []string
-	for m == nil || !strings.Contains(stderr.String(), "Kafka does not answer") {
-		select {
-		case c := <-code:
-			t.Fatalf("run exited (%d) while it waited for Kafka:\n%s", c, stderr.String())
-		case <-deadline:
-			t.Fatalf("no ops server while waiting for Kafka:\n%s", stderr.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		m = url.FindStringSubmatch(stderr.String())
-	}
+	r.waitFor(t, "an ops server while waiting for Kafka", func(stderr string) bool {
+		m = url.FindStringSubmatch(stderr)
+		return m != nil && strings.Contains(stderr, "Kafka does not answer")
+	})
 	client := &http.Client{Timeout: 5 * time.Second}
 	get := func(path string) (int, string) {
 		resp, err := client.Get(m[1] + path)
@@ -110,13 +96,7 @@ func TestOpsServesWhileStarting(t *testing.T) {
 	status, body := get("readyz")
 	assert.Equal(t, http.StatusServiceUnavailable, status, "readiness while starting")
 	assert.Contains(t, body, "the connector is starting")
-	cancel()
-	select {
-	case c := <-code:
-		assert.Equal(t, exitOK, c, stderr.String())
-	case <-time.After(waitLimit):
-		t.Fatal("run did not stop")
-	}
+	assert.Equal(t, exitOK, r.stop(t), r.stderr.String())
 	_, err := client.Get(m[1] + "healthz")
 	assert.Error(t, err, "the ops server stopped with the start")
 }
@@ -125,33 +105,75 @@ func TestOpsServesWhileStarting(t *testing.T) {
 // set up its streams, saying so, instead of exiting; a stop then is a clean exit.
 func TestRunWaitsForDsco(t *testing.T) {
 	s := newStack(t)
-	vars := s.with("DSCO_BASE_URL", "http://"+kafkatest.DeadAddr(t)+"/api/v3", // Dsco is unreachable
+	r := startRun(t, s.with("DSCO_BASE_URL", "http://"+kafkatest.DeadAddr(t)+"/api/v3", // Dsco is unreachable
 		"CONNECTOR_DIRECTIONS", "inbound", "DSCO_STREAMS", "order",
 		"CONNECTOR_RETRY_MAX_ATTEMPTS", "2", "CONNECTOR_RETRY_INITIAL_INTERVAL", "20ms", "CONNECTOR_RETRY_MAX_INTERVAL", "100ms",
-		"CONNECTOR_LOG_FORMAT", "text", "CONNECTOR_LOG_LEVEL", "debug") // the attempts after the first are logged at debug level
+		"CONNECTOR_LOG_FORMAT", "text", "CONNECTOR_LOG_LEVEL", "debug")) // the attempts after the first are logged at debug level
+	r.waitFor(t, "the connector asking Dsco again", func(stderr string) bool {
+		return strings.Count(stderr, "setting up the Dsco streams failed; trying again") >= 2
+	})
+	assert.Equal(t, exitOK, r.stop(t), r.stderr.String())
+}
+
+// backgroundRun is `connector run` running in the background (startRun).
+type backgroundRun struct {
+	stderr  *syncBuffer
+	written <-chan struct{}
+	cancel  context.CancelFunc
+	code    chan int // its exit status, once it returned
+	exited  bool
+}
+
+// startRun starts `connector run` with the environment vars; the test's end stops it
+// and waits for it, if the test did not (stop).
+func startRun(t *testing.T, vars map[string]string) *backgroundRun {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout bytes.Buffer
-	stderr := &syncBuffer{}
-	code := make(chan int, 1)
+	r := &backgroundRun{stderr: &syncBuffer{}, cancel: cancel, code: make(chan int, 1)}
+	r.written = r.stderr.changed()
 	go func() {
-		code <- dispatch(ctx, []string{"run"}, &env{stdout: &stdout, stderr: stderr, lookup: envconfig.MapLookuper(vars)})
+		r.code <- dispatch(ctx, []string{"run"}, &env{stdout: io.Discard, stderr: r.stderr, lookup: envconfig.MapLookuper(vars)})
 	}()
+	t.Cleanup(func() {
+		if !r.exited {
+			cancel()
+			select {
+			case <-r.code:
+			case <-time.After(waitLimit):
+				t.Error("run did not stop at the test's end")
+			}
+		}
+	})
+	return r
+}
+
+// waitFor waits until ok holds for run's stderr, failing the test should run exit
+// first or waitLimit pass.
+func (r *backgroundRun) waitFor(t *testing.T, what string, ok func(stderr string) bool) {
+	t.Helper()
 	deadline := time.After(waitLimit)
-	for strings.Count(stderr.String(), "setting up the Dsco streams failed; trying again") < 2 {
+	for !ok(r.stderr.String()) {
 		select {
-		case c := <-code:
-			t.Fatalf("run exited (%d) while Dsco was unreachable:\n%s", c, stderr.String())
+		case <-r.written:
+		case c := <-r.code:
+			r.exited = true
+			t.Fatalf("run exited (%d) before %s:\n%s", c, what, r.stderr.String())
 		case <-deadline:
-			t.Fatalf("the connector did not ask Dsco again:\n%s", stderr.String())
-		case <-time.After(20 * time.Millisecond):
+			t.Fatalf("no %s within %v:\n%s", what, waitLimit, r.stderr.String())
 		}
 	}
-	cancel()
+}
+
+// stop ends run's context, as SIGTERM or SIGINT does, and returns its exit status.
+func (r *backgroundRun) stop(t *testing.T) int {
+	t.Helper()
+	r.cancel()
 	select {
-	case c := <-code:
-		assert.Equal(t, exitOK, c, stderr.String())
+	case c := <-r.code:
+		r.exited = true
+		return c
 	case <-time.After(waitLimit):
 		t.Fatal("run did not stop")
+		return 0
 	}
 }

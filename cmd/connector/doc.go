@@ -24,8 +24,9 @@
 // Configuration comes from environment variables only (`connector run -h`
 // lists them, as does the README's configuration table, both generated from
 // package internal/config); an invalid
-// configuration exits with status 2 and lists every problem. Other failures
-// exit with status 1. SIGINT and SIGTERM cancel the running command; a
+// configuration exits with status 2 and lists every problem, and so does a
+// command line the connector refuses (an unknown command, flag or argument,
+// flags before the command). Other failures exit with status 1. SIGINT and SIGTERM cancel the running command; a
 // second signal kills the process.
 //
 // # run

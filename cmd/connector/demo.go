@@ -177,6 +177,12 @@ func demo(ctx context.Context, dc demoConfig) (_ demoSummary, err error) {
 	if err != nil {
 		return demoSummary{}, err
 	}
+	// fail closes the connector (its ops server serves already) when the
+	// warehouse cannot be set up.
+	fail := func(err error) (demoSummary, error) {
+		conn.closeParts()
+		return demoSummary{}, err
+	}
 
 	// The sample warehouse, with a serde of its own records.
 	order, _ := schemas.Event("order")
@@ -184,14 +190,14 @@ func demo(ctx context.Context, dc demoConfig) (_ demoSummary, err error) {
 	invoice, _ := schemas.Command("invoice")
 	wserde, err := schemas.NewSerde(schemas.Config{RegistryURL: reg.URL(), Records: []*schemas.Descriptor{order, ship, invoice, schemas.Result}})
 	if err != nil {
-		return demoSummary{}, err
+		return fail(err)
 	}
 	if err := wserde.Register(setup); err != nil {
-		return demoSummary{}, err
+		return fail(err)
 	}
 	wh, err := warehouse.New(warehouse.Config{Connection: kafka.ConnectionConfig{Brokers: brokers}, Serde: wserde}, logger)
 	if err != nil {
-		return demoSummary{}, err
+		return fail(err)
 	}
 
 	fmt.Fprintf(dc.out, "Dsco sandbox   %s\nKafka (kfake)  %s\nRegistry       %s\n", sandbox.URL, strings.Join(brokers, ","), reg.URL())

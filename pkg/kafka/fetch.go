@@ -313,7 +313,7 @@ const undecodableFetches = 3
 // the log holds it, its key nil, and its one header UndecodableHeader, what err says (see
 // Undecodable). Every other offset of the batch passes without a record.
 func (r *PartitionReader) standIn(err *batchError) (kafkago.Message, bool) {
-	first := max(r.offset, r.batch.base)
+	first := r.batchFirst()
 	if r.bad.offset != first {
 		r.bad.offset, r.bad.fetches = first, 0
 	}
@@ -354,15 +354,16 @@ func (r *PartitionReader) start(offset int64) {
 // use makes the records of res, a fetch from r.offset, the next ones, and sends the next
 // fetch, from where they end.
 func (r *PartitionReader) use(res fetchResult) error {
+	if res.asked != r.offset {
+		// Fetched from elsewhere, whatever it brought (an offset out of range, say): from
+		// where the response before ends by its batches' claims, which a damaged batch's
+		// may not be (see damaged). Fetched again.
+		r.spare = res.buf
+		return nil
+	}
 	if res.err != nil {
 		r.spare = res.buf
 		return res.err
-	}
-	if res.asked != r.offset {
-		// Fetched from elsewhere (cannot happen: a fetch starts where the records before it
-		// end): fetched again.
-		r.spare = res.buf
-		return nil
 	}
 	end, err := batchesEnd(res.part.records, res.from)
 	if err != nil {

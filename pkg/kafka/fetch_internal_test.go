@@ -438,3 +438,64 @@ func TestLegacyMessagesChecked(t *testing.T) {
 		})
 	}
 }
+
+// TestDamagedBatchOffsets: a record batch whose CRC fails, or whose format is unknown, has
+// a header that cannot be trusted past the offset and size that frame it, and the last
+// offset it claims may be anything. It stands in for itself up to the next batch's base
+// offset in the response (for the response's last batch, up to the last it claims, but
+// not past the high watermark), and the records after it are returned. A last claimed
+// before the offset asked for passed the batch over silently, without a stand-in; one
+// claimed past the next batch's skipped that batch's records, and the reader read on
+// from the last offset claimed.
+func TestDamagedBatchOffsets(t *testing.T) {
+	rec := kafkago.Message{Value: []byte("v"), Time: time.UnixMilli(1_700_000_000_000)}
+	after := encodedBatch(t, 13, rec, rec)
+	damaged := func(magic byte, lastDelta int32) []byte {
+		b := encodedBatch(t, 10, rec, rec, rec)
+		b[16] = magic
+		binary.BigEndian.PutUint32(b[23:], uint32(lastDelta)) // not resealed: the CRC fails
+		return b
+	}
+	for _, tc := range []struct {
+		name    string
+		batches []byte
+		hwm     int64
+		reason  string  // of the stand-in, at offset 10
+		want    []int64 // the offsets of the records after it
+		end     int64   // the reader's offset once they are read
+	}{
+		{name: "a last past the next batch's", batches: slices.Concat(damaged(2, 1000), after), hwm: 15,
+			reason: "at offsets 10 to 12 fails its CRC", want: []int64{13, 14}, end: 15},
+		{name: "a last before its first", batches: slices.Concat(damaged(2, -5), after), hwm: 15,
+			reason: "at offsets 10 to 12 fails its CRC", want: []int64{13, 14}, end: 15},
+		{name: "the response's last, a last past the high watermark", batches: damaged(2, 1000), hwm: 13,
+			reason: "at offsets 10 to 12 fails its CRC", end: 13},
+		{name: "an unknown format, a last before its first", batches: slices.Concat(damaged(3, -5), after), hwm: 15,
+			reason: "at offsets 10 to 12 has an unknown message format, v3", want: []int64{13, 14}, end: 15},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewPartitionReader(PartitionReaderConfig{Topic: "t"}) // no brokers: the fetch after the batches fails
+			defer r.Close()
+			r.SetOffset(10)
+			r.batches, r.hwm = tc.batches, tc.hwm
+			r.bad.offset, r.bad.fetches = 10, undecodableFetches-1 // fetched so twice already
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			m, err := r.FetchMessage(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, int64(10), m.Offset, "the stand-in")
+			assert.ErrorContains(t, Undecodable(m), "the record batch of t/0 "+tc.reason)
+			var got []int64
+			for {
+				m, err := r.FetchMessage(ctx)
+				if err != nil {
+					require.ErrorIs(t, err, errNoBrokers)
+					break
+				}
+				got = append(got, m.Offset)
+			}
+			assert.Equal(t, tc.want, got)
+			assert.Equal(t, tc.end, r.Offset())
+		})
+	}
+}

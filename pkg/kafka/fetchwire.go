@@ -228,10 +228,10 @@ func (r *PartitionReader) startBatch(b []byte) error {
 	}
 	r.inBatch = true
 	if magic != 2 {
-		return r.undecodable(fmt.Sprintf("has an unknown message format, v%d", magic))
+		return r.damaged(fmt.Sprintf("has an unknown message format, v%d", magic))
 	}
 	if crc := be.Uint32(b[17:]); crc != crc32.Checksum(b[21:], castagnoli) {
-		return r.undecodable("fails its CRC")
+		return r.damaged("fails its CRC")
 	}
 	count := int(int32(be.Uint32(b[57:])))
 	records := b[batchHeaderSize:]
@@ -450,8 +450,32 @@ func parseRecord(body []byte) (recordFields, bool) {
 func (r *PartitionReader) undecodable(what string) error {
 	r.left = 0
 	return &batchError{fmt.Sprintf("the record batch of %s/%d at offsets %d to %d %s", r.cfg.Topic, r.cfg.Partition,
-		max(r.offset, r.batch.base), r.batch.last, what)}
+		r.batchFirst(), r.batch.last, what)}
 }
+
+// damaged is undecodable for a record batch whose header cannot be trusted past the
+// offset and size that frame it: its CRC fails, or its format is unknown. The last offset
+// it claims may then be anything: taken as it is, a last before the offset asked for
+// would pass the batch over unseen, and a last past the next batch's would take that
+// batch's records for its own (the reader would read on after it, and the broker, which
+// places a fetch by the same claim, would serve it so). The batch stands instead for the
+// offsets up to the next batch's base offset in the response, or, when it is the
+// response's last, up to the last it claims but not past the high watermark; and for its
+// first offset at least.
+func (r *PartitionReader) damaged(what string) error {
+	last := r.batch.last
+	if len(r.batches) >= 8 { // the next batch's base offset, which frames it as this one's does
+		last = int64(binary.BigEndian.Uint64(r.batches)) - 1
+	} else if r.hwm > 0 {
+		last = min(last, r.hwm-1)
+	}
+	r.batch.last = max(last, r.batchFirst())
+	return r.undecodable(what)
+}
+
+// batchFirst is the first offset the current batch stands for from r.offset on: its base,
+// or the offset asked for when the batch starts before it.
+func (r *PartitionReader) batchFirst() int64 { return max(r.offset, r.batch.base) }
 
 // decoder reads big-endian and varint fields from b; a read past its end sets failed and
 // returns zero values from then on.

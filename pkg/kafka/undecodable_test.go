@@ -83,6 +83,11 @@ func TestPartitionReaderUndecodableBatch(t *testing.T) {
 			b[61] = 0x7e // the first record's size: 63, past the batch
 			return reseal(b)
 		}, reason: "at offsets 0 to 2 has a record whose size does not parse"},
+		{name: "a last offset claimed past the log's end", damaged: func() []byte {
+			b := batchOf(3, kafka.CompressionNone)
+			binary.BigEndian.PutUint32(b[23:], 1000) // its last offset delta; the CRC fails
+			return b
+		}, reason: "at offsets 0 to 2 fails its CRC"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			damaged := tc.damaged()

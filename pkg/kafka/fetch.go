@@ -214,8 +214,15 @@ func (r *PartitionReader) SetOffset(offset int64) {
 	r.batches, r.recs, r.left, r.inBatch = nil, nil, 0, false
 }
 
-// Offset returns the offset of the record the next FetchMessage looks for.
-func (r *PartitionReader) Offset() int64 { return r.offset }
+// Offset returns the offset of the record the next FetchMessage looks for: after the
+// last record of a batch, past the batch's offsets that hold none (records compacted away,
+// those of a batch a record stood in for).
+func (r *PartitionReader) Offset() int64 {
+	if r.inBatch && r.left == 0 {
+		return max(r.offset, r.batch.last+1)
+	}
+	return r.offset
+}
 
 // Close ends the fetch under way and closes the reader's connection. The reader must not
 // be used afterwards.

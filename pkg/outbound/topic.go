@@ -303,7 +303,9 @@ func (tr TopicReader) readPartition(ctx context.Context, topic string, p int, en
 			return fmt.Errorf("outbound: reading %s/%d: %w", topic, p, err)
 		}
 		fn(m)
-		if !reached && m.Offset >= end-1 {
+		// The reader's offset, not m's: a record that stands for a batch that does not
+		// decode is at the batch's first offset, and the batch may end the partition.
+		if !reached && r.Offset() >= end {
 			reached = true
 			loaded()
 			if !follow {

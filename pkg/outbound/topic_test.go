@@ -2,16 +2,19 @@ package outbound_test
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/dscokafka/connector/pkg/kafka"
 	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
 	"github.com/dscokafka/connector/pkg/outbound"
 )
@@ -81,4 +84,70 @@ func TestTopicReaderMissingTopic(t *testing.T) {
 			assert.False(t, topics.Has(topic), "reading %s created it", topic)
 		})
 	}
+}
+
+// TestTopicReaderUndecodableLastBatch: a topic whose last record batch does not decode
+// (damaged in the log: its CRC fails) is read to its end, the batch passed to fn as the
+// record that stands for it (kafka.Undecodable): reading it once returns, and the
+// applied-ids store loads it, saying that the marks it held are lost. The stand-in is at
+// the batch's first offset, and the reader waited for a record at the batch's last: Read
+// never returned (`connector poison list` hung), and the store never loaded, so the
+// outbound pipeline never started.
+func TestTopicReaderUndecodableLastBatch(t *testing.T) {
+	if kafkatest.Real() {
+		t.Skip("answers fetches with kfake's controls")
+	}
+	for _, tc := range []struct {
+		name  string
+		store bool // read by the applied-ids store, or once
+	}{
+		{"read", false},
+		{"store", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cluster := kafkatest.NewCluster(t)
+			brokers := cluster.ListenAddrs()
+			topic := kafkatest.Name("damaged")
+			kafkatest.CreateTopic(t, brokers, topic, 1)
+			pub, err := kafka.NewPublisher(kafka.PublisherConfig{Connection: kafka.ConnectionConfig{Brokers: brokers}}, nil)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = pub.Close() })
+			placeholder := kafkago.Message{Topic: topic, Key: []byte("cmd"), Value: []byte(outbound.MarkApplied.String())}
+			require.NoError(t, pub.WriteRecords(placeholder, placeholder, placeholder)) // offsets 0 to 2, which the batch stands for
+			kafkatest.ServeBatches(cluster, topic, 0, 2, damagedBatch())
+
+			if tc.store {
+				logs := watermill.NewCaptureLogger()
+				store, done, _ := runStore(t, brokers, topic, pub, logs)
+				storeLoads(t, store, done)
+				assert.Len(t, captured(logs, watermill.ErrorLogLevel, "A record batch of the applied-ids topic does not decode; the marks it held are lost"), 1)
+				return
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), waitLimit)
+			defer cancel()
+			var got []kafkago.Message
+			require.NoError(t, outbound.TopicReader{Brokers: brokers}.Read(ctx, topic, false, nil, func(m kafkago.Message) { got = append(got, m) }))
+			require.Len(t, got, 1)
+			assert.Equal(t, int64(0), got[0].Offset)
+			assert.ErrorIs(t, kafka.Undecodable(got[0]), kafka.ErrUndecodable)
+		})
+	}
+}
+
+// damagedBatch returns a record batch of offsets 0 to 2 as a log damaged on disk holds
+// it: its CRC fails.
+func damagedBatch() []byte {
+	be := binary.BigEndian
+	b := be.AppendUint64(nil, 0)                  // base offset
+	b = be.AppendUint32(b, 49+3)                  // size: the header's after it, and three bytes of records
+	b = be.AppendUint32(b, 0)                     // partition leader epoch
+	b = append(b, 2)                              // magic
+	b = be.AppendUint32(b, 0)                     // CRC, not the batch's
+	b = be.AppendUint16(b, 0)                     // attributes
+	b = be.AppendUint32(b, 2)                     // last offset delta
+	b = be.AppendUint64(be.AppendUint64(b, 0), 0) // first and max timestamps
+	b = be.AppendUint64(b, ^uint64(0))            // producer id: none
+	b = be.AppendUint32(be.AppendUint16(b, 0), 0) // producer epoch, base sequence
+	b = be.AppendUint32(b, 3)                     // records
+	return append(b, 1, 2, 3)
 }

@@ -405,6 +405,14 @@ func TestLegacyMessagesChecked(t *testing.T) {
 			err: "at offsets 10 to 12 holds messages at offsets 10 to 11, not ending at its own"},
 		{name: "no inner message", batches: msg(1, 1, 10, 0, nil, gzipped()), err: "is a compressed message without messages in it"},
 		{name: "no value", batches: msg(1, 1, 10, 0, nil, nil), err: "is a compressed message without a value"},
+		// Kafka before 0.10 computed an LZ4 frame's header checksum over its magic number
+		// too (KIP-57), which Kafka's Java consumer lets pass for v0 messages only.
+		{name: "v0 LZ4 with the header checksum of Kafka before 0.10", batches: msg(0, 3, 11, 0, nil,
+			brokenLZ4Checksum(t, Compressed(CompressionLz4, slices.Concat(msg(0, 0, 10, 0, nil, v), msg(0, 0, 11, 0, nil, v))))),
+			want: []int64{10, 11}},
+		{name: "v1 LZ4 with the header checksum of Kafka before 0.10", batches: msg(1, 3, 11, 0, nil,
+			brokenLZ4Checksum(t, Compressed(CompressionLz4, slices.Concat(msg(1, 0, 0, 0, nil, v), msg(1, 0, 1, 0, nil, v))))),
+			err: "at offsets 10 to 11 does not decompress (lz4)"},
 		{name: "zstd", batches: msg(1, 4, 10, 0, nil, Compressed(CompressionZstd, msg(1, 0, 0, 0, nil, v))),
 			err: "is compressed with zstd, which the message format v1 does not allow"},
 		{name: "bytes after its value", batches: func() []byte {
@@ -437,6 +445,18 @@ func TestLegacyMessagesChecked(t *testing.T) {
 			}
 		})
 	}
+}
+
+// brokenLZ4Checksum returns the LZ4 frame b with its header checksum as Kafka before 0.10
+// computed it: over the frame's magic number and its descriptor (FLG, BD), where LZ4's
+// covers the descriptor alone (which b's, LZ4's own, is checked to be).
+func brokenLZ4Checksum(t *testing.T, b []byte) []byte {
+	t.Helper()
+	require.Equal(t, byte(xxh32(b[4:6])>>8), b[6], "the frame's own header checksum, a descriptor without options")
+	b = bytes.Clone(b)
+	b[6] = byte(xxh32(b[:6]) >> 8)
+	require.NotEqual(t, byte(xxh32(b[4:6])>>8), b[6], "the broken checksum differs")
+	return b
 }
 
 // TestDamagedBatchOffsets: a record batch whose CRC fails, or whose format is unknown, has

@@ -12,9 +12,12 @@ package kafka
 // message's.
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"hash/crc32"
 	"math"
+	"math/bits"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -92,7 +95,11 @@ func (r *PartitionReader) startLegacy(b []byte) error {
 	case m.value == nil:
 		return r.undecodable("is a compressed message without a value")
 	}
-	inner, err := r.unpack(codec, m.value)
+	value := m.value
+	if codec == compress.Lz4 && m.magic == 0 {
+		value = lz4HeaderChecksum(value)
+	}
+	inner, err := r.unpack(codec, value)
 	if err != nil {
 		return err
 	}
@@ -167,4 +174,47 @@ func (r *PartitionReader) legacyRecord() (kafkago.Message, error) {
 		rec.Time = time.UnixMilli(ms)
 	}
 	return rec, nil
+}
+
+// lz4HeaderChecksum returns the LZ4 frame src with the header checksum LZ4 defines, in a
+// copy when src's differs. Kafka before 0.10 computed it over the frame's magic number as
+// well as its descriptor, and the frames of v0 messages keep it so: Kafka's Java consumer
+// does not check it for them (KIP-57), and LZ4's readers refuse it.
+func lz4HeaderChecksum(src []byte) []byte {
+	if len(src) < 7 || binary.LittleEndian.Uint32(src) != 0x184d2204 {
+		return src // not an LZ4 frame: its reader says so
+	}
+	end := 6 // after the descriptor: FLG, BD, and the options FLG says it has
+	if src[4]&0x08 != 0 {
+		end += 8 // content size
+	}
+	if src[4]&0x01 != 0 {
+		end += 4 // dictionary id
+	}
+	if len(src) <= end || src[end] == byte(xxh32(src[4:end])>>8) {
+		return src
+	}
+	fixed := bytes.Clone(src)
+	fixed[end] = byte(xxh32(src[4:end]) >> 8)
+	return fixed
+}
+
+// xxh32 is the 32-bit xxHash of b (seed 0), which LZ4 frames check their descriptor
+// with, for b shorter than 16 bytes (a descriptor is 2 to 14).
+func xxh32(b []byte) uint32 {
+	const p1, p2, p3, p4, p5 = 2654435761, 2246822519, 3266489917, 668265263, 374761393
+	h := uint32(p5) + uint32(len(b))
+	for ; len(b) >= 4; b = b[4:] {
+		h += binary.LittleEndian.Uint32(b) * p3
+		h = bits.RotateLeft32(h, 17) * p4
+	}
+	for _, c := range b {
+		h += uint32(c) * p5
+		h = bits.RotateLeft32(h, 11) * p1
+	}
+	h ^= h >> 15
+	h *= p2
+	h ^= h >> 13
+	h *= p3
+	return h ^ h>>16
 }

@@ -24,7 +24,8 @@ var errTooLarge = errors.New("decompresses to more than MaxDecompressedBytes")
 
 // decompress appends the records of a batch compressed with codec, src, to r.plain's
 // storage and returns them, or fails (errTooLarge among others) having allocated at most
-// MaxDecompressedBytes for them, whatever src claims.
+// MaxDecompressedBytes for them, whatever src claims (about twice that for a zstd batch of
+// several frames, which the library bounds one frame at a time; producers write one).
 func (r *PartitionReader) decompress(codec compress.Compression, src []byte) ([]byte, error) {
 	limit := r.cfg.MaxDecompressedBytes
 	var out []byte

@@ -77,8 +77,8 @@ type PartitionReaderConfig struct {
 // A record from FetchMessage is the caller's: its Key, Value and header values stay valid
 // and unchanged for as long as the caller keeps them (FetchView's are valid only until the
 // next call). Memory is bounded by two responses (MaxBytes each: the one being read and
-// the one being fetched) and the decompressed batch (MaxDecompressedBytes), whatever the
-// caller holds.
+// the one being fetched) and the decompressed batch (MaxDecompressedBytes; up to about
+// twice that while a zstd batch of several frames is refused), whatever the caller holds.
 //
 // Failures are retried inside FetchMessage, with a growing pause (100 ms to 1 s) and the
 // leader looked up again: a lost connection, a leader that moved, a partition not yet

@@ -213,7 +213,8 @@ func newConnector(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 			maxWait = time.Nanosecond // 0 means the pipeline's default; the variable's 0 means at once
 		}
 		if c.out, err = router.NewOutbound(router.OutboundConfig{
-			Subscriber: kafka.SubscriberConfig{Connection: conn, ConsumerGroup: cfg.Kafka.ConsumerGroup, ReadCommitted: cfg.Kafka.ReadCommitted},
+			Subscriber: kafka.SubscriberConfig{Connection: conn, ConsumerGroup: cfg.Kafka.ConsumerGroup, ReadCommitted: cfg.Kafka.ReadCommitted,
+				MaxDecompressedBytes: cfg.Kafka.MaxDecompressedBytes},
 			Pipeline: outbound.Config{
 				Role: outbound.Role(cfg.Dsco.Role), Client: outClient, Serde: c.serde, Writer: c.pub,
 				PoisonTopic: poisonTopic(cfg),

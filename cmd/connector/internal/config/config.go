@@ -44,6 +44,7 @@ type Kafka struct {
 	ConsumerGroup         string        `env:"KAFKA_CONSUMER_GROUP, default=dsco-connector" want:"a non-empty consumer group id" desc:"Consumer group of the command topics."`
 	DialTimeout           time.Duration `env:"KAFKA_DIAL_TIMEOUT, default=10s" desc:"Time limit for connecting to a broker."`
 	ReadCommitted         bool          `env:"KAFKA_READ_COMMITTED, default=true" desc:"Consume the command topics with isolation read_committed: a command written in a Kafka transaction that was aborted is never sent to Dsco, and one in a transaction still open waits until it commits. false: read_uncommitted, every record."`
+	MaxDecompressedBytes  int           `env:"KAFKA_MAX_DECOMPRESSED_BYTES, default=134217728" desc:"Most bytes one compressed record batch of the command topics may decompress to (128 MiB by default, at least 1 MiB). A batch that would take more is not read: it goes to the poison topic whole, with the reason, and the partition goes on. Raise it only for batches of very compressible commands; it bounds the memory a hostile batch can take."`
 	TLSEnabled            bool          `env:"KAFKA_TLS_ENABLED, default=false" desc:"Connect to the brokers with TLS."`
 	TLSCAFile             string        `env:"KAFKA_TLS_CA_FILE" want:"a PEM file of CA certificates" desc:"PEM file of the CAs that sign the brokers' certificates; empty means the system's."`
 	TLSCertFile           string        `env:"KAFKA_TLS_CERT_FILE" want:"a PEM certificate file" desc:"PEM client certificate for mutual TLS (with KAFKA_TLS_KEY_FILE)."`

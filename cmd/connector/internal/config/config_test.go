@@ -75,6 +75,7 @@ func TestLoadDefaults(t *testing.T) {
 	assert.Equal(t, "dsco-connector", cfg.Kafka.ConsumerGroup)
 	assert.Equal(t, 10*time.Second, cfg.Kafka.DialTimeout)
 	assert.True(t, cfg.Kafka.ReadCommitted, "command topics read committed by default")
+	assert.Equal(t, kafka.DefaultMaxDecompressedBytes, cfg.Kafka.MaxDecompressedBytes, "the Subscriber's own default")
 	assert.Equal(t, schemas.TopicNameStrategy, cfg.Registry.SubjectStrategy.SubjectStrategy)
 	assert.Equal(t, Directions{Inbound, Outbound}, cfg.Connector.Directions)
 	assert.True(t, cfg.Connector.InboundLease, "the inbound side under its lease by default")
@@ -106,6 +107,7 @@ func TestLoadEveryVariable(t *testing.T) {
 		"KAFKA_CONSUMER_GROUP":             "grp",
 		"KAFKA_DIAL_TIMEOUT":               "3s",
 		"KAFKA_READ_COMMITTED":             "false",
+		"KAFKA_MAX_DECOMPRESSED_BYTES":     "268435456",
 		"KAFKA_TLS_ENABLED":                "true",
 		"KAFKA_TLS_CA_FILE":                ca,
 		"KAFKA_TLS_CERT_FILE":              cert,
@@ -154,6 +156,7 @@ func TestLoadEveryVariable(t *testing.T) {
 	assert.Equal(t, Directions{Outbound}, cfg.Connector.Directions)
 	assert.False(t, cfg.Connector.InboundLease)
 	assert.False(t, cfg.Kafka.ReadCommitted)
+	assert.Equal(t, 256<<20, cfg.Kafka.MaxDecompressedBytes)
 	assert.Equal(t, slog.LevelDebug, cfg.Log.Level.Level)
 	assert.Equal(t, LogText, cfg.Log.Format)
 
@@ -330,6 +333,8 @@ func TestLoadProblems(t *testing.T) {
 			"CONNECTOR_CHECKPOINT_INTERVAL: want a duration above zero such as 500ms, 30s or 2m, got 0s"},
 		{"batch items", with("CONNECTOR_BATCH_MAX_ITEMS", "-3"),
 			"CONNECTOR_BATCH_MAX_ITEMS: want a whole number of at least 1, got -3"},
+		{"decompressed bytes", with("KAFKA_MAX_DECOMPRESSED_BYTES", "65536"),
+			"KAFKA_MAX_DECOMPRESSED_BYTES: want a whole number of at least 1048576, got 65536"},
 		{"batch bytes", with("CONNECTOR_BATCH_MAX_BYTES", "100"),
 			"CONNECTOR_BATCH_MAX_BYTES: want a whole number of at least 1024, got 100"},
 		{"batch wait", with("CONNECTOR_BATCH_MAX_WAIT", "-1ms"),

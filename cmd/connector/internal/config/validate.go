@@ -157,6 +157,7 @@ func (k *Kafka) validate(p *problems) {
 		p.add("KAFKA_CONSUMER_GROUP", "want a non-empty consumer group id")
 	}
 	positive(p, "KAFKA_DIAL_TIMEOUT", k.DialTimeout)
+	atLeast(p, "KAFKA_MAX_DECOMPRESSED_BYTES", k.MaxDecompressedBytes, 1<<20)
 
 	if !k.TLSEnabled {
 		for name, set := range map[string]bool{

@@ -265,6 +265,14 @@ func (r *PartitionReader) fetchMessage(ctx context.Context) (kafkago.Message, er
 				continue // the batch ends before the offset asked for: nothing of it is wanted
 			}
 			if rec, ok := r.standIn(bad); ok {
+				if len(r.abortedBy) > 0 {
+					// With read_committed, a producer's aborted transaction is under way,
+					// and the batch may have been its abort marker: read on in this
+					// response, the producer's next transaction, committed, would be
+					// skipped as aborted. The rest is fetched again, with the aborted
+					// transactions Kafka lists for it.
+					r.batches = nil
+				}
 				return rec, nil
 			}
 		}

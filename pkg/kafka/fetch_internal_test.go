@@ -519,3 +519,65 @@ func TestDamagedBatchOffsets(t *testing.T) {
 		})
 	}
 }
+
+// TestDamagedAbortMarker: with read_committed, a batch that does not decode while a
+// producer's aborted transaction is under way may be its abort marker. The records after
+// it in the response are not read with the producer still taken as aborting (its next
+// transaction, committed, was skipped); they are fetched again, and Kafka's list of
+// aborted transactions for that fetch decides. Without a transaction under way, the
+// response is read on.
+func TestDamagedAbortMarker(t *testing.T) {
+	const producer = 7
+	rec := kafkago.Message{Value: []byte("v"), Time: time.UnixMilli(1_700_000_000_000)}
+	// of returns a batch at base of producer, transactional, or a control batch holding a
+	// marker (0 abort, 1 commit) when marker >= 0.
+	of := func(base int64, marker int16) []byte {
+		b := encodedBatch(t, base, rec)
+		binary.BigEndian.PutUint64(b[43:], producer)
+		attrs := uint16(0x10)
+		if marker >= 0 {
+			attrs |= 0x20
+			// The record's key: the marker's version (0) and type; its value is not read.
+			b = encodedBatch(t, base, kafkago.Message{Key: []byte{0, 0, 0, byte(marker)}, Value: []byte{0, 0}, Time: rec.Time})
+			binary.BigEndian.PutUint64(b[43:], producer)
+		}
+		binary.BigEndian.PutUint16(b[21:], attrs)
+		return resealed(b)
+	}
+	damagedAbort := of(1, 0)
+	damagedAbort[len(damagedAbort)-1] ^= 1 // the CRC fails
+	for _, tc := range []struct {
+		name    string
+		aborted []abortedTxn
+		want    []int64 // the offsets read after the stand-in, before the fetch
+		end     int64   // the reader's offset then
+	}{
+		{name: "a transaction aborted under way", aborted: []abortedTxn{{producer: producer, first: 0}}, end: 2},
+		{name: "none", want: []int64{0, 2}, end: 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewPartitionReader(PartitionReaderConfig{Topic: "t", ReadCommitted: true}) // no brokers: a fetch fails
+			defer r.Close()
+			r.SetOffset(0)
+			r.batches, r.hwm, r.aborted = slices.Concat(of(0, -1), damagedAbort, of(2, -1), of(3, 1)), 4, tc.aborted
+			r.bad.offset, r.bad.fetches = 1, undecodableFetches-1 // fetched so twice already
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			var got []int64
+			for {
+				m, err := r.FetchMessage(ctx)
+				if err != nil {
+					require.ErrorIs(t, err, errNoBrokers)
+					break
+				}
+				if Undecodable(m) != nil {
+					assert.Equal(t, int64(1), m.Offset, "the stand-in")
+					continue
+				}
+				got = append(got, m.Offset)
+			}
+			assert.Equal(t, tc.want, got)
+			assert.Equal(t, tc.end, r.Offset())
+		})
+	}
+}

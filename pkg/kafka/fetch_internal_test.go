@@ -499,22 +499,11 @@ func TestDamagedBatchOffsets(t *testing.T) {
 			r.SetOffset(10)
 			r.batches, r.hwm = tc.batches, tc.hwm
 			r.bad.offset, r.bad.fetches = 10, undecodableFetches-1 // fetched so twice already
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			m, err := r.FetchMessage(ctx)
-			require.NoError(t, err)
-			assert.Equal(t, int64(10), m.Offset, "the stand-in")
-			assert.ErrorContains(t, Undecodable(m), "the record batch of t/0 "+tc.reason)
-			var got []int64
-			for {
-				m, err := r.FetchMessage(ctx)
-				if err != nil {
-					require.ErrorIs(t, err, errNoBrokers)
-					break
-				}
-				got = append(got, m.Offset)
-			}
-			assert.Equal(t, tc.want, got)
+			got := untilFetch(t, r)
+			require.NotEmpty(t, got)
+			assert.Equal(t, int64(10), got[0].Offset, "the stand-in")
+			assert.ErrorContains(t, Undecodable(got[0]), "the record batch of t/0 "+tc.reason)
+			assert.Equal(t, tc.want, offsets(got[1:]))
 			assert.Equal(t, tc.end, r.Offset())
 		})
 	}
@@ -561,23 +550,43 @@ func TestDamagedAbortMarker(t *testing.T) {
 			r.SetOffset(0)
 			r.batches, r.hwm, r.aborted = slices.Concat(of(0, -1), damagedAbort, of(2, -1), of(3, 1)), 4, tc.aborted
 			r.bad.offset, r.bad.fetches = 1, undecodableFetches-1 // fetched so twice already
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			var got []int64
-			for {
-				m, err := r.FetchMessage(ctx)
-				if err != nil {
-					require.ErrorIs(t, err, errNoBrokers)
-					break
-				}
+			var got, standIns []kafkago.Message
+			for _, m := range untilFetch(t, r) {
 				if Undecodable(m) != nil {
-					assert.Equal(t, int64(1), m.Offset, "the stand-in")
-					continue
+					standIns = append(standIns, m)
+				} else {
+					got = append(got, m)
 				}
-				got = append(got, m.Offset)
 			}
-			assert.Equal(t, tc.want, got)
+			assert.Equal(t, []int64{1}, offsets(standIns), "the stand-in")
+			assert.Equal(t, tc.want, offsets(got))
 			assert.Equal(t, tc.end, r.Offset())
 		})
 	}
+}
+
+// untilFetch returns the records r reads from the batches it holds, until it must fetch,
+// which fails: r has no brokers.
+func untilFetch(t *testing.T, r *PartitionReader) []kafkago.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var got []kafkago.Message
+	for {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			require.ErrorIs(t, err, errNoBrokers)
+			return got
+		}
+		got = append(got, m)
+	}
+}
+
+// offsets returns the offsets of msgs (nil for none).
+func offsets(msgs []kafkago.Message) []int64 {
+	var out []int64
+	for _, m := range msgs {
+		out = append(out, m.Offset)
+	}
+	return out
 }

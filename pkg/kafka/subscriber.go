@@ -1252,19 +1252,18 @@ func (a *asyncLanes) drain() {
 // record batch that does not decode, become a message carrying the raw value and
 // UnmarshalErrorMetadata (see Subscriber).
 func (sub *subscription) toMessage(rec kafkago.Message, logger watermill.LoggerAdapter) *message.Message {
-	if err := Undecodable(rec); err != nil { // logged as it was read
-		msg := recordToMessage(rec)
-		msg.Metadata.Set(UnmarshalErrorMetadata, err.Error())
-		sub.sourceMetadata(msg, rec)
-		return msg
-	}
-	msg, err := sub.s.cfg.Unmarshaler.Unmarshal(rec)
-	if err != nil || msg == nil {
-		if err == nil {
+	err := Undecodable(rec) // logged as it was read
+	var msg *message.Message
+	if err == nil {
+		if msg, err = sub.s.cfg.Unmarshaler.Unmarshal(rec); err == nil && msg == nil {
 			err = errors.New("unmarshaler returned no message")
 		}
-		logger.Error("Unmarshaling record failed; delivering it raw with an error mark", err,
-			watermill.LogFields{"offset": rec.Offset})
+		if err != nil {
+			logger.Error("Unmarshaling record failed; delivering it raw with an error mark", err,
+				watermill.LogFields{"offset": rec.Offset})
+		}
+	}
+	if err != nil {
 		msg = recordToMessage(rec)
 		msg.Metadata.Set(UnmarshalErrorMetadata, err.Error())
 	}

@@ -60,6 +60,9 @@ func (s *Streak) FailingFor(now time.Time) time.Duration {
 // Works ends the run: the next failure begins another. It returns the run as it ended
 // and whether a line of it was logged, after which the loop says that it works again.
 func (s *Streak) Works() (ended Streak, logged bool) {
+	if s.failures == 0 { // no run: what the loops ask after every success
+		return Streak{}, false
+	}
 	ended = *s
 	*s = Streak{Every: s.Every}
 	return ended, !ended.logged.IsZero()

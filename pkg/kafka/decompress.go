@@ -23,9 +23,9 @@ import (
 var errTooLarge = errors.New("decompresses to more than MaxDecompressedBytes")
 
 // decompress appends the records of a batch compressed with codec, src, to r.plain's
-// storage and returns them, or fails (errTooLarge among others) having allocated at most
-// MaxDecompressedBytes for them, whatever src claims (about twice that for a zstd batch of
-// several frames, which the library bounds one frame at a time; producers write one).
+// storage and returns them, or fails (errTooLarge among others) having decompressed at
+// most MaxDecompressedBytes of them (a zstd block, at most 128 KiB, more), whatever src
+// claims.
 func (r *PartitionReader) decompress(codec compress.Compression, src []byte) ([]byte, error) {
 	limit := r.cfg.MaxDecompressedBytes
 	var out []byte
@@ -34,16 +34,7 @@ func (r *PartitionReader) decompress(codec compress.Compression, src []byte) ([]
 	case compress.Snappy:
 		out, err = unsnappy(r.plain[:0], src, limit)
 	case compress.Zstd:
-		if r.zstd == nil {
-			// Its limit bounds the window a frame may ask for as well as the output.
-			if r.zstd, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(limit))); err != nil {
-				return nil, err
-			}
-		}
-		out, err = r.zstd.DecodeAll(src, r.plain[:0])
-		if errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded) {
-			err = errTooLarge
-		}
+		out, err = r.unzstd(r.plain[:0], src, limit)
 	default: // gzip and lz4: streams whose readers hold a window or block of bounded size
 		c := codec.Codec()
 		if c == nil {
@@ -57,7 +48,7 @@ func (r *PartitionReader) decompress(codec compress.Compression, src []byte) ([]
 		r.plain = out[:0] // kept for the next batch; a larger one goes with its records
 	}
 	if errors.Is(err, errTooLarge) {
-		return nil, fmt.Errorf("%w (%d bytes)", errTooLarge, limit)
+		err = fmt.Errorf("%w (%d bytes)", errTooLarge, limit)
 	}
 	return out, err
 }
@@ -80,6 +71,96 @@ func readAtMost(dst []byte, zr io.Reader, limit int) ([]byte, error) {
 			return dst, err
 		}
 	}
+}
+
+// unzstd appends the zstd frames src to dst, failing with errTooLarge once they
+// decompress to more than limit bytes in all (dst included), having decompressed at most
+// one block (128 KiB) past it. The decoder bounds what one frame decompresses to, and
+// DecodeAll bounds what it returns only after each frame: given a batch's frames together
+// it decompressed up to twice limit. So each frame is decoded alone, within what the
+// frames before it leave of limit: one that declares its content size is refused when
+// that does not fit, and is held to it by the decoder; one that does not is decoded with
+// what is left as the decoder's bound, which bounds the window it may ask for as well, so
+// that such a frame after the first does not decode when it asks for a window larger than
+// what is left, even where its content would fit (as the first does not when it asks for
+// more than limit). Producers write one frame a batch, which is decoded with limit as its
+// bound, the decoder's options unchanged from batch to batch.
+func (r *PartitionReader) unzstd(dst, src []byte, limit int) ([]byte, error) {
+	for len(src) > 0 {
+		var h zstd.Header
+		n, err := zstdFrameLen(&h, src)
+		if err != nil {
+			return dst, err
+		}
+		frame, left := src[:n], limit-len(dst)
+		src = src[n:]
+		// With a content size, limit: the decoder checks it plus what dst already holds
+		// against its bound, and would refuse with what is left a frame that fits.
+		bound := uint64(limit)
+		switch {
+		case h.Skippable:
+			continue
+		case h.HasFCS && h.FrameContentSize > uint64(left):
+			return dst, errTooLarge
+		case !h.HasFCS:
+			bound = uint64(max(left, 1)) // the decoder's least; one byte is then too many
+		}
+		if r.zstd == nil {
+			if r.zstd, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(bound)); err != nil {
+				return dst, err
+			}
+		} else if bound != r.zstdMax {
+			if err = r.zstd.ResetWithOptions(nil, zstd.WithDecoderMaxMemory(bound)); err != nil {
+				return dst, err
+			}
+		}
+		r.zstdMax = bound
+		dst, err = r.zstd.DecodeAll(frame, dst)
+		switch {
+		case errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded) || len(dst) > limit:
+			return dst, errTooLarge
+		case err != nil:
+			return dst, err
+		}
+	}
+	return dst, nil
+}
+
+// zstdFrameLen returns the length of the zstd frame src starts with, a skippable frame
+// or one of blocks, read from its header (into h) and its blocks' headers, without
+// decoding it.
+func zstdFrameLen(h *zstd.Header, src []byte) (int, error) {
+	rest, err := h.DecodeAndStrip(src)
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("zstd: frame header: %w", err)
+	case h.Skippable:
+		if uint64(h.SkippableSize) > uint64(len(rest)) {
+			return 0, fmt.Errorf("zstd: a skippable frame of %d bytes where %d are left", h.SkippableSize, len(rest))
+		}
+		return h.HeaderSize + int(h.SkippableSize), nil
+	}
+	for last := false; !last; {
+		if len(rest) < 3 {
+			return 0, errors.New("zstd: a frame cut short")
+		}
+		bh := int(rest[0]) | int(rest[1])<<8 | int(rest[2])<<16
+		size := bh >> 3
+		if bh>>1&3 == 1 { // RLE: one byte, repeated size times
+			size = 1
+		}
+		if rest = rest[3:]; size > len(rest) {
+			return 0, fmt.Errorf("zstd: a block of %d bytes where %d are left", size, len(rest))
+		}
+		rest, last = rest[size:], bh&1 == 1
+	}
+	if h.HasCheckSum {
+		if len(rest) < 4 {
+			return 0, errors.New("zstd: a frame's checksum cut short")
+		}
+		rest = rest[4:]
+	}
+	return len(src) - len(rest), nil
 }
 
 // xerialHeader starts Snappy data in the framing of the xerial library, which the Java

@@ -1,13 +1,18 @@
 package kafka
 
 import (
+	"bytes"
 	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
 	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/compress"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -41,6 +46,12 @@ func TestDecompressionBounded(t *testing.T) {
 		defer enc.Close()
 		return craftedBatch(4, 0, 1, enc.EncodeAll(RecordBatch(10, CompressionNone, rec)[batchHeaderSize:], nil))
 	}
+	// A batch's records split into zstd frames, each without its content size.
+	frames := func(rec kafkago.Message) []byte {
+		records := RecordBatch(10, CompressionNone, rec)[batchHeaderSize:]
+		half := len(records) / 2
+		return craftedBatch(4, 0, 1, slices.Concat(zstdFrame(t, records[:half], false), zstdFrame(t, records[half:], false)))
+	}
 	var cases []tc
 	for _, codec := range []Compression{CompressionGzip, CompressionSnappy, CompressionLz4, CompressionZstd} {
 		cases = append(cases,
@@ -55,6 +66,9 @@ func TestDecompressionBounded(t *testing.T) {
 	cases = append(cases,
 		tc{name: "a Snappy chunk claiming 2 GiB", batch: craftedBatch(2, 0, 1, xerial), err: "a chunk of 2147483647 bytes where 3 are left"},
 		tc{name: "a Snappy block claiming 4 GiB", batch: craftedBatch(2, 0, 1, block), err: "(snappy) decompresses to more than MaxDecompressedBytes"},
+		tc{name: "zstd frames together past the limit", batch: frames(zeros(400 << 10)),
+			err: "at offsets 10 to 10 (zstd) decompresses to more than MaxDecompressedBytes (262144 bytes)"},
+		tc{name: "zstd frames together within the limit", batch: frames(zeros(200 << 10)), value: 200 << 10},
 		tc{name: "a zstd window of 512 MiB", batch: craftedBatch(4, 0, 1, zstdFrame), err: "(zstd) decompresses to more than MaxDecompressedBytes"},
 	)
 	for _, tc := range cases {
@@ -78,5 +92,137 @@ func TestDecompressionBounded(t *testing.T) {
 			assert.ErrorContains(t, err, tc.err)
 			assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(16<<20), "bytes allocated")
 		})
+	}
+}
+
+// TestZstdFramesBounded: the zstd frames of a batch are bounded together, not one at a
+// time: a batch whose frames, each within MaxDecompressedBytes, decompress to more
+// together is refused having decompressed at most one block (128 KiB) past it, whether
+// its frames declare their content size or not, and so is a single frame that declares
+// none and decompresses past it; frames within it together decode, skippable frames
+// among them. A frame after the first asking for a window larger than what the frames
+// before it leave is refused, as the first is when it asks for more than
+// MaxDecompressedBytes. Frames cut short, or followed by what is not a frame, do not
+// decode, with what is wrong. After each, the reader decodes a batch of one frame up to
+// MaxDecompressedBytes. The decoder bounded each frame alone: frames without their
+// content size decompressed to up to twice MaxDecompressedBytes before they were refused.
+func TestZstdFramesBounded(t *testing.T) {
+	const limit = 256 << 10
+	a, b := zstdText(250<<10, 1), zstdText(250<<10, 2)
+	skippable := []byte{0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 'a', 'b', 'c'}
+	full := zstdFrame(t, zstdText(limit, 3), false)
+	// A frame without content size asking for a window of 64 KiB (its descriptor 6<<3),
+	// 1 KiB in one raw block (its header 1024<<3 | last, little-endian).
+	withoutLast := func(b []byte, n int) []byte { return b[:len(b)-n] }
+	rawFrame := slices.Concat([]byte{0x28, 0xb5, 0x2f, 0xfd, 0, 6 << 3, 0x01, 0x20, 0}, b[:1<<10])
+	for _, tc := range []struct {
+		name string
+		src  []byte
+		want []byte // nil: err, or too large
+		err  string
+	}{
+		{name: "frames without content size", src: slices.Concat(zstdFrame(t, a, false), zstdFrame(t, b, false))},
+		{name: "frames with content size", src: slices.Concat(zstdFrame(t, a, true), zstdFrame(t, b, true))},
+		{name: "a frame with content size after one without", src: slices.Concat(zstdFrame(t, a, false), zstdFrame(t, b, true))},
+		{name: "one frame without content size", src: zstdFrame(t, zstdText(1<<20, 4), false)},
+		{name: "frames within the limit, a skippable frame among them",
+			src:  slices.Concat(rawFrame, zstdFrame(t, a[:100<<10], false), skippable, zstdFrame(t, b[:100<<10], true), zstdFrame(t, a[:50<<10], false)),
+			want: slices.Concat(b[:1<<10], a[:100<<10], b[:100<<10], a[:50<<10])},
+		{name: "a frame asking for a window larger than what is left", src: slices.Concat(zstdFrame(t, a, false), rawFrame)},
+		{name: "a frame's header cut short", src: rawFrame[:5], err: "zstd: frame header: unexpected EOF"},
+		{name: "a block cut short", src: withoutLast(rawFrame, 1), err: "zstd: a block of 1024 bytes where 1023 are left"},
+		{name: "a block's header cut short", src: slices.Concat(zstdFrame(t, a[:1<<10], false), rawFrame[:8]), err: "zstd: a frame cut short"},
+		{name: "a checksum cut short", src: withoutLast(zstdFrame(t, a[:1<<10], false), 2), err: "zstd: a frame's checksum cut short"},
+		{name: "a skippable frame cut short", src: skippable[:10], err: "zstd: a skippable frame of 3 bytes where 2 are left"},
+		{name: "bytes after the frames", src: slices.Concat(rawFrame, []byte("garbage")), err: "zstd: frame header: invalid input: magic number mismatch"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewPartitionReader(PartitionReaderConfig{Topic: "t", MaxDecompressedBytes: limit})
+			defer r.Close()
+			out, err := r.decompress(compress.Zstd, tc.src)
+			switch {
+			case tc.want != nil:
+				require.NoError(t, err)
+				assert.Equal(t, tc.want, out)
+			case tc.err != "":
+				assert.EqualError(t, err, tc.err)
+			default:
+				require.ErrorIs(t, err, errTooLarge)
+				assert.LessOrEqual(t, len(out), limit+128<<10, "bytes decompressed")
+			}
+			out, err = r.decompress(compress.Zstd, full)
+			require.NoError(t, err)
+			assert.Len(t, out, limit)
+		})
+	}
+}
+
+// zstdText returns n bytes of text, varied by seed, that zstd compresses in blocks of
+// sequences, as it does records.
+func zstdText(n int, seed uint64) []byte {
+	words := []string{"order ", "PO-1234 ", "sku ", "quantity ", "accepted ", "shipped ", "warehouse "}
+	rnd := rand.New(rand.NewPCG(seed, seed))
+	var b []byte
+	for len(b) < n {
+		b = append(b, words[rnd.IntN(len(words))]...)
+	}
+	return b[:n]
+}
+
+// zstdFrame returns p compressed as one zstd frame asking for a window of 64 KiB, with its
+// content size in its header (as librdkafka and EncodeAll write it) or without (as the
+// streaming writers of kafka-go and Kafka's Java client write it).
+func zstdFrame(t *testing.T, p []byte, contentSize bool) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	enc, err := zstd.NewWriter(&buf, zstd.WithWindowSize(64<<10), zstd.WithEncoderConcurrency(1))
+	require.NoError(t, err)
+	defer enc.Close()
+	if contentSize {
+		return enc.EncodeAll(p, nil)
+	}
+	_, err = enc.Write(p)
+	require.NoError(t, err)
+	require.NoError(t, enc.Close())
+	return buf.Bytes()
+}
+
+// BenchmarkDecompressZstd decompresses the records of one record batch compressed with
+// zstd, as one frame without its content size (as kafka-go's and the Java client's
+// writers make it) and with it (librdkafka's): 100 records of 1 KiB of JSON, which the
+// reader's kept storage holds, and 100 of 40 KiB, which it does not (MaxBytes 256 KiB).
+func BenchmarkDecompressZstd(b *testing.B) {
+	enc, err := zstd.NewWriter(nil)
+	require.NoError(b, err)
+	defer enc.Close()
+	for _, size := range []int{1 << 10, 40 << 10} {
+		recs := make([]kafkago.Message, 100)
+		for i := range recs {
+			var v []byte
+			for j := 0; len(v) < size; j++ {
+				v = fmt.Appendf(v, `{"id":"PO-%07d-%d","sku":"SKU-%05d","quantity":%d,"status":"accepted"},`, i, j, (i*31+j*7)%100000, j%13)
+			}
+			recs[i] = kafkago.Message{Key: fmt.Appendf(nil, "PO-%07d", i), Value: v[:size]}
+		}
+		records := RecordBatch(10, CompressionNone, recs...)[batchHeaderSize:]
+		for _, frame := range []struct {
+			name string
+			src  []byte
+		}{
+			{"no content size", Compressed(CompressionZstd, records)},
+			{"content size", enc.EncodeAll(records, nil)},
+		} {
+			b.Run(fmt.Sprintf("%dKiB/%s", len(records)>>10, frame.name), func(b *testing.B) {
+				r := NewPartitionReader(PartitionReaderConfig{Topic: "t"})
+				defer r.Close()
+				b.SetBytes(int64(len(records)))
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := r.decompress(compress.Zstd, frame.src); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }

@@ -43,14 +43,16 @@ type PartitionReaderConfig struct {
 	// MaxDecompressedBytes bounds what one compressed record batch may decompress to
 	// (default DefaultMaxDecompressedBytes, 128 MiB): a batch that would take more does
 	// not decode (see PartitionReader), and neither does a zstd frame that asks for a
-	// window larger than it. Kafka bounds a batch's compressed size (message.max.bytes,
-	// 1 MiB by default), not what it expands to: the default leaves room for a batch of
-	// that size of highly compressible JSON or Avro (128:1, where such data compresses 5
-	// to 20:1) and for the window of zstd's highest level (128 MiB, level 22, the most
-	// Kafka's Java consumer accepts), matches the largest response the reader takes, and
-	// bounds what a batch made to expand (a zip bomb) costs. Whatever a batch's headers
-	// claim, decompressing it allocates no more than this; the reader keeps no more than
-	// 2 × MaxBytes of it for the next batch.
+	// window larger than it (or, after the batch's first frame and without declaring its
+	// content size, larger than what the frames before it leave of it). Kafka bounds a
+	// batch's compressed size (message.max.bytes, 1 MiB by default), not what it expands
+	// to: the default leaves room for a batch of that size of highly compressible JSON or
+	// Avro (128:1, where such data compresses 5 to 20:1) and for the window of zstd's
+	// highest level (128 MiB, level 22, the most Kafka's Java consumer accepts), matches
+	// the largest response the reader takes, and bounds what a batch made to expand (a zip
+	// bomb) costs. Whatever a batch's headers claim, no more than this of it is
+	// decompressed (with zstd, up to one block of 128 KiB more), all its zstd frames
+	// together; the reader keeps no more than 2 × MaxBytes of it for the next batch.
 	MaxDecompressedBytes int
 	// Retrying, when set, is told of each failure FetchMessage retries (a lost connection,
 	// a leader that moved, a broker not answering) before it waits and tries again.
@@ -77,8 +79,8 @@ type PartitionReaderConfig struct {
 // A record from FetchMessage is the caller's: its Key, Value and header values stay valid
 // and unchanged for as long as the caller keeps them (FetchView's are valid only until the
 // next call). Memory is bounded by two responses (MaxBytes each: the one being read and
-// the one being fetched) and the decompressed batch (MaxDecompressedBytes; up to about
-// twice that while a zstd batch of several frames is refused), whatever the caller holds.
+// the one being fetched) and the decompressed batch (MaxDecompressedBytes), whatever the
+// caller holds.
 //
 // Failures are retried inside FetchMessage, with a growing pause (100 ms to 1 s) and the
 // leader looked up again: a lost connection, a leader that moved, a partition not yet
@@ -123,6 +125,7 @@ type PartitionReader struct {
 	resp    []byte        // the buffer of the response being read
 	plain   []byte        // the current batch's records, decompressed
 	zstd    *zstd.Decoder // nil until a batch needs it
+	zstdMax uint64        // the bound on one frame's output zstd was last given (see unzstd)
 	batches []byte        // the response's record batches not yet read
 	recs    []byte        // the current batch's records not yet read
 	left    int           // records of the current batch not yet read

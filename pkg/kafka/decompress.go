@@ -88,7 +88,7 @@ func readAtMost(dst []byte, zr io.Reader, limit int) ([]byte, error) {
 func (r *PartitionReader) unzstd(dst, src []byte, limit int) ([]byte, error) {
 	for len(src) > 0 {
 		var h zstd.Header
-		n, err := zstdFrameLen(&h, src)
+		n, most, err := zstdFrameLen(&h, src)
 		if err != nil {
 			return dst, err
 		}
@@ -102,9 +102,15 @@ func (r *PartitionReader) unzstd(dst, src []byte, limit int) ([]byte, error) {
 			continue
 		case h.HasFCS && h.FrameContentSize > uint64(left):
 			return dst, errTooLarge
-		case !h.HasFCS:
+		case h.HasFCS:
+			most = int(h.FrameContentSize)
+		default:
 			bound = uint64(max(left, 1)) // the decoder's least; one byte is then too many
 		}
+		// Room for the frame, so that the decoder need not grow dst: it would grow it to the
+		// size of each frame with a content size, copying what the frames before hold, and
+		// a batch of many such frames would cost their number squared.
+		dst = grown(dst, min(most, left+zstdBlockMax)+zstdOverAlloc, limit+zstdBlockMax+zstdOverAlloc)
 		if r.zstd == nil {
 			if r.zstd, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(bound)); err != nil {
 				return dst, err
@@ -126,41 +132,60 @@ func (r *PartitionReader) unzstd(dst, src []byte, limit int) ([]byte, error) {
 	return dst, nil
 }
 
-// zstdFrameLen returns the length of the zstd frame src starts with, a skippable frame
-// or one of blocks, read from its header (into h) and its blocks' headers, without
-// decoding it.
-func zstdFrameLen(h *zstd.Header, src []byte) (int, error) {
+const (
+	zstdBlockMax  = 128 << 10 // the most a zstd block decompresses to
+	zstdOverAlloc = 16        // the room past a frame the decoder wants, to copy 16 bytes at a time
+)
+
+// zstdFrameLen returns the length of the zstd frame src starts with, a skippable frame or
+// one of blocks, and the most it may decompress to, read from its header (into h) and its
+// blocks' headers, without decoding it.
+func zstdFrameLen(h *zstd.Header, src []byte) (size, most int, err error) {
 	rest, err := h.DecodeAndStrip(src)
 	switch {
 	case err != nil:
-		return 0, fmt.Errorf("zstd: frame header: %w", err)
+		return 0, 0, fmt.Errorf("zstd: frame header: %w", err)
 	case h.Skippable:
 		if uint64(h.SkippableSize) > uint64(len(rest)) {
-			return 0, fmt.Errorf("zstd: a skippable frame of %d bytes where %d are left", h.SkippableSize, len(rest))
+			return 0, 0, fmt.Errorf("zstd: a skippable frame of %d bytes where %d are left", h.SkippableSize, len(rest))
 		}
-		return h.HeaderSize + int(h.SkippableSize), nil
+		return h.HeaderSize + int(h.SkippableSize), 0, nil
 	}
 	for last := false; !last; {
 		if len(rest) < 3 {
-			return 0, errors.New("zstd: a frame cut short")
+			return 0, 0, errors.New("zstd: a frame cut short")
 		}
 		bh := int(rest[0]) | int(rest[1])<<8 | int(rest[2])<<16
 		size := bh >> 3
-		if bh>>1&3 == 1 { // RLE: one byte, repeated size times
-			size = 1
+		switch bh >> 1 & 3 {
+		case 0: // raw
+			most += size
+		case 1: // RLE: one byte, repeated size times
+			most, size = most+size, 1
+		default: // compressed, or reserved (which does not decode)
+			most += zstdBlockMax
 		}
 		if rest = rest[3:]; size > len(rest) {
-			return 0, fmt.Errorf("zstd: a block of %d bytes where %d are left", size, len(rest))
+			return 0, 0, fmt.Errorf("zstd: a block of %d bytes where %d are left", size, len(rest))
 		}
 		rest, last = rest[size:], bh&1 == 1
 	}
 	if h.HasCheckSum {
 		if len(rest) < 4 {
-			return 0, errors.New("zstd: a frame's checksum cut short")
+			return 0, 0, errors.New("zstd: a frame's checksum cut short")
 		}
 		rest = rest[4:]
 	}
-	return len(src) - len(rest), nil
+	return len(src) - len(rest), most, nil
+}
+
+// grown returns dst with room for n more bytes, its storage at least doubled where it
+// must grow, but no larger than most bytes (at least len(dst)+n).
+func grown(dst []byte, n, most int) []byte {
+	if n <= cap(dst)-len(dst) {
+		return dst
+	}
+	return append(make([]byte, 0, min(max(len(dst)+n, 2*len(dst), 64<<10), most)), dst...)
 }
 
 // xerialHeader starts Snappy data in the framing of the xerial library, which the Java

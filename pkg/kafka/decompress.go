@@ -79,12 +79,13 @@ func readAtMost(dst []byte, zr io.Reader, limit int) ([]byte, error) {
 // DecodeAll bounds what it returns only after each frame: given a batch's frames together
 // it decompressed up to twice limit. So each frame is decoded alone, within what the
 // frames before it leave of limit: one that declares its content size is refused when
-// that does not fit, and is held to it by the decoder; one that does not is decoded with
-// what is left as the decoder's bound, which bounds the window it may ask for as well, so
-// that such a frame after the first does not decode when it asks for a window larger than
-// what is left, even where its content would fit (as the first does not when it asks for
-// more than limit). Producers write one frame a batch, which is decoded with limit as its
-// bound, the decoder's options unchanged from batch to batch.
+// that does not fit, and is held to it by the decoder; one that does not, and whose
+// blocks' headers allow it more than what is left, is decoded with what is left as the
+// decoder's bound, which bounds the window it may ask for as well: such a frame after the
+// first does not decode when it asks for a window larger than what is left, even where
+// its content would fit (as the first does not when it asks for more than limit).
+// Producers write one frame a batch, which is decoded with limit as its bound, the
+// decoder's options unchanged from batch to batch.
 func (r *PartitionReader) unzstd(dst, src []byte, limit int) ([]byte, error) {
 	for len(src) > 0 {
 		var h zstd.Header
@@ -104,7 +105,7 @@ func (r *PartitionReader) unzstd(dst, src []byte, limit int) ([]byte, error) {
 			return dst, errTooLarge
 		case h.HasFCS:
 			most = int(h.FrameContentSize)
-		default:
+		case most > left:
 			bound = uint64(max(left, 1)) // the decoder's least; one byte is then too many
 		}
 		// Room for the frame, so that the decoder need not grow dst: it would grow it to the

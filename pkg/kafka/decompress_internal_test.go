@@ -101,8 +101,9 @@ func TestDecompressionBounded(t *testing.T) {
 // its frames declare their content size or not, and so is a single frame that declares
 // none and decompresses past it; frames within it together decode, skippable frames
 // among them. A frame after the first asking for a window larger than what the frames
-// before it leave is refused, as the first is when it asks for more than
-// MaxDecompressedBytes. Frames cut short, or followed by what is not a frame, do not
+// before it leave is refused where its blocks could take more than that, as the first is
+// when it asks for more than MaxDecompressedBytes, and decodes where they could not (the
+// decoder's bound was what is left for every such frame: it was refused). Frames cut short, or followed by what is not a frame, do not
 // decode, with what is wrong. After each, the reader decodes a batch of one frame up to
 // MaxDecompressedBytes. The decoder bounded each frame alone: frames without their
 // content size decompressed to up to twice MaxDecompressedBytes before they were refused.
@@ -113,6 +114,13 @@ func TestZstdFramesBounded(t *testing.T) {
 	full := zstdFrame(t, zstdText(limit, 3), false)
 	// A frame without content size asking for a window of 64 KiB (its descriptor 6<<3),
 	// 1 KiB in one raw block (its header 1024<<3 | last, little-endian).
+	// The frame of 1 KiB in one compressed block that zstd's writer makes, which declares
+	// its content size, made to declare none and to ask for a window of 64 KiB.
+	compressedFrame := zstdFrame(t, b[:1<<10], false)
+	var h zstd.Header
+	require.NoError(t, h.Decode(compressedFrame))
+	require.True(t, h.HasFCS && h.FirstBlock.Last && h.FirstBlock.Compressed && h.FirstBlock.DecompressedSize == 0)
+	compressedFrame = slices.Concat(compressedFrame[:4], []byte{compressedFrame[4] &^ 0xc0, 6 << 3}, compressedFrame[h.HeaderSize:])
 	withoutLast := func(b []byte, n int) []byte { return b[:len(b)-n] }
 	rawFrame := slices.Concat([]byte{0x28, 0xb5, 0x2f, 0xfd, 0, 6 << 3, 0x01, 0x20, 0}, b[:1<<10])
 	for _, tc := range []struct {
@@ -128,7 +136,9 @@ func TestZstdFramesBounded(t *testing.T) {
 		{name: "frames within the limit, a skippable frame among them",
 			src:  slices.Concat(rawFrame, zstdFrame(t, a[:100<<10], false), skippable, zstdFrame(t, b[:100<<10], true), zstdFrame(t, a[:50<<10], false)),
 			want: slices.Concat(b[:1<<10], a[:100<<10], b[:100<<10], a[:50<<10])},
-		{name: "a frame asking for a window larger than what is left", src: slices.Concat(zstdFrame(t, a, false), rawFrame)},
+		{name: "a frame that may take more than what is left, asking for a larger window", src: slices.Concat(zstdFrame(t, a, false), compressedFrame)},
+		{name: "a frame that fits what is left, asking for a larger window",
+			src: slices.Concat(zstdFrame(t, a, false), rawFrame), want: slices.Concat(a, b[:1<<10])},
 		{name: "a frame's header cut short", src: rawFrame[:5], err: "zstd: frame header: unexpected EOF"},
 		{name: "a block cut short", src: withoutLast(rawFrame, 1), err: "zstd: a block of 1024 bytes where 1023 are left"},
 		{name: "a block's header cut short", src: slices.Concat(zstdFrame(t, a[:1<<10], false), rawFrame[:8]), err: "zstd: a frame cut short"},

@@ -43,13 +43,14 @@ type PartitionReaderConfig struct {
 	// MaxDecompressedBytes bounds what one compressed record batch may decompress to
 	// (default DefaultMaxDecompressedBytes, 128 MiB): a batch that would take more does
 	// not decode (see PartitionReader), and neither does a zstd frame that asks for a
-	// window larger than it (or, after the batch's first frame and without declaring its
-	// content size, larger than what the frames before it leave of it). Kafka bounds a
-	// batch's compressed size (message.max.bytes, 1 MiB by default), not what it expands
-	// to: the default leaves room for a batch of that size of highly compressible JSON or
-	// Avro (128:1, where such data compresses 5 to 20:1) and for the window of zstd's
-	// highest level (128 MiB, level 22, the most Kafka's Java consumer accepts), matches
-	// the largest response the reader takes, and bounds what a batch made to expand (a zip
+	// window larger than it (or, after the batch's first frame, larger than what the frames
+	// before it leave of it, where the frame does not declare its content size and its
+	// blocks, of 128 KiB at most each, could take more than that). Kafka bounds a batch's
+	// compressed size (message.max.bytes, 1 MiB by default), not what it expands to: the
+	// default leaves room for a batch of that size of highly compressible JSON or Avro
+	// (128:1, where such data compresses 5 to 20:1) and for the window of zstd's highest
+	// level (128 MiB, level 22, the most Kafka's Java consumer accepts), matches the
+	// largest response the reader takes, and bounds what a batch made to expand (a zip
 	// bomb) costs. Whatever a batch's headers claim, no more than this of it is
 	// decompressed (with zstd, up to one block of 128 KiB more), all its zstd frames
 	// together; the reader keeps no more than 2 × MaxBytes of it for the next batch.

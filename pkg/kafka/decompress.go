@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 
 	"github.com/klauspost/compress/snappy"
 	"github.com/klauspost/compress/zstd"
@@ -58,7 +57,7 @@ func (r *PartitionReader) decompress(codec compress.Compression, src []byte) ([]
 func readAtMost(dst []byte, zr io.Reader, limit int) ([]byte, error) {
 	for {
 		if len(dst) == cap(dst) {
-			dst = slices.Grow(dst, min(max(len(dst), 64<<10), limit+1-len(dst)))
+			dst = grown(dst, 1, limit+1)
 		}
 		n, err := zr.Read(dst[len(dst):min(cap(dst), limit+1)])
 		dst = dst[:len(dst)+n]
@@ -181,7 +180,8 @@ func zstdFrameLen(h *zstd.Header, src []byte) (size, most int, err error) {
 }
 
 // grown returns dst with room for n more bytes, its storage at least doubled where it
-// must grow, but no larger than most bytes (at least len(dst)+n).
+// must grow, but no larger than most bytes (at least len(dst)+n): append's growth, which
+// slices.Grow uses, rounds up by as much as a quarter of what dst holds, past most.
 func grown(dst []byte, n, most int) []byte {
 	if n <= cap(dst)-len(dst) {
 		return dst
@@ -227,7 +227,7 @@ func unsnappyBlock(dst, src []byte, limit int) ([]byte, error) {
 	if n > limit-len(dst) {
 		return dst, errTooLarge
 	}
-	dst = slices.Grow(dst, n)
+	dst = grown(dst, n, limit)
 	if _, err := snappy.Decode(dst[len(dst):len(dst)+n], src); err != nil {
 		return dst, fmt.Errorf("snappy: %w", err)
 	}

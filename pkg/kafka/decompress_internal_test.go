@@ -95,6 +95,36 @@ func TestDecompressionBounded(t *testing.T) {
 	}
 }
 
+// TestDecompressionStorageBounded: the storage a batch past MaxDecompressedBytes is
+// decompressed into grows no larger than MaxDecompressedBytes (and a byte, to find that
+// the batch is past it; and a block of 128 KiB with zstd), with every codec, whatever the
+// limit. It grew by append's rounding up, as much as a quarter more than what it held
+// (84 KiB past this limit with gzip and lz4, 44 KiB with Snappy).
+func TestDecompressionStorageBounded(t *testing.T) {
+	const limit = 1<<20 + 100<<10 // not a power of two, to which storage doubling from 64 KiB would come
+	p := zstdText(limit+300<<10, 6)
+	for _, tc := range []struct {
+		codec Compression
+		src   []byte
+		most  int
+	}{
+		{CompressionGzip, Compressed(CompressionGzip, p), limit + 1},
+		{CompressionSnappy, Compressed(CompressionSnappy, p), limit},
+		{CompressionLz4, Compressed(CompressionLz4, p), limit + 1},
+		{CompressionZstd, zstdFrame(t, p, false), limit + zstdBlockMax + zstdOverAlloc},
+	} {
+		t.Run(string(tc.codec), func(t *testing.T) {
+			r := NewPartitionReader(PartitionReaderConfig{Topic: "t", MaxDecompressedBytes: limit})
+			defer r.Close()
+			c, err := tc.codec.codec()
+			require.NoError(t, err)
+			out, err := r.decompress(c, tc.src)
+			require.ErrorIs(t, err, errTooLarge)
+			assert.Less(t, cap(out), tc.most+8<<10, "storage (the allocator rounds up to 8 KiB)")
+		})
+	}
+}
+
 // TestZstdFramesBounded: the zstd frames of a batch are bounded together, not one at a
 // time: a batch whose frames, each within MaxDecompressedBytes, decompress to more
 // together is refused having decompressed at most one block (128 KiB) past it, whether
@@ -216,11 +246,11 @@ func zstdFrame(t *testing.T, p []byte, contentSize bool) []byte {
 	return buf.Bytes()
 }
 
-// BenchmarkDecompressZstd decompresses the records of one record batch compressed with
-// zstd, as one frame without its content size (as kafka-go's and the Java client's
+// BenchmarkDecompress decompresses the records of one record batch with each codec, and
+// with zstd as one frame without its content size (as kafka-go's and the Java client's
 // writers make it) and with it (librdkafka's): 100 records of 1 KiB of JSON, which the
 // reader's kept storage holds, and 100 of 40 KiB, which it does not (MaxBytes 256 KiB).
-func BenchmarkDecompressZstd(b *testing.B) {
+func BenchmarkDecompress(b *testing.B) {
 	enc, err := zstd.NewWriter(nil)
 	require.NoError(b, err)
 	defer enc.Close()
@@ -234,20 +264,24 @@ func BenchmarkDecompressZstd(b *testing.B) {
 			recs[i] = kafkago.Message{Key: fmt.Appendf(nil, "PO-%07d", i), Value: v[:size]}
 		}
 		records := RecordBatch(10, CompressionNone, recs...)[batchHeaderSize:]
-		for _, frame := range []struct {
-			name string
-			src  []byte
+		for _, tc := range []struct {
+			name  string
+			codec compress.Compression
+			src   []byte
 		}{
-			{"no content size", Compressed(CompressionZstd, records)},
-			{"content size", enc.EncodeAll(records, nil)},
+			{"gzip", compress.Gzip, Compressed(CompressionGzip, records)},
+			{"snappy", compress.Snappy, Compressed(CompressionSnappy, records)},
+			{"lz4", compress.Lz4, Compressed(CompressionLz4, records)},
+			{"zstd no content size", compress.Zstd, Compressed(CompressionZstd, records)},
+			{"zstd content size", compress.Zstd, enc.EncodeAll(records, nil)},
 		} {
-			b.Run(fmt.Sprintf("%dKiB/%s", len(records)>>10, frame.name), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%dKiB/%s", len(records)>>10, tc.name), func(b *testing.B) {
 				r := NewPartitionReader(PartitionReaderConfig{Topic: "t"})
 				defer r.Close()
 				b.SetBytes(int64(len(records)))
 				b.ReportAllocs()
 				for b.Loop() {
-					if _, err := r.decompress(compress.Zstd, frame.src); err != nil {
+					if _, err := r.decompress(tc.codec, tc.src); err != nil {
 						b.Fatal(err)
 					}
 				}

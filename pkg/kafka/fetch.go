@@ -52,8 +52,9 @@ type PartitionReaderConfig struct {
 	// level (128 MiB, level 22, the most Kafka's Java consumer accepts), matches the
 	// largest response the reader takes, and bounds what a batch made to expand (a zip
 	// bomb) costs. Whatever a batch's headers claim, no more than this of it is
-	// decompressed (with zstd, up to one block of 128 KiB more), all its zstd frames
-	// together; the reader keeps no more than 2 × MaxBytes of it for the next batch.
+	// decompressed, into storage no larger (with zstd, up to one block of 128 KiB more),
+	// all its zstd frames together; the reader keeps no more than 2 × MaxBytes of it for
+	// the next batch.
 	MaxDecompressedBytes int
 	// Retrying, when set, is told of each failure FetchMessage retries (a lost connection,
 	// a leader that moved, a broker not answering) before it waits and tries again.

@@ -664,7 +664,8 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // TestWriteStatusOutcome: a write answered with a status that proves Dsco did not act on
 // it (408, 429, 503) is sent again; one answered by Dsco failing while handling it (500)
-// or by a gateway that may have passed it on (502, 504) is never sent again.
+// or by a gateway that may have passed it on (502, 504, and the 5xx of gateways outside
+// the RFCs: Cloudflare's 520 and 524, a proxy's 599) is never sent again.
 func TestWriteStatusOutcome(t *testing.T) {
 	cases := []struct {
 		status      int
@@ -673,6 +674,9 @@ func TestWriteStatusOutcome(t *testing.T) {
 		{http.StatusInternalServerError, true},
 		{http.StatusBadGateway, true},
 		{http.StatusGatewayTimeout, true},
+		{520, true},
+		{524, true},
+		{599, true},
 		{http.StatusRequestTimeout, false},
 		{http.StatusTooManyRequests, false},
 		{http.StatusServiceUnavailable, false},

@@ -176,7 +176,8 @@ func (e *LineTooLongError) Is(target error) bool { return target == ErrAnswerToo
 
 // OutcomeUnknownError is a write (a batch POST, or createStream) that may
 // have reached Dsco before the connection failed or the context ended, that
-// Dsco answered with 500 or a gateway with 502 or 504, or whose 2xx answer
+// Dsco answered with 500 or a gateway with 502, 504 or another 5xx that does
+// not say the request was not handled (all but 501, 503, 505 and 511), or whose 2xx answer
 // was cut off or unreadable. Dsco may or may not have applied it, in whole or in part; it
 // has no idempotency keys, so the client does not send it again. errors.Is(err, ErrOutcomeUnknown) matches it, and
 // IsRetryable reports false: the caller must decide (for example look the

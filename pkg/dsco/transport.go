@@ -183,11 +183,11 @@ func (c *Client) send(ctx context.Context, op *operation, method, rawURL string,
 					continue
 				}
 			}
-			if !apiErr.Retryable() {
-				return nil, apiErr
-			}
 			if op.write && writeMayHaveActed(apiErr.StatusCode) {
 				return nil, &OutcomeUnknownError{Operation: op.name, Err: apiErr}
+			}
+			if !apiErr.Retryable() {
+				return nil, apiErr
 			}
 			lastErr, retryAfter = apiErr, apiErr.RetryAfter
 		}
@@ -218,16 +218,21 @@ func notProcessed(err error) bool {
 
 var notProcessedText = regexp.MustCompile(`^http2: Transport(: cannot retry err \[(http2: Transport received Server's graceful shutdown GOAWAY\]|stream error: stream ID \d+; REFUSED_STREAM[;\]])| received GOAWAY from server ErrCode:)`)
 
-// writeMayHaveActed reports whether a retryable status leaves open whether Dsco applied
-// the write: 500 (Dsco failed while handling it, possibly after applying part of it), 502
-// and 504 (a gateway answered; the request may have reached Dsco). 408, 429 and 503 say
-// the request was not handled, so a write answered with them may be sent again.
+// writeMayHaveActed reports whether a status leaves open whether Dsco applied the write:
+// 500 (Dsco failed while handling it, possibly after applying part of it), 502 and 504 (a
+// gateway answered; the request may have reached Dsco), and every other 5xx but 501, 503,
+// 505 and 511, which say the request was not handled: the codes gateways and CDNs answer
+// outside the RFCs (Cloudflare's 520 and 524, an origin that answered nothing or too
+// late; a proxy's 598 and 599) are as much a gateway giving up on a request it passed
+// on. Read as a final answer, the batch would be rejected, or split and its halves sent
+// again, applying its commands twice. 408, 429 and 503 say the request was not handled,
+// so a write answered with them may be sent again.
 func writeMayHaveActed(status int) bool {
 	switch status {
-	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusGatewayTimeout:
-		return true
+	case http.StatusNotImplemented, http.StatusServiceUnavailable, http.StatusHTTPVersionNotSupported, http.StatusNetworkAuthenticationRequired:
+		return false
 	}
-	return false
+	return status >= 500 && status < 600
 }
 
 // nextDelay returns the delay before the try after attempt, or false when

@@ -435,6 +435,9 @@ func (p *Pipeline) retryOrFail(ctx context.Context, k *kind, cmds []*command, er
 func (p *Pipeline) mapResponse(ctx context.Context, k *kind, cmds []*command, resp *dsco.BatchResponse) []*command {
 	byItem, unattributed := attribute(resp.Errors, k.prop, len(cmds))
 	queued := resp.Status == dsco.BatchAccepted || resp.Status == dsco.BatchProcessing
+	// A failed batch leaves each command without an error of its own unclear too: Dsco
+	// did not say it applied it.
+	failed := resp.Status == dsco.BatchFailed
 	var unclear []*command
 	for i, c := range cmds {
 		errs := byItem[i]
@@ -443,11 +446,14 @@ func (p *Pipeline) mapResponse(ctx context.Context, k *kind, cmds []*command, re
 			c.out = Outcome{Status: StatusApplied, Reason: "applied by an earlier call whose outcome was unknown (" + errorsReason(errs) + ")", BatchID: resp.BatchID, Attempts: c.attempts}
 		case len(errs) > 0:
 			c.out = Outcome{Status: StatusRejected, Reason: errorsReason(errs), BatchID: resp.BatchID, Errors: errs, Attempts: c.attempts}
-		case len(unattributed) > 0 && len(cmds) > 1:
-			// An error names no item: which commands it concerns (and whether they
-			// were applied) is not known.
+		case (len(unattributed) > 0 || failed) && len(cmds) > 1:
+			// An error names no item, or the batch failed without an error for this
+			// one: which commands it concerns (and whether they were applied) is not
+			// known.
 			unclear = append(unclear, c)
-		case len(unattributed) > 0 && resp.Status == dsco.BatchFailed:
+		case failed && len(unattributed) == 0:
+			c.out = Outcome{Status: StatusRejected, Reason: "dsco: batch failed, with no error for the command", BatchID: resp.BatchID, Attempts: c.attempts}
+		case failed:
 			c.out = Outcome{Status: StatusRejected, Reason: errorsReason(unattributed), BatchID: resp.BatchID, Errors: unattributed, Attempts: c.attempts}
 		case queued:
 			c.out = Outcome{Status: StatusQueued, Reason: "dsco batch " + resp.Status, BatchID: resp.BatchID, Errors: unattributed, Attempts: c.attempts}

@@ -3,9 +3,11 @@ package outbound_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -101,6 +103,95 @@ func TestErrorNamingNoItemIsIsolated(t *testing.T) {
 			}
 			// Halving a batch of at most 20 down to single commands takes fewer than 2×20 calls.
 			assert.Less(t, tr.calls.Load(), int64(2*len(ids)), "calls to inventory-in")
+		})
+	}
+}
+
+// failBatchTransport answers, without passing it on, every call to path whose body names
+// sku with HTTP 200 and status "failed", with an error for sku's item when itemError is
+// set and none at all otherwise; other calls go to the sandbox.
+type failBatchTransport struct {
+	next      http.RoundTripper
+	path, sku string
+	itemError bool
+	failed    atomic.Int64
+}
+
+func (f *failBatchTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !strings.HasSuffix(req.URL.Path, f.path) || req.Body == nil {
+		return f.next.RoundTrip(req)
+	}
+	body, err := io.ReadAll(req.Body)
+	_ = req.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	var in dsco.InventoryBatchRequest
+	if err := json.Unmarshal(body, &in); err != nil {
+		return nil, err
+	}
+	at := slices.IndexFunc(in.Items, func(it dsco.InventoryItem) bool { return it.SKU == f.sku })
+	if at < 0 {
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		return f.next.RoundTrip(req)
+	}
+	f.failed.Add(1)
+	errs := ""
+	if f.itemError {
+		errs = fmt.Sprintf(`{"code":"INVALID_FIELD","message":"no","field":"items[%d].quantity"}`, at)
+	}
+	answer := `{"batchId":"b-failed","status":"failed","errors":[` + errs + `]}`
+	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: io.NopCloser(strings.NewReader(answer)), ContentLength: int64(len(answer)), Request: req}, nil
+}
+
+// TestFailedBatchIsNotApplied: Dsco answers HTTP 200 with status "failed". A command with
+// no error of its own in that answer is not reported applied, which Dsco did not say: alone
+// in its call it is rejected, and beside others it is isolated and sent alone. Every
+// command reported applied is applied in the sandbox.
+func TestFailedBatchIsNotApplied(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		itemError bool   // the failed answer names the failing command's item
+		others    int    // commands sent with the failing one
+		reason    string // in the failing command's reason
+	}{
+		{"alone, no error", false, 0, "failed"},
+		{"with others, an error for one item", true, 5, "INVALID_FIELD"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, dscotest.Config{Seed: 5})
+			items := []dsco.CatalogItem{{SKU: "SKU-FAIL", Title: "failed"}}
+			for i := range tc.others {
+				items = append(items, dsco.CatalogItem{SKU: fmt.Sprintf("SKU-OK-%d", i), Title: "ok"})
+			}
+			_, err := e.client(outbound.RoleSupplier).SupplierUpdateCatalog(context.Background(), dsco.CatalogBatchRequest{Items: items})
+			require.NoError(t, err)
+			kafkatest.CreateTopic(t, e.brokers, e.topic("inventory"), 1)
+			cmds := []schemas.Record{&schemas.InventoryCommand{CommandID: "inv-fail", SKU: "SKU-FAIL", Quantity: i32(1)}}
+			ids := []string{"inv-fail"}
+			for i := range tc.others {
+				id := fmt.Sprintf("inv-ok-%d", i)
+				ids = append(ids, id)
+				cmds = append(cmds, &schemas.InventoryCommand{CommandID: id, SKU: fmt.Sprintf("SKU-OK-%d", i), Quantity: i32(int32(i))})
+			}
+			e.send(cmds...)
+
+			tr := &failBatchTransport{next: http.DefaultTransport.(*http.Transport).Clone(), path: "/supplier/inventory-in", sku: "SKU-FAIL", itemError: tc.itemError}
+			cfg := e.pipelineConfig(outbound.RoleSupplier, dsco.WithHTTPClient(&http.Client{Transport: tr}))
+			cfg.MaxBatchWait = 200 * time.Millisecond
+			e.start(router.OutboundConfig{Subscriber: e.subscriberConfig(kafkatest.Name("g")), Pipeline: cfg})
+
+			got := e.waitResults(ids...)
+			assert.Equal(t, schemas.StatusRejected, got["inv-fail"].Status, "Dsco answered failed: %s", deref(got["inv-fail"].Reason))
+			assert.Contains(t, deref(got["inv-fail"].Reason), tc.reason)
+			assert.Positive(t, tr.failed.Load(), "calls answered failed")
+			for i := range tc.others {
+				id := ids[i+1]
+				sku := fmt.Sprintf("SKU-OK-%d", i)
+				require.Equal(t, schemas.StatusApplied, got[id].Status, "%s: %s", id, deref(got[id].Reason))
+				assert.EqualValues(t, 1, e.sandbox.Applied("supplierUpdateInventory", dscotest.InventoryKey(sku, dscotest.DefaultWarehouse)), "%s reported applied: applied in the sandbox", id)
+			}
 		})
 	}
 }

@@ -91,7 +91,7 @@ var kinds = []*kind{
 		applied: func(o *dsco.Order, it any) bool {
 			id := it.(dsco.Cancellation).LineItemID
 			if id == "" {
-				return o.Status == dsco.OrderCancelled
+				return o.Status == dsco.OrderCancelled || cancelledRest(o)
 			}
 			li := line(o, id)
 			return li != nil && li.QuantityCancelled > 0
@@ -196,6 +196,20 @@ func Commands(role Role) []string {
 		}
 	}
 	return out
+}
+
+// cancelledRest reports whether o has nothing left open and some of it cancelled: a
+// cancel of the whole order cancels its open lines, and where a line was shipped before,
+// the order is shipped, not cancelled, after it.
+func cancelledRest(o *dsco.Order) bool {
+	cancelled := false
+	for _, li := range o.Items {
+		if li.Quantity-li.QuantityShipped-li.QuantityCancelled > 0 {
+			return false
+		}
+		cancelled = cancelled || li.QuantityCancelled > 0
+	}
+	return cancelled
 }
 
 func line(o *dsco.Order, id string) *dsco.OrderItem {

@@ -32,7 +32,8 @@
 // before it is reconciled or sent. Reconciliation per command:
 //
 //   - ship, cancel, acknowledge: the order read back (SupplierGetOrder) shows whether the
-//     line is shipped or cancelled, or the order acknowledged;
+//     line is shipped or cancelled (a cancel of the whole order: the order is cancelled, or
+//     has nothing left open and some of it cancelled), or the order acknowledged;
 //   - invoice and retailer order: sent again; DUPLICATE_INVOICE or ORDER_EXISTS for that
 //     item means the first call applied it;
 //   - inventory, catalog and retailer catalog attribution: setting the same values again is

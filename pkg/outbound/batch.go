@@ -442,10 +442,8 @@ func (p *Pipeline) mapResponse(ctx context.Context, k *kind, cmds []*command, re
 	for i, c := range cmds {
 		errs := byItem[i]
 		switch {
-		case len(errs) > 0 && c.maybeApplied && k.dupCode != "" && allCode(errs, k.dupCode):
-			c.out = Outcome{Status: StatusApplied, Reason: "applied by an earlier call whose outcome was unknown (" + errorsReason(errs) + ")", BatchID: resp.BatchID, Attempts: c.attempts}
 		case len(errs) > 0:
-			c.out = Outcome{Status: StatusRejected, Reason: errorsReason(errs), BatchID: resp.BatchID, Errors: errs, Attempts: c.attempts}
+			c.out = itemOutcome(k, c, errs, resp.BatchID)
 		case (len(unattributed) > 0 || failed) && len(cmds) > 1:
 			// An error names no item, or the batch failed without an error for this
 			// one: which commands it concerns (and whether they were applied) is not
@@ -499,6 +497,16 @@ func attribute(errs []dsco.BatchError, prop string, n int) (byItem map[int][]dsc
 	return byItem, unattributed
 }
 
+// itemOutcome is the outcome of c, whose item Dsco answered with errs (with HTTP 200 or
+// a 4xx): rejected, unless an earlier call of it may have applied it and errs say "already
+// there" (kind.dupCode), which means that call did.
+func itemOutcome(k *kind, c *command, errs []dsco.BatchError, batchID string) Outcome {
+	if c.maybeApplied && k.dupCode != "" && allCode(errs, k.dupCode) {
+		return Outcome{Status: StatusApplied, Reason: "applied by an earlier call whose outcome was unknown (" + errorsReason(errs) + ")", BatchID: batchID, Attempts: c.attempts}
+	}
+	return Outcome{Status: StatusRejected, Reason: errorsReason(errs), BatchID: batchID, Errors: errs, Attempts: c.attempts}
+}
+
 func allCode(errs []dsco.BatchError, code string) bool {
 	for _, e := range errs {
 		if e.Code != code {
@@ -524,7 +532,7 @@ func (p *Pipeline) rejectOrSplit(ctx context.Context, k *kind, cmds []*command, 
 		var again []*command
 		for i, c := range cmds {
 			if errs := byItem[i]; len(errs) > 0 {
-				c.out = Outcome{Status: StatusRejected, Reason: errorsReason(errs), BatchID: batchID, Errors: errs, Attempts: c.attempts}
+				c.out = itemOutcome(k, c, errs, batchID)
 			} else {
 				again = append(again, c)
 			}

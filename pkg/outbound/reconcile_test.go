@@ -1,9 +1,11 @@
 package outbound_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -20,17 +22,35 @@ import (
 
 // appliedThen502Transport passes the first call to path on, and answers it 502 once the
 // sandbox has applied it (a gateway timing out while Dsco completes the write); the
-// calls after it go through untouched.
+// calls after it go through, those the sandbox answers with status failed given the
+// HTTP status failedAs when it is set (a Dsco that answers a batch of which no item
+// applied with a 400).
 type appliedThen502Transport struct {
-	next  http.RoundTripper
-	path  string
-	calls atomic.Int64
+	next     http.RoundTripper
+	path     string
+	failedAs int
+	calls    atomic.Int64
 }
 
 func (a *appliedThen502Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := a.next.RoundTrip(req)
-	if err != nil || !strings.HasSuffix(req.URL.Path, a.path) || a.calls.Add(1) > 1 {
+	if err != nil || !strings.HasSuffix(req.URL.Path, a.path) {
 		return resp, err
+	}
+	if a.calls.Add(1) > 1 {
+		if a.failedAs == 0 || resp.StatusCode != http.StatusOK {
+			return resp, nil
+		}
+		body, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		if strings.Contains(string(body), `"status":"failed"`) {
+			resp.StatusCode = a.failedAs
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		return resp, nil
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	_ = resp.Body.Close()
@@ -73,5 +93,31 @@ func TestCancelWholeOrderReconciled(t *testing.T) {
 	assert.Equal(t, dsco.OrderShipped, after.Status, "the sandbox: shipped, the rest cancelled")
 	for _, li := range after.Items[1:] {
 		assert.Equal(t, li.Quantity, li.QuantityCancelled, "line %s cancelled", li.LineItemID)
+	}
+}
+
+// TestDuplicateAnsweredWith4xxIsApplied: an invoice whose call was answered 502 after
+// Dsco created it is sent again, and Dsco answers DUPLICATE_INVOICE for it: applied, as
+// when that answer comes with HTTP 200, also when it comes with a 400 (the spec declares
+// 400 for batch writes; a batch of which no item applied may well get one). It was
+// rejected and poisoned, although the invoice exists.
+func TestDuplicateAnsweredWith4xxIsApplied(t *testing.T) {
+	for _, failedAs := range []int{0, http.StatusBadRequest} {
+		t.Run(strconv.Itoa(failedAs), func(t *testing.T) {
+			e := newEnv(t, dscotest.Config{Seed: 65})
+			o := e.shippedOrder()
+			tr := &appliedThen502Transport{next: http.DefaultTransport.(*http.Transport).Clone(), path: "/supplier/invoice-in", failedAs: failedAs}
+			_, h := e.handler("invoice", outbound.RetryConfig{MaxAttempts: 3}, dsco.WithHTTPClient(&http.Client{Transport: tr}))
+			value, err := e.serde.Encode(&schemas.InvoiceCommand{CommandID: "inv-dup", OrderID: o.OrderID, InvoiceNumber: str("INV-DUP"), Amount: money("3.50")})
+			require.NoError(t, err)
+			done := make(chan error, 1)
+			h(context.Background(), kafkago.Message{Topic: e.topic("invoice"), Key: []byte(o.OrderID), Value: value}, func(err error) { done <- err })
+			require.NoError(t, <-done)
+
+			got := e.waitResults("inv-dup")["inv-dup"]
+			assert.Equal(t, schemas.StatusApplied, got.Status, deref(got.Reason))
+			assert.EqualValues(t, 2, tr.calls.Load(), "sent again once")
+			assert.EqualValues(t, 1, e.sandbox.Applied("supplierCreateInvoice", "INV-DUP"))
+		})
 	}
 }

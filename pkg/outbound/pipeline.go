@@ -463,7 +463,9 @@ func (p *Pipeline) prepare(ctx context.Context, k *kind, rec kafkago.Message) (*
 	return c, nil
 }
 
-// fromStore decides c from its mark in the store: applied, or to reconcile.
+// fromStore decides c from its mark in the store: applied, to reconcile, or to send
+// (none, or released: Dsco certainly did not apply it). Asked again once the calls of
+// an earlier delivery have ended (see process), it decides from the mark they left.
 func (p *Pipeline) fromStore(c *command) {
 	rec := c.rec
 	switch mark, at := p.store.get(c.id); mark {
@@ -477,6 +479,8 @@ func (p *Pipeline) fromStore(c *command) {
 		// requeued one whose own outcome was unknown too (its mark is later than the
 		// record: see unknownMarkTime): reconcile again.
 		c.reconcile = header(rec, middleware.ReasonForPoisonedKey) == "" || rec.Time.UnixMilli() <= at
+	case MarkReleased:
+		c.reconcile = false
 	}
 }
 

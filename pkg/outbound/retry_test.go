@@ -1,6 +1,7 @@
 package outbound_test
 
 import (
+	"cmp"
 	"context"
 	"net"
 	"net/http"
@@ -156,15 +157,18 @@ func TestRetryAfterBoundedByMaxDelay(t *testing.T) {
 	assert.Equal(t, schemas.StatusApplied, e.waitResults("after-1")["after-1"].Status)
 }
 
-// heldShipments is an http.RoundTripper that holds the first shipment call until release
-// is closed, telling held once it holds it; other requests go through at once.
-type heldShipments struct {
+// heldCall is an http.RoundTripper that holds the first write to path (default
+// "/shipment-in") until release is closed, telling held once it holds it; other requests
+// go through at once.
+type heldCall struct {
+	path          string
 	held, release chan struct{}
 	once          sync.Once
 }
 
-func (h *heldShipments) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/shipment-in") {
+func (h *heldCall) RoundTrip(req *http.Request) (*http.Response, error) {
+	path := cmp.Or(h.path, "/shipment-in")
+	if req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, path) {
 		first := false
 		h.once.Do(func() { first = true })
 		if first {
@@ -197,7 +201,7 @@ func TestRedeliveryWaitsForTheCallInFlight(t *testing.T) {
 			}
 			e := newEnv(t, cfg)
 			o := e.seedOrders(1)[0]
-			tr := &heldShipments{held: make(chan struct{}), release: make(chan struct{})}
+			tr := &heldCall{held: make(chan struct{}), release: make(chan struct{})}
 			_, h := e.handler("ship", outbound.RetryConfig{MaxAttempts: 1}, dsco.WithHTTPClient(&http.Client{Transport: tr}))
 			value, err := e.serde.Encode(&schemas.ShipCommand{CommandID: "ship-1", OrderID: o.OrderID, LineItemID: str(o.Items[0].LineItemID),
 				TrackingNumber: str("1Z999"), Carrier: str("UPS"), ShippedAt: ptr(time.Now().Add(-time.Hour))})
@@ -236,4 +240,42 @@ func TestRedeliveryWaitsForTheCallInFlight(t *testing.T) {
 			assert.EqualValues(t, 1, e.sandbox.Applied("supplierCreateShipment", dscotest.LineKey(o.OrderID, o.Items[0].LineItemID)), "shipped once")
 		})
 	}
+}
+
+// TestRedeliveryAfterARefusalIsSent: a return whose record the Subscriber gave up while
+// the call carrying it was in flight, and delivered again, waits for that call; Dsco
+// refuses the return (nothing shipped to return), so the earlier delivery marks it
+// released, and the new delivery, which found it "sending", sends it rather than
+// reconciling it: a refused call cannot have applied it. It was poisoned as
+// outcome_unknown, contradicting the refusal before it.
+func TestRedeliveryAfterARefusalIsSent(t *testing.T) {
+	e := newEnv(t, dscotest.Config{Seed: 66})
+	o := e.seedOrders(1)[0] // nothing shipped: a return of it is refused
+	tr := &heldCall{path: "/return-in", held: make(chan struct{}), release: make(chan struct{})}
+	_, h := e.handler("return", outbound.RetryConfig{MaxAttempts: 1}, dsco.WithHTTPClient(&http.Client{Transport: tr}))
+	value, err := e.serde.Encode(&schemas.ReturnCommand{CommandID: "ret-refused", OrderID: o.OrderID, LineItemID: str(o.Items[0].LineItemID), Quantity: i32(1)})
+	require.NoError(t, err)
+	rec := kafkago.Message{Topic: e.topic("return"), Offset: 7, Key: []byte(o.OrderID), Value: value, Time: time.Now()}
+
+	first, giveUp := context.WithCancel(context.Background())
+	h(first, rec, func(error) {})
+	select {
+	case <-tr.held:
+	case <-time.After(waitLimit):
+		t.Fatal("no return call")
+	}
+	giveUp()
+	second := make(chan error, 1)
+	h(context.Background(), rec, func(err error) { second <- err })
+	close(tr.release)
+	select {
+	case err := <-second:
+		require.NoError(t, err)
+	case <-time.After(waitLimit):
+		t.Fatal("the second delivery has no outcome")
+	}
+	for _, r := range e.waitPoisoned(2) {
+		assert.Equal(t, string(schemas.StatusRejected), r.Status, r.Reason)
+	}
+	assert.Equal(t, int64(2), e.sandbox.Stats().Calls["supplierCreateReturn"], "sent again by the second delivery")
 }

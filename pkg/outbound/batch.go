@@ -444,10 +444,12 @@ func (p *Pipeline) mapResponse(ctx context.Context, k *kind, cmds []*command, re
 		switch {
 		case len(errs) > 0:
 			c.out = itemOutcome(k, c, errs, resp.BatchID)
-		case (len(unattributed) > 0 || failed) && len(cmds) > 1:
+		case (len(unattributed) > 0 && !queued || failed) && len(cmds) > 1:
 			// An error names no item, or the batch failed without an error for this
 			// one: which commands it concerns (and whether they were applied) is not
-			// known.
+			// known. Not so for a queued batch: Dsco took it, and neither the state
+			// read back nor a call alone can tell more before it is applied; sent
+			// again, its commands would be queued twice.
 			unclear = append(unclear, c)
 		case failed && len(unattributed) == 0:
 			c.out = Outcome{Status: StatusRejected, Reason: "dsco: batch failed, with no error for the command", BatchID: resp.BatchID, Attempts: c.attempts}

@@ -12,7 +12,12 @@
 // once, one per record key, so commands on one order or sku stay in order; the batcher
 // gathers them into one Dsco call per endpoint (Config.MaxBatchItems, MaxBatchBytes,
 // MaxBatchWait). Commands decided without a call (invalid, already applied) are written
-// with a batch too.
+// with a batch too. Dsco's answer is mapped back to each command through the item index in
+// each error's field path. An error that names no item, or a failed batch without an error
+// for a command, leaves the commands without one of their own unclear: they are reconciled
+// (as below) and those to send again are sent by halves, down to one command per call,
+// whose answer decides it. A queued batch (accepted, processing) is not split: Dsco took
+// it, and its commands are queued, the error in their results.
 //
 // Outcomes ([Status]): applied; queued (Dsco answered accepted or processing); rejected
 // (validation, an item error, a non-retryable 4xx) and failed (retries exhausted, or an

@@ -27,15 +27,31 @@ import (
 
 // addErrorTransport adds, to every answer of calls to path, an error that names no
 // item of the batch (an unattributed one, or one whose index is past the batch), and
-// counts those calls.
+// counts those calls and the items they carried.
 type addErrorTransport struct {
 	next  http.RoundTripper
 	path  string
 	error string // the JSON of the BatchError to add
 	calls atomic.Int64
+	items atomic.Int64
 }
 
 func (a *addErrorTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(req.URL.Path, a.path) && req.Body != nil {
+		body, err := io.ReadAll(req.Body)
+		_ = req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		var batch map[string][]json.RawMessage
+		if err := json.Unmarshal(body, &batch); err != nil {
+			return nil, err
+		}
+		for _, items := range batch {
+			a.items.Add(int64(len(items)))
+		}
+		req.Body = io.NopCloser(bytes.NewReader(body))
+	}
 	resp, err := a.next.RoundTrip(req)
 	if err != nil || !strings.HasSuffix(req.URL.Path, a.path) || resp.StatusCode != http.StatusOK {
 		return resp, err
@@ -193,5 +209,42 @@ func TestFailedBatchIsNotApplied(t *testing.T) {
 				assert.EqualValues(t, 1, e.sandbox.Applied("supplierUpdateInventory", dscotest.InventoryKey(sku, dscotest.DefaultWarehouse)), "%s reported applied: applied in the sandbox", id)
 			}
 		})
+	}
+}
+
+// TestQueuedBatchWithErrorNamingNoItem: Dsco answers a batch of ship commands "accepted"
+// (queued, applied later) with an error that names no item. The commands are queued, each
+// sent once: the order read back cannot show what is queued, so isolating them (reading
+// the orders, then sending those not shipped again, by halves) would send every one of them
+// a second time, to be applied twice. Their results carry the error.
+func TestQueuedBatchWithErrorNamingNoItem(t *testing.T) {
+	e := newEnv(t, dscotest.Config{Seed: 67, Queue: dscotest.QueueConfig{Enabled: true, Operations: []string{"supplierCreateShipment"}}})
+	orders := e.seedOrders(6)
+	kafkatest.CreateTopic(t, e.brokers, e.topic("ship"), 1)
+	var cmds []schemas.Record
+	var ids []string
+	for i, o := range orders {
+		id := fmt.Sprintf("ship-q%d", i)
+		ids = append(ids, id)
+		cmds = append(cmds, &schemas.ShipCommand{CommandID: id, OrderID: o.OrderID, LineItemID: str(o.Items[0].LineItemID),
+			TrackingNumber: str("1Z" + id), Carrier: str("UPS")})
+	}
+	e.send(cmds...)
+
+	tr := &addErrorTransport{next: http.DefaultTransport.(*http.Transport).Clone(), path: "/supplier/shipment-in",
+		error: `{"code":"GENERAL","message":"processing may be delayed"}`}
+	cfg := e.pipelineConfig(outbound.RoleSupplier, dsco.WithHTTPClient(&http.Client{Transport: tr}))
+	cfg.MaxBatchWait = 200 * time.Millisecond
+	e.start(router.OutboundConfig{Subscriber: e.subscriberConfig(kafkatest.Name("g")), Pipeline: cfg})
+
+	got := e.waitResults(ids...)
+	for _, id := range ids {
+		assert.Equal(t, schemas.StatusQueued, got[id].Status, "%s: %s", id, deref(got[id].Reason))
+		assert.Contains(t, deref(got[id].Reason), "GENERAL", id)
+	}
+	assert.EqualValues(t, len(ids), tr.items.Load(), "each command sent once")
+	e.sandbox.ApplyQueued()
+	for _, o := range orders {
+		assert.EqualValues(t, 1, e.sandbox.Applied("supplierCreateShipment", dscotest.LineKey(o.OrderID, o.Items[0].LineItemID)))
 	}
 }

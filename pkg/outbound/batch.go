@@ -228,6 +228,9 @@ func (p *Pipeline) process(ctx context.Context, k *kind, batch []*command) {
 // given up meanwhile are left without one (see live).
 func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 	for cmds = p.live(cmds); len(cmds) > 0 && ctx.Err() == nil; cmds = p.live(cmds) {
+		if cmds = p.recheck(ctx, k, cmds); len(cmds) == 0 {
+			return
+		}
 		// The sending marks tell a later delivery to reconcile. Kinds Dsco may be sent
 		// again (redoResend) reconcile by sending again, which is what a command without
 		// a mark gets: their marks would cost a Kafka write per batch for nothing.
@@ -292,6 +295,9 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 				if wait = held; !wait {
 					cmds = p.retryOrFail(ctx, k, cmds, err)
 				}
+				for _, c := range cmds {
+					c.recheck = k.redo == redoReadOrder
+				}
 			}
 		case Paused:
 			wait = true
@@ -315,6 +321,34 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 			return
 		}
 	}
+}
+
+// recheck reconciles again, right before they are sent again, the commands of cmds that an
+// unknown outcome left to send after a pause (a backoff, the breaker): the write may have
+// landed after the order was read back, at once after the answer (a gateway gives up on a
+// slow Dsco with a 504, and Dsco finishes the write), and sent again it would be applied
+// twice, or refused (nothing left to ship) while applied. It returns the commands to send.
+func (p *Pipeline) recheck(ctx context.Context, k *kind, cmds []*command) []*command {
+	n := 0
+	for _, c := range cmds {
+		if c.recheck {
+			n++
+		}
+	}
+	if n == 0 {
+		return cmds
+	}
+	send := make([]*command, 0, len(cmds))
+	unsure := make([]*command, 0, n)
+	for _, c := range cmds {
+		if c.recheck {
+			c.recheck = false
+			unsure = append(unsure, c)
+		} else {
+			send = append(send, c)
+		}
+	}
+	return append(send, p.reconcile(ctx, k, unsure)...)
 }
 
 // pause waits for the breaker to let a trial call through, without spending the

@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
@@ -120,4 +122,83 @@ func TestDuplicateAnsweredWith4xxIsApplied(t *testing.T) {
 			assert.EqualValues(t, 1, e.sandbox.Applied("supplierCreateInvoice", "INV-DUP"))
 		})
 	}
+}
+
+// lateLandingTransport answers the first write to path 504 at once, without passing it
+// on, as a gateway that gives up on a slow Dsco does, and lets the write land once the
+// order it names has been read back once: the read sees the order before the write, and
+// the write is applied right after it, before the pipeline acts on what it read.
+type lateLandingTransport struct {
+	next   http.RoundTripper
+	path   string
+	mu     sync.Mutex
+	held   *http.Request // the write answered 504, not yet landed
+	heldAt []byte
+	writes atomic.Int64
+	landed atomic.Bool
+}
+
+func (l *lateLandingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, l.path) {
+		if l.writes.Add(1) == 1 {
+			body, err := io.ReadAll(req.Body)
+			_ = req.Body.Close()
+			if err != nil {
+				return nil, err
+			}
+			l.mu.Lock()
+			l.held, l.heldAt = req.Clone(context.Background()), body
+			l.mu.Unlock()
+			const answer = `{"message":"gateway timeout"}`
+			return &http.Response{StatusCode: http.StatusGatewayTimeout, Header: http.Header{"Content-Type": {"application/json"}},
+				Body: io.NopCloser(strings.NewReader(answer)), ContentLength: int64(len(answer)), Request: req}, nil
+		}
+		return l.next.RoundTrip(req)
+	}
+	resp, err := l.next.RoundTrip(req)
+	if err != nil || req.Method != http.MethodGet || !strings.Contains(req.URL.Path, "/supplier/order-out/") {
+		return resp, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.held != nil {
+		w := l.held
+		l.held = nil
+		w.Body = io.NopCloser(bytes.NewReader(l.heldAt))
+		w.ContentLength = int64(len(l.heldAt))
+		landed, err := l.next.RoundTrip(w)
+		if err != nil {
+			return nil, err
+		}
+		_, _ = io.Copy(io.Discard, landed.Body)
+		_ = landed.Body.Close()
+		l.landed.Store(landed.StatusCode == http.StatusOK)
+	}
+	return resp, nil
+}
+
+// TestLateLandingWriteReconciledBeforeResend: a shipment answered 504 by a gateway lands
+// in Dsco only after the pipeline read the order back (not shipped yet). The order is
+// read again right before the shipment would be sent again, after the retry's backoff,
+// and shows it shipped: applied, sent once. The read made at once after the 504 decided
+// alone, and the shipment was sent again after the backoff, refused by Dsco (nothing left
+// to ship) and poisoned as rejected, though shipped.
+func TestLateLandingWriteReconciledBeforeResend(t *testing.T) {
+	e := newEnv(t, dscotest.Config{Seed: 68})
+	o := e.seedOrders(1)[0]
+	tr := &lateLandingTransport{next: http.DefaultTransport.(*http.Transport).Clone(), path: "/supplier/shipment-in"}
+	_, h := e.handler("ship", outbound.RetryConfig{MaxAttempts: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 10 * time.Millisecond},
+		dsco.WithHTTPClient(&http.Client{Transport: tr}))
+	value, err := e.serde.Encode(&schemas.ShipCommand{CommandID: "ship-late", OrderID: o.OrderID, LineItemID: str(o.Items[0].LineItemID),
+		TrackingNumber: str("1ZLATE"), Carrier: str("UPS")})
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	h(context.Background(), kafkago.Message{Topic: e.topic("ship"), Key: []byte(o.OrderID), Value: value}, func(err error) { done <- err })
+	require.NoError(t, <-done)
+
+	require.True(t, tr.landed.Load(), "the held shipment landed after the first read")
+	got := e.waitResults("ship-late")["ship-late"]
+	assert.Equal(t, schemas.StatusApplied, got.Status, deref(got.Reason))
+	assert.EqualValues(t, 1, tr.writes.Load(), "not sent again")
+	assert.EqualValues(t, 1, e.sandbox.Applied("supplierCreateShipment", dscotest.LineKey(o.OrderID, o.Items[0].LineItemID)))
 }

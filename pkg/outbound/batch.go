@@ -323,32 +323,47 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 	}
 }
 
-// recheck reconciles again, right before they are sent again, the commands of cmds that an
-// unknown outcome left to send after a pause (a backoff, the breaker): the write may have
-// landed after the order was read back, at once after the answer (a gateway gives up on a
-// slow Dsco with a 504, and Dsco finishes the write), and sent again it would be applied
-// twice, or refused (nothing left to ship) while applied. It returns the commands to send.
+// recheck reads back again, right before they are sent again, the orders of the commands
+// of cmds that an unknown outcome left to send after a pause (a backoff, the breaker): the
+// write may have landed after the read made at once after the answer (a gateway gives up
+// on a slow Dsco with a 504, and Dsco finishes the write), and sent again it would be
+// applied twice, or refused (nothing left to ship) while applied. It returns the commands
+// to send. The read is a check on top of that reconciliation: while the breaker holds Dsco
+// for down, or when the read fails, the commands are sent as they would be without it
+// (a failed read does not make them outcome_unknown).
 func (p *Pipeline) recheck(ctx context.Context, k *kind, cmds []*command) []*command {
-	n := 0
-	for _, c := range cmds {
-		if c.recheck {
-			n++
-		}
-	}
-	if n == 0 {
-		return cmds
-	}
-	send := make([]*command, 0, len(cmds))
-	unsure := make([]*command, 0, n)
+	var unsure []*command
 	for _, c := range cmds {
 		if c.recheck {
 			c.recheck = false
 			unsure = append(unsure, c)
-		} else {
+		}
+	}
+	if len(unsure) == 0 || p.breaker.State() != gobreaker.StateClosed {
+		return cmds
+	}
+	orders := make(map[string]*dsco.Order)
+	for _, c := range unsure {
+		id := k.orderID(c.item)
+		o, ok := orders[id]
+		if !ok {
+			var err error
+			if o, err = p.cfg.Client.SupplierGetOrder(ctx, id); err != nil {
+				continue // sent, as without the check
+			}
+			orders[id] = o
+		}
+		if k.applied(o, c.item) {
+			p.reconciled(k, c, id)
+		}
+	}
+	send := cmds[:0:0]
+	for _, c := range cmds {
+		if c.out.Status == "" {
 			send = append(send, c)
 		}
 	}
-	return append(send, p.reconcile(ctx, k, unsure)...)
+	return send
 }
 
 // pause waits for the breaker to let a trial call through, without spending the
@@ -628,14 +643,19 @@ func (p *Pipeline) reconcile(ctx context.Context, k *kind, cmds []*command) []*c
 			orders[id] = o
 		}
 		if o != nil && k.applied(o, c.item) {
-			c.out = Outcome{Status: StatusApplied, Reason: "reconciled: order " + id + " shows the command applied", Attempts: c.attempts}
-			p.metrics.reconciliations.WithLabelValues(k.name, "applied").Inc()
+			p.reconciled(k, c, id)
 			continue
 		}
 		p.metrics.reconciliations.WithLabelValues(k.name, "resend").Inc()
 		again = append(again, c)
 	}
 	return again
+}
+
+// reconciled gives c, whose order id reads back with its effect, its applied outcome.
+func (p *Pipeline) reconciled(k *kind, c *command, id string) {
+	c.out = Outcome{Status: StatusApplied, Reason: "reconciled: order " + id + " shows the command applied", Attempts: c.attempts}
+	p.metrics.reconciliations.WithLabelValues(k.name, "applied").Inc()
 }
 
 // readOrder reads an order back for reconciliation, retrying transient failures within

@@ -272,9 +272,10 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 		switch {
 		case err != nil && ctx.Err() != nil:
 			class = Stopped // cancelled at CloseTimeout, whatever the failure looks like
-		case errors.Is(err, dsco.ErrToken):
-			// No token, so nothing was sent: the commands wait without spending their
-			// budget (the breaker counts the failure, and opens).
+		case credentialsRefused(err):
+			// No token, so nothing was sent, or one Dsco refused, so nothing was
+			// applied: the commands wait without spending their budget (the breaker
+			// counts the failure, and opens).
 			class = Paused
 		}
 		p.metrics.callSeconds.WithLabelValues(k.name, className(class)).Observe(time.Since(start).Seconds())

@@ -89,7 +89,7 @@ func Classify(err error) Class {
 		return Stopped
 	case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
 		return Paused
-	case errors.Is(err, dsco.ErrToken):
+	case credentialsRefused(err):
 		// The connector's own credentials, refused (or the token endpoint down): not a
 		// verdict on the commands, which wait (the breaker opens) until they are mended.
 		return Retryable
@@ -110,6 +110,13 @@ func Classify(err error) Class {
 	// Anything else (a registry that cannot be reached, an unexpected error of the
 	// transport) may pass: retry.
 	return Retryable
+}
+
+// credentialsRefused reports whether err says the connector has no access token Dsco
+// takes: none could be had (dsco.ErrToken), or Dsco answered 401 to the one it sent, after
+// the client's one refresh (a revoked token, a static token that expired).
+func credentialsRefused(err error) bool {
+	return errors.Is(err, dsco.ErrToken) || errors.Is(err, dsco.ErrUnauthorized)
 }
 
 // ErrClosed is returned by a handler when the pipeline was closed before its command had an

@@ -118,23 +118,43 @@ func TestGivenUpCommandIsNotSentAgain(t *testing.T) {
 	assert.Zero(t, e.sandbox.Stats().Returns)
 }
 
-// TestRefusedCredentialsPauseCommands: credentials the token endpoint refuses (a rotated
-// secret) are not a verdict on the commands: none is rejected, failed or poisoned, however
-// small the retry budget (no call was made); the breaker opens and they wait.
+// TestRefusedCredentialsPauseCommands: credentials refused, by the token endpoint (a
+// rotated secret) or by Dsco (a token it answers 401 to, after the client's one refresh),
+// are not a verdict on the commands: none is rejected, failed or poisoned, however small
+// the retry budget; the breaker opens and they wait.
 func TestRefusedCredentialsPauseCommands(t *testing.T) {
-	e := newEnv(t, dscotest.Config{Seed: 64})
-	kafkatest.CreateTopic(t, e.brokers, e.topic("inventory"), 1)
-	reg := prometheus.NewRegistry()
-	cfg := e.pipelineConfig(outbound.RoleSupplier, dsco.WithClientCredentials(dscotest.SupplierClientID, "rotated"), fastRetry)
-	cfg.Registerer = reg
-	cfg.Retry = outbound.RetryConfig{MaxAttempts: 2, BaseDelay: 5 * time.Millisecond, MaxDelay: 20 * time.Millisecond}
-	cfg.Breaker.ConsecutiveFailures = 5
-	e.start(router.OutboundConfig{Subscriber: e.subscriberConfig(kafkatest.Name("g")), Pipeline: cfg})
-	e.send(&schemas.InventoryCommand{CommandID: "cred-1", SKU: "SKU-C1", Quantity: i32(3)})
-	require.Eventually(t, func() bool { return gauge(t, reg, "dsco_outbound_breaker_state") == 2 }, waitLimit, 10*time.Millisecond, "the breaker opens")
-	assert.Zero(t, counted(t, reg), "no command has an outcome")
-	assert.Empty(t, e.poisoned())
-	assert.Zero(t, e.sandbox.Stats().Calls["supplierUpdateInventory"])
+	for _, tc := range []struct {
+		name      string
+		secret    string // the client's secret, or
+		token     string // the static token it sends instead
+		wantCalls bool   // whether writes reach Dsco (to be refused there)
+	}{
+		{name: "token endpoint refuses the secret", secret: "rotated"},
+		{name: "Dsco refuses the token", token: "revoked", wantCalls: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, dscotest.Config{Seed: 64})
+			kafkatest.CreateTopic(t, e.brokers, e.topic("inventory"), 1)
+			reg := prometheus.NewRegistry()
+			cfg := e.pipelineConfig(outbound.RoleSupplier, fastRetry)
+			var err error
+			if tc.token != "" {
+				cfg.Client, err = dsco.NewClient(e.dscoURL, dsco.WithStaticToken(tc.token), fastRetry)
+			} else {
+				cfg.Client, err = dsco.NewClient(e.dscoURL, dsco.WithClientCredentials(dscotest.SupplierClientID, tc.secret), fastRetry)
+			}
+			require.NoError(t, err)
+			cfg.Registerer = reg
+			cfg.Retry = outbound.RetryConfig{MaxAttempts: 2, BaseDelay: 5 * time.Millisecond, MaxDelay: 20 * time.Millisecond}
+			cfg.Breaker.ConsecutiveFailures = 5
+			e.start(router.OutboundConfig{Subscriber: e.subscriberConfig(kafkatest.Name("g")), Pipeline: cfg})
+			e.send(&schemas.InventoryCommand{CommandID: "cred-1", SKU: "SKU-C1", Quantity: i32(3)})
+			require.Eventually(t, func() bool { return gauge(t, reg, "dsco_outbound_breaker_state") == 2 }, waitLimit, 10*time.Millisecond, "the breaker opens")
+			assert.Zero(t, counted(t, reg), "no command has an outcome")
+			assert.Empty(t, e.poisoned())
+			assert.Equal(t, tc.wantCalls, e.sandbox.Stats().Calls["supplierUpdateInventory"] > 0, "calls")
+		})
+	}
 }
 
 // TestRetryAfterBoundedByMaxDelay: a Retry-After of an hour is obeyed up to

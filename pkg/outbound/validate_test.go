@@ -121,6 +121,7 @@ func TestClassify(t *testing.T) {
 		{context.DeadlineExceeded, outbound.Retryable},
 		// The connector's own credentials refused: the commands wait, they are not rejected.
 		{fmt.Errorf("dsco: x: %w: %w", dsco.ErrToken, &dsco.APIError{StatusCode: http.StatusUnauthorized}), outbound.Retryable},
+		{&dsco.APIError{StatusCode: http.StatusUnauthorized}, outbound.Retryable},
 		{&dsco.OutcomeUnknownError{Operation: "slow answer", Err: context.DeadlineExceeded}, outbound.Unknown},
 		{errors.New("registry unreachable"), outbound.Retryable},
 	}

@@ -20,6 +20,7 @@ type Config struct {
 	Checkpoint Checkpoint
 	Batch      Batch
 	Retry      Retry
+	AppliedIDs AppliedIDs
 	Log        Log
 }
 
@@ -112,6 +113,16 @@ type Retry struct {
 	InitialInterval time.Duration `env:"CONNECTOR_RETRY_INITIAL_INTERVAL, default=200ms" desc:"First backoff delay; delays double up to CONNECTOR_RETRY_MAX_INTERVAL, with jitter."`
 	MaxInterval     time.Duration `env:"CONNECTOR_RETRY_MAX_INTERVAL, default=10s" desc:"Longest backoff delay."`
 	MaxElapsed      time.Duration `env:"CONNECTOR_RETRY_MAX_ELAPSED, default=1m" desc:"Give up retrying after this long."`
+}
+
+// AppliedIDs bounds what the outbound flow's applied-ids store remembers: the
+// command ids sent to Dsco and their outcomes, kept in a compacted topic so
+// that a command Kafka delivers again is not sent twice. An id is forgotten
+// after the retention or once MaxEntries newer ids are held, whichever comes
+// first; a command delivered again after that is sent as a new one.
+type AppliedIDs struct {
+	MaxEntries int           `env:"CONNECTOR_APPLIED_IDS_MAX, default=500000" desc:"Most command ids the applied-ids store keeps in memory (about 40 bytes each); the oldest are forgotten first. At 100 commands a second the default covers about 80 minutes: raise it above the commands of the longest redelivery window (consumer lag after an offset reset, requeue delay)."`
+	Retention  time.Duration `env:"CONNECTOR_APPLIED_IDS_RETENTION, default=168h" desc:"Age after which the applied-ids store forgets a command id."`
 }
 
 // Log says what is logged and how.

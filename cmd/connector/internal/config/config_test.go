@@ -86,6 +86,7 @@ func TestLoadDefaults(t *testing.T) {
 	assert.Equal(t, Batch{MaxItems: 100, MaxBytes: 1 << 20, MaxWait: 200 * time.Millisecond}, cfg.Batch)
 	assert.Equal(t, Retry{MaxAttempts: 5, InitialInterval: 200 * time.Millisecond, MaxInterval: 10 * time.Second,
 		MaxElapsed: time.Minute}, cfg.Retry)
+	assert.Equal(t, AppliedIDs{MaxEntries: 500_000, Retention: 7 * 24 * time.Hour}, cfg.AppliedIDs, "the store's own defaults")
 	assert.Equal(t, slog.LevelInfo, cfg.Log.Level.Level)
 	assert.Equal(t, LogJSON, cfg.Log.Format)
 }
@@ -136,6 +137,8 @@ func TestLoadEveryVariable(t *testing.T) {
 		"CONNECTOR_RETRY_INITIAL_INTERVAL": "10ms",
 		"CONNECTOR_RETRY_MAX_INTERVAL":     "1s",
 		"CONNECTOR_RETRY_MAX_ELAPSED":      "30s",
+		"CONNECTOR_APPLIED_IDS_MAX":        "2000000",
+		"CONNECTOR_APPLIED_IDS_RETENTION":  "72h",
 		"CONNECTOR_LOG_LEVEL":              "DEBUG",
 		"CONNECTOR_LOG_FORMAT":             "text",
 	}
@@ -157,6 +160,7 @@ func TestLoadEveryVariable(t *testing.T) {
 	assert.False(t, cfg.Connector.InboundLease)
 	assert.False(t, cfg.Kafka.ReadCommitted)
 	assert.Equal(t, 256<<20, cfg.Kafka.MaxDecompressedBytes)
+	assert.Equal(t, AppliedIDs{MaxEntries: 2_000_000, Retention: 72 * time.Hour}, cfg.AppliedIDs)
 	assert.Equal(t, slog.LevelDebug, cfg.Log.Level.Level)
 	assert.Equal(t, LogText, cfg.Log.Format)
 
@@ -347,6 +351,10 @@ func TestLoadProblems(t *testing.T) {
 			"CONNECTOR_RETRY_MAX_INTERVAL: want at least CONNECTOR_RETRY_INITIAL_INTERVAL (2s), got 1s"},
 		{"retry elapsed", with("CONNECTOR_RETRY_MAX_ELAPSED", "0s"),
 			"CONNECTOR_RETRY_MAX_ELAPSED: want a duration above zero such as 500ms, 30s or 2m, got 0s"},
+		{"applied ids max", with("CONNECTOR_APPLIED_IDS_MAX", "10"),
+			"CONNECTOR_APPLIED_IDS_MAX: want a whole number of at least 1000, got 10"},
+		{"applied ids retention", with("CONNECTOR_APPLIED_IDS_RETENTION", "30s"),
+			"CONNECTOR_APPLIED_IDS_RETENTION: want a duration of at least 1m such as 24h or 168h, got 30s"},
 		{"log level", with("CONNECTOR_LOG_LEVEL", "verbose"),
 			`CONNECTOR_LOG_LEVEL: want debug, info, warn or error, got "verbose"`},
 		{"log format", with("CONNECTOR_LOG_FORMAT", "xml"), `CONNECTOR_LOG_FORMAT: want json or text, got "xml"`},

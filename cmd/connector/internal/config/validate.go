@@ -51,6 +51,11 @@ func (c *Config) validate(p *problems) {
 	}
 	positive(p, "CONNECTOR_RETRY_MAX_ELAPSED", c.Retry.MaxElapsed)
 
+	atLeast(p, "CONNECTOR_APPLIED_IDS_MAX", c.AppliedIDs.MaxEntries, 1000)
+	if c.AppliedIDs.Retention < time.Minute {
+		p.add("CONNECTOR_APPLIED_IDS_RETENTION", "want a duration of at least 1m such as 24h or 168h, got %s", c.AppliedIDs.Retention)
+	}
+
 	if c.Log.Format == "" && !p.has("CONNECTOR_LOG_FORMAT") {
 		p.add("CONNECTOR_LOG_FORMAT", "want json or text")
 	}

@@ -61,7 +61,9 @@ type PollerConfig struct {
 	// ResultType is objects (paged answers, the default) or file (Dsco
 	// generates a file and calls back; the poller serves the callback).
 	ResultType dsco.ResultType
-	// Limit is the page size of objects polls (default 1000).
+	// Limit is the page size of objects polls (default 1000). An answer
+	// larger than the Dsco client reads (64 MiB) is asked for again with
+	// half the limit, and the run goes on with the limit that fits.
 	Limit int
 	// DscoSupplierID and DscoSupplierTradingPartnerID filter a retailer's
 	// polls by supplier.
@@ -212,6 +214,7 @@ type Poller struct {
 	batch  []polledItem
 	out    pollerMessages
 	newest time.Time // the newest lastUpdate Kafka acknowledged
+	limit  int       // the limit of objects polls: Limit, or less once an answer was too large
 
 	// file mode
 	ln        net.Listener
@@ -383,7 +386,8 @@ func (p *Poller) waitCallback(ctx context.Context, requestID string) (string, er
 // topic with a code that asking again cannot mend (such as POLICY_VIOLATION
 // or INVALID_REPLICATION_FACTOR), or when Dsco refuses a poll for good (a
 // 4xx other than 408 and 429: an expired mark, refused credentials or
-// rights), leaving the stored mark as it was; other failures are retried
+// rights) or answers a poll of one item with more than the Dsco client
+// reads, leaving the stored mark as it was; other failures are retried
 // after a backoff (RetryBackoff, growing to RetryBackoffMax).
 func (p *Poller) Run(ctx context.Context) error {
 	p.mu.Lock()
@@ -406,6 +410,7 @@ func (p *Poller) Run(ctx context.Context) error {
 		close(done)
 	}()
 
+	p.limit = p.cfg.Limit
 	mark, err := p.loadMark(ctx)
 	if err != nil {
 		return p.stopped(ctx, err)
@@ -561,9 +566,18 @@ func (p *Poller) finishing(ctx context.Context) (context.Context, context.Cancel
 // page's mark and returns it with the number of items.
 func (p *Poller) pollObjects(ctx context.Context, mark string) (string, bool, int, error) {
 	q := p.cfg.query(mark)
-	q.Limit = p.cfg.Limit
 	var err error
-	p.body, err = p.cfg.Client.GetItemInventoryRaw(ctx, q, p.body)
+	for {
+		q.Limit = p.limit
+		p.body, err = p.cfg.Client.GetItemInventoryRaw(ctx, q, p.body)
+		if !tooLarge(err) || p.limit == 1 {
+			break
+		}
+		// The same request would fail again: fewer items fit.
+		p.limit = max(1, p.limit/2)
+		p.log.WarnContext(ctx, "inbound: a GetItemInventory answer is larger than the Dsco client reads; asking for fewer items",
+			"from", mark, "limit", p.limit, "error", err)
+	}
 	if err != nil {
 		return "", false, 0, refusal(err)
 	}

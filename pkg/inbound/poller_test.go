@@ -799,3 +799,45 @@ func pollWithRewrite(t *testing.T, rewrite func([]byte) []byte, opts []dsco.Opti
 	}
 	return serde, published, poisoned
 }
+
+// TestPollerReadsFewerItemsWhenAnAnswerIsTooLarge: an objects answer larger
+// than the Dsco client reads is asked for again with half the limit, until
+// it fits, and the poller goes on with that limit; it ended the poller (and
+// the inbound side with it) as a poll Dsco refuses for good.
+func TestPollerReadsFewerItemsWhenAnAnswerIsTooLarge(t *testing.T) {
+	var (
+		mu     sync.Mutex
+		limits []int
+	)
+	_, _, cons, cfg := objectsPoller(t, 16, nil, func(sb *dscotest.Sandbox) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet && r.URL.Path == dscotest.BasePath+"/inventory" {
+				var params struct{ Limit int }
+				require.NoError(t, json.Unmarshal([]byte(r.URL.Query().Get("params")), &params))
+				mu.Lock()
+				limits = append(limits, params.Limit)
+				mu.Unlock()
+				if params.Limit > 5 { // items too large together: an answer past the client's 64 MiB
+					w.Header().Set("Content-Type", "application/json")
+					_, _ = io.Copy(w, io.LimitReader(zeros{}, 65<<20))
+					return
+				}
+			}
+			sb.ServeHTTP(w, r)
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL + dscotest.BasePath
+	})
+	cfg.Limit = 20
+	_, stop := runPoller(t, cfg)
+	recs := cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= 50 })
+	stop()
+	assert.Len(t, recs, 50, "every change once")
+	mu.Lock()
+	defer mu.Unlock()
+	require.Greater(t, len(limits), 3)
+	assert.Equal(t, []int{20, 10, 5}, limits[:3], "the first poll, its limit halved until the answer fits")
+	for _, l := range limits[3:] {
+		assert.Equal(t, 5, l, "the later polls keep the limit that fits")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -13,10 +14,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/dscokafka/connector/pkg/dsco"
 	"github.com/dscokafka/connector/pkg/dsco/dscotest"
 	"github.com/dscokafka/connector/pkg/inbound"
+	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
 )
 
 // refusingStream is a Dsco transport that answers position updates with
@@ -153,4 +156,71 @@ func TestPipelineCommitsPagesWithoutEvents(t *testing.T) {
 	require.Eventually(t, func() bool { return last() == 30 }, waitLimit, 10*time.Millisecond,
 		"the position after the pages without events is committed")
 	require.NoError(t, r.stop(t))
+}
+
+// failingCommits is a transport to Dsco whose position commits fail once
+// failing is set: with a 503, or, with hang, by not answering until the
+// request is given up.
+type failingCommits struct {
+	base    http.RoundTripper
+	hang    bool
+	failing atomic.Bool
+}
+
+func (f *failingCommits) RoundTrip(req *http.Request) (*http.Response, error) {
+	if f.failing.Load() && req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/position") {
+		if f.hang {
+			<-req.Context().Done()
+			return nil, req.Context().Err()
+		}
+		return jsonAnswer(req, http.StatusServiceUnavailable, `{"status":"failure","messages":[{"code":"UNAVAILABLE","description":"try later"}]}`), nil
+	}
+	return f.base.RoundTrip(req)
+}
+
+// TestPipelineLogsAFailedFinalCommit: a final commit that fails (Dsco does
+// not answer before the shutdown time is up, or answers with an error) is
+// logged with the position it would have stored, since what Kafka
+// acknowledged after the last commit is published again at the next start.
+// The first went unlogged (the commit's context had ended), the second was
+// logged as covered by a next commit, which never comes.
+func TestPipelineLogsAFailedFinalCommit(t *testing.T) {
+	const msg = "inbound: the final commit of a stream position failed; the events after the last position committed are read and published again at the next start"
+	for _, tc := range []struct {
+		name string
+		hang bool
+	}{
+		{"Dsco does not answer in time", true},
+		{"Dsco answers 503", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sb := newSandbox(t, dscotest.Config{Seed: 31})
+			brokers := kafkatest.Brokers(t)
+			createTopics(t, brokers, "order")
+			serde := newSerde(t, newRegistry(t))
+			base := http.DefaultTransport.(*http.Transport).Clone()
+			t.Cleanup(base.CloseIdleConnections)
+			tr := &failingCommits{base: base, hang: tc.hang}
+			client := newClient(t, sb.URL, dsco.WithHTTPClient(&http.Client{Transport: tr, Timeout: 30 * time.Second}),
+				dsco.WithRetry(dsco.RetryPolicy{MaxAttempts: 1}))
+			_, err := sb.SeedOrders(10)
+			require.NoError(t, err)
+			cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
+			cfg.CheckpointInterval, cfg.CheckpointEvents = time.Hour, 1000 // the final commit alone
+			cfg.ShutdownTimeout = 500 * time.Millisecond
+			logs := newLogSignal(msg)
+			r := startPipelineLogged(t, cfg, slog.New(logs))
+			newConsumer(t, brokers, "dsco.order.v1").until(t, func(rs []*kgo.Record) bool { return len(rs) >= 10 })
+			tr.failing.Store(true)
+			require.NoError(t, r.stop(t))
+
+			lines := logs.find(slog.LevelWarn, msg)
+			require.Len(t, lines, 1, "the failed final commit is logged")
+			assert.Equal(t, uint64(10), sandboxSeq(lines[0].attrs["position"].(string)), "the position it would have stored")
+			assert.EqualValues(t, 10, lines[0].attrs["events"], "the events it would have covered")
+			list, err := client.ListStreams(t.Context())
+			require.NoError(t, err)
+			assert.Equal(t, uint64(0), sandboxSeq(list.Streams[0].Partitions[0].Position), "nothing committed")
+		})
+	}
 }

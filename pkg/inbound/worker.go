@@ -493,9 +493,9 @@ func (c *checkpointer) run(ctx, drain context.Context) {
 		c.mu.Unlock()
 		if due {
 			if stopped {
-				c.commit(drain) // the last safe position, within the shutdown time
+				c.commit(drain, true) // the last safe position, within the shutdown time
 			} else {
-				c.commit(ctx)
+				c.commit(ctx, false)
 			}
 		}
 		if stopped {
@@ -504,7 +504,11 @@ func (c *checkpointer) run(ctx, drain context.Context) {
 	}
 }
 
-func (c *checkpointer) commit(ctx context.Context) {
+// commit commits the safe position. A commit that fails is made again by a
+// later one, or, when ctx ends first, by the final one; a final commit that
+// fails, however, is logged, as what it would have covered is read again
+// after a restart.
+func (c *checkpointer) commit(ctx context.Context, final bool) {
 	cfg := &c.w.p.cfg
 	a := c.w.a
 	c.mu.Lock()
@@ -522,8 +526,8 @@ func (c *checkpointer) commit(ctx context.Context) {
 		return
 	}
 	if err := cfg.Client.UpdateStreamPosition(ctx, a.Stream.ID, pos); err != nil {
-		if ctx.Err() != nil {
-			return
+		if ctx.Err() != nil && !final {
+			return // stopping: the final commit follows
 		}
 		cfg.Metrics.Error(a.Stream.ObjectType, ErrKindCheckpoint)
 		if permanent(err) {
@@ -536,6 +540,11 @@ func (c *checkpointer) commit(ctx context.Context) {
 			}
 			c.mu.Unlock()
 			c.fail(err)
+			return // Run returns it
+		}
+		if final {
+			c.w.p.log.WarnContext(ctx, "inbound: the final commit of a stream position failed; the events after the last position committed are read and published again at the next start",
+				"stream", a.Stream.ID, "partition", a.Partition, "position", pos, "committed", c.committed, "events", n, "error", err)
 			return
 		}
 		c.w.p.log.WarnContext(ctx, "inbound: committing a stream position failed; the next commit covers it",

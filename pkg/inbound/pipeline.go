@@ -37,7 +37,8 @@ type KafkaConfig struct {
 	BatchBytes int64
 	// WriteTimeout bounds each produce request (default 10s); MaxAttempts is
 	// how often the producer sends a batch before the page's write fails
-	// (default 10), after which the page is produced again after a backoff.
+	// (default 10), after which the page's records that Kafka did not
+	// acknowledge are produced again after a backoff.
 	WriteTimeout time.Duration
 	MaxAttempts  int
 	// AllowAutoTopicCreation lets the broker create missing topics.

@@ -367,10 +367,15 @@ func (w *worker) publish(ctx, drain context.Context) error {
 			continue
 		}
 		b := &s.batch
+		recs := b.Records
 		for {
-			err := w.p.writer.Write(drain, b.Records...)
+			err := w.p.writer.Write(drain, recs...)
 			if err == nil {
 				break
+			}
+			if werr, ok := errors.AsType[*kafka.WriteError](err); ok {
+				// What Kafka acknowledged is not written again at every try.
+				recs = werr.Unwritten(recs)
 			}
 			cfg.Metrics.Error(obj, ErrKindProduce)
 			if drain.Err() != nil || ctx.Err() != nil {
@@ -378,7 +383,7 @@ func (w *worker) publish(ctx, drain context.Context) error {
 				return nil
 			}
 			logFailure(ctx, w.p.log, &fails, "inbound: producing a page failed; trying again", err, slog.String("stream", w.a.Stream.ID),
-				slog.Int("partition", part), slog.Int("records", len(b.Records)))
+				slog.Int("partition", part), slog.Int("records", len(recs)))
 			if sleepCtx(ctx, backoff.next()) != nil {
 				w.abandon() // stopped while waiting to produce it again
 				return nil

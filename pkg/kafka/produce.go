@@ -150,9 +150,10 @@ type partitionWrite struct {
 
 // Write writes recs, each to its own Topic (which must be set), and returns once every
 // record was acknowledged, or with the first error that is not retriable or outlasted
-// the attempts (some records may have been written then). It sets the Time of records
-// that have none. A topic unknown to the Transport's metadata is waited for up to twice
-// MetadataTTL: that failure happens before anything is sent.
+// the attempts. Some records may have been written then: the error is a *WriteError,
+// which says which, once anything was sent. It sets the Time of records that have none.
+// A topic unknown to the Transport's metadata is waited for up to twice MetadataTTL:
+// that failure happens before anything is sent.
 func (p *Producer) Write(ctx context.Context, recs ...kafkago.Message) error {
 	if len(recs) == 0 {
 		return nil
@@ -162,13 +163,12 @@ func (p *Producer) Write(ctx context.Context, recs ...kafkago.Message) error {
 
 // waitForTopic runs send, again while it fails because a topic is unknown to the
 // metadata cache, for up to twice ttl. Such a failure happens before anything is sent
-// (it is not a WriteErrors), so the retry cannot duplicate records.
+// (it is not a *WriteError), so the retry cannot duplicate records.
 func waitForTopic(ctx context.Context, ttl time.Duration, send func() error) error {
 	deadline := time.Now().Add(2 * ttl)
 	for {
 		err := send()
-		var werr kafkago.WriteErrors
-		if err == nil || errors.As(err, &werr) || !errors.Is(err, kafkago.UnknownTopicOrPartition) || time.Now().After(deadline) {
+		if _, sent := errors.AsType[*WriteError](err); err == nil || sent || !errors.Is(err, kafkago.UnknownTopicOrPartition) || time.Now().After(deadline) {
 			return err
 		}
 		t := time.NewTimer(100 * time.Millisecond)
@@ -209,6 +209,53 @@ func (p *Producer) write(ctx context.Context, recs []kafkago.Message) error {
 			return err
 		}
 	}
+	return p.send(ctx, parts, topics, meta, recs)
+}
+
+// WriteError is the error of a Write that failed after it sent records: some of them
+// may be in the log. It knows which Kafka acknowledged (at the Acks level), so that a
+// caller writing the records again can leave those out (Unwritten) instead of writing
+// them once more at every try.
+type WriteError struct {
+	// Err is the failure that ended the Write.
+	Err     error
+	written []bool // per record of the Write
+}
+
+func (e *WriteError) Error() string { return e.Err.Error() }
+
+// Unwrap returns Err.
+func (e *WriteError) Unwrap() error { return e.Err }
+
+// Unwritten returns, in a new slice and in their order, the records of recs that Kafka
+// did not acknowledge; recs must be the records of the Write, which stay as they were
+// (the transport may still read them). Writing them again keeps each partition's
+// records in order: those of a partition that Kafka did not acknowledge are its last.
+func (e *WriteError) Unwritten(recs []kafkago.Message) []kafkago.Message {
+	out := make([]kafkago.Message, 0, len(recs))
+	for i := range recs {
+		if !e.written[i] {
+			out = append(out, recs[i])
+		}
+	}
+	return out
+}
+
+// send sends the batches of parts, each partition's in order, until every one is
+// acknowledged; its error is a *WriteError.
+func (p *Producer) send(ctx context.Context, parts []*partitionWrite, topics map[string]struct{}, meta *metadataAPI.Response,
+	recs []kafkago.Message) error {
+	fail := func(err error) error {
+		written := make([]bool, len(recs))
+		for _, w := range parts {
+			for _, b := range w.batches[:w.sent] {
+				for _, i := range b.idx {
+					written[i] = true
+				}
+			}
+		}
+		return &WriteError{Err: err, written: written}
+	}
 	for round := 0; ; round++ {
 		pending := parts[:0:0]
 		for _, w := range parts {
@@ -231,7 +278,7 @@ func (p *Producer) write(ctx context.Context, recs []kafkago.Message) error {
 				w.attempts, w.err = w.attempts+1, err
 			}
 		} else {
-			p.send(ctx, p.leaders(meta, pending))
+			p.sendRound(ctx, p.leaders(meta, pending))
 		}
 		retry := 0
 		for _, w := range pending {
@@ -240,7 +287,7 @@ func (p *Producer) write(ctx context.Context, recs []kafkago.Message) error {
 			}
 			err := fmt.Errorf("writing to %s partition %d (attempt %d of %d): %w", w.topic, w.partition, w.attempts, p.cfg.MaxAttempts, w.err)
 			if !retriable(w.err) || w.attempts >= p.cfg.MaxAttempts {
-				return err
+				return fail(err)
 			}
 			retry = max(retry, w.attempts)
 			if p.cfg.Retrying != nil {
@@ -249,7 +296,7 @@ func (p *Producer) write(ctx context.Context, recs []kafkago.Message) error {
 		}
 		if retry > 0 {
 			if err := p.backoff(ctx, retry); err != nil {
-				return err
+				return fail(err)
 			}
 		}
 	}
@@ -385,8 +432,8 @@ func (p *Producer) leaders(meta *metadataAPI.Response, pending []*partitionWrite
 	return groups
 }
 
-// send sends one request per leader, at once, and records each partition's outcome.
-func (p *Producer) send(ctx context.Context, leaders [][]*partitionWrite) {
+// sendRound sends one request per leader, at once, and records each partition's outcome.
+func (p *Producer) sendRound(ctx context.Context, leaders [][]*partitionWrite) {
 	switch len(leaders) {
 	case 0:
 		return

@@ -21,15 +21,14 @@ import (
 type markStore struct {
 	client *kafkago.Client // on a transport of the mark topic alone (markTransport)
 	own    *kafkago.Transport
-	writer *writer
 	topic  string
 }
 
-// newMarkStore is the mark store of topic, writing with w, reading on a
-// transport of its own (see markTransport).
+// newMarkStore is the mark store of topic, reading on a transport of its
+// own (see markTransport) from the brokers of w, which writes its records.
 func newMarkStore(k KafkaConfig, w *writer, topic string) *markStore {
 	t, own := markTransport(k, topic)
-	return &markStore{client: &kafkago.Client{Addr: w.Addr, Transport: t, Timeout: k.WriteTimeout}, own: own, writer: w,
+	return &markStore{client: &kafkago.Client{Addr: w.Addr, Transport: t, Timeout: k.WriteTimeout}, own: own,
 		topic: topic}
 }
 
@@ -173,10 +172,7 @@ func (m *markStore) partition(ctx context.Context, key string) (int, error) {
 	return 0, fmt.Errorf("no metadata for %s", m.topic)
 }
 
-// save stores mark under key and returns once Kafka acknowledged it.
-func (m *markStore) save(ctx context.Context, key, mark string) error {
-	if err := m.writer.Write(ctx, kafkago.Message{Topic: m.topic, Key: []byte(key), Value: []byte(mark)}); err != nil {
-		return fmt.Errorf("inbound: storing the high-water mark in %s: %w", m.topic, err)
-	}
-	return nil
+// record is the record that stores mark under key.
+func (m *markStore) record(key, mark string) kafkago.Message {
+	return kafkago.Message{Topic: m.topic, Key: []byte(key), Value: []byte(mark)}
 }

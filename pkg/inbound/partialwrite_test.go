@@ -114,3 +114,39 @@ func TestPipelineRetriesOnlyWhatKafkaRefused(t *testing.T) {
 		assert.Equal(t, 1, n, "event %s written once", id)
 	}
 }
+
+// TestPollerRetriesOnlyWhatKafkaRefused: items whose produce fails for one
+// partition of the item inventory topic (after the producer's attempts)
+// are produced again, but only those Kafka did not acknowledge: each change
+// reaches the topic once. The poll was made again from the same mark and
+// all its items produced again, so the items of the other partitions were
+// written once more at every try.
+func TestPollerRetriesOnlyWhatKafkaRefused(t *testing.T) {
+	_, _, cons, cfg := objectsPoller(t, 38, nil)
+	base := &kafkago.Transport{}
+	t.Cleanup(base.CloseIdleConnections)
+	// Three writes fail, with two attempts each.
+	tr := &failingPartition{RoundTripper: base, topic: "dsco.iteminventory.v1", partition: 0, fails: 6}
+	cfg.Kafka.Transport, cfg.Kafka.MaxAttempts = tr, 2
+	_, stop := runPoller(t, cfg)
+	recs := cons.until(t, func(rs []*kgo.Record) bool {
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		return len(rs) >= 50 && tr.fails == 0
+	})
+	stop()
+	recs = append(recs, drain(t, cons)...)
+	ids := map[string]int{}
+	onFailing := 0
+	for _, rec := range recs {
+		ids[header(rec, inbound.HeaderEventID)]++
+		if rec.Partition == 0 {
+			onFailing++
+		}
+	}
+	assert.Len(t, ids, 50, "every change")
+	assert.Positive(t, onFailing, "the failing partition had items")
+	for id, n := range ids {
+		assert.Equal(t, 1, n, "change %s written once", id)
+	}
+}

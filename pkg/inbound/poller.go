@@ -388,7 +388,9 @@ func (p *Poller) waitCallback(ctx context.Context, requestID string) (string, er
 // 4xx other than 408 and 429: an expired mark, refused credentials or
 // rights) or answers a poll of one item with more than the Dsco client
 // reads, leaving the stored mark as it was; other failures are retried
-// after a backoff (RetryBackoff, growing to RetryBackoffMax).
+// after a backoff (RetryBackoff, growing to RetryBackoffMax): a poll from
+// the same mark again, but for a Kafka write, which is asked again without
+// the records Kafka acknowledged.
 func (p *Poller) Run(ctx context.Context) error {
 	p.mu.Lock()
 	if p.closed {
@@ -593,7 +595,7 @@ func (p *Poller) pollObjects(ctx context.Context, mark string) (string, bool, in
 		return "", false, 0, err
 	}
 	if next != mark {
-		if err := p.marks.save(ctx, p.cfg.MarkKey, next); err != nil {
+		if err := p.saveMark(ctx, next); err != nil {
 			return "", false, 0, err
 		}
 	}
@@ -715,7 +717,7 @@ func (p *Poller) pollFile(ctx context.Context, mark string) (string, int, error)
 	}
 	next := newest.Format(isoMillis)
 	if next != mark {
-		if err := p.marks.save(ctx, p.cfg.MarkKey, next); err != nil {
+		if err := p.saveMark(ctx, next); err != nil {
 			return "", 0, err
 		}
 	}
@@ -749,18 +751,59 @@ func (p *Poller) produce(ctx context.Context, items []polledItem, requestID, mar
 		return nil
 	}
 	published, poisoned := p.out.build(items, p.cfg.Serde, p.cfg.Topic, p.cfg.PoisonTopic, p.cfg.Kafka.BatchBytes, requestID, mark)
-	if err := p.writer.Write(ctx, p.out.msgs...); err != nil {
+	if retried, err := p.write(ctx, p.out.msgs); err != nil || retried {
 		// The transport may still read the messages of a request given up
 		// on: their buffers are not reused.
 		n := len(p.out.msgs)
 		p.out = pollerMessages{}
-		p.cfg.Metrics.Error(ItemInventoryObjectType, ErrKindProduce)
-		return fmt.Errorf("inbound: producing %d item inventory records: %w", n, err)
+		if err != nil {
+			return fmt.Errorf("inbound: producing %d item inventory records: %w", n, err)
+		}
 	}
 	p.cfg.Metrics.PagePublished(ItemInventoryObjectType, -1, published, poisoned)
 	if n := notAfterNow(p.out.newest); n.After(p.newest) {
 		p.newest = n
 		p.cfg.Metrics.NewestEvent(ItemInventoryObjectType, -1, p.newest)
+	}
+	return nil
+}
+
+// write writes msgs, asking again after a backoff (RetryBackoff, growing to
+// RetryBackoffMax) while Kafka refuses them, until it acknowledged them all
+// or ctx ends (it then returns the last failure). A write asked again leaves
+// out the records Kafka acknowledged (kafka.WriteError): a partition
+// refusing records for a while does not have those of the others written
+// once more at every try, as asking Dsco again for the same answer would.
+// retried says whether a write failed.
+func (p *Poller) write(ctx context.Context, msgs []kafkago.Message) (retried bool, err error) {
+	backoff := newBackoff(p.cfg.RetryBackoff, p.cfg.RetryBackoffMax)
+	fails := newStreak()
+	for {
+		err := p.writer.Write(ctx, msgs...)
+		if err == nil {
+			logWorks(ctx, p.log, &fails, "inbound: producing item inventory records works again")
+			return retried, nil
+		}
+		retried = true
+		p.cfg.Metrics.Error(ItemInventoryObjectType, ErrKindProduce)
+		if werr, ok := errors.AsType[*kafka.WriteError](err); ok {
+			msgs = werr.Unwritten(msgs)
+		}
+		if ctx.Err() != nil {
+			return true, err
+		}
+		logFailure(ctx, p.log, &fails, "inbound: producing item inventory records failed; trying again", err,
+			slog.Int("records", len(msgs)))
+		if sleepCtx(ctx, backoff.next()) != nil {
+			return true, err
+		}
+	}
+}
+
+// saveMark stores mark under MarkKey (see write).
+func (p *Poller) saveMark(ctx context.Context, mark string) error {
+	if _, err := p.write(ctx, []kafkago.Message{p.marks.record(p.cfg.MarkKey, mark)}); err != nil {
+		return fmt.Errorf("inbound: storing the high-water mark in %s: %w", p.cfg.MarkTopic, err)
 	}
 	return nil
 }

@@ -159,21 +159,21 @@ func TestPipelineCommitsPagesWithoutEvents(t *testing.T) {
 }
 
 // failingCommits is a transport to Dsco whose position commits fail once
-// failing is set: with a 503, or, with hang, by not answering until the
-// request is given up.
+// failing is set: answered with status, or, without one, not answered until
+// the request is given up.
 type failingCommits struct {
 	base    http.RoundTripper
-	hang    bool
+	status  int
 	failing atomic.Bool
 }
 
 func (f *failingCommits) RoundTrip(req *http.Request) (*http.Response, error) {
 	if f.failing.Load() && req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/position") {
-		if f.hang {
+		if f.status == 0 {
 			<-req.Context().Done()
 			return nil, req.Context().Err()
 		}
-		return jsonAnswer(req, http.StatusServiceUnavailable, `{"status":"failure","messages":[{"code":"UNAVAILABLE","description":"try later"}]}`), nil
+		return jsonAnswer(req, f.status, `{"status":"failure","messages":[{"code":"REFUSED","description":"not now"}]}`), nil
 	}
 	return f.base.RoundTrip(req)
 }
@@ -182,16 +182,18 @@ func (f *failingCommits) RoundTrip(req *http.Request) (*http.Response, error) {
 // not answer before the shutdown time is up, or answers with an error) is
 // logged with the position it would have stored, since what Kafka
 // acknowledged after the last commit is published again at the next start.
-// The first went unlogged (the commit's context had ended), the second was
-// logged as covered by a next commit, which never comes.
+// The first and the third went unlogged (the commit's context had ended;
+// the refusal was returned to a Run that was stopping and dropped it), the
+// second was logged as covered by a next commit, which never comes.
 func TestPipelineLogsAFailedFinalCommit(t *testing.T) {
 	const msg = "inbound: the final commit of a stream position failed; the events after the last position committed are read and published again at the next start"
 	for _, tc := range []struct {
-		name string
-		hang bool
+		name   string
+		status int // 0: no answer
 	}{
-		{"Dsco does not answer in time", true},
-		{"Dsco answers 503", false},
+		{"Dsco does not answer in time", 0},
+		{"Dsco answers 503", http.StatusServiceUnavailable},
+		{"Dsco refuses it for good", http.StatusForbidden},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sb := newSandbox(t, dscotest.Config{Seed: 31})
@@ -200,7 +202,7 @@ func TestPipelineLogsAFailedFinalCommit(t *testing.T) {
 			serde := newSerde(t, newRegistry(t))
 			base := http.DefaultTransport.(*http.Transport).Clone()
 			t.Cleanup(base.CloseIdleConnections)
-			tr := &failingCommits{base: base, hang: tc.hang}
+			tr := &failingCommits{base: base, status: tc.status}
 			client := newClient(t, sb.URL, dsco.WithHTTPClient(&http.Client{Transport: tr, Timeout: 30 * time.Second}),
 				dsco.WithRetry(dsco.RetryPolicy{MaxAttempts: 1}))
 			_, err := sb.SeedOrders(10)

@@ -545,7 +545,9 @@ func (c *checkpointer) commit(ctx context.Context, final bool) {
 			}
 			c.mu.Unlock()
 			c.fail(err)
-			return // Run returns it
+			if !final {
+				return // run returns it
+			}
 		}
 		if final {
 			c.w.p.log.WarnContext(ctx, "inbound: the final commit of a stream position failed; the events after the last position committed are read and published again at the next start",

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -224,5 +225,65 @@ func TestPipelineLogsAFailedFinalCommit(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, uint64(0), sandboxSeq(list.Streams[0].Partitions[0].Position), "nothing committed")
 		})
+	}
+}
+
+// heldReads is a transport to Dsco that holds the reads of stream events of
+// one partition until until is closed.
+type heldReads struct {
+	base      http.RoundTripper
+	partition string
+	until     <-chan struct{}
+}
+
+func (h *heldReads) RoundTrip(req *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(req.URL.Path, "/events") && req.URL.Query().Get("partition") == h.partition {
+		select {
+		case <-h.until:
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		}
+	}
+	return h.base.RoundTrip(req)
+}
+
+// TestPipelineStopsInTimeAfterAPartitionFails: when a partition cannot go
+// on, the others stop as they do when Run's context ends, their produce and
+// final commit within ShutdownTimeout. They had no time limit then: a page
+// whose produce Kafka did not answer held Run for as long as the producer's
+// attempts took (here a WriteTimeout of an hour).
+func TestPipelineStopsInTimeAfterAPartitionFails(t *testing.T) {
+	sb := newSandbox(t, dscotest.Config{Seed: 41})
+	brokers := kafkatest.Brokers(t)
+	createTopics(t, brokers, "order")
+	serde := newSerde(t, newRegistry(t))
+	_, err := sb.SeedOrders(10)
+	require.NoError(t, err)
+	kbase := &kafkago.Transport{}
+	t.Cleanup(kbase.CloseIdleConnections)
+	ktr := &stallingProduce{RoundTripper: kbase, stalled: make(chan struct{})}
+	ktr.stall.Store(true)
+	dbase := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(dbase.CloseIdleConnections)
+	// Partition 3, which the stream does not have (400), fails once partition 0's produce is stalled.
+	client := newClient(t, sb.URL, dsco.WithHTTPClient(&http.Client{Transport: &heldReads{base: dbase, partition: "3", until: ktr.stalled}}))
+	s, err := inbound.EnsureStream(t.Context(), client, inbound.StreamConfig{ObjectType: "order"})
+	require.NoError(t, err)
+	cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
+	cfg.Kafka.Transport, cfg.Kafka.WriteTimeout = ktr, time.Hour
+	cfg.ShutdownTimeout = time.Second
+	p, err := inbound.NewPipeline(cfg, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+
+	done := make(chan error, 1)
+	go func() {
+		done <- p.RunPartitions(t.Context(), []inbound.Assignment{{Stream: s, Partition: 0}, {Stream: s, Partition: 3}})
+	}()
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, dsco.ErrBadRequest)
+	case <-time.After(waitLimit):
+		t.Fatal("the partition whose produce stalled did not stop")
 	}
 }

@@ -462,6 +462,9 @@ func (p *Pipeline) runPartitions(ctx context.Context, as []Assignment) error {
 		<-ctx.Done()
 		return nil
 	}
+	// ctx ends, too, when a partition cannot go on.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	// Produce and commit on contexts that outlive ctx, so that the page being
 	// produced and the final commit can finish: the produce within three
 	// quarters of ShutdownTimeout, the commit within all of it, so that a
@@ -475,8 +478,6 @@ func (p *Pipeline) runPartitions(ctx context.Context, as []Assignment) error {
 		time.AfterFunc(p.cfg.ShutdownTimeout, cancelCommit)
 	})
 	defer stop()
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	var (
 		wg       sync.WaitGroup
 		errMu    sync.Mutex

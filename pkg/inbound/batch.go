@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strconv"
+	"unicode/utf8"
 
 	kafkago "github.com/segmentio/kafka-go"
 
@@ -41,9 +42,11 @@ const (
 	HeaderObjectType = "dsco_object_type"
 	// HeaderTruncated is "true" on a poison record whose value is only the
 	// start of the event's raw bytes, cut so that the record fits
-	// Kafka.BatchBytes, or because the bytes were never held (an inventory
-	// file line longer than the Dsco client reads); the header is absent
-	// otherwise.
+	// Kafka.BatchBytes (and then, when they were that long too, so are the
+	// values of the headers taken from the event: the reason, the position,
+	// the event id and type), or because the bytes were never held (an
+	// inventory file line longer than the Dsco client reads); the header is
+	// absent otherwise.
 	HeaderTruncated = "dsco_truncated"
 )
 
@@ -67,6 +70,28 @@ type RecordTooLargeError struct {
 
 func (e *RecordTooLargeError) Error() string {
 	return fmt.Sprintf("inbound: record of %d bytes exceeds the Kafka batch limit of %d bytes (BatchBytes)", e.Size, e.Limit)
+}
+
+// fitHeaders cuts the values of a poison record's headers hs, when they
+// take more than half of maxBytes, to a share of a quarter of it each (at a
+// UTF-8 boundary), so that the record fits Kafka.BatchBytes whatever the
+// values taken from the event: a reason quoting a value of the event, an
+// event id, a type or a position as long as the event allows. Those values
+// are copies in the record's arena; hs is the record's own.
+func fitHeaders(hs []kafkago.Header, maxBytes int64) {
+	if int64(headersSize(hs)) <= maxBytes/2 {
+		return
+	}
+	each := max(1, int(maxBytes)/(4*len(hs)))
+	for i := range hs {
+		if v := hs[i].Value; len(v) > each {
+			n := each
+			for n > 0 && !utf8.RuneStart(v[n]) {
+				n--
+			}
+			hs[i].Value = v[:n:n]
+		}
+	}
 }
 
 // headersSize is the size of hs in kafka.RecordBatchSize.
@@ -227,6 +252,7 @@ func (b *Batch) Poison(i int, reason error) {
 	raw, hs := ev.Raw, h[:7]
 	if b.maxBytes > 0 && kafka.RecordBatchSize(len(key), len(raw), len(hs), headersSize(hs)) > b.maxBytes {
 		h[7] = kafkago.Header{Key: HeaderTruncated, Value: b.bytes("true")}
+		fitHeaders(h, b.maxBytes)
 		room := kafka.MaxValueLen(b.maxBytes, len(key), len(h), headersSize(h))
 		raw, hs = raw[:max(0, min(room, int64(len(raw))))], h
 	}

@@ -901,6 +901,7 @@ func (m *pollerMessages) poison(raw []byte, truncated bool, reason error, topic 
 		hs = h
 	}
 	if maxBytes > 0 && kafka.RecordBatchSize(len(objectTypeBytes), len(raw), len(hs), headersSize(hs)) > maxBytes {
+		fitHeaders(h, maxBytes)
 		room := kafka.MaxValueLen(maxBytes, len(objectTypeBytes), len(h), headersSize(h))
 		raw, hs = raw[:max(0, min(room, int64(len(raw))))], h
 	}

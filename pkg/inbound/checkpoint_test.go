@@ -287,3 +287,40 @@ func TestPipelineStopsInTimeAfterAPartitionFails(t *testing.T) {
 		t.Fatal("the partition whose produce stalled did not stop")
 	}
 }
+
+// TestPipelineLogsFailingCommitsAsARun: commits that keep failing (each
+// tick asks again) are logged as a run, a warning at the first and then
+// one a minute, and a line once they work again; each failed commit was a
+// warning, four a second per partition with the default interval.
+func TestPipelineLogsFailingCommitsAsARun(t *testing.T) {
+	const (
+		failed = "inbound: committing a stream position failed; the next commit covers it"
+		works  = "inbound: committing stream positions works again"
+	)
+	sb := newSandbox(t, dscotest.Config{Seed: 44})
+	brokers := kafkatest.Brokers(t)
+	createTopics(t, brokers, "order")
+	serde := newSerde(t, newRegistry(t))
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(base.CloseIdleConnections)
+	tr := &failingCommits{base: base, status: http.StatusServiceUnavailable}
+	tr.failing.Store(true)
+	client := newClient(t, sb.URL, dsco.WithHTTPClient(&http.Client{Transport: tr, Timeout: 30 * time.Second}),
+		dsco.WithRetry(dsco.RetryPolicy{MaxAttempts: 1}))
+	_, err := sb.SeedOrders(10)
+	require.NoError(t, err)
+	logs := newLogSignal(works)
+	r := startPipelineLogged(t, testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"}), slog.New(logs))
+	require.Eventually(t, func() bool {
+		return len(logs.find(slog.LevelWarn, failed))+len(logs.find(slog.LevelDebug, failed)) >= 5
+	}, waitLimit, 10*time.Millisecond, "commits fail again and again")
+	tr.failing.Store(false)
+	select {
+	case <-logs.logged:
+	case <-time.After(waitLimit):
+		t.Fatal("no line says the commits work again")
+	}
+	require.NoError(t, r.stop(t))
+	assert.Len(t, logs.find(slog.LevelWarn, failed), 1, "one warning for the run")
+	assert.Len(t, logs.find(slog.LevelInfo, works), 1)
+}

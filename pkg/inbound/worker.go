@@ -77,7 +77,7 @@ func (p *Pipeline) newWorker(a Assignment) *worker {
 		full:  make(chan *slot, p.cfg.PagesInFlight),
 		limit: min(p.cfg.PageLimit, probeLimit),
 	}
-	w.cp = &checkpointer{w: w, kick: make(chan struct{}, 1), room: make(chan struct{}, 1)}
+	w.cp = &checkpointer{w: w, kick: make(chan struct{}, 1), room: make(chan struct{}, 1), fails: newStreak()}
 	return w
 }
 
@@ -419,6 +419,8 @@ type checkpointer struct {
 	// permanent); fail ends the worker with it.
 	refusal error
 	fail    context.CancelCauseFunc
+	// fails is the run of failed commits, logged as a run (run's own).
+	fails kafka.Streak
 }
 
 // refused returns the error of a commit Dsco refused for good, or nil.
@@ -554,10 +556,13 @@ func (c *checkpointer) commit(ctx context.Context, final bool) {
 				"stream", a.Stream.ID, "partition", a.Partition, "position", pos, "committed", c.committed, "events", n, "error", err)
 			return
 		}
-		c.w.p.log.WarnContext(ctx, "inbound: committing a stream position failed; the next commit covers it",
-			"stream", a.Stream.ID, "partition", a.Partition, "position", pos, "error", err)
+		// Asked again at every tick while it fails: logged as a run, not a line a try.
+		logFailure(ctx, c.w.p.log, &c.fails, "inbound: committing a stream position failed; the next commit covers it", err,
+			slog.String("stream", a.Stream.ID), slog.Int("partition", a.Partition), slog.String("position", pos))
 		return
 	}
+	logWorks(ctx, c.w.p.log, &c.fails, "inbound: committing stream positions works again", slog.String("stream", a.Stream.ID),
+		slog.Int("partition", a.Partition))
 	now := time.Now()
 	c.mu.Lock()
 	c.committed = pos

@@ -58,8 +58,12 @@
 // again from its last commit, so what Kafka acknowledged after that commit
 // is written again: at most CheckpointEvents + 2 × PageLimit events per
 // partition and crash (the page that crossed the mark and the page being
-// produced), 5000 + 2000 with the defaults. Every record carries the
-// Dsco event id for consumers that drop duplicates.
+// produced), 5000 + 2000 with the defaults. A page whose produce fails is
+// produced again after a backoff without the records Kafka acknowledged, so
+// a partition of Kafka refusing records for a while does not repeat the
+// others' (only a produce request whose answer was lost can leave a record
+// in the log twice). Every record carries the Dsco event id for consumers
+// that drop duplicates.
 //
 // # GetItemInventory
 //

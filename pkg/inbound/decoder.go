@@ -13,8 +13,8 @@ type Event = schemas.DecodedEvent
 
 // PageDecoder decodes one page of stream events, as returned by
 // getStreamEvents, in one pass. An error means the page as a whole is not a
-// page (not JSON, no position); an event that cannot be mapped is reported in
-// its Event.Err instead and the rest of the page is kept.
+// page (not JSON, events without a position); an event that cannot be mapped
+// is reported in its Event.Err instead and the rest of the page is kept.
 // *schemas.EventPageDecoder is the implementation; the interface lets tests
 // and other profiles of the Dsco API put theirs in its place.
 //

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,12 +21,14 @@ import (
 
 // nothingNew is a Dsco transport that answers every read of stream events
 // after a position, and every GetItemInventory request, with hasMore and
-// nothing new: no events at the position asked for, no items at the mark
-// "M". It counts those answers. The first read of events (no position) gets
-// the stream's events, with hasMore.
+// nothing new: no events at the position asked for (or, with omitPosition,
+// no position at all, which the spec allows), no items at the mark "M". It
+// counts those answers. The first read of events (no position) gets the
+// stream's events, with hasMore.
 type nothingNew struct {
-	base    http.RoundTripper
-	answers atomic.Int32
+	base         http.RoundTripper
+	omitPosition bool
+	answers      atomic.Int32
 }
 
 func (n *nothingNew) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -43,6 +46,8 @@ func (n *nothingNew) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		return jsonAnswer(req, http.StatusOK, strings.Replace(string(b), `"hasMore":false`, `"hasMore":true`, 1)), nil
+	case strings.HasSuffix(req.URL.Path, "/events") && n.omitPosition:
+		body = `{"events":[],"hasMore":true}`
 	case strings.HasSuffix(req.URL.Path, "/events"):
 		body = `{"events":[],"position":` + strconv.Quote(req.URL.Query().Get("position")) + `,"hasMore":true}`
 	case strings.HasSuffix(req.URL.Path, "/inventory") && req.Method == http.MethodGet:
@@ -56,34 +61,44 @@ func (n *nothingNew) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // TestAnswersWithNothingNewWaitThePollInterval: an answer that says hasMore
 // but carries nothing and leaves the position (or the item inventory mark)
-// where it was would come back the same if asked again at once: the stream
-// worker and the poller wait their poll interval before asking again, as
-// after an answer without hasMore, instead of asking in a loop that only
-// the client's rate limit slows.
+// where it was, or gives no position, would come back the same if asked
+// again at once: the stream worker and the poller wait their poll interval
+// before asking again, as after an answer without hasMore, instead of asking
+// in a loop that only the client's rate limit slows. A page without events
+// and without a position (the spec requires neither) is not an error.
 func TestAnswersWithNothingNewWaitThePollInterval(t *testing.T) {
+	stream := func(t *testing.T, tr *nothingNew) *errorKinds {
+		sb, plain, brokers, serde := newStack(t, dscotest.Config{Seed: 41}, "order")
+		_, err := sb.SeedOrders(5)
+		require.NoError(t, err)
+		s, err := inbound.EnsureStream(t.Context(), plain, inbound.StreamConfig{ObjectType: "order"})
+		require.NoError(t, err)
+		cfg := testConfig(newClient(t, sb.URL, dsco.WithHTTPClient(&http.Client{Transport: tr})), serde, brokers,
+			inbound.StreamConfig{ObjectType: "order"})
+		cfg.PollInterval = time.Hour
+		m := &errorKinds{}
+		cfg.Metrics = m
+		p, err := inbound.NewPipeline(cfg, nil)
+		require.NoError(t, err)
+		done := make(chan error, 1)
+		go func() { done <- p.RunPartitions(t.Context(), []inbound.Assignment{{Stream: s, Partition: 0}}) }()
+		t.Cleanup(func() {
+			require.NoError(t, p.Close())
+			require.NoError(t, <-done)
+		})
+		return m
+	}
 	for _, tc := range []struct {
-		name string
-		run  func(t *testing.T, tr *nothingNew)
+		name         string
+		omitPosition bool
+		run          func(t *testing.T, tr *nothingNew)
 	}{
-		{"stream partition", func(t *testing.T, tr *nothingNew) {
-			sb, plain, brokers, serde := newStack(t, dscotest.Config{Seed: 41}, "order")
-			_, err := sb.SeedOrders(5)
-			require.NoError(t, err)
-			s, err := inbound.EnsureStream(t.Context(), plain, inbound.StreamConfig{ObjectType: "order"})
-			require.NoError(t, err)
-			cfg := testConfig(newClient(t, sb.URL, dsco.WithHTTPClient(&http.Client{Transport: tr})), serde, brokers,
-				inbound.StreamConfig{ObjectType: "order"})
-			cfg.PollInterval = time.Hour
-			p, err := inbound.NewPipeline(cfg, nil)
-			require.NoError(t, err)
-			done := make(chan error, 1)
-			go func() { done <- p.RunPartitions(t.Context(), []inbound.Assignment{{Stream: s, Partition: 0}}) }()
-			t.Cleanup(func() {
-				require.NoError(t, p.Close())
-				require.NoError(t, <-done)
-			})
+		{"stream partition", false, func(t *testing.T, tr *nothingNew) { stream(t, tr) }},
+		{"stream partition, no position", true, func(t *testing.T, tr *nothingNew) {
+			m := stream(t, tr)
+			t.Cleanup(func() { assert.Zero(t, m.count(inbound.ErrKindDecode), "pages that did not decode") })
 		}},
-		{"item inventory poller", func(t *testing.T, tr *nothingNew) {
+		{"item inventory poller", false, func(t *testing.T, tr *nothingNew) {
 			var url string
 			_, _, _, cfg := objectsPoller(t, 43, nil, func(sb *dscotest.Sandbox) string {
 				srv := httptest.NewServer(sb)
@@ -100,7 +115,7 @@ func TestAnswersWithNothingNewWaitThePollInterval(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			base := http.DefaultTransport.(*http.Transport).Clone()
 			t.Cleanup(base.CloseIdleConnections)
-			tr := &nothingNew{base: base}
+			tr := &nothingNew{base: base, omitPosition: tc.omitPosition}
 			tc.run(t, tr)
 			require.Eventually(t, func() bool { return tr.answers.Load() >= 1 }, waitLimit, time.Millisecond, "the first answer")
 			// Asked again at once, the answers would number hundreds in this while.
@@ -108,4 +123,26 @@ func TestAnswersWithNothingNewWaitThePollInterval(t *testing.T) {
 				"asked again before the poll interval")
 		})
 	}
+}
+
+// errorKinds counts Metrics.Error calls by kind.
+type errorKinds struct {
+	inbound.NopMetrics
+	mu    sync.Mutex
+	kinds map[string]int
+}
+
+func (m *errorKinds) Error(_, kind string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.kinds == nil {
+		m.kinds = map[string]int{}
+	}
+	m.kinds[kind]++
+}
+
+func (m *errorKinds) count(kind string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.kinds[kind]
 }

@@ -18,7 +18,8 @@ import (
 // Errors of the Dsco JSON decoders.
 var (
 	// ErrInvalidPage: a page of stream events cannot be read at all (it is
-	// not valid JSON, or has no position). Nothing of it may be used.
+	// not valid JSON, or has events but no position). Nothing of it may be
+	// used.
 	ErrInvalidPage = errors.New("schemas: invalid page of Dsco stream events")
 	// ErrUnmappableEvent: one Dsco stream event cannot be mapped to its
 	// record (a missing key, a value of the wrong type, an amount that does
@@ -34,7 +35,8 @@ type PageError struct {
 	Offset int
 	// InvalidJSON is true when the page is not valid JSON (as
 	// encoding/json.Valid decides); false when it is JSON of the wrong
-	// shape (not an object, no position, a position that is not a string).
+	// shape (not an object, events without a position, a position that is
+	// not a string).
 	InvalidJSON bool
 	Reason      string
 }
@@ -90,7 +92,8 @@ type EventPage struct {
 	// or with the reason it cannot be.
 	Events []DecodedEvent
 	// Position is the page's position: the position after its last event,
-	// where the next read starts.
+	// where the next read starts. Empty when a page without events gives
+	// none: the next read starts where this one did.
 	Position string
 	// HasMore is true when more events are readable at once.
 	HasMore bool
@@ -173,7 +176,8 @@ func (p *EventPageDecoder) Descriptor() *Descriptor { return p.desc }
 
 // Decode decodes a page of events read from stream streamID. It fails as a
 // whole, with a *PageError, only when the page itself cannot be read: the
-// body is not valid JSON, is not an object, or has no position. An event
+// body is not valid JSON, is not an object, or has events but no position
+// (a page without events may have none: its Position is then empty). An event
 // that cannot be mapped is returned with Err set and the rest of the page
 // is decoded. The page returned, its records and their strings are valid
 // until the next call, and body must not be modified until then.
@@ -189,8 +193,10 @@ func (p *EventPageDecoder) Decode(body []byte, streamID string) (*EventPage, err
 	if err := d.pageError(p.objectType, len(body)); err != nil {
 		return nil, err
 	}
-	if page.Position == "" {
-		return nil, &PageError{ObjectType: p.objectType, Offset: len(body), Reason: "the page has no position"}
+	if page.Position == "" && len(page.Events) > 0 {
+		// A page without events may leave its position out (the spec requires
+		// no member): nothing was read, and the reader stays where it was.
+		return nil, &PageError{ObjectType: p.objectType, Offset: len(body), Reason: "the page has events but no position"}
 	}
 	for i := range page.Events {
 		if ev := &page.Events[i]; ev.Record != nil && ev.Position == "" {

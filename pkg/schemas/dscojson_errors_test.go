@@ -38,8 +38,8 @@ func TestEventPageDecoderPageErrors(t *testing.T) {
 		{"trailing data", string(orderPage(goodOrderEvent)) + `{}`, "after top-level value", true},
 		{"empty", ``, "unexpected end", true},
 		{"not an object", `[]`, "want an object, got an array", false},
-		{"no position", `{"events":[],"hasMore":false}`, "no position", false},
-		{"null position", `{"events":[],"position":null}`, "no position", false},
+		{"events and no position", `{"events":[` + goodOrderEvent + `],"hasMore":false}`, "events but no position", false},
+		{"events and a null position", `{"events":[` + goodOrderEvent + `],"position":null}`, "events but no position", false},
 		{"position not a string", `{"events":[],"position":5}`, "position: want a string, got a number", false},
 		{"events not an array", `{"events":{},"position":"p"}`, "events: want an array, got an object", false},
 	} {
@@ -171,12 +171,21 @@ func TestEventPageDecoderValues(t *testing.T) {
 	assert.Equal(t, "Lehi", *good.Order.ShippingAddress.City)
 }
 
+// TestEventPageDecoderEmptyAndNullEvents: a page without events decodes, with
+// or without a position (the spec requires neither member).
 func TestEventPageDecoderEmptyAndNullEvents(t *testing.T) {
-	for _, body := range []string{`{"events":[],"position":"p"}`, `{"events":null,"position":"p","hasMore":true}`, `{"position":"p"}`} {
-		page, err := newOrderDecoder(t).Decode([]byte(body), "s")
-		require.NoError(t, err, body)
+	for _, tc := range []struct{ body, position string }{
+		{`{"events":[],"position":"p"}`, "p"},
+		{`{"events":null,"position":"p","hasMore":true}`, "p"},
+		{`{"position":"p"}`, "p"},
+		{`{"events":[],"hasMore":false}`, ""},
+		{`{"events":[],"position":null,"hasMore":true}`, ""},
+		{`{}`, ""},
+	} {
+		page, err := newOrderDecoder(t).Decode([]byte(tc.body), "s")
+		require.NoError(t, err, tc.body)
 		assert.Empty(t, page.Events)
-		assert.Equal(t, "p", page.Position)
+		assert.Equal(t, tc.position, page.Position, tc.body)
 	}
 }
 

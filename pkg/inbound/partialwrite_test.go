@@ -1,78 +1,17 @@
 package inbound_test
 
 import (
-	"context"
-	"net"
-	"sync"
 	"testing"
 
 	kafkago "github.com/segmentio/kafka-go"
-	produceAPI "github.com/segmentio/kafka-go/protocol/produce"
-	"github.com/segmentio/kafka-go/protocol/rawproduce"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/dscokafka/connector/pkg/dsco/dscotest"
 	"github.com/dscokafka/connector/pkg/inbound"
+	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
 )
-
-// failingPartition is a Kafka transport that answers the next fails produce
-// requests holding records for one partition of one topic with
-// NOT_ENOUGH_REPLICAS for that partition (a partition short of in-sync
-// replicas), sending the rest of each request to Kafka.
-type failingPartition struct {
-	kafkago.RoundTripper
-	topic     string
-	partition int32
-
-	mu    sync.Mutex
-	fails int
-}
-
-func (f *failingPartition) RoundTrip(ctx context.Context, addr net.Addr, req kafkago.Request) (kafkago.Response, error) {
-	pr, ok := req.(*rawproduce.Request)
-	if !ok {
-		return f.RoundTripper.RoundTrip(ctx, addr, req)
-	}
-	f.mu.Lock()
-	failing := f.fails > 0
-	rest := *pr
-	rest.Topics = nil
-	held := false
-	for _, t := range pr.Topics {
-		rt := rawproduce.RequestTopic{Topic: t.Topic}
-		for _, p := range t.Partitions {
-			if failing && t.Topic == f.topic && p.Partition == f.partition {
-				held = true
-				continue
-			}
-			rt.Partitions = append(rt.Partitions, p)
-		}
-		if len(rt.Partitions) > 0 {
-			rest.Topics = append(rest.Topics, rt)
-		}
-	}
-	if held {
-		f.fails--
-	}
-	f.mu.Unlock()
-	if !held {
-		return f.RoundTripper.RoundTrip(ctx, addr, req)
-	}
-	resp := &produceAPI.Response{}
-	if len(rest.Topics) > 0 {
-		r, err := f.RoundTripper.RoundTrip(ctx, addr, &rest)
-		if err != nil {
-			return nil, err
-		}
-		resp = r.(*produceAPI.Response)
-	}
-	const notEnoughReplicas = 19
-	resp.Topics = append(resp.Topics, produceAPI.ResponseTopic{Topic: f.topic,
-		Partitions: []produceAPI.ResponsePartition{{Partition: f.partition, ErrorCode: notEnoughReplicas}}})
-	return resp, nil
-}
 
 // TestPipelineRetriesOnlyWhatKafkaRefused: a page whose produce fails for
 // one partition of the event topic (after the producer's attempts) is
@@ -87,15 +26,13 @@ func TestPipelineRetriesOnlyWhatKafkaRefused(t *testing.T) {
 	base := &kafkago.Transport{}
 	t.Cleanup(base.CloseIdleConnections)
 	// Three writes of the page fail, with two attempts each.
-	tr := &failingPartition{RoundTripper: base, topic: "dsco.order.v1", partition: 0, fails: 6}
+	tr := &kafkatest.FailingPartition{RoundTripper: base, Topic: "dsco.order.v1", Partition: 0, Fails: 6}
 	cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
 	cfg.Kafka.Transport, cfg.Kafka.MaxAttempts = tr, 2
 	r := startPipeline(t, cfg)
 	cons := newConsumer(t, brokers, "dsco.order.v1")
 	recs := cons.until(t, func(rs []*kgo.Record) bool {
-		tr.mu.Lock()
-		defer tr.mu.Unlock()
-		return len(rs) >= 40 && tr.fails == 0
+		return len(rs) >= 40 && tr.Left() == 0
 	})
 	require.NoError(t, r.stop(t))
 	recs = append(recs, drain(t, cons)...)
@@ -126,13 +63,11 @@ func TestPollerRetriesOnlyWhatKafkaRefused(t *testing.T) {
 	base := &kafkago.Transport{}
 	t.Cleanup(base.CloseIdleConnections)
 	// Three writes fail, with two attempts each.
-	tr := &failingPartition{RoundTripper: base, topic: "dsco.iteminventory.v1", partition: 0, fails: 6}
+	tr := &kafkatest.FailingPartition{RoundTripper: base, Topic: "dsco.iteminventory.v1", Partition: 0, Fails: 6}
 	cfg.Kafka.Transport, cfg.Kafka.MaxAttempts = tr, 2
 	_, stop := runPoller(t, cfg)
 	recs := cons.until(t, func(rs []*kgo.Record) bool {
-		tr.mu.Lock()
-		defer tr.mu.Unlock()
-		return len(rs) >= 50 && tr.fails == 0
+		return len(rs) >= 50 && tr.Left() == 0
 	})
 	stop()
 	recs = append(recs, drain(t, cons)...)

@@ -74,9 +74,11 @@ type Config struct {
 }
 
 // RecordWriter writes Kafka records, each to its own topic, as one write, and returns
-// once Kafka acknowledged every one of them (acks=all), or with an error when any failed
-// (some may have been written: the pipeline writes them again, and its records are
-// idempotent or carry the command id). pkg/kafka's Publisher is one.
+// once Kafka acknowledged every one of them (acks=all), or with an error when any failed.
+// Some may have been written then: the pipeline writes again those Kafka did not
+// acknowledge when the error says which (a *kafka.WriteError, as pkg/kafka's Publisher
+// returns), else all of them (its records are idempotent or carry the command id).
+// pkg/kafka's Publisher is one.
 type RecordWriter interface {
 	WriteRecords(recs ...kafkago.Message) error
 }

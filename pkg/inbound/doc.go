@@ -43,7 +43,13 @@
 // and the position; the partition goes on. So does an event whose record
 // would be larger than Kafka.BatchBytes (RecordTooLargeError); a poison
 // record that large carries only the start of the raw bytes and the header
-// dsco_truncated: true.
+// dsco_truncated: true. An event whose JSON is broken makes its whole page
+// invalid JSON, which cannot be split into events: the page is read again
+// with fewer events, down to one, so that the events around the broken one
+// are published as they are; read alone three times, that page goes to the
+// poison topic whole and the partition goes on from the position the page
+// names. A page naming no position that can be told apart from its events is
+// read again until the stream's position is moved past it.
 //
 // # Delivery: at least once, duplicates bounded
 //

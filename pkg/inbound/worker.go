@@ -22,6 +22,9 @@ import (
 type pageBuf struct {
 	body []byte
 	dec  PageDecoder
+	// spoiled: the decoder panicked, whatever state it was left in; the
+	// pageBuf is not used again.
+	spoiled bool
 }
 
 // slot is one page in flight, from its read until Kafka acknowledged its
@@ -47,6 +50,12 @@ type worker struct {
 	newest time.Time
 	// limit is the next read's limit (fetch's own): see Config.PageBytes.
 	limit int
+	// badPos and badReads count the reads in a row, with limit 1, of the page
+	// after badPos that did not decode; salvaged is the page of one event that
+	// stands for it once it is given up (fetch's own: see undecodable).
+	badPos   string
+	badReads int
+	salvaged Page
 
 	// queued counts the pages fetch handed to publish and not yet released
 	// (Metrics.PagesInFlight). It is reported under mu with every change, so
@@ -188,7 +197,7 @@ func (w *worker) fetch(ctx context.Context) error {
 			return err
 		}
 		next, more, err := w.readPage(ctx, pos, pb, s)
-		if cap(pb.body) > 2*cfg.PageBytes || errors.Is(err, errDecoderPanicked) {
+		if cap(pb.body) > 2*cfg.PageBytes || pb.spoiled {
 			// Events larger than their predecessors: the next reads, of fewer, grow a
 			// buffer of their own. The decoder goes too: what it decoded points into the
 			// body until it decodes as many events again. (A decoder that panicked
@@ -206,6 +215,11 @@ func (w *worker) fetch(ctx context.Context) error {
 				// The same request would fail again: fewer events fit.
 				w.limit = max(1, w.limit/2)
 				w.p.log.WarnContext(ctx, "inbound: a page is larger than the Dsco client reads; reading fewer events", "stream", w.a.Stream.ID,
+					"partition", part, "position", pos, "limit", w.limit, "error", err)
+				continue
+			}
+			if errors.Is(err, errReadFewer) {
+				w.p.log.WarnContext(ctx, "inbound: a page does not decode; reading fewer events", "stream", w.a.Stream.ID,
 					"partition", part, "position", pos, "limit", w.limit, "error", err)
 				continue
 			}
@@ -271,6 +285,7 @@ var errDecoderPanicked = errors.New("the page decoder panicked")
 func decodePage(pb *pageBuf, streamID string) (page *Page, err error) {
 	defer func() {
 		if r := recover(); r != nil {
+			pb.spoiled = true
 			err = fmt.Errorf("%w: %v\n%s", errDecoderPanicked, r, debug.Stack())
 		}
 	}()
@@ -296,7 +311,13 @@ func (w *worker) readPage(ctx context.Context, pos string, pb *pageBuf, s *slot)
 	page, err := decodePage(pb, w.a.Stream.ID)
 	if err != nil {
 		cfg.Metrics.Error(obj, ErrKindDecode)
-		return "", false, fmt.Errorf("inbound: decoding a page of %s partition %d after %q: %w", w.a.Stream.ID, part, pos, err)
+		if page, err = w.undecodable(pos, pb.body, err); err != nil {
+			return "", false, fmt.Errorf("inbound: decoding a page of %s partition %d after %q: %w", w.a.Stream.ID, part, pos, err)
+		}
+		w.p.log.ErrorContext(ctx, "inbound: a page does not decode; poisoning it whole and going on from the position it names", "stream", w.a.Stream.ID,
+			"partition", part, "position", pos, "next", page.Position, "error", page.Events[0].Err)
+	} else {
+		w.badReads = 0
 	}
 	took := time.Since(start)
 	w.limit = nextLimit(w.limit, cfg.PageLimit, cfg.PageBytes, len(pb.body), len(page.Events))

@@ -1,0 +1,92 @@
+package inbound_test
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/dscokafka/connector/pkg/dsco"
+	"github.com/dscokafka/connector/pkg/dsco/dscotest"
+	"github.com/dscokafka/connector/pkg/inbound"
+)
+
+// breakEvent is a transport to Dsco that makes every page of stream events holding
+// marker invalid JSON: a trailing comma after the marker, inside its event.
+type breakEvent struct {
+	base   http.RoundTripper
+	marker []byte
+}
+
+func (b *breakEvent) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := b.base.RoundTrip(req)
+	if err != nil || !strings.HasSuffix(req.URL.Path, "/events") || resp.StatusCode != http.StatusOK {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	body = bytes.Replace(body, b.marker, append(bytes.Clone(b.marker), ",}"...), 1)
+	resp.Body, resp.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	resp.Header.Del("Content-Length")
+	return resp, nil
+}
+
+// TestPipelinePoisonsAPageThatDoesNotDecode: an event whose JSON is broken makes every
+// page holding it invalid JSON, which cannot be split into its events. The partition
+// reads fewer events until the page holds the broken one alone, so that every event
+// before it and after it is published, and after reading it alone a few times poisons
+// that page whole (its body, the reason, the stream, partition and position) and goes on
+// from the position the page names; the stream's position is committed past it. The
+// page was read again for ever: the partition stopped at it.
+func TestPipelinePoisonsAPageThatDoesNotDecode(t *testing.T) {
+	sb, _, brokers, serde := newStack(t, dscotest.Config{Seed: 44}, "order")
+	ids, err := sb.SeedOrders(10)
+	require.NoError(t, err)
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(base.CloseIdleConnections)
+	broken := ids[5]
+	client := newClient(t, sb.URL, dsco.WithHTTPClient(&http.Client{Transport: &breakEvent{base: base, marker: []byte(`"orderId":"` + broken + `"`)}}))
+	cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
+	r := startPipeline(t, cfg)
+	recs := newConsumer(t, brokers, "dsco.order.v1", "dsco.poison.v1").until(t, func(rs []*kgo.Record) bool {
+		topics := map[string]bool{}
+		for _, rec := range rs {
+			topics[rec.Topic] = true
+		}
+		return len(rs) >= 10 && topics["dsco.poison.v1"]
+	})
+	require.Eventually(t, func() bool {
+		list, err := client.ListStreams(t.Context())
+		return err == nil && len(list.Streams) == 1 && sandboxSeq(list.Streams[0].Partitions[0].Position) == 10
+	}, waitLimit, 20*time.Millisecond, "the stream's position committed past the broken event")
+	require.NoError(t, r.stop(t))
+
+	published := map[string]bool{}
+	var poisoned []*kgo.Record
+	for _, rec := range recs {
+		if rec.Topic == "dsco.poison.v1" {
+			poisoned = append(poisoned, rec)
+			continue
+		}
+		published[string(rec.Key)] = true
+	}
+	require.Len(t, poisoned, 1)
+	for _, id := range ids {
+		assert.Equal(t, id != broken, published[id], "order %s published", id)
+	}
+	p := poisoned[0]
+	assert.Contains(t, string(p.Value), `"orderId":"`+broken+`",}`, "the page's body, as Dsco answered it")
+	assert.Contains(t, header(p, inbound.HeaderPoisonReason), "does not decode")
+	assert.Equal(t, uint64(6), sandboxSeq(header(p, inbound.HeaderPosition)), "the position after the broken event")
+	assert.Equal(t, "0", header(p, inbound.HeaderPartition))
+	assert.NotEmpty(t, header(p, inbound.HeaderStream))
+}

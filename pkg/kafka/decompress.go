@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/klauspost/compress/snappy"
 	"github.com/klauspost/compress/zstd"
@@ -26,7 +27,10 @@ var errTooLarge = errors.New("decompresses to more than MaxDecompressedBytes")
 // most MaxDecompressedBytes of them (a zstd block, at most 128 KiB, more), whatever src
 // claims.
 func (r *PartitionReader) decompress(codec compress.Compression, src []byte) ([]byte, error) {
-	limit := r.cfg.MaxDecompressedBytes
+	// A limit near the largest int (no bound, in effect) is taken as the largest whose
+	// storage sizes (the limit and a byte; a zstd block and the decoder's room past it)
+	// do not overflow: no batch comes near either.
+	limit := min(r.cfg.MaxDecompressedBytes, math.MaxInt-zstdBlockMax-zstdOverAlloc)
 	var out []byte
 	var err error
 	switch codec {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -285,6 +286,36 @@ func BenchmarkDecompress(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
+			})
+		}
+	}
+}
+
+// TestDecompressionLimitNearMaxInt: a MaxDecompressedBytes near the largest int (a
+// configuration meaning "no bound") decompresses batches as any other: the arithmetic of
+// the storage's growth (the limit and a byte, or a zstd block and the decoder's room past
+// it) overflowed to a negative size and panicked, with every codec but Snappy.
+func TestDecompressionLimitNearMaxInt(t *testing.T) {
+	p := zstdText(100<<10, 7)
+	for _, limit := range []int{math.MaxInt, math.MaxInt - zstdBlockMax, math.MaxInt - 2*zstdBlockMax} {
+		for _, tc := range []struct {
+			codec Compression
+			src   []byte
+		}{
+			{CompressionGzip, Compressed(CompressionGzip, p)},
+			{CompressionSnappy, Compressed(CompressionSnappy, p)},
+			{CompressionLz4, Compressed(CompressionLz4, p)},
+			{CompressionZstd, zstdFrame(t, p, false)},
+			{CompressionZstd, zstdFrame(t, p, true)},
+		} {
+			t.Run(fmt.Sprintf("%s %d", tc.codec, limit), func(t *testing.T) {
+				r := NewPartitionReader(PartitionReaderConfig{Topic: "t", MaxDecompressedBytes: limit})
+				defer r.Close()
+				c, err := tc.codec.codec()
+				require.NoError(t, err)
+				out, err := r.decompress(c, tc.src)
+				require.NoError(t, err)
+				assert.Equal(t, p, out)
 			})
 		}
 	}

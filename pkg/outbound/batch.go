@@ -268,6 +268,11 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 		start := time.Now()
 		trial := p.breaker.State() != gobreaker.StateClosed
 		resp, err := p.breaker.Execute(func() (*dsco.BatchResponse, error) { return k.send(ctx, p.cfg.Client, items) })
+		if !errors.Is(err, gobreaker.ErrOpenState) && !errors.Is(err, gobreaker.ErrTooManyRequests) {
+			for _, c := range cmds {
+				c.recheck = false // checked before this call (see recheck)
+			}
+		}
 		class := Classify(err)
 		switch {
 		case err != nil && ctx.Err() != nil:
@@ -329,22 +334,22 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 // write may have landed after the read made at once after the answer (a gateway gives up
 // on a slow Dsco with a 504, and Dsco finishes the write), and sent again it would be
 // applied twice, or refused (nothing left to ship) while applied. It returns the commands
-// to send. The read is a check on top of that reconciliation: while the breaker holds Dsco
-// for down, or when the read fails, the commands are sent as they would be without it
-// (a failed read does not make them outcome_unknown).
+// to send. The read is a check on top of that reconciliation: when it fails, the commands
+// are sent as they would be without it (a failed read does not make them
+// outcome_unknown). While the breaker is open no call is made: the commands keep their
+// check for the call that is, the half-open breaker's trial or one once it closed (see
+// send, which drops the check once a call carrying them was made).
 func (p *Pipeline) recheck(ctx context.Context, k *kind, cmds []*command) []*command {
-	var unsure []*command
-	for _, c := range cmds {
-		if c.recheck {
-			c.recheck = false
-			unsure = append(unsure, c)
-		}
-	}
-	if len(unsure) == 0 || p.breaker.State() != gobreaker.StateClosed {
+	if p.breaker.State() == gobreaker.StateOpen {
 		return cmds
 	}
 	orders := make(map[string]*dsco.Order)
-	for _, c := range unsure {
+	checked := false
+	for _, c := range cmds {
+		if !c.recheck {
+			continue
+		}
+		checked = true
 		id := k.orderID(c.item)
 		o, ok := orders[id]
 		if !ok {
@@ -357,6 +362,9 @@ func (p *Pipeline) recheck(ctx context.Context, k *kind, cmds []*command) []*com
 		if k.applied(o, c.item) {
 			p.reconciled(k, c, id)
 		}
+	}
+	if !checked {
+		return cmds
 	}
 	send := cmds[:0:0]
 	for _, c := range cmds {

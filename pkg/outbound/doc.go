@@ -40,8 +40,8 @@
 //     line is shipped or cancelled (a cancel of the whole order: the order is cancelled, or
 //     has nothing left open and some of it cancelled), or the order acknowledged; read
 //     once the answer came, and again right before a command is sent again after a
-//     backoff, as a write a gateway gave up on (504) may land in the meantime (that second
-//     read only where the breaker is closed and the read works: otherwise it is sent);
+//     backoff or the breaker's pause, as a write a gateway gave up on (504) may land in
+//     the meantime (where that second read fails, the command is sent);
 //   - invoice and retailer order: sent again; DUPLICATE_INVOICE or ORDER_EXISTS for that
 //     item means the first call applied it;
 //   - inventory, catalog and retailer catalog attribution: setting the same values again is

@@ -353,6 +353,13 @@ func (e *env) handler(command string, retry outbound.RetryConfig, opts ...dsco.O
 	cfg := e.pipelineConfig(outbound.RoleSupplier, append([]dsco.Option{dsco.WithRetry(dsco.RetryPolicy{MaxAttempts: 1})}, opts...)...)
 	cfg.Retry = retry
 	cfg.Breaker.ConsecutiveFailures = 1000
+	return e.handlerOf(command, cfg)
+}
+
+// handlerOf runs a pipeline of cfg until the test ends, and returns it with its handler
+// of command, to be called directly (no Subscriber).
+func (e *env) handlerOf(command string, cfg outbound.Config) (*outbound.Pipeline, kafka.RecordHandler) {
+	e.t.Helper()
 	p, err := outbound.NewPipeline(cfg, nil)
 	require.NoError(e.t, err)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -179,26 +179,40 @@ func (l *lateLandingTransport) RoundTrip(req *http.Request) (*http.Response, err
 
 // TestLateLandingWriteReconciledBeforeResend: a shipment answered 504 by a gateway lands
 // in Dsco only after the pipeline read the order back (not shipped yet). The order is
-// read again right before the shipment would be sent again, after the retry's backoff,
-// and shows it shipped: applied, sent once. The read made at once after the 504 decided
-// alone, and the shipment was sent again after the backoff, refused by Dsco (nothing left
-// to ship) and poisoned as rejected, though shipped.
+// read again right before the shipment would be sent again, after the retry's backoff or
+// the breaker's pause (the 504 opened it), and shows it shipped: applied, sent once. The
+// read made at once after the 504 decided alone, and the shipment was sent again after
+// the backoff, refused by Dsco (nothing left to ship) and poisoned as rejected, though
+// shipped; after the breaker's pause it still was, the read again made only while the
+// breaker was closed, and the call that follows a pause is the half-open breaker's trial.
 func TestLateLandingWriteReconciledBeforeResend(t *testing.T) {
-	e := newEnv(t, dscotest.Config{Seed: 68})
-	o := e.seedOrders(1)[0]
-	tr := &lateLandingTransport{next: http.DefaultTransport.(*http.Transport).Clone(), path: "/supplier/shipment-in"}
-	_, h := e.handler("ship", outbound.RetryConfig{MaxAttempts: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 10 * time.Millisecond},
-		dsco.WithHTTPClient(&http.Client{Transport: tr}))
-	value, err := e.serde.Encode(&schemas.ShipCommand{CommandID: "ship-late", OrderID: o.OrderID, LineItemID: str(o.Items[0].LineItemID),
-		TrackingNumber: str("1ZLATE"), Carrier: str("UPS")})
-	require.NoError(t, err)
-	done := make(chan error, 1)
-	h(context.Background(), kafkago.Message{Topic: e.topic("ship"), Key: []byte(o.OrderID), Value: value}, func(err error) { done <- err })
-	require.NoError(t, <-done)
+	for _, tc := range []struct {
+		name     string
+		failures int // the breaker's ConsecutiveFailures
+	}{
+		{"after the retry's backoff", 1000},
+		{"after the breaker's pause", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, dscotest.Config{Seed: 68})
+			o := e.seedOrders(1)[0]
+			tr := &lateLandingTransport{next: http.DefaultTransport.(*http.Transport).Clone(), path: "/supplier/shipment-in"}
+			cfg := e.pipelineConfig(outbound.RoleSupplier, dsco.WithRetry(dsco.RetryPolicy{MaxAttempts: 1}), dsco.WithHTTPClient(&http.Client{Transport: tr}))
+			cfg.Retry = outbound.RetryConfig{MaxAttempts: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 10 * time.Millisecond}
+			cfg.Breaker = outbound.BreakerConfig{ConsecutiveFailures: tc.failures, OpenTimeout: 50 * time.Millisecond}
+			_, h := e.handlerOf("ship", cfg)
+			value, err := e.serde.Encode(&schemas.ShipCommand{CommandID: "ship-late", OrderID: o.OrderID, LineItemID: str(o.Items[0].LineItemID),
+				TrackingNumber: str("1ZLATE"), Carrier: str("UPS")})
+			require.NoError(t, err)
+			done := make(chan error, 1)
+			h(context.Background(), kafkago.Message{Topic: e.topic("ship"), Key: []byte(o.OrderID), Value: value}, func(err error) { done <- err })
+			require.NoError(t, <-done)
 
-	require.True(t, tr.landed.Load(), "the held shipment landed after the first read")
-	got := e.waitResults("ship-late")["ship-late"]
-	assert.Equal(t, schemas.StatusApplied, got.Status, deref(got.Reason))
-	assert.EqualValues(t, 1, tr.writes.Load(), "not sent again")
-	assert.EqualValues(t, 1, e.sandbox.Applied("supplierCreateShipment", dscotest.LineKey(o.OrderID, o.Items[0].LineItemID)))
+			require.True(t, tr.landed.Load(), "the held shipment landed after the first read")
+			got := e.waitResults("ship-late")["ship-late"]
+			assert.Equal(t, schemas.StatusApplied, got.Status, deref(got.Reason))
+			assert.EqualValues(t, 1, tr.writes.Load(), "not sent again")
+			assert.EqualValues(t, 1, e.sandbox.Applied("supplierCreateShipment", dscotest.LineKey(o.OrderID, o.Items[0].LineItemID)))
+		})
+	}
 }

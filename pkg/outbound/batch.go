@@ -301,9 +301,6 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 				if wait = held; !wait {
 					cmds = p.retryOrFail(ctx, k, cmds, err)
 				}
-				for _, c := range cmds {
-					c.recheck = k.redo == redoReadOrder
-				}
 			}
 		case Paused:
 			wait = true
@@ -323,6 +320,13 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 		case Permanent:
 			cmds = p.rejectOrSplit(ctx, k, cmds, err)
 		}
+		if class == Unknown || class == Retryable || class == Paused {
+			// Sent again after a pause, in which a call that may have applied them
+			// (this one, or one before it) can land: read again first (see recheck).
+			for _, c := range cmds {
+				c.recheck = c.maybeApplied && k.redo == redoReadOrder
+			}
+		}
 		if wait && !pause(ctx, p, cmds, now) {
 			return
 		}
@@ -330,10 +334,11 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 }
 
 // recheck reads back again, right before they are sent again, the orders of the commands
-// of cmds that an unknown outcome left to send after a pause (a backoff, the breaker): the
-// write may have landed after the read made at once after the answer (a gateway gives up
-// on a slow Dsco with a 504, and Dsco finishes the write), and sent again it would be
-// applied twice, or refused (nothing left to ship) while applied. It returns the commands
+// of cmds that a call may have applied (its outcome was unknown) and that are to be sent
+// after a pause (a backoff, the breaker), whatever answered the calls since: the write
+// may have landed after the read made at once after the answer (a gateway gives up on a
+// slow Dsco with a 504, and Dsco finishes the write), and sent again it would be applied
+// twice, or refused (nothing left to ship) while applied. It returns the commands
 // to send. The read is a check on top of that reconciliation: when it fails, the commands
 // are sent as they would be without it (a failed read does not make them
 // outcome_unknown). While the breaker is open no call is made: the commands keep their

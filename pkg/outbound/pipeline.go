@@ -35,8 +35,9 @@ type command struct {
 	// maybeApplied: a send of this command had an unknown outcome; an item error meaning
 	// "already there" (kind.dupCode) then means applied.
 	maybeApplied bool
-	// recheck: an unknown outcome left the command to send again after a pause, and its
-	// kind reads the order back: it is read again right before the send (see recheck).
+	// recheck: a call may have applied the command (maybeApplied), it is to be sent
+	// again after a pause, and its kind reads the order back: it is read again right
+	// before the next call (see recheck).
 	recheck bool
 	// intent: a call carrying the command was made; its sending mark is in the store
 	// unless its kind is sent again to reconcile (redoResend).

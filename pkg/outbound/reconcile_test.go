@@ -127,10 +127,13 @@ func TestDuplicateAnsweredWith4xxIsApplied(t *testing.T) {
 // lateLandingTransport answers the first write to path 504 at once, without passing it
 // on, as a gateway that gives up on a slow Dsco does, and lets the write land once the
 // order it names has been read back once: the read sees the order before the write, and
-// the write is applied right after it, before the pipeline acts on what it read.
+// the write is applied right after it, before the pipeline acts on what it read. With
+// refuse, the next refuse writes are answered 503 (not passed on), and the first write
+// lands right after the last of them instead.
 type lateLandingTransport struct {
 	next   http.RoundTripper
 	path   string
+	refuse int64
 	mu     sync.Mutex
 	held   *http.Request // the write answered 504, not yet landed
 	heldAt []byte
@@ -140,41 +143,59 @@ type lateLandingTransport struct {
 
 func (l *lateLandingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, l.path) {
-		if l.writes.Add(1) == 1 {
-			body, err := io.ReadAll(req.Body)
-			_ = req.Body.Close()
-			if err != nil {
-				return nil, err
-			}
-			l.mu.Lock()
-			l.held, l.heldAt = req.Clone(context.Background()), body
-			l.mu.Unlock()
-			const answer = `{"message":"gateway timeout"}`
-			return &http.Response{StatusCode: http.StatusGatewayTimeout, Header: http.Header{"Content-Type": {"application/json"}},
-				Body: io.NopCloser(strings.NewReader(answer)), ContentLength: int64(len(answer)), Request: req}, nil
+		n := l.writes.Add(1)
+		if n > 1+l.refuse {
+			return l.next.RoundTrip(req)
 		}
-		return l.next.RoundTrip(req)
-	}
-	resp, err := l.next.RoundTrip(req)
-	if err != nil || req.Method != http.MethodGet || !strings.Contains(req.URL.Path, "/supplier/order-out/") {
-		return resp, err
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.held != nil {
-		w := l.held
-		l.held = nil
-		w.Body = io.NopCloser(bytes.NewReader(l.heldAt))
-		w.ContentLength = int64(len(l.heldAt))
-		landed, err := l.next.RoundTrip(w)
+		body, err := io.ReadAll(req.Body)
+		_ = req.Body.Close()
 		if err != nil {
 			return nil, err
 		}
-		_, _ = io.Copy(io.Discard, landed.Body)
-		_ = landed.Body.Close()
-		l.landed.Store(landed.StatusCode == http.StatusOK)
+		status, answer := http.StatusServiceUnavailable, `{"message":"service unavailable"}`
+		if n == 1 {
+			l.mu.Lock()
+			l.held, l.heldAt = req.Clone(context.Background()), body
+			l.mu.Unlock()
+			status, answer = http.StatusGatewayTimeout, `{"message":"gateway timeout"}`
+		}
+		if n == 1+l.refuse && l.refuse > 0 {
+			if err := l.land(); err != nil {
+				return nil, err
+			}
+		}
+		return &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {"application/json"}},
+			Body: io.NopCloser(strings.NewReader(answer)), ContentLength: int64(len(answer)), Request: req}, nil
+	}
+	resp, err := l.next.RoundTrip(req)
+	if err != nil || req.Method != http.MethodGet || !strings.Contains(req.URL.Path, "/supplier/order-out/") || l.refuse > 0 {
+		return resp, err
+	}
+	if err := l.land(); err != nil {
+		return nil, err
 	}
 	return resp, nil
+}
+
+// land applies the held write, once.
+func (l *lateLandingTransport) land() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.held == nil {
+		return nil
+	}
+	w := l.held
+	l.held = nil
+	w.Body = io.NopCloser(bytes.NewReader(l.heldAt))
+	w.ContentLength = int64(len(l.heldAt))
+	landed, err := l.next.RoundTrip(w)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, landed.Body)
+	_ = landed.Body.Close()
+	l.landed.Store(landed.StatusCode == http.StatusOK)
+	return nil
 }
 
 // TestLateLandingWriteReconciledBeforeResend: a shipment answered 504 by a gateway lands
@@ -188,15 +209,19 @@ func (l *lateLandingTransport) RoundTrip(req *http.Request) (*http.Response, err
 func TestLateLandingWriteReconciledBeforeResend(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
-		failures int // the breaker's ConsecutiveFailures
+		failures int   // the breaker's ConsecutiveFailures
+		refuse   int64 // writes answered 503 after the 504
+		writes   int64
 	}{
-		{"after the retry's backoff", 1000},
-		{"after the breaker's pause", 1},
+		{"after the retry's backoff", 1000, 0, 1},
+		{"after the breaker's pause", 1, 0, 1},
+		// The write lands while a resend answered 503 waits for its retry.
+		{"after a resend Dsco did not take", 1000, 1, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, dscotest.Config{Seed: 68})
 			o := e.seedOrders(1)[0]
-			tr := &lateLandingTransport{next: http.DefaultTransport.(*http.Transport).Clone(), path: "/supplier/shipment-in"}
+			tr := &lateLandingTransport{next: http.DefaultTransport.(*http.Transport).Clone(), path: "/supplier/shipment-in", refuse: tc.refuse}
 			cfg := e.pipelineConfig(outbound.RoleSupplier, dsco.WithRetry(dsco.RetryPolicy{MaxAttempts: 1}), dsco.WithHTTPClient(&http.Client{Transport: tr}))
 			cfg.Retry = outbound.RetryConfig{MaxAttempts: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 10 * time.Millisecond}
 			cfg.Breaker = outbound.BreakerConfig{ConsecutiveFailures: tc.failures, OpenTimeout: 50 * time.Millisecond}
@@ -211,7 +236,7 @@ func TestLateLandingWriteReconciledBeforeResend(t *testing.T) {
 			require.True(t, tr.landed.Load(), "the held shipment landed after the first read")
 			got := e.waitResults("ship-late")["ship-late"]
 			assert.Equal(t, schemas.StatusApplied, got.Status, deref(got.Reason))
-			assert.EqualValues(t, 1, tr.writes.Load(), "not sent again")
+			assert.EqualValues(t, tc.writes, tr.writes.Load(), "not sent again once landed")
 			assert.EqualValues(t, 1, e.sandbox.Applied("supplierCreateShipment", dscotest.LineKey(o.OrderID, o.Items[0].LineItemID)))
 		})
 	}

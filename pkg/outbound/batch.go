@@ -674,18 +674,40 @@ func (p *Pipeline) reconciled(k *kind, c *command, id string) {
 
 // readOrder reads an order back for reconciliation, retrying transient failures within
 // the retry budget; an order Dsco does not know is nil (the write did not create it). A
-// shutdown ends the retries (see backoff) with ErrClosed.
+// shutdown ends the retries (see backoff) with ErrClosed. The read goes through the
+// breaker as the writes do: its failures say Dsco is unwell and count toward opening it
+// (its answers do not count: they would close the count of a run of failing writes), and
+// while the breaker holds Dsco for down the read waits for it, without spending the
+// budget, as the commands do (see pause): Dsco down altogether, reads and writes alike,
+// poisoned every command it had left unknown as outcome_unknown, and one per trial call
+// after, instead of waiting for Dsco to tell.
 func (p *Pipeline) readOrder(ctx context.Context, id string) (*dsco.Order, error) {
 	r := p.cfg.Retry
 	delay := r.BaseDelay
-	for attempt := 1; ; attempt++ {
-		o, err := p.cfg.Client.SupplierGetOrder(ctx, id)
-		switch {
+	for attempt := 1; ; {
+		var o *dsco.Order
+		var err error
+		_, berr := p.breaker.Execute(func() (*dsco.BatchResponse, error) {
+			if o, err = p.cfg.Client.SupplierGetOrder(ctx, id); dscoUnwell(err) {
+				return nil, err
+			}
+			return nil, errAnswered
+		})
+		if errors.Is(berr, gobreaker.ErrOpenState) || errors.Is(berr, gobreaker.ErrTooManyRequests) {
+			err = berr
+		}
+		switch c := Classify(err); {
 		case err == nil:
 			return o, nil
 		case errors.Is(err, dsco.ErrNotFound):
 			return nil, nil
-		case Classify(err) != Retryable || attempt >= r.MaxAttempts:
+		case c == Paused || c == Retryable && p.breaker.State() != gobreaker.StateClosed:
+			// Dsco down: wait for the breaker's trial, the budget unspent.
+			if !p.backoff(ctx, min(p.cfg.Breaker.OpenTimeout, time.Second)) {
+				return nil, ErrClosed
+			}
+			continue
+		case c != Retryable || attempt >= r.MaxAttempts:
 			return nil, err
 		}
 		p.logger.Debug("Reading an order back failed; trying again", watermill.LogFields{"order": id, "err": err.Error()})
@@ -693,5 +715,17 @@ func (p *Pipeline) readOrder(ctx context.Context, id string) (*dsco.Order, error
 			return nil, ErrClosed
 		}
 		delay = min(2*delay, r.MaxDelay)
+		attempt++
 	}
+}
+
+// errAnswered stands, toward the breaker, for a read Dsco answered (see readOrder), which
+// it leaves out of its counts.
+var errAnswered = errors.New("outbound: read answered")
+
+// dscoUnwell reports whether err is a failure the breaker counts toward opening: Dsco,
+// or the connector's credentials, unwell (see Config.Breaker).
+func dscoUnwell(err error) bool {
+	c := Classify(err)
+	return c == Retryable || c == Unknown
 }

@@ -24,14 +24,18 @@ func TestBreakerPausesWhileDscoIsDown(t *testing.T) {
 		name               string
 		fault              dscotest.Fault
 		attempts, failures int
-		concurrent         int // Dsco calls in flight
+		concurrent         int  // Dsco calls in flight
+		readsToo           bool // the orders' reads fail as the writes do
 	}{
-		{"breaker opens before the budget is spent", dscotest.Fault{Rate503: 1}, 4, 2, 4},
+		{"breaker opens before the budget is spent", dscotest.Fault{Rate503: 1}, 4, 2, 4, false},
 		// One call at a time, so the breaker counts one batch's attempts alone.
-		{"breaker opens on the budget's last attempt", dscotest.Fault{Rate503: 1}, 4, 4, 1},
+		{"breaker opens on the budget's last attempt", dscotest.Fault{Rate503: 1}, 4, 4, 1, false},
 		// A gateway answering 502: each outcome is unknown, the orders read back show
 		// nothing shipped, and the commands wait to be sent again.
-		{"502 outage", dscotest.Fault{Rate502: 1}, 4, 4, 1},
+		{"502 outage", dscotest.Fault{Rate502: 1}, 4, 4, 1, false},
+		// Dsco down altogether behind its gateway: the orders cannot be read back
+		// either, and the commands wait for Dsco to decide them.
+		{"502 outage, reads too", dscotest.Fault{Rate502: 1}, 4, 4, 1, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, dscotest.Config{Seed: 61})
@@ -39,6 +43,9 @@ func TestBreakerPausesWhileDscoIsDown(t *testing.T) {
 			orders := e.seedOrders(40)
 			cmds := shipAll("d", orders)
 			e.sandbox.SetFault("supplierCreateShipment", tc.fault)
+			if tc.readsToo {
+				e.sandbox.SetFault("supplierGetOrder", tc.fault)
+			}
 			e.send(cmds...)
 			reg := prometheus.NewRegistry()
 			cfg := e.pipelineConfig(outbound.RoleSupplier, fastRetry)
@@ -54,6 +61,7 @@ func TestBreakerPausesWhileDscoIsDown(t *testing.T) {
 			assert.Zero(t, counted(t, reg), "no command has an outcome while Dsco is down")
 			assert.Empty(t, e.poisoned())
 			e.sandbox.SetFault("supplierCreateShipment", dscotest.Fault{})
+			e.sandbox.SetFault("supplierGetOrder", dscotest.Fault{})
 
 			ids := make([]string, len(cmds))
 			for i, c := range cmds {

@@ -136,8 +136,8 @@ func NewPipeline(cfg Config, logger watermill.LoggerAdapter) (*Pipeline, error) 
 		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= uint32(cfg.Breaker.ConsecutiveFailures) },
 		// Only failures that say Dsco is unwell count (a transient failure, or an answer
 		// such as a 502 that leaves the outcome unknown); an answer (even a 4xx) is Dsco up.
-		IsSuccessful: func(err error) bool { c := Classify(err); return c != Retryable && c != Unknown },
-		IsExcluded:   func(err error) bool { return Classify(err) == Stopped },
+		IsSuccessful: func(err error) bool { return !dscoUnwell(err) },
+		IsExcluded:   func(err error) bool { return err == errAnswered || Classify(err) == Stopped },
 		OnStateChange: func(_ string, from, to gobreaker.State) {
 			m.breakerState.Set(float64(breakerGauge(to)))
 			logger.Info("Dsco circuit breaker changed state", watermill.LogFields{"from": from.String(), "to": to.String()})

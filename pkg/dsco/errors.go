@@ -230,8 +230,9 @@ func certificateRefused(err error) bool {
 
 // IsRetryable is the one classifier of the client's errors: it reports
 // whether sending the same request again later may succeed. True for network
-// errors on requests Dsco did not act on, 408, 429 and 5xx; false for an
-// outcome-unknown write (it needs a decision), other 4xx, invalid requests,
+// errors on requests Dsco did not act on, 408, 429, 500, 502, 503 and 504;
+// false for an outcome-unknown write (it needs a decision: a write's 5xx but
+// 501, 503, 505 and 511), every other 4xx and 5xx, invalid requests,
 // decoding errors, a token answer without a token, a server certificate that
 // does not verify, and a cancelled context.
 func IsRetryable(err error) bool {

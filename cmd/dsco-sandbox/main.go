@@ -24,13 +24,15 @@ func main() {
 	os.Exit(code)
 }
 
-// errFlags is a command line the flag package refused; it has printed the
-// error and the usage.
+// errFlags is a command line refused: the flag package refused a flag and
+// has printed the error and the usage, or run refused an argument and has
+// printed why.
 var errFlags = errors.New("bad command line")
 
 // exitStatus reports err, run's result, on stderr and returns the process's
 // exit status: 0 when it is nil or -h asked for the usage, 2 for a command
-// line the flags refused (as the connector), 1 for any other failure.
+// line refused (a flag, or an argument: the sandbox takes none), as the
+// connector, 1 for any other failure.
 func exitStatus(err error, stderr io.Writer) int {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
@@ -86,6 +88,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return fmt.Errorf("%w: %w", errFlags, err)
+	}
+	if fs.NArg() > 0 {
+		// Every setting is a flag; an argument is a mistake such as a
+		// boolean flag given a value apart (-queue false), after which the
+		// flag package stops reading, so the flags after it would be ignored.
+		fmt.Fprintf(stderr, "dsco-sandbox: unexpected arguments %q: the sandbox takes flags only (a boolean flag's value goes after =, as -queue=false; \"dsco-sandbox -h\" lists the flags)\n", fs.Args())
+		return errFlags
 	}
 	level := slog.LevelInfo
 	if *verbose {

@@ -97,7 +97,8 @@ func TestRunBadFlags(t *testing.T) {
 
 // TestExitStatus: -h is no failure; a command line the flags refuse exits 2 and is
 // reported once (by the flag package, with the usage); other failures exit 1 with the
-// error.
+// error. run gets a context already done, so a command line it accepted
+// returns at once instead of serving.
 func TestExitStatus(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -111,11 +112,17 @@ func TestExitStatus(t *testing.T) {
 			once: "flag provided but not defined: -nope"},
 		{name: "bad flag value", args: []string{"--burst", "many"}, code: 2, once: `invalid value "many" for flag -burst`},
 		{name: "bad rate", args: []string{"--addr", "127.0.0.1:0", "--rate-500", "3"}, code: 1, stderrHas: "dsco-sandbox: "},
+		{name: "argument", args: []string{"--addr", "127.0.0.1:0", "5"}, code: 2,
+			once: `dsco-sandbox: unexpected arguments ["5"]: the sandbox takes flags only`},
+		{name: "boolean flag's value apart", args: []string{"--addr", "127.0.0.1:0", "--queue", "false", "--rate-500", "1"}, code: 2,
+			once: `unexpected arguments ["false" "--rate-500" "1"]`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stderr strings.Builder
-			code := exitStatus(run(context.Background(), tt.args, io.Discard, &stderr), &stderr)
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			code := exitStatus(run(ctx, tt.args, io.Discard, &stderr), &stderr)
 			assert.Equal(t, tt.code, code, stderr.String())
 			assert.Contains(t, stderr.String(), tt.stderrHas)
 			if tt.once != "" {

@@ -112,6 +112,8 @@ func TestExitStatus(t *testing.T) {
 			once: "flag provided but not defined: -nope"},
 		{name: "bad flag value", args: []string{"--burst", "many"}, code: 2, once: `invalid value "many" for flag -burst`},
 		{name: "bad rate", args: []string{"--addr", "127.0.0.1:0", "--rate-500", "3"}, code: 1, stderrHas: "dsco-sandbox: "},
+		{name: "unknown fault operation", args: []string{"--addr", "127.0.0.1:0", "--rate-503", "1", "--fault-op", "nope"}, code: 1,
+			stderrHas: `dsco-sandbox: dscotest: fault operation "nope" is no operation of the sandbox`},
 		{name: "argument", args: []string{"--addr", "127.0.0.1:0", "5"}, code: 2,
 			once: `dsco-sandbox: unexpected arguments ["5"]: the sandbox takes flags only`},
 		{name: "boolean flag's value apart", args: []string{"--addr", "127.0.0.1:0", "--queue", "false", "--rate-500", "1"}, code: 2,

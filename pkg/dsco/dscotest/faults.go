@@ -279,12 +279,20 @@ func (s *Sandbox) serveFaults(w http.ResponseWriter, r *http.Request) {
 	case http.MethodGet:
 	case http.MethodPost:
 		var fr faultRequest
-		if err := json.NewDecoder(r.Body).Decode(&fr); err != nil {
+		dec := json.NewDecoder(r.Body)
+		// A misspelt field would otherwise be a rate of zero, and a
+		// request of zeros clears the operation's fault.
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&fr); err != nil {
 			writeError(w, http.StatusBadRequest, "INVALID_BODY", err.Error(), "")
 			return
 		}
 		if fr.Operation == "" {
 			writeError(w, http.StatusBadRequest, "REQUIRED", "operation is required", "operation")
+			return
+		}
+		if err := checkFaultOperation(fr.Operation); err != nil {
+			writeError(w, http.StatusBadRequest, "INVALID_FIELD", err.Error(), "operation")
 			return
 		}
 		f := Fault{Rate500: fr.Rate500, Rate502: fr.Rate502, Rate503: fr.Rate503, Rate504: fr.Rate504, Rate429: fr.Rate429,

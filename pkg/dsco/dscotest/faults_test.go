@@ -105,6 +105,24 @@ func TestFaults(t *testing.T) {
 		require.NoError(t, err)
 		resp.Body.Close()
 		assert.NotContains(t, e.srv.Faults(), "getStreamEvents", "all zero clears")
+
+		// A body the sandbox cannot apply as meant is refused, naming what is
+		// wrong, and changes nothing: a misspelt rate is not taken for a zero
+		// (which would clear the fault), an unknown operation is not kept.
+		e.srv.SetFault("getStreamEvents", dscotest.Fault{Rate503: 0.5})
+		for body, want := range map[string]string{
+			`{"operation":"getStreamEvents","rate5003":0.2}`: `unknown field \"rate5003\"`,
+			`{"operation":"getStreamEvent","rate503":0.2}`:   `fault operation \"getStreamEvent\" is no operation of the sandbox`,
+		} {
+			resp, err = http.Post(strings.TrimSuffix(e.srv.URL, "/api/v3")+"/_sandbox/faults", "application/json", strings.NewReader(body))
+			require.NoError(t, err)
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			assert.Equal(t, http.StatusBadRequest, resp.StatusCode, body)
+			assert.Contains(t, string(b), want, body)
+		}
+		assert.Equal(t, map[string]dscotest.Fault{"getStreamEvents": {Rate503: 0.5}}, e.srv.Faults())
+		e.srv.SetFault("getStreamEvents", dscotest.Fault{})
 	})
 	t.Run("stats over HTTP", func(t *testing.T) {
 		resp, err := http.Get(strings.TrimSuffix(e.srv.URL, "/api/v3") + "/_sandbox/stats")
@@ -129,6 +147,7 @@ func TestConfigValidate(t *testing.T) {
 		{"negative ttl", dscotest.Config{TokenTTL: -time.Second}},
 		{"rate above one", dscotest.Config{Faults: map[string]dscotest.Fault{"*": {Rate500: 1.5}}}},
 		{"rates summing above one", dscotest.Config{Faults: map[string]dscotest.Fault{"*": {Rate500: 0.6, Rate429: 0.6}}}},
+		{"unknown operation", dscotest.Config{Faults: map[string]dscotest.Fault{"supplierCreateShipments": {Rate503: 0.5}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -136,4 +155,11 @@ func TestConfigValidate(t *testing.T) {
 			assert.Error(t, err)
 		})
 	}
+	t.Run("every operation", func(t *testing.T) {
+		for _, op := range []string{dscotest.AllOperations, "getAccessToken", "supplierCreateShipment", "getStreamEvents",
+			dscotest.OpGetItemInventory, dscotest.OpGetInventoryFile} {
+			_, err := dscotest.New(dscotest.Config{Faults: map[string]dscotest.Fault{op: {Rate503: 0.5}}})
+			assert.NoError(t, err, op)
+		}
+	})
 }

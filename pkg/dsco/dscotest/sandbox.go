@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -121,6 +123,9 @@ func (c *Config) Validate() error {
 		return errors.New("dscotest: TokenTTL, Retention and FileTTL must not be negative")
 	}
 	for op, f := range c.Faults {
+		if err := checkFaultOperation(op); err != nil {
+			return fmt.Errorf("dscotest: %w", err)
+		}
 		if err := f.validate(); err != nil {
 			return fmt.Errorf("dscotest: fault for %q: %w", op, err)
 		}
@@ -314,6 +319,22 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.serveOp(w, r, &request{op: op, params: params, route: route}, op != "getAccessToken", h)
 }
 
+// checkFaultOperation refuses a fault key that names no operation of the
+// sandbox: its fault would never apply, and nothing would say so.
+func checkFaultOperation(op string) error {
+	if op == AllOperations || op == OpGetItemInventory || op == OpGetInventoryFile {
+		return nil
+	}
+	ops := slices.Sorted(maps.Keys((*Sandbox)(nil).handlers()))
+	if !slices.Contains(ops, op) {
+		return fmt.Errorf("fault operation %q is no operation of the sandbox; want %q, %s, %s or %s",
+			op, AllOperations, strings.Join(ops, ", "), OpGetItemInventory, OpGetInventoryFile)
+	}
+	return nil
+}
+
+// handlers are the contract's operations the sandbox serves, by operationId.
+// Its keys do not depend on s, which may be nil.
 func (s *Sandbox) handlers() map[string]handlerFunc {
 	return map[string]handlerFunc{
 		"getAccessToken":                   s.handleToken,

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
+
 	"os"
 	"strings"
 	"sync"
@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
+	"github.com/dscokafka/connector/cmd/connector/internal/config"
 	"github.com/dscokafka/connector/cmd/connector/internal/warehouse"
 	"github.com/dscokafka/connector/pkg/dsco/dscotest"
 	"github.com/dscokafka/connector/pkg/kafka"
@@ -41,7 +42,9 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if *rate <= 0 {
 		return &usageError{msg: fmt.Sprintf("demo: -orders-per-second %v must be positive", *rate)}
 	}
-	if _, _, err := net.SplitHostPort(*opsAddr); err != nil {
+	// Checked as CONNECTOR_OPS_ADDR, which the flag sets: refused there, the
+	// error would name that variable, which the user did not set.
+	if !config.IsListenAddr(*opsAddr) {
 		return &usageError{msg: fmt.Sprintf("demo: -ops-addr %q: want a host:port such as 127.0.0.1:8080 (:0 picks a free port)", *opsAddr)}
 	}
 	if *duration > 0 {

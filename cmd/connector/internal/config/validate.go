@@ -266,7 +266,7 @@ func (c *Connector) validate(p *problems) {
 				maxTopicLen, longest)
 		}
 	}
-	if !isHostPort(c.OpsAddr, true) {
+	if !IsListenAddr(c.OpsAddr) {
 		p.add("CONNECTOR_OPS_ADDR", "want a host:port to listen on such as :8080 or 127.0.0.1:8080, got %s", quote(c.OpsAddr))
 	}
 	positive(p, "CONNECTOR_SHUTDOWN_TIMEOUT", c.ShutdownTimeout)
@@ -274,6 +274,11 @@ func (c *Connector) validate(p *problems) {
 
 // isHostPort reports whether s is host:port with a port number; the host
 // may be empty only when emptyHost is set (a listen address).
+// IsListenAddr reports whether s is an address to listen on as
+// CONNECTOR_OPS_ADDR wants it: host:port, the host optional, the port a
+// number up to 65535 (0 picks a free port).
+func IsListenAddr(s string) bool { return isHostPort(s, true) }
+
 func isHostPort(s string, emptyHost bool) bool {
 	host, port, err := net.SplitHostPort(s)
 	if err != nil || (host == "" && !emptyHost) {

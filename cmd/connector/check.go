@@ -144,6 +144,9 @@ func checkProbes(cfg *config.Config) ([]probe, error) {
 				return "", withRegistryAdvice(fmt.Errorf("schema registry %s: %w", cfg.Registry.RedactedURL(), err))
 			}
 			if err := serde.Check(ctx); err != nil {
+				if errors.Is(err, schemas.ErrNotRegistered) {
+					return "", fmt.Errorf("%w\n(%s)", err, lookupOnlyHint)
+				}
 				return "", err
 			}
 			return fmt.Sprintf("%s compatible with their subjects (%s)", count(len(cfg.Records()), "schema"), cfg.Registry.RedactedURL()), nil
@@ -232,6 +235,10 @@ func withDscoAdvice(cfg *config.Config, err error) error {
 	}
 	return fmt.Errorf("%w (%s)", err, advice)
 }
+
+// lookupOnlyHint says what to do when, with SCHEMA_REGISTRY_LOOKUP_ONLY,
+// schemas are not registered: run, check and schemas check say it.
+const lookupOnlyHint = "SCHEMA_REGISTRY_LOOKUP_ONLY is set: `connector schemas register` registers them"
 
 // registryAdvice says what to change when err is the Schema Registry not
 // answering, refusing the credentials (401) or refusing them a request

@@ -154,7 +154,7 @@ func newConnector(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 	if err := c.serde.Register(ctx); err != nil {
 		what, hint := "registering", "see `connector schemas check`"
 		if cfg.Registry.LookupOnly {
-			what, hint = "looking up", "SCHEMA_REGISTRY_LOOKUP_ONLY is set: `connector schemas register` registers them"
+			what, hint = "looking up", lookupOnlyHint
 		}
 		if advice := registryAdvice(err); advice != "" {
 			hint = advice

@@ -107,11 +107,13 @@ func schemasApply(ctx context.Context, e *env, args []string, register bool) err
 	}
 	failed := map[string]error{}
 	var other []error
+	notRegistered := 0
 	for _, err := range unjoin(err) {
 		if ie, ok := errors.AsType[*schemas.IncompatibleError](err); ok {
 			failed[ie.Subject] = err
 		} else if nr, ok := errors.AsType[*schemas.NotRegisteredError](err); ok {
 			failed[nr.Subject] = err
+			notRegistered++
 		} else {
 			other = append(other, err)
 		}
@@ -132,6 +134,9 @@ func schemasApply(ctx context.Context, e *env, args []string, register bool) err
 	}
 	if len(other) > 0 {
 		return withRegistryAdvice(fmt.Errorf("%s: %w", name, errors.Join(other...)))
+	}
+	if notRegistered > 0 {
+		return fmt.Errorf("%s: %s not registered (%s)", name, count(notRegistered, "schema"), lookupOnlyHint)
 	}
 	if len(failed) > 0 {
 		return errReported

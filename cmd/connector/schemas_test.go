@@ -92,9 +92,11 @@ func TestSchemasLookupOnly(t *testing.T) {
 	r := runMain(t, vars, "schemas", "check")
 	assert.Equal(t, 1, r.code, r.stdout+r.stderr)
 	assert.Contains(t, r.stdout, `FAIL  schemas: subject "dsco.order.v1-value" has no version equal to avro/OrderEvent.avsc (looked up only, not registered)`)
+	assert.Contains(t, r.stderr, "connector: schemas check: 9 schemas not registered (SCHEMA_REGISTRY_LOOKUP_ONLY is set: `connector schemas register` registers them)\n")
 	r = runMain(t, vars, "check")
 	assert.Equal(t, 1, r.code, r.stdout+r.stderr)
 	assert.Contains(t, r.stdout, `FAIL  registry  schemas: subject "dsco.order.v1-value" has no version equal to`)
+	assert.Contains(t, r.stdout, "\n      (SCHEMA_REGISTRY_LOOKUP_ONLY is set: `connector schemas register` registers them)\n")
 
 	r = runMain(t, vars, "schemas", "register")
 	require.Equal(t, 0, r.code, r.stdout+r.stderr)

@@ -81,7 +81,7 @@ func benchEvents() int {
 // INBOUND_BENCH_CPUPROFILE (a CPU profile of the drains).
 //
 //	go test -run '^$' -bench Inbound -benchtime 1x -count 3 ./pkg/inbound/
-//	INBOUND_BENCH_EVENTS=1000000 go test -run '^$' -bench Inbound -benchtime 1x -count 3 -timeout 30m ./pkg/inbound/
+//	INBOUND_BENCH_EVENTS=1000000 go test -run '^$' -bench 'Inbound$' -benchtime 1x -count 3 -timeout 30m ./pkg/inbound/
 func BenchmarkInbound(b *testing.B) {
 	for _, extra := range []int{0, 20} {
 		b.Run(fmt.Sprintf("extra%d", extra), func(b *testing.B) {

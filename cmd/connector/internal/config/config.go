@@ -84,7 +84,7 @@ func redactURL(raw string) string {
 
 // Connector holds the process-wide settings.
 type Connector struct {
-	Directions      Directions    `env:"CONNECTOR_DIRECTIONS, default=inbound,outbound" desc:"Flows to run: inbound (Dsco streams to Kafka), outbound (command topics to Dsco) or both."`
+	Directions      Directions    `env:"CONNECTOR_DIRECTIONS, default=inbound,outbound" desc:"Flows to run: inbound (Dsco streams to Kafka), outbound (command topics to Dsco) or both, inbound,outbound."`
 	InboundLease    bool          `env:"CONNECTOR_INBOUND_LEASE, default=true" desc:"Read Dsco in one process at a time: processes running inbound hold a lease in Kafka (consumer group <KAFKA_CONSUMER_GROUP>.inbound-lease, topic <prefix>inbound.lease.v1); one reads, the others stand by and take over when it stops or dies. false: every process running inbound reads every stream partition."`
 	TopicPrefix     string        `env:"CONNECTOR_TOPIC_PREFIX, default=dsco." want:"letters, digits, '.', '_' and '-' only" desc:"Prefix of every topic name (dsco.order.v1, dsco.cmd.ship.v1, ...); empty for none."`
 	OpsAddr         string        `env:"CONNECTOR_OPS_ADDR, default=:8080" want:"a host:port to listen on such as :8080 or 127.0.0.1:8080" desc:"Listen address of the ops HTTP server: status page, /healthz, /readyz, /metrics."`

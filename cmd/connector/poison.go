@@ -273,8 +273,12 @@ func runPoisonReplay(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stderr, "poison replay: %s names no source topic (an event that could not be mapped), not replayed\n", recordID(r))
 	}
 	printPoison(e.stdout, replay)
-	if *dryRun || len(replay) == 0 {
+	if *dryRun {
 		fmt.Fprintf(e.stderr, "%s: %d records, %d selected, %d would be replayed\n", f.topic, total, selected, len(replay))
+		return nil
+	}
+	if len(replay) == 0 {
+		fmt.Fprintf(e.stderr, "%s: %d records, %d selected, nothing to replay\n", f.topic, total, selected)
 		return nil
 	}
 	conn, err := cfg.Kafka.Connection()

@@ -153,9 +153,10 @@ func TestPoisonListAndReplay(t *testing.T) {
 		assert.Contains(t, r.stderr, "2 would be replayed")
 		assert.Contains(t, r.stderr, "names no source topic")
 
+		// Not a dry run: nothing "would be" replayed.
 		r = runMain(t, vars, "poison", "replay", "-reason", "unmappable")
 		require.Equal(t, exitOK, r.code, r.stderr)
-		assert.Contains(t, r.stderr, "0 would be replayed")
+		assert.Contains(t, r.stderr, "1 selected, nothing to replay\n")
 
 		r = runMain(t, vars, "poison", "replay", "-command", "ship")
 		require.Equal(t, exitOK, r.code, r.stderr)

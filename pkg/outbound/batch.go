@@ -284,6 +284,7 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 			class = Paused
 		}
 		p.metrics.callSeconds.WithLabelValues(k.name, className(class)).Observe(time.Since(start).Seconds())
+		p.logCall(k, class, err)
 		// A failure while the breaker holds Dsco for down spends no retry budget: the
 		// breaker's trial call, and the failure that opened it (with one call in flight
 		// and as many attempts as the breaker's threshold, the commands of the first
@@ -378,6 +379,34 @@ func (p *Pipeline) recheck(ctx context.Context, k *kind, cmds []*command) []*com
 		}
 	}
 	return send
+}
+
+// logCall logs the Dsco calls that fail for a reason that passes or that a person must
+// mend (Dsco away, the connector's credentials refused) as one run of the pipeline's calls, of
+// every endpoint, as a kafka.Streak: the first failure with its error, at error level
+// when the credentials were refused (by the token endpoint, or Dsco refused the token:
+// the commands wait until they are mended) and at info level otherwise (the client's retries and the
+// breaker ride an outage out), then a line a minute; and one line once Dsco answers a
+// call again. The breaker's state changes alone said neither why nor what to check.
+// Calls the breaker does not let through are not calls, and are not counted.
+func (p *Pipeline) logCall(k *kind, class Class, err error) {
+	f := &p.callFails
+	switch {
+	case class == 0, class == Permanent: // Dsco answered
+		f.Lock()
+		f.LogWorks(p.logger, "Dsco calls work again", watermill.LogFields{"endpoint": k.name})
+		f.Unlock()
+	case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
+	case class == Retryable, class == Unknown, class == Paused:
+		level := watermill.InfoLogLevel
+		if credentialsRefused(err) {
+			level = watermill.ErrorLogLevel
+		}
+		f.Lock()
+		f.LogFailure(p.logger, level, "Dsco calls fail", err,
+			watermill.LogFields{"endpoint": k.name})
+		f.Unlock()
+	}
 }
 
 // pause waits for the breaker to let a trial call through, without spending the

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -39,6 +40,8 @@ func TestBreakerPausesWhileDscoIsDown(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, dscotest.Config{Seed: 61})
+			logs := watermill.NewCaptureLogger()
+			e.logger = logs
 			kafkatest.CreateTopic(t, e.brokers, e.topic("ship"), 8)
 			orders := e.seedOrders(40)
 			cmds := shipAll("d", orders)
@@ -74,6 +77,18 @@ func TestBreakerPausesWhileDscoIsDown(t *testing.T) {
 			assert.Empty(t, e.poisoned())
 			assert.Equal(t, int64(len(cmds)), e.sandbox.Stats().Shipments)
 			assert.Equal(t, 0.0, gauge(t, reg, "dsco_outbound_breaker_state"), "the breaker closed again")
+			// The outage is logged once with its error (at info level: it passes by
+			// itself), and its end.
+			msgs := func(level watermill.LogLevel, msg string) (n int) {
+				for _, m := range logs.Captured()[level] {
+					if m.Msg == msg {
+						n++
+					}
+				}
+				return n
+			}
+			assert.Equal(t, 1, msgs(watermill.InfoLogLevel, "Dsco calls fail"))
+			assert.Equal(t, 1, msgs(watermill.InfoLogLevel, "Dsco calls work again"))
 		})
 	}
 }

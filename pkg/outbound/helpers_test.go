@@ -45,6 +45,9 @@ type env struct {
 	results  string
 	poison   string
 	applied  string
+	// logger, when set, is the outbound router's logger (run); else OUTBOUND_TEST_LOG
+	// decides.
+	logger watermill.LoggerAdapter
 
 	mu    sync.Mutex
 	got   map[string]*schemas.CommandResult // results read by follow
@@ -160,8 +163,8 @@ func (e *env) start(cfg router.OutboundConfig) *router.Outbound {
 // and returns Run's error) or the end of the test.
 func (e *env) run(cfg router.OutboundConfig) (o *router.Outbound, stop func() error) {
 	e.t.Helper()
-	var logger watermill.LoggerAdapter
-	if os.Getenv("OUTBOUND_TEST_LOG") != "" {
+	logger := e.logger
+	if logger == nil && os.Getenv("OUTBOUND_TEST_LOG") != "" {
 		logger = watermill.NewStdLogger(true, false)
 	}
 	o, err := router.NewOutbound(cfg, logger)

@@ -85,6 +85,12 @@ type Pipeline struct {
 	flights  flights // the ids of the commands in Dsco calls
 	ready    chan struct{}
 
+	// callFails is the run of Dsco calls failing, of every batcher (logCall).
+	callFails struct {
+		sync.Mutex
+		kafka.Streak
+	}
+
 	closing   chan struct{} // Close was called
 	closeOnce sync.Once
 	// draining is closed when Run stops taking commands (Close, or the end of its

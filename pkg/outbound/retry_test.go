@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
 	"github.com/prometheus/client_golang/prometheus"
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
@@ -121,19 +122,23 @@ func TestGivenUpCommandIsNotSentAgain(t *testing.T) {
 // TestRefusedCredentialsPauseCommands: credentials refused, by the token endpoint (a
 // rotated secret) or by Dsco (a token it answers 401 to, after the client's one refresh),
 // are not a verdict on the commands: none is rejected, failed or poisoned, however small
-// the retry budget; the breaker opens and they wait.
+// the retry budget; the breaker opens and they wait. The log says why, at error level,
+// with Dsco's answer.
 func TestRefusedCredentialsPauseCommands(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		secret    string // the client's secret, or
 		token     string // the static token it sends instead
 		wantCalls bool   // whether writes reach Dsco (to be refused there)
+		wantErr   error  // what the logged error matches
 	}{
-		{name: "token endpoint refuses the secret", secret: "rotated"},
-		{name: "Dsco refuses the token", token: "revoked", wantCalls: true},
+		{name: "token endpoint refuses the secret", secret: "rotated", wantErr: dsco.ErrToken},
+		{name: "Dsco refuses the token", token: "revoked", wantCalls: true, wantErr: dsco.ErrUnauthorized},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, dscotest.Config{Seed: 64})
+			logs := watermill.NewCaptureLogger()
+			e.logger = logs
 			kafkatest.CreateTopic(t, e.brokers, e.topic("inventory"), 1)
 			reg := prometheus.NewRegistry()
 			cfg := e.pipelineConfig(outbound.RoleSupplier, fastRetry)
@@ -153,6 +158,15 @@ func TestRefusedCredentialsPauseCommands(t *testing.T) {
 			assert.Zero(t, counted(t, reg), "no command has an outcome")
 			assert.Empty(t, e.poisoned())
 			assert.Equal(t, tc.wantCalls, e.sandbox.Stats().Calls["supplierUpdateInventory"] > 0, "calls")
+			var failed []watermill.CapturedMessage
+			for _, m := range logs.Captured()[watermill.ErrorLogLevel] {
+				if m.Msg == "Dsco calls fail" {
+					failed = append(failed, m)
+				}
+			}
+			require.Len(t, failed, 1, "the run's first failure, at error level")
+			assert.ErrorIs(t, failed[0].Err, tc.wantErr)
+			assert.Equal(t, "inventory", failed[0].Fields["endpoint"])
 		})
 	}
 }

@@ -119,6 +119,15 @@ func (s *Sandbox) SetFault(operation string, f Fault) {
 	}
 }
 
+// retryAfter is the Retry-After a 429 of f is sent with: RetryAfter, or 1s when it is
+// not set. GET /_sandbox/faults lists it so, not as the 0s the field holds.
+func (f Fault) retryAfter() time.Duration {
+	if f.RetryAfter <= 0 {
+		return time.Second
+	}
+	return f.RetryAfter
+}
+
 func (f Fault) clamped() Fault {
 	c := func(p float64) float64 { return min(max(p, 0), 1) }
 	f.Rate500, f.Rate503, f.Rate429, f.DropRate = c(f.Rate500), c(f.Rate503), c(f.Rate429), c(f.DropRate)
@@ -218,10 +227,7 @@ func (fs *faultSet) serve(w http.ResponseWriter, r *http.Request, op string, nex
 	case outcome503:
 		writeError(w, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "injected fault: service unavailable", "")
 	case outcome429:
-		ra := f.RetryAfter
-		if ra <= 0 {
-			ra = time.Second
-		}
+		ra := f.retryAfter()
 		secs := int64((ra + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 		writeError(w, http.StatusTooManyRequests, "TOO_MANY_REQUESTS", "injected fault: rate limited", "")
@@ -324,7 +330,7 @@ func (s *Sandbox) serveFaults(w http.ResponseWriter, r *http.Request) {
 	for op, f := range s.Faults() {
 		out[op] = faultView{Latency: f.Latency.String(), Rate500: f.Rate500, Rate502: f.Rate502, Rate503: f.Rate503,
 			Rate504: f.Rate504, Rate429: f.Rate429, Rate500Applied: f.Rate500Applied, Rate502Applied: f.Rate502Applied,
-			Rate504Applied: f.Rate504Applied, RetryAfter: f.RetryAfter.String(), DropRate: f.DropRate}
+			Rate504Applied: f.Rate504Applied, RetryAfter: f.retryAfter().String(), DropRate: f.DropRate}
 	}
 	writeJSON(w, http.StatusOK, out)
 }

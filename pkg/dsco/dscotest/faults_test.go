@@ -93,6 +93,10 @@ func TestFaults(t *testing.T) {
 		resp.Body.Close()
 		require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
 		assert.Equal(t, dscotest.Fault{Rate500: 1}, e.srv.Faults()["getStreamEvents"])
+		// The listing gives the Retry-After a 429 is sent with, 1s unless set.
+		var listed map[string]map[string]any
+		require.NoError(t, json.Unmarshal(b, &listed), string(b))
+		assert.Equal(t, "1s", listed["getStreamEvents"]["retryAfter"], string(b))
 
 		resp, err = http.Post(strings.TrimSuffix(e.srv.URL, "/api/v3")+"/_sandbox/faults", "application/json",
 			strings.NewReader(`{"operation":"getStreamEvents","rate500":2}`))

@@ -96,8 +96,8 @@ func dispatch(ctx context.Context, args []string, e *env) int {
 	} else if i := slices.IndexFunc(args, isCommand); i > 0 {
 		// Flags before the command: the default command, run, has no flags,
 		// so they were meant for the command named after them.
-		fmt.Fprintf(e.stderr, "connector: %s comes before its flags %q (\"connector %s -h\" lists them)\n",
-			args[i], args[:i], args[i])
+		fmt.Fprintf(e.stderr, "connector: flags %q come before the command %s: give them after it (\"connector %s -h\" lists them)\n",
+			args[:i], args[i], args[i])
 		return exitUsage
 	}
 	for _, c := range commands {

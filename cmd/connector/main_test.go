@@ -330,6 +330,19 @@ func TestKafkaSilent(t *testing.T) {
 	}
 }
 
+// TestPoisonTimeout: poison list and replay that -timeout ends say so, naming the flag,
+// not Kafka's deadline alone (which reads as brokers that do not answer).
+func TestPoisonTimeout(t *testing.T) {
+	s := newStack(t)
+	for _, args := range [][]string{{"poison", "list", "-timeout", "1ns"}, {"poison", "replay", "-all", "-timeout", "1ns"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			r := runMain(t, s.vars, args...)
+			assert.Equal(t, exitFailure, r.code, r.stdout+r.stderr)
+			assert.Contains(t, r.stderr, "(not done within -timeout 1ns: raise it for a poison topic that takes longer)")
+		})
+	}
+}
+
 // TestRegistrySilentOrRefusing: a Schema Registry that does not answer, refuses the
 // credentials, or refuses them the right to register (a registry with access control
 // and credentials that may only read: 403), ends each command that needs it with the

@@ -71,6 +71,17 @@ func (f *poisonFilter) selected(r outbound.PoisonRecord, ids map[string]bool) bo
 		(len(ids) == 0 || named)
 }
 
+// timedOut says, for an error message, that ctx, bounded by -timeout, ended the work
+// (README: raise -timeout for a topic that takes longer to read), or "" when it did not:
+// Kafka's error alone (a deadline, with the advice for brokers that do not answer) did
+// not name the flag to change.
+func (f *poisonFilter) timedOut(ctx context.Context) string {
+	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return ""
+	}
+	return fmt.Sprintf(" (not done within -timeout %v: raise it for a poison topic that takes longer)", f.timeout)
+}
+
 // recordID is how list names a poison record: partition/offset.
 func recordID(r outbound.PoisonRecord) string { return fmt.Sprintf("%d/%d", r.Partition, r.Offset) }
 
@@ -124,7 +135,7 @@ func (f *poisonFilter) load(ctx context.Context, e *env, cfg *config.Config, kee
 		fmt.Fprintf(e.stderr, "poison: %s does not exist: nothing was poisoned yet, or -topic names another topic\n", f.topic)
 		return 0, 0, nil
 	case err != nil:
-		return 0, 0, fmt.Errorf("poison: reading %s: %w", f.topic, withKafkaAdvice(err))
+		return 0, 0, fmt.Errorf("poison: reading %s%s: %w", f.topic, f.timedOut(ctx), withKafkaAdvice(err))
 	}
 	for _, id := range slices.Sorted(maps.Keys(ids)) {
 		if !ids[id] {
@@ -293,7 +304,7 @@ func runPoisonReplay(ctx context.Context, e *env, args []string) error {
 	rctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	if err := outbound.Requeue(rctx, pub, replay); err != nil {
-		return fmt.Errorf("poison replay: %w", withKafkaAdvice(err))
+		return fmt.Errorf("poison replay%s: %w", f.timedOut(rctx), withKafkaAdvice(err))
 	}
 	fmt.Fprintf(e.stderr, "%s: replayed %d records to their source topics\n", f.topic, len(replay))
 	return nil

@@ -896,7 +896,8 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 	if sub.handle != nil {
 		deliver = func(rec kafkago.Message) bool { return sub.handleRecord(ctx, hctx, rec, tr, logger) }
 		if lanes != nil {
-			async = &asyncLanes{sub: sub, ctx: ctx, hctx: hctx, lanes: lanes, tr: tr, logger: logger, idle: make(chan struct{}, 1)}
+			async = &asyncLanes{sub: sub, ctx: ctx, hctx: hctx, lanes: lanes, tr: tr, logger: logger, idle: make(chan struct{}, 1),
+				fails: Streak{Every: StreakInterval}}
 			defer async.drain()
 		}
 	}
@@ -1145,6 +1146,7 @@ func (sub *subscription) drainContext(ctx context.Context) (context.Context, con
 // ends (false: rec stays unacked). A call under way when ctx ends is waited for until hctx
 // ends.
 func (sub *subscription) handleRecord(ctx, hctx context.Context, rec kafkago.Message, tr *offsetTracker, logger watermill.LoggerAdapter) bool {
+	fails := Streak{Every: StreakInterval}
 	for ctx.Err() == nil {
 		done := make(chan error, 1)
 		sub.handle(hctx, rec, func(err error) { done <- err })
@@ -1155,13 +1157,14 @@ func (sub *subscription) handleRecord(ctx, hctx context.Context, rec kafkago.Mes
 			return false
 		}
 		if err == nil {
+			fails.LogWorks(logger, handlerWorksMsg, watermill.LogFields{"offset": rec.Offset})
 			tr.ack(rec.Offset)
 			return true
 		}
 		if ctx.Err() != nil {
 			break
 		}
-		logger.Info("Handler failed; the record will be delivered again", watermill.LogFields{"offset": rec.Offset, "err": err})
+		fails.LogFailure(logger, watermill.InfoLogLevel, handlerFailedMsg, err, watermill.LogFields{"offset": rec.Offset})
 		t := time.NewTimer(sub.s.cfg.NackResendDelay)
 		select {
 		case <-t.C:
@@ -1188,7 +1191,20 @@ type asyncLanes struct {
 	// never calls done).
 	inflight atomic.Int64
 	idle     chan struct{}
+	// fails is the run of the partition's handler failures in a row, logged as a Streak
+	// (a handler that refuses every record while its service stops would log a line per
+	// record and retry); failing says a run is under way, so that a success need not
+	// take failMu to learn that there is none.
+	failMu  sync.Mutex
+	fails   Streak
+	failing atomic.Bool
 }
+
+// The lines of a handler's failures (Consume).
+const (
+	handlerFailedMsg = "Handler failed; the record will be delivered again"
+	handlerWorksMsg  = "Handler works again"
+)
 
 // leave ends one of the inflight.
 func (a *asyncLanes) leave() {
@@ -1219,6 +1235,12 @@ func (a *asyncLanes) done(ln *lane, err error) {
 	if err != nil {
 		return // the generation ended: the head stays unacked, and so does its lane
 	}
+	if a.failing.Load() {
+		a.failMu.Lock()
+		a.fails.LogWorks(a.logger, handlerWorksMsg, nil)
+		a.failing.Store(false)
+		a.failMu.Unlock()
+	}
 	a.tr.ack(ln.head.Offset)
 	if a.lanes.pop(ln) && a.ctx.Err() == nil {
 		a.start(ln)
@@ -1227,7 +1249,10 @@ func (a *asyncLanes) done(ln *lane, err error) {
 
 // retry hands ln's head, which the handler failed, to it again after NackResendDelay.
 func (a *asyncLanes) retry(ln *lane, err error) {
-	a.logger.Info("Handler failed; the record will be delivered again", watermill.LogFields{"offset": ln.head.Offset, "err": err})
+	a.failMu.Lock()
+	a.fails.LogFailure(a.logger, watermill.InfoLogLevel, handlerFailedMsg, err, watermill.LogFields{"offset": ln.head.Offset})
+	a.failing.Store(true)
+	a.failMu.Unlock()
 	time.AfterFunc(a.sub.s.cfg.NackResendDelay, func() {
 		defer a.leave()
 		if a.ctx.Err() == nil {

@@ -48,8 +48,8 @@
 // with fewer events, down to one, so that the events around the broken one
 // are published as they are; read alone three times, that page goes to the
 // poison topic whole and the partition goes on from the position the page
-// names. A page naming no position that can be told apart from its events is
-// read again until the stream's position is moved past it.
+// names. A page naming no position that can be told apart from its events
+// (or two) is read again until the stream's position is moved past it.
 //
 // # Delivery: at least once, duplicates bounded
 //

@@ -38,7 +38,7 @@ func (w *worker) undecodable(pos string, body []byte, err error) (*Page, error) 
 	}
 	next, ok := salvagePosition(body)
 	if !ok || next == pos {
-		return nil, fmt.Errorf("%w; it names no position past it, so the partition cannot go on: move the stream's position past it (POST /streams/{id}/position)", err)
+		return nil, fmt.Errorf("%w; it names no position past it that can be told apart from its events, so the partition cannot go on: move the stream's position past it (POST /streams/{id}/position)", err)
 	}
 	w.badPos, w.badReads = "", 0
 	w.salvaged.Events = append(w.salvaged.Events[:0], Event{Raw: body,
@@ -54,12 +54,18 @@ func (w *worker) undecodable(pos string, body []byte, err error) (*Page, error) 
 // valid JSON. A "position" inside the events fails both tests: the events' array is open
 // before it and is closed after it; but for a body cut short right after an event, the
 // event's own position passes, which for a page read with one event is the same place.
+// Every member that passes must name the same position, or there is none: an event
+// broken by a quote its text holds unescaped (`x"}],"position":"P`) makes what follows
+// the quote pass for members of the page, and the partition would go on from a position
+// the event's data names, skipping events or reading them again, where the page's own
+// passes too.
 func salvagePosition(body []byte) (string, bool) {
 	key := []byte(`"position"`)
+	found := ""
 	for off := 0; ; {
 		i := bytes.Index(body[off:], key)
 		if i < 0 {
-			return "", false
+			return found, found != ""
 		}
 		i += off
 		off = i + len(key)
@@ -73,9 +79,13 @@ func salvagePosition(body []byte) (string, bool) {
 		if dec.Decode(&pos) != nil || pos == "" {
 			continue
 		}
-		if membersBefore(body[:i]) || membersAfter(rest[dec.InputOffset():]) {
-			return pos, true
+		if !membersBefore(body[:i]) && !membersAfter(rest[dec.InputOffset():]) {
+			continue
 		}
+		if found != "" && found != pos {
+			return "", false
+		}
+		found = pos
 	}
 }
 

@@ -22,6 +22,11 @@ func TestSalvagePosition(t *testing.T) {
 		// Cut short after an event: its own position passes for the page's, which
 		// for a page read with one event is the same place.
 		{"an event's own, in a page cut short", `{"hasMore":true,"events":[{"eventId":"a","position":"Y"}`, "Y"},
+		// An event broken by a quote its text holds unescaped: what follows the quote
+		// passes for members of the page, as the page's own position does.
+		{"an event's text passing for the page's", `{"events":[{"eventId":"a","note":"x"}],"position":"P"}],"position":"X","hasMore":true}`, ""},
+		{"an event's text passing for the page's, before the events", `{"position":"X","events":[{"note":"x"}],"position":"P","y":"z"}]}`, ""},
+		{"the page's twice", `{"position":"X","events":[,],"position":"X"}`, "X"},
 		{"not a string", `{"events":[,],"position":5}`, ""},
 		{"empty", `{"events":[,],"position":""}`, ""},
 		{"no colon", `{"events":[,],"position" "X"}`, ""},

@@ -324,3 +324,62 @@ func TestPipelineLogsFailingCommitsAsARun(t *testing.T) {
 	assert.Len(t, logs.find(slog.LevelWarn, failed), 1, "one warning for the run")
 	assert.Len(t, logs.find(slog.LevelInfo, works), 1)
 }
+
+// refusedReads is a transport to Dsco that answers every read of stream events with a
+// 400 once from is closed.
+type refusedReads struct {
+	base http.RoundTripper
+	from <-chan struct{}
+}
+
+func (r *refusedReads) RoundTrip(req *http.Request) (*http.Response, error) {
+	select {
+	case <-r.from:
+		if strings.HasSuffix(req.URL.Path, "/events") {
+			return &http.Response{StatusCode: http.StatusBadRequest, Header: http.Header{"Content-Type": {"application/json"}},
+				Body: io.NopCloser(strings.NewReader(`{"message":"refused"}`)), Request: req}, nil
+		}
+	default:
+	}
+	return r.base.RoundTrip(req)
+}
+
+// TestPipelineStopsInTimeWhenAPartitionFailsWhileProducing: a partition that cannot go
+// on while Kafka does not answer the produce of a page it read before finishes that
+// page within ShutdownTimeout too, as the other partitions do. Its own produce had no
+// time limit: the limits were set off once its run had returned, which waited for
+// the produce, for as long as the producer's attempts took (here a WriteTimeout of an
+// hour).
+func TestPipelineStopsInTimeWhenAPartitionFailsWhileProducing(t *testing.T) {
+	sb := newSandbox(t, dscotest.Config{Seed: 41})
+	brokers := kafkatest.Brokers(t)
+	createTopics(t, brokers, "order")
+	serde := newSerde(t, newRegistry(t))
+	_, err := sb.SeedOrders(10)
+	require.NoError(t, err)
+	kbase := &kafkago.Transport{}
+	t.Cleanup(kbase.CloseIdleConnections)
+	ktr := &stallingProduce{RoundTripper: kbase, stalled: make(chan struct{})}
+	ktr.stall.Store(true)
+	dbase := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(dbase.CloseIdleConnections)
+	// The reads after the first page's produce stalled are refused (400).
+	client := newClient(t, sb.URL, dsco.WithHTTPClient(&http.Client{Transport: &refusedReads{base: dbase, from: ktr.stalled}}))
+	s, err := inbound.EnsureStream(t.Context(), client, inbound.StreamConfig{ObjectType: "order"})
+	require.NoError(t, err)
+	cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
+	cfg.Kafka.Transport, cfg.Kafka.WriteTimeout = ktr, time.Hour
+	cfg.ShutdownTimeout = time.Second
+	p, err := inbound.NewPipeline(cfg, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+
+	done := make(chan error, 1)
+	go func() { done <- p.RunPartitions(t.Context(), []inbound.Assignment{{Stream: s, Partition: 0}}) }()
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, dsco.ErrBadRequest)
+	case <-time.After(waitLimit):
+		t.Fatal("the partition whose produce stalled did not stop")
+	}
+}

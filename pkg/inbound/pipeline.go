@@ -465,19 +465,6 @@ func (p *Pipeline) runPartitions(ctx context.Context, as []Assignment) error {
 	// ctx ends, too, when a partition cannot go on.
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	// Produce and commit on contexts that outlive ctx, so that the page being
-	// produced and the final commit can finish: the produce within three
-	// quarters of ShutdownTimeout, the commit within all of it, so that a
-	// Kafka slow at shutdown leaves the commit of the pages it acknowledged
-	// time to land.
-	commit, cancelCommit := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelCommit()
-	produce, cancelProduce := context.WithCancel(commit)
-	stop := context.AfterFunc(ctx, func() {
-		time.AfterFunc(p.cfg.ShutdownTimeout*3/4, cancelProduce)
-		time.AfterFunc(p.cfg.ShutdownTimeout, cancelCommit)
-	})
-	defer stop()
 	var (
 		wg       sync.WaitGroup
 		errMu    sync.Mutex
@@ -486,7 +473,7 @@ func (p *Pipeline) runPartitions(ctx context.Context, as []Assignment) error {
 	for _, a := range as {
 		w := p.newWorker(a)
 		wg.Go(func() {
-			if err := w.run(ctx, produce, commit); err != nil && ctx.Err() == nil {
+			if err := w.run(ctx); err != nil && ctx.Err() == nil {
 				errMu.Lock()
 				if firstErr == nil {
 					firstErr = err

@@ -92,19 +92,30 @@ func (p *Pipeline) newWorker(a Assignment) *worker {
 
 // run reads and encodes pages (fetch), produces them (publish) and commits
 // positions (the checkpointer), each in its own goroutine, until ctx is
-// done; then the page being produced is finished within produce and the
-// last safe position is committed within commit. A read or a commit that
-// Dsco refuses for good ends the partition as ctx ending does (the pages
-// read and not yet produced are read again by the next run), and run
-// returns its error: nothing else would end a publish waiting for a
-// commit that cannot come.
-func (w *worker) run(ctx, produce, commit context.Context) error {
+// done; then the page being produced is finished within three quarters of
+// ShutdownTimeout and the last safe position is committed within all of it,
+// so that a Kafka slow at shutdown leaves the commit of the pages it
+// acknowledged time to land. A read or a commit that Dsco refuses for good
+// ends the partition as ctx ending does, its time limits included (the
+// pages read and not yet produced are read again by the next run), and run
+// returns its error: nothing else would end a publish waiting for a commit
+// that cannot come.
+func (w *worker) run(ctx context.Context) error {
 	cfg := &w.p.cfg
 	for range cfg.PagesInFlight {
 		w.room <- struct{}{}
 	}
 	ctx, fail := context.WithCancelCause(ctx)
 	defer fail(nil)
+	// Produce and commit on contexts that outlive ctx, with the time limits
+	// set off when it ends.
+	commit, cancelCommit := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelCommit()
+	produce, cancelProduce := context.WithCancel(commit)
+	defer context.AfterFunc(ctx, func() {
+		time.AfterFunc(cfg.ShutdownTimeout*3/4, cancelProduce)
+		time.AfterFunc(cfg.ShutdownTimeout, cancelCommit)
+	})()
 	w.cp.fail = fail
 	fetchCtx, stopFetch := context.WithCancel(ctx)
 	defer stopFetch()

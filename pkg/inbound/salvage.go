@@ -11,6 +11,10 @@ import (
 // it is poisoned: a body damaged on its way decodes when read again.
 const undecodableReads = 3
 
+// errNoPosition marks a page that does not decode, read alone undecodableReads times,
+// that names no position the partition can go on from (see salvagePosition).
+var errNoPosition = errors.New("it names no position past it that can be told apart from its events, so the partition cannot go on: move the stream's position past it (POST /streams/{id}/position)")
+
 // errReadFewer marks a page that does not decode, read with more than one event: the next
 // read asks for half as many.
 var errReadFewer = errors.New("reading fewer events to find the one that breaks the page")
@@ -23,7 +27,8 @@ var errReadFewer = errors.New("reading fewer events to find the one that breaks 
 // returns a page of one event that cannot be mapped, the whole body, to be poisoned, whose
 // position is the one the body names (see salvagePosition), where the partition goes on.
 // It returns nil while the page is to be read again, and for good when the body names no
-// position past pos: the partition cannot go on without one.
+// position past pos (errNoPosition): the partition cannot go on without one, until the
+// stream's position is moved past the page (see fetch).
 func (w *worker) undecodable(pos string, body []byte, err error) (*Page, error) {
 	if w.limit > 1 {
 		w.limit = max(1, w.limit/2)
@@ -38,7 +43,7 @@ func (w *worker) undecodable(pos string, body []byte, err error) (*Page, error) 
 	}
 	next, ok := salvagePosition(body)
 	if !ok || next == pos {
-		return nil, fmt.Errorf("%w; it names no position past it that can be told apart from its events, so the partition cannot go on: move the stream's position past it (POST /streams/{id}/position)", err)
+		return nil, fmt.Errorf("%w; %w", err, errNoPosition)
 	}
 	w.badPos, w.badReads = "", 0
 	w.salvaged.Events = append(w.salvaged.Events[:0], Event{Raw: body,

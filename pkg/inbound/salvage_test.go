@@ -3,6 +3,7 @@ package inbound_test
 import (
 	"bytes"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -18,10 +19,12 @@ import (
 )
 
 // breakEvent is a transport to Dsco that makes every page of stream events holding
-// marker invalid JSON: a trailing comma after the marker, inside its event.
+// marker invalid JSON: a trailing comma after the marker, inside its event; with
+// hidePosition, such a page names no position either (its members are renamed).
 type breakEvent struct {
-	base   http.RoundTripper
-	marker []byte
+	base         http.RoundTripper
+	marker       []byte
+	hidePosition bool
 }
 
 func (b *breakEvent) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -33,6 +36,9 @@ func (b *breakEvent) RoundTrip(req *http.Request) (*http.Response, error) {
 	_ = resp.Body.Close()
 	if err != nil {
 		return nil, err
+	}
+	if b.hidePosition && bytes.Contains(body, b.marker) {
+		body = bytes.ReplaceAll(body, []byte(`"position"`), []byte(`"place"`))
 	}
 	body = bytes.Replace(body, b.marker, append(bytes.Clone(b.marker), ",}"...), 1)
 	resp.Body, resp.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
@@ -89,4 +95,51 @@ func TestPipelinePoisonsAPageThatDoesNotDecode(t *testing.T) {
 	assert.Equal(t, uint64(6), sandboxSeq(header(p, inbound.HeaderPosition)), "the position after the broken event")
 	assert.Equal(t, "0", header(p, inbound.HeaderPartition))
 	assert.NotEmpty(t, header(p, inbound.HeaderStream))
+}
+
+// TestPipelineGoesOnOnceMovedPastAPageNamingNoPosition: a page that does not decode and
+// names no position the partition can go on from is read again until the stream's
+// position is moved past it, as its error says; the partition then goes on from there.
+// It read the page after the position it held in memory for as long as it ran: the
+// move was seen only after a restart.
+func TestPipelineGoesOnOnceMovedPastAPageNamingNoPosition(t *testing.T) {
+	const failed = "inbound: reading a page failed; trying again"
+	sb, _, brokers, serde := newStack(t, dscotest.Config{Seed: 44}, "order")
+	ids, err := sb.SeedOrders(10)
+	require.NoError(t, err)
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(base.CloseIdleConnections)
+	broken := ids[5]
+	client := newClient(t, sb.URL, dsco.WithHTTPClient(&http.Client{Transport: &breakEvent{base: base,
+		marker: []byte(`"orderId":"` + broken + `"`), hidePosition: true}}))
+	cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
+	logs := newLogSignal(failed)
+	r := startPipelineLogged(t, cfg, slog.New(logs))
+	var stream dsco.Stream
+	require.Eventually(t, func() bool {
+		list, err := client.ListStreams(t.Context())
+		if err != nil || len(list.Streams) != 1 || sandboxSeq(list.Streams[0].Partitions[0].Position) != 5 {
+			return false
+		}
+		stream = list.Streams[0]
+		for _, l := range append(logs.find(slog.LevelWarn, failed), logs.find(slog.LevelDebug, failed)...) {
+			if err, ok := l.attrs["error"].(error); ok && strings.Contains(err.Error(), "names no position past it") {
+				return true
+			}
+		}
+		return false
+	}, waitLimit, 20*time.Millisecond, "the events before the broken one committed, and the page after them refused")
+
+	require.NoError(t, client.UpdateStreamPosition(t.Context(), stream.StreamID, "0:0000000000000006"))
+	recs := newConsumer(t, brokers, "dsco.order.v1").until(t, func(rs []*kgo.Record) bool {
+		return len(rs) >= len(ids)-1
+	})
+	require.NoError(t, r.stop(t))
+	published := map[string]bool{}
+	for _, rec := range recs {
+		published[string(rec.Key)] = true
+	}
+	for _, id := range ids {
+		assert.Equal(t, id != broken, published[id], "order %s published", id)
+	}
 }

@@ -56,6 +56,9 @@ type worker struct {
 	badPos   string
 	badReads int
 	salvaged Page
+	// fromStored: the next read starts at the stream's stored position, not
+	// after the position fetch holds (fetch's own: see errNoPosition).
+	fromStored bool
 
 	// queued counts the pages fetch handed to publish and not yet released
 	// (Metrics.PagesInFlight). It is reported under mu with every change, so
@@ -185,7 +188,7 @@ func (w *worker) inFlight(delta int) {
 func (w *worker) fetch(ctx context.Context) error {
 	cfg := &w.p.cfg
 	obj, part := w.a.Stream.ObjectType, w.a.Partition
-	pos := "" // the partition's committed position
+	pos := "" // where the partition has read to: "" is the stream's stored position
 	backoff := newBackoff(cfg.RetryBackoff, cfg.RetryBackoffMax)
 	fails := newStreak()
 	for {
@@ -237,6 +240,11 @@ func (w *worker) fetch(ctx context.Context) error {
 			if permanent(err) {
 				return fmt.Errorf("inbound: reading %s partition %d after %q: %w", w.a.Stream.ID, part, pos, err)
 			}
+			if errors.Is(err, errNoPosition) && w.cp.covers(pos) {
+				// The page is read again from the stream's stored position, which is pos
+				// until someone moves it past the page: the partition goes on from there.
+				w.fromStored = true
+			}
 			logFailure(ctx, w.p.log, &fails, "inbound: reading a page failed; trying again", err, slog.String("stream", w.a.Stream.ID),
 				slog.Int("partition", part), slog.String("position", pos))
 			if sleepCtx(ctx, backoff.next()) != nil {
@@ -261,7 +269,7 @@ func (w *worker) fetch(ctx context.Context) error {
 			w.full <- s   // never blocks: full has room for every slot
 		}
 		if next != "" {
-			pos = next
+			pos, w.fromStored = next, false
 		}
 		if !more || stuck {
 			if sleepCtx(ctx, cfg.PollInterval) != nil {
@@ -303,16 +311,21 @@ func decodePage(pb *pageBuf, streamID string) (page *Page, err error) {
 	return pb.dec.Decode(pb.body, streamID)
 }
 
-// readPage reads the page after pos into pb, decodes it and builds its
-// records in s with the page handler chain. It returns the position to read
+// readPage reads the page after pos (after the stream's stored position
+// when fromStored) into pb, decodes it and builds its records in s with the
+// page handler chain. It returns the position to read
 // from next (a copy: the page's strings point into pb's body) and whether
 // Dsco said more events were ready.
 func (w *worker) readPage(ctx context.Context, pos string, pb *pageBuf, s *slot) (next string, more bool, err error) {
 	cfg := &w.p.cfg
 	obj, part := w.a.Stream.ObjectType, w.a.Partition
 	start := time.Now()
+	from := pos
+	if w.fromStored {
+		from = ""
+	}
 	pb.body, err = cfg.Client.GetStreamEventsRaw(ctx, w.a.Stream.ID,
-		dsco.ReadEventsParams{Position: pos, Limit: w.limit, Partition: part}, pb.body)
+		dsco.ReadEventsParams{Position: from, Limit: w.limit, Partition: part}, pb.body)
 	if err != nil {
 		if ctx.Err() == nil {
 			cfg.Metrics.Error(obj, ErrKindRead)
@@ -460,6 +473,14 @@ func (c *checkpointer) refused() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.refusal
+}
+
+// covers reports whether pos is the position last committed ("" before any commit): no
+// page before it is left to commit.
+func (c *checkpointer) covers(pos string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.committed == pos
 }
 
 // ack records that Kafka acknowledged the events of the page ending at pos

@@ -2,6 +2,7 @@ package inbound_test
 
 import (
 	"testing"
+	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
@@ -84,4 +85,23 @@ func TestPollerRetriesOnlyWhatKafkaRefused(t *testing.T) {
 	for id, n := range ids {
 		assert.Equal(t, 1, n, "change %s written once", id)
 	}
+}
+
+// TestPollerNewestEventAfterARetriedWrite: a poll whose Kafka write was asked again
+// reports the newest change it delivered, as one written at the first try does: the
+// newest-event metric was left where it was, so the lag computed from it grew until a
+// later poll's write worked at once.
+func TestPollerNewestEventAfterARetriedWrite(t *testing.T) {
+	newest := &newestMetrics{}
+	_, _, cons, cfg := objectsPoller(t, 38, newest)
+	cfg.Limit = 100 // one page: its write is the one asked again
+	base := &kafkago.Transport{}
+	t.Cleanup(base.CloseIdleConnections)
+	tr := &kafkatest.FailingPartition{RoundTripper: base, Topic: "dsco.iteminventory.v1", Partition: 0, Fails: 2}
+	cfg.Kafka.Transport, cfg.Kafka.MaxAttempts = tr, 2
+	_, stop := runPoller(t, cfg)
+	defer stop()
+	cons.until(t, func(rs []*kgo.Record) bool { return len(rs) >= 50 && tr.Left() == 0 })
+	require.Eventually(t, func() bool { return !newest.get(inbound.ItemInventoryObjectType, -1).IsZero() },
+		waitLimit, 10*time.Millisecond, "the newest-event metric reported")
 }

@@ -751,6 +751,7 @@ func (p *Poller) produce(ctx context.Context, items []polledItem, requestID, mar
 		return nil
 	}
 	published, poisoned := p.out.build(items, p.cfg.Serde, p.cfg.Topic, p.cfg.PoisonTopic, p.cfg.Kafka.BatchBytes, requestID, mark)
+	newest := p.out.newest // p.out is dropped below when a write was retried
 	if retried, err := p.write(ctx, p.out.msgs); err != nil || retried {
 		// The transport may still read the messages of a request given up
 		// on: their buffers are not reused.
@@ -761,7 +762,7 @@ func (p *Poller) produce(ctx context.Context, items []polledItem, requestID, mar
 		}
 	}
 	p.cfg.Metrics.PagePublished(ItemInventoryObjectType, -1, published, poisoned)
-	if n := notAfterNow(p.out.newest); n.After(p.newest) {
+	if n := notAfterNow(newest); n.After(p.newest) {
 		p.newest = n
 		p.cfg.Metrics.NewestEvent(ItemInventoryObjectType, -1, p.newest)
 	}

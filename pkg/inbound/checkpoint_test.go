@@ -253,39 +253,10 @@ func (h *heldReads) RoundTrip(req *http.Request) (*http.Response, error) {
 // whose produce Kafka did not answer held Run for as long as the producer's
 // attempts took (here a WriteTimeout of an hour).
 func TestPipelineStopsInTimeAfterAPartitionFails(t *testing.T) {
-	sb := newSandbox(t, dscotest.Config{Seed: 41})
-	brokers := kafkatest.Brokers(t)
-	createTopics(t, brokers, "order")
-	serde := newSerde(t, newRegistry(t))
-	_, err := sb.SeedOrders(10)
-	require.NoError(t, err)
-	kbase := &kafkago.Transport{}
-	t.Cleanup(kbase.CloseIdleConnections)
-	ktr := &stallingProduce{RoundTripper: kbase, stalled: make(chan struct{})}
-	ktr.stall.Store(true)
-	dbase := http.DefaultTransport.(*http.Transport).Clone()
-	t.Cleanup(dbase.CloseIdleConnections)
 	// Partition 3, which the stream does not have (400), fails once partition 0's produce is stalled.
-	client := newClient(t, sb.URL, dsco.WithHTTPClient(&http.Client{Transport: &heldReads{base: dbase, partition: "3", until: ktr.stalled}}))
-	s, err := inbound.EnsureStream(t.Context(), client, inbound.StreamConfig{ObjectType: "order"})
-	require.NoError(t, err)
-	cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
-	cfg.Kafka.Transport, cfg.Kafka.WriteTimeout = ktr, time.Hour
-	cfg.ShutdownTimeout = time.Second
-	p, err := inbound.NewPipeline(cfg, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = p.Close() })
-
-	done := make(chan error, 1)
-	go func() {
-		done <- p.RunPartitions(t.Context(), []inbound.Assignment{{Stream: s, Partition: 0}, {Stream: s, Partition: 3}})
-	}()
-	select {
-	case err := <-done:
-		assert.ErrorIs(t, err, dsco.ErrBadRequest)
-	case <-time.After(waitLimit):
-		t.Fatal("the partition whose produce stalled did not stop")
-	}
+	stopsInTime(t, []int{0, 3}, func(base http.RoundTripper, stalled <-chan struct{}) http.RoundTripper {
+		return &heldReads{base: base, partition: "3", until: stalled}
+	})
 }
 
 // TestPipelineLogsFailingCommitsAsARun: commits that keep failing (each
@@ -351,6 +322,19 @@ func (r *refusedReads) RoundTrip(req *http.Request) (*http.Response, error) {
 // the produce, for as long as the producer's attempts took (here a WriteTimeout of an
 // hour).
 func TestPipelineStopsInTimeWhenAPartitionFailsWhileProducing(t *testing.T) {
+	// The reads after the first page's produce stalled are refused (400).
+	stopsInTime(t, []int{0}, func(base http.RoundTripper, stalled <-chan struct{}) http.RoundTripper {
+		return &refusedReads{base: base, from: stalled}
+	})
+}
+
+// stopsInTime runs a pipeline on partitions parts of its stream whose produce Kafka stops
+// answering (with a WriteTimeout of an hour) and whose Dsco transport is made by
+// dscoTransport (stalled is closed once a produce is held), and checks that Run returns
+// the 400 of Dsco's that ends a partition within the test's limit, ShutdownTimeout being
+// a second.
+func stopsInTime(t *testing.T, parts []int, dscoTransport func(base http.RoundTripper, stalled <-chan struct{}) http.RoundTripper) {
+	t.Helper()
 	sb := newSandbox(t, dscotest.Config{Seed: 41})
 	brokers := kafkatest.Brokers(t)
 	createTopics(t, brokers, "order")
@@ -363,8 +347,7 @@ func TestPipelineStopsInTimeWhenAPartitionFailsWhileProducing(t *testing.T) {
 	ktr.stall.Store(true)
 	dbase := http.DefaultTransport.(*http.Transport).Clone()
 	t.Cleanup(dbase.CloseIdleConnections)
-	// The reads after the first page's produce stalled are refused (400).
-	client := newClient(t, sb.URL, dsco.WithHTTPClient(&http.Client{Transport: &refusedReads{base: dbase, from: ktr.stalled}}))
+	client := newClient(t, sb.URL, dsco.WithHTTPClient(&http.Client{Transport: dscoTransport(dbase, ktr.stalled)}))
 	s, err := inbound.EnsureStream(t.Context(), client, inbound.StreamConfig{ObjectType: "order"})
 	require.NoError(t, err)
 	cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
@@ -374,8 +357,12 @@ func TestPipelineStopsInTimeWhenAPartitionFailsWhileProducing(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = p.Close() })
 
+	var as []inbound.Assignment
+	for _, part := range parts {
+		as = append(as, inbound.Assignment{Stream: s, Partition: part})
+	}
 	done := make(chan error, 1)
-	go func() { done <- p.RunPartitions(t.Context(), []inbound.Assignment{{Stream: s, Partition: 0}}) }()
+	go func() { done <- p.RunPartitions(t.Context(), as) }()
 	select {
 	case err := <-done:
 		assert.ErrorIs(t, err, dsco.ErrBadRequest)

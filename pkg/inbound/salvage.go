@@ -23,7 +23,9 @@ var errReadFewer = errors.New("reading fewer events to find the one that breaks 
 // body is what Dsco answered). A page is not split where it breaks: its events may not be
 // told apart. It is read again with half the limit (errReadFewer) until it holds one
 // event, so that the events before the one that breaks it are read, in pages that decode,
-// and published as they are; then undecodableReads times alone. After that, undecodable
+// and published as they are; then undecodableReads times alone, naming the same position
+// (a body naming another is another page's, read from a stored position moved past the
+// page before: see fetch). After that, undecodable
 // returns a page of one event that cannot be mapped, the whole body, to be poisoned, whose
 // position is the one the body names (see salvagePosition), where the partition goes on.
 // It returns nil while the page is to be read again, and for good when the body names no
@@ -34,18 +36,20 @@ func (w *worker) undecodable(pos string, body []byte, err error) (*Page, error) 
 		w.limit = max(1, w.limit/2)
 		return nil, fmt.Errorf("%w (%d): %w", errReadFewer, w.limit, err)
 	}
-	if pos != w.badPos {
-		w.badPos, w.badReads = pos, 0
+	next, ok := salvagePosition(body)
+	if pos != w.badPos || next != w.badNext {
+		// Another page: a page read from the stream's stored position (fromStored)
+		// once it was moved past the one held there is read after the same pos.
+		w.badPos, w.badNext, w.badReads = pos, next, 0
 	}
 	w.badReads++
 	if w.badReads < undecodableReads {
 		return nil, err
 	}
-	next, ok := salvagePosition(body)
 	if !ok || next == pos {
 		return nil, fmt.Errorf("%w; %w", err, errNoPosition)
 	}
-	w.badPos, w.badReads = "", 0
+	w.badPos, w.badNext, w.badReads = "", "", 0
 	w.salvaged.Events = append(w.salvaged.Events[:0], Event{Raw: body,
 		Err: fmt.Errorf("the page read after %q holding at most this event does not decode, %d times: %w", pos, undecodableReads, err)})
 	w.salvaged.Position, w.salvaged.HasMore = next, true

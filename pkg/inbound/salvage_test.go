@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,11 +21,15 @@ import (
 
 // breakEvent is a transport to Dsco that makes every page of stream events holding
 // marker invalid JSON: a trailing comma after the marker, inside its event; with
-// hidePosition, such a page names no position either (its members are renamed).
+// hidePosition, such a page names no position either (its members are renamed); with
+// aloneOnce, only the first page read alone (limit 1) holding marker is broken: a body
+// damaged once on its way.
 type breakEvent struct {
 	base         http.RoundTripper
 	marker       []byte
 	hidePosition bool
+	aloneOnce    bool
+	broke        atomic.Bool
 }
 
 func (b *breakEvent) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -36,6 +41,10 @@ func (b *breakEvent) RoundTrip(req *http.Request) (*http.Response, error) {
 	_ = resp.Body.Close()
 	if err != nil {
 		return nil, err
+	}
+	if b.aloneOnce && (req.URL.Query().Get("limit") != "1" || !bytes.Contains(body, b.marker) || !b.broke.CompareAndSwap(false, true)) {
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		return resp, nil
 	}
 	if b.hidePosition && bytes.Contains(body, b.marker) {
 		body = bytes.ReplaceAll(body, []byte(`"position"`), []byte(`"place"`))
@@ -101,45 +110,68 @@ func TestPipelinePoisonsAPageThatDoesNotDecode(t *testing.T) {
 // names no position the partition can go on from is read again until the stream's
 // position is moved past it, as its error says; the partition then goes on from there.
 // It read the page after the position it held in memory for as long as it ran: the
-// move was seen only after a restart.
+// move was seen only after a restart. The page after the stored position is another
+// page, read alone three times before it is poisoned as any other: one damaged once on
+// its way was poisoned at once, its event never published, as the reads of the page
+// held before were counted for it.
 func TestPipelineGoesOnOnceMovedPastAPageNamingNoPosition(t *testing.T) {
-	const failed = "inbound: reading a page failed; trying again"
-	sb, _, brokers, serde := newStack(t, dscotest.Config{Seed: 44}, "order")
-	ids, err := sb.SeedOrders(10)
-	require.NoError(t, err)
-	base := http.DefaultTransport.(*http.Transport).Clone()
-	t.Cleanup(base.CloseIdleConnections)
-	broken := ids[5]
-	client := newClient(t, sb.URL, dsco.WithHTTPClient(&http.Client{Transport: &breakEvent{base: base,
-		marker: []byte(`"orderId":"` + broken + `"`), hidePosition: true}}))
-	cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
-	logs := newLogSignal(failed)
-	r := startPipelineLogged(t, cfg, slog.New(logs))
-	var stream dsco.Stream
-	require.Eventually(t, func() bool {
-		list, err := client.ListStreams(t.Context())
-		if err != nil || len(list.Streams) != 1 || sandboxSeq(list.Streams[0].Partitions[0].Position) != 5 {
-			return false
-		}
-		stream = list.Streams[0]
-		for _, l := range append(logs.find(slog.LevelWarn, failed), logs.find(slog.LevelDebug, failed)...) {
-			if err, ok := l.attrs["error"].(error); ok && strings.Contains(err.Error(), "names no position past it") {
-				return true
+	for _, tc := range []struct {
+		name string
+		// damagedOnce: the event after the stored position moved to, which the first
+		// read of it alone finds damaged.
+		damagedOnce bool
+	}{
+		{name: "the page after decodes"},
+		{name: "the page after damaged once", damagedOnce: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const failed = "inbound: reading a page failed; trying again"
+			sb, _, brokers, serde := newStack(t, dscotest.Config{Seed: 44}, "order")
+			ids, err := sb.SeedOrders(10)
+			require.NoError(t, err)
+			base := http.DefaultTransport.(*http.Transport).Clone()
+			t.Cleanup(base.CloseIdleConnections)
+			broken := ids[5]
+			var transport http.RoundTripper = &breakEvent{base: base, marker: []byte(`"orderId":"` + broken + `"`), hidePosition: true}
+			if tc.damagedOnce {
+				transport = &breakEvent{base: transport, marker: []byte(`"orderId":"` + ids[6] + `"`), aloneOnce: true}
 			}
-		}
-		return false
-	}, waitLimit, 20*time.Millisecond, "the events before the broken one committed, and the page after them refused")
+			client := newClient(t, sb.URL, dsco.WithHTTPClient(&http.Client{Transport: transport}))
+			cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
+			logs := newLogSignal(failed)
+			r := startPipelineLogged(t, cfg, slog.New(logs))
+			var stream dsco.Stream
+			require.Eventually(t, func() bool {
+				list, err := client.ListStreams(t.Context())
+				if err != nil || len(list.Streams) != 1 || sandboxSeq(list.Streams[0].Partitions[0].Position) != 5 {
+					return false
+				}
+				stream = list.Streams[0]
+				for _, l := range append(logs.find(slog.LevelWarn, failed), logs.find(slog.LevelDebug, failed)...) {
+					if err, ok := l.attrs["error"].(error); ok && strings.Contains(err.Error(), "names no position past it") {
+						return true
+					}
+				}
+				return false
+			}, waitLimit, 20*time.Millisecond, "the events before the broken one committed, and the page after them refused")
 
-	require.NoError(t, client.UpdateStreamPosition(t.Context(), stream.StreamID, "0:0000000000000006"))
-	recs := newConsumer(t, brokers, "dsco.order.v1").until(t, func(rs []*kgo.Record) bool {
-		return len(rs) >= len(ids)-1
-	})
-	require.NoError(t, r.stop(t))
-	published := map[string]bool{}
-	for _, rec := range recs {
-		published[string(rec.Key)] = true
-	}
-	for _, id := range ids {
-		assert.Equal(t, id != broken, published[id], "order %s published", id)
+			require.NoError(t, client.UpdateStreamPosition(t.Context(), stream.StreamID, "0:0000000000000006"))
+			// Every order but the broken one, published or poisoned.
+			recs := newConsumer(t, brokers, "dsco.order.v1", "dsco.poison.v1").until(t, func(rs []*kgo.Record) bool {
+				return len(rs) >= len(ids)-1
+			})
+			require.NoError(t, r.stop(t))
+			published := map[string]bool{}
+			for _, rec := range recs {
+				if rec.Topic == "dsco.poison.v1" {
+					t.Errorf("poisoned: %s", header(rec, inbound.HeaderPoisonReason))
+					continue
+				}
+				published[string(rec.Key)] = true
+			}
+			for _, id := range ids {
+				assert.Equal(t, id != broken, published[id], "order %s published", id)
+			}
+		})
 	}
 }

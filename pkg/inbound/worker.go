@@ -50,10 +50,12 @@ type worker struct {
 	newest time.Time
 	// limit is the next read's limit (fetch's own): see Config.PageBytes.
 	limit int
-	// badPos and badReads count the reads in a row, with limit 1, of the page
-	// after badPos that did not decode; salvaged is the page of one event that
-	// stands for it once it is given up (fetch's own: see undecodable).
+	// badPos, badNext and badReads count the reads in a row, with limit 1, of
+	// the page after badPos naming badNext (salvagePosition's, "" for none)
+	// that did not decode; salvaged is the page of one event that stands for
+	// it once it is given up (fetch's own: see undecodable).
 	badPos   string
+	badNext  string
 	badReads int
 	salvaged Page
 	// fromStored: the next read starts at the stream's stored position, not

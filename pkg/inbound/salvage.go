@@ -51,7 +51,7 @@ func (w *worker) undecodable(pos string, body []byte, err error) (*Page, error) 
 	}
 	w.badPos, w.badNext, w.badReads = "", "", 0
 	w.salvaged.Events = append(w.salvaged.Events[:0], Event{Raw: body,
-		Err: fmt.Errorf("the page read after %q holding at most this event does not decode, %d times: %w", pos, undecodableReads, err)})
+		Err: fmt.Errorf("the page read after %s holding at most this event does not decode, %d times: %w", w.readAfter(pos), undecodableReads, err)})
 	w.salvaged.Position, w.salvaged.HasMore = next, true
 	return &w.salvaged, nil
 }

@@ -113,16 +113,18 @@ func TestPipelinePoisonsAPageThatDoesNotDecode(t *testing.T) {
 // move was seen only after a restart. The page after the stored position is another
 // page, read alone three times before it is poisoned as any other: one damaged once on
 // its way was poisoned at once, its event never published, as the reads of the page
-// held before were counted for it.
+// held before were counted for it; and its poison reason names where it was read
+// (it named the position held in memory, before the page moved past).
 func TestPipelineGoesOnOnceMovedPastAPageNamingNoPosition(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		// damagedOnce: the event after the stored position moved to, which the first
-		// read of it alone finds damaged.
-		damagedOnce bool
+		// damaged: the event after the stored position moved to, ids[6], is broken on
+		// the first read of it alone (once) or on every read (always: poisoned).
+		damaged string
 	}{
 		{name: "the page after decodes"},
-		{name: "the page after damaged once", damagedOnce: true},
+		{name: "the page after damaged once", damaged: "once"},
+		{name: "the page after broken", damaged: "always"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const failed = "inbound: reading a page failed; trying again"
@@ -133,8 +135,8 @@ func TestPipelineGoesOnOnceMovedPastAPageNamingNoPosition(t *testing.T) {
 			t.Cleanup(base.CloseIdleConnections)
 			broken := ids[5]
 			var transport http.RoundTripper = &breakEvent{base: base, marker: []byte(`"orderId":"` + broken + `"`), hidePosition: true}
-			if tc.damagedOnce {
-				transport = &breakEvent{base: transport, marker: []byte(`"orderId":"` + ids[6] + `"`), aloneOnce: true}
+			if tc.damaged != "" {
+				transport = &breakEvent{base: transport, marker: []byte(`"orderId":"` + ids[6] + `"`), aloneOnce: tc.damaged == "once"}
 			}
 			client := newClient(t, sb.URL, dsco.WithHTTPClient(&http.Client{Transport: transport}))
 			cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
@@ -161,16 +163,26 @@ func TestPipelineGoesOnOnceMovedPastAPageNamingNoPosition(t *testing.T) {
 				return len(rs) >= len(ids)-1
 			})
 			require.NoError(t, r.stop(t))
-			published := map[string]bool{}
+			published, poisoned := map[string]bool{}, 0
 			for _, rec := range recs {
-				if rec.Topic == "dsco.poison.v1" {
-					t.Errorf("poisoned: %s", header(rec, inbound.HeaderPoisonReason))
+				if rec.Topic != "dsco.poison.v1" {
+					published[string(rec.Key)] = true
 					continue
 				}
-				published[string(rec.Key)] = true
+				reason := header(rec, inbound.HeaderPoisonReason)
+				if tc.damaged != "always" || !strings.Contains(string(rec.Value), `"orderId":"`+ids[6]+`",}`) {
+					t.Errorf("poisoned: %s", reason)
+					continue
+				}
+				poisoned++
+				assert.Contains(t, reason, "the page read after the stream's stored position holding at most this event does not decode, 3 times")
+				assert.Equal(t, uint64(7), sandboxSeq(header(rec, inbound.HeaderPosition)), "the position after the broken event")
+			}
+			if tc.damaged == "always" {
+				assert.Equal(t, 1, poisoned, "the broken page after the stored position poisoned")
 			}
 			for _, id := range ids {
-				assert.Equal(t, id != broken, published[id], "order %s published", id)
+				assert.Equal(t, id != broken && (id != ids[6] || tc.damaged != "always"), published[id], "order %s published", id)
 			}
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -240,7 +241,7 @@ func (w *worker) fetch(ctx context.Context) error {
 				continue
 			}
 			if permanent(err) {
-				return fmt.Errorf("inbound: reading %s partition %d after %q: %w", w.a.Stream.ID, part, pos, err)
+				return fmt.Errorf("inbound: reading %s partition %d after %s: %w", w.a.Stream.ID, part, w.readAfter(pos), err)
 			}
 			if errors.Is(err, errNoPosition) && w.cp.covers(pos) {
 				// The page is read again from the stream's stored position, which is pos
@@ -297,6 +298,16 @@ func permanent(err error) bool {
 // larger than it reads into memory.
 func tooLarge(err error) bool { return errors.Is(err, dsco.ErrAnswerTooLarge) }
 
+// readAfter names where the next read starts, for its errors and poison
+// reasons: pos quoted, or the stream's stored position (fromStored), which
+// someone may have moved past pos.
+func (w *worker) readAfter(pos string) string {
+	if w.fromStored {
+		return "the stream's stored position"
+	}
+	return strconv.Quote(pos)
+}
+
 // errDecoderPanicked marks a page whose decoding panicked.
 var errDecoderPanicked = errors.New("the page decoder panicked")
 
@@ -338,7 +349,7 @@ func (w *worker) readPage(ctx context.Context, pos string, pb *pageBuf, s *slot)
 	if err != nil {
 		cfg.Metrics.Error(obj, ErrKindDecode)
 		if page, err = w.undecodable(pos, pb.body, err); err != nil {
-			return "", false, fmt.Errorf("inbound: decoding a page of %s partition %d after %q: %w", w.a.Stream.ID, part, pos, err)
+			return "", false, fmt.Errorf("inbound: decoding a page of %s partition %d after %s: %w", w.a.Stream.ID, part, w.readAfter(pos), err)
 		}
 		w.p.log.ErrorContext(ctx, "inbound: a page does not decode; poisoning it whole and going on from the position it names", "stream", w.a.Stream.ID,
 			"partition", part, "position", pos, "next", page.Position, "error", page.Events[0].Err)
@@ -362,7 +373,7 @@ func (w *worker) readPage(ctx context.Context, pos string, pb *pageBuf, s *slot)
 	b.reset(page)
 	if err := w.p.handler(ctx, b); err != nil {
 		cfg.Metrics.Error(obj, ErrKindHandler)
-		return "", false, fmt.Errorf("inbound: mapping a page of %s partition %d after %q: %w", w.a.Stream.ID, part, pos, err)
+		return "", false, fmt.Errorf("inbound: mapping a page of %s partition %d after %s: %w", w.a.Stream.ID, part, w.readAfter(pos), err)
 	}
 	s.newest = time.Time{}
 	for i := range b.state {

@@ -312,8 +312,10 @@ func (w *worker) readAfter(pos string) string {
 var errDecoderPanicked = errors.New("the page decoder panicked")
 
 // decodePage decodes pb's body with its decoder; a panic (a bug the page
-// reaches) is an error, so that the page is read again after a backoff
-// and the process goes on.
+// reaches) is an error, so that the process goes on and the page is one
+// that does not decode (see undecodable): read again with fewer events,
+// by a decoder of its own (pb is spoiled), until it holds the event that
+// makes the decoder panic, which is poisoned after three reads alone.
 func decodePage(pb *pageBuf, streamID string) (page *Page, err error) {
 	defer func() {
 		if r := recover(); r != nil {

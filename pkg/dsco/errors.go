@@ -112,17 +112,21 @@ func (e *APIError) Is(target error) bool {
 }
 
 // Retryable reports whether the same request may succeed later: 408, 429,
-// 500, 502, 503 and 504.
+// and every 5xx but 501, 505 and 511 (the server does not do the method or
+// the HTTP version; a proxy wants the network signed in to), the codes that
+// gateways and CDNs answer outside the RFCs included (Cloudflare's 520 to
+// 527, a proxy's 598 and 599): a server failing, or a gateway between the
+// connector and Dsco, is not a verdict on the request.
 func (e *APIError) Retryable() bool { return retryableStatus(e.StatusCode) }
 
 func retryableStatus(code int) bool {
 	switch code {
-	case http.StatusRequestTimeout, http.StatusTooManyRequests,
-		http.StatusInternalServerError, http.StatusBadGateway,
-		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+	case http.StatusRequestTimeout, http.StatusTooManyRequests:
 		return true
+	case http.StatusNotImplemented, http.StatusHTTPVersionNotSupported, http.StatusNetworkAuthenticationRequired:
+		return false
 	}
-	return false
+	return code >= 500 && code < 600
 }
 
 // NetworkError is a request that failed without an HTTP answer and that the
@@ -230,9 +234,10 @@ func certificateRefused(err error) bool {
 
 // IsRetryable is the one classifier of the client's errors: it reports
 // whether sending the same request again later may succeed. True for network
-// errors on requests Dsco did not act on, 408, 429, 500, 502, 503 and 504;
-// false for an outcome-unknown write (it needs a decision: a write's 5xx but
-// 501, 503, 505 and 511), every other 4xx and 5xx, invalid requests,
+// errors on requests Dsco did not act on, 408, 429 and every 5xx but 501,
+// 505 and 511 (APIError.Retryable); false for an outcome-unknown write (it
+// needs a decision: a write's 5xx but 501, 503, 505 and 511), every other 4xx
+// and 5xx, invalid requests,
 // decoding errors, a token answer without a token, a server certificate that
 // does not verify, and a cancelled context.
 func IsRetryable(err error) bool {

@@ -787,9 +787,7 @@ func (p *Poller) write(ctx context.Context, msgs []kafkago.Message) (retried boo
 		}
 		retried = true
 		p.cfg.Metrics.Error(ItemInventoryObjectType, ErrKindProduce)
-		if werr, ok := errors.AsType[*kafka.WriteError](err); ok {
-			msgs = werr.Unwritten(msgs)
-		}
+		msgs = kafka.Unwritten(msgs, err)
 		if ctx.Err() != nil {
 			return true, err
 		}

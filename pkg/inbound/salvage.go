@@ -25,12 +25,12 @@ var errReadFewer = errors.New("reading fewer events to find the one that breaks 
 // event, so that the events before the one that breaks it are read, in pages that decode,
 // and published as they are; then undecodableReads times alone, naming the same position
 // (a body naming another is another page's, read from a stored position moved past the
-// page before: see fetch). After that, undecodable
-// returns a page of one event that cannot be mapped, the whole body, to be poisoned, whose
-// position is the one the body names (see salvagePosition), where the partition goes on.
-// It returns nil while the page is to be read again, and for good when the body names no
-// position past pos (errNoPosition): the partition cannot go on without one, until the
-// stream's position is moved past the page (see fetch).
+// page before: see fetch). After that, undecodable returns a page of one event that
+// cannot be mapped, the whole body, to be poisoned, whose position is the one the body
+// names (see salvagePosition), where the partition goes on. It returns nil while the
+// page is to be read again, and for good when the body names no position past pos
+// (errNoPosition): the partition cannot go on without one, until the stream's position is
+// moved past the page (see fetch).
 func (w *worker) undecodable(pos string, body []byte, err error) (*Page, error) {
 	if w.limit > 1 {
 		w.limit = max(1, w.limit/2)

@@ -433,10 +433,7 @@ func (w *worker) publish(ctx, drain context.Context) error {
 			if err == nil {
 				break
 			}
-			if werr, ok := errors.AsType[*kafka.WriteError](err); ok {
-				// What Kafka acknowledged is not written again at every try.
-				recs = werr.Unwritten(recs)
-			}
+			recs = kafka.Unwritten(recs, err) // what Kafka acknowledged is not written again at every try
 			cfg.Metrics.Error(obj, ErrKindProduce)
 			if drain.Err() != nil || ctx.Err() != nil {
 				w.abandon()

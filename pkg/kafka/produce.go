@@ -214,8 +214,8 @@ func (p *Producer) write(ctx context.Context, recs []kafkago.Message) error {
 
 // WriteError is the error of a Write that failed after it sent records: some of them
 // may be in the log. It knows which Kafka acknowledged (at the Acks level), so that a
-// caller writing the records again can leave those out (Unwritten) instead of writing
-// them once more at every try.
+// caller writing the records again can leave those out (see Unwritten) instead of
+// writing them once more at every try.
 type WriteError struct {
 	// Err is the failure that ended the Write.
 	Err     error
@@ -227,11 +227,16 @@ func (e *WriteError) Error() string { return e.Err.Error() }
 // Unwrap returns Err.
 func (e *WriteError) Unwrap() error { return e.Err }
 
-// Unwritten returns, in a new slice and in their order, the records of recs that Kafka
-// did not acknowledge; recs must be the records of the Write, which stay as they were
-// (the transport may still read them). Writing them again keeps each partition's
-// records in order: those of a partition that Kafka did not acknowledge are its last.
-func (e *WriteError) Unwritten(recs []kafkago.Message) []kafkago.Message {
+// Unwritten returns the records to write again after a write of recs failed with err:
+// when err is (or wraps) a *WriteError of that write, in a new slice and in their order,
+// those Kafka did not acknowledge, recs staying as they were (the transport may still
+// read them); otherwise recs. Writing them again keeps each partition's records in
+// order: those of a partition that Kafka did not acknowledge are its last.
+func Unwritten(recs []kafkago.Message, err error) []kafkago.Message {
+	e, ok := errors.AsType[*WriteError](err)
+	if !ok {
+		return recs
+	}
 	out := make([]kafkago.Message, 0, len(recs))
 	for i := range recs {
 		if !e.written[i] {

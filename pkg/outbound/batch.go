@@ -268,7 +268,7 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 		start := time.Now()
 		trial := p.breaker.State() != gobreaker.StateClosed
 		resp, err := p.breaker.Execute(func() (*dsco.BatchResponse, error) { return k.send(ctx, p.cfg.Client, items) })
-		if !errors.Is(err, gobreaker.ErrOpenState) && !errors.Is(err, gobreaker.ErrTooManyRequests) {
+		if !breakerRefused(err) {
 			for _, c := range cmds {
 				c.recheck = false // checked before this call (see recheck)
 			}
@@ -396,7 +396,7 @@ func (p *Pipeline) logCall(k *kind, class Class, err error) {
 		f.Lock()
 		f.LogWorks(p.logger, "Dsco calls work again", watermill.LogFields{"endpoint": k.name})
 		f.Unlock()
-	case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
+	case breakerRefused(err):
 	case class == Retryable, class == Unknown, class == Paused:
 		level := watermill.InfoLogLevel
 		if credentialsRefused(err) {
@@ -722,7 +722,7 @@ func (p *Pipeline) readOrder(ctx context.Context, id string) (*dsco.Order, error
 			}
 			return nil, errAnswered
 		})
-		if errors.Is(berr, gobreaker.ErrOpenState) || errors.Is(berr, gobreaker.ErrTooManyRequests) {
+		if breakerRefused(berr) {
 			err = berr
 		}
 		switch c := Classify(err); {

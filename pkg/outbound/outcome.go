@@ -87,7 +87,7 @@ func Classify(err error) Class {
 		return 0
 	case errors.Is(err, context.Canceled), errors.Is(err, ErrClosed):
 		return Stopped
-	case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
+	case breakerRefused(err):
 		return Paused
 	case credentialsRefused(err):
 		// The connector's own credentials, refused (or the token endpoint down): not a
@@ -110,6 +110,12 @@ func Classify(err error) Class {
 	// Anything else (a registry that cannot be reached, an unexpected error of the
 	// transport) may pass: retry.
 	return Retryable
+}
+
+// breakerRefused reports whether err is the breaker refusing a call (open, or half-open
+// with its trial under way): no call was made.
+func breakerRefused(err error) bool {
+	return errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests)
 }
 
 // credentialsRefused reports whether err says the connector has no access token Dsco

@@ -694,20 +694,9 @@ func (p *Pipeline) write(recs []kafkago.Message) error {
 			result = "error"
 		}
 		p.metrics.writeSeconds.WithLabelValues(result).Observe(time.Since(start).Seconds())
-		recs = unwritten(recs, err)
+		recs = kafka.Unwritten(recs, err)
 		return err
 	})
-}
-
-// unwritten returns the records of a write of recs that failed with err which Kafka did
-// not acknowledge, so that they alone are written again: all of recs unless err says
-// (a *kafka.WriteError). Writing the acknowledged ones again would put a copy of each in
-// the log at every try, for as long as one partition refuses its records.
-func unwritten(recs []kafkago.Message, err error) []kafkago.Message {
-	if we, ok := errors.AsType[*kafka.WriteError](err); ok {
-		return we.Unwritten(recs)
-	}
-	return recs
 }
 
 // untilDone runs a Kafka write until it succeeds or the pipeline gives up on what is in

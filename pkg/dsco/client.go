@@ -34,8 +34,9 @@ var allGroups = []Group{GroupAuth, GroupOrders, GroupShipments, GroupInventory, 
 
 // RetryPolicy bounds the client's retries of retryable failures (network
 // errors on requests Dsco did not act on, 408, 429, and every 5xx but 501,
-// 505 and 511; a write answered with a 5xx other than 501, 503, 505 and 511
-// is not retried but fails with an OutcomeUnknownError).
+// 505 and 511; a write answered with a 5xx that leaves open whether Dsco
+// acted on it is not retried but fails with an OutcomeUnknownError, whose doc
+// lists those statuses).
 // Delays grow exponentially from BaseDelay up to MaxDelay with full jitter
 // (a uniform random delay between 0 and the bound); a Retry-After header
 // replaces the computed delay. Zero fields take the defaults of

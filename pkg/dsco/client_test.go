@@ -344,6 +344,10 @@ func TestRetries(t *testing.T) {
 			answers(status(408), status(503)), 3, []time.Duration{base, 2 * base}, nil, false, 0},
 		{"a gateway's own 5xx retried (a CDN's 520 and 522, 507)",
 			answers(status(520), status(522), status(507)), 4, []time.Duration{base, 2 * base, 3 * base}, nil, false, 0},
+		{"a CDN's codes for no connection to the origin retried (521, 523, 525, 526)",
+			answers(status(521), status(523), status(525)), 4, []time.Duration{base, 2 * base, 3 * base}, nil, false, 0},
+		{"attempts bounded, a CDN's 526 returned",
+			answers(status(526), status(526), status(526), status(526)), 4, []time.Duration{base, 2 * base, 3 * base}, nil, true, 0},
 		{"Retry-After seconds honoured",
 			answers(status(429, "Retry-After", "7")), 2, []time.Duration{7 * time.Second}, nil, false, 0},
 		{"Retry-After HTTP date honoured",
@@ -672,9 +676,10 @@ type writerFunc func([]byte) (int, error)
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // TestWriteStatusOutcome: a write answered with a status that proves Dsco did not act on
-// it (408, 429, 503) is sent again; one answered by Dsco failing while handling it (500)
-// or by a gateway that may have passed it on (502, 504, and the 5xx of gateways outside
-// the RFCs: Cloudflare's 520 and 524, a proxy's 599) is never sent again.
+// it (408, 429, 503, and Cloudflare's 521, 523, 525 and 526: no connection to Dsco was
+// made) is sent again; one answered by Dsco failing while handling it (500) or by a
+// gateway that may have passed it on (502, 504, and the 5xx of gateways outside the RFCs:
+// Cloudflare's 520, 522, 524 and 527, a proxy's 599) is never sent again.
 func TestWriteStatusOutcome(t *testing.T) {
 	cases := []struct {
 		status      int
@@ -684,11 +689,17 @@ func TestWriteStatusOutcome(t *testing.T) {
 		{http.StatusBadGateway, true},
 		{http.StatusGatewayTimeout, true},
 		{520, true},
+		{522, true}, // also a request sent that the origin did not acknowledge
 		{524, true},
+		{527, true},
 		{599, true},
 		{http.StatusRequestTimeout, false},
 		{http.StatusTooManyRequests, false},
 		{http.StatusServiceUnavailable, false},
+		{521, false},
+		{523, false},
+		{525, false},
+		{526, false},
 	}
 	for _, tc := range cases {
 		t.Run(strconv.Itoa(tc.status), func(t *testing.T) {

@@ -181,9 +181,12 @@ func (e *LineTooLongError) Is(target error) bool { return target == ErrAnswerToo
 // OutcomeUnknownError is a write (a batch POST, or createStream) that may
 // have reached Dsco before the connection failed or the context ended, that
 // Dsco answered with 500 or a gateway with 502, 504 or another 5xx that does
-// not say the request was not handled (all but 501, 503, 505 and 511), or whose 2xx answer
-// was cut off or unreadable. Dsco may or may not have applied it, in whole or in part; it
-// has no idempotency keys, so the client does not send it again. errors.Is(err, ErrOutcomeUnknown) matches it, and
+// not say the request was not handled (all but 501, 503, 505 and 511, and a
+// CDN's 521, 523, 525 and 526, which say it made no connection to Dsco; 522
+// does not, as it also answers a request sent that Dsco did not acknowledge),
+// or whose 2xx answer was cut off or unreadable. Dsco may or may not have
+// applied it, in whole or in part; it has no idempotency keys, so the client
+// does not send it again. errors.Is(err, ErrOutcomeUnknown) matches it, and
 // IsRetryable reports false: the caller must decide (for example look the
 // orders up, or send again where repeating is harmless).
 type OutcomeUnknownError struct {
@@ -236,7 +239,7 @@ func certificateRefused(err error) bool {
 // whether sending the same request again later may succeed. True for network
 // errors on requests Dsco did not act on, 408, 429 and every 5xx but 501,
 // 505 and 511 (APIError.Retryable); false for an outcome-unknown write (it
-// needs a decision: a write's 5xx but 501, 503, 505 and 511), every other 4xx
+// needs a decision: see OutcomeUnknownError for the statuses), every other 4xx
 // and 5xx, invalid requests,
 // decoding errors, a token answer without a token, a server certificate that
 // does not verify, and a cancelled context.

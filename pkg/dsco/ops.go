@@ -181,7 +181,8 @@ func (c *Client) SupplierListOrders(ctx context.Context, p ListOrdersParams) (*O
 // refused with an error matching ErrInvalidRequest and never sent.
 //
 // It is a write and is never sent twice: a connection failure after
-// sending, or a 500, 502, 504 or another 5xx but 501, 503, 505 and 511, is an *OutcomeUnknownError (the stream may
+// sending, or a 500, 502, 504 or another 5xx that leaves open whether Dsco acted
+// on it (OutcomeUnknownError lists them), is an *OutcomeUnknownError (the stream may
 // or may not exist: look it up with ListStreams before creating it again).
 // A 2xx answer whose body is cut off or cannot be decoded is an
 // *AnswerUnreadableError: the stream was created, and ListStreams finds it.

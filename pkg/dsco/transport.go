@@ -220,16 +220,26 @@ var notProcessedText = regexp.MustCompile(`^http2: Transport(: cannot retry err 
 
 // writeMayHaveActed reports whether a status leaves open whether Dsco applied the write:
 // 500 (Dsco failed while handling it, possibly after applying part of it), 502 and 504 (a
-// gateway answered; the request may have reached Dsco), and every other 5xx but 501, 503,
-// 505 and 511, which say the request was not handled: the codes gateways and CDNs answer
-// outside the RFCs (Cloudflare's 520 and 524, an origin that answered nothing or too
-// late; a proxy's 598 and 599) are as much a gateway giving up on a request it passed
-// on. Read as a final answer, the batch would be rejected, or split and its halves sent
-// again, applying its commands twice. 408, 429 and 503 say the request was not handled,
-// so a write answered with them may be sent again.
+// gateway answered; the request may have reached Dsco), and every other 5xx but those
+// that say the request was not handled: the codes gateways and CDNs answer outside the
+// RFCs (Cloudflare's 520 and 524, an origin that answered nothing or too late; a proxy's
+// 598 and 599) are as much a gateway giving up on a request it passed on. Read as a final
+// answer, the batch would be rejected, or split and its halves sent again, applying its
+// commands twice. 408, 429, 501, 503, 505 and 511 say the request was not handled, and so
+// do the Cloudflare codes for a connection to the origin that was never made, over which
+// no request went: 521 (the origin refused the connection), 523 (no route to the origin),
+// 525 (the TLS handshake with the origin failed) and 526 (the origin's certificate did not
+// validate, so no secure connection was made); see
+// https://developers.cloudflare.com/support/troubleshooting/http-status-codes/cloudflare-5xx-errors/
+// (error-521, -523, -525, -526). A write answered with them is sent again if it is
+// retryable (APIError.Retryable: all of them but 501, 505 and 511). Not 522:
+// besides a TCP handshake that timed out, Cloudflare answers it when the origin did not
+// acknowledge a request sent over a connection already made (error-522), a request the
+// origin may have received and acted on while its answers were lost.
 func writeMayHaveActed(status int) bool {
 	switch status {
-	case http.StatusNotImplemented, http.StatusServiceUnavailable, http.StatusHTTPVersionNotSupported, http.StatusNetworkAuthenticationRequired:
+	case http.StatusNotImplemented, http.StatusServiceUnavailable, http.StatusHTTPVersionNotSupported, http.StatusNetworkAuthenticationRequired,
+		521, 523, 525, 526:
 		return false
 	}
 	return status >= 500 && status < 600

@@ -3,10 +3,13 @@ package outbound_test
 import (
 	"cmp"
 	"context"
+	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -312,4 +315,65 @@ func TestRedeliveryAfterARefusalIsSent(t *testing.T) {
 		assert.Equal(t, string(schemas.StatusRejected), r.Status, r.Reason)
 	}
 	assert.Equal(t, int64(2), e.sandbox.Stats().Calls["supplierCreateReturn"], "sent again by the second delivery")
+}
+
+// edgeAnswer answers the first write to path with status at once, without passing it on,
+// as a CDN in front of Dsco does when it cannot reach Dsco; the calls after it go through.
+type edgeAnswer struct {
+	path   string
+	status int
+	writes atomic.Int64
+}
+
+func (a *edgeAnswer) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, a.path) && a.writes.Add(1) == 1 {
+		_ = req.Body.Close()
+		const body = `{"message":"origin unreachable"}`
+		return &http.Response{StatusCode: a.status, Header: http.Header{"Content-Type": {"application/json"}},
+			Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: req}, nil
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// TestCDNNoConnectionSentAgain: a return whose write a CDN answers 521 (Cloudflare: the
+// origin refused the connection; 523, 525 and 526 likewise say no connection was made) is
+// sent again and applied once, with no order read to reconcile it: the write never reached
+// Dsco. It was taken for an outcome unknown, which a return cannot be reconciled from, and
+// poisoned as outcome_unknown. A 522 stays an outcome unknown: Cloudflare answers it also
+// for a request sent over a connection made that the origin did not acknowledge.
+func TestCDNNoConnectionSentAgain(t *testing.T) {
+	for _, tc := range []struct {
+		status      int
+		wantStatus  schemas.CommandStatus
+		wantReturns int64
+		wantWrites  int64 // the return's writes, the one the CDN answered included
+	}{
+		{521, schemas.StatusApplied, 1, 2},
+		{522, schemas.StatusOutcomeUnknown, 0, 1},
+	} {
+		t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
+			e := newEnv(t, dscotest.Config{Seed: 67})
+			o := e.shippedOrder()
+			before := e.sandbox.Stats()
+			tr := &edgeAnswer{path: "/supplier/return-in", status: tc.status}
+			_, h := e.handler("return", outbound.RetryConfig{MaxAttempts: 3}, dsco.WithHTTPClient(&http.Client{Transport: tr}))
+			value, err := e.serde.Encode(&schemas.ReturnCommand{CommandID: "ret-edge", OrderID: o.OrderID, LineItemID: str(o.Items[0].LineItemID), Quantity: i32(1)})
+			require.NoError(t, err)
+			done := make(chan error, 1)
+			h(context.Background(), kafkago.Message{Topic: e.topic("return"), Key: []byte(o.OrderID), Value: value}, func(err error) { done <- err })
+			select {
+			case err := <-done:
+				require.NoError(t, err)
+			case <-time.After(waitLimit):
+				t.Fatal("no outcome")
+			}
+
+			got := e.waitResults("ret-edge")["ret-edge"]
+			assert.Equal(t, tc.wantStatus, got.Status, deref(got.Reason))
+			after := e.sandbox.Stats()
+			assert.Equal(t, tc.wantReturns, after.Returns-before.Returns, "returns created")
+			assert.Equal(t, tc.wantWrites, tr.writes.Load(), "writes")
+			assert.Equal(t, before.Calls["supplierGetOrder"], after.Calls["supplierGetOrder"], "no order read to reconcile")
+		})
+	}
 }

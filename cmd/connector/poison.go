@@ -87,7 +87,10 @@ func recordID(r outbound.PoisonRecord) string { return fmt.Sprintf("%d/%d", r.Pa
 
 // load reads the poison topic, passes the records f selects to keep, and returns how many
 // the topic holds and how many f selected. Records not selected are not kept. A record
-// -records names that the topic does not hold is reported on e's stderr.
+// -records names that the topic does not hold is reported on e's stderr. A poison topic
+// that does not exist is an error naming it and what sets it: `connector run` creates it
+// at start, so a missing one is a wrong prefix, -topic or cluster, which an empty listing
+// (exit status 0) would pass off as nothing poisoned.
 func (f *poisonFilter) load(ctx context.Context, e *env, cfg *config.Config, keep func(outbound.PoisonRecord)) (total, selected int, err error) {
 	ids := map[string]bool{} // -records, as recordID names them; true once found
 	for s := range strings.SplitSeq(f.records, ",") {
@@ -105,7 +108,8 @@ func (f *poisonFilter) load(ctx context.Context, e *env, cfg *config.Config, kee
 		}
 		ids[recordID(outbound.PoisonRecord{Partition: part, Offset: off})] = false
 	}
-	if f.topic == "" {
+	named := f.topic != ""
+	if !named {
 		f.topic = poisonTopic(cfg)
 	}
 	conn, err := cfg.Kafka.Connection()
@@ -131,9 +135,13 @@ func (f *poisonFilter) load(ctx context.Context, e *env, cfg *config.Config, kee
 		}
 	})
 	switch {
+	case errors.Is(err, outbound.ErrTopicNotFound) && named:
+		return 0, 0, fmt.Errorf("poison: -topic %s does not exist on KAFKA_BROKERS: check its name (the connector's poison topic is %s, CONNECTOR_TOPIC_PREFIX + poison.v1)",
+			f.topic, poisonTopic(cfg))
 	case errors.Is(err, outbound.ErrTopicNotFound):
-		fmt.Fprintf(e.stderr, "poison: %s does not exist: nothing was poisoned yet, or -topic names another topic\n", f.topic)
-		return 0, 0, nil
+		return 0, 0, fmt.Errorf("poison: the poison topic %s (CONNECTOR_TOPIC_PREFIX %q + poison.v1) does not exist on KAFKA_BROKERS, "+
+			"although connector run creates it at start: check CONNECTOR_TOPIC_PREFIX and KAFKA_BROKERS, or run the connector on these brokers first",
+			f.topic, cfg.Connector.TopicPrefix)
 	case err != nil:
 		return 0, 0, fmt.Errorf("poison: reading %s%s: %w", f.topic, f.timedOut(ctx), withKafkaAdvice(err))
 	}

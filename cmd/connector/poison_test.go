@@ -107,15 +107,36 @@ func TestPoisonListAndReplay(t *testing.T) {
 
 	t.Run("topic that does not exist", func(t *testing.T) {
 		missing := prefix + "no.such.topic"
-		for _, args := range [][]string{{"poison", "list", "-topic", missing}, {"poison", "replay", "-topic", missing, "-all"}} {
-			r := runMain(t, vars, args...)
-			require.Equal(t, exitOK, r.code, r.stderr)
-			assert.Contains(t, r.stderr, "poison: "+missing+" does not exist: nothing was poisoned yet, or -topic names another topic")
-			assert.Contains(t, r.stderr, missing+": 0 records")
+		otherPrefix := kafkatest.Name("nopoison") + "."
+		tests := []struct {
+			name    string
+			vars    map[string]string
+			args    []string
+			want    string
+			missing string // the topic not to be created
+		}{
+			{"list -topic", vars, []string{"poison", "list", "-topic", missing},
+				"connector: poison: -topic " + missing + " does not exist on KAFKA_BROKERS: check its name (the connector's poison topic is " + poisonTopic + ", CONNECTOR_TOPIC_PREFIX + poison.v1)", missing},
+			{"replay -topic", vars, []string{"poison", "replay", "-topic", missing, "-all"},
+				"connector: poison: -topic " + missing + " does not exist", missing},
+			{"list, the prefix's", st.with("CONNECTOR_TOPIC_PREFIX", otherPrefix), []string{"poison", "list"},
+				"connector: poison: the poison topic " + otherPrefix + "poison.v1 (CONNECTOR_TOPIC_PREFIX \"" + otherPrefix + "\" + poison.v1) does not exist on KAFKA_BROKERS, " +
+					"although connector run creates it at start: check CONNECTOR_TOPIC_PREFIX and KAFKA_BROKERS, or run the connector on these brokers first", otherPrefix + "poison.v1"},
+			{"replay, the prefix's", st.with("CONNECTOR_TOPIC_PREFIX", otherPrefix), []string{"poison", "replay", "-command", "ship", "-dry-run"},
+				"connector: poison: the poison topic " + otherPrefix + "poison.v1 (CONNECTOR_TOPIC_PREFIX", otherPrefix + "poison.v1"},
 		}
-		topics, err := kafkatest.Admin(t, brokers).ListTopics(t.Context())
-		require.NoError(t, err)
-		assert.False(t, topics.Has(missing), "listing a topic that does not exist created it")
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				r := runMain(t, tt.vars, tt.args...)
+				assert.Equal(t, exitFailure, r.code, r.stderr)
+				assert.Contains(t, r.stderr, tt.want)
+				assert.Empty(t, r.stdout, "no table")
+				assert.NotContains(t, r.stderr, "0 records")
+				topics, err := kafkatest.Admin(t, brokers).ListTopics(t.Context())
+				require.NoError(t, err)
+				assert.False(t, topics.Has(tt.missing), "reading a topic that does not exist created it")
+			})
+		}
 	})
 
 	t.Run("list json, and by record", func(t *testing.T) {

@@ -1,9 +1,13 @@
 package dscotest_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/url"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -146,4 +150,59 @@ func uniq(s []string) map[string]bool {
 		m[v] = true
 	}
 	return m
+}
+
+// TestPageLimitCapped: the contract states no maximum for the limit of a stream read or
+// an order list, and the sandbox refuses none: a larger limit than 1000 gets a page of
+// 1000 whose hasMore says that more follow, the rest read from there as after any page
+// (docs/dsco-sandbox.md), and the cap is logged at debug level.
+func TestPageLimitCapped(t *testing.T) {
+	var logs lockedBuffer
+	e := newEnv(t, dscotest.Config{Seed: 4, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	sup := e.supplier()
+	s := e.createStream(sup, "order", 1, nil)
+	const n = 1001
+	require.NoError(t, e.srv.SeedOrderBacklog(n, dscotest.OrderShape{Items: 1}))
+
+	t.Run("stream events", func(t *testing.T) {
+		page := e.events(sup, s.StreamID, "?limit=5000")
+		assert.Len(t, page.Events, 1000)
+		assert.True(t, page.HasMore)
+		rest := e.events(sup, s.StreamID, "?limit=5000&position="+url.QueryEscape(page.Position))
+		assert.Len(t, rest.Events, n-1000)
+		assert.False(t, rest.HasMore)
+	})
+	t.Run("order list", func(t *testing.T) {
+		var l struct {
+			Orders     []orderJSON `json:"orders"`
+			TotalCount int         `json:"totalCount"`
+			HasMore    bool        `json:"hasMore"`
+		}
+		e.callJSON(http.StatusOK, http.MethodGet, "/supplier/order-out?limit=5000", sup, nil, &l)
+		assert.Len(t, l.Orders, 1000)
+		assert.Equal(t, n, l.TotalCount)
+		assert.True(t, l.HasMore)
+	})
+	for _, op := range []string{"getStreamEvents", "supplierListOrders"} {
+		assert.Contains(t, logs.String(), "msg=\"dscotest: limit capped\" operation="+op+" limit=5000 max=1000")
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent use: the sandbox logs from its
+// handlers' goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -293,20 +293,38 @@ func (s *Sandbox) handleListStreams(w http.ResponseWriter, r *http.Request, req 
 }
 
 const (
-	defaultEventLimit = 100
-	maxEventLimit     = 1000
+	defaultPageLimit = 100
+	maxPageLimit     = 1000
 )
+
+// pageLimit reads the limit query parameter of a page read (getStreamEvents,
+// supplierListOrders): defaultPageLimit when absent, and a larger one than maxPageLimit
+// capped at it. The contract says only "Maximum number of ... to return" (no maximum, no
+// answer for one above it), so the sandbox serves a page of at most maxPageLimit, whose
+// hasMore says whether more follow, rather than refuse the read (docs/dsco-sandbox.md). A
+// limit below 1 is answered 400 INVALID_FIELD, and ok is false (one that is not an integer
+// the contract refuses before).
+func (s *Sandbox) pageLimit(w http.ResponseWriter, r *http.Request, op string) (limit int, ok bool) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return defaultPageLimit, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		writeError(w, http.StatusBadRequest, "INVALID_FIELD", "limit must be a positive integer", "limit")
+		return 0, false
+	}
+	if n > maxPageLimit {
+		s.log.Debug("dscotest: limit capped", "operation", op, "limit", n, "max", maxPageLimit)
+	}
+	return min(n, maxPageLimit), true
+}
 
 func (s *Sandbox) handleStreamEvents(w http.ResponseWriter, r *http.Request, req *request) {
 	q := r.URL.Query()
-	limit := defaultEventLimit
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			writeError(w, http.StatusBadRequest, "INVALID_FIELD", "limit must be a positive integer", "limit")
-			return
-		}
-		limit = min(n, maxEventLimit)
+	limit, ok := s.pageLimit(w, r, "getStreamEvents")
+	if !ok {
+		return
 	}
 	part := 0
 	if v := q.Get("partition"); v != "" {

@@ -258,23 +258,12 @@ func (s *Sandbox) handleGetOrder(w http.ResponseWriter, r *http.Request, req *re
 	_, _ = w.Write(b)
 }
 
-const (
-	defaultOrderLimit = 100
-	maxOrderLimit     = 1000
-)
-
 func (s *Sandbox) handleListOrders(w http.ResponseWriter, r *http.Request, req *request) {
-	q := r.URL.Query()
-	limit := defaultOrderLimit
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			writeError(w, http.StatusBadRequest, "INVALID_FIELD", "limit must be a positive integer", "limit")
-			return
-		}
-		limit = min(n, maxOrderLimit)
+	limit, ok := s.pageLimit(w, r, "supplierListOrders")
+	if !ok {
+		return
 	}
-	status := q.Get("status")
+	status := r.URL.Query().Get("status")
 	s.mu.RLock()
 	var page []*order
 	total := 0

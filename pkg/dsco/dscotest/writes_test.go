@@ -307,6 +307,7 @@ func TestRoutingAndParameters(t *testing.T) {
 		{"query parameter type", http.MethodGet, "/supplier/order-out?limit=abc", nil, http.StatusBadRequest, "limit"},
 		{"limit below one", http.MethodGet, "/supplier/order-out?limit=0", nil, http.StatusBadRequest, "limit"},
 		{"events limit type", http.MethodGet, "/streams/x/events?limit=many", nil, http.StatusBadRequest, "limit"},
+		{"events limit below one", http.MethodGet, "/streams/x/events?limit=0", nil, http.StatusBadRequest, "limit"},
 		{"body not JSON", http.MethodPost, "/supplier/inventory-in", "not json", http.StatusBadRequest, ""},
 		{"unknown path", http.MethodGet, "/supplier/nothing-here", nil, http.StatusNotFound, ""},
 		{"wrong method", http.MethodDelete, "/streams", nil, http.StatusMethodNotAllowed, ""},

@@ -254,7 +254,9 @@ func dash(s string) string {
 // runPoisonReplay requeues the selected poison records to their source
 // topics: the outbound side consumes them again. A selection is required
 // (a filter, -records, or -all); records without a source topic (events
-// Dsco sent that could not be mapped) cannot be replayed and are reported.
+// Dsco sent that could not be mapped) cannot be replayed and are reported, as are
+// the earlier poisonings of a command selected more than once: only its latest is
+// replayed (outbound.LatestPoisonings), so that it is sent once.
 func runPoisonReplay(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "poison replay", "")
 	var f poisonFilter
@@ -290,6 +292,10 @@ func runPoisonReplay(ctx context.Context, e *env, args []string) error {
 	slices.SortFunc(skipped, outbound.ComparePoisonRecords)
 	for _, r := range skipped {
 		fmt.Fprintf(e.stderr, "poison replay: %s names no source topic (an event that could not be mapped), not replayed\n", recordID(r))
+	}
+	replay, earlier := outbound.LatestPoisonings(replay)
+	for _, r := range earlier {
+		fmt.Fprintf(e.stderr, "poison replay: %s is an earlier poisoning of command %s (%s), not replayed: its latest is, so that the command is sent once\n", recordID(r), r.CommandID, r.SourceTopic)
 	}
 	printPoison(e.stdout, replay)
 	if *dryRun {

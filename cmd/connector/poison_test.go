@@ -195,6 +195,38 @@ func TestPoisonListAndReplay(t *testing.T) {
 	})
 }
 
+// TestPoisonReplayOncePerCommand: a command poisoned twice is replayed once, from its
+// latest poisoning, and replay names the earlier record it leaves.
+func TestPoisonReplayOncePerCommand(t *testing.T) {
+	st := newStack(t)
+	prefix := kafkatest.Name("poison") + "."
+	vars := st.with("CONNECTOR_TOPIC_PREFIX", prefix)
+	brokers := strings.Split(vars["KAFKA_BROKERS"], ",")
+	poisonTopic, returnTopic := prefix+"poison.v1", prefix+"cmd.return.v1"
+	kafkatest.CreateTopic(t, brokers, returnTopic, 1)
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	writePoison(t, brokers, poisonTopic,
+		poisonRec{key: "order-1", value: "return-first", source: returnTopic, reason: "outcome_unknown: 504", command: "return", id: "c-ret", at: t0},
+		poisonRec{key: "order-1", value: "return-again", source: returnTopic, reason: "outcome_unknown: 504", command: "return", id: "c-ret", at: t0.Add(time.Hour)},
+		poisonRec{key: "order-2", value: "return-other", source: returnTopic, reason: "outcome_unknown: 504", command: "return", id: "c-other", at: t0},
+	)
+	r := runMain(t, vars, "poison", "replay", "-command", "return", "-dry-run")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "3 selected, 2 would be replayed")
+
+	r = runMain(t, vars, "poison", "replay", "-command", "return")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "is an earlier poisoning of command c-ret")
+	assert.Contains(t, r.stderr, "replayed 2 records")
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	var got []string
+	require.NoError(t, outbound.TopicReader{Brokers: brokers}.Read(ctx, returnTopic, false, nil, func(m kafkago.Message) {
+		got = append(got, string(m.Value))
+	}))
+	assert.ElementsMatch(t, []string{"return-again", "return-other"}, got, "each command back on its topic once, c-ret from its latest poisoning")
+}
+
 // TestNewestKept: `poison list -limit n` keeps the n records with the latest poison times
 // (the later record of the topic first when times are equal) in at most 2n records, and
 // prints them in (partition, offset) order.

@@ -105,13 +105,43 @@ func poisonRecord(m kafkago.Message) PoisonRecord {
 	return r
 }
 
+// LatestPoisonings splits recs into the latest poisoning of each command and the earlier
+// ones, each in recs' order. A command is its source topic and command id; its latest
+// poisoning is its record with the latest Time (the later partition/offset when equal).
+// Records that name no command id (a record that did not decode, an event that could not
+// be mapped) each stand alone. Requeue the latest only: every requeued record of a command
+// is an operator's decision to send it again, so two poisonings of one command requeued
+// together may send it twice (a return, applied twice).
+func LatestPoisonings(recs []PoisonRecord) (latest, earlier []PoisonRecord) {
+	type command struct{ topic, id string }
+	newest := map[command]int{} // index in recs
+	for i, r := range recs {
+		if r.CommandID == "" {
+			continue
+		}
+		k := command{r.SourceTopic, r.CommandID}
+		if j, ok := newest[k]; !ok || cmp.Or(r.Time.Compare(recs[j].Time), ComparePoisonRecords(r, recs[j])) > 0 {
+			newest[k] = i
+		}
+	}
+	for i, r := range recs {
+		if j, ok := newest[command{r.SourceTopic, r.CommandID}]; r.CommandID != "" && ok && j != i {
+			earlier = append(earlier, r)
+		} else {
+			latest = append(latest, r)
+		}
+	}
+	return latest, earlier
+}
+
 // Requeue publishes the given poison records back to their source topics with Watermill's
 // requeuer (which counts the requeues in the _watermill_requeuer_retries header), each
 // with its original bytes, headers and key. Give pub a SourcePartitionBalancer (a
 // kafka.Publisher's Balancer) so that each record goes back to the partition it was
 // consumed from, behind the commands of its key. The pipeline sends a requeued command even
 // when its earlier outcome was unknown (an operator decided), once per requeue: Kafka
-// delivering the requeued record again does not send it again. It returns once every record
+// delivering the requeued record again does not send it again, but two records of one
+// command requeued together may each send it (LatestPoisonings keeps one per command). It returns once every record
 // was published, or with the first error.
 func Requeue(ctx context.Context, pub message.Publisher, recs []PoisonRecord) error {
 	if len(recs) == 0 {

@@ -26,8 +26,9 @@
 //
 // Exactly-once effect toward Dsco: before a batch is sent, a "sending" mark for each of its
 // commands is written to the applied-ids store ([Store], a compacted topic); after the
-// outcome, "applied" or "released". A command redelivered by Kafka whose id is applied is
-// not sent again (its result is written again); one still marked "sending" (the process
+// outcome, "applied" or "released". A command redelivered by Kafka, or requeued, whose id
+// is applied is not sent again (its result is written again): applied is final, no later
+// mark takes its place (see [Store]). One still marked "sending" (the process
 // died during the call) is reconciled by reading Dsco's state first, exactly like a write
 // the client reports as dsco.ErrOutcomeUnknown. Inventory, catalog and retailer catalog
 // attribution commands get no "sending" mark: they are reconciled by sending them again,

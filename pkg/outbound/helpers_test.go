@@ -424,6 +424,36 @@ func deref(s *string) string {
 	return *s
 }
 
+// deliver hands rec to h, as the Subscriber does, and waits for its done callback, which
+// must get nil (the command's outcome is in Kafka).
+func (e *env) deliver(h kafka.RecordHandler, rec kafkago.Message) {
+	e.t.Helper()
+	done := make(chan error, 1)
+	h(context.Background(), rec, func(err error) { done <- err })
+	select {
+	case err := <-done:
+		require.NoError(e.t, err)
+	case <-time.After(waitLimit):
+		e.t.Fatal("no outcome")
+	}
+}
+
+// marks returns the marks the applied-ids topic holds for id (their names), in log order.
+func (e *env) marks(id string) []string {
+	e.t.Helper()
+	var mu sync.Mutex
+	var out []string
+	err := outbound.TopicReader{Brokers: e.brokers}.Read(e.t.Context(), e.applied, false, nil, func(m kafkago.Message) {
+		if string(m.Key) == id {
+			mu.Lock()
+			defer mu.Unlock()
+			out = append(out, string(m.Value))
+		}
+	})
+	require.NoError(e.t, err)
+	return out
+}
+
 // waitPoisoned waits until the poison topic holds n records and returns them.
 func (e *env) waitPoisoned(n int) []outbound.PoisonRecord {
 	e.t.Helper()

@@ -473,9 +473,10 @@ func (p *Pipeline) prepare(ctx context.Context, k *kind, rec kafkago.Message) (*
 	return c, nil
 }
 
-// fromStore decides c from its mark in the store: applied, to reconcile, or to send
-// (none, or released: Dsco certainly did not apply it). Asked again once the calls of
-// an earlier delivery have ended (see process), it decides from the mark they left.
+// fromStore decides c from its mark in the store: applied (whatever the record, a
+// requeued one too: applied is final, see Store), to reconcile, or to send (none, or
+// released: Dsco certainly did not apply it). Asked again once the calls of an earlier
+// delivery have ended (see process), it decides from the mark they left.
 func (p *Pipeline) fromStore(c *command) {
 	rec := c.rec
 	switch mark, at := p.store.get(c.id); mark {
@@ -509,6 +510,15 @@ func unknownMarkTime(now, rec time.Time) int64 {
 // outcome). If the write fails (the pipeline gave up, CloseTimeout), every command is
 // released with the error and keeps the marks it had: reconciled when delivered again,
 // as after a crash.
+//
+// A command whose record was given up still has its outcome written when its call was
+// answered: a delivery of this process waiting for the call decides from its mark (a
+// refusal's released mark has it sent, not reconciled). The same call on a replica that
+// lost the partition is answered after the new owner decided the command; no mark but
+// applied is written for an id the store holds applied (see Store.records), so once this
+// process has read the new owner's applied mark, its stale outcome (a refusal, an
+// unknown one) leaves only its result and poison record. A stale mark written before
+// that, the store cannot fence (see Store).
 func (p *Pipeline) complete(cmds []*command) {
 	now := p.cfg.Now()
 	var applied, released, unknown []string

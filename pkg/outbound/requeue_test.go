@@ -86,23 +86,12 @@ func TestRequeuedUnknownIsSentOncePerRequeue(t *testing.T) {
 			e := newEnv(t, dscotest.Config{Seed: 63})
 			o := e.shippedOrder()
 			p, h := e.handler("return", outbound.RetryConfig{MaxAttempts: 1})
-			deliver := func(rec kafkago.Message) {
-				t.Helper()
-				done := make(chan error, 1)
-				h(context.Background(), rec, func(err error) { done <- err })
-				select {
-				case err := <-done:
-					require.NoError(t, err)
-				case <-time.After(waitLimit):
-					t.Fatal("no outcome")
-				}
-			}
 			calls := func() int64 { return e.sandbox.Stats().Calls["supplierCreateReturn"] }
 
 			e.sandbox.SetFault("supplierCreateReturn", dscotest.Fault{Rate502Applied: 1})
 			value, err := e.serde.Encode(&schemas.ReturnCommand{CommandID: "ret-1", OrderID: o.OrderID, LineItemID: str(o.Items[0].LineItemID), Quantity: i32(1)})
 			require.NoError(t, err)
-			deliver(kafkago.Message{Topic: e.topic("return"), Offset: 7, Key: []byte(o.OrderID), Value: value, Time: time.Now()})
+			e.deliver(h, kafkago.Message{Topic: e.topic("return"), Offset: 7, Key: []byte(o.OrderID), Value: value, Time: time.Now()})
 			require.Equal(t, int64(1), calls())
 			poisoned := e.waitPoisoned(1)
 			require.Equal(t, "ret-1", poisoned[0].CommandID)
@@ -118,11 +107,11 @@ func TestRequeuedUnknownIsSentOncePerRequeue(t *testing.T) {
 				return m
 			}
 			requeued := requeue(poisoned[0], 42)
-			deliver(requeued)
+			e.deliver(h, requeued)
 			require.Equal(t, int64(2), calls(), "the operator's requeue is sent")
 			poisoned = e.waitPoisoned(2)
 
-			deliver(requeued) // Kafka delivers the requeued record again
+			e.deliver(h, requeued) // Kafka delivers the requeued record again
 			assert.Equal(t, int64(2), calls(), "a redelivery of the requeued record is reconciled, not sent")
 			assert.Equal(t, int64(2), e.sandbox.Stats().Returns, "returns created")
 
@@ -132,10 +121,10 @@ func TestRequeuedUnknownIsSentOncePerRequeue(t *testing.T) {
 			e.sandbox.SetFault("supplierCreateReturn", dscotest.Fault{})
 			time.Sleep(5 * time.Millisecond) // a later millisecond than the unknown mark's
 			again := requeue(poisoned[1], 43)
-			deliver(again)
+			e.deliver(h, again)
 			require.Equal(t, int64(3), calls(), "the second requeue is sent")
 			assert.Equal(t, outbound.MarkApplied, p.Store().Get("ret-1"))
-			deliver(again)
+			e.deliver(h, again)
 			assert.Equal(t, int64(3), calls(), "a redelivery of an applied command is not sent again")
 			assert.Equal(t, int64(3), e.sandbox.Stats().Returns, "returns created")
 		})

@@ -377,3 +377,52 @@ func TestCDNNoConnectionSentAgain(t *testing.T) {
 		})
 	}
 }
+
+// TestStaleCallWritesNoMarkOverApplied: a return whose record the Subscriber gave up
+// while the call carrying it was in flight (its partition moved), and which the new owner
+// applied meanwhile, is refused by Dsco once that call is answered: its result and poison
+// record are written, but no released mark over the applied one the store read, and a
+// later delivery is answered "already applied", not sent again. The released mark took
+// the applied one's place, in the topic (whose compaction keeps it) and in memory, and
+// the delivery sent the return again.
+func TestStaleCallWritesNoMarkOverApplied(t *testing.T) {
+	e := newEnv(t, dscotest.Config{Seed: 68})
+	o := e.seedOrders(1)[0] // nothing shipped: a return of it is refused
+	tr := &heldCall{path: "/return-in", held: make(chan struct{}), release: make(chan struct{})}
+	p, h := e.handler("return", outbound.RetryConfig{MaxAttempts: 1}, dsco.WithHTTPClient(&http.Client{Transport: tr}))
+	const id = "ret-stale"
+	value, err := e.serde.Encode(&schemas.ReturnCommand{CommandID: id, OrderID: o.OrderID, LineItemID: str(o.Items[0].LineItemID), Quantity: i32(1)})
+	require.NoError(t, err)
+	rec := kafkago.Message{Topic: e.topic("return"), Offset: 7, Key: []byte(o.OrderID), Value: value, Time: time.Now()}
+
+	first, giveUp := context.WithCancel(context.Background())
+	firstDone := make(chan error, 1)
+	h(first, rec, func(err error) { firstDone <- err })
+	select {
+	case <-tr.held:
+	case <-time.After(waitLimit):
+		t.Fatal("no return call")
+	}
+	giveUp()
+	// The new owner's applied mark, which the store follows.
+	require.NoError(t, e.pub.WriteRecords(kafkago.Message{Topic: e.applied, Key: []byte(id), Value: []byte(outbound.MarkApplied.String())}))
+	require.Eventually(t, func() bool { return p.Store().Get(id) == outbound.MarkApplied }, waitLimit, 10*time.Millisecond, "the store reads the applied mark")
+	close(tr.release)
+	select {
+	case err := <-firstDone:
+		require.NoError(t, err, "the refusal is written")
+	case <-time.After(waitLimit):
+		t.Fatal("the given-up delivery has no outcome")
+	}
+	poisoned := e.waitPoisoned(1)
+	assert.Equal(t, string(schemas.StatusRejected), poisoned[0].Status, "the call's refusal")
+	assert.Equal(t, []string{"sending", "applied"}, e.marks(id), "marks in the topic")
+	assert.Equal(t, outbound.MarkApplied, p.Store().Get(id))
+
+	e.deliver(h, rec) // delivered again
+	require.Eventually(t, func() bool {
+		got, _ := e.resultsByID()
+		return got[id] != nil && deref(got[id].Reason) == "already applied; delivered again"
+	}, waitLimit, 100*time.Millisecond, "the delivery is answered already applied")
+	assert.Equal(t, int64(1), e.sandbox.Stats().Calls["supplierCreateReturn"], "return calls")
+}

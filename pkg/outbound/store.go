@@ -26,7 +26,8 @@ const (
 	// MarkSending: a Dsco call carrying the command was about to be made; no outcome is
 	// known yet. A command delivered again in this state is reconciled before any send.
 	MarkSending
-	// MarkApplied: Dsco applied (or queued) the command; it is never sent again.
+	// MarkApplied: Dsco applied (or queued) the command; it is never sent again. It is
+	// final: no other mark takes its place (see Store).
 	MarkApplied
 	// MarkReleased: the command was sent but Dsco certainly did not apply it (rejected, or
 	// retries exhausted on answers that say so); it may be sent again (requeue).
@@ -132,6 +133,21 @@ type idKey [2]uint64
 // marks written by another replica (a partition that moved after a rebalance) are seen
 // too, within the time it takes to read them. Memory is bounded by MaxEntries and
 // Retention. Methods are safe for concurrent use.
+//
+// A mark takes the place of the one held for its id when its time is no earlier (of two
+// marks of one time, the one put last: a log's order), with one exception: applied is
+// final. An applied mark takes the place of any other, whatever their times, and while
+// the id is held within the Retention no other mark takes its place, whether this
+// process writes it or reads it from the topic; nor is one written (see Set). No
+// legitimate path marks an applied id otherwise: a delivery, a requeue or a reused id
+// finds it applied and is not sent. A mark but applied after an applied one comes from a
+// call that outlived its record: on a replica that lost the partition, answered after
+// the drain and after the new owner applied the command (see Pipeline.complete). What
+// the store cannot fence is such a mark written before that replica read the applied
+// one. Every replica that reads both holds the id applied, but compaction keeps a key's
+// last record, so a replica that loads the topic once it was compacted finds the stale
+// mark instead: "sending" or "unknown" has the next delivery reconciled, "released" has
+// it sent again.
 type Store struct {
 	cfg    StoreConfig
 	logger watermill.LoggerAdapter
@@ -140,8 +156,9 @@ type Store struct {
 
 	mu  sync.RWMutex
 	ids idTable
-	// latest is the latest time of a mark held (unix milliseconds): a mark written at a
-	// time no earlier supersedes whatever is held for its id (see after).
+	// latest is the latest time of a mark held (unix milliseconds): an applied mark
+	// written at a time no earlier takes the place of whatever is held for its id without
+	// a look-up (see after).
 	latest atomic.Int64
 
 	loaded chan struct{}
@@ -200,15 +217,28 @@ func (t *idTable) get(k idKey) (storeEntry, bool) {
 	return t.ring[uint32(t.index[i])-1].entry, true
 }
 
-// put sets the entry of k unless the entry held is newer (a later at).
-func (t *idTable) put(k idKey, e storeEntry) {
+// replaces reports whether e takes the place of held, the entry of its id (see Store):
+// an applied mark held at since or later (within the retention) gives way to no other
+// mark, and an applied mark takes the place of any other, whatever their times;
+// otherwise the later entry wins, e between equal times.
+func (e storeEntry) replaces(held storeEntry, since int64) bool {
+	if final := held.mark() == MarkApplied && held.at() >= since; final != (e.mark() == MarkApplied) {
+		return !final
+	}
+	return held.at() <= e.at()
+}
+
+// put sets the entry of k unless the entry held stays (see storeEntry.replaces, with
+// since); it reports whether it set it.
+func (t *idTable) put(k idKey, e storeEntry, since int64) bool {
 	i, ok := t.find(k)
 	if ok {
 		slot := &t.ring[uint32(t.index[i])-1]
-		if slot.entry.at() <= e.at() {
-			slot.entry = e
+		if !e.replaces(slot.entry, since) {
+			return false
 		}
-		return
+		slot.entry = e
+		return true
 	}
 	pos := len(t.ring)
 	if pos < t.max {
@@ -231,6 +261,7 @@ func (t *idTable) put(k idKey, e storeEntry) {
 		i, _ = t.find(k)
 	}
 	t.index[i] = indexSlot(k, pos)
+	return true
 }
 
 // remove empties index slot i, moving back the slots after it that probing could no
@@ -381,37 +412,46 @@ func (s *Store) apply(m kafkago.Message) {
 		return
 	}
 	at := m.Time.UnixMilli()
-	if at < s.cfg.Now().Add(-s.cfg.Retention).UnixMilli() {
+	since := s.since(s.cfg.Now())
+	if at < since {
 		return
 	}
-	s.put(s.keyOf(m.Key), mark, at)
+	s.put(s.keyOf(m.Key), mark, at, since)
 }
 
-func (s *Store) put(k idKey, mark Mark, at int64) {
+// since is the earliest time (unix milliseconds) of a mark within the retention at now.
+func (s *Store) since(now time.Time) int64 { return now.Add(-s.cfg.Retention).UnixMilli() }
+
+// put holds mark at for k, unless the mark held stays (see Store; since: the retention's
+// start).
+func (s *Store) put(k idKey, mark Mark, at, since int64) {
 	s.mu.Lock()
-	s.ids.put(k, newStoreEntry(mark, at))
-	if at > s.latest.Load() {
+	if s.ids.put(k, newStoreEntry(mark, at), since) && at > s.latest.Load() {
 		s.latest.Store(at)
 	}
 	s.mu.Unlock()
 }
 
-// after is t, or the time of the mark held for id when that is later: a new mark must
-// supersede the one held (marks of equal times supersede in the order they are put, and
-// read back in log order), also when that one is timestamped ahead of this clock (an
-// unknown mark after a record from a clock ahead, see unknownMarkTime, or another
-// replica's). The look-up is skipped while no mark held is later than t.
-func (s *Store) after(id string, t int64) int64 {
-	if t >= s.latest.Load() {
-		return t
+// after is the time of a new mark for id at t: t, or the time of the mark held for id
+// when that is later, so that the new mark takes its place (marks of equal times do in
+// the order they are put, and read back in log order), also when that one is
+// timestamped ahead of this clock (an unknown mark after a record from a clock ahead,
+// see unknownMarkTime, or another replica's). ok is false when mark is not applied and
+// id is held applied at since or later (within the retention): such a mark is not
+// written (see Store). An applied mark skips the look-up while no mark held is later
+// than t.
+func (s *Store) after(id string, mark Mark, t, since int64) (at int64, ok bool) {
+	if mark == MarkApplied && t >= s.latest.Load() {
+		return t, true
 	}
 	s.mu.RLock()
-	e, ok := s.ids.get(s.key(id))
+	held, found := s.ids.get(s.key(id))
 	s.mu.RUnlock()
-	if ok && e.at() > t {
-		return e.at()
+	if !found {
+		return t, true
 	}
-	return t
+	at = max(t, held.at())
+	return at, newStoreEntry(mark, at).replaces(held, since)
 }
 
 // Get returns the mark of a command id.
@@ -426,7 +466,7 @@ func (s *Store) get(id string) (Mark, int64) {
 	s.mu.RLock()
 	e, ok := s.ids.get(k)
 	s.mu.RUnlock()
-	if !ok || e.at() < s.cfg.Now().Add(-s.cfg.Retention).UnixMilli() {
+	if !ok || e.at() < s.since(s.cfg.Now()) {
 		return MarkNone, 0
 	}
 	return e.mark(), e.at()
@@ -440,7 +480,7 @@ func (s *Store) Len() int {
 }
 
 // Set writes mark for ids to the topic, in one write, and then to memory. It returns once
-// Kafka acknowledged the marks.
+// Kafka acknowledged the marks. An id held applied gets no other mark (see Store).
 func (s *Store) Set(mark Mark, ids ...string) error {
 	if len(ids) == 0 {
 		return nil
@@ -455,7 +495,9 @@ func (s *Store) Set(mark Mark, ids ...string) error {
 
 // records appends to dst the records that mark ids: key the id, value the mark's name,
 // time at[i] (unix milliseconds), or now when at is nil, or the time of the mark held for
-// the id when that is later (see after).
+// the id when that is later (see after). An id held applied gets no record unless mark
+// is applied: a call that outlived its record, answered after the id's new owner applied
+// it, writes nothing over it once this process has read that applied mark.
 func (s *Store) records(dst []kafkago.Message, mark Mark, ids []string, at []int64) []kafkago.Message {
 	if len(ids) == 0 {
 		return dst
@@ -466,15 +508,20 @@ func (s *Store) records(dst []kafkago.Message, mark Mark, ids []string, at []int
 		size += len(id)
 	}
 	keys := make([]byte, 0, size) // every key in one allocation
-	now := s.cfg.Now().UnixMilli()
+	now := s.cfg.Now()
+	since := s.since(now)
 	for i, id := range ids {
-		keys = append(keys, id...)
-		t := now
+		t := now.UnixMilli()
 		if at != nil {
 			t = at[i]
 		}
+		t, ok := s.after(id, mark, t, since)
+		if !ok {
+			continue
+		}
+		keys = append(keys, id...)
 		dst = append(dst, kafkago.Message{Topic: s.cfg.Topic, Key: keys[len(keys)-len(id) : len(keys) : len(keys)], Value: value,
-			Time: time.UnixMilli(s.after(id, t))})
+			Time: time.UnixMilli(t)})
 	}
 	return dst
 }
@@ -482,7 +529,8 @@ func (s *Store) records(dst []kafkago.Message, mark Mark, ids []string, at []int
 // remember records in memory the marks Kafka acknowledged: recs, made by records for
 // mark, with their keys and times.
 func (s *Store) remember(mark Mark, recs []kafkago.Message) {
+	since := s.since(s.cfg.Now())
 	for _, m := range recs {
-		s.put(s.keyOf(m.Key), mark, m.Time.UnixMilli())
+		s.put(s.keyOf(m.Key), mark, m.Time.UnixMilli(), since)
 	}
 }

@@ -6,18 +6,19 @@ import (
 	"testing"
 	"time"
 
+	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 // TestStoreBounds: the store keeps at most MaxEntries ids, forgetting the oldest first, and
-// forgets ids older than Retention; a newer mark wins over an older one read later.
+// forgets ids older than Retention.
 func TestStoreBounds(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	s := newStore(StoreConfig{MaxEntries: 3000, Retention: time.Hour, Now: func() time.Time { return now }}, nil)
 	at := now.UnixMilli()
 	for i := range 5000 {
-		s.put(s.key(fmt.Sprint(i)), MarkApplied, at)
+		s.put(s.key(fmt.Sprint(i)), MarkApplied, at, s.since(now))
 	}
 	assert.Equal(t, 3000, s.Len())
 	assert.Equal(t, MarkNone, s.Get("0"), "the oldest are forgotten first")
@@ -25,11 +26,6 @@ func TestStoreBounds(t *testing.T) {
 	assert.Equal(t, MarkApplied, s.Get("2000"))
 	assert.Equal(t, MarkApplied, s.Get("4999"))
 	assert.Len(t, s.ids.ring, 3000, "the eviction queue holds MaxEntries ids")
-
-	s.put(s.key("4999"), MarkSending, at-1)
-	assert.Equal(t, MarkApplied, s.Get("4999"), "an older mark read later does not win")
-	s.put(s.key("4999"), MarkReleased, at+1)
-	assert.Equal(t, MarkReleased, s.Get("4999"))
 
 	now = now.Add(2 * time.Hour)
 	assert.Equal(t, MarkNone, s.Get("4999"), "older than the retention")
@@ -62,15 +58,19 @@ func TestIDTable(t *testing.T) {
 			for op := range tc.ops {
 				id := rng.IntN(tc.ids)
 				e := newStoreEntry(Mark(1+rng.IntN(4)), int64(op))
-				tab.put(key(id), e)
-				if _, ok := model[id]; !ok {
+				since := int64(op - 300) // the retention's start: applied marks since then stay
+				tab.put(key(id), e, since)
+				old, ok := model[id]
+				if !ok {
 					order = append(order, id)
 					if len(order) > tc.max {
 						delete(model, order[0])
 						order = order[1:]
 					}
 				}
-				model[id] = e
+				if !ok || old.mark() != MarkApplied || old.at() < since || e.mark() == MarkApplied {
+					model[id] = e
+				}
 				if op%97 == 0 || op == tc.ops-1 {
 					require.Len(t, tab.ring, len(model))
 					for id := range tc.ids {
@@ -83,6 +83,75 @@ func TestIDTable(t *testing.T) {
 			}
 			assert.LessOrEqual(t, 4*len(tab.ring), 3*len(tab.index), "the index is at most ¾ full")
 			assert.LessOrEqual(t, cap(tab.ring), tc.max, "the ring never grows past max")
+		})
+	}
+}
+
+// recordingWriter keeps the records written to it.
+type recordingWriter struct{ recs []kafkago.Message }
+
+func (w *recordingWriter) WriteRecords(recs ...kafkago.Message) error {
+	w.recs = append(w.recs, recs...)
+	return nil
+}
+
+// TestStoreAppliedIsFinal: an applied mark held for an id gives way to no other mark,
+// whatever its time, read from the topic (another replica's, or this process's own read
+// back) or written by this process (Set then writes none for the id: a call that
+// outlived its record writes nothing over the new owner's applied mark once read); an
+// applied mark takes the place of any other, whatever its time, so that replicas that
+// read the same marks in whatever order hold the same. Past the retention an applied
+// mark is forgotten, and the id's marks follow their times again, as other marks do: the
+// later one wins, read in whatever order.
+func TestStoreAppliedIsFinal(t *testing.T) {
+	type step struct {
+		op   string // "read": from the topic, at start+at; "set": Set; "wait": the clock moves on by at
+		mark Mark
+		at   time.Duration
+	}
+	read := func(m Mark, at time.Duration) step { return step{"read", m, at} }
+	set := func(m Mark) step { return step{op: "set", mark: m} }
+	wait := func(d time.Duration) step { return step{op: "wait", at: d} }
+	for _, tc := range []struct {
+		name    string
+		steps   []step
+		want    Mark
+		written []string // the marks Set wrote to the topic
+	}{
+		{"released read after applied, later", []step{read(MarkApplied, 0), read(MarkReleased, time.Second)}, MarkApplied, nil},
+		{"unknown read after applied, later", []step{read(MarkApplied, 0), read(MarkUnknown, time.Second)}, MarkApplied, nil},
+		{"sending read after applied, later", []step{read(MarkApplied, 0), read(MarkSending, time.Second)}, MarkApplied, nil},
+		{"applied read after a later released", []step{read(MarkReleased, time.Second), read(MarkApplied, 0)}, MarkApplied, nil},
+		{"own released after applied read, ahead of this clock", []step{read(MarkApplied, time.Second), set(MarkReleased)}, MarkApplied, nil},
+		{"own unknown after own applied, read back", []step{set(MarkApplied), set(MarkUnknown), read(MarkApplied, 0)}, MarkApplied, []string{"applied"}},
+		{"own sending after applied read", []step{read(MarkApplied, 0), wait(time.Second), set(MarkSending)}, MarkApplied, nil},
+		{"own applied after released", []step{set(MarkReleased), set(MarkApplied)}, MarkApplied, []string{"released", "applied"}},
+		{"applied forgotten past the retention", []step{read(MarkApplied, 0), wait(2 * time.Hour), set(MarkSending)}, MarkSending, []string{"sending"}},
+		{"released read after sending, later", []step{read(MarkSending, 0), read(MarkReleased, time.Second)}, MarkReleased, nil},
+		{"released read after sending, earlier", []step{read(MarkSending, time.Second), read(MarkReleased, 0)}, MarkSending, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			now := start
+			w := &recordingWriter{}
+			s := newStore(StoreConfig{MaxEntries: 10, Retention: time.Hour, Writer: w, Now: func() time.Time { return now }}, nil)
+			const id = "cmd-1"
+			for _, st := range tc.steps {
+				switch st.op {
+				case "read":
+					s.apply(kafkago.Message{Key: []byte(id), Value: []byte(st.mark.String()), Time: start.Add(st.at)})
+				case "set":
+					require.NoError(t, s.Set(st.mark, id))
+				case "wait":
+					now = now.Add(st.at)
+				}
+			}
+			assert.Equal(t, tc.want, s.Get(id))
+			var written []string
+			for _, m := range w.recs {
+				written = append(written, string(m.Value))
+			}
+			assert.Equal(t, tc.written, written, "marks written")
 		})
 	}
 }

@@ -2,6 +2,7 @@ package outbound_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -11,9 +12,11 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/dscokafka/connector/pkg/dsco/dscotest"
 	"github.com/dscokafka/connector/pkg/kafka"
 	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
 	"github.com/dscokafka/connector/pkg/outbound"
+	"github.com/dscokafka/connector/pkg/schemas"
 )
 
 // TestStoreTopicMadeBeforehand: where Kafka refuses the connector the right to create
@@ -175,4 +178,53 @@ func storeLoads(t *testing.T, store *outbound.Store, done <-chan error) {
 	case <-time.After(waitLimit):
 		t.Fatal("the store did not load")
 	}
+}
+
+// TestStaleMarksAfterApplied: marks another replica wrote for an id after its applied
+// mark, timestamped later (a call that outlived its record, answered after the new owner
+// applied the command), do not take its place, nor does an applied mark give way to a
+// later mark read before it: loaded from the topic, the id is applied, and a delivery of
+// the command is answered "already applied" without a Dsco call. The later mark took the
+// applied one's place, and the ship command was sent.
+func TestStaleMarksAfterApplied(t *testing.T) {
+	e := newEnv(t, dscotest.Config{Seed: 67})
+	o := e.seedOrders(1)[0]
+	now := time.Now()
+	type mark struct {
+		mark outbound.Mark
+		at   time.Duration // from now
+	}
+	cases := []struct {
+		name  string
+		marks []mark // in log order
+	}{
+		{"released after", []mark{{outbound.MarkApplied, 0}, {outbound.MarkReleased, time.Second}}},
+		{"unknown after", []mark{{outbound.MarkApplied, 0}, {outbound.MarkUnknown, time.Second}}},
+		{"sending after", []mark{{outbound.MarkApplied, 0}, {outbound.MarkSending, time.Second}}},
+		{"applied after a later released", []mark{{outbound.MarkReleased, time.Second}, {outbound.MarkApplied, 0}}},
+	}
+	var recs []kafkago.Message
+	for i, tc := range cases {
+		for _, m := range tc.marks {
+			recs = append(recs, kafkago.Message{Topic: e.applied, Key: []byte(fmt.Sprint("ship-", i)),
+				Value: []byte(m.mark.String()), Time: now.Add(m.at)})
+		}
+	}
+	require.NoError(t, e.pub.WriteRecords(recs...))
+	p, h := e.handler("ship", outbound.RetryConfig{MaxAttempts: 1}) // loads them
+
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			id := fmt.Sprint("ship-", i)
+			assert.Equal(t, outbound.MarkApplied, p.Store().Get(id))
+			value, err := e.serde.Encode(&schemas.ShipCommand{CommandID: id, OrderID: o.OrderID, LineItemID: str(o.Items[0].LineItemID),
+				TrackingNumber: str("1Z999"), Carrier: str("UPS"), ShippedAt: ptr(time.Now().Add(-time.Hour))})
+			require.NoError(t, err)
+			e.deliver(h, kafkago.Message{Topic: e.topic("ship"), Offset: int64(i), Key: []byte(o.OrderID), Value: value, Time: time.Now()})
+			res := e.waitResults(id)[id]
+			assert.Equal(t, schemas.StatusApplied, res.Status)
+			assert.Equal(t, "already applied; delivered again", deref(res.Reason))
+		})
+	}
+	assert.Zero(t, e.sandbox.Stats().Calls["supplierCreateShipment"], "shipment calls")
 }

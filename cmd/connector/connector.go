@@ -151,20 +151,8 @@ func newConnector(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 	if c.serde, err = schemas.NewSerde(cfg.SerdeConfig()); err != nil {
 		return nil, err
 	}
-	if err := c.serde.Register(ctx); err != nil {
-		what, hint := "registering", "see `connector schemas check`"
-		if cfg.Registry.LookupOnly {
-			what, hint = "looking up", lookupOnlyHint
-		}
-		if advice := registryAdvice(err); advice != "" {
-			hint = advice
-		}
-		if !cfg.Registry.LookupOnly && registryStatus(err) == http.StatusForbidden {
-			hint += "; credentials that may read but not register need SCHEMA_REGISTRY_LOOKUP_ONLY=true, " +
-				"with the schemas registered beforehand (`connector schemas register`, with credentials that may)"
-		}
-		return nil, fmt.Errorf("%s the schemas at %s failed, so the connector does not start (%s): %w",
-			what, cfg.Registry.RedactedURL(), hint, err)
+	if err := registerSchemas(ctx, logger, cfg, c.serde, startWait); err != nil {
+		return nil, err
 	}
 
 	wlog := watermill.NewSlogLogger(logger)
@@ -235,15 +223,66 @@ func newConnector(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 		}
 	}
 
-	if err := ensureTopics(ctx, logger, conn.Brokers, transport, c.topicSpecs(), topicsTimeout); err != nil {
+	if err := ensureTopics(ctx, logger, conn.Brokers, transport, c.topicSpecs(), startWait); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// topicsTimeout bounds the creation of the topics and the wait for their
-// leaders at start.
-const topicsTimeout = 30 * time.Second
+// startWait bounds, at start, the wait for a Schema Registry that does not
+// answer, and the creation of the topics and the wait for their leaders: a
+// connector started with (or just before) the services it needs waits for
+// them, rather than exit and be restarted, but not for ever.
+const startWait = 30 * time.Second
+
+// registerSchemas registers the schemas (or, with SCHEMA_REGISTRY_LOOKUP_ONLY,
+// looks them up), refusing to start when the registry's versions are
+// incompatible. A registry that does not answer (registrySilent: a refused,
+// cut or timed out connection) or answers 5xx (starting, or behind a proxy
+// that cannot reach it) is asked again every second for up to wait, logged
+// at once so that the wait is not silent; any other answer ends it. The
+// error names what failed and what to change.
+func registerSchemas(ctx context.Context, logger *slog.Logger, cfg *config.Config, serde *schemas.Serde, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	logged := false
+	err := serde.Register(ctx)
+	for err != nil && (registrySilent(err) || registryStatus(err) >= http.StatusInternalServerError) && ctx.Err() == nil {
+		if !time.Now().Before(deadline) {
+			if registrySilent(err) {
+				err = fmt.Errorf("the registry did not answer within %v: %w", wait, err)
+			} else {
+				err = fmt.Errorf("the registry kept failing for %v: %w", wait, err)
+			}
+			break
+		}
+		if !logged {
+			logged = true
+			logger.Warn("Schema Registry does not answer; waiting for it", "registry", cfg.Registry.RedactedURL(),
+				"for", wait, "error", err.Error())
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(min(time.Second, time.Until(deadline))):
+			err = serde.Register(ctx)
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	what, hint := "registering", "see `connector schemas check`"
+	if cfg.Registry.LookupOnly {
+		what, hint = "looking up", lookupOnlyHint
+	}
+	if advice := registryAdvice(err); advice != "" {
+		hint = advice
+	}
+	if !cfg.Registry.LookupOnly && registryStatus(err) == http.StatusForbidden {
+		hint += "; credentials that may read but not register need SCHEMA_REGISTRY_LOOKUP_ONLY=true, " +
+			"with the schemas registered beforehand (`connector schemas register`, with credentials that may)"
+	}
+	return fmt.Errorf("%s the schemas at %s failed, so the connector does not start (%s): %w",
+		what, cfg.Registry.RedactedURL(), hint, err)
+}
 
 // topicSpecs returns the topics of the configured directions: the event
 // topics, the poison topic, the GetItemInventory marks (compacted, one

@@ -33,7 +33,8 @@
 //
 // run builds the Dsco client, the serde (registering the schemas, or with
 // SCHEMA_REGISTRY_LOOKUP_ONLY looking them up, after a compatibility check:
-// it refuses to start when that fails), the Kafka publisher, and per
+// it refuses to start when that fails, and waits up to 30 seconds for a
+// registry that does not answer), the Kafka publisher, and per
 // CONNECTOR_DIRECTIONS the inbound router (the streams of DSCO_STREAMS, and
 // the GetItemInventory poller when DSCO_ITEM_INVENTORY_INTERVAL is above
 // zero) and the outbound router (the command topics of DSCO_ROLE), through

@@ -347,6 +347,7 @@ func TestPoisonTimeout(t *testing.T) {
 // credentials, or refuses them the right to register (a registry with access control
 // and credentials that may only read: 403), ends each command that needs it with the
 // settings to change; run, which registers, points to SCHEMA_REGISTRY_LOOKUP_ONLY too.
+// (run waits for a registry that does not answer: TestRegisterSchemasWaitsForTheRegistry.)
 func TestRegistrySilentOrRefusing(t *testing.T) {
 	s := newStack(t)
 	guarded := srfake.New(srfake.WithAuth("Basic " + base64.StdEncoding.EncodeToString([]byte("svc:right"))))
@@ -363,7 +364,7 @@ func TestRegistrySilentOrRefusing(t *testing.T) {
 		args   [][]string
 		advice map[string]string // by command: in its output; "" for any other command
 	}{
-		{name: "not answering", vars: s.with("SCHEMA_REGISTRY_URL", "http://"+kafkatest.DeadAddr(t)), args: every,
+		{name: "not answering", vars: s.with("SCHEMA_REGISTRY_URL", "http://"+kafkatest.DeadAddr(t)), args: [][]string{{"check"}, {"schemas", "register"}, {"schemas", "check"}},
 			advice: map[string]string{"": "(check SCHEMA_REGISTRY_URL and the network)"}},
 		{name: "wrong password (403, as srfake answers it)", vars: s.with("SCHEMA_REGISTRY_URL", guarded.URL(),
 			"SCHEMA_REGISTRY_USERNAME", "svc", "SCHEMA_REGISTRY_PASSWORD", "wrong"), args: every,

@@ -1,13 +1,26 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/sethvargo/go-envconfig"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/sr"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/dscokafka/connector/cmd/connector/internal/config"
+	"github.com/dscokafka/connector/pkg/schemas"
 )
 
 func TestSchemasPrint(t *testing.T) {
@@ -106,4 +119,100 @@ func TestSchemasLookupOnly(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stdout+r.stderr)
 	r = runMain(t, vars, "check")
 	assert.Contains(t, r.stdout, "ok    registry", r.stdout+r.stderr)
+}
+
+// TestRegisterSchemasWaitsForTheRegistry: at start, a Schema Registry that does not
+// answer, or answers 5xx, is waited for (the wait logged once, at once) within a time
+// limit, as Kafka is: a connector started with its registry starts once it answers,
+// instead of exiting. The time limit, a stop, or an answer of any other kind ends the
+// wait, with the settings to look at.
+func TestRegisterSchemasWaitsForTheRegistry(t *testing.T) {
+	const waiting = `msg="Schema Registry does not answer; waiting for it"`
+	for _, tc := range []struct {
+		name string
+		// fail answers a request while the registry is down: it cuts the connection
+		// (no answer) or writes an answer.
+		fail func(http.ResponseWriter)
+		back bool // the registry answers once the wait was logged
+		stop bool // the start is stopped once the wait was logged
+		// want and notWant are in the error; none: registerSchemas returns nil.
+		want, notWant []string
+		waitLogged    bool
+	}{
+		{name: "no answer, then back", fail: registryCuts, back: true, waitLogged: true},
+		{name: "503, then back", fail: registryAnswers(http.StatusServiceUnavailable), back: true, waitLogged: true},
+		{name: "no answer, time limit", fail: registryCuts, waitLogged: true,
+			want: []string{"failed, so the connector does not start (check SCHEMA_REGISTRY_URL and the network): the registry did not answer within 300ms: "}},
+		{name: "502, time limit", fail: registryAnswers(http.StatusBadGateway), waitLogged: true,
+			want: []string{"failed, so the connector does not start (see `connector schemas check`): the registry kept failing for 300ms: "}},
+		{name: "no answer, stopped", fail: registryCuts, stop: true, waitLogged: true,
+			want: []string{"(check SCHEMA_REGISTRY_URL and the network)"}, notWant: []string{"within", "kept failing"}},
+		{name: "refused: no wait", fail: registryAnswers(http.StatusUnauthorized),
+			want: []string{"(the registry refused the credentials: check SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD)"}, notWant: []string{"within"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log syncBuffer
+			logged := func() bool { return strings.Contains(log.String(), waiting) }
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			reg := srfake.New()
+			t.Cleanup(reg.Close)
+			target, err := url.Parse(reg.URL())
+			require.NoError(t, err)
+			proxy := httputil.NewSingleHostReverseProxy(target)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if (tc.back || tc.stop) && logged() {
+					if tc.stop {
+						cancel()
+					} else {
+						proxy.ServeHTTP(w, r)
+						return
+					}
+				}
+				tc.fail(w)
+			}))
+			t.Cleanup(srv.Close)
+			cfg, err := config.Load(t.Context(), envconfig.MapLookuper(map[string]string{"DSCO_BASE_URL": "https://api.dsco.io/api/v3",
+				"DSCO_STATIC_TOKEN": "token", "DSCO_ROLE": "supplier", "KAFKA_BROKERS": "127.0.0.1:9092", "SCHEMA_REGISTRY_URL": srv.URL}))
+			require.NoError(t, err)
+			serde, err := schemas.NewSerde(cfg.SerdeConfig())
+			require.NoError(t, err)
+			limit := time.Minute
+			if len(tc.want) > 0 && !tc.stop {
+				limit = 300 * time.Millisecond
+			}
+
+			err = registerSchemas(ctx, slog.New(slog.NewTextHandler(&log, nil)), cfg, serde, limit)
+			lines := 0
+			if tc.waitLogged {
+				lines = 1
+			}
+			assert.Equal(t, lines, strings.Count(log.String(), waiting), "the wait is logged once, and only then:\n%s", log.String())
+			if len(tc.want) == 0 {
+				require.NoError(t, err)
+				assert.True(t, reg.SubjectExists("dsco.order.v1-value"), "registered once the registry answered")
+				return
+			}
+			require.Error(t, err)
+			assert.ErrorContains(t, err, "registering the schemas at "+srv.URL+" failed, so the connector does not start")
+			for _, s := range tc.want {
+				assert.ErrorContains(t, err, s)
+			}
+			for _, s := range tc.notWant {
+				assert.NotContains(t, err.Error(), s)
+			}
+		})
+	}
+}
+
+// registryCuts ends a request without an answer: the connection is closed.
+func registryCuts(http.ResponseWriter) { panic(http.ErrAbortHandler) }
+
+// registryAnswers answers a request with code, as the Schema Registry writes its errors.
+func registryAnswers(code int) func(http.ResponseWriter) {
+	return func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/vnd.schemaregistry.v1+json")
+		w.WriteHeader(code)
+		fmt.Fprintf(w, `{"error_code":%d,"message":"%s"}`, code, http.StatusText(code))
+	}
 }

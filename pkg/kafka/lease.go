@@ -124,7 +124,7 @@ func RunLeased(ctx context.Context, cfg LeaseConfig, logger watermill.LoggerAdap
 			if ctx.Err() != nil || errors.Is(err, kafkago.ErrGroupClosed) {
 				return nil
 			}
-			groupFails.LogFailure(logger, watermill.InfoLogLevel, "Lease group error, retrying", err, nil)
+			logGroupFailure(&groupFails, logger, "Lease group", err)
 			continue
 		}
 		groupFails.LogWorks(logger, "Lease group works again", watermill.LogFields{"generation": gen.ID})

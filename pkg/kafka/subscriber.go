@@ -561,7 +561,7 @@ func (sub *subscription) run() {
 			if runCtx.Err() != nil || errors.Is(err, kafkago.ErrGroupClosed) {
 				break
 			}
-			groupFails.LogFailure(sub.logger, watermill.InfoLogLevel, "Consumer group error, retrying", err, nil)
+			logGroupFailure(&groupFails, sub.logger, "Consumer group", err)
 			continue
 		}
 		groupFails.LogWorks(sub.logger, "Consumer group works again", watermill.LogFields{"generation": gen.ID})

@@ -972,7 +972,8 @@ func (s *stallingProduce) RoundTrip(ctx context.Context, addr net.Addr, req kafk
 // Kafka does not answer a page's produce, the produce gives up in time for
 // the final commit to store the position of the pages Kafka acknowledged
 // before (they would be published again, within the checkpoint window, if
-// the produce took the whole ShutdownTimeout).
+// the produce took the whole ShutdownTimeout), and the page left unwritten is
+// said at warn level (nothing said it).
 func TestPipelineFinalCommitAfterStalledProduce(t *testing.T) {
 	sb, client, brokers, serde := newStack(t, dscotest.Config{Seed: 23}, "order")
 	_, err := sb.SeedOrders(10)
@@ -984,7 +985,9 @@ func TestPipelineFinalCommitAfterStalledProduce(t *testing.T) {
 	cfg.Kafka.Transport = tr
 	cfg.CheckpointInterval, cfg.CheckpointEvents = time.Hour, 1000 // the final commit alone
 	cfg.ShutdownTimeout = time.Second
-	p, err := inbound.NewPipeline(cfg, slog.New(slog.DiscardHandler))
+	const abandoned = "inbound: stopping with a page Kafka did not acknowledge; the next start reads it again"
+	logs := newLogSignal(abandoned)
+	p, err := inbound.NewPipeline(cfg, slog.New(logs))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = p.Close() })
 	ctx, cancel := context.WithCancel(t.Context())
@@ -1006,6 +1009,10 @@ func TestPipelineFinalCommitAfterStalledProduce(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, list.Streams, 1)
 	assert.Equal(t, uint64(10), sandboxSeq(list.Streams[0].Partitions[0].Position), "the final commit stored the acknowledged pages' position")
+	lines := logs.find(slog.LevelWarn, abandoned)
+	require.Len(t, lines, 1, "the page left unwritten is said")
+	assert.Equal(t, int64(5), lines[0].attrs["records"])
+	assert.Equal(t, int64(0), lines[0].attrs["partition"])
 }
 
 // panicOnce is a page decoder that panics at its first page when armed,

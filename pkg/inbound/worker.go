@@ -167,8 +167,12 @@ func (w *worker) dequeue(s *slot) {
 // abandon is dequeue for a page whose records Kafka did not acknowledge and
 // that will not be produced (a restart reads it again): its slot is not
 // reused, as the transport may still be sending its records, but its place
-// in the pool and the partition's room to read ahead are given back.
-func (w *worker) abandon() {
+// in the pool and the partition's room to read ahead are given back. It
+// says so at warn level, with the unwritten records' count: a stop with
+// Kafka away left nothing else than the retries' lines.
+func (w *worker) abandon(unwritten int) {
+	w.p.log.LogAttrs(context.Background(), slog.LevelWarn, "inbound: stopping with a page Kafka did not acknowledge; the next start reads it again",
+		slog.String("stream", w.a.Stream.ID), slog.Int("partition", w.a.Partition), slog.Int("records", unwritten))
 	w.p.slots.discard()
 	w.room <- struct{}{}
 	w.inFlight(-1)
@@ -436,13 +440,13 @@ func (w *worker) publish(ctx, drain context.Context) error {
 			recs = kafka.Unwritten(recs, err) // what Kafka acknowledged is not written again at every try
 			cfg.Metrics.Error(obj, ErrKindProduce)
 			if drain.Err() != nil || ctx.Err() != nil {
-				w.abandon()
+				w.abandon(len(recs))
 				return nil
 			}
 			logFailure(ctx, w.p.log, &fails, "inbound: producing a page failed; trying again", err, slog.String("stream", w.a.Stream.ID),
 				slog.Int("partition", part), slog.Int("records", len(recs)))
 			if sleepCtx(ctx, backoff.next()) != nil {
-				w.abandon() // stopped while waiting to produce it again
+				w.abandon(len(recs)) // stopped while waiting to produce it again
 				return nil
 			}
 		}

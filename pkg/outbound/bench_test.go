@@ -83,6 +83,8 @@ type benchReport struct {
 	elapsed  time.Duration // wall time of the steady state
 	cpu      time.Duration // the child's user+system CPU in the steady state
 	peakRSS  int64         // the child's peak resident set, bytes
+	mallocs  uint64        // heap objects the child allocated in the steady state
+	alloc    uint64        // heap bytes the child allocated in the steady state
 }
 
 // BenchmarkPipeline measures the connector alone, from kfake to the sandbox, at batch
@@ -97,6 +99,9 @@ type benchReport struct {
 //     child), start and shutdown included;
 //   - peak-rss-MiB: the child's peak resident set size (VmHWM, read by the child itself)
 //     with b.N commands waiting;
+//   - allocs/command and B/command: the heap objects and bytes the child allocated in the
+//     steady state (runtime.MemStats' Mallocs and TotalAlloc), per command measured: the
+//     garbage the pipeline makes, which its collector's CPU follows;
 //   - commands/call: how full the child's Dsco calls were, on average;
 //   - raw-commands/s: the raw pipe in the same run, a bare dsco client posting the same
 //     batches to the same sandbox 4 at a time; throughput-ratio is commands/s over it.
@@ -141,6 +146,8 @@ func BenchmarkPipeline(b *testing.B) {
 			b.ReportMetric(float64(rep.cpu.Microseconds())/rep.measured, "cpu-µs/command")
 			b.ReportMetric(float64(cpuOf(total).Microseconds())/float64(n), "total-cpu-µs/command")
 			b.ReportMetric(float64(rep.peakRSS)/(1<<20), "peak-rss-MiB")
+			b.ReportMetric(float64(rep.mallocs)/rep.measured, "allocs/command")
+			b.ReportMetric(float64(rep.alloc)/rep.measured, "B/command")
 
 			// The raw pipe: the same batches, posted by a bare client, 4 at a time.
 			client := e.client(outbound.RoleSupplier)
@@ -208,7 +215,7 @@ func runBenchChild(b *testing.B, e *env, size, n int) (benchReport, *syscall.Rus
 		out.WriteString(line + "\n")
 		if rest, ok := strings.CutPrefix(line, benchReportPrefix); ok {
 			var elapsed, cpu int64
-			_, err := fmt.Sscanf(rest, " measured=%g elapsed=%d cpu=%d hwm=%d", &rep.measured, &elapsed, &cpu, &rep.peakRSS)
+			_, err := fmt.Sscanf(rest, " measured=%g elapsed=%d cpu=%d hwm=%d mallocs=%d alloc=%d", &rep.measured, &elapsed, &cpu, &rep.peakRSS, &rep.mallocs, &rep.alloc)
 			require.NoError(b, err, "the child's report %q", line)
 			rep.elapsed, rep.cpu = time.Duration(elapsed), time.Duration(cpu)
 			b.Log(line)
@@ -248,11 +255,14 @@ func TestOutboundBenchChild(t *testing.T) {
 	for first = counted(t, reg); first < float64(min(n/20, 500)); first = counted(t, reg) {
 		time.Sleep(10 * time.Millisecond)
 	}
+	var ms0, ms runtime.MemStats
+	runtime.ReadMemStats(&ms0)
 	cpu0, t0 := cpuTime(t), time.Now()
 	for done := first; done < float64(n); done = counted(t, reg) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	elapsed, cpu := time.Since(t0), cpuTime(t)-cpu0
+	runtime.ReadMemStats(&ms)
 	if prof := os.Getenv(benchProfileEnv); prof != "" {
 		// The heap while the pipeline still runs (the memory profile is taken at exit).
 		f, err := os.Create(prof + ".heap")
@@ -260,10 +270,9 @@ func TestOutboundBenchChild(t *testing.T) {
 		require.NoError(t, pprof.WriteHeapProfile(f))
 		require.NoError(t, f.Close())
 	}
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	fmt.Printf("%s measured=%g elapsed=%d cpu=%d hwm=%d heap-inuse-MiB=%d stacks-MiB=%d go-sys-MiB=%d goroutines=%d\n", benchReportPrefix,
-		float64(n)-first, elapsed.Nanoseconds(), cpu.Nanoseconds(), peakRSS(t), ms.HeapInuse>>20, ms.StackInuse>>20, ms.Sys>>20, runtime.NumGoroutine())
+	fmt.Printf("%s measured=%g elapsed=%d cpu=%d hwm=%d mallocs=%d alloc=%d heap-inuse-MiB=%d stacks-MiB=%d go-sys-MiB=%d goroutines=%d\n", benchReportPrefix,
+		float64(n)-first, elapsed.Nanoseconds(), cpu.Nanoseconds(), peakRSS(t), ms.Mallocs-ms0.Mallocs, ms.TotalAlloc-ms0.TotalAlloc,
+		ms.HeapInuse>>20, ms.StackInuse>>20, ms.Sys>>20, runtime.NumGoroutine())
 }
 
 // peakRSS is this process's peak resident set size in bytes (VmHWM of /proc/self/status).

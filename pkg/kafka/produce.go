@@ -91,11 +91,12 @@ func (c *ProducerConfig) setDefaults() {
 // idempotent producer, a batch whose answer was lost may be in the log up to MaxAttempts
 // times. Safe for concurrent use; it holds no connection or goroutine of its own.
 //
-// The records are read, not copied: kafka-go's Transport encodes a request on the
-// connection's goroutine, possibly after the attempt was given up on (a timeout). A
-// caller must not change records of a Write that failed; each batch's CRC is computed
-// before the first attempt, so records changed under a late request make the broker
-// refuse it (corrupt message) rather than store them.
+// The records are read, not copied, and only until Write returns, whatever its result:
+// a caller may then change them or reuse their memory. kafka-go's Transport encodes a
+// request on the connection's goroutine, possibly after the attempt was given up on (its
+// WriteTimeout or Write's context ended), so each attempt's record sets are closed once
+// its round trip returned: an encoding under way is waited for (it writes to memory), and
+// one that starts later fails, losing nothing but a request given up on already.
 type Producer struct {
 	cfg   ProducerConfig
 	addr  net.Addr
@@ -229,8 +230,7 @@ func (e *WriteError) Unwrap() error { return e.Err }
 
 // Unwritten returns the records to write again after a write of recs failed with err:
 // when err is (or wraps) a *WriteError of that write, in a new slice and in their order,
-// those Kafka did not acknowledge, recs staying as they were (the transport may still
-// read them); otherwise recs. Writing them again keeps each partition's records in
+// those Kafka did not acknowledge, recs staying as they were; otherwise recs. Writing them again keeps each partition's records in
 // order: those of a partition that Kafka did not acknowledge are its last.
 func Unwritten(recs []kafkago.Message, err error) []kafkago.Message {
 	e, ok := errors.AsType[*WriteError](err)
@@ -470,6 +470,13 @@ func (p *Producer) request(ctx context.Context, ws []*partitionWrite) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.WriteTimeout)
 	defer cancel()
 	res, err := p.cfg.Transport.RoundTrip(ctx, p.addr, req)
+	// Given up on, the request may still be encoded: not from the records once Write
+	// returned (see Producer).
+	for _, t := range req.Topics {
+		for _, part := range t.Partitions {
+			part.RecordSet.Reader.(*batchReader).close()
+		}
+	}
 	fail := func(w *partitionWrite, err error) {
 		w.attempts++
 		w.err = err
@@ -658,15 +665,41 @@ func (b *recordBatch) writeTo(w io.Writer) (int64, error) {
 }
 
 // batchReader is the io.Reader a produce request takes a record set from: the transport
-// copies it with io.Copy, which calls WriteTo. One per attempt.
+// copies it with io.Copy, which calls WriteTo. One per attempt; closed once the attempt's
+// round trip returned, it reads the records no more (see Producer).
 type batchReader struct {
-	b *recordBatch
-	r *bytes.Reader // Read's, made on first use
+	b      *recordBatch
+	mu     sync.Mutex    // held while the records are read
+	closed bool          // the attempt is over
+	r      *bytes.Reader // Read's, made on first use
 }
 
-func (r *batchReader) WriteTo(w io.Writer) (int64, error) { return r.b.writeTo(w) }
+// errAttemptOver is the encoding of a produce request given up on that had not read its
+// records when the attempt ended.
+var errAttemptOver = errors.New("kafka: the produce attempt is over: its records are not read any more")
+
+func (r *batchReader) WriteTo(w io.Writer) (int64, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return 0, errAttemptOver
+	}
+	return r.b.writeTo(w)
+}
+
+// close ends the reads of the records, once a read under way has ended.
+func (r *batchReader) close() {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+}
 
 func (r *batchReader) Read(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return 0, errAttemptOver
+	}
 	if r.r == nil {
 		var buf bytes.Buffer
 		if _, err := r.b.writeTo(&buf); err != nil {

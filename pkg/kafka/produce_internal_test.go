@@ -159,3 +159,72 @@ func TestProducerRetries(t *testing.T) {
 		})
 	}
 }
+
+// lateTransport gives up on the first produce request of each partition as kafka-go's
+// Transport does when an attempt's time ends while the connection's goroutine has yet to
+// encode the request: it returns the context's error at once and keeps the record set,
+// for the test to read late. It answers the requests after those.
+type lateTransport struct {
+	scriptedTransport
+	given map[int32]bool
+	late  []io.Reader // the record sets of the requests given up on
+}
+
+func (l *lateTransport) RoundTrip(ctx context.Context, addr net.Addr, req kafkago.Request) (kafkago.Response, error) {
+	if r, ok := req.(*rawproduce.Request); ok {
+		l.mu.Lock()
+		for _, p := range r.Topics[0].Partitions {
+			if !l.given[p.Partition] {
+				l.given[p.Partition] = true
+				l.late = append(l.late, p.RecordSet.Reader)
+				l.mu.Unlock()
+				return nil, context.DeadlineExceeded
+			}
+		}
+		l.mu.Unlock()
+	}
+	return l.scriptedTransport.RoundTrip(ctx, addr, req)
+}
+
+// TestWriteReadsRecordsUntilItReturns: a produce request given up on (its time ended) and
+// encoded late, after Write returned, does not read the records, which the caller may
+// then reuse (the outbound pipeline reuses the memory of its results): its encoding fails.
+// It read them, whatever the caller had made of them since.
+func TestWriteReadsRecordsUntilItReturns(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		maxAttempts int
+		fails       bool
+	}{
+		{"the write fails", 1, true},
+		{"the write succeeds at the next attempt", 2, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := &lateTransport{scriptedTransport: scriptedTransport{requests: map[int32]int{}, batches: map[int32][]int32{}},
+				given: map[int32]bool{}}
+			p, err := NewProducer(ProducerConfig{Brokers: []string{"x"}, Transport: tr, MaxAttempts: tc.maxAttempts})
+			require.NoError(t, err)
+			p.abort() // no backoff waits in a unit test
+			var recs []kafkago.Message
+			for i := range 10 {
+				recs = append(recs, kafkago.Message{Topic: "t", Key: fmt.Appendf(nil, "k%d", i), Value: []byte("0123456789")})
+			}
+			err = p.Write(context.Background(), recs...)
+			if tc.fails {
+				require.ErrorIs(t, err, context.DeadlineExceeded)
+			} else {
+				require.NoError(t, err)
+			}
+			for _, r := range recs {
+				copy(r.Value, "reused....") // the caller's, now
+			}
+			require.Len(t, tr.late, 2, "a request given up on per partition")
+			for _, r := range tr.late {
+				var buf bytes.Buffer
+				_, err := io.Copy(&buf, r)
+				require.ErrorIs(t, err, errAttemptOver, "the late encoding fails")
+				assert.Zero(t, buf.Len(), "nothing of the records read")
+			}
+		})
+	}
+}

@@ -290,7 +290,8 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 // concurrent calls to share their batches (BatchSize and BatchTimeout do not apply): it
 // sends at once, through a Producer: one produce request per partition leader holding one
 // record batch per partition. It sets the Time of records that have none. It must not be called with
-// records a concurrent call still uses.
+// records a concurrent call still uses. It reads the records only until it returns, whatever
+// its error (see Producer): the caller may then reuse their memory.
 func (p *Publisher) WriteRecords(recs ...kafkago.Message) error {
 	return p.open(func() error {
 		if len(recs) == 0 {

@@ -78,7 +78,9 @@ type Config struct {
 // Some may have been written then: the pipeline writes again those Kafka did not
 // acknowledge when the error says which (a *kafka.WriteError, as pkg/kafka's Publisher
 // returns), else all of them (its records are idempotent or carry the command id).
-// pkg/kafka's Publisher is one.
+// WriteRecords must not keep the records, nor read the memory they refer to, once it
+// returned: the pipeline reuses that memory for later records (after a write that
+// returned nil). pkg/kafka's Publisher is one.
 type RecordWriter interface {
 	WriteRecords(recs ...kafkago.Message) error
 }

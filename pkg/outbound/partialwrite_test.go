@@ -1,6 +1,7 @@
 package outbound_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -76,4 +77,60 @@ func TestOutcomesWrittenAgainOnlyWhereKafkaRefused(t *testing.T) {
 	for _, id := range ids {
 		assert.Equal(t, 1, applied[id], "applied marks of %s", id)
 	}
+}
+
+// failsOnce fails the first write that carries a result with an error holding that result,
+// as a Producer's error for a record over BatchBytes does, keeping the error and a copy of
+// the result as it was then; it hands the other writes to w.
+type failsOnce struct {
+	w          outbound.RecordWriter
+	results    string
+	mu         sync.Mutex
+	err        *kafkago.MessageTooLargeError
+	key, value []byte
+}
+
+func (f *failsOnce) WriteRecords(recs ...kafkago.Message) error {
+	f.mu.Lock()
+	if f.err == nil {
+		for _, r := range recs {
+			if r.Topic == f.results {
+				f.err = &kafkago.MessageTooLargeError{Message: r}
+				f.key, f.value = bytes.Clone(r.Key), bytes.Clone(r.Value)
+				f.mu.Unlock()
+				return f.err
+			}
+		}
+	}
+	f.mu.Unlock()
+	return f.w.WriteRecords(recs...)
+}
+
+// TestFailedWriteKeepsItsRecords: the records of a write that failed, which its error may
+// hold (it is logged), stay as they were once the write worked at its next try and the
+// batches after it were completed: the memory of the batch's outcomes is not reused for
+// theirs, as that of a batch whose writes all worked at once is. It was reused before the
+// check, the next batch's results written over the records the error held.
+func TestFailedWriteKeepsItsRecords(t *testing.T) {
+	e := newEnv(t, dscotest.Config{})
+	cfg := e.pipelineConfig(outbound.RoleSupplier)
+	fw := &failsOnce{w: e.pub, results: e.results}
+	cfg.Writer = fw
+	cfg.Store.Writer = e.pub
+	cfg.MaxBatchItems, cfg.MaxConcurrentBatches = 5, 1 // batches one after the other
+	var cmds []schemas.Record
+	var ids []string
+	for i := range 30 {
+		ids = append(ids, fmt.Sprintf("inv-%02d", i))
+		cmds = append(cmds, &schemas.InventoryCommand{CommandID: ids[i], SKU: fmt.Sprintf("SKU-F%02d", i), Quantity: i32(int32(i))})
+	}
+	kafkatest.CreateTopic(t, e.brokers, e.topic("inventory"), 1)
+	e.send(cmds...)
+	e.start(router.OutboundConfig{Subscriber: e.subscriberConfig(kafkatest.Name("g")), Pipeline: cfg})
+	e.waitResults(ids...)
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	require.NotNil(t, fw.err, "a write failed")
+	assert.Equal(t, string(fw.key), string(fw.err.Message.Key), "the key of the record the error holds")
+	assert.Equal(t, fw.value, fw.err.Message.Value, "the value of the record the error holds")
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -83,7 +84,17 @@ type Pipeline struct {
 
 	batchers map[*kind]*batcher
 	flights  flights // the ids of the commands in Dsco calls
-	ready    chan struct{}
+	// bufs keeps the memory of complete calls for the next ones, one for each call that
+	// can run at once (MaxConcurrentBatches per command type): about 700 bytes per
+	// command (a result record and a mark, their bytes and headers) that the collector
+	// had to collect. A call keeps its memory only once every write of its records
+	// returned nil at its first try, when nothing holds the records any more: a
+	// RecordWriter does not keep them once WriteRecords returned, the store keeps hashes
+	// of the marks' keys, not the keys (Store.remember), and no write failed, whose error
+	// could hold a record (kafkago.MessageTooLargeError does) where it went (the logger,
+	// a done callback): the memory of a call whose write failed is left to the collector.
+	bufs  chan *completeBufs
+	ready chan struct{}
 
 	// callFails is the run of Dsco calls failing, of every batcher (logCall).
 	callFails struct {
@@ -157,6 +168,7 @@ func NewPipeline(cfg Config, logger watermill.LoggerAdapter) (*Pipeline, error) 
 		p.topics[k.name] = cfg.Serde.Topic(k.desc)
 		p.batchers[k] = newBatcher(p, k)
 	}
+	p.bufs = make(chan *completeBufs, len(p.batchers)*cfg.MaxConcurrentBatches)
 	return p, nil
 }
 
@@ -521,8 +533,8 @@ func unknownMarkTime(now, rec time.Time) int64 {
 // that, the store cannot fence (see Store).
 func (p *Pipeline) complete(cmds []*command) {
 	now := p.cfg.Now()
-	var applied, released, unknown []string
-	var unknownAt []int64
+	bufs := p.takeBufs()
+	applied, released, unknown, unknownAt := bufs.applied[:0], bufs.released[:0], bufs.unknown[:0], bufs.unknownAt[:0]
 	n := 0 // records: results and poison records
 	for _, c := range cmds {
 		if c.undecodable {
@@ -562,8 +574,10 @@ func (p *Pipeline) complete(cmds []*command) {
 			n++
 		}
 	}
-	recs := make([]kafkago.Message, 0, n+len(applied)+len(released)+len(unknown)) // then the marks
-	arena := resultArena{bytes: make([]byte, 0, n*resultBytesGuess), headers: make([]kafkago.Header, 0, n*5)}
+	recs := slices.Grow(bufs.recs[:0], n+len(applied)+len(released)+len(unknown)) // then the marks
+	arena := &bufs.arena
+	arena.bytes = slices.Grow(arena.bytes[:0], n*resultBytesGuess)
+	arena.headers = slices.Grow(arena.headers[:0], n*5)
 	for _, c := range cmds {
 		if c.undecodable {
 			recs = append(recs, p.poisonRecord(c.rec, c.kind.name, c.out.Status, c.out.Reason, 0, "", now))
@@ -575,7 +589,7 @@ func (p *Pipeline) complete(cmds []*command) {
 		if poisoned(c.out.Status) {
 			recs = append(recs, p.poisonRecord(c.rec, c.kind.name, c.out.Status, c.out.Reason, c.out.Attempts, c.id, now))
 		}
-		rec, err := p.resultRecord(c, now, &arena)
+		rec, err := p.resultRecord(c, now, arena)
 		if err != nil {
 			// Our own record failed to encode: a programming or registry-setup error.
 			err = fmt.Errorf("outbound: encoding the result of %s: %w", c.id, err)
@@ -585,11 +599,11 @@ func (p *Pipeline) complete(cmds []*command) {
 		recs = append(recs, rec)
 	}
 	marks := recs[len(recs):]
-	marks = p.store.records(marks, MarkApplied, applied, nil)
+	marks, arena.bytes = p.store.records(marks, arena.bytes, MarkApplied, applied, nil)
 	nApplied := len(marks)
-	marks = p.store.records(marks, MarkReleased, released, nil)
+	marks, arena.bytes = p.store.records(marks, arena.bytes, MarkReleased, released, nil)
 	nReleased := len(marks)
-	marks = p.store.records(marks, MarkUnknown, unknown, unknownAt)
+	marks, arena.bytes = p.store.records(marks, arena.bytes, MarkUnknown, unknown, unknownAt)
 	// One write, unless the batch's kind cannot be reconciled (return, retailer return,
 	// retailer cancel): a write can land in part, and a result in Kafka whose "applied"
 	// mark is not would make the command's next delivery outcome_unknown, contradicting
@@ -598,15 +612,21 @@ func (p *Pipeline) complete(cmds []*command) {
 	if len(cmds) > 0 && cmds[0].kind.redo == redoUndecidable && len(marks) > 0 {
 		writes = [][]kafkago.Message{marks, recs}
 	}
+	retried := false
 	for _, w := range writes {
-		if err := p.write(w); err != nil {
+		again, err := p.write(w)
+		if err != nil {
 			p.release(cmds, err)
 			return
 		}
+		retried = retried || again
 	}
 	p.store.remember(MarkApplied, marks[:nApplied])
 	p.store.remember(MarkReleased, marks[nApplied:nReleased])
 	p.store.remember(MarkUnknown, marks[nReleased:])
+	if !retried {
+		p.keepBufs(bufs, recs[:len(recs)+len(marks)], applied, released, unknown, unknownAt)
+	}
 	for _, c := range cmds {
 		if c.undecodable {
 			p.metrics.poisoned.WithLabelValues(c.kind.name, "undecodable").Inc()
@@ -639,11 +659,56 @@ const (
 	ResultCorrelationIDHeader = "correlation_id"
 )
 
+// completeBufs is the memory of one complete call, which later calls reuse (see
+// Pipeline.bufs): its records, their bytes and headers, and its lists of the ids to mark.
+type completeBufs struct {
+	recs                       []kafkago.Message
+	arena                      resultArena
+	applied, released, unknown []string
+	unknownAt                  []int64
+}
+
+// maxKeptArenaBytes bounds the arena kept for a later complete call: one grown for a batch
+// of long results (Dsco's errors, many commands) is left to the collector.
+const maxKeptArenaBytes = 256 << 10
+
+// takeBufs returns the memory a complete call left for reuse, or new memory.
+func (p *Pipeline) takeBufs() *completeBufs {
+	select {
+	case b := <-p.bufs:
+		return b
+	default:
+		return new(completeBufs)
+	}
+}
+
+// keepBufs keeps b, with the slices a complete call made of it, for a later call, which
+// overwrites them. The call must have made sure nothing references them any more (see
+// Pipeline.bufs). What they refer to (the commands' ids and records, the storage an arena
+// that grew left) is let go.
+func (p *Pipeline) keepBufs(b *completeBufs, recs []kafkago.Message, applied, released, unknown []string, unknownAt []int64) {
+	if cap(b.arena.bytes) > maxKeptArenaBytes {
+		return
+	}
+	clear(recs)
+	clear(applied)
+	clear(released)
+	clear(unknown)
+	clear(b.arena.headers)
+	b.recs, b.applied, b.released, b.unknown, b.unknownAt = recs[:0], applied[:0], released[:0], unknown[:0], unknownAt[:0]
+	b.arena.bytes, b.arena.headers, b.arena.result = b.arena.bytes[:0], b.arena.headers[:0], schemas.CommandResult{}
+	select {
+	case p.bufs <- b:
+	default: // as many kept as complete calls can run at once
+	}
+}
+
 // resultArena holds the result records of one complete call: their values, keys and header
 // values share one buffer, their headers another, and one CommandResult is filled for each
-// in turn, so that a result costs no allocation of its own. A record's slices are cut with
-// their capacity at their length: nothing written later reaches them, and a buffer that
-// grows leaves the records before it on the old storage, unchanged.
+// in turn, so that a result costs no allocation of its own. The marks' keys join the
+// values' buffer (Store.records). A record's slices are cut with their capacity at their
+// length: nothing written later reaches them, and a buffer that grows leaves the records
+// before it on the old storage, unchanged.
 type resultArena struct {
 	bytes   []byte
 	headers []kafkago.Header
@@ -691,12 +756,15 @@ func (p *Pipeline) resultRecord(c *command, now time.Time, a *resultArena) (kafk
 	return kafkago.Message{Topic: p.cfg.ResultsTopic, Key: id, Value: cut(start, valueEnd-start), Headers: h}, nil
 }
 
-// write writes recs in one write, until it succeeds or the pipeline closes.
-func (p *Pipeline) write(recs []kafkago.Message) error {
-	return p.untilDone(func() error {
+// write writes recs in one write, until it succeeds or the pipeline closes; retried says
+// whether a write failed first.
+func (p *Pipeline) write(recs []kafkago.Message) (retried bool, err error) {
+	tries := 0
+	err = p.untilDone(func() error {
 		if len(recs) == 0 {
 			return nil
 		}
+		tries++
 		start := time.Now()
 		err := p.cfg.Writer.WriteRecords(recs...)
 		result := "ok"
@@ -707,6 +775,7 @@ func (p *Pipeline) write(recs []kafkago.Message) error {
 		recs = kafka.Unwritten(recs, err)
 		return err
 	})
+	return tries > 1, err
 }
 
 // untilDone runs a Kafka write until it succeeds or the pipeline gives up on what is in

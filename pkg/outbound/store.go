@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -485,7 +486,7 @@ func (s *Store) Set(mark Mark, ids ...string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	recs := s.records(nil, mark, ids, nil)
+	recs, _ := s.records(nil, nil, mark, ids, nil)
 	if err := s.cfg.Writer.WriteRecords(recs...); err != nil {
 		return fmt.Errorf("outbound: writing %s marks to %s: %w", mark, s.cfg.Topic, err)
 	}
@@ -497,17 +498,19 @@ func (s *Store) Set(mark Mark, ids ...string) error {
 // time at[i] (unix milliseconds), or now when at is nil, or the time of the mark held for
 // the id when that is later (see after). An id held applied gets no record unless mark
 // is applied: a call that outlived its record, answered after the id's new owner applied
-// it, writes nothing over it once this process has read that applied mark.
-func (s *Store) records(dst []kafkago.Message, mark Mark, ids []string, at []int64) []kafkago.Message {
+// it, writes nothing over it once this process has read that applied mark. The keys are
+// appended to keys, each cut with its capacity at its length (see resultArena), which
+// records returns.
+func (s *Store) records(dst []kafkago.Message, keys []byte, mark Mark, ids []string, at []int64) ([]kafkago.Message, []byte) {
 	if len(ids) == 0 {
-		return dst
+		return dst, keys
 	}
 	value := []byte(mark.String())
 	size := 0
 	for _, id := range ids {
 		size += len(id)
 	}
-	keys := make([]byte, 0, size) // every key in one allocation
+	keys = slices.Grow(keys, size) // every key in one allocation, at most
 	now := s.cfg.Now()
 	since := s.since(now)
 	for i, id := range ids {
@@ -523,7 +526,7 @@ func (s *Store) records(dst []kafkago.Message, mark Mark, ids []string, at []int
 		dst = append(dst, kafkago.Message{Topic: s.cfg.Topic, Key: keys[len(keys)-len(id) : len(keys) : len(keys)], Value: value,
 			Time: time.UnixMilli(t)})
 	}
-	return dst
+	return dst, keys
 }
 
 // remember records in memory the marks Kafka acknowledged: recs, made by records for

@@ -29,6 +29,9 @@ type command struct {
 	item          any
 	size          int
 	rec           kafkago.Message
+	// valid is the command's validation (see prepare), here so that it costs no
+	// allocation of its own.
+	valid validator
 
 	// reconcile: an earlier send may have applied the command (the store says sending
 	// or unknown): decide before sending.
@@ -436,17 +439,18 @@ func (p *Pipeline) decode(ctx context.Context, rec kafkago.Message, value schema
 	return p.cfg.Serde.Decode(ctx, rec.Value, value)
 }
 
-// validate is the command's validation, with a panic made a validation failure: the
-// command is rejected with the panic for its reason (see decode).
-func (p *Pipeline) validate(k *kind, rec kafkago.Message, value schemas.Record) (item any, verr *ValidationError) {
+// validate is the validation of c (value: its record, decoded), in c.valid, with a panic
+// made a validation failure: the command is rejected with the panic for its reason (see
+// decode).
+func (p *Pipeline) validate(c *command, value schemas.Record) (item any, verr *ValidationError) {
 	defer func() {
 		if r := recover(); r != nil {
-			verr = &ValidationError{Command: k.name, Field: "(record)", Reason: fmt.Sprintf("validating it panicked: %v", r)}
+			verr = &ValidationError{Command: c.kind.name, Field: "(record)", Reason: fmt.Sprintf("validating it panicked: %v", r)}
 			p.logger.Error("Validating a command panicked; the command is rejected", verr, watermill.LogFields{
-				"topic": rec.Topic, "partition": rec.Partition, "offset": rec.Offset, "stack": string(debug.Stack())})
+				"topic": c.rec.Topic, "partition": c.rec.Partition, "offset": c.rec.Offset, "stack": string(debug.Stack())})
 		}
 	}()
-	return validate(k, value, p.cfg.Carriers, p.cfg.Now)
+	return validate(&c.valid, c.kind, value, p.cfg.Carriers, p.cfg.Now)
 }
 
 // prepare decodes and validates a record. It returns a command, with an outcome when none
@@ -459,22 +463,24 @@ func (p *Pipeline) prepare(ctx context.Context, k *kind, rec kafkago.Message) (*
 		return &command{kind: k, rec: rec, undecodable: true,
 			out: Outcome{Status: StatusRejected, Reason: "undecodable " + k.name + " command: " + err.Error()}}, nil
 	}
-	value := k.desc.New()
+	c, value := k.newCommand()
+	c.kind, c.rec = k, rec
 	if err := p.decode(ctx, rec, value); err != nil {
 		if Classify(err) == Permanent {
-			return &command{kind: k, rec: rec, undecodable: true,
-				out: Outcome{Status: StatusRejected, Reason: "undecodable " + k.name + " command: " + err.Error()}}, nil
+			c.undecodable = true
+			c.out = Outcome{Status: StatusRejected, Reason: "undecodable " + k.name + " command: " + err.Error()}
+			return c, nil
 		}
 		return nil, fmt.Errorf("outbound: decoding a %s command: %w", k.name, err)
 	}
-	id, corr := ids(value)
-	c := &command{kind: k, id: id, correlationID: corr, rec: rec, size: 2*len(rec.Value) + 16}
+	c.id, c.correlationID = ids(value)
+	c.size = 2*len(rec.Value) + 16
 	var item any
 	var verr *ValidationError
 	if len(rec.Value) > p.cfg.MaxRecordBytes { // before validating what may be megabytes
 		verr = &ValidationError{Command: k.name, Field: "(record)", Reason: fmt.Sprintf("the record is %d bytes, more than the %d allowed", len(rec.Value), p.cfg.MaxRecordBytes)}
 	} else {
-		item, verr = p.validate(k, rec, value)
+		item, verr = p.validate(c, value)
 	}
 	if verr != nil {
 		c.out = Outcome{Status: StatusRejected, Reason: verr.Error()}

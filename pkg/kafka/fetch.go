@@ -497,7 +497,10 @@ func (r *PartitionReader) roundTrip(ctx context.Context, req, buf []byte) ([]byt
 		return buf, fmt.Errorf("kafka: a response of %d bytes from %s", n, conn.RemoteAddr())
 	}
 	if cap(buf) < n {
-		buf = make([]byte, n)
+		// With room to spare, up to a full response: the responses of a busy partition
+		// differ by a few bytes, and each one larger than the buffer took a new one, of
+		// about MaxBytes (a hundred bytes per command for the outbound pipeline).
+		buf = make([]byte, n, max(n, min(n+n/8, r.cfg.MaxBytes+responseFields)))
 	}
 	buf = buf[:n]
 	if _, err := io.ReadFull(conn, buf); err != nil {
@@ -506,6 +509,10 @@ func (r *PartitionReader) roundTrip(ctx context.Context, req, buf []byte) ([]byt
 	_ = conn.SetDeadline(time.Time{})
 	return buf, nil
 }
+
+// responseFields is room, in a response buffer, for a fetch response's fields around its
+// records (their sizes and offsets, the aborted transactions it lists).
+const responseFields = 1 << 10
 
 func (r *PartitionReader) dialTimeout() time.Duration {
 	if r.cfg.Dialer.Timeout > 0 {

@@ -7,13 +7,16 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+	"io"
 	"math"
+	"net"
 	"slices"
 	"testing"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/compress"
+	"github.com/segmentio/kafka-go/protocol"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -589,4 +592,47 @@ func offsets(msgs []kafkago.Message) []int64 {
 		out = append(out, m.Offset)
 	}
 	return out
+}
+
+// TestResponseBufferRoom: a response buffer is made with room to spare, so that the next
+// responses, a few bytes larger, are read into it, up to a full response (MaxBytes and
+// its fields) and no further. Each response larger than the buffer took a new one, of
+// its size exactly.
+func TestResponseBufferRoom(t *testing.T) {
+	client, broker := net.Pipe()
+	t.Cleanup(func() { _ = client.Close(); _ = broker.Close() })
+	r := &PartitionReader{cfg: PartitionReaderConfig{MaxBytes: 1000, MaxWait: time.Second, Dialer: &kafkago.Dialer{}}, conn: protocol.NewConn(client, "t")}
+	req := []byte("request")
+	var buf []byte
+	for _, tc := range []struct {
+		size    int  // the response's, after its size
+		same    bool // read into the buffer before
+		maxRoom int  // the buffer's capacity at most
+	}{
+		{400, false, 450},
+		{404, true, 450},
+		{450, true, 450},
+		{451, false, 507},
+		{1900, false, 1000 + responseFields},
+		{1000 + responseFields, true, 1000 + responseFields},
+		{3000, false, 3000}, // a batch larger than MaxBytes comes whole
+	} {
+		answered := make(chan error, 1)
+		go func() {
+			if _, err := io.ReadFull(broker, make([]byte, len(req))); err != nil {
+				answered <- err
+				return
+			}
+			_, err := broker.Write(binary.BigEndian.AppendUint32(make([]byte, 0, 4+tc.size), uint32(tc.size))[:4+tc.size])
+			answered <- err
+		}()
+		before := buf
+		var err error
+		buf, err = r.roundTrip(context.Background(), req, buf)
+		require.NoError(t, err)
+		require.NoError(t, <-answered)
+		require.Len(t, buf, tc.size)
+		assert.Equal(t, tc.same, before != nil && &before[:1][0] == &buf[0], "a response of %d read into the buffer before", tc.size)
+		assert.LessOrEqual(t, cap(buf), tc.maxRoom, "the room after a response of %d", tc.size)
+	}
 }

@@ -410,17 +410,11 @@ func (p *Producer) metadata(ctx context.Context, topics map[string]struct{}) (*m
 // leaders groups the pending writes by their partitions' leaders. A partition without a
 // leader is not sent this round: it counts a failed attempt.
 func (p *Producer) leaders(meta *metadataAPI.Response, pending []*partitionWrite) [][]*partitionWrite {
-	leader := map[topicPartition]int32{}
-	for _, t := range meta.Topics {
-		for _, pt := range t.Partitions {
-			leader[topicPartition{t.Name, pt.PartitionIndex}] = pt.LeaderID
-		}
-	}
 	var groups [][]*partitionWrite
 	group := map[int32]int{} // leader → its index in groups
 	for _, w := range pending {
 		w.err = nil
-		id, ok := leader[topicPartition{w.topic, w.partition}]
+		id, ok := leaderOf(meta, w.topic, w.partition)
 		if !ok || id < 0 {
 			w.attempts++
 			w.err = kafkago.LeaderNotAvailable
@@ -435,6 +429,26 @@ func (p *Producer) leaders(meta *metadataAPI.Response, pending []*partitionWrite
 		groups[g] = append(groups[g], w)
 	}
 	return groups
+}
+
+// leaderOf returns the leader of a partition in meta, looked up: a map of every partition of
+// the write's topics took an allocation of their size at each write, for the few
+// partitions a write has.
+func leaderOf(meta *metadataAPI.Response, topic string, partition int32) (int32, bool) {
+	for _, t := range meta.Topics {
+		if t.Name != topic {
+			continue
+		}
+		if partition >= 0 && int(partition) < len(t.Partitions) && t.Partitions[partition].PartitionIndex == partition {
+			return t.Partitions[partition].LeaderID, true // partitions listed in order
+		}
+		for _, pt := range t.Partitions {
+			if pt.PartitionIndex == partition {
+				return pt.LeaderID, true
+			}
+		}
+	}
+	return 0, false
 }
 
 // sendRound sends one request per leader, at once, and records each partition's outcome.

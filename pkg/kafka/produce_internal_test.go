@@ -228,3 +228,29 @@ func TestWriteReadsRecordsUntilItReturns(t *testing.T) {
 		})
 	}
 }
+
+// TestLeaderOf: a partition's leader is found whether the metadata lists the partitions
+// in order or not; a partition or topic it does not list has none.
+func TestLeaderOf(t *testing.T) {
+	meta := &metadataAPI.Response{Topics: []metadataAPI.ResponseTopic{
+		{Name: "in-order", Partitions: []metadataAPI.ResponsePartition{{PartitionIndex: 0, LeaderID: 10}, {PartitionIndex: 1, LeaderID: 11}}},
+		{Name: "shuffled", Partitions: []metadataAPI.ResponsePartition{{PartitionIndex: 2, LeaderID: 22}, {PartitionIndex: 0, LeaderID: 20}, {PartitionIndex: 1, LeaderID: 21}}},
+	}}
+	for _, tc := range []struct {
+		topic     string
+		partition int32
+		leader    int32
+		found     bool
+	}{
+		{"in-order", 1, 11, true},
+		{"shuffled", 0, 20, true},
+		{"shuffled", 2, 22, true},
+		{"shuffled", 3, 0, false},
+		{"shuffled", -1, 0, false},
+		{"missing", 0, 0, false},
+	} {
+		leader, found := leaderOf(meta, tc.topic, tc.partition)
+		assert.Equal(t, tc.found, found, "%s/%d found", tc.topic, tc.partition)
+		assert.Equal(t, tc.leader, leader, "%s/%d", tc.topic, tc.partition)
+	}
+}

@@ -29,9 +29,6 @@ type command struct {
 	item          any
 	size          int
 	rec           kafkago.Message
-	// valid is the command's validation (see prepare), here so that it costs no
-	// allocation of its own.
-	valid validator
 
 	// reconcile: an earlier send may have applied the command (the store says sending
 	// or unknown): decide before sending.
@@ -439,18 +436,24 @@ func (p *Pipeline) decode(ctx context.Context, rec kafkago.Message, value schema
 	return p.cfg.Serde.Decode(ctx, rec.Value, value)
 }
 
-// validate is the validation of c (value: its record, decoded), in c.valid, with a panic
-// made a validation failure: the command is rejected with the panic for its reason (see
-// decode).
+// validators are the validators of Pipeline.validate, reused: handed to kind.build, a
+// function value, a validator escapes, and took an allocation per command.
+var validators = sync.Pool{New: func() any { return new(validator) }}
+
+// validate is the validation of c (value: its record, decoded), with a panic made a
+// validation failure: the command is rejected with the panic for its reason (see decode).
 func (p *Pipeline) validate(c *command, value schemas.Record) (item any, verr *ValidationError) {
+	v := validators.Get().(*validator)
 	defer func() {
+		*v = validator{} // nothing keeps it: build returns the item, validate the error
+		validators.Put(v)
 		if r := recover(); r != nil {
 			verr = &ValidationError{Command: c.kind.name, Field: "(record)", Reason: fmt.Sprintf("validating it panicked: %v", r)}
 			p.logger.Error("Validating a command panicked; the command is rejected", verr, watermill.LogFields{
 				"topic": c.rec.Topic, "partition": c.rec.Partition, "offset": c.rec.Offset, "stack": string(debug.Stack())})
 		}
 	}()
-	return validate(&c.valid, c.kind, value, p.cfg.Carriers, p.cfg.Now)
+	return validate(v, c.kind, value, p.cfg.Carriers, p.cfg.Now)
 }
 
 // prepare decodes and validates a record. It returns a command, with an outcome when none

@@ -147,6 +147,18 @@ type SubscriberConfig struct {
 	// read_uncommitted.
 	ReadCommitted bool
 
+	// OnAssigned, when set, is called for each partition assigned to a member, once per
+	// generation, before any record of the partition is delivered in that generation (on
+	// the partition's goroutine, the partitions of a generation concurrently): a partition
+	// that stays with the member across a rebalance gets a call in each generation. ctx
+	// ends with the generation (the partition revoked, the subscription ended). An error
+	// is logged (at error level, then as a Streak: once a minute, with how long it has
+	// been failing) and the call is made again after JoinGroupBackoff, until it returns
+	// nil or ctx ends; meanwhile the partition delivers nothing. The outbound side waits
+	// there until its applied-ids store has read the marks other replicas wrote (see
+	// outbound.Store.CatchUp).
+	OnAssigned func(ctx context.Context, topic string, partition int) error
+
 	// Topics created by SubscribeInitialize get InitializePartitions partitions and
 	// InitializeReplicationFactor replicas. Default -1 for both: the broker's defaults.
 	InitializePartitions        int
@@ -845,14 +857,17 @@ func (sub *subscription) commitStart(ctx context.Context, gen *kafkago.Generatio
 	}
 }
 
-// consumePartition reads one partition from offset and delivers its messages until ctx
-// ends: one at a time (MaxInFlightPerPartition 1), or through keyLanes (OrderPerKey). It
+// consumePartition calls OnAssigned, then reads one partition from offset and delivers
+// its messages until ctx ends: one at a time (MaxInFlightPerPartition 1), or through keyLanes (OrderPerKey). It
 // returns only once no delivery of the partition is running, so that the generation's
 // final commit sees every ack given while draining. commitReset commits the partition's
 // position after a reset (see commitStart).
 func (sub *subscription) consumePartition(ctx context.Context, partition int, offset int64, tr *offsetTracker, commitReset func() bool) {
 	cfg := sub.s.cfg
 	logger := sub.logger.With(watermill.LogFields{"partition": partition})
+	if !sub.assigned(ctx, partition, logger) {
+		return
+	}
 	// Failures the reader asks again by itself (Kafka away, a leader moving), and those
 	// it returns (an authorization error, a topic that is gone), which are said loudly.
 	retries, fetchFails := Streak{Every: StreakInterval}, Streak{Every: StreakInterval}
@@ -952,6 +967,32 @@ func (sub *subscription) consumePartition(ctx context.Context, partition int, of
 		}
 		if !deliver(rec) {
 			return
+		}
+	}
+}
+
+// assigned calls OnAssigned for partition, again after JoinGroupBackoff while it fails
+// (see SubscriberConfig.OnAssigned). It returns false when ctx ended first.
+func (sub *subscription) assigned(ctx context.Context, partition int, logger watermill.LoggerAdapter) bool {
+	hook := sub.s.cfg.OnAssigned
+	if hook == nil {
+		return true
+	}
+	fails := Streak{Every: StreakInterval}
+	for {
+		err := hook(ctx, sub.topic, partition)
+		if ctx.Err() != nil {
+			return false
+		}
+		if err == nil {
+			fails.LogWorks(logger, "OnAssigned works again", nil)
+			return true
+		}
+		fails.LogFailure(logger, watermill.ErrorLogLevel, "OnAssigned failed; the partition delivers nothing until it succeeds, trying again after JoinGroupBackoff", err, nil)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(sub.s.cfg.JoinGroupBackoff):
 		}
 	}
 }

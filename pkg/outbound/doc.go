@@ -28,9 +28,12 @@
 // commands is written to the applied-ids store ([Store], a compacted topic); after the
 // outcome, "applied" or "released". A command redelivered by Kafka, or requeued, whose id
 // is applied is not sent again (its result is written again): applied is final, no later
-// mark takes its place (see [Store]). One still marked "sending" (the process
-// died during the call) is reconciled by reading Dsco's state first, exactly like a write
-// the client reports as dsco.ErrOutcomeUnknown. Inventory, catalog and retailer catalog
+// mark takes its place (see [Store]). A partition that moves to another replica has its
+// first command decided there only once that replica's store has read every mark in the
+// topic ([Store.CatchUp], which pkg/router's Outbound calls as the partition is
+// assigned): a command the replica before applied is found applied. One still marked
+// "sending" (the process died during the call) is reconciled by reading Dsco's state
+// first, exactly like a write the client reports as dsco.ErrOutcomeUnknown. Inventory, catalog and retailer catalog
 // attribution commands get no "sending" mark: they are reconciled by sending them again,
 // which is what a command without a mark gets anyway. A command delivered again while a
 // call of this process still carries its earlier delivery (the Subscriber gave the record

@@ -17,6 +17,8 @@ import (
 	hambaregistry "github.com/hamba/avro/v2/registry"
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/dscokafka/connector/pkg/dsco"
@@ -65,7 +67,22 @@ func newEnv(t testing.TB, sbCfg dscotest.Config) *env {
 // the pipeline's metrics, so that the test's own reading costs no CPU).
 func newQuietEnv(t testing.TB, sbCfg dscotest.Config) *env {
 	t.Helper()
-	brokers := kafkatest.Brokers(t)
+	return newQuietEnvOn(t, kafkatest.Brokers(t), sbCfg)
+}
+
+// newClusterEnv is newEnv on a kfake cluster of its own, returned, for tests that answer
+// its requests with kfake's controls.
+func newClusterEnv(t testing.TB, sbCfg dscotest.Config) (*env, *kfake.Cluster) {
+	t.Helper()
+	cl := kafkatest.NewCluster(t)
+	e := newQuietEnvOn(t, cl.ListenAddrs(), sbCfg)
+	e.follow()
+	return e, cl
+}
+
+// newQuietEnvOn is newQuietEnv on brokers.
+func newQuietEnvOn(t testing.TB, brokers []string, sbCfg dscotest.Config) *env {
+	t.Helper()
 	reg := srfake.New()
 	t.Cleanup(reg.Close)
 	sb, err := dscotest.NewServer(sbCfg)
@@ -467,4 +484,86 @@ func (e *env) waitPoisoned(n int) []outbound.PoisonRecord {
 	}
 	require.Len(e.t, recs, n)
 	return recs
+}
+
+// followHold holds the fetches of a topic in a kfake cluster, as a follow that has not
+// read what was written since its last fetch: from holdFollow on, until ListOffsets
+// requests have asked for the latest offsets of every partition of the topic once armed
+// (the ends Store.CatchUp lists).
+type followHold struct {
+	partitions int
+	mu         sync.Mutex
+	listed     map[int32]bool // nil until armed
+	opened     chan struct{}
+	held       chan int32 // the partition of each fetch held
+}
+
+// holdFollow holds the fetches of topic, of partitions partitions, in cl (see
+// followHold), armed at once when arm.
+func holdFollow(cl *kfake.Cluster, topic string, partitions int, arm bool) *followHold {
+	h := &followHold{partitions: partitions, opened: make(chan struct{}), held: make(chan int32, 1024)}
+	if arm {
+		h.arm()
+	}
+	cl.ControlKey(int16(kmsg.ListOffsets), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for _, rt := range r.(*kmsg.ListOffsetsRequest).Topics {
+			for _, rp := range rt.Partitions {
+				if rt.Topic == topic && rp.Timestamp == -1 && h.listed != nil && !h.listed[rp.Partition] {
+					h.listed[rp.Partition] = true
+					if len(h.listed) == h.partitions {
+						close(h.opened)
+					}
+				}
+			}
+		}
+		return nil, nil, false
+	})
+	cl.ControlKey(int16(kmsg.Fetch), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		for _, rt := range r.(*kmsg.FetchRequest).Topics {
+			if rt.Topic != topic {
+				continue
+			}
+			select {
+			case <-h.opened:
+				return nil, nil, false
+			default:
+			}
+			for _, rp := range rt.Partitions {
+				select {
+				case h.held <- rp.Partition:
+				default:
+				}
+			}
+			cl.SleepControl(func() { <-h.opened })
+		}
+		return nil, nil, false
+	})
+	return h
+}
+
+// arm has the ListOffsets requests for the topic's latest offsets from now on let the
+// fetches go, once they have named every partition.
+func (h *followHold) arm() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.listed == nil {
+		h.listed = map[int32]bool{}
+	}
+}
+
+// waitHeld waits until a fetch of each of the topic's partitions is held: from then on
+// the follow reads nothing written after.
+func (h *followHold) waitHeld(t testing.TB, partitions int) {
+	t.Helper()
+	seen := map[int32]bool{}
+	for len(seen) < partitions {
+		select {
+		case p := <-h.held:
+			seen[p] = true
+		case <-time.After(waitLimit):
+			t.Fatalf("fetches held of %d partitions, want %d", len(seen), partitions)
+		}
+	}
 }

@@ -132,8 +132,11 @@ type idKey [2]uint64
 // Store remembers, per command id, whether the command was sent to Dsco and with what
 // outcome, durably in a compacted topic: Run loads the topic, then follows it, so that
 // marks written by another replica (a partition that moved after a rebalance) are seen
-// too, within the time it takes to read them. Memory is bounded by MaxEntries and
-// Retention. Methods are safe for concurrent use.
+// too. Following is not waited for, save by CatchUp: it returns once every mark the topic
+// held at its call was read, and the outbound router calls it as a command partition is
+// assigned to this process, before the partition's first command is decided, so that a
+// command another replica applied before the partition moved is found applied. Memory is
+// bounded by MaxEntries and Retention. Methods are safe for concurrent use.
 //
 // A mark takes the place of the one held for its id when its time is no earlier (of two
 // marks of one time, the one put last: a log's order), with one exception: applied is
@@ -163,6 +166,15 @@ type Store struct {
 	latest atomic.Int64
 
 	loaded chan struct{}
+
+	// follow is how far Run has read each partition of the topic (see CatchUp).
+	follow struct {
+		sync.Mutex
+		read map[int]int64 // every record of the partition before it was applied
+		// wake is closed when read changes or the store is loaded, and replaced by the
+		// next CatchUp that waits; nil while none waits.
+		wake chan struct{}
+	}
 }
 
 // idTable holds the marks of up to max ids in about 40 bytes per id (a Go map of the
@@ -356,19 +368,103 @@ func (s *Store) Run(ctx context.Context) error {
 	// Created, or found by the create: a broker may not list it yet. After a refusal the
 	// store knows nothing of the topic, and a missing one is an error at once.
 	reader.created = refused == nil
+	reader.progress = s.progress
 	err = reader.Read(ctx, s.cfg.Topic, true, func() {
 		once.Do(func() {
 			s.mu.RLock()
 			n := len(s.ids.ring)
 			s.mu.RUnlock()
 			s.logger.Info("Applied-ids store loaded", watermill.LogFields{"ids": n, "took": s.cfg.Now().Sub(start).String()})
+			s.follow.Lock()
 			close(s.loaded)
+			s.wake()
+			s.follow.Unlock()
 		})
 	}, s.apply)
 	if refused != nil && errors.Is(err, ErrTopicNotFound) {
 		err = fmt.Errorf("%w (%w)", err, refused)
 	}
 	return err
+}
+
+// progress records that Run has applied every record of partition before next (a
+// TopicReader's progress), and wakes the CatchUps waiting.
+func (s *Store) progress(partition int, next int64) {
+	s.follow.Lock()
+	defer s.follow.Unlock()
+	if s.follow.read == nil {
+		s.follow.read = make(map[int]int64)
+	}
+	s.follow.read[partition] = next
+	s.wake()
+}
+
+// wake wakes the CatchUps waiting; s.follow must be held.
+func (s *Store) wake() {
+	if s.follow.wake != nil {
+		close(s.follow.wake)
+		s.follow.wake = nil
+	}
+}
+
+// CatchUp returns once Run has read every mark the topic held when CatchUp was called,
+// so that Get and the pipeline's decisions see them: it lists the end of each of the
+// topic's partitions (the offset after its last record, as Run's load does), then waits
+// until Run has read each up to its end (a partition empty then has nothing to wait
+// for). Concurrent calls each wait for the ends they listed. Called before Run has
+// loaded the topic, it waits for the load too.
+//
+// It returns ctx's error when ctx ends first; an error naming the topic when its ends
+// cannot be listed (temporary failures are asked again for a minute first); and an error
+// naming a partition Run does not read: one added to the topic after Run started, which
+// a restart reads.
+func (s *Store) CatchUp(ctx context.Context) error {
+	ends, err := s.cfg.Reader.ends(ctx, s.cfg.Topic)
+	if err != nil {
+		return fmt.Errorf("outbound: catching up with %s: %w", s.cfg.Topic, err)
+	}
+	for {
+		s.follow.Lock()
+		behind, err := s.behind(ends)
+		wake := s.follow.wake
+		if behind && wake == nil {
+			wake = make(chan struct{})
+			s.follow.wake = wake
+		}
+		s.follow.Unlock()
+		if !behind || err != nil {
+			return err
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// behind reports whether Run has not yet read some partition up to its end in ends (-1:
+// empty); s.follow must be held.
+func (s *Store) behind(ends map[int]int64) (bool, error) {
+	loaded := false
+	select {
+	case <-s.loaded:
+		loaded = true // every partition Run reads is in s.follow.read
+	default:
+	}
+	for p, end := range ends {
+		if end < 0 {
+			continue
+		}
+		next, ok := s.follow.read[p]
+		if !ok && loaded {
+			return false, fmt.Errorf("outbound: partition %d of %s was added after the applied-ids store started reading the topic: restart the connector for its marks to be read", p, s.cfg.Topic)
+		}
+		if next < end {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // create creates the topic unless it exists, asking again after a pause while the

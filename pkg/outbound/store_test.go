@@ -11,11 +11,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/dscokafka/connector/pkg/dsco/dscotest"
 	"github.com/dscokafka/connector/pkg/kafka"
 	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
 	"github.com/dscokafka/connector/pkg/outbound"
+	"github.com/dscokafka/connector/pkg/router"
 	"github.com/dscokafka/connector/pkg/schemas"
 )
 
@@ -227,4 +229,81 @@ func TestStaleMarksAfterApplied(t *testing.T) {
 		})
 	}
 	assert.Zero(t, e.sandbox.Stats().Calls["supplierCreateShipment"], "shipment calls")
+}
+
+// TestStoreCatchUp: CatchUp returns once the store holds every mark the topic held when
+// it was called, however slow the follow: here marks another replica wrote while the
+// store's fetches are held (kfake answers them once CatchUp has listed the topic's ends)
+// are there as CatchUp returns, in the partitions they were written to, the other
+// partitions, empty, waited for by no one.
+func TestStoreCatchUp(t *testing.T) {
+	if kafkatest.Real() {
+		t.Skip("holds fetches with kfake's controls")
+	}
+	cl := kafkatest.NewCluster(t)
+	brokers := cl.ListenAddrs()
+	topic := kafkatest.Name("applied")
+	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Connection: kafka.ConnectionConfig{Brokers: brokers}}, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pub.Close() })
+	store, done, _ := runStore(t, brokers, topic, pub, nil) // creates the topic: 6 partitions
+	storeLoads(t, store, done)
+
+	hold := holdFollow(cl, topic, 6, true)
+	hold.waitHeld(t, 6)
+	var marks []kafkago.Message
+	for i := range 3 {
+		marks = append(marks, kafkago.Message{Topic: topic, Key: fmt.Appendf(nil, "cmd-%d", i), Value: []byte(outbound.MarkApplied.String())})
+	}
+	require.NoError(t, pub.WriteRecords(marks...))
+	for _, m := range marks {
+		require.Equal(t, outbound.MarkNone, store.Get(string(m.Key)), "the follow is held")
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), waitLimit)
+	defer cancel()
+	require.NoError(t, store.CatchUp(ctx))
+	for _, m := range marks {
+		assert.Equal(t, outbound.MarkApplied, store.Get(string(m.Key)), "%s once CatchUp returned", m.Key)
+	}
+}
+
+// TestAppliedElsewhereBeforeAssignment: a command another replica applied, its applied
+// mark written just before this process is assigned the command's partition (the replica
+// gave the partition up, its offset not committed), is found applied when delivered again
+// here, and not sent, however slow the store's follow: the partition's first command is
+// decided once the store has read every mark the topic held as it was assigned. Here the
+// store's fetches are held until it lists the topic's ends, and the group's join until
+// the mark is written. Without that barrier the command was decided from a store that had
+// not read the mark, and sent again.
+func TestAppliedElsewhereBeforeAssignment(t *testing.T) {
+	if kafkatest.Real() {
+		t.Skip("holds fetches and joins with kfake's controls")
+	}
+	e, cl := newClusterEnv(t, dscotest.Config{})
+	kafkatest.CreateTopic(t, e.brokers, e.topic("inventory"), 1)
+	e.send(&schemas.InventoryCommand{CommandID: "inv-1", SKU: "SKU-E1", Quantity: i32(4)})
+
+	// The store's topic is empty as it loads: its follow fetches from the start, held.
+	hold := holdFollow(cl, e.applied, 6, false)
+	group := kafkatest.Name("g")
+	cl.ControlKey(int16(kmsg.JoinGroup), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		if r.(*kmsg.JoinGroupRequest).Group != group+".inventory" {
+			return nil, nil, false
+		}
+		cl.DropControl()
+		// The store is loaded (the router joins once it is): the other replica's mark.
+		cl.SleepControl(func() {
+			hold.arm()
+			assert.NoError(t, e.pub.WriteRecords(kafkago.Message{Topic: e.applied, Key: []byte("inv-1"),
+				Value: []byte(outbound.MarkApplied.String())}))
+		})
+		return nil, nil, false
+	})
+	e.start(router.OutboundConfig{Subscriber: e.subscriberConfig(group), Pipeline: e.pipelineConfig(outbound.RoleSupplier)})
+
+	res := e.waitResults("inv-1")["inv-1"]
+	assert.Equal(t, schemas.StatusApplied, res.Status)
+	assert.Equal(t, "already applied; delivered again", deref(res.Reason))
+	assert.Zero(t, e.sandbox.Stats().Calls["supplierUpdateInventory"], "inventory calls")
 }

@@ -35,6 +35,12 @@ type TopicReader struct {
 	// not list it yet is asked again for a while, as one whose partitions have no leader
 	// yet, instead of Read reporting ErrTopicNotFound.
 	created bool
+	// progress, when set, is told from each partition's goroutine that every record of
+	// the partition before next was passed to Read's fn: with 0 before the partition is
+	// read, then after each record with the reader's offset (past the records a stand-in
+	// for a batch that does not decode holds, and past those compaction removed at the
+	// end of a batch). The applied-ids store's CatchUp waits on it.
+	progress func(partition int, next int64)
 }
 
 func (tr TopicReader) dialer() *kafkago.Dialer {
@@ -274,6 +280,11 @@ func (tr TopicReader) Read(ctx context.Context, topic string, follow bool, loade
 }
 
 func (tr TopicReader) readPartition(ctx context.Context, topic string, p int, end int64, follow bool, loaded func(), fn func(kafkago.Message)) error {
+	progress := tr.progress
+	if progress == nil {
+		progress = func(int, int64) {}
+	}
+	progress(p, 0)
 	if end < 0 {
 		loaded()
 		if !follow {
@@ -305,7 +316,9 @@ func (tr TopicReader) readPartition(ctx context.Context, topic string, p int, en
 		fn(m)
 		// The reader's offset, not m's: a record that stands for a batch that does not
 		// decode is at the batch's first offset, and the batch may end the partition.
-		if !reached && r.Offset() >= end {
+		next := r.Offset()
+		progress(p, next)
+		if !reached && next >= end {
 			reached = true
 			loaded()
 			if !follow {

@@ -89,10 +89,11 @@ func TestTopicReaderMissingTopic(t *testing.T) {
 // TestTopicReaderUndecodableLastBatch: a topic whose last record batch does not decode
 // (damaged in the log: its CRC fails) is read to its end, the batch passed to fn as the
 // record that stands for it (kafka.Undecodable): reading it once returns, and the
-// applied-ids store loads it, saying that the marks it held are lost. The stand-in is at
-// the batch's first offset, and the reader waited for a record at the batch's last: Read
-// never returned (`connector poison list` hung), and the store never loaded, so the
-// outbound pipeline never started.
+// applied-ids store loads it, saying that the marks it held are lost, and has read the
+// partition to its end for Store.CatchUp. The stand-in is at the batch's first offset,
+// and the reader waited for a record at the batch's last: Read never returned
+// (`connector poison list` hung), and the store never loaded, so the outbound pipeline
+// never started.
 func TestTopicReaderUndecodableLastBatch(t *testing.T) {
 	if kafkatest.Real() {
 		t.Skip("answers fetches with kfake's controls")
@@ -121,6 +122,9 @@ func TestTopicReaderUndecodableLastBatch(t *testing.T) {
 				store, done, _ := runStore(t, brokers, topic, pub, logs)
 				storeLoads(t, store, done)
 				assert.Len(t, captured(logs, watermill.ErrorLogLevel, "A record batch of the applied-ids topic does not decode; the marks it held are lost"), 1)
+				ctx, cancel := context.WithTimeout(t.Context(), waitLimit)
+				defer cancel()
+				require.NoError(t, store.CatchUp(ctx), "the store has read the partition to its end")
 				return
 			}
 			ctx, cancel := context.WithTimeout(t.Context(), waitLimit)

@@ -21,7 +21,10 @@ type OutboundConfig struct {
 	// leaving for one topic does not rebalance the others. ConsumerGroup defaults to
 	// "dsco-connector-outbound". SourceMetadata is set: poison records keep where the
 	// command came from. Ordering and MaxInFlightPerPartition are set from
-	// MaxInFlightPerPartition below.
+	// MaxInFlightPerPartition below. OnAssigned is set to the pipeline's
+	// outbound.Store.CatchUp: a partition assigned to this process delivers its first
+	// command once the applied-ids store has read every mark its topic held then, those
+	// another replica wrote for the partition's commands before it moved included.
 	Subscriber kafka.SubscriberConfig
 	// MaxInFlightPerPartition is how many commands of one partition are handled at once:
 	// the command topics are consumed with kafka.OrderPerKey, so commands with the same
@@ -104,6 +107,7 @@ func NewOutbound(cfg OutboundConfig, logger watermill.LoggerAdapter) (*Outbound,
 	}
 	o := &Outbound{cfg: cfg, logger: logger, pipeline: pipeline, running: make(chan struct{}),
 		subs: make(map[string]*kafka.Subscriber), handlers: make(map[string]kafka.RecordHandler)}
+	store := pipeline.Store()
 	for name, topic := range pipeline.Topics() {
 		h, err := pipeline.Handler(name)
 		if err != nil {
@@ -111,6 +115,7 @@ func NewOutbound(cfg OutboundConfig, logger watermill.LoggerAdapter) (*Outbound,
 		}
 		sc := cfg.Subscriber
 		sc.ConsumerGroup += "." + name
+		sc.OnAssigned = func(ctx context.Context, _ string, _ int) error { return store.CatchUp(ctx) }
 		sub, err := kafka.NewSubscriber(sc, logger)
 		if err != nil {
 			for _, s := range o.subs {

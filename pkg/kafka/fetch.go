@@ -38,8 +38,15 @@ type PartitionReaderConfig struct {
 	// the Java consumer's max.partition.fetch.bytes is 1 MiB). A record batch larger than it
 	// still comes whole: Kafka returns the first batch of a fetch in full.
 	MaxBytes int
-	// MaxWait is how long the broker holds a fetch that finds no new record (default 500 ms).
+	// MaxWait is how long the broker holds a fetch that finds fewer than MinBytes of
+	// records (default 500 ms).
 	MaxWait time.Duration
+	// MinBytes is how many bytes of records the broker waits for before it answers a
+	// fetch, up to MaxWait (default 1: as soon as there is a record). A reader at the end
+	// of a partition that records reach a few at a time, which wants them in bulk more
+	// than at once (the applied-ids store following its topic), asks for more: one fetch
+	// then brings many records, each seen up to MaxWait after it was written.
+	MinBytes int
 	// MaxDecompressedBytes bounds what one compressed record batch may decompress to
 	// (default DefaultMaxDecompressedBytes, 128 MiB): a batch that would take more does
 	// not decode (see PartitionReader), and neither does a zstd frame that asks for a
@@ -199,6 +206,9 @@ func NewPartitionReader(cfg PartitionReaderConfig) *PartitionReader {
 	}
 	if cfg.MaxWait <= 0 {
 		cfg.MaxWait = 500 * time.Millisecond
+	}
+	if cfg.MinBytes <= 0 {
+		cfg.MinBytes = 1
 	}
 	if cfg.MaxDecompressedBytes <= 0 {
 		cfg.MaxDecompressedBytes = DefaultMaxDecompressedBytes
@@ -450,7 +460,7 @@ func (r *PartitionReader) fetch(ctx context.Context, offset int64, buf []byte) f
 		}
 	}
 	r.corr++
-	r.req = appendFetchRequest(r.req[:0], r.corr, r.cfg.Dialer.ClientID, r.cfg.Topic, int32(r.cfg.Partition), res.from, r.cfg.MaxWait, int32(r.cfg.MaxBytes), r.cfg.ReadCommitted)
+	r.req = appendFetchRequest(r.req[:0], r.corr, r.cfg.Dialer.ClientID, r.cfg.Topic, int32(r.cfg.Partition), res.from, r.cfg.MaxWait, int32(r.cfg.MinBytes), int32(r.cfg.MaxBytes), r.cfg.ReadCommitted)
 	if res.buf, res.err = r.roundTrip(ctx, r.req, buf); res.err != nil {
 		return res
 	}

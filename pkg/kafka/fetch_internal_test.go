@@ -202,7 +202,7 @@ func TestParseFetchResponse(t *testing.T) {
 
 // TestFetchRequest checks the Fetch v4 request's encoding field by field.
 func TestFetchRequest(t *testing.T) {
-	b := appendFetchRequest(nil, 9, "cid", "topic", 2, 1234, 250*time.Millisecond, 4096, true)
+	b := appendFetchRequest(nil, 9, "cid", "topic", 2, 1234, 250*time.Millisecond, 64<<10, 4096, true)
 	d := decoder{b: b}
 	assert.Equal(t, int32(len(b)-4), d.int32(), "size")
 	assert.Equal(t, int16(1), d.int16(), "api key: Fetch")
@@ -211,7 +211,7 @@ func TestFetchRequest(t *testing.T) {
 	assert.Equal(t, "cid", string(d.bytes16()))
 	assert.Equal(t, int32(-1), d.int32(), "replica id")
 	assert.Equal(t, int32(250), d.int32(), "max wait ms")
-	assert.Equal(t, int32(1), d.int32(), "min bytes")
+	assert.Equal(t, int32(64<<10), d.int32(), "min bytes")
 	assert.Equal(t, int32(4096), d.int32(), "max bytes")
 	assert.Equal(t, []byte{1}, d.take(1), "isolation level: read_committed")
 	assert.Equal(t, int32(1), d.int32(), "topics")

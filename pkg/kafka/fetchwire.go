@@ -24,7 +24,7 @@ import (
 const fetchVersion = 4
 
 // appendFetchRequest appends a Fetch v4 request for one partition, with its size.
-func appendFetchRequest(b []byte, corr int32, clientID, topic string, partition int32, offset int64, wait time.Duration, maxBytes int32, readCommitted bool) []byte {
+func appendFetchRequest(b []byte, corr int32, clientID, topic string, partition int32, offset int64, wait time.Duration, minBytes, maxBytes int32, readCommitted bool) []byte {
 	be := binary.BigEndian
 	b = append(b, 0, 0, 0, 0) // size, set below
 	b = be.AppendUint16(b, uint16(protocol.Fetch))
@@ -34,7 +34,7 @@ func appendFetchRequest(b []byte, corr int32, clientID, topic string, partition 
 	b = append(b, clientID...)
 	b = be.AppendUint32(b, 0xffffffff) // replica id -1: a consumer
 	b = be.AppendUint32(b, uint32(wait.Milliseconds()))
-	b = be.AppendUint32(b, 1) // min bytes
+	b = be.AppendUint32(b, uint32(minBytes))
 	b = be.AppendUint32(b, uint32(maxBytes))
 	var isolation byte // read_uncommitted
 	if readCommitted {

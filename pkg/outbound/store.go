@@ -132,11 +132,14 @@ type idKey [2]uint64
 // Store remembers, per command id, whether the command was sent to Dsco and with what
 // outcome, durably in a compacted topic: Run loads the topic, then follows it, so that
 // marks written by another replica (a partition that moved after a rebalance) are seen
-// too. Following is not waited for, save by CatchUp: it returns once every mark the topic
-// held at its call was read, and the outbound router calls it as a command partition is
-// assigned to this process, before the partition's first command is decided, so that a
-// command another replica applied before the partition moved is found applied. Memory is
-// bounded by MaxEntries and Retention. Methods are safe for concurrent use.
+// too. The follow has the broker gather marks before it answers, so a mark reaches memory
+// up to 100 ms after it was written (sooner once 64 KiB of them wait: see
+// TopicReader.Read); this process's own marks are in memory as they are written. That
+// delay is waited for only by CatchUp: it returns once every mark the topic held at its
+// call was read, and the outbound router calls it as a command partition is assigned to
+// this process, before the partition's first command is decided, so that a command
+// another replica applied before the partition moved is found applied. Memory is bounded
+// by MaxEntries and Retention. Methods are safe for concurrent use.
 //
 // A mark takes the place of the one held for its id when its time is no earlier (of two
 // marks of one time, the one put last: a log's order), with one exception: applied is
@@ -412,7 +415,9 @@ func (s *Store) wake() {
 // topic's partitions (the offset after its last record, as Run's load does), then waits
 // until Run has read each up to its end (a partition empty then has nothing to wait
 // for). Concurrent calls each wait for the ends they listed. Called before Run has
-// loaded the topic, it waits for the load too.
+// loaded the topic, it waits for the load too. Once the ends are listed, it waits at
+// most about as long as the follow's fetches wait for marks to gather (100 ms): the fetch
+// under way then brings every mark written before, as will the next one if none is.
 //
 // It returns ctx's error when ctx ends first; an error naming the topic when its ends
 // cannot be listed (temporary failures are asked again for a minute first); and an error

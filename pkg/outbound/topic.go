@@ -212,11 +212,14 @@ func (tr TopicReader) CreateTopic(ctx context.Context, topic string, partitions 
 // Read calls fn for every record of topic, partition by partition in offset order
 // (partitions concurrently, fn is called from one goroutine per partition). It returns
 // once every record that existed when it was called was passed to fn, unless follow is
-// set: then loaded is called at that point, and Read goes on passing new records until ctx
-// ends, and returns ctx's error. Without follow, ctx ending before every record was
-// passed is an error too (fn saw part of the topic). A topic that does not exist is an
-// error wrapping ErrTopicNotFound, returned before fn or loaded is called; Read never
-// creates a topic, not even where brokers create topics on first use (CreateTopic does).
+// set: then loaded is called at that point, and Read goes on passing new records until
+// ctx ends, and returns ctx's error. Following, a partition read to its end is fetched
+// from with the broker asked to wait for records to gather (64 KiB, or 100 ms after the
+// fetch came): new records reach fn in bulk, each up to 100 ms after it was written.
+// Without follow, ctx ending before every record was passed is an error too (fn saw part
+// of the topic). A topic that does not exist is an error wrapping ErrTopicNotFound,
+// returned before fn or loaded is called; Read never creates a topic, not even where
+// brokers create topics on first use (CreateTopic does).
 func (tr TopicReader) Read(ctx context.Context, topic string, follow bool, loaded func(), fn func(kafkago.Message)) error {
 	ends, err := tr.ends(ctx, topic)
 	if err != nil {
@@ -279,6 +282,15 @@ func (tr TopicReader) Read(ctx context.Context, topic string, follow bool, loade
 	}
 }
 
+// What a follow asks of each fetch once it has read a partition to the end (see
+// readPartition): the broker answers once followMinBytes of records are there, or
+// followMaxWait after the fetch came. The applied-ids store's marks, a few per Dsco call,
+// reach its follow up to followMaxWait late, which Store.CatchUp waits for at most.
+const (
+	followMinBytes = 64 << 10
+	followMaxWait  = 100 * time.Millisecond
+)
+
 func (tr TopicReader) readPartition(ctx context.Context, topic string, p int, end int64, follow bool, loaded func(), fn func(kafkago.Message)) error {
 	progress := tr.progress
 	if progress == nil {
@@ -291,22 +303,32 @@ func (tr TopicReader) readPartition(ctx context.Context, topic string, p int, en
 			return nil
 		}
 	}
-	r := kafka.NewPartitionReader(kafka.PartitionReaderConfig{
-		Brokers:   tr.Brokers,
-		Dialer:    tr.dialer(),
-		Topic:     topic,
-		Partition: p,
-		MaxWait:   250 * time.Millisecond,
-	})
-	defer func() { _ = r.Close() }()
-	r.SetOffset(kafkago.FirstOffset) // records are read from the first retained one
-	reached := end < 0
-	fetch := r.FetchMessage
-	if tr.view {
-		fetch = r.FetchView
+	// Up to the end, each fetch is answered as soon as there are records: reading once
+	// (`poison list`), or the store's load, does not wait at the end of a partition.
+	// Following, the broker waits for records to gather (followMinBytes): each fetch
+	// answered at once brought the few marks written since the one before, a fetch per
+	// Dsco call or so.
+	reader := func(following bool, from int64) *kafka.PartitionReader {
+		cfg := kafka.PartitionReaderConfig{Brokers: tr.Brokers, Dialer: tr.dialer(), Topic: topic, Partition: p,
+			MaxWait: 250 * time.Millisecond}
+		if following {
+			cfg.MinBytes, cfg.MaxWait = followMinBytes, followMaxWait
+		}
+		r := kafka.NewPartitionReader(cfg)
+		r.SetOffset(from)
+		return r
 	}
+	reached := end < 0
+	r := reader(reached, kafkago.FirstOffset) // records are read from the first retained one
+	defer func() { _ = r.Close() }()
 	for {
-		m, err := fetch(ctx)
+		var m kafkago.Message
+		var err error
+		if tr.view {
+			m, err = r.FetchView(ctx)
+		} else {
+			m, err = r.FetchMessage(ctx)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -324,6 +346,8 @@ func (tr TopicReader) readPartition(ctx context.Context, topic string, p int, en
 			if !follow {
 				return nil
 			}
+			_ = r.Close()
+			r = reader(true, next)
 		}
 	}
 }

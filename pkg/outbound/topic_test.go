@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/dscokafka/connector/pkg/kafka"
 	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
@@ -154,4 +155,107 @@ func damagedBatch() []byte {
 	b = be.AppendUint32(be.AppendUint16(b, 0), 0) // producer epoch, base sequence
 	b = be.AppendUint32(b, 3)                     // records
 	return append(b, 1, 2, 3)
+}
+
+// TestTopicReaderFollowWaitsForRecords: following a topic, once a partition is read to its
+// end, each fetch asks the broker to wait for 64 KiB of records, up to 100 ms, so that a
+// fetch brings many of the marks the applied-ids store follows instead of each bringing
+// the few written since the one before; up to the end (the store's load, and reading once,
+// as `poison list` does) each fetch is answered as soon as there are records.
+func TestTopicReaderFollowWaitsForRecords(t *testing.T) {
+	if kafkatest.Real() {
+		t.Skip("watches fetches with kfake's controls")
+	}
+	for _, tc := range []struct {
+		name    string
+		records int
+		follow  bool
+	}{
+		{"read once", 3, false},
+		{"follow", 3, true},
+		{"follow an empty partition", 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cluster := kafkatest.NewCluster(t)
+			brokers := cluster.ListenAddrs()
+			topic := kafkatest.Name("wait")
+			kafkatest.CreateTopic(t, brokers, topic, 1)
+			pub, err := kafka.NewPublisher(kafka.PublisherConfig{Connection: kafka.ConnectionConfig{Brokers: brokers}}, nil)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = pub.Close() })
+			for range tc.records {
+				require.NoError(t, pub.WriteRecords(kafkago.Message{Topic: topic, Value: []byte("v")}))
+			}
+
+			type fetch struct {
+				offset   int64
+				minBytes int32
+				maxWait  int32
+			}
+			var mu sync.Mutex
+			var fetches []fetch
+			waiting := make(chan struct{}, 1) // a fetch that waits for records came
+			cluster.ControlKey(int16(kmsg.Fetch), func(r kmsg.Request) (kmsg.Response, error, bool) {
+				req := r.(*kmsg.FetchRequest)
+				for _, rt := range req.Topics {
+					for _, rp := range rt.Partitions {
+						if rt.Topic != topic {
+							continue
+						}
+						mu.Lock()
+						fetches = append(fetches, fetch{rp.FetchOffset, req.MinBytes, req.MaxWaitMillis})
+						mu.Unlock()
+						if req.MinBytes > 1 {
+							select {
+							case waiting <- struct{}{}:
+							default:
+							}
+						}
+					}
+				}
+				return nil, nil, false
+			})
+
+			ctx, cancel := context.WithTimeout(t.Context(), waitLimit)
+			defer cancel()
+			read := 0
+			if !tc.follow {
+				require.NoError(t, outbound.TopicReader{Brokers: brokers}.Read(ctx, topic, false, nil, func(kafkago.Message) { read++ }))
+			} else {
+				loaded := make(chan struct{})
+				errs := make(chan error, 1)
+				go func() {
+					errs <- outbound.TopicReader{Brokers: brokers}.Read(ctx, topic, true, func() { close(loaded) }, func(kafkago.Message) { read++ })
+				}()
+				select {
+				case <-waiting:
+				case err := <-errs:
+					t.Fatalf("Read returned: %v", err)
+				case <-ctx.Done():
+					t.Fatal("no fetch waited for records")
+				}
+				<-loaded
+				cancel()
+				require.ErrorIs(t, <-errs, context.Canceled)
+			}
+			assert.Equal(t, tc.records, read, "records read")
+
+			mu.Lock()
+			defer mu.Unlock()
+			require.NotEmpty(t, fetches)
+			for _, f := range fetches {
+				switch {
+				case f.offset < int64(tc.records):
+					assert.Equal(t, int32(1), f.minBytes, "a fetch up to the end: %+v", f)
+				case f.minBytes > 1:
+					assert.Equal(t, fetch{f.offset, 64 << 10, 100}, f, "a fetch following")
+				default:
+					// The load's next fetch, sent as the records before came: dropped once
+					// the load reached the end.
+					assert.Equal(t, int64(tc.records), f.offset, "a fetch that does not wait: %+v", f)
+					assert.NotZero(t, tc.records, "a fetch of an empty partition followed that does not wait: %+v", f)
+				}
+			}
+		})
+	}
 }

@@ -178,6 +178,22 @@ type Store struct {
 		// next CatchUp that waits; nil while none waits.
 		wake chan struct{}
 	}
+	// listing is the listing of the topic's ends the next CatchUp joins (see ends), and
+	// listingRun is held while one runs.
+	listing struct {
+		sync.Mutex
+		next *endsListing
+	}
+	listingRun sync.Mutex
+}
+
+// endsListing is one listing of the ends of the store's topic, shared by the CatchUps
+// that joined it before it started; done is closed once ends or err is set.
+type endsListing struct {
+	done chan struct{}
+	ends map[int]int64
+	err  error
+	cut  bool // err is the end of the context of the call that ran it
 }
 
 // idTable holds the marks of up to max ids in about 40 bytes per id (a Go map of the
@@ -424,7 +440,7 @@ func (s *Store) wake() {
 // naming a partition Run does not read: one added to the topic after Run started, which
 // a restart reads.
 func (s *Store) CatchUp(ctx context.Context) error {
-	ends, err := s.cfg.Reader.ends(ctx, s.cfg.Topic)
+	ends, err := s.ends(ctx)
 	if err != nil {
 		return fmt.Errorf("outbound: catching up with %s: %w", s.cfg.Topic, err)
 	}
@@ -445,6 +461,45 @@ func (s *Store) CatchUp(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+}
+
+// ends lists the ends of the topic's partitions for CatchUp, in one listing for every
+// call made while no listing it could join has started: the listing a call joins starts
+// after the call, so it lists ends no earlier than the call's own would, and the calls of
+// a rebalance (one per command partition assigned) share one or two listings instead of
+// each connecting to the leader of every partition. A listing starts once the one under
+// way ended. A listing cut short by the context of the call that runs it is not taken
+// for the others' answer: they join the next.
+func (s *Store) ends(ctx context.Context) (map[int]int64, error) {
+	for {
+		s.listing.Lock()
+		l := s.listing.next
+		run := l == nil
+		if run {
+			l = &endsListing{done: make(chan struct{})}
+			s.listing.next = l
+		}
+		s.listing.Unlock()
+		if run {
+			s.listingRun.Lock()
+			s.listing.Lock()
+			s.listing.next = nil // joined no more: the calls from now on list after it starts
+			s.listing.Unlock()
+			l.ends, l.err = s.cfg.Reader.ends(ctx, s.cfg.Topic)
+			l.cut = l.err != nil && ctx.Err() != nil
+			s.listingRun.Unlock()
+			close(l.done)
+		}
+		select {
+		case <-l.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if l.cut && !run && ctx.Err() == nil {
+			continue // the context of the call that ran it ended
+		}
+		return l.ends, l.err
 	}
 }
 

@@ -3,6 +3,8 @@ package outbound_test
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -266,6 +268,51 @@ func TestStoreCatchUp(t *testing.T) {
 	for _, m := range marks {
 		assert.Equal(t, outbound.MarkApplied, store.Get(string(m.Key)), "%s once CatchUp returned", m.Key)
 	}
+}
+
+// TestStoreCatchUpsShareListings: the CatchUps of a rebalance (one per command partition
+// assigned, at once) share the listing of the store topic's ends, instead of each
+// connecting to every partition's leader: 20 calls at once list the 6 partitions' ends a
+// few times (the listing under way as they came, the one they joined, and one for a call
+// the scheduler started late), where they listed them 20 times. Each still returns with
+// the mark written before it was called.
+func TestStoreCatchUpsShareListings(t *testing.T) {
+	if kafkatest.Real() {
+		t.Skip("counts requests with kfake's controls")
+	}
+	cl := kafkatest.NewCluster(t)
+	brokers := cl.ListenAddrs()
+	topic := kafkatest.Name("applied")
+	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Connection: kafka.ConnectionConfig{Brokers: brokers}}, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pub.Close() })
+	store, done, _ := runStore(t, brokers, topic, pub, nil) // creates the topic: 6 partitions
+	storeLoads(t, store, done)
+	require.NoError(t, pub.WriteRecords(kafkago.Message{Topic: topic, Key: []byte("cmd-1"), Value: []byte(outbound.MarkApplied.String())}))
+
+	var lists atomic.Int64 // requests for the latest offset of a partition of the topic
+	cl.ControlKey(int16(kmsg.ListOffsets), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		for _, rt := range r.(*kmsg.ListOffsetsRequest).Topics {
+			for _, rp := range rt.Partitions {
+				if rt.Topic == topic && rp.Timestamp == -1 {
+					lists.Add(1)
+				}
+			}
+		}
+		return nil, nil, false
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), waitLimit)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			assert.NoError(t, store.CatchUp(ctx))
+			assert.Equal(t, outbound.MarkApplied, store.Get("cmd-1"), "the mark written before the call")
+		})
+	}
+	wg.Wait()
+	assert.Positive(t, lists.Load())
+	assert.LessOrEqual(t, lists.Load(), int64(3*6), "latest offsets listed for 20 CatchUps at once")
 }
 
 // TestAppliedElsewhereBeforeAssignment: a command another replica applied, its applied

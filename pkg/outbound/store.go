@@ -179,12 +179,12 @@ type Store struct {
 		wake chan struct{}
 	}
 	// listing is the listing of the topic's ends the next CatchUp joins (see ends), and
-	// listingRun is held while one runs.
+	// listingRun holds a token while one runs.
 	listing struct {
 		sync.Mutex
 		next *endsListing
 	}
-	listingRun sync.Mutex
+	listingRun chan struct{}
 }
 
 // endsListing is one listing of the ends of the store's topic, shared by the CatchUps
@@ -332,7 +332,7 @@ func (t *idTable) grow() {
 // newStore is a Store with empty memory.
 func newStore(cfg StoreConfig, logger watermill.LoggerAdapter) *Store {
 	return &Store{cfg: cfg, logger: logger, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
-		ids: idTable{max: cfg.MaxEntries}, loaded: make(chan struct{})}
+		ids: idTable{max: cfg.MaxEntries}, loaded: make(chan struct{}), listingRun: make(chan struct{}, 1)}
 }
 
 func (s *Store) key(id string) idKey {
@@ -469,8 +469,9 @@ func (s *Store) CatchUp(ctx context.Context) error {
 // after the call, so it lists ends no earlier than the call's own would, and the calls of
 // a rebalance (one per command partition assigned) share one or two listings instead of
 // each connecting to the leader of every partition. A listing starts once the one under
-// way ended. A listing cut short by the context of the call that runs it is not taken
-// for the others' answer: they join the next.
+// way ended. A call returns once its context ends, also while it waits for that or lists
+// the ends; a listing so cut short is not taken for the others' answer: they join the
+// next.
 func (s *Store) ends(ctx context.Context) (map[int]int64, error) {
 	for {
 		s.listing.Lock()
@@ -482,14 +483,26 @@ func (s *Store) ends(ctx context.Context) (map[int]int64, error) {
 		}
 		s.listing.Unlock()
 		if run {
-			s.listingRun.Lock()
-			s.listing.Lock()
-			s.listing.next = nil // joined no more: the calls from now on list after it starts
-			s.listing.Unlock()
-			l.ends, l.err = s.cfg.Reader.ends(ctx, s.cfg.Topic)
+			select {
+			case s.listingRun <- struct{}{}: // the listing under way ended
+				s.listing.Lock()
+				s.listing.next = nil // joined no more: the calls from now on list after it starts
+				s.listing.Unlock()
+				l.ends, l.err = s.cfg.Reader.ends(ctx, s.cfg.Topic)
+				<-s.listingRun
+			case <-ctx.Done(): // not started: those that joined it join the next
+				s.listing.Lock()
+				if s.listing.next == l {
+					s.listing.next = nil
+				}
+				s.listing.Unlock()
+				l.err = ctx.Err()
+			}
 			l.cut = l.err != nil && ctx.Err() != nil
-			s.listingRun.Unlock()
 			close(l.done)
+			if l.cut {
+				return nil, ctx.Err()
+			}
 		}
 		select {
 		case <-l.done:

@@ -354,3 +354,71 @@ func TestAppliedElsewhereBeforeAssignment(t *testing.T) {
 	assert.Equal(t, "already applied; delivered again", deref(res.Reason))
 	assert.Zero(t, e.sandbox.Stats().Calls["supplierUpdateInventory"], "inventory calls")
 }
+
+// TestCatchUpEndsWithItsContext: a CatchUp returns once its context ends, also while a
+// broker holds the listing of the topic's ends unanswered: the one whose call lists them
+// (a revoked partition's, whose generation cannot end before it returns), and one that
+// waits for that listing to end before it lists them again. Both waited until the broker
+// answered.
+func TestCatchUpEndsWithItsContext(t *testing.T) {
+	if kafkatest.Real() {
+		t.Skip("holds requests with kfake's controls")
+	}
+	cl := kafkatest.NewCluster(t)
+	brokers := cl.ListenAddrs()
+	topic := kafkatest.Name("applied")
+	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Connection: kafka.ConnectionConfig{Brokers: brokers}}, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pub.Close() })
+	store, done, _ := runStore(t, brokers, topic, pub, nil)
+	storeLoads(t, store, done)
+
+	held, release := make(chan struct{}, 16), make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	cl.ControlKey(int16(kmsg.ListOffsets), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		for _, rt := range r.(*kmsg.ListOffsetsRequest).Topics {
+			for _, rp := range rt.Partitions {
+				if rt.Topic == topic && rp.Timestamp == -1 {
+					select {
+					case held <- struct{}{}:
+					default:
+					}
+					cl.SleepControl(func() { <-release })
+					return nil, nil, false
+				}
+			}
+		}
+		return nil, nil, false
+	})
+	catchUp := func(ctx context.Context) <-chan error {
+		errs := make(chan error, 1)
+		go func() { errs <- store.CatchUp(ctx) }()
+		return errs
+	}
+	listing, cancelListing := context.WithCancel(t.Context())
+	defer cancelListing()
+	listed := catchUp(listing)
+	select {
+	case <-held:
+	case <-time.After(waitLimit):
+		t.Fatal("the ends were not listed")
+	}
+	waiting, cancelWaiting := context.WithCancel(t.Context())
+	waited := catchUp(waiting)
+	for _, c := range []struct {
+		name   string
+		cancel context.CancelFunc
+		errs   <-chan error
+	}{
+		{"waiting for the listing under way", cancelWaiting, waited},
+		{"listing", cancelListing, listed},
+	} {
+		c.cancel()
+		select {
+		case err := <-c.errs:
+			assert.ErrorIs(t, err, context.Canceled, c.name)
+		case <-time.After(waitLimit):
+			t.Fatalf("CatchUp %s did not return once its context ended", c.name)
+		}
+	}
+}

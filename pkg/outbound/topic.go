@@ -107,7 +107,10 @@ func (tr TopicReader) endsOnce(ctx context.Context, topic string) (map[int]int64
 		if err != nil {
 			return nil, fmt.Errorf("outbound: connecting to the leader of %s/%d: %w", topic, p.ID, err)
 		}
+		// ReadOffsets takes no context: the connection's deadline ends it with ctx.
+		stop := context.AfterFunc(ctx, func() { _ = lc.SetDeadline(time.Now()) })
 		first, last, err := lc.ReadOffsets()
+		stop()
 		_ = lc.Close()
 		if err != nil {
 			return nil, fmt.Errorf("outbound: reading the offsets of %s/%d: %w", topic, p.ID, err)

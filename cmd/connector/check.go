@@ -270,6 +270,20 @@ func registryStatus(err error) int {
 	return 0
 }
 
+// registryFailing reports whether status is a 5xx from the Schema Registry, or
+// from a proxy in front of it, that may pass by itself (the registry starting,
+// a proxy that cannot reach it): every 5xx but 501, 505 and 511, which say the
+// server does not do the method or the HTTP version (a web server that is no
+// registry) or a proxy wants the network signed in to, as dsco.IsRetryable
+// counts them. Asking those again does not mend them.
+func registryFailing(status int) bool {
+	switch status {
+	case http.StatusNotImplemented, http.StatusHTTPVersionNotSupported, http.StatusNetworkAuthenticationRequired:
+		return false
+	}
+	return status >= 500 && status < 600
+}
+
 // registrySilent reports whether err is a request to the Schema Registry
 // that got no answer (a refused, cut or timed out connection).
 func registrySilent(err error) bool {

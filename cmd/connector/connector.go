@@ -238,15 +238,16 @@ const startWait = 30 * time.Second
 // registerSchemas registers the schemas (or, with SCHEMA_REGISTRY_LOOKUP_ONLY,
 // looks them up), refusing to start when the registry's versions are
 // incompatible. A registry that does not answer (registrySilent: a refused,
-// cut or timed out connection) or answers 5xx (starting, or behind a proxy
-// that cannot reach it) is asked again every second for up to wait, logged
+// cut or timed out connection) or answers a 5xx that may pass (registryFailing:
+// starting, or behind a proxy that cannot reach it) is asked again every
+// second for up to wait, logged
 // at once so that the wait is not silent; any other answer ends it. The
 // error names what failed and what to change.
 func registerSchemas(ctx context.Context, logger *slog.Logger, cfg *config.Config, serde *schemas.Serde, wait time.Duration) error {
 	deadline := time.Now().Add(wait)
 	logged := false
 	err := serde.Register(ctx)
-	for err != nil && (registrySilent(err) || registryStatus(err) >= http.StatusInternalServerError) && ctx.Err() == nil {
+	for err != nil && (registrySilent(err) || registryFailing(registryStatus(err))) && ctx.Err() == nil {
 		if !time.Now().Before(deadline) {
 			if registrySilent(err) {
 				err = fmt.Errorf("the registry did not answer within %v: %w", wait, err)

@@ -147,6 +147,12 @@ func TestRegisterSchemasWaitsForTheRegistry(t *testing.T) {
 			want: []string{"failed, so the connector does not start (see `connector schemas check`): the registry kept failing for 300ms: "}},
 		{name: "no answer, stopped", fail: registryCuts, stop: true, waitLogged: true,
 			want: []string{"(check SCHEMA_REGISTRY_URL and the network)"}, notWant: []string{"within", "kept failing"}},
+		// A web server that is no registry (501: it does not do POST), or a proxy that wants
+		// the network signed in to: asking again does not mend them.
+		{name: "501: no wait", fail: registryAnswers(http.StatusNotImplemented),
+			want: []string{"(see `connector schemas check`): schemas: reading latest version of subject"}, notWant: []string{"kept failing"}},
+		{name: "511: no wait", fail: registryAnswers(http.StatusNetworkAuthenticationRequired),
+			want: []string{"(see `connector schemas check`): schemas: reading latest version of subject"}, notWant: []string{"kept failing"}},
 		{name: "refused: no wait", fail: registryAnswers(http.StatusUnauthorized),
 			want: []string{"(the registry refused the credentials: check SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD)"}, notWant: []string{"within"}},
 	} {

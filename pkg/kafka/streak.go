@@ -20,14 +20,16 @@ const StreakInterval = time.Minute
 // for how long (failures_in_a_row, failing_for), and Works ends the run, saying whether
 // a line of it was logged: the loop then logs that it works again, once.
 //
-// The zero Streak logs one line per run. A Streak is not safe for concurrent use.
+// The zero Streak logs one line per run (and one more where LogFailure's level rises). A
+// Streak is not safe for concurrent use.
 type Streak struct {
 	// Every is the least time between two lines of a run after its first (0: one line
 	// per run).
 	Every time.Duration
 
 	failures      int
-	since, logged time.Time // the run's first failure; its last line (zero: none yet)
+	since, logged time.Time          // the run's first failure; its last line (zero: none yet)
+	level         watermill.LogLevel // the highest level of the run's lines (LogFailure)
 }
 
 // Fail counts a failure at now and reports whether to log it: the first failure of the
@@ -70,10 +72,19 @@ func (s *Streak) Works() (ended Streak, logged bool) {
 
 // LogFailure counts err as a failure of the run (Fail, at once: after 0) and logs it on
 // logger with the run's fields and fields: at level (watermill.ErrorLogLevel, or
-// InfoLogLevel) when Fail says so, at debug level otherwise. fields is not changed.
+// InfoLogLevel) when Fail says so, or when level is above that of every line of the run
+// so far (a failure at error level in a run logged at info level: one that asking again
+// does not mend, after some that might, is said at once, not up to Every later), at
+// debug level otherwise. fields is not changed.
 func (s *Streak) LogFailure(logger watermill.LoggerAdapter, level watermill.LogLevel, msg string, err error, fields watermill.LogFields) {
 	now := time.Now()
 	due := s.Fail(now, 0)
+	if !due && level > s.level {
+		s.logged, due = now, true
+	}
+	if due {
+		s.level = max(s.level, level)
+	}
 	fields = s.LogFields(now, fields)
 	if due && level == watermill.ErrorLogLevel {
 		logger.Error(msg, err, fields)

@@ -105,3 +105,32 @@ func TestStreakLogFailure(t *testing.T) {
 		})
 	}
 }
+
+// TestStreakLogFailureRaisesLevel: a failure at error level in a run logged at info level
+// (Kafka refusing a group after a coordinator not available yet; Dsco refusing the
+// credentials after being away) is logged at once, not up to Every later; the run's
+// later failures at either level go to debug level until Every has passed.
+func TestStreakLogFailureRaisesLevel(t *testing.T) {
+	errDown, errRefused := errors.New("coordinator not available"), errors.New("group authorization failed")
+	logs := newLogRecorder()
+	s := kafka.Streak{Every: time.Hour}
+	for _, f := range []struct {
+		level watermill.LogLevel
+		err   error
+	}{
+		{watermill.InfoLogLevel, errDown}, {watermill.InfoLogLevel, errDown}, {watermill.ErrorLogLevel, errRefused},
+		{watermill.ErrorLogLevel, errRefused}, {watermill.InfoLogLevel, errDown}, {watermill.ErrorLogLevel, errRefused},
+	} {
+		s.LogFailure(logs, f.level, "Group error, retrying", f.err, nil)
+	}
+	require.Len(t, logs.find(watermill.InfoLogLevel, "Group error"), 1, "the run's first failure")
+	loud := logs.find(watermill.ErrorLogLevel, "Group error")
+	require.Len(t, loud, 1, "the first failure at error level, at once")
+	assert.ErrorIs(t, loud[0].err, errRefused)
+	assert.EqualValues(t, 3, loud[0].fields["failures_in_a_row"])
+	assert.Len(t, logs.find(watermill.DebugLogLevel, "Group error"), 4, "the others")
+
+	s.LogWorks(logs, "Group works again", nil)
+	s.LogFailure(logs, watermill.InfoLogLevel, "Group error, retrying", errDown, nil)
+	assert.Len(t, logs.find(watermill.InfoLogLevel, "Group error"), 2, "a new run starts at info level again")
+}

@@ -359,6 +359,48 @@ func TestAppliedElsewhereBeforeAssignment(t *testing.T) {
 // broker holds the listing of the topic's ends unanswered: the one whose call lists them
 // (a revoked partition's, whose generation cannot end before it returns), and one that
 // waits for that listing to end before it lists them again. Both waited until the broker
+// TestCatchUpBoundedByOffsetsTimeout: a broker that holds the listing's offsets request
+// unanswered, while the caller's context lives on, fails CatchUp after the TopicReader's
+// OffsetsTimeout, with an error naming the partition, instead of holding it (and the
+// partition's first delivery) until TCP gives the connection up.
+func TestCatchUpBoundedByOffsetsTimeout(t *testing.T) {
+	if kafkatest.Real() {
+		t.Skip("holds requests with kfake's controls")
+	}
+	cl := kafkatest.NewCluster(t)
+	brokers := cl.ListenAddrs()
+	topic := kafkatest.Name("applied")
+	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Connection: kafka.ConnectionConfig{Brokers: brokers}}, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pub.Close() })
+	store, err := outbound.NewStore(outbound.StoreConfig{Topic: topic, Writer: pub,
+		Reader: outbound.TopicReader{Brokers: brokers, OffsetsTimeout: 200 * time.Millisecond}}, nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- store.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	storeLoads(t, store, done)
+
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	cl.ControlKey(int16(kmsg.ListOffsets), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		cl.KeepControl()
+		for _, rt := range r.(*kmsg.ListOffsetsRequest).Topics {
+			if rt.Topic == topic {
+				cl.SleepControl(func() { <-release })
+			}
+		}
+		return nil, nil, false
+	})
+	wait, stop := context.WithTimeout(t.Context(), waitLimit)
+	defer stop()
+	err = store.CatchUp(wait)
+	require.Error(t, err)
+	require.NoError(t, wait.Err(), "CatchUp returned before the test's limit")
+	assert.Contains(t, err.Error(), "reading the offsets of "+topic)
+}
+
 // answered.
 func TestCatchUpEndsWithItsContext(t *testing.T) {
 	if kafkatest.Real() {

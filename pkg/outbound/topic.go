@@ -26,6 +26,11 @@ type TopicReader struct {
 	Brokers []string
 	// Dialer connects to the brokers (TLS, SASL); nil is kafka-go's default dialer.
 	Dialer *kafkago.Dialer
+	// OffsetsTimeout bounds each partition's offsets request when the topic's ends are
+	// listed (its load, the applied-ids store's CatchUp; default 30 s): a broker that
+	// holds one unanswered (a host gone without closing its connections) fails the
+	// listing instead of holding it until TCP gives the connection up, many minutes later.
+	OffsetsTimeout time.Duration
 	// view passes Read's fn records that point into the reader's buffers, valid only until
 	// fn returns (kafka.PartitionReader.FetchView), saving two allocations per record: the
 	// applied-ids store, whose fn keeps nothing of them, reads so.
@@ -107,7 +112,13 @@ func (tr TopicReader) endsOnce(ctx context.Context, topic string) (map[int]int64
 		if err != nil {
 			return nil, fmt.Errorf("outbound: connecting to the leader of %s/%d: %w", topic, p.ID, err)
 		}
-		// ReadOffsets takes no context: the connection's deadline ends it with ctx.
+		// ReadOffsets takes no context: the connection's deadline ends it with ctx, or
+		// after OffsetsTimeout.
+		timeout := tr.OffsetsTimeout
+		if timeout <= 0 {
+			timeout = 30 * time.Second
+		}
+		_ = lc.SetDeadline(time.Now().Add(timeout))
 		stop := context.AfterFunc(ctx, func() { _ = lc.SetDeadline(time.Now()) })
 		first, last, err := lc.ReadOffsets()
 		stop()

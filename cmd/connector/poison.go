@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -85,13 +84,14 @@ func (f *poisonFilter) timedOut(ctx context.Context) string {
 // recordID is how list names a poison record: partition/offset.
 func recordID(r outbound.PoisonRecord) string { return fmt.Sprintf("%d/%d", r.Partition, r.Offset) }
 
-// load reads the poison topic, passes the records f selects to keep, and returns how many
-// the topic holds and how many f selected. Records not selected are not kept. A record
-// -records names that the topic does not hold is reported on e's stderr. A poison topic
-// that does not exist is an error naming it and what sets it: `connector run` creates it
-// at start, so a missing one is a wrong prefix, -topic or cluster, which an empty listing
-// (exit status 0) would pass off as nothing poisoned.
-func (f *poisonFilter) load(ctx context.Context, e *env, cfg *config.Config, keep func(outbound.PoisonRecord)) (total, selected int, err error) {
+// load reads the poison topic, passes every record to scanned (when not nil) and the
+// records f selects to keep, and returns how many the topic holds and how many f selected.
+// Records not selected are not kept. A record -records names that the topic does not hold
+// is reported on e's stderr. A poison topic that does not exist is an error naming it and
+// what sets it: `connector run` creates it at start, so a missing one is a wrong prefix,
+// -topic or cluster, which an empty listing (exit status 0) would pass off as nothing
+// poisoned.
+func (f *poisonFilter) load(ctx context.Context, e *env, cfg *config.Config, scanned, keep func(outbound.PoisonRecord)) (total, selected int, err error) {
 	ids := map[string]bool{} // -records, as recordID names them; true once found
 	for s := range strings.SplitSeq(f.records, ",") {
 		if s = strings.TrimSpace(s); s == "" {
@@ -126,6 +126,9 @@ func (f *poisonFilter) load(ctx context.Context, e *env, cfg *config.Config, kee
 	// ErrTopicNotFound before it reads anything.
 	err = outbound.ScanPoisoned(ctx, outbound.TopicReader{Brokers: conn.Brokers, Dialer: dialer}, f.topic, func(r outbound.PoisonRecord) {
 		total++
+		if scanned != nil {
+			scanned(r)
+		}
 		if f.selected(r, ids) {
 			selected++
 			keep(r)
@@ -169,9 +172,7 @@ func (k *newestKept) add(r outbound.PoisonRecord) {
 
 // trim keeps the n newest.
 func (k *newestKept) trim() {
-	slices.SortFunc(k.recs, func(a, b outbound.PoisonRecord) int {
-		return cmp.Or(b.Time.Compare(a.Time), outbound.ComparePoisonRecords(b, a))
-	})
+	slices.SortFunc(k.recs, func(a, b outbound.PoisonRecord) int { return outbound.ComparePoisonings(b, a) })
 	clear(k.recs[k.n:]) // let the dropped records' bytes be collected
 	k.recs = k.recs[:k.n]
 }
@@ -206,7 +207,7 @@ func runPoisonList(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	kept := newestKept{n: *limit}
-	total, selected, err := f.load(ctx, e, cfg, kept.add)
+	total, selected, err := f.load(ctx, e, cfg, nil, kept.add)
 	if err != nil {
 		return err
 	}
@@ -255,8 +256,10 @@ func dash(s string) string {
 // topics: the outbound side consumes them again. A selection is required
 // (a filter, -records, or -all); records without a source topic (events
 // Dsco sent that could not be mapped) cannot be replayed and are reported, as are
-// the earlier poisonings of a command selected more than once: only its latest is
-// replayed (outbound.LatestPoisonings), so that it is sent once.
+// the selected records that are not their command's latest poisoning in the whole
+// poison topic (outbound.LatestPoisonings), each with that latest, selected or not: a
+// command is sent once per replay, and not again from an earlier poisoning once a later
+// delivery of it had its own outcome.
 func runPoisonReplay(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "poison replay", "")
 	var f poisonFilter
@@ -277,7 +280,8 @@ func runPoisonReplay(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	var replay, skipped []outbound.PoisonRecord
-	total, selected, err := f.load(ctx, e, cfg, func(r outbound.PoisonRecord) {
+	var latest outbound.LatestPoisonings
+	total, selected, err := f.load(ctx, e, cfg, latest.Add, func(r outbound.PoisonRecord) {
 		if r.SourceTopic == "" {
 			r.Value, r.Headers = nil, nil // only named
 			skipped = append(skipped, r)
@@ -293,10 +297,22 @@ func runPoisonReplay(ctx context.Context, e *env, args []string) error {
 	for _, r := range skipped {
 		fmt.Fprintf(e.stderr, "poison replay: %s names no source topic (an event that could not be mapped), not replayed\n", recordID(r))
 	}
-	replay, earlier := outbound.LatestPoisonings(replay)
-	for _, r := range earlier {
-		fmt.Fprintf(e.stderr, "poison replay: %s is an earlier poisoning of command %s (%s), not replayed: its latest is, so that the command is sent once\n", recordID(r), r.CommandID, r.SourceTopic)
+	selectedIDs := map[string]bool{}
+	for _, r := range replay {
+		selectedIDs[recordID(r)] = true
 	}
+	replay = slices.DeleteFunc(replay, func(r outbound.PoisonRecord) bool {
+		l, earlier := latest.Earlier(r)
+		if earlier {
+			sel := "selected"
+			if !selectedIDs[recordID(l)] {
+				sel = "not selected"
+			}
+			fmt.Fprintf(e.stderr, "poison replay: %s is an earlier poisoning of command %s (%s): its latest is %s, %s; not replayed\n",
+				recordID(r), r.CommandID, r.SourceTopic, recordID(l), sel)
+		}
+		return earlier
+	})
 	printPoison(e.stdout, replay)
 	if *dryRun {
 		fmt.Fprintf(e.stderr, "%s: %d records, %d selected, %d would be replayed\n", f.topic, total, selected, len(replay))

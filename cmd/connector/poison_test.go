@@ -195,36 +195,65 @@ func TestPoisonListAndReplay(t *testing.T) {
 	})
 }
 
-// TestPoisonReplayOncePerCommand: a command poisoned twice is replayed once, from its
-// latest poisoning, and replay names the earlier record it leaves.
+// TestPoisonReplayOncePerCommand: a command poisoned more than once is replayed once, from
+// its latest poisoning in the whole poison topic, whatever the selection: replay names the
+// selected records it leaves and that latest. Here a return was poisoned with its outcome
+// unknown, requeued, and rejected: a selection of the unknown outcomes alone must not send it
+// again.
 func TestPoisonReplayOncePerCommand(t *testing.T) {
 	st := newStack(t)
-	prefix := kafkatest.Name("poison") + "."
-	vars := st.with("CONNECTOR_TOPIC_PREFIX", prefix)
-	brokers := strings.Split(vars["KAFKA_BROKERS"], ",")
-	poisonTopic, returnTopic := prefix+"poison.v1", prefix+"cmd.return.v1"
-	kafkatest.CreateTopic(t, brokers, returnTopic, 1)
 	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	writePoison(t, brokers, poisonTopic,
-		poisonRec{key: "order-1", value: "return-first", source: returnTopic, reason: "outcome_unknown: 504", command: "return", id: "c-ret", at: t0},
-		poisonRec{key: "order-1", value: "return-again", source: returnTopic, reason: "outcome_unknown: 504", command: "return", id: "c-ret", at: t0.Add(time.Hour)},
-		poisonRec{key: "order-2", value: "return-other", source: returnTopic, reason: "outcome_unknown: 504", command: "return", id: "c-other", at: t0},
-	)
-	r := runMain(t, vars, "poison", "replay", "-command", "return", "-dry-run")
-	require.Equal(t, exitOK, r.code, r.stderr)
-	assert.Contains(t, r.stderr, "3 selected, 2 would be replayed")
+	tests := []struct {
+		name      string
+		selection func(returnTopic string) []string
+		selected  int
+		replayed  []string // values back on the return topic
+		stderr    string   // with %[1]s for the return topic
+	}{
+		{"only the earlier selected: not replayed, the latest named",
+			func(string) []string { return []string{"-reason", "outcome_unknown"} }, 2, []string{"return-other"},
+			"poison replay: 0/0 is an earlier poisoning of command c-ret (%[1]s): its latest is 0/2, not selected; not replayed\n"},
+		{"both selected: the latest replayed",
+			func(string) []string { return []string{"-command", "return"} }, 3, []string{"return-again", "return-other"},
+			"poison replay: 0/0 is an earlier poisoning of command c-ret (%[1]s): its latest is 0/2, selected; not replayed\n"},
+		{"the latest selected alone: replayed",
+			func(string) []string { return []string{"-records", "0/2"} }, 1, []string{"return-again"}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			prefix := kafkatest.Name("poison") + "."
+			vars := st.with("CONNECTOR_TOPIC_PREFIX", prefix)
+			brokers := strings.Split(vars["KAFKA_BROKERS"], ",")
+			poisonTopic, returnTopic := prefix+"poison.v1", prefix+"cmd.return.v1"
+			kafkatest.CreateTopic(t, brokers, poisonTopic, 1) // offsets 0, 1, 2
+			kafkatest.CreateTopic(t, brokers, returnTopic, 1)
+			writePoison(t, brokers, poisonTopic,
+				poisonRec{key: "order-1", value: "return-first", source: returnTopic, reason: "outcome_unknown: 504", command: "return", id: "c-ret", at: t0},
+				poisonRec{key: "order-2", value: "return-other", source: returnTopic, reason: "outcome_unknown: 504", command: "return", id: "c-other", at: t0},
+				poisonRec{key: "order-1", value: "return-again", source: returnTopic, reason: "item error RETURN_NOT_ALLOWED: already returned", command: "return", id: "c-ret", at: t0.Add(time.Hour)},
+			)
+			args := append([]string{"poison", "replay"}, tc.selection(returnTopic)...)
+			r := runMain(t, vars, append(args, "-dry-run")...)
+			require.Equal(t, exitOK, r.code, r.stderr)
+			assert.Contains(t, r.stderr, fmt.Sprintf("3 records, %d selected, %d would be replayed", tc.selected, len(tc.replayed)))
 
-	r = runMain(t, vars, "poison", "replay", "-command", "return")
-	require.Equal(t, exitOK, r.code, r.stderr)
-	assert.Contains(t, r.stderr, "is an earlier poisoning of command c-ret")
-	assert.Contains(t, r.stderr, "replayed 2 records")
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	var got []string
-	require.NoError(t, outbound.TopicReader{Brokers: brokers}.Read(ctx, returnTopic, false, nil, func(m kafkago.Message) {
-		got = append(got, string(m.Value))
-	}))
-	assert.ElementsMatch(t, []string{"return-again", "return-other"}, got, "each command back on its topic once, c-ret from its latest poisoning")
+			r = runMain(t, vars, args...)
+			require.Equal(t, exitOK, r.code, r.stderr)
+			if tc.stderr != "" {
+				assert.Contains(t, r.stderr, fmt.Sprintf(tc.stderr, returnTopic))
+			} else {
+				assert.NotContains(t, r.stderr, "earlier poisoning")
+			}
+			assert.Contains(t, r.stderr, fmt.Sprintf("replayed %d records", len(tc.replayed)))
+			ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+			defer cancel()
+			var got []string
+			require.NoError(t, outbound.TopicReader{Brokers: brokers}.Read(ctx, returnTopic, false, nil, func(m kafkago.Message) {
+				got = append(got, string(m.Value))
+			}))
+			assert.ElementsMatch(t, tc.replayed, got, "each command back on its topic once at most, from its latest poisoning")
+		})
+	}
 }
 
 // TestNewestKept: `poison list -limit n` keeps the n records with the latest poison times

@@ -78,6 +78,12 @@ func ComparePoisonRecords(a, b PoisonRecord) int {
 	return cmp.Or(cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Offset, b.Offset))
 }
 
+// ComparePoisonings orders poison records by Time, then partition and offset: of the
+// poisonings of one command, the greatest is its latest (LatestPoisonings).
+func ComparePoisonings(a, b PoisonRecord) int {
+	return cmp.Or(a.Time.Compare(b.Time), ComparePoisonRecords(a, b))
+}
+
 func poisonRecord(m kafkago.Message) PoisonRecord {
 	h := make(map[string]string, len(m.Headers))
 	for _, hd := range m.Headers {
@@ -105,33 +111,61 @@ func poisonRecord(m kafkago.Message) PoisonRecord {
 	return r
 }
 
-// LatestPoisonings splits recs into the latest poisoning of each command and the earlier
-// ones, each in recs' order. A command is its source topic and command id; its latest
-// poisoning is its record with the latest Time (the later partition/offset when equal).
-// Records that name no command id (a record that did not decode, an event that could not
-// be mapped) each stand alone. Requeue the latest only: every requeued record of a command
-// is an operator's decision to send it again, so two poisonings of one command requeued
-// together may send it twice (a return, applied twice).
-func LatestPoisonings(recs []PoisonRecord) (latest, earlier []PoisonRecord) {
-	type command struct{ topic, id string }
-	newest := map[command]int{} // index in recs
-	for i, r := range recs {
-		if r.CommandID == "" {
-			continue
-		}
-		k := command{r.SourceTopic, r.CommandID}
-		if j, ok := newest[k]; !ok || cmp.Or(r.Time.Compare(recs[j].Time), ComparePoisonRecords(r, recs[j])) > 0 {
-			newest[k] = i
-		}
+// LatestPoisonings finds the latest poisoning of each command among the poison records it
+// is given (Add), so that a requeue sends a command once, and only from its latest
+// poisoning: every requeued record of a command is an operator's decision to send it again,
+// so two poisonings of one command requeued together may send it twice (a return, applied
+// twice), and an earlier poisoning requeued alone sends again a command whose later
+// delivery already had its own outcome. A command is its source topic and command id; its
+// latest poisoning is its record with the latest Time, the later partition/offset when
+// equal. Records that name no command id (a record that did not decode, an event that could
+// not be mapped) each stand alone. Give it every record of the poison topic, not only those
+// to requeue. It keeps a command's names and its latest's place and time, not the records'
+// bytes. The zero value is ready to use; it is not safe for concurrent use.
+type LatestPoisonings struct {
+	latest map[poisonedCommand]poisoning
+}
+
+type poisonedCommand struct{ topic, id string }
+
+// poisoning is where and when a command was poisoned.
+type poisoning struct {
+	partition int
+	offset    int64
+	time      time.Time
+}
+
+// record is p as a PoisonRecord with its Partition, Offset and Time only.
+func (p poisoning) record() PoisonRecord {
+	return PoisonRecord{Partition: p.partition, Offset: p.offset, Time: p.time}
+}
+
+// Add counts r among the poisonings of its command.
+func (l *LatestPoisonings) Add(r PoisonRecord) {
+	if r.CommandID == "" {
+		return
 	}
-	for i, r := range recs {
-		if j, ok := newest[command{r.SourceTopic, r.CommandID}]; r.CommandID != "" && ok && j != i {
-			earlier = append(earlier, r)
-		} else {
-			latest = append(latest, r)
-		}
+	if l.latest == nil {
+		l.latest = map[poisonedCommand]poisoning{}
 	}
-	return latest, earlier
+	k := poisonedCommand{r.SourceTopic, r.CommandID}
+	if q, ok := l.latest[k]; !ok || ComparePoisonings(r, q.record()) > 0 {
+		l.latest[k] = poisoning{r.Partition, r.Offset, r.Time}
+	}
+}
+
+// Earlier reports whether r is an earlier poisoning of its command than the latest one
+// added, and then that latest, with its Partition, Offset and Time only. A record that
+// names no command id, or whose command had no poisoning added, is no earlier one.
+func (l *LatestPoisonings) Earlier(r PoisonRecord) (latest PoisonRecord, earlier bool) {
+	if r.CommandID == "" {
+		return PoisonRecord{}, false
+	}
+	p, ok := l.latest[poisonedCommand{r.SourceTopic, r.CommandID}]
+	if !ok || ComparePoisonRecords(p.record(), r) == 0 {
+		return PoisonRecord{}, false
+	}
+	return p.record(), true
 }
 
 // Requeue publishes the given poison records back to their source topics with Watermill's
@@ -140,9 +174,9 @@ func LatestPoisonings(recs []PoisonRecord) (latest, earlier []PoisonRecord) {
 // kafka.Publisher's Balancer) so that each record goes back to the partition it was
 // consumed from, behind the commands of its key. The pipeline sends a requeued command even
 // when its earlier outcome was unknown (an operator decided), once per requeue: Kafka
-// delivering the requeued record again does not send it again, but two records of one
-// command requeued together may each send it (LatestPoisonings keeps one per command). It returns once every record
-// was published, or with the first error.
+// delivering the requeued record again does not send it again, but each requeued record of
+// one command may send it: requeue only a command's latest poisoning (LatestPoisonings). It
+// returns once every record was published, or with the first error.
 func Requeue(ctx context.Context, pub message.Publisher, recs []PoisonRecord) error {
 	if len(recs) == 0 {
 		return nil

@@ -262,36 +262,49 @@ func TestRequeueToSourcePartition(t *testing.T) {
 }
 
 // TestLatestPoisonings: of the poisonings of one command (source topic and command id),
-// only the latest is kept for a requeue; records naming no command stand alone.
+// only the latest is kept for a requeue, and each earlier one names it; records naming no
+// command stand alone.
 func TestLatestPoisonings(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	rec := func(part int, off int64, topic, id string, at time.Time) outbound.PoisonRecord {
 		return outbound.PoisonRecord{Partition: part, Offset: off, SourceTopic: topic, CommandID: id, Time: at}
 	}
-	name := func(rs []outbound.PoisonRecord) []string {
-		var out []string
-		for _, r := range rs {
-			out = append(out, fmt.Sprintf("%d/%d", r.Partition, r.Offset))
-		}
-		return out
-	}
 	for _, tc := range []struct {
-		name            string
-		recs            []outbound.PoisonRecord
-		latest, earlier []string
+		name    string
+		recs    []outbound.PoisonRecord
+		latest  []string
+		earlier []string // record>its latest
 	}{
 		{"one each", []outbound.PoisonRecord{rec(0, 1, "ship", "a", t0), rec(0, 2, "ship", "b", t0)}, []string{"0/1", "0/2"}, nil},
-		{"poisoned twice: the later time", []outbound.PoisonRecord{rec(0, 1, "ship", "a", t0.Add(time.Minute)), rec(0, 2, "ship", "a", t0)}, []string{"0/1"}, []string{"0/2"}},
-		{"same time: the later offset", []outbound.PoisonRecord{rec(0, 2, "ship", "a", t0), rec(0, 1, "ship", "a", t0), rec(0, 3, "ship", "b", t0)}, []string{"0/2", "0/3"}, []string{"0/1"}},
-		{"three times", []outbound.PoisonRecord{rec(0, 1, "ret", "a", t0), rec(1, 5, "ret", "a", t0.Add(2*time.Minute)), rec(0, 9, "ret", "a", t0.Add(time.Minute))}, []string{"1/5"}, []string{"0/1", "0/9"}},
+		{"poisoned twice: the later time", []outbound.PoisonRecord{rec(0, 1, "ship", "a", t0.Add(time.Minute)), rec(0, 2, "ship", "a", t0)}, []string{"0/1"}, []string{"0/2>0/1"}},
+		{"same time: the later offset", []outbound.PoisonRecord{rec(0, 2, "ship", "a", t0), rec(0, 1, "ship", "a", t0), rec(0, 3, "ship", "b", t0)}, []string{"0/2", "0/3"}, []string{"0/1>0/2"}},
+		{"same time: the later partition", []outbound.PoisonRecord{rec(1, 1, "ship", "a", t0), rec(0, 4, "ship", "a", t0)}, []string{"1/1"}, []string{"0/4>1/1"}},
+		{"three times", []outbound.PoisonRecord{rec(0, 1, "ret", "a", t0), rec(1, 5, "ret", "a", t0.Add(2*time.Minute)), rec(0, 9, "ret", "a", t0.Add(time.Minute))}, []string{"1/5"}, []string{"0/1>1/5", "0/9>1/5"}},
 		{"same id, other topics", []outbound.PoisonRecord{rec(0, 1, "ship", "a", t0), rec(0, 2, "invoice", "a", t0)}, []string{"0/1", "0/2"}, nil},
 		{"no command id stands alone", []outbound.PoisonRecord{rec(0, 1, "ship", "", t0), rec(0, 2, "ship", "", t0), rec(0, 3, "", "", t0)}, []string{"0/1", "0/2", "0/3"}, nil},
 		{"none", nil, nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			latest, earlier := outbound.LatestPoisonings(tc.recs)
-			assert.Equal(t, tc.latest, name(latest), "latest")
-			assert.Equal(t, tc.earlier, name(earlier), "earlier")
+			var l outbound.LatestPoisonings
+			for _, r := range tc.recs {
+				l.Add(r)
+			}
+			var latest, earlier []string
+			for _, r := range tc.recs {
+				if lt, ok := l.Earlier(r); ok {
+					earlier = append(earlier, fmt.Sprintf("%d/%d>%d/%d", r.Partition, r.Offset, lt.Partition, lt.Offset))
+				} else {
+					latest = append(latest, fmt.Sprintf("%d/%d", r.Partition, r.Offset))
+				}
+			}
+			assert.Equal(t, tc.latest, latest, "latest")
+			assert.Equal(t, tc.earlier, earlier, "earlier")
 		})
 	}
+	t.Run("a command not added", func(t *testing.T) {
+		var l outbound.LatestPoisonings
+		l.Add(rec(0, 1, "ship", "a", t0.Add(time.Minute)))
+		_, ok := l.Earlier(rec(0, 2, "ship", "b", t0))
+		assert.False(t, ok)
+	})
 }

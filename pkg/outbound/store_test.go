@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/dscokafka/connector/pkg/dsco/dscotest"
@@ -154,6 +155,27 @@ func runStore(t *testing.T, brokers []string, topic string, w outbound.RecordWri
 	return store, errs, cancel
 }
 
+// loadedStoreOnCluster runs a Store, loaded, of a new topic (6 partitions) on a kfake
+// cluster of its own, whose controls a test may set, reading with reader (its Brokers
+// set to the cluster's) and writing with pub.
+func loadedStoreOnCluster(t *testing.T, reader outbound.TopicReader) (cl *kfake.Cluster, topic string, pub *kafka.Publisher, store *outbound.Store) {
+	t.Helper()
+	cl = kafkatest.NewCluster(t)
+	reader.Brokers = cl.ListenAddrs()
+	topic = kafkatest.Name("applied")
+	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Connection: kafka.ConnectionConfig{Brokers: reader.Brokers}}, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pub.Close() })
+	store, err = outbound.NewStore(outbound.StoreConfig{Topic: topic, Reader: reader, Writer: pub}, nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- store.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	storeLoads(t, store, done)
+	return cl, topic, pub, store
+}
+
 // storeEnds waits for the store's Run to end without loading, and checks its error is
 // each of want; it returns it.
 func storeEnds(t *testing.T, store *outbound.Store, done <-chan error, want ...error) error {
@@ -242,14 +264,7 @@ func TestStoreCatchUp(t *testing.T) {
 	if kafkatest.Real() {
 		t.Skip("holds fetches with kfake's controls")
 	}
-	cl := kafkatest.NewCluster(t)
-	brokers := cl.ListenAddrs()
-	topic := kafkatest.Name("applied")
-	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Connection: kafka.ConnectionConfig{Brokers: brokers}}, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = pub.Close() })
-	store, done, _ := runStore(t, brokers, topic, pub, nil) // creates the topic: 6 partitions
-	storeLoads(t, store, done)
+	cl, topic, pub, store := loadedStoreOnCluster(t, outbound.TopicReader{})
 
 	hold := holdFollow(cl, topic, 6, true)
 	hold.waitHeld(t, 6)
@@ -280,14 +295,7 @@ func TestStoreCatchUpsShareListings(t *testing.T) {
 	if kafkatest.Real() {
 		t.Skip("counts requests with kfake's controls")
 	}
-	cl := kafkatest.NewCluster(t)
-	brokers := cl.ListenAddrs()
-	topic := kafkatest.Name("applied")
-	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Connection: kafka.ConnectionConfig{Brokers: brokers}}, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = pub.Close() })
-	store, done, _ := runStore(t, brokers, topic, pub, nil) // creates the topic: 6 partitions
-	storeLoads(t, store, done)
+	cl, topic, pub, store := loadedStoreOnCluster(t, outbound.TopicReader{})
 	require.NoError(t, pub.WriteRecords(kafkago.Message{Topic: topic, Key: []byte("cmd-1"), Value: []byte(outbound.MarkApplied.String())}))
 
 	var lists atomic.Int64 // requests for the latest offset of a partition of the topic
@@ -367,20 +375,7 @@ func TestCatchUpBoundedByOffsetsTimeout(t *testing.T) {
 	if kafkatest.Real() {
 		t.Skip("holds requests with kfake's controls")
 	}
-	cl := kafkatest.NewCluster(t)
-	brokers := cl.ListenAddrs()
-	topic := kafkatest.Name("applied")
-	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Connection: kafka.ConnectionConfig{Brokers: brokers}}, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = pub.Close() })
-	store, err := outbound.NewStore(outbound.StoreConfig{Topic: topic, Writer: pub,
-		Reader: outbound.TopicReader{Brokers: brokers, OffsetsTimeout: 200 * time.Millisecond}}, nil)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- store.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	storeLoads(t, store, done)
+	cl, topic, _, store := loadedStoreOnCluster(t, outbound.TopicReader{OffsetsTimeout: 200 * time.Millisecond})
 
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
@@ -395,7 +390,7 @@ func TestCatchUpBoundedByOffsetsTimeout(t *testing.T) {
 	})
 	wait, stop := context.WithTimeout(t.Context(), waitLimit)
 	defer stop()
-	err = store.CatchUp(wait)
+	err := store.CatchUp(wait)
 	require.Error(t, err)
 	require.NoError(t, wait.Err(), "CatchUp returned before the test's limit")
 	assert.Contains(t, err.Error(), "reading the offsets of "+topic)
@@ -406,14 +401,7 @@ func TestCatchUpEndsWithItsContext(t *testing.T) {
 	if kafkatest.Real() {
 		t.Skip("holds requests with kfake's controls")
 	}
-	cl := kafkatest.NewCluster(t)
-	brokers := cl.ListenAddrs()
-	topic := kafkatest.Name("applied")
-	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Connection: kafka.ConnectionConfig{Brokers: brokers}}, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = pub.Close() })
-	store, done, _ := runStore(t, brokers, topic, pub, nil)
-	storeLoads(t, store, done)
+	cl, topic, _, store := loadedStoreOnCluster(t, outbound.TopicReader{})
 
 	held, release := make(chan struct{}, 16), make(chan struct{})
 	t.Cleanup(func() { close(release) })

@@ -10,36 +10,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/dscokafka/connector/pkg/kafka"
 	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
 )
-
-// failFindCoordinator answers the first times requests for group's coordinator with code,
-// as Kafka answers a client that may not describe the group (its ACLs).
-func failFindCoordinator(c *kfake.Cluster, group string, code *kerr.Error, times int32) *atomic.Int32 {
-	var answered atomic.Int32
-	c.ControlKey(int16(kmsg.FindCoordinator), func(r kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		req := r.(*kmsg.FindCoordinatorRequest)
-		if req.CoordinatorKey != group && (len(req.CoordinatorKeys) == 0 || req.CoordinatorKeys[0] != group) ||
-			answered.Load() >= times {
-			return nil, nil, false
-		}
-		answered.Add(1)
-		resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
-		resp.ErrorCode = code.Code
-		for _, key := range req.CoordinatorKeys {
-			co := kmsg.NewFindCoordinatorResponseCoordinator()
-			co.Key, co.ErrorCode = key, code.Code
-			resp.Coordinators = append(resp.Coordinators, co)
-		}
-		return resp, nil, true
-	})
-	return &answered
-}
 
 // TestGroupRefusedLoggedAsError: a consumer group (a Subscriber's, or the lease's) that
 // Kafka refuses this client (GROUP_AUTHORIZATION_FAILED: the group's ACLs) is never joined
@@ -69,7 +43,7 @@ func TestGroupRefusedLoggedAsError(t *testing.T) {
 				var answered *atomic.Int32
 				if group == "Consumer group" {
 					topic, id := kafkatest.Name("groupfail"), kafkatest.Name("g")
-					answered = failFindCoordinator(cl, id, tc.code, failures)
+					answered = kafkatest.FailFindCoordinator(cl, id, tc.code, func(n int32) bool { return n < failures })
 					sub, err := kafka.NewSubscriber(testSubscriberConfig(brokers, id), logs)
 					require.NoError(t, err)
 					t.Cleanup(func() { require.NoError(t, sub.Close()) })
@@ -81,7 +55,7 @@ func TestGroupRefusedLoggedAsError(t *testing.T) {
 				} else {
 					cfg := leaseConfig(t)
 					cfg.Connection.Brokers = brokers
-					answered = failFindCoordinator(cl, cfg.Group, tc.code, failures)
+					answered = kafkatest.FailFindCoordinator(cl, cfg.Group, tc.code, func(n int32) bool { return n < failures })
 					ctx, cancel := context.WithCancel(t.Context())
 					require.NoError(t, kafka.RunLeased(ctx, cfg, logs, nil, func(context.Context) error {
 						cancel() // the lease was taken once the group was joined
@@ -93,7 +67,7 @@ func TestGroupRefusedLoggedAsError(t *testing.T) {
 				if tc.refused {
 					require.Len(t, loud, 1, "one error line for the run of refusals")
 					assert.ErrorIs(t, loud[0].err, tc.want)
-					assert.Contains(t, loud[0].msg, "check the ACLs (its principal needs Read on the group)")
+					assert.Contains(t, loud[0].msg, "check the ACLs, which must give this client's principal Read on the group")
 				} else {
 					assert.Empty(t, loud, "no error line for a coordinator not available yet")
 					quiet := logs.find(watermill.InfoLogLevel, group+" error, retrying")
@@ -101,6 +75,80 @@ func TestGroupRefusedLoggedAsError(t *testing.T) {
 					assert.ErrorContains(t, quiet[0].fields["err"].(error), tc.want.Error())
 				}
 				assert.Len(t, logs.find(watermill.InfoLogLevel, group+" works again"), 1, "the join that works after the run says so")
+			})
+		}
+	}
+}
+
+// TestGroupRefusalHeldUntilJoined: while Kafka refuses this client a consumer group (a
+// Subscriber's, or the lease's), the Subscriber's Refused (the lease's Refusal) names
+// the group and Kafka's answer, for a readiness check to report; once a join works it is
+// nil again. Other failures to join (a coordinator not available yet) pass by
+// themselves and are no refusal.
+func TestGroupRefusalHeldUntilJoined(t *testing.T) {
+	if kafkatest.Real() {
+		t.Skip("answers FindCoordinator with kfake's controls")
+	}
+	for _, tc := range []struct {
+		name    string
+		code    *kerr.Error
+		level   watermill.LogLevel // of the line the failure is logged with
+		refused bool
+	}{
+		{"group authorization failed", kerr.GroupAuthorizationFailed, watermill.ErrorLogLevel, true},
+		{"coordinator not available", kerr.CoordinatorNotAvailable, watermill.InfoLogLevel, false},
+	} {
+		for _, group := range []string{"Consumer group", "Lease group"} {
+			t.Run(tc.name+", "+group, func(t *testing.T) {
+				cl := kafkatest.NewCluster(t)
+				logs := newLogRecorder()
+				var refusing atomic.Bool
+				refusing.Store(true)
+				var id string
+				var refused func() error
+				if group == "Consumer group" {
+					id = kafkatest.Name("g")
+					kafkatest.FailFindCoordinator(cl, id, tc.code, func(int32) bool { return refusing.Load() })
+					sub, err := kafka.NewSubscriber(testSubscriberConfig(cl.ListenAddrs(), id), logs)
+					require.NoError(t, err)
+					t.Cleanup(func() { require.NoError(t, sub.Close()) })
+					require.NoError(t, sub.Refused(), "no refusal before a join")
+					subscribe(t, sub, kafkatest.Name("groupfail"))
+					refused = sub.Refused
+				} else {
+					cfg := leaseConfig(t)
+					cfg.Connection.Brokers = cl.ListenAddrs()
+					cfg.Refusal = new(kafka.GroupRefusal)
+					id = cfg.Group
+					kafkatest.FailFindCoordinator(cl, id, tc.code, func(int32) bool { return refusing.Load() })
+					ctx, cancel := context.WithCancel(t.Context())
+					done := make(chan error, 1)
+					go func() {
+						done <- kafka.RunLeased(ctx, cfg, logs, nil, func(ctx context.Context) error {
+							<-ctx.Done()
+							return nil
+						})
+					}()
+					t.Cleanup(func() {
+						cancel()
+						require.NoError(t, <-done)
+					})
+					refused = cfg.Refusal.Err
+				}
+
+				logs.await(t, tc.level, group+" error, retrying")
+				if tc.refused {
+					err := refused()
+					require.Error(t, err, "refused while Kafka refuses the group")
+					assert.ErrorIs(t, err, kafkago.GroupAuthorizationFailed)
+					assert.Equal(t, `consumer group "`+id+`" refused: Group Authorization Failed `+
+						`(check the ACLs, which must give this client's principal Read on the group, and the SASL credentials)`, err.Error())
+				} else {
+					assert.NoError(t, refused(), "a coordinator not available is no refusal")
+				}
+				refusing.Store(false)
+				logs.await(t, watermill.InfoLogLevel, group+" works again")
+				assert.NoError(t, refused(), "no refusal once the group is joined")
 			})
 		}
 	}

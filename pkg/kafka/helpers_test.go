@@ -167,9 +167,10 @@ func closeSubscriber(t *testing.T, sub *kafka.Subscriber, ch <-chan *message.Mes
 // the loggers its With returns, for tests of what the Subscriber logs. Safe for
 // concurrent use (watermill's CaptureLoggerAdapter hands its map out unguarded).
 type logRecorder struct {
-	mu     *sync.Mutex
-	lines  *[]logLine
-	fields watermill.LogFields
+	mu      *sync.Mutex
+	lines   *[]logLine
+	fields  watermill.LogFields
+	written chan struct{} // receives after a line is kept (one pending covers several)
 }
 
 // logLine is one line a logRecorder kept.
@@ -181,13 +182,17 @@ type logLine struct {
 }
 
 func newLogRecorder() *logRecorder {
-	return &logRecorder{mu: &sync.Mutex{}, lines: &[]logLine{}}
+	return &logRecorder{mu: &sync.Mutex{}, lines: &[]logLine{}, written: make(chan struct{}, 1)}
 }
 
 func (l *logRecorder) log(level watermill.LogLevel, msg string, err error, fields watermill.LogFields) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	*l.lines = append(*l.lines, logLine{level: level, msg: msg, err: err, fields: l.fields.Copy().Add(fields)})
+	select {
+	case l.written <- struct{}{}:
+	default:
+	}
 }
 
 func (l *logRecorder) Error(msg string, err error, fields watermill.LogFields) {
@@ -203,7 +208,24 @@ func (l *logRecorder) Trace(msg string, fields watermill.LogFields) {
 	l.log(watermill.TraceLogLevel, msg, nil, fields)
 }
 func (l *logRecorder) With(fields watermill.LogFields) watermill.LoggerAdapter {
-	return &logRecorder{mu: l.mu, lines: l.lines, fields: l.fields.Copy().Add(fields)}
+	return &logRecorder{mu: l.mu, lines: l.lines, fields: l.fields.Copy().Add(fields), written: l.written}
+}
+
+// await waits until a line at level whose message contains text was kept, for up to
+// waitLimit, and returns the lines found. One test goroutine awaits at a time.
+func (l *logRecorder) await(t *testing.T, level watermill.LogLevel, text string) []logLine {
+	t.Helper()
+	deadline := time.After(waitLimit)
+	for {
+		if found := l.find(level, text); len(found) > 0 {
+			return found
+		}
+		select {
+		case <-l.written:
+		case <-deadline:
+			t.Fatalf("no line %q at level %v within %v", text, level, waitLimit)
+		}
+	}
 }
 
 // find returns the lines kept so far at level whose message contains text.

@@ -22,6 +22,10 @@ type LeaseConfig struct {
 	// group's, as in SubscriberConfig (defaults 30s, 3s, 30s, 5s). A holder that dies is
 	// replaced about SessionTimeout after its last heartbeat.
 	SessionTimeout, HeartbeatInterval, RebalanceTimeout, JoinGroupBackoff time.Duration
+	// Refusal, when not nil, is kept up to date by RunLeased with Kafka's refusal of Group
+	// to this client (see GroupRefusal), for a readiness check to report: a process refused
+	// the group never holds the lease.
+	Refusal *GroupRefusal
 }
 
 func (c *LeaseConfig) setDefaults() {
@@ -117,17 +121,17 @@ func RunLeased(ctx context.Context, cfg LeaseConfig, logger watermill.LoggerAdap
 	// Closing the group ends the generation (fn's context with it), waits for fn and
 	// leaves the group.
 	defer func() { _ = cg.Close() }()
-	groupFails := Streak{Every: StreakInterval} // kafka-go asks again after JoinGroupBackoff
+	joins := newGroupJoins("Lease group", cfg.Group, cfg.Refusal)
 	for {
 		gen, err := cg.Next(ctx)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, kafkago.ErrGroupClosed) {
 				return nil
 			}
-			logGroupFailure(&groupFails, logger, "Lease group", err)
+			joins.failed(logger, err)
 			continue
 		}
-		groupFails.LogWorks(logger, "Lease group works again", watermill.LogFields{"generation": gen.ID})
+		joins.joined(logger, gen.ID)
 		held := false
 		for _, a := range gen.Assignments[cfg.Topic] {
 			held = held || a.ID == 0

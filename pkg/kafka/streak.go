@@ -98,21 +98,6 @@ func (s *Streak) LogFailure(logger watermill.LoggerAdapter, level watermill.LogL
 	}
 }
 
-// logGroupFailure logs a consumer group's failure to give a generation (kafka-go asks
-// again after JoinGroupBackoff) on fails, as "<what> error, retrying": at info level, as
-// a rebalance or a coordinator moving fails a join now and then; at error level, saying
-// where to look, when Kafka refuses this client the group (Refused: the group's ACLs,
-// the SASL credentials), which asking again does not mend: the group is never joined and
-// nothing is consumed, while the process otherwise looks well.
-func logGroupFailure(fails *Streak, logger watermill.LoggerAdapter, what string, err error) {
-	if Refused(err) {
-		fails.LogFailure(logger, watermill.ErrorLogLevel, what+" error, retrying: Kafka refuses this client the group; "+
-			"check the ACLs (its principal needs Read on the group) and the SASL credentials", err, nil)
-		return
-	}
-	fails.LogFailure(logger, watermill.InfoLogLevel, what+" error, retrying", err, nil)
-}
-
 // LogWorks ends the run (Works) and, when a line of it was logged, logs msg on logger at
 // info level with the run's fields as it ended and fields.
 func (s *Streak) LogWorks(logger watermill.LoggerAdapter, msg string, fields watermill.LogFields) {

@@ -319,12 +319,23 @@ type Subscriber struct {
 	mu        sync.Mutex // guards closed and subs
 	closed    bool
 	subs      sync.WaitGroup
+
+	refusal GroupRefusal // the group's, by its members' joins (Refused)
 }
 
 var (
 	_ message.Subscriber           = (*Subscriber)(nil)
 	_ message.SubscribeInitializer = (*Subscriber)(nil)
 )
+
+// Refused returns Kafka's refusal of the consumer group to this client, nil if none: set
+// when a join of one of the Subscriber's members is refused for want of rights (the
+// group's ACLs, the credentials: see Refused), cleared when a join works, and left as it
+// is by other failures to join, which pass by themselves (see GroupRefusal). While it is
+// not nil no member has a generation and nothing is consumed, though the Subscriber
+// otherwise runs: a readiness check reports it. A refusal outlives the member it came
+// from; the Subscriber's members share it, as they share the group.
+func (s *Subscriber) Refused() error { return s.refusal.Err() }
 
 // NewSubscriber returns a Subscriber. It does not connect: Subscribe does.
 func NewSubscriber(cfg SubscriberConfig, logger watermill.LoggerAdapter) (*Subscriber, error) {
@@ -566,17 +577,17 @@ func (sub *subscription) run() {
 	}
 
 	var genDone chan struct{}
-	groupFails := Streak{Every: StreakInterval} // kafka-go asks again after JoinGroupBackoff
+	joins := newGroupJoins("Consumer group", sub.s.cfg.ConsumerGroup, &sub.s.refusal)
 	for {
 		gen, err := sub.cg.Next(runCtx)
 		if err != nil {
 			if runCtx.Err() != nil || errors.Is(err, kafkago.ErrGroupClosed) {
 				break
 			}
-			logGroupFailure(&groupFails, sub.logger, "Consumer group", err)
+			joins.failed(sub.logger, err)
 			continue
 		}
-		groupFails.LogWorks(sub.logger, "Consumer group works again", watermill.LogFields{"generation": gen.ID})
+		joins.joined(sub.logger, gen.ID)
 		genDone = make(chan struct{})
 		done := genDone
 		gen.Start(func(gctx context.Context) {

@@ -215,6 +215,33 @@ func FailCreates(c *kfake.Cluster, code *kerr.Error, times int32) *atomic.Int32 
 	return &answered
 }
 
+// FailFindCoordinator has c answer the requests for group's coordinator with code, as
+// Kafka answers a client that may not describe the group (its ACLs: GroupAuthorizationFailed),
+// while refusing, asked before each answer with the number of requests so answered
+// before it, reports true; the requests after are answered as usual. It returns the
+// number of requests so answered, as they come.
+func FailFindCoordinator(c *kfake.Cluster, group string, code *kerr.Error, refusing func(answered int32) bool) *atomic.Int32 {
+	var answered atomic.Int32
+	c.ControlKey(int16(kmsg.FindCoordinator), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		req := r.(*kmsg.FindCoordinatorRequest)
+		if req.CoordinatorKey != group && (len(req.CoordinatorKeys) == 0 || req.CoordinatorKeys[0] != group) ||
+			!refusing(answered.Load()) {
+			return nil, nil, false
+		}
+		answered.Add(1)
+		resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+		resp.ErrorCode = code.Code
+		for _, key := range req.CoordinatorKeys {
+			co := kmsg.NewFindCoordinatorResponseCoordinator()
+			co.Key, co.ErrorCode = key, code.Code
+			resp.Coordinators = append(resp.Coordinators, co)
+		}
+		return resp, nil, true
+	})
+	return &answered
+}
+
 // Name returns a name unique to this call, starting with prefix, usable as a topic or group
 // name (letters, digits, '.', '_' and '-' only).
 func Name(prefix string) string {

@@ -328,7 +328,9 @@ func (c *connector) topicSpecs() []topicSpec {
 }
 
 // routersRunning is the "routers" readiness check: every configured
-// direction's router runs.
+// direction's router runs, and Kafka refuses this client none of their
+// consumer groups (a command topic's, the inbound lease's: see
+// kafka.GroupRefusal), without which a router runs but consumes nothing.
 func (c *connector) routersRunning(context.Context) error {
 	if !c.running.Load() {
 		return errors.New("the connector is starting")
@@ -339,6 +341,12 @@ func (c *connector) routersRunning(context.Context) error {
 	}
 	if c.out != nil && !c.outRunning.Load() {
 		errs = append(errs, errors.New("the outbound router is not running"))
+	}
+	if c.in != nil {
+		errs = append(errs, c.in.Refused())
+	}
+	if c.out != nil {
+		errs = append(errs, c.out.Refused())
 	}
 	return errors.Join(errs...)
 }

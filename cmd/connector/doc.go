@@ -38,7 +38,8 @@
 // CONNECTOR_DIRECTIONS the inbound router (the streams of DSCO_STREAMS, and
 // the GetItemInventory poller when DSCO_ITEM_INVENTORY_INTERVAL is above
 // zero) and the outbound router (the command topics of DSCO_ROLE), through
-// pkg/router. Readiness: kafka, registry, dsco and routers. The status page
+// pkg/router. Readiness: kafka, registry, dsco and routers (running, and
+// refused none of their consumer groups by Kafka). The status page
 // is refreshed every 2 seconds from the pipelines' metrics, the streams'
 // saved positions at Dsco and the command topics' consumer lag.
 package main

@@ -4,13 +4,16 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
@@ -136,5 +139,72 @@ func TestReadinessFollowsServices(t *testing.T) {
 		code, body := readyz()
 		assert.Equal(t, st.code, code, "%s: %s", st.name, body)
 		assert.True(t, strings.HasPrefix(body, st.prefix), "%s: %s", st.name, body)
+	}
+}
+
+// TestReadinessNamesRefusedGroup: while Kafka refuses the connector a consumer group it
+// needs (a command topic's, the inbound lease's: no Read ACL on the group), the router
+// runs but consumes nothing, so /readyz answers 503 "routers" naming the group and
+// Kafka's answer; once the group is joined, 200 again.
+func TestReadinessNamesRefusedGroup(t *testing.T) {
+	if kafkatest.Real() {
+		t.Skip("answers FindCoordinator with kfake's controls")
+	}
+	for _, tc := range []struct {
+		name, group, logged string
+		vars                []string
+	}{
+		{"command group", "rg.inventory", "Consumer group", []string{"CONNECTOR_DIRECTIONS", "outbound"}},
+		{"inbound lease group", "rg.inbound-lease", "Lease group",
+			[]string{"CONNECTOR_DIRECTIONS", "inbound", "DSCO_STREAMS", "order", "CONNECTOR_INBOUND_LEASE", "true"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cl := kafkatest.NewCluster(t)
+			var refusing atomic.Bool
+			refusing.Store(true)
+			kafkatest.FailFindCoordinator(cl, tc.group, kerr.GroupAuthorizationFailed, func(int32) bool { return refusing.Load() })
+			r := startRun(t, newStack(t).with(append([]string{"KAFKA_BROKERS", strings.Join(cl.ListenAddrs(), ","),
+				"KAFKA_CONSUMER_GROUP", "rg", "CONNECTOR_LOG_FORMAT", "text"}, tc.vars...)...))
+			url := regexp.MustCompile(`msg="ops server listening; starting" ops=(\S+)`)
+			var base string
+			r.waitFor(t, "Kafka's refusal of the group logged", func(stderr string) bool {
+				if m := url.FindStringSubmatch(stderr); m != nil {
+					base = m[1]
+				}
+				return strings.Contains(stderr, tc.logged+" error, retrying: Kafka refuses this client the group")
+			})
+			client := &http.Client{Timeout: 5 * time.Second}
+			readyz := func() (int, string) {
+				resp, err := client.Get(base + "readyz")
+				require.NoError(t, err)
+				defer resp.Body.Close()
+				body, err := io.ReadAll(resp.Body)
+				require.NoError(t, err)
+				return resp.StatusCode, string(body)
+			}
+			// The checks' results are kept for a second (ops.Config.CheckCacheTTL).
+			want := `FAIL routers: consumer group "` + tc.group + `" refused: Group Authorization Failed (check the ACLs`
+			var code int
+			var body string
+			if !assert.Eventually(t, func() bool {
+				code, body = readyz()
+				return code == http.StatusServiceUnavailable && strings.Contains(body, want)
+			}, waitLimit, 100*time.Millisecond, "503 naming the refused group") {
+				t.Fatalf("/readyz answered %d:\n%s", code, body)
+			}
+			assert.True(t, strings.HasPrefix(body, "not ready: routers\n"), body)
+
+			refusing.Store(false)
+			r.waitFor(t, "the group joined", func(stderr string) bool {
+				return strings.Contains(stderr, tc.logged+" works again")
+			})
+			if !assert.Eventually(t, func() bool {
+				code, body = readyz()
+				return code == http.StatusOK
+			}, waitLimit, 100*time.Millisecond, "ready once the group is joined") {
+				t.Fatalf("/readyz answered %d:\n%s", code, body)
+			}
+			assert.Equal(t, exitOK, r.stop(t), r.stderr.String())
+		})
 	}
 }

@@ -34,7 +34,8 @@ type InboundConfig struct {
 	// reads Dsco at a time and the others stand by, ready to take over. Without it,
 	// every process that runs the inbound side reads every stream partition. The lease
 	// hands over within Lease.RebalanceTimeout, so the pipeline's ShutdownTimeout (its
-	// last page and final commit) must be shorter.
+	// last page and final commit) must be shorter. Lease.Refusal is not used: the
+	// Inbound keeps its own (Refused).
 	Lease *kafka.LeaseConfig
 }
 
@@ -79,8 +80,9 @@ type Inbound struct {
 	closed    context.Context // ended by Close: a Run standing by for the lease ends
 	endClosed context.CancelFunc
 
-	leaseLog watermill.LoggerAdapter
-	held     atomic.Bool
+	leaseLog     watermill.LoggerAdapter
+	held         atomic.Bool
+	leaseRefusal kafka.GroupRefusal
 }
 
 // NewInbound builds the inbound side and registers its metrics. It
@@ -130,7 +132,9 @@ func (in *Inbound) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(in.closed, cancel)()
-	return kafka.RunLeased(ctx, *in.cfg.Lease, in.leaseLog, func(held bool) {
+	lease := *in.cfg.Lease
+	lease.Refusal = &in.leaseRefusal
+	return kafka.RunLeased(ctx, lease, in.leaseLog, func(held bool) {
 		in.held.Store(held)
 		v := 0.0
 		if held {
@@ -143,6 +147,11 @@ func (in *Inbound) Run(ctx context.Context) error {
 // Holding reports whether the pipeline and the poller run: always while Run
 // runs without a Lease; while this process holds the lease with one.
 func (in *Inbound) Holding() bool { return in.cfg.Lease == nil || in.held.Load() }
+
+// Refused returns Kafka's refusal of the lease's group to this client (see
+// kafka.GroupRefusal), nil while there is none and without a Lease. A process refused
+// the group never holds the lease, though Run runs: a readiness check reports it.
+func (in *Inbound) Refused() error { return in.leaseRefusal.Err() }
 
 // run runs the pipeline and the poller once (see Run).
 func (in *Inbound) run(ctx context.Context) error {

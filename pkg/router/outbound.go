@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -134,6 +136,18 @@ func (o *Outbound) Pipeline() *outbound.Pipeline { return o.pipeline }
 // Running is closed once the pipeline is ready and every command topic is being consumed
 // (the consumer groups may still be joining).
 func (o *Outbound) Running() <-chan struct{} { return o.running }
+
+// Refused returns, joined, the refusals Kafka answers this client's command consumer
+// groups (see kafka.Subscriber.Refused), one per group refused, in the order of their
+// topics; nil while none is refused. A command topic whose group is refused is not
+// consumed, though Run runs: a readiness check reports it.
+func (o *Outbound) Refused() error {
+	var errs []error
+	for _, topic := range slices.Sorted(maps.Keys(o.subs)) {
+		errs = append(errs, o.subs[topic].Refused())
+	}
+	return errors.Join(errs...)
+}
 
 // Run runs the pipeline and consumes the command topics until ctx ends or Close is
 // called, or the pipeline fails. A shutdown goes in the order Close describes: when ctx

@@ -79,8 +79,7 @@ func TestPipelineEndsPartitionWhenCommitsCannotGoOn(t *testing.T) {
 			s, err := inbound.EnsureStream(t.Context(), client, inbound.StreamConfig{ObjectType: "order"})
 			require.NoError(t, err)
 
-			base := http.DefaultTransport.(*http.Transport).Clone()
-			t.Cleanup(base.CloseIdleConnections)
+			base := newTransport(t)
 			tr := &refusingStream{base: base, commitStatus: tc.commitStatus, readStatus: tc.readStatus, readsBefore: tc.readsBefore}
 			if tc.readStatus == 0 {
 				tr.readsBefore = 1 << 30
@@ -143,8 +142,7 @@ func TestPipelineCommitsPagesWithoutEvents(t *testing.T) {
 	sb, client, brokers, serde := newStack(t, dscotest.Config{Seed: 37}, "order")
 	_, err := sb.SeedOrders(30)
 	require.NoError(t, err)
-	base := http.DefaultTransport.(*http.Transport).Clone()
-	t.Cleanup(base.CloseIdleConnections)
+	base := newTransport(t)
 	reader := newClient(t, sb.URL, dsco.WithHTTPClient(&http.Client{Transport: hidingEvents{base: base}, Timeout: 30 * time.Second}))
 	r := startPipeline(t, testConfig(reader, serde, brokers, inbound.StreamConfig{ObjectType: "order"}))
 	last := func() uint64 {
@@ -201,8 +199,7 @@ func TestPipelineLogsAFailedFinalCommit(t *testing.T) {
 			brokers := kafkatest.Brokers(t)
 			createTopics(t, brokers, "order")
 			serde := newSerde(t, newRegistry(t))
-			base := http.DefaultTransport.(*http.Transport).Clone()
-			t.Cleanup(base.CloseIdleConnections)
+			base := newTransport(t)
 			tr := &failingCommits{base: base, status: tc.status}
 			client := newClient(t, sb.URL, dsco.WithHTTPClient(&http.Client{Transport: tr, Timeout: 30 * time.Second}),
 				dsco.WithRetry(dsco.RetryPolicy{MaxAttempts: 1}))
@@ -272,8 +269,7 @@ func TestPipelineLogsFailingCommitsAsARun(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
 	createTopics(t, brokers, "order")
 	serde := newSerde(t, newRegistry(t))
-	base := http.DefaultTransport.(*http.Transport).Clone()
-	t.Cleanup(base.CloseIdleConnections)
+	base := newTransport(t)
 	tr := &failingCommits{base: base, status: http.StatusServiceUnavailable}
 	tr.failing.Store(true)
 	client := newClient(t, sb.URL, dsco.WithHTTPClient(&http.Client{Transport: tr, Timeout: 30 * time.Second}),
@@ -345,8 +341,7 @@ func stopsInTime(t *testing.T, parts []int, dscoTransport func(base http.RoundTr
 	t.Cleanup(kbase.CloseIdleConnections)
 	ktr := &stallingProduce{RoundTripper: kbase, stalled: make(chan struct{})}
 	ktr.stall.Store(true)
-	dbase := http.DefaultTransport.(*http.Transport).Clone()
-	t.Cleanup(dbase.CloseIdleConnections)
+	dbase := newTransport(t)
 	client := newClient(t, sb.URL, dsco.WithHTTPClient(&http.Client{Transport: dscoTransport(dbase, ktr.stalled)}))
 	s, err := inbound.EnsureStream(t.Context(), client, inbound.StreamConfig{ObjectType: "order"})
 	require.NoError(t, err)

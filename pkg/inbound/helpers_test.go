@@ -39,12 +39,19 @@ func newSandbox(t testing.TB, cfg dscotest.Config) *dscotest.Server {
 	return srv
 }
 
+// newTransport returns an HTTP transport with connections of its own, closed
+// when the test ends: what a test's transport to the sandbox wraps.
+func newTransport(t testing.TB) *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
+	return tr
+}
+
 // newClient returns a supplier client of base with its own connections,
 // closed when the test ends; opts override its options.
 func newClient(t testing.TB, base string, opts ...dsco.Option) *dsco.Client {
 	t.Helper()
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	t.Cleanup(tr.CloseIdleConnections)
+	tr := newTransport(t)
 	c, err := dsco.NewClient(base, append([]dsco.Option{dsco.WithClientCredentials(dscotest.SupplierClientID, dscotest.SupplierClientSecret),
 		dsco.WithHTTPClient(&http.Client{Transport: tr, Timeout: 30 * time.Second}), dsco.WithRetry(fastRetry)}, opts...)...)
 	require.NoError(t, err)

@@ -113,8 +113,7 @@ func TestAnswersWithNothingNewWaitThePollInterval(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			base := http.DefaultTransport.(*http.Transport).Clone()
-			t.Cleanup(base.CloseIdleConnections)
+			base := newTransport(t)
 			tr := &nothingNew{base: base, omitPosition: tc.omitPosition}
 			tc.run(t, tr)
 			require.Eventually(t, func() bool { return tr.answers.Load() >= 1 }, waitLimit, time.Millisecond, "the first answer")

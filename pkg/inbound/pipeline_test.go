@@ -744,8 +744,7 @@ func (zeros) Read(b []byte) (int, error) { clear(b); return len(b), nil }
 // and the partition goes on.
 func TestPipelineReadsFewerEventsWhenAPageIsTooLarge(t *testing.T) {
 	sb := newSandbox(t, dscotest.Config{Seed: 12})
-	base := http.DefaultTransport.(*http.Transport).Clone()
-	t.Cleanup(base.CloseIdleConnections)
+	base := newTransport(t)
 	tr := &oversizedReads{base: base, most: 25}
 	client := newClient(t, sb.URL, dsco.WithHTTPClient(&http.Client{Transport: tr, Timeout: 30 * time.Second}))
 	brokers := kafkatest.Brokers(t)

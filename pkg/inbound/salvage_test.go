@@ -66,8 +66,7 @@ func TestPipelinePoisonsAPageThatDoesNotDecode(t *testing.T) {
 	sb, _, brokers, serde := newStack(t, dscotest.Config{Seed: 44}, "order")
 	ids, err := sb.SeedOrders(10)
 	require.NoError(t, err)
-	base := http.DefaultTransport.(*http.Transport).Clone()
-	t.Cleanup(base.CloseIdleConnections)
+	base := newTransport(t)
 	broken := ids[5]
 	client := newClient(t, sb.URL, dsco.WithHTTPClient(&http.Client{Transport: &breakEvent{base: base, marker: []byte(`"orderId":"` + broken + `"`)}}))
 	cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
@@ -131,8 +130,7 @@ func TestPipelineGoesOnOnceMovedPastAPageNamingNoPosition(t *testing.T) {
 			sb, _, brokers, serde := newStack(t, dscotest.Config{Seed: 44}, "order")
 			ids, err := sb.SeedOrders(10)
 			require.NoError(t, err)
-			base := http.DefaultTransport.(*http.Transport).Clone()
-			t.Cleanup(base.CloseIdleConnections)
+			base := newTransport(t)
 			broken := ids[5]
 			var transport http.RoundTripper = &breakEvent{base: base, marker: []byte(`"orderId":"` + broken + `"`), hidePosition: true}
 			if tc.damaged != "" {

@@ -255,19 +255,17 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 			return
 		}
 		now := p.cfg.Now()
-		items := make([]any, len(cmds))
-		for i, c := range cmds {
+		for _, c := range cmds {
 			c.intent = true
 			c.attempts++
 			if c.firstSent.IsZero() {
 				c.firstSent = now
 			}
-			items[i] = c.item
 		}
 		p.metrics.batchSize.WithLabelValues(k.name).Observe(float64(len(cmds)))
 		start := time.Now()
 		trial := p.breaker.State() != gobreaker.StateClosed
-		resp, err := p.breaker.Execute(func() (*dsco.BatchResponse, error) { return k.send(ctx, p.cfg.Client, items) })
+		resp, err := p.breaker.Execute(func() (*dsco.BatchResponse, error) { return k.send(ctx, p.cfg.Client, cmds) })
 		if !breakerRefused(err) {
 			for _, c := range cmds {
 				c.recheck = false // checked before this call (see recheck)

@@ -163,7 +163,7 @@ func TestSendSkipsRecordsGivenUpWhileMarking(t *testing.T) {
 	}
 	recCtx, giveUp := context.WithCancel(context.Background())
 	c := &command{kind: kinds[0], id: "ship-1", ctx: recCtx, size: 10,
-		item: dsco.ShipmentItem{OrderID: "PO-1", LineItemID: "PO-1-1"}, finish: func(error) {}}
+		item: &dsco.ShipmentItem{OrderID: "PO-1", LineItemID: "PO-1-1"}, finish: func(error) {}}
 	sent := make(chan struct{})
 	go func() { defer close(sent); p.send(context.Background(), kinds[0], []*command{c}) }()
 	<-w.started // the sending mark is being written

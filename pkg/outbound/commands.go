@@ -36,156 +36,145 @@ const (
 )
 
 // kind describes one command: its record, the Dsco call that carries it, and how to
-// reconcile it.
+// reconcile it. kindOf makes one.
 type kind struct {
 	name string
 	desc *schemas.Descriptor
 	role Role
 	// prop is the array property of the batch request, as in BatchError.Field.
 	prop string
-	// build validates a decoded record and returns the Dsco item; key is the Kafka key
-	// the record should have.
-	build func(v *validator, r schemas.Record) (item any, key string)
-	// send makes one batch call with items built by build.
-	send func(ctx context.Context, c *dsco.Client, items []any) (*dsco.BatchResponse, error)
+	// build validates a decoded record and writes its Dsco item to item, the command's
+	// (command.item: a pointer to the kind's item type).
+	build func(v *validator, r schemas.Record, item any)
+	// send makes one batch call carrying the items of cmds.
+	send func(ctx context.Context, c *dsco.Client, cmds []*command) (*dsco.BatchResponse, error)
 	redo redo
 	// dupCode is the item error code meaning "already applied" for redoDuplicateApplied.
 	dupCode string
-	// applied reports, for redoReadOrder, whether the order shows the command's effect.
+	// applied reports, for redoReadOrder, whether the order shows the command's effect
+	// (item: command.item).
 	applied func(o *dsco.Order, item any) bool
-	// orderID returns the order of an item, for redoReadOrder.
+	// orderID returns the order of an item (command.item), for redoReadOrder.
 	orderID func(item any) string
-	// newCommand returns a command and a record of desc for its record to decode into,
-	// in one allocation (commandFor).
+	// newCommand returns a command, with its item, and a record of desc for its record
+	// to decode into, in one allocation (commandFor).
 	newCommand func() (*command, schemas.Record)
 }
 
-// commandWith is a command with the record it decodes into, allocated together: a command
-// in the making costs one allocation, not two.
-type commandWith[T any] struct {
-	c command
-	r T
-}
-
-// commandFor is kind.newCommand for records of type *T.
-func commandFor[T any, P interface {
-	*T
+// recordOf is the pointer type P of a command record type R.
+type recordOf[R any] interface {
+	*R
 	schemas.Record
-}]() (*command, schemas.Record) {
-	w := new(commandWith[T])
-	return &w.c, P(&w.r)
 }
 
-func sender[T any](call func(c *dsco.Client, ctx context.Context, items []T) (*dsco.BatchResponse, error)) func(context.Context, *dsco.Client, []any) (*dsco.BatchResponse, error) {
-	return func(ctx context.Context, c *dsco.Client, items []any) (*dsco.BatchResponse, error) {
-		ts := make([]T, len(items))
-		for i, it := range items {
-			ts[i] = it.(T)
+// kindOf completes k for commands whose records are *R and whose Dsco items are I: build
+// validates a record into its item, call sends a batch of items.
+func kindOf[R any, P recordOf[R], I any](k kind, build func(v *validator, r P, item *I), call func(c *dsco.Client, ctx context.Context, items []I) (*dsco.BatchResponse, error)) *kind {
+	k.newCommand = commandFor[R, P, I]
+	k.build = func(v *validator, r schemas.Record, item any) { build(v, r.(P), item.(*I)) }
+	k.send = func(ctx context.Context, c *dsco.Client, cmds []*command) (*dsco.BatchResponse, error) {
+		items := make([]I, len(cmds))
+		for i, cmd := range cmds {
+			items[i] = *cmd.item.(*I)
 		}
-		return call(c, ctx, ts)
+		return call(c, ctx, items)
 	}
+	return &k
+}
+
+// commandWith is a command with the record it decodes into and the Dsco item it is
+// validated into, allocated together: a command in the making costs one allocation, not
+// three.
+type commandWith[R, I any] struct {
+	c    command
+	r    R
+	item I
+}
+
+// commandFor is kind.newCommand for records of type *R and items of type I: the command's
+// item points to its own.
+func commandFor[R any, P recordOf[R], I any]() (*command, schemas.Record) {
+	w := new(commandWith[R, I])
+	w.c.item = &w.item
+	return &w.c, P(&w.r)
 }
 
 // kinds lists every command, in the order of schemas.Commands.
 var kinds = []*kind{
-	{
+	kindOf(kind{
 		name: "ship", role: RoleSupplier, prop: "shipments", redo: redoReadOrder,
-		build: buildShip, newCommand: commandFor[schemas.ShipCommand],
-		send: sender(func(c *dsco.Client, ctx context.Context, it []dsco.ShipmentItem) (*dsco.BatchResponse, error) {
-			return c.SupplierCreateShipment(ctx, dsco.ShipmentBatchRequest{Shipments: it})
-		}),
-		orderID: func(it any) string { return it.(dsco.ShipmentItem).OrderID },
+		orderID: func(it any) string { return it.(*dsco.ShipmentItem).OrderID },
 		applied: func(o *dsco.Order, it any) bool {
-			li := line(o, it.(dsco.ShipmentItem).LineItemID)
+			li := line(o, it.(*dsco.ShipmentItem).LineItemID)
 			return li != nil && li.QuantityShipped > 0
 		},
-	},
-	{
+	}, buildShip, func(c *dsco.Client, ctx context.Context, it []dsco.ShipmentItem) (*dsco.BatchResponse, error) {
+		return c.SupplierCreateShipment(ctx, dsco.ShipmentBatchRequest{Shipments: it})
+	}),
+	kindOf(kind{
 		name: "cancel", role: RoleSupplier, prop: "cancellations", redo: redoReadOrder,
-		build: buildCancel[*schemas.CancelCommand], newCommand: commandFor[schemas.CancelCommand],
-		send: sender(func(c *dsco.Client, ctx context.Context, it []dsco.Cancellation) (*dsco.BatchResponse, error) {
-			return c.SupplierCancelOrderItem(ctx, dsco.CancelBatchRequest{Cancellations: it})
-		}),
-		orderID: func(it any) string { return it.(dsco.Cancellation).OrderID },
+		orderID: func(it any) string { return it.(*dsco.Cancellation).OrderID },
 		applied: func(o *dsco.Order, it any) bool {
-			id := it.(dsco.Cancellation).LineItemID
+			id := it.(*dsco.Cancellation).LineItemID
 			if id == "" {
 				return o.Status == dsco.OrderCancelled || cancelledRest(o)
 			}
 			li := line(o, id)
 			return li != nil && li.QuantityCancelled > 0
 		},
-	},
-	{
+	}, buildCancel[*schemas.CancelCommand], func(c *dsco.Client, ctx context.Context, it []dsco.Cancellation) (*dsco.BatchResponse, error) {
+		return c.SupplierCancelOrderItem(ctx, dsco.CancelBatchRequest{Cancellations: it})
+	}),
+	kindOf(kind{
 		name: "invoice", role: RoleSupplier, prop: "invoices", redo: redoDuplicateApplied, dupCode: "DUPLICATE_INVOICE",
-		build: buildInvoice, newCommand: commandFor[schemas.InvoiceCommand],
-		send: sender(func(c *dsco.Client, ctx context.Context, it []dsco.InvoiceItem) (*dsco.BatchResponse, error) {
-			return c.SupplierCreateInvoice(ctx, dsco.InvoiceBatchRequest{Invoices: it})
-		}),
-	},
-	{
+	}, buildInvoice, func(c *dsco.Client, ctx context.Context, it []dsco.InvoiceItem) (*dsco.BatchResponse, error) {
+		return c.SupplierCreateInvoice(ctx, dsco.InvoiceBatchRequest{Invoices: it})
+	}),
+	kindOf(kind{
 		name: "acknowledge", role: RoleSupplier, prop: "orderIds", redo: redoReadOrder,
-		newCommand: commandFor[schemas.AcknowledgeCommand],
-		build: func(v *validator, r schemas.Record) (any, string) {
-			c := r.(*schemas.AcknowledgeCommand)
-			v.required("orderId", c.OrderID)
-			return c.OrderID, c.OrderID
-		},
-		send: sender(func(c *dsco.Client, ctx context.Context, it []string) (*dsco.BatchResponse, error) {
-			return c.SupplierAcknowledgeOrder(ctx, dsco.AcknowledgeOrderRequest{OrderIDs: it})
-		}),
-		orderID: func(it any) string { return it.(string) },
+		orderID: func(it any) string { return *it.(*string) },
 		applied: func(o *dsco.Order, _ any) bool { return o.Status != "" && o.Status != dsco.OrderCreated },
-	},
-	{
+	}, func(v *validator, c *schemas.AcknowledgeCommand, it *string) {
+		v.required("orderId", c.OrderID)
+		*it = c.OrderID
+	}, func(c *dsco.Client, ctx context.Context, it []string) (*dsco.BatchResponse, error) {
+		return c.SupplierAcknowledgeOrder(ctx, dsco.AcknowledgeOrderRequest{OrderIDs: it})
+	}),
+	kindOf(kind{
 		name: "inventory", role: RoleSupplier, prop: "items", redo: redoResend,
-		build: buildInventory, newCommand: commandFor[schemas.InventoryCommand],
-		send: sender(func(c *dsco.Client, ctx context.Context, it []dsco.InventoryItem) (*dsco.BatchResponse, error) {
-			return c.SupplierUpdateInventory(ctx, dsco.InventoryBatchRequest{Items: it})
-		}),
-	},
-	{
+	}, buildInventory, func(c *dsco.Client, ctx context.Context, it []dsco.InventoryItem) (*dsco.BatchResponse, error) {
+		return c.SupplierUpdateInventory(ctx, dsco.InventoryBatchRequest{Items: it})
+	}),
+	kindOf(kind{
 		name: "catalog", role: RoleSupplier, prop: "items", redo: redoResend,
-		build: buildCatalog[*schemas.CatalogCommand], newCommand: commandFor[schemas.CatalogCommand],
-		send: sender(func(c *dsco.Client, ctx context.Context, it []dsco.CatalogItem) (*dsco.BatchResponse, error) {
-			return c.SupplierUpdateCatalog(ctx, dsco.CatalogBatchRequest{Items: it})
-		}),
-	},
-	{
+	}, buildCatalog[*schemas.CatalogCommand], func(c *dsco.Client, ctx context.Context, it []dsco.CatalogItem) (*dsco.BatchResponse, error) {
+		return c.SupplierUpdateCatalog(ctx, dsco.CatalogBatchRequest{Items: it})
+	}),
+	kindOf(kind{
 		name: "return", role: RoleSupplier, prop: "returns", redo: redoUndecidable,
-		build: buildReturn[*schemas.ReturnCommand], newCommand: commandFor[schemas.ReturnCommand],
-		send: sender(func(c *dsco.Client, ctx context.Context, it []dsco.ReturnItem) (*dsco.BatchResponse, error) {
-			return c.SupplierCreateReturn(ctx, dsco.ReturnBatchRequest{Returns: it})
-		}),
-	},
-	{
+	}, buildReturn[*schemas.ReturnCommand], func(c *dsco.Client, ctx context.Context, it []dsco.ReturnItem) (*dsco.BatchResponse, error) {
+		return c.SupplierCreateReturn(ctx, dsco.ReturnBatchRequest{Returns: it})
+	}),
+	kindOf(kind{
 		name: "retailer-order", role: RoleRetailer, prop: "orders", redo: redoDuplicateApplied, dupCode: "ORDER_EXISTS",
-		build: buildRetailerOrder, newCommand: commandFor[schemas.RetailerOrderCommand],
-		send: sender(func(c *dsco.Client, ctx context.Context, it []dsco.Order) (*dsco.BatchResponse, error) {
-			return c.RetailerCreateOrder(ctx, dsco.RetailerOrderRequest{Orders: it})
-		}),
-	},
-	{
+	}, buildRetailerOrder, func(c *dsco.Client, ctx context.Context, it []dsco.Order) (*dsco.BatchResponse, error) {
+		return c.RetailerCreateOrder(ctx, dsco.RetailerOrderRequest{Orders: it})
+	}),
+	kindOf(kind{
 		name: "retailer-return", role: RoleRetailer, prop: "returns", redo: redoUndecidable,
-		build: buildReturn[*schemas.RetailerReturnCommand], newCommand: commandFor[schemas.RetailerReturnCommand],
-		send: sender(func(c *dsco.Client, ctx context.Context, it []dsco.ReturnItem) (*dsco.BatchResponse, error) {
-			return c.RetailerCreateReturn(ctx, dsco.ReturnBatchRequest{Returns: it})
-		}),
-	},
-	{
+	}, buildReturn[*schemas.RetailerReturnCommand], func(c *dsco.Client, ctx context.Context, it []dsco.ReturnItem) (*dsco.BatchResponse, error) {
+		return c.RetailerCreateReturn(ctx, dsco.ReturnBatchRequest{Returns: it})
+	}),
+	kindOf(kind{
 		name: "retailer-cancel", role: RoleRetailer, prop: "cancellations", redo: redoUndecidable,
-		build: buildCancel[*schemas.RetailerCancelCommand], newCommand: commandFor[schemas.RetailerCancelCommand],
-		send: sender(func(c *dsco.Client, ctx context.Context, it []dsco.Cancellation) (*dsco.BatchResponse, error) {
-			return c.RetailerRequestCancel(ctx, dsco.CancelBatchRequest{Cancellations: it})
-		}),
-	},
-	{
+	}, buildCancel[*schemas.RetailerCancelCommand], func(c *dsco.Client, ctx context.Context, it []dsco.Cancellation) (*dsco.BatchResponse, error) {
+		return c.RetailerRequestCancel(ctx, dsco.CancelBatchRequest{Cancellations: it})
+	}),
+	kindOf(kind{
 		name: "retailer-catalog-attribution", role: RoleRetailer, prop: "items", redo: redoResend,
-		build: buildCatalog[*schemas.RetailerCatalogAttributionCommand], newCommand: commandFor[schemas.RetailerCatalogAttributionCommand],
-		send: sender(func(c *dsco.Client, ctx context.Context, it []dsco.CatalogItem) (*dsco.BatchResponse, error) {
-			return c.RetailerUpdateCatalogAttribution(ctx, dsco.CatalogBatchRequest{Items: it})
-		}),
-	},
+	}, buildCatalog[*schemas.RetailerCatalogAttributionCommand], func(c *dsco.Client, ctx context.Context, it []dsco.CatalogItem) (*dsco.BatchResponse, error) {
+		return c.RetailerUpdateCatalogAttribution(ctx, dsco.CatalogBatchRequest{Items: it})
+	}),
 }
 
 func init() {
@@ -351,10 +340,9 @@ func (v *validator) quantity(field string, q *int32, min int32) int {
 	return int(*q)
 }
 
-func buildShip(v *validator, r schemas.Record) (any, string) {
-	c := r.(*schemas.ShipCommand)
+func buildShip(v *validator, c *schemas.ShipCommand, it *dsco.ShipmentItem) {
 	v.required("orderId", c.OrderID)
-	it := dsco.ShipmentItem{
+	*it = dsco.ShipmentItem{
 		OrderID:        c.OrderID,
 		LineItemID:     v.requiredPtr("lineItemId", c.LineItemID),
 		TrackingNumber: v.requiredPtr("trackingNumber", c.TrackingNumber),
@@ -364,7 +352,6 @@ func buildShip(v *validator, r schemas.Record) (any, string) {
 	if it.Carrier != "" && !slices.Contains(v.carriers, it.Carrier) {
 		v.fail("carrier", "unknown carrier %q (accepted: %v)", it.Carrier, v.carriers)
 	}
-	return it, c.OrderID
 }
 
 // cancelRecord is what the supplier's and the retailer's cancel commands share.
@@ -373,27 +360,25 @@ type cancelRecord interface {
 	schemas.Record
 }
 
-func buildCancel[T cancelRecord](v *validator, r schemas.Record) (any, string) {
+func buildCancel[T cancelRecord](v *validator, r T, it *dsco.Cancellation) {
 	var orderID string
 	var lineID, reason *string
-	switch c := any(r.(T)).(type) {
+	switch c := any(r).(type) {
 	case *schemas.CancelCommand:
 		orderID, lineID, reason = c.OrderID, c.LineItemID, c.Reason
 	case *schemas.RetailerCancelCommand:
 		orderID, lineID, reason = c.OrderID, c.LineItemID, c.Reason
 	}
 	v.required("orderId", orderID)
-	it := dsco.Cancellation{OrderID: orderID, LineItemID: v.optional("lineItemId", lineID)}
+	*it = dsco.Cancellation{OrderID: orderID, LineItemID: v.optional("lineItemId", lineID)}
 	if reason != nil {
 		it.Reason = *reason
 	}
-	return it, orderID
 }
 
-func buildInvoice(v *validator, r schemas.Record) (any, string) {
-	c := r.(*schemas.InvoiceCommand)
+func buildInvoice(v *validator, c *schemas.InvoiceCommand, it *dsco.InvoiceItem) {
 	v.required("orderId", c.OrderID)
-	it := dsco.InvoiceItem{
+	*it = dsco.InvoiceItem{
 		OrderID:       c.OrderID,
 		InvoiceNumber: v.requiredPtr("invoiceNumber", c.InvoiceNumber),
 		Amount:        v.money("amount", c.Amount, true),
@@ -401,17 +386,15 @@ func buildInvoice(v *validator, r schemas.Record) (any, string) {
 	if d := v.instant("invoiceDate", c.InvoiceDate); !d.IsZero() {
 		it.InvoiceDate = dsco.DateOf(d)
 	}
-	return it, c.OrderID
 }
 
-func buildInventory(v *validator, r schemas.Record) (any, string) {
-	c := r.(*schemas.InventoryCommand)
+func buildInventory(v *validator, c *schemas.InventoryCommand, it *dsco.InventoryItem) {
 	v.required("sku", c.SKU)
-	return dsco.InventoryItem{
+	*it = dsco.InventoryItem{
 		SKU:         c.SKU,
 		Quantity:    v.quantity("quantity", c.Quantity, 0),
 		WarehouseID: v.optional("warehouseId", c.WarehouseID),
-	}, c.SKU
+	}
 }
 
 type catalogRecord interface {
@@ -419,19 +402,19 @@ type catalogRecord interface {
 	schemas.Record
 }
 
-func buildCatalog[T catalogRecord](v *validator, r schemas.Record) (any, string) {
+func buildCatalog[T catalogRecord](v *validator, r T, it *dsco.CatalogItem) {
 	var sku string
 	var title, desc, attrs *string
 	var cost schemas.Decimal
 	var rules *schemas.RetailModelRules
-	switch c := any(r.(T)).(type) {
+	switch c := any(r).(type) {
 	case *schemas.CatalogCommand:
 		sku, title, desc, cost, rules, attrs = c.SKU, c.Title, c.Description, c.Cost, c.RetailModelRules, c.Attributes
 	case *schemas.RetailerCatalogAttributionCommand:
 		sku, title, desc, cost, rules, attrs = c.SKU, c.Title, c.Description, c.Cost, c.RetailModelRules, c.Attributes
 	}
 	v.required("sku", sku)
-	it := dsco.CatalogItem{SKU: sku, Cost: v.money("cost", cost, false)}
+	*it = dsco.CatalogItem{SKU: sku, Cost: v.money("cost", cost, false)}
 	if title != nil {
 		it.Title = *title
 	}
@@ -454,7 +437,6 @@ func buildCatalog[T catalogRecord](v *validator, r schemas.Record) (any, string)
 			v.fail("attributes", "must be a JSON object")
 		}
 	}
-	return it, sku
 }
 
 type returnRecord interface {
@@ -462,28 +444,26 @@ type returnRecord interface {
 	schemas.Record
 }
 
-func buildReturn[T returnRecord](v *validator, r schemas.Record) (any, string) {
+func buildReturn[T returnRecord](v *validator, r T, it *dsco.ReturnItem) {
 	var orderID string
 	var lineID, reason *string
 	var qty *int32
-	switch c := any(r.(T)).(type) {
+	switch c := any(r).(type) {
 	case *schemas.ReturnCommand:
 		orderID, lineID, reason, qty = c.OrderID, c.LineItemID, c.ReturnReason, c.Quantity
 	case *schemas.RetailerReturnCommand:
 		orderID, lineID, reason, qty = c.OrderID, c.LineItemID, c.ReturnReason, c.Quantity
 	}
 	v.required("orderId", orderID)
-	it := dsco.ReturnItem{OrderID: orderID, LineItemID: v.requiredPtr("lineItemId", lineID), Quantity: v.quantity("quantity", qty, 1)}
+	*it = dsco.ReturnItem{OrderID: orderID, LineItemID: v.requiredPtr("lineItemId", lineID), Quantity: v.quantity("quantity", qty, 1)}
 	if reason != nil {
 		it.ReturnReason = *reason
 	}
-	return it, orderID
 }
 
-func buildRetailerOrder(v *validator, r schemas.Record) (any, string) {
-	c := r.(*schemas.RetailerOrderCommand)
+func buildRetailerOrder(v *validator, c *schemas.RetailerOrderCommand, o *dsco.Order) {
 	v.required("orderId", c.OrderID)
-	o := dsco.Order{OrderID: c.OrderID, OrderType: v.requiredPtr("orderType", c.OrderType)}
+	*o = dsco.Order{OrderID: c.OrderID, OrderType: v.requiredPtr("orderType", c.OrderType)}
 	if o.OrderType != "" && o.OrderType != dsco.OrderTypeDropship && o.OrderType != dsco.OrderTypeMarketplace {
 		v.fail("orderType", "must be Dropship or Marketplace (got %q)", o.OrderType)
 	}
@@ -531,7 +511,6 @@ func buildRetailerOrder(v *validator, r schemas.Record) (any, string) {
 		}
 		o.ShippingAddress = addr
 	}
-	return o, c.OrderID
 }
 
 // Validate checks a command record as the pipeline does before any call, with the default
@@ -541,20 +520,21 @@ func Validate(r schemas.Record) error {
 	if !ok || schemas.DescriptorOf(r).Kind != schemas.KindCommand {
 		return fmt.Errorf("%w: %s is not a command record", ErrInvalidCommand, schemas.DescriptorOf(r).RecordName)
 	}
-	_, err := validate(new(validator), k, r, DefaultCarriers, time.Now)
-	if err != nil {
+	c, _ := k.newCommand()
+	if err := validate(new(validator), k, r, c.item, DefaultCarriers, time.Now); err != nil {
 		return err
 	}
 	return nil
 }
 
-// validate checks r with v and returns its Dsco item; the error is a *ValidationError.
-func validate(v *validator, k *kind, r schemas.Record, carriers []string, now func() time.Time) (any, *ValidationError) {
+// validate checks r with v and writes its Dsco item to item (a command.item of k); the
+// error is a *ValidationError.
+func validate(v *validator, k *kind, r schemas.Record, item any, carriers []string, now func() time.Time) *ValidationError {
 	*v = validator{cmd: k.name, carriers: carriers, now: now}
 	id := commandID(r)
 	v.required("commandId", id)
-	item, _ := k.build(v, r)
-	return item, v.err
+	k.build(v, r, item)
+	return v.err
 }
 
 // DefaultCarriers are the carriers a ship command may name unless Config.Carriers says

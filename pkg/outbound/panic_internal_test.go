@@ -35,7 +35,9 @@ func TestPanicsPoisonTheRecord(t *testing.T) {
 	assert.Contains(t, c.out.Reason, "decoding it panicked")
 
 	at := time.Now()
-	_, verr := p.validate(&command{kind: ship, rec: rec}, &schemas.ShipCommand{CommandID: "c1", OrderID: "o1", LineItemID: new("1"),
+	c, _ = ship.newCommand()
+	c.kind, c.rec = ship, rec
+	verr := p.validate(c, &schemas.ShipCommand{CommandID: "c1", OrderID: "o1", LineItemID: new("1"),
 		TrackingNumber: new("1Z"), Carrier: new("UPS"), ShippedAt: &at})
 	require.NotNil(t, verr)
 	assert.Contains(t, verr.Error(), "validating it panicked")

@@ -26,9 +26,11 @@ type command struct {
 	kind          *kind
 	id            string
 	correlationID *string
-	item          any
-	size          int
-	rec           kafkago.Message
+	// item is the command's Dsco item, a pointer to its kind's item type (see kindOf)
+	// in the command's own allocation (commandFor): validate writes it.
+	item any
+	size int
+	rec  kafkago.Message
 
 	// reconcile: an earlier send may have applied the command (the store says sending
 	// or unknown): decide before sending.
@@ -440,12 +442,13 @@ func (p *Pipeline) decode(ctx context.Context, rec kafkago.Message, value schema
 // function value, a validator escapes, and took an allocation per command.
 var validators = sync.Pool{New: func() any { return new(validator) }}
 
-// validate is the validation of c (value: its record, decoded), with a panic made a
-// validation failure: the command is rejected with the panic for its reason (see decode).
-func (p *Pipeline) validate(c *command, value schemas.Record) (item any, verr *ValidationError) {
+// validate is the validation of c (value: its record, decoded) into its item, with a
+// panic made a validation failure: the command is rejected with the panic for its reason
+// (see decode).
+func (p *Pipeline) validate(c *command, value schemas.Record) (verr *ValidationError) {
 	v := validators.Get().(*validator)
 	defer func() {
-		*v = validator{} // nothing keeps it: build returns the item, validate the error
+		*v = validator{} // nothing keeps it: build writes the item, validate returns the error
 		validators.Put(v)
 		if r := recover(); r != nil {
 			verr = &ValidationError{Command: c.kind.name, Field: "(record)", Reason: fmt.Sprintf("validating it panicked: %v", r)}
@@ -453,7 +456,7 @@ func (p *Pipeline) validate(c *command, value schemas.Record) (item any, verr *V
 				"topic": c.rec.Topic, "partition": c.rec.Partition, "offset": c.rec.Offset, "stack": string(debug.Stack())})
 		}
 	}()
-	return validate(v, c.kind, value, p.cfg.Carriers, p.cfg.Now)
+	return validate(v, c.kind, value, c.item, p.cfg.Carriers, p.cfg.Now)
 }
 
 // prepare decodes and validates a record. It returns a command, with an outcome when none
@@ -478,18 +481,16 @@ func (p *Pipeline) prepare(ctx context.Context, k *kind, rec kafkago.Message) (*
 	}
 	c.id, c.correlationID = ids(value)
 	c.size = 2*len(rec.Value) + 16
-	var item any
 	var verr *ValidationError
 	if len(rec.Value) > p.cfg.MaxRecordBytes { // before validating what may be megabytes
 		verr = &ValidationError{Command: k.name, Field: "(record)", Reason: fmt.Sprintf("the record is %d bytes, more than the %d allowed", len(rec.Value), p.cfg.MaxRecordBytes)}
 	} else {
-		item, verr = p.validate(c, value)
+		verr = p.validate(c, value)
 	}
 	if verr != nil {
 		c.out = Outcome{Status: StatusRejected, Reason: verr.Error()}
 		return c, nil
 	}
-	c.item = item
 	p.fromStore(c)
 	return c, nil
 }

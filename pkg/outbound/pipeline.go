@@ -637,19 +637,27 @@ func (p *Pipeline) complete(cmds []*command) {
 	if !retried {
 		p.keepBufs(bufs, recs[:len(recs)+len(marks)], applied, released, unknown, unknownAt)
 	}
+	var commandsBuf, poisonedBuf [6]labelCount
+	commands, poisonedN := commandsBuf[:0], poisonedBuf[:0]
 	for _, c := range cmds {
 		if c.undecodable {
-			p.metrics.poisoned.WithLabelValues(c.kind.name, "undecodable").Inc()
+			poisonedN = countLabels(poisonedN, c.kind.name, "undecodable")
 			p.logger.Info("Poisoned an undecodable command", watermill.LogFields{"topic": c.rec.Topic, "partition": c.rec.Partition, "offset": c.rec.Offset, "reason": c.out.Reason})
 			continue
 		}
 		if c.out.Status == "" {
 			continue
 		}
-		p.metrics.commands.WithLabelValues(c.kind.name, string(c.out.Status)).Inc()
+		commands = countLabels(commands, c.kind.name, string(c.out.Status))
 		if poisoned(c.out.Status) {
-			p.metrics.poisoned.WithLabelValues(c.kind.name, string(c.out.Status)).Inc()
+			poisonedN = countLabels(poisonedN, c.kind.name, string(c.out.Status))
 		}
+	}
+	for _, n := range commands {
+		p.metrics.commands.WithLabelValues(n.command, n.status).Add(float64(n.n))
+	}
+	for _, n := range poisonedN {
+		p.metrics.poisoned.WithLabelValues(n.command, n.status).Add(float64(n.n))
 	}
 	for _, c := range cmds {
 		if c.out.Status == "" {
@@ -659,6 +667,25 @@ func (p *Pipeline) complete(cmds []*command) {
 			c.settle(nil)
 		}
 	}
+}
+
+// labelCount is how many commands of a batch count toward a counter's labels (command,
+// status): complete adds each count with one look-up of its labels, not one a command
+// (prometheus hashes the label values at each look-up).
+type labelCount struct {
+	command, status string
+	n               int
+}
+
+// countLabels counts one more for (command, status) in counts.
+func countLabels(counts []labelCount, command, status string) []labelCount {
+	for i := range counts {
+		if counts[i].command == command && counts[i].status == status {
+			counts[i].n++
+			return counts
+		}
+	}
+	return append(counts, labelCount{command: command, status: status, n: 1})
 }
 
 // Headers of a result record (besides kafka.UUIDHeader: the command id and "/result").

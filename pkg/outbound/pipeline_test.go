@@ -263,7 +263,9 @@ func batchSizes(t testing.TB, reg *prometheus.Registry) (calls uint64, cmds floa
 
 // TestMalformedRecordsArePoisoned: records that are not Avro, name an unknown schema id,
 // are another record type, hold invalid values, or are an Avro value of a foreign writer
-// schema go to the poison topic with a clear reason; records after them flow.
+// schema go to the poison topic with a clear reason; records after them flow. The
+// commands_total and poisoned_total counters count each command once, by its status
+// (undecodable records by "undecodable", poisoned only).
 func TestMalformedRecordsArePoisoned(t *testing.T) {
 	e := newEnv(t, dscotest.Config{Seed: 5})
 	kafkatest.CreateTopic(t, e.brokers, e.topic("ship"), 1)
@@ -289,7 +291,10 @@ func TestMalformedRecordsArePoisoned(t *testing.T) {
 	}
 	e.send(invalid...)
 	e.send(&schemas.ShipCommand{CommandID: "good", OrderID: o.OrderID, LineItemID: str(o.Items[0].LineItemID), TrackingNumber: str("1Z"), Carrier: str("UPS")})
-	e.start(router.OutboundConfig{Subscriber: e.subscriberConfig(kafkatest.Name("g")), Pipeline: e.pipelineConfig(outbound.RoleSupplier)})
+	reg := prometheus.NewRegistry()
+	cfg := e.pipelineConfig(outbound.RoleSupplier)
+	cfg.Registerer = reg
+	e.start(router.OutboundConfig{Subscriber: e.subscriberConfig(kafkatest.Name("g")), Pipeline: cfg})
 
 	got := e.waitResults("good", "no-carrier", "bad-carrier", "no-order", "old-date")
 	assert.Equal(t, schemas.OutcomeAccepted, got["good"].Outcome, "later records flow")
@@ -308,4 +313,35 @@ func TestMalformedRecordsArePoisoned(t *testing.T) {
 		"k3: undecodable ship command: schemas: wrong record type", "k4: undecodable ship command: schemas: wrong record type", "k5: undecodable ship command: schemas: malformed"} {
 		assert.Contains(t, joined, want)
 	}
+	// Counted once their outcomes are written, just after the records.
+	wantCounts := map[string]map[string]float64{
+		"dsco_outbound_commands_total": {"ship/applied": 1, "ship/rejected": 4},
+		"dsco_outbound_poisoned_total": {"ship/rejected": 4, "ship/undecodable": 5},
+	}
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		for name, want := range wantCounts {
+			assert.Equal(c, want, counters(t, reg, name), name)
+		}
+	}, waitLimit, 10*time.Millisecond)
+}
+
+// counters returns the values of the counter name in reg, by "command/status".
+func counters(t testing.TB, reg *prometheus.Registry, name string) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			out[labels["command"]+"/"+labels["status"]] = m.GetCounter().GetValue()
+		}
+	}
+	return out
 }

@@ -177,6 +177,7 @@ func (b *batcher) dispatch(ctx, work context.Context, sem chan struct{}, wg *syn
 		defer b.notify() // after the slot is free
 		defer func() { <-sem }()
 		b.p.process(work, b.k, batch)
+		b.k.recycle(batch)
 	}()
 	return true
 }
@@ -184,7 +185,8 @@ func (b *batcher) dispatch(ctx, work context.Context, sem chan struct{}, wg *syn
 // process gives every command of batch its outcome and completes them. When the pipeline
 // shuts down, commands that get no outcome (a retry would be needed, or ctx was cancelled
 // at CloseTimeout) are released: complete hands them ErrClosed, and marks released those
-// Dsco certainly did not act on.
+// Dsco certainly did not act on. Nothing process started refers to the commands once it
+// returned (their memory is used again: see kind.recycle).
 func (p *Pipeline) process(ctx context.Context, k *kind, batch []*command) {
 	// A command delivered again while a call of this process still carries its earlier
 	// delivery (the Subscriber gave that record up, see live) waits for the call: its

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/dscokafka/connector/pkg/dsco"
 	"github.com/dscokafka/connector/pkg/schemas"
@@ -57,8 +59,12 @@ type kind struct {
 	// orderID returns the order of an item (command.item), for redoReadOrder.
 	orderID func(item any) string
 	// newCommand returns a command, with its item, and a record of desc for its record
-	// to decode into, in one allocation (commandFor).
+	// to decode into, in one allocation (commandWith), taken from the kind's pool.
 	newCommand func() (*command, schemas.Record)
+	// recycle returns to the kind's pool the commands of a batch that newCommand made
+	// (others are left to the collector), once nothing refers to them any more: when
+	// process returned (see batcher.dispatch).
+	recycle func(cmds []*command)
 }
 
 // recordOf is the pointer type P of a command record type R.
@@ -70,7 +76,23 @@ type recordOf[R any] interface {
 // kindOf completes k for commands whose records are *R and whose Dsco items are I: build
 // validates a record into its item, call sends a batch of items.
 func kindOf[R any, P recordOf[R], I any](k kind, build func(v *validator, r P, item *I), call func(c *dsco.Client, ctx context.Context, items []I) (*dsco.BatchResponse, error)) *kind {
-	k.newCommand = commandFor[R, P, I]
+	kp := &k
+	pool := &sync.Pool{New: func() any { return new(commandWith[R, I]) }}
+	k.newCommand = func() (*command, schemas.Record) {
+		w := pool.Get().(*commandWith[R, I])
+		w.c.kind, w.c.pooled, w.c.item = kp, true, &w.item
+		return &w.c, P(&w.r)
+	}
+	k.recycle = func(cmds []*command) {
+		for _, c := range cmds {
+			if c.kind != kp || !c.pooled {
+				continue // not made by newCommand
+			}
+			w := (*commandWith[R, I])(unsafe.Pointer(c)) // c is its first field
+			*w = commandWith[R, I]{}
+			pool.Put(w)
+		}
+	}
 	k.build = func(v *validator, r schemas.Record, item any) { build(v, r.(P), item.(*I)) }
 	k.send = func(ctx context.Context, c *dsco.Client, cmds []*command) (*dsco.BatchResponse, error) {
 		items := make([]I, len(cmds))
@@ -79,24 +101,17 @@ func kindOf[R any, P recordOf[R], I any](k kind, build func(v *validator, r P, i
 		}
 		return call(c, ctx, items)
 	}
-	return &k
+	return kp
 }
 
 // commandWith is a command with the record it decodes into and the Dsco item it is
-// validated into, allocated together: a command in the making costs one allocation, not
-// three.
+// validated into, allocated together, and used again once its batch is done (see
+// kind.recycle): commands in the steady state cost no allocation. The command comes
+// first: a *command made by kind.newCommand is the address of its commandWith.
 type commandWith[R, I any] struct {
 	c    command
 	r    R
 	item I
-}
-
-// commandFor is kind.newCommand for records of type *R and items of type I: the command's
-// item points to its own.
-func commandFor[R any, P recordOf[R], I any]() (*command, schemas.Record) {
-	w := new(commandWith[R, I])
-	w.c.item = &w.item
-	return &w.c, P(&w.r)
 }
 
 // kinds lists every command, in the order of schemas.Commands.

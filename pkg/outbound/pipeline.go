@@ -27,7 +27,7 @@ type command struct {
 	id            string
 	correlationID *string
 	// item is the command's Dsco item, a pointer to its kind's item type (see kindOf)
-	// in the command's own allocation (commandFor): validate writes it.
+	// in the command's own allocation (commandWith): validate writes it.
 	item any
 	size int
 	rec  kafkago.Message
@@ -44,7 +44,10 @@ type command struct {
 	recheck bool
 	// intent: a call carrying the command was made; its sending mark is in the store
 	// unless its kind is sent again to reconcile (redoResend).
-	intent    bool
+	intent bool
+	// pooled: made by kind.newCommand, the command goes back to its kind's pool once
+	// its batch is done (kind.recycle).
+	pooled    bool
 	attempts  int
 	firstSent time.Time
 

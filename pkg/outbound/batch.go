@@ -29,10 +29,34 @@ type batcher struct {
 	queue  []*command
 	closed bool          // no more commands are queued; the queued ones were released
 	wake   chan struct{} // a token once the queue grew or a batch finished
+	// spare holds the slices of batches done, emptied, for the next batches to fill.
+	spare chan []*command
 }
 
 func newBatcher(p *Pipeline, k *kind) *batcher {
-	return &batcher{p: p, k: k, wake: make(chan struct{}, 1)}
+	return &batcher{p: p, k: k, wake: make(chan struct{}, 1), spare: make(chan []*command, p.cfg.MaxConcurrentBatches)}
+}
+
+// spareBatch returns an empty slice for a batch to fill: a done batch's, or nil.
+func (b *batcher) spareBatch() []*command {
+	select {
+	case batch := <-b.spare:
+		return batch
+	default:
+		return nil
+	}
+}
+
+// keepBatch keeps the slice of a batch nothing refers to any more for a later batch.
+func (b *batcher) keepBatch(batch []*command) {
+	if cap(batch) == 0 {
+		return
+	}
+	clear(batch)
+	select {
+	case b.spare <- batch[:0]:
+	default:
+	}
 }
 
 // enqueue queues c for the next batch; false when the batcher has stopped.
@@ -124,8 +148,9 @@ func (b *batcher) run(ctx, work context.Context) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
-		batch, size, full := b.take(nil, 0)
+		batch, size, full := b.take(b.spareBatch(), 0)
 		if len(batch) == 0 {
+			b.keepBatch(batch)
 			select {
 			case <-b.wake:
 				continue
@@ -178,6 +203,7 @@ func (b *batcher) dispatch(ctx, work context.Context, sem chan struct{}, wg *syn
 		defer func() { <-sem }()
 		b.p.process(work, b.k, batch)
 		b.k.recycle(batch)
+		b.keepBatch(batch)
 	}()
 	return true
 }
@@ -185,8 +211,8 @@ func (b *batcher) dispatch(ctx, work context.Context, sem chan struct{}, wg *syn
 // process gives every command of batch its outcome and completes them. When the pipeline
 // shuts down, commands that get no outcome (a retry would be needed, or ctx was cancelled
 // at CloseTimeout) are released: complete hands them ErrClosed, and marks released those
-// Dsco certainly did not act on. Nothing process started refers to the commands once it
-// returned (their memory is used again: see kind.recycle).
+// Dsco certainly did not act on. Nothing process started refers to the commands, or to
+// batch, once it returned: their memory is used again (see kind.recycle, keepBatch).
 func (p *Pipeline) process(ctx context.Context, k *kind, batch []*command) {
 	// A command delivered again while a call of this process still carries its earlier
 	// delivery (the Subscriber gave that record up, see live) waits for the call: its
@@ -208,7 +234,8 @@ func (p *Pipeline) process(ctx context.Context, k *kind, batch []*command) {
 	// The calls carrying the commands end for the deliveries waiting for them once
 	// their outcomes are written.
 	defer p.flights.endAll(batch)
-	var send, check []*command
+	send := make([]*command, 0, len(batch))
+	var check []*command
 	for _, c := range batch {
 		switch {
 		case c.out.Status != "": // decided without a call

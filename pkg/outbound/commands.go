@@ -94,12 +94,23 @@ func kindOf[R any, P recordOf[R], I any](k kind, build func(v *validator, r P, i
 		}
 	}
 	k.build = func(v *validator, r schemas.Record, item any) { build(v, r.(P), item.(*I)) }
+	// The items of a call are copied to a slice kept for the next calls once the call
+	// returned nil: the client keeps nothing of them then (an error could, such as
+	// encoding/json's UnsupportedValueError).
+	itemSlices := &sync.Pool{New: func() any { return new([]I) }}
 	k.send = func(ctx context.Context, c *dsco.Client, cmds []*command) (*dsco.BatchResponse, error) {
-		items := make([]I, len(cmds))
-		for i, cmd := range cmds {
-			items[i] = *cmd.item.(*I)
+		kept := itemSlices.Get().(*[]I)
+		items := (*kept)[:0]
+		for _, cmd := range cmds {
+			items = append(items, *cmd.item.(*I))
 		}
-		return call(c, ctx, items)
+		resp, err := call(c, ctx, items)
+		if err == nil {
+			clear(items)
+			*kept = items[:0]
+			itemSlices.Put(kept)
+		}
+		return resp, err
 	}
 	return kp
 }

@@ -31,6 +31,51 @@ func TestStoreBounds(t *testing.T) {
 	assert.Equal(t, MarkNone, s.Get("4999"), "older than the retention")
 }
 
+// TestStoreRemember: remember holds every mark it is given, with its time, whatever their
+// number against the chunks it puts them in, an id marked twice holding its later mark;
+// with the table full, the ids forgotten are the oldest, in order.
+func TestStoreRemember(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name      string
+		max, n    int
+		forgotten int // the first ids forgotten
+	}{
+		{"one", 100, 1, 0},
+		{"a chunk", 100, rememberChunk, 0},
+		{"a chunk and one", 100, rememberChunk + 1, 0},
+		{"chunks", 100, 3*rememberChunk + 5, 0},
+		{"full", 20, 3*rememberChunk + 5, 3*rememberChunk + 5 - 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(StoreConfig{MaxEntries: tc.max, Retention: time.Hour, Now: func() time.Time { return now }}, nil)
+			recs := make([]kafkago.Message, tc.n)
+			for i := range recs {
+				recs[i] = kafkago.Message{Key: fmt.Appendf(nil, "cmd-%d", i), Time: now.Add(time.Duration(i%7) * time.Millisecond)}
+			}
+			s.remember(MarkReleased, recs)
+			again := recs[len(recs)-1]
+			again.Time = again.Time.Add(time.Second)
+			s.remember(MarkReleased, []kafkago.Message{again})
+			for i, m := range recs {
+				mark, at := s.get(string(m.Key))
+				if i < tc.forgotten {
+					assert.Equal(t, MarkNone, mark, "%s forgotten", m.Key)
+					continue
+				}
+				want := m.Time
+				if i == len(recs)-1 {
+					want = again.Time
+				}
+				assert.Equal(t, MarkReleased, mark, "%s", m.Key)
+				assert.Equal(t, want.UnixMilli(), at, "%s", m.Key)
+			}
+			assert.Equal(t, tc.n-tc.forgotten, s.Len())
+			assert.Equal(t, again.Time.UnixMilli(), s.latest.Load(), "the latest time held")
+		})
+	}
+}
+
 // TestIDTable checks the store's table against a map, with ids whose index homes collide
 // (so that probing and backward-shift deletion run across the index's wrap-around) and a
 // ring small enough to evict most of them.

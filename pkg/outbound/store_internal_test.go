@@ -77,25 +77,32 @@ func TestStoreRemember(t *testing.T) {
 }
 
 // TestIDTable checks the store's table against a map, with ids whose index homes collide
-// (so that probing and backward-shift deletion run across the index's wrap-around) and a
-// ring small enough to evict most of them.
+// (so that probing, backward-shift deletion and the growing index's placing run across
+// the index's wrap-around) and a ring small enough to evict most of them.
 func TestIDTable(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		max      int
 		homes    uint64 // distinct values of the key's low bits: few make long probe runs
+		last     bool   // the homes are the index's last slots, whatever its size
 		ids, ops int
 	}{
-		{"spread", 100, 1 << 32, 1000, 20000},
-		{"colliding homes", 100, 4, 1000, 20000},
-		{"one home", 50, 1, 200, 5000},
-		{"no eviction", 5000, 1 << 32, 1000, 20000},
+		{"spread", 100, 1 << 32, false, 1000, 20000},
+		{"colliding homes", 100, 4, false, 1000, 20000},
+		{"one home", 50, 1, false, 200, 5000},
+		{"homes at the end", 100, 4, true, 1000, 20000},
+		{"no eviction", 5000, 1 << 32, false, 1000, 20000},
+		{"no eviction, homes at the end", 5000, 4, true, 1000, 20000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(1, uint64(tc.max)))
 			key := func(id int) idKey {
 				// The low 32 bits give the home; the high ones keep ids apart.
-				return idKey{uint64(id)<<32 | (uint64(id)*0x9e3779b97f4a7c15)%tc.homes, uint64(id)}
+				home := (uint64(id) * 0x9e3779b97f4a7c15) % tc.homes
+				if tc.last {
+					home = 1<<32 - 1 - home
+				}
+				return idKey{uint64(id)<<32 | home, uint64(id)}
 			}
 			tab := idTable{max: tc.max}
 			model := map[int]storeEntry{}

@@ -72,6 +72,13 @@ type PartitionReaderConfig struct {
 	// LastOffset is then the last stable offset. Default read_uncommitted, as kafka-go's
 	// and Kafka's own consumers: every record, aborted or not.
 	ReadCommitted bool
+	// Idle, when set, is called in the caller's goroutine during FetchMessage and
+	// FetchView once every record at hand was returned, before the reader takes a
+	// fetch's answer, which it may have to wait for: a caller that gathers records to
+	// handle them together (the applied-ids store puts its marks in chunks) handles those
+	// it gathered then, instead of holding them while no record comes. It must not use
+	// the reader.
+	Idle func()
 }
 
 // A PartitionReader reads the records of one partition from an offset on, with Fetch
@@ -295,6 +302,7 @@ func (r *PartitionReader) fetchMessage(ctx context.Context) (kafkago.Message, er
 			if !r.inflight {
 				r.start(r.offset)
 			}
+			r.idle()
 			select {
 			case res := <-r.results:
 				r.inflight = false
@@ -326,6 +334,13 @@ func (r *PartitionReader) fetchMessage(ctx context.Context) (kafkago.Message, er
 			return kafkago.Message{}, ctx.Err()
 		case <-t.C:
 		}
+	}
+}
+
+// idle calls the Idle callback, if any.
+func (r *PartitionReader) idle() {
+	if r.cfg.Idle != nil {
+		r.cfg.Idle()
 	}
 }
 

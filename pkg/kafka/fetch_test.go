@@ -317,6 +317,50 @@ func TestPartitionReaderOffsets(t *testing.T) {
 	})
 }
 
+// TestPartitionReaderIdle: Idle is called once every record at hand was returned, before
+// the reader waits for a fetch's answer, and not between the records of one answer: here
+// before the first fetch's, not among the 3 records of one batch, and after the third,
+// where the record it then writes is the one the reader waits for.
+func TestPartitionReaderIdle(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic := kafkatest.Name("pridle")
+	kafkatest.CreateTopic(t, brokers, topic, 1)
+	var recs []*kgo.Record
+	for i := range 3 {
+		recs = append(recs, &kgo.Record{Topic: topic, Value: fmt.Appendf(nil, "r%d", i)})
+	}
+	produceRecords(t, brokers, recs)
+	var events []string // the records returned and the calls of Idle, in their order
+	r := newReader(t, brokers, topic, func(c *kafka.PartitionReaderConfig) {
+		c.Idle = func() {
+			events = append(events, "idle")
+			if len(events) > 1 && events[len(events)-2] == "r2" {
+				produceRecords(t, brokers, []*kgo.Record{{Topic: topic, Value: []byte("r3")}})
+			}
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for len(events) == 0 || events[len(events)-1] != "r3" {
+		m, err := r.FetchMessage(ctx)
+		require.NoError(t, err, "after %v", events)
+		events = append(events, string(m.Value))
+	}
+	// A fetch answered without records, the reader waiting, has Idle called again.
+	assert.Equal(t, []string{"idle", "r0", "r1", "r2", "idle", "r3"}, compact(events))
+}
+
+// compact is events without the repeats of an event that follow it.
+func compact(events []string) []string {
+	var out []string
+	for _, e := range events {
+		if len(out) == 0 || out[len(out)-1] != e {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // TestPartitionReaderRetries: with no broker to reach, FetchMessage reports each failure to
 // Retrying and keeps trying until its context ends.
 func TestPartitionReaderRetries(t *testing.T) {

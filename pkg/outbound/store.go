@@ -418,7 +418,8 @@ func (s *Store) Run(ctx context.Context) error {
 	start := s.cfg.Now()
 	var once sync.Once
 	reader := s.cfg.Reader
-	reader.view = true // apply keeps nothing of a record
+	reader.view = true // the follower keeps nothing of a record
+	reader.stage = s.follower
 	// Created, or found by the create: a broker may not list it yet. After a refusal the
 	// store knows nothing of the topic, and a missing one is an error at once.
 	reader.created = refused == nil
@@ -434,7 +435,7 @@ func (s *Store) Run(ctx context.Context) error {
 			s.wake()
 			s.follow.Unlock()
 		})
-	}, s.apply)
+	}, nil) // the records go to the follower (reader.stage)
 	if refused != nil && errors.Is(err, ErrTopicNotFound) {
 		err = fmt.Errorf("%w (%w)", err, refused)
 	}
@@ -606,39 +607,38 @@ func (s *Store) create(ctx context.Context) (refused, err error) {
 	}
 }
 
-func (s *Store) apply(m kafkago.Message) {
-	if err := kafka.Undecodable(m); err != nil {
-		s.logger.Error("A record batch of the applied-ids topic does not decode; the marks it held are lost", err,
-			watermill.LogFields{"topic": m.Topic, "partition": m.Partition, "offset": m.Offset})
-		return
+// follower returns the functions the follow passes the records of a partition to (see
+// TopicReader.stage): add reads a record's mark and gathers it, putting those gathered
+// once chunkMarks are (see putChunk), and done puts those gathered. A record that is no
+// mark (a value that names none, no key) is left; one that stands for a batch that does
+// not decode is logged.
+func (s *Store) follower() (add func(kafkago.Message), done func()) {
+	c := new(markChunk)
+	add = func(m kafkago.Message) {
+		if err := kafka.Undecodable(m); err != nil {
+			s.logger.Error("A record batch of the applied-ids topic does not decode; the marks it held are lost", err,
+				watermill.LogFields{"topic": m.Topic, "partition": m.Partition, "offset": m.Offset})
+			return
+		}
+		mark := parseMark(m.Value)
+		if mark == MarkNone || len(m.Key) == 0 {
+			return
+		}
+		if c.add(s.keyOf(m.Key), newStoreEntry(mark, m.Time.UnixMilli())) {
+			s.putChunk(c)
+		}
 	}
-	mark := parseMark(m.Value)
-	if mark == MarkNone || len(m.Key) == 0 {
-		return
-	}
-	at := m.Time.UnixMilli()
-	since := s.since(s.cfg.Now())
-	if at < since {
-		return
-	}
-	s.put(s.keyOf(m.Key), mark, at, since)
+	return add, func() { s.putChunk(c) }
 }
 
 // since is the earliest time (unix milliseconds) of a mark within the retention at now.
 func (s *Store) since(now time.Time) int64 { return now.Add(-s.cfg.Retention).UnixMilli() }
 
-// put holds mark at for k, unless the mark held stays (see Store; since: the retention's
-// start).
-func (s *Store) put(k idKey, mark Mark, at, since int64) {
-	s.mu.Lock()
-	s.putHeld(k, mark, at, since)
-	s.mu.Unlock()
-}
-
-// putHeld is put with s.mu held.
-func (s *Store) putHeld(k idKey, mark Mark, at, since int64) {
-	if s.ids.put(k, newStoreEntry(mark, at), since) && at > s.latest.Load() {
-		s.latest.Store(at)
+// put holds entry e for k, unless the mark held stays (see Store; since: the retention's
+// start); s.mu must be held.
+func (s *Store) put(k idKey, e storeEntry, since int64) {
+	if s.ids.put(k, e, since) && e.at() > s.latest.Load() {
+		s.latest.Store(e.at())
 	}
 }
 
@@ -738,31 +738,54 @@ func (s *Store) records(dst []kafkago.Message, keys []byte, mark Mark, ids []str
 	return dst, keys
 }
 
-// rememberChunk is how many marks remember puts under one hold of the Store's lock.
-const rememberChunk = 16
+// chunkMarks is how many marks the Store puts under one hold of its lock (see putChunk).
+const chunkMarks = 16
+
+// markChunk gathers marks to put together (see putChunk).
+type markChunk struct {
+	n       int
+	keys    [chunkMarks]idKey
+	entries [chunkMarks]storeEntry
+}
+
+// add gathers the mark e of the id of key k; it reports whether c is full.
+func (c *markChunk) add(k idKey, e storeEntry) bool {
+	c.keys[c.n], c.entries[c.n] = k, e
+	c.n++
+	return c.n == len(c.keys)
+}
+
+// putChunk puts the marks gathered in c (see put), but those older than the retention,
+// under one hold of s.mu, after loading the slots of the index their look-ups start from
+// (idTable.touch), and empties c: with many ids held, each look-up waits for a cache miss
+// or two, and those of a chunk overlap, where the lock taken for each put (atomic
+// instructions, which the loads after them do not pass) had each wait for its own. With
+// 200,000 ids held and the caches emptied, 100 marks took about 48 µs put one by one, 16
+// in chunks (50 and 22 with the table full, forgetting an id at each put).
+func (s *Store) putChunk(c *markChunk) {
+	if c.n == 0 {
+		return
+	}
+	since := s.since(s.cfg.Now())
+	s.mu.Lock()
+	s.ids.touch(c.keys[:c.n])
+	for i, e := range c.entries[:c.n] {
+		if e.at() >= since {
+			s.put(c.keys[i], e, since)
+		}
+	}
+	s.mu.Unlock()
+	c.n = 0
+}
 
 // remember records in memory the marks Kafka acknowledged: recs, made by records for
-// mark, with their keys and times. It puts them rememberChunk at a time, under one hold
-// of s.mu, after loading the slots of the index their look-ups start from
-// (idTable.touch): with many ids held, each look-up waits for a cache miss or two, and
-// those of a chunk overlap, where the lock taken for each put (atomic instructions,
-// which the loads after them do not pass) had each wait for its own. With 200,000 ids
-// held and the caches emptied, remember took about 48 µs for 100 marks put one by one,
-// 16 in chunks (50 and 22 with the table full, forgetting an id at each put).
+// mark, with their keys and times, in chunks (see putChunk).
 func (s *Store) remember(mark Mark, recs []kafkago.Message) {
-	since := s.since(s.cfg.Now())
-	var keys [rememberChunk]idKey
-	for len(recs) > 0 {
-		chunk := recs[:min(len(recs), len(keys))]
-		for i, m := range chunk {
-			keys[i] = s.keyOf(m.Key)
+	var c markChunk
+	for _, m := range recs {
+		if c.add(s.keyOf(m.Key), newStoreEntry(mark, m.Time.UnixMilli())) {
+			s.putChunk(&c)
 		}
-		s.mu.Lock()
-		s.ids.touch(keys[:len(chunk)])
-		for i, m := range chunk {
-			s.putHeld(keys[i], mark, m.Time.UnixMilli(), since)
-		}
-		s.mu.Unlock()
-		recs = recs[len(chunk):]
 	}
+	s.putChunk(&c)
 }

@@ -16,9 +16,8 @@ import (
 func TestStoreBounds(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	s := newStore(StoreConfig{MaxEntries: 3000, Retention: time.Hour, Now: func() time.Time { return now }}, nil)
-	at := now.UnixMilli()
 	for i := range 5000 {
-		s.put(s.key(fmt.Sprint(i)), MarkApplied, at, s.since(now))
+		s.remember(MarkApplied, []kafkago.Message{{Key: fmt.Append(nil, i), Time: now}})
 	}
 	assert.Equal(t, 3000, s.Len())
 	assert.Equal(t, MarkNone, s.Get("0"), "the oldest are forgotten first")
@@ -42,10 +41,10 @@ func TestStoreRemember(t *testing.T) {
 		forgotten int // the first ids forgotten
 	}{
 		{"one", 100, 1, 0},
-		{"a chunk", 100, rememberChunk, 0},
-		{"a chunk and one", 100, rememberChunk + 1, 0},
-		{"chunks", 100, 3*rememberChunk + 5, 0},
-		{"full", 20, 3*rememberChunk + 5, 3*rememberChunk + 5 - 20},
+		{"a chunk", 100, chunkMarks, 0},
+		{"a chunk and one", 100, chunkMarks + 1, 0},
+		{"chunks", 100, 3*chunkMarks + 5, 0},
+		{"full", 20, 3*chunkMarks + 5, 3*chunkMarks + 5 - 20},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newStore(StoreConfig{MaxEntries: tc.max, Retention: time.Hour, Now: func() time.Time { return now }}, nil)
@@ -188,10 +187,12 @@ func TestStoreAppliedIsFinal(t *testing.T) {
 			w := &recordingWriter{}
 			s := newStore(StoreConfig{MaxEntries: 10, Retention: time.Hour, Writer: w, Now: func() time.Time { return now }}, nil)
 			const id = "cmd-1"
+			follow, done := s.follower()
 			for _, st := range tc.steps {
 				switch st.op {
 				case "read":
-					s.apply(kafkago.Message{Key: []byte(id), Value: []byte(st.mark.String()), Time: start.Add(st.at)})
+					follow(kafkago.Message{Key: []byte(id), Value: []byte(st.mark.String()), Time: start.Add(st.at)})
+					done()
 				case "set":
 					require.NoError(t, s.Set(st.mark, id))
 				case "wait":

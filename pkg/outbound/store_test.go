@@ -259,7 +259,8 @@ func TestStaleMarksAfterApplied(t *testing.T) {
 // it was called, however slow the follow: here marks another replica wrote while the
 // store's fetches are held (kfake answers them once CatchUp has listed the topic's ends)
 // are there as CatchUp returns, in the partitions they were written to, the other
-// partitions, empty, waited for by no one.
+// partitions, empty, waited for by no one. They are 40, in two partitions, so that the
+// follow puts them in chunks, and what is left of a partition's once it waits for more.
 func TestStoreCatchUp(t *testing.T) {
 	if kafkatest.Real() {
 		t.Skip("holds fetches with kfake's controls")
@@ -269,8 +270,11 @@ func TestStoreCatchUp(t *testing.T) {
 	hold := holdFollow(cl, topic, 6, true)
 	hold.waitHeld(t, 6)
 	var marks []kafkago.Message
-	for i := range 3 {
-		marks = append(marks, kafkago.Message{Topic: topic, Key: fmt.Appendf(nil, "cmd-%d", i), Value: []byte(outbound.MarkApplied.String())})
+	for i := 0; len(marks) < 40; i++ {
+		m := kafkago.Message{Topic: topic, Key: fmt.Appendf(nil, "cmd-%d", i), Value: []byte(outbound.MarkApplied.String())}
+		if (&kafkago.Murmur2Balancer{}).Balance(m, 0, 1, 2, 3, 4, 5) < 2 { // the Publisher's partitioner
+			marks = append(marks, m)
+		}
 	}
 	require.NoError(t, pub.WriteRecords(marks...))
 	for _, m := range marks {

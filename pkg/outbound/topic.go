@@ -41,11 +41,20 @@ type TopicReader struct {
 	// yet, instead of Read reporting ErrTopicNotFound.
 	created bool
 	// progress, when set, is told from each partition's goroutine that every record of
-	// the partition before next was passed to Read's fn: with 0 before the partition is
-	// read, then after each record with the reader's offset (past the records a stand-in
-	// for a batch that does not decode holds, and past those compaction removed at the
-	// end of a batch). The applied-ids store's CatchUp waits on it.
+	// the partition before next was passed to Read's fn (and done with, see stage): with
+	// 0 before the partition is read, then, once records were passed, as the reader waits
+	// for more and as it reaches the end Read found, with the reader's offset after the
+	// last (past the records a stand-in for a batch that does not decode holds, and past
+	// those compaction removed at the end of a batch). The applied-ids store's CatchUp
+	// waits on it.
 	progress func(partition int, next int64)
+	// stage, when set, is asked by each partition's goroutine for the functions it passes
+	// the partition's records to in place of Read's fn: add, for each record, and done,
+	// once the records passed so far must be done with: before progress is told of them,
+	// before loaded is called, and whenever the reader waits for records
+	// (kafka.PartitionReaderConfig.Idle). The applied-ids store puts its marks in chunks
+	// so (see Store.follower).
+	stage func() (add func(kafkago.Message), done func())
 }
 
 func (tr TopicReader) dialer() *kafkago.Dialer {
@@ -311,6 +320,20 @@ func (tr TopicReader) readPartition(ctx context.Context, topic string, p int, en
 		progress = func(int, int64) {}
 	}
 	progress(p, 0)
+	done := func() {}
+	if tr.stage != nil {
+		fn, done = tr.stage()
+	}
+	// told is the offset progress was last told, next the reader's offset after the last
+	// record passed to fn: settle has done with the records before it, and tells progress.
+	told, next := int64(0), int64(0)
+	settle := func() {
+		done()
+		if next > told {
+			progress(p, next)
+			told = next
+		}
+	}
 	if end < 0 {
 		loaded()
 		if !follow {
@@ -324,7 +347,7 @@ func (tr TopicReader) readPartition(ctx context.Context, topic string, p int, en
 	// Dsco call or so.
 	reader := func(following bool, from int64) *kafka.PartitionReader {
 		cfg := kafka.PartitionReaderConfig{Brokers: tr.Brokers, Dialer: tr.dialer(), Topic: topic, Partition: p,
-			MaxWait: 250 * time.Millisecond}
+			MaxWait: 250 * time.Millisecond, Idle: settle}
 		if following {
 			cfg.MinBytes, cfg.MaxWait = followMinBytes, followMaxWait
 		}
@@ -352,9 +375,9 @@ func (tr TopicReader) readPartition(ctx context.Context, topic string, p int, en
 		fn(m)
 		// The reader's offset, not m's: a record that stands for a batch that does not
 		// decode is at the batch's first offset, and the batch may end the partition.
-		next := r.Offset()
-		progress(p, next)
+		next = r.Offset()
 		if !reached && next >= end {
+			settle()
 			reached = true
 			loaded()
 			if !follow {

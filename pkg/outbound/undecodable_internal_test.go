@@ -32,7 +32,9 @@ func TestUndecodableBatchStandIn(t *testing.T) {
 
 	logger := watermill.NewCaptureLogger()
 	s := newStore(StoreConfig{MaxEntries: 10, Retention: time.Hour, Now: time.Now}, logger)
-	s.apply(standIn)
+	follow, done := s.follower()
+	follow(standIn)
+	done()
 	errs := logger.Captured()[watermill.ErrorLogLevel]
 	require.Len(t, errs, 1)
 	assert.Contains(t, errs[0].Msg, "the marks it held are lost")

@@ -22,11 +22,12 @@ func RecordBatch(base int64, codec Compression, recs ...kafkago.Message) []byte 
 		panic(err)
 	}
 	p := &Producer{cfg: ProducerConfig{BatchBytes: 1 << 30}, codec: c.Codec()}
-	idx := make([]int, len(recs))
+	idx, fixed := make([]int, len(recs)), make([]int, len(recs))
 	for i := range idx {
-		idx[i] = i
+		idx[i], fixed[i] = i, fixedSize(&recs[i])
 	}
-	b, n, err := p.encodeBatch(recs, idx)
+	var b recordBatch
+	n, err := p.encodeBatch(&b, recs, idx, fixed)
 	if err != nil || n != len(recs) {
 		panic(fmt.Sprintf("encoding %d records: %d encoded, %v", len(recs), n, err))
 	}

@@ -89,7 +89,10 @@ func (c *ProducerConfig) setDefaults() {
 // connection, a timeout, a routing error after a leader moved) is sent again after a
 // backoff (attempt² × 100ms, at most 1s), up to MaxAttempts times per batch; with no
 // idempotent producer, a batch whose answer was lost may be in the log up to MaxAttempts
-// times. Safe for concurrent use; it holds no connection or goroutine of its own.
+// times. Safe for concurrent use; it holds no connection or goroutine of its own. A
+// Write's working memory (where its records go, its batches' headers, its groups of
+// partitions by leader) comes from a pool that Writes share, and goes back to it when the
+// Write returns.
 //
 // The records are read, not copied, and only until Write returns, whatever its result:
 // a caller may then change them or reuse their memory. kafka-go's Transport encodes a
@@ -143,10 +146,10 @@ func RetryPause(attempt int) time.Duration {
 type partitionWrite struct {
 	topic     string
 	partition int32
-	batches   []*recordBatch // sent in order
-	sent      int            // batches acknowledged
-	attempts  int            // failed attempts of batches[sent]
-	err       error          // the last failure
+	batches   []recordBatch // sent in order
+	sent      int           // batches acknowledged
+	attempts  int           // failed attempts of batches[sent]
+	err       error         // the last failure
 }
 
 // Write writes recs, each to its own Topic (which must be set), and returns once every
@@ -184,21 +187,23 @@ func waitForTopic(ctx context.Context, ttl time.Duration, send func() error) err
 
 // write writes recs once (attempts included).
 func (p *Producer) write(ctx context.Context, recs []kafkago.Message) error {
-	var parts []*partitionWrite
-	topics := map[string]struct{}{}
+	s := newWriteScratch()
+	defer s.release()
 	for i := range recs {
 		if recs[i].Topic == "" {
 			return errors.New("a record without topic")
 		}
-		topics[recs[i].Topic] = struct{}{}
+		if !slices.Contains(s.topics, recs[i].Topic) {
+			s.topics = append(s.topics, recs[i].Topic)
+		}
 	}
 	// The topics' partitions, waiting while a topic has no leader yet (just created); a
 	// topic the broker does not know is Write's to wait for (waitForTopic).
 	var meta *metadataAPI.Response
 	for attempt := 1; ; attempt++ {
 		var err error
-		if meta, err = p.metadata(ctx, topics); err == nil {
-			parts, err = p.partition(meta, recs)
+		if meta, err = p.metadata(ctx, s.topics); err == nil {
+			err = p.partition(s, meta, recs)
 		}
 		if err == nil {
 			break
@@ -210,7 +215,7 @@ func (p *Producer) write(ctx context.Context, recs []kafkago.Message) error {
 			return err
 		}
 	}
-	return p.send(ctx, parts, topics, meta, recs)
+	return p.send(ctx, s, meta, recs)
 }
 
 // WriteError is the error of a Write that failed after it sent records: some of them
@@ -246,15 +251,14 @@ func Unwritten(recs []kafkago.Message, err error) []kafkago.Message {
 	return out
 }
 
-// send sends the batches of parts, each partition's in order, until every one is
+// send sends the batches of s's writes, each partition's in order, until every one is
 // acknowledged; its error is a *WriteError.
-func (p *Producer) send(ctx context.Context, parts []*partitionWrite, topics map[string]struct{}, meta *metadataAPI.Response,
-	recs []kafkago.Message) error {
+func (p *Producer) send(ctx context.Context, s *writeScratch, meta *metadataAPI.Response, recs []kafkago.Message) error {
 	fail := func(err error) error {
 		written := make([]bool, len(recs))
-		for _, w := range parts {
-			for _, b := range w.batches[:w.sent] {
-				for _, i := range b.idx {
+		for _, w := range s.writes {
+			for k := range w.batches[:w.sent] {
+				for _, i := range w.batches[k].idx {
 					written[i] = true
 				}
 			}
@@ -262,19 +266,20 @@ func (p *Producer) send(ctx context.Context, parts []*partitionWrite, topics map
 		return &WriteError{Err: err, written: written}
 	}
 	for round := 0; ; round++ {
-		pending := parts[:0:0]
-		for _, w := range parts {
-			if w.sent < len(w.batches) {
+		pending := s.pending[:0]
+		for i := range s.writes {
+			if w := &s.writes[i]; w.sent < len(w.batches) {
 				pending = append(pending, w)
 			}
 		}
+		s.pending = pending
 		if len(pending) == 0 {
 			return nil
 		}
 		var err error
 		if round > 0 { // leaders may have moved
 			var m *metadataAPI.Response
-			if m, err = p.metadata(ctx, topics); err == nil {
+			if m, err = p.metadata(ctx, s.topics); err == nil {
 				meta = m
 			}
 		}
@@ -283,7 +288,7 @@ func (p *Producer) send(ctx context.Context, parts []*partitionWrite, topics map
 				w.attempts, w.err = w.attempts+1, err
 			}
 		} else {
-			p.sendRound(ctx, p.leaders(meta, pending))
+			p.sendRound(ctx, s.leaders(meta, pending))
 		}
 		retry := 0
 		for _, w := range pending {
@@ -320,81 +325,146 @@ func (p *Producer) backoff(ctx context.Context, attempt int) error {
 	return nil
 }
 
-// topicPartition names a partition.
-type topicPartition struct {
-	topic     string
-	partition int32
+// writeScratch is the memory a write works in, kept in scratchPool for the next one: a
+// write of the pipelines' (a few hundred records, to a few dozen partitions) made a map of
+// its topics' partitions, one of its partitions' writes, each write and each batch, and
+// slices of the records' places, at every call.
+type writeScratch struct {
+	topics []string // the write's, in the order of their first records
+	parts  []int    // per topic: its partition count
+	base   []int    // per topic: where its partitions start in count
+	ids    []int    // 0, 1, 2, ...: a topic's partition ids, for the Balancer
+	slot   []int    // per record: its partition's place in count
+	// count is per partition of the write's topics (topic after topic): its records' count,
+	// then where its records end in idx.
+	count     []int
+	idx       []int // the records, partition after partition, in their order within each
+	fixed     []int // per record of idx: its fixedSize
+	writes    []partitionWrite
+	batches   []recordBatch // the writes' batches, one write's after the other's
+	pending   []*partitionWrite
+	groups    [][]*partitionWrite // pending writes per leader
+	leaderIDs []int32             // the leader of each group
 }
 
-// partition assigns each record its partition and encodes each partition's records.
-func (p *Producer) partition(meta *metadataAPI.Response, recs []kafkago.Message) ([]*partitionWrite, error) {
-	ids := map[string][]int{} // topic → its partition ids, 0..n-1
-	for _, t := range meta.Topics {
-		if t.ErrorCode != 0 {
-			return nil, fmt.Errorf("topic %s: %w", t.Name, kafkago.Error(t.ErrorCode))
-		}
-		ids[t.Name] = make([]int, len(t.Partitions))
-		for i := range ids[t.Name] {
-			ids[t.Name][i] = i
-		}
+var scratchPool = sync.Pool{New: func() any { return new(writeScratch) }}
+
+// maxScratchRecords bounds the records of a scratch kept for a later write: one grown for
+// a large write is left to the collector.
+const maxScratchRecords = 1 << 16
+
+func newWriteScratch() *writeScratch { return scratchPool.Get().(*writeScratch) }
+
+// release returns s to scratchPool, without what it refers to of the write's records. The
+// write must have returned: its batches' readers are closed, so a request encoded late
+// does not read them (see Producer).
+func (s *writeScratch) release() {
+	if cap(s.slot) > maxScratchRecords {
+		return
 	}
-	var writes []*partitionWrite
-	slot := map[topicPartition]int{} // partition → its write
-	var counts []int                 // per write: its records
-	group := make([]int, len(recs))  // per record: its write
-	now := time.Now()
-	for i := range recs {
-		parts := ids[recs[i].Topic]
-		if len(parts) == 0 {
-			return nil, fmt.Errorf("topic %s: %w", recs[i].Topic, kafkago.UnknownTopicOrPartition)
-		}
-		if recs[i].Time.IsZero() {
-			recs[i].Time = now
-		}
-		k := topicPartition{recs[i].Topic, int32(p.cfg.Balancer.Balance(recs[i], parts...))}
-		g, ok := slot[k]
-		if !ok {
-			g = len(writes)
-			slot[k] = g
-			writes = append(writes, &partitionWrite{topic: k.topic, partition: k.partition})
-			counts = append(counts, 0)
-		}
-		counts[g]++
-		group[i] = g
+	clear(s.topics)
+	clear(s.writes)
+	for i := range s.batches {
+		s.batches[i].recs, s.batches[i].body = nil, nil
 	}
-	// Each write's records, in their order in recs, side by side in one slice.
-	idx := make([]int, len(recs))
-	ends := make([]int, len(writes)) // per write: where its records end in idx
-	for g, end := 0, 0; g < len(writes); g++ {
-		end += counts[g]
-		ends[g] = end
-		counts[g] = end - counts[g] // now: where the next of its records goes
-	}
-	for i, g := range group {
-		idx[counts[g]] = i
-		counts[g]++
-	}
-	start := 0
-	for g, w := range writes {
-		for rest := idx[start:ends[g]]; len(rest) > 0; {
-			batch, n, err := p.encodeBatch(recs, rest)
-			if err != nil {
-				return nil, fmt.Errorf("topic %s: %w", w.topic, err)
+	s.topics, s.writes, s.batches = s.topics[:0], s.writes[:0], s.batches[:0]
+	scratchPool.Put(s)
+}
+
+// partition assigns each record its partition and encodes each partition's records, into
+// s.writes, ordered by topic (as in s.topics) and partition.
+func (p *Producer) partition(s *writeScratch, meta *metadataAPI.Response, recs []kafkago.Message) error {
+	s.parts, s.base = s.parts[:0], s.base[:0]
+	total := 0
+	for _, name := range s.topics {
+		n := 0
+		for _, t := range meta.Topics {
+			if t.Name == name {
+				if t.ErrorCode != 0 {
+					return fmt.Errorf("topic %s: %w", t.Name, kafkago.Error(t.ErrorCode))
+				}
+				n = len(t.Partitions)
+				break
 			}
-			w.batches = append(w.batches, batch)
-			rest = rest[n:]
 		}
-		start = ends[g]
+		if n == 0 {
+			return fmt.Errorf("topic %s: %w", name, kafkago.UnknownTopicOrPartition)
+		}
+		s.parts, s.base = append(s.parts, n), append(s.base, total)
+		total += n
+		for len(s.ids) < n {
+			s.ids = append(s.ids, len(s.ids))
+		}
 	}
-	return writes, nil
+	s.count = append(s.count[:0], make([]int, total)...)
+	s.slot = s.slot[:0]
+	now := time.Now()
+	t := 0 // the topic of the record before
+	for i := range recs {
+		r := &recs[i]
+		if r.Topic != s.topics[t] {
+			t = slices.Index(s.topics, r.Topic)
+		}
+		if r.Time.IsZero() {
+			r.Time = now
+		}
+		n := s.parts[t]
+		id := p.cfg.Balancer.Balance(*r, s.ids[:n]...)
+		if id < 0 || id >= n {
+			return fmt.Errorf("topic %s: the Balancer chose partition %d of %d", r.Topic, id, n)
+		}
+		s.count[s.base[t]+id]++
+		s.slot = append(s.slot, s.base[t]+id)
+	}
+	// The records of each partition, in their order, side by side in idx.
+	end := 0
+	for k, n := range s.count {
+		end += n
+		s.count[k] = end - n // now: where the next of its records goes
+	}
+	s.idx = append(s.idx[:0], s.slot...)
+	for i, k := range s.slot {
+		s.idx[s.count[k]] = i
+		s.count[k]++ // at last: where its records end
+	}
+	s.fixed = s.fixed[:0]
+	for _, i := range s.idx {
+		s.fixed = append(s.fixed, fixedSize(&recs[i]))
+	}
+	s.writes, s.batches = s.writes[:0], s.batches[:0]
+	start := 0
+	for t, name := range s.topics {
+		for id := range s.parts[t] {
+			end := s.count[s.base[t]+id]
+			if end == start {
+				continue
+			}
+			first := len(s.batches)
+			for rest, sizes := s.idx[start:end], s.fixed[start:end]; len(rest) > 0; {
+				s.batches = slices.Grow(s.batches, 1)[:len(s.batches)+1]
+				n, err := p.encodeBatch(&s.batches[len(s.batches)-1], recs, rest, sizes)
+				if err != nil {
+					return fmt.Errorf("topic %s: %w", name, err)
+				}
+				rest, sizes = rest[n:], sizes[n:]
+			}
+			// batches may move as it grows: the write's are set below.
+			s.writes = append(s.writes, partitionWrite{topic: name, partition: int32(id), batches: s.batches[first:]})
+			start = end
+		}
+	}
+	b := s.batches
+	for i := range s.writes {
+		w := &s.writes[i]
+		n := len(w.batches)
+		w.batches, b = b[:n:n], b[n:]
+	}
+	return nil
 }
 
 // metadata returns the metadata of the topics, from the transport's cache.
-func (p *Producer) metadata(ctx context.Context, topics map[string]struct{}) (*metadataAPI.Response, error) {
-	names := make([]string, 0, len(topics))
-	for t := range topics {
-		names = append(names, t)
-	}
+func (p *Producer) metadata(ctx context.Context, topics []string) (*metadataAPI.Response, error) {
+	names := slices.Clone(topics) // the request's own: the transport may keep it
 	slices.Sort(names)
 	res, err := p.cfg.Transport.RoundTrip(ctx, p.addr, &metadataAPI.Request{TopicNames: names, AllowAutoTopicCreation: p.cfg.AllowAutoTopicCreation})
 	if err != nil {
@@ -407,11 +477,11 @@ func (p *Producer) metadata(ctx context.Context, topics map[string]struct{}) (*m
 	return meta, nil
 }
 
-// leaders groups the pending writes by their partitions' leaders. A partition without a
-// leader is not sent this round: it counts a failed attempt.
-func (p *Producer) leaders(meta *metadataAPI.Response, pending []*partitionWrite) [][]*partitionWrite {
-	var groups [][]*partitionWrite
-	group := map[int32]int{} // leader → its index in groups
+// leaders groups the pending writes by their partitions' leaders, each group in the order
+// of pending. A partition without a leader is not sent this round: it counts a failed
+// attempt.
+func (s *writeScratch) leaders(meta *metadataAPI.Response, pending []*partitionWrite) [][]*partitionWrite {
+	s.groups, s.leaderIDs = s.groups[:0], s.leaderIDs[:0]
 	for _, w := range pending {
 		w.err = nil
 		id, ok := leaderOf(meta, w.topic, w.partition)
@@ -420,15 +490,16 @@ func (p *Producer) leaders(meta *metadataAPI.Response, pending []*partitionWrite
 			w.err = kafkago.LeaderNotAvailable
 			continue
 		}
-		g, ok := group[id]
-		if !ok {
-			g = len(groups)
-			group[id] = g
-			groups = append(groups, nil)
+		g := slices.Index(s.leaderIDs, id) // a few leaders, as a rule
+		if g < 0 {
+			g = len(s.leaderIDs)
+			s.leaderIDs = append(s.leaderIDs, id)
+			s.groups = slices.Grow(s.groups, 1)[:g+1]
+			s.groups[g] = s.groups[g][:0]
 		}
-		groups[g] = append(groups[g], w)
+		s.groups[g] = append(s.groups[g], w)
 	}
-	return groups
+	return s.groups
 }
 
 // leaderOf returns the leader of a partition in meta, looked up: a map of every partition of
@@ -467,29 +538,34 @@ func (p *Producer) sendRound(ctx context.Context, leaders [][]*partitionWrite) {
 	wg.Wait()
 }
 
-// request sends the current batch of each of ws (partitions of one leader) in one produce
-// request.
+// request sends the current batch of each of ws (partitions of one leader, a topic's
+// side by side) in one produce request.
 func (p *Producer) request(ctx context.Context, ws []*partitionWrite) {
 	req := &rawproduce.Request{Acks: int16(p.cfg.Acks.required()), Timeout: int32(p.cfg.WriteTimeout.Milliseconds())}
-	for _, w := range ws {
-		part := rawproduce.RequestPartition{Partition: w.partition}
-		part.RecordSet.Reader = &batchReader{b: w.batches[w.sent]}
-		t := slices.IndexFunc(req.Topics, func(t rawproduce.RequestTopic) bool { return t.Topic == w.topic })
-		if t < 0 {
-			t = len(req.Topics)
-			req.Topics = append(req.Topics, rawproduce.RequestTopic{Topic: w.topic})
+	// One allocation each for the request's partitions and their readers, which the
+	// transport may keep (see Producer).
+	parts := make([]rawproduce.RequestPartition, len(ws))
+	readers := make([]batchReader, len(ws))
+	for i, w := range ws {
+		readers[i].b = &w.batches[w.sent]
+		parts[i] = rawproduce.RequestPartition{Partition: w.partition}
+		parts[i].RecordSet.Reader = &readers[i]
+		if n := len(req.Topics); n > 0 && req.Topics[n-1].Topic == w.topic {
+			req.Topics[n-1].Partitions = parts[i-len(req.Topics[n-1].Partitions) : i+1]
+			continue
 		}
-		req.Topics[t].Partitions = append(req.Topics[t].Partitions, part)
+		if req.Topics == nil {
+			req.Topics = make([]rawproduce.RequestTopic, 0, 2)
+		}
+		req.Topics = append(req.Topics, rawproduce.RequestTopic{Topic: w.topic, Partitions: parts[i : i+1]})
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.WriteTimeout)
 	defer cancel()
 	res, err := p.cfg.Transport.RoundTrip(ctx, p.addr, req)
 	// Given up on, the request may still be encoded: not from the records once Write
 	// returned (see Producer).
-	for _, t := range req.Topics {
-		for _, part := range t.Partitions {
-			part.RecordSet.Reader.(*batchReader).close()
-		}
+	for i := range readers {
+		readers[i].close()
 	}
 	fail := func(w *partitionWrite, err error) {
 		w.attempts++
@@ -556,36 +632,37 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 type recordBatch struct {
 	recs   []kafkago.Message
 	idx    []int // the records of recs it holds, in order
+	fixed  []int // per record of idx: its fixedSize
 	first  int64 // the first record's timestamp, ms
 	header [4 + batchHeaderSize]byte
 	body   []byte // the compressed records; nil without compression
+
+	// mu is held while the records are encoded, into scratch.
+	mu      sync.Mutex
+	scratch []byte
 }
 
-// encodeBatch makes a record batch of the records of recs at idx, as many as fit into
-// BatchBytes (at least one), and returns it with the number of records it holds.
-func (p *Producer) encodeBatch(recs []kafkago.Message, idx []int) (*recordBatch, int, error) {
-	n, bound := 0, batchHeaderSize
-	for _, i := range idx {
-		if n == 0 {
-			if alone := aloneSize(&recs[i]); alone > p.cfg.BatchBytes {
-				return nil, 0, fmt.Errorf("a record taking %d bytes, over BatchBytes (%d): %w", alone, p.cfg.BatchBytes, kafkago.MessageTooLargeError{Message: recs[i]})
-			}
-		}
-		rs := recordSize(&recs[i])
-		if n > 0 && int64(bound+rs) > p.cfg.BatchBytes {
+// encodeBatch makes b a record batch of the records of recs at idx, as many as fit into
+// BatchBytes (at least one), and returns the number of records it holds. fixed holds the
+// fixedSize of each record of idx.
+func (p *Producer) encodeBatch(b *recordBatch, recs []kafkago.Message, idx, fixed []int) (int, error) {
+	if alone := aloneSize(fixed[0]); alone > p.cfg.BatchBytes {
+		return 0, fmt.Errorf("a record taking %d bytes, over BatchBytes (%d): %w", alone, p.cfg.BatchBytes, kafkago.MessageTooLargeError{Message: recs[idx[0]]})
+	}
+	first := recs[idx[0]].Time.UnixMilli()
+	n, size, maxTS := 0, 0, first
+	for k, i := range idx {
+		ts := recs[i].Time.UnixMilli()
+		body := bodySize(fixed[k], ts-first, k)
+		rs := varintLen(int64(body)) + body
+		if k > 0 && int64(batchHeaderSize+size+rs) > p.cfg.BatchBytes {
 			break
 		}
-		bound += rs
+		size += rs
+		maxTS = max(maxTS, ts)
 		n++
 	}
-	b := &recordBatch{recs: recs, idx: idx[:n], first: recs[idx[0]].Time.UnixMilli()}
-	maxTS, size := b.first, 0
-	for k, i := range b.idx {
-		ts := recs[i].Time.UnixMilli()
-		maxTS = max(maxTS, ts)
-		body := recordBodySize(&recs[i], ts-b.first, k)
-		size += varintLen(int64(body)) + body
-	}
+	b.recs, b.idx, b.fixed, b.first, b.body = recs, idx[:n], fixed[:n], first, nil
 	attrs := uint16(0)
 	if p.codec != nil {
 		var buf bytes.Buffer
@@ -600,7 +677,7 @@ func (p *Producer) encodeBatch(recs []kafkago.Message, idx []int) (*recordBatch,
 			err = cw.Close()
 		}
 		if err != nil {
-			return nil, 0, fmt.Errorf("compressing a record batch: %w", err)
+			return 0, fmt.Errorf("compressing a record batch: %w", err)
 		}
 		b.body, size = buf.Bytes(), buf.Len()
 		attrs = uint16(p.codec.Code())
@@ -628,17 +705,20 @@ func (p *Producer) encodeBatch(recs []kafkago.Message, idx []int) (*recordBatch,
 		b.records(func(c []byte) { crc = crc32.Update(crc, castagnoli, c) })
 	}
 	be.PutUint32(h[17:], crc)
-	return b, n, nil
+	return n, nil
 }
 
-// records passes the encoding of b's records to emit, in pieces: the small fields of a
-// record together, its value apart (not copied).
+// records passes the encoding of b's records to emit, in pieces that emit must not keep:
+// the small fields of a record together, its value apart (not copied). The encodings of a
+// batch (the CRC's, each attempt's) take turns.
 func (b *recordBatch) records(emit func([]byte)) {
-	var scratch []byte
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	scratch := b.scratch[:0]
 	for k, i := range b.idx {
 		r := &b.recs[i]
 		tsDelta := r.Time.UnixMilli() - b.first
-		scratch = binary.AppendVarint(scratch[:0], int64(recordBodySize(r, tsDelta, k)))
+		scratch = binary.AppendVarint(scratch[:0], int64(bodySize(b.fixed[k], tsDelta, k)))
 		scratch = append(scratch, 0) // attributes
 		scratch = binary.AppendVarint(scratch, tsDelta)
 		scratch = binary.AppendVarint(scratch, int64(k))
@@ -656,6 +736,15 @@ func (b *recordBatch) records(emit func([]byte)) {
 		}
 		emit(scratch)
 	}
+	b.scratch = scratch
+}
+
+// appendBytes appends a length-prefixed byte string; nil is null (length -1).
+func appendBytes(b, v []byte) []byte {
+	if v == nil {
+		return binary.AppendVarint(b, -1)
+	}
+	return append(binary.AppendVarint(b, int64(len(v))), v...)
 }
 
 // writeTo writes b as a produce request carries it.
@@ -724,21 +813,12 @@ func (r *batchReader) Read(p []byte) (int, error) {
 	return r.r.Read(p)
 }
 
-// appendBytes appends a length-prefixed byte string; nil is null (length -1).
-func appendBytes(b, v []byte) []byte {
-	if v == nil {
-		return binary.AppendVarint(b, -1)
-	}
-	return append(binary.AppendVarint(b, int64(len(v))), v...)
-}
-
 // RecordBatchSize is the size of a record batch holding one record alone, with a key of
 // keyLen bytes, a value of valueLen bytes (-1: null) and nHeaders headers taking
 // headerBytes (each HeaderSize): a Producer writes a record only if this is at most its
 // BatchBytes, and fails the whole Write otherwise.
 func RecordBatchSize(keyLen, valueLen, nHeaders, headerBytes int) int64 {
-	body := 3 + bytesLen(keyLen) + bytesLen(valueLen) + varintLen(int64(nHeaders)) + headerBytes // attributes and two deltas of 0
-	return int64(batchHeaderSize + varintLen(int64(body)) + body)
+	return aloneSize(bytesLen(keyLen) + bytesLen(valueLen) + varintLen(int64(nHeaders)) + headerBytes)
 }
 
 // MaxValueLen is the longest value a record with a key of keyLen bytes and nHeaders
@@ -758,26 +838,25 @@ func HeaderSize(key string, valueLen int) int {
 	return varintLen(int64(len(key))) + len(key) + bytesLen(valueLen)
 }
 
-// recordBodySize is the size of r's encoding after its length prefix.
-func recordBodySize(r *kafkago.Message, tsDelta int64, offsetDelta int) int {
-	n := 1 + varintLen(tsDelta) + varintLen(int64(offsetDelta)) + bytesLen(lenOrNull(r.Key)) + bytesLen(lenOrNull(r.Value)) +
-		varintLen(int64(len(r.Headers)))
+// fixedSize is the size of r's encoding in a record batch but for its length prefix, its
+// attributes and its deltas: its key, value and headers.
+func fixedSize(r *kafkago.Message) int {
+	n := bytesLen(lenOrNull(r.Key)) + bytesLen(lenOrNull(r.Value)) + varintLen(int64(len(r.Headers)))
 	for _, h := range r.Headers {
 		n += HeaderSize(h.Key, lenOrNull(h.Value))
 	}
 	return n
 }
 
-// recordSize bounds r's encoding in a batch, length prefix included (its deltas at
-// their largest).
-func recordSize(r *kafkago.Message) int {
-	n := recordBodySize(r, 1<<40, 1<<30)
-	return varintLen(int64(n)) + n
+// bodySize is the size of a record's encoding after its length prefix, from its
+// fixedSize and its deltas.
+func bodySize(fixed int, tsDelta int64, offsetDelta int) int {
+	return 1 + varintLen(tsDelta) + varintLen(int64(offsetDelta)) + fixed
 }
 
-// aloneSize is the size of a record batch holding r alone.
-func aloneSize(r *kafkago.Message) int64 {
-	n := recordBodySize(r, 0, 0)
+// aloneSize is the size of a record batch holding alone a record of that fixedSize.
+func aloneSize(fixed int) int64 {
+	n := bodySize(fixed, 0, 0)
 	return int64(batchHeaderSize + varintLen(int64(n)) + n)
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
 	metadataAPI "github.com/segmentio/kafka-go/protocol/metadata"
 	produceAPI "github.com/segmentio/kafka-go/protocol/produce"
 	"github.com/segmentio/kafka-go/protocol/rawproduce"
@@ -38,7 +39,8 @@ func TestRecordBatchSize(t *testing.T) {
 					for _, h := range hs {
 						hb += HeaderSize(h.Key, lenOrNull(h.Value))
 					}
-					batch, n, err := p.encodeBatch([]kafkago.Message{r}, []int{0})
+					batch := new(recordBatch)
+					n, err := p.encodeBatch(batch, []kafkago.Message{r}, []int{0}, []int{fixedSize(&r)})
 					require.NoError(t, err)
 					require.Equal(t, 1, n)
 					var b bytes.Buffer
@@ -63,6 +65,73 @@ func TestRecordBatchSize(t *testing.T) {
 	}
 }
 
+// TestRecordBatchEncoding: the Producer's record batches read back with kafka-go's own
+// decoder (which checks the CRC), every field as written, with keys, values and header
+// values at the edges of the chunks records gathers (copied or passed apart), a header
+// key longer than a chunk, and records enough that a chunk fills within a record.
+func TestRecordBatchEncoding(t *testing.T) {
+	now := time.UnixMilli(time.Now().UnixMilli())
+	bytesOf := func(n int) []byte {
+		if n < 0 {
+			return nil
+		}
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte('a' + i%26)
+		}
+		return b
+	}
+	var edges, small []kafkago.Message
+	for _, n := range []int{-1, 0, 1, 63, 64, 255, 256, 511, 512, 513, 1536} {
+		edges = append(edges, kafkago.Message{Key: bytesOf(n), Value: bytesOf(max(512-n, n)), Time: now.Add(time.Duration(n) * time.Millisecond),
+			Headers: []kafkago.Header{{Key: "h", Value: bytesOf(n)}, {Key: string(bytesOf(max(n, 0)))}}})
+	}
+	for i := range 300 {
+		small = append(small, kafkago.Message{Key: fmt.Appendf(nil, "k%d", i), Value: bytesOf(i % 40), Time: now.Add(-time.Duration(i) * time.Millisecond),
+			Headers: []kafkago.Header{{Key: "n", Value: fmt.Appendf(nil, "%d", i)}}})
+	}
+	for _, tc := range []struct {
+		name string
+		recs []kafkago.Message
+	}{
+		{"fields at the chunk's edges", edges},
+		{"a long header key", []kafkago.Message{{Value: []byte("v"), Time: now, Headers: []kafkago.Header{{Key: string(bytesOf(1541)), Value: []byte("x")}}}}},
+		{"many small records", small},
+	} {
+		for _, codec := range []Compression{CompressionNone, CompressionGzip} {
+			t.Run(fmt.Sprintf("%s/%s", tc.name, codec), func(t *testing.T) {
+				batch := RecordBatch(0, codec, tc.recs...)
+				var rs protocol.RecordSet
+				_, err := rs.ReadFrom(bytes.NewReader(append(binary.BigEndian.AppendUint32(nil, uint32(len(batch))), batch...)))
+				require.NoError(t, err)
+				for i, want := range tc.recs {
+					got, err := rs.Records.ReadRecord()
+					require.NoError(t, err, "record %d", i)
+					assert.Equal(t, int64(i), got.Offset)
+					assert.True(t, want.Time.Equal(got.Time), "record %d time", i)
+					for _, f := range []struct {
+						name string
+						want []byte
+						got  protocol.Bytes
+					}{{"key", want.Key, got.Key}, {"value", want.Value, got.Value}} {
+						b, err := protocol.ReadAll(f.got)
+						require.NoError(t, err)
+						assert.Equal(t, f.want, b, "record %d %s", i, f.name)
+						assert.Equal(t, f.want == nil, f.got == nil, "record %d %s null", i, f.name)
+					}
+					require.Len(t, got.Headers, len(want.Headers), "record %d headers", i)
+					for j, h := range want.Headers {
+						assert.Equal(t, h.Key, got.Headers[j].Key, "record %d header %d key", i, j)
+						assert.Equal(t, h.Value, got.Headers[j].Value, "record %d header %d value", i, j)
+					}
+				}
+				_, err = rs.Records.ReadRecord()
+				assert.ErrorIs(t, err, io.EOF, "no more records")
+			})
+		}
+	}
+}
+
 // scriptedTransport answers metadata requests with one topic of two partitions on two
 // leaders, and produce requests from a script of error codes per partition, one entry per
 // request to it (0 when the script is used up).
@@ -80,29 +149,35 @@ func (s *scriptedTransport) RoundTrip(_ context.Context, _ net.Addr, req kafkago
 			Topics: []metadataAPI.ResponseTopic{{Name: "t", Partitions: []metadataAPI.ResponsePartition{
 				{PartitionIndex: 0, LeaderID: 1}, {PartitionIndex: 1, LeaderID: 2}}}}}, nil
 	case *rawproduce.Request:
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		res := &produceAPI.Response{}
-		for _, t := range r.Topics {
-			rt := produceAPI.ResponseTopic{Topic: t.Topic}
-			for _, p := range t.Partitions {
-				var buf bytes.Buffer
-				if _, err := io.Copy(&buf, p.RecordSet.Reader); err != nil {
-					return nil, err
-				}
-				s.batches[p.Partition] = append(s.batches[p.Partition], int32(binary.BigEndian.Uint32(buf.Bytes()[4+57:])))
-				code := int16(0)
-				if n := s.requests[p.Partition]; n < len(s.codes[p.Partition]) {
-					code = s.codes[p.Partition][n]
-				}
-				s.requests[p.Partition]++
-				rt.Partitions = append(rt.Partitions, produceAPI.ResponsePartition{Partition: p.Partition, ErrorCode: code})
-			}
-			res.Topics = append(res.Topics, rt)
-		}
-		return res, nil
+		return s.answer(r)
 	}
 	return nil, fmt.Errorf("unexpected request %T", req)
+}
+
+// answer answers a produce request from the script, keeping the record count of each
+// batch.
+func (s *scriptedTransport) answer(r *rawproduce.Request) (*produceAPI.Response, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	res := &produceAPI.Response{}
+	for _, t := range r.Topics {
+		rt := produceAPI.ResponseTopic{Topic: t.Topic}
+		for _, p := range t.Partitions {
+			var buf bytes.Buffer
+			if _, err := io.Copy(&buf, p.RecordSet.Reader); err != nil {
+				return nil, err
+			}
+			s.batches[p.Partition] = append(s.batches[p.Partition], int32(binary.BigEndian.Uint32(buf.Bytes()[4+57:])))
+			code := int16(0)
+			if n := s.requests[p.Partition]; n < len(s.codes[p.Partition]) {
+				code = s.codes[p.Partition][n]
+			}
+			s.requests[p.Partition]++
+			rt.Partitions = append(rt.Partitions, produceAPI.ResponsePartition{Partition: p.Partition, ErrorCode: code})
+		}
+		res.Topics = append(res.Topics, rt)
+	}
+	return res, nil
 }
 
 // TestProducerRetries: retriable errors are retried per partition (the other partition's
@@ -158,6 +233,89 @@ func TestProducerRetries(t *testing.T) {
 			assert.Equal(t, tr.batches[0][1], tr.batches[0][2], "the failed batch sent again before the next")
 		})
 	}
+}
+
+// TestProducerBalancerOutOfRange: a Balancer choosing a partition the topic does not have
+// fails the Write with an error naming it, before anything is sent.
+func TestProducerBalancerOutOfRange(t *testing.T) {
+	for _, partition := range []int{-1, 2} {
+		t.Run(fmt.Sprint(partition), func(t *testing.T) {
+			tr := &scriptedTransport{requests: map[int32]int{}, batches: map[int32][]int32{}}
+			p, err := NewProducer(ProducerConfig{Brokers: []string{"x"}, Transport: tr,
+				Balancer: kafkago.BalancerFunc(func(kafkago.Message, ...int) int { return partition })})
+			require.NoError(t, err)
+			err = p.Write(context.Background(), kafkago.Message{Topic: "t", Value: []byte("v")})
+			assert.ErrorContains(t, err, fmt.Sprintf("topic t: the Balancer chose partition %d of 2", partition))
+			assert.Empty(t, tr.requests, "nothing sent")
+		})
+	}
+}
+
+// recordingTransport answers like scriptedTransport (no errors) and keeps the value of
+// every record it is sent, decoded with kafka-go's own decoder.
+type recordingTransport struct {
+	scriptedTransport
+	values map[string]int // value → times sent
+}
+
+func (r *recordingTransport) RoundTrip(ctx context.Context, addr net.Addr, req kafkago.Request) (kafkago.Response, error) {
+	if pr, ok := req.(*rawproduce.Request); ok {
+		for _, t := range pr.Topics {
+			for _, p := range t.Partitions {
+				var rs protocol.RecordSet
+				if _, err := rs.ReadFrom(p.RecordSet.Reader); err != nil {
+					return nil, err
+				}
+				for {
+					rec, err := rs.Records.ReadRecord()
+					if err != nil {
+						break
+					}
+					v, err := protocol.ReadAll(rec.Value)
+					if err != nil {
+						return nil, err
+					}
+					r.mu.Lock()
+					r.values[string(v)]++
+					r.mu.Unlock()
+				}
+			}
+		}
+		return r.scriptedTransport.answer(pr)
+	}
+	return r.scriptedTransport.RoundTrip(ctx, addr, req)
+}
+
+// TestConcurrentWrites: Writes at once on one Producer, whose memory each takes from a
+// pool shared by them, each send every one of their records once, as written.
+func TestConcurrentWrites(t *testing.T) {
+	tr := &recordingTransport{scriptedTransport: scriptedTransport{requests: map[int32]int{}, batches: map[int32][]int32{}}, values: map[string]int{}}
+	p, err := NewProducer(ProducerConfig{Brokers: []string{"x"}, Transport: tr, BatchBytes: 1000})
+	require.NoError(t, err)
+	const writers, writes, records = 4, 25, 30
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for n := range writes {
+				var recs []kafkago.Message
+				for i := range records + n%7 {
+					recs = append(recs, kafkago.Message{Topic: "t", Key: fmt.Appendf(nil, "k%d", i), Value: fmt.Appendf(nil, "%d/%d/%d", w, n, i),
+						Headers: []kafkago.Header{{Key: "n", Value: fmt.Appendf(nil, "%d", i)}}})
+				}
+				assert.NoError(t, p.Write(context.Background(), recs...))
+			}
+		})
+	}
+	wg.Wait()
+	want := map[string]int{}
+	for w := range writers {
+		for n := range writes {
+			for i := range records + n%7 {
+				want[fmt.Sprintf("%d/%d/%d", w, n, i)] = 1
+			}
+		}
+	}
+	assert.Equal(t, want, tr.values)
 }
 
 // lateTransport gives up on the first produce request of each partition as kafka-go's

@@ -636,3 +636,85 @@ func TestResponseBufferRoom(t *testing.T) {
 		assert.LessOrEqual(t, cap(buf), tc.maxRoom, "the room after a response of %d", tc.size)
 	}
 }
+
+// TestRecordStorage: the records FetchMessage returns, cut from slabs they share, stay as
+// they were read while the records after them are read and while the caller appends to
+// them: every key, value, header list and header value has its capacity at its length, so
+// that an append makes a copy instead of writing over the next record's. Records filling
+// several slabs, larger than a quarter of one, with more headers than a quarter of one,
+// and messages of the old formats.
+func TestRecordStorage(t *testing.T) {
+	now := time.UnixMilli(time.Now().UnixMilli())
+	fill := func(n int, c byte) []byte { return bytes.Repeat([]byte{c}, n) }
+	headers := func(n int, c byte) []kafkago.Header {
+		hs := make([]kafkago.Header, n)
+		for i := range hs {
+			hs[i] = kafkago.Header{Key: string(rune('a' + i%26)), Value: fill(i%5, c)}
+		}
+		return hs
+	}
+	var many, large []kafkago.Message
+	for i := range 100 { // about 30 KiB and 300 headers: several slabs of each
+		c := byte('A' + i%26)
+		many = append(many, kafkago.Message{Key: fill(10, c), Value: fill(280, c), Time: now, Headers: headers(3, c)})
+	}
+	for i, n := range []int{slabBytes/4 - 40, slabBytes / 4, slabBytes, 3 * slabBytes, 100} {
+		c := byte('a' + i)
+		large = append(large, kafkago.Message{Key: fill(5, c), Value: fill(n, c), Time: now, Headers: headers(slabHeaders/4-1+i, c)})
+	}
+	v := []byte("value")
+	for _, tc := range []struct {
+		name    string
+		batches []byte
+		want    []kafkago.Message // Key, Value, Headers
+	}{
+		{"records filling several slabs", encodedBatch(t, 10, many...), many},
+		{"records larger than a quarter of a slab", slices.Concat(encodedBatch(t, 10, large[:2]...), encodedBatch(t, 12, large[2:]...)), large},
+		{"messages of the old formats", slices.Concat(LegacyMessage(0, 0, 10, 0, []byte("k0"), v), LegacyMessage(1, 0, 11, 0, nil, v),
+			LegacyMessage(1, 0, 12, 0, []byte("k2"), nil), LegacyMessage(1, 0, 13, 0, []byte("k3"), fill(3*slabBytes, 'x'))),
+			[]kafkago.Message{{Key: []byte("k0"), Value: v}, {Value: v}, {Key: []byte("k2")}, {Key: []byte("k3"), Value: fill(3*slabBytes, 'x')}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewPartitionReader(PartitionReaderConfig{Topic: "t"})
+			defer r.Close()
+			r.SetOffset(10)
+			r.batches = tc.batches
+			var got []kafkago.Message
+			for {
+				rec, ok, err := r.next()
+				require.NoError(t, err)
+				if !ok {
+					break
+				}
+				got = append(got, rec)
+			}
+			require.Len(t, got, len(tc.want))
+			check := func(when string) {
+				t.Helper()
+				for i, w := range tc.want {
+					assert.Equal(t, w.Key, got[i].Key, "record %d key, %s", i, when)
+					assert.Equal(t, w.Value, got[i].Value, "record %d value, %s", i, when)
+					assert.Equal(t, w.Headers, got[i].Headers, "record %d headers, %s", i, when)
+				}
+			}
+			check("all read")
+			for i, rec := range got {
+				assert.Equal(t, len(rec.Key), cap(rec.Key), "record %d key capacity", i)
+				assert.Equal(t, len(rec.Value), cap(rec.Value), "record %d value capacity", i)
+				assert.Equal(t, len(rec.Headers), cap(rec.Headers), "record %d headers capacity", i)
+				for j, h := range rec.Headers {
+					assert.Equal(t, len(h.Value), cap(h.Value), "record %d header %d value capacity", i, j)
+				}
+			}
+			for _, rec := range got { // what a caller adding to a record it was given does
+				_ = append(rec.Key, '!')
+				_ = append(rec.Value, '!')
+				_ = append(rec.Headers, kafkago.Header{Key: "added", Value: []byte("!")})
+				for _, h := range rec.Headers {
+					_ = append(h.Value, '!')
+				}
+			}
+			check("after appends to each")
+		})
+	}
+}

@@ -27,7 +27,7 @@ func RecordBatch(base int64, codec Compression, recs ...kafkago.Message) []byte 
 		idx[i], fixed[i] = i, fixedSize(&recs[i])
 	}
 	var b recordBatch
-	n, err := p.encodeBatch(&b, recs, idx, fixed)
+	n, err := p.encodeBatch(&b, new(writeScratch), recs, idx, fixed)
 	if err != nil || n != len(recs) {
 		panic(fmt.Sprintf("encoding %d records: %d encoded, %v", len(recs), n, err))
 	}

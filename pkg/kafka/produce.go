@@ -74,8 +74,9 @@ func (c *ProducerConfig) setDefaults() {
 }
 
 // Producer writes records with one produce request per partition leader, each
-// partition's records of a call sent as one record batch (magic 2), streamed from the
-// caller's records into the request (the batch's header and CRC are computed once).
+// partition's records of a call sent as one record batch (magic 2), encoded once (its
+// values of 512 bytes or more are not copied: they are streamed from the caller's records
+// into the request).
 // kafka-go's Writer instead sends one request per partition from a goroutine per
 // partition, allocates BatchSize record slots per partition batch, looks up the topic's
 // metadata once per record and waits BatchTimeout for more: for the pipelines, which
@@ -90,11 +91,11 @@ func (c *ProducerConfig) setDefaults() {
 // backoff (attempt² × 100ms, at most 1s), up to MaxAttempts times per batch; with no
 // idempotent producer, a batch whose answer was lost may be in the log up to MaxAttempts
 // times. Safe for concurrent use; it holds no connection or goroutine of its own. A
-// Write's working memory (where its records go, its batches' headers, its groups of
-// partitions by leader) comes from a pool that Writes share, and goes back to it when the
-// Write returns.
+// Write's working memory (where its records go, its batches and their encodings, its
+// groups of partitions by leader) comes from a pool that Writes share, and goes back to
+// it when the Write returns.
 //
-// The records are read, not copied, and only until Write returns, whatever its result:
+// The records are read only until Write returns, whatever its result:
 // a caller may then change them or reuse their memory. kafka-go's Transport encodes a
 // request on the connection's goroutine, possibly after the attempt was given up on (its
 // WriteTimeout or Write's context ended), so each attempt's record sets are closed once
@@ -342,6 +343,8 @@ type writeScratch struct {
 	fixed     []int // per record of idx: its fixedSize
 	writes    []partitionWrite
 	batches   []recordBatch // the writes' batches, one write's after the other's
+	arena     []byte        // the batches' encodings (see recordBatch)
+	cuts      []cut         // the values cut out of them
 	pending   []*partitionWrite
 	groups    [][]*partitionWrite // pending writes per leader
 	leaderIDs []int32             // the leader of each group
@@ -349,9 +352,12 @@ type writeScratch struct {
 
 var scratchPool = sync.Pool{New: func() any { return new(writeScratch) }}
 
-// maxScratchRecords bounds the records of a scratch kept for a later write: one grown for
-// a large write is left to the collector.
-const maxScratchRecords = 1 << 16
+// maxScratchRecords and maxScratchBytes bound the records and the arena of a scratch kept
+// for a later write: one grown for a large write is left to the collector.
+const (
+	maxScratchRecords = 1 << 16
+	maxScratchBytes   = 1 << 20
+)
 
 func newWriteScratch() *writeScratch { return scratchPool.Get().(*writeScratch) }
 
@@ -359,15 +365,14 @@ func newWriteScratch() *writeScratch { return scratchPool.Get().(*writeScratch) 
 // write must have returned: its batches' readers are closed, so a request encoded late
 // does not read them (see Producer).
 func (s *writeScratch) release() {
-	if cap(s.slot) > maxScratchRecords {
+	if cap(s.slot) > maxScratchRecords || cap(s.arena) > maxScratchBytes {
 		return
 	}
 	clear(s.topics)
 	clear(s.writes)
-	for i := range s.batches {
-		s.batches[i].recs, s.batches[i].body = nil, nil
-	}
-	s.topics, s.writes, s.batches = s.topics[:0], s.writes[:0], s.batches[:0]
+	clear(s.batches)
+	clear(s.cuts)
+	s.topics, s.writes, s.batches, s.arena, s.cuts = s.topics[:0], s.writes[:0], s.batches[:0], s.arena[:0], s.cuts[:0]
 	scratchPool.Put(s)
 }
 
@@ -428,10 +433,18 @@ func (p *Producer) partition(s *writeScratch, meta *metadataAPI.Response, recs [
 		s.count[k]++ // at last: where its records end
 	}
 	s.fixed = s.fixed[:0]
+	room, cuts := 0, 0 // the arena's and cuts' room for the whole write, so that neither moves
 	for _, i := range s.idx {
-		s.fixed = append(s.fixed, fixedSize(&recs[i]))
+		n := fixedSize(&recs[i])
+		s.fixed = append(s.fixed, n)
+		room += 1 + 2*binary.MaxVarintLen64 + binary.MaxVarintLen32 + n // the record's size, attributes, deltas
+		if v := len(recs[i].Value); v >= refValueBytes {
+			room -= v
+			cuts++
+		}
 	}
 	s.writes, s.batches = s.writes[:0], s.batches[:0]
+	s.arena, s.cuts = slices.Grow(s.arena[:0], room), slices.Grow(s.cuts[:0], cuts)
 	start := 0
 	for t, name := range s.topics {
 		for id := range s.parts[t] {
@@ -442,7 +455,7 @@ func (p *Producer) partition(s *writeScratch, meta *metadataAPI.Response, recs [
 			first := len(s.batches)
 			for rest, sizes := s.idx[start:end], s.fixed[start:end]; len(rest) > 0; {
 				s.batches = slices.Grow(s.batches, 1)[:len(s.batches)+1]
-				n, err := p.encodeBatch(&s.batches[len(s.batches)-1], recs, rest, sizes)
+				n, err := p.encodeBatch(&s.batches[len(s.batches)-1], s, recs, rest, sizes)
 				if err != nil {
 					return fmt.Errorf("topic %s: %w", name, err)
 				}
@@ -626,33 +639,46 @@ const batchHeaderSize = 61
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // recordBatch is one partition's records of a write as a record batch (magic 2), in the
-// form a produce request carries it (its size first). Uncompressed, only its header is
-// kept: WriteTo streams the records from the caller's into the request being encoded, so
-// no copy of them is made beside the transport's.
+// form a produce request carries it (its size first). Its records are encoded once, into
+// the write's arena (writeScratch.arena), but for their values of refValueBytes or more,
+// which the encoding takes from the caller's records where it reaches them (cuts): a
+// write's copy of its records is its small fields, and no more than refValueBytes of each
+// value. Compressed, the records are kept compressed instead (body).
 type recordBatch struct {
-	recs   []kafkago.Message
-	idx    []int // the records of recs it holds, in order
-	fixed  []int // per record of idx: its fixedSize
-	first  int64 // the first record's timestamp, ms
+	idx    []int // the records of the write it holds, in order
 	header [4 + batchHeaderSize]byte
+	enc    []byte // the records' encoding, without the values cut out
+	cuts   []cut  // the values cut out of enc, in order
 	body   []byte // the compressed records; nil without compression
+}
 
-	// mu is held while the records are encoded, into scratch.
-	mu      sync.Mutex
-	scratch []byte
+// refValueBytes is the length from which a record's value is not copied into its batch's
+// encoding but read from the record, as the transport encodes the request: a write of
+// large values (the inbound pipeline's events with many attributes) keeps no second copy
+// of them.
+const refValueBytes = 512
+
+// A cut is a value the encoding of a batch's records takes from the record, at pos in
+// the encoding without it (recordBatch.enc).
+type cut struct {
+	pos   int
+	value []byte
 }
 
 // encodeBatch makes b a record batch of the records of recs at idx, as many as fit into
-// BatchBytes (at least one), and returns the number of records it holds. fixed holds the
-// fixedSize of each record of idx.
-func (p *Producer) encodeBatch(b *recordBatch, recs []kafkago.Message, idx, fixed []int) (int, error) {
+// BatchBytes (at least one), encoded into s's arena and cuts, and returns the number of
+// records it holds. fixed holds the fixedSize of each record of idx.
+func (p *Producer) encodeBatch(b *recordBatch, s *writeScratch, recs []kafkago.Message, idx, fixed []int) (int, error) {
 	if alone := aloneSize(fixed[0]); alone > p.cfg.BatchBytes {
 		return 0, fmt.Errorf("a record taking %d bytes, over BatchBytes (%d): %w", alone, p.cfg.BatchBytes, kafkago.MessageTooLargeError{Message: recs[idx[0]]})
 	}
 	first := recs[idx[0]].Time.UnixMilli()
 	n, size, maxTS := 0, 0, first
+	start, cuts := len(s.arena), len(s.cuts)
+	enc := s.arena
 	for k, i := range idx {
-		ts := recs[i].Time.UnixMilli()
+		r := &recs[i]
+		ts := r.Time.UnixMilli()
 		body := bodySize(fixed[k], ts-first, k)
 		rs := varintLen(int64(body)) + body
 		if k > 0 && int64(batchHeaderSize+size+rs) > p.cfg.BatchBytes {
@@ -661,18 +687,31 @@ func (p *Producer) encodeBatch(b *recordBatch, recs []kafkago.Message, idx, fixe
 		size += rs
 		maxTS = max(maxTS, ts)
 		n++
+		enc = binary.AppendVarint(enc, int64(body))
+		enc = append(enc, 0) // attributes
+		enc = binary.AppendVarint(enc, ts-first)
+		enc = binary.AppendVarint(enc, int64(k))
+		enc = appendBytes(enc, r.Key)
+		if len(r.Value) >= refValueBytes {
+			enc = binary.AppendVarint(enc, int64(len(r.Value)))
+			s.cuts = append(s.cuts, cut{pos: len(enc) - start, value: r.Value})
+		} else {
+			enc = appendBytes(enc, r.Value)
+		}
+		enc = binary.AppendVarint(enc, int64(len(r.Headers)))
+		for _, h := range r.Headers {
+			enc = binary.AppendVarint(enc, int64(len(h.Key)))
+			enc = append(enc, h.Key...)
+			enc = appendBytes(enc, h.Value)
+		}
 	}
-	b.recs, b.idx, b.fixed, b.first, b.body = recs, idx[:n], fixed[:n], first, nil
+	s.arena = enc
+	b.idx, b.enc, b.cuts, b.body = idx[:n], enc[start:len(enc):len(enc)], s.cuts[cuts:len(s.cuts):len(s.cuts)], nil
 	attrs := uint16(0)
 	if p.codec != nil {
 		var buf bytes.Buffer
 		cw := p.codec.NewWriter(&buf)
-		var err error
-		b.records(func(c []byte) {
-			if err == nil {
-				_, err = cw.Write(c)
-			}
-		})
+		_, err := b.writeRecords(cw)
 		if err == nil {
 			err = cw.Close()
 		}
@@ -681,6 +720,8 @@ func (p *Producer) encodeBatch(b *recordBatch, recs []kafkago.Message, idx, fixe
 		}
 		b.body, size = buf.Bytes(), buf.Len()
 		attrs = uint16(p.codec.Code())
+		s.arena, s.cuts = s.arena[:start], s.cuts[:cuts] // the records are in body now
+		b.enc, b.cuts = nil, nil
 	}
 	h := b.header[4:]
 	be := binary.BigEndian
@@ -691,7 +732,7 @@ func (p *Producer) encodeBatch(b *recordBatch, recs []kafkago.Message, idx, fixe
 	h[16] = 2                                            // magic
 	be.PutUint16(h[21:], attrs)                          // compression, create time
 	be.PutUint32(h[23:], uint32(n-1))                    // last offset delta
-	be.PutUint64(h[27:], uint64(b.first))                // first timestamp
+	be.PutUint64(h[27:], uint64(first))                  // first timestamp
 	be.PutUint64(h[35:], uint64(maxTS))                  // max timestamp
 	be.PutUint64(h[43:], 0xffffffffffffffff)             // producer id: none
 	be.PutUint16(h[51:], 0xffff)                         // producer epoch: none
@@ -702,41 +743,15 @@ func (p *Producer) encodeBatch(b *recordBatch, recs []kafkago.Message, idx, fixe
 	if b.body != nil {
 		crc = crc32.Update(crc, castagnoli, b.body)
 	} else {
-		b.records(func(c []byte) { crc = crc32.Update(crc, castagnoli, c) })
+		at := 0
+		for _, c := range b.cuts {
+			crc = crc32.Update(crc32.Update(crc, castagnoli, b.enc[at:c.pos]), castagnoli, c.value)
+			at = c.pos
+		}
+		crc = crc32.Update(crc, castagnoli, b.enc[at:])
 	}
 	be.PutUint32(h[17:], crc)
 	return n, nil
-}
-
-// records passes the encoding of b's records to emit, in pieces that emit must not keep:
-// the small fields of a record together, its value apart (not copied). The encodings of a
-// batch (the CRC's, each attempt's) take turns.
-func (b *recordBatch) records(emit func([]byte)) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	scratch := b.scratch[:0]
-	for k, i := range b.idx {
-		r := &b.recs[i]
-		tsDelta := r.Time.UnixMilli() - b.first
-		scratch = binary.AppendVarint(scratch[:0], int64(bodySize(b.fixed[k], tsDelta, k)))
-		scratch = append(scratch, 0) // attributes
-		scratch = binary.AppendVarint(scratch, tsDelta)
-		scratch = binary.AppendVarint(scratch, int64(k))
-		scratch = appendBytes(scratch, r.Key)
-		scratch = binary.AppendVarint(scratch, int64(lenOrNull(r.Value)))
-		emit(scratch)
-		if len(r.Value) > 0 {
-			emit(r.Value)
-		}
-		scratch = binary.AppendVarint(scratch[:0], int64(len(r.Headers)))
-		for _, h := range r.Headers {
-			scratch = binary.AppendVarint(scratch, int64(len(h.Key)))
-			scratch = append(scratch, h.Key...)
-			scratch = appendBytes(scratch, h.Value)
-		}
-		emit(scratch)
-	}
-	b.scratch = scratch
 }
 
 // appendBytes appends a length-prefixed byte string; nil is null (length -1).
@@ -747,24 +762,37 @@ func appendBytes(b, v []byte) []byte {
 	return append(binary.AppendVarint(b, int64(len(v))), v...)
 }
 
+// writeRecords writes b's records, uncompressed: its encoding, and the values cut out of
+// it where they go.
+func (b *recordBatch) writeRecords(w io.Writer) (int64, error) {
+	var n int64
+	at := 0
+	for _, c := range b.cuts {
+		for _, piece := range [2][]byte{b.enc[at:c.pos], c.value} {
+			m, err := w.Write(piece)
+			n += int64(m)
+			if err != nil {
+				return n, err
+			}
+		}
+		at = c.pos
+	}
+	m, err := w.Write(b.enc[at:])
+	return n + int64(m), err
+}
+
 // writeTo writes b as a produce request carries it.
 func (b *recordBatch) writeTo(w io.Writer) (int64, error) {
-	var n int64
-	var err error
-	write := func(c []byte) {
-		if err == nil {
-			var m int
-			m, err = w.Write(c)
-			n += int64(m)
-		}
+	n, err := w.Write(b.header[:])
+	if err != nil {
+		return int64(n), err
 	}
-	write(b.header[:])
 	if b.body != nil {
-		write(b.body)
-	} else {
-		b.records(write)
+		m, err := w.Write(b.body)
+		return int64(n + m), err
 	}
-	return n, err
+	m, err := b.writeRecords(w)
+	return int64(n) + m, err
 }
 
 // batchReader is the io.Reader a produce request takes a record set from: the transport

@@ -40,7 +40,7 @@ func TestRecordBatchSize(t *testing.T) {
 						hb += HeaderSize(h.Key, lenOrNull(h.Value))
 					}
 					batch := new(recordBatch)
-					n, err := p.encodeBatch(batch, []kafkago.Message{r}, []int{0}, []int{fixedSize(&r)})
+					n, err := p.encodeBatch(batch, new(writeScratch), []kafkago.Message{r}, []int{0}, []int{fixedSize(&r)})
 					require.NoError(t, err)
 					require.Equal(t, 1, n)
 					var b bytes.Buffer
@@ -66,9 +66,10 @@ func TestRecordBatchSize(t *testing.T) {
 }
 
 // TestRecordBatchEncoding: the Producer's record batches read back with kafka-go's own
-// decoder (which checks the CRC), every field as written, with keys, values and header
-// values at the edges of the chunks records gathers (copied or passed apart), a header
-// key longer than a chunk, and records enough that a chunk fills within a record.
+// decoder (which checks the CRC), every field as written: keys, values and header values
+// of many lengths, values on both sides of refValueBytes (copied into the encoding, or
+// taken from the record where the encoding reaches them, first, last or side by side), a
+// long header key, and many records.
 func TestRecordBatchEncoding(t *testing.T) {
 	now := time.UnixMilli(time.Now().UnixMilli())
 	bytesOf := func(n int) []byte {
@@ -82,8 +83,8 @@ func TestRecordBatchEncoding(t *testing.T) {
 		return b
 	}
 	var edges, small []kafkago.Message
-	for _, n := range []int{-1, 0, 1, 63, 64, 255, 256, 511, 512, 513, 1536} {
-		edges = append(edges, kafkago.Message{Key: bytesOf(n), Value: bytesOf(max(512-n, n)), Time: now.Add(time.Duration(n) * time.Millisecond),
+	for _, n := range []int{refValueBytes, -1, 0, 1, 63, 64, 255, refValueBytes - 1, refValueBytes, refValueBytes + 1, 1536, 3 * refValueBytes} {
+		edges = append(edges, kafkago.Message{Key: bytesOf(n), Value: bytesOf(n), Time: now.Add(time.Duration(n) * time.Millisecond),
 			Headers: []kafkago.Header{{Key: "h", Value: bytesOf(n)}, {Key: string(bytesOf(max(n, 0)))}}})
 	}
 	for i := range 300 {
@@ -94,7 +95,7 @@ func TestRecordBatchEncoding(t *testing.T) {
 		name string
 		recs []kafkago.Message
 	}{
-		{"fields at the chunk's edges", edges},
+		{"fields of many lengths", edges},
 		{"a long header key", []kafkago.Message{{Value: []byte("v"), Time: now, Headers: []kafkago.Header{{Key: string(bytesOf(1541)), Value: []byte("x")}}}}},
 		{"many small records", small},
 	} {

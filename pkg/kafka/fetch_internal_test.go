@@ -221,7 +221,7 @@ func TestFetchRequest(t *testing.T) {
 	assert.Equal(t, int64(1234), d.int64(), "offset")
 	assert.Equal(t, int32(4096), d.int32(), "partition max bytes")
 	assert.False(t, d.failed)
-	assert.Empty(t, d.b)
+	assert.Empty(t, d.rest())
 }
 
 // TestBatchesEnd finds where the next fetch starts: after the last whole batch of a

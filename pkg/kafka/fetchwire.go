@@ -92,7 +92,7 @@ func parseFetchResponse(b []byte, corr int32, topic string, partition int32) (fe
 			p.errorCode = d.int16()
 			p.highWatermark = d.int64()
 			d.int64() // last stable offset
-			if n := int(d.int32()); n > 0 && n <= len(d.b)/16 {
+			if n := int(d.int32()); n > 0 && n <= len(d.rest())/16 {
 				p.aborted = make([]abortedTxn, n)
 				for i := range p.aborted {
 					p.aborted[i] = abortedTxn{producer: d.int64(), first: d.int64()}
@@ -471,10 +471,10 @@ func parseRecord(body []byte) (recordFields, bool) {
 	f.key = d.varBytes()
 	f.value = d.varBytes()
 	n := d.varint()
-	if n < 0 || n > int64(len(d.b)) {
+	if n < 0 || n > int64(len(d.rest())) {
 		return f, false
 	}
-	f.headers, f.headerCount = d.b, int(n)
+	f.headers, f.headerCount = d.rest(), int(n)
 	for range n {
 		k := d.varint()
 		if k < 0 {
@@ -483,7 +483,7 @@ func parseRecord(body []byte) (recordFields, bool) {
 		d.skip(int(k))
 		d.varBytes()
 	}
-	return f, !d.failed && len(d.b) == 0
+	return f, !d.failed && d.off == len(d.b)
 }
 
 // undecodable returns the error of the current batch, which does not decode: it says
@@ -518,21 +518,30 @@ func (r *PartitionReader) damaged(what string) error {
 // or the offset asked for when the batch starts before it.
 func (r *PartitionReader) batchFirst() int64 { return max(r.offset, r.batch.base) }
 
-// decoder reads big-endian and varint fields from b; a read past its end sets failed and
-// returns zero values from then on.
+// decoder reads big-endian and varint fields from b, from off on; a read past its end
+// sets failed and returns zero values from then on. It moves an offset, not a slice: a
+// record's fields are read twice (checkRecords, then record), and moving a slice is a
+// pointer written at each field, which the collector's write barrier records while it
+// marks.
 type decoder struct {
 	b      []byte
+	off    int
 	failed bool
 }
 
+// rest returns what is left to read.
+func (d *decoder) rest() []byte { return d.b[d.off:] }
+
+func (d *decoder) fail() { d.off, d.failed = len(d.b), true }
+
 // take returns the next n bytes (nil, and failed set, when fewer are left).
 func (d *decoder) take(n int) []byte {
-	if len(d.b) < n || n < 0 {
-		d.b, d.failed = nil, true
+	if n < 0 || n > len(d.b)-d.off {
+		d.fail()
 		return nil
 	}
-	v := d.b[:n:n]
-	d.b = d.b[n:]
+	v := d.b[d.off : d.off+n : d.off+n]
+	d.off += n
 	return v
 }
 
@@ -570,14 +579,25 @@ func (d *decoder) bytes32() []byte {
 	return nil
 }
 
-// varint reads a zigzag varint (Kafka's varint and varlong).
+// varint reads a zigzag varint (Kafka's varint and varlong). One byte long, as most
+// lengths and deltas of a record are, it is read without a call.
 func (d *decoder) varint() int64 {
-	v, n := binary.Varint(d.b)
+	if d.off < len(d.b) {
+		if c := int64(d.b[d.off]); c < 0x80 {
+			d.off++
+			return c>>1 ^ -(c & 1)
+		}
+	}
+	return d.longVarint()
+}
+
+func (d *decoder) longVarint() int64 {
+	v, n := binary.Varint(d.b[d.off:])
 	if n <= 0 {
-		d.b, d.failed = nil, true
+		d.fail()
 		return 0
 	}
-	d.b = d.b[n:]
+	d.off += n
 	return v
 }
 

@@ -44,13 +44,13 @@ func parseLegacy(b []byte) (m legacyMessage, rest []byte, why string) {
 	d := decoder{b: b}
 	m.offset = d.int64()
 	size := int(d.int32())
-	if d.failed || size < 0 || size > len(d.b) {
+	if d.failed || size < 0 || size > len(d.rest()) {
 		return m, nil, "has a message whose size does not parse"
 	}
-	rest = d.b[size:]
-	d.b = d.b[:size]
+	rest = d.rest()[size:]
+	d = decoder{b: d.rest()[:size]}
 	crc := uint32(d.int32())
-	if !d.failed && crc32.ChecksumIEEE(d.b) != crc {
+	if !d.failed && crc32.ChecksumIEEE(d.rest()) != crc {
 		return m, rest, "has a message that fails its CRC"
 	}
 	if head := d.take(2); head != nil {
@@ -65,7 +65,7 @@ func parseLegacy(b []byte) (m legacyMessage, rest []byte, why string) {
 	}
 	m.key = d.bytes32()
 	m.value = d.bytes32()
-	if d.failed || len(d.b) > 0 {
+	if d.failed || len(d.rest()) > 0 {
 		return m, rest, "has a message that does not parse"
 	}
 	return m, rest, ""

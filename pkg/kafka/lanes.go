@@ -34,10 +34,15 @@ type keyLanes struct {
 // allocation once the partition has run a while: a lane holds the slot of its head, so
 // at most limit lanes exist at once.
 type lane struct {
-	key     uint64
-	head    kafkago.Message   // in flight
-	waiting []kafkago.Message // in offset order
-	done    func(error)       // asyncLanes' callback for head, made once per lane
+	key  uint64
+	head kafkago.Message // in flight
+	// waiting[next:] are the records behind head, in offset order: pop takes the first
+	// and moves next on (shifting the queue at each pop cost a copy of every record
+	// behind, per record, behind a hot key); the queue starts again at its front when it
+	// empties, and push moves it there when it is full.
+	waiting []kafkago.Message
+	next    int
+	done    func(error) // asyncLanes' callback for head, made once per lane
 }
 
 // maxSpareQueue is the longest waiting queue an ended lane keeps for its next key: without
@@ -87,6 +92,11 @@ func (l *keyLanes) push(rec kafkago.Message) (*lane, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if ln, busy := l.lanes[h]; busy {
+		if len(ln.waiting) == cap(ln.waiting) && ln.next > 0 {
+			n := copy(ln.waiting, ln.waiting[ln.next:])
+			clear(ln.waiting[n:])
+			ln.waiting, ln.next = ln.waiting[:n], 0
+		}
 		ln.waiting = append(ln.waiting, rec)
 		return ln, false
 	}
@@ -108,7 +118,7 @@ func (l *keyLanes) pop(ln *lane) bool {
 	l.release()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(ln.waiting) == 0 {
+	if ln.next == len(ln.waiting) {
 		delete(l.lanes, ln.key)
 		ln.head = kafkago.Message{} // let the acked record be collected
 		if cap(ln.waiting) > maxSpareQueue {
@@ -117,11 +127,11 @@ func (l *keyLanes) pop(ln *lane) bool {
 		l.spare = append(l.spare, ln)
 		return false
 	}
-	// Shift rather than reslice, so the queue keeps its capacity.
-	ln.head = ln.waiting[0]
-	copy(ln.waiting, ln.waiting[1:])
-	ln.waiting[len(ln.waiting)-1] = kafkago.Message{}
-	ln.waiting = ln.waiting[:len(ln.waiting)-1]
+	ln.head = ln.waiting[ln.next]
+	ln.waiting[ln.next] = kafkago.Message{} // let it be collected once acked
+	if ln.next++; ln.next == len(ln.waiting) {
+		ln.waiting, ln.next = ln.waiting[:0], 0 // empty: the queue starts again at its front
+	}
 	return true
 }
 

@@ -84,3 +84,42 @@ func TestKeyLanesModel(t *testing.T) {
 		t.Fatalf("%d lanes made for %d slots", len(made), limit)
 	}
 }
+
+// TestKeyLanesHotKeyQueueBounded: a key whose lane never empties (a record pushed behind
+// it for every one acked) keeps handing out its records in order, and its queue's
+// storage stays within twice the slots: taking from the front moves an index, and the
+// queue moves back to the front of its storage when that is full.
+func TestKeyLanesHotKeyQueueBounded(t *testing.T) {
+	const limit = 8
+	l := newKeyLanes(limit)
+	key := []byte("hot")
+	var ln *lane
+	pushed := int64(0)
+	push := func() {
+		t.Helper()
+		if !l.acquire(context.Background()) {
+			t.Fatal("acquire failed with a free slot")
+		}
+		pushed++
+		got, _ := l.push(kafkago.Message{Key: key, Offset: pushed})
+		if ln != nil && got != ln {
+			t.Fatalf("offset %d queued on another lane", pushed)
+		}
+		ln = got
+	}
+	for range limit {
+		push()
+	}
+	for want := int64(1); want <= 10_000; want++ {
+		if ln.head.Offset != want {
+			t.Fatalf("head %d in flight, want %d", ln.head.Offset, want)
+		}
+		if !l.pop(ln) {
+			t.Fatalf("the lane ended after offset %d with %d pushed", want, pushed)
+		}
+		push()
+		if c := cap(ln.waiting); c > 2*limit {
+			t.Fatalf("after offset %d the queue's storage holds %d records for %d slots", want, c, limit)
+		}
+	}
+}

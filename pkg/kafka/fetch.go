@@ -85,23 +85,18 @@ type PartitionReaderConfig struct {
 // requests of its own to the partition's leader over a connection of its own. It is what
 // the Subscriber and the pipelines read with in place of kafka-go's Reader, which hands
 // every record from a goroutine of its own over a channel and allocates each key, value,
-// header key and header value apart: here the records' bytes and headers are cut from
-// slabs that consecutive records share (of 8 KiB and of 64 headers; a record taking more
-// than a quarter of one has storage of its own), a small fraction of an allocation per
-// record (none with FetchView), decoded in the caller's goroutine. The next fetch is sent
-// as soon as a response arrives, from where that response ends, and runs in a goroutine
-// while the caller reads the records: the network and the broker's wait overlap the
-// caller's work, and a goroutine hand-off happens once per response, not once per record.
+// header key and header value apart: here each record costs one allocation for its bytes
+// and one for its headers (none with FetchView), decoded in the caller's goroutine. The
+// next fetch is sent as soon as a response arrives, from where that response ends, and
+// runs in a goroutine while the caller reads the records: the network and the broker's
+// wait overlap the caller's work, and a goroutine hand-off happens once per response,
+// not once per record.
 //
 // A record from FetchMessage is the caller's: its Key, Value and header values stay valid
 // and unchanged for as long as the caller keeps them (FetchView's are valid only until the
-// next call). Its Key, Value, Headers and header values each have their capacity at their
-// length: an append to one makes a copy, and does not reach another record's. A record
-// kept keeps its slabs from the collector, at most 8 KiB and 64 headers (2.5 KiB), whatever
-// else was cut from them: a caller keeping one record in many long after the others (a
-// command waiting to be tried again) keeps up to 10.5 KiB for each. The reader's own
-// memory is bounded by two responses (MaxBytes each: the one being read and the one being
-// fetched) and the decompressed batch (MaxDecompressedBytes), whatever the caller holds.
+// next call). Memory is bounded by two responses (MaxBytes each: the one being read and
+// the one being fetched) and the decompressed batch (MaxDecompressedBytes), whatever the
+// caller holds.
 //
 // Failures are retried inside FetchMessage, with a growing pause (100 ms to 1 s) and the
 // leader looked up again: a lost connection, a leader that moved, a partition not yet
@@ -158,14 +153,10 @@ type PartitionReader struct {
 	aborted   []abortedTxn
 	abortedBy map[int64]struct{}
 
-	names   map[string]string // header keys seen, so that each is allocated once
-	view    bool              // the call under way is FetchView's: records are not copied
-	headers []kafkago.Header  // FetchView's records' headers
-	// slab and headerSlab are what is left of the storage the next records' bytes and
-	// headers are cut from (see slabBytes).
-	slab       []byte
-	headerSlab []kafkago.Header
-	failures   int // consecutive failed fetches: the pause before the next
+	names    map[string]string // header keys seen, so that each is allocated once
+	view     bool              // the call under way is FetchView's: records are not copied
+	headers  []kafkago.Header  // FetchView's records' headers
+	failures int               // consecutive failed fetches: the pause before the next
 	// bad is the offset of the last batch that did not decode, and how many fetches in a
 	// row brought it so (see standIn).
 	bad struct {
@@ -277,8 +268,8 @@ func (r *PartitionReader) FetchMessage(ctx context.Context) (kafkago.Message, er
 // FetchView is FetchMessage without the copy: the record's Key, Value and Headers point
 // into the reader's buffers and stay valid only until the next call to FetchMessage,
 // FetchView or Close. It is for a caller done with each record before it asks for the next
-// (the outbound pipeline's applied-ids store follows its topic so), and saves the copy of
-// the record.
+// (the outbound pipeline's applied-ids store follows its topic so), and saves the
+// record's two allocations.
 func (r *PartitionReader) FetchView(ctx context.Context) (kafkago.Message, error) {
 	r.view = true
 	return r.fetchMessage(ctx)

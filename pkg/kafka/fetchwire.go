@@ -5,6 +5,7 @@ package kafka
 // messages of magic 0 and 1 a response may hold instead are legacy.go's).
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"errors"
@@ -352,9 +353,8 @@ func abortMarker(records []byte) bool {
 }
 
 // record decodes the next record of the current batch, which checkRecords passed. Its
-// key, value and header values are a copy of the record, cut from r's slab, and its
-// headers from r's header slab (see own and ownHeaders; for FetchView, they point into the batch, and
-// the headers into r.headers); header keys are interned.
+// key, value and header values share one allocation, a copy of the record (for FetchView,
+// they point into the batch, and the headers into r.headers); header keys are interned.
 func (r *PartitionReader) record() (kafkago.Message, error) {
 	if r.batch.magic < 2 {
 		return r.legacyRecord()
@@ -367,9 +367,7 @@ func (r *PartitionReader) record() (kafkago.Message, error) {
 	body := r.recs[n : n+int(size) : n+int(size)]
 	r.recs = r.recs[n+int(size):]
 	if !r.view {
-		own := r.own(len(body))
-		copy(own, body)
-		body = own
+		body = bytes.Clone(body) // the record's own storage
 	}
 	f, ok := parseRecord(body)
 	if !ok {
@@ -393,7 +391,7 @@ func (r *PartitionReader) record() (kafkago.Message, error) {
 			r.headers = slices.Grow(r.headers[:0], f.headerCount)[:f.headerCount]
 			rec.Headers = r.headers
 		} else {
-			rec.Headers = r.ownHeaders(f.headerCount)
+			rec.Headers = make([]kafkago.Header, f.headerCount)
 		}
 		d := decoder{b: f.headers}
 		for i := range rec.Headers {
@@ -409,45 +407,6 @@ func (r *PartitionReader) record() (kafkago.Message, error) {
 		}
 	}
 	return rec, nil
-}
-
-// The records FetchMessage returns share their storage with the records read before and
-// after them, so that a record costs a fraction of an allocation, not two: their bytes
-// are cut from a slab of slabBytes, their headers from one of slabHeaders. A record holding
-// more than a quarter of a slab has storage of its own, so that the end of a slab left
-// unused is at most that. A record the caller keeps keeps its slabs (at most slabBytes
-// and slabHeaders × 40 bytes) from the collector, whatever was cut from them besides.
-const (
-	slabBytes   = 8 << 10
-	slabHeaders = 64
-)
-
-// own returns n bytes for a record's own storage, cut from r.slab, their capacity at
-// their length (an append to them makes a copy, and does not reach the next record's).
-func (r *PartitionReader) own(n int) []byte {
-	if n > slabBytes/4 {
-		return make([]byte, n)
-	}
-	if len(r.slab) < n {
-		r.slab = make([]byte, slabBytes)
-	}
-	b := r.slab[:n:n]
-	r.slab = r.slab[n:]
-	return b
-}
-
-// ownHeaders returns n headers for a record, cut from r.headerSlab, their capacity at
-// their length (an append to them makes a copy, and does not reach the next record's).
-func (r *PartitionReader) ownHeaders(n int) []kafkago.Header {
-	if n > slabHeaders/4 {
-		return make([]kafkago.Header, n)
-	}
-	if len(r.headerSlab) < n {
-		r.headerSlab = make([]kafkago.Header, slabHeaders)
-	}
-	h := r.headerSlab[:n:n]
-	r.headerSlab = r.headerSlab[n:]
-	return h
 }
 
 // recordFields are the fields of a record (magic 2), slices of its body.

@@ -137,8 +137,8 @@ func (r *PartitionReader) startLegacy(b []byte) error {
 }
 
 // legacyRecord decodes the next message of the current batch (magic 0 or 1), which
-// startLegacy checked. Its key and value are a copy, cut from r's slab (see own; for
-// FetchView, they point into the batch). A message of magic 0 has no timestamp: its Time is zero.
+// startLegacy checked. Its key and value share one allocation, a copy (for FetchView,
+// they point into the batch). A message of magic 0 has no timestamp: its Time is zero.
 func (r *PartitionReader) legacyRecord() (kafkago.Message, error) {
 	r.left--
 	m, rest, why := parseLegacy(r.recs)
@@ -148,7 +148,7 @@ func (r *PartitionReader) legacyRecord() (kafkago.Message, error) {
 	r.recs = rest
 	key, value := m.key, m.value
 	if !r.view {
-		buf := r.own(len(key) + len(value)) // the record's own storage
+		buf := make([]byte, len(key)+len(value)) // the record's own storage
 		copy(buf, key)
 		copy(buf[len(key):], value)
 		if key != nil {

@@ -46,12 +46,11 @@
 //
 // Each partition is read by a [PartitionReader]: Fetch requests of its own to the
 // partition's leader over a connection of its own, the next one sent as a response arrives,
-// records decoded in the partition's goroutine, their bytes and headers cut from slabs
-// that consecutive records share. kafka-go's Reader, which it replaces, hands every record
-// from a goroutine over a channel and allocates each of its fields apart; the outbound
-// pipeline, which reads two records per command (the command and, following the
-// applied-ids topic, its mark), spent about a fifth of its CPU there. The outbound
-// pipeline's TopicReader reads with it too.
+// records decoded in the partition's goroutine, each record's bytes in one allocation of
+// its own. kafka-go's Reader, which it replaces, hands every record from a goroutine over a
+// channel and allocates each of its fields apart; the outbound pipeline, which reads two
+// records per command (the command and, following the applied-ids topic, its mark), spent
+// about a fifth of its CPU there. The outbound pipeline's TopicReader reads with it too.
 //
 // Both share [ConnectionConfig] (brokers, TLS, SASL PLAIN and SCRAM). Package kafkatest
 // provides the brokers for tests: an in-process kfake cluster, or real Kafka when the

@@ -32,8 +32,8 @@ type TopicReader struct {
 	// listing instead of holding it until TCP gives the connection up, many minutes later.
 	OffsetsTimeout time.Duration
 	// view passes Read's fn records that point into the reader's buffers, valid only until
-	// fn returns (kafka.PartitionReader.FetchView), saving the copy of each record into the
-	// reader's slabs: the applied-ids store, whose fn keeps nothing of them, reads so.
+	// fn returns (kafka.PartitionReader.FetchView), saving the copy of each record and its
+	// allocations: the applied-ids store, whose fn keeps nothing of them, reads so.
 	view bool
 	// created says the caller created the topic a moment ago, or was told by Kafka that it
 	// exists (the applied-ids store, when its CreateTopic succeeded): a broker that does

@@ -257,18 +257,26 @@ func TestPartitionReaderReadCommitted(t *testing.T) {
 	})
 }
 
+// topicOfValues creates a topic of one partition (its name made from prefix) holding n
+// records, of values r0, r1, ..., and returns the brokers and the topic.
+func topicOfValues(t *testing.T, prefix string, n int) ([]string, string) {
+	t.Helper()
+	brokers := kafkatest.Brokers(t)
+	topic := kafkatest.Name(prefix)
+	kafkatest.CreateTopic(t, brokers, topic, 1)
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		recs[i] = &kgo.Record{Topic: topic, Value: fmt.Appendf(nil, "r%d", i)}
+	}
+	produceRecords(t, brokers, recs)
+	return brokers, topic
+}
+
 // TestPartitionReaderOffsets: an offset before the start of the log moves to the start; one
 // past its end is kafkago.OffsetOutOfRange; FirstOffset and LastOffset resolve; a fetch
 // waiting for records ends with its context.
 func TestPartitionReaderOffsets(t *testing.T) {
-	brokers := kafkatest.Brokers(t)
-	topic := kafkatest.Name("proff")
-	kafkatest.CreateTopic(t, brokers, topic, 1)
-	var recs []*kgo.Record
-	for i := range 10 {
-		recs = append(recs, &kgo.Record{Topic: topic, Value: fmt.Appendf(nil, "r%d", i)})
-	}
-	produceRecords(t, brokers, recs)
+	brokers, topic := topicOfValues(t, "proff", 10)
 	adm := kafkatest.Admin(t, brokers)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -322,14 +330,7 @@ func TestPartitionReaderOffsets(t *testing.T) {
 // before the first fetch's, not among the 3 records of one batch, and after the third,
 // where the record it then writes is the one the reader waits for.
 func TestPartitionReaderIdle(t *testing.T) {
-	brokers := kafkatest.Brokers(t)
-	topic := kafkatest.Name("pridle")
-	kafkatest.CreateTopic(t, brokers, topic, 1)
-	var recs []*kgo.Record
-	for i := range 3 {
-		recs = append(recs, &kgo.Record{Topic: topic, Value: fmt.Appendf(nil, "r%d", i)})
-	}
-	produceRecords(t, brokers, recs)
+	brokers, topic := topicOfValues(t, "pridle", 3)
 	var events []string // the records returned and the calls of Idle, in their order
 	r := newReader(t, brokers, topic, func(c *kafka.PartitionReaderConfig) {
 		c.Idle = func() {

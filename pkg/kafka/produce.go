@@ -720,7 +720,10 @@ func (p *Producer) encodeBatch(b *recordBatch, s *writeScratch, recs []kafkago.M
 		}
 		b.body, size = buf.Bytes(), buf.Len()
 		attrs = uint16(p.codec.Code())
-		s.arena, s.cuts = s.arena[:start], s.cuts[:cuts] // the records are in body now
+		// The records are in body now: the values cut out are forgotten, not only cut off
+		// (release clears the cuts up to their length).
+		clear(s.cuts[cuts:])
+		s.arena, s.cuts = s.arena[:start], s.cuts[:cuts]
 		b.enc, b.cuts = nil, nil
 	}
 	h := b.header[4:]

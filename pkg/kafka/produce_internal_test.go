@@ -413,3 +413,32 @@ func TestLeaderOf(t *testing.T) {
 		assert.Equal(t, tc.leader, leader, "%s/%d", tc.topic, tc.partition)
 	}
 }
+
+// TestCompressedBatchKeepsNoValue: a batch kept compressed leaves no reference to its
+// records' values in the write's scratch, which goes back to the pool when the write
+// returns (release clears the cuts up to their length): the values cut out while its
+// records were encoded, before compression, would stay reachable from the pool.
+func TestCompressedBatchKeepsNoValue(t *testing.T) {
+	for _, codec := range []Compression{CompressionGzip, CompressionSnappy, CompressionLz4, CompressionZstd} {
+		t.Run(string(codec), func(t *testing.T) {
+			c, err := codec.codec()
+			require.NoError(t, err)
+			p := &Producer{cfg: ProducerConfig{BatchBytes: 1 << 20}, codec: c.Codec()}
+			recs := make([]kafkago.Message, 3)
+			idx, fixed := make([]int, len(recs)), make([]int, len(recs))
+			for i := range recs {
+				recs[i] = kafkago.Message{Value: bytes.Repeat([]byte{'v'}, refValueBytes+i), Time: time.Now()}
+				idx[i], fixed[i] = i, fixedSize(&recs[i])
+			}
+			s := new(writeScratch)
+			var b recordBatch
+			n, err := p.encodeBatch(&b, s, recs, idx, fixed)
+			require.NoError(t, err)
+			require.Equal(t, len(recs), n)
+			require.NotNil(t, b.body, "kept compressed")
+			for i, cut := range s.cuts[:cap(s.cuts)] {
+				assert.Nil(t, cut.value, "cut %d of the scratch", i)
+			}
+		})
+	}
+}

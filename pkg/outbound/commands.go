@@ -67,6 +67,17 @@ type kind struct {
 	recycle func(cmds []*command)
 }
 
+// poisonRecycled, set by the package's tests when they run without the race detector
+// (TestMain), has kind.recycle leave each command it is handed zeroed, its id recycledID,
+// instead of putting it back in its kind's pool: a command used after its batch's process
+// returned then fails where it is used (its kind and its done callback, finish, nil), or shows
+// recycledID in what it writes, where with the pool it would only race with its next
+// user, which only the race detector sees. It is set before any pipeline runs.
+var poisonRecycled bool
+
+// recycledID is the id of a command kind.recycle left unusable (see poisonRecycled).
+const recycledID = "recycled command"
+
 // recordOf is the pointer type P of a command record type R.
 type recordOf[R any] interface {
 	*R
@@ -90,6 +101,10 @@ func kindOf[R any, P recordOf[R], I any](k kind, build func(v *validator, r P, i
 			}
 			w := (*commandWith[R, I])(unsafe.Pointer(c)) // c is its first field
 			*w = commandWith[R, I]{}
+			if poisonRecycled {
+				w.c.id = recycledID
+				continue
+			}
 			pool.Put(w)
 		}
 	}

@@ -746,12 +746,9 @@ func (p *Producer) encodeBatch(b *recordBatch, s *writeScratch, recs []kafkago.M
 	if b.body != nil {
 		crc = crc32.Update(crc, castagnoli, b.body)
 	} else {
-		at := 0
-		for _, c := range b.cuts {
-			crc = crc32.Update(crc32.Update(crc, castagnoli, b.enc[at:c.pos]), castagnoli, c.value)
-			at = c.pos
+		for piece := range b.pieces {
+			crc = crc32.Update(crc, castagnoli, piece)
 		}
-		crc = crc32.Update(crc, castagnoli, b.enc[at:])
 	}
 	be.PutUint32(h[17:], crc)
 	return n, nil
@@ -765,23 +762,30 @@ func appendBytes(b, v []byte) []byte {
 	return append(binary.AppendVarint(b, int64(len(v))), v...)
 }
 
-// writeRecords writes b's records, uncompressed: its encoding, and the values cut out of
-// it where they go.
-func (b *recordBatch) writeRecords(w io.Writer) (int64, error) {
-	var n int64
+// pieces yields b's records, uncompressed, in order: its encoding, and the values cut out
+// of it where they go.
+func (b *recordBatch) pieces(yield func([]byte) bool) {
 	at := 0
 	for _, c := range b.cuts {
-		for _, piece := range [2][]byte{b.enc[at:c.pos], c.value} {
-			m, err := w.Write(piece)
-			n += int64(m)
-			if err != nil {
-				return n, err
-			}
+		if !yield(b.enc[at:c.pos]) || !yield(c.value) {
+			return
 		}
 		at = c.pos
 	}
-	m, err := w.Write(b.enc[at:])
-	return n + int64(m), err
+	yield(b.enc[at:])
+}
+
+// writeRecords writes b's records, uncompressed (see pieces).
+func (b *recordBatch) writeRecords(w io.Writer) (int64, error) {
+	var n int64
+	for piece := range b.pieces {
+		m, err := w.Write(piece)
+		n += int64(m)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // writeTo writes b as a produce request carries it.

@@ -31,16 +31,17 @@ import (
 // The benchmark's infrastructure (sandbox, Kafka, registry) runs in a child
 // process, so that getrusage in this process measures the connector alone.
 const (
-	benchInfraEnv  = "INBOUND_BENCH_INFRA"
-	benchEventsEnv = "INBOUND_BENCH_EVENTS"      // backlog size (default 50,000)
-	benchExtraEnv  = "INBOUND_BENCH_EXTRA"       // unknown attributes per object
-	benchHeapEnv   = "INBOUND_BENCH_HEAPPROFILE" // a file for a heap profile taken mid-drain
-	benchPartsEnv  = "INBOUND_BENCH_PARTITIONS"  // stream partitions (default 4)
-	benchCPUEnv    = "INBOUND_BENCH_CPUPROFILE"  // a file for a CPU profile of the drains
-	benchDecEnv    = "INBOUND_BENCH_MAXDECODING" // Config.MaxPagesDecoding (default the pipeline's)
-	benchPagesEnv  = "INBOUND_BENCH_MAXPAGES"    // Config.MaxPagesInFlight (default the pipeline's)
-	benchBytesEnv  = "INBOUND_BENCH_PAGEBYTES"   // Config.PageBytes (default the pipeline's)
-	benchInfraLine = "inbound-bench-infra:"
+	benchInfraEnv    = "INBOUND_BENCH_INFRA"
+	benchEventsEnv   = "INBOUND_BENCH_EVENTS"       // backlog size (default 50,000)
+	benchExtraEnv    = "INBOUND_BENCH_EXTRA"        // unknown attributes per object
+	benchHeapEnv     = "INBOUND_BENCH_HEAPPROFILE"  // a file for a heap profile taken mid-drain
+	benchPartsEnv    = "INBOUND_BENCH_PARTITIONS"   // stream partitions (default 4)
+	benchCPUEnv      = "INBOUND_BENCH_CPUPROFILE"   // a file for a CPU profile of the drains
+	benchInfraCPUEnv = "INBOUND_BENCH_INFRAPROFILE" // a file for a CPU profile of the infrastructure during the drains
+	benchDecEnv      = "INBOUND_BENCH_MAXDECODING"  // Config.MaxPagesDecoding (default the pipeline's)
+	benchPagesEnv    = "INBOUND_BENCH_MAXPAGES"     // Config.MaxPagesInFlight (default the pipeline's)
+	benchBytesEnv    = "INBOUND_BENCH_PAGEBYTES"    // Config.PageBytes (default the pipeline's)
+	benchInfraLine   = "inbound-bench-infra:"
 )
 
 // benchPartitions is the number of stream partitions, and so of workers.
@@ -78,7 +79,9 @@ func benchEvents() int {
 // (Config.MaxPagesInFlight), INBOUND_BENCH_MAXDECODING
 // (Config.MaxPagesDecoding), INBOUND_BENCH_PAGEBYTES (Config.PageBytes),
 // INBOUND_BENCH_HEAPPROFILE (a file for a heap profile taken halfway),
-// INBOUND_BENCH_CPUPROFILE (a CPU profile of the drains).
+// INBOUND_BENCH_CPUPROFILE (a CPU profile of the drains),
+// INBOUND_BENCH_INFRAPROFILE (a CPU profile of the child's sandbox, Kafka and
+// registry during the drains).
 //
 //	go test -run '^$' -bench Inbound -benchtime 1x -count 3 ./pkg/inbound/
 //	INBOUND_BENCH_EVENTS=1000000 go test -run '^$' -bench 'Inbound$' -benchtime 1x -count 3 -timeout 30m ./pkg/inbound/
@@ -126,6 +129,7 @@ func benchInbound(b *testing.B, events, extra int) {
 			require.NoError(b, pprof.StartCPUProfile(f))
 			b.Cleanup(func() { pprof.StopCPUProfile(); _ = f.Close() })
 		}
+		infra.profile(b, true)
 		cpu0, icpu0, start := cpuTime(), infra.cpu(b), time.Now()
 		done := make(chan error, 1)
 		go func() { done <- p.RunPartitions(ctx, as) }()
@@ -140,6 +144,7 @@ func benchInbound(b *testing.B, events, extra int) {
 		wall += time.Since(start)
 		cpu += cpuTime() - cpu0
 		icpu += infra.cpu(b) - icpu0
+		infra.profile(b, false)
 		if os.Getenv(benchCPUEnv) != "" {
 			pprof.StopCPUProfile()
 		}
@@ -306,6 +311,22 @@ type infra struct {
 	sandbox, registry string
 	brokers           []string
 	pid               int
+	control           io.Writer // the child's stdin: "start" and "stop" lines
+}
+
+// profile starts (or stops) the child's CPU profile of the drains when
+// INBOUND_BENCH_INFRAPROFILE names a file.
+func (in infra) profile(b *testing.B, start bool) {
+	b.Helper()
+	if os.Getenv(benchInfraCPUEnv) == "" {
+		return
+	}
+	line := "stop\n"
+	if start {
+		line = "start\n"
+	}
+	_, err := io.WriteString(in.control, line)
+	require.NoError(b, err)
 }
 
 // cpu is the child's user+system CPU time so far (utime and stime of
@@ -345,7 +366,7 @@ func startInfra(b *testing.B, events, extra int) infra {
 	for sc.Scan() {
 		if f := strings.Fields(sc.Text()); len(f) == 4 && f[0] == benchInfraLine {
 			go func() { _, _ = io.Copy(io.Discard, stdout) }()
-			return infra{sandbox: f[1], registry: f[2], brokers: strings.Split(f[3], ","), pid: cmd.Process.Pid}
+			return infra{sandbox: f[1], registry: f[2], brokers: strings.Split(f[3], ","), pid: cmd.Process.Pid, control: stdin}
 		}
 	}
 	b.Fatal("the benchmark's infrastructure did not start")
@@ -353,8 +374,10 @@ func startInfra(b *testing.B, events, extra int) infra {
 }
 
 // TestBenchInfraChild serves BenchmarkInbound's sandbox, Kafka and registry
-// with a backlog of orders of 5 items, until stdin closes. Run on its own,
-// it skips.
+// with a backlog of orders of 5 items, until stdin closes; with
+// INBOUND_BENCH_INFRAPROFILE it profiles its CPU from each "start" line on
+// stdin to the next "stop" (the profile holds the last drain). Run on its
+// own, it skips.
 func TestBenchInfraChild(t *testing.T) {
 	if os.Getenv(benchInfraEnv) == "" {
 		t.Skip("the infrastructure BenchmarkInbound starts")
@@ -370,5 +393,18 @@ func TestBenchInfraChild(t *testing.T) {
 	// backlog of a million events seeds in seconds.
 	require.NoError(t, sb.SeedOrderBacklog(events, dscotest.OrderShape{Items: 5, ExtraAttributes: extra}))
 	fmt.Println(benchInfraLine, sb.URL, registry, strings.Join(brokers, ","))
-	_, _ = io.Copy(io.Discard, os.Stdin)
+	path := os.Getenv(benchInfraCPUEnv)
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		switch {
+		case path == "":
+		case sc.Text() == "start":
+			f, err := os.Create(path)
+			require.NoError(t, err)
+			require.NoError(t, pprof.StartCPUProfile(f))
+			t.Cleanup(func() { _ = f.Close() })
+		case sc.Text() == "stop":
+			pprof.StopCPUProfile()
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -226,11 +227,15 @@ func TestPipelineLogsAFailedFinalCommit(t *testing.T) {
 }
 
 // heldReads is a transport to Dsco that holds the reads of stream events of
-// one partition until until is closed.
+// one partition until until is closed (a nil until: until the read's
+// context ends). It closes ended, when given, once a held read's context
+// ended.
 type heldReads struct {
 	base      http.RoundTripper
 	partition string
 	until     <-chan struct{}
+	ended     chan struct{}
+	once      sync.Once
 }
 
 func (h *heldReads) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -238,6 +243,9 @@ func (h *heldReads) RoundTrip(req *http.Request) (*http.Response, error) {
 		select {
 		case <-h.until:
 		case <-req.Context().Done():
+			if h.ended != nil {
+				h.once.Do(func() { close(h.ended) })
+			}
 			return nil, req.Context().Err()
 		}
 	}
@@ -322,6 +330,62 @@ func TestPipelineStopsInTimeWhenAPartitionFailsWhileProducing(t *testing.T) {
 	stopsInTime(t, []int{0}, func(base http.RoundTripper, stalled <-chan struct{}) http.RoundTripper {
 		return &refusedReads{base: base, from: stalled}
 	})
+}
+
+// TestPipelineStopsOthersWhenAPartitionFails: a partition that cannot go on
+// stops the others when it fails, not once it has finished: its own shutdown
+// (here its produce, which Kafka holds until the test lets it through) runs
+// while theirs do, so that every partition's time limits start together and
+// Run returns within one ShutdownTimeout. The others were told only once the
+// failing partition's run had returned, after up to ShutdownTimeout, and then
+// took up to ShutdownTimeout of their own. Partition 1's reads are held, so
+// that it produces nothing: every produce request is partition 0's.
+func TestPipelineStopsOthersWhenAPartitionFails(t *testing.T) {
+	sb := newSandbox(t, dscotest.Config{Seed: 43})
+	brokers := kafkatest.Brokers(t)
+	createTopics(t, brokers, "order")
+	serde := newSerde(t, newRegistry(t))
+	_, err := sb.SeedOrders(10)
+	require.NoError(t, err)
+	kbase := &kafkago.Transport{}
+	t.Cleanup(kbase.CloseIdleConnections)
+	release := make(chan struct{})
+	ktr := &stallingProduce{RoundTripper: kbase, stalled: make(chan struct{}), release: release}
+	ktr.stall.Store(true)
+	ended := make(chan struct{})
+	// Partition 0's reads after its first page's produce stalled are refused (400).
+	dtr := &heldReads{base: &refusedReads{base: newTransport(t), from: ktr.stalled}, partition: "1", ended: ended}
+	client := newClient(t, sb.URL, dsco.WithHTTPClient(&http.Client{Transport: dtr}))
+	s, err := inbound.EnsureStream(t.Context(), client, inbound.StreamConfig{ObjectType: "order"})
+	require.NoError(t, err)
+	cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
+	cfg.Kafka.Transport, cfg.Kafka.WriteTimeout = ktr, time.Hour
+	cfg.ShutdownTimeout = time.Hour // no time limit ends a wait of this test
+	p, err := inbound.NewPipeline(cfg, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	var releaseOnce sync.Once
+	let := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(let) // before Close: partition 0 finishes its page
+
+	done := make(chan error, 1)
+	go func() {
+		done <- p.RunPartitions(t.Context(), []inbound.Assignment{{Stream: s, Partition: 0}, {Stream: s, Partition: 1}})
+	}()
+	select {
+	case <-ended: // only the pipeline's context, ended by partition 0's failure, ends it
+	case err := <-done:
+		t.Fatalf("Run returned %v before partition 1 stopped", err)
+	case <-time.After(waitLimit):
+		t.Fatal("partition 1 was not stopped while partition 0 was finishing its page")
+	}
+	let()
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, dsco.ErrBadRequest, "Run returns partition 0's error")
+	case <-time.After(waitLimit):
+		t.Fatal("Run did not return")
+	}
 }
 
 // stopsInTime runs a pipeline on partitions parts of its stream whose produce Kafka stops

@@ -122,8 +122,9 @@ type Config struct {
 	// or produce calls of a partition, after the Dsco client's own retries
 	// (defaults 200ms and 10s).
 	RetryBackoff, RetryBackoffMax time.Duration
-	// ShutdownTimeout bounds, once Run's context is done, the wait for the
-	// page being produced (three quarters of it) and the final commit (default
+	// ShutdownTimeout bounds, once Run's context is done or a partition
+	// cannot go on, the wait for the page being produced (three quarters of
+	// it) and the final commit of every partition, all at once (default
 	// 10s). Close waits for Run at most this long plus one second.
 	ShutdownTimeout time.Duration
 }
@@ -387,7 +388,9 @@ func transient(err error) bool {
 // retrying cannot mend (its position expired, the stream is gone, a
 // position or partition Dsco does not know, credentials or rights it
 // refuses), or one of its events alone is larger than the Dsco client
-// reads. The other partitions then stop as they do when ctx ends.
+// reads. All partitions then stop as they do when ctx ends, the others
+// without waiting for that one to finish its page and final commit, so that
+// their time limits run together.
 func (p *Pipeline) Run(ctx context.Context) error {
 	ctx, err := p.start(ctx)
 	if err != nil {
@@ -462,7 +465,8 @@ func (p *Pipeline) runPartitions(ctx context.Context, as []Assignment) error {
 		<-ctx.Done()
 		return nil
 	}
-	// ctx ends, too, when a partition cannot go on.
+	// ctx ends, too, when a partition cannot go on: the others stop at once,
+	// while it finishes, so that every partition's time limits run together.
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var (
@@ -470,18 +474,19 @@ func (p *Pipeline) runPartitions(ctx context.Context, as []Assignment) error {
 		errMu    sync.Mutex
 		firstErr error
 	)
+	fail := func(err error) {
+		errMu.Lock()
+		defer errMu.Unlock()
+		// Not the error of a partition stopping because another failed or
+		// because Run was stopped.
+		if ctx.Err() == nil {
+			firstErr = err
+			cancel(err)
+		}
+	}
 	for _, a := range as {
 		w := p.newWorker(a)
-		wg.Go(func() {
-			if err := w.run(ctx); err != nil && ctx.Err() == nil {
-				errMu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				errMu.Unlock()
-				cancel(err) // one partition that cannot go on stops the others
-			}
-		})
+		wg.Go(func() { w.run(ctx, fail) })
 	}
 	wg.Wait()
 	return firstErr

@@ -950,19 +950,24 @@ func TestPipelineCountsEventsReadOnce(t *testing.T) {
 }
 
 // stallingProduce is a Kafka transport whose produce requests, once stall is
-// set, wait until their context ends (a Kafka slow at shutdown).
+// set, wait until their context ends (a Kafka slow at shutdown), or until
+// release is closed, which sends them on.
 type stallingProduce struct {
 	kafkago.RoundTripper
 	stall   atomic.Bool
 	stalled chan struct{} // closed at the first stalled request
+	release <-chan struct{}
 	once    sync.Once
 }
 
 func (s *stallingProduce) RoundTrip(ctx context.Context, addr net.Addr, req kafkago.Request) (kafkago.Response, error) {
 	if _, ok := req.(*rawproduce.Request); ok && s.stall.Load() {
 		s.once.Do(func() { close(s.stalled) })
-		<-ctx.Done()
-		return nil, ctx.Err()
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-s.release:
+		}
 	}
 	return s.RoundTripper.RoundTrip(ctx, addr, req)
 }

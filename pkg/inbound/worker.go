@@ -102,17 +102,16 @@ func (p *Pipeline) newWorker(a Assignment) *worker {
 // ShutdownTimeout and the last safe position is committed within all of it,
 // so that a Kafka slow at shutdown leaves the commit of the pages it
 // acknowledged time to land. A read or a commit that Dsco refuses for good
-// ends the partition as ctx ending does, its time limits included (the
-// pages read and not yet produced are read again by the next run), and run
-// returns its error: nothing else would end a publish waiting for a commit
-// that cannot come.
-func (w *worker) run(ctx context.Context) error {
+// is handed to fail, which must end ctx (runPartitions' ends every
+// partition's, so that they all stop with their time limits running
+// together): the partition then stops as when ctx ends (the pages read and
+// not yet produced are read again by the next run). Nothing else would end a
+// publish waiting for a commit that cannot come.
+func (w *worker) run(ctx context.Context, fail func(error)) {
 	cfg := &w.p.cfg
 	for range cfg.PagesInFlight {
 		w.room <- struct{}{}
 	}
-	ctx, fail := context.WithCancelCause(ctx)
-	defer fail(nil)
 	// Produce and commit on contexts that outlive ctx, with the time limits
 	// set off when it ends.
 	commit, cancelCommit := context.WithCancel(context.WithoutCancel(ctx))
@@ -126,11 +125,9 @@ func (w *worker) run(ctx context.Context) error {
 	fetchCtx, stopFetch := context.WithCancel(ctx)
 	defer stopFetch()
 	var wg sync.WaitGroup
-	var fetchErr, pubErr error
 	wg.Go(func() {
-		fetchErr = w.fetch(fetchCtx)
-		if fetchErr != nil {
-			fail(fetchErr)
+		if err := w.fetch(fetchCtx); err != nil {
+			fail(err)
 		}
 		close(w.full)
 	})
@@ -139,7 +136,7 @@ func (w *worker) run(ctx context.Context) error {
 		defer close(cpDone)
 		w.cp.run(ctx, commit)
 	}()
-	pubErr = w.publish(ctx, produce)
+	w.publish(ctx, produce)
 	stopFetch() // publish stopped: nothing reads full any more
 	for s := range w.full {
 		w.dequeue(s)
@@ -147,7 +144,6 @@ func (w *worker) run(ctx context.Context) error {
 	wg.Wait()
 	w.cp.stop()
 	<-cpDone
-	return errors.Join(fetchErr, pubErr, w.cp.refused())
 }
 
 // release gives a slot back to the pool once its page is acknowledged (or
@@ -403,7 +399,7 @@ func (w *worker) readPage(ctx context.Context, pos string, pb *pageBuf, s *slot)
 // publish produces the pages fetch built, one after another, so that a
 // page's position is safe once its own records are acknowledged. It stops
 // when ctx is done, after finishing (within drain) the page it is producing.
-func (w *worker) publish(ctx, drain context.Context) error {
+func (w *worker) publish(ctx, drain context.Context) {
 	cfg := &w.p.cfg
 	obj, part := w.a.Stream.ObjectType, w.a.Partition
 	backoff := newBackoff(cfg.RetryBackoff, cfg.RetryBackoffMax)
@@ -413,16 +409,16 @@ func (w *worker) publish(ctx, drain context.Context) error {
 		select {
 		case s = <-w.full:
 		case <-ctx.Done():
-			return nil
+			return
 		}
 		if s == nil {
-			return nil // fetch ended
+			return // fetch ended
 		}
 		// Bound the events acknowledged and not yet committed: they are
 		// what a crash duplicates.
 		if !w.cp.waitRoom(ctx) || ctx.Err() != nil {
 			w.dequeue(s)
-			return nil // not started: the next run reads the page again
+			return // not started: the next run reads the page again
 		}
 		if s.events == 0 {
 			// A page without events: its batch holds an earlier page's records.
@@ -441,13 +437,13 @@ func (w *worker) publish(ctx, drain context.Context) error {
 			cfg.Metrics.Error(obj, ErrKindProduce)
 			if drain.Err() != nil || ctx.Err() != nil {
 				w.abandon(len(recs))
-				return nil
+				return
 			}
 			logFailure(ctx, w.p.log, &fails, "inbound: producing a page failed; trying again", err, slog.String("stream", w.a.Stream.ID),
 				slog.Int("partition", part), slog.Int("records", len(recs)))
 			if sleepCtx(ctx, backoff.next()) != nil {
 				w.abandon(len(recs)) // stopped while waiting to produce it again
-				return nil
+				return
 			}
 		}
 		backoff.reset()
@@ -476,19 +472,11 @@ type checkpointer struct {
 	since     time.Time // when the oldest page up to safe no commit covers was acknowledged
 	committed string
 	stopped   bool
-	// refusal is the error of a commit Dsco refused for good (see
-	// permanent); fail ends the worker with it.
-	refusal error
-	fail    context.CancelCauseFunc
+	// fail is run's: it is handed a commit Dsco refused for good (see
+	// permanent).
+	fail func(error)
 	// fails is the run of failed commits, logged as a run (run's own).
 	fails kafka.Streak
-}
-
-// refused returns the error of a commit Dsco refused for good, or nil.
-func (c *checkpointer) refused() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.refusal
 }
 
 // covers reports whether pos is the position last committed ("" before any commit): no
@@ -610,14 +598,9 @@ func (c *checkpointer) commit(ctx context.Context, final bool) {
 			// The partition cannot go on: its pages would wait for this commit
 			// forever (waitRoom), and its process would look alive.
 			err = fmt.Errorf("inbound: committing %s partition %d at %q: %w", a.Stream.ID, a.Partition, pos, err)
-			c.mu.Lock()
-			if c.refusal == nil {
-				c.refusal = err
-			}
-			c.mu.Unlock()
 			c.fail(err)
 			if !final {
-				return // run returns it
+				return // fail ends ctx: the final commit follows
 			}
 		}
 		if final {

@@ -2,6 +2,7 @@ package dscojson
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -412,7 +413,10 @@ func (s *Scanner) commit(b []byte) string {
 
 // plainRun returns the offset of the first byte at or after i that ends
 // or complicates a string (a quote, a backslash, a control character or a
-// non-ASCII byte), or len(src). It tests eight bytes at a time.
+// non-ASCII byte), or len(src). It tests eight bytes at a time: a byte's
+// high bit in special is set when the byte is special, and may be set
+// wrongly only above a special byte (a subtraction borrows only from a
+// byte that is one), so the lowest bit set is the first special byte.
 func plainRun(src string, i int) int {
 	const (
 		ones  = 0x0101010101010101
@@ -425,8 +429,8 @@ func plainRun(src string, i int) int {
 			q := x ^ (ones * '"')
 			bs := x ^ (ones * '\\')
 			special := ((q - ones) &^ q) | ((bs - ones) &^ bs) | (x - ones*0x20) | x
-			if special&highs != 0 {
-				break
+			if special &= highs; special != 0 {
+				return i + bits.TrailingZeros64(special)/8
 			}
 		}
 	}

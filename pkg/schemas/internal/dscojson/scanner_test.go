@@ -371,3 +371,41 @@ func TestEndOfInput(t *testing.T) {
 		})
 	}
 }
+
+// TestPlainRun: plainRun finds the first byte that ends or complicates a
+// string wherever it is in the words it tests, whatever follows it (bytes
+// that are special too, or that a subtraction's borrow could mark), and
+// with another special byte just before start.
+func TestPlainRun(t *testing.T) {
+	ref := func(src string, i int) int {
+		for ; i < len(src); i++ {
+			if c := src[i]; c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
+				return i
+			}
+		}
+		return i
+	}
+	specials := []byte{'"', '\\', 0, 0x1f, 0x80, 0xff}
+	after := []byte{'a', '"', '\\', 0, 0x1f, 0x20, 0x21, 0x5b, 0x5d, 0x7f, 0x80, 0xa0, 0xff}
+	for n := 0; n <= 24; n++ {
+		for at := 0; at <= n; at++ {
+			for _, sp := range specials {
+				for _, next := range after {
+					b := []byte(strings.Repeat("x", n))
+					if at < n {
+						b[at] = sp
+						for k := at + 1; k < n; k++ {
+							b[k] = next
+						}
+					}
+					src := string(b)
+					for start := 0; start <= n; start++ {
+						if got, want := plainRun(src, start), ref(src, start); got != want {
+							t.Fatalf("plainRun(%q, %d) = %d, want %d", src, start, got, want)
+						}
+					}
+				}
+			}
+		}
+	}
+}

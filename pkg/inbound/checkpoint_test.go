@@ -234,17 +234,22 @@ type heldReads struct {
 	base      http.RoundTripper
 	partition string
 	until     <-chan struct{}
-	ended     chan struct{}
-	once      sync.Once
+	// holding (if not nil) is closed when a read is first held, ended when a
+	// held read's context first ends.
+	holding, ended      chan struct{}
+	holdOnce, endedOnce sync.Once
 }
 
 func (h *heldReads) RoundTrip(req *http.Request) (*http.Response, error) {
 	if strings.HasSuffix(req.URL.Path, "/events") && req.URL.Query().Get("partition") == h.partition {
+		if h.holding != nil {
+			h.holdOnce.Do(func() { close(h.holding) })
+		}
 		select {
 		case <-h.until:
 		case <-req.Context().Done():
 			if h.ended != nil {
-				h.once.Do(func() { close(h.ended) })
+				h.endedOnce.Do(func() { close(h.ended) })
 			}
 			return nil, req.Context().Err()
 		}
@@ -352,9 +357,21 @@ func TestPipelineStopsOthersWhenAPartitionFails(t *testing.T) {
 	release := make(chan struct{})
 	ktr := &stallingProduce{RoundTripper: kbase, stalled: make(chan struct{}), release: release}
 	ktr.stall.Store(true)
-	ended := make(chan struct{})
-	// Partition 0's reads after its first page's produce stalled are refused (400).
-	dtr := &heldReads{base: &refusedReads{base: newTransport(t), from: ktr.stalled}, partition: "1", ended: ended}
+	holding, ended := make(chan struct{}), make(chan struct{})
+	// Partition 0's reads after its first page's produce stalled, and once
+	// partition 1's read is held, are refused (400).
+	refuse := make(chan struct{})
+	go func() {
+		for _, c := range []<-chan struct{}{ktr.stalled, holding} {
+			select {
+			case <-c:
+			case <-t.Context().Done():
+				return
+			}
+		}
+		close(refuse)
+	}()
+	dtr := &heldReads{base: &refusedReads{base: newTransport(t), from: refuse}, partition: "1", holding: holding, ended: ended}
 	client := newClient(t, sb.URL, dsco.WithHTTPClient(&http.Client{Transport: dtr}))
 	s, err := inbound.EnsureStream(t.Context(), client, inbound.StreamConfig{ObjectType: "order"})
 	require.NoError(t, err)

@@ -387,21 +387,26 @@ func TestPlainRun(t *testing.T) {
 	}
 	specials := []byte{'"', '\\', 0, 0x1f, 0x80, 0xff}
 	after := []byte{'a', '"', '\\', 0, 0x1f, 0x20, 0x21, 0x5b, 0x5d, 0x7f, 0x80, 0xa0, 0xff}
+	// The plain bytes before the special one, the edges of what a
+	// subtraction could borrow from among them.
+	before := []string{"x", " ", "!", "#", "]", "\x7f"}
 	for n := 0; n <= 24; n++ {
 		for at := 0; at <= n; at++ {
 			for _, sp := range specials {
 				for _, next := range after {
-					b := []byte(strings.Repeat("x", n))
-					if at < n {
-						b[at] = sp
-						for k := at + 1; k < n; k++ {
-							b[k] = next
+					for _, fill := range before {
+						b := []byte(strings.Repeat(fill, n))
+						if at < n {
+							b[at] = sp
+							for k := at + 1; k < n; k++ {
+								b[k] = next
+							}
 						}
-					}
-					src := string(b)
-					for start := 0; start <= n; start++ {
-						if got, want := plainRun(src, start), ref(src, start); got != want {
-							t.Fatalf("plainRun(%q, %d) = %d, want %d", src, start, got, want)
+						src := string(b)
+						for start := 0; start <= n; start++ {
+							if got, want := plainRun(src, start), ref(src, start); got != want {
+								t.Fatalf("plainRun(%q, %d) = %d, want %d", src, start, got, want)
+							}
 						}
 					}
 				}

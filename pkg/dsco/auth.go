@@ -22,6 +22,9 @@ type tokenSource interface {
 	// another goroutine already did. ok is false when tokens cannot be
 	// refreshed.
 	refresh(ctx context.Context, bad string) (ok bool, err error)
+	// stop waits for a token request under way, which the client's Close
+	// ended; none starts after it.
+	stop()
 }
 
 // staticToken is used through a pointer, so that printing a Client with
@@ -30,6 +33,7 @@ type staticToken struct{ value string }
 
 func (t *staticToken) token(context.Context) (string, error)       { return t.value, nil }
 func (*staticToken) refresh(context.Context, string) (bool, error) { return false, nil }
+func (*staticToken) stop()                                         {}
 
 // credentials holds the one token of a client that uses client credentials.
 // At most one token request is in flight at any time: every caller that
@@ -42,6 +46,8 @@ type credentials struct {
 	mu       sync.Mutex
 	cur      *cachedToken // nil: no usable token
 	inflight *tokenCall
+	stopped  bool           // no token request starts
+	fetches  sync.WaitGroup // the token request's goroutine
 }
 
 type cachedToken struct {
@@ -102,14 +108,23 @@ func (cr *credentials) startLocked(ctx context.Context) *tokenCall {
 		return cr.inflight
 	}
 	call := &tokenCall{done: make(chan struct{})}
+	if cr.stopped {
+		call.err = fmt.Errorf("dsco: %s: %w", opGetAccessToken.name, ErrClosed)
+		close(call.done)
+		return call
+	}
 	cr.inflight = call
-	go func() {
+	cr.fetches.Go(func() {
+		// Ended by the client's Close too, which waits for it.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		defer cancel()
+		defer context.AfterFunc(cr.c.life, cancel)()
 		var tok *oauth2.Token
 		var issued time.Time
 		if tok, issued, call.err = cr.fetch(fctx); call.err == nil {
 			call.tok = cr.cached(tok, issued)
+		} else if cr.c.life.Err() != nil {
+			call.err = fmt.Errorf("dsco: %s: %w (%w)", opGetAccessToken.name, ErrClosed, call.err)
 		}
 		cr.mu.Lock()
 		if call.err == nil {
@@ -118,8 +133,15 @@ func (cr *credentials) startLocked(ctx context.Context) *tokenCall {
 		cr.inflight = nil
 		cr.mu.Unlock()
 		close(call.done)
-	}()
+	})
 	return call
+}
+
+func (cr *credentials) stop() {
+	cr.mu.Lock()
+	cr.stopped = true
+	cr.mu.Unlock()
+	cr.fetches.Wait()
 }
 
 func (cr *credentials) wait(ctx context.Context, call *tokenCall) (string, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -192,10 +193,15 @@ func WithMaxFileLine(n int) Option {
 
 // Client calls the Dsco API v3. It is safe for concurrent use by multiple
 // goroutines; all of them share one token, one set of rate limiters and the
-// HTTP client's connections.
+// HTTP client's connections. Close it when done: the connections of the HTTP
+// transport it made for itself stay open, and net/http's goroutines for them
+// running, until then.
 type Client struct {
 	base     string // without a trailing slash
 	hc       *http.Client
+	own      *http.Transport // the transport NewClient made (nil: WithHTTPClient's, not the client's to close)
+	life     context.Context // ended by Close
+	stop     context.CancelFunc
 	auth     tokenSource
 	retry    RetryPolicy
 	limits   map[Group]*rate.Limiter // read-only after NewClient
@@ -237,17 +243,19 @@ func NewClient(baseURL string, opts ...Option) (*Client, error) {
 	if err := checkURL(base, o.insecure); err != nil {
 		return nil, fmt.Errorf("dsco: base URL: %w", err)
 	}
+	var own *http.Transport
 	if o.hc == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = 64
-		t.ResponseHeaderTimeout = 2 * time.Minute
-		o.hc = &http.Client{Transport: t}
+		own = http.DefaultTransport.(*http.Transport).Clone()
+		own.MaxIdleConnsPerHost = 64
+		own.ResponseHeaderTimeout = 2 * time.Minute
+		o.hc = &http.Client{Transport: own}
 	}
 	c := &Client{
-		base: base, hc: o.hc, retry: o.retry, limits: o.limits, ua: o.userAgent,
+		base: base, hc: o.hc, own: own, retry: o.retry, limits: o.limits, ua: o.userAgent,
 		log: o.logger, now: o.now, sleep: o.sleep, jitter: o.jitter, insecure: o.insecure,
 		maxLine: o.maxFileLine,
 	}
+	c.life, c.stop = context.WithCancel(context.Background())
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -269,6 +277,42 @@ func NewClient(baseURL string, opts ...Option) (*Client, error) {
 		return nil, errors.New("dsco: no credentials: use WithClientCredentials or WithStaticToken")
 	}
 	return c, nil
+}
+
+// Close stops the client. It ends a token request under way and waits for
+// it, then closes the idle connections of the HTTP transport NewClient made
+// (without WithHTTPClient), so that neither they nor net/http's goroutines
+// for them outlive the client. An *http.Client given with WithHTTPClient is
+// its owner's: Close leaves its connections alone.
+//
+// A call made after Close fails at once with an error matching ErrClosed,
+// sending nothing. A call in flight is not cancelled (end its context for
+// that) nor waited for: a request under way gets its answer, but the call
+// sends no further request, no retry nor token request, and fails with an
+// error matching ErrClosed instead; the connections it used are closed as
+// it ends. Close is idempotent and safe for concurrent use.
+func (c *Client) Close() {
+	c.stop()
+	c.auth.stop()
+	c.closeIdle()
+}
+
+// closeIdle closes the idle connections of the client's own transport once
+// the client is closed: called by Close, and as each call ends for the
+// connections of calls in flight when Close was called (net/http closes an
+// HTTP/1 connection that becomes idle after CloseIdleConnections, until a new
+// request asks for one, but leaves such an HTTP/2 connection open).
+func (c *Client) closeIdle() {
+	if c.own != nil && c.life.Err() != nil {
+		c.own.CloseIdleConnections()
+	}
+}
+
+// closeBody closes the body of a call's answer, and the call's connection if
+// the client was closed meanwhile.
+func (c *Client) closeBody(body io.Closer) {
+	_ = body.Close()
+	c.closeIdle()
 }
 
 func (p *RetryPolicy) setDefaults() error {

@@ -178,6 +178,7 @@ func newTestClient(t *testing.T, base string, opts ...Option) *Client {
 	t.Helper()
 	c, err := NewClient(base, append([]Option{WithClientCredentials(testID, testSecret)}, opts...)...)
 	require.NoError(t, err)
+	t.Cleanup(c.Close)
 	return c
 }
 

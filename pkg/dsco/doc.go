@@ -26,5 +26,10 @@
 // ErrAnswerUnreadable marks a write that took effect although its answer
 // could not be read (createStream answered 2xx: the stream exists).
 //
-// A Client is safe for concurrent use by multiple goroutines.
+// A Client is safe for concurrent use by multiple goroutines. Close it when
+// done with it: Close ends a token request under way and closes the
+// connections of the HTTP transport the client made for itself, which
+// net/http otherwise keeps open, with a goroutine or two each; calls after
+// Close fail with ErrClosed. A client given an *http.Client (WithHTTPClient)
+// leaves that client's connections to its owner.
 package dsco

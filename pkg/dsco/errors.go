@@ -54,6 +54,10 @@ var (
 	// the token endpoint's own failure (an *APIError, a *NetworkError), which
 	// says nothing of the call's request.
 	ErrToken = errors.New("getting an access token")
+	// ErrClosed matches a call refused because its Client was closed, or
+	// that had a further request to send (a retry, a token request) when it
+	// was. It is never retryable.
+	ErrClosed = errors.New("dsco: client closed")
 )
 
 // APIError is a non-2xx answer from Dsco, after the client's own retries.
@@ -240,11 +244,11 @@ func certificateRefused(err error) bool {
 // errors on requests Dsco did not act on, 408, 429 and every 5xx but 501,
 // 505 and 511 (APIError.Retryable); false for an outcome-unknown write (it
 // needs a decision: see OutcomeUnknownError for the statuses), every other 4xx
-// and 5xx, invalid requests,
+// and 5xx, invalid requests, a closed client (ErrClosed),
 // decoding errors, a token answer without a token, a server certificate that
 // does not verify, and a cancelled context.
 func IsRetryable(err error) bool {
-	if err == nil || errors.Is(err, ErrOutcomeUnknown) || errors.Is(err, context.Canceled) {
+	if err == nil || errors.Is(err, ErrOutcomeUnknown) || errors.Is(err, context.Canceled) || errors.Is(err, ErrClosed) {
 		return false
 	}
 	if apiErr, ok := errors.AsType[*APIError](err); ok {

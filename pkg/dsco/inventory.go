@@ -329,7 +329,7 @@ func (c *Client) DownloadInventoryFile(ctx context.Context, fileURL string) iter
 			yield(ItemInventory{}, err)
 			return
 		}
-		defer resp.Body.Close()
+		defer c.closeBody(resp.Body)
 		for it, err := range DecodeInventoryFile(resp.Body) {
 			if err != nil && ctx.Err() == nil && !isJSONError(err) {
 				// The body was cut off: downloading again may work.

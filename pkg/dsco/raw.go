@@ -58,7 +58,7 @@ func (c *Client) getRaw(ctx context.Context, op *operation, u string, buf []byte
 	if err != nil {
 		return buf[:0], err
 	}
-	defer resp.Body.Close()
+	defer c.closeBody(resp.Body)
 	b := bytes.NewBuffer(buf[:0])
 	if resp.ContentLength > 0 && resp.ContentLength <= maxBody {
 		b.Grow(int(resp.ContentLength) + 1) // +1: ReadFrom's final read sees EOF without growing
@@ -111,7 +111,7 @@ func (c *Client) DownloadInventoryFileRaw(ctx context.Context, fileURL string) i
 			yield(nil, err)
 			return
 		}
-		defer resp.Body.Close()
+		defer c.closeBody(resp.Body)
 		f := fileReader{body: resp.Body, ctx: ctx, op: op.name, buf: make([]byte, min(fileChunk, c.maxLine)), line: 1}
 		for {
 			if err := f.fill(); err != nil {

@@ -65,7 +65,7 @@ func (c *Client) call(ctx context.Context, op *operation, method, path string, q
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer c.closeBody(resp.Body)
 	buf := getBuf()
 	defer putBuf(buf)
 	n, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBody+1))
@@ -108,7 +108,14 @@ func (c *Client) call(ctx context.Context, op *operation, method, path string, q
 func (c *Client) send(ctx context.Context, op *operation, method, rawURL string, body []byte) (*http.Response, error) {
 	start := c.now()
 	refreshed := false
+	var prev error // the failure of the attempt before
 	for attempt := 1; ; attempt++ {
+		if c.life.Err() != nil {
+			if prev != nil {
+				return nil, fmt.Errorf("dsco: %s: %w (last failure: %w)", op.name, ErrClosed, prev)
+			}
+			return nil, fmt.Errorf("dsco: %s: %w", op.name, ErrClosed)
+		}
 		if err := c.limits[op.group].Wait(ctx); err != nil {
 			return nil, fmt.Errorf("dsco: %s: waiting for the rate limit: %w", op.name, err)
 		}
@@ -195,6 +202,7 @@ func (c *Client) send(ctx context.Context, op *operation, method, rawURL string,
 		if !ok {
 			return nil, lastErr
 		}
+		prev = lastErr
 		c.log.WarnContext(ctx, "dsco: retrying", "operation", op.name, "attempt", attempt, "delay", delay, "error", lastErr)
 		if err := c.sleep(ctx, delay); err != nil {
 			return nil, fmt.Errorf("dsco: %s: %w (last failure: %w)", op.name, err, lastErr)
@@ -263,7 +271,7 @@ func (c *Client) nextDelay(attempt int, start time.Time, retryAfter time.Duratio
 
 // readAPIError reads and closes a non-2xx response.
 func (c *Client) readAPIError(op *operation, resp *http.Response) *APIError {
-	defer resp.Body.Close()
+	defer c.closeBody(resp.Body)
 	e := &APIError{Operation: op.name, StatusCode: resp.StatusCode}
 	e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
 	buf := getBuf()

@@ -29,8 +29,11 @@ const (
 
 var benchValue = bytes.Repeat([]byte{'x'}, benchValueSize)
 
-// benchWriter is the raw baseline: a kafka-go Writer configured like the Publisher's.
-func benchWriter(brokers []string, topic string) *kafkago.Writer {
+// benchWriter is the raw baseline: a kafka-go Writer configured like the Publisher's. Its
+// transport, which the Writer's Close leaves running, is closed when b ends.
+func benchWriter(b *testing.B, brokers []string, topic string) *kafkago.Writer {
+	tr := &kafkago.Transport{MetadataTTL: 2 * time.Second} // like the Publisher's: fresh, not shared
+	b.Cleanup(tr.CloseIdleConnections)
 	return &kafkago.Writer{
 		Addr:         kafkago.TCP(brokers...),
 		Topic:        topic,
@@ -39,7 +42,7 @@ func benchWriter(brokers []string, topic string) *kafkago.Writer {
 		BatchBytes:   1 << 20,
 		BatchTimeout: time.Millisecond,
 		RequiredAcks: kafkago.RequireAll,
-		Transport:    &kafkago.Transport{MetadataTTL: 2 * time.Second}, // like the Publisher's: fresh, not shared
+		Transport:    tr,
 	}
 }
 
@@ -74,7 +77,7 @@ func BenchmarkPublish(b *testing.B) {
 	b.Run("raw-kafka-go", func(b *testing.B) {
 		topic := kafkatest.Name("bench-pub")
 		kafkatest.CreateTopic(b, brokers, topic, benchPartitions)
-		w := benchWriter(brokers, topic)
+		w := benchWriter(b, brokers, topic)
 		defer func() { require.NoError(b, w.Close()) }()
 		// The same records the adapter writes: the value and the UUID header.
 		recs := make([]kafkago.Message, benchBatch)
@@ -203,7 +206,7 @@ func benchPublishInterleaved(b *testing.B, brokers []string, writerBatchSize int
 	}, nil)
 	require.NoError(b, err)
 	defer func() { require.NoError(b, pub.Close()) }()
-	w := benchWriter(brokers, topicR)
+	w := benchWriter(b, brokers, topicR)
 	w.BatchSize = writerBatchSize
 	defer func() { require.NoError(b, w.Close()) }()
 	msgs := benchMessages()
@@ -274,7 +277,7 @@ func BenchmarkPublishParallel(b *testing.B) {
 	b.Run("raw-kafka-go", func(b *testing.B) {
 		topic := kafkatest.Name("bench-pub")
 		kafkatest.CreateTopic(b, brokers, topic, benchPartitions)
-		w := benchWriter(brokers, topic)
+		w := benchWriter(b, brokers, topic)
 		defer func() { require.NoError(b, w.Close()) }()
 		b.SetBytes(benchBatch * benchValueSize)
 		b.ResetTimer()

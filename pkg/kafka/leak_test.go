@@ -15,10 +15,15 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/goleak"
 
 	"github.com/dscokafka/connector/pkg/kafka"
 	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
 )
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
 
 // labelledGoroutines returns the stacks of the goroutines carrying the pprof label
 // leakcheck=value (goroutines inherit the labels of the goroutine that starts them).
@@ -116,10 +121,10 @@ func TestCloseLeavesNoGoroutinesWhenDoneNeverComes(t *testing.T) {
 }
 
 // TestCloseWithBrokersGoneLeavesNothing: every broker goes away, stopped (connections
-// refused) or stalled (connections accepted, requests never answered), while a Subscriber
-// holds a message and a Publisher is connected. Close must return, within about
-// CloseTimeout although kafka-go's own timeouts (DialTimeout) are far longer, and leave no
-// goroutine and no connection behind.
+// refused) or stalled (connections accepted, no request answered from a Publish's produce
+// request on), while a Subscriber holds a message and a Publisher is connected. Close
+// must return, within about CloseTimeout although kafka-go's own timeouts (DialTimeout)
+// are far longer, and leave no goroutine and no connection behind.
 func TestCloseWithBrokersGoneLeavesNothing(t *testing.T) {
 	if kafkatest.Real() {
 		t.Skip("stops the brokers: kfake only")
@@ -135,6 +140,13 @@ func TestCloseWithBrokersGoneLeavesNothing(t *testing.T) {
 			return nil
 		}},
 		{name: "stalled", gone: func(t *testing.T, cluster *kfake.Cluster) <-chan struct{} {
+			// The produce request's control function holds kfake's loop, which answers no
+			// request until it returns: from then on the cluster answers nothing, and
+			// each later request's control function returns once the test woke the first.
+			// Not SleepControl on every request: sleepers woken together can leave kfake's
+			// loop waiting for one of them while another holds the lock the first needs
+			// to return, and its goroutines then outlive the test, whether it is closed
+			// before or after they wake.
 			wake := make(chan struct{})
 			t.Cleanup(func() { close(wake) })
 			producing := make(chan struct{})
@@ -143,7 +155,11 @@ func TestCloseWithBrokersGoneLeavesNothing(t *testing.T) {
 				if req.Key() == int16(kmsg.Produce) {
 					once.Do(func() { close(producing) })
 				}
-				cluster.SleepControl(func() { <-wake })
+				select {
+				case <-producing:
+					<-wake
+				default:
+				}
 				return nil, nil, false
 			})
 			return producing

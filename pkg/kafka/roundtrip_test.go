@@ -221,7 +221,10 @@ func TestRecordsWithoutUUIDGetStableIDs(t *testing.T) {
 	kafkatest.CreateTopic(t, brokers, topic, 1)
 	// A transport of its own: kafka-go's shared default one caches metadata from before
 	// the topic existed and would call it unknown.
-	w := &kafkago.Writer{Addr: kafkago.TCP(brokers...), Topic: topic, BatchTimeout: time.Millisecond, Transport: &kafkago.Transport{},
+	// The Writer's Close leaves a transport it was given running: the test closes it.
+	tr := &kafkago.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	w := &kafkago.Writer{Addr: kafkago.TCP(brokers...), Topic: topic, BatchTimeout: time.Millisecond, Transport: tr,
 		RequiredAcks: kafkago.RequireAll} // acknowledged, not fire-and-forget (kafka-go's default)
 	defer func() { require.NoError(t, w.Close()) }()
 	require.NoError(t, w.WriteMessages(context.Background(), kafkago.Message{Value: []byte("from elsewhere")}))

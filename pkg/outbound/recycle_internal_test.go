@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 )
 
 // TestMain runs the package's tests with recycled commands left unusable (poisonRecycled)
@@ -20,7 +21,7 @@ func TestMain(m *testing.M) {
 	flag.Parse()
 	benchmarking := flag.Lookup("test.bench").Value.String() != "" || os.Getenv("OUTBOUND_BENCH_CHILD") != ""
 	poisonRecycled = !raceEnabled && !benchmarking
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 // TestRecycleLeavesNoCommandUsable: a command recycle is handed is zeroed (its kind, item

@@ -196,7 +196,9 @@ func TestListPoisonedTimeOfInboundRecords(t *testing.T) {
 	// Acknowledged before the listing reads the topic's end (kafka-go's default is
 	// fire-and-forget), on a transport of its own (the shared one may cache metadata
 	// from before the topic existed).
-	w := &kafkago.Writer{Addr: kafkago.TCP(brokers...), Topic: topic, RequiredAcks: kafkago.RequireAll, Transport: &kafkago.Transport{}}
+	tr := &kafkago.Transport{} // the Writer's Close leaves it running
+	t.Cleanup(tr.CloseIdleConnections)
+	w := &kafkago.Writer{Addr: kafkago.TCP(brokers...), Topic: topic, RequiredAcks: kafkago.RequireAll, Transport: tr}
 	defer w.Close()
 	written := time.Now().Truncate(time.Millisecond)
 	require.NoError(t, w.WriteMessages(t.Context(), kafkago.Message{Key: []byte("stream-1/0"), Value: []byte(`{"not":"mapped"}`), Time: written,

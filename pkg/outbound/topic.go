@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -251,22 +252,31 @@ func (tr TopicReader) Read(ctx context.Context, topic string, follow bool, loade
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	var loadWG sync.WaitGroup
 	errc := make(chan error, len(ends))
+	// done is closed once every partition was read to its end: counted down, not waited
+	// for by a goroutine, which a partition that never gets there would leave behind.
+	done := make(chan struct{})
+	var unloaded atomic.Int64
+	if unloaded.Store(int64(len(ends))); len(ends) == 0 {
+		close(done)
+	}
 	for p, end := range ends {
-		loadWG.Add(1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var once sync.Once
-			loaded := func() { once.Do(loadWG.Done) }
+			loaded := func() {
+				once.Do(func() {
+					if unloaded.Add(-1) == 0 {
+						close(done)
+					}
+				})
+			}
 			if err := tr.readPartition(ctx, topic, p, end, follow, loaded, fn); err != nil {
 				errc <- err
 			}
 		}()
 	}
-	done := make(chan struct{})
-	go func() { loadWG.Wait(); close(done) }()
 	select {
 	case <-done:
 		if loaded != nil {

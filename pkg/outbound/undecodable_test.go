@@ -16,16 +16,17 @@ import (
 	"github.com/dscokafka/connector/pkg/outbound"
 )
 
-// poisonFails fails every write that carries a record for the poison topic.
+// poisonFails fails every write that carries a record for the poison topic, until healed.
 type poisonFails struct {
 	w        outbound.RecordWriter
 	poison   string
 	attempts atomic.Int64
+	healed   atomic.Bool
 }
 
 func (f *poisonFails) WriteRecords(recs ...kafkago.Message) error {
 	for _, r := range recs {
-		if r.Topic == f.poison {
+		if r.Topic == f.poison && !f.healed.Load() {
 			f.attempts.Add(1)
 			return errors.New("poison topic not writable")
 		}
@@ -48,7 +49,8 @@ func TestUndecodableRecordDoesNotHoldItsPartition(t *testing.T) {
 	require.NoError(t, err)
 	pctx, stopPipeline := context.WithCancel(context.Background())
 	defer stopPipeline()
-	go func() { _ = p.Run(pctx) }()
+	ran := make(chan error, 1)
+	go func() { ran <- p.Run(pctx) }()
 	<-p.Ready()
 	h, err := p.Handler("ship")
 	require.NoError(t, err)
@@ -69,6 +71,14 @@ func TestUndecodableRecordDoesNotHoldItsPartition(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Errorf("Consume did not return 15s after its context ended (DrainTimeout 1s): the partition goroutine is in the handler's poison write")
 	}
-	stopPipeline() // the pipeline aborts CloseTimeout later; Close the subscriber after
-	go func() { <-res; _ = sub.Close() }()
+	// The poison topic works again: the batch's write ends, and so does Run, without
+	// waiting for CloseTimeout.
+	fw.healed.Store(true)
+	stopPipeline()
+	select {
+	case <-ran:
+	case <-time.After(waitLimit):
+		t.Fatal("Run did not return")
+	}
+	require.NoError(t, sub.Close())
 }

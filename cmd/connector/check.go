@@ -124,7 +124,7 @@ func checkProbes(cfg *config.Config) ([]probe, error) {
 	if err != nil {
 		return nil, err
 	}
-	reg, err := registryClient(cfg)
+	reg, err := registryClient(cfg, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -173,12 +173,12 @@ func checkProbes(cfg *config.Config) ([]probe, error) {
 // (the registry lists its subjects) and "dsco" (client, the inbound side's
 // client, lists the streams; the outbound side's has the same credentials and
 // address). The process adds its own, such as the routers running.
-func readinessChecks(cfg *config.Config, client *dsco.Client) ([]ops.Check, error) {
+func readinessChecks(cfg *config.Config, client *dsco.Client, regTransport *http.Transport) ([]ops.Check, error) {
 	conn, err := cfg.Kafka.Connection()
 	if err != nil {
 		return nil, err
 	}
-	reg, err := registryClient(cfg)
+	reg, err := registryClient(cfg, &http.Client{Transport: regTransport, Timeout: 10 * time.Second})
 	if err != nil {
 		return nil, err
 	}
@@ -302,8 +302,11 @@ func withRegistryAdvice(err error) error {
 
 // registryClient returns a hamba/avro registry client for the configured
 // registry and credentials.
-func registryClient(cfg *config.Config) (*registry.Client, error) {
+func registryClient(cfg *config.Config, hc *http.Client) (*registry.Client, error) {
 	var opts []registry.ClientFunc
+	if hc != nil {
+		opts = append(opts, registry.WithHTTPClient(hc))
+	}
 	if cfg.Registry.Username != "" {
 		opts = append(opts, registry.WithBasicAuth(cfg.Registry.Username, cfg.Registry.Password.Value()))
 	}

@@ -32,17 +32,24 @@ import (
 // directions, the status tracker and the ops server. Build it with
 // newConnector, then call run once.
 type connector struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	client  *dsco.Client
-	serde   *schemas.Serde
-	pub     *kafka.Publisher
-	in      *router.Inbound  // nil without the inbound direction
-	out     *router.Outbound // nil without the outbound direction
-	reg     *prometheus.Registry
-	status  *statusTracker
-	ops     *ops.Server
-	started time.Time
+	cfg       *config.Config
+	log       *slog.Logger
+	client    *dsco.Client
+	outClient *dsco.Client // the outbound pipeline's: one try per call
+	serde     *schemas.Serde
+	// transport carries the status tracker's and the inbound side's Kafka
+	// requests (the topic set-up's, the publisher's and the routers' have their
+	// own); closed with the clients once everything else stopped.
+	transport *kafkago.Transport
+	// regTransport carries the registry readiness check's requests.
+	regTransport *http.Transport
+	pub          *kafka.Publisher
+	in           *router.Inbound  // nil without the inbound direction
+	out          *router.Outbound // nil without the outbound direction
+	reg          *prometheus.Registry
+	status       *statusTracker
+	ops          *ops.Server
+	started      time.Time
 
 	// running is set as run starts, once every part is built; inRunning and
 	// outRunning are true while the routers run (the "routers" readiness
@@ -106,6 +113,7 @@ func newConnector(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 	if err != nil {
 		return nil, err
 	}
+	c.transport = transport
 	copts := cfg.ClientOptions(logger)
 	if opts.httpClient != nil {
 		copts = append(copts, dsco.WithHTTPClient(opts.httpClient))
@@ -118,8 +126,7 @@ func newConnector(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 	// the pipeline would be retried again by the client.
 	once := cfg.Retry.RetryPolicy()
 	once.MaxAttempts = 1
-	outClient, err := dsco.NewClient(cfg.Dsco.BaseURL, slices.Concat(copts, []dsco.Option{dsco.WithRetry(once)})...)
-	if err != nil {
+	if c.outClient, err = dsco.NewClient(cfg.Dsco.BaseURL, slices.Concat(copts, []dsco.Option{dsco.WithRetry(once)})...); err != nil {
 		return nil, fmt.Errorf("dsco client: %w", err)
 	}
 
@@ -129,7 +136,8 @@ func newConnector(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 	c.reg = prometheus.NewRegistry()
 	c.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	c.status = newStatusTracker(c, conn.Brokers, transport, opts.statusInterval)
-	checks, err := readinessChecks(cfg, c.client)
+	c.regTransport = http.DefaultTransport.(*http.Transport).Clone()
+	checks, err := readinessChecks(cfg, c.client, c.regTransport)
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +212,7 @@ func newConnector(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 			Subscriber: kafka.SubscriberConfig{Connection: conn, ConsumerGroup: cfg.Kafka.ConsumerGroup, ReadCommitted: cfg.Kafka.ReadCommitted,
 				MaxDecompressedBytes: cfg.Kafka.MaxDecompressedBytes},
 			Pipeline: outbound.Config{
-				Role: outbound.Role(cfg.Dsco.Role), Client: outClient, Serde: c.serde, Writer: c.pub,
+				Role: outbound.Role(cfg.Dsco.Role), Client: c.outClient, Serde: c.serde, Writer: c.pub,
 				PoisonTopic: poisonTopic(cfg),
 				Store: outbound.StoreConfig{Topic: appliedTopic(cfg),
 					Reader:     outbound.TopicReader{Brokers: conn.Brokers, Dialer: dialer},
@@ -355,7 +363,8 @@ func (c *connector) routersRunning(context.Context) error {
 // ends or a router fails, then shuts down within CONNECTOR_SHUTDOWN_TIMEOUT:
 // the inbound side publishes what it read and commits its final stream
 // positions, the outbound side finishes its commands and commits their
-// offsets, then the publisher and the ops server close. It returns nil after
+// offsets, then the publisher and the ops server close, and the Dsco, registry
+// and Kafka clients close their connections. It returns nil after
 // a clean shutdown asked for by ctx; a router's error, or what went wrong
 // during the shutdown, otherwise.
 func (c *connector) run(ctx context.Context) error {
@@ -427,6 +436,7 @@ func (c *connector) run(ctx context.Context) error {
 		wg.Wait()
 		<-statusDone
 		errs = append(errs, c.pub.Close(), c.closeOps())
+		c.closeClients()
 		shutdown <- errors.Join(errs...)
 	}()
 	select {
@@ -464,6 +474,27 @@ func (c *connector) closeParts() {
 	}
 	if c.ops != nil {
 		_ = c.closeOps()
+	}
+	c.closeClients()
+}
+
+// closeClients closes the connections of the Dsco clients, the serde and the
+// Kafka transport, once nothing uses them: they keep their idle connections,
+// and net/http's and kafka-go's goroutines for them, until closed.
+func (c *connector) closeClients() {
+	for _, cl := range []*dsco.Client{c.client, c.outClient} {
+		if cl != nil {
+			cl.Close()
+		}
+	}
+	if c.serde != nil {
+		c.serde.Close()
+	}
+	if c.transport != nil {
+		c.transport.CloseIdleConnections()
+	}
+	if c.regTransport != nil {
+		c.regTransport.CloseIdleConnections()
 	}
 }
 

@@ -195,6 +195,7 @@ func demo(ctx context.Context, dc demoConfig) (_ demoSummary, err error) {
 	if err != nil {
 		return fail(err)
 	}
+	closers = append(closers, wserde.Close)
 	if err := wserde.Register(setup); err != nil {
 		return fail(err)
 	}

@@ -97,7 +97,10 @@ func TestReadinessFollowsServices(t *testing.T) {
 	require.Equal(t, "http://"+dscoPort.Addr()+dscotest.BasePath, cfg.Dsco.BaseURL)
 	client, err := dsco.NewClient(cfg.Dsco.BaseURL, cfg.ClientOptions(nil)...)
 	require.NoError(t, err)
-	checks, err := readinessChecks(cfg, client)
+	t.Cleanup(client.Close)
+	regTransport := &http.Transport{}
+	t.Cleanup(regTransport.CloseIdleConnections)
+	checks, err := readinessChecks(cfg, client, regTransport)
 	require.NoError(t, err)
 
 	srv, err := ops.NewServer(ops.Config{Addr: "127.0.0.1:0", Checks: checks, CheckCacheTTL: time.Nanosecond,

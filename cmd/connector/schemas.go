@@ -46,6 +46,7 @@ func schemasPrint(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer serde.Close()
 	records := cfg.Records()
 	if *texts {
 		type entry struct {
@@ -100,6 +101,7 @@ func schemasApply(ctx context.Context, e *env, args []string, register bool) err
 	if err != nil {
 		return err
 	}
+	defer serde.Close()
 	if register {
 		err = serde.Register(ctx)
 	} else {

@@ -24,6 +24,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
+	defer serde.Close() // its connections to the registry
 	// Check compatibility with the registered versions and register.
 	if err := serde.Register(ctx); err != nil {
 		panic(err)

@@ -31,6 +31,7 @@ func newSerde(t testing.TB, reg *srfake.Registry, cfg schemas.Config) *schemas.S
 	cfg.RegistryURL = reg.URL()
 	s, err := schemas.NewSerde(cfg)
 	require.NoError(t, err)
+	t.Cleanup(s.Close)
 	require.NoError(t, s.Register(t.Context()))
 	return s
 }

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hamba/avro/v2"
 	"github.com/hamba/avro/v2/registry"
@@ -79,8 +81,9 @@ type Config struct {
 	// password never appears in errors.
 	RegistryUsername string
 	RegistryPassword string
-	// HTTPClient is used for registry calls; nil means hamba/avro's default
-	// client (10 s timeout).
+	// HTTPClient is used for registry calls; nil means a client of the
+	// Serde's own, with hamba/avro's default settings (10 s timeout), whose
+	// connections Close closes. A client given here is its owner's to close.
 	HTTPClient *http.Client
 
 	// SubjectStrategy maps topics and records to subjects; TopicName by
@@ -195,6 +198,7 @@ type Serde struct {
 	cfg    Config
 	api    avro.API
 	client *registry.Client
+	own    *http.Transport // the registry client's, made by NewSerde (nil: Config.HTTPClient's)
 
 	entries []*entry
 	byDesc  map[*Descriptor]*entry
@@ -207,8 +211,21 @@ type Serde struct {
 	registers sync.Mutex
 }
 
+// Close closes the idle connections to the registry of the HTTP client the
+// Serde made (Config.HTTPClient nil), which net/http otherwise keeps open,
+// with their goroutines, for 90 seconds; a registry call in flight keeps its
+// connection until the call ends (over HTTP/2, until it was idle for 90
+// seconds). A Config.HTTPClient is left alone. The Serde
+// still works after Close: a registry call opens a connection again, which
+// the next Close closes. Close is idempotent and safe for concurrent use.
+func (s *Serde) Close() {
+	if s.own != nil {
+		s.own.CloseIdleConnections()
+	}
+}
+
 // NewSerde returns a Serde for cfg. It does not talk to the registry: call
-// Register (or Check) before encoding.
+// Register (or Check) before encoding. Close it when done.
 func NewSerde(cfg Config) (*Serde, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -226,10 +243,19 @@ func NewSerde(cfg Config) (*Serde, error) {
 		byName: make(map[string]*entry, len(cfg.Records)),
 	}
 	if !cfg.SingleObject {
-		opts := []registry.ClientFunc{}
-		if cfg.HTTPClient != nil {
-			opts = append(opts, registry.WithHTTPClient(cfg.HTTPClient))
+		hc := cfg.HTTPClient
+		if hc == nil {
+			// hamba/avro's default client, but a transport of the Serde's own:
+			// the default one is shared by every registry client of the process.
+			s.own = &http.Transport{
+				Proxy:               http.ProxyFromEnvironment,
+				DialContext:         (&net.Dialer{Timeout: 15 * time.Second, KeepAlive: 90 * time.Second}).DialContext,
+				TLSHandshakeTimeout: 3 * time.Second,
+				IdleConnTimeout:     90 * time.Second,
+			}
+			hc = &http.Client{Transport: s.own, Timeout: 10 * time.Second}
 		}
+		opts := []registry.ClientFunc{registry.WithHTTPClient(hc)}
 		if cfg.RegistryUsername != "" || cfg.RegistryPassword != "" {
 			opts = append(opts, registry.WithBasicAuth(cfg.RegistryUsername, cfg.RegistryPassword))
 		}

@@ -294,6 +294,7 @@ loop:
 	// The final numbers: the counters after the shutdown's last commits, the
 	// consumer lag once more (Kafka still runs), and every result record.
 	conn.status.refresh(setup)
+	conn.closeClients() // the refresh's lag query opened the stopped connector's Kafka transport again
 	s := summary()
 	s.took = time.Since(start)
 	rctx, cancel := context.WithTimeout(setup, 30*time.Second)

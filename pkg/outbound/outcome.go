@@ -85,7 +85,9 @@ func Classify(err error) Class {
 	switch {
 	case err == nil:
 		return 0
-	case errors.Is(err, context.Canceled), errors.Is(err, ErrClosed):
+	case errors.Is(err, context.Canceled), errors.Is(err, ErrClosed), errors.Is(err, dsco.ErrClosed):
+		// dsco.ErrClosed: the client was closed before the call could send (again). It
+		// wraps the call's last failure too, which must not decide: nothing was.
 		return Stopped
 	case breakerRefused(err):
 		return Paused

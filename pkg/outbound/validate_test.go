@@ -116,6 +116,9 @@ func TestClassify(t *testing.T) {
 		{context.Canceled, outbound.Stopped},
 		{outbound.ErrClosed, outbound.Stopped},
 		{&dsco.OutcomeUnknownError{Operation: "cancelled", Err: context.Canceled}, outbound.Stopped},
+		// The Dsco client closed before a call could send (again): nothing was decided.
+		{fmt.Errorf("dsco: x: %w", dsco.ErrClosed), outbound.Stopped},
+		{fmt.Errorf("dsco: x: %w (last failure: %w)", dsco.ErrClosed, &dsco.APIError{StatusCode: http.StatusBadRequest}), outbound.Stopped},
 		// Timeouts are Dsco or the network failing, not a shutdown.
 		{dialTimeout(), outbound.Retryable},
 		{context.DeadlineExceeded, outbound.Retryable},

@@ -39,44 +39,14 @@ func TestCloseLeavesNothingRunning(t *testing.T) {
 			c.Close() // idempotent
 		}},
 		{name: "call in flight", run: func(t *testing.T, e closeEnv) {
-			f := e.f
-			arrived, answer := make(chan struct{}), make(chan struct{})
-			f.handle("GET /streams", func(w http.ResponseWriter, r *http.Request) {
-				close(arrived)
-				<-answer
-				writeJSON(w, 200, streamListBody)
-			})
-			c := newTestClient(t, f.url())
-			called := make(chan error, 1)
-			go func() {
-				_, err := c.ListStreams(t.Context())
-				called <- err
-			}()
-			<-arrived
-			c.Close()
-			close(answer)
-			require.NoError(t, <-called, "a request under way gets its answer")
+			closeInFlight(t, e, newTestClient(t, e.f.url()))
 		}},
 		{name: "HTTP/2 call in flight", run: func(t *testing.T, e closeEnv) {
 			// The transport closes no HTTP/2 connection that becomes idle after
 			// CloseIdleConnections by itself: the call closes it as it ends.
-			arrived, answer := make(chan struct{}), make(chan struct{})
-			e.f.handle("GET /streams", func(w http.ResponseWriter, r *http.Request) {
-				close(arrived)
-				<-answer
-				writeJSON(w, 200, streamListBody)
-			})
 			c := newTestClient(t, e.h2.URL+"/api/v3")
 			c.own.TLSClientConfig = e.h2.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
-			called := make(chan error, 1)
-			go func() {
-				_, err := c.ListStreams(t.Context())
-				called <- err
-			}()
-			<-arrived
-			c.Close()
-			close(answer)
-			require.NoError(t, <-called, "a request under way gets its answer")
+			closeInFlight(t, e, c)
 		}},
 		{name: "retry after Close", run: func(t *testing.T, e closeEnv) {
 			f := e.f
@@ -165,6 +135,27 @@ func TestCloseLeavesNothingRunning(t *testing.T) {
 			goleak.VerifyNone(t, before)
 		})
 	}
+}
+
+// closeInFlight closes c while its call to e's API is under way, and checks that the call
+// gets its answer.
+func closeInFlight(t *testing.T, e closeEnv, c *Client) {
+	t.Helper()
+	arrived, answer := make(chan struct{}), make(chan struct{})
+	e.f.handle("GET /streams", func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		<-answer
+		writeJSON(w, 200, streamListBody)
+	})
+	called := make(chan error, 1)
+	go func() {
+		_, err := c.ListStreams(t.Context())
+		called <- err
+	}()
+	<-arrived
+	c.Close()
+	close(answer)
+	require.NoError(t, <-called, "a request under way gets its answer")
 }
 
 // slowToken is a token endpoint that holds every request until the client gives it up;

@@ -346,41 +346,25 @@ func TestPipelineStopsInTimeWhenAPartitionFailsWhileProducing(t *testing.T) {
 // took up to ShutdownTimeout of their own. Partition 1's reads are held, so
 // that it produces nothing: every produce request is partition 0's.
 func TestPipelineStopsOthersWhenAPartitionFails(t *testing.T) {
-	sb := newSandbox(t, dscotest.Config{Seed: 43})
-	brokers := kafkatest.Brokers(t)
-	createTopics(t, brokers, "order")
-	serde := newSerde(t, newRegistry(t))
-	_, err := sb.SeedOrders(10)
-	require.NoError(t, err)
-	kbase := &kafkago.Transport{}
-	t.Cleanup(kbase.CloseIdleConnections)
 	release := make(chan struct{})
-	ktr := &stallingProduce{RoundTripper: kbase, stalled: make(chan struct{}), release: release}
-	ktr.stall.Store(true)
 	holding, ended := make(chan struct{}), make(chan struct{})
-	// Partition 0's reads after its first page's produce stalled, and once
-	// partition 1's read is held, are refused (400).
-	refuse := make(chan struct{})
-	go func() {
-		for _, c := range []<-chan struct{}{ktr.stalled, holding} {
-			select {
-			case <-c:
-			case <-t.Context().Done():
-				return
-			}
-		}
-		close(refuse)
-	}()
-	dtr := &heldReads{base: &refusedReads{base: newTransport(t), from: refuse}, partition: "1", holding: holding, ended: ended}
-	client := newClient(t, sb.URL, dsco.WithHTTPClient(&http.Client{Transport: dtr}))
-	s, err := inbound.EnsureStream(t.Context(), client, inbound.StreamConfig{ObjectType: "order"})
-	require.NoError(t, err)
-	cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
-	cfg.Kafka.Transport, cfg.Kafka.WriteTimeout = ktr, time.Hour
-	cfg.ShutdownTimeout = time.Hour // no time limit ends a wait of this test
-	p, err := inbound.NewPipeline(cfg, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = p.Close() })
+	p, s := stalledPipeline(t, 43, release, time.Hour, // no time limit ends a wait of this test
+		func(base http.RoundTripper, stalled <-chan struct{}) http.RoundTripper {
+			// Partition 0's reads after its first page's produce stalled, and once
+			// partition 1's read is held, are refused (400).
+			refuse := make(chan struct{})
+			go func() {
+				for _, c := range []<-chan struct{}{stalled, holding} {
+					select {
+					case <-c:
+					case <-t.Context().Done():
+						return
+					}
+				}
+				close(refuse)
+			}()
+			return &heldReads{base: &refusedReads{base: base, from: refuse}, partition: "1", holding: holding, ended: ended}
+		})
 	var releaseOnce sync.Once
 	let := func() { releaseOnce.Do(func() { close(release) }) }
 	t.Cleanup(let) // before Close: partition 0 finishes its page
@@ -412,27 +396,7 @@ func TestPipelineStopsOthersWhenAPartitionFails(t *testing.T) {
 // a second.
 func stopsInTime(t *testing.T, parts []int, dscoTransport func(base http.RoundTripper, stalled <-chan struct{}) http.RoundTripper) {
 	t.Helper()
-	sb := newSandbox(t, dscotest.Config{Seed: 41})
-	brokers := kafkatest.Brokers(t)
-	createTopics(t, brokers, "order")
-	serde := newSerde(t, newRegistry(t))
-	_, err := sb.SeedOrders(10)
-	require.NoError(t, err)
-	kbase := &kafkago.Transport{}
-	t.Cleanup(kbase.CloseIdleConnections)
-	ktr := &stallingProduce{RoundTripper: kbase, stalled: make(chan struct{})}
-	ktr.stall.Store(true)
-	dbase := newTransport(t)
-	client := newClient(t, sb.URL, dsco.WithHTTPClient(&http.Client{Transport: dscoTransport(dbase, ktr.stalled)}))
-	s, err := inbound.EnsureStream(t.Context(), client, inbound.StreamConfig{ObjectType: "order"})
-	require.NoError(t, err)
-	cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
-	cfg.Kafka.Transport, cfg.Kafka.WriteTimeout = ktr, time.Hour
-	cfg.ShutdownTimeout = time.Second
-	p, err := inbound.NewPipeline(cfg, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = p.Close() })
-
+	p, s := stalledPipeline(t, 41, nil, time.Second, dscoTransport)
 	var as []inbound.Assignment
 	for _, part := range parts {
 		as = append(as, inbound.Assignment{Stream: s, Partition: part})
@@ -445,4 +409,34 @@ func stopsInTime(t *testing.T, parts []int, dscoTransport func(base http.RoundTr
 	case <-time.After(waitLimit):
 		t.Fatal("the partition whose produce stalled did not stop")
 	}
+}
+
+// stalledPipeline returns a pipeline of the order stream of a sandbox of 10 orders (seed
+// seed), with ShutdownTimeout shutdown, whose produce requests Kafka holds until release
+// is closed (nil: until they end), with a WriteTimeout of an hour, and whose Dsco transport
+// dscoTransport makes from the test's own (stalled is closed once a produce is held). The
+// pipeline is closed when the test ends.
+func stalledPipeline(t *testing.T, seed int64, release <-chan struct{}, shutdown time.Duration,
+	dscoTransport func(base http.RoundTripper, stalled <-chan struct{}) http.RoundTripper) (*inbound.Pipeline, inbound.StreamInfo) {
+	t.Helper()
+	sb := newSandbox(t, dscotest.Config{Seed: seed})
+	brokers := kafkatest.Brokers(t)
+	createTopics(t, brokers, "order")
+	serde := newSerde(t, newRegistry(t))
+	_, err := sb.SeedOrders(10)
+	require.NoError(t, err)
+	kbase := &kafkago.Transport{}
+	t.Cleanup(kbase.CloseIdleConnections)
+	ktr := &stallingProduce{RoundTripper: kbase, stalled: make(chan struct{}), release: release}
+	ktr.stall.Store(true)
+	client := newClient(t, sb.URL, dsco.WithHTTPClient(&http.Client{Transport: dscoTransport(newTransport(t), ktr.stalled)}))
+	s, err := inbound.EnsureStream(t.Context(), client, inbound.StreamConfig{ObjectType: "order"})
+	require.NoError(t, err)
+	cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
+	cfg.Kafka.Transport, cfg.Kafka.WriteTimeout = ktr, time.Hour
+	cfg.ShutdownTimeout = shutdown
+	p, err := inbound.NewPipeline(cfg, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	return p, s
 }

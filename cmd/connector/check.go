@@ -241,13 +241,16 @@ func withDscoAdvice(cfg *config.Config, err error) error {
 const lookupOnlyHint = "SCHEMA_REGISTRY_LOOKUP_ONLY is set: `connector schemas register` registers them"
 
 // registryAdvice says what to change when err is the Schema Registry not
-// answering, refusing the credentials (401) or refusing them a request
+// answering, a server that is no registry (schemas.NotARegistry), refusing the credentials (401) or refusing them a request
 // (403: a registry with access control, such as credentials that may read
 // but not register; some registries answer a wrong password so too), or ""
 // otherwise.
 func registryAdvice(err error) string {
 	if registrySilent(err) {
 		return "check SCHEMA_REGISTRY_URL and the network"
+	}
+	if schemas.NotARegistry(err) {
+		return "no Schema Registry answers there: check SCHEMA_REGISTRY_URL, the registry's base URL such as http://schema-registry:8081"
 	}
 	switch registryStatus(err) {
 	case http.StatusUnauthorized:

@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/dscokafka/connector/cmd/connector/internal/config"
+	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
 	"github.com/dscokafka/connector/pkg/schemas"
 )
 
@@ -220,5 +221,24 @@ func registryAnswers(code int) func(http.ResponseWriter) {
 		w.Header().Set("Content-Type", "application/vnd.schemaregistry.v1+json")
 		w.WriteHeader(code)
 		fmt.Fprintf(w, `{"error_code":%d,"message":"%s"}`, code, http.StatusText(code))
+	}
+}
+
+// TestRegistryURLNotARegistry: a SCHEMA_REGISTRY_URL that points at a server that is no
+// Schema Registry (here the Dsco sandbox, which answers 404) fails check, schemas check
+// and run with the variable to change; schemas check passed it, every subject
+// "compatible", taking the 404s for subjects with no version.
+func TestRegistryURLNotARegistry(t *testing.T) {
+	s := newStack(t)
+	vars := s.with("SCHEMA_REGISTRY_URL", s.dsco.URL, "CONNECTOR_DIRECTIONS", "inbound", "DSCO_STREAMS", "order",
+		"CONNECTOR_INBOUND_LEASE", "false", "CONNECTOR_TOPIC_PREFIX", kafkatest.Name("noregistry")+".")
+	const advice = "(no Schema Registry answers there: check SCHEMA_REGISTRY_URL, the registry's base URL such as http://schema-registry:8081)"
+	for _, args := range [][]string{{"check"}, {"schemas", "check"}, {"run"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			r := runMain(t, vars, args...)
+			assert.Equal(t, exitFailure, r.code, r.stdout+r.stderr)
+			assert.Contains(t, r.stdout+r.stderr, advice)
+			assert.NotContains(t, r.stdout, ": compatible")
+		})
 	}
 }

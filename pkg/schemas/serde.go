@@ -349,8 +349,10 @@ func (s *Serde) Register(ctx context.Context) error {
 // eachSubject calls fn for every configured record's entry and returns the
 // failures, joined. A registry that does not answer (the request failed: a
 // timeout, a refused or cut connection) ends the round at the first such
-// failure: every other subject would wait as long for the same. Any answer,
-// however unusable, moves on to the next subject.
+// failure: every other subject would wait as long for the same. So does an
+// answer that is no registry's (NotARegistry): every other subject would
+// get the same. Any other answer, however unusable, moves on to the next
+// subject.
 func (s *Serde) eachSubject(fn func(*entry) error) error {
 	var errs []error
 	for i, e := range s.entries {
@@ -359,9 +361,14 @@ func (s *Serde) eachSubject(fn func(*entry) error) error {
 			continue
 		}
 		errs = append(errs, err)
-		if _, ok := errors.AsType[*url.Error](err); ok {
+		_, silent := errors.AsType[*url.Error](err)
+		if silent || NotARegistry(err) {
 			if left := len(s.entries) - i - 1; left > 0 {
-				errs = append(errs, fmt.Errorf("schemas: the registry did not answer; %d other subjects not tried", left))
+				what := "registry did not answer"
+				if !silent {
+					what = "server is no Schema Registry"
+				}
+				errs = append(errs, fmt.Errorf("schemas: the %s; %d other subjects not tried", what, left))
 			}
 			break
 		}
@@ -432,7 +439,7 @@ func (s *Serde) Check(ctx context.Context) error {
 // *NotRegisteredError when the subject holds no version equal to it.
 func (s *Serde) lookup(ctx context.Context, e *entry) (int, error) {
 	id, _, err := s.client.IsRegistered(ctx, e.subject, e.desc.Text)
-	if isStatus(err, http.StatusNotFound) {
+	if notFound(err) {
 		return 0, &NotRegisteredError{Subject: e.subject, File: e.desc.File}
 	}
 	if err != nil {
@@ -443,7 +450,7 @@ func (s *Serde) lookup(ctx context.Context, e *entry) (int, error) {
 
 func (s *Serde) check(ctx context.Context, e *entry) error {
 	latest, err := s.client.GetLatestSchemaInfo(ctx, e.subject)
-	if isStatus(err, http.StatusNotFound) {
+	if notFound(err) {
 		return nil
 	}
 	if err != nil {
@@ -457,12 +464,41 @@ func (s *Serde) check(ctx context.Context, e *entry) error {
 }
 
 func isStatus(err error, status int) bool {
-	var re registry.Error
-	if errors.As(err, &re) {
-		return re.StatusCode == status
+	re, ok := registryError(err)
+	return ok && re.StatusCode == status
+}
+
+// notFound reports whether err is the registry's answer that what was asked
+// is not there: a 404 with the registry's error code (40401 subject, 40402
+// version, 40403 schema not found; 404 alone is taken too). A 404 without one is no Schema
+// Registry's answer (a URL that points at another server, or a path that is
+// not the registry's base): it is an error, not a subject with no version,
+// so that Check does not pass, nor Register go on, against a server that
+// is no registry.
+func notFound(err error) bool {
+	re, ok := registryError(err)
+	return ok && re.StatusCode == http.StatusNotFound &&
+		(re.Code == http.StatusNotFound || re.Code/100 == http.StatusNotFound)
+}
+
+// NotARegistry reports whether err holds a 404 answer without the Schema
+// Registry's error code: the server at the registry URL is no registry, or
+// the URL is not the registry's base (it has a path too many). Asking again
+// does not mend it; the URL must change.
+func NotARegistry(err error) bool {
+	return isStatus(err, http.StatusNotFound) && !notFound(err)
+}
+
+// registryError returns the registry answer that err holds: the client
+// returns registry.Error values, and a *registry.Error is accepted too.
+func registryError(err error) (registry.Error, bool) {
+	if re, ok := errors.AsType[registry.Error](err); ok {
+		return re, true
 	}
-	var rp *registry.Error
-	return errors.As(err, &rp) && rp.StatusCode == status
+	if rp, ok := errors.AsType[*registry.Error](err); ok && rp != nil {
+		return *rp, true
+	}
+	return registry.Error{}, false
 }
 
 // Encode returns the framed encoding of r in a new slice of its exact
@@ -670,7 +706,7 @@ func (s *Serde) fetchWriter(ctx context.Context, id uint32) (*writer, error) {
 		return nil, &UnknownSchemaError{ID: int(id)}
 	}
 	sch, err := s.client.GetSchema(ctx, int(id))
-	if isStatus(err, http.StatusNotFound) {
+	if notFound(err) {
 		return nil, &UnknownSchemaError{ID: int(id), Err: err}
 	}
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -325,6 +326,54 @@ func TestRegistryStopsAnswering(t *testing.T) {
 		assert.NotContains(t, err.Error(), "did not answer")
 		assert.True(t, reg.SubjectExists("dsco.cmd.ship.v1-value"), "the other subjects are registered")
 	})
+}
+
+// TestNotARegistry: a URL that answers 404 without the registry's error code
+// (a server that is no Schema Registry, or a path that is not its base) fails
+// Check and Register, instead of passing for a registry whose subjects have
+// no version, and asks no other subject after the first; the registry's own
+// 404 (40401) is a subject with no version.
+func TestNotARegistry(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		body string
+		want string // in the error of Check and Register; "" for none
+	}{
+		{name: "plain 404", body: "404 page not found", want: "registry error: 404"},
+		{name: "JSON 404 of another API", body: `{"message":"no route"}`, want: "no route"},
+		{name: "registry's subject not found", body: `{"error_code":40401,"message":"Subject not found."}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/versions") && tc.want == "" {
+					fmt.Fprint(w, `{"id":1}`) // a registry registers the schema
+					return
+				}
+				w.WriteHeader(http.StatusNotFound)
+				fmt.Fprint(w, tc.body)
+			}))
+			defer srv.Close()
+			for _, op := range []struct {
+				name string
+				run  func(*schemas.Serde) error
+			}{
+				{"check", func(s *schemas.Serde) error { return s.Check(t.Context()) }},
+				{"register", func(s *schemas.Serde) error { return s.Register(t.Context()) }},
+			} {
+				s, err := schemas.NewSerde(schemas.Config{RegistryURL: srv.URL})
+				require.NoError(t, err)
+				err = op.run(s)
+				if tc.want == "" {
+					assert.NoError(t, err, op.name)
+					continue
+				}
+				require.Error(t, err, op.name)
+				assert.ErrorContains(t, err, `subject "dsco.order.v1-value"`, op.name)
+				assert.ErrorContains(t, err, tc.want, op.name)
+				assert.ErrorContains(t, err, fmt.Sprintf("the server is no Schema Registry; %d other subjects not tried", len(schemas.All())-1), op.name)
+			}
+		})
+	}
 }
 
 // TestRegistryNotAnswering: a registry that does not answer (here every

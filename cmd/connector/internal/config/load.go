@@ -124,15 +124,18 @@ func decodeMessage(f Field, l envconfig.Lookuper, err error) string {
 	if errors.Is(err, envconfig.ErrMissingRequired) {
 		return "required; want " + f.Want
 	}
-	want := f.Want
+	want, why := f.Want, ""
 	if we, ok := errors.AsType[*wantError](err); ok {
 		want = we.want
+		if we.why != "" {
+			why = ": " + we.why
+		}
 	}
 	if f.Secret {
 		return "want " + want
 	}
 	val, _ := l.Lookup(f.Var)
-	return fmt.Sprintf("want %s, got %s", want, quote(val))
+	return fmt.Sprintf("want %s, got %s%s", want, quote(val), why)
 }
 
 // quote quotes a value for a message, cut to a readable length.

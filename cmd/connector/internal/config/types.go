@@ -13,8 +13,8 @@ import (
 
 // wantError is what the EnvDecode methods of this package return: the text
 // says what the variable expects, and Load adds the variable's name and the
-// value it got.
-type wantError struct{ want string }
+// value it got, then why, when it is set (the part of a list at fault).
+type wantError struct{ want, why string }
 
 func (e *wantError) Error() string { return "want " + e.want }
 
@@ -35,7 +35,7 @@ func (r *Role) EnvDecode(_ context.Context, val string) error {
 		*r = v
 		return nil
 	}
-	return &wantError{"supplier or retailer"}
+	return &wantError{want: "supplier or retailer"}
 }
 
 // AllStreams are the Dsco object types whose streams the connector reads, in
@@ -51,12 +51,17 @@ type Streams []dsco.ObjectType
 // EnvDecode accepts a comma-separated list of object types (any case,
 // without duplicates).
 func (s *Streams) EnvDecode(_ context.Context, val string) error {
-	want := &wantError{"a comma-separated list of " + joinTypes(AllStreams) + ", each at most once"}
+	want := "a comma-separated list of " + joinTypes(AllStreams) + ", each at most once"
 	var out Streams
 	for part := range strings.SplitSeq(val, ",") {
 		t := dsco.ObjectType(strings.ToLower(strings.TrimSpace(part)))
-		if !slices.Contains(AllStreams, t) || slices.Contains(out, t) {
-			return want
+		switch {
+		case t == "":
+			return &wantError{want: want, why: "an empty entry (a comma too many)"}
+		case !slices.Contains(AllStreams, t):
+			return &wantError{want: want, why: quote(strings.TrimSpace(part)) + " is not one of them"}
+		case slices.Contains(out, t):
+			return &wantError{want: want, why: quote(string(t)) + " is there twice"}
 		}
 		out = append(out, t)
 	}
@@ -90,7 +95,7 @@ func (d *Directions) EnvDecode(_ context.Context, val string) error {
 	for part := range strings.SplitSeq(val, ",") {
 		v := Direction(strings.ToLower(strings.TrimSpace(part)))
 		if (v != Inbound && v != Outbound) || slices.Contains(out, v) {
-			return &wantError{"inbound, outbound or inbound,outbound"}
+			return &wantError{want: "inbound, outbound or inbound,outbound"}
 		}
 		out = append(out, v)
 	}
@@ -112,7 +117,7 @@ func (m *SASLMechanism) EnvDecode(_ context.Context, val string) error {
 		*m = SASLMechanism(v)
 		return nil
 	}
-	return &wantError{"PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or empty for no SASL"}
+	return &wantError{want: "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or empty for no SASL"}
 }
 
 // SubjectStrategy is a Schema Registry subject strategy.
@@ -122,7 +127,7 @@ type SubjectStrategy struct{ schemas.SubjectStrategy }
 func (s *SubjectStrategy) EnvDecode(_ context.Context, val string) error {
 	v, err := schemas.ParseSubjectStrategy(strings.TrimSpace(val))
 	if err != nil {
-		return &wantError{"topic, record or topic-record"}
+		return &wantError{want: "topic, record or topic-record"}
 	}
 	s.SubjectStrategy = v
 	return nil
@@ -143,7 +148,7 @@ func (l *LogLevel) EnvDecode(_ context.Context, val string) error {
 	case "error":
 		l.Level = slog.LevelError
 	default:
-		return &wantError{"debug, info, warn or error"}
+		return &wantError{want: "debug, info, warn or error"}
 	}
 	return nil
 }
@@ -164,5 +169,5 @@ func (f *LogFormat) EnvDecode(_ context.Context, val string) error {
 		*f = v
 		return nil
 	}
-	return &wantError{"json or text"}
+	return &wantError{want: "json or text"}
 }

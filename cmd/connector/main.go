@@ -91,7 +91,10 @@ func dispatch(ctx context.Context, args []string, e *env) int {
 		return exitOK
 	}
 	name := defaultCommand
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	if len(args) > 0 && slices.Contains([]string{"-version", "--version"}, args[0]) {
+		// What other tools answer to it; run, the default command, has no such flag.
+		name, args = "version", args[1:]
+	} else if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]
 	} else if i := slices.IndexFunc(args, isCommand); i > 0 {
 		// Flags before the command: the default command, run, has no flags,

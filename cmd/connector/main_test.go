@@ -109,6 +109,8 @@ func TestDispatch(t *testing.T) {
 			stdout: "  run       run both directions"},
 		{name: "help", args: []string{"help"}, code: 0, stdout: "Usage: connector <command> [flags]"},
 		{name: "-h", args: []string{"-h"}, code: 0, stdout: "Usage: connector <command> [flags]"},
+		{name: "--version is the version command", args: []string{"--version"}, code: 0, stdout: "module    github.com/dscokafka/connector"},
+		{name: "-version is the version command", args: []string{"-version"}, code: 0, stdout: "module    github.com/dscokafka/connector"},
 		{name: "bad flag", args: []string{"version", "-nope"}, code: 2,
 			stderrHas: []string{"flag provided but not defined: -nope\nUsage: connector version"}, stderrOnce: "flag provided but not defined"},
 		{name: "bad flag value", args: []string{"check", "-timeout", "soon"}, code: 2,

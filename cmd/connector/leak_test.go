@@ -11,10 +11,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, kafkatest.LeakOptions...)
 }
 
 // TestRunLeavesNothingRunning: once `connector run` returned, nothing it started runs,

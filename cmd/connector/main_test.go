@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -333,12 +334,16 @@ func TestKafkaSilent(t *testing.T) {
 }
 
 // TestPoisonTimeout: poison list and replay that -timeout ends say so, naming the flag,
-// not Kafka's deadline alone (which reads as brokers that do not answer).
+// not Kafka's deadline alone (which reads as brokers that do not answer). The broker
+// takes the connections and never answers, so that only the time limit can end the read
+// (with the stack's broker a read could be answered before a timer of 1ns had fired,
+// on a busy machine, and then say that the poison topic does not exist).
 func TestPoisonTimeout(t *testing.T) {
 	s := newStack(t)
+	vars := s.with("KAFKA_BROKERS", silentBroker(t))
 	for _, args := range [][]string{{"poison", "list", "-timeout", "1ns"}, {"poison", "replay", "-all", "-timeout", "1ns"}} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
-			r := runMain(t, s.vars, args...)
+			r := runMain(t, vars, args...)
 			assert.Equal(t, exitFailure, r.code, r.stdout+r.stderr)
 			assert.Contains(t, r.stderr, "(not done within -timeout 1ns: raise it for a poison topic that takes longer)")
 		})
@@ -473,4 +478,36 @@ func TestOpsAddrTaken(t *testing.T) {
 			assert.NotContains(t, r.stderr, "schemas", "the registry is not asked")
 		})
 	}
+}
+
+// silentBroker returns the address of a listener on 127.0.0.1 that accepts connections
+// and never answers on them, until the test ends.
+func silentBroker(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	})
+	t.Cleanup(func() {
+		_ = ln.Close()
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	return ln.Addr().String()
 }

@@ -22,7 +22,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, kafkatest.LeakOptions...)
 }
 
 // labelledGoroutines returns the stacks of the goroutines carrying the pprof label

@@ -8,6 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
 )
 
 // TestMain runs the package's tests with recycled commands left unusable (poisonRecycled)
@@ -21,7 +23,7 @@ func TestMain(m *testing.M) {
 	flag.Parse()
 	benchmarking := flag.Lookup("test.bench").Value.String() != "" || os.Getenv("OUTBOUND_BENCH_CHILD") != ""
 	poisonRecycled = !raceEnabled && !benchmarking
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, kafkatest.LeakOptions...)
 }
 
 // TestRecycleLeavesNoCommandUsable: a command recycle is handed is zeroed (its kind, item

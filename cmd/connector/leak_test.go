@@ -16,7 +16,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, kafkatest.LeakOptions...)
+	kafkatest.VerifyTestMain(m)
 }
 
 // TestRunLeavesNothingRunning: once `connector run` returned, nothing it started runs,

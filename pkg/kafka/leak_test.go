@@ -15,14 +15,13 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"go.uber.org/goleak"
 
 	"github.com/dscokafka/connector/pkg/kafka"
 	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, kafkatest.LeakOptions...)
+	kafkatest.VerifyTestMain(m)
 }
 
 // labelledGoroutines returns the stacks of the goroutines carrying the pprof label

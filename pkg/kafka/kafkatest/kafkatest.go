@@ -3,6 +3,7 @@ package kafkatest
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -422,6 +423,18 @@ func ServeBatches(c *kfake.Cluster, topic string, partition int32, last int64, b
 		return resp, nil, true
 	})
 	return &answered
+}
+
+// VerifyTestMain runs m's tests under goleak with LeakOptions: the package fails when a
+// goroutine its tests started still runs once they ended. A run of benchmarks
+// (-test.bench) is not checked: benchmarks measure, and leave their fixtures to the end of
+// the process. Call it from TestMain.
+func VerifyTestMain(m *testing.M) {
+	flag.Parse()
+	if flag.Lookup("test.bench").Value.String() != "" {
+		os.Exit(m.Run())
+	}
+	goleak.VerifyTestMain(m, LeakOptions...)
 }
 
 // LeakOptions are the goleak options of the packages whose tests run kfake clusters

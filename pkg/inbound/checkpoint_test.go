@@ -180,20 +180,30 @@ func (f *failingCommits) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // TestPipelineLogsAFailedFinalCommit: a final commit that fails (Dsco does
 // not answer before the shutdown time is up, or answers with an error) is
-// logged with the position it would have stored, since what Kafka
-// acknowledged after the last commit is published again at the next start.
-// The first and the third went unlogged (the commit's context had ended;
-// the refusal was returned to a Run that was stopping and dropped it), the
-// second was logged as covered by a next commit, which never comes.
+// logged once, with the position it would have stored: at warn level, since
+// what Kafka acknowledged after the last commit is published again at the
+// next start, or at error level when Dsco refused it for good (403, 404),
+// since the next start may be refused too, or find the stream gone. The
+// first and the third went unlogged (the commit's context had ended; the
+// refusal was returned to a Run that was stopping and dropped it), the
+// second was logged as covered by a next commit, which never comes; a
+// refusal for good was then logged at warn level as read again at the next
+// start.
 func TestPipelineLogsAFailedFinalCommit(t *testing.T) {
-	const msg = "inbound: the final commit of a stream position failed; the events after the last position committed are read and published again at the next start"
+	const (
+		failed  = "inbound: the final commit of a stream position failed; the events after the last position committed are read and published again at the next start"
+		refused = "inbound: Dsco refused the final commit of a stream position for good (check the credentials and their rights, and whether the stream still exists); if a later start can read the stream, it reads and publishes again the events after the last position committed"
+	)
 	for _, tc := range []struct {
 		name   string
 		status int // 0: no answer
+		level  slog.Level
+		msg    string
 	}{
-		{"Dsco does not answer in time", 0},
-		{"Dsco answers 503", http.StatusServiceUnavailable},
-		{"Dsco refuses it for good", http.StatusForbidden},
+		{"Dsco does not answer in time", 0, slog.LevelWarn, failed},
+		{"Dsco answers 503", http.StatusServiceUnavailable, slog.LevelWarn, failed},
+		{"Dsco refuses it for good (403)", http.StatusForbidden, slog.LevelError, refused},
+		{"the stream is gone (404)", http.StatusNotFound, slog.LevelError, refused},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sb := newSandbox(t, dscotest.Config{Seed: 31})
@@ -209,16 +219,17 @@ func TestPipelineLogsAFailedFinalCommit(t *testing.T) {
 			cfg := testConfig(client, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
 			cfg.CheckpointInterval, cfg.CheckpointEvents = time.Hour, 1000 // the final commit alone
 			cfg.ShutdownTimeout = 500 * time.Millisecond
-			logs := newLogSignal(msg)
+			logs := newLogSignal(tc.msg)
 			r := startPipelineLogged(t, cfg, slog.New(logs))
 			newConsumer(t, brokers, "dsco.order.v1").until(t, func(rs []*kgo.Record) bool { return len(rs) >= 10 })
 			tr.failing.Store(true)
 			require.NoError(t, r.stop(t))
 
-			lines := logs.find(slog.LevelWarn, msg)
+			lines := logs.find(tc.level, tc.msg)
 			require.Len(t, lines, 1, "the failed final commit is logged")
 			assert.Equal(t, uint64(10), sandboxSeq(lines[0].attrs["position"].(string)), "the position it would have stored")
 			assert.EqualValues(t, 10, lines[0].attrs["events"], "the events it would have covered")
+			assert.Len(t, logs.from(slog.LevelWarn), 1, "nothing else says it again")
 			list, err := client.ListStreams(t.Context())
 			require.NoError(t, err)
 			assert.Equal(t, uint64(0), sandboxSeq(list.Streams[0].Partitions[0].Position), "nothing committed")

@@ -206,6 +206,19 @@ func (h *logSignal) find(level slog.Level, msg string) []logLine {
 	return out
 }
 
+// from returns the records kept so far at level or above.
+func (h *logSignal) from(level slog.Level) []logLine {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []logLine
+	for _, l := range h.lines {
+		if l.level >= level {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 // stop closes the pipeline and returns Run's error.
 func (r *running) stop(t testing.TB) error {
 	t.Helper()

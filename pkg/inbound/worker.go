@@ -102,7 +102,8 @@ func (p *Pipeline) newWorker(a Assignment) *worker {
 // ShutdownTimeout and the last safe position is committed within all of it,
 // so that a Kafka slow at shutdown leaves the commit of the pages it
 // acknowledged time to land. A read or a commit that Dsco refuses for good
-// is handed to fail, which must end ctx (runPartitions' ends every
+// (but the final commit, which comes once ctx ended: it is logged) is
+// handed to fail, which must end ctx (runPartitions' ends every
 // partition's, so that they all stop with their time limits running
 // together): the partition then stops as when ctx ends (the pages read and
 // not yet produced are read again by the next run). Nothing else would end a
@@ -472,8 +473,8 @@ type checkpointer struct {
 	since     time.Time // when the oldest page up to safe no commit covers was acknowledged
 	committed string
 	stopped   bool
-	// fail is run's: it is handed a commit Dsco refused for good (see
-	// permanent).
+	// fail is run's: it is handed a commit before the final one that Dsco
+	// refused for good (see permanent).
 	fail func(error)
 	// fails is the run of failed commits, logged as a run (run's own).
 	fails kafka.Streak
@@ -569,9 +570,11 @@ func (c *checkpointer) run(ctx, drain context.Context) {
 }
 
 // commit commits the safe position. A commit that fails is made again by a
-// later one, or, when ctx ends first, by the final one; a final commit that
-// fails, however, is logged, as what it would have covered is read again
-// after a restart.
+// later one, or, when ctx ends first, by the final one; one that Dsco refuses
+// for good is handed to fail. A final commit that fails, however, is logged:
+// at warn level, as what it would have covered is read again after a
+// restart, or at error level when Dsco refused it for good, as a restart may
+// be refused too, or find the stream gone.
 func (c *checkpointer) commit(ctx context.Context, final bool) {
 	cfg := &c.w.p.cfg
 	a := c.w.a
@@ -594,23 +597,25 @@ func (c *checkpointer) commit(ctx context.Context, final bool) {
 			return // stopping: the final commit follows
 		}
 		cfg.Metrics.Error(a.Stream.ObjectType, ErrKindCheckpoint)
-		if permanent(err) {
-			// The partition cannot go on: its pages would wait for this commit
-			// forever (waitRoom), and its process would look alive.
-			err = fmt.Errorf("inbound: committing %s partition %d at %q: %w", a.Stream.ID, a.Partition, pos, err)
-			c.fail(err)
-			if !final {
-				return // fail ends ctx: the final commit follows
-			}
-		}
-		if final {
+		switch {
+		case final && permanent(err):
+			// Not handed to fail: run's ctx has ended before its final commit,
+			// so that fail would only log it, saying less.
+			c.w.p.log.ErrorContext(ctx, "inbound: Dsco refused the final commit of a stream position for good (check the credentials and their rights, and whether the stream still exists); if a later start can read the stream, it reads and publishes again the events after the last position committed",
+				"stream", a.Stream.ID, "partition", a.Partition, "position", pos, "committed", c.committed, "events", n, "error", err)
+		case final:
 			c.w.p.log.WarnContext(ctx, "inbound: the final commit of a stream position failed; the events after the last position committed are read and published again at the next start",
 				"stream", a.Stream.ID, "partition", a.Partition, "position", pos, "committed", c.committed, "events", n, "error", err)
-			return
+		case permanent(err):
+			// The partition cannot go on: its pages would wait for this commit
+			// forever (waitRoom), and its process would look alive. fail ends
+			// ctx: the final commit follows.
+			c.fail(fmt.Errorf("inbound: committing %s partition %d at %q: %w", a.Stream.ID, a.Partition, pos, err))
+		default:
+			// Asked again at every tick while it fails: logged as a run, not a line a try.
+			logFailure(ctx, c.w.p.log, &c.fails, "inbound: committing a stream position failed; the next commit covers it", err,
+				slog.String("stream", a.Stream.ID), slog.Int("partition", a.Partition), slog.String("position", pos))
 		}
-		// Asked again at every tick while it fails: logged as a run, not a line a try.
-		logFailure(ctx, c.w.p.log, &c.fails, "inbound: committing a stream position failed; the next commit covers it", err,
-			slog.String("stream", a.Stream.ID), slog.Int("partition", a.Partition), slog.String("position", pos))
 		return
 	}
 	logWorks(ctx, c.w.p.log, &c.fails, "inbound: committing stream positions works again", slog.String("stream", a.Stream.ID),

@@ -2,6 +2,7 @@ package inbound_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -397,6 +398,110 @@ func TestPipelineStopsOthersWhenAPartitionFails(t *testing.T) {
 		assert.ErrorIs(t, err, dsco.ErrBadRequest, "Run returns partition 0's error")
 	case <-time.After(waitLimit):
 		t.Fatal("Run did not return")
+	}
+}
+
+// heldCommitError is pipeline Metrics whose report of a failed position
+// commit (the first, and any other before until is closed or the test ends)
+// closes reached and waits for until: a commit Dsco refused for good, which
+// the pipeline reports before it hands it on as a partition's failure, is
+// then handed on after what the test did meanwhile.
+type heldCommitError struct {
+	inbound.NopMetrics
+	reached     chan struct{}
+	until, done <-chan struct{}
+	once        sync.Once
+}
+
+func (m *heldCommitError) Error(_, kind string) {
+	if kind != inbound.ErrKindCheckpoint {
+		return
+	}
+	m.once.Do(func() { close(m.reached) })
+	select {
+	case <-m.until:
+	case <-m.done:
+	}
+}
+
+// TestPipelineLogsFailuresAfterTheFirst: a partition that cannot go on once
+// another one failed, or once Run was stopped, is logged at error level,
+// once, with its error, while Run returns the first failure (none when it was
+// stopped). It was dropped without a word. Partition 0's position commits
+// are refused for good (403), and its refusal is held until the pipeline's
+// context ended: by the failure of partition 3, which the stream does not
+// have (its read, held until then, is refused: 400), or by the test
+// stopping Run. Partition 1's reads, held until that context ends, tell
+// when it has. Partition 0's final commit, refused too, has a line of its
+// own (TestPipelineLogsAFailedFinalCommit) and no second one here.
+func TestPipelineLogsFailuresAfterTheFirst(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		stop bool // Run is stopped, where partition 3 fails otherwise
+		msg  string
+		want error
+	}{
+		{"after another partition's failure", false, "inbound: a partition cannot go on (besides the failure already reported)", dsco.ErrBadRequest},
+		{"while Run stops", true, "inbound: a partition cannot go on (while stopping)", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sb, client, brokers, serde := newStack(t, dscotest.Config{Seed: 47}, "order")
+			_, err := sb.SeedOrders(10)
+			require.NoError(t, err)
+			s, err := inbound.EnsureStream(t.Context(), client, inbound.StreamConfig{ObjectType: "order"})
+			require.NoError(t, err)
+
+			failNext := make(chan struct{}) // partition 3's read goes on, to its 400
+			held := &heldReads{base: newTransport(t), partition: "1", holding: make(chan struct{}), ended: make(chan struct{})}
+			tr := &refusingStream{base: &heldReads{base: held, partition: "3", until: failNext},
+				commitStatus: http.StatusForbidden, readsBefore: 1 << 30}
+			reader := newClient(t, sb.URL, dsco.WithHTTPClient(&http.Client{Transport: tr, Timeout: 30 * time.Second}),
+				dsco.WithRetry(dsco.RetryPolicy{MaxAttempts: 1}))
+			cfg := testConfig(reader, serde, brokers, inbound.StreamConfig{ObjectType: "order"})
+			cfg.MaxPagesDecoding = 3 // partition 0 reads while the others' reads are held
+			m := &heldCommitError{reached: make(chan struct{}), until: held.ended, done: t.Context().Done()}
+			cfg.Metrics = m
+			logs := newLogSignal(tc.msg)
+			p, err := inbound.NewPipeline(cfg, slog.New(logs))
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = p.Close() })
+
+			ctx, stop := context.WithCancel(t.Context())
+			defer stop()
+			done := make(chan error, 1)
+			go func() {
+				done <- p.RunPartitions(ctx, []inbound.Assignment{{Stream: s, Partition: 0}, {Stream: s, Partition: 1}, {Stream: s, Partition: 3}})
+			}()
+			for _, c := range []<-chan struct{}{m.reached, held.holding} {
+				select {
+				case <-c:
+				case err := <-done:
+					t.Fatalf("Run returned %v before partition 0's commit was refused and partition 1's read held", err)
+				case <-time.After(waitLimit):
+					t.Fatal("partition 0's commit was not refused, or partition 1's read not held")
+				}
+			}
+			if tc.stop {
+				stop()
+			} else {
+				close(failNext)
+			}
+			select {
+			case err := <-done:
+				if tc.want == nil {
+					assert.NoError(t, err)
+				} else {
+					assert.ErrorIs(t, err, tc.want, "Run returns the first failure")
+				}
+			case <-time.After(waitLimit):
+				t.Fatal("Run did not return")
+			}
+			lines := logs.find(slog.LevelError, tc.msg)
+			require.Len(t, lines, 1, "partition 0's failure is logged")
+			err, _ = lines[0].attrs["error"].(error)
+			assert.ErrorIs(t, err, dsco.ErrForbidden)
+			assert.ErrorContains(t, err, "partition 0")
+		})
 	}
 }
 

@@ -390,7 +390,9 @@ func transient(err error) bool {
 // refuses), or one of its events alone is larger than the Dsco client
 // reads. All partitions then stop as they do when ctx ends, the others
 // without waiting for that one to finish its page and final commit, so that
-// their time limits run together.
+// their time limits run together. Run returns the first such failure; those
+// of other partitions after it, or while Run stops, are logged at error
+// level.
 func (p *Pipeline) Run(ctx context.Context) error {
 	ctx, err := p.start(ctx)
 	if err != nil {
@@ -474,14 +476,22 @@ func (p *Pipeline) runPartitions(ctx context.Context, as []Assignment) error {
 		errMu    sync.Mutex
 		firstErr error
 	)
+	// fail records the first failure and ends ctx. A failure after it, or
+	// after Run was stopped, is not returned: it is logged, so that the
+	// operator learns of every partition Dsco refused for good, not only the
+	// first (the error names the stream, partition and position).
 	fail := func(err error) {
 		errMu.Lock()
 		defer errMu.Unlock()
-		// Not the error of a partition stopping because another failed or
-		// because Run was stopped.
-		if ctx.Err() == nil {
+		switch {
+		case ctx.Err() == nil:
 			firstErr = err
 			cancel(err)
+		case firstErr != nil:
+			p.log.LogAttrs(context.Background(), slog.LevelError, "inbound: a partition cannot go on (besides the failure already reported)",
+				slog.Any("error", err))
+		default:
+			p.log.LogAttrs(context.Background(), slog.LevelError, "inbound: a partition cannot go on (while stopping)", slog.Any("error", err))
 		}
 	}
 	for _, a := range as {

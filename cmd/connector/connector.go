@@ -188,8 +188,9 @@ func newConnector(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 		}
 		icfg := router.InboundConfig{Pipeline: pcfg, Registerer: c.reg, CloseTimeout: cfg.Connector.ShutdownTimeout}
 		if cfg.Connector.InboundLease {
-			// The group waits RebalanceTimeout for the holder to stop (its last page
-			// and final commit, within the shutdown timeout) before another takes over.
+			// When the lease is lost (a process joined or left its group), the group
+			// waits RebalanceTimeout for the holder to stop (its last page and final
+			// commit, within the shutdown timeout) before another takes over.
 			icfg.Lease = &kafka.LeaseConfig{Connection: conn, Group: leaseGroup(cfg), Topic: leaseTopic(cfg),
 				RebalanceTimeout: cfg.Connector.ShutdownTimeout + 15*time.Second}
 		}

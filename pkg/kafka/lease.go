@@ -51,11 +51,18 @@ func (c LeaseConfig) Validate() error {
 // the group assigned the first partition of cfg.Topic. Of the processes running RunLeased
 // with the same group and topic, one runs fn and the others wait; one of them takes over
 // when the holder leaves (its ctx ends), dies (SessionTimeout after its last heartbeat)
-// or loses Kafka. fn's context ends when the lease is lost or ctx ends, and fn must
-// return within RebalanceTimeout then: the group waits that long for the holder to let
-// go before it gives the lease to another member, so a slower fn would overlap with the
-// next holder's. fn runs again whenever the lease comes back. holding, when not nil, is
-// told when fn starts (true) and when it returned (false).
+// or loses Kafka. fn's context ends when the lease is lost or ctx ends, and until fn
+// returned RunLeased keeps this process in the group, heartbeating for it once kafka-go's
+// heartbeats ended with the generation, so that no other member takes the lease
+// meanwhile. When ctx ended, it leaves the group once fn returned, however long fn
+// takes. When the lease was lost (a member joined or left: the group rebalances), the
+// group waits for the holder to rejoin, which it does once fn returned, for at most
+// RebalanceTimeout from the rebalance's start, which the holder learns at its next
+// heartbeat: a fn that takes longer than RebalanceTimeout less HeartbeatInterval to
+// return overlaps with the next holder's. A holder whose heartbeats do not reach Kafka
+// is dropped SessionTimeout after its last one, as one that died, fn running or not.
+// fn runs again whenever the lease comes back. holding, when not nil, is told when fn
+// starts (true) and when it returned (false).
 //
 // RunLeased returns nil once ctx ended, or what fn returned when fn ended by itself (its
 // context had not ended): the caller decides whether to go on. Either way it leaves the
@@ -151,10 +158,18 @@ func RunLeased(ctx context.Context, cfg LeaseConfig, logger watermill.LoggerAdap
 			defer cancel()
 			stop := context.AfterFunc(gctx, cancel)
 			defer stop()
+			kctx, returned := context.WithCancel(context.Background())
+			kept := make(chan struct{})
+			go func() {
+				defer close(kept)
+				keepMember(kctx, gctx, admin, cfg, gen, logger)
+			}()
 			logger.Info("Lease taken", watermill.LogFields{"generation": gen.ID})
 			holding(true)
 			err := fn(fctx)
 			holding(false)
+			returned()
+			<-kept
 			lost := gctx.Err() != nil && ctx.Err() == nil
 			logger.Info("Lease given up", watermill.LogFields{"generation": gen.ID, "lost": lost})
 			done <- result{err: err, lost: lost}
@@ -172,6 +187,39 @@ func RunLeased(ctx context.Context, cfg LeaseConfig, logger watermill.LoggerAdap
 			_ = cg.Close() // ends the generation: fn's context, or the wait for the next one
 			<-done
 			return nil
+		}
+	}
+}
+
+// keepMember heartbeats for gen's member, once gen ended (gctx) and until ctx ends (fn
+// returned). kafka-go's heartbeats end with the generation, before the holder's fn has
+// stopped: when Close ends it (a shutdown), the member leaves only once fn returned, and
+// when a rebalance ends it (the lease lost), the member rejoins only then. Without
+// heartbeats meanwhile the group would drop the member SessionTimeout after its last
+// one and give the lease to another member while fn still runs. Kafka takes a heartbeat
+// of the generation that ended as long as the member has not rejoined: it answers
+// REBALANCE_IN_PROGRESS while a rebalance waits for it, which keeps it in the group up
+// to RebalanceTimeout. A heartbeat that fails is sent again at the next interval.
+func keepMember(ctx, gctx context.Context, admin *kafkago.Client, cfg LeaseConfig, gen *kafkago.Generation, logger watermill.LoggerAdapter) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-gctx.Done():
+	}
+	tick := time.NewTicker(cfg.HeartbeatInterval)
+	defer tick.Stop()
+	for {
+		res, err := admin.Heartbeat(ctx, &kafkago.HeartbeatRequest{GroupID: cfg.Group, GenerationID: gen.ID, MemberID: gen.MemberID})
+		if err == nil {
+			err = res.Error
+		}
+		if err != nil && !errors.Is(err, kafkago.RebalanceInProgress) && ctx.Err() == nil {
+			logger.Debug("Heartbeat of the stopping lease holder failed", watermill.LogFields{"generation": gen.ID, "err": err})
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
 		}
 	}
 }

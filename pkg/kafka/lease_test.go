@@ -3,6 +3,7 @@ package kafka_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/dscokafka/connector/pkg/kafka"
 	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
@@ -31,15 +33,16 @@ func leaseConfig(t *testing.T) kafka.LeaseConfig {
 }
 
 // leaseMember runs RunLeased in a goroutine with a fn that holds the lease until its
-// context ends, counting the holders of the lease in holders (an error if ever more
-// than one) and sending its name on took each time it starts.
+// context ends, then calls stopping when not nil (a fn that takes that long to stop),
+// counting the holders of the lease in holders (an error if ever more than one) and
+// sending its name on took each time it starts.
 type leaseMember struct {
 	stop func()
 	done chan struct{} // closed once RunLeased returned err
 	err  error
 }
 
-func startLeaseMember(t *testing.T, cfg kafka.LeaseConfig, name string, holders *atomic.Int32, took chan<- string) *leaseMember {
+func startLeaseMember(t *testing.T, cfg kafka.LeaseConfig, name string, holders *atomic.Int32, took chan<- string, stopping func()) *leaseMember {
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &leaseMember{stop: cancel, done: make(chan struct{})}
 	go func() {
@@ -50,6 +53,9 @@ func startLeaseMember(t *testing.T, cfg kafka.LeaseConfig, name string, holders 
 			}
 			took <- name
 			<-ctx.Done()
+			if stopping != nil {
+				stopping()
+			}
 			holders.Add(-1)
 			return ctx.Err()
 		})
@@ -96,9 +102,9 @@ func TestRunLeased(t *testing.T) {
 		cfg := leaseConfig(t)
 		var holders atomic.Int32
 		took := make(chan string, 16)
-		members := map[string]*leaseMember{"a": startLeaseMember(t, cfg, "a", &holders, took)}
+		members := map[string]*leaseMember{"a": startLeaseMember(t, cfg, "a", &holders, took, nil)}
 		require.Equal(t, "a", nextTaker(t, took), "the only member holds the lease")
-		members["b"] = startLeaseMember(t, cfg, "b", &holders, took)
+		members["b"] = startLeaseMember(t, cfg, "b", &holders, took, nil)
 		// b's joining ends the generation: the lease goes to one of the two, and the
 		// other waits beside it.
 		adm := kafkatest.Admin(t, cfg.Connection.Brokers)
@@ -136,6 +142,93 @@ func TestRunLeased(t *testing.T) {
 		assert.NoError(t, err)
 		assert.Equal(t, []bool{true, false}, states)
 	})
+}
+
+// TestLeaseKeptWhileHolderStops: a holder whose fn takes longer than SessionTimeout to
+// return once its context ended keeps the lease until fn returned, whether the lease was
+// lost (another member joined: the group waits for the holder to rejoin) or the holder
+// shuts down (its ctx ended: it leaves the group once fn returned). kafka-go's
+// heartbeats end with the generation, before fn returned; RunLeased heartbeats for the
+// member meanwhile. Without that the group dropped the holder SessionTimeout after its
+// last heartbeat and gave the lease to the other member while the holder still read.
+// The test waits for heartbeats of the stopping holder spanning twice SessionTimeout,
+// the other member standing by.
+func TestLeaseKeptWhileHolderStops(t *testing.T) {
+	if kafkatest.Real() {
+		t.Skip("counts heartbeats with kfake's controls")
+	}
+	for _, tc := range []struct {
+		name     string
+		shutdown bool // a's ctx ends; otherwise b's joining ends a's generation
+	}{
+		{"lease lost", false},
+		{"shutdown", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cl := kafkatest.NewCluster(t)
+			cfg := leaseConfig(t)
+			cfg.Connection.Brokers = cl.ListenAddrs()
+			cfg.SessionTimeout = time.Second
+			cfg.HeartbeatInterval = 100 * time.Millisecond
+			cfg.RebalanceTimeout = 10 * time.Second // the group waits that long for a to rejoin
+			// Heartbeats are counted from a's stop on, when b has no generation (it waits to
+			// join) and sends none: they are a's. Heartbeats an interval apart, this many,
+			// span twice the session.
+			spanning := int32(2*cfg.SessionTimeout/cfg.HeartbeatInterval) + 1
+			var counting atomic.Bool
+			var heartbeats atomic.Int32
+			kept := make(chan struct{})
+			cl.ControlKey(int16(kmsg.Heartbeat), func(kmsg.Request) (kmsg.Response, error, bool) {
+				cl.KeepControl()
+				if counting.Load() && heartbeats.Add(1) == spanning {
+					close(kept)
+				}
+				return nil, nil, false
+			})
+			var holders atomic.Int32
+			took := make(chan string, 16)
+			stopping := make(chan struct{})
+			release := make(chan struct{})
+			letGo := sync.OnceFunc(func() { close(release) })
+			stopOnce := sync.OnceFunc(func() { close(stopping) })
+			a := startLeaseMember(t, cfg, "a", &holders, took, func() {
+				stopOnce()
+				<-release
+			})
+			t.Cleanup(letGo) // before a's cleanup waits for it
+			require.Equal(t, "a", nextTaker(t, took), "the only member holds the lease")
+			startB := func() {
+				startLeaseMember(t, cfg, "b", &holders, took, nil)
+				t.Cleanup(letGo) // before b's cleanup, which may wait for a to rejoin
+			}
+			if tc.shutdown {
+				a.stop()
+			} else {
+				startB()
+			}
+			select {
+			case <-stopping:
+			case <-time.After(waitLimit):
+				t.Fatal("a's fn was not told to stop")
+			}
+			counting.Store(true)
+			if tc.shutdown {
+				startB()
+			}
+			select {
+			case name := <-took:
+				t.Fatalf("%s took the lease while a's fn was stopping", name)
+			case <-kept:
+			case <-time.After(waitLimit):
+				t.Fatalf("%d heartbeats of the stopping holder, waiting for %d", heartbeats.Load(), spanning)
+			}
+			letGo()
+			name := nextTaker(t, took)
+			if tc.shutdown {
+				assert.Equal(t, "b", name, "b takes the lease once a left")
+			}
+		})
+	}
 }
 
 // TestLeaseTopicCreateFailuresLogged: a create of the lease topic that keeps failing (a

@@ -32,10 +32,13 @@ type InboundConfig struct {
 	// Lease, when set, runs the pipeline and the poller only while this process holds
 	// the inbound lease (kafka.RunLeased): of the processes sharing Lease.Group, one
 	// reads Dsco at a time and the others stand by, ready to take over. Without it,
-	// every process that runs the inbound side reads every stream partition. The lease
-	// hands over within Lease.RebalanceTimeout, so the pipeline's ShutdownTimeout (its
-	// last page and final commit) must be shorter. Lease.Refusal is not used: the
-	// Inbound keeps its own (Refused).
+	// every process that runs the inbound side reads every stream partition. Run stops
+	// the pipeline and the poller when the lease is lost or Run's ctx ends, and holds the
+	// lease until they stopped: on shutdown however long that takes; when the lease is
+	// lost (a process joined or left Lease.Group), at most Lease.RebalanceTimeout, so the
+	// pipeline's ShutdownTimeout (its last page and final commit) plus
+	// Lease.HeartbeatInterval must be shorter (see kafka.RunLeased). Lease.Refusal is not
+	// used: the Inbound keeps its own (Refused).
 	Lease *kafka.LeaseConfig
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -199,7 +201,10 @@ func RunLeased(ctx context.Context, cfg LeaseConfig, logger watermill.LoggerAdap
 // one and give the lease to another member while fn still runs. Kafka takes a heartbeat
 // of the generation that ended as long as the member has not rejoined: it answers
 // REBALANCE_IN_PROGRESS while a rebalance waits for it, which keeps it in the group up
-// to RebalanceTimeout. A heartbeat that fails is sent again at the next interval.
+// to RebalanceTimeout. The heartbeats go to the group's coordinator, looked up again
+// after a failure (kafka-go's Client sends a Heartbeat to whichever broker its
+// connection reached, and only the coordinator takes it); a failed one is sent again at
+// the next interval.
 func keepMember(ctx, gctx context.Context, admin *kafkago.Client, cfg LeaseConfig, gen *kafkago.Generation, logger watermill.LoggerAdapter) {
 	select {
 	case <-ctx.Done():
@@ -208,12 +213,11 @@ func keepMember(ctx, gctx context.Context, admin *kafkago.Client, cfg LeaseConfi
 	}
 	tick := time.NewTicker(cfg.HeartbeatInterval)
 	defer tick.Stop()
+	var coordinator net.Addr
 	for {
-		res, err := admin.Heartbeat(ctx, &kafkago.HeartbeatRequest{GroupID: cfg.Group, GenerationID: gen.ID, MemberID: gen.MemberID})
-		if err == nil {
-			err = res.Error
-		}
-		if err != nil && !errors.Is(err, kafkago.RebalanceInProgress) && ctx.Err() == nil {
+		err := heartbeat(ctx, admin, cfg.Group, gen, &coordinator)
+		if err != nil && ctx.Err() == nil {
+			coordinator = nil
 			logger.Debug("Heartbeat of the stopping lease holder failed", watermill.LogFields{"generation": gen.ID, "err": err})
 		}
 		select {
@@ -222,4 +226,27 @@ func keepMember(ctx, gctx context.Context, admin *kafkago.Client, cfg LeaseConfi
 		case <-tick.C:
 		}
 	}
+}
+
+// heartbeat sends one heartbeat of gen's member to the coordinator of group, looking it
+// up first when *coordinator is nil. REBALANCE_IN_PROGRESS is a heartbeat taken.
+func heartbeat(ctx context.Context, admin *kafkago.Client, group string, gen *kafkago.Generation, coordinator *net.Addr) error {
+	if *coordinator == nil {
+		res, err := admin.FindCoordinator(ctx, &kafkago.FindCoordinatorRequest{Key: group, KeyType: kafkago.CoordinatorKeyTypeConsumer})
+		if err == nil {
+			err = res.Error
+		}
+		if err != nil {
+			return err
+		}
+		*coordinator = kafkago.TCP(net.JoinHostPort(res.Coordinator.Host, strconv.Itoa(res.Coordinator.Port)))
+	}
+	res, err := admin.Heartbeat(ctx, &kafkago.HeartbeatRequest{Addr: *coordinator, GroupID: group, GenerationID: gen.ID, MemberID: gen.MemberID})
+	if err == nil {
+		err = res.Error
+	}
+	if errors.Is(err, kafkago.RebalanceInProgress) {
+		return nil
+	}
+	return err
 }

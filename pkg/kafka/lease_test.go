@@ -3,6 +3,8 @@ package kafka_test
 import (
 	"context"
 	"errors"
+	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/dscokafka/connector/pkg/kafka"
@@ -144,6 +147,25 @@ func TestRunLeased(t *testing.T) {
 	})
 }
 
+// notCoordinator returns the address of one of brokers that is not group's coordinator.
+func notCoordinator(t *testing.T, brokers []string, group string) string {
+	t.Helper()
+	transport := &kafkago.Transport{}
+	defer transport.CloseIdleConnections()
+	admin := &kafkago.Client{Addr: kafkago.TCP(brokers...), Transport: transport, Timeout: waitLimit}
+	res, err := admin.FindCoordinator(context.Background(), &kafkago.FindCoordinatorRequest{Key: group})
+	require.NoError(t, err)
+	require.NoError(t, res.Error)
+	coordinator := net.JoinHostPort(res.Coordinator.Host, strconv.Itoa(res.Coordinator.Port))
+	for _, b := range brokers {
+		if b != coordinator {
+			return b
+		}
+	}
+	t.Fatalf("every broker of %v is the coordinator %s", brokers, coordinator)
+	return ""
+}
+
 // TestLeaseKeptWhileHolderStops: a holder whose fn takes longer than SessionTimeout to
 // return once its context ended keeps the lease until fn returned, whether the lease was
 // lost (another member joined: the group waits for the holder to rejoin) or the holder
@@ -165,9 +187,11 @@ func TestLeaseKeptWhileHolderStops(t *testing.T) {
 		{"shutdown", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cl := kafkatest.NewCluster(t)
+			cl := kafkatest.NewCluster(t, kfake.NumBrokers(3))
 			cfg := leaseConfig(t)
-			cfg.Connection.Brokers = cl.ListenAddrs()
+			// Seeded with one broker, not the group's coordinator: the stopping holder's
+			// heartbeats must find the coordinator, as kafka-go's do.
+			cfg.Connection.Brokers = []string{notCoordinator(t, cl.ListenAddrs(), cfg.Group)}
 			cfg.SessionTimeout = time.Second
 			cfg.HeartbeatInterval = 100 * time.Millisecond
 			cfg.RebalanceTimeout = 10 * time.Second // the group waits that long for a to rejoin

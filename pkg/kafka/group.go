@@ -1,9 +1,13 @@
 package kafka
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	kafkago "github.com/segmentio/kafka-go"
@@ -86,4 +90,82 @@ func (g *groupJoins) failed(logger watermill.LoggerAdapter, err error) {
 func (g *groupJoins) joined(logger watermill.LoggerAdapter, gen int32) {
 	g.refusal.err.Store(nil)
 	g.fails.LogWorks(logger, g.what+" works again", watermill.LogFields{"generation": gen})
+}
+
+// keepMember keeps gen's member in group from gen's end until the caller is done with
+// gen, and returns the function that tells it so, which returns once the heartbeats
+// stopped. The caller is a function run by gen.Start: it calls release when its own work
+// on gen is over (a lease holder's fn returned; a subscriber's drain and final commit
+// done), before it returns.
+//
+// kafka-go's ConsumerGroup stops heartbeating when the generation ends (a rebalance
+// begins, or Close is called), and rejoins or leaves the group only once the functions
+// gen.Start runs returned. Kafka drops a member that neither heartbeats nor rejoins
+// SessionTimeout after its last heartbeat, rebalance or not, so a member that took
+// longer than that to stop would be dropped while it still worked: its commits refused
+// as stale, its lease or partitions given to another member while it still held them,
+// the group rebalancing again. Kafka takes a heartbeat of the generation that ended as
+// long as the member has not rejoined: it answers REBALANCE_IN_PROGRESS while a
+// rebalance waits for the member, which keeps it in the group up to RebalanceTimeout from
+// the rebalance's start; with no rebalance (Close) the member stays until it leaves. So
+// keepMember heartbeats every interval from gctx's end (gen's) until release.
+//
+// The heartbeats go to the group's coordinator, looked up with admin's FindCoordinator
+// again after a failure: kafka-go's Client sends a Heartbeat to whichever broker its
+// connection reached, and only the coordinator takes it. A failed heartbeat is logged at
+// debug level and sent again at the next interval.
+func keepMember(gctx context.Context, admin *kafkago.Client, group string, interval time.Duration, gen *kafkago.Generation, logger watermill.LoggerAdapter) (release func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		select {
+		case <-ctx.Done():
+			return
+		case <-gctx.Done():
+		}
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		var coordinator net.Addr
+		for {
+			err := heartbeat(ctx, admin, group, gen, &coordinator)
+			if err != nil && ctx.Err() == nil {
+				coordinator = nil
+				logger.Debug("Heartbeat of a member whose generation ended failed; sent again at the next interval",
+					watermill.LogFields{"generation": gen.ID, "err": err})
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-stopped
+	}
+}
+
+// heartbeat sends one heartbeat of gen's member to the coordinator of group, looking it
+// up first when *coordinator is nil. REBALANCE_IN_PROGRESS is a heartbeat taken.
+func heartbeat(ctx context.Context, admin *kafkago.Client, group string, gen *kafkago.Generation, coordinator *net.Addr) error {
+	if *coordinator == nil {
+		res, err := admin.FindCoordinator(ctx, &kafkago.FindCoordinatorRequest{Key: group, KeyType: kafkago.CoordinatorKeyTypeConsumer})
+		if err == nil {
+			err = res.Error
+		}
+		if err != nil {
+			return err
+		}
+		*coordinator = kafkago.TCP(net.JoinHostPort(res.Coordinator.Host, strconv.Itoa(res.Coordinator.Port)))
+	}
+	res, err := admin.Heartbeat(ctx, &kafkago.HeartbeatRequest{Addr: *coordinator, GroupID: group, GenerationID: gen.ID, MemberID: gen.MemberID})
+	if err == nil {
+		err = res.Error
+	}
+	if errors.Is(err, kafkago.RebalanceInProgress) {
+		return nil
+	}
+	return err
 }

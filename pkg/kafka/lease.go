@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -160,18 +158,12 @@ func RunLeased(ctx context.Context, cfg LeaseConfig, logger watermill.LoggerAdap
 			defer cancel()
 			stop := context.AfterFunc(gctx, cancel)
 			defer stop()
-			kctx, returned := context.WithCancel(context.Background())
-			kept := make(chan struct{})
-			go func() {
-				defer close(kept)
-				keepMember(kctx, gctx, admin, cfg, gen, logger)
-			}()
+			release := keepMember(gctx, admin, cfg.Group, cfg.HeartbeatInterval, gen, logger)
 			logger.Info("Lease taken", watermill.LogFields{"generation": gen.ID})
 			holding(true)
 			err := fn(fctx)
 			holding(false)
-			returned()
-			<-kept
+			release()
 			lost := gctx.Err() != nil && ctx.Err() == nil
 			logger.Info("Lease given up", watermill.LogFields{"generation": gen.ID, "lost": lost})
 			done <- result{err: err, lost: lost}
@@ -191,62 +183,4 @@ func RunLeased(ctx context.Context, cfg LeaseConfig, logger watermill.LoggerAdap
 			return nil
 		}
 	}
-}
-
-// keepMember heartbeats for gen's member, once gen ended (gctx) and until ctx ends (fn
-// returned). kafka-go's heartbeats end with the generation, before the holder's fn has
-// stopped: when Close ends it (a shutdown), the member leaves only once fn returned, and
-// when a rebalance ends it (the lease lost), the member rejoins only then. Without
-// heartbeats meanwhile the group would drop the member SessionTimeout after its last
-// one and give the lease to another member while fn still runs. Kafka takes a heartbeat
-// of the generation that ended as long as the member has not rejoined: it answers
-// REBALANCE_IN_PROGRESS while a rebalance waits for it, which keeps it in the group up
-// to RebalanceTimeout. The heartbeats go to the group's coordinator, looked up again
-// after a failure (kafka-go's Client sends a Heartbeat to whichever broker its
-// connection reached, and only the coordinator takes it); a failed one is sent again at
-// the next interval.
-func keepMember(ctx, gctx context.Context, admin *kafkago.Client, cfg LeaseConfig, gen *kafkago.Generation, logger watermill.LoggerAdapter) {
-	select {
-	case <-ctx.Done():
-		return
-	case <-gctx.Done():
-	}
-	tick := time.NewTicker(cfg.HeartbeatInterval)
-	defer tick.Stop()
-	var coordinator net.Addr
-	for {
-		err := heartbeat(ctx, admin, cfg.Group, gen, &coordinator)
-		if err != nil && ctx.Err() == nil {
-			coordinator = nil
-			logger.Debug("Heartbeat of the stopping lease holder failed", watermill.LogFields{"generation": gen.ID, "err": err})
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
-}
-
-// heartbeat sends one heartbeat of gen's member to the coordinator of group, looking it
-// up first when *coordinator is nil. REBALANCE_IN_PROGRESS is a heartbeat taken.
-func heartbeat(ctx context.Context, admin *kafkago.Client, group string, gen *kafkago.Generation, coordinator *net.Addr) error {
-	if *coordinator == nil {
-		res, err := admin.FindCoordinator(ctx, &kafkago.FindCoordinatorRequest{Key: group, KeyType: kafkago.CoordinatorKeyTypeConsumer})
-		if err == nil {
-			err = res.Error
-		}
-		if err != nil {
-			return err
-		}
-		*coordinator = kafkago.TCP(net.JoinHostPort(res.Coordinator.Host, strconv.Itoa(res.Coordinator.Port)))
-	}
-	res, err := admin.Heartbeat(ctx, &kafkago.HeartbeatRequest{Addr: *coordinator, GroupID: group, GenerationID: gen.ID, MemberID: gen.MemberID})
-	if err == nil {
-		err = res.Error
-	}
-	if errors.Is(err, kafkago.RebalanceInProgress) {
-		return nil
-	}
-	return err
 }

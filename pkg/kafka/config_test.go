@@ -78,12 +78,13 @@ func TestSubscriberConfigValidation(t *testing.T) {
 		{name: "in flight per partition", mutate: func(c *kafka.SubscriberConfig) { c.MaxInFlightPerPartition = 2 }, wantErr: "needs Ordering OrderPerKey"},
 		// A member learns of a rebalance at its next heartbeat, drains for up to
 		// DrainTimeout, then rejoins; the group evicts a member that has not rejoined
-		// within RebalanceTimeout.
+		// within RebalanceTimeout. SessionTimeout does not bound the drain: the member
+		// heartbeats meanwhile.
 		{name: "drain and heartbeat below rebalance", mutate: func(c *kafka.SubscriberConfig) {
 			c.DrainTimeout, c.HeartbeatInterval, c.RebalanceTimeout = 6*time.Second, 3*time.Second, 10*time.Second
 		}},
 		{name: "long drain, longer rebalance", mutate: func(c *kafka.SubscriberConfig) {
-			c.DrainTimeout, c.RebalanceTimeout = 2*time.Minute, 3*time.Minute
+			c.DrainTimeout, c.RebalanceTimeout = 2*time.Minute, 3*time.Minute // session 30s
 		}},
 		{name: "drain below rebalance, not with the heartbeat", mutate: func(c *kafka.SubscriberConfig) {
 			c.DrainTimeout, c.HeartbeatInterval, c.RebalanceTimeout = 9*time.Second, 3*time.Second, 10*time.Second

@@ -103,13 +103,16 @@ type SubscriberConfig struct {
 	CommitInterval time.Duration
 	// DrainTimeout is how long a generation end (rebalance) or Close waits for messages in
 	// flight to be acked or nacked before abandoning them: an abandoned message is not
-	// committed, its context is canceled, and it is delivered again later. With
-	// HeartbeatInterval it must be shorter than RebalanceTimeout (Validate refuses it
-	// otherwise): a member learns of a rebalance at its next heartbeat and drains before
-	// it rejoins, and the group evicts a member that has not rejoined within
-	// RebalanceTimeout, so a longer drain would be in vain (its commits refused as stale)
-	// and make the group rebalance again. Leave a margin for the generation's final
-	// commit and the join request. Default 5s.
+	// committed, its context is canceled, and it is delivered again later. The member
+	// heartbeats while it drains and commits (kafka-go's own heartbeats end with the
+	// generation), so the group keeps it whatever SessionTimeout says: on Close until it
+	// leaves (CloseTimeout bounds that), in a rebalance until it rejoins, for at most
+	// RebalanceTimeout from the rebalance's start. With HeartbeatInterval it must be
+	// shorter than RebalanceTimeout (Validate refuses it otherwise): a member learns of a
+	// rebalance at its next heartbeat and drains before it rejoins, and the group evicts a
+	// member that has not rejoined within RebalanceTimeout, so a longer drain would be in
+	// vain (its commits refused as stale) and make the group rebalance again. Leave a
+	// margin for the generation's final commit and the join request. Default 5s.
 	DrainTimeout time.Duration
 	// CloseTimeout bounds Close as a whole: draining, the final commit and leaving the
 	// group. Past it (brokers stalled or unreachable: kafka-go waits up to DialTimeout for
@@ -124,7 +127,9 @@ type SubscriberConfig struct {
 	// heartbeat 3s, rebalance 30s, join-group backoff 5s. HeartbeatInterval must be
 	// shorter than SessionTimeout, and DrainTimeout + HeartbeatInterval shorter than
 	// RebalanceTimeout (how long the group waits for its members to rejoin once a
-	// rebalance started).
+	// rebalance started). SessionTimeout is how long after its last heartbeat the group
+	// drops a member that died or lost Kafka; it does not bound a drain, during which the
+	// member heartbeats.
 	SessionTimeout    time.Duration
 	HeartbeatInterval time.Duration
 	RebalanceTimeout  time.Duration
@@ -214,7 +219,8 @@ func setDuration(d *time.Duration, def time.Duration) {
 
 // Validate reports whether the configuration is usable. It judges the values as they are:
 // NewSubscriber applies the defaults first, so a duration left zero is judged as its
-// default there.
+// default there. DrainTimeout is judged against RebalanceTimeout, not SessionTimeout: a
+// draining member heartbeats (see DrainTimeout).
 func (c SubscriberConfig) Validate() error {
 	if err := c.Connection.Validate(); err != nil {
 		return err
@@ -617,13 +623,19 @@ func (sub *subscription) run() {
 // was acked, using gen, before returning. Every commit carries gen's generation and member
 // ID, and this member does not rejoin before runGeneration returns: so its commits either
 // land while it still owns the partitions, or (if the group moved on without it, e.g. after
-// a handler outlived the rebalance timeout) the coordinator rejects them as stale. Offsets
-// are tracked per generation and never carried into the next one.
+// a handler outlived the rebalance timeout) the coordinator rejects them as stale. From
+// gctx's end until it returns it heartbeats for the member (keepMember), so that the
+// group does not drop it SessionTimeout into its drain. Offsets are tracked per
+// generation and never carried into the next one.
 func (sub *subscription) runGeneration(gctx context.Context, gen *kafkago.Generation) {
 	assignments := gen.Assignments[sub.topic]
 	sub.logger.Debug("Generation started", watermill.LogFields{
 		"generation": gen.ID, "member": gen.MemberID, "partitions": len(assignments),
 	})
+	// The member stays in the group while it drains and commits, after kafka-go's
+	// heartbeats ended with gen.
+	release := keepMember(gctx, sub.s.admin, sub.s.cfg.ConsumerGroup, sub.s.cfg.HeartbeatInterval, gen, sub.logger)
+	defer release()
 	// ctx also ends when the topic's partition count changes: returning ends the
 	// generation, and the member rejoins so that the group assigns the new partitions.
 	ctx, cancel := context.WithCancel(gctx)

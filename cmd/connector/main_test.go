@@ -19,9 +19,13 @@ import (
 	"github.com/sethvargo/go-envconfig"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/dscokafka/connector/cmd/connector/internal/config"
+	"github.com/dscokafka/connector/pkg/dsco"
 	"github.com/dscokafka/connector/pkg/dsco/dscotest"
 	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
 )
@@ -255,7 +259,7 @@ func TestCheckFailures(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	require.GreaterOrEqual(t, len(lines), 4, r.stdout)
 	assert.True(t, strings.HasPrefix(lines[0], "ok    config"), r.stdout)
-	assert.Contains(t, r.stdout, "FAIL  kafka     kafka: metadata from [127.0.0.1:1]")
+	assert.Contains(t, r.stdout, "FAIL  kafka     kafka: reading metadata from broker 127.0.0.1:1: ")
 	assert.Contains(t, r.stdout, `FAIL  registry  schema registry http://svc:xxxxx@127.0.0.1:1: could not perform request: Get "http://svc:***@127.0.0.1:1/subjects"`)
 	assert.Len(t, lines, 4, "one line per check:\n%s", r.stdout)
 	assert.Contains(t, r.stdout, "FAIL  dsco      getting an access token: ")
@@ -318,17 +322,82 @@ func TestDscoRefuses(t *testing.T) {
 	}
 }
 
-// TestKafkaSilent: the commands that read Kafka end, when no broker answers, with the
-// settings to look at.
-func TestKafkaSilent(t *testing.T) {
+// TestKafkaErrorsSayWhatFailed: when no broker listens at KAFKA_BROKERS, or the broker
+// refuses the SASL credentials (answering SASL_AUTHENTICATION_FAILED, as Kafka answers a
+// wrong password), what check, /readyz, the poison commands and run show says what failed
+// in the connector's words, then Kafka's answer or the network's, without kafka-go's
+// method names ("kafka.(*Client).Metadata: "); a broker that does not answer adds the
+// settings to look at. run waits for a broker that does not answer, logging why, and
+// ends at once when it is refused.
+func TestKafkaErrorsSayWhatFailed(t *testing.T) {
 	s := newStack(t)
-	vars := s.with("KAFKA_BROKERS", kafkatest.DeadAddr(t))
-	const advice = "(check KAFKA_BROKERS, the network, and that KAFKA_TLS_ENABLED and KAFKA_SASL_MECHANISM match the brokers' listener)\n"
-	for _, args := range [][]string{{"check"}, {"poison", "list"}, {"poison", "replay", "-all"}} {
-		t.Run(strings.Join(args, " "), func(t *testing.T) {
-			r := runMain(t, vars, args...)
+	dead := kafkatest.DeadAddr(t)
+	refusing := kafkatest.NewCluster(t, kfake.EnableSASL(), kfake.Superuser("PLAIN", "connector", "right"))
+	refusing.ControlKey(int16(kmsg.SASLAuthenticate), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		refusing.KeepControl()
+		resp := r.(*kmsg.SASLAuthenticateRequest).ResponseKind().(*kmsg.SASLAuthenticateResponse)
+		resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
+		resp.ErrorMessage = kmsg.StringPtr("Authentication failed: Invalid username or password")
+		return resp, nil, true
+	})
+	const advice = " (check KAFKA_BROKERS, the network, and that KAFKA_TLS_ENABLED and KAFKA_SASL_MECHANISM match the brokers' listener)"
+	for _, tc := range []struct {
+		name, broker string
+		vars         []string
+		cause        string // the network's or Kafka's answer, and any advice
+		run          string // in run's stderr
+		runEnds      bool   // run ends by itself
+	}{
+		{name: "not listening", broker: dead,
+			cause: "dial tcp " + dead + ": connect: connection refused" + advice,
+			run: `level=WARN msg="Kafka does not answer; waiting for it" brokers=` + dead +
+				` for=30s error="reading the topics' metadata: dial tcp ` + dead + `: connect: connection refused"` + "\n"},
+		{name: "refusing the credentials", broker: refusing.ListenAddrs()[0],
+			vars:  []string{"KAFKA_SASL_MECHANISM", "PLAIN", "KAFKA_SASL_USERNAME", "connector", "KAFKA_SASL_PASSWORD", "wrong"},
+			cause: "[58] SASL Authentication Failed: SASL Authentication failed: Authentication failed: Invalid username or password",
+			run: "\nconnector: kafka refuses the connector its topics (its credentials or ACLs must change): reading the topics' metadata: " +
+				"[58] SASL Authentication Failed: SASL Authentication failed: Authentication failed: Invalid username or password\n",
+			runEnds: true},
+	} {
+		vars := s.with(append([]string{"KAFKA_BROKERS", tc.broker, "CONNECTOR_LOG_FORMAT", "text"}, tc.vars...)...)
+		ping := "kafka: reading metadata from broker " + tc.broker + ": " + tc.cause
+		poison := "connector: poison: reading dsco.poison.v1: outbound: reading the metadata of dsco.poison.v1 from the brokers: " +
+			tc.broker + ": " + tc.cause + "\n"
+		t.Run(tc.name+", check", func(t *testing.T) {
+			r := runMain(t, vars, "check")
 			assert.Equal(t, exitFailure, r.code, r.stdout+r.stderr)
-			assert.Contains(t, r.stdout+r.stderr, "connection refused "+advice)
+			assert.Contains(t, r.stdout, "\nFAIL  kafka     "+ping+"\n")
+		})
+		t.Run(tc.name+", readyz", func(t *testing.T) {
+			cfg, err := config.Load(context.Background(), envconfig.MapLookuper(vars))
+			require.NoError(t, err)
+			client, err := dsco.NewClient(cfg.Dsco.BaseURL, cfg.ClientOptions(nil)...)
+			require.NoError(t, err)
+			t.Cleanup(client.Close)
+			regTransport := &http.Transport{}
+			t.Cleanup(regTransport.CloseIdleConnections)
+			checks, err := readinessChecks(cfg, client, regTransport)
+			require.NoError(t, err)
+			require.Equal(t, "kafka", checks[0].Name)
+			assert.EqualError(t, checks[0].Func(context.Background()), ping)
+		})
+		for _, args := range [][]string{{"poison", "list"}, {"poison", "replay", "-all"}} {
+			t.Run(tc.name+", "+strings.Join(args, " "), func(t *testing.T) {
+				r := runMain(t, vars, args...)
+				assert.Equal(t, exitFailure, r.code, r.stdout+r.stderr)
+				assert.Equal(t, poison, r.stderr)
+			})
+		}
+		t.Run(tc.name+", run", func(t *testing.T) {
+			if tc.runEnds {
+				r := runMain(t, vars, "run")
+				assert.Equal(t, exitFailure, r.code, r.stderr)
+				assert.Contains(t, r.stderr, tc.run)
+				return
+			}
+			r := startRun(t, vars)
+			r.waitFor(t, "Kafka's failure logged", func(stderr string) bool { return strings.Contains(stderr, tc.run) })
+			assert.Equal(t, exitOK, r.stop(t), r.stderr.String())
 		})
 	}
 }

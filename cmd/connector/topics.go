@@ -66,7 +66,7 @@ func ensureTopics(ctx context.Context, logger *slog.Logger, brokers []string, tr
 	var createErr error
 	resp, err := cl.CreateTopics(ctx, req)
 	if err != nil {
-		createErr = err
+		createErr = kafka.ClientError(err)
 	} else {
 		for topic, err := range resp.Errors {
 			if err != nil && !errors.Is(err, kafkago.TopicAlreadyExists) {
@@ -129,7 +129,7 @@ func withKafkaAdvice(err error) error {
 func topicsLed(ctx context.Context, cl *kafkago.Client, topics []string) error {
 	md, err := cl.Metadata(ctx, &kafkago.MetadataRequest{Topics: topics})
 	if err != nil {
-		return err
+		return fmt.Errorf("reading the topics' metadata: %w", kafka.ClientError(err))
 	}
 	req := &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{}}
 	for _, t := range md.Topics {
@@ -148,7 +148,7 @@ func topicsLed(ctx context.Context, cl *kafkago.Client, topics []string) error {
 	}
 	offs, err := cl.ListOffsets(ctx, req)
 	if err != nil {
-		return err
+		return fmt.Errorf("listing the topics' offsets: %w", kafka.ClientError(err))
 	}
 	for topic, parts := range offs.Topics {
 		for _, p := range parts {

@@ -70,7 +70,7 @@ func (m *markStore) ensure(ctx context.Context) error {
 		err = resp.Errors[m.topic]
 	}
 	if err != nil && !errors.Is(err, kafkago.TopicAlreadyExists) {
-		return fmt.Errorf("inbound: creating the mark topic %s: %w", m.topic, err)
+		return fmt.Errorf("inbound: creating the mark topic %s: %w", m.topic, kafka.ClientError(err))
 	}
 	return nil
 }
@@ -103,7 +103,7 @@ func (m *markStore) load(ctx context.Context, key string) (string, error) {
 		// (Kafka not answering, refusing) is the caller's to retry or not.
 		var kerr kafkago.Error
 		if !errors.As(err, &kerr) || !kerr.Temporary() || attempt == 50 || ctx.Err() != nil {
-			return "", fmt.Errorf("inbound: reading the offsets of the mark topic %s: %w", m.topic, err)
+			return "", fmt.Errorf("inbound: reading the offsets of the mark topic %s: %w", m.topic, kafka.ClientError(err))
 		}
 		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
 			return "", err
@@ -117,7 +117,7 @@ func (m *markStore) load(ctx context.Context, key string) (string, error) {
 			err = resp.Error
 		}
 		if err != nil {
-			return "", fmt.Errorf("inbound: reading the mark topic %s at offset %d: %w", m.topic, off, err)
+			return "", fmt.Errorf("inbound: reading the mark topic %s at offset %d: %w", m.topic, off, kafka.ClientError(err))
 		}
 		for {
 			r, err := resp.Records.ReadRecord()
@@ -150,7 +150,7 @@ func (m *markStore) load(ctx context.Context, key string) (string, error) {
 func (m *markStore) partition(ctx context.Context, key string) (int, error) {
 	md, err := m.client.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{m.topic}})
 	if err != nil {
-		return 0, err
+		return 0, kafka.ClientError(err)
 	}
 	for _, t := range md.Topics {
 		if t.Name != m.topic {

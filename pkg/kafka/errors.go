@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -58,4 +59,24 @@ func Transient(err error) bool {
 	return errors.As(err, &nerr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, syscall.EPIPE)
+}
+
+// ClientError returns err, an error of a kafka-go Client method, without the
+// method's name that kafka-go writes before it ("kafka.(*Client).Metadata: "),
+// which tells an operator nothing: the caller says in its own words what
+// failed ("reading the metadata of t from broker b: dial tcp ...: connection
+// refused"). Only that name goes: what it returns is the error kafka-go
+// wrapped, so errors.Is and errors.As find the same causes in it (and
+// Refused and Transient answer the same). Any other error, nil among them,
+// is returned as it is.
+func ClientError(err error) error {
+	inner := errors.Unwrap(err)
+	if inner == nil {
+		return err
+	}
+	method, ok := strings.CutSuffix(err.Error(), ": "+inner.Error())
+	if ok && strings.HasPrefix(method, "kafka.(*") && !strings.Contains(method, " ") {
+		return inner
+	}
+	return err
 }

@@ -56,3 +56,29 @@ func TestClassify(t *testing.T) {
 		})
 	}
 }
+
+// TestClientError: the name of the kafka-go method before an error goes, and nothing
+// else: the cause it wrapped is what is left, so that errors.Is and errors.As, Refused
+// and Transient find the same in it; other errors stay as they are.
+func TestClientError(t *testing.T) {
+	dial := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	ours := fmt.Errorf("reading: %w", dial)
+	notWrapping := errors.New("kafka.(*Client).Metadata: gone")
+	notInFront := fmt.Errorf("topic t: kafka.(*Client).Metadata: %w", dial)
+	for _, tc := range []struct {
+		name      string
+		err, want error
+	}{
+		{"nil", nil, nil},
+		{"metadata", fmt.Errorf("kafka.(*Client).Metadata: %w", dial), dial},
+		{"create topics refused", fmt.Errorf("kafka.(*Client).CreateTopics: %w", kafkago.SASLAuthenticationFailed),
+			kafkago.SASLAuthenticationFailed},
+		{"ours", ours, ours},
+		{"not wrapping", notWrapping, notWrapping},
+		{"name not in front", notInFront, notInFront},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, kafka.ClientError(tc.err))
+		})
+	}
+}

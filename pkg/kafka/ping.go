@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	kafkago "github.com/segmentio/kafka-go"
 )
@@ -33,7 +34,16 @@ func Ping(ctx context.Context, cfg ConnectionConfig) (ClusterInfo, error) {
 	cl := &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Transport: tr, Timeout: cfg.DialTimeout}
 	md, err := cl.Metadata(ctx, &kafkago.MetadataRequest{})
 	if err != nil {
-		return ClusterInfo{}, fmt.Errorf("kafka: metadata from %v: %w", cfg.Brokers, err)
+		return ClusterInfo{}, fmt.Errorf("kafka: reading metadata from %s: %w", brokerNames(cfg.Brokers), ClientError(err))
 	}
 	return ClusterInfo{ClusterID: md.ClusterID, Brokers: len(md.Brokers), Topics: len(md.Topics)}, nil
+}
+
+// brokerNames returns "broker a" or "brokers a,b": the bootstrap brokers a
+// request went to, in an error.
+func brokerNames(brokers []string) string {
+	if len(brokers) == 1 {
+		return "broker " + brokers[0]
+	}
+	return "brokers " + strings.Join(brokers, ",")
 }

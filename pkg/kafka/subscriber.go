@@ -390,7 +390,7 @@ func createTopic(ctx context.Context, admin *kafkago.Client, topic string, parti
 		Topics: []kafkago.TopicConfig{{Topic: topic, NumPartitions: partitions, ReplicationFactor: replicationFactor}},
 	})
 	if err != nil {
-		return fmt.Errorf("kafka: creating topic %s: %w", topic, err)
+		return fmt.Errorf("kafka: creating topic %s: %w", topic, ClientError(err))
 	}
 	if err := resp.Errors[topic]; err != nil && !errors.Is(err, kafkago.TopicAlreadyExists) {
 		return fmt.Errorf("kafka: creating topic %s: %w", topic, err)
@@ -753,7 +753,7 @@ func (sub *subscription) watchPartitions(ctx context.Context, changed context.Ca
 func (sub *subscription) assignedPartitions(ctx context.Context) (int, bool, error) {
 	resp, err := sub.s.admin.DescribeGroups(ctx, &kafkago.DescribeGroupsRequest{GroupIDs: []string{sub.s.cfg.ConsumerGroup}})
 	if err != nil {
-		return 0, false, err
+		return 0, false, fmt.Errorf("describing group %s: %w", sub.s.cfg.ConsumerGroup, ClientError(err))
 	}
 	for _, g := range resp.Groups {
 		if g.GroupID != sub.s.cfg.ConsumerGroup {
@@ -784,7 +784,7 @@ func (sub *subscription) assignedPartitions(ctx context.Context) (int, bool, err
 func (sub *subscription) partitionCount(ctx context.Context) (int, error) {
 	resp, err := sub.s.admin.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{sub.topic}})
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("reading the metadata of %s: %w", sub.topic, ClientError(err))
 	}
 	for _, t := range resp.Topics {
 		if t.Name != sub.topic {
@@ -1076,7 +1076,7 @@ func (sub *subscription) startOffsets(ctx context.Context, partitions []int) (ma
 	}
 	resp, err := sub.s.admin.ListOffsets(ctx, req)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("listing the offsets of %s: %w", sub.topic, ClientError(err))
 	}
 	out := make(map[int]int64, len(partitions))
 	for _, po := range resp.Topics[sub.topic] {

@@ -169,7 +169,7 @@ func (tr TopicReader) partitions(ctx context.Context, topic string) ([]kafkago.P
 		if err == nil {
 			break
 		}
-		errs = append(errs, fmt.Errorf("%s: %w", b, err))
+		errs = append(errs, fmt.Errorf("%s: %w", b, kafka.ClientError(err)))
 		if ctx.Err() != nil {
 			break
 		}

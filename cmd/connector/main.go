@@ -84,9 +84,12 @@ type usageError struct {
 
 func (e *usageError) Error() string { return e.msg }
 
+// helpArgs ask for the usage in place of a command or a subcommand.
+var helpArgs = []string{"help", "-h", "-help", "--help"}
+
 // dispatch runs the command args name and returns the exit status.
 func dispatch(ctx context.Context, args []string, e *env) int {
-	if len(args) > 0 && slices.Contains([]string{"help", "-h", "-help", "--help"}, args[0]) {
+	if len(args) > 0 && slices.Contains(helpArgs, args[0]) {
 		usage(e.stdout)
 		return exitOK
 	}
@@ -153,12 +156,47 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: connector <command> [flags]")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Commands:")
-	for _, c := range commands {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
-	}
+	printCommands(w, commands)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Configuration is read from environment variables: \"connector run -h\" lists them.")
 	fmt.Fprintln(w, "Run \"connector <command> -h\" for a command's flags.")
+}
+
+// printCommands writes one line per command of cmds: its name and summary.
+func printCommands(w io.Writer, cmds []command) {
+	for _, c := range cmds {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+}
+
+// runSubcommand runs the subcommand of the command name that args start with, one of
+// subs, with the rest of args. -h (or help) there prints name's usage, which lists subs
+// with their summaries as the top-level usage lists the commands; no subcommand, an
+// unknown one or flags before it is a usage error naming subs.
+func runSubcommand(ctx context.Context, e *env, name string, subs []command, args []string) error {
+	names := make([]string, len(subs))
+	for i, c := range subs {
+		names[i] = c.name
+	}
+	want := strings.Join(names, "|")
+	if len(args) == 0 {
+		return &usageError{msg: fmt.Sprintf("%s: want a subcommand: %s", name, want)}
+	}
+	for _, c := range subs {
+		if c.name == args[0] {
+			return c.run(ctx, e, args[1:])
+		}
+	}
+	switch {
+	case slices.Contains(helpArgs, args[0]):
+		fmt.Fprintf(e.stderr, "Usage: connector %s <subcommand> [flags]\n\nSubcommands:\n", name)
+		printCommands(e.stderr, subs)
+		fmt.Fprintf(e.stderr, "\nRun \"connector %s <subcommand> -h\" for a subcommand's flags.\n", name)
+		return flag.ErrHelp
+	case strings.HasPrefix(args[0], "-"):
+		return &usageError{msg: fmt.Sprintf("%s: want a subcommand before flags: %s", name, want)}
+	}
+	return &usageError{msg: fmt.Sprintf("%s: unknown subcommand %q (want %s)", name, args[0], want)}
 }
 
 // printVariables writes every environment variable of the configuration,

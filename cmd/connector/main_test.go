@@ -135,9 +135,10 @@ func TestDispatch(t *testing.T) {
 			stderrHas: []string{`connector: demo: -ops-addr "127.0.0.1:8080/": want a host:port`}},
 		{name: "demo listen port out of range", args: []string{"demo", "-ops-addr", "127.0.0.1:99999"}, code: 2,
 			stderrHas: []string{`connector: demo: -ops-addr "127.0.0.1:99999": want a host:port`}},
-		{name: "poison help", args: []string{"poison", "-h"}, code: 0, stderrHas: []string{"Usage: connector poison list|replay"}},
 		{name: "poison flag before subcommand", args: []string{"poison", "-limit", "3"}, code: 2,
-			stderrHas: []string{"connector: poison: want a subcommand before flags: list or replay"}},
+			stderrHas: []string{"connector: poison: want a subcommand before flags: list|replay"}},
+		{name: "poison without subcommand", args: []string{"poison"}, code: 2,
+			stderrHas: []string{"connector: poison: want a subcommand: list|replay"}},
 		{name: "schemas without subcommand", args: []string{"schemas"}, code: 2,
 			stderrHas: []string{"connector: schemas: want a subcommand: print|register|check"}},
 		{name: "schemas unknown subcommand", args: []string{"schemas", "drop"}, code: 2,
@@ -184,6 +185,34 @@ func TestCommandUsage(t *testing.T) {
 			assert.Equal(t, strings.Contains(rest, "\n  -") || strings.HasPrefix(rest, "  -"), strings.Contains(first, " [flags]"),
 				"[flags] in %q exactly when flags are listed:\n%s", first, rest)
 		})
+	}
+}
+
+// TestSubcommandHelp: the -h (or help) of a command with subcommands lists each with
+// what it does, one line each as the top-level usage lists the commands, and says where
+// their flags are.
+func TestSubcommandHelp(t *testing.T) {
+	for _, tc := range []struct {
+		command string
+		lines   []string
+	}{
+		{"poison", []string{
+			"  list      print the poisoned records with their reasons, the newest -limit of those selected",
+			"  replay    requeue the selected records to their source topics, where the connector consumes them again"}},
+		{"schemas", []string{
+			"  print     list the configuration's records with their topics and subjects (-schemas: their schema texts)",
+			"  register  register each schema under its subject, after checking it against the latest version there",
+			"  check     check each schema against the latest version under its subject, registering nothing"}},
+	} {
+		want := "Usage: connector " + tc.command + " <subcommand> [flags]\n\nSubcommands:\n" + strings.Join(tc.lines, "\n") +
+			"\n\nRun \"connector " + tc.command + " <subcommand> -h\" for a subcommand's flags.\n"
+		for _, arg := range []string{"-h", "help"} {
+			t.Run(tc.command+" "+arg, func(t *testing.T) {
+				r := runMain(t, nil, tc.command, arg)
+				assert.Equal(t, exitOK, r.code, r.stderr)
+				assert.Equal(t, want, r.stderr)
+			})
+		}
 	}
 }
 

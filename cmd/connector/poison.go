@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -21,22 +20,13 @@ import (
 
 // runPoison is `connector poison list|replay`.
 func runPoison(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
-		return &usageError{msg: "poison: want a subcommand: list or replay"}
-	}
-	switch args[0] {
-	case "list":
-		return runPoisonList(ctx, e, args[1:])
-	case "replay":
-		return runPoisonReplay(ctx, e, args[1:])
-	case "-h", "-help", "--help", "help":
-		fmt.Fprintln(e.stderr, "Usage: connector poison list|replay [flags]; connector poison list -h for its flags")
-		return flag.ErrHelp
-	}
-	if strings.HasPrefix(args[0], "-") {
-		return &usageError{msg: "poison: want a subcommand before flags: list or replay"}
-	}
-	return &usageError{msg: fmt.Sprintf("poison: unknown subcommand %q (want list or replay)", args[0])}
+	return runSubcommand(ctx, e, "poison", poisonCommands, args)
+}
+
+// poisonCommands are poison's subcommands, in the order its usage lists them.
+var poisonCommands = []command{
+	{name: "list", summary: "print the poisoned records with their reasons, the newest -limit of those selected", run: runPoisonList},
+	{name: "replay", summary: "requeue the selected records to their source topics, where the connector consumes them again", run: runPoisonReplay},
 }
 
 // poisonFilter selects poison records.

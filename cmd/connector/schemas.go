@@ -4,30 +4,26 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"text/tabwriter"
 
 	"github.com/dscokafka/connector/pkg/schemas"
 )
 
+// runSchemas is `connector schemas print|register|check`.
 func runSchemas(ctx context.Context, e *env, args []string) error {
-	const sub = "print|register|check"
-	if len(args) == 0 {
-		return &usageError{msg: "schemas: want a subcommand: " + sub}
-	}
-	switch args[0] {
-	case "print":
-		return schemasPrint(ctx, e, args[1:])
-	case "register":
-		return schemasApply(ctx, e, args[1:], true)
-	case "check":
-		return schemasApply(ctx, e, args[1:], false)
-	case "-h", "-help", "--help", "help":
-		fmt.Fprintln(e.stderr, "Usage: connector schemas "+sub)
-		return flag.ErrHelp
-	}
-	return &usageError{msg: fmt.Sprintf("schemas: unknown subcommand %q (want %s)", args[0], sub)}
+	return runSubcommand(ctx, e, "schemas", schemasCommands, args)
+}
+
+// schemasCommands are schemas' subcommands, in the order its usage lists them.
+var schemasCommands = []command{
+	{name: "print", summary: "list the configuration's records with their topics and subjects (-schemas: their schema texts)", run: schemasPrint},
+	{name: "register", summary: "register each schema under its subject, after checking it against the latest version there", run: func(ctx context.Context, e *env, args []string) error {
+		return schemasApply(ctx, e, args, true)
+	}},
+	{name: "check", summary: "check each schema against the latest version under its subject, registering nothing", run: func(ctx context.Context, e *env, args []string) error {
+		return schemasApply(ctx, e, args, false)
+	}},
 }
 
 // schemasPrint lists the records the configuration uses with their topics

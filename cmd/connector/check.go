@@ -43,7 +43,9 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 	}
 	printResult(e.stdout, "config", configSummary(cfg), nil)
 
-	probes, err := checkProbes(cfg)
+	var opened clients
+	defer opened.closeClients()
+	probes, err := checkProbes(cfg, &opened)
 	if err != nil {
 		return err
 	}
@@ -110,8 +112,10 @@ func configSummary(cfg *config.Config) string {
 }
 
 // checkProbes returns the checks of `connector check`: Kafka metadata, the
-// schemas' compatibility with the registry, and a Dsco token and read.
-func checkProbes(cfg *config.Config) ([]probe, error) {
+// schemas' compatibility with the registry, and a Dsco token and read. What
+// they use is put in opened, for the caller to close once they ran, also
+// when checkProbes fails (Ping opens and closes its own).
+func checkProbes(cfg *config.Config, opened *clients) ([]probe, error) {
 	conn, err := cfg.Kafka.Connection()
 	if err != nil {
 		return nil, err
@@ -120,11 +124,14 @@ func checkProbes(cfg *config.Config) ([]probe, error) {
 	if err != nil {
 		return nil, err
 	}
+	opened.serde = serde
 	client, err := dsco.NewClient(cfg.Dsco.BaseURL, cfg.ClientOptions(nil)...)
 	if err != nil {
 		return nil, err
 	}
-	reg, err := registryClient(cfg, nil)
+	opened.client = client
+	opened.regTransport = http.DefaultTransport.(*http.Transport).Clone()
+	reg, err := registryClient(cfg, &http.Client{Transport: opened.regTransport, Timeout: 10 * time.Second})
 	if err != nil {
 		return nil, err
 	}
@@ -304,12 +311,10 @@ func withRegistryAdvice(err error) error {
 }
 
 // registryClient returns a hamba/avro registry client for the configured
-// registry and credentials.
+// registry and credentials, whose requests go through hc (hamba's own client,
+// shared by the process, would keep its connections open until it exits).
 func registryClient(cfg *config.Config, hc *http.Client) (*registry.Client, error) {
-	var opts []registry.ClientFunc
-	if hc != nil {
-		opts = append(opts, registry.WithHTTPClient(hc))
-	}
+	opts := []registry.ClientFunc{registry.WithHTTPClient(hc)}
 	if cfg.Registry.Username != "" {
 		opts = append(opts, registry.WithBasicAuth(cfg.Registry.Username, cfg.Registry.Password.Value()))
 	}

@@ -32,24 +32,17 @@ import (
 // directions, the status tracker and the ops server. Build it with
 // newConnector, then call run once.
 type connector struct {
-	cfg       *config.Config
-	log       *slog.Logger
-	client    *dsco.Client
-	outClient *dsco.Client // the outbound pipeline's: one try per call
-	serde     *schemas.Serde
-	// transport carries the status tracker's and the inbound side's Kafka
-	// requests (the topic set-up's, the publisher's and the routers' have their
-	// own); closed with the clients once everything else stopped.
-	transport *kafkago.Transport
-	// regTransport carries the registry readiness check's requests.
-	regTransport *http.Transport
-	pub          *kafka.Publisher
-	in           *router.Inbound  // nil without the inbound direction
-	out          *router.Outbound // nil without the outbound direction
-	reg          *prometheus.Registry
-	status       *statusTracker
-	ops          *ops.Server
-	started      time.Time
+	cfg *config.Config
+	log *slog.Logger
+	// clients are closed once everything else stopped.
+	clients
+	pub     *kafka.Publisher
+	in      *router.Inbound  // nil without the inbound direction
+	out     *router.Outbound // nil without the outbound direction
+	reg     *prometheus.Registry
+	status  *statusTracker
+	ops     *ops.Server
+	started time.Time
 
 	// running is set as run starts, once every part is built; inRunning and
 	// outRunning are true while the routers run (the "routers" readiness
@@ -479,10 +472,24 @@ func (c *connector) closeParts() {
 	c.closeClients()
 }
 
+// clients are what a command opens to reach Dsco, the Schema Registry and
+// Kafka: each keeps its idle connections, and net/http's and kafka-go's
+// goroutines for them, until closeClients closes it. A nil one is not there.
+type clients struct {
+	client    *dsco.Client
+	outClient *dsco.Client // the outbound pipeline's: one try per call
+	serde     *schemas.Serde
+	// transport carries the status tracker's and the inbound side's Kafka
+	// requests (the topic set-up's, the publisher's and the routers' have their
+	// own).
+	transport *kafkago.Transport
+	// regTransport carries the registry readiness check's requests.
+	regTransport *http.Transport
+}
+
 // closeClients closes the connections of the Dsco clients, the serde and the
-// Kafka transport, once nothing uses them: they keep their idle connections,
-// and net/http's and kafka-go's goroutines for them, until closed.
-func (c *connector) closeClients() {
+// transports, once nothing uses them.
+func (c *clients) closeClients() {
 	for _, cl := range []*dsco.Client{c.client, c.outClient} {
 		if cl != nil {
 			cl.Close()

@@ -50,3 +50,14 @@ func TestRunLeavesNothingRunning(t *testing.T) {
 	assert.Equal(t, exitOK, r.stop(t), r.stderr.String())
 	goleak.VerifyNone(t, before)
 }
+
+// TestCheckLeavesNothingRunning: once `connector check` returned, nothing it opened runs,
+// although Kafka, the registry and Dsco still serve: the serde's, the Dsco client's and
+// the registry probe's connections are closed, with net/http's goroutines for them.
+func TestCheckLeavesNothingRunning(t *testing.T) {
+	s := newStack(t)
+	before := goleak.IgnoreCurrent()
+	r := runMain(t, s.vars, "check")
+	require.Equal(t, exitOK, r.code, r.stdout+r.stderr)
+	goleak.VerifyNone(t, before)
+}

@@ -304,10 +304,11 @@ func (p *Pipeline) send(ctx context.Context, k *kind, cmds []*command) {
 		switch {
 		case err != nil && ctx.Err() != nil:
 			class = Stopped // cancelled at CloseTimeout, whatever the failure looks like
-		case credentialsRefused(err):
+		case class == Retryable && credentialsRefused(err):
 			// No token, so nothing was sent, or one Dsco refused, so nothing was
 			// applied: the commands wait without spending their budget (the breaker
-			// counts the failure, and opens).
+			// counts the failure, and opens). Not a token request that failed because
+			// the client was closed (dsco.ErrClosed): Stopped, as Classify has it.
 			class = Paused
 		}
 		p.metrics.callSeconds.WithLabelValues(k.name, className(class)).Observe(time.Since(start).Seconds())

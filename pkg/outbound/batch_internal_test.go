@@ -4,11 +4,16 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/sony/gobreaker/v2"
 	"github.com/stretchr/testify/assert"
@@ -172,6 +177,64 @@ func TestSendSkipsRecordsGivenUpWhileMarking(t *testing.T) {
 	<-sent
 	assert.Zero(t, calls.Load(), "no call for a command given up while its mark was written")
 	assert.Empty(t, c.out.Status, "left without an outcome: its next delivery decides it")
+}
+
+// TestClientClosedDuringTokenRequestStopsTheCall: a call whose token request ends because
+// the Dsco client was closed under it (dsco.ErrClosed beside dsco.ErrToken) is Stopped, as
+// Classify has it: the commands are left without an outcome for Kafka to deliver again,
+// not held as if Dsco refused the connector's credentials (Paused: "Dsco calls fail" at
+// error level, which says to check them, and a pause before the closed client refuses
+// the next call).
+func TestClientClosedDuringTokenRequestStopsTheCall(t *testing.T) {
+	held, stop := make(chan struct{}, 1), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/oauth2/token") {
+			_ = r.ParseForm() // the body read: the server sees the client go
+			held <- struct{}{}
+			select {
+			case <-r.Context().Done(): // the client gave the request up
+			case <-stop:
+			}
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"completed"}`))
+	}))
+	defer srv.Close()
+	defer close(stop)
+	client, err := dsco.NewClient(srv.URL, dsco.WithClientCredentials("id", "secret"))
+	require.NoError(t, err)
+	reg := prometheus.NewRegistry()
+	m, err := newMetrics(reg)
+	require.NoError(t, err)
+	logs := watermill.NewCaptureLogger()
+	p := &Pipeline{
+		cfg: Config{Client: client, Now: time.Now, Retry: RetryConfig{MaxAttempts: 1, MaxElapsed: time.Minute},
+			Breaker: BreakerConfig{OpenTimeout: time.Millisecond}},
+		logger: logs, metrics: m,
+		breaker:  gobreaker.NewCircuitBreaker[*dsco.BatchResponse](gobreaker.Settings{}),
+		draining: make(chan struct{}), aborted: make(chan struct{}),
+	}
+	k := kinds[slices.IndexFunc(kinds, func(k *kind) bool { return k.name == "inventory" })]
+	c := &command{kind: k, id: "inv-1", ctx: context.Background(), size: 10,
+		item: &dsco.InventoryItem{SKU: "SKU-1"}, finish: func(error) {}}
+	sent := make(chan struct{})
+	go func() { defer close(sent); p.send(context.Background(), k, []*command{c}) }()
+	<-held
+	client.Close() // ends the token request under way
+	<-sent
+	assert.Empty(t, c.out.Status, "left without an outcome: delivered again")
+	assert.Empty(t, logs.Captured()[watermill.ErrorLogLevel], "no credentials refused")
+	assert.Equal(t, 1, testutil.CollectAndCount(m.callSeconds), "the calls classified one way: stopped")
+	assert.Equal(t, uint64(1), histogramCount(t, m.callSeconds.WithLabelValues("inventory", "stopped")))
+}
+
+// histogramCount returns the number of observations of h.
+func histogramCount(t *testing.T, h prometheus.Observer) uint64 {
+	t.Helper()
+	var out dto.Metric
+	require.NoError(t, h.(prometheus.Metric).Write(&out))
+	return out.GetHistogram().GetSampleCount()
 }
 
 // TestFlights: wait returns once no call carries any of the commands' ids (two copies

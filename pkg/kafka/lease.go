@@ -55,14 +55,15 @@ func (c LeaseConfig) Validate() error {
 // returned RunLeased keeps this process in the group, heartbeating for it once kafka-go's
 // heartbeats ended with the generation, so that no other member takes the lease
 // meanwhile. When ctx ended, it leaves the group once fn returned, however long fn
-// takes. When the lease was lost (a member joined or left: the group rebalances), the
-// group waits for the holder to rejoin, which it does once fn returned, for at most
-// RebalanceTimeout from the rebalance's start, which the holder learns at its next
-// heartbeat: a fn that takes longer than RebalanceTimeout less HeartbeatInterval to
-// return overlaps with the next holder's. A holder whose heartbeats do not reach Kafka
-// is dropped SessionTimeout after its last one, as one that died, fn running or not.
-// fn runs again whenever the lease comes back. holding, when not nil, is told when fn
-// starts (true) and when it returned (false).
+// takes, unless a member joins or leaves meanwhile: the group then rebalances, as when
+// the lease is lost. When the lease was lost (a member joined or left: the group
+// rebalances), the group waits for the holder to rejoin or leave, which it does once fn
+// returned, for at most RebalanceTimeout from the rebalance's start, which the holder
+// learns at its next heartbeat: a fn that takes longer than RebalanceTimeout less
+// HeartbeatInterval to return overlaps with the next holder's. A holder whose
+// heartbeats do not reach Kafka is dropped SessionTimeout after its last one, as one
+// that died, fn running or not. fn runs again whenever the lease comes back. holding,
+// when not nil, is told when fn starts (true) and when it returned (false).
 //
 // RunLeased returns nil once ctx ended, or what fn returned when fn ended by itself (its
 // context had not ended): the caller decides whether to go on. Either way it leaves the

@@ -35,10 +35,11 @@ type InboundConfig struct {
 	// every process that runs the inbound side reads every stream partition. Run stops
 	// the pipeline and the poller when the lease is lost or Run's ctx ends, and holds the
 	// lease until they stopped: on shutdown however long that takes; when the lease is
-	// lost (a process joined or left Lease.Group), at most Lease.RebalanceTimeout, so the
-	// pipeline's ShutdownTimeout (its last page and final commit) plus
-	// Lease.HeartbeatInterval must be shorter (see kafka.RunLeased). Lease.Refusal is not
-	// used: the Inbound keeps its own (Refused).
+	// lost, or a process joins or leaves Lease.Group while they stop on shutdown, at most
+	// Lease.RebalanceTimeout from the group's rebalance, so the pipeline's
+	// ShutdownTimeout (its last page and final commit) plus Lease.HeartbeatInterval must
+	// be shorter (see kafka.RunLeased). Lease.Refusal is not used: the Inbound keeps its
+	// own (Refused).
 	Lease *kafka.LeaseConfig
 }
 

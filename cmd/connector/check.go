@@ -131,7 +131,7 @@ func checkProbes(cfg *config.Config, opened *clients) ([]probe, error) {
 	}
 	opened.client = client
 	opened.regTransport = http.DefaultTransport.(*http.Transport).Clone()
-	reg, err := registryClient(cfg, &http.Client{Transport: opened.regTransport, Timeout: 10 * time.Second})
+	reg, err := registryClient(cfg, opened.regTransport)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +185,7 @@ func readinessChecks(cfg *config.Config, client *dsco.Client, regTransport *http
 	if err != nil {
 		return nil, err
 	}
-	reg, err := registryClient(cfg, &http.Client{Transport: regTransport, Timeout: 10 * time.Second})
+	reg, err := registryClient(cfg, regTransport)
 	if err != nil {
 		return nil, err
 	}
@@ -311,10 +311,11 @@ func withRegistryAdvice(err error) error {
 }
 
 // registryClient returns a hamba/avro registry client for the configured
-// registry and credentials, whose requests go through hc (hamba's own client,
-// shared by the process, would keep its connections open until it exits).
-func registryClient(cfg *config.Config, hc *http.Client) (*registry.Client, error) {
-	opts := []registry.ClientFunc{registry.WithHTTPClient(hc)}
+// registry and credentials, whose requests go through transport, the caller's
+// to close (hamba's own client, shared by the process, would keep its
+// connections open until it exits), each within 10 s.
+func registryClient(cfg *config.Config, transport *http.Transport) (*registry.Client, error) {
+	opts := []registry.ClientFunc{registry.WithHTTPClient(&http.Client{Transport: transport, Timeout: 10 * time.Second})}
 	if cfg.Registry.Username != "" {
 		opts = append(opts, registry.WithBasicAuth(cfg.Registry.Username, cfg.Registry.Password.Value()))
 	}

@@ -113,7 +113,10 @@ func (g *groupJoins) joined(logger watermill.LoggerAdapter, gen int32) {
 // The heartbeats go to the group's coordinator, looked up with admin's FindCoordinator
 // again after a failure: kafka-go's Client sends a Heartbeat to whichever broker its
 // connection reached, and only the coordinator takes it. A failed heartbeat is logged at
-// debug level and sent again at the next interval.
+// debug level and sent again at the next interval, but for an answer that the group went
+// on without the member (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION: it did not rejoin within
+// RebalanceTimeout), which ends the heartbeats and is logged at error level, as another
+// member may then hold the lease or partitions the caller still works on.
 func keepMember(gctx context.Context, admin *kafkago.Client, group string, interval time.Duration, gen *kafkago.Generation, logger watermill.LoggerAdapter) (release func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
@@ -129,6 +132,12 @@ func keepMember(gctx context.Context, admin *kafkago.Client, group string, inter
 		var coordinator net.Addr
 		for {
 			err := heartbeat(ctx, admin, group, gen, &coordinator)
+			if errors.Is(err, kafkago.UnknownMemberId) || errors.Is(err, kafkago.IllegalGeneration) {
+				// For good: the group went on without the member.
+				logger.Error("The group dropped this member before it was done with its generation: another member may hold what it still holds", err,
+					watermill.LogFields{"generation": gen.ID})
+				return
+			}
 			if err != nil && ctx.Err() == nil {
 				coordinator = nil
 				logger.Debug("Heartbeat of a member whose generation ended failed; sent again at the next interval",
@@ -162,10 +171,27 @@ func heartbeat(ctx context.Context, admin *kafkago.Client, group string, gen *ka
 	}
 	res, err := admin.Heartbeat(ctx, &kafkago.HeartbeatRequest{Addr: *coordinator, GroupID: group, GenerationID: gen.ID, MemberID: gen.MemberID})
 	if err == nil {
-		err = res.Error
+		err = heartbeatError(res)
 	}
 	if errors.Is(err, kafkago.RebalanceInProgress) {
 		return nil
 	}
 	return err
+}
+
+// heartbeatError is the error of a Heartbeat answer. kafka-go v0.4.51 decodes the
+// answer's fields of versions 1 and up in the wrong order (segmentio/kafka-go#1371): it
+// takes the first two bytes of throttle_time_ms for the error code, always 0, and the
+// error code for the lower half of the throttle time, so that the code is in Throttle,
+// as milliseconds. Were kafka-go mended, res.Error would hold it, and a throttled
+// heartbeat (Throttle not 0, res.Error nil), rare, would be taken for an error and sent
+// again.
+func heartbeatError(res *kafkago.HeartbeatResponse) error {
+	if res.Error != nil {
+		return res.Error
+	}
+	if code := int16(res.Throttle / time.Millisecond); code != 0 {
+		return kafkago.Error(code)
+	}
+	return nil
 }

@@ -147,8 +147,8 @@ func TestRunLeased(t *testing.T) {
 	})
 }
 
-// notCoordinator returns the address of one of brokers that is not group's coordinator.
-func notCoordinator(t *testing.T, brokers []string, group string) string {
+// coordinatorOf returns the address of group's coordinator.
+func coordinatorOf(t *testing.T, brokers []string, group string) string {
 	t.Helper()
 	transport := &kafkago.Transport{}
 	defer transport.CloseIdleConnections()
@@ -156,7 +156,13 @@ func notCoordinator(t *testing.T, brokers []string, group string) string {
 	res, err := admin.FindCoordinator(context.Background(), &kafkago.FindCoordinatorRequest{Key: group})
 	require.NoError(t, err)
 	require.NoError(t, res.Error)
-	coordinator := net.JoinHostPort(res.Coordinator.Host, strconv.Itoa(res.Coordinator.Port))
+	return net.JoinHostPort(res.Coordinator.Host, strconv.Itoa(res.Coordinator.Port))
+}
+
+// notCoordinator returns the address of one of brokers that is not group's coordinator.
+func notCoordinator(t *testing.T, brokers []string, group string) string {
+	t.Helper()
+	coordinator := coordinatorOf(t, brokers, group)
 	for _, b := range brokers {
 		if b != coordinator {
 			return b
@@ -164,6 +170,15 @@ func notCoordinator(t *testing.T, brokers []string, group string) string {
 	}
 	t.Fatalf("every broker of %v is the coordinator %s", brokers, coordinator)
 	return ""
+}
+
+// moveCoordinator has cl's coordinators move until group's is another broker.
+func moveCoordinator(t *testing.T, cl *kfake.Cluster, group string) {
+	t.Helper()
+	before := coordinatorOf(t, cl.ListenAddrs(), group)
+	for coordinatorOf(t, cl.ListenAddrs(), group) == before {
+		cl.RehashCoordinators()
+	}
 }
 
 // TestLeaseKeptWhileHolderStops: a holder whose fn takes longer than SessionTimeout to
@@ -182,9 +197,11 @@ func TestLeaseKeptWhileHolderStops(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		shutdown bool // a's ctx ends; otherwise b's joining ends a's generation
+		moved    bool // the group's coordinator moves to another broker while a stops
 	}{
-		{"lease lost", false},
-		{"shutdown", true},
+		{"lease lost", false, false},
+		{"shutdown", true, false},
+		{"lease lost, coordinator moved", false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cl := kafkatest.NewCluster(t, kfake.NumBrokers(3))
@@ -239,6 +256,9 @@ func TestLeaseKeptWhileHolderStops(t *testing.T) {
 			if tc.shutdown {
 				startB()
 			}
+			if tc.moved {
+				moveCoordinator(t, cl, cfg.Group)
+			}
 			select {
 			case name := <-took:
 				t.Fatalf("%s took the lease while a's fn was stopping", name)
@@ -285,4 +305,57 @@ func TestLeaseTopicCreateFailuresLogged(t *testing.T) {
 	works := logs.find(watermill.InfoLogLevel, "Creating the lease topic works again")
 	require.Len(t, works, 1, "one line once the create works again")
 	assert.EqualValues(t, failures, works[0].fields["failures_in_a_row"])
+}
+
+// TestLeaseHolderDroppedIsLogged: a holder whose fn takes longer than RebalanceTimeout to
+// return once it lost the lease is dropped by the group, which gives the lease to the
+// other member meanwhile; the holder says so at error level, once, and stops
+// heartbeating for a membership that is gone. (Its heartbeats' answers are read right:
+// kafka-go's Client decodes them wrong, see heartbeatError.)
+func TestLeaseHolderDroppedIsLogged(t *testing.T) {
+	cfg := leaseConfig(t)
+	rec := newLogRecorder()
+	ctx, cancel := context.WithCancel(context.Background())
+	tookA, release := make(chan struct{}), make(chan struct{})
+	letGo := sync.OnceFunc(func() { close(release) })
+	done := make(chan struct{}) // closed once RunLeased of a returned
+	go func() {
+		defer close(done)
+		var once sync.Once
+		_ = kafka.RunLeased(ctx, cfg, rec, nil, func(ctx context.Context) error {
+			once.Do(func() { close(tookA) })
+			<-ctx.Done()
+			<-release
+			return nil
+		})
+	}()
+	t.Cleanup(func() {
+		letGo()
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(waitLimit):
+			t.Error("RunLeased of a did not return")
+		}
+	})
+	select {
+	case <-tookA:
+	case <-time.After(waitLimit):
+		t.Fatal("a did not take the lease")
+	}
+	var holdersB atomic.Int32
+	took := make(chan string, 16)
+	startLeaseMember(t, cfg, "b", &holdersB, took, nil)
+	// b's joining ends a's generation; a's fn does not return, so the group goes on
+	// without a once RebalanceTimeout passed, and b holds the lease.
+	require.Equal(t, "b", nextTaker(t, took))
+	rec.await(t, watermill.ErrorLogLevel, "The group dropped this member")
+	letGo()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(waitLimit):
+		t.Fatal("RunLeased of a did not return")
+	}
+	assert.Len(t, rec.find(watermill.ErrorLogLevel, "The group dropped this member"), 1)
 }

@@ -25,7 +25,6 @@ import (
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/dscokafka/connector/cmd/connector/internal/config"
-	"github.com/dscokafka/connector/pkg/dsco"
 	"github.com/dscokafka/connector/pkg/dsco/dscotest"
 	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
 )
@@ -400,13 +399,7 @@ func TestKafkaErrorsSayWhatFailed(t *testing.T) {
 		t.Run(tc.name+", readyz", func(t *testing.T) {
 			cfg, err := config.Load(context.Background(), envconfig.MapLookuper(vars))
 			require.NoError(t, err)
-			client, err := dsco.NewClient(cfg.Dsco.BaseURL, cfg.ClientOptions(nil)...)
-			require.NoError(t, err)
-			t.Cleanup(client.Close)
-			regTransport := &http.Transport{}
-			t.Cleanup(regTransport.CloseIdleConnections)
-			checks, err := readinessChecks(cfg, client, regTransport)
-			require.NoError(t, err)
+			checks := testReadinessChecks(t, cfg)
 			require.Equal(t, "kafka", checks[0].Name)
 			assert.EqualError(t, checks[0].Func(context.Background()), ping)
 		})

@@ -95,13 +95,7 @@ func TestReadinessFollowsServices(t *testing.T) {
 	}))
 	require.NoError(t, err)
 	require.Equal(t, "http://"+dscoPort.Addr()+dscotest.BasePath, cfg.Dsco.BaseURL)
-	client, err := dsco.NewClient(cfg.Dsco.BaseURL, cfg.ClientOptions(nil)...)
-	require.NoError(t, err)
-	t.Cleanup(client.Close)
-	regTransport := &http.Transport{}
-	t.Cleanup(regTransport.CloseIdleConnections)
-	checks, err := readinessChecks(cfg, client, regTransport)
-	require.NoError(t, err)
+	checks := testReadinessChecks(t, cfg)
 
 	srv, err := ops.NewServer(ops.Config{Addr: "127.0.0.1:0", Checks: checks, CheckCacheTTL: time.Nanosecond,
 		CheckTimeout: 5 * time.Second}, nil)
@@ -210,4 +204,18 @@ func TestReadinessNamesRefusedGroup(t *testing.T) {
 			assert.Equal(t, exitOK, r.stop(t), r.stderr.String())
 		})
 	}
+}
+
+// testReadinessChecks returns readinessChecks of cfg, with a Dsco client and a registry
+// transport closed when t ends.
+func testReadinessChecks(t *testing.T, cfg *config.Config) []ops.Check {
+	t.Helper()
+	client, err := dsco.NewClient(cfg.Dsco.BaseURL, cfg.ClientOptions(nil)...)
+	require.NoError(t, err)
+	t.Cleanup(client.Close)
+	regTransport := &http.Transport{}
+	t.Cleanup(regTransport.CloseIdleConnections)
+	checks, err := readinessChecks(cfg, client, regTransport)
+	require.NoError(t, err)
+	return checks
 }

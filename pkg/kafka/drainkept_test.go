@@ -2,7 +2,6 @@ package kafka_test
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,7 +10,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/dscokafka/connector/pkg/kafka"
 	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
@@ -61,17 +59,7 @@ func TestMemberKeptWhileDraining(t *testing.T) {
 			// generation (it waits to join) and sends none: they are a's (kafka-go's last
 			// one, then the Subscriber's). Heartbeats an interval apart, this many, span
 			// twice the session.
-			spanning := int32(2*cfg.SessionTimeout/cfg.HeartbeatInterval) + 1
-			var counting atomic.Bool
-			var heartbeats atomic.Int32
-			kept := make(chan struct{})
-			cl.ControlKey(int16(kmsg.Heartbeat), func(kmsg.Request) (kmsg.Response, error, bool) {
-				cl.KeepControl()
-				if counting.Load() && heartbeats.Add(1) == spanning {
-					close(kept)
-				}
-				return nil, nil, false
-			})
+			hb := countHeartbeats(cl, cfg.SessionTimeout, cfg.HeartbeatInterval)
 
 			got := make(chan handed, 16)
 			bAssigned := make(chan struct{}, 1)
@@ -112,7 +100,7 @@ func TestMemberKeptWhileDraining(t *testing.T) {
 
 			held := next(t, got)
 			require.Equal(t, handed{member: "a", offset: 0}, handed{member: held.member, offset: held.offset}, "a alone gets the first record")
-			counting.Store(true)
+			hb.counting.Store(true)
 			closed := make(chan error, 1)
 			if tc.close {
 				go func() { closed <- a.Close() }()
@@ -120,10 +108,10 @@ func TestMemberKeptWhileDraining(t *testing.T) {
 			startB()
 			select {
 			case <-bAssigned:
-				t.Fatalf("b was assigned the partition while a drained (%d heartbeats since a's generation ended): the group dropped a", heartbeats.Load())
-			case <-kept:
+				t.Fatalf("b was assigned the partition while a drained (%d heartbeats since a's generation ended): the group dropped a", hb.count.Load())
+			case <-hb.kept:
 			case <-time.After(waitLimit):
-				t.Fatalf("%d heartbeats of the draining member, waiting for %d", heartbeats.Load(), spanning)
+				t.Fatalf("%d heartbeats of the draining member, waiting for %d", hb.count.Load(), hb.spanning)
 			}
 			held.done(nil)
 

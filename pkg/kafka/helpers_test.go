@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +14,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/dscokafka/connector/pkg/kafka"
 )
@@ -239,4 +242,28 @@ func (l *logRecorder) find(level watermill.LogLevel, text string) []logLine {
 		}
 	}
 	return out
+}
+
+// heartbeatCount counts the Heartbeat requests a kfake cluster gets once counting is set.
+type heartbeatCount struct {
+	counting atomic.Bool
+	count    atomic.Int32
+	spanning int32         // heartbeats an interval apart, this many, span twice the session
+	kept     chan struct{} // closed at the spanning-th heartbeat counted
+}
+
+// countHeartbeats counts cl's Heartbeat requests (every member's, on every broker) once
+// hb.counting is set, and closes hb.kept when they span twice session, interval apart:
+// counted while one member alone heartbeats, that member was kept in the group past its
+// session.
+func countHeartbeats(cl *kfake.Cluster, session, interval time.Duration) *heartbeatCount {
+	hb := &heartbeatCount{spanning: int32(2*session/interval) + 1, kept: make(chan struct{})}
+	cl.ControlKey(int16(kmsg.Heartbeat), func(kmsg.Request) (kmsg.Response, error, bool) {
+		cl.KeepControl()
+		if hb.counting.Load() && hb.count.Add(1) == hb.spanning {
+			close(hb.kept)
+		}
+		return nil, nil, false
+	})
+	return hb
 }

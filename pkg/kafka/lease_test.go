@@ -16,7 +16,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/dscokafka/connector/pkg/kafka"
 	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
@@ -215,17 +214,7 @@ func TestLeaseKeptWhileHolderStops(t *testing.T) {
 			// Heartbeats are counted from a's stop on, when b has no generation (it waits to
 			// join) and sends none: they are a's. Heartbeats an interval apart, this many,
 			// span twice the session.
-			spanning := int32(2*cfg.SessionTimeout/cfg.HeartbeatInterval) + 1
-			var counting atomic.Bool
-			var heartbeats atomic.Int32
-			kept := make(chan struct{})
-			cl.ControlKey(int16(kmsg.Heartbeat), func(kmsg.Request) (kmsg.Response, error, bool) {
-				cl.KeepControl()
-				if counting.Load() && heartbeats.Add(1) == spanning {
-					close(kept)
-				}
-				return nil, nil, false
-			})
+			hb := countHeartbeats(cl, cfg.SessionTimeout, cfg.HeartbeatInterval)
 			var holders atomic.Int32
 			took := make(chan string, 16)
 			stopping := make(chan struct{})
@@ -252,7 +241,7 @@ func TestLeaseKeptWhileHolderStops(t *testing.T) {
 			case <-time.After(waitLimit):
 				t.Fatal("a's fn was not told to stop")
 			}
-			counting.Store(true)
+			hb.counting.Store(true)
 			if tc.shutdown {
 				startB()
 			}
@@ -262,9 +251,9 @@ func TestLeaseKeptWhileHolderStops(t *testing.T) {
 			select {
 			case name := <-took:
 				t.Fatalf("%s took the lease while a's fn was stopping", name)
-			case <-kept:
+			case <-hb.kept:
 			case <-time.After(waitLimit):
-				t.Fatalf("%d heartbeats of the stopping holder, waiting for %d", heartbeats.Load(), spanning)
+				t.Fatalf("%d heartbeats of the stopping holder, waiting for %d", hb.count.Load(), hb.spanning)
 			}
 			letGo()
 			name := nextTaker(t, took)

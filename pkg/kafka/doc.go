@@ -33,6 +33,13 @@
 // [RunLeased] runs a function in one process of several at a time, through a consumer
 // group on a one-partition topic: the inbound side reads Dsco that way.
 //
+// A Subscriber's member, and a lease holder, stay in their group while they finish a
+// generation that kafka-go ended (a rebalance, Close): kafka-go stops heartbeating then,
+// and the group would drop the member one session later, while it still drains, commits
+// or stops. They heartbeat for it at the group's coordinator until they are done, up to
+// RebalanceTimeout in a rebalance. (kafka-go's Client misreads Heartbeat answers,
+// segmentio/kafka-go#1371: they are read right here.)
+//
 // Besides Watermill's Subscribe, [Subscriber.Consume] hands records to a [RecordHandler]
 // with a done callback, with the same ordering, commit and drain guarantees and no
 // message, channel or goroutine per record: the outbound side consumes that way. Besides

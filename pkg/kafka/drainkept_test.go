@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/dscokafka/connector/pkg/kafka"
 	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
@@ -55,10 +56,10 @@ func TestMemberKeptWhileDraining(t *testing.T) {
 			cfg.RebalanceTimeout = 10 * time.Second // the group waits that long for a to rejoin
 			cfg.DrainTimeout = 8 * time.Second
 
-			// Heartbeats are counted from the generation's end on, when b has no
-			// generation (it waits to join) and sends none: they are a's (kafka-go's last
-			// one, then the Subscriber's). Heartbeats an interval apart, this many, span
-			// twice the session.
+			// Heartbeats are counted from the generation's end on (b's JoinGroup, or a's
+			// Close), when b has no generation (it waits to join) and sends none: they are
+			// a's (kafka-go's last one, then the Subscriber's). Heartbeats an interval
+			// apart, this many, span twice the session.
 			hb := countHeartbeats(cl, cfg.SessionTimeout, cfg.HeartbeatInterval)
 
 			got := make(chan handed, 16)
@@ -100,10 +101,17 @@ func TestMemberKeptWhileDraining(t *testing.T) {
 
 			held := next(t, got)
 			require.Equal(t, handed{member: "a", offset: 0}, handed{member: held.member, offset: held.offset}, "a alone gets the first record")
-			hb.counting.Store(true)
 			closed := make(chan error, 1)
 			if tc.close {
+				// Close ends a's generation at once.
+				hb.counting.Store(true)
 				go func() { closed <- a.Close() }()
+			} else {
+				// b's joining ends a's generation, at a's next heartbeat.
+				cl.ControlKey(int16(kmsg.JoinGroup), func(kmsg.Request) (kmsg.Response, error, bool) {
+					hb.counting.Store(true)
+					return nil, nil, false
+				})
 			}
 			startB()
 			select {

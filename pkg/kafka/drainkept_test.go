@@ -9,7 +9,6 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/dscokafka/connector/pkg/kafka"
@@ -31,11 +30,9 @@ type handed struct {
 // drain; the Subscriber heartbeats for the member meanwhile. Without that the group
 // dropped a SessionTimeout after its last heartbeat and gave b the partition while a
 // still drained; a's commit was refused as stale and b got the record again. The test
-// holds the record until heartbeats of the draining member span twice SessionTimeout.
+// holds the record until heartbeats of the draining member span twice SessionTimeout
+// (counted on kfake; on real brokers, until that long has passed).
 func TestMemberKeptWhileDraining(t *testing.T) {
-	if kafkatest.Real() {
-		t.Skip("counts heartbeats with kfake's controls")
-	}
 	for _, tc := range []struct {
 		name  string
 		close bool // a's Close ends its generation; otherwise b's joining does
@@ -44,17 +41,16 @@ func TestMemberKeptWhileDraining(t *testing.T) {
 		{"close", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cl := kafkatest.NewCluster(t, kfake.NumBrokers(3))
 			topic, group := kafkatest.Name("drainkept"), kafkatest.Name("g")
-			kafkatest.CreateTopic(t, cl.ListenAddrs(), topic, 1)
-			publishN(t, startPublisher(t, cl.ListenAddrs()), topic, 2, "")
-			cfg := testSubscriberConfig([]string{notCoordinator(t, cl.ListenAddrs(), group)}, group)
-			// Seeded with one broker, not the group's coordinator: the draining member's
-			// heartbeats must find the coordinator, as kafka-go's do.
-			cfg.SessionTimeout = time.Second
-			cfg.HeartbeatInterval = 100 * time.Millisecond
-			cfg.RebalanceTimeout = 10 * time.Second // the group waits that long for a to rejoin
-			cfg.DrainTimeout = 8 * time.Second
+			// On kfake, seeded with one broker, not the group's coordinator: the draining
+			// member's heartbeats must find the coordinator, as kafka-go's do.
+			cl, seeds := keepTestCluster(t, group)
+			kafkatest.CreateTopic(t, seeds, topic, 1)
+			publishN(t, startPublisher(t, seeds), topic, 2, "")
+			cfg := testSubscriberConfig(seeds, group)
+			cfg.SessionTimeout, cfg.HeartbeatInterval = memberTimings()
+			cfg.RebalanceTimeout = 10 * cfg.SessionTimeout // the group waits that long for a to rejoin
+			cfg.DrainTimeout = 8 * cfg.SessionTimeout
 
 			// Heartbeats are counted from the generation's end on (b's JoinGroup, or a's
 			// Close), when b has no generation (it waits to join) and sends none: they are
@@ -102,16 +98,19 @@ func TestMemberKeptWhileDraining(t *testing.T) {
 			held := next(t, got)
 			require.Equal(t, handed{member: "a", offset: 0}, handed{member: held.member, offset: held.offset}, "a alone gets the first record")
 			closed := make(chan error, 1)
-			if tc.close {
+			switch {
+			case tc.close:
 				// Close ends a's generation at once.
-				hb.counting.Store(true)
+				hb.start()
 				go func() { closed <- a.Close() }()
-			} else {
+			case cl != nil:
 				// b's joining ends a's generation, at a's next heartbeat.
 				cl.ControlKey(int16(kmsg.JoinGroup), func(kmsg.Request) (kmsg.Response, error, bool) {
-					hb.counting.Store(true)
+					hb.start()
 					return nil, nil, false
 				})
+			default:
+				hb.start() // b joins at once
 			}
 			startB()
 			select {
@@ -125,7 +124,7 @@ func TestMemberKeptWhileDraining(t *testing.T) {
 
 			after := next(t, got)
 			assert.EqualValues(t, 1, after.offset, "the record after the one a acked while draining comes next (%s got it), not that one again", after.member)
-			assert.Equal(t, map[int32]int64{0: 1}, kafkatest.CommittedOffsets(t, cl.ListenAddrs(), group, topic), "a's final commit landed")
+			assert.Equal(t, map[int32]int64{0: 1}, kafkatest.CommittedOffsets(t, seeds, group, topic), "a's final commit landed")
 			assert.Empty(t, logsA.find(watermill.InfoLogLevel, "Committing offsets failed"), "a's commits were taken")
 			if tc.close {
 				assert.NoError(t, <-closed, "a's Close")

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/dscokafka/connector/pkg/kafka"
+	"github.com/dscokafka/connector/pkg/kafka/kafkatest"
 )
 
 // waitLimit bounds how long a test waits for something that must happen; it is a hang
@@ -244,20 +245,26 @@ func (l *logRecorder) find(level watermill.LogLevel, text string) []logLine {
 	return out
 }
 
-// heartbeatCount counts the Heartbeat requests a kfake cluster gets once counting is set.
+// heartbeatCount counts the Heartbeat requests a kfake cluster gets once started.
 type heartbeatCount struct {
 	counting atomic.Bool
 	count    atomic.Int32
 	spanning int32         // heartbeats an interval apart, this many, span twice the session
+	span     time.Duration // twice the session: on real brokers, kept closes that long after start
+	real     bool
 	kept     chan struct{} // closed at the spanning-th heartbeat counted
 }
 
 // countHeartbeats counts cl's Heartbeat requests (every member's, on every broker) once
-// hb.counting is set, and closes hb.kept when they span twice session, interval apart:
+// hb.start was called, and closes hb.kept when they span twice session, interval apart:
 // counted while one member alone heartbeats, that member was kept in the group past its
-// session.
+// session. Real brokers (cl nil) have no controls to count with: kept closes once twice
+// session has passed since start.
 func countHeartbeats(cl *kfake.Cluster, session, interval time.Duration) *heartbeatCount {
-	hb := &heartbeatCount{spanning: int32(2*session/interval) + 1, kept: make(chan struct{})}
+	hb := &heartbeatCount{spanning: int32(2*session/interval) + 1, span: 2 * session, real: cl == nil, kept: make(chan struct{})}
+	if cl == nil {
+		return hb
+	}
 	cl.ControlKey(int16(kmsg.Heartbeat), func(kmsg.Request) (kmsg.Response, error, bool) {
 		cl.KeepControl()
 		if hb.counting.Load() && hb.count.Add(1) == hb.spanning {
@@ -266,4 +273,34 @@ func countHeartbeats(cl *kfake.Cluster, session, interval time.Duration) *heartb
 		return nil, nil, false
 	})
 	return hb
+}
+
+// start starts the count (once).
+func (hb *heartbeatCount) start() {
+	if hb.counting.Swap(true) || !hb.real {
+		return
+	}
+	time.AfterFunc(hb.span, func() { close(hb.kept) })
+}
+
+// memberTimings are the group timings of the tests of members kept past their session:
+// short on kfake; on real brokers a session at Kafka's least by default
+// (group.min.session.timeout.ms, 6 s).
+func memberTimings() (session, heartbeat time.Duration) {
+	if kafkatest.Real() {
+		return 6 * time.Second, 500 * time.Millisecond
+	}
+	return time.Second, 100 * time.Millisecond
+}
+
+// keepTestCluster returns a 3-broker kfake cluster and, as the brokers to seed a member
+// of group with, one that is not group's coordinator, so that heartbeats must find it;
+// on real brokers, no cluster and the brokers.
+func keepTestCluster(t *testing.T, group string) (*kfake.Cluster, []string) {
+	t.Helper()
+	if kafkatest.Real() {
+		return nil, kafkatest.Brokers(t)
+	}
+	cl := kafkatest.NewCluster(t, kfake.NumBrokers(3))
+	return cl, []string{notCoordinator(t, cl.ListenAddrs(), group)}
 }
